@@ -1,0 +1,223 @@
+/*
+ * dplb: the daemon. Parses the command line (EAL arguments, then `--`, then
+ * dplb's own), loads the configuration, starts the data plane, and runs the
+ * management loop on the main lcore until SIGINT or SIGTERM. Everything it
+ * does is in libdplb; this file only sets up and launches.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_eal.h>
+
+#include "config.h"
+#include "dplb.h"
+
+#define MANAGEMENT_PERIOD_NS (10 * 1000 * 1000)
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
+
+static void on_stop_signal(int signo)
+{
+	(void)signo;
+	stop_requested = 1;
+}
+
+static void on_reload_signal(int signo)
+{
+	(void)signo;
+	reload_requested = 1;
+}
+
+static void usage(FILE *out, const char *program)
+{
+	fprintf(out,
+		"Usage: %s [EAL options] -- -c FILE [--check-config]\n"
+		"       %s -- --help | --version\n"
+		"\n"
+		"  -c, --config FILE   the INI configuration (see conf/example.ini)\n"
+		"      --check-config  validate FILE, print what it defines or every error,\n"
+		"                      and exit 0 (valid) or 1 (invalid); starts nothing\n"
+		"  -h, --help          this text\n"
+		"  -V, --version       print the version\n"
+		"\n"
+		"The main lcore manages (reloads, stats) and sleeps between tasks; every other\n"
+		"lcore is a worker with one RX and one TX queue on each port. Signals: SIGHUP\n"
+		"re-reads the configuration; SIGINT/SIGTERM stop and print a summary.\n",
+		program, program);
+}
+
+struct options {
+	const char *config_path;
+	bool check_only;
+};
+
+/* Returns -1 to go on, else an exit status. */
+static int parse_options(int argc, char **argv, struct options *options)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			options->config_path = optarg;
+			break;
+		case 'k':
+			options->check_only = true;
+			break;
+		case 'h':
+			usage(stdout, argv[0]);
+			return EXIT_SUCCESS;
+		case 'V':
+			printf("dplb %s\n", DPLB_VERSION);
+			return EXIT_SUCCESS;
+		default:
+			usage(stderr, argv[0]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "dplb: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	if (options->config_path == NULL) {
+		fprintf(stderr, "dplb: no configuration given (-c FILE)\n");
+		usage(stderr, argv[0]);
+		return 2;
+	}
+	return -1;
+}
+
+static void print_errors(const struct dplb_config_errors *errs)
+{
+	for (uint32_t i = 0; i < errs->count && i < RTE_DIM(errs->messages); i++)
+		fprintf(stderr, "%s\n", errs->messages[i]);
+	if (errs->dropped)
+		fprintf(stderr, "... and %u more errors\n", errs->dropped);
+}
+
+static void install_signal_handlers(void)
+{
+	struct sigaction stop = { .sa_handler = on_stop_signal };
+	struct sigaction reload = { .sa_handler = on_reload_signal };
+
+	sigemptyset(&stop.sa_mask);
+	sigemptyset(&reload.sa_mask);
+	sigaction(SIGINT, &stop, NULL);
+	sigaction(SIGTERM, &stop, NULL);
+	sigaction(SIGHUP, &reload, NULL);
+}
+
+static void handle_reload(struct dplb_context *ctx)
+{
+	struct dplb_config_errors errs;
+
+	if (dplb_reload(ctx, &errs) == 0) {
+		printf("dplb: reloaded %s: state generation %lu\n", ctx->config_path,
+		       (unsigned long)ctx->generation);
+	} else {
+		fprintf(stderr, "dplb: reload of %s refused, the previous configuration keeps "
+				"serving:\n", ctx->config_path);
+		print_errors(&errs);
+	}
+	fflush(stdout);
+}
+
+/* The management lcore: bounded slices of work, then sleep, never spin. */
+static void management_loop(struct dplb_context *ctx)
+{
+	const struct timespec period = { .tv_nsec = MANAGEMENT_PERIOD_NS };
+
+	while (!stop_requested) {
+		if (reload_requested) {
+			reload_requested = 0;
+			handle_reload(ctx);
+		}
+		dplb_publisher_reclaim(ctx->publisher);
+		nanosleep(&period, NULL);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct options options = { 0 };
+	struct dplb_config_errors errs;
+	struct dplb_config *config;
+	static struct dplb_context ctx;
+	int separator = 0, rc;
+
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			separator = i;
+			break;
+		}
+	/* dplb's own options follow "--"; without one, only --help and
+	 * --version are understood, so they work without EAL arguments. */
+	if (separator != 0) {
+		argv[separator] = argv[0];
+		rc = parse_options(argc - separator, argv + separator, &options);
+		argv[separator] = "--";
+	} else if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+				 strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+		rc = parse_options(argc, argv, &options);
+	} else {
+		fprintf(stderr, "dplb: missing \"--\" before dplb's options\n");
+		usage(stderr, argv[0]);
+		return 2;
+	}
+	if (rc >= 0)
+		return rc;
+
+	rc = dplb_config_load(options.config_path, &config, &errs);
+	if (rc != 0) {
+		print_errors(&errs);
+		return EXIT_FAILURE;
+	}
+	if (options.check_only) {
+		dplb_config_print(config, stdout);
+		printf("%s: configuration is valid\n", options.config_path);
+		dplb_config_free(config);
+		return EXIT_SUCCESS;
+	}
+
+	rc = rte_eal_init(separator, argv);
+	if (rc < 0) {
+		fprintf(stderr, "dplb: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		dplb_config_free(config);
+		return EXIT_FAILURE;
+	}
+	install_signal_handlers();
+	rc = dplb_start(&ctx, options.config_path, config);
+	if (rc != 0) {
+		dplb_stop_workers(&ctx);
+		dplb_release(&ctx);
+		rte_eal_cleanup();
+		return EXIT_FAILURE;
+	}
+	dplb_telemetry_register(&ctx);
+	printf("dplb %s: running with %u workers on %u ports; state generation %lu\n",
+	       DPLB_VERSION, ctx.worker_count, ctx.port_count, (unsigned long)ctx.generation);
+	fflush(stdout);
+
+	management_loop(&ctx);
+
+	dplb_stop_workers(&ctx);
+	dplb_print_summary(&ctx, stdout);
+	fflush(stdout);
+	dplb_release(&ctx);
+	rte_eal_cleanup();
+	return EXIT_SUCCESS;
+}

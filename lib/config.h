@@ -1,0 +1,138 @@
+/*
+ * dplb configuration: the INI file as plain C data.
+ *
+ * The loader is pure C (inih, no DPDK) so it can be unit tested and used by
+ * `dplb --check-config` before the EAL starts. A load either succeeds whole
+ * or returns every error it found, each naming the file, the line and the
+ * problem; the caller keeps its previous configuration on failure, which is
+ * what makes a reload a transaction.
+ *
+ * Addresses are IPv4 in network byte order, the way they appear in packets.
+ */
+#ifndef DPLB_CONFIG_H
+#define DPLB_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define DPLB_MAX_PORTS 8
+#define DPLB_MAX_VIPS 256
+#define DPLB_MAX_BACKENDS_PER_VIP 4096
+#define DPLB_NAME_MAX 64
+#define DPLB_PATH_MAX 4096
+#define DPLB_ERROR_MAX 320
+
+#define DPLB_DEFAULT_MAGLEV_SIZE 65537u
+#define DPLB_MAX_MAGLEV_SIZE 16777259u /* a prime above 2^24 */
+#define DPLB_DEFAULT_FLOW_TABLE_SIZE (1u << 20)
+#define DPLB_DEFAULT_TCP_TIMEOUT 300u
+#define DPLB_DEFAULT_UDP_TIMEOUT 30u
+#define DPLB_DEFAULT_GUE_PORT 6080u
+#define DPLB_DEFAULT_MTU 1500u
+#define DPLB_MAX_WEIGHT 65535u
+
+enum dplb_protocol { DPLB_PROTO_TCP = 6, DPLB_PROTO_UDP = 17 };
+
+enum dplb_scheduler {
+	DPLB_SCHED_MAGLEV,
+	DPLB_SCHED_ROUND_ROBIN,
+	DPLB_SCHED_WEIGHTED_ROUND_ROBIN,
+	DPLB_SCHED_LEAST_CONNECTIONS,
+	DPLB_SCHED_SOURCE_HASH,
+};
+
+enum dplb_encap { DPLB_ENCAP_IPIP, DPLB_ENCAP_GUE };
+
+/* up: new and existing flows; drain: existing flows only; down: nothing,
+ * its flows are re-scheduled. */
+enum dplb_backend_state { DPLB_BACKEND_UP, DPLB_BACKEND_DRAIN, DPLB_BACKEND_DOWN };
+
+enum dplb_health_check { DPLB_HEALTH_NONE, DPLB_HEALTH_TCP, DPLB_HEALTH_HTTP };
+
+struct dplb_backend_config {
+	uint32_t address; /* network byte order */
+	uint32_t weight;  /* 1..DPLB_MAX_WEIGHT */
+	enum dplb_backend_state state;
+	bool has_mac;     /* static next-hop MAC for this backend */
+	uint8_t mac[6];
+	int line;         /* where it was defined, for messages */
+};
+
+struct dplb_vip_config {
+	char name[DPLB_NAME_MAX];
+	uint32_t address;  /* network byte order */
+	uint16_t port;     /* host byte order; 0 = every port */
+	uint8_t protocol;  /* enum dplb_protocol */
+	enum dplb_scheduler scheduler;
+	enum dplb_encap encap;
+	uint32_t maglev_size; /* prime, >= number of backends */
+	enum dplb_health_check health_check;
+	char health_path[128]; /* for http */
+	uint32_t health_interval_ms;
+	uint32_t backend_count;
+	struct dplb_backend_config *backends; /* malloc'd, backend_count long */
+	int line;          /* the [vip:NAME] line */
+};
+
+struct dplb_config {
+	char path[DPLB_PATH_MAX];
+
+	/* [dataplane] */
+	uint16_t port_ids[DPLB_MAX_PORTS];
+	uint32_t port_count;
+	uint32_t address;     /* our own IPv4: outer source, answers ARP */
+	uint32_t gateway;     /* 0 when not set */
+	bool has_gateway_mac; /* static next-hop MAC until ARP exists */
+	uint8_t gateway_mac[6];
+	uint32_t flow_table_size; /* per worker */
+	uint32_t tcp_timeout;     /* seconds */
+	uint32_t udp_timeout;     /* seconds */
+	uint16_t gue_port;        /* UDP destination port of GUE, host order */
+	uint32_t mtu;             /* largest IP packet we may send */
+
+	/* [management] */
+	char listen_address[64]; /* IPv4 text, default 127.0.0.1 */
+	uint16_t listen_port;    /* default 8080 */
+	char token_file[DPLB_PATH_MAX];
+
+	uint32_t vip_count;
+	struct dplb_vip_config *vips; /* malloc'd */
+};
+
+/* Every problem found while loading, in file order. */
+struct dplb_config_errors {
+	uint32_t count;
+	uint32_t dropped; /* errors beyond the array */
+	char messages[32][DPLB_ERROR_MAX]; /* "FILE:LINE: problem" */
+};
+
+/*
+ * Load and validate the INI file at path.
+ * Returns 0 and sets *out (free with dplb_config_free) or a negative errno
+ * (-EINVAL for a bad file, -ENOENT/-EACCES/... when it cannot be read,
+ * -ENOMEM) with errs filled in. Never touches *out on failure.
+ * Any thread; no DPDK needed.
+ */
+int dplb_config_load(const char *path, struct dplb_config **out,
+		     struct dplb_config_errors *errs);
+
+void dplb_config_free(struct dplb_config *config);
+
+/* Human-readable summary, as `dplb --check-config` prints it. */
+void dplb_config_print(const struct dplb_config *config, FILE *out);
+
+/* Names used in the file and in messages. */
+const char *dplb_scheduler_name(enum dplb_scheduler s);
+const char *dplb_encap_name(enum dplb_encap e);
+const char *dplb_backend_state_name(enum dplb_backend_state s);
+const char *dplb_protocol_name(uint8_t protocol);
+
+/* Parse "up" | "drain" | "down"; returns 0 or -EINVAL. */
+int dplb_backend_state_parse(const char *text, enum dplb_backend_state *out);
+
+/* Find a VIP by name, or NULL. */
+const struct dplb_vip_config *dplb_config_find_vip(const struct dplb_config *config,
+						   const char *name);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * Per-worker counters.
+ *
+ * Each worker writes only its own struct dplb_worker_counters, with plain
+ * stores (no atomics on the hot path); readers on the management lcore sum
+ * them. The drop reasons are declared once, as an X-macro, so the enum, the
+ * summary printed at exit, the JSON keys and the Prometheus label values
+ * cannot drift apart.
+ */
+#ifndef DPLB_COUNTERS_H
+#define DPLB_COUNTERS_H
+
+#include <stdint.h>
+
+#include <rte_common.h>
+
+/* X(enum suffix, label, what it means) */
+#define DPLB_DROP_REASONS(X)                                                              \
+	X(NOT_FOR_VIP, "not_for_vip", "IPv4 TCP/UDP packet not addressed to any VIP")      \
+	X(NOT_IP, "not_ip", "not IPv4 (and not a frame dplb handles otherwise)")          \
+	X(TRUNCATED, "truncated", "frame shorter than its headers")                       \
+	X(BAD_VERSION, "bad_version", "IP version field is not 4")                        \
+	X(BAD_IHL, "bad_ihl", "IPv4 header length below 20 bytes")                        \
+	X(IP_OPTIONS, "ip_options", "IPv4 header carries options")                        \
+	X(BAD_LENGTH, "bad_length", "IPv4 total length disagrees with the frame")         \
+	X(BAD_CHECKSUM, "bad_checksum", "IPv4 header checksum is wrong")                  \
+	X(FRAGMENT, "fragment", "IPv4 fragment")                                          \
+	X(BAD_L4, "bad_l4", "TCP/UDP header truncated or malformed")                      \
+	X(UNSUPPORTED_PROTOCOL, "unsupported_protocol", "IP protocol dplb does not serve") \
+	X(NO_BACKEND, "no_backend", "VIP has no usable backend")                          \
+	X(NO_NEXT_HOP, "no_next_hop", "next hop MAC not known yet")                       \
+	X(TOO_BIG, "too_big", "encapsulated packet would exceed the MTU")                 \
+	X(NO_HEADROOM, "no_headroom", "mbuf has no room for the outer headers")           \
+	X(TX_FULL, "tx_full", "TX queue full")
+
+enum dplb_drop_reason {
+#define DPLB_DROP_ENUM(name, label, help) DPLB_DROP_##name,
+	DPLB_DROP_REASONS(DPLB_DROP_ENUM)
+#undef DPLB_DROP_ENUM
+	DPLB_DROP_REASON_COUNT
+};
+
+extern const char *const dplb_drop_reason_label[DPLB_DROP_REASON_COUNT];
+extern const char *const dplb_drop_reason_help[DPLB_DROP_REASON_COUNT];
+
+/* Counters kept per VIP and per backend, indexed by their stable ids so that
+ * they survive reloads. in = received for it, out = sent encapsulated. */
+struct dplb_traffic_counters {
+	uint64_t packets_in;
+	uint64_t bytes_in;
+	uint64_t packets_out;
+	uint64_t bytes_out;
+	uint64_t new_flows;
+	uint64_t active_flows; /* flows in this worker's table pointing here */
+};
+
+struct dplb_port_counters {
+	uint64_t rx_packets;
+	uint64_t rx_bytes;
+	uint64_t tx_packets;
+	uint64_t tx_bytes;
+};
+
+#define DPLB_MAX_COUNTED_PORTS 8
+
+struct dplb_worker_counters {
+	struct dplb_port_counters port[DPLB_MAX_COUNTED_PORTS];
+	uint64_t drops[DPLB_DROP_REASON_COUNT];
+	uint64_t new_flows;
+	uint64_t flow_insert_failures; /* table full: forwarded statelessly */
+	uint64_t flows_expired;
+	uint64_t flows_rescheduled;    /* backend gone or down: picked again */
+	uint64_t flows_active;         /* occupancy of this worker's table */
+	uint64_t flow_capacity;
+	uint64_t to_management;        /* frames passed to the management lcore */
+	uint64_t loops;                /* iterations of the worker loop */
+	uint64_t busy_loops;           /* iterations that received something */
+	/* Indexed by stable id; allocated for DPLB_MAX_VIP_IDS / DPLB_MAX_BACKEND_IDS. */
+	struct dplb_traffic_counters *vip;
+	struct dplb_traffic_counters *backend;
+} __rte_cache_aligned;
+
+#endif

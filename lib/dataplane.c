@@ -1,0 +1,255 @@
+/*
+ * Start-up and shutdown of the data plane: the mbuf pool, one RX and one TX
+ * queue per worker on every port (RSS when there are several), the workers'
+ * own state, and the first forwarding snapshot. Also the reload path that
+ * replaces the snapshot while the workers run.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include "dplb.h"
+
+#define RX_DESCRIPTORS 1024
+#define TX_DESCRIPTORS 1024
+#define MBUF_CACHE 256
+#define MAX_RETIRED_STATES 64
+
+static int setup_port(const struct dplb_context *ctx, uint16_t port_id, uint32_t mtu)
+{
+	struct rte_eth_dev_info info;
+	struct rte_eth_conf conf = { 0 };
+	uint16_t rx_descriptors = RX_DESCRIPTORS, tx_descriptors = TX_DESCRIPTORS;
+	const uint16_t queues = ctx->worker_count;
+	int rc;
+
+	if (!rte_eth_dev_is_valid_port(port_id)) {
+		fprintf(stderr, "dplb: port %u does not exist (%u ports found; check the EAL -a/--vdev "
+				"arguments)\n", port_id, rte_eth_dev_count_avail());
+		return -ENODEV;
+	}
+	rc = rte_eth_dev_info_get(port_id, &info);
+	if (rc != 0)
+		return rc;
+	if (queues > info.max_rx_queues || queues > info.max_tx_queues) {
+		fprintf(stderr, "dplb: port %u supports %u RX / %u TX queues, %u workers need one each\n",
+			port_id, info.max_rx_queues, info.max_tx_queues, queues);
+		return -EINVAL;
+	}
+	if (queues > 1) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf =
+			(RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+	}
+	/* One pool, no clones, refcount 1: what fast free requires. */
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+	rc = rte_eth_dev_configure(port_id, queues, queues, &conf);
+	if (rc != 0) {
+		fprintf(stderr, "dplb: cannot configure port %u: %s\n", port_id, strerror(-rc));
+		return rc;
+	}
+	rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_descriptors, &tx_descriptors);
+	/* The MTU covers the outer packet we send; not every PMD can set it. */
+	rc = rte_eth_dev_set_mtu(port_id, (uint16_t)mtu);
+	if (rc != 0 && rc != -ENOTSUP)
+		fprintf(stderr, "dplb: port %u: cannot set MTU %u: %s (continuing)\n", port_id, mtu,
+			strerror(-rc));
+	const int socket = rte_eth_dev_socket_id(port_id);
+	struct rte_eth_txconf txconf = info.default_txconf;
+	txconf.offloads = conf.txmode.offloads;
+	for (uint16_t q = 0; q < queues; q++) {
+		rc = rte_eth_rx_queue_setup(port_id, q, rx_descriptors, socket, NULL, ctx->pool);
+		if (rc == 0)
+			rc = rte_eth_tx_queue_setup(port_id, q, tx_descriptors, socket, &txconf);
+		if (rc != 0) {
+			fprintf(stderr, "dplb: port %u queue %u: %s\n", port_id, q, strerror(-rc));
+			return rc;
+		}
+	}
+	rc = rte_eth_promiscuous_enable(port_id);
+	if (rc != 0 && rc != -ENOTSUP)
+		fprintf(stderr, "dplb: port %u: promiscuous mode: %s (continuing)\n", port_id,
+			strerror(-rc));
+	rc = rte_eth_dev_start(port_id);
+	if (rc != 0)
+		fprintf(stderr, "dplb: cannot start port %u: %s\n", port_id, strerror(-rc));
+	return rc;
+}
+
+static int create_pool(struct dplb_context *ctx)
+{
+	const unsigned int per_queue = RX_DESCRIPTORS + TX_DESCRIPTORS + 2 * DPLB_BURST;
+	unsigned int count = ctx->port_count * ctx->worker_count * per_queue +
+			     ctx->worker_count * MBUF_CACHE + 4096;
+
+	ctx->pool = rte_pktmbuf_pool_create("dplb_mbufs", count, MBUF_CACHE, 0,
+					    RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+	if (ctx->pool == NULL) {
+		fprintf(stderr, "dplb: cannot create an mbuf pool of %u: %s\n", count,
+			rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int create_rcu(struct dplb_context *ctx)
+{
+	const size_t size = rte_rcu_qsbr_get_memsize(ctx->worker_count);
+
+	ctx->rcu = rte_zmalloc("dplb_rcu", size, RTE_CACHE_LINE_SIZE);
+	if (ctx->rcu == NULL || rte_rcu_qsbr_init(ctx->rcu, ctx->worker_count) != 0)
+		return -ENOMEM;
+	ctx->publisher = dplb_publisher_create(ctx->rcu, MAX_RETIRED_STATES);
+	return ctx->publisher == NULL ? -ENOMEM : 0;
+}
+
+int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char *error)
+{
+	struct dplb_state *state;
+	int rc = dplb_state_build(config, ctx->ids, ctx->generation + 1, &state, error);
+
+	if (rc != 0)
+		return rc;
+	dplb_publish(ctx->publisher, state);
+	ctx->generation++;
+	return 0;
+}
+
+int dplb_reload(struct dplb_context *ctx, struct dplb_config_errors *errs)
+{
+	struct dplb_config_errors local;
+	struct dplb_config *config;
+	const struct dplb_state *current = dplb_current_state(ctx->publisher);
+	int rc;
+
+	if (errs == NULL)
+		errs = &local;
+	rc = dplb_config_load(ctx->config_path, &config, errs);
+	/* Ports and flow-table size are fixed at start-up. */
+	if (rc == 0 && (config->port_count != current->config->port_count ||
+			memcmp(config->port_ids, current->config->port_ids,
+			       sizeof(config->port_ids)) != 0 ||
+			config->flow_table_size != current->config->flow_table_size)) {
+		snprintf(errs->messages[0], DPLB_ERROR_MAX,
+			 "%.256s: ports and flow_table_size cannot change without a restart",
+			 ctx->config_path);
+		errs->count = 1;
+		dplb_config_free(config);
+		rc = -EINVAL;
+	}
+	if (rc == 0) {
+		rc = dplb_apply_config(ctx, config, errs->messages[0]);
+		errs->count = rc == 0 ? 0 : 1;
+	}
+	if (rc == 0)
+		ctx->reloads_ok++;
+	else
+		ctx->reloads_failed++;
+	return rc;
+}
+
+int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_config *config)
+{
+	char error[DPLB_ERROR_MAX];
+	unsigned int lcore;
+	int rc;
+
+	snprintf(ctx->config_path, sizeof(ctx->config_path), "%s", config_path);
+	ctx->worker_count = (uint16_t)rte_lcore_count() - 1;
+	if (ctx->worker_count == 0) {
+		fprintf(stderr, "dplb: no worker lcore: the main lcore only manages; give at least "
+				"two lcores (e.g. -l 0-1)\n");
+		dplb_config_free(config);
+		return -EINVAL;
+	}
+	ctx->port_count = (uint16_t)config->port_count;
+	memcpy(ctx->port_ids, config->port_ids, sizeof(ctx->port_ids));
+	const uint32_t mtu = config->mtu;
+	const uint32_t flow_capacity = config->flow_table_size;
+
+	ctx->ids = dplb_identities_create();
+	if (ctx->ids == NULL || create_rcu(ctx) != 0) {
+		dplb_config_free(config);
+		return -ENOMEM;
+	}
+	rc = dplb_apply_config(ctx, config, error);
+	if (rc != 0) {
+		fprintf(stderr, "dplb: %s\n", error);
+		return rc;
+	}
+	rc = create_pool(ctx);
+	if (rc != 0)
+		return rc;
+	for (uint16_t p = 0; p < ctx->port_count; p++) {
+		rc = setup_port(ctx, ctx->port_ids[p], mtu);
+		if (rc != 0)
+			return rc;
+	}
+
+	ctx->workers = rte_zmalloc("dplb_workers", ctx->worker_count * sizeof(*ctx->workers),
+				   RTE_CACHE_LINE_SIZE);
+	if (ctx->workers == NULL)
+		return -ENOMEM;
+	uint16_t index = 0;
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		struct dplb_worker *worker = &ctx->workers[index];
+
+		rc = dplb_worker_init(worker, index, ctx->port_ids, ctx->port_count, flow_capacity,
+				      (int)rte_lcore_to_socket_id(lcore));
+		if (rc != 0) {
+			fprintf(stderr, "dplb: worker %u: cannot allocate a flow table of %u: %s\n",
+				index, flow_capacity, strerror(-rc));
+			return rc;
+		}
+		worker->publisher = ctx->publisher;
+		worker->rcu = ctx->rcu;
+		worker->stop = &ctx->stop_workers;
+		index++;
+	}
+	index = 0;
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		rc = rte_eal_remote_launch(dplb_worker_main, &ctx->workers[index], lcore);
+		if (rc != 0)
+			return rc;
+		index++;
+	}
+	return 0;
+}
+
+void dplb_stop_workers(struct dplb_context *ctx)
+{
+	ctx->stop_workers = true;
+	rte_eal_mp_wait_lcore();
+}
+
+void dplb_release(struct dplb_context *ctx)
+{
+	for (uint16_t p = 0; p < ctx->port_count; p++) {
+		if (!rte_eth_dev_is_valid_port(ctx->port_ids[p]))
+			continue;
+		rte_eth_dev_stop(ctx->port_ids[p]);
+		rte_eth_dev_close(ctx->port_ids[p]);
+	}
+	if (ctx->workers != NULL) {
+		for (uint16_t w = 0; w < ctx->worker_count; w++)
+			dplb_worker_fini(&ctx->workers[w]);
+		rte_free(ctx->workers);
+		ctx->workers = NULL;
+	}
+	dplb_publisher_free(ctx->publisher);
+	ctx->publisher = NULL;
+	rte_free(ctx->rcu);
+	ctx->rcu = NULL;
+	dplb_identities_free(ctx->ids);
+	ctx->ids = NULL;
+	rte_mempool_free(ctx->pool);
+	ctx->pool = NULL;
+}

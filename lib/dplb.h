@@ -1,0 +1,89 @@
+/*
+ * The running dplb process: ports, workers, the published forwarding state,
+ * and the control operations (start, reload, stop) that every front end —
+ * signals, the INI file, telemetry, later the HTTP API — goes through.
+ */
+#ifndef DPLB_DPLB_H
+#define DPLB_DPLB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+
+#include "config.h"
+#include "counters.h"
+#include "state.h"
+#include "worker.h"
+
+struct dplb_context {
+	char config_path[DPLB_PATH_MAX];
+	struct dplb_identities *ids;
+	struct rte_rcu_qsbr *rcu;
+	struct dplb_publisher *publisher;
+	struct rte_mempool *pool;
+	struct dplb_worker *workers; /* worker_count of them, one per worker lcore */
+	uint16_t worker_count;
+	uint16_t port_count;
+	uint16_t port_ids[DPLB_MAX_PORTS];
+	volatile bool stop_workers;
+	uint64_t generation; /* of the current snapshot, 1 for the first */
+	uint64_t reloads_ok;
+	uint64_t reloads_failed;
+};
+
+/*
+ * Build the first snapshot from config (taken over), set up ports and
+ * workers, and launch the workers. Returns 0 or a negative errno, logging
+ * why. Main lcore, after rte_eal_init.
+ */
+int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_config *config);
+
+/*
+ * Re-read the configuration file and make it current. On any error the old
+ * state keeps serving and errs (may be NULL) says why. Management lcore.
+ */
+int dplb_reload(struct dplb_context *ctx, struct dplb_config_errors *errs);
+
+/* Replace the state with one built from config (taken over): the common
+ * path of reloads and, later, API changes. Management lcore. */
+int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char *error);
+
+/* Stop the workers and wait for them; counters stay readable. Main lcore. */
+void dplb_stop_workers(struct dplb_context *ctx);
+/* Close ports (flushing pcap output) and free everything. Main lcore. */
+void dplb_release(struct dplb_context *ctx);
+
+/* ---- counters, summed over workers (any thread; values may lag) ---- */
+
+struct dplb_totals {
+	struct dplb_port_counters port[DPLB_MAX_COUNTED_PORTS];
+	uint64_t drops[DPLB_DROP_REASON_COUNT];
+	uint64_t drops_total;
+	uint64_t new_flows;
+	uint64_t flow_insert_failures;
+	uint64_t flows_expired;
+	uint64_t flows_rescheduled;
+	uint64_t flows_active;
+	uint64_t flow_capacity;
+	uint64_t to_management;
+	uint64_t rx_packets;
+	uint64_t tx_packets;
+};
+
+void dplb_totals_sum(const struct dplb_context *ctx, struct dplb_totals *totals);
+/* One VIP's or backend's counters summed over workers. */
+void dplb_vip_counters_sum(const struct dplb_context *ctx, uint16_t vip_id,
+			   struct dplb_traffic_counters *out);
+void dplb_backend_counters_sum(const struct dplb_context *ctx, uint32_t backend_id,
+			       struct dplb_traffic_counters *out);
+
+/* The summary printed when dplb exits. */
+void dplb_print_summary(const struct dplb_context *ctx, FILE *out);
+
+/* Register /dplb/... DPDK telemetry commands reading ctx. */
+int dplb_telemetry_register(struct dplb_context *ctx);
+
+#endif

@@ -1,0 +1,149 @@
+/*
+ * The forwarding state: one immutable snapshot of everything workers read
+ * (VIPs, backends with weights and states, scheduler tables, next-hop MACs).
+ *
+ * The management lcore builds a new snapshot from a configuration, publishes
+ * it with one release store, and frees the old one only after every worker
+ * has passed a quiescent point (rte_rcu_qsbr defer queue). Workers load the
+ * pointer once per loop iteration and never see a half-made change.
+ *
+ * VIPs and backends carry stable ids, kept by the identities registry for
+ * the life of the process, so flow entries and counters survive snapshots:
+ * a backend is (VIP name, address) and keeps its id across reloads.
+ */
+#ifndef DPLB_STATE_H
+#define DPLB_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_rcu_qsbr.h>
+
+#include "config.h"
+
+#define DPLB_MAX_VIP_IDS 1024
+#define DPLB_MAX_BACKEND_IDS 65536
+#define DPLB_NO_VIP UINT16_MAX
+
+struct dplb_backend_entry {
+	uint32_t address;   /* network order */
+	uint16_t vip_id;
+	uint8_t present;    /* configured in this snapshot */
+	uint8_t state;      /* enum dplb_backend_state */
+	uint8_t has_next_hop;
+	uint32_t weight;
+	struct rte_ether_addr next_hop_mac;
+};
+
+struct dplb_vip_entry {
+	uint16_t id;
+	uint8_t protocol;
+	uint8_t encap;      /* enum dplb_encap */
+	uint8_t scheduler;  /* enum dplb_scheduler */
+	uint32_t address;   /* network order */
+	rte_be16_t port;    /* network order; 0 = every port */
+	uint32_t maglev_size;
+	uint32_t *maglev;   /* backend ids of up backends, maglev_size long */
+	uint32_t backend_count;
+	uint32_t *backend_ids;   /* every configured backend, config order */
+	uint32_t up_count;
+	uint32_t *up_ids;        /* backends taking new flows, config order */
+	uint32_t wrr_length;
+	uint32_t *wrr_sequence;  /* smooth weighted round-robin order of up backends */
+	const struct dplb_vip_config *config;
+};
+
+struct dplb_state {
+	uint64_t generation;
+	struct dplb_config *config; /* owned */
+	uint32_t vip_count;
+	struct dplb_vip_entry *vips;
+	/* Open-addressed (address, port, protocol) -> index into vips. */
+	uint32_t vip_slot_mask;
+	int32_t *vip_slots;
+	/* Indexed by backend id; backend_id_limit long. */
+	uint32_t backend_id_limit;
+	struct dplb_backend_entry *backends;
+	uint32_t local_address; /* network order */
+	rte_be16_t gue_port;
+	uint32_t mtu;
+	uint32_t tcp_timeout;
+	uint32_t udp_timeout;
+};
+
+/* Stable ids: management lcore only. */
+struct dplb_identities;
+struct dplb_identities *dplb_identities_create(void);
+void dplb_identities_free(struct dplb_identities *ids);
+/* Find or assign; returns the id or a negative errno (-ENOSPC when full). */
+int dplb_vip_id(struct dplb_identities *ids, const char *name);
+int dplb_backend_id(struct dplb_identities *ids, uint16_t vip_id, uint32_t address);
+/* Name of a VIP id, or NULL. */
+const char *dplb_vip_id_name(const struct dplb_identities *ids, uint16_t vip_id);
+
+/*
+ * Build a snapshot from config, which it takes over (freed with the state,
+ * or at once on failure). Returns 0 or a negative errno with a reason in
+ * error (size DPLB_ERROR_MAX). Management lcore only.
+ */
+int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids,
+		     uint64_t generation, struct dplb_state **out, char *error);
+void dplb_state_free(struct dplb_state *state);
+
+/* Which VIP a destination belongs to: exact port first, then port 0. */
+static inline const struct dplb_vip_entry *
+dplb_state_find_vip(const struct dplb_state *state, uint32_t address, rte_be16_t port,
+		    uint8_t protocol);
+
+/* Publishing, with the workers' RCU variable. */
+struct dplb_publisher;
+struct dplb_publisher *dplb_publisher_create(struct rte_rcu_qsbr *rcu, uint32_t max_pending);
+void dplb_publisher_free(struct dplb_publisher *pub);
+/* Make state current; the old one is freed once workers are past it. */
+int dplb_publish(struct dplb_publisher *pub, struct dplb_state *state);
+/* Free retired snapshots whose grace period has ended; never blocks. */
+void dplb_publisher_reclaim(struct dplb_publisher *pub);
+/* The current snapshot (acquire). Workers: once per loop iteration. */
+struct dplb_state *dplb_current_state(const struct dplb_publisher *pub);
+
+/* ---- inline lookup ---- */
+
+static inline uint32_t dplb_vip_slot_hash(uint32_t address, rte_be16_t port, uint8_t protocol)
+{
+	uint64_t x = ((uint64_t)address << 32) | ((uint32_t)port << 8) | protocol;
+
+	x *= 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(x >> 32);
+}
+
+static inline const struct dplb_vip_entry *
+dplb_state_probe_vip(const struct dplb_state *state, uint32_t address, rte_be16_t port,
+		     uint8_t protocol)
+{
+	uint32_t slot = dplb_vip_slot_hash(address, port, protocol) & state->vip_slot_mask;
+
+	for (;;) {
+		const int32_t index = state->vip_slots[slot];
+
+		if (index < 0)
+			return NULL;
+		const struct dplb_vip_entry *vip = &state->vips[index];
+		if (vip->address == address && vip->port == port && vip->protocol == protocol)
+			return vip;
+		slot = (slot + 1) & state->vip_slot_mask;
+	}
+}
+
+static inline const struct dplb_vip_entry *
+dplb_state_find_vip(const struct dplb_state *state, uint32_t address, rte_be16_t port,
+		    uint8_t protocol)
+{
+	const struct dplb_vip_entry *vip = dplb_state_probe_vip(state, address, port, protocol);
+
+	if (vip == NULL)
+		vip = dplb_state_probe_vip(state, address, 0, protocol);
+	return vip;
+}
+
+#endif

@@ -1,0 +1,415 @@
+/*
+ * The worker lcore and its per-packet pipeline, top to bottom:
+ *
+ *   rx burst -> parse -> VIP lookup -> flow lookup (bulk) -> schedule on a
+ *   miss -> encapsulate -> Ethernet rewrite -> buffered tx
+ *
+ * Everything here runs on one worker and writes only that worker's state.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_hash_crc.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
+
+#include "encap.h"
+#include "maglev.h"
+#include "packet_parse.h"
+#include "worker.h"
+
+#define DPLB_PREFETCH_AHEAD 3
+
+int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
+		     uint16_t port_count, uint32_t flow_capacity, int socket)
+{
+	char name[RTE_HASH_NAMESIZE];
+	int rc;
+
+	memset(worker, 0, sizeof(*worker));
+	worker->index = index;
+	worker->port_count = port_count;
+	worker->tsc_hz = rte_get_tsc_hz();
+	worker->start_tsc = rte_rdtsc();
+	snprintf(name, sizeof(name), "dplb_flows_%u", index);
+	rc = dplb_flow_table_create(&worker->flows, name, flow_capacity, socket);
+	if (rc != 0)
+		return rc;
+	worker->counters.flow_capacity = flow_capacity;
+	worker->counters.vip = rte_zmalloc_socket("dplb_vip_counters",
+						  DPLB_MAX_VIP_IDS * sizeof(struct dplb_traffic_counters),
+						  RTE_CACHE_LINE_SIZE, socket);
+	worker->counters.backend = rte_zmalloc_socket(
+		"dplb_backend_counters", DPLB_MAX_BACKEND_IDS * sizeof(struct dplb_traffic_counters),
+		RTE_CACHE_LINE_SIZE, socket);
+	if (worker->counters.vip == NULL || worker->counters.backend == NULL)
+		goto nomem;
+	for (uint16_t p = 0; p < port_count; p++) {
+		worker->port_ids[p] = port_ids[p];
+		if (rte_eth_dev_is_valid_port(port_ids[p]))
+			rte_eth_macaddr_get(port_ids[p], &worker->port_macs[p]);
+		worker->tx_buffers[p] = rte_zmalloc_socket("dplb_tx_buffer",
+							   RTE_ETH_TX_BUFFER_SIZE(DPLB_BURST), 0, socket);
+		if (worker->tx_buffers[p] == NULL)
+			goto nomem;
+		rte_eth_tx_buffer_init(worker->tx_buffers[p], DPLB_BURST);
+		rte_eth_tx_buffer_set_err_callback(worker->tx_buffers[p],
+						   rte_eth_tx_buffer_count_callback,
+						   &worker->counters.drops[DPLB_DROP_TX_FULL]);
+	}
+	return 0;
+nomem:
+	dplb_worker_fini(worker);
+	return -ENOMEM;
+}
+
+void dplb_worker_fini(struct dplb_worker *worker)
+{
+	for (uint16_t p = 0; p < worker->port_count; p++) {
+		rte_free(worker->tx_buffers[p]);
+		worker->tx_buffers[p] = NULL;
+	}
+	rte_free(worker->counters.vip);
+	rte_free(worker->counters.backend);
+	worker->counters.vip = NULL;
+	worker->counters.backend = NULL;
+	dplb_flow_table_destroy(&worker->flows);
+}
+
+static inline void drop_packet(struct dplb_worker *worker, struct rte_mbuf *m,
+			       enum dplb_drop_reason reason)
+{
+	worker->counters.drops[reason]++;
+	rte_pktmbuf_free(m);
+}
+
+/* ---- schedulers: pick a backend id for a new flow, or MAGLEV_NO_BACKEND ---- */
+
+static inline uint32_t pick_round_robin(struct dplb_worker *worker, const struct dplb_vip_entry *vip,
+					const uint32_t *sequence, uint32_t length)
+{
+	uint32_t *cursor = &worker->round_robin_cursor[vip->id];
+
+	if (length == 0)
+		return MAGLEV_NO_BACKEND;
+	if (*cursor >= length)
+		*cursor = 0;
+	return sequence[(*cursor)++];
+}
+
+/* Fewest active flows per unit of weight, counted by this worker alone:
+ * approximate across workers, exact enough with RSS spreading evenly. */
+static uint32_t pick_least_connections(const struct dplb_worker *worker,
+				       const struct dplb_state *state,
+				       const struct dplb_vip_entry *vip)
+{
+	uint32_t best = MAGLEV_NO_BACKEND;
+	uint64_t best_flows = 0, best_weight = 1;
+
+	for (uint32_t i = 0; i < vip->up_count; i++) {
+		const uint32_t id = vip->up_ids[i];
+		const uint64_t flows = worker->counters.backend[id].active_flows;
+		const uint64_t weight = state->backends[id].weight;
+
+		if (best == MAGLEV_NO_BACKEND || flows * best_weight < best_flows * weight) {
+			best = id;
+			best_flows = flows;
+			best_weight = weight;
+		}
+	}
+	return best;
+}
+
+static inline uint32_t schedule_flow(struct dplb_worker *worker, const struct dplb_state *state,
+				     const struct dplb_vip_entry *vip,
+				     const struct dplb_flow_key *key, uint32_t flow_hash)
+{
+	switch (vip->scheduler) {
+	case DPLB_SCHED_MAGLEV:
+		return vip->maglev[maglev_slot(flow_hash, vip->maglev_size)];
+	case DPLB_SCHED_SOURCE_HASH:
+		return vip->maglev[maglev_slot(rte_hash_crc_4byte(key->src_addr, DPLB_FLOW_HASH_SEED),
+					       vip->maglev_size)];
+	case DPLB_SCHED_ROUND_ROBIN:
+		return pick_round_robin(worker, vip, vip->up_ids, vip->up_count);
+	case DPLB_SCHED_WEIGHTED_ROUND_ROBIN:
+		return pick_round_robin(worker, vip, vip->wrr_sequence, vip->wrr_length);
+	case DPLB_SCHED_LEAST_CONNECTIONS:
+		return pick_least_connections(worker, state, vip);
+	}
+	return MAGLEV_NO_BACKEND;
+}
+
+/* An established flow keeps its backend while that backend is configured
+ * for the same VIP and not down; drain still takes existing flows. */
+static inline bool backend_keeps_flows(const struct dplb_backend_entry *backend, uint16_t vip_id)
+{
+	return backend->present && backend->vip_id == vip_id && backend->state != DPLB_BACKEND_DOWN;
+}
+
+static inline void move_flow(struct dplb_worker *worker, struct dplb_flow_entry *entry,
+			     uint16_t vip_id, uint32_t backend_id)
+{
+	struct dplb_worker_counters *counters = &worker->counters;
+
+	counters->backend[entry->backend_id].active_flows--;
+	counters->vip[entry->vip_id].active_flows--;
+	counters->backend[backend_id].active_flows++;
+	counters->vip[vip_id].active_flows++;
+	entry->backend_id = backend_id;
+	entry->vip_id = vip_id;
+	counters->flows_rescheduled++;
+}
+
+/*
+ * Find the backend of one VIP packet: its flow entry when there is one and
+ * its backend is still usable, else a new pick (recorded when the table has
+ * room). Returns the backend id or MAGLEV_NO_BACKEND.
+ */
+static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct dplb_state *state,
+				       const struct dplb_vip_entry *vip,
+				       const struct dplb_flow_key *key, uint32_t flow_hash,
+				       int32_t position)
+{
+	struct dplb_worker_counters *counters = &worker->counters;
+	uint32_t backend_id;
+
+	if (likely(position >= 0)) {
+		struct dplb_flow_entry *entry = &worker->flows.entries[position];
+
+		entry->last_seen = worker->now;
+		if (likely(backend_keeps_flows(&state->backends[entry->backend_id], vip->id)))
+			return entry->backend_id;
+		backend_id = schedule_flow(worker, state, vip, key, flow_hash);
+		if (backend_id != MAGLEV_NO_BACKEND)
+			move_flow(worker, entry, vip->id, backend_id);
+		return backend_id;
+	}
+
+	backend_id = schedule_flow(worker, state, vip, key, flow_hash);
+	if (unlikely(backend_id == MAGLEV_NO_BACKEND))
+		return backend_id;
+	struct dplb_flow_entry *entry = dplb_flow_table_insert(&worker->flows, key, flow_hash);
+	if (unlikely(entry == NULL)) {
+		/* Full: forward anyway; Maglev still sends it to the same place. */
+		counters->flow_insert_failures++;
+		return backend_id;
+	}
+	entry->backend_id = backend_id;
+	entry->last_seen = worker->now;
+	entry->vip_id = vip->id;
+	entry->protocol = key->protocol;
+	counters->new_flows++;
+	counters->vip[vip->id].new_flows++;
+	counters->backend[backend_id].new_flows++;
+	counters->backend[backend_id].active_flows++;
+	counters->vip[vip->id].active_flows++;
+	return backend_id;
+}
+
+static inline void forward_packet(struct dplb_worker *worker, const struct dplb_state *state,
+				  uint16_t port_slot, struct rte_mbuf *m,
+				  const struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
+				  uint32_t backend_id, uint32_t flow_hash)
+{
+	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
+		drop_packet(worker, m, DPLB_DROP_NO_BACKEND);
+		return;
+	}
+	const struct dplb_backend_entry *backend = &state->backends[backend_id];
+	if (unlikely(!backend->has_next_hop)) {
+		drop_packet(worker, m, DPLB_DROP_NO_NEXT_HOP);
+		return;
+	}
+	const struct dplb_encap_target target = {
+		.outer_src = state->local_address,
+		.outer_dst = backend->address,
+		.gue_port = state->gue_port,
+		.kind = vip->encap,
+		.src_mac = &worker->port_macs[port_slot],
+		.dst_mac = &backend->next_hop_mac,
+	};
+	const int reason = dplb_encapsulate(m, info, &target, flow_hash, state->mtu);
+	if (unlikely(reason != 0)) {
+		drop_packet(worker, m, (enum dplb_drop_reason)reason);
+		return;
+	}
+	const uint32_t length = rte_pktmbuf_pkt_len(m);
+	struct dplb_traffic_counters *vip_counters = &worker->counters.vip[vip->id];
+	struct dplb_traffic_counters *backend_counters = &worker->counters.backend[backend_id];
+	vip_counters->packets_out++;
+	vip_counters->bytes_out += length;
+	backend_counters->packets_out++;
+	backend_counters->bytes_out += length;
+	worker->counters.port[port_slot].tx_packets +=
+		rte_eth_tx_buffer(worker->port_ids[port_slot], worker->index,
+				  worker->tx_buffers[port_slot], m);
+}
+
+static inline void pass_to_management(struct dplb_worker *worker, struct rte_mbuf *m)
+{
+	if (worker->to_management != NULL && rte_ring_enqueue(worker->to_management, m) == 0) {
+		worker->counters.to_management++;
+		return;
+	}
+	drop_packet(worker, m, DPLB_DROP_NOT_IP);
+}
+
+void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_state *state,
+			       uint16_t port_slot, struct rte_mbuf **packets, uint16_t count)
+{
+	struct dplb_packet_info info[DPLB_BURST];
+	struct dplb_flow_key keys[DPLB_BURST];
+	const void *key_pointers[DPLB_BURST];
+	uint32_t hashes[DPLB_BURST];
+	int32_t positions[DPLB_BURST];
+	const struct dplb_vip_entry *vips[DPLB_BURST];
+	struct rte_mbuf *vip_packets[DPLB_BURST];
+	struct dplb_port_counters *port = &worker->counters.port[port_slot];
+	uint16_t vip_count = 0;
+
+	for (uint16_t i = 0; i < count && i < DPLB_PREFETCH_AHEAD; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(packets[i], void *));
+
+	/* Stage 1: parse and classify; VIP packets are gathered for a bulk
+	 * flow lookup, everything else is dealt with here. */
+	for (uint16_t i = 0; i < count; i++) {
+		struct rte_mbuf *m = packets[i];
+		struct dplb_packet_info *pi = &info[vip_count];
+
+		if (i + DPLB_PREFETCH_AHEAD < count)
+			rte_prefetch0(rte_pktmbuf_mtod(packets[i + DPLB_PREFETCH_AHEAD], void *));
+		port->rx_packets++;
+		port->rx_bytes += rte_pktmbuf_pkt_len(m);
+
+		switch (dplb_parse_packet(m, pi)) {
+		case DPLB_PARSED_L4:
+			break;
+		case DPLB_PARSED_ARP:
+			pass_to_management(worker, m);
+			continue;
+		case DPLB_PARSED_ICMP:
+			drop_packet(worker, m, DPLB_DROP_UNSUPPORTED_PROTOCOL);
+			continue;
+		case DPLB_PARSED_DROP:
+			drop_packet(worker, m, (enum dplb_drop_reason)pi->drop_reason);
+			continue;
+		}
+		const struct rte_ipv4_hdr *ip = pi->ip;
+		const struct dplb_vip_entry *vip =
+			dplb_state_find_vip(state, ip->dst_addr, pi->dst_port, ip->next_proto_id);
+		if (unlikely(vip == NULL)) {
+			drop_packet(worker, m, DPLB_DROP_NOT_FOR_VIP);
+			continue;
+		}
+		struct dplb_flow_key *key = &keys[vip_count];
+		key->src_addr = ip->src_addr;
+		key->dst_addr = ip->dst_addr;
+		key->src_port = pi->src_port;
+		key->dst_port = pi->dst_port;
+		key->protocol = ip->next_proto_id;
+		key->pad[0] = key->pad[1] = key->pad[2] = 0;
+		key_pointers[vip_count] = key;
+		hashes[vip_count] = dplb_flow_hash(key);
+		vips[vip_count] = vip;
+		vip_packets[vip_count] = m;
+		worker->counters.vip[vip->id].packets_in++;
+		worker->counters.vip[vip->id].bytes_in += pi->ip_len;
+		vip_count++;
+	}
+	if (vip_count == 0)
+		return;
+
+	/* Stage 2: one bulk lookup for the burst, then pick and send. */
+	rte_hash_lookup_with_hash_bulk(worker->flows.hash, key_pointers, hashes, vip_count,
+				       positions);
+	for (uint16_t i = 0; i < vip_count; i++) {
+		const uint32_t backend_id = resolve_backend(worker, state, vips[i], &keys[i],
+							    hashes[i], positions[i]);
+		if (backend_id != MAGLEV_NO_BACKEND) {
+			worker->counters.backend[backend_id].packets_in++;
+			worker->counters.backend[backend_id].bytes_in += info[i].ip_len;
+		}
+		forward_packet(worker, state, port_slot, vip_packets[i], &info[i], vips[i],
+			       backend_id, hashes[i]);
+	}
+}
+
+void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *state,
+			   uint32_t budget)
+{
+	struct dplb_flow_table *flows = &worker->flows;
+	uint32_t position = flows->scan_cursor;
+
+	if (flows->count == 0)
+		return;
+	for (uint32_t visited = 0; visited < budget; visited++) {
+		struct dplb_flow_entry *entry = &flows->entries[position];
+
+		if (entry->backend_id != DPLB_FLOW_EMPTY) {
+			const uint32_t timeout = entry->protocol == IPPROTO_TCP ? state->tcp_timeout
+										: state->udp_timeout;
+			if (worker->now - entry->last_seen >= timeout) {
+				worker->counters.backend[entry->backend_id].active_flows--;
+				worker->counters.vip[entry->vip_id].active_flows--;
+				worker->counters.flows_expired++;
+				dplb_flow_table_remove(flows, (int32_t)position);
+			}
+		}
+		if (++position == flows->capacity)
+			position = 0;
+	}
+	flows->scan_cursor = position;
+}
+
+static void flush_tx(struct dplb_worker *worker)
+{
+	for (uint16_t p = 0; p < worker->port_count; p++)
+		if (worker->tx_buffers[p]->length != 0)
+			worker->counters.port[p].tx_packets +=
+				rte_eth_tx_buffer_flush(worker->port_ids[p], worker->index,
+							worker->tx_buffers[p]);
+}
+
+int dplb_worker_main(void *arg)
+{
+	struct dplb_worker *worker = arg;
+	struct rte_mbuf *packets[DPLB_BURST];
+	uint64_t next_second = worker->start_tsc + worker->tsc_hz;
+
+	worker->lcore_id = rte_lcore_id();
+	rte_rcu_qsbr_thread_register(worker->rcu, worker->index);
+	rte_rcu_qsbr_thread_online(worker->rcu, worker->index);
+
+	while (!*worker->stop) {
+		/* Nothing from the previous iteration is held past this point. */
+		rte_rcu_qsbr_quiescent(worker->rcu, worker->index);
+		const struct dplb_state *state = dplb_current_state(worker->publisher);
+		const uint64_t tsc = rte_rdtsc();
+		bool busy = false;
+
+		if (unlikely(tsc >= next_second)) {
+			dplb_worker_tick(worker);
+			next_second = worker->start_tsc + (uint64_t)(worker->now + 1) * worker->tsc_hz;
+		}
+		for (uint16_t p = 0; p < worker->port_count; p++) {
+			const uint16_t received = rte_eth_rx_burst(worker->port_ids[p], worker->index,
+								   packets, DPLB_BURST);
+			if (received == 0)
+				continue;
+			busy = true;
+			dplb_worker_process_burst(worker, state, p, packets, received);
+		}
+		flush_tx(worker);
+		dplb_worker_age_flows(worker, state, DPLB_AGEING_SLICE);
+		worker->counters.flows_active = worker->flows.count;
+		worker->counters.loops++;
+		worker->counters.busy_loops += busy;
+	}
+	flush_tx(worker);
+	rte_rcu_qsbr_thread_offline(worker->rcu, worker->index);
+	rte_rcu_qsbr_thread_unregister(worker->rcu, worker->index);
+	return 0;
+}

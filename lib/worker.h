@@ -1,0 +1,74 @@
+/*
+ * A worker lcore: polls its RX queue on every port, forwards VIP traffic to
+ * backends, and owns everything it writes (flow table, counters, TX
+ * buffers), so the hot path needs no locks and no contended atomics.
+ */
+#ifndef DPLB_WORKER_H
+#define DPLB_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "config.h"
+#include "counters.h"
+#include "flow_table.h"
+#include "state.h"
+
+#define DPLB_BURST 32
+/* How many flow-table positions the ageing scan visits per loop. */
+#define DPLB_AGEING_SLICE 64
+
+struct dplb_worker {
+	/* Read on every packet. */
+	struct dplb_flow_table flows;
+	const struct dplb_publisher *publisher;
+	struct rte_rcu_qsbr *rcu;
+	uint32_t now;            /* seconds since start, updated per iteration */
+	uint16_t index;          /* RCU thread id and queue id on every port */
+	uint16_t port_count;
+	uint16_t port_ids[DPLB_MAX_PORTS];
+	struct rte_ether_addr port_macs[DPLB_MAX_PORTS];
+	struct rte_eth_dev_tx_buffer *tx_buffers[DPLB_MAX_PORTS];
+	/* Frames for the management lcore (ARP); may be NULL. */
+	struct rte_ring *to_management;
+	uint64_t start_tsc;
+	uint64_t tsc_hz;
+	unsigned int lcore_id;
+	volatile bool *stop;
+	uint32_t round_robin_cursor[DPLB_MAX_VIP_IDS];
+	struct dplb_worker_counters counters;
+} __rte_cache_aligned;
+
+/*
+ * Set up a worker's own state on socket: flow table of flow_capacity, TX
+ * buffers, counter arrays. Returns 0 or a negative errno. Main lcore, before
+ * launch.
+ */
+int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
+		     uint16_t port_count, uint32_t flow_capacity, int socket);
+void dplb_worker_fini(struct dplb_worker *worker);
+
+/* Handle one burst received on port slot port_slot. Exposed for benchmarks
+ * and tests that drive the pipeline without a PMD. */
+void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_state *state,
+			       uint16_t port_slot, struct rte_mbuf **packets, uint16_t count);
+
+/* Visit the next slice of the flow table and expire idle flows. */
+void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *state,
+			   uint32_t budget);
+
+/* Refresh worker->now from the TSC. */
+static inline void dplb_worker_tick(struct dplb_worker *worker)
+{
+	worker->now = (uint32_t)((rte_rdtsc() - worker->start_tsc) / worker->tsc_hz);
+}
+
+/* The lcore entry point (rte_eal_remote_launch); arg is the worker. */
+int dplb_worker_main(void *arg);
+
+#endif
