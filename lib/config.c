@@ -41,6 +41,9 @@
  * never enough to push the line number out of a message. */
 #define QUOTE_MAX 64
 
+/* Most of a message is left for the problem, whatever the path. */
+#define PATH_SHOWN_MAX 128
+
 /* Longer keys are never close to a real one; bounds the edit distance row. */
 #define KEY_LEN_MAX 32
 
@@ -165,6 +168,8 @@ report(struct loader *ld, int line, const char *fmt, ...)
 	struct error_key key = { line, ld->error_seq++ };
 	char problem[DPLB_ERROR_MAX];
 	uint32_t pos, n = errs->count;
+	const char *path, *ellipsis = "";
+	size_t path_len;
 	char *msg;
 	va_list ap;
 	int len;
@@ -186,11 +191,19 @@ report(struct loader *ld, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(problem, sizeof(problem), fmt, ap);
 	va_end(ap);
+	/* A path too long to leave room for the problem keeps its tail: the
+	 * file's name is the part that tells files apart. */
+	path = ld->path;
+	path_len = strlen(path);
+	if (path_len > PATH_SHOWN_MAX) {
+		path += path_len - PATH_SHOWN_MAX + 3;
+		ellipsis = "...";
+	}
 	msg = errs->messages[pos];
 	if (line > 0)
-		len = snprintf(msg, DPLB_ERROR_MAX, "%s:%d: %s", ld->path, line, problem);
+		len = snprintf(msg, DPLB_ERROR_MAX, "%s%s:%d: %s", ellipsis, path, line, problem);
 	else
-		len = snprintf(msg, DPLB_ERROR_MAX, "%s: %s", ld->path, problem);
+		len = snprintf(msg, DPLB_ERROR_MAX, "%s%s: %s", ellipsis, path, problem);
 	/* A cut message should look cut, not silently end mid-word. */
 	if (len >= DPLB_ERROR_MAX)
 		memcpy(msg + DPLB_ERROR_MAX - 4, "...", 4);
@@ -244,8 +257,12 @@ static bool parse_decimal(const char *s, size_t len, uint64_t *out)
 	return true;
 }
 
-/* Returns NULL, or why the text is not a usable IPv4 address. */
-static const char *parse_ipv4(const char *s, size_t len, uint32_t *out)
+/*
+ * Returns NULL, or why the text is not a usable IPv4 address. 0.0.0.0 is
+ * refused except where it means "any" (listen): everywhere else 0 means
+ * "not set", in the configuration and in the dataplane.
+ */
+static const char *parse_ipv4_any(const char *s, size_t len, uint32_t *out, bool allow_any)
 {
 	char text[INET_ADDRSTRLEN];
 	struct in_addr a;
@@ -256,11 +273,15 @@ static const char *parse_ipv4(const char *s, size_t len, uint32_t *out)
 	text[len] = '\0';
 	if (inet_pton(AF_INET, text, &a) != 1)
 		return "expected a dotted quad such as 10.0.0.1";
-	/* 0 means "not set" throughout the configuration and the dataplane. */
-	if (a.s_addr == 0)
+	if (a.s_addr == 0 && !allow_any)
 		return "0.0.0.0 is not a usable address";
 	*out = a.s_addr;
 	return NULL;
+}
+
+static const char *parse_ipv4(const char *s, size_t len, uint32_t *out)
+{
+	return parse_ipv4_any(s, len, out, false);
 }
 
 static int hex_digit(char c)
@@ -470,10 +491,10 @@ static void parse_listen_key(struct loader *ld, const struct key_spec *spec,
 	uint64_t v;
 	const char *why;
 
-	why = parse_ipv4(value, addr_len, &address);
+	why = parse_ipv4_any(value, addr_len, &address, true);
 	if (why) {
-		key_error(ld, spec, "bad IPv4 address \"%.*s\" (%s; expected ADDRESS[:PORT])",
-			  quote_len(addr_len), value, why);
+		key_error(ld, spec, "bad IPv4 address \"%.*s\" (expected ADDRESS[:PORT] "
+			  "such as 127.0.0.1:8080)", quote_len(addr_len), value);
 		return;
 	}
 	if (colon) {
@@ -1046,8 +1067,9 @@ static char *read_line(char *str, int num, void *stream)
 	}
 	/* inih would split "a:b = c" at the ':' (configparser style). */
 	if (memchr(s, ':', (size_t)(eq - s))) {
-		report(ld, ld->line, "bad key \"%.*s\" (keys have no ':')",
-		       quote_len((size_t)(eq - s)), s);
+		for (n = (size_t)(eq - s); s[n - 1] == ' ' || s[n - 1] == '\t'; n--)
+			;
+		report(ld, ld->line, "bad key \"%.*s\" (keys have no ':')", quote_len(n), s);
 		return str;
 	}
 	n = strlen(s);

@@ -61,7 +61,10 @@ struct dplb_flow_entry *dplb_flow_table_insert(struct dplb_flow_table *table,
 
 	if (unlikely(position < 0 || (uint32_t)position >= table->capacity))
 		return NULL;
-	table->count++;
+	/* The key may already be there: added earlier in the same burst, after
+	 * the bulk lookup had missed it. */
+	if (table->entries[position].backend_id == DPLB_FLOW_EMPTY)
+		table->count++;
 	return &table->entries[position];
 }
 

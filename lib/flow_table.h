@@ -69,7 +69,8 @@ void dplb_flow_table_destroy(struct dplb_flow_table *table);
 
 /*
  * Add key with its precomputed hash. Returns the entry, or NULL when the
- * table is full (the caller forwards without state). Worker only.
+ * table is full (the caller forwards without state). An entry whose
+ * backend_id is not DPLB_FLOW_EMPTY was already there. Worker only.
  */
 struct dplb_flow_entry *dplb_flow_table_insert(struct dplb_flow_table *table,
 					       const struct dplb_flow_key *key, uint32_t hash);

@@ -163,6 +163,23 @@ static inline void move_flow(struct dplb_worker *worker, struct dplb_flow_entry 
 	counters->flows_rescheduled++;
 }
 
+static inline uint32_t established_backend(struct dplb_worker *worker,
+					   const struct dplb_state *state,
+					   const struct dplb_vip_entry *vip,
+					   const struct dplb_flow_key *key, uint32_t flow_hash,
+					   struct dplb_flow_entry *entry)
+{
+	uint32_t backend_id;
+
+	entry->last_seen = worker->now;
+	if (likely(backend_keeps_flows(&state->backends[entry->backend_id], vip->id)))
+		return entry->backend_id;
+	backend_id = schedule_flow(worker, state, vip, key, flow_hash);
+	if (backend_id != MAGLEV_NO_BACKEND)
+		move_flow(worker, entry, vip->id, backend_id);
+	return backend_id;
+}
+
 /*
  * Find the backend of one VIP packet: its flow entry when there is one and
  * its backend is still usable, else a new pick (recorded when the table has
@@ -176,25 +193,25 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 	struct dplb_worker_counters *counters = &worker->counters;
 	uint32_t backend_id;
 
-	if (likely(position >= 0)) {
-		struct dplb_flow_entry *entry = &worker->flows.entries[position];
+	if (likely(position >= 0))
+		return established_backend(worker, state, vip, key, flow_hash,
+					   &worker->flows.entries[position]);
 
-		entry->last_seen = worker->now;
-		if (likely(backend_keeps_flows(&state->backends[entry->backend_id], vip->id)))
-			return entry->backend_id;
-		backend_id = schedule_flow(worker, state, vip, key, flow_hash);
-		if (backend_id != MAGLEV_NO_BACKEND)
-			move_flow(worker, entry, vip->id, backend_id);
-		return backend_id;
-	}
-
-	backend_id = schedule_flow(worker, state, vip, key, flow_hash);
-	if (unlikely(backend_id == MAGLEV_NO_BACKEND))
-		return backend_id;
+	/* Every scheduler picks among up backends only. */
+	if (unlikely(vip->up_count == 0))
+		return MAGLEV_NO_BACKEND;
 	struct dplb_flow_entry *entry = dplb_flow_table_insert(&worker->flows, key, flow_hash);
 	if (unlikely(entry == NULL)) {
 		/* Full: forward anyway; Maglev still sends it to the same place. */
 		counters->flow_insert_failures++;
+		return schedule_flow(worker, state, vip, key, flow_hash);
+	}
+	/* A second packet of a flow that began earlier in this burst. */
+	if (unlikely(entry->backend_id != DPLB_FLOW_EMPTY))
+		return established_backend(worker, state, vip, key, flow_hash, entry);
+	backend_id = schedule_flow(worker, state, vip, key, flow_hash);
+	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
+		dplb_flow_table_remove(&worker->flows, (int32_t)(entry - worker->flows.entries));
 		return backend_id;
 	}
 	entry->backend_id = backend_id;
@@ -386,7 +403,6 @@ int dplb_worker_main(void *arg)
 	while (!*worker->stop) {
 		/* Nothing from the previous iteration is held past this point. */
 		rte_rcu_qsbr_quiescent(worker->rcu, worker->index);
-		const struct dplb_state *state = dplb_current_state(worker->publisher);
 		const uint64_t tsc = rte_rdtsc();
 		bool busy = false;
 
@@ -400,10 +416,14 @@ int dplb_worker_main(void *arg)
 			if (received == 0)
 				continue;
 			busy = true;
-			dplb_worker_process_burst(worker, state, p, packets, received);
+			/* Loaded after the burst arrived: a PMD may block in RX (pcap on
+			 * a FIFO), and the packets must meet the newest state. */
+			dplb_worker_process_burst(worker, dplb_current_state(worker->publisher), p,
+						  packets, received);
 		}
 		flush_tx(worker);
-		dplb_worker_age_flows(worker, state, DPLB_AGEING_SLICE);
+		dplb_worker_age_flows(worker, dplb_current_state(worker->publisher),
+				      DPLB_AGEING_SLICE);
 		worker->counters.flows_active = worker->flows.count;
 		worker->counters.loops++;
 		worker->counters.busy_loops += busy;

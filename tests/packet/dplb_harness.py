@@ -1,0 +1,186 @@
+"""Run the real dplb binary on net_pcap virtual devices and talk to it.
+
+Input is a pcap file, or a FIFO the test keeps writing to (so that a reload
+can fall between two halves of a capture). Progress is read from dplb's own
+DPDK telemetry commands (/dplb/stats, /dplb/drops), so tests wait for
+counters, never for time.
+
+The pcap PMD reads bursts of 32 and blocks on a FIFO until a burst is full,
+so FIFO writers send whole bursts (see `write_burst_aligned`).
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from scapy.all import PcapWriter, rdpcap  # noqa: F401  (re-exported for tests)
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("DPLB_BUILD", REPO / "build"))
+DPLB = BUILD / "app" / "dplb"
+BURST = 32
+WAIT_SECONDS = float(os.environ.get("DPLB_TEST_WAIT", "120"))
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+
+
+def wait_for(predicate, what, timeout=WAIT_SECONDS):
+    """Poll predicate until it returns a true value; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class Dplb:
+    """One dplb process on one net_pcap port."""
+
+    def __init__(self, workdir: Path, config: str, *, fifo=False, lcores="0-1",
+                 rx_pcap=None):
+        self.workdir = Path(workdir)
+        self.prefix = "dplbt-" + uuid.uuid4().hex[:10]
+        self.config_path = self.workdir / "dplb.ini"
+        self.config_path.write_text(config)
+        self.out_pcap = self.workdir / "out.pcap"
+        self.in_pcap = Path(rx_pcap) if rx_pcap else self.workdir / "in.pcap"
+        self.fifo = fifo
+        self.lcores = lcores
+        self.proc = None
+        self.writer = None
+        self.stdout = ""
+        self.stderr = ""
+
+    # -- life cycle --
+
+    def command(self):
+        return [str(DPLB), "--no-huge", "-m", "512", "--no-pci", "-l", self.lcores,
+                "--file-prefix", self.prefix, "--log-level", "pmd.net.pcap:error",
+                "--vdev", f"net_pcap0,rx_pcap={self.in_pcap},tx_pcap={self.out_pcap}",
+                "--", "-c", str(self.config_path)]
+
+    def start(self):
+        if self.fifo:
+            if self.in_pcap.exists():
+                self.in_pcap.unlink()
+            os.mkfifo(self.in_pcap)
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, cwd=self.workdir)
+        if self.fifo:
+            # Opening blocks until dplb opens the other end.
+            self.writer = PcapWriter(str(self.in_pcap), sync=True)
+        wait_for(self._telemetry_ready, "dplb telemetry socket")
+        return self
+
+    def _telemetry_ready(self):
+        if self.proc.poll() is not None:
+            out, err = self.proc.communicate()
+            raise AssertionError(f"dplb exited early ({self.proc.returncode}):\n{out}\n{err}")
+        try:
+            reply = self.telemetry("/dplb/stats")
+            return isinstance(reply, dict) and "generation" in reply
+        except (OSError, ValueError, KeyError):
+            return False
+
+    def stop(self):
+        """SIGINT, wait, and return (returncode, stdout, stderr)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.stdout, self.stderr = self.proc.communicate(timeout=WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.stdout, self.stderr = self.proc.communicate()
+            raise AssertionError("dplb did not stop on SIGINT")
+        code = self.proc.returncode
+        self.proc = None
+        runtime = Path("/var/run/dpdk") / self.prefix
+        subprocess.run(["rm", "-rf", str(runtime)], check=False)
+        for marker in SANITIZER_MARKERS:
+            assert marker not in self.stderr, self.stderr
+        return code, self.stdout, self.stderr
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.stop()
+
+    # -- telemetry --
+
+    def telemetry(self, command):
+        path = f"/var/run/dpdk/{self.prefix}/dpdk_telemetry.v2"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+            sock.settimeout(5)
+            sock.connect(path)
+            sock.recv(4096)
+            sock.send(command.encode())
+            reply = json.loads(sock.recv(1 << 20))
+        return reply[command.split(",")[0]]
+
+    def stats(self):
+        return self.telemetry("/dplb/stats")
+
+    def drops(self):
+        return self.telemetry("/dplb/drops")
+
+    def wait_received(self, count):
+        def settled():
+            s = self.stats()
+            # Every packet received is either sent, dropped or handed over.
+            done = s["tx_packets"] + s["drops"] + s["to_management"]
+            return s if s["rx_packets"] >= count and done >= s["rx_packets"] else None
+        return wait_for(settled, f"dplb to receive and handle {count} packets")
+
+    # -- feeding a FIFO --
+
+    def write(self, packets):
+        for packet in packets:
+            self.writer.write(packet)
+
+    def reload(self, config=None):
+        """Rewrite the config (if given), SIGHUP, wait until it is handled."""
+        before = self.stats()
+        if config is not None:
+            self.config_path.write_text(config)
+        self.proc.send_signal(signal.SIGHUP)
+        return wait_for(
+            lambda: (lambda s: s if s["reloads_ok"] + s["reloads_failed"] >
+                     before["reloads_ok"] + before["reloads_failed"] else None)(self.stats()),
+            "the reload to be handled")
+
+    def output(self):
+        return list(rdpcap(str(self.out_pcap))) if self.out_pcap.exists() else []
+
+
+def run_capture(workdir, config, packets, **kwargs):
+    """Send packets through a fresh dplb from a pcap file; return
+    (output packets, final stats, drops, stdout)."""
+    workdir = Path(workdir)
+    in_pcap = workdir / "in.pcap"
+    writer = PcapWriter(str(in_pcap), sync=True)
+    for packet in packets:
+        writer.write(packet)
+    writer.close()
+    dplb = Dplb(workdir, config, rx_pcap=in_pcap, **kwargs).start()
+    try:
+        stats = dplb.wait_received(len(packets))
+        drops = dplb.drops()
+    finally:
+        code, out, err = dplb.stop()
+    assert code == 0, err
+    return dplb.output(), stats, drops, out

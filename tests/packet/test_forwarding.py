@@ -1,0 +1,249 @@
+"""Packet-level tests of dplb's data path: pcap in, pcap out, every output
+packet checked header by header against what was sent."""
+
+import collections
+import ipaddress
+import random
+
+import pytest
+from scapy.all import IP, TCP, UDP, Dot1Q, Ether, Raw, raw
+
+from dplb_harness import Dplb, run_capture
+
+GATEWAY_MAC = "02:00:00:00:00:01"
+PORT_MAC = "02:70:63:61:70:00"  # net_pcap0's MAC
+LOCAL = "10.0.0.10"
+VIP = "10.0.0.100"
+BACKENDS = {"10.0.1.1": 1, "10.0.1.2": 2, "10.0.1.3": 1}
+
+
+def config(backends=None, encap="ipip", protocol="tcp", port=80, extra_vip="", extra="",
+           scheduler="maglev"):
+    backends = BACKENDS if backends is None else backends
+    lines = "\n".join(
+        f"backend = {addr} weight={w}" if isinstance(w, int) else f"backend = {addr} {w}"
+        for addr, w in backends.items())
+    return f"""
+[dataplane]
+ports = 0
+address = {LOCAL}
+gateway_mac = {GATEWAY_MAC}
+flow_table_size = 65536
+{extra}
+
+[vip:web]
+address = {VIP}
+port = {port}
+protocol = {protocol}
+encap = {encap}
+scheduler = {scheduler}
+{extra_vip}
+{lines}
+"""
+
+
+def client(i):
+    return str(ipaddress.IPv4Address("172.16.0.1") + i)
+
+
+def tcp_packet(i, dport=80, flags="S", payload=b"", **ip):
+    return (Ether(dst=PORT_MAC, src="02:00:00:00:00:99") /
+            IP(src=client(i % 60000), dst=VIP, **ip) /
+            TCP(sport=1024 + (i % 50000), dport=dport, flags=flags) / Raw(payload))
+
+
+def udp_packet(i, dport=53, payload=b"query", **ip):
+    return (Ether(dst=PORT_MAC, src="02:00:00:00:00:99") /
+            IP(src=client(i % 60000), dst=VIP, **ip) /
+            UDP(sport=1024 + (i % 50000), dport=dport) / Raw(payload))
+
+
+def five_tuple(inner):
+    l4 = inner[TCP] if TCP in inner else inner[UDP]
+    return inner.src, inner.dst, l4.sport, l4.dport, inner.proto
+
+
+def ipv4_checksum_ok(header_bytes):
+    total = sum(int.from_bytes(header_bytes[i:i + 2], "big") for i in range(0, 20, 2))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return total == 0xffff
+
+
+def check_encapsulated(out, sent_by_tuple, backends, encap="ipip", gue_port=6080):
+    """Check one output packet completely; return (five-tuple, backend)."""
+    assert out[Ether].dst == GATEWAY_MAC
+    assert out[Ether].src == PORT_MAC
+    outer = out[IP]
+    outer_bytes = raw(outer)
+    assert outer.version == 4 and outer.ihl == 5
+    assert ipv4_checksum_ok(outer_bytes[:20]), "outer IPv4 checksum"
+    assert outer.src == LOCAL
+    assert outer.dst in backends
+    assert outer.ttl == 64
+    assert outer.len == len(outer_bytes)
+    if encap == "ipip":
+        assert outer.proto == 4
+        inner_bytes = outer_bytes[20:]
+    else:
+        assert outer.proto == 17
+        udp = outer[UDP]
+        assert udp.dport == gue_port
+        assert 49152 <= udp.sport <= 65535
+        assert udp.len == len(outer_bytes) - 20
+        assert udp.chksum == 0
+        inner_bytes = outer_bytes[28:]
+    inner = IP(inner_bytes)
+    key = five_tuple(inner)
+    sent = sent_by_tuple[key]
+    # The client's packet is carried unchanged, byte for byte.
+    assert inner_bytes == raw(sent[IP])
+    # DF, DSCP and ECN are copied to the outer header.
+    assert (outer.flags & 0x2) == (inner.flags & 0x2)
+    assert outer.tos == inner.tos
+    return key, outer.dst
+
+
+def spread(assignments):
+    return collections.Counter(assignments.values())
+
+
+@pytest.mark.parametrize("encap", ["ipip", "gue"])
+def test_every_vip_packet_leaves_encapsulated_to_a_backend(tmp_path, encap):
+    # Varied payload sizes, DSCP/ECN bits and DF, to see them carried over.
+    packets = []
+    for i in range(2000):
+        p = tcp_packet(i, payload=b"x" * (i % 7), tos=(i % 4) * 4)
+        p[IP].flags = "DF" if i % 2 else 0
+        packets.append(Ether(raw(p)))
+    by_tuple = {five_tuple(p[IP]): p for p in packets}
+    out, stats, drops, _ = run_capture(tmp_path, config(encap=encap), packets)
+    assert len(out) == len(packets)
+    assert stats["drops"] == 0
+    assert stats["new_flows"] == len(packets)
+    for o in out:
+        check_encapsulated(o, by_tuple, BACKENDS, encap=encap)
+
+
+def test_one_five_tuple_one_backend_and_weights_respected(tmp_path):
+    flows = 6000
+    rng = random.Random(7)
+    # Three packets per flow, interleaved.
+    order = [i for i in range(flows) for _ in range(3)]
+    rng.shuffle(order)
+    packets = [tcp_packet(i, flags="A") for i in order]
+    by_tuple = {five_tuple(p[IP]): p for p in packets}
+    out, stats, _, _ = run_capture(tmp_path, config(), packets)
+    assert len(out) == len(packets)
+    assert stats["new_flows"] == flows
+    assigned = {}
+    for o in out:
+        key, backend = check_encapsulated(o, by_tuple, BACKENDS)
+        assert assigned.setdefault(key, backend) == backend, f"flow {key} moved"
+    counts = spread(assigned)
+    total_weight = sum(BACKENDS.values())
+    for backend, weight in BACKENDS.items():
+        share = counts[backend] / flows
+        assert abs(share - weight / total_weight) < 0.03, (backend, counts)
+
+
+def test_udp_vip_on_every_port_with_gue(tmp_path):
+    packets = [udp_packet(i, dport=1000 + i % 300) for i in range(1000)]
+    by_tuple = {five_tuple(p[IP]): p for p in packets}
+    out, stats, _, _ = run_capture(
+        tmp_path, config(protocol="udp", port=0, encap="gue"), packets)
+    assert len(out) == len(packets)
+    for o in out:
+        check_encapsulated(o, by_tuple, BACKENDS, encap="gue")
+
+
+def test_vlan_tag_is_kept(tmp_path):
+    packets = []
+    for i in range(64):
+        p = tcp_packet(i)
+        packets.append(Ether(dst=PORT_MAC, src=p.src) / Dot1Q(vlan=42) / p[IP])
+    out, stats, _, _ = run_capture(tmp_path, config(), packets)
+    assert len(out) == 64
+    for o in out:
+        assert o[Dot1Q].vlan == 42
+        assert o[Dot1Q][IP].dst in BACKENDS and o[Dot1Q][IP].proto == 4
+
+
+def test_traffic_not_for_a_vip_is_counted_not_sent(tmp_path):
+    packets = [
+        Ether() / IP(src="1.2.3.4", dst="10.0.0.99") / TCP(dport=80),   # other address
+        Ether() / IP(src="1.2.3.4", dst=VIP) / TCP(dport=81),           # other port
+        Ether() / IP(src="1.2.3.4", dst=VIP) / UDP(dport=80),           # other protocol
+    ]
+    out, stats, drops, _ = run_capture(tmp_path, config(), packets)
+    assert out == []
+    assert drops["not_for_vip"] == 3
+    assert stats["drops"] == 3
+
+
+def test_packet_too_big_for_the_mtu_is_dropped(tmp_path):
+    packets = [tcp_packet(1, payload=b"x" * 1440), tcp_packet(2, payload=b"x" * 1460)]
+    out, stats, drops, _ = run_capture(tmp_path, config(), packets)
+    # 1480-byte inner + 20 fits 1500; 1500 + 20 does not.
+    assert len(out) == 1 and out[0][IP].len == 1500
+    assert drops["too_big"] == 1
+
+
+def test_drained_backend_keeps_no_new_flows(tmp_path):
+    backends = {"10.0.1.1": "weight=1", "10.0.1.2": "weight=1 state=drain",
+                "10.0.1.3": "weight=1 state=down"}
+    packets = [tcp_packet(i) for i in range(500)]
+    out, stats, _, _ = run_capture(tmp_path, config(backends=backends), packets)
+    assert len(out) == 500
+    assert {o[IP].dst for o in out} == {"10.0.1.1"}
+
+
+def test_no_usable_backend_is_counted(tmp_path):
+    backends = {"10.0.1.1": "state=down"}
+    out, stats, drops, _ = run_capture(tmp_path, config(backends=backends),
+                                       [tcp_packet(i) for i in range(10)])
+    assert out == []
+    assert drops["no_backend"] == 10
+
+
+@pytest.mark.parametrize("scheduler", ["round-robin", "weighted-round-robin",
+                                       "least-connections", "source-hash"])
+def test_other_schedulers_spread_and_stick(tmp_path, scheduler):
+    flows = 1200
+    # Every flow twice, the second round after all flows have begun.
+    packets = [tcp_packet(i) for i in range(flows)] * 2
+    by_tuple = {five_tuple(p[IP]): p for p in packets}
+    out, stats, _, _ = run_capture(tmp_path, config(scheduler=scheduler), packets)
+    assert len(out) == len(packets)
+    assigned = {}
+    for o in out:
+        key, backend = check_encapsulated(o, by_tuple, BACKENDS)
+        assert assigned.setdefault(key, backend) == backend
+    counts = spread(assigned)
+    if scheduler == "round-robin":
+        assert set(counts.values()) == {flows // 3}
+    elif scheduler == "least-connections":
+        # Fewest flows per weight: 1:2:1 exactly, as flows never end here.
+        assert counts["10.0.1.2"] == 2 * counts["10.0.1.1"] == 2 * counts["10.0.1.3"]
+    elif scheduler == "weighted-round-robin":
+        assert counts["10.0.1.2"] == flows // 2 and counts["10.0.1.1"] == flows // 4
+    else:
+        # Source hash: every flow from one client goes to one backend.
+        by_client = collections.defaultdict(set)
+        for key, backend in assigned.items():
+            by_client[key[0]].add(backend)
+        assert all(len(b) == 1 for b in by_client.values())
+        assert len(counts) == 3
+
+
+def test_two_instances_make_identical_choices_whatever_the_backend_order(tmp_path):
+    packets = [tcp_packet(i) for i in range(3000)]
+    reversed_backends = dict(reversed(list(BACKENDS.items())))
+    results = []
+    for name, backends in (("a", BACKENDS), ("b", reversed_backends)):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        out, _, _, _ = run_capture(workdir, config(backends=backends), packets)
+        results.append({five_tuple(IP(raw(o[IP])[20:])): o[IP].dst for o in out})
+    assert len(results[0]) == 3000
+    assert results[0] == results[1]

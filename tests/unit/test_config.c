@@ -1,0 +1,991 @@
+/*
+ * Unit tests for the configuration loader (lib/config.c).
+ *
+ * Fixtures live in configs/ (the test runs with tests/unit as its working
+ * directory). Each bad fixture is checked for the exact number of errors,
+ * so a new spurious message fails a test just as a missing one does, and
+ * each expected error for its file, line and wording. Small variations
+ * (port lists, listen addresses) are written to temporary files instead.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define CONFIGS "configs/"
+
+/* Stands for "whatever the caller had": a failed load must not touch it. */
+static struct dplb_config untouched;
+
+static uint32_t ip(const char *text)
+{
+	struct in_addr a;
+
+	cr_assert_eq(inet_pton(AF_INET, text, &a), 1, "bad test address %s", text);
+	return a.s_addr;
+}
+
+static const char *all_messages(const struct dplb_config_errors *errs)
+{
+	static char buf[sizeof(errs->messages) + 64];
+	size_t used = 0;
+	uint32_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < errs->count && used < sizeof(buf); i++)
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "\n  %s",
+					 errs->messages[i]);
+	return buf;
+}
+
+static struct dplb_config *load_good(const char *path)
+{
+	struct dplb_config *config = NULL;
+	struct dplb_config_errors errs;
+	int rc;
+
+	rc = dplb_config_load(path, &config, &errs);
+	cr_assert_eq(rc, 0, "%s: rc %d, errors:%s", path, rc, all_messages(&errs));
+	cr_assert_eq(errs.count, 0);
+	cr_assert_eq(errs.dropped, 0);
+	cr_assert_not_null(config);
+	return config;
+}
+
+/* Load a file that must be refused with want_rc, leaving *out alone. */
+static void load_bad_rc(const char *path, struct dplb_config_errors *errs, int want_rc)
+{
+	struct dplb_config *config = &untouched;
+	int rc;
+
+	rc = dplb_config_load(path, &config, errs);
+	cr_assert_eq(rc, want_rc, "%s: rc %d, want %d, errors:%s", path, rc, want_rc,
+		     all_messages(errs));
+	cr_assert_eq(config, &untouched, "a failed load changed *out");
+	cr_assert_gt(errs->count, 0, "%s: refused without saying why", path);
+}
+
+static void load_bad(const char *path, struct dplb_config_errors *errs)
+{
+	load_bad_rc(path, errs, -EINVAL);
+}
+
+/* One of the messages is "PATH:LINE: ..." (or "PATH: ..." for line 0) and
+ * contains needle. */
+static void expect_error(const struct dplb_config_errors *errs, const char *path, int line,
+			 const char *needle)
+{
+	char prefix[256];
+	uint32_t i;
+
+	if (line > 0)
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", path);
+	for (i = 0; i < errs->count; i++)
+		if (!strncmp(errs->messages[i], prefix, strlen(prefix)) &&
+		    strstr(errs->messages[i] + strlen(prefix), needle))
+			return;
+	cr_assert_fail("no error \"%s...%s\" among:%s", prefix, needle, all_messages(errs));
+}
+
+static void expect_count(const struct dplb_config_errors *errs, uint32_t count)
+{
+	cr_assert_eq(errs->count, count, "%u errors, want %u:%s", errs->count, count,
+		     all_messages(errs));
+	cr_assert_eq(errs->dropped, 0);
+}
+
+/* Errors come out sorted by line, file-wide ones (no line) last. */
+static void expect_file_order(const struct dplb_config_errors *errs)
+{
+	long prev = 0, line;
+	uint32_t i;
+	char *colon;
+
+	for (i = 0; i < errs->count; i++) {
+		colon = strchr(errs->messages[i], ':');
+		cr_assert_not_null(colon);
+		line = strtol(colon + 1, NULL, 10);
+		if (line == 0)
+			line = 1L << 30;
+		cr_assert_geq(line, prev, "out of order:%s", all_messages(errs));
+		prev = line;
+	}
+}
+
+/* ---- temporary files for small variations ----------------------------- */
+
+static char tmp_path[64];
+
+static void write_tmp(const char *text)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(tmp_path, sizeof(tmp_path), "/tmp/dplb-test-config-XXXXXX");
+	fd = mkstemp(tmp_path);
+	cr_assert_geq(fd, 0);
+	f = fdopen(fd, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(fputs(text, f) >= 0, true);
+	cr_assert_eq(fclose(f), 0);
+}
+
+static void remove_tmp(void)
+{
+	if (tmp_path[0])
+		unlink(tmp_path);
+	tmp_path[0] = '\0';
+}
+
+/* A valid file with one [dataplane] line replaced; that line is line 3. */
+static void write_with_dataplane_line(const char *line)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text),
+		 "[dataplane]\naddress = 10.0.0.1\n%s\n\n[vip:a]\naddress = 10.0.0.100\n"
+		 "backend = 10.0.0.2\n", line);
+	write_tmp(text);
+}
+
+/* Same with one [management] line, which is line 5. */
+static void write_with_management_line(const char *line)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text),
+		 "[dataplane]\naddress = 10.0.0.1\n\n[management]\n%s\n\n[vip:a]\n"
+		 "address = 10.0.0.100\nbackend = 10.0.0.2\n", line);
+	write_tmp(text);
+}
+
+/* ---- good files -------------------------------------------------------- */
+
+Test(config_good, full_file_every_value)
+{
+	struct dplb_config *c = load_good(CONFIGS "full.ini");
+	const uint8_t gw_mac[6] = { 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x0e };
+	const uint8_t b_mac[6] = { 0x02, 0, 0, 0, 0, 0x21 };
+	const struct dplb_vip_config *v;
+
+	cr_assert_str_eq(c->path, CONFIGS "full.ini");
+	cr_assert_eq(c->port_count, 3);
+	cr_assert_eq(c->port_ids[0], 1);
+	cr_assert_eq(c->port_ids[1], 3);
+	cr_assert_eq(c->port_ids[2], 2);
+	cr_assert_eq(c->address, ip("192.0.2.10"));
+	cr_assert_eq(c->gateway, ip("192.0.2.1"));
+	cr_assert(c->has_gateway_mac);
+	cr_assert_arr_eq(c->gateway_mac, gw_mac, 6);
+	cr_assert_eq(c->flow_table_size, 2048);
+	cr_assert_eq(c->tcp_timeout, 600);
+	cr_assert_eq(c->udp_timeout, 45);
+	cr_assert_eq(c->gue_port, 7000);
+	cr_assert_eq(c->mtu, 9000);
+	cr_assert_str_eq(c->listen_address, "0.0.0.0");
+	cr_assert_eq(c->listen_port, 9090);
+	cr_assert_str_eq(c->token_file, "configs/token.txt");
+
+	cr_assert_eq(c->vip_count, 4);
+	v = &c->vips[0];
+	cr_assert_str_eq(v->name, "web-1.a_b");
+	cr_assert_eq(v->line, 17);
+	cr_assert_eq(v->address, ip("198.51.100.1"));
+	cr_assert_eq(v->port, 443);
+	cr_assert_eq(v->protocol, DPLB_PROTO_UDP);
+	cr_assert_eq(v->scheduler, DPLB_SCHED_SOURCE_HASH);
+	cr_assert_eq(v->encap, DPLB_ENCAP_GUE);
+	cr_assert_eq(v->maglev_size, 7);
+	cr_assert_eq(v->health_check, DPLB_HEALTH_HTTP);
+	cr_assert_str_eq(v->health_path, "/healthz?full=1");
+	cr_assert_eq(v->health_interval_ms, 250);
+	cr_assert_eq(v->backend_count, 3);
+	cr_assert_eq(v->backends[0].address, ip("192.0.2.21"));
+	cr_assert_eq(v->backends[0].weight, 65535);
+	cr_assert_eq(v->backends[0].state, DPLB_BACKEND_DRAIN);
+	cr_assert(v->backends[0].has_mac);
+	cr_assert_arr_eq(v->backends[0].mac, b_mac, 6);
+	cr_assert_eq(v->backends[0].line, 26);
+	cr_assert_eq(v->backends[1].address, ip("192.0.2.22"));
+	cr_assert_eq(v->backends[1].weight, 7);
+	cr_assert_eq(v->backends[1].state, DPLB_BACKEND_DOWN);
+	cr_assert_not(v->backends[1].has_mac);
+	cr_assert_eq(v->backends[2].address, ip("192.0.2.23"));
+	cr_assert_eq(v->backends[2].weight, 1);
+	cr_assert_eq(v->backends[2].state, DPLB_BACKEND_UP);
+	cr_assert_eq(v->backends[2].line, 28);
+
+	v = &c->vips[1];
+	cr_assert_str_eq(v->name, "all-ports");
+	cr_assert_eq(v->address, ip("198.51.100.1"));
+	cr_assert_eq(v->port, 0);
+	cr_assert_eq(v->protocol, DPLB_PROTO_TCP);
+	cr_assert_eq(v->scheduler, DPLB_SCHED_LEAST_CONNECTIONS);
+	cr_assert_eq(v->health_check, DPLB_HEALTH_TCP);
+
+	v = &c->vips[2];
+	cr_assert_str_eq(v->name, "rr");
+	cr_assert_eq(v->port, 0);
+	cr_assert_eq(v->scheduler, DPLB_SCHED_ROUND_ROBIN);
+	cr_assert_eq(v->health_check, DPLB_HEALTH_NONE);
+
+	v = &c->vips[3];
+	cr_assert_str_eq(v->name, "wrr");
+	cr_assert_eq(v->port, 65535);
+	cr_assert_eq(v->scheduler, DPLB_SCHED_WEIGHTED_ROUND_ROBIN);
+	cr_assert_eq(v->maglev_size, 2, "2 is prime and equals the backend count");
+	cr_assert_eq(v->backend_count, 2);
+	dplb_config_free(c);
+}
+
+Test(config_good, defaults_applied)
+{
+	struct dplb_config *c = load_good(CONFIGS "minimal.ini");
+	const struct dplb_vip_config *v;
+
+	cr_assert_eq(c->port_count, 1);
+	cr_assert_eq(c->port_ids[0], 0);
+	cr_assert_eq(c->address, ip("10.0.0.1"));
+	cr_assert_eq(c->gateway, 0);
+	cr_assert_not(c->has_gateway_mac);
+	cr_assert_eq(c->flow_table_size, DPLB_DEFAULT_FLOW_TABLE_SIZE);
+	cr_assert_eq(c->flow_table_size, 1048576);
+	cr_assert_eq(c->tcp_timeout, 300);
+	cr_assert_eq(c->udp_timeout, 30);
+	cr_assert_eq(c->gue_port, 6080);
+	cr_assert_eq(c->mtu, 1500);
+	cr_assert_str_eq(c->listen_address, "127.0.0.1");
+	cr_assert_eq(c->listen_port, 8080);
+	cr_assert_str_eq(c->token_file, "");
+
+	cr_assert_eq(c->vip_count, 1);
+	v = &c->vips[0];
+	cr_assert_str_eq(v->name, "only");
+	cr_assert_eq(v->line, 4);
+	cr_assert_eq(v->port, 0);
+	cr_assert_eq(v->protocol, DPLB_PROTO_TCP);
+	cr_assert_eq(v->scheduler, DPLB_SCHED_MAGLEV);
+	cr_assert_eq(v->encap, DPLB_ENCAP_IPIP);
+	cr_assert_eq(v->maglev_size, DPLB_DEFAULT_MAGLEV_SIZE);
+	cr_assert_eq(v->health_check, DPLB_HEALTH_NONE);
+	cr_assert_eq(v->health_interval_ms, 1000);
+	cr_assert_eq(v->backend_count, 1);
+	cr_assert_eq(v->backends[0].weight, 1);
+	cr_assert_eq(v->backends[0].state, DPLB_BACKEND_UP);
+	cr_assert_not(v->backends[0].has_mac);
+	dplb_config_free(c);
+}
+
+Test(config_good, backends_keep_file_order)
+{
+	static const int order[] = { 9, 3, 17, 1, 12, 5, 20, 2, 14, 8,
+				     11, 4, 19, 6, 16, 7, 13, 10, 18, 15 };
+	struct dplb_config *c = load_good(CONFIGS "many_backends.ini");
+	const struct dplb_vip_config *v = &c->vips[0];
+	char text[32];
+	uint32_t i;
+
+	cr_assert_eq(v->backend_count, 20);
+	for (i = 0; i < 20; i++) {
+		snprintf(text, sizeof(text), "10.0.1.%d", order[i]);
+		cr_assert_eq(v->backends[i].address, ip(text), "backend %u is not %s", i, text);
+		cr_assert_eq(v->backends[i].weight, (uint32_t)order[i] * 3);
+		cr_assert_eq(v->backends[i].line, (int)i + 7);
+	}
+	dplb_config_free(c);
+}
+
+/* Indented keys must not become inih continuation lines, and BOM, CRLF,
+ * tabs and inline comments of both kinds are tolerated. */
+Test(config_good, bom_crlf_indentation_and_comments)
+{
+	struct dplb_config *c = load_good(CONFIGS "crlf_bom.ini");
+	const struct dplb_vip_config *v;
+
+	cr_assert_eq(c->address, ip("10.0.0.1"));
+	cr_assert_eq(c->gateway, ip("10.0.0.254"));
+	v = dplb_config_find_vip(c, "x");
+	cr_assert_not_null(v, "padded [ vip:x ] header not recognised");
+	cr_assert_eq(v->line, 6);
+	cr_assert_eq(v->backend_count, 2);
+	cr_assert_eq(v->backends[0].address, ip("10.0.0.2"));
+	cr_assert_eq(v->backends[1].address, ip("10.0.0.3"));
+	cr_assert_eq(v->backends[1].weight, 2);
+	cr_assert_eq(v->backends[1].line, 9);
+	cr_assert_str_eq(v->health_path, "/a#b", "a '#' inside a value is not a comment");
+	dplb_config_free(c);
+}
+
+Test(config_good, example_config_loads)
+{
+	struct dplb_config *c = load_good("../../conf/example.ini");
+	const struct dplb_vip_config *web, *dns;
+	uint32_t i;
+
+	cr_assert_eq(c->port_count, 1, "the example is one-armed");
+	cr_assert_eq(c->port_ids[0], 0);
+	cr_assert_neq(c->address, 0);
+	cr_assert_eq(c->vip_count, 2);
+
+	web = dplb_config_find_vip(c, "web");
+	cr_assert_not_null(web);
+	cr_assert_eq(web->protocol, DPLB_PROTO_TCP);
+	cr_assert_eq(web->encap, DPLB_ENCAP_IPIP);
+	cr_assert_eq(web->scheduler, DPLB_SCHED_MAGLEV);
+	cr_assert_geq(web->backend_count, 2);
+	for (i = 1; i < web->backend_count; i++)
+		if (web->backends[i].weight != web->backends[0].weight)
+			break;
+	cr_assert_lt(i, web->backend_count, "web's backends should be weighted");
+
+	dns = dplb_config_find_vip(c, "dns");
+	cr_assert_not_null(dns);
+	cr_assert_eq(dns->protocol, DPLB_PROTO_UDP);
+	cr_assert_eq(dns->encap, DPLB_ENCAP_GUE);
+	cr_assert_geq(dns->backend_count, 1);
+	dplb_config_free(c);
+}
+
+Test(config_good, port_lists)
+{
+	static const struct {
+		const char *line;
+		uint32_t count;
+		uint16_t ids[DPLB_MAX_PORTS];
+	} cases[] = {
+		{ "ports = 0", 1, { 0 } },
+		{ "ports = 0,1", 2, { 0, 1 } },
+		{ "ports = 1 0", 2, { 1, 0 } },
+		{ "ports = 2 , 3,\t4", 3, { 2, 3, 4 } },
+		{ "ports = 0 1 2 3 4 5 6 7", 8, { 0, 1, 2, 3, 4, 5, 6, 7 } },
+		{ "ports = 65534", 1, { 65534 } },
+	};
+	struct dplb_config *c;
+	size_t i;
+	uint32_t j;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_with_dataplane_line(cases[i].line);
+		c = load_good(tmp_path);
+		remove_tmp();
+		cr_assert_eq(c->port_count, cases[i].count, "%s", cases[i].line);
+		for (j = 0; j < cases[i].count; j++)
+			cr_assert_eq(c->port_ids[j], cases[i].ids[j], "%s", cases[i].line);
+		dplb_config_free(c);
+	}
+}
+
+Test(config_good, listen_forms)
+{
+	struct dplb_config *c;
+
+	write_with_management_line("listen = 10.1.2.3");
+	c = load_good(tmp_path);
+	remove_tmp();
+	cr_assert_str_eq(c->listen_address, "10.1.2.3");
+	cr_assert_eq(c->listen_port, 8080, "the port defaults to 8080");
+	dplb_config_free(c);
+
+	write_with_management_line("listen = 127.0.0.1:1");
+	c = load_good(tmp_path);
+	remove_tmp();
+	cr_assert_eq(c->listen_port, 1);
+	dplb_config_free(c);
+}
+
+/* ---- files that cannot be read ---------------------------------------- */
+
+Test(config_open, missing_file)
+{
+	struct dplb_config_errors errs;
+
+	load_bad_rc(CONFIGS "does-not-exist.ini", &errs, -ENOENT);
+	expect_count(&errs, 1);
+	cr_assert_str_eq(errs.messages[0],
+			 CONFIGS "does-not-exist.ini: cannot open: No such file or directory");
+}
+
+Test(config_open, directory)
+{
+	struct dplb_config_errors errs;
+
+	load_bad_rc(CONFIGS, &errs, -EISDIR);
+	expect_count(&errs, 1);
+	expect_error(&errs, CONFIGS, 0, "cannot open: Is a directory");
+}
+
+Test(config_open, unreadable_file)
+{
+	struct dplb_config_errors errs;
+
+	if (geteuid() == 0)
+		cr_skip_test("root reads files whatever their mode");
+	write_tmp("[dataplane]\naddress = 10.0.0.1\n");
+	cr_assert_eq(chmod(tmp_path, 0), 0);
+	load_bad_rc(tmp_path, &errs, -EACCES);
+	expect_error(&errs, tmp_path, 0, "cannot open: Permission denied");
+	remove_tmp();
+}
+
+Test(config_open, path_too_long)
+{
+	struct dplb_config_errors errs;
+	char *path = malloc(DPLB_PATH_MAX + 10);
+
+	cr_assert_not_null(path);
+	memset(path, 'a', DPLB_PATH_MAX + 9);
+	path[DPLB_PATH_MAX + 9] = '\0';
+	load_bad_rc(path, &errs, -ENAMETOOLONG);
+	/* The message shows the path's tail, and still says what is wrong. */
+	cr_assert_eq(strncmp(errs.messages[0], "...aaa", 6), 0, "%s", errs.messages[0]);
+	cr_assert_not_null(strstr(errs.messages[0], "aaa: cannot open: path too long"),
+			   "%s", errs.messages[0]);
+	free(path);
+}
+
+/* ---- files that are wrong ----------------------------------------------- */
+
+Test(config_bad, empty_file)
+{
+	struct dplb_config_errors errs;
+
+	load_bad(CONFIGS "empty.ini", &errs);
+	expect_count(&errs, 2);
+	expect_error(&errs, CONFIGS "empty.ini", 0, "no [dataplane] section");
+	expect_error(&errs, CONFIGS "empty.ini", 0, "no [vip:NAME] sections");
+}
+
+Test(config_bad, no_vips)
+{
+	struct dplb_config_errors errs;
+
+	load_bad(CONFIGS "no_vips.ini", &errs);
+	expect_count(&errs, 1);
+	cr_assert_str_eq(errs.messages[0],
+			 CONFIGS "no_vips.ini: no [vip:NAME] sections: nothing to balance");
+}
+
+Test(config_bad, no_dataplane)
+{
+	struct dplb_config_errors errs;
+
+	load_bad(CONFIGS "no_dataplane.ini", &errs);
+	expect_count(&errs, 1);
+	expect_error(&errs, CONFIGS "no_dataplane.ini", 0,
+		     "no [dataplane] section (its \"address\" is required)");
+}
+
+Test(config_bad, unknown_section)
+{
+	const char *f = CONFIGS "unknown_section.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	/* Keys of an unknown section are not reported one by one. */
+	expect_count(&errs, 2);
+	expect_error(&errs, f, 8, "unknown section [backends]");
+	expect_error(&errs, f, 10, "unknown section [VIP:b] (expected [dataplane], "
+		     "[management] or [vip:NAME])");
+}
+
+Test(config_bad, unknown_key)
+{
+	const char *f = CONFIGS "unknown_key.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 5);
+	expect_error(&errs, f, 3, "unknown key \"Address\" in [dataplane] "
+		     "(did you mean \"address\"?)");
+	expect_error(&errs, f, 4, "unknown key \"flowtable_size\" in [dataplane] "
+		     "(did you mean \"flow_table_size\"?)");
+	expect_error(&errs, f, 7, "unknown key \"token\" in [management]");
+	expect_error(&errs, f, 10, "unknown key \"adress\" in [vip:web]");
+	expect_error(&errs, f, 12, "unknown key \"backends\" in [vip:web]");
+	cr_assert_str_eq(errs.messages[3], CONFIGS "unknown_key.ini:10: unknown key "
+			 "\"adress\" in [vip:web] (did you mean \"address\"?)");
+}
+
+Test(config_bad, bad_addresses)
+{
+	const char *f = CONFIGS "bad_address.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 6);
+	expect_error(&errs, f, 2, "address in [dataplane]: bad IPv4 address \"10.0.0\"");
+	expect_error(&errs, f, 3, "gateway in [dataplane]: bad IPv4 address \"0.0.0.0\" "
+		     "(0.0.0.0 is not a usable address)");
+	expect_error(&errs, f, 6, "listen in [management]: bad IPv4 address \"localhost\"");
+	expect_error(&errs, f, 9, "address in [vip:a]: bad IPv4 address \"10.0.0.256\"");
+	expect_error(&errs, f, 11, "backend in [vip:a]: bad IPv4 address \"10.0.0.x\"");
+	expect_error(&errs, f, 12, "backend in [vip:a]: bad IPv4 address \"10.0.0.3/24\"");
+}
+
+Test(config_bad, bad_macs)
+{
+	const char *f = CONFIGS "bad_mac.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 4);
+	expect_error(&errs, f, 3, "gateway_mac in [dataplane]: bad MAC address "
+		     "\"02:00:00:00:00\" (expected xx:xx:xx:xx:xx:xx)");
+	expect_error(&errs, f, 7, "bad MAC address \"ff:ff:ff:ff:ff:ff\" "
+		     "(a multicast or broadcast MAC cannot be a next hop)");
+	expect_error(&errs, f, 8, "the all-zero MAC is not an address");
+	expect_error(&errs, f, 9, "bad MAC address \"02-00-00-00-00-04\"");
+}
+
+Test(config_bad, numbers_out_of_range)
+{
+	const char *f = CONFIGS "out_of_range.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 8);
+	expect_error(&errs, f, 3, "flow_table_size in [dataplane]: 1023 is out of range "
+		     "(1024..268435456)");
+	expect_error(&errs, f, 4, "tcp_timeout in [dataplane]: 86401 is out of range (1..86400)");
+	expect_error(&errs, f, 5, "udp_timeout in [dataplane]: 0 is out of range (1..86400)");
+	expect_error(&errs, f, 6, "gue_port in [dataplane]: 65536 is out of range (1..65535)");
+	expect_error(&errs, f, 7, "mtu in [dataplane]: 575 is out of range (576..9216)");
+	expect_error(&errs, f, 11, "port in [vip:a]: 65536 is out of range (0..65535)");
+	expect_error(&errs, f, 12, "maglev_size in [vip:a]: 16777260 is out of range "
+		     "(2..16777259)");
+	expect_error(&errs, f, 13, "health_interval_ms in [vip:a]: 99 is out of range "
+		     "(100..600000)");
+}
+
+Test(config_bad, not_numbers)
+{
+	const char *f = CONFIGS "not_a_number.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 5);
+	expect_error(&errs, f, 3, "flow_table_size in [dataplane]: \"1M\" is not a number "
+		     "(expected 1024..268435456)");
+	expect_error(&errs, f, 4, "\"-1\" is not a number");
+	expect_error(&errs, f, 5, "\"1500.0\" is not a number");
+	/* Too big for any integer type: out of range, not wrapped around. */
+	expect_error(&errs, f, 6, "99999999999999999999999 is out of range (1..86400)");
+	expect_error(&errs, f, 10, "port in [vip:a]: \"http\" is not a number");
+}
+
+Test(config_bad, unknown_enum_values)
+{
+	const char *f = CONFIGS "bad_enum.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 5);
+	expect_error(&errs, f, 6, "protocol in [vip:a]: unknown value \"icmp\" "
+		     "(expected tcp or udp)");
+	expect_error(&errs, f, 7, "scheduler in [vip:a]: unknown value \"Maglev\" (expected "
+		     "maglev, round-robin, weighted-round-robin, least-connections or "
+		     "source-hash)");
+	expect_error(&errs, f, 8, "encap in [vip:a]: unknown value \"vxlan\" "
+		     "(expected ipip or gue)");
+	expect_error(&errs, f, 9, "health_check in [vip:a]: unknown value \"http\" "
+		     "(expected tcp, http:/PATH or none)");
+	expect_error(&errs, f, 14, "health_check in [vip:b]: HTTP path \"/with space\" "
+		     "contains a blank");
+}
+
+Test(config_bad, duplicate_vip_name)
+{
+	const char *f = CONFIGS "duplicate_vip_name.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 1);
+	expect_error(&errs, f, 8, "duplicate VIP name \"web\" (first at line 4)");
+}
+
+Test(config_bad, duplicate_vip_address_port_protocol)
+{
+	const char *f = CONFIGS "duplicate_vip.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	/* b (other port) and c (other protocol) are not duplicates of a. */
+	expect_count(&errs, 1);
+	expect_error(&errs, f, 22, "[vip:d] duplicates [vip:a] (line 4): both are "
+		     "10.0.0.100:80/tcp");
+}
+
+Test(config_bad, duplicate_backend)
+{
+	const char *f = CONFIGS "duplicate_backend.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	/* The same backend in two VIPs is fine. */
+	expect_count(&errs, 1);
+	expect_error(&errs, f, 8, "backend in [vip:a]: duplicate backend 10.0.0.2 "
+		     "(first at line 6)");
+}
+
+Test(config_bad, backend_options)
+{
+	const char *f = CONFIGS "backend_options.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 7);
+	expect_error(&errs, f, 6, "backend in [vip:a]: weight 0 is out of range (1..65535)");
+	expect_error(&errs, f, 7, "weight 65536 is out of range (1..65535)");
+	expect_error(&errs, f, 8, "weight \"heavy\" is not a number (expected 1..65535)");
+	expect_error(&errs, f, 9, "unknown state \"maybe\" (expected up, drain or down)");
+	expect_error(&errs, f, 10, "unknown backend option \"port=80\"");
+	expect_error(&errs, f, 11, "backend option \"weight\" given twice");
+	expect_error(&errs, f, 12, "unknown backend option \"up\"");
+}
+
+Test(config_bad, vip_without_backends)
+{
+	const char *f = CONFIGS "no_backends.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 3);
+	/* At the header's line, though only known at the section's end. */
+	expect_error(&errs, f, 9, "[vip:empty] has no backends");
+	expect_error(&errs, f, 13, "[vip:bare] has no backends");
+	expect_error(&errs, f, 13, "missing required key \"address\" in [vip:bare]");
+}
+
+Test(config_bad, missing_required_keys)
+{
+	const char *f = CONFIGS "missing_required.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 2);
+	expect_error(&errs, f, 2, "missing required key \"address\" in [dataplane]");
+	expect_error(&errs, f, 5, "missing required key \"address\" in [vip:a]");
+}
+
+Test(config_bad, maglev_size)
+{
+	const char *f = CONFIGS "maglev.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 3);
+	expect_error(&errs, f, 6, "maglev_size in [vip:a]: 65536 is not prime "
+		     "(the next prime is 65537)");
+	expect_error(&errs, f, 11, "maglev_size 3 in [vip:b] is smaller than its 4 backends");
+	expect_error(&errs, f, 19, "maglev_size in [vip:c]: 1 is out of range");
+}
+
+Test(config_bad, single_keys_repeated)
+{
+	const char *f = CONFIGS "repeated_key.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 4);
+	expect_error(&errs, f, 4, "duplicate key \"address\" in [dataplane] "
+		     "(first set at line 2)");
+	expect_error(&errs, f, 10, "duplicate key \"port\" in [vip:a] (first set at line 8)");
+	expect_error(&errs, f, 12, "section [dataplane] repeated (first at line 1)");
+	expect_error(&errs, f, 13, "duplicate key \"mtu\" in [dataplane] (first set at line 3)");
+}
+
+Test(config_bad, syntax)
+{
+	const char *f = CONFIGS "syntax.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 7);
+	expect_error(&errs, f, 1, "key \"address\" before any [section]");
+	expect_error(&errs, f, 2, "section header \"[dataplane\" has no closing \"]\"");
+	expect_error(&errs, f, 4, "unexpected text \" extra\" after section header");
+	expect_error(&errs, f, 6, "expected \"key = value\", \"[section]\" or a comment");
+	expect_error(&errs, f, 7, "expected \"key = value\"");
+	expect_error(&errs, f, 8, "missing value for gateway in [dataplane]");
+	expect_error(&errs, f, 9, "bad key \"vip:a\" (keys have no ':')");
+}
+
+Test(config_bad, too_long_values)
+{
+	const char *f = CONFIGS "too_long.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 5);
+	expect_error(&errs, f, 3, "line too long (260 characters");
+	expect_error(&errs, f, 5, "too long (64 characters, at most 63)");
+	/* A 63-character name is fine; its 128-character health path is not. */
+	expect_error(&errs, f, 11, "HTTP path too long (128 characters, at most 127)");
+	expect_error(&errs, f, 14, "bad character ' ' in VIP name \"bad name\"");
+	expect_error(&errs, f, 17, "empty VIP name");
+}
+
+Test(config_bad, token_file_missing)
+{
+	const char *f = CONFIGS "token_missing.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 1);
+	expect_error(&errs, f, 5, "token_file in [management]: cannot read "
+		     "\"configs/no-such-token\": No such file or directory");
+}
+
+Test(config_bad, token_file_not_a_file)
+{
+	const char *f = CONFIGS "token_dir.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 1);
+	expect_error(&errs, f, 5, "\"configs\" is not a regular file");
+}
+
+Test(config_bad, listen)
+{
+	static const struct {
+		const char *line;
+		const char *needle;
+	} cases[] = {
+		{ "listen = 127.0.0.1:0", "bad port \"0\" (expected 1..65535)" },
+		{ "listen = 127.0.0.1:65536", "bad port \"65536\"" },
+		{ "listen = 127.0.0.1:", "bad port \"\"" },
+		{ "listen = 127.0.0.1:http", "bad port \"http\"" },
+		{ "listen = :8080", "bad IPv4 address \"\"" },
+		{ "listen = ::1", "bad IPv4 address" },
+	};
+	struct dplb_config_errors errs;
+	size_t i;
+
+	load_bad(CONFIGS "listen.ini", &errs);
+	expect_count(&errs, 1);
+	expect_error(&errs, CONFIGS "listen.ini", 5, "listen in [management]: bad port \"0\"");
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_with_management_line(cases[i].line);
+		load_bad(tmp_path, &errs);
+		expect_count(&errs, 1);
+		expect_error(&errs, tmp_path, 5, cases[i].needle);
+		remove_tmp();
+	}
+}
+
+Test(config_bad, port_lists)
+{
+	static const struct {
+		const char *line;
+		const char *needle;
+	} cases[] = {
+		{ "ports = 0,,1", "ports in [dataplane]: empty port id in \"0,,1\"" },
+		{ "ports = 0,1,", "empty port id" },
+		{ "ports = ,0", "empty port id" },
+		{ "ports = 1 1", "port 1 is listed twice" },
+		{ "ports = 0 1 2 3 4 5 6 7 8", "too many ports (at most 8)" },
+		{ "ports = eth0", "\"eth0\" is not a number (expected 0..65534)" },
+		{ "ports = 65535", "65535 is out of range (0..65534)" },
+	};
+	struct dplb_config_errors errs;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_with_dataplane_line(cases[i].line);
+		load_bad(tmp_path, &errs);
+		expect_count(&errs, 1);
+		expect_error(&errs, tmp_path, 3, cases[i].needle);
+		remove_tmp();
+	}
+}
+
+/* ---- how errors are collected ------------------------------------------ */
+
+Test(config_errors, all_reported_in_file_order)
+{
+	const char *f = CONFIGS "order.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_count(&errs, 5);
+	expect_file_order(&errs);
+	/* Found last (when [vip:a] ends), shown first: they belong to line 2. */
+	cr_assert_str_eq(errs.messages[0],
+			 CONFIGS "order.ini:2: missing required key \"address\" in [vip:a]");
+	expect_error(&errs, f, 2, "[vip:a] has no backends");
+	expect_error(&errs, f, 3, "unknown key \"adress\" in [vip:a] (did you mean \"address\"?)");
+	expect_error(&errs, f, 4, "unknown key \"mtu\" in [vip:a]");
+	expect_error(&errs, f, 8, "mtu in [dataplane]: 1 is out of range (576..9216)");
+}
+
+Test(config_errors, every_fixture_in_file_order)
+{
+	static const char *files[] = {
+		"bad_address.ini", "bad_mac.ini", "out_of_range.ini", "backend_options.ini",
+		"repeated_key.ini", "syntax.ini", "too_long.ini", "no_backends.ini",
+		"empty.ini", "many_errors.ini",
+	};
+	struct dplb_config_errors errs;
+	char path[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), CONFIGS "%s", files[i]);
+		load_bad(path, &errs);
+		expect_file_order(&errs);
+	}
+}
+
+Test(config_errors, overflow_is_counted)
+{
+	const char *f = CONFIGS "many_errors.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	/* 40 unknown keys plus [vip:early]'s missing backends: 41. */
+	cr_assert_eq(errs.count, 32);
+	cr_assert_eq(errs.dropped, 9);
+	/* The earliest 32 are kept, even the one found after all the others. */
+	cr_assert_str_eq(errs.messages[0], CONFIGS "many_errors.ini:4: [vip:early] has no "
+			 "backends (add \"backend = ADDRESS\")");
+	expect_error(&errs, f, 6, "unknown key \"bogus01\"");
+	cr_assert_str_eq(errs.messages[31],
+			 CONFIGS "many_errors.ini:36: unknown key \"bogus31\" in [vip:early]");
+}
+
+Test(config_errors, null_errors_and_arguments)
+{
+	struct dplb_config *config = &untouched;
+	struct dplb_config_errors errs;
+
+	cr_assert_eq(dplb_config_load(CONFIGS "syntax.ini", &config, NULL), -EINVAL);
+	cr_assert_eq(config, &untouched);
+	cr_assert_eq(dplb_config_load(NULL, &config, &errs), -EINVAL);
+	cr_assert_eq(errs.count, 1);
+	cr_assert_eq(dplb_config_load(CONFIGS "minimal.ini", NULL, &errs), -EINVAL);
+	cr_assert_eq(config, &untouched);
+}
+
+Test(config_errors, errors_are_reset_by_a_good_load)
+{
+	struct dplb_config_errors errs;
+	struct dplb_config *c = NULL;
+
+	load_bad(CONFIGS "syntax.ini", &errs);
+	cr_assert_eq(dplb_config_load(CONFIGS "minimal.ini", &c, &errs), 0);
+	cr_assert_eq(errs.count, 0);
+	cr_assert_eq(errs.dropped, 0);
+	dplb_config_free(c);
+}
+
+/* ---- the rest of the API ----------------------------------------------- */
+
+Test(config_api, find_vip)
+{
+	struct dplb_config *c = load_good(CONFIGS "full.ini");
+
+	cr_assert_eq(dplb_config_find_vip(c, "web-1.a_b"), &c->vips[0]);
+	cr_assert_eq(dplb_config_find_vip(c, "wrr"), &c->vips[3]);
+	cr_assert_null(dplb_config_find_vip(c, "web"), "no prefix matches");
+	cr_assert_null(dplb_config_find_vip(c, "WRR"), "names are case-sensitive");
+	cr_assert_null(dplb_config_find_vip(c, ""));
+	cr_assert_null(dplb_config_find_vip(c, NULL));
+	cr_assert_null(dplb_config_find_vip(NULL, "wrr"));
+	dplb_config_free(c);
+}
+
+Test(config_api, names)
+{
+	cr_assert_str_eq(dplb_scheduler_name(DPLB_SCHED_MAGLEV), "maglev");
+	cr_assert_str_eq(dplb_scheduler_name(DPLB_SCHED_ROUND_ROBIN), "round-robin");
+	cr_assert_str_eq(dplb_scheduler_name(DPLB_SCHED_WEIGHTED_ROUND_ROBIN),
+			 "weighted-round-robin");
+	cr_assert_str_eq(dplb_scheduler_name(DPLB_SCHED_LEAST_CONNECTIONS),
+			 "least-connections");
+	cr_assert_str_eq(dplb_scheduler_name(DPLB_SCHED_SOURCE_HASH), "source-hash");
+	cr_assert_str_eq(dplb_scheduler_name((enum dplb_scheduler)99), "unknown");
+	cr_assert_str_eq(dplb_encap_name(DPLB_ENCAP_IPIP), "ipip");
+	cr_assert_str_eq(dplb_encap_name(DPLB_ENCAP_GUE), "gue");
+	cr_assert_str_eq(dplb_encap_name((enum dplb_encap)7), "unknown");
+	cr_assert_str_eq(dplb_backend_state_name(DPLB_BACKEND_UP), "up");
+	cr_assert_str_eq(dplb_backend_state_name(DPLB_BACKEND_DRAIN), "drain");
+	cr_assert_str_eq(dplb_backend_state_name(DPLB_BACKEND_DOWN), "down");
+	cr_assert_str_eq(dplb_backend_state_name((enum dplb_backend_state)3), "unknown");
+	cr_assert_str_eq(dplb_protocol_name(DPLB_PROTO_TCP), "tcp");
+	cr_assert_str_eq(dplb_protocol_name(DPLB_PROTO_UDP), "udp");
+	cr_assert_str_eq(dplb_protocol_name(1), "unknown");
+}
+
+Test(config_api, state_parse)
+{
+	enum dplb_backend_state s = DPLB_BACKEND_DOWN;
+
+	cr_assert_eq(dplb_backend_state_parse("up", &s), 0);
+	cr_assert_eq(s, DPLB_BACKEND_UP);
+	cr_assert_eq(dplb_backend_state_parse("drain", &s), 0);
+	cr_assert_eq(s, DPLB_BACKEND_DRAIN);
+	cr_assert_eq(dplb_backend_state_parse("down", &s), 0);
+	cr_assert_eq(s, DPLB_BACKEND_DOWN);
+
+	s = DPLB_BACKEND_DRAIN;
+	cr_assert_eq(dplb_backend_state_parse("UP", &s), -EINVAL);
+	cr_assert_eq(dplb_backend_state_parse("upp", &s), -EINVAL);
+	cr_assert_eq(dplb_backend_state_parse("u", &s), -EINVAL);
+	cr_assert_eq(dplb_backend_state_parse("", &s), -EINVAL);
+	cr_assert_eq(dplb_backend_state_parse(NULL, &s), -EINVAL);
+	cr_assert_eq(s, DPLB_BACKEND_DRAIN, "a failed parse changed the result");
+	cr_assert_eq(dplb_backend_state_parse("up", NULL), -EINVAL);
+}
+
+Test(config_api, print_summary)
+{
+	struct dplb_config *c = load_good(CONFIGS "full.ini");
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+	static const char *expected[] = {
+		"configs/full.ini",
+		"ports 1,3,2",
+		"address 192.0.2.10",
+		"gateway 192.0.2.1 (mac 02:aa:bb:cc:dd:0e)",
+		"flow table 2048",
+		"tcp 600s udp 45s",
+		"gue port 7000",
+		"mtu 9000",
+		"listen 0.0.0.0:9090",
+		"token file configs/token.txt",
+		"vip web-1.a_b: 198.51.100.1:443/udp, scheduler source-hash, encap gue, M 7",
+		"health http:/healthz?full=1 every 250 ms",
+		"backend 192.0.2.21 weight 65535 drain mac 02:00:00:00:00:21",
+		"backend 192.0.2.22 weight 7 down",
+		"backend 192.0.2.23 weight 1 up",
+		"vip all-ports: 198.51.100.1:*/tcp, scheduler least-connections",
+		"scheduler round-robin",
+		"vip wrr: 198.51.100.4:65535/tcp, scheduler weighted-round-robin",
+	};
+	size_t i;
+
+	cr_assert_not_null(out);
+	dplb_config_print(c, out);
+	cr_assert_eq(fclose(out), 0);
+	for (i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
+		cr_assert_not_null(strstr(text, expected[i]), "\"%s\" missing from:\n%s",
+				   expected[i], text);
+	free(text);
+	dplb_config_free(c);
+}
+
+Test(config_api, free_null)
+{
+	dplb_config_free(NULL);
+}
