@@ -80,7 +80,7 @@ static const char *const decap_counter_names[DECAP_NUM_COUNTERS] = {
 };
 
 static const char *const decap_counter_help[DECAP_NUM_COUNTERS] = {
-#define X(name, help) [DECAP_##name] = help,
+#define X(name, help) [DECAP_##name] = (help),
 	DECAP_COUNTERS(X)
 #undef X
 };
@@ -408,14 +408,17 @@ static void decap_report(const struct decap *d)
 static int tun_open(const char *name, char name_out[IFNAMSIZ])
 {
 	struct ifreq ifr;
+	size_t name_len = strlen(name);
 	int fd, err;
 
+	if (name_len == 0 || name_len >= IFNAMSIZ)
+		return -EINVAL;
 	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-	memcpy(ifr.ifr_name, name, strlen(name));
+	memcpy(ifr.ifr_name, name, name_len);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		err = -errno;
 		close(fd);

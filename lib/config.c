@@ -605,8 +605,8 @@ static void parse_health_check_key(struct loader *ld, const struct key_spec *spe
 	/* It goes into a request line verbatim. */
 	for (i = 0; i < len; i++) {
 		if (path[i] <= ' ' || path[i] > '~') {
-			key_error(ld, spec, "HTTP path \"%.*s\" contains a blank or control character",
-				  quote_len(len), path);
+			key_error(ld, spec, "HTTP path \"%.*s\" contains a blank or "
+				  "control character", quote_len(len), path);
 			return;
 		}
 	}
@@ -705,7 +705,8 @@ static void parse_backend_option(struct loader *ld, const struct key_spec *spec,
 	default:
 		why = parse_mac(v, v_len, b->mac);
 		if (why) {
-			key_error(ld, spec, "bad MAC address \"%.*s\" (%s)", quote_len(v_len), v, why);
+			key_error(ld, spec, "bad MAC address \"%.*s\" (%s)", quote_len(v_len),
+				  v, why);
 			return;
 		}
 		b->has_mac = true;

@@ -185,7 +185,7 @@ static void maglev_fill_replay(struct maglev_fill *fill, uint64_t *due,
 			       uint32_t n, uint32_t m, uint64_t *taken,
 			       uint32_t *table)
 {
-	uint64_t round = MAGLEV_NEVER, next;
+	uint64_t round = MAGLEV_NEVER;
 	uint32_t filled = 0, i;
 
 	for (i = 0; i < n; i++) {
@@ -194,7 +194,8 @@ static void maglev_fill_replay(struct maglev_fill *fill, uint64_t *due,
 			round = due[i];
 	}
 	for (;;) {
-		next = MAGLEV_NEVER;
+		uint64_t next = MAGLEV_NEVER;
+
 		for (i = 0; i < n; i++) {
 			if (due[i] == round) {
 				maglev_take(&fill[i], m, taken, table);
@@ -309,6 +310,10 @@ static void maglev_set_quotas(struct maglev_fill *fill,
 		fill[rems[i].order].quota++;
 }
 
+/*
+ * Trial division by odd numbers up to sqrt(m): exact for every uint32_t and
+ * at most ~32768 divisions, cheap enough for a configuration-time check.
+ */
 bool maglev_is_prime(uint32_t m)
 {
 	uint64_t d;
@@ -371,7 +376,9 @@ int maglev_build(const struct maglev_backend *backends, uint32_t n, uint32_t m,
 
 	sorted = malloc((size_t)n * sizeof(*sorted));
 	rems = malloc((size_t)n * sizeof(*rems));
-	fill = malloc((size_t)n * sizeof(*fill));
+	/* Every field is set below; calloc only spares static analysers,
+	 * which lose track of the index through the heap. */
+	fill = calloc(n, sizeof(*fill));
 	if (replay)
 		due = malloc((size_t)n * sizeof(*due));
 	else

@@ -28,6 +28,12 @@ struct maglev_backend {
  * Returns 0, or -EINVAL (m not prime, m < n, a zero weight, a NULL key,
  * two backends with the same key) or -ENOMEM. Deterministic: depends only
  * on the set of (key, weight) pairs and m.
+ *
+ * Also -EINVAL: key_len 0, a NULL table, NULL backends with n > 0. On any
+ * error table[] is left untouched. Each backend owns floor or ceil of
+ * m * weight / sum(weights) slots (so possibly none for a tiny weight).
+ * No global state: callable from any thread; it allocates, so keep it off
+ * the workers' lcores.
  */
 int maglev_build(const struct maglev_backend *backends, uint32_t n, uint32_t m,
 		 uint32_t *table);

@@ -76,7 +76,9 @@ class Dplb:
                                      stderr=subprocess.PIPE, text=True, cwd=self.workdir)
         if self.fifo:
             # Opening blocks until dplb opens the other end.
-            self.writer = PcapWriter(str(self.in_pcap), sync=True)
+            self.writer = PcapWriter(str(self.in_pcap), linktype=1, sync=True)
+            # dplb reads the file header while starting: write it now.
+            self.writer.write_header(None)
         wait_for(self._telemetry_ready, "dplb telemetry socket")
         return self
 
@@ -172,7 +174,7 @@ def run_capture(workdir, config, packets, **kwargs):
     (output packets, final stats, drops, stdout)."""
     workdir = Path(workdir)
     in_pcap = workdir / "in.pcap"
-    writer = PcapWriter(str(in_pcap), sync=True)
+    writer = PcapWriter(str(in_pcap), linktype=1, sync=True)
     for packet in packets:
         writer.write(packet)
     writer.close()

@@ -809,6 +809,59 @@ Test(config_bad, port_lists)
 	}
 }
 
+Test(config_bad, limits)
+{
+	struct dplb_config_errors errs;
+	struct dplb_config *c;
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f;
+	int i;
+
+	/* 4096 backends load; the 4097th (line 4102) is refused. */
+	f = open_memstream(&text, &size);
+	cr_assert_not_null(f);
+	fprintf(f, "[dataplane]\naddress = 10.0.0.1\n\n[vip:big]\naddress = 10.0.0.100\n");
+	for (i = 0; i < DPLB_MAX_BACKENDS_PER_VIP; i++)
+		fprintf(f, "backend = 10.1.%d.%d\n", i / 250, i % 250 + 1);
+	cr_assert_eq(fclose(f), 0);
+	write_tmp(text);
+	free(text);
+	c = load_good(tmp_path);
+	cr_assert_eq(c->vips[0].backend_count, DPLB_MAX_BACKENDS_PER_VIP);
+	dplb_config_free(c);
+	remove_tmp();
+
+	f = open_memstream(&text, &size);
+	cr_assert_not_null(f);
+	fprintf(f, "[dataplane]\naddress = 10.0.0.1\n\n[vip:big]\naddress = 10.0.0.100\n");
+	for (i = 0; i <= DPLB_MAX_BACKENDS_PER_VIP; i++)
+		fprintf(f, "backend = 10.1.%d.%d\n", i / 250, i % 250 + 1);
+	cr_assert_eq(fclose(f), 0);
+	write_tmp(text);
+	free(text);
+	load_bad(tmp_path, &errs);
+	expect_count(&errs, 1);
+	expect_error(&errs, tmp_path, 6 + DPLB_MAX_BACKENDS_PER_VIP,
+		     "too many backends (at most 4096)");
+	remove_tmp();
+
+	/* 256 VIPs load; the 257th header (line 3 + 256 * 3) is refused. */
+	f = open_memstream(&text, &size);
+	cr_assert_not_null(f);
+	fprintf(f, "[dataplane]\naddress = 10.0.0.1\n");
+	for (i = 0; i <= DPLB_MAX_VIPS; i++)
+		fprintf(f, "[vip:v%d]\naddress = 10.2.%d.%d\nbackend = 10.0.0.2\n", i, i / 250,
+			i % 250 + 1);
+	cr_assert_eq(fclose(f), 0);
+	write_tmp(text);
+	free(text);
+	load_bad(tmp_path, &errs);
+	expect_count(&errs, 1);
+	expect_error(&errs, tmp_path, 3 + DPLB_MAX_VIPS * 3, "too many VIPs (at most 256)");
+	remove_tmp();
+}
+
 /* ---- how errors are collected ------------------------------------------ */
 
 Test(config_errors, all_reported_in_file_order)
