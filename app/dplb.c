@@ -146,7 +146,7 @@ static void management_loop(struct dplb_context *ctx)
 			reload_requested = 0;
 			handle_reload(ctx);
 		}
-		dplb_publisher_reclaim(ctx->publisher);
+		dplb_management_tick(ctx);
 		nanosleep(&period, NULL);
 	}
 }

@@ -754,6 +754,8 @@ static const struct key_spec key_table[] = {
 	{ SECTION_DATAPLANE, "address", parse_ipv4_key, CONFIG_FIELD(address),
 	  .required = true },
 	{ SECTION_DATAPLANE, "gateway", parse_ipv4_key, CONFIG_FIELD(gateway) },
+	{ SECTION_DATAPLANE, "prefix_length", parse_number_key, CONFIG_FIELD(prefix_length),
+	  .min = 1, .max = 32 },
 	{ SECTION_DATAPLANE, "gateway_mac", parse_mac_key, CONFIG_FIELD(gateway_mac),
 	  .flag_offset = offsetof(struct dplb_config, has_gateway_mac) },
 	{ SECTION_DATAPLANE, "flow_table_size", parse_number_key,
@@ -1337,6 +1339,8 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 	for (i = 0; i < config->port_count; i++)
 		fprintf(out, "%s%u", i ? "," : " ", config->port_ids[i]);
 	fprintf(out, ", address %s", ipv4_text(config->address, a));
+	if (config->prefix_length)
+		fprintf(out, "/%u", config->prefix_length);
 	if (config->gateway)
 		fprintf(out, ", gateway %s", ipv4_text(config->gateway, a));
 	else

@@ -83,6 +83,10 @@ struct dplb_config {
 	uint32_t port_count;
 	uint32_t address;     /* our own IPv4: outer source, answers ARP */
 	uint32_t gateway;     /* 0 when not set */
+	/* Length of our subnet: backends inside it are reached directly, others
+	 * through the gateway. 0 = not given: then every backend is on-link
+	 * when there is no gateway, and behind it when there is. */
+	uint32_t prefix_length;
 	bool has_gateway_mac; /* static next-hop MAC until ARP exists */
 	uint8_t gateway_mac[6];
 	uint32_t flow_table_size; /* per worker */

@@ -27,6 +27,9 @@
 	X(FRAGMENT, "fragment", "IPv4 fragment")                                          \
 	X(BAD_L4, "bad_l4", "TCP/UDP header truncated or malformed")                      \
 	X(UNSUPPORTED_PROTOCOL, "unsupported_protocol", "IP protocol dplb does not serve") \
+	X(ICMP_UNHANDLED, "icmp_unhandled", "ICMP other than an echo request to dplb or a VIP") \
+	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")               \
+	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full") \
 	X(NO_BACKEND, "no_backend", "VIP has no usable backend")                          \
 	X(NO_NEXT_HOP, "no_next_hop", "next hop MAC not known yet")                       \
 	X(TOO_BIG, "too_big", "encapsulated packet would exceed the MTU")                 \
@@ -73,6 +76,8 @@ struct dplb_worker_counters {
 	uint64_t flows_active;         /* occupancy of this worker's table */
 	uint64_t flow_capacity;
 	uint64_t to_management;        /* frames passed to the management lcore */
+	uint64_t arp_replies;          /* ARP requests for our address answered */
+	uint64_t icmp_echo_replies;    /* pings to us or to a VIP answered */
 	uint64_t loops;                /* iterations of the worker loop */
 	uint64_t busy_loops;           /* iterations that received something */
 	/* Indexed by stable id; allocated for DPLB_MAX_VIP_IDS / DPLB_MAX_BACKEND_IDS. */

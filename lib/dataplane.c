@@ -16,11 +16,13 @@
 #include <rte_mbuf.h>
 
 #include "dplb.h"
+#include "neighbor.h"
 
 #define RX_DESCRIPTORS 1024
 #define TX_DESCRIPTORS 1024
 #define MBUF_CACHE 256
 #define MAX_RETIRED_STATES 64
+#define MANAGEMENT_RING_SIZE 1024
 
 static int setup_port(const struct dplb_context *ctx, uint16_t port_id, uint32_t mtu)
 {
@@ -114,10 +116,20 @@ static int create_rcu(struct dplb_context *ctx)
 int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char *error)
 {
 	struct dplb_state *state;
-	int rc = dplb_state_build(config, ctx->ids, ctx->generation + 1, &state, error);
+	int rc;
 
-	if (rc != 0)
+	/* Next hops of the new configuration are looked up (and asked for by
+	 * the next management tick) before it serves. */
+	dplb_management_want_next_hops(ctx, config);
+	rc = dplb_state_build_with_neighbors(config, ctx->ids, ctx->neighbors,
+					     ctx->generation + 1, &state, error);
+	if (rc != 0) {
+		const struct dplb_state *current = dplb_current_state(ctx->publisher);
+
+		if (current != NULL)
+			dplb_management_want_next_hops(ctx, current->config);
 		return rc;
+	}
 	dplb_publish(ctx->publisher, state);
 	ctx->generation++;
 	return 0;
@@ -159,6 +171,7 @@ int dplb_reload(struct dplb_context *ctx, struct dplb_config_errors *errs)
 int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_config *config)
 {
 	char error[DPLB_ERROR_MAX];
+	char name[RTE_RING_NAMESIZE];
 	unsigned int lcore;
 	int rc;
 
@@ -176,7 +189,8 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 	const uint32_t flow_capacity = config->flow_table_size;
 
 	ctx->ids = dplb_identities_create();
-	if (ctx->ids == NULL || create_rcu(ctx) != 0) {
+	ctx->neighbors = calloc(1, sizeof(*ctx->neighbors));
+	if (ctx->ids == NULL || ctx->neighbors == NULL || create_rcu(ctx) != 0) {
 		dplb_config_free(config);
 		return -ENOMEM;
 	}
@@ -209,6 +223,16 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 				index, flow_capacity, strerror(-rc));
 			return rc;
 		}
+		const int socket = (int)rte_lcore_to_socket_id(lcore);
+
+		snprintf(name, sizeof(name), "dplb_to_mgmt_%u", index);
+		worker->to_management = rte_ring_create(name, MANAGEMENT_RING_SIZE, socket,
+							RING_F_SP_ENQ | RING_F_SC_DEQ);
+		snprintf(name, sizeof(name), "dplb_from_mgmt_%u", index);
+		worker->from_management = rte_ring_create(name, MANAGEMENT_RING_SIZE, socket,
+							  RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (worker->to_management == NULL || worker->from_management == NULL)
+			return -ENOMEM;
 		worker->publisher = ctx->publisher;
 		worker->rcu = ctx->rcu;
 		worker->stop = &ctx->stop_workers;
@@ -222,6 +246,15 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 		index++;
 	}
 	return 0;
+}
+
+static void free_ring(struct rte_ring *ring)
+{
+	struct rte_mbuf *m;
+
+	while (ring != NULL && rte_ring_dequeue(ring, (void **)&m) == 0)
+		rte_pktmbuf_free(m);
+	rte_ring_free(ring);
 }
 
 void dplb_stop_workers(struct dplb_context *ctx)
@@ -239,8 +272,11 @@ void dplb_release(struct dplb_context *ctx)
 		rte_eth_dev_close(ctx->port_ids[p]);
 	}
 	if (ctx->workers != NULL) {
-		for (uint16_t w = 0; w < ctx->worker_count; w++)
+		for (uint16_t w = 0; w < ctx->worker_count; w++) {
+			free_ring(ctx->workers[w].to_management);
+			free_ring(ctx->workers[w].from_management);
 			dplb_worker_fini(&ctx->workers[w]);
+		}
 		rte_free(ctx->workers);
 		ctx->workers = NULL;
 	}
@@ -250,6 +286,8 @@ void dplb_release(struct dplb_context *ctx)
 	ctx->rcu = NULL;
 	dplb_identities_free(ctx->ids);
 	ctx->ids = NULL;
+	free(ctx->neighbors);
+	ctx->neighbors = NULL;
 	rte_mempool_free(ctx->pool);
 	ctx->pool = NULL;
 }

@@ -32,6 +32,11 @@ struct dplb_context {
 	uint64_t generation; /* of the current snapshot, 1 for the first */
 	uint64_t reloads_ok;
 	uint64_t reloads_failed;
+	/* Next hops learned by ARP; management lcore only. */
+	struct dplb_neighbors *neighbors;
+	uint64_t arp_requests_sent;
+	uint64_t arp_answers_learned;
+	uint64_t next_hop_updates; /* snapshots made because a MAC changed */
 };
 
 /*
@@ -51,6 +56,17 @@ int dplb_reload(struct dplb_context *ctx, struct dplb_config_errors *errs);
  * path of reloads and, later, API changes. Management lcore. */
 int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char *error);
 
+/*
+ * One bounded slice of management work: take ARP frames from the workers,
+ * learn and expire next hops (publishing a new snapshot when a MAC changes),
+ * ask about unresolved next hops, free retired snapshots. Never blocks;
+ * call it every few milliseconds. Management lcore.
+ */
+void dplb_management_tick(struct dplb_context *ctx);
+
+/* Make the next hops of config the ones the neighbor table resolves. */
+void dplb_management_want_next_hops(struct dplb_context *ctx, const struct dplb_config *config);
+
 /* Stop the workers and wait for them; counters stay readable. Main lcore. */
 void dplb_stop_workers(struct dplb_context *ctx);
 /* Close ports (flushing pcap output) and free everything. Main lcore. */
@@ -69,6 +85,8 @@ struct dplb_totals {
 	uint64_t flows_active;
 	uint64_t flow_capacity;
 	uint64_t to_management;
+	uint64_t arp_replies;
+	uint64_t icmp_echo_replies;
 	uint64_t rx_packets;
 	uint64_t tx_packets;
 };

@@ -12,6 +12,7 @@
 #include <rte_jhash.h>
 
 #include "maglev.h"
+#include "neighbor.h"
 #include "state.h"
 
 /* ---- stable ids ---- */
@@ -94,6 +95,24 @@ int dplb_backend_id(struct dplb_identities *ids, uint16_t vip_id, uint32_t addre
 
 /* ---- snapshot building ---- */
 
+/* A configuration shared by the snapshots built from it: a snapshot that
+ * only changes next-hop MACs reuses its predecessor's. Reference counts are
+ * touched on the management lcore only (building, and freeing after the
+ * grace period), so they need no atomics. */
+struct dplb_shared_config {
+	struct dplb_config *config;
+	uint32_t references;
+};
+
+static void shared_config_put(struct dplb_shared_config *shared)
+{
+	if (shared != NULL && --shared->references == 0) {
+		dplb_config_free(shared->config);
+		free(shared);
+	}
+}
+
+
 static void vip_entry_free(struct dplb_vip_entry *vip)
 {
 	free(vip->maglev);
@@ -111,7 +130,7 @@ void dplb_state_free(struct dplb_state *state)
 	free(state->vips);
 	free(state->vip_slots);
 	free(state->backends);
-	dplb_config_free(state->config);
+	shared_config_put(state->shared_config);
 	free(state);
 }
 
@@ -212,20 +231,54 @@ static int build_maglev(struct dplb_vip_entry *vip, const struct dplb_state *sta
 	return 0;
 }
 
-static void set_next_hop(struct dplb_backend_entry *backend, const struct dplb_backend_config *bc,
-			 const struct dplb_config *config)
+uint32_t dplb_next_hop_address(const struct dplb_config *config, uint32_t backend)
 {
-	if (bc->has_mac) {
-		memcpy(backend->next_hop_mac.addr_bytes, bc->mac, RTE_ETHER_ADDR_LEN);
-		backend->has_next_hop = 1;
-	} else if (config->has_gateway_mac) {
-		memcpy(backend->next_hop_mac.addr_bytes, config->gateway_mac, RTE_ETHER_ADDR_LEN);
+	bool on_link;
+
+	if (config->prefix_length != 0) {
+		const uint32_t mask = rte_cpu_to_be_32(~0u << (32 - config->prefix_length));
+
+		on_link = ((backend ^ config->address) & mask) == 0;
+	} else {
+		on_link = config->gateway == 0;
+	}
+	return on_link || config->gateway == 0 ? backend : config->gateway;
+}
+
+bool dplb_backend_needs_arp(const struct dplb_config *config, const struct dplb_backend_config *bc)
+{
+	if (bc->has_mac)
+		return false;
+	/* A static gateway MAC serves every backend behind the gateway, and
+	 * every backend at all when no gateway address is given. */
+	if (config->has_gateway_mac &&
+	    (config->gateway == 0 || dplb_next_hop_address(config, bc->address) == config->gateway))
+		return false;
+	return true;
+}
+
+/* Static MACs first, then what ARP has learned; no MAC means the backend's
+ * packets are dropped as no_next_hop, never sent to a guessed address. */
+static void set_next_hop(struct dplb_backend_entry *backend, const struct dplb_backend_config *bc,
+			 const struct dplb_config *config, const struct dplb_neighbors *neighbors)
+{
+	const uint8_t *mac = NULL;
+
+	if (bc->has_mac)
+		mac = bc->mac;
+	else if (!dplb_backend_needs_arp(config, bc))
+		mac = config->gateway_mac;
+	else if (neighbors != NULL)
+		mac = dplb_neighbors_lookup(neighbors,
+					    dplb_next_hop_address(config, bc->address));
+	if (mac != NULL) {
+		memcpy(backend->next_hop_mac.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
 		backend->has_next_hop = 1;
 	}
 }
 
 static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_identities *ids,
-		     char *error)
+		     const struct dplb_neighbors *neighbors, char *error)
 {
 	const struct dplb_vip_config *vc = &state->config->vips[index];
 	struct dplb_vip_entry *vip = &state->vips[index];
@@ -269,7 +322,7 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 		backend->present = 1;
 		backend->state = (uint8_t)bc->state;
 		backend->weight = bc->weight;
-		set_next_hop(backend, bc, state->config);
+		set_next_hop(backend, bc, state->config, neighbors);
 		vip->backend_ids[b] = (uint32_t)backend_id;
 		if (bc->state == DPLB_BACKEND_UP)
 			vip->up_ids[vip->up_count++] = (uint32_t)backend_id;
@@ -307,17 +360,20 @@ static int index_vips(struct dplb_state *state, char *error)
 	return 0;
 }
 
-int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids,
-		     uint64_t generation, struct dplb_state **out, char *error)
+static int build_state(struct dplb_shared_config *shared, struct dplb_identities *ids,
+		       const struct dplb_neighbors *neighbors, uint64_t generation,
+		       struct dplb_state **out, char *error)
 {
 	struct dplb_state *state = calloc(1, sizeof(*state));
+	struct dplb_config *config = shared->config;
 	int rc = -ENOMEM;
 
 	error[0] = '\0';
 	if (state == NULL) {
-		dplb_config_free(config);
+		shared_config_put(shared);
 		goto fail;
 	}
+	state->shared_config = shared;
 	state->config = config;
 	state->generation = generation;
 	state->vip_count = config->vip_count;
@@ -334,7 +390,7 @@ int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids,
 	if (state->backends == NULL || state->vips == NULL)
 		goto fail;
 	for (uint32_t i = 0; i < config->vip_count; i++) {
-		rc = build_vip(state, i, ids, error);
+		rc = build_vip(state, i, ids, neighbors, error);
 		if (rc != 0)
 			goto fail;
 	}
@@ -348,6 +404,37 @@ fail:
 		snprintf(error, DPLB_ERROR_MAX, "cannot build forwarding state: %s", strerror(-rc));
 	dplb_state_free(state);
 	return rc;
+}
+
+int dplb_state_build_with_neighbors(struct dplb_config *config, struct dplb_identities *ids,
+				    const struct dplb_neighbors *neighbors, uint64_t generation,
+				    struct dplb_state **out, char *error)
+{
+	struct dplb_shared_config *shared = malloc(sizeof(*shared));
+
+	if (shared == NULL) {
+		dplb_config_free(config);
+		snprintf(error, DPLB_ERROR_MAX, "cannot build forwarding state: %s",
+			 strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	shared->config = config;
+	shared->references = 1;
+	return build_state(shared, ids, neighbors, generation, out, error);
+}
+
+int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids,
+		     uint64_t generation, struct dplb_state **out, char *error)
+{
+	return dplb_state_build_with_neighbors(config, ids, NULL, generation, out, error);
+}
+
+int dplb_state_rebuild(const struct dplb_state *current, struct dplb_identities *ids,
+		       const struct dplb_neighbors *neighbors, uint64_t generation,
+		       struct dplb_state **out, char *error)
+{
+	current->shared_config->references++;
+	return build_state(current->shared_config, ids, neighbors, generation, out, error);
 }
 
 /* ---- publishing ---- */

@@ -54,9 +54,13 @@ struct dplb_vip_entry {
 	const struct dplb_vip_config *config;
 };
 
+struct dplb_shared_config;
+struct dplb_neighbors;
+
 struct dplb_state {
 	uint64_t generation;
-	struct dplb_config *config; /* owned */
+	const struct dplb_config *config; /* shared with later snapshots */
+	struct dplb_shared_config *shared_config;
 	uint32_t vip_count;
 	struct dplb_vip_entry *vips;
 	/* Open-addressed (address, port, protocol) -> index into vips. */
@@ -89,7 +93,21 @@ const char *dplb_vip_id_name(const struct dplb_identities *ids, uint16_t vip_id)
  */
 int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids,
 		     uint64_t generation, struct dplb_state **out, char *error);
+/* The same, with next-hop MACs learned by ARP (neighbors may be NULL). */
+int dplb_state_build_with_neighbors(struct dplb_config *config, struct dplb_identities *ids,
+				    const struct dplb_neighbors *neighbors, uint64_t generation,
+				    struct dplb_state **out, char *error);
+/* A new snapshot of current's configuration with other next-hop MACs. */
+int dplb_state_rebuild(const struct dplb_state *current, struct dplb_identities *ids,
+		       const struct dplb_neighbors *neighbors, uint64_t generation,
+		       struct dplb_state **out, char *error);
 void dplb_state_free(struct dplb_state *state);
+
+/* The next hop toward backend: itself when on-link, else the gateway. */
+uint32_t dplb_next_hop_address(const struct dplb_config *config, uint32_t backend);
+/* Whether backend's next hop has no static MAC and must be resolved. */
+bool dplb_backend_needs_arp(const struct dplb_config *config,
+			    const struct dplb_backend_config *backend);
 
 /* Which VIP a destination belongs to: exact port first, then port 0. */
 static inline const struct dplb_vip_entry *
@@ -106,6 +124,17 @@ int dplb_publish(struct dplb_publisher *pub, struct dplb_state *state);
 void dplb_publisher_reclaim(struct dplb_publisher *pub);
 /* The current snapshot (acquire). Workers: once per loop iteration. */
 struct dplb_state *dplb_current_state(const struct dplb_publisher *pub);
+
+/* Whether address is dplb's own or any VIP's (for ICMP echo). */
+static inline bool dplb_state_answers_ping(const struct dplb_state *state, uint32_t address)
+{
+	if (address == state->local_address)
+		return true;
+	for (uint32_t i = 0; i < state->vip_count; i++)
+		if (state->vips[i].address == address)
+			return true;
+	return false;
+}
 
 /* ---- inline lookup ---- */
 

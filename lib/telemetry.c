@@ -31,6 +31,11 @@ static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_d
 	rte_tel_data_add_dict_u64(d, "flows_rescheduled", totals.flows_rescheduled);
 	rte_tel_data_add_dict_u64(d, "flow_insert_failures", totals.flow_insert_failures);
 	rte_tel_data_add_dict_u64(d, "to_management", totals.to_management);
+	rte_tel_data_add_dict_u64(d, "arp_replies", totals.arp_replies);
+	rte_tel_data_add_dict_u64(d, "icmp_echo_replies", totals.icmp_echo_replies);
+	rte_tel_data_add_dict_u64(d, "arp_requests_sent", ctx->arp_requests_sent);
+	rte_tel_data_add_dict_u64(d, "arp_answers_learned", ctx->arp_answers_learned);
+	rte_tel_data_add_dict_u64(d, "next_hop_updates", ctx->next_hop_updates);
 	return 0;
 }
 

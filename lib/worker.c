@@ -15,7 +15,9 @@
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
+#include "arp.h"
 #include "encap.h"
+#include "icmp.h"
 #include "maglev.h"
 #include "packet_parse.h"
 #include "worker.h"
@@ -226,6 +228,13 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 	return backend_id;
 }
 
+static inline void send_back(struct dplb_worker *worker, uint16_t port_slot, struct rte_mbuf *m)
+{
+	worker->counters.port[port_slot].tx_packets +=
+		rte_eth_tx_buffer(worker->port_ids[port_slot], worker->index,
+				  worker->tx_buffers[port_slot], m);
+}
+
 static inline void forward_packet(struct dplb_worker *worker, const struct dplb_state *state,
 				  uint16_t port_slot, struct rte_mbuf *m,
 				  const struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
@@ -260,18 +269,44 @@ static inline void forward_packet(struct dplb_worker *worker, const struct dplb_
 	vip_counters->bytes_out += length;
 	backend_counters->packets_out++;
 	backend_counters->bytes_out += length;
-	worker->counters.port[port_slot].tx_packets +=
-		rte_eth_tx_buffer(worker->port_ids[port_slot], worker->index,
-				  worker->tx_buffers[port_slot], m);
+	send_back(worker, port_slot, m);
 }
 
-static inline void pass_to_management(struct dplb_worker *worker, struct rte_mbuf *m)
+/* Requests for our address are answered here; everything else ARP (replies
+ * above all) goes to the management lcore, which resolves next hops. */
+static void handle_arp(struct dplb_worker *worker, const struct dplb_state *state,
+		       uint16_t port_slot, struct rte_mbuf *m, const struct dplb_packet_info *info)
 {
-	if (worker->to_management != NULL && rte_ring_enqueue(worker->to_management, m) == 0) {
+	struct rte_arp_hdr *arp = dplb_arp_header(m, info->l2_len);
+
+	if (unlikely(arp == NULL)) {
+		drop_packet(worker, m, DPLB_DROP_BAD_ARP);
+		return;
+	}
+	if (dplb_arp_is_request_for(arp, state->local_address)) {
+		dplb_arp_answer(m, arp, &worker->port_macs[port_slot]);
+		worker->counters.arp_replies++;
+		send_back(worker, port_slot, m);
+		return;
+	}
+	if (worker->to_management != NULL && rte_ring_sp_enqueue(worker->to_management, m) == 0) {
 		worker->counters.to_management++;
 		return;
 	}
-	drop_packet(worker, m, DPLB_DROP_NOT_IP);
+	drop_packet(worker, m, DPLB_DROP_MANAGEMENT_BUSY);
+}
+
+static void handle_icmp(struct dplb_worker *worker, const struct dplb_state *state,
+			uint16_t port_slot, struct rte_mbuf *m, struct dplb_packet_info *info)
+{
+	if (!dplb_state_answers_ping(state, info->ip->dst_addr) ||
+	    !dplb_icmp_is_echo_request(m, info)) {
+		drop_packet(worker, m, DPLB_DROP_ICMP_UNHANDLED);
+		return;
+	}
+	dplb_icmp_echo_reply(m, info, &worker->port_macs[port_slot]);
+	worker->counters.icmp_echo_replies++;
+	send_back(worker, port_slot, m);
 }
 
 void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_state *state,
@@ -305,10 +340,10 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		case DPLB_PARSED_L4:
 			break;
 		case DPLB_PARSED_ARP:
-			pass_to_management(worker, m);
+			handle_arp(worker, state, port_slot, m, pi);
 			continue;
 		case DPLB_PARSED_ICMP:
-			drop_packet(worker, m, DPLB_DROP_UNSUPPORTED_PROTOCOL);
+			handle_icmp(worker, state, port_slot, m, pi);
 			continue;
 		case DPLB_PARSED_DROP:
 			drop_packet(worker, m, (enum dplb_drop_reason)pi->drop_reason);
@@ -381,6 +416,26 @@ void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *
 	flows->scan_cursor = position;
 }
 
+/* Send what the management lcore handed over; cheap when there is none. */
+static void send_from_management(struct dplb_worker *worker)
+{
+	struct rte_mbuf *frames[DPLB_BURST];
+	unsigned int count;
+
+	if (worker->from_management == NULL)
+		return;
+	count = rte_ring_sc_dequeue_burst(worker->from_management, (void **)frames, DPLB_BURST,
+					  NULL);
+	for (unsigned int i = 0; i < count; i++) {
+		const uint16_t port_slot = frames[i]->port;
+
+		if (port_slot < worker->port_count)
+			send_back(worker, port_slot, frames[i]);
+		else
+			rte_pktmbuf_free(frames[i]);
+	}
+}
+
 static void flush_tx(struct dplb_worker *worker)
 {
 	for (uint16_t p = 0; p < worker->port_count; p++)
@@ -421,6 +476,7 @@ int dplb_worker_main(void *arg)
 			dplb_worker_process_burst(worker, dplb_current_state(worker->publisher), p,
 						  packets, received);
 		}
+		send_from_management(worker);
 		flush_tx(worker);
 		dplb_worker_age_flows(worker, dplb_current_state(worker->publisher),
 				      DPLB_AGEING_SLICE);

@@ -34,8 +34,11 @@ struct dplb_worker {
 	uint16_t port_ids[DPLB_MAX_PORTS];
 	struct rte_ether_addr port_macs[DPLB_MAX_PORTS];
 	struct rte_eth_dev_tx_buffer *tx_buffers[DPLB_MAX_PORTS];
-	/* Frames for the management lcore (ARP); may be NULL. */
+	/* Frames for the management lcore (ARP), and frames it wants sent
+	 * (ARP requests, mbuf->port = port slot): workers own every TX queue,
+	 * so the management lcore sends through one. Either may be NULL. */
 	struct rte_ring *to_management;
+	struct rte_ring *from_management;
 	uint64_t start_tsc;
 	uint64_t tsc_hz;
 	unsigned int lcore_id;

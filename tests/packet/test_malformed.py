@@ -65,10 +65,13 @@ MALFORMED = {
         ETH / IP(dst=VIP) / UDP(dport=80, len=200) / Raw(b"x" * 8),      # UDP longer than IP
         ETH / IP(dst=VIP) / UDP(dport=80, len=4),                        # UDP shorter than 8
     ],
-    "unsupported_protocol": [
-        ETH / IP(dst=VIP) / GRE() / Raw(b"x" * 20),
-        ETH / IP(dst=VIP) / ICMP(),
+    "unsupported_protocol": [ETH / IP(dst=VIP) / GRE() / Raw(b"x" * 20)],
+    "icmp_unhandled": [
+        ETH / IP(dst=VIP) / ICMP(type=3, code=4),                      # not an echo
+        ETH / IP(dst="10.9.9.9") / ICMP(),                             # not ours
+        Ether(raw(ETH / IP(dst=VIP) / ICMP(chksum=0x1234))),           # bad checksum
     ],
+    "bad_arp": [Ether(dst="ff:ff:ff:ff:ff:ff", type=0x0806) / Raw(b"\x00\x01" * 4)],
 }
 
 

@@ -153,8 +153,10 @@ static void shuffle(struct maglev_backend *b, uint32_t n, uint64_t *rng)
 
 /*
  * A broken builder can loop forever (a permutation that misses slots never
- * finds a free one), so every suite gets a timeout far above its run time
+ * finds a free one), so each suite gets a timeout far above its run time
  * (well under a second, a few under ASan) to turn a hang into a failure.
+ * maglev_bench has none: with one, Criterion 2.4.1's runner leaks 48 bytes
+ * under LeakSanitizer when run with -j2; meson's own timeout covers it.
  */
 TestSuite(maglev_prime, .timeout = 60);
 TestSuite(maglev_build, .timeout = 60);
@@ -162,7 +164,6 @@ TestSuite(maglev_determinism, .timeout = 60);
 TestSuite(maglev_weights, .timeout = 60);
 TestSuite(maglev_disruption, .timeout = 60);
 TestSuite(maglev_slot, .timeout = 60);
-TestSuite(maglev_bench, .timeout = 300);
 
 /* ---- maglev_is_prime ---------------------------------------------------- */
 

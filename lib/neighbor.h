@@ -1,0 +1,62 @@
+/*
+ * The neighbor table: MAC addresses of next hops (backends on-link, else
+ * the gateway), learned by ARP from the management lcore.
+ *
+ * Pure bookkeeping with no I/O, driven by the caller's clock, so the rules
+ * (when to ask, when to give up, when an answer changes anything) are unit
+ * testable. Only addresses we asked for are learned: an ARP reply nobody
+ * wanted cannot fill the table or redirect traffic.
+ */
+#ifndef DPLB_NEIGHBOR_H
+#define DPLB_NEIGHBOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define DPLB_MAX_NEIGHBORS 4096
+
+/* Ask again this often while unresolved, and refresh resolved entries this
+ * long after their last answer; forget one that stayed silent for
+ * DPLB_NEIGHBOR_LIFETIME_MS. */
+#define DPLB_NEIGHBOR_RETRY_MS 1000u
+#define DPLB_NEIGHBOR_REFRESH_MS 30000u
+#define DPLB_NEIGHBOR_LIFETIME_MS 90000u
+
+struct dplb_neighbor {
+	uint32_t address;       /* network order */
+	uint8_t mac[6];
+	bool resolved;
+	bool wanted;            /* a next hop of the current state */
+	uint64_t answered_ms;   /* last reply */
+	uint64_t asked_ms;      /* last request sent */
+};
+
+struct dplb_neighbors {
+	uint32_t count;
+	struct dplb_neighbor entries[DPLB_MAX_NEIGHBORS];
+};
+
+/* Mark every entry unwanted; then dplb_neighbors_want the current next hops;
+ * entries left unwanted are dropped by dplb_neighbors_forget_unwanted. */
+void dplb_neighbors_unwant_all(struct dplb_neighbors *table);
+/* Returns 0 or -ENOSPC. */
+int dplb_neighbors_want(struct dplb_neighbors *table, uint32_t address);
+void dplb_neighbors_forget_unwanted(struct dplb_neighbors *table);
+
+/* The MAC of address when resolved, else NULL. */
+const uint8_t *dplb_neighbors_lookup(const struct dplb_neighbors *table, uint32_t address);
+
+/* Record an ARP answer. Returns true when forwarding must change: a wanted
+ * address became resolved or changed its MAC. */
+bool dplb_neighbors_learn(struct dplb_neighbors *table, uint32_t address, const uint8_t *mac,
+			  uint64_t now_ms);
+
+/* Addresses to ask about now (at most max), marking them asked. */
+uint32_t dplb_neighbors_due(struct dplb_neighbors *table, uint64_t now_ms, uint32_t *addresses,
+			    uint32_t max);
+
+/* Forget answers older than the lifetime. Returns true when forwarding must
+ * change (an entry in use became unresolved). */
+bool dplb_neighbors_expire(struct dplb_neighbors *table, uint64_t now_ms);
+
+#endif
