@@ -45,7 +45,7 @@ class Dplb:
     """One dplb process on one net_pcap port."""
 
     def __init__(self, workdir: Path, config: str, *, fifo=False, lcores="0-1",
-                 rx_pcap=None):
+                 rx_pcap=None, queue_pcaps=None):
         self.workdir = Path(workdir)
         self.prefix = "dplbt-" + uuid.uuid4().hex[:10]
         self.config_path = self.workdir / "dplb.ini"
@@ -54,6 +54,12 @@ class Dplb:
         self.in_pcap = Path(rx_pcap) if rx_pcap else self.workdir / "in.pcap"
         self.fifo = fifo
         self.lcores = lcores
+        # Several queues (one worker each): one input and one output pcap per
+        # queue, and lcores mapped onto the two CPUs this machine has.
+        self.queue_pcaps = queue_pcaps
+        if queue_pcaps:
+            self.lcores = None
+            self.out_pcaps = [self.workdir / f"out{q}.pcap" for q in range(len(queue_pcaps))]
         self.proc = None
         self.writer = None
         self.stdout = ""
@@ -62,10 +68,18 @@ class Dplb:
     # -- life cycle --
 
     def command(self):
-        return [str(DPLB), "--no-huge", "-m", "512", "--no-pci", "-l", self.lcores,
+        if self.queue_pcaps:
+            workers = ",".join(f"{w + 1}@1" for w in range(len(self.queue_pcaps)))
+            lcores = ["--lcores", f"0@0,{workers}"]
+            vdev = "net_pcap0," + ",".join(
+                [f"rx_pcap={p}" for p in self.queue_pcaps] +
+                [f"tx_pcap={p}" for p in self.out_pcaps])
+        else:
+            lcores = ["-l", self.lcores]
+            vdev = f"net_pcap0,rx_pcap={self.in_pcap},tx_pcap={self.out_pcap}"
+        return [str(DPLB), "--no-huge", "-m", "512", "--no-pci", *lcores,
                 "--file-prefix", self.prefix, "--log-level", "pmd.net.pcap:error",
-                "--vdev", f"net_pcap0,rx_pcap={self.in_pcap},tx_pcap={self.out_pcap}",
-                "--", "-c", str(self.config_path)]
+                "--vdev", vdev, "--", "-c", str(self.config_path)]
 
     def start(self):
         if self.fifo:
@@ -166,6 +180,8 @@ class Dplb:
             "the reload to be handled")
 
     def output(self):
+        if self.queue_pcaps:
+            return [list(rdpcap(str(p))) for p in self.out_pcaps]
         return list(rdpcap(str(self.out_pcap))) if self.out_pcap.exists() else []
 
 

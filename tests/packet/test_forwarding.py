@@ -8,7 +8,7 @@ import random
 import pytest
 from scapy.all import IP, TCP, UDP, Dot1Q, Ether, Raw, raw
 
-from dplb_harness import Dplb, run_capture
+from dplb_harness import Dplb, PcapWriter, run_capture
 
 GATEWAY_MAC = "02:00:00:00:00:01"
 PORT_MAC = "02:70:63:61:70:00"  # net_pcap0's MAC
@@ -247,3 +247,31 @@ def test_two_instances_make_identical_choices_whatever_the_backend_order(tmp_pat
         results.append({five_tuple(IP(raw(o[IP])[20:])): o[IP].dst for o in out})
     assert len(results[0]) == 3000
     assert results[0] == results[1]
+
+
+def test_two_workers_share_one_state_and_choose_alike(tmp_path):
+    """Each queue has its own worker and flow table; the same 5-tuple
+    arriving on either queue must get the same backend."""
+    flows = [tcp_packet(i) for i in range(1500)]
+    queues = [flows, list(reversed(flows))]
+    paths = []
+    for q, packets in enumerate(queues):
+        path = tmp_path / f"in{q}.pcap"
+        writer = PcapWriter(str(path), linktype=1, sync=True)
+        for p in packets:
+            writer.write(p)
+        writer.close()
+        paths.append(path)
+    dplb = Dplb(tmp_path, config(), queue_pcaps=paths).start()
+    try:
+        stats = dplb.wait_received(2 * len(flows))
+    finally:
+        code, summary, _ = dplb.stop()
+    assert code == 0 and "2 workers" in summary
+    assert stats["new_flows"] == 2 * len(flows)  # one entry per worker
+    by_tuple = {five_tuple(p[IP]): p for p in flows}
+    choices = []
+    for out in dplb.output():
+        assert len(out) == len(flows)
+        choices.append(dict(check_encapsulated(o, by_tuple, BACKENDS) for o in out))
+    assert choices[0] == choices[1]
