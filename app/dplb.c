@@ -14,10 +14,11 @@
 
 #include <rte_eal.h>
 
+#include "api.h"
 #include "config.h"
 #include "dplb.h"
 
-#define MANAGEMENT_PERIOD_NS (10 * 1000 * 1000)
+#define MANAGEMENT_PERIOD_MS 10
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
@@ -48,7 +49,8 @@ static void usage(FILE *out, const char *program)
 		"\n"
 		"The main lcore manages (reloads, stats) and sleeps between tasks; every other\n"
 		"lcore is a worker with one RX and one TX queue on each port. Signals: SIGHUP\n"
-		"re-reads the configuration; SIGINT/SIGTERM stop and print a summary.\n",
+		"re-reads the configuration; SIGINT/SIGTERM stop and print a summary. The HTTP\n"
+		"API listens on [management] listen (default 127.0.0.1:8080): docs/api.md.\n",
 		program, program);
 }
 
@@ -136,18 +138,20 @@ static void handle_reload(struct dplb_context *ctx)
 	fflush(stdout);
 }
 
-/* The management lcore: bounded slices of work, then sleep, never spin. */
-static void management_loop(struct dplb_context *ctx)
+/* The management lcore: bounded slices of work, then sleep, never spin.
+ * The sleep ends early when an HTTP client is waiting for an answer. */
+static void management_loop(struct dplb_context *ctx, struct dplb_api *api)
 {
-	const struct timespec period = { .tv_nsec = MANAGEMENT_PERIOD_NS };
-
 	while (!stop_requested) {
+		pthread_mutex_lock(&ctx->management_lock);
 		if (reload_requested) {
 			reload_requested = 0;
 			handle_reload(ctx);
 		}
+		dplb_api_poll(api);
 		dplb_management_tick(ctx);
-		nanosleep(&period, NULL);
+		pthread_mutex_unlock(&ctx->management_lock);
+		dplb_api_wait(api, MANAGEMENT_PERIOD_MS);
 	}
 }
 
@@ -156,7 +160,9 @@ int main(int argc, char **argv)
 	struct options options = { 0 };
 	struct dplb_config_errors errs;
 	struct dplb_config *config;
-	static struct dplb_context ctx;
+	static struct dplb_context ctx = { .management_lock = PTHREAD_MUTEX_INITIALIZER };
+	char error[DPLB_ERROR_MAX];
+	struct dplb_api *api;
 	int separator = 0, rc;
 
 	for (int i = 1; i < argc; i++)
@@ -207,17 +213,29 @@ int main(int argc, char **argv)
 		rte_eal_cleanup();
 		return EXIT_FAILURE;
 	}
+	api = dplb_api_start(&ctx, error);
+	if (api == NULL) {
+		fprintf(stderr, "dplb: management endpoint: %s\n", error);
+		dplb_stop_workers(&ctx);
+		dplb_release(&ctx);
+		rte_eal_cleanup();
+		return EXIT_FAILURE;
+	}
 	dplb_telemetry_register(&ctx);
 	printf("dplb %s: running with %u workers on %u ports; state generation %lu\n",
 	       DPLB_VERSION, ctx.worker_count, ctx.port_count, (unsigned long)ctx.generation);
 	fflush(stdout);
 
-	management_loop(&ctx);
+	management_loop(&ctx, api);
 
+	dplb_api_stop(api);
 	dplb_stop_workers(&ctx);
 	dplb_print_summary(&ctx, stdout);
 	fflush(stdout);
+	/* A telemetry request now finds everything released, never half of it. */
+	pthread_mutex_lock(&ctx.management_lock);
 	dplb_release(&ctx);
+	pthread_mutex_unlock(&ctx.management_lock);
 	rte_eal_cleanup();
 	return EXIT_SUCCESS;
 }

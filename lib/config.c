@@ -124,6 +124,9 @@ struct loader {
 	struct dplb_config_errors *errs;
 	struct error_key keys[ERROR_SLOTS]; /* parallel to errs->messages */
 	uint32_t error_seq;
+	/* Checking a configuration changed in memory (dplb_config_validate):
+	 * there is no file, and its lines no longer say where things are. */
+	bool in_memory;
 };
 
 struct key_spec;
@@ -200,7 +203,9 @@ report(struct loader *ld, int line, const char *fmt, ...)
 		ellipsis = "...";
 	}
 	msg = errs->messages[pos];
-	if (line > 0)
+	if (ld->in_memory)
+		len = snprintf(msg, DPLB_ERROR_MAX, "%s", problem);
+	else if (line > 0)
 		len = snprintf(msg, DPLB_ERROR_MAX, "%s%s:%d: %s", ellipsis, path, line, problem);
 	else
 		len = snprintf(msg, DPLB_ERROR_MAX, "%s%s: %s", ellipsis, path, problem);
@@ -235,6 +240,12 @@ static int quote_len(size_t len)
 }
 
 /* ---- value syntax, shared by keys and backend options ------------------ */
+
+/* A weight is a share of new flows; 0 would be "never", which is state=drain. */
+static bool weight_in_range(uint64_t weight)
+{
+	return weight >= 1 && weight <= DPLB_MAX_WEIGHT;
+}
 
 /*
  * Strict unsigned decimal: digits only, no sign, no blanks. Values too big
@@ -618,17 +629,10 @@ static void add_backend(struct loader *ld, const struct key_spec *spec,
 			struct dplb_vip_config *vip, const struct dplb_backend_config *b)
 {
 	struct dplb_backend_config *grown;
-	char text[INET_ADDRSTRLEN];
-	uint32_t i, capacity;
+	uint32_t capacity;
 
-	for (i = 0; i < vip->backend_count; i++) {
-		if (vip->backends[i].address == b->address) {
-			inet_ntop(AF_INET, &b->address, text, sizeof(text));
-			key_error(ld, spec, "duplicate backend %s (first at line %d)", text,
-				  vip->backends[i].line);
-			return;
-		}
-	}
+	/* Duplicates are added too: check_backends() finds them when the
+	 * section ends, the same way it does for changes made in memory. */
 	if (vip->backend_count == DPLB_MAX_BACKENDS_PER_VIP) {
 		key_error(ld, spec, "too many backends (at most %d)", DPLB_MAX_BACKENDS_PER_VIP);
 		return;
@@ -686,7 +690,7 @@ static void parse_backend_option(struct loader *ld, const struct key_spec *spec,
 				  quote_len(v_len), v, DPLB_MAX_WEIGHT);
 			return;
 		}
-		if (weight < 1 || weight > DPLB_MAX_WEIGHT) {
+		if (!weight_in_range(weight)) {
 			key_error(ld, spec, "weight %.*s is out of range (1..%u)",
 				  quote_len(v_len), v, DPLB_MAX_WEIGHT);
 			return;
@@ -867,21 +871,113 @@ static size_t key_index(enum section_kind kind, const char *key)
 	return SIZE_MAX;
 }
 
+/* ---- rules on what was read ------------------------------------------- */
+
+/*
+ * The rules a VIP's backends must meet however they were made: the loader
+ * applies them when a [vip:NAME] section ends, dplb_config_validate() to a
+ * configuration changed in memory (the API), so both refuse the same things.
+ */
+
+struct backend_position {
+	uint32_t address;
+	uint32_t index;
+};
+
+static int compare_backend_positions(const void *a, const void *b)
+{
+	const struct backend_position *x = a, *y = b;
+
+	if (x->address != y->address)
+		return x->address < y->address ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Sorted rather than compared pairwise: 4096 backends stay cheap. */
+static void check_duplicate_backends(struct loader *ld, const struct dplb_vip_config *vip)
+{
+	struct backend_position *sorted;
+	char text[INET_ADDRSTRLEN], first_at[32] = "";
+	uint32_t i, first = 0;
+
+	if (vip->backend_count < 2)
+		return;
+	sorted = malloc(vip->backend_count * sizeof(*sorted));
+	if (!sorted) {
+		no_memory(ld);
+		return;
+	}
+	for (i = 0; i < vip->backend_count; i++)
+		sorted[i] = (struct backend_position){ vip->backends[i].address, i };
+	qsort(sorted, vip->backend_count, sizeof(*sorted), compare_backend_positions);
+	for (i = 1; i < vip->backend_count; i++) {
+		const struct dplb_backend_config *b = &vip->backends[sorted[i].index];
+
+		if (sorted[i].address != sorted[i - 1].address) {
+			first = i;
+			continue;
+		}
+		if (!ld->in_memory)
+			snprintf(first_at, sizeof(first_at), " (first at line %d)",
+				 vip->backends[sorted[first].index].line);
+		inet_ntop(AF_INET, &b->address, text, sizeof(text));
+		report(ld, b->line, "backend in [vip:%s]: duplicate backend %s%s", vip->name, text,
+		       first_at);
+	}
+	free(sorted);
+}
+
+/* Values the parsers never store badly; a change in memory might. */
+static void check_backend_values(struct loader *ld, const struct dplb_vip_config *vip)
+{
+	for (uint32_t i = 0; i < vip->backend_count; i++) {
+		const struct dplb_backend_config *b = &vip->backends[i];
+
+		if (b->address == 0)
+			report(ld, b->line, "backend in [vip:%s]: 0.0.0.0 is not a usable address",
+			       vip->name);
+		if (!weight_in_range(b->weight))
+			report(ld, b->line, "backend in [vip:%s]: weight %u is out of range (1..%u)",
+			       vip->name, b->weight, DPLB_MAX_WEIGHT);
+		if (b->state != DPLB_BACKEND_UP && b->state != DPLB_BACKEND_DRAIN &&
+		    b->state != DPLB_BACKEND_DOWN)
+			report(ld, b->line, "backend in [vip:%s]: unknown state %d", vip->name,
+			       (int)b->state);
+	}
+}
+
+/*
+ * maglev_line: where maglev_size was set (0: not set), so a table too small
+ * for its backends is reported where it can be fixed. backend_lines_bad: a
+ * backend line was reported already, so "no backends" would only repeat it.
+ */
+static void check_vip_backends(struct loader *ld, const struct dplb_vip_config *vip,
+			       int maglev_line, bool backend_lines_bad)
+{
+	if (vip->backend_count == 0 && !backend_lines_bad)
+		report(ld, vip->line, "[vip:%s] has no backends%s", vip->name,
+		       ld->in_memory ? "" : " (add \"backend = ADDRESS\")");
+	if (vip->backend_count > DPLB_MAX_BACKENDS_PER_VIP)
+		report(ld, vip->line, "[vip:%s] has too many backends (at most %d)", vip->name,
+		       DPLB_MAX_BACKENDS_PER_VIP);
+	if (vip->backend_count > vip->maglev_size)
+		report(ld, maglev_line ? maglev_line : vip->line,
+		       "maglev_size %u in [vip:%s] is smaller than its %u backends", vip->maglev_size,
+		       vip->name, vip->backend_count);
+	check_backend_values(ld, vip);
+	check_duplicate_backends(ld, vip);
+}
+
 /* What can be judged only once the whole [vip:NAME] section is read. */
 static void close_vip(struct loader *ld)
 {
 	struct dplb_vip_config *vip = open_vip(ld);
 	int maglev_line = ld->seen[key_index(SECTION_VIP, "maglev_size")];
+	/* With no backend stored, any backend line seen was a bad one. */
+	bool backend_lines_bad = ld->seen[key_index(SECTION_VIP, "backend")] != 0;
 
 	check_required(ld, SECTION_VIP, vip->line);
-	/* A bad backend line was reported already; don't add "no backends". */
-	if (vip->backend_count == 0 && !ld->seen[key_index(SECTION_VIP, "backend")])
-		report(ld, vip->line, "%s has no backends (add \"backend = ADDRESS\")",
-		       ld->section_label);
-	if (vip->backend_count > vip->maglev_size)
-		report(ld, maglev_line ? maglev_line : vip->line,
-		       "maglev_size %u in %s is smaller than its %u backends", vip->maglev_size,
-		       ld->section_label, vip->backend_count);
+	check_vip_backends(ld, vip, maglev_line, backend_lines_bad);
 }
 
 static void close_section(struct loader *ld)
@@ -1264,6 +1360,68 @@ void dplb_config_free(struct dplb_config *config)
 		free(config->vips[i].backends);
 	free(config->vips);
 	free(config);
+}
+
+/* ---- configurations made in memory ------------------------------------ */
+
+struct dplb_config *dplb_config_clone(const struct dplb_config *config)
+{
+	struct dplb_config *copy = malloc(sizeof(*copy));
+	uint32_t i;
+
+	if (!copy)
+		return NULL;
+	*copy = *config;
+	copy->vips = calloc(config->vip_count ? config->vip_count : 1, sizeof(*copy->vips));
+	if (!copy->vips) {
+		free(copy);
+		return NULL;
+	}
+	for (i = 0; i < config->vip_count; i++) {
+		const struct dplb_vip_config *vip = &config->vips[i];
+		size_t size = vip->backend_count * sizeof(*vip->backends);
+
+		copy->vips[i] = *vip;
+		copy->vips[i].backends = malloc(size ? size : 1);
+		if (!copy->vips[i].backends) {
+			copy->vip_count = i;
+			dplb_config_free(copy);
+			return NULL;
+		}
+		if (size)
+			memcpy(copy->vips[i].backends, vip->backends, size);
+	}
+	return copy;
+}
+
+int dplb_config_validate(const struct dplb_config *config, struct dplb_config_errors *errs)
+{
+	struct dplb_config_errors scratch;
+	struct loader ld = {
+		.path = "",
+		.config = (struct dplb_config *)config, /* only read */
+		.errs = errs ? errs : &scratch,
+		.in_memory = true,
+	};
+	uint32_t i;
+
+	memset(ld.errs, 0, sizeof(*ld.errs));
+	for (i = 0; i < config->vip_count; i++)
+		check_vip_backends(&ld, &config->vips[i], 0, false);
+	check_vip_tuples(&ld);
+	if (ld.out_of_memory)
+		return -ENOMEM;
+	return ld.errs->count || ld.errs->dropped ? -EINVAL : 0;
+}
+
+const char *dplb_parse_ipv4(const char *text, uint32_t *address)
+{
+	return parse_ipv4(text, strlen(text), address);
+}
+
+const char *dplb_parse_mac(const char *text, uint8_t mac[6])
+{
+	return parse_mac(text, strlen(text), mac);
 }
 
 /* ---- names and lookups ------------------------------------------------ */

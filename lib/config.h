@@ -123,6 +123,26 @@ int dplb_config_load(const char *path, struct dplb_config **out,
 
 void dplb_config_free(struct dplb_config *config);
 
+/*
+ * A deep copy of config, to change without touching the one that serves
+ * (API changes: copy, change, validate, apply). Returns NULL when out of
+ * memory. Any thread.
+ */
+struct dplb_config *dplb_config_clone(const struct dplb_config *config);
+
+/*
+ * Check a configuration changed in memory against the same rules the loader
+ * applies when it reads a file (backends: count, duplicates, weights,
+ * states; VIPs: distinct address/port/protocol). Returns 0, -EINVAL with
+ * errs (may be NULL) saying why, or -ENOMEM. Messages carry no file or line.
+ */
+int dplb_config_validate(const struct dplb_config *config, struct dplb_config_errors *errs);
+
+/* The loader's own value parsers, for addresses and MACs that come from
+ * elsewhere (the API): NULL when text is good, else why it is not. */
+const char *dplb_parse_ipv4(const char *text, uint32_t *address);
+const char *dplb_parse_mac(const char *text, uint8_t mac[6]);
+
 /* Human-readable summary, as `dplb --check-config` prints it. */
 void dplb_config_print(const struct dplb_config *config, FILE *out);
 

@@ -6,6 +6,7 @@
 #ifndef DPLB_DPLB_H
 #define DPLB_DPLB_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +38,13 @@ struct dplb_context {
 	uint64_t arp_requests_sent;
 	uint64_t arp_answers_learned;
 	uint64_t next_hop_updates; /* snapshots made because a MAC changed */
+	/*
+	 * Held by the management lcore while it works (a reload or an API
+	 * change may free a snapshot) and by threads that read state from
+	 * elsewhere (DPDK telemetry callbacks) while they read. Never by a
+	 * worker. Initialise with PTHREAD_MUTEX_INITIALIZER.
+	 */
+	pthread_mutex_t management_lock;
 };
 
 /*

@@ -1,11 +1,20 @@
 /*
  * dplb's counters as DPDK telemetry commands, so dpdk-telemetry.py (and
  * tests, through the telemetry socket) can read them while dplb runs.
- * Callbacks run on the EAL telemetry thread and only read.
+ * Callbacks run on the EAL telemetry thread and only read, under the
+ * management lock (see run_command). Counter names come from metrics.h and
+ * counters.h, as for the HTTP API.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <rte_telemetry.h>
 
 #include "dplb.h"
+#include "metrics.h"
 
 /* rte_telemetry callbacks take no user argument. */
 static struct dplb_context *telemetry_context;
@@ -52,12 +61,290 @@ static int telemetry_drops(const char *cmd, const char *params, struct rte_tel_d
 	return 0;
 }
 
+/* ---- per worker, port, VIP and backend -------------------------------- */
+
+static void add_traffic(struct rte_tel_data *d, const struct dplb_traffic_counters *c)
+{
+#define ADD_TRAFFIC(field, kind, help) rte_tel_data_add_dict_u64(d, #field, c->field);
+	DPLB_TRAFFIC_METRICS(ADD_TRAFFIC)
+#undef ADD_TRAFFIC
+}
+
+static void add_ipv4(struct rte_tel_data *d, const char *name, uint32_t address)
+{
+	char text[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &address, text, sizeof(text));
+	rte_tel_data_add_dict_string(d, name, text);
+}
+
+/* A worker's counters, flat; its drops by reason only when drops is set
+ * (a container cannot hold another one). */
+static void add_worker(struct rte_tel_data *d, const struct dplb_context *ctx, uint16_t w,
+		       struct rte_tel_data *drops)
+{
+	struct dplb_worker_counters c;
+	struct dplb_port_counters sum = { 0 };
+	uint64_t drops_total = 0;
+
+	dplb_worker_counters_read(ctx, w, &c);
+	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
+#define SUM_PORT(field, kind, help) sum.field += c.port[p].field;
+		DPLB_PORT_METRICS(SUM_PORT)
+#undef SUM_PORT
+	}
+	rte_tel_data_add_dict_u64(d, "lcore", ctx->workers[w].lcore_id);
+#define ADD_PORT(field, kind, help) rte_tel_data_add_dict_u64(d, #field, sum.field);
+	DPLB_PORT_METRICS(ADD_PORT)
+#undef ADD_PORT
+#define ADD_WORKER(field, kind, help) rte_tel_data_add_dict_u64(d, #field, c.field);
+	DPLB_WORKER_METRICS(ADD_WORKER)
+#undef ADD_WORKER
+	if (drops != NULL)
+		rte_tel_data_start_dict(drops);
+	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++) {
+		drops_total += c.drops[r];
+		if (drops != NULL)
+			rte_tel_data_add_dict_u64(drops, dplb_drop_reason_label[r], c.drops[r]);
+	}
+	rte_tel_data_add_dict_u64(d, "drops_total", drops_total);
+	if (drops != NULL)
+		rte_tel_data_add_dict_container(d, "drops", drops, 0);
+}
+
+static int telemetry_workers(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct dplb_context *ctx = telemetry_context;
+	char name[16];
+
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	rte_tel_data_start_dict(d);
+	for (uint16_t w = 0; w < ctx->worker_count; w++) {
+		struct rte_tel_data *worker = rte_tel_data_alloc();
+
+		if (worker == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_dict(worker);
+		add_worker(worker, ctx, w, NULL);
+		snprintf(name, sizeof(name), "%u", w);
+		rte_tel_data_add_dict_container(d, name, worker, 0);
+	}
+	return 0;
+}
+
+static int telemetry_worker(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct dplb_context *ctx = telemetry_context;
+	struct rte_tel_data *drops;
+	char *end;
+	unsigned long w;
+
+	RTE_SET_USED(cmd);
+	if (params == NULL || *params == '\0')
+		return -EINVAL;
+	w = strtoul(params, &end, 10);
+	if (*end != '\0' || w >= ctx->worker_count)
+		return -EINVAL;
+	drops = rte_tel_data_alloc();
+	if (drops == NULL)
+		return -ENOMEM;
+	rte_tel_data_start_dict(d);
+	add_worker(d, ctx, (uint16_t)w, drops);
+	return 0;
+}
+
+static int telemetry_ports(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct dplb_context *ctx = telemetry_context;
+	struct dplb_worker_counters totals;
+	struct rte_eth_stats ethdev;
+	char name[16];
+
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	dplb_worker_counters_total(ctx, &totals);
+	rte_tel_data_start_dict(d);
+	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
+		struct rte_tel_data *port = rte_tel_data_alloc();
+
+		if (port == NULL)
+			return -ENOMEM;
+		dplb_ethdev_stats_read(ctx, p, &ethdev);
+		rte_tel_data_start_dict(port);
+#define ADD_PORT(field, kind, help) rte_tel_data_add_dict_u64(port, #field, totals.port[p].field);
+		DPLB_PORT_METRICS(ADD_PORT)
+#undef ADD_PORT
+#define ADD_ETHDEV(field, kind, help) rte_tel_data_add_dict_u64(port, #field, ethdev.field);
+		DPLB_ETHDEV_METRICS(ADD_ETHDEV)
+#undef ADD_ETHDEV
+		snprintf(name, sizeof(name), "%u", ctx->port_ids[p]);
+		rte_tel_data_add_dict_container(d, name, port, 0);
+	}
+	return 0;
+}
+
+static const struct dplb_vip_entry *find_vip(const struct dplb_state *state, const char *name)
+{
+	for (uint32_t v = 0; name != NULL && v < state->vip_count; v++)
+		if (strcmp(state->vips[v].config->name, name) == 0)
+			return &state->vips[v];
+	return NULL;
+}
+
+/* A VIP's configuration and counters, flat. */
+static void add_vip(struct rte_tel_data *d, const struct dplb_context *ctx,
+		    const struct dplb_vip_entry *vip)
+{
+	struct dplb_traffic_counters c;
+
+	add_ipv4(d, "address", vip->address);
+	rte_tel_data_add_dict_u64(d, "port", vip->config->port);
+	rte_tel_data_add_dict_string(d, "protocol", dplb_protocol_name(vip->protocol));
+	rte_tel_data_add_dict_string(d, "scheduler", dplb_scheduler_name(vip->config->scheduler));
+	rte_tel_data_add_dict_string(d, "encap", dplb_encap_name(vip->config->encap));
+	rte_tel_data_add_dict_u64(d, "backend_count", vip->backend_count);
+	rte_tel_data_add_dict_u64(d, "backends_up", vip->up_count);
+	dplb_vip_counters_sum(ctx, vip->id, &c);
+	add_traffic(d, &c);
+}
+
+static int telemetry_vips(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct dplb_context *ctx = telemetry_context;
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	/* A list, not a dict by name: telemetry keys cannot hold '.' or '-'. */
+	rte_tel_data_start_array(d, RTE_TEL_CONTAINER);
+	for (uint32_t v = 0; v < state->vip_count; v++) {
+		struct rte_tel_data *vip = rte_tel_data_alloc();
+
+		if (vip == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_dict(vip);
+		rte_tel_data_add_dict_string(vip, "name", state->vips[v].config->name);
+		add_vip(vip, ctx, &state->vips[v]);
+		if (rte_tel_data_add_array_container(d, vip, 0) != 0) {
+			rte_tel_data_free(vip);
+			break;
+		}
+	}
+	return 0;
+}
+
+static int telemetry_vip(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct dplb_context *ctx = telemetry_context;
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	const struct dplb_vip_entry *vip = find_vip(state, params);
+	struct rte_tel_data *backends;
+	char text[INET_ADDRSTRLEN];
+
+	RTE_SET_USED(cmd);
+	if (vip == NULL)
+		return -EINVAL;
+	backends = rte_tel_data_alloc();
+	if (backends == NULL)
+		return -ENOMEM;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "name", vip->config->name);
+	add_vip(d, ctx, vip);
+	rte_tel_data_start_array(backends, RTE_TEL_STRING_VAL);
+	for (uint32_t b = 0; b < vip->backend_count; b++) {
+		inet_ntop(AF_INET, &state->backends[vip->backend_ids[b]].address, text, sizeof(text));
+		rte_tel_data_add_array_string(backends, text);
+	}
+	rte_tel_data_add_dict_container(d, "backends", backends, 0);
+	return 0;
+}
+
+static int telemetry_backends(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct dplb_context *ctx = telemetry_context;
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	const struct dplb_vip_entry *vip = find_vip(state, params);
+	struct dplb_traffic_counters c;
+
+	RTE_SET_USED(cmd);
+	if (vip == NULL)
+		return -EINVAL;
+	/* A list: telemetry keys cannot hold the dots of an address. It has
+	 * room for RTE_TEL_MAX_ARRAY_ENTRIES; the HTTP API has them all. */
+	rte_tel_data_start_array(d, RTE_TEL_CONTAINER);
+	for (uint32_t b = 0; b < vip->backend_count; b++) {
+		const uint32_t id = vip->backend_ids[b];
+		const struct dplb_backend_entry *entry = &state->backends[id];
+		struct rte_tel_data *backend = rte_tel_data_alloc();
+
+		if (backend == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_dict(backend);
+		add_ipv4(backend, "address", entry->address);
+		rte_tel_data_add_dict_string(backend, "state",
+					     dplb_backend_state_name(entry->state));
+		rte_tel_data_add_dict_u64(backend, "weight", entry->weight);
+		dplb_backend_counters_sum(ctx, id, &c);
+		add_traffic(backend, &c);
+		if (rte_tel_data_add_array_container(d, backend, 0) != 0) {
+			rte_tel_data_free(backend);
+			break;
+		}
+	}
+	return 0;
+}
+
+/* ---- registration ----------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	telemetry_cb read;
+	const char *help;
+} commands[] = {
+	{ "/dplb/stats", telemetry_stats, "dplb totals: packets, flows, reloads. No parameters" },
+	{ "/dplb/drops", telemetry_drops, "dplb drops by reason. No parameters" },
+	{ "/dplb/workers", telemetry_workers, "dplb counters of each worker. No parameters" },
+	{ "/dplb/worker", telemetry_worker,
+	  "dplb counters of one worker, drops by reason. Parameter: worker index" },
+	{ "/dplb/ports", telemetry_ports,
+	  "dplb and driver counters of each port. No parameters" },
+	{ "/dplb/vips", telemetry_vips, "dplb VIPs with their counters. No parameters" },
+	{ "/dplb/vip", telemetry_vip,
+	  "dplb VIP: configuration, counters, backends. Parameter: VIP name" },
+	{ "/dplb/backends", telemetry_backends,
+	  "dplb backends of a VIP: state, weight, counters. Parameter: VIP name" },
+};
+
+/*
+ * Every command goes through here: under the management lock no snapshot
+ * is freed while it is read, and once dplb has released its state (at
+ * exit) a command answers nothing rather than read freed memory.
+ */
+static int run_command(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dplb_context *ctx = telemetry_context;
+	int rc = -EINVAL;
+
+	for (size_t i = 0; i < RTE_DIM(commands); i++) {
+		if (strcmp(commands[i].name, cmd) != 0)
+			continue;
+		pthread_mutex_lock(&ctx->management_lock);
+		rc = -EBUSY;
+		if (ctx->publisher != NULL && ctx->workers != NULL &&
+		    dplb_current_state(ctx->publisher) != NULL)
+			rc = commands[i].read(cmd, params, d);
+		pthread_mutex_unlock(&ctx->management_lock);
+		break;
+	}
+	return rc;
+}
+
 int dplb_telemetry_register(struct dplb_context *ctx)
 {
 	telemetry_context = ctx;
-	if (rte_telemetry_register_cmd("/dplb/stats", telemetry_stats,
-				       "dplb totals: packets, flows, reloads. No parameters") != 0)
-		return -1;
-	return rte_telemetry_register_cmd("/dplb/drops", telemetry_drops,
-					  "dplb drops by reason. No parameters");
+	for (size_t i = 0; i < RTE_DIM(commands); i++)
+		if (rte_telemetry_register_cmd(commands[i].name, run_command, commands[i].help) != 0)
+			return -1;
+	return 0;
 }

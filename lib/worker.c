@@ -20,6 +20,7 @@
 #include "icmp.h"
 #include "maglev.h"
 #include "packet_parse.h"
+#include "schedule.h"
 #include "worker.h"
 
 #define DPLB_PREFETCH_AHEAD 3
@@ -130,10 +131,8 @@ static inline uint32_t schedule_flow(struct dplb_worker *worker, const struct dp
 {
 	switch (vip->scheduler) {
 	case DPLB_SCHED_MAGLEV:
-		return vip->maglev[maglev_slot(flow_hash, vip->maglev_size)];
 	case DPLB_SCHED_SOURCE_HASH:
-		return vip->maglev[maglev_slot(rte_hash_crc_4byte(key->src_addr, DPLB_FLOW_HASH_SEED),
-					       vip->maglev_size)];
+		return dplb_hash_pick(vip, key, flow_hash);
 	case DPLB_SCHED_ROUND_ROBIN:
 		return pick_round_robin(worker, vip, vip->up_ids, vip->up_count);
 	case DPLB_SCHED_WEIGHTED_ROUND_ROBIN:

@@ -7,10 +7,16 @@ counters, never for time.
 
 The pcap PMD reads bursts of 32 and blocks on a FIFO until a burst is full,
 so FIFO writers send whole bursts (see `write_burst_aligned`).
+
+Each dplb gets a free loopback port for its HTTP API (added to the config
+as [management] listen unless the config names one), so tests never
+collide on the default 8080; `http()` talks to it.
 """
 
+import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -41,15 +47,23 @@ def wait_for(predicate, what, timeout=WAIT_SECONDS):
         time.sleep(0.02)
 
 
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class Dplb:
     """One dplb process on one net_pcap port."""
 
     def __init__(self, workdir: Path, config: str, *, fifo=False, lcores="0-1",
-                 rx_pcap=None, queue_pcaps=None):
+                 rx_pcap=None, queue_pcaps=None, http_port=None):
         self.workdir = Path(workdir)
         self.prefix = "dplbt-" + uuid.uuid4().hex[:10]
+        self.http_port = http_port or free_port()
         self.config_path = self.workdir / "dplb.ini"
-        self.config_path.write_text(config)
+        self.config_path.write_text(self.with_listen(config))
         self.out_pcap = self.workdir / "out.pcap"
         self.in_pcap = Path(rx_pcap) if rx_pcap else self.workdir / "in.pcap"
         self.fifo = fifo
@@ -162,6 +176,35 @@ class Dplb:
             return s if s["rx_packets"] >= count and done >= s["rx_packets"] else None
         return wait_for(settled, f"dplb to receive and handle {count} packets")
 
+    # -- the HTTP API --
+
+    def with_listen(self, config):
+        """config, listening on this dplb's own port unless it says where."""
+        if re.search(r"^\s*listen\s*=", config, re.M):
+            return config
+        listen = f"listen = 127.0.0.1:{self.http_port}"
+        if re.search(r"^\s*\[management\]", config, re.M):
+            return re.sub(r"^(\s*\[management\][^\n]*)$", lambda m: m.group(1) + "\n" + listen,
+                          config, count=1, flags=re.M)
+        return f"{config}\n[management]\n{listen}\n"
+
+    def http(self, method, path, body=None, headers=None, timeout=WAIT_SECONDS):
+        """One request; returns (status, headers, body). A dict or list body is
+        sent as JSON; a JSON answer is decoded."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body)
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            data = response.read()
+            answer_headers = {k.lower(): v for k, v in response.getheaders()}
+            if answer_headers.get("content-type", "").startswith("application/json"):
+                data = json.loads(data)
+            return response.status, answer_headers, data
+        finally:
+            connection.close()
+
     # -- feeding a FIFO --
 
     def write(self, packets):
@@ -172,7 +215,7 @@ class Dplb:
         """Rewrite the config (if given), SIGHUP, wait until it is handled."""
         before = self.stats()
         if config is not None:
-            self.config_path.write_text(config)
+            self.config_path.write_text(self.with_listen(config))
         self.proc.send_signal(signal.SIGHUP)
         return wait_for(
             lambda: (lambda s: s if s["reloads_ok"] + s["reloads_failed"] >

@@ -1,0 +1,658 @@
+/*
+ * Unit tests for forwarding snapshots (lib/state.c), under an EAL without
+ * hugepages (the identities registry is an rte_hash).
+ *
+ * Configurations go through the real INI loader, so the tests see the same
+ * snapshots dplb builds. Expectations come from the configurations and from
+ * independent computations (a direct Maglev build over the up backends'
+ * addresses, weight shares), not from earlier runs.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dpdk_test.h"
+#include "maglev.h"
+#include "neighbor.h"
+#include "state.h"
+
+static struct dplb_identities *ids;
+
+static void setup(void)
+{
+	test_eal_init(NULL);
+	ids = dplb_identities_create();
+	cr_assert_not_null(ids);
+}
+
+static void teardown(void)
+{
+	dplb_identities_free(ids);
+	ids = NULL;
+	test_eal_fini();
+}
+
+TestSuite(state, .init = setup, .fini = teardown, .timeout = 60);
+
+static uint32_t ip(const char *text)
+{
+	struct in_addr a;
+
+	cr_assert_eq(inet_pton(AF_INET, text, &a), 1, "bad test address %s", text);
+	return a.s_addr;
+}
+
+/* ---- VIP lookup ------------------------------------------------------- */
+
+static const char *const VIPS_INI =
+	"[dataplane]\naddress = 10.0.0.1\n\n"
+	"[vip:tcp80]\naddress = 10.0.0.100\nport = 80\nprotocol = tcp\nmaglev_size = 7\n"
+	"backend = 10.1.0.1\n\n"
+	"[vip:tcpany]\naddress = 10.0.0.100\nprotocol = tcp\nmaglev_size = 7\n"
+	"backend = 10.1.0.2\n\n"
+	"[vip:udp80]\naddress = 10.0.0.100\nport = 80\nprotocol = udp\nmaglev_size = 7\n"
+	"backend = 10.1.0.3\n\n"
+	"[vip:udpany]\naddress = 10.0.0.101\nprotocol = udp\nmaglev_size = 7\n"
+	"backend = 10.1.0.4\n";
+
+static const char *found_name(const struct dplb_state *state, const char *address,
+			      uint16_t port, uint8_t protocol)
+{
+	const struct dplb_vip_entry *vip =
+		dplb_state_find_vip(state, ip(address), rte_cpu_to_be_16(port), protocol);
+
+	return vip != NULL ? vip->config->name : "(none)";
+}
+
+Test(state, find_vip_exact_port_then_wildcard_by_protocol)
+{
+	struct dplb_state *state = test_state_from_text(ids, VIPS_INI, 1);
+	static const struct {
+		const char *address;
+		uint16_t port;
+		uint8_t protocol;
+		const char *want;
+	} cases[] = {
+		{ "10.0.0.100", 80, IPPROTO_TCP, "tcp80" },    /* exact beats wildcard */
+		{ "10.0.0.100", 443, IPPROTO_TCP, "tcpany" },  /* wildcard catches the rest */
+		{ "10.0.0.100", 0, IPPROTO_TCP, "tcpany" },
+		{ "10.0.0.100", 20480, IPPROTO_TCP, "tcpany" }, /* 80 byte-swapped */
+		{ "10.0.0.100", 80, IPPROTO_UDP, "udp80" },    /* protocol distinguishes */
+		{ "10.0.0.100", 53, IPPROTO_UDP, "(none)" },   /* no UDP wildcard there */
+		{ "10.0.0.101", 53, IPPROTO_UDP, "udpany" },
+		{ "10.0.0.101", 80, IPPROTO_UDP, "udpany" },
+		{ "10.0.0.101", 80, IPPROTO_TCP, "(none)" },
+		{ "10.0.0.102", 80, IPPROTO_TCP, "(none)" },
+		{ "10.0.0.1", 80, IPPROTO_TCP, "(none)" },     /* our own address */
+		{ "100.0.0.10", 80, IPPROTO_TCP, "(none)" },   /* the VIP byte-swapped */
+	};
+
+	for (uint32_t i = 0; i < RTE_DIM(cases); i++)
+		cr_expect_str_eq(found_name(state, cases[i].address, cases[i].port,
+					    cases[i].protocol),
+				 cases[i].want, "%s:%u proto %u", cases[i].address, cases[i].port,
+				 cases[i].protocol);
+	dplb_state_free(state);
+}
+
+Test(state, find_vip_among_many)
+{
+	/* Enough VIPs that the open-addressed index must probe past collisions. */
+	const uint32_t count = DPLB_MAX_VIPS;
+	char *text = malloc(count * 160 + 128);
+	size_t used = 0;
+
+	cr_assert_not_null(text);
+	used += (size_t)sprintf(text + used, "[dataplane]\naddress = 10.0.0.1\n");
+	for (uint32_t i = 0; i < count; i++)
+		used += (size_t)sprintf(text + used,
+					"[vip:v%u]\naddress = 10.2.%u.%u\nport = %u\nprotocol = %s\n"
+					"maglev_size = 7\nbackend = 10.3.0.1\n",
+					i, i % 4, i / 4 + 1, 1000 + i % 7, i % 3 ? "tcp" : "udp");
+	struct dplb_state *state = test_state_from_text(ids, text, 1);
+	free(text);
+	cr_assert_eq(state->vip_count, count);
+	for (uint32_t i = 0; i < count; i++) {
+		char address[32], name[16];
+
+		snprintf(address, sizeof(address), "10.2.%u.%u", i % 4, i / 4 + 1);
+		snprintf(name, sizeof(name), "v%u", i);
+		const uint8_t protocol = i % 3 ? IPPROTO_TCP : IPPROTO_UDP;
+		cr_assert_str_eq(found_name(state, address, 1000 + i % 7, protocol), name);
+		cr_assert_str_eq(found_name(state, address, 999, protocol), "(none)");
+		cr_assert_str_eq(found_name(state, address, 1000 + i % 7,
+					    protocol == IPPROTO_TCP ? IPPROTO_UDP : IPPROTO_TCP),
+				 "(none)");
+	}
+	dplb_state_free(state);
+}
+
+/* INI text for VIPs (tcp, maglev_size 7, one backend) at the given
+ * addresses and ports; the first is named "target". */
+static char *vips_text(const char *const *addresses, const uint32_t *ports, uint32_t count)
+{
+	char *text = malloc(count * 160 + 64);
+	size_t used = 0;
+
+	cr_assert_not_null(text);
+	used += (size_t)sprintf(text, "[dataplane]\naddress = 10.0.0.1\n");
+	for (uint32_t i = 0; i < count; i++)
+		used += (size_t)sprintf(text + used,
+					"[vip:%s%u]\naddress = %s\nport = %u\nprotocol = tcp\n"
+					"maglev_size = 7\nbackend = 10.1.0.1\n",
+					i ? "v" : "target", i, addresses[i], ports[i]);
+	return text;
+}
+
+static uint32_t home_slot(uint32_t address, uint32_t port, uint8_t protocol, uint32_t mask)
+{
+	return dplb_vip_slot_hash(address, rte_cpu_to_be_16((uint16_t)port), protocol) & mask;
+}
+
+Test(state, find_vip_protocol_counts_along_a_probe_chain)
+{
+	/* A UDP lookup whose probe chain runs into a TCP VIP of the same
+	 * address and port must not return it: build an index where every slot
+	 * from the UDP tuple's home to the TCP VIP's is occupied. The index
+	 * size depends only on the VIP count, so it is learned first. */
+	enum { COUNT = 12 };
+	const char *addresses[COUNT];
+	uint32_t ports[COUNT];
+	const uint32_t target_address = ip("10.0.0.100"), filler_address = ip("10.0.0.200");
+
+	for (uint32_t i = 0; i < COUNT; i++) {
+		addresses[i] = "10.0.0.201";
+		ports[i] = i + 1;
+	}
+	char *text = vips_text(addresses, ports, COUNT);
+	struct dplb_state *probe = test_state_from_text(ids, text, 1);
+	const uint32_t mask = probe->vip_slot_mask;
+	dplb_state_free(probe);
+	free(text);
+
+	/* A target port whose TCP home lies a short way after its UDP home. */
+	uint32_t port, gap = 0;
+	for (port = 1; port < 65536; port++) {
+		gap = (home_slot(target_address, port, IPPROTO_TCP, mask) -
+		       home_slot(target_address, port, IPPROTO_UDP, mask)) & mask;
+		if (gap < COUNT)
+			break;
+	}
+	cr_assert_lt(port, 65536, "no usable target port");
+	const uint32_t udp_home = home_slot(target_address, port, IPPROTO_UDP, mask);
+	addresses[0] = "10.0.0.100";
+	ports[0] = port;
+	/* Fillers whose homes are the slots in between; padding elsewhere. */
+	uint32_t next_port = 1;
+	for (uint32_t j = 0; j < gap; j++) {
+		while (home_slot(filler_address, next_port, IPPROTO_TCP, mask) != ((udp_home + j) & mask))
+			cr_assert_lt(++next_port, 65536, "no filler for slot %u", udp_home + j);
+		addresses[1 + j] = "10.0.0.200";
+		ports[1 + j] = next_port;
+		next_port = 1;
+	}
+	text = vips_text(addresses, ports, COUNT);
+	struct dplb_state *state = test_state_from_text(ids, text, 2);
+	free(text);
+	cr_assert_eq(state->vip_slot_mask, mask);
+	for (uint32_t j = 0; j <= gap; j++)
+		cr_assert_geq(state->vip_slots[(udp_home + j) & mask], 0, "slot %u empty",
+			      (udp_home + j) & mask);
+
+	cr_assert_str_eq(found_name(state, "10.0.0.100", (uint16_t)port, IPPROTO_TCP), "target0");
+	cr_assert_str_eq(found_name(state, "10.0.0.100", (uint16_t)port, IPPROTO_UDP), "(none)",
+			 "port %u: a UDP packet matched a TCP VIP %u slots on", port, gap);
+	dplb_state_free(state);
+}
+
+Test(state, duplicate_vip_tuple_is_refused)
+{
+	/* The loader catches this too; the index must not rely on it. */
+	struct dplb_config *config = test_config_from_text(VIPS_INI);
+	struct dplb_state *state = NULL;
+	char error[DPLB_ERROR_MAX];
+
+	config->vips[1].port = config->vips[0].port; /* tcpany becomes tcp:80 */
+	cr_assert_eq(dplb_state_build(config, ids, 1, &state, error), -EEXIST);
+	cr_assert_null(state);
+	cr_assert_not_null(strstr(error, "same address, port and protocol"), "error: %s", error);
+}
+
+/* ---- next hops -------------------------------------------------------- */
+
+Test(state, next_hop_address)
+{
+	static const struct {
+		const char *address, *gateway;
+		uint32_t prefix_length;
+		const char *backend, *want;
+	} cases[] = {
+		/* No prefix: all on-link without a gateway, all behind one with. */
+		{ "10.0.0.1", NULL, 0, "10.0.0.2", "10.0.0.2" },
+		{ "10.0.0.1", NULL, 0, "192.0.2.7", "192.0.2.7" },
+		{ "10.0.0.1", "10.0.0.254", 0, "10.0.0.2", "10.0.0.254" },
+		{ "10.0.0.1", "10.0.0.254", 0, "192.0.2.7", "10.0.0.254" },
+		/* A prefix decides, with the gateway for the rest. */
+		{ "10.0.0.1", "10.0.0.254", 24, "10.0.0.2", "10.0.0.2" },
+		{ "10.0.0.1", "10.0.0.254", 24, "10.0.0.255", "10.0.0.255" },
+		{ "10.0.0.1", "10.0.0.254", 24, "10.0.1.2", "10.0.0.254" },
+		{ "10.0.0.1", "10.0.0.254", 24, "192.0.2.7", "10.0.0.254" },
+		{ "10.1.0.1", "10.1.0.254", 16, "10.1.255.255", "10.1.255.255" },
+		{ "10.1.0.1", "10.1.0.254", 16, "10.2.0.0", "10.1.0.254" },
+		{ "10.1.0.1", "10.1.0.254", 16, "10.0.255.255", "10.1.0.254" },
+		{ "10.0.0.1", "10.0.0.254", 8, "10.200.3.4", "10.200.3.4" },
+		{ "10.0.0.1", "10.0.0.254", 8, "11.0.0.1", "10.0.0.254" },
+		{ "10.0.0.1", "10.0.0.254", 1, "100.0.0.1", "100.0.0.1" },
+		{ "10.0.0.1", "10.0.0.254", 1, "200.0.0.1", "10.0.0.254" },
+		{ "10.0.0.1", "10.0.0.254", 32, "10.0.0.2", "10.0.0.254" },
+		{ "10.0.0.1", "10.0.0.254", 31, "10.0.0.0", "10.0.0.0" },
+		{ "10.0.0.1", "10.0.0.254", 31, "10.0.0.2", "10.0.0.254" },
+		/* A prefix without a gateway: off-link backends are asked for directly. */
+		{ "10.0.0.1", NULL, 24, "10.0.0.9", "10.0.0.9" },
+		{ "10.0.0.1", NULL, 24, "192.0.2.7", "192.0.2.7" },
+	};
+	static struct dplb_config config;
+
+	for (uint32_t i = 0; i < RTE_DIM(cases); i++) {
+		memset(&config, 0, sizeof(config));
+		config.address = ip(cases[i].address);
+		config.gateway = cases[i].gateway ? ip(cases[i].gateway) : 0;
+		config.prefix_length = cases[i].prefix_length;
+		const uint32_t got = dplb_next_hop_address(&config, ip(cases[i].backend));
+		char text[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &got, text, sizeof(text));
+		cr_expect_eq(got, ip(cases[i].want), "case %u: %s/%u gw %s, backend %s: got %s want %s",
+			     i, cases[i].address, cases[i].prefix_length,
+			     cases[i].gateway ? cases[i].gateway : "-", cases[i].backend, text,
+			     cases[i].want);
+	}
+}
+
+Test(state, backend_needs_arp)
+{
+	static const struct {
+		const char *gateway;
+		uint32_t prefix_length;
+		bool gateway_mac, backend_mac;
+		const char *backend;
+		bool want;
+	} cases[] = {
+		/* A backend's own MAC always wins. */
+		{ NULL, 0, false, true, "10.0.0.2", false },
+		{ "10.0.0.254", 24, false, true, "192.0.2.7", false },
+		/* Nothing static: ask. */
+		{ NULL, 0, false, false, "10.0.0.2", true },
+		{ "10.0.0.254", 24, false, false, "192.0.2.7", true },
+		/* A gateway MAC without a gateway address serves everyone. */
+		{ NULL, 0, true, false, "10.0.0.2", false },
+		{ NULL, 24, true, false, "10.0.0.2", false },
+		{ NULL, 24, true, false, "192.0.2.7", false },
+		/* With a gateway address, only backends behind the gateway. */
+		{ "10.0.0.254", 24, true, false, "192.0.2.7", false },
+		{ "10.0.0.254", 24, true, false, "10.0.0.2", true },
+		{ "10.0.0.254", 0, true, false, "10.0.0.2", false },
+		{ "10.0.0.254", 0, true, false, "192.0.2.7", false },
+	};
+	static struct dplb_config config;
+
+	for (uint32_t i = 0; i < RTE_DIM(cases); i++) {
+		struct dplb_backend_config backend = { .address = ip(cases[i].backend), .weight = 1 };
+
+		memset(&config, 0, sizeof(config));
+		config.address = ip("10.0.0.1");
+		config.gateway = cases[i].gateway ? ip(cases[i].gateway) : 0;
+		config.prefix_length = cases[i].prefix_length;
+		config.has_gateway_mac = cases[i].gateway_mac;
+		backend.has_mac = cases[i].backend_mac;
+		cr_expect_eq(dplb_backend_needs_arp(&config, &backend), cases[i].want,
+			     "case %u: gw %s/%u gateway_mac %d mac %d backend %s", i,
+			     cases[i].gateway ? cases[i].gateway : "-", cases[i].prefix_length,
+			     cases[i].gateway_mac, cases[i].backend_mac, cases[i].backend);
+	}
+}
+
+static const char *const NEXT_HOPS_INI =
+	"[dataplane]\naddress = 10.0.0.1\nprefix_length = 24\ngateway = 10.0.0.254\n"
+	"gateway_mac = 02:00:00:00:00:fe\n\n"
+	"[vip:a]\naddress = 10.0.0.100\nmaglev_size = 7\n"
+	"backend = 10.0.0.2 mac=02:00:00:00:00:02\n" /* static */
+	"backend = 192.0.2.3\n"                      /* behind the gateway */
+	"backend = 10.0.0.4\n"                       /* on-link, resolved */
+	"backend = 10.0.0.5\n";                      /* on-link, unresolved */
+
+static void expect_mac(const struct dplb_backend_entry *backend, const uint8_t *mac)
+{
+	cr_assert_eq(backend->has_next_hop, 1);
+	cr_assert_arr_eq(backend->next_hop_mac.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
+}
+
+Test(state, next_hop_macs_static_gateway_and_learned)
+{
+	static const uint8_t own[6] = { 2, 0, 0, 0, 0, 0x02 }, gateway[6] = { 2, 0, 0, 0, 0, 0xfe },
+			     learned4[6] = { 2, 0, 0, 0, 0x44, 0x04 },
+			     learned5[6] = { 2, 0, 0, 0, 0x55, 0x05 };
+	struct dplb_neighbors *neighbors = calloc(1, sizeof(*neighbors));
+	struct dplb_state *first = NULL, *second = NULL;
+	char error[DPLB_ERROR_MAX];
+
+	cr_assert_not_null(neighbors);
+	cr_assert_eq(dplb_neighbors_want(neighbors, ip("10.0.0.4")), 0);
+	cr_assert_eq(dplb_neighbors_want(neighbors, ip("10.0.0.5")), 0);
+	cr_assert(dplb_neighbors_learn(neighbors, ip("10.0.0.4"), learned4, 1000));
+	cr_assert_eq(dplb_state_build_with_neighbors(test_config_from_text(NEXT_HOPS_INI), ids,
+						     neighbors, 1, &first, error),
+		     0, "%s", error);
+	const struct dplb_vip_entry *vip = test_vip_named(first, "a");
+	expect_mac(&first->backends[test_backend_id(vip, first, ip("10.0.0.2"))], own);
+	expect_mac(&first->backends[test_backend_id(vip, first, ip("192.0.2.3"))], gateway);
+	expect_mac(&first->backends[test_backend_id(vip, first, ip("10.0.0.4"))], learned4);
+	cr_assert_eq(first->backends[test_backend_id(vip, first, ip("10.0.0.5"))].has_next_hop, 0,
+		     "unresolved backend given a MAC");
+
+	/* A rebuild with a new answer: same configuration, same ids, the MAC. */
+	cr_assert(dplb_neighbors_learn(neighbors, ip("10.0.0.5"), learned5, 2000));
+	cr_assert_eq(dplb_state_rebuild(first, ids, neighbors, 2, &second, error), 0, "%s", error);
+	cr_assert_eq(second->config, first->config, "rebuild copied the configuration");
+	cr_assert_eq(second->generation, 2);
+	const struct dplb_vip_entry *vip2 = test_vip_named(second, "a");
+	cr_assert_eq(vip2->id, vip->id);
+	for (uint32_t i = 0; i < vip->backend_count; i++)
+		cr_assert_eq(vip2->backend_ids[i], vip->backend_ids[i]);
+	expect_mac(&second->backends[test_backend_id(vip2, second, ip("10.0.0.5"))], learned5);
+	expect_mac(&second->backends[test_backend_id(vip2, second, ip("10.0.0.2"))], own);
+	/* The old snapshot is unchanged, and each frees independently. */
+	cr_assert_eq(first->backends[test_backend_id(vip, first, ip("10.0.0.5"))].has_next_hop, 0);
+	dplb_state_free(first);
+	expect_mac(&second->backends[test_backend_id(vip2, second, ip("10.0.0.4"))], learned4);
+	cr_assert_str_eq(second->config->vips[0].name, "a");
+	dplb_state_free(second);
+	free(neighbors);
+}
+
+/* ---- stable ids ------------------------------------------------------- */
+
+static const char *const IDS_FIRST_INI =
+	"[dataplane]\naddress = 10.0.0.1\n\n"
+	"[vip:web]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 7\n"
+	"backend = 10.0.1.2\nbackend = 10.0.1.3\nbackend = 10.0.1.4\n\n"
+	"[vip:api]\naddress = 10.0.0.200\nmaglev_size = 7\nbackend = 10.0.1.2\n";
+
+/* A VIP added in front, web reordered with one backend more, api the same. */
+static const char *const IDS_SECOND_INI =
+	"[dataplane]\naddress = 10.0.0.1\n\n"
+	"[vip:new]\naddress = 10.0.0.50\nmaglev_size = 7\nbackend = 10.0.1.9\n\n"
+	"[vip:web]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 7\n"
+	"backend = 10.0.1.4\nbackend = 10.0.1.5\nbackend = 10.0.1.2\nbackend = 10.0.1.3\n\n"
+	"[vip:api]\naddress = 10.0.0.200\nmaglev_size = 7\nbackend = 10.0.1.2\n";
+
+/* web without 10.0.1.3, then with it again. */
+static const char *const IDS_THIRD_INI =
+	"[dataplane]\naddress = 10.0.0.1\n\n"
+	"[vip:web]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 7\n"
+	"backend = 10.0.1.2\nbackend = 10.0.1.4\n";
+
+Test(state, backend_and_vip_ids_are_stable)
+{
+	struct dplb_state *first = test_state_from_text(ids, IDS_FIRST_INI, 1);
+	struct dplb_state *second = test_state_from_text(ids, IDS_SECOND_INI, 2);
+	const struct dplb_vip_entry *web1 = test_vip_named(first, "web");
+	const struct dplb_vip_entry *web2 = test_vip_named(second, "web");
+	const struct dplb_vip_entry *api1 = test_vip_named(first, "api");
+	const struct dplb_vip_entry *api2 = test_vip_named(second, "api");
+	const struct dplb_vip_entry *new2 = test_vip_named(second, "new");
+	const char *const kept[] = { "10.0.1.2", "10.0.1.3", "10.0.1.4" };
+
+	cr_assert_eq(web2->id, web1->id, "web changed id");
+	cr_assert_eq(api2->id, api1->id, "api changed id");
+	cr_assert_neq(new2->id, web1->id);
+	cr_assert_neq(new2->id, api1->id);
+	cr_assert_str_eq(dplb_vip_id_name(ids, web1->id), "web");
+	cr_assert_str_eq(dplb_vip_id_name(ids, new2->id), "new");
+
+	for (uint32_t i = 0; i < RTE_DIM(kept); i++)
+		cr_assert_eq(test_backend_id(web2, second, ip(kept[i])),
+			     test_backend_id(web1, first, ip(kept[i])), "%s changed id", kept[i]);
+	cr_assert_eq(test_backend_id(api2, second, ip("10.0.1.2")),
+		     test_backend_id(api1, first, ip("10.0.1.2")));
+	/* Same address, another VIP: another backend. */
+	cr_assert_neq(test_backend_id(api1, first, ip("10.0.1.2")),
+		      test_backend_id(web1, first, ip("10.0.1.2")));
+	/* The added backend has an id no earlier backend had. */
+	const uint32_t added = test_backend_id(web2, second, ip("10.0.1.5"));
+	for (uint32_t i = 0; i < web1->backend_count; i++)
+		cr_assert_neq(added, web1->backend_ids[i]);
+	cr_assert_neq(added, api1->backend_ids[0]);
+	/* Entries describe their backend. */
+	cr_assert_eq(second->backends[added].address, ip("10.0.1.5"));
+	cr_assert_eq(second->backends[added].vip_id, web2->id);
+	cr_assert_eq(second->backends[added].present, 1);
+	cr_assert_eq(first->backends[added].present, 0);
+
+	/* Removed, then configured again: the same id as before. */
+	const uint32_t removed = test_backend_id(web1, first, ip("10.0.1.3"));
+	struct dplb_state *third = test_state_from_text(ids, IDS_THIRD_INI, 3);
+	cr_assert_eq(third->backends[removed].present, 0, "a removed backend is still present");
+	struct dplb_state *fourth = test_state_from_text(ids, IDS_FIRST_INI, 4);
+	cr_assert_eq(test_backend_id(test_vip_named(fourth, "web"), fourth, ip("10.0.1.3")),
+		     removed);
+	dplb_state_free(first);
+	dplb_state_free(second);
+	dplb_state_free(third);
+	dplb_state_free(fourth);
+}
+
+/* ---- schedulers' tables ----------------------------------------------- */
+
+static const char *const MIXED_INI =
+	"[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:fe\n\n"
+	"[vip:mixed]\naddress = 10.0.0.100\nmaglev_size = 1009\n"
+	"backend = 10.0.1.2\n"
+	"backend = 10.0.1.3 state=drain\n"
+	"backend = 10.0.1.4 state=down\n"
+	"backend = 10.0.1.5 weight=3\n\n"
+	"[vip:dead]\naddress = 10.0.0.101\nmaglev_size = 1009\nscheduler = weighted-round-robin\n"
+	"backend = 10.0.1.2 state=down\nbackend = 10.0.1.6 state=drain\n";
+
+/* The same backends in another order. */
+static const char *const MIXED_REORDERED_INI =
+	"[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:fe\n\n"
+	"[vip:mixed]\naddress = 10.0.0.100\nmaglev_size = 1009\n"
+	"backend = 10.0.1.5 weight=3\n"
+	"backend = 10.0.1.4 state=down\n"
+	"backend = 10.0.1.3 state=drain\n"
+	"backend = 10.0.1.2\n";
+
+Test(state, maglev_table_holds_only_up_backends)
+{
+	struct dplb_state *state = test_state_from_text(ids, MIXED_INI, 1);
+	const struct dplb_vip_entry *vip = test_vip_named(state, "mixed");
+	const uint32_t up2 = test_backend_id(vip, state, ip("10.0.1.2"));
+	const uint32_t drain3 = test_backend_id(vip, state, ip("10.0.1.3"));
+	const uint32_t down4 = test_backend_id(vip, state, ip("10.0.1.4"));
+	const uint32_t up5 = test_backend_id(vip, state, ip("10.0.1.5"));
+	uint32_t slots2 = 0, slots5 = 0;
+
+	cr_assert_eq(vip->backend_count, 4);
+	cr_assert_eq(vip->up_count, 2);
+	cr_assert_eq(vip->up_ids[0], up2);
+	cr_assert_eq(vip->up_ids[1], up5);
+	cr_assert_eq(state->backends[drain3].state, DPLB_BACKEND_DRAIN);
+	cr_assert_eq(state->backends[down4].state, DPLB_BACKEND_DOWN);
+	cr_assert_eq(vip->maglev_size, 1009);
+	for (uint32_t slot = 0; slot < vip->maglev_size; slot++) {
+		const uint32_t id = vip->maglev[slot];
+
+		cr_assert(id == up2 || id == up5, "slot %u holds %u (drain %u, down %u)", slot, id,
+			  drain3, down4);
+		slots2 += id == up2;
+		slots5 += id == up5;
+	}
+	/* Each owns floor or ceil of its weight's share (1:3). */
+	cr_assert(slots5 == 1009 * 3 / 4 || slots5 == 1009 * 3 / 4 + 1, "weight 3 got %u", slots5);
+	cr_assert_eq(slots2 + slots5, 1009);
+
+	/* The same table a direct build over the up backends' addresses gives:
+	 * what any other instance with the same backends computes. */
+	const uint32_t address2 = ip("10.0.1.2"), address5 = ip("10.0.1.5");
+	const struct maglev_backend direct[2] = {
+		{ .key = &address5, .key_len = 4, .weight = 3 },
+		{ .key = &address2, .key_len = 4, .weight = 1 },
+	};
+	uint32_t *table = malloc(1009 * sizeof(*table));
+	cr_assert_not_null(table);
+	cr_assert_eq(maglev_build(direct, 2, 1009, table), 0);
+	for (uint32_t slot = 0; slot < 1009; slot++)
+		cr_assert_eq(vip->maglev[slot], table[slot] == 0 ? up5 : up2, "slot %u", slot);
+	free(table);
+
+	/* A VIP with nothing up builds, with an empty table and sequence. */
+	const struct dplb_vip_entry *dead = test_vip_named(state, "dead");
+	cr_assert_eq(dead->up_count, 0);
+	cr_assert_eq(dead->wrr_length, 0);
+	for (uint32_t slot = 0; slot < dead->maglev_size; slot++)
+		cr_assert_eq(dead->maglev[slot], MAGLEV_NO_BACKEND);
+	dplb_state_free(state);
+}
+
+Test(state, maglev_table_ignores_configuration_order)
+{
+	struct dplb_state *a = test_state_from_text(ids, MIXED_INI, 1);
+	struct dplb_identities *other_ids = dplb_identities_create();
+	cr_assert_not_null(other_ids);
+	/* Another instance: its own ids, backends listed in another order. */
+	struct dplb_state *b = test_state_from_text(other_ids, MIXED_REORDERED_INI, 1);
+	const struct dplb_vip_entry *va = test_vip_named(a, "mixed");
+	const struct dplb_vip_entry *vb = test_vip_named(b, "mixed");
+
+	cr_assert_eq(va->maglev_size, vb->maglev_size);
+	for (uint32_t slot = 0; slot < va->maglev_size; slot++)
+		cr_assert_eq(a->backends[va->maglev[slot]].address,
+			     b->backends[vb->maglev[slot]].address, "slot %u differs", slot);
+	dplb_state_free(a);
+	dplb_state_free(b);
+	dplb_identities_free(other_ids);
+}
+
+/* How often each up backend appears in the WRR sequence, and whether every
+ * prefix of it stays within one pick of the ideal share (smooth WRR). */
+static void check_wrr(const struct dplb_state *state, const struct dplb_vip_entry *vip,
+		      const char *const *addresses, const uint32_t *weights, uint32_t n,
+		      uint32_t want_length, bool check_smooth)
+{
+	uint64_t total = 0;
+	uint32_t *seen = calloc(n, sizeof(*seen));
+
+	cr_assert_not_null(seen);
+	for (uint32_t i = 0; i < n; i++)
+		total += weights[i];
+	cr_assert_eq(vip->wrr_length, want_length, "length %u, want %u", vip->wrr_length,
+		     want_length);
+	for (uint32_t step = 0; step < vip->wrr_length; step++) {
+		uint32_t which = n;
+
+		for (uint32_t i = 0; i < n; i++)
+			if (vip->wrr_sequence[step] == test_backend_id(vip, state, ip(addresses[i])))
+				which = i;
+		cr_assert_lt(which, n, "step %u: id %u is no up backend", step,
+			     vip->wrr_sequence[step]);
+		seen[which]++;
+		if (check_smooth)
+			for (uint32_t i = 0; i < n; i++) {
+				const double ideal = (double)(step + 1) * weights[i] / (double)total;
+
+				cr_assert_lt(fabs(seen[i] - ideal), 1.0, "step %u: %s picked %u times, ideal %.2f",
+					     step, addresses[i], seen[i], ideal);
+			}
+	}
+	/* Whole cycles hold each backend in proportion to its weight. */
+	for (uint32_t i = 0; i < n; i++)
+		cr_assert_eq((uint64_t)seen[i] * total, (uint64_t)weights[i] * vip->wrr_length,
+			     "%s: %u of %u, weight %u of %lu", addresses[i], seen[i], vip->wrr_length,
+			     weights[i], (unsigned long)total);
+	free(seen);
+}
+
+Test(state, wrr_sequence_follows_weights)
+{
+	static const char *const INI =
+		"[dataplane]\naddress = 10.0.0.1\n\n"
+		"[vip:wrr]\naddress = 10.0.0.100\nmaglev_size = 7\n"
+		"scheduler = weighted-round-robin\n"
+		"backend = 10.0.1.2 weight=5\nbackend = 10.0.1.3 weight=3\n"
+		"backend = 10.0.1.4 weight=7 state=down\nbackend = 10.0.1.5 weight=2\n"
+		"backend = 10.0.1.6 weight=4 state=drain\n\n"
+		"[vip:reduced]\naddress = 10.0.0.101\nmaglev_size = 7\n"
+		"scheduler = weighted-round-robin\n"
+		"backend = 10.0.1.2 weight=600\nbackend = 10.0.1.3 weight=400\n"
+		"backend = 10.0.1.4 weight=200\n\n"
+		"[vip:equal]\naddress = 10.0.0.102\nmaglev_size = 7\n"
+		"scheduler = weighted-round-robin\n"
+		"backend = 10.0.1.2\nbackend = 10.0.1.3\nbackend = 10.0.1.4\n";
+	struct dplb_state *state = test_state_from_text(ids, INI, 1);
+	const char *const wrr_up[] = { "10.0.1.2", "10.0.1.3", "10.0.1.5" };
+	const uint32_t wrr_weights[] = { 5, 3, 2 };
+	const char *const three[] = { "10.0.1.2", "10.0.1.3", "10.0.1.4" };
+	const uint32_t reduced_weights[] = { 600, 400, 200 };
+	const uint32_t equal_weights[] = { 1, 1, 1 };
+
+	/* Drained and down backends take no new flows. */
+	check_wrr(state, test_vip_named(state, "wrr"), wrr_up, wrr_weights, 3, 10, true);
+	/* Weights divided by their common divisor keep the sequence short. */
+	check_wrr(state, test_vip_named(state, "reduced"), three, reduced_weights, 3, 6, true);
+	check_wrr(state, test_vip_named(state, "equal"), three, equal_weights, 3, 3, true);
+	dplb_state_free(state);
+}
+
+Test(state, wrr_sequence_scales_large_weights)
+{
+	static const char *const INI =
+		"[dataplane]\naddress = 10.0.0.1\n\n"
+		"[vip:big]\naddress = 10.0.0.100\nmaglev_size = 7\n"
+		"scheduler = weighted-round-robin\n"
+		"backend = 10.0.1.2 weight=65535\nbackend = 10.0.1.3 weight=65534\n"
+		"backend = 10.0.1.4 weight=1\n";
+	struct dplb_state *state = test_state_from_text(ids, INI, 1);
+	const struct dplb_vip_entry *vip = test_vip_named(state, "big");
+	const uint32_t id[3] = { test_backend_id(vip, state, ip("10.0.1.2")),
+				 test_backend_id(vip, state, ip("10.0.1.3")),
+				 test_backend_id(vip, state, ip("10.0.1.4")) };
+	const double weight[3] = { 65535, 65534, 1 };
+	uint32_t seen[3] = { 0 };
+
+	cr_assert_leq(vip->wrr_length, 65536, "sequence of %u", vip->wrr_length);
+	cr_assert_gt(vip->wrr_length, 60000);
+	for (uint32_t step = 0; step < vip->wrr_length; step++)
+		for (uint32_t i = 0; i < 3; i++)
+			seen[i] += vip->wrr_sequence[step] == id[i];
+	cr_assert_eq(seen[0] + seen[1] + seen[2], vip->wrr_length);
+	/* The smallest keeps a place; the others keep their shares. */
+	cr_assert_geq(seen[2], 1);
+	for (uint32_t i = 0; i < 2; i++) {
+		const double share = (double)seen[i] / vip->wrr_length;
+		const double want = weight[i] / (weight[0] + weight[1] + weight[2]);
+
+		cr_assert_lt(fabs(share - want), 0.001, "backend %u: share %f, want %f", i, share,
+			     want);
+	}
+	dplb_state_free(state);
+}
+
+/* ---- ping ------------------------------------------------------------- */
+
+Test(state, answers_ping_for_itself_and_vips_only)
+{
+	struct dplb_state *state = test_state_from_text(ids, VIPS_INI, 1);
+
+	cr_assert(dplb_state_answers_ping(state, ip("10.0.0.1")), "own address");
+	cr_assert(dplb_state_answers_ping(state, ip("10.0.0.100")), "VIP");
+	cr_assert(dplb_state_answers_ping(state, ip("10.0.0.101")), "UDP-only VIP");
+	cr_assert_not(dplb_state_answers_ping(state, ip("10.1.0.1")), "a backend");
+	cr_assert_not(dplb_state_answers_ping(state, ip("10.0.0.102")));
+	cr_assert_not(dplb_state_answers_ping(state, ip("1.0.0.10")), "own address byte-swapped");
+	cr_assert_not(dplb_state_answers_ping(state, 0));
+	dplb_state_free(state);
+}

@@ -1,0 +1,810 @@
+/*
+ * The worker pipeline (lib/worker.c) driven with synthetic frames: new
+ * flows, counters, ageing and rescheduling, through
+ * dplb_worker_process_burst and dplb_worker_age_flows.
+ *
+ * The EAL runs without hugepages and with one net_null port, so forwarded
+ * frames reach a real TX queue (net_null frees them). Time is the worker's
+ * own clock (worker->now, in seconds), set by the tests. Every expectation
+ * is derived from what was sent and from the snapshot (Maglev slots, weight
+ * shares, configured timeouts), not from earlier runs.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include "dpdk_test.h"
+#include "maglev.h"
+#include "schedule.h"
+#include "worker.h"
+
+#define FLOW_CAPACITY 4096u
+#define TCP_TIMEOUT 100 /* plain: also pasted into INI text */
+#define UDP_TIMEOUT 10
+#define PAYLOAD 18u
+
+static struct rte_mempool *pool;
+static uint16_t port_id;
+static struct dplb_worker *worker;
+static struct dplb_identities *ids;
+static uint64_t tx_flushed; /* frames sent by the test's own flushes */
+
+static void setup(void)
+{
+	struct rte_eth_conf conf;
+
+	test_eal_init("net_null0");
+	pool = rte_pktmbuf_pool_create("test_mbufs", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+				       SOCKET_ID_ANY);
+	cr_assert_not_null(pool, "mbuf pool: %s", rte_strerror(rte_errno));
+	cr_assert_eq(rte_eth_dev_get_port_by_name("net_null0", &port_id), 0, "no net_null0 port");
+	memset(&conf, 0, sizeof(conf));
+	cr_assert_eq(rte_eth_dev_configure(port_id, 1, 1, &conf), 0);
+	cr_assert_eq(rte_eth_rx_queue_setup(port_id, 0, 256, SOCKET_ID_ANY, NULL, pool), 0);
+	cr_assert_eq(rte_eth_tx_queue_setup(port_id, 0, 256, SOCKET_ID_ANY, NULL), 0);
+	cr_assert_eq(rte_eth_dev_start(port_id), 0);
+	worker = rte_zmalloc("test_worker", sizeof(*worker), RTE_CACHE_LINE_SIZE);
+	cr_assert_not_null(worker);
+	cr_assert_eq(dplb_worker_init(worker, 0, &port_id, 1, FLOW_CAPACITY, SOCKET_ID_ANY), 0);
+	ids = dplb_identities_create();
+	cr_assert_not_null(ids);
+	tx_flushed = 0;
+}
+
+static void teardown(void)
+{
+	if (worker != NULL) {
+		rte_eth_tx_buffer_flush(port_id, 0, worker->tx_buffers[0]);
+		dplb_worker_fini(worker);
+		rte_free(worker);
+		worker = NULL;
+	}
+	dplb_identities_free(ids);
+	ids = NULL;
+	rte_eth_dev_stop(port_id);
+	rte_eth_dev_close(port_id);
+	rte_mempool_free(pool);
+	pool = NULL;
+	test_eal_fini();
+}
+
+TestSuite(worker, .init = setup, .fini = teardown, .timeout = 120);
+
+static uint32_t ip(const char *text)
+{
+	struct in_addr a;
+
+	cr_assert_eq(inet_pton(AF_INET, text, &a), 1, "bad test address %s", text);
+	return a.s_addr;
+}
+
+/* ---- configurations --------------------------------------------------- */
+
+#define VIP_ADDRESS "10.0.0.100"
+#define WEB_BACKENDS 3
+static const char *const web_backends[WEB_BACKENDS] = { "10.0.1.2", "10.0.1.3", "10.0.1.4" };
+
+/* web (TCP 80, Maglev) and dns (UDP 53, Maglev); options[i] is appended to
+ * web backend i's line ("state=down"...); NULL leaves the backend out. */
+static struct dplb_state *web_state(const char *const options[WEB_BACKENDS],
+				    uint64_t generation)
+{
+	char text[2048];
+	int used;
+
+	used = snprintf(text, sizeof(text),
+			"[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:fe\n"
+			"tcp_timeout = %u\nudp_timeout = %u\n\n"
+			"[vip:web]\naddress = " VIP_ADDRESS "\nport = 80\nprotocol = tcp\n"
+			"maglev_size = 1009\n",
+			TCP_TIMEOUT, UDP_TIMEOUT);
+	for (int i = 0; i < WEB_BACKENDS; i++)
+		if (options == NULL || options[i] != NULL)
+			used += snprintf(text + used, sizeof(text) - (size_t)used, "backend = %s %s\n",
+					 web_backends[i], options ? options[i] : "");
+	snprintf(text + used, sizeof(text) - (size_t)used,
+		 "\n[vip:dns]\naddress = " VIP_ADDRESS "\nport = 53\nprotocol = udp\n"
+		 "maglev_size = 1009\nbackend = 10.0.2.2\nbackend = 10.0.2.3\n");
+	return test_state_from_text(ids, text, generation);
+}
+
+/* ---- synthetic frames ------------------------------------------------- */
+
+struct flow {
+	uint8_t protocol;
+	uint32_t src_addr, dst_addr; /* network order */
+	uint16_t src_port, dst_port; /* host order */
+};
+
+static struct flow tcp_flow(uint32_t i)
+{
+	return (struct flow){ IPPROTO_TCP, htonl(0xc0a80000u + (i >> 8)), ip(VIP_ADDRESS),
+			      (uint16_t)(20000 + (i & 0xff)), 80 };
+}
+
+static struct flow udp_flow(uint32_t i)
+{
+	return (struct flow){ IPPROTO_UDP, htonl(0xc0a90000u + (i >> 8)), ip(VIP_ADDRESS),
+			      (uint16_t)(30000 + (i & 0xff)), 53 };
+}
+
+static uint16_t ip_length(uint8_t protocol)
+{
+	return (uint16_t)(sizeof(struct rte_ipv4_hdr) +
+			  (protocol == IPPROTO_TCP ? sizeof(struct rte_tcp_hdr)
+						   : sizeof(struct rte_udp_hdr)) +
+			  PAYLOAD);
+}
+
+static struct rte_mbuf *make_frame(const struct flow *f)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	const uint16_t length = ip_length(f->protocol);
+
+	cr_assert_not_null(m, "mbuf pool empty");
+	uint8_t *frame = (uint8_t *)rte_pktmbuf_append(m, sizeof(struct rte_ether_hdr) + length);
+	cr_assert_not_null(frame);
+	memset(frame, 0, sizeof(struct rte_ether_hdr) + length);
+
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)frame;
+	rte_ether_addr_copy(&worker->port_macs[0], &eth->dst_addr);
+	eth->src_addr.addr_bytes[0] = 0x02;
+	eth->src_addr.addr_bytes[5] = 0x99;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+
+	struct rte_ipv4_hdr *ip4 = (struct rte_ipv4_hdr *)(eth + 1);
+	ip4->version_ihl = RTE_IPV4_VHL_DEF;
+	ip4->total_length = rte_cpu_to_be_16(length);
+	ip4->time_to_live = 64;
+	ip4->next_proto_id = f->protocol;
+	ip4->src_addr = f->src_addr;
+	ip4->dst_addr = f->dst_addr;
+	ip4->hdr_checksum = rte_ipv4_cksum(ip4);
+
+	if (f->protocol == IPPROTO_TCP) {
+		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)(ip4 + 1);
+
+		tcp->src_port = rte_cpu_to_be_16(f->src_port);
+		tcp->dst_port = rte_cpu_to_be_16(f->dst_port);
+		tcp->data_off = (sizeof(*tcp) / 4) << 4;
+		tcp->tcp_flags = RTE_TCP_ACK_FLAG;
+	} else {
+		struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip4 + 1);
+
+		udp->src_port = rte_cpu_to_be_16(f->src_port);
+		udp->dst_port = rte_cpu_to_be_16(f->dst_port);
+		udp->dgram_len = rte_cpu_to_be_16(sizeof(*udp) + PAYLOAD);
+	}
+	return m;
+}
+
+/* Fill the stack below us with non-zero bytes, so a key the worker builds
+ * on its stack without clearing every byte shows up. */
+static __attribute__((noinline)) void dirty_stack(void)
+{
+	volatile uint8_t junk[32768];
+
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = 0xa5;
+}
+
+/* Send one frame per flow, in bursts of DPLB_BURST, through the pipeline. */
+static void send_flows(const struct dplb_state *state, const struct flow *flows, uint32_t n)
+{
+	for (uint32_t first = 0; first < n; first += DPLB_BURST) {
+		struct rte_mbuf *burst[DPLB_BURST];
+		const uint16_t count = (uint16_t)RTE_MIN((uint32_t)DPLB_BURST, n - first);
+
+		for (uint16_t i = 0; i < count; i++)
+			burst[i] = make_frame(&flows[first + i]);
+		dirty_stack();
+		dplb_worker_process_burst(worker, state, 0, burst, count);
+	}
+}
+
+static void send_one(const struct dplb_state *state, const struct flow *f)
+{
+	send_flows(state, f, 1);
+}
+
+static struct dplb_flow_key key_of(const struct flow *f)
+{
+	struct dplb_flow_key key;
+
+	memset(&key, 0, sizeof(key));
+	key.src_addr = f->src_addr;
+	key.dst_addr = f->dst_addr;
+	key.src_port = rte_cpu_to_be_16(f->src_port);
+	key.dst_port = rte_cpu_to_be_16(f->dst_port);
+	key.protocol = f->protocol;
+	return key;
+}
+
+/* The flow's entry in the worker's table, or NULL. */
+static const struct dplb_flow_entry *entry_of(const struct flow *f)
+{
+	const struct dplb_flow_key key = key_of(f);
+	const int32_t position = rte_hash_lookup_with_hash(worker->flows.hash, &key,
+							   dplb_flow_hash(&key));
+
+	if (position < 0)
+		return NULL;
+	cr_assert_lt((uint32_t)position, worker->flows.capacity);
+	cr_assert_neq(worker->flows.entries[position].backend_id, DPLB_FLOW_EMPTY,
+		      "key in the hash but its entry is free");
+	return &worker->flows.entries[position];
+}
+
+/* What Maglev picks for the flow in state. */
+static uint32_t maglev_pick(const struct dplb_vip_entry *vip, const struct flow *f)
+{
+	const struct dplb_flow_key key = key_of(f);
+
+	return vip->maglev[maglev_slot(dplb_hash_mix(dplb_flow_hash(&key)), vip->maglev_size)];
+}
+
+static uint64_t total_drops(void)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < DPLB_DROP_REASON_COUNT; i++)
+		total += worker->counters.drops[i];
+	return total;
+}
+
+static uint64_t flush_tx(void)
+{
+	tx_flushed += rte_eth_tx_buffer_flush(port_id, 0, worker->tx_buffers[0]);
+	return worker->counters.port[0].tx_packets + tx_flushed;
+}
+
+static const struct dplb_traffic_counters *backend_counters(uint32_t id)
+{
+	return &worker->counters.backend[id];
+}
+
+static const struct dplb_traffic_counters *vip_counters(const struct dplb_vip_entry *vip)
+{
+	return &worker->counters.vip[vip->id];
+}
+
+/* Every flow counter agrees with the table: active_flows of each VIP and
+ * backend equals the entries pointing at it. */
+static void check_active_counters(const struct dplb_state *state)
+{
+	uint64_t *per_backend = calloc(DPLB_MAX_BACKEND_IDS, sizeof(*per_backend));
+	uint64_t per_vip[DPLB_MAX_VIP_IDS] = { 0 };
+	uint32_t used = 0;
+
+	cr_assert_not_null(per_backend);
+	for (uint32_t p = 0; p < worker->flows.capacity; p++) {
+		const struct dplb_flow_entry *e = &worker->flows.entries[p];
+
+		if (e->backend_id == DPLB_FLOW_EMPTY)
+			continue;
+		used++;
+		per_backend[e->backend_id]++;
+		per_vip[e->vip_id]++;
+	}
+	cr_assert_eq(used, worker->flows.count, "%u entries in use, count %u", used,
+		     worker->flows.count);
+	for (uint32_t v = 0; v < state->vip_count; v++) {
+		const struct dplb_vip_entry *vip = &state->vips[v];
+
+		cr_assert_eq(vip_counters(vip)->active_flows, per_vip[vip->id],
+			     "vip %s: active_flows %lu, entries %lu", vip->config->name,
+			     (unsigned long)vip_counters(vip)->active_flows,
+			     (unsigned long)per_vip[vip->id]);
+		for (uint32_t b = 0; b < vip->backend_count; b++) {
+			const uint32_t id = vip->backend_ids[b];
+
+			cr_assert_eq(backend_counters(id)->active_flows, per_backend[id],
+				     "backend %u: active_flows %lu, entries %lu", id,
+				     (unsigned long)backend_counters(id)->active_flows,
+				     (unsigned long)per_backend[id]);
+		}
+	}
+	free(per_backend);
+}
+
+/* ---- new flows -------------------------------------------------------- */
+
+#define TCP_FLOWS 40u
+#define UDP_FLOWS 20u
+
+Test(worker, new_flows_are_scheduled_counted_and_sent)
+{
+	struct dplb_state *state = web_state(NULL, 1);
+	const struct dplb_vip_entry *web = test_vip_named(state, "web");
+	const struct dplb_vip_entry *dns = test_vip_named(state, "dns");
+	struct flow flows[2 * (TCP_FLOWS + UDP_FLOWS)];
+	uint32_t n = 0;
+
+	/* Each flow twice in a row: the second packet meets an entry added
+	 * earlier in the same burst, after the bulk lookup missed it. */
+	for (uint32_t i = 0; i < TCP_FLOWS + UDP_FLOWS; i++) {
+		const struct flow f = i < TCP_FLOWS ? tcp_flow(i) : udp_flow(i);
+
+		flows[n++] = f;
+		flows[n++] = f;
+	}
+	worker->now = 3;
+	send_flows(state, flows, n);
+
+	cr_assert_eq(total_drops(), 0, "dropped %lu", (unsigned long)total_drops());
+	cr_assert_eq(worker->counters.new_flows, TCP_FLOWS + UDP_FLOWS);
+	cr_assert_eq(worker->counters.flows_rescheduled, 0);
+	cr_assert_eq(worker->counters.flow_insert_failures, 0);
+	cr_assert_eq(worker->flows.count, TCP_FLOWS + UDP_FLOWS);
+	cr_assert_eq(vip_counters(web)->new_flows, TCP_FLOWS);
+	cr_assert_eq(vip_counters(dns)->new_flows, UDP_FLOWS);
+	cr_assert_eq(vip_counters(web)->active_flows, TCP_FLOWS);
+	cr_assert_eq(vip_counters(dns)->active_flows, UDP_FLOWS);
+	cr_assert_eq(vip_counters(web)->packets_in, 2 * TCP_FLOWS);
+	cr_assert_eq(vip_counters(web)->packets_out, 2 * TCP_FLOWS);
+	cr_assert_eq(vip_counters(dns)->packets_out, 2 * UDP_FLOWS);
+	cr_assert_eq(vip_counters(web)->bytes_in, 2ull * TCP_FLOWS * ip_length(IPPROTO_TCP));
+	/* Out: with the IPIP header each. */
+	cr_assert_eq(vip_counters(web)->bytes_out,
+		     2ull * TCP_FLOWS *
+			     (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) +
+			      ip_length(IPPROTO_TCP)));
+	cr_assert_eq(worker->counters.port[0].rx_packets, n);
+	const uint64_t sent = flush_tx();
+	cr_assert_eq(sent, n, "sent %lu of %u", (unsigned long)sent, n);
+
+	/* Each flow went where Maglev says, and its entry says so. */
+	uint64_t new_per_backend = 0, packets_per_backend = 0;
+	for (uint32_t i = 0; i < n; i += 2) {
+		const struct dplb_vip_entry *vip = flows[i].protocol == IPPROTO_TCP ? web : dns;
+		const struct dplb_flow_entry *e = entry_of(&flows[i]);
+
+		cr_assert_not_null(e, "flow %u not in the table", i / 2);
+		cr_assert_eq(e->backend_id, maglev_pick(vip, &flows[i]), "flow %u", i / 2);
+		cr_assert_eq(e->vip_id, vip->id);
+		cr_assert_eq(e->protocol, flows[i].protocol);
+		cr_assert_eq(e->last_seen, 3);
+	}
+	for (uint32_t b = 0; b < web->backend_count; b++) {
+		new_per_backend += backend_counters(web->backend_ids[b])->new_flows;
+		packets_per_backend += backend_counters(web->backend_ids[b])->packets_out;
+	}
+	cr_assert_eq(new_per_backend, TCP_FLOWS);
+	cr_assert_eq(packets_per_backend, 2 * TCP_FLOWS);
+	check_active_counters(state);
+
+	/* Known flows again: no new flow, nothing moved. */
+	worker->now = 5;
+	for (uint32_t i = 0; i < n; i += 2)
+		send_one(state, &flows[i]);
+	cr_assert_eq(worker->counters.new_flows, TCP_FLOWS + UDP_FLOWS);
+	cr_assert_eq(worker->flows.count, TCP_FLOWS + UDP_FLOWS);
+	cr_assert_eq(worker->counters.flows_rescheduled, 0);
+	cr_assert_eq(vip_counters(web)->packets_in, 3 * TCP_FLOWS);
+	cr_assert_eq(entry_of(&flows[0])->last_seen, 5);
+	check_active_counters(state);
+	dplb_state_free(state);
+}
+
+Test(worker, keys_built_by_the_worker_are_zero_padded)
+{
+	struct dplb_state *state = web_state(NULL, 1);
+	struct flow flows[64];
+	const void *key;
+	void *data;
+	uint32_t next = 0, keys = 0;
+
+	for (uint32_t i = 0; i < 64; i++)
+		flows[i] = i & 1 ? tcp_flow(i) : udp_flow(i);
+	send_flows(state, flows, 64);
+	cr_assert_eq(worker->flows.count, 64);
+
+	while (rte_hash_iterate(worker->flows.hash, &key, &data, &next) >= 0) {
+		const struct dplb_flow_key *k = key;
+
+		keys++;
+		cr_assert(k->pad[0] == 0 && k->pad[1] == 0 && k->pad[2] == 0,
+			  "key with pad %02x %02x %02x", k->pad[0], k->pad[1], k->pad[2]);
+	}
+	cr_assert_eq(keys, 64);
+	/* And a zero-padded key built here finds every flow. */
+	for (uint32_t i = 0; i < 64; i++)
+		cr_assert_not_null(entry_of(&flows[i]), "flow %u", i);
+	dplb_state_free(state);
+}
+
+/* ---- ageing ----------------------------------------------------------- */
+
+static void age_all(const struct dplb_state *state)
+{
+	dplb_worker_age_flows(worker, state, worker->flows.capacity);
+}
+
+Test(worker, idle_flows_expire_after_their_protocol_timeout)
+{
+	struct dplb_state *state = web_state(NULL, 1);
+	const struct dplb_vip_entry *web = test_vip_named(state, "web");
+	const struct dplb_vip_entry *dns = test_vip_named(state, "dns");
+	const struct flow tcp_idle = tcp_flow(1), tcp_busy = tcp_flow(2);
+	const struct flow udp_idle = udp_flow(1), udp_busy = udp_flow(2);
+	const struct flow all[] = { tcp_idle, tcp_busy, udp_idle, udp_busy };
+
+	worker->now = 1000;
+	send_flows(state, all, 4);
+	cr_assert_eq(worker->flows.count, 4);
+
+	/* One second short of the UDP timeout: nothing goes. */
+	worker->now = 1000 + UDP_TIMEOUT - 1;
+	send_one(state, &udp_busy);
+	age_all(state);
+	cr_assert_eq(worker->counters.flows_expired, 0);
+	cr_assert_eq(worker->flows.count, 4);
+
+	/* At the UDP timeout: the idle UDP flow only. */
+	worker->now = 1000 + UDP_TIMEOUT;
+	age_all(state);
+	cr_assert_eq(worker->counters.flows_expired, 1);
+	cr_assert_null(entry_of(&udp_idle), "idle UDP flow survived its timeout");
+	cr_assert_not_null(entry_of(&udp_busy), "UDP flow seen a second ago expired");
+	cr_assert_not_null(entry_of(&tcp_idle), "TCP flow expired on the UDP timeout");
+	cr_assert_not_null(entry_of(&tcp_busy));
+	cr_assert_eq(worker->flows.count, 3);
+	cr_assert_eq(vip_counters(dns)->active_flows, 1);
+	check_active_counters(state);
+
+	/* The busy TCP flow is seen half-way; the busy UDP flow goes idle. */
+	worker->now = 1000 + TCP_TIMEOUT / 2;
+	send_one(state, &tcp_busy);
+	worker->now = 1000 + TCP_TIMEOUT - 1;
+	age_all(state);
+	cr_assert_null(entry_of(&udp_busy));
+	cr_assert_not_null(entry_of(&tcp_idle), "TCP flow expired before its timeout");
+	cr_assert_eq(worker->counters.flows_expired, 2);
+
+	worker->now = 1000 + TCP_TIMEOUT;
+	age_all(state);
+	cr_assert_null(entry_of(&tcp_idle), "idle TCP flow survived its timeout");
+	cr_assert_not_null(entry_of(&tcp_busy), "recently seen TCP flow expired");
+	cr_assert_eq(worker->counters.flows_expired, 3);
+	check_active_counters(state);
+
+	worker->now = 1000 + TCP_TIMEOUT / 2 + TCP_TIMEOUT;
+	age_all(state);
+	cr_assert_eq(worker->counters.flows_expired, 4);
+	cr_assert_eq(worker->flows.count, 0);
+	cr_assert_eq(vip_counters(web)->active_flows, 0);
+	cr_assert_eq(vip_counters(dns)->active_flows, 0);
+	for (uint32_t b = 0; b < web->backend_count; b++)
+		cr_assert_eq(backend_counters(web->backend_ids[b])->active_flows, 0);
+	for (uint32_t b = 0; b < dns->backend_count; b++)
+		cr_assert_eq(backend_counters(dns->backend_ids[b])->active_flows, 0);
+
+	/* An expired flow that comes back is a new flow. */
+	send_one(state, &tcp_idle);
+	cr_assert_eq(worker->counters.new_flows, 5);
+	cr_assert_not_null(entry_of(&tcp_idle));
+	dplb_state_free(state);
+}
+
+Test(worker, ageing_in_slices_covers_the_whole_table)
+{
+	struct dplb_state *state = web_state(NULL, 1);
+	static struct flow flows[1000];
+	uint32_t slices = 0;
+
+	for (uint32_t i = 0; i < 1000; i++)
+		flows[i] = i % 3 ? tcp_flow(i) : udp_flow(i);
+	send_flows(state, flows, 1000);
+	cr_assert_eq(worker->flows.count, 1000);
+
+	worker->now = TCP_TIMEOUT;
+	while (worker->flows.count > 0 && slices < 2 * FLOW_CAPACITY / DPLB_AGEING_SLICE) {
+		const uint64_t before = worker->counters.flows_expired;
+
+		dplb_worker_age_flows(worker, state, DPLB_AGEING_SLICE);
+		cr_assert_leq(worker->counters.flows_expired - before, DPLB_AGEING_SLICE,
+			      "a slice did more than its budget");
+		slices++;
+	}
+	cr_assert_eq(worker->flows.count, 0, "%u flows left after %u slices", worker->flows.count,
+		     slices);
+	cr_assert_leq(slices, FLOW_CAPACITY / DPLB_AGEING_SLICE, "took %u slices", slices);
+	cr_assert_eq(worker->counters.flows_expired, 1000);
+	check_active_counters(state);
+	dplb_state_free(state);
+}
+
+Test(worker, a_full_table_forwards_without_state)
+{
+	enum { SMALL = 64, FLOWS = 4 * SMALL };
+	struct dplb_state *state = web_state(NULL, 1);
+	const struct dplb_vip_entry *web = test_vip_named(state, "web");
+	static struct flow flows[FLOWS];
+	uint64_t per_backend[WEB_BACKENDS] = { 0 };
+
+	/* Start over with a table far smaller than the flows sent. */
+	dplb_worker_fini(worker);
+	cr_assert_eq(dplb_worker_init(worker, 0, &port_id, 1, SMALL, SOCKET_ID_ANY), 0);
+	for (uint32_t i = 0; i < FLOWS; i++)
+		flows[i] = tcp_flow(i);
+	send_flows(state, flows, FLOWS);
+
+	cr_assert_leq(worker->flows.count, SMALL);
+	cr_assert_gt(worker->counters.flow_insert_failures, 0);
+	cr_assert_eq(worker->counters.new_flows + worker->counters.flow_insert_failures, FLOWS);
+	cr_assert_eq(worker->counters.new_flows, worker->flows.count);
+	cr_assert_eq(total_drops(), 0, "a full table dropped packets");
+	cr_assert_eq(vip_counters(web)->packets_out, FLOWS);
+	const uint64_t sent = flush_tx();
+	cr_assert_eq(sent, FLOWS, "sent %lu", (unsigned long)sent);
+	/* Unrecorded flows still go where Maglev says. */
+	for (int b = 0; b < WEB_BACKENDS; b++) {
+		const uint32_t id = test_backend_id(web, state, ip(web_backends[b]));
+
+		for (uint32_t i = 0; i < FLOWS; i++)
+			per_backend[b] += maglev_pick(web, &flows[i]) == id;
+		cr_assert_eq(backend_counters(id)->packets_out, per_backend[b], "backend %s",
+			     web_backends[b]);
+	}
+	check_active_counters(state);
+	dplb_state_free(state);
+}
+
+/* ---- rescheduling ----------------------------------------------------- */
+
+#define MANY_FLOWS 96u
+
+/* MANY_FLOWS TCP flows to web under state; returns the backend each got. */
+static void start_flows(const struct dplb_state *state, struct flow *flows, uint32_t *backend)
+{
+	for (uint32_t i = 0; i < MANY_FLOWS; i++)
+		flows[i] = tcp_flow(i);
+	send_flows(state, flows, MANY_FLOWS);
+	cr_assert_eq(worker->counters.new_flows, MANY_FLOWS);
+	for (uint32_t i = 0; i < MANY_FLOWS; i++) {
+		const struct dplb_flow_entry *e = entry_of(&flows[i]);
+
+		cr_assert_not_null(e);
+		backend[i] = e->backend_id;
+	}
+}
+
+/* The index of the web backend holding the most flows. */
+static int busiest(const struct dplb_state *state, const uint32_t *backend)
+{
+	const struct dplb_vip_entry *web = test_vip_named(state, "web");
+	uint32_t best_count = 0;
+	int best = -1;
+
+	for (int b = 0; b < WEB_BACKENDS; b++) {
+		const uint32_t id = test_backend_id(web, state, ip(web_backends[b]));
+		uint32_t count = 0;
+
+		for (uint32_t i = 0; i < MANY_FLOWS; i++)
+			count += backend[i] == id;
+		if (count > best_count) {
+			best_count = count;
+			best = b;
+		}
+	}
+	cr_assert_geq(best, 0);
+	return best;
+}
+
+/* Send every flow once more under after; flows on the backend `gone` are
+ * expected to move to after's Maglev pick, all others to stay. */
+static void expect_moves(const struct dplb_state *after, const struct flow *flows,
+			 const uint32_t *before, uint32_t gone)
+{
+	const struct dplb_vip_entry *web = test_vip_named(after, "web");
+	uint32_t moved = 0;
+
+	worker->now += 1;
+	send_flows(after, flows, MANY_FLOWS);
+	for (uint32_t i = 0; i < MANY_FLOWS; i++) {
+		const struct dplb_flow_entry *e = entry_of(&flows[i]);
+
+		cr_assert_not_null(e);
+		if (before[i] == gone) {
+			moved++;
+			cr_assert_neq(e->backend_id, gone, "flow %u left on its backend", i);
+			cr_assert_eq(e->backend_id, maglev_pick(web, &flows[i]),
+				     "flow %u moved to %u, not the new pick", i, e->backend_id);
+		} else {
+			cr_assert_eq(e->backend_id, before[i], "flow %u moved from %u to %u", i,
+				     before[i], e->backend_id);
+		}
+		cr_assert_eq(e->last_seen, worker->now);
+	}
+	cr_assert_gt(moved, 0, "no flow was on the backend taken away");
+	cr_assert_eq(worker->counters.flows_rescheduled, moved);
+	cr_assert_eq(worker->counters.new_flows, MANY_FLOWS, "rescheduled flows counted as new");
+	cr_assert_eq(worker->flows.count, MANY_FLOWS);
+	cr_assert_eq(backend_counters(gone)->active_flows, 0);
+	cr_assert_eq(vip_counters(web)->active_flows, MANY_FLOWS);
+	cr_assert_eq(total_drops(), 0);
+	check_active_counters(after);
+
+	/* The moved flows stay where they went. */
+	send_flows(after, flows, MANY_FLOWS);
+	cr_assert_eq(worker->counters.flows_rescheduled, moved);
+
+	/* And everything ages out cleanly, counters back to zero. */
+	worker->now += TCP_TIMEOUT;
+	age_all(after);
+	cr_assert_eq(worker->flows.count, 0);
+	cr_assert_eq(backend_counters(gone)->active_flows, 0);
+	check_active_counters(after);
+	cr_assert_eq(vip_counters(web)->active_flows, 0);
+}
+
+Test(worker, flows_of_a_down_backend_are_rescheduled)
+{
+	struct dplb_state *before = web_state(NULL, 1);
+	struct flow flows[MANY_FLOWS];
+	uint32_t backend[MANY_FLOWS];
+
+	start_flows(before, flows, backend);
+	const int down = busiest(before, backend);
+	const char *options[WEB_BACKENDS] = { "", "", "" };
+	options[down] = "state=down";
+	struct dplb_state *after = web_state(options, 2);
+	const uint32_t gone = test_backend_id(test_vip_named(after, "web"), after,
+					      ip(web_backends[down]));
+
+	cr_assert_eq(gone, test_backend_id(test_vip_named(before, "web"), before,
+					   ip(web_backends[down])));
+	expect_moves(after, flows, backend, gone);
+	dplb_state_free(before);
+	dplb_state_free(after);
+}
+
+Test(worker, flows_of_a_removed_backend_are_rescheduled)
+{
+	struct dplb_state *before = web_state(NULL, 1);
+	struct flow flows[MANY_FLOWS];
+	uint32_t backend[MANY_FLOWS];
+
+	start_flows(before, flows, backend);
+	const int removed = busiest(before, backend);
+	const char *options[WEB_BACKENDS] = { "", "", "" };
+	options[removed] = NULL;
+	struct dplb_state *after = web_state(options, 2);
+	const uint32_t gone = test_backend_id(test_vip_named(before, "web"), before,
+					      ip(web_backends[removed]));
+
+	cr_assert_eq(after->backends[gone].present, 0);
+	expect_moves(after, flows, backend, gone);
+	dplb_state_free(before);
+	dplb_state_free(after);
+}
+
+Test(worker, a_drained_backend_keeps_its_flows_but_takes_no_new_ones)
+{
+	struct dplb_state *before = web_state(NULL, 1);
+	struct flow flows[MANY_FLOWS];
+	uint32_t backend[MANY_FLOWS];
+
+	start_flows(before, flows, backend);
+	const int drained = busiest(before, backend);
+	const char *options[WEB_BACKENDS] = { "", "", "" };
+	options[drained] = "state=drain";
+	struct dplb_state *after = web_state(options, 2);
+	const uint32_t draining = test_backend_id(test_vip_named(after, "web"), after,
+						  ip(web_backends[drained]));
+	const uint64_t active = backend_counters(draining)->active_flows;
+
+	cr_assert_gt(active, 0);
+	send_flows(after, flows, MANY_FLOWS);
+	for (uint32_t i = 0; i < MANY_FLOWS; i++)
+		cr_assert_eq(entry_of(&flows[i])->backend_id, backend[i], "flow %u moved", i);
+	cr_assert_eq(worker->counters.flows_rescheduled, 0);
+	cr_assert_eq(backend_counters(draining)->active_flows, active);
+
+	/* New flows avoid it. */
+	struct flow fresh[MANY_FLOWS];
+	for (uint32_t i = 0; i < MANY_FLOWS; i++)
+		fresh[i] = tcp_flow(1000 + i);
+	send_flows(after, fresh, MANY_FLOWS);
+	cr_assert_eq(worker->counters.new_flows, 2 * MANY_FLOWS);
+	for (uint32_t i = 0; i < MANY_FLOWS; i++)
+		cr_assert_neq(entry_of(&fresh[i])->backend_id, draining, "new flow %u to a drain", i);
+	cr_assert_eq(backend_counters(draining)->active_flows, active);
+	check_active_counters(after);
+	dplb_state_free(before);
+	dplb_state_free(after);
+}
+
+Test(worker, flows_wait_while_no_backend_is_up)
+{
+	struct dplb_state *before = web_state(NULL, 1);
+	struct flow flows[MANY_FLOWS];
+	uint32_t backend[MANY_FLOWS];
+	const char *const all_down[WEB_BACKENDS] = { "state=down", "state=down", "state=down" };
+
+	start_flows(before, flows, backend);
+	struct dplb_state *after = web_state(all_down, 2);
+	send_flows(after, flows, MANY_FLOWS);
+	/* Dropped, not moved nowhere; and new flows are not recorded. */
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_NO_BACKEND], MANY_FLOWS);
+	cr_assert_eq(worker->counters.flows_rescheduled, 0);
+	for (uint32_t i = 0; i < MANY_FLOWS; i++)
+		cr_assert_eq(entry_of(&flows[i])->backend_id, backend[i]);
+	const struct flow fresh = tcp_flow(5000);
+	send_one(after, &fresh);
+	cr_assert_null(entry_of(&fresh));
+	cr_assert_eq(worker->flows.count, MANY_FLOWS);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_NO_BACKEND], MANY_FLOWS + 1);
+	check_active_counters(after);
+	dplb_state_free(before);
+	dplb_state_free(after);
+}
+
+/* ---- other schedulers through the pipeline ---------------------------- */
+
+Test(worker, weighted_round_robin_follows_weights)
+{
+	static const char *const INI =
+		"[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:fe\n\n"
+		"[vip:web]\naddress = " VIP_ADDRESS "\nport = 80\nprotocol = tcp\nmaglev_size = 7\n"
+		"scheduler = weighted-round-robin\n"
+		"backend = 10.0.1.2 weight=3\nbackend = 10.0.1.3 weight=1\n";
+	struct dplb_state *state = test_state_from_text(ids, INI, 1);
+	const struct dplb_vip_entry *web = test_vip_named(state, "web");
+	struct flow flows[4 * 25];
+
+	for (uint32_t i = 0; i < RTE_DIM(flows); i++)
+		flows[i] = tcp_flow(i);
+	send_flows(state, flows, RTE_DIM(flows));
+	cr_assert_eq(backend_counters(test_backend_id(web, state, ip("10.0.1.2")))->new_flows, 75);
+	cr_assert_eq(backend_counters(test_backend_id(web, state, ip("10.0.1.3")))->new_flows, 25);
+	check_active_counters(state);
+	dplb_state_free(state);
+}
+
+Test(worker, least_connections_balances_by_weight)
+{
+	static const char *const INI =
+		"[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:fe\n"
+		"tcp_timeout = " RTE_STR(TCP_TIMEOUT) "\n\n"
+		"[vip:web]\naddress = " VIP_ADDRESS "\nport = 80\nprotocol = tcp\nmaglev_size = 7\n"
+		"scheduler = least-connections\n"
+		"backend = 10.0.1.2 weight=2\nbackend = 10.0.1.3 weight=1\n";
+	struct dplb_state *state = test_state_from_text(ids, INI, 1);
+	const struct dplb_vip_entry *web = test_vip_named(state, "web");
+	const uint32_t heavy = test_backend_id(web, state, ip("10.0.1.2"));
+	const uint32_t light = test_backend_id(web, state, ip("10.0.1.3"));
+	struct flow flows[90];
+
+	for (uint32_t i = 0; i < RTE_DIM(flows); i++)
+		flows[i] = tcp_flow(i);
+	send_flows(state, flows, RTE_DIM(flows));
+	cr_assert_eq(backend_counters(heavy)->active_flows, 60);
+	cr_assert_eq(backend_counters(light)->active_flows, 30);
+
+	/* Expire the heavy backend's flows: new ones go there first. */
+	worker->now = TCP_TIMEOUT + 1;
+	for (uint32_t i = 0; i < RTE_DIM(flows); i++)
+		if (entry_of(&flows[i])->backend_id == light)
+			send_one(state, &flows[i]);
+	dplb_worker_age_flows(worker, state, worker->flows.capacity);
+	cr_assert_eq(backend_counters(heavy)->active_flows, 0);
+	cr_assert_eq(backend_counters(light)->active_flows, 30);
+	struct flow fresh[60];
+	for (uint32_t i = 0; i < RTE_DIM(fresh); i++)
+		fresh[i] = tcp_flow(1000 + i);
+	send_flows(state, fresh, RTE_DIM(fresh));
+	cr_assert_eq(backend_counters(heavy)->active_flows, 60);
+	cr_assert_eq(backend_counters(light)->active_flows, 30);
+	check_active_counters(state);
+	dplb_state_free(state);
+}
