@@ -32,7 +32,7 @@
 	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full") \
 	X(NO_BACKEND, "no_backend", "VIP has no usable backend")                          \
 	X(NO_NEXT_HOP, "no_next_hop", "next hop MAC not known yet")                       \
-	X(TOO_BIG, "too_big", "encapsulated packet would exceed the MTU")                 \
+	X(TOO_BIG, "too_big", "too big once encapsulated, and no ICMP sent (no DF, rate limit)") \
 	X(NO_HEADROOM, "no_headroom", "mbuf has no room for the outer headers")           \
 	X(TX_FULL, "tx_full", "TX queue full")
 
@@ -78,6 +78,7 @@ struct dplb_worker_counters {
 	uint64_t to_management;        /* frames passed to the management lcore */
 	uint64_t arp_replies;          /* ARP requests for our address answered */
 	uint64_t icmp_echo_replies;    /* pings to us or to a VIP answered */
+	uint64_t icmp_frag_needed_sent; /* "fragmentation needed" sent to clients */
 	uint64_t loops;                /* iterations of the worker loop */
 	uint64_t busy_loops;           /* iterations that received something */
 	/* Indexed by stable id; allocated for DPLB_MAX_VIP_IDS / DPLB_MAX_BACKEND_IDS. */

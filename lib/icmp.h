@@ -1,13 +1,16 @@
 /*
- * ICMP echo: dplb answers pings to its own address and to VIP addresses, so
- * operators and monitoring can see that a VIP is served. The reply is made
- * in place and leaves by the port the request came in on.
+ * ICMP that dplb itself sends: echo replies to pings of its own address and
+ * of VIP addresses (so operators and monitoring see that a VIP is served),
+ * and "fragmentation needed" to clients whose packets would be too big once
+ * encapsulated (so path MTU discovery works through the tunnel). Both are
+ * made in place and leave by the port the packet came in on.
  */
 #ifndef DPLB_ICMP_H
 #define DPLB_ICMP_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_ether.h>
 #include <rte_icmp.h>
@@ -61,6 +64,61 @@ static inline void dplb_icmp_echo_reply(struct rte_mbuf *m, struct dplb_packet_i
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	icmp->icmp_cksum = rte_cpu_to_be_16((uint16_t)~sum);
+}
+
+#define DPLB_ICMP_DEST_UNREACHABLE 3
+#define DPLB_ICMP_FRAGMENTATION_NEEDED 4
+/* The offending IP header and the first 8 bytes after it (RFC 792). */
+#define DPLB_ICMP_QUOTE_LEN (sizeof(struct rte_ipv4_hdr) + 8)
+
+/*
+ * Turn a packet too big to encapsulate into the ICMP "fragmentation needed"
+ * (RFC 1191) its sender needs to lower its path MTU to next_hop_mtu, from
+ * our_address, in place. Returns 0, or -1 when the mbuf cannot be reshaped
+ * (the caller drops it).
+ */
+static inline int dplb_icmp_fragmentation_needed(struct rte_mbuf *m,
+						 struct dplb_packet_info *info,
+						 const struct rte_ether_addr *our_mac,
+						 uint32_t our_address, uint16_t next_hop_mtu)
+{
+	uint8_t quote[DPLB_ICMP_QUOTE_LEN];
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = info->ip;
+	const uint16_t ip_len = sizeof(*ip) + sizeof(struct rte_icmp_hdr) + sizeof(quote);
+
+	/* TCP and UDP packets always carry 8 bytes after the header. */
+	memcpy(quote, ip, sizeof(quote));
+	const uint32_t sender = ip->src_addr;
+	const uint32_t new_len = info->l2_len + ip_len;
+	if (rte_pktmbuf_pkt_len(m) < new_len ||
+	    rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - new_len) != 0)
+		return -1;
+
+	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
+	rte_ether_addr_copy(our_mac, &eth->src_addr);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->type_of_service = 0;
+	ip->total_length = rte_cpu_to_be_16(ip_len);
+	ip->packet_id = 0;
+	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+	ip->time_to_live = DPLB_ICMP_REPLY_TTL;
+	ip->next_proto_id = IPPROTO_ICMP;
+	ip->src_addr = our_address;
+	ip->dst_addr = sender;
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+
+	struct rte_icmp_hdr *icmp = (struct rte_icmp_hdr *)(ip + 1);
+	icmp->icmp_type = DPLB_ICMP_DEST_UNREACHABLE;
+	icmp->icmp_code = DPLB_ICMP_FRAGMENTATION_NEEDED;
+	icmp->icmp_cksum = 0;
+	icmp->icmp_ident = 0; /* unused */
+	icmp->icmp_seq_nb = rte_cpu_to_be_16(next_hop_mtu);
+	memcpy(icmp + 1, quote, sizeof(quote));
+	icmp->icmp_cksum = (uint16_t)~rte_raw_cksum(icmp, sizeof(*icmp) + sizeof(quote));
+	info->ip_len = ip_len;
+	return 0;
 }
 
 #endif

@@ -53,6 +53,7 @@ void dplb_totals_sum(const struct dplb_context *ctx, struct dplb_totals *totals)
 		totals->to_management += read_counter(&c->to_management);
 		totals->arp_replies += read_counter(&c->arp_replies);
 		totals->icmp_echo_replies += read_counter(&c->icmp_echo_replies);
+		totals->icmp_frag_needed_sent += read_counter(&c->icmp_frag_needed_sent);
 	}
 	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
 		totals->rx_packets += totals->port[p].rx_packets;
@@ -110,9 +111,10 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 		totals.new_flows, totals.flows_active, totals.flow_capacity, totals.flows_expired,
 		totals.flows_rescheduled, totals.flow_insert_failures);
 	fprintf(out, "  neighbors: ARP requests answered %" PRIu64 ", sent %" PRIu64
-		     ", answers learned %" PRIu64 "; pings answered %" PRIu64 "\n",
+		     ", answers learned %" PRIu64 "; pings answered %" PRIu64
+		     ", fragmentation-needed sent %" PRIu64 "\n",
 		totals.arp_replies, ctx->arp_requests_sent, ctx->arp_answers_learned,
-		totals.icmp_echo_replies);
+		totals.icmp_echo_replies, totals.icmp_frag_needed_sent);
 	fprintf(out, "  drops: %" PRIu64 "\n", totals.drops_total);
 	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
 		if (totals.drops[r] != 0)

@@ -234,9 +234,37 @@ static inline void send_back(struct dplb_worker *worker, uint16_t port_slot, str
 				  worker->tx_buffers[port_slot], m);
 }
 
+/*
+ * A packet with DF that the tunnel would make too big: answer "fragmentation
+ * needed" so the client lowers its path MTU instead of retrying forever. At
+ * most DPLB_FRAG_NEEDED_PER_SECOND per worker, so a flood of big packets
+ * cannot turn dplb into a reflector. Returns true when the mbuf was used.
+ */
+static bool tell_sender_too_big(struct dplb_worker *worker, const struct dplb_state *state,
+				uint16_t port_slot, struct rte_mbuf *m,
+				struct dplb_packet_info *info, const struct dplb_vip_entry *vip)
+{
+	if (!(info->ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)))
+		return false;
+	if (worker->frag_needed_second != worker->now) {
+		worker->frag_needed_second = worker->now;
+		worker->frag_needed_sent_this_second = 0;
+	}
+	if (worker->frag_needed_sent_this_second >= DPLB_FRAG_NEEDED_PER_SECOND)
+		return false;
+	if (dplb_icmp_fragmentation_needed(m, info, &worker->port_macs[port_slot],
+					   state->local_address,
+					   (uint16_t)(state->mtu - dplb_encap_overhead(vip->encap))) != 0)
+		return false;
+	worker->frag_needed_sent_this_second++;
+	worker->counters.icmp_frag_needed_sent++;
+	send_back(worker, port_slot, m);
+	return true;
+}
+
 static inline void forward_packet(struct dplb_worker *worker, const struct dplb_state *state,
 				  uint16_t port_slot, struct rte_mbuf *m,
-				  const struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
+				  struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
 				  uint32_t backend_id, uint32_t flow_hash)
 {
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
@@ -258,6 +286,9 @@ static inline void forward_packet(struct dplb_worker *worker, const struct dplb_
 	};
 	const int reason = dplb_encapsulate(m, info, &target, flow_hash, state->mtu);
 	if (unlikely(reason != 0)) {
+		if (reason == DPLB_DROP_TOO_BIG &&
+		    tell_sender_too_big(worker, state, port_slot, m, info, vip))
+			return;
 		drop_packet(worker, m, (enum dplb_drop_reason)reason);
 		return;
 	}

@@ -22,6 +22,8 @@
 #define DPLB_BURST 32
 /* How many flow-table positions the ageing scan visits per loop. */
 #define DPLB_AGEING_SLICE 64
+/* ICMP "fragmentation needed" a worker may send per second. */
+#define DPLB_FRAG_NEEDED_PER_SECOND 1000
 
 struct dplb_worker {
 	/* Read on every packet. */
@@ -44,6 +46,8 @@ struct dplb_worker {
 	unsigned int lcore_id;
 	volatile bool *stop;
 	uint32_t round_robin_cursor[DPLB_MAX_VIP_IDS];
+	uint32_t frag_needed_second;          /* rate limit of ICMP "frag needed" */
+	uint32_t frag_needed_sent_this_second;
 	struct dplb_worker_counters counters;
 } __rte_cache_aligned;
 

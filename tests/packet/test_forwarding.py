@@ -184,9 +184,34 @@ def test_traffic_not_for_a_vip_is_counted_not_sent(tmp_path):
 def test_packet_too_big_for_the_mtu_is_dropped(tmp_path):
     packets = [tcp_packet(1, payload=b"x" * 1440), tcp_packet(2, payload=b"x" * 1460)]
     out, stats, drops, _ = run_capture(tmp_path, config(), packets)
-    # 1480-byte inner + 20 fits 1500; 1500 + 20 does not.
+    # 1480-byte inner + 20 fits 1500; 1500 + 20 does not, and without DF
+    # there is nobody to tell.
     assert len(out) == 1 and out[0][IP].len == 1500
-    assert drops["too_big"] == 1
+    assert drops["too_big"] == 1 and stats["icmp_frag_needed_sent"] == 0
+
+
+@pytest.mark.parametrize("encap,overhead", [("ipip", 20), ("gue", 28)])
+def test_too_big_with_df_gets_fragmentation_needed(tmp_path, encap, overhead):
+    big = tcp_packet(2, payload=b"x" * 1460)
+    big[IP].flags = "DF"
+    big = Ether(raw(big))
+    out, stats, drops, _ = run_capture(tmp_path, config(encap=encap), [big])
+    assert drops["too_big"] == 0 and stats["icmp_frag_needed_sent"] == 1
+    assert len(out) == 1
+    reply = out[0]
+    assert reply[Ether].dst == big[Ether].src and reply[Ether].src == PORT_MAC
+    assert reply[IP].src == LOCAL and reply[IP].dst == big[IP].src
+    assert ipv4_checksum_ok(raw(reply[IP])[:20])
+    icmp = reply[IP].payload
+    assert icmp.type == 3 and icmp.code == 4
+    assert icmp.nexthopmtu == 1500 - overhead
+    # The quote is the client's header and its first 8 bytes (the ports).
+    assert raw(icmp)[8:] == raw(big[IP])[:28]
+    check = bytearray(raw(icmp))
+    total = sum(int.from_bytes(check[i:i + 2], "big") for i in range(0, len(check), 2))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    assert total == 0xffff, "ICMP checksum"
 
 
 def test_drained_backend_keeps_no_new_flows(tmp_path):
