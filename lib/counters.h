@@ -27,7 +27,7 @@
 	X(FRAGMENT, "fragment", "IPv4 fragment")                                          \
 	X(BAD_L4, "bad_l4", "TCP/UDP header truncated or malformed")                      \
 	X(UNSUPPORTED_PROTOCOL, "unsupported_protocol", "IP protocol dplb does not serve") \
-	X(ICMP_UNHANDLED, "icmp_unhandled", "ICMP other than an echo request to dplb or a VIP") \
+	X(ICMP_UNHANDLED, "icmp_unhandled", "ICMP not an echo to dplb or a VIP, nor an error about a VIP flow") \
 	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")               \
 	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full") \
 	X(NO_BACKEND, "no_backend", "VIP has no usable backend")                          \
@@ -79,6 +79,7 @@ struct dplb_worker_counters {
 	uint64_t arp_replies;          /* ARP requests for our address answered */
 	uint64_t icmp_echo_replies;    /* pings to us or to a VIP answered */
 	uint64_t icmp_frag_needed_sent; /* "fragmentation needed" sent to clients */
+	uint64_t icmp_errors_forwarded; /* ICMP errors sent on to a flow's backend */
 	uint64_t loops;                /* iterations of the worker loop */
 	uint64_t busy_loops;           /* iterations that received something */
 	/* Indexed by stable id; allocated for DPLB_MAX_VIP_IDS / DPLB_MAX_BACKEND_IDS. */

@@ -3,7 +3,8 @@
  * of VIP addresses (so operators and monitoring see that a VIP is served),
  * and "fragmentation needed" to clients whose packets would be too big once
  * encapsulated (so path MTU discovery works through the tunnel). Both are
- * made in place and leave by the port the packet came in on.
+ * made in place and leave by the port the packet came in on. Also: finding
+ * the flow an ICMP error is about, so it reaches the backend that needs it.
  */
 #ifndef DPLB_ICMP_H
 #define DPLB_ICMP_H
@@ -17,6 +18,7 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
+#include "flow_table.h"
 #include "packet_parse.h"
 
 #define DPLB_ICMP_REPLY_TTL 64
@@ -67,6 +69,44 @@ static inline void dplb_icmp_echo_reply(struct rte_mbuf *m, struct dplb_packet_i
 }
 
 #define DPLB_ICMP_DEST_UNREACHABLE 3
+#define DPLB_ICMP_TIME_EXCEEDED 11
+#define DPLB_ICMP_PARAMETER_PROBLEM 12
+
+/*
+ * For an ICMP error about a packet a backend sent from a VIP (destination
+ * unreachable, fragmentation needed above all; time exceeded; parameter
+ * problem), fill key with the flow the backend is serving, as the client
+ * sent it: the quote's destination is the client, its source the VIP.
+ * Returns false when it is not such an error or the quote is unusable.
+ */
+static inline bool dplb_icmp_error_flow(const struct rte_mbuf *m,
+					const struct dplb_packet_info *info,
+					struct dplb_flow_key *key)
+{
+	const uint16_t icmp_len = info->ip_len - sizeof(struct rte_ipv4_hdr);
+	const struct rte_icmp_hdr *icmp = (const struct rte_icmp_hdr *)(info->ip + 1);
+	const struct rte_ipv4_hdr *quoted = (const struct rte_ipv4_hdr *)(icmp + 1);
+
+	if (icmp_len < sizeof(*icmp) + sizeof(*quoted) + 8 ||
+	    info->l2_len + info->ip_len > rte_pktmbuf_data_len(m))
+		return false;
+	if (icmp->icmp_type != DPLB_ICMP_DEST_UNREACHABLE &&
+	    icmp->icmp_type != DPLB_ICMP_TIME_EXCEEDED &&
+	    icmp->icmp_type != DPLB_ICMP_PARAMETER_PROBLEM)
+		return false;
+	if (quoted->version_ihl != RTE_IPV4_VHL_DEF ||
+	    (quoted->next_proto_id != IPPROTO_TCP && quoted->next_proto_id != IPPROTO_UDP))
+		return false;
+	/* TCP and UDP both begin with the source and destination ports. */
+	const rte_be16_t *ports = (const rte_be16_t *)(quoted + 1);
+	key->src_addr = quoted->dst_addr;
+	key->dst_addr = quoted->src_addr;
+	key->src_port = ports[1];
+	key->dst_port = ports[0];
+	key->protocol = quoted->next_proto_id;
+	key->pad[0] = key->pad[1] = key->pad[2] = 0;
+	return true;
+}
 #define DPLB_ICMP_FRAGMENTATION_NEEDED 4
 /* The offending IP header and the first 8 bytes after it (RFC 792). */
 #define DPLB_ICMP_QUOTE_LEN (sizeof(struct rte_ipv4_hdr) + 8)

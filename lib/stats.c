@@ -54,6 +54,7 @@ void dplb_totals_sum(const struct dplb_context *ctx, struct dplb_totals *totals)
 		totals->arp_replies += read_counter(&c->arp_replies);
 		totals->icmp_echo_replies += read_counter(&c->icmp_echo_replies);
 		totals->icmp_frag_needed_sent += read_counter(&c->icmp_frag_needed_sent);
+		totals->icmp_errors_forwarded += read_counter(&c->icmp_errors_forwarded);
 	}
 	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
 		totals->rx_packets += totals->port[p].rx_packets;
@@ -112,9 +113,10 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 		totals.flows_rescheduled, totals.flow_insert_failures);
 	fprintf(out, "  neighbors: ARP requests answered %" PRIu64 ", sent %" PRIu64
 		     ", answers learned %" PRIu64 "; pings answered %" PRIu64
-		     ", fragmentation-needed sent %" PRIu64 "\n",
+		     ", fragmentation-needed sent %" PRIu64 ", ICMP errors forwarded %" PRIu64 "\n",
 		totals.arp_replies, ctx->arp_requests_sent, ctx->arp_answers_learned,
-		totals.icmp_echo_replies, totals.icmp_frag_needed_sent);
+		totals.icmp_echo_replies, totals.icmp_frag_needed_sent,
+		totals.icmp_errors_forwarded);
 	fprintf(out, "  drops: %" PRIu64 "\n", totals.drops_total);
 	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
 		if (totals.drops[r] != 0)

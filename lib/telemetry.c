@@ -43,6 +43,7 @@ static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_d
 	rte_tel_data_add_dict_u64(d, "arp_replies", totals.arp_replies);
 	rte_tel_data_add_dict_u64(d, "icmp_echo_replies", totals.icmp_echo_replies);
 	rte_tel_data_add_dict_u64(d, "icmp_frag_needed_sent", totals.icmp_frag_needed_sent);
+	rte_tel_data_add_dict_u64(d, "icmp_errors_forwarded", totals.icmp_errors_forwarded);
 	rte_tel_data_add_dict_u64(d, "arp_requests_sent", ctx->arp_requests_sent);
 	rte_tel_data_add_dict_u64(d, "arp_answers_learned", ctx->arp_answers_learned);
 	rte_tel_data_add_dict_u64(d, "next_hop_updates", ctx->next_hop_updates);

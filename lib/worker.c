@@ -326,9 +326,46 @@ static void handle_arp(struct dplb_worker *worker, const struct dplb_state *stat
 	drop_packet(worker, m, DPLB_DROP_MANAGEMENT_BUSY);
 }
 
+/*
+ * ICMP errors about a backend's packets come to the VIP, that is to dplb:
+ * send each to the backend of the flow it quotes (its entry here, else the
+ * hashing scheduler's pick, which other instances agree on). Backends then
+ * see "fragmentation needed" and lower their MSS, as if no tunnel were
+ * there. Returns true when the mbuf was used.
+ */
+static bool forward_icmp_error(struct dplb_worker *worker, const struct dplb_state *state,
+			       uint16_t port_slot, struct rte_mbuf *m,
+			       struct dplb_packet_info *info)
+{
+	struct dplb_flow_key key;
+	uint32_t backend_id = MAGLEV_NO_BACKEND;
+
+	if (!dplb_icmp_error_flow(m, info, &key))
+		return false;
+	const struct dplb_vip_entry *vip =
+		dplb_state_find_vip(state, key.dst_addr, key.dst_port, key.protocol);
+	if (vip == NULL)
+		return false;
+	const uint32_t hash = dplb_flow_hash(&key);
+	const int32_t position = rte_hash_lookup_with_hash(worker->flows.hash, &key, hash);
+	if (position >= 0 &&
+	    backend_keeps_flows(&state->backends[worker->flows.entries[position].backend_id],
+				vip->id))
+		backend_id = worker->flows.entries[position].backend_id;
+	else if (vip->scheduler == DPLB_SCHED_MAGLEV || vip->scheduler == DPLB_SCHED_SOURCE_HASH)
+		backend_id = dplb_hash_pick(vip, &key, hash);
+	if (backend_id == MAGLEV_NO_BACKEND)
+		return false;
+	worker->counters.icmp_errors_forwarded++;
+	forward_packet(worker, state, port_slot, m, info, vip, backend_id, hash);
+	return true;
+}
+
 static void handle_icmp(struct dplb_worker *worker, const struct dplb_state *state,
 			uint16_t port_slot, struct rte_mbuf *m, struct dplb_packet_info *info)
 {
+	if (forward_icmp_error(worker, state, port_slot, m, info))
+		return;
 	if (!dplb_state_answers_ping(state, info->ip->dst_addr) ||
 	    !dplb_icmp_is_echo_request(m, info)) {
 		drop_packet(worker, m, DPLB_DROP_ICMP_UNHANDLED);

@@ -6,7 +6,7 @@ import ipaddress
 import random
 
 import pytest
-from scapy.all import IP, TCP, UDP, Dot1Q, Ether, Raw, raw
+from scapy.all import ICMP, IP, TCP, UDP, Dot1Q, Ether, Raw, raw
 
 from dplb_harness import Dplb, PcapWriter, run_capture
 
@@ -300,3 +300,42 @@ def test_two_workers_share_one_state_and_choose_alike(tmp_path):
         assert len(out) == len(flows)
         choices.append(dict(check_encapsulated(o, by_tuple, BACKENDS) for o in out))
     assert choices[0] == choices[1]
+
+
+def test_icmp_errors_about_a_flow_reach_its_backend(tmp_path):
+    flows = [tcp_packet(i) for i in range(200)]
+    router = "192.0.2.1"
+
+    def error_about(packet, icmp_type=3, code=4, src=VIP):
+        # What a router on the backend -> client path sends back to the VIP.
+        quoted = IP(src=src, dst=packet[IP].src, flags="DF") / TCP(
+            sport=packet[TCP].dport, dport=packet[TCP].sport, flags="SA")
+        return Ether(raw(Ether(dst=PORT_MAC, src="02:00:00:00:00:98") /
+                         IP(src=router, dst=VIP) /
+                         ICMP(type=icmp_type, code=code, nexthopmtu=1400) /
+                         raw(quoted)[:28]))
+
+    errors = [error_about(p) for p in flows[:100]]
+    errors += [error_about(p, icmp_type=11, code=0) for p in flows[100:110]]
+    unrelated = [error_about(flows[0], src="10.0.0.99")]
+    out, stats, drops, _ = run_capture(tmp_path, config(), flows + errors + unrelated)
+    # Within a burst, ICMP is handled before the bulk flow lookup: tell the
+    # two kinds apart by what is inside.
+    backend_of = {}
+    forwarded = []
+    for o in out:
+        inner = IP(raw(o[IP])[20:])
+        if inner.proto == 6:
+            backend_of[(inner.src, inner[TCP].sport)] = o[IP].dst
+        else:
+            forwarded.append(o)
+    assert len(forwarded) == len(errors) and stats["icmp_errors_forwarded"] == len(errors)
+    for o, sent in zip(forwarded, errors):
+        assert o[IP].proto == 4 and o[IP].src == LOCAL
+        inner = raw(o[IP])[20:]
+        assert inner == raw(sent[IP]), "the ICMP error is carried unchanged"
+        quote = raw(sent[ICMP])[8:]
+        client = ".".join(str(b) for b in quote[16:20])
+        client_port = int.from_bytes(quote[22:24], "big")
+        assert o[IP].dst == backend_of[(client, client_port)]
+    assert drops["icmp_unhandled"] == 1
