@@ -3,7 +3,7 @@
  *
  * Runs the real per-packet code (dplb_worker_process_burst and the rest of
  * what dplb_worker_main does per loop: RCU quiescent report, snapshot load,
- * TX flush, one ageing slice) on this lcore, over synthetic 64-byte TCP and
+ * TX flush, ageing slices on their schedule) on this lcore, over synthetic 64-byte TCP and
  * UDP packets to VIPs with 8 backends each, and prints Mpps and cycles per
  * packet per scenario:
  *
@@ -158,7 +158,7 @@ static void usage(FILE *out, const char *program)
 		"                       mix-N: N established flows, 10%% new-flow packets\n"
 		"                       maglev: Maglev table build times\n"
 		"  --proto P            tcp, udp or both (default both)\n"
-		"  --runs N             measured runs per scenario; the median is printed (default 5)\n"
+		"  --runs N             measured runs per scenario, median printed (default 5)\n"
 		"  --packets N          packets per run (default 16777216)\n"
 		"  --flow-table-size N  flow table capacity for every scenario (default: est-N\n"
 		"                       1.25 N, at least 1024; flood 1048576; mix-N 2 N)\n"
@@ -166,7 +166,7 @@ static void usage(FILE *out, const char *program)
 		"  --seed N             shuffle seed (default 1)\n"
 		"\n"
 		"The TX port is the first ethdev port; without one a net_null vdev is made.\n"
-		"Hugepages matter: without them expect about half the speed.\n",
+		"Hugepages matter: without them large flow tables cost TLB misses.\n",
 		program);
 }
 
@@ -290,7 +290,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'f':
 			if (parse_count(optarg, &value) != 0 || value < 1024 || value > (1u << 28)) {
-				fprintf(stderr, "dplb-bench: --flow-table-size is 1024..%u\n", 1u << 28);
+				fprintf(stderr, "dplb-bench: --flow-table-size is 1024..%u\n",
+					1u << 28);
 				return 2;
 			}
 			opt->flow_table_size = (uint32_t)value;
@@ -326,6 +327,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	}
 	return -1;
 }
+
+static void drain_port(struct bench *b);
 
 /* ---- set-up ---- */
 
@@ -383,6 +386,32 @@ static int setup(struct bench *b)
 	if (b->ids == NULL)
 		return -ENOMEM;
 	return setup_port(b);
+}
+
+/* What the TX port alone costs per packet: a burst of fresh mbufs handed to
+ * rte_eth_tx_burst (net_null frees them). Included in every pipeline figure;
+ * printed so that the pipeline without the PMD can be worked out. */
+static double tx_cycles_per_packet(struct bench *b)
+{
+	struct rte_mbuf *burst[DPLB_BURST];
+	uint64_t cycles = 0, packets = 0;
+
+	for (unsigned int i = 0; i < 100000; i++) {
+		if (rte_pktmbuf_alloc_bulk(b->pool, burst, DPLB_BURST) != 0)
+			break;
+		for (unsigned int j = 0; j < DPLB_BURST; j++)
+			burst[j]->data_len = burst[j]->pkt_len = SYNTH_MIN_FRAME;
+		const uint64_t t0 = rte_rdtsc();
+		const uint16_t sent = rte_eth_tx_burst(b->port_id, 0, burst, DPLB_BURST);
+
+		cycles += rte_rdtsc() - t0;
+		packets += sent;
+		if (sent < DPLB_BURST)
+			rte_pktmbuf_free_bulk(burst + sent, DPLB_BURST - sent);
+		if (b->drain_rx)
+			drain_port(b);
+	}
+	return packets ? (double)cycles / packets : 0;
 }
 
 /* The forwarding state of a scenario, through the same loader and builder
@@ -459,11 +488,7 @@ static inline void worker_iteration(struct bench *b, struct scenario_run *s,
 	const struct dplb_state *state = dplb_current_state(s->publisher);
 
 	dplb_worker_process_burst(w, state, 0, burst, DPLB_BURST);
-	if (w->tx_buffers[0]->length != 0)
-		w->counters.port[0].tx_packets += rte_eth_tx_buffer_flush(w->port_ids[0], w->index,
-									  w->tx_buffers[0]);
-	dplb_worker_age_flows(w, state, DPLB_AGEING_SLICE);
-	w->counters.flows_active = w->flows.count;
+	dplb_worker_end_iteration(w, rte_rdtsc(), true);
 }
 
 static void drain_port(struct bench *b)
@@ -575,8 +600,9 @@ static uint32_t default_capacity(const struct options *opt, const struct scenari
 	switch (sc->kind) {
 	case SCENARIO_ESTABLISHED:
 		/* rte_hash buckets are sized to the next power of two of the
-		 * capacity; a quarter spare keeps any N clear of a full bucket
-		 * array (1M flows in a 1M table cannot all be inserted). */
+		 * capacity, 8 slots each: a table of exactly 2^k is 100% full at
+		 * capacity, and cuckoo inserts then fail (464 of 1048576 flows did
+		 * not fit in a table of 1048576). A quarter spare avoids that. */
 		capacity = sc->flows + sc->flows / 4;
 		break;
 	case SCENARIO_MIX:
@@ -648,7 +674,7 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 	if (s == NULL)
 		return -ENOMEM;
 	/* Flood and mix run on the simulated clock, with timeouts that let
-	 * ageing keep the table about half full (see the clock below). */
+	 * ageing keep the table well below full (see the clock below). */
 	if (sc->kind == SCENARIO_FLOOD)
 		timeout = 2;
 	else if (sc->kind == SCENARIO_MIX)
@@ -713,7 +739,7 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 		/* A simulated second is capacity/8 packets and flows time out after
 		 * 2: ageing visits the whole table every capacity/2 packets (64
 		 * slots per burst of 32), so a flow lives 1/4 to 3/4 of a table's
-		 * worth of packets and the table stays about half full. */
+		 * worth of packets and the table stays well below full. */
 		s->clock.packets_per_second = RTE_MAX(capacity / 8, 64u);
 	} else if (sc->kind == SCENARIO_MIX) {
 		/* One second per N packets, timeout 3: an established flow comes
@@ -777,12 +803,14 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 	if (cpu_share < 0.97)
 		printf("%-16s   WARNING: this thread ran only %.0f%% of the time: another process "
 		       "shares the core, so these numbers are too low\n", "", 100 * cpu_share);
-	if (prepopulate_cycles != 0)
+	/* With few flows, pre-population is a burst or two: no rate to speak of. */
+	if (prepopulate_cycles != 0 && sc->flows >= 10000) {
+		const double per_packet =
+			(double)prepopulate_cycles / RTE_ALIGN_CEIL(sc->flows, DPLB_BURST);
+
 		printf("%-16s   pre-population (every flow new, table growing): %.1f cycles/pkt, "
-		       "%.2f Mpps\n",
-		       "", (double)prepopulate_cycles / RTE_ALIGN_CEIL(sc->flows, DPLB_BURST),
-		       b->tsc_hz / ((double)prepopulate_cycles / RTE_ALIGN_CEIL(sc->flows, DPLB_BURST)) /
-			       1e6);
+		       "%.2f Mpps\n", "", per_packet, b->tsc_hz / per_packet / 1e6);
+	}
 	printf("%-16s   memory: flow table of %u: %.1f MiB from rte_malloc (worker total %.1f MiB "
 	       "less %.1f MiB of counters), %.1f MiB by dplb_flow_table_memory; %.0f bytes/slot\n",
 	       "", capacity, MIB(heap_used - counters_bytes), MIB(heap_used), MIB(counters_bytes),
@@ -831,8 +859,8 @@ static void run_maglev(struct bench *b)
 				}
 			}
 			const struct summary s = summarize(ms, b->opt.runs);
-			printf("  %4u backends, M=%-6u %8.3f ms  (%.3f..%.3f)\n", counts[ci], sizes[si],
-			       s.median, s.min, s.max);
+			printf("  %4u backends, M=%-6u %8.3f ms  (%.3f..%.3f)\n", counts[ci],
+			       sizes[si], s.median, s.min, s.max);
 		}
 	}
 	free(table);
@@ -842,8 +870,14 @@ int main(int argc, char **argv)
 {
 	static struct bench b;
 	int status = EXIT_SUCCESS;
-	int rc = rte_eal_init(argc, argv);
+	int rc;
 
+	/* Help without EAL arguments, before the EAL wants hugepages. */
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout, "dplb-bench");
+		return 0;
+	}
+	rc = rte_eal_init(argc, argv);
 	if (rc < 0) {
 		fprintf(stderr, "dplb-bench: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
 		return EXIT_FAILURE;
@@ -862,14 +896,16 @@ int main(int argc, char **argv)
 	}
 	printf("dplb-bench: one worker on lcore %u, TX to port %u (%s), TSC %.0f MHz, %s\n",
 	       rte_lcore_id(), b.port_id, b.driver, b.tsc_hz / 1e6,
-	       rte_eal_has_hugepages() ? "hugepages" : "NO hugepages (expect about half the speed)");
+	       rte_eal_has_hugepages() ? "hugepages" : "NO hugepages (TLB misses: slower with many flows)");
 	printf("  64-byte frames, VIPs with %d backends, encap %s, burst %d, %u runs of %" PRIu64
 	       " packets; Mpps and cycles/pkt are medians of the runs\n",
 	       BACKENDS_PER_VIP, b.opt.encap == DPLB_ENCAP_GUE ? "gue" : "ipip", DPLB_BURST,
 	       b.opt.runs, b.opt.packets);
 	printf("  cyc/pkt = pipeline only (RCU report, snapshot load, process_burst, TX to %s,\n"
-	       "  flush, one ageing slice); +prep adds writing each packet into a fresh mbuf\n\n",
+	       "  flush, one ageing slice); +prep adds writing each packet into a fresh mbuf\n",
 	       b.driver);
+	printf("  TX into %s alone (rte_eth_tx_burst of 32 fresh mbufs): %.1f cycles/pkt, part of "
+	       "cyc/pkt\n\n", b.driver, tx_cycles_per_packet(&b));
 
 	bool header = false;
 	for (unsigned int i = 0; i < b.opt.scenario_count; i++) {

@@ -402,8 +402,8 @@ static int setup_port(struct generator *g)
 	if (rc == 0)
 		rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &rx_descriptors, &tx_descriptors);
 	if (rc == 0)
-		rc = rte_eth_rx_queue_setup(port, 0, rx_descriptors, rte_eth_dev_socket_id(port), NULL,
-					    g->pool);
+		rc = rte_eth_rx_queue_setup(port, 0, rx_descriptors, rte_eth_dev_socket_id(port),
+					    NULL, g->pool);
 	if (rc == 0) {
 		struct rte_eth_txconf txconf = info.default_txconf;
 
@@ -614,13 +614,14 @@ static int run(struct generator *g)
 				pending_first = 0;
 				next_send += want * cycles_per_packet;
 				/* Never bank more than a burst of credit after a stall. */
-				if (cycles_per_packet != 0 && next_send < (double)now - BURST * cycles_per_packet)
+				if (cycles_per_packet != 0 &&
+				    next_send < (double)now - BURST * cycles_per_packet)
 					next_send = (double)now;
 			}
 		}
 		if (pending_count != 0) {
-			const uint16_t sent = rte_eth_tx_burst(opt->port_id, 0, pending + pending_first,
-							       pending_count);
+			const uint16_t sent = rte_eth_tx_burst(opt->port_id, 0,
+							       pending + pending_first, pending_count);
 			st->tx += sent;
 			pending_first += sent;
 			pending_count -= sent;
@@ -736,8 +737,14 @@ int main(int argc, char **argv)
 {
 	static struct generator g;
 	int status = EXIT_SUCCESS;
-	int rc = rte_eal_init(argc, argv);
+	int rc;
 
+	/* Help without EAL arguments, before the EAL wants hugepages. */
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout, "dplb-gen");
+		return 0;
+	}
+	rc = rte_eal_init(argc, argv);
 	if (rc < 0) {
 		fprintf(stderr, "dplb-gen: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
 		return 2;

@@ -46,6 +46,25 @@ static inline uint16_t dplb_encap_overhead(uint8_t kind)
 }
 
 /*
+ * The outer header's checksum from the values just written, rather than by
+ * reading the header back: the narrow stores above would stall such loads.
+ */
+static inline rte_be16_t dplb_outer_checksum(uint16_t total_length, uint8_t tos,
+					     rte_be16_t packet_id, rte_be16_t fragment_offset,
+					     uint8_t protocol, uint32_t src, uint32_t dst)
+{
+	const uint32_t src_host = rte_be_to_cpu_32(src), dst_host = rte_be_to_cpu_32(dst);
+	uint32_t sum = ((uint32_t)RTE_IPV4_VHL_DEF << 8 | tos) + total_length +
+		       rte_be_to_cpu_16(packet_id) + rte_be_to_cpu_16(fragment_offset) +
+		       ((uint32_t)DPLB_OUTER_TTL << 8 | protocol) + (src_host >> 16) +
+		       (src_host & 0xffff) + (dst_host >> 16) + (dst_host & 0xffff);
+
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return rte_cpu_to_be_16((uint16_t)~sum);
+}
+
+/*
  * Prepend the outer headers and rewrite Ethernet toward the next hop,
  * keeping the VLAN tag the packet arrived with. Returns 0, or a drop reason
  * (the mbuf is then untouched and still the caller's to free).
@@ -106,7 +125,9 @@ static inline int dplb_encapsulate(struct rte_mbuf *m, const struct dplb_packet_
 	} else {
 		outer->next_proto_id = IPPROTO_IPIP;
 	}
-	outer->hdr_checksum = rte_ipv4_cksum(outer);
+	outer->hdr_checksum = dplb_outer_checksum(outer_len, tos, outer->packet_id, df,
+						  outer->next_proto_id, target->outer_src,
+						  target->outer_dst);
 	return 0;
 }
 

@@ -44,8 +44,9 @@ struct dplb_flow_entry {
 
 struct dplb_flow_table {
 	struct rte_hash *hash;
-	struct dplb_flow_entry *entries; /* capacity long, indexed by position */
-	uint32_t capacity;
+	struct dplb_flow_entry *entries; /* slots long, indexed by position */
+	uint32_t capacity;  /* flows it holds at most */
+	uint32_t slots;     /* capacity plus headroom for cuckoo displacement */
 	uint32_t count;
 	uint32_t scan_cursor; /* next position the ageing scan looks at */
 };

@@ -36,6 +36,7 @@ int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t 
 	worker->port_count = port_count;
 	worker->tsc_hz = rte_get_tsc_hz();
 	worker->start_tsc = rte_rdtsc();
+	worker->next_second_tsc = worker->start_tsc + worker->tsc_hz;
 	snprintf(name, sizeof(name), "dplb_flows_%u", index);
 	rc = dplb_flow_table_create(&worker->flows, name, flow_capacity, socket);
 	if (rc != 0)
@@ -423,13 +424,16 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 			drop_packet(worker, m, DPLB_DROP_NOT_FOR_VIP);
 			continue;
 		}
+		/* The key in two 8-byte stores: the addresses sit side by side in
+		 * the IP header, the ports at the start of TCP and UDP alike, and
+		 * the protocol goes above them with zero padding. */
 		struct dplb_flow_key *key = &keys[vip_count];
-		key->src_addr = ip->src_addr;
-		key->dst_addr = ip->dst_addr;
-		key->src_port = pi->src_port;
-		key->dst_port = pi->dst_port;
-		key->protocol = ip->next_proto_id;
-		key->pad[0] = key->pad[1] = key->pad[2] = 0;
+		uint64_t addresses;
+		uint32_t ports;
+		memcpy(&addresses, &ip->src_addr, sizeof(addresses));
+		memcpy(&ports, ip + 1, sizeof(ports));
+		key->words[0] = addresses;
+		key->words[1] = ports | (uint64_t)ip->next_proto_id << 32;
 		key_pointers[vip_count] = key;
 		hashes[vip_count] = dplb_flow_hash(key);
 		vips[vip_count] = vip;
@@ -477,7 +481,7 @@ void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *
 				dplb_flow_table_remove(flows, (int32_t)position);
 			}
 		}
-		if (++position == flows->capacity)
+		if (++position == flows->slots)
 			position = 0;
 	}
 	flows->scan_cursor = position;
@@ -512,11 +516,44 @@ static void flush_tx(struct dplb_worker *worker)
 							worker->tx_buffers[p]);
 }
 
+/*
+ * Ageing is paced by time, not by loop iterations: each worker sweeps its
+ * whole table once per half of the shorter timeout (at least once a second),
+ * a slice at a time, so a busy worker does not spend its cycles re-reading
+ * entries that cannot have expired. An idle flow lives between its timeout
+ * and one and a half times it.
+ */
+static void age_on_schedule(struct dplb_worker *worker, const struct dplb_state *state,
+			    uint64_t tsc)
+{
+	if (tsc < worker->next_ageing_tsc)
+		return;
+	dplb_worker_age_flows(worker, state, DPLB_AGEING_SLICE);
+	const uint64_t sweep_seconds = RTE_MAX(1u, RTE_MIN(state->tcp_timeout,
+							     state->udp_timeout) / 2);
+	const uint64_t slices = RTE_MAX(1u, worker->flows.slots / DPLB_AGEING_SLICE);
+	worker->next_ageing_tsc = tsc + sweep_seconds * worker->tsc_hz / slices;
+}
+
+void dplb_worker_end_iteration(struct dplb_worker *worker, uint64_t tsc, bool busy)
+{
+	if (unlikely(tsc >= worker->next_second_tsc)) {
+		dplb_worker_tick(worker);
+		worker->next_second_tsc =
+			worker->start_tsc + (uint64_t)(worker->now + 1) * worker->tsc_hz;
+	}
+	send_from_management(worker);
+	flush_tx(worker);
+	age_on_schedule(worker, dplb_current_state(worker->publisher), tsc);
+	worker->counters.flows_active = worker->flows.count;
+	worker->counters.loops++;
+	worker->counters.busy_loops += busy;
+}
+
 int dplb_worker_main(void *arg)
 {
 	struct dplb_worker *worker = arg;
 	struct rte_mbuf *packets[DPLB_BURST];
-	uint64_t next_second = worker->start_tsc + worker->tsc_hz;
 
 	worker->lcore_id = rte_lcore_id();
 	rte_rcu_qsbr_thread_register(worker->rcu, worker->index);
@@ -525,13 +562,8 @@ int dplb_worker_main(void *arg)
 	while (!*worker->stop) {
 		/* Nothing from the previous iteration is held past this point. */
 		rte_rcu_qsbr_quiescent(worker->rcu, worker->index);
-		const uint64_t tsc = rte_rdtsc();
 		bool busy = false;
 
-		if (unlikely(tsc >= next_second)) {
-			dplb_worker_tick(worker);
-			next_second = worker->start_tsc + (uint64_t)(worker->now + 1) * worker->tsc_hz;
-		}
 		for (uint16_t p = 0; p < worker->port_count; p++) {
 			const uint16_t received = rte_eth_rx_burst(worker->port_ids[p], worker->index,
 								   packets, DPLB_BURST);
@@ -543,13 +575,7 @@ int dplb_worker_main(void *arg)
 			dplb_worker_process_burst(worker, dplb_current_state(worker->publisher), p,
 						  packets, received);
 		}
-		send_from_management(worker);
-		flush_tx(worker);
-		dplb_worker_age_flows(worker, dplb_current_state(worker->publisher),
-				      DPLB_AGEING_SLICE);
-		worker->counters.flows_active = worker->flows.count;
-		worker->counters.loops++;
-		worker->counters.busy_loops += busy;
+		dplb_worker_end_iteration(worker, rte_rdtsc(), busy);
 	}
 	flush_tx(worker);
 	rte_rcu_qsbr_thread_offline(worker->rcu, worker->index);

@@ -43,6 +43,8 @@ struct dplb_worker {
 	struct rte_ring *from_management;
 	uint64_t start_tsc;
 	uint64_t tsc_hz;
+	uint64_t next_second_tsc; /* when now next changes */
+	uint64_t next_ageing_tsc; /* when the next ageing slice is due */
 	unsigned int lcore_id;
 	volatile bool *stop;
 	uint32_t round_robin_cursor[DPLB_MAX_VIP_IDS];
@@ -68,6 +70,15 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 /* Visit the next slice of the flow table and expire idle flows. */
 void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *state,
 			   uint32_t budget);
+
+/*
+ * Everything a loop iteration does besides receiving: advance the clock,
+ * send what the management lcore handed over, flush TX buffers, age a slice
+ * of flows when one is due, publish occupancy. tsc is rte_rdtsc(); busy
+ * says whether anything was received. Exposed so benchmarks run exactly the
+ * daemon's loop.
+ */
+void dplb_worker_end_iteration(struct dplb_worker *worker, uint64_t tsc, bool busy);
 
 /* Refresh worker->now from the TSC. */
 static inline void dplb_worker_tick(struct dplb_worker *worker)

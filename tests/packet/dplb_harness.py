@@ -102,12 +102,19 @@ class Dplb:
             os.mkfifo(self.in_pcap)
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, cwd=self.workdir)
-        if self.fifo:
-            # Opening blocks until dplb opens the other end.
-            self.writer = PcapWriter(str(self.in_pcap), linktype=1, sync=True)
-            # dplb reads the file header while starting: write it now.
-            self.writer.write_header(None)
-        wait_for(self._telemetry_ready, "dplb telemetry socket")
+        try:
+            if self.fifo:
+                # Opening blocks until dplb opens the other end.
+                self.writer = PcapWriter(str(self.in_pcap), linktype=1, sync=True)
+                # dplb reads the file header while starting: write it now.
+                self.writer.write_header(None)
+            wait_for(self._telemetry_ready, "dplb telemetry socket")
+        except BaseException:
+            # Never leave a dplb polling a core behind a failed test.
+            self.proc.kill()
+            self.proc.communicate()
+            self.proc = None
+            raise
         return self
 
     def _telemetry_ready(self):

@@ -426,7 +426,7 @@ Test(worker, keys_built_by_the_worker_are_zero_padded)
 
 static void age_all(const struct dplb_state *state)
 {
-	dplb_worker_age_flows(worker, state, worker->flows.capacity);
+	dplb_worker_age_flows(worker, state, worker->flows.slots);
 }
 
 Test(worker, idle_flows_expire_after_their_protocol_timeout)
