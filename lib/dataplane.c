@@ -50,6 +50,10 @@ static int setup_port(const struct dplb_context *ctx, uint16_t port_id, uint32_t
 		conf.rx_adv_conf.rss_conf.rss_hf =
 			(RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
 	}
+	/* Let the NIC check IPv4 header checksums where it can: the parser
+	 * then trusts its verdict and skips its own sum. */
+	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM)
+		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
 	/* One pool, no clones, refcount 1: what fast free requires. */
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
