@@ -274,7 +274,6 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connecti
 	struct dplb_api *api = cls;
 	struct request *request = *request_context;
 	struct api_reply reply = { 0 };
-	enum MHD_Result queued;
 
 	(void)version;
 	if (request == NULL) {
@@ -306,8 +305,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connecti
 		.body_length = request->length,
 	};
 	dplb_api_handle(&call, &reply);
-	queued = send_reply(connection, &reply);
-	return queued;
+	return send_reply(connection, &reply);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *connection,
@@ -404,7 +402,8 @@ void dplb_api_wait(struct dplb_api *api, unsigned int max_ms)
 		return;
 	}
 	/* libmicrohttpd's own deadlines (timeouts, data it already holds). */
-	if (MHD_get_timeout(api->daemon, &mhd_ms) == MHD_YES && mhd_ms < (MHD_UNSIGNED_LONG_LONG)timeout)
+	if (MHD_get_timeout(api->daemon, &mhd_ms) == MHD_YES &&
+	    mhd_ms < (MHD_UNSIGNED_LONG_LONG)timeout)
 		timeout = (int)mhd_ms;
 	/* Readable when any of its sockets is ready; poll() leaves its events
 	 * for MHD_run to take. */

@@ -16,6 +16,7 @@
 
 /* X(enum suffix, label, what it means) */
 #define DPLB_DROP_REASONS(X)                                                              \
+	X(NOT_OUR_MAC, "not_our_mac", "unicast frame for another MAC address")             \
 	X(NOT_FOR_VIP, "not_for_vip", "IPv4 TCP/UDP packet not addressed to any VIP")      \
 	X(NOT_IP, "not_ip", "not IPv4 (and not a frame dplb handles otherwise)")          \
 	X(TRUNCATED, "truncated", "frame shorter than its headers")                       \

@@ -80,24 +80,25 @@ static int setup_port(const struct dplb_context *ctx, uint16_t port_id, uint32_t
 			return rc;
 		}
 	}
-	rc = rte_eth_promiscuous_enable(port_id);
-	if (rc != 0 && rc != -ENOTSUP)
-		fprintf(stderr, "dplb: port %u: promiscuous mode: %s (continuing)\n", port_id,
-			strerror(-rc));
 	rc = rte_eth_dev_start(port_id);
 	if (rc != 0)
 		fprintf(stderr, "dplb: cannot start port %u: %s\n", port_id, strerror(-rc));
 	return rc;
 }
 
-static int create_pool(struct dplb_context *ctx)
+static int create_pool(struct dplb_context *ctx, uint32_t mtu)
 {
 	const unsigned int per_queue = RX_DESCRIPTORS + TX_DESCRIPTORS + 2 * DPLB_BURST;
 	unsigned int count = ctx->port_count * ctx->worker_count * per_queue +
 			     ctx->worker_count * MBUF_CACHE + 4096;
+	/* Every frame up to the MTU fits one buffer: dplb asks for neither
+	 * scattered RX nor multi-segment TX, which jumbo frames would need. */
+	const uint32_t data_room = RTE_MAX((uint32_t)RTE_MBUF_DEFAULT_BUF_SIZE,
+					   RTE_PKTMBUF_HEADROOM + mtu + RTE_ETHER_HDR_LEN +
+						   RTE_VLAN_HLEN + RTE_ETHER_CRC_LEN);
 
 	ctx->pool = rte_pktmbuf_pool_create("dplb_mbufs", count, MBUF_CACHE, 0,
-					    RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+					    (uint16_t)data_room, rte_socket_id());
 	if (ctx->pool == NULL) {
 		fprintf(stderr, "dplb: cannot create an mbuf pool of %u: %s\n", count,
 			rte_strerror(rte_errno));
@@ -134,6 +135,9 @@ int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char
 			dplb_management_want_next_hops(ctx, current->config);
 		return rc;
 	}
+	/* Only now may the old configuration's next hops be forgotten: had the
+	 * build failed, they would still be needed, MACs and all. */
+	dplb_neighbors_forget_unwanted(ctx->neighbors);
 	dplb_publish(ctx->publisher, state);
 	ctx->generation++;
 	return 0;
@@ -153,9 +157,10 @@ int dplb_reload(struct dplb_context *ctx, struct dplb_config_errors *errs)
 	if (rc == 0 && (config->port_count != current->config->port_count ||
 			memcmp(config->port_ids, current->config->port_ids,
 			       sizeof(config->port_ids)) != 0 ||
-			config->flow_table_size != current->config->flow_table_size)) {
+			config->flow_table_size != current->config->flow_table_size ||
+			config->mtu != current->config->mtu)) {
 		snprintf(errs->messages[0], DPLB_ERROR_MAX,
-			 "%.256s: ports and flow_table_size cannot change without a restart",
+			 "%.200s: ports, flow_table_size and mtu cannot change without a restart",
 			 ctx->config_path);
 		errs->count = 1;
 		dplb_config_free(config);
@@ -203,7 +208,7 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 		fprintf(stderr, "dplb: %s\n", error);
 		return rc;
 	}
-	rc = create_pool(ctx);
+	rc = create_pool(ctx, mtu);
 	if (rc != 0)
 		return rc;
 	for (uint16_t p = 0; p < ctx->port_count; p++) {

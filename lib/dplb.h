@@ -72,7 +72,9 @@ int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char
  */
 void dplb_management_tick(struct dplb_context *ctx);
 
-/* Make the next hops of config the ones the neighbor table resolves. */
+/* Mark the next hops of config as the ones the neighbor table resolves;
+ * the others are dropped by dplb_neighbors_forget_unwanted once config
+ * serves. */
 void dplb_management_want_next_hops(struct dplb_context *ctx, const struct dplb_config *config);
 
 /* Stop the workers and wait for them; counters stay readable. Main lcore. */

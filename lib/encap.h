@@ -11,7 +11,8 @@
  * The outer header copies DSCP and ECN and the DF bit from the inner one
  * (RFC 2003 section 3.1, RFC 6040 normal mode), so path MTU discovery keeps
  * working end to end. Its identification is 0 when DF is set (RFC 6864) and
- * otherwise taken from the flow hash.
+ * otherwise a per-worker counter, so fragments of different packets of a
+ * flow are never mistaken for one another.
  */
 #ifndef DPLB_ENCAP_H
 #define DPLB_ENCAP_H
@@ -35,6 +36,7 @@ struct dplb_encap_target {
 	uint32_t outer_dst;   /* the backend, network order */
 	rte_be16_t gue_port;  /* network order */
 	uint8_t kind;         /* enum dplb_encap */
+	uint16_t packet_id;   /* outer IP id when DF is clear: new for every packet */
 	const struct rte_ether_addr *src_mac;
 	const struct rte_ether_addr *dst_mac;
 };
@@ -75,7 +77,7 @@ static inline int dplb_encapsulate(struct rte_mbuf *m, const struct dplb_packet_
 {
 	const uint16_t overhead = dplb_encap_overhead(target->kind);
 	const struct rte_ipv4_hdr *inner = info->ip;
-	const uint16_t outer_len = info->ip_len + overhead;
+	const uint32_t outer_len = (uint32_t)info->ip_len + overhead;
 
 	if (unlikely(outer_len > mtu))
 		return DPLB_DROP_TOO_BIG;
@@ -106,8 +108,8 @@ static inline int dplb_encapsulate(struct rte_mbuf *m, const struct dplb_packet_
 	struct rte_ipv4_hdr *outer = (struct rte_ipv4_hdr *)(frame + info->l2_len);
 	outer->version_ihl = RTE_IPV4_VHL_DEF;
 	outer->type_of_service = tos;
-	outer->total_length = rte_cpu_to_be_16(outer_len);
-	outer->packet_id = df ? 0 : (rte_be16_t)flow_hash;
+	outer->total_length = rte_cpu_to_be_16((uint16_t)outer_len);
+	outer->packet_id = df ? 0 : rte_cpu_to_be_16(target->packet_id);
 	outer->fragment_offset = df;
 	outer->time_to_live = DPLB_OUTER_TTL;
 	outer->src_addr = target->outer_src;
@@ -125,7 +127,7 @@ static inline int dplb_encapsulate(struct rte_mbuf *m, const struct dplb_packet_
 	} else {
 		outer->next_proto_id = IPPROTO_IPIP;
 	}
-	outer->hdr_checksum = dplb_outer_checksum(outer_len, tos, outer->packet_id, df,
+	outer->hdr_checksum = dplb_outer_checksum((uint16_t)outer_len, tos, outer->packet_id, df,
 						  outer->next_proto_id, target->outer_src,
 						  target->outer_dst);
 	return 0;

@@ -42,7 +42,6 @@ void dplb_management_want_next_hops(struct dplb_context *ctx, const struct dplb_
 						    dplb_next_hop_address(config,
 									  vip->backends[b].address));
 	}
-	dplb_neighbors_forget_unwanted(ctx->neighbors);
 }
 
 /* Learn from replies, and from requests too: a neighbor asking for us
@@ -132,8 +131,10 @@ void dplb_management_tick(struct dplb_context *ctx)
 
 	changed = learn_from_workers(ctx, now);
 	changed |= dplb_neighbors_expire(ctx->neighbors, now);
-	if (changed)
+	if (changed) {
 		publish_next_hops(ctx, state);
+		state = dplb_current_state(ctx->publisher); /* the old one may be gone */
+	}
 	send_requests(ctx, state, now);
 	dplb_publisher_reclaim(ctx->publisher);
 }

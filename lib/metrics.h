@@ -62,7 +62,7 @@ enum dplb_metric_kind { DPLB_COUNTER, DPLB_GAUGE };
 	X(packets_in, DPLB_COUNTER, "Packets received for it")                               \
 	X(bytes_in, DPLB_COUNTER, "IP bytes received for it")                                \
 	X(packets_out, DPLB_COUNTER, "Packets sent encapsulated")                            \
-	X(bytes_out, DPLB_COUNTER, "Bytes sent encapsulated (whole frames)")                 \
+	X(bytes_out, DPLB_COUNTER, "IP bytes sent encapsulated (outer header included)")     \
 	X(new_flows, DPLB_COUNTER, "Flows scheduled to it")                                  \
 	X(active_flows, DPLB_GAUGE, "Flows in the flow tables pointing to it")
 

@@ -1,18 +1,18 @@
 /*
  * The worker's scheduling of a new flow, replayed on the management lcore
- * for GET /vips/NAME/lookup. Keep it in step with schedule_flow() in
- * worker.c: the API tests compare its answers with real forwarding.
+ * for GET /vips/NAME/lookup: the same key, the same hash, and the same
+ * pick (dplb_hash_pick, shared with worker.c). The API tests compare its
+ * answers with real forwarding.
  */
-#include <rte_hash_crc.h>
-
 #include "flow_table.h"
 #include "maglev.h"
 #include "new_flow_lookup.h"
+#include "schedule.h"
 
 void dplb_new_flow_lookup(const struct dplb_vip_entry *vip, uint32_t src, uint16_t sport,
 			  uint16_t dport, struct dplb_new_flow *out)
 {
-	/* Built field by field as the worker does, padding zeroed. */
+	/* The same 16 bytes the worker takes from the headers, padding zero. */
 	struct dplb_flow_key key = { .words = { 0, 0 } };
 
 	key.src_addr = src;
@@ -27,11 +27,8 @@ void dplb_new_flow_lookup(const struct dplb_vip_entry *vip, uint32_t src, uint16
 		return;
 	switch (vip->scheduler) {
 	case DPLB_SCHED_MAGLEV:
-		out->backend_id = vip->maglev[maglev_slot(out->flow_hash, vip->maglev_size)];
-		return;
 	case DPLB_SCHED_SOURCE_HASH:
-		out->backend_id = vip->maglev[maglev_slot(
-			rte_hash_crc_4byte(key.src_addr, DPLB_FLOW_HASH_SEED), vip->maglev_size)];
+		out->backend_id = dplb_hash_pick(vip, &key, out->flow_hash);
 		return;
 	default:
 		out->exact = false;

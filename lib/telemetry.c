@@ -211,29 +211,108 @@ static void add_vip(struct rte_tel_data *d, const struct dplb_context *ctx,
 	add_traffic(d, &c);
 }
 
+/*
+ * Lists of VIPs or backends come as columns, one array per field, rows in
+ * configuration order: DPDK 22.11 telemetry cannot put a dict in a list,
+ * and refuses dict keys with dots, such as addresses (and VIP names may
+ * have them too).
+ */
+#define MAX_COLUMNS 16
+
+struct table {
+	unsigned int count;
+	bool failed;
+	const char *name[MAX_COLUMNS];
+	struct rte_tel_data *column[MAX_COLUMNS];
+};
+
+static struct rte_tel_data *table_column(struct table *t, const char *name,
+					 enum rte_tel_value_type type)
+{
+	struct rte_tel_data *column = t->count < MAX_COLUMNS ? rte_tel_data_alloc() : NULL;
+
+	if (column == NULL) {
+		t->failed = true;
+		return NULL;
+	}
+	rte_tel_data_start_array(column, type);
+	t->name[t->count] = name;
+	t->column[t->count++] = column;
+	return column;
+}
+
+/* Hand the columns to d, which frees them once answered. */
+static int table_finish(struct table *t, struct rte_tel_data *d)
+{
+	if (t->failed) {
+		for (unsigned int i = 0; i < t->count; i++)
+			rte_tel_data_free(t->column[i]);
+		return -ENOMEM;
+	}
+	rte_tel_data_start_dict(d);
+	for (unsigned int i = 0; i < t->count; i++)
+		rte_tel_data_add_dict_container(d, t->name[i], t->column[i], 0);
+	return 0;
+}
+
+static void add_row_ipv4(struct rte_tel_data *column, uint32_t address)
+{
+	char text[INET_ADDRSTRLEN];
+
+	if (column == NULL)
+		return;
+	inet_ntop(AF_INET, &address, text, sizeof(text));
+	rte_tel_data_add_array_string(column, text);
+}
+
+static void add_row_string(struct rte_tel_data *column, const char *text)
+{
+	if (column != NULL)
+		rte_tel_data_add_array_string(column, text);
+}
+
+static void add_row_u64(struct rte_tel_data *column, uint64_t value)
+{
+	if (column != NULL)
+		rte_tel_data_add_array_u64(column, value);
+}
+
 static int telemetry_vips(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	const struct dplb_context *ctx = telemetry_context;
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	struct dplb_traffic_counters c;
+	struct table t = { 0 };
+	struct rte_tel_data *name = table_column(&t, "name", RTE_TEL_STRING_VAL);
+	struct rte_tel_data *address = table_column(&t, "address", RTE_TEL_STRING_VAL);
+	struct rte_tel_data *port = table_column(&t, "port", RTE_TEL_U64_VAL);
+	struct rte_tel_data *protocol = table_column(&t, "protocol", RTE_TEL_STRING_VAL);
+	struct rte_tel_data *scheduler = table_column(&t, "scheduler", RTE_TEL_STRING_VAL);
+	struct rte_tel_data *backends = table_column(&t, "backend_count", RTE_TEL_U64_VAL);
+	struct rte_tel_data *up = table_column(&t, "backends_up", RTE_TEL_U64_VAL);
+#define TRAFFIC_COLUMN(field, kind, help)                                                      \
+	struct rte_tel_data *column_##field = table_column(&t, #field, RTE_TEL_U64_VAL);
+	DPLB_TRAFFIC_METRICS(TRAFFIC_COLUMN)
+#undef TRAFFIC_COLUMN
 
 	RTE_SET_USED(cmd);
 	RTE_SET_USED(params);
-	/* A list, not a dict by name: telemetry keys cannot hold '.' or '-'. */
-	rte_tel_data_start_array(d, RTE_TEL_CONTAINER);
-	for (uint32_t v = 0; v < state->vip_count; v++) {
-		struct rte_tel_data *vip = rte_tel_data_alloc();
+	for (uint32_t v = 0; !t.failed && v < state->vip_count; v++) {
+		const struct dplb_vip_entry *vip = &state->vips[v];
 
-		if (vip == NULL)
-			return -ENOMEM;
-		rte_tel_data_start_dict(vip);
-		rte_tel_data_add_dict_string(vip, "name", state->vips[v].config->name);
-		add_vip(vip, ctx, &state->vips[v]);
-		if (rte_tel_data_add_array_container(d, vip, 0) != 0) {
-			rte_tel_data_free(vip);
-			break;
-		}
+		add_row_string(name, vip->config->name);
+		add_row_ipv4(address, vip->address);
+		add_row_u64(port, vip->config->port);
+		add_row_string(protocol, dplb_protocol_name(vip->protocol));
+		add_row_string(scheduler, dplb_scheduler_name(vip->config->scheduler));
+		add_row_u64(backends, vip->backend_count);
+		add_row_u64(up, vip->up_count);
+		dplb_vip_counters_sum(ctx, vip->id, &c);
+#define TRAFFIC_ROW(field, kind, help) add_row_u64(column_##field, c.field);
+		DPLB_TRAFFIC_METRICS(TRAFFIC_ROW)
+#undef TRAFFIC_ROW
 	}
-	return 0;
+	return table_finish(&t, d);
 }
 
 static int telemetry_vip(const char *cmd, const char *params, struct rte_tel_data *d)
@@ -268,33 +347,32 @@ static int telemetry_backends(const char *cmd, const char *params, struct rte_te
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
 	const struct dplb_vip_entry *vip = find_vip(state, params);
 	struct dplb_traffic_counters c;
+	struct table t = { 0 };
 
 	RTE_SET_USED(cmd);
 	if (vip == NULL)
 		return -EINVAL;
-	/* A list: telemetry keys cannot hold the dots of an address. It has
-	 * room for RTE_TEL_MAX_ARRAY_ENTRIES; the HTTP API has them all. */
-	rte_tel_data_start_array(d, RTE_TEL_CONTAINER);
-	for (uint32_t b = 0; b < vip->backend_count; b++) {
+	struct rte_tel_data *address = table_column(&t, "address", RTE_TEL_STRING_VAL);
+	struct rte_tel_data *backend_state = table_column(&t, "state", RTE_TEL_STRING_VAL);
+	struct rte_tel_data *weight = table_column(&t, "weight", RTE_TEL_U64_VAL);
+#define TRAFFIC_COLUMN(field, kind, help)                                                      \
+	struct rte_tel_data *column_##field = table_column(&t, #field, RTE_TEL_U64_VAL);
+	DPLB_TRAFFIC_METRICS(TRAFFIC_COLUMN)
+#undef TRAFFIC_COLUMN
+	/* Rows past RTE_TEL_MAX_ARRAY_ENTRIES are left out; HTTP has them all. */
+	for (uint32_t b = 0; !t.failed && b < vip->backend_count; b++) {
 		const uint32_t id = vip->backend_ids[b];
 		const struct dplb_backend_entry *entry = &state->backends[id];
-		struct rte_tel_data *backend = rte_tel_data_alloc();
 
-		if (backend == NULL)
-			return -ENOMEM;
-		rte_tel_data_start_dict(backend);
-		add_ipv4(backend, "address", entry->address);
-		rte_tel_data_add_dict_string(backend, "state",
-					     dplb_backend_state_name(entry->state));
-		rte_tel_data_add_dict_u64(backend, "weight", entry->weight);
+		add_row_ipv4(address, entry->address);
+		add_row_string(backend_state, dplb_backend_state_name(entry->state));
+		add_row_u64(weight, entry->weight);
 		dplb_backend_counters_sum(ctx, id, &c);
-		add_traffic(backend, &c);
-		if (rte_tel_data_add_array_container(d, backend, 0) != 0) {
-			rte_tel_data_free(backend);
-			break;
-		}
+#define TRAFFIC_ROW(field, kind, help) add_row_u64(column_##field, c.field);
+		DPLB_TRAFFIC_METRICS(TRAFFIC_ROW)
+#undef TRAFFIC_ROW
 	}
-	return 0;
+	return table_finish(&t, d);
 }
 
 /* ---- registration ----------------------------------------------------- */
@@ -311,11 +389,12 @@ static const struct {
 	  "dplb counters of one worker, drops by reason. Parameter: worker index" },
 	{ "/dplb/ports", telemetry_ports,
 	  "dplb and driver counters of each port. No parameters" },
-	{ "/dplb/vips", telemetry_vips, "dplb VIPs with their counters. No parameters" },
+	{ "/dplb/vips", telemetry_vips,
+	  "dplb VIPs and their counters, one list per field. No parameters" },
 	{ "/dplb/vip", telemetry_vip,
 	  "dplb VIP: configuration, counters, backends. Parameter: VIP name" },
 	{ "/dplb/backends", telemetry_backends,
-	  "dplb backends of a VIP: state, weight, counters. Parameter: VIP name" },
+	  "dplb backends of a VIP: state, weight, counters, one list per field. Parameter: VIP name" },
 };
 
 /*

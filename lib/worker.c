@@ -89,6 +89,17 @@ static inline void drop_packet(struct dplb_worker *worker, struct rte_mbuf *m,
 	rte_pktmbuf_free(m);
 }
 
+/* Unicast to this port, broadcast or multicast: a switch flooding unknown
+ * unicast must not make every dplb on the segment forward the same packet.
+ * Frames too short to say are left to the parser to count. */
+static inline bool addressed_to_port(const struct rte_mbuf *m, const struct rte_ether_addr *mac)
+{
+	const struct rte_ether_addr *dst = rte_pktmbuf_mtod(m, const struct rte_ether_addr *);
+
+	return rte_pktmbuf_data_len(m) < RTE_ETHER_ADDR_LEN || rte_is_multicast_ether_addr(dst) ||
+	       rte_is_same_ether_addr(dst, mac);
+}
+
 /* ---- schedulers: pick a backend id for a new flow, or MAGLEV_NO_BACKEND ---- */
 
 static inline uint32_t pick_round_robin(struct dplb_worker *worker, const struct dplb_vip_entry *vip,
@@ -204,9 +215,10 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 		return MAGLEV_NO_BACKEND;
 	struct dplb_flow_entry *entry = dplb_flow_table_insert(&worker->flows, key, flow_hash);
 	if (unlikely(entry == NULL)) {
-		/* Full: forward anyway; Maglev still sends it to the same place. */
+		/* Full: forward anyway, by Maglev whatever the VIP's scheduler,
+		 * so that every packet of the flow still goes to one place. */
 		counters->flow_insert_failures++;
-		return schedule_flow(worker, state, vip, key, flow_hash);
+		return dplb_hash_pick(vip, key, flow_hash);
 	}
 	/* A second packet of a flow that began earlier in this burst. */
 	if (unlikely(entry->backend_id != DPLB_FLOW_EMPTY))
@@ -263,25 +275,26 @@ static bool tell_sender_too_big(struct dplb_worker *worker, const struct dplb_st
 	return true;
 }
 
-static inline void forward_packet(struct dplb_worker *worker, const struct dplb_state *state,
+static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_state *state,
 				  uint16_t port_slot, struct rte_mbuf *m,
 				  struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
 				  uint32_t backend_id, uint32_t flow_hash)
 {
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
 		drop_packet(worker, m, DPLB_DROP_NO_BACKEND);
-		return;
+		return false;
 	}
 	const struct dplb_backend_entry *backend = &state->backends[backend_id];
 	if (unlikely(!backend->has_next_hop)) {
 		drop_packet(worker, m, DPLB_DROP_NO_NEXT_HOP);
-		return;
+		return false;
 	}
 	const struct dplb_encap_target target = {
 		.outer_src = state->local_address,
 		.outer_dst = backend->address,
 		.gue_port = state->gue_port,
 		.kind = vip->encap,
+		.packet_id = worker->next_packet_id++,
 		.src_mac = &worker->port_macs[port_slot],
 		.dst_mac = &backend->next_hop_mac,
 	};
@@ -289,11 +302,12 @@ static inline void forward_packet(struct dplb_worker *worker, const struct dplb_
 	if (unlikely(reason != 0)) {
 		if (reason == DPLB_DROP_TOO_BIG &&
 		    tell_sender_too_big(worker, state, port_slot, m, info, vip))
-			return;
+			return false;
 		drop_packet(worker, m, (enum dplb_drop_reason)reason);
-		return;
+		return false;
 	}
-	const uint32_t length = rte_pktmbuf_pkt_len(m);
+	/* IP bytes, as bytes_in: the outer packet, encapsulation included. */
+	const uint32_t length = info->ip_len + dplb_encap_overhead(vip->encap);
 	struct dplb_traffic_counters *vip_counters = &worker->counters.vip[vip->id];
 	struct dplb_traffic_counters *backend_counters = &worker->counters.backend[backend_id];
 	vip_counters->packets_out++;
@@ -301,6 +315,7 @@ static inline void forward_packet(struct dplb_worker *worker, const struct dplb_
 	backend_counters->packets_out++;
 	backend_counters->bytes_out += length;
 	send_back(worker, port_slot, m);
+	return true;
 }
 
 /* Requests for our address are answered here; everything else ARP (replies
@@ -325,6 +340,40 @@ static void handle_arp(struct dplb_worker *worker, const struct dplb_state *stat
 		return;
 	}
 	drop_packet(worker, m, DPLB_DROP_MANAGEMENT_BUSY);
+}
+
+#define DPLB_ICMP_COPIES_MAX 16
+
+/*
+ * An ICMP error about a flow of a VIP whose scheduler keeps no shared
+ * table (round-robin and the like), on a worker that does not hold the flow
+ * (RSS hashes the router's address, not the client's): only the backend
+ * knows the flow, so every up backend gets a copy, as GLB does, up to
+ * DPLB_ICMP_COPIES_MAX. Backends drop errors about flows they do not have.
+ */
+static bool send_to_every_backend(struct dplb_worker *worker, const struct dplb_state *state,
+				  uint16_t port_slot, struct rte_mbuf *m,
+				  struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
+				  uint32_t hash)
+{
+	const uint32_t copies = RTE_MIN(vip->up_count, (uint32_t)DPLB_ICMP_COPIES_MAX);
+
+	if (copies == 0)
+		return false;
+	for (uint32_t i = 1; i < copies; i++) {
+		struct rte_mbuf *copy = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
+		struct dplb_packet_info copy_info = *info;
+
+		if (copy == NULL)
+			break;
+		copy_info.ip = rte_pktmbuf_mtod_offset(copy, struct rte_ipv4_hdr *, info->l2_len);
+		worker->counters.icmp_errors_forwarded +=
+			forward_packet(worker, state, port_slot, copy, &copy_info, vip,
+				       vip->up_ids[i], hash);
+	}
+	worker->counters.icmp_errors_forwarded +=
+		forward_packet(worker, state, port_slot, m, info, vip, vip->up_ids[0], hash);
+	return true;
 }
 
 /*
@@ -355,10 +404,12 @@ static bool forward_icmp_error(struct dplb_worker *worker, const struct dplb_sta
 		backend_id = worker->flows.entries[position].backend_id;
 	else if (vip->scheduler == DPLB_SCHED_MAGLEV || vip->scheduler == DPLB_SCHED_SOURCE_HASH)
 		backend_id = dplb_hash_pick(vip, &key, hash);
+	else
+		return send_to_every_backend(worker, state, port_slot, m, info, vip, hash);
 	if (backend_id == MAGLEV_NO_BACKEND)
 		return false;
-	worker->counters.icmp_errors_forwarded++;
-	forward_packet(worker, state, port_slot, m, info, vip, backend_id, hash);
+	worker->counters.icmp_errors_forwarded +=
+		forward_packet(worker, state, port_slot, m, info, vip, backend_id, hash);
 	return true;
 }
 
@@ -403,6 +454,10 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 			rte_prefetch0(rte_pktmbuf_mtod(packets[i + DPLB_PREFETCH_AHEAD], void *));
 		port->rx_packets++;
 		port->rx_bytes += rte_pktmbuf_pkt_len(m);
+		if (unlikely(!addressed_to_port(m, &worker->port_macs[port_slot]))) {
+			drop_packet(worker, m, DPLB_DROP_NOT_OUR_MAC);
+			continue;
+		}
 
 		switch (dplb_parse_packet(m, pi)) {
 		case DPLB_PARSED_L4:

@@ -13,6 +13,7 @@ as [management] listen unless the config names one), so tests never
 collide on the default 8080; `http()` talks to it.
 """
 
+import errno
 import http.client
 import json
 import os
@@ -104,8 +105,10 @@ class Dplb:
                                      stderr=subprocess.PIPE, text=True, cwd=self.workdir)
         try:
             if self.fifo:
-                # Opening blocks until dplb opens the other end.
-                self.writer = PcapWriter(str(self.in_pcap), linktype=1, sync=True)
+                # Opened once dplb has opened the other end; a dplb that
+                # exits first must fail the test, not hang it.
+                fd = wait_for(self._open_fifo, "dplb to open its input FIFO")
+                self.writer = PcapWriter(os.fdopen(fd, "wb"), linktype=1, sync=True)
                 # dplb reads the file header while starting: write it now.
                 self.writer.write_header(None)
             wait_for(self._telemetry_ready, "dplb telemetry socket")
@@ -116,6 +119,19 @@ class Dplb:
             self.proc = None
             raise
         return self
+
+    def _open_fifo(self):
+        if self.proc.poll() is not None:
+            out, err = self.proc.communicate()
+            raise AssertionError(f"dplb exited early ({self.proc.returncode}):\n{out}\n{err}")
+        try:
+            fd = os.open(self.in_pcap, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as error:
+            if error.errno == errno.ENXIO:  # no reader yet
+                return None
+            raise
+        os.set_blocking(fd, True)
+        return fd
 
     def _telemetry_ready(self):
         if self.proc.poll() is not None:
@@ -206,7 +222,7 @@ class Dplb:
             response = connection.getresponse()
             data = response.read()
             answer_headers = {k.lower(): v for k, v in response.getheaders()}
-            if answer_headers.get("content-type", "").startswith("application/json"):
+            if data and answer_headers.get("content-type", "").startswith("application/json"):
                 data = json.loads(data)
             return response.status, answer_headers, data
         finally:

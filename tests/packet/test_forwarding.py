@@ -170,15 +170,19 @@ def test_vlan_tag_is_kept(tmp_path):
 
 
 def test_traffic_not_for_a_vip_is_counted_not_sent(tmp_path):
+    eth = Ether(dst=PORT_MAC, src="02:00:00:00:00:99")
     packets = [
-        Ether() / IP(src="1.2.3.4", dst="10.0.0.99") / TCP(dport=80),   # other address
-        Ether() / IP(src="1.2.3.4", dst=VIP) / TCP(dport=81),           # other port
-        Ether() / IP(src="1.2.3.4", dst=VIP) / UDP(dport=80),           # other protocol
+        eth / IP(src="1.2.3.4", dst="10.0.0.99") / TCP(dport=80),   # other address
+        eth / IP(src="1.2.3.4", dst=VIP) / TCP(dport=81),           # other port
+        eth / IP(src="1.2.3.4", dst=VIP) / UDP(dport=80),           # other protocol
+        # A VIP packet flooded by a switch to every port: not ours to forward.
+        Ether(bytes.fromhex("020000000077") + raw(tcp_packet(1))[6:]),
     ]
     out, stats, drops, _ = run_capture(tmp_path, config(), packets)
     assert out == []
     assert drops["not_for_vip"] == 3
-    assert stats["drops"] == 3
+    assert drops["not_our_mac"] == 1
+    assert stats["drops"] == 4
 
 
 def test_packet_too_big_for_the_mtu_is_dropped(tmp_path):
@@ -339,3 +343,17 @@ def test_icmp_errors_about_a_flow_reach_its_backend(tmp_path):
         client_port = int.from_bytes(quote[22:24], "big")
         assert o[IP].dst == backend_of[(client, client_port)]
     assert drops["icmp_unhandled"] == 1
+
+
+def test_icmp_error_for_an_unknown_round_robin_flow_goes_to_every_backend(tmp_path):
+    # No entry for the flow here (it may live on another worker), and
+    # round-robin keeps no table to recompute it from: every up backend
+    # gets a copy, and the one that has the flow uses it.
+    quoted = IP(src=VIP, dst="172.16.9.9", flags="DF") / TCP(sport=80, dport=4321)
+    error = Ether(raw(Ether(dst=PORT_MAC, src="02:00:00:00:00:98") /
+                      IP(src="192.0.2.1", dst=VIP) /
+                      ICMP(type=3, code=4, nexthopmtu=1400) / raw(quoted)[:28]))
+    out, stats, _, _ = run_capture(tmp_path, config(scheduler="round-robin"), [error])
+    assert sorted(o[IP].dst for o in out) == sorted(BACKENDS)
+    assert all(raw(o[IP])[20:] == raw(error[IP]) for o in out)
+    assert stats["icmp_errors_forwarded"] == len(BACKENDS)
