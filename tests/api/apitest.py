@@ -121,8 +121,9 @@ class Traffic:
         return self.dplb.wait_received(self.sent)
 
 
-def start(tmp_path, text=None, **kwargs):
-    return Dplb(tmp_path, config() if text is None else text, fifo=True, **kwargs).start()
+def dplb_at(tmp_path, text=None, **kwargs):
+    """A dplb (not started: use "with") reading a FIFO, on config() or text."""
+    return Dplb(tmp_path, config() if text is None else text, fifo=True, **kwargs)
 
 
 def inner(out):

@@ -10,7 +10,7 @@ from scapy.all import IP, raw
 
 from apitest import (DNS, DNS_BACKENDS, SOLO, SOLO_BACKEND, STICKY, STICKY_BACKENDS, WEB,
                      WEB_BACKENDS, Traffic, backends_by_flow, filler, flow_of, inner, metric, ok,
-                     parse_metrics, promtool_check, start, tcp, telemetry_script, udp)
+                     parse_metrics, promtool_check, dplb_at, tcp, telemetry_script, udp)
 
 
 def mixed_traffic():
@@ -25,7 +25,7 @@ def mixed_traffic():
 @pytest.fixture
 def loaded(tmp_path):
     """A dplb that has handled mixed_traffic(); yields (dplb, sent parts)."""
-    dplb = start(tmp_path)
+    dplb = dplb_at(tmp_path).start()
     try:
         parts = mixed_traffic()
         Traffic(dplb).send([p for part in parts for p in part])
@@ -35,7 +35,7 @@ def loaded(tmp_path):
 
 
 def test_healthz(tmp_path):
-    with start(tmp_path) as dplb:
+    with dplb_at(tmp_path) as dplb:
         health = ok(dplb, "GET", "/healthz")
         assert health["status"] == "ok"
         assert health["generation"] == 1
@@ -85,8 +85,8 @@ def test_stats_match_the_traffic(loaded):
     web_vip = vips["web"]
     assert web_vip["packets_in"] == web_vip["packets_out"] == 128
     assert web_vip["bytes_in"] == sum(len(raw(p[IP])) for p in web)
-    # IP-in-IP adds one 20-byte IPv4 header to each frame.
-    assert web_vip["bytes_out"] == sum(len(raw(p)) + 20 for p in web)
+    # IP bytes both ways; IP-in-IP adds one 20-byte IPv4 header.
+    assert web_vip["bytes_out"] == sum(len(raw(p[IP])) + 20 for p in web)
     assert web_vip["new_flows"] == web_vip["active_flows"] == 96
     assert vips["dns-udp"]["packets_in"] == vips["dns-udp"]["new_flows"] == 32
     assert vips["sticky.src"]["packets_out"] == 32 and vips["sticky.src"]["new_flows"] == 32
@@ -101,7 +101,6 @@ def test_stats_match_the_traffic(loaded):
     assert port["since_last_call"]["rx_packets"] == 224
 
     # The next call counts from this one.
-    Traffic(dplb).sent = 224
     traffic = Traffic(dplb)
     traffic.sent = 224
     traffic.send(filler(64))
@@ -121,7 +120,7 @@ def test_stats_match_the_traffic(loaded):
     bytes_by_backend = collections.Counter()
     flows_by_backend = collections.defaultdict(set)
     for o in out:
-        bytes_by_backend[o[IP].dst] += len(raw(o))
+        bytes_by_backend[o[IP].dst] += len(raw(o[IP]))
         flows_by_backend[o[IP].dst].add(flow_of(inner(o)))
     for vip in stats["vips"]:
         for backend in vip["backends"]:
@@ -172,7 +171,7 @@ def test_vips_show_configuration_and_live_state(loaded):
 def test_lookup_names_the_backend_new_flows_get(tmp_path):
     web = [tcp(i) for i in range(128)]
     sticky = [tcp(300 + i, dst=STICKY, dport=443) for i in range(64)]
-    with start(tmp_path) as dplb:
+    with dplb_at(tmp_path) as dplb:
         Traffic(dplb).send(web + sticky)
         answers = {}
         for p in web + sticky:
@@ -211,7 +210,7 @@ def test_lookup_names_the_backend_new_flows_get(tmp_path):
     ("src=172.16.0.1&sprot=1", 400, "unknown query parameter \"sprot\""),
 ])
 def test_lookup_refuses_bad_queries(tmp_path, query, status, words):
-    with start(tmp_path) as dplb:
+    with dplb_at(tmp_path) as dplb:
         code, headers, answer = dplb.http("GET", "/vips/web/lookup?" + query)
         assert code == status and words in answer["error"], answer
         code, _, answer = dplb.http("GET", "/vips/nope/lookup?src=172.16.0.1&sport=1")
@@ -276,27 +275,28 @@ def test_telemetry_shows_the_same_counters(loaded):
     port = dplb.telemetry("/dplb/ports")["0"]
     assert port["rx_packets"] == port["ipackets"] == 224 and port["opackets"] == 192
 
-    vips = {v["name"]: v for v in dplb.telemetry("/dplb/vips")}
-    assert set(vips) == {"web", "dns-udp", "sticky.src", "solo"}
-    assert vips["web"]["packets_in"] == 128 and vips["web"]["backends_up"] == 3
+    # Lists come as columns, one per field, in configuration order.
+    vips = dplb.telemetry("/dplb/vips")
+    assert vips["name"] == ["web", "dns-udp", "sticky.src", "solo"]
+    assert vips["packets_in"] == [v["packets_in"] for v in stats["vips"]] == [128, 32, 32, 0]
+    assert vips["backends_up"] == [3, 2, 2, 1]
     vip = dplb.telemetry("/dplb/vip,dns-udp")
     assert vip["name"] == "dns-udp" and vip["protocol"] == "udp" and vip["new_flows"] == 32
     assert vip["backends"] == DNS_BACKENDS
     backends = dplb.telemetry("/dplb/backends,web")
-    assert [b["address"] for b in backends] == list(WEB_BACKENDS)
-    for mine, theirs in zip(backends, web["backends"]):
-        for key in ("state", "weight", "packets_out", "bytes_out", "new_flows", "active_flows"):
-            assert mine[key] == theirs[key], key
+    assert backends["address"] == list(WEB_BACKENDS)
+    for key in ("state", "weight", "packets_out", "bytes_out", "new_flows", "active_flows"):
+        assert backends[key] == [b[key] for b in web["backends"]], key
     assert dplb.telemetry("/dplb/vip,nope") is None
     assert dplb.telemetry("/dplb/worker,7") is None
 
     # And dpdk-telemetry.py, the operator's tool, shows them too.
     assert telemetry_script(dplb.prefix, "/dplb/vip,sticky.src")["packets_out"] == 32
-    assert telemetry_script(dplb.prefix, "/dplb/backends,solo")[0]["address"] == SOLO_BACKEND
+    assert telemetry_script(dplb.prefix, "/dplb/backends,solo")["address"] == [SOLO_BACKEND]
 
 
 def test_head_and_trailing_slashes(tmp_path):
-    with start(tmp_path) as dplb:
+    with dplb_at(tmp_path) as dplb:
         assert ok(dplb, "GET", "/vips/")["vips"][0]["name"] == "web"
         assert ok(dplb, "GET", "/vips/solo/")["address"] == SOLO
         status, _, body = dplb.http("HEAD", "/stats")

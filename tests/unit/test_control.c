@@ -1,0 +1,238 @@
+/*
+ * Unit tests for the control API (lib/control.c) on a real context: the
+ * identities registry, an RCU variable with no worker online (so grace
+ * periods end at once) and the publisher, as dplb_start makes them, but
+ * no ports or workers. Each change is checked for what it says and for
+ * what the snapshot that serves then holds; each refusal for leaving the
+ * serving snapshot untouched.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_malloc.h>
+
+#include "control.h"
+#include "dpdk_test.h"
+#include "dplb.h"
+#include "neighbor.h"
+
+static const char *const BASE =
+	"[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:01\n\n"
+	"[vip:web]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 251\n"
+	"backend = 10.0.1.1\nbackend = 10.0.1.2 weight=2\n\n"
+	"[vip:solo]\naddress = 10.0.0.101\nport = 80\nmaglev_size = 7\nbackend = 10.0.2.1\n";
+
+static struct dplb_context ctx;
+static struct dplb_control_result result;
+
+static uint32_t ip(const char *text)
+{
+	struct in_addr a;
+
+	cr_assert_eq(inet_pton(AF_INET, text, &a), 1, "bad test address %s", text);
+	return a.s_addr;
+}
+
+static void write_config(const char *text)
+{
+	FILE *f = fopen(ctx.config_path, "w");
+
+	cr_assert_not_null(f);
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+}
+
+static void setup(void)
+{
+	char error[DPLB_ERROR_MAX];
+	struct dplb_config_errors errs;
+	struct dplb_config *config;
+
+	test_eal_init(NULL);
+	memset(&ctx, 0, sizeof(ctx));
+	snprintf(ctx.config_path, sizeof(ctx.config_path), "/tmp/dplb-control-%d.ini",
+		 (int)getpid());
+	write_config(BASE);
+	ctx.ids = dplb_identities_create();
+	ctx.neighbors = calloc(1, sizeof(*ctx.neighbors));
+	ctx.rcu = rte_zmalloc("test_rcu", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE);
+	cr_assert(ctx.ids && ctx.neighbors && ctx.rcu);
+	cr_assert_eq(rte_rcu_qsbr_init(ctx.rcu, 1), 0);
+	ctx.publisher = dplb_publisher_create(ctx.rcu, 64);
+	cr_assert_not_null(ctx.publisher);
+	cr_assert_eq(dplb_config_load(ctx.config_path, &config, &errs), 0, "%s", errs.messages[0]);
+	cr_assert_eq(dplb_apply_config(&ctx, config, error), 0, "%s", error);
+	cr_assert_eq(ctx.generation, 1);
+}
+
+static void teardown(void)
+{
+	dplb_control_result_free(&result);
+	dplb_publisher_free(ctx.publisher);
+	rte_free(ctx.rcu);
+	dplb_identities_free(ctx.ids);
+	free(ctx.neighbors);
+	unlink(ctx.config_path);
+	test_eal_fini();
+}
+
+TestSuite(control, .init = setup, .fini = teardown, .timeout = 60);
+
+static const struct dplb_state *serving(void)
+{
+	return dplb_current_state(ctx.publisher);
+}
+
+static const struct dplb_backend_entry *backend_in(const char *vip_name, const char *address)
+{
+	const struct dplb_vip_entry *vip = test_vip_named(serving(), vip_name);
+
+	for (uint32_t i = 0; i < vip->backend_count; i++)
+		if (serving()->backends[vip->backend_ids[i]].address == ip(address))
+			return &serving()->backends[vip->backend_ids[i]];
+	return NULL;
+}
+
+/* A refusal: rc, the first message, and nothing published. */
+static void expect_refusal(int rc, int want, const char *words)
+{
+	cr_assert_eq(rc, want, "rc %d, want %d (%s)", rc, want,
+		     result.errors.count ? result.errors.messages[0] : "");
+	cr_assert_geq(result.errors.count, 1);
+	cr_assert_not_null(strstr(result.errors.messages[0], words), "\"%s\" lacks \"%s\"",
+			   result.errors.messages[0], words);
+	cr_assert_not(result.applied);
+	cr_assert_eq(result.changes.count, 0);
+	cr_assert_eq(result.generation, 1);
+	cr_assert_eq(ctx.generation, 1);
+	dplb_control_result_free(&result);
+}
+
+Test(control, add_backend)
+{
+	const struct dplb_backend_config backend = {
+		.address = ip("10.0.1.3"), .weight = 3, .state = DPLB_BACKEND_DRAIN,
+	};
+
+	cr_assert_eq(dplb_control_add_backend(&ctx, "web", &backend, &result), 0);
+	cr_assert(result.applied);
+	cr_assert_eq(result.generation, 2);
+	cr_assert_eq(result.changes.count, 1);
+	cr_assert_eq(result.changes.items[0].kind, DPLB_CHANGE_BACKEND_ADDED);
+	cr_assert_eq(result.changes.items[0].after.weight, 3);
+	cr_assert_eq(serving()->generation, 2);
+	cr_assert_eq(backend_in("web", "10.0.1.3")->state, DPLB_BACKEND_DRAIN);
+	cr_assert_eq(test_vip_named(serving(), "web")->up_count, 2);
+}
+
+Test(control, add_refusals_change_nothing)
+{
+	const struct dplb_state *before = serving();
+	struct dplb_backend_config backend = { .address = ip("10.0.1.1"), .weight = 1 };
+
+	expect_refusal(dplb_control_add_backend(&ctx, "web", &backend, &result), -EEXIST,
+		       "vip web has backend 10.0.1.1 already");
+	expect_refusal(dplb_control_add_backend(&ctx, "nope", &backend, &result), -ENOENT,
+		       "no VIP named \"nope\"");
+	backend.address = ip("10.0.1.9");
+	backend.weight = 0;
+	expect_refusal(dplb_control_add_backend(&ctx, "web", &backend, &result), -EINVAL,
+		       "weight 0 is out of range (1..65535)");
+	backend.weight = 1;
+	backend.address = 0;
+	expect_refusal(dplb_control_add_backend(&ctx, "web", &backend, &result), -EINVAL,
+		       "0.0.0.0 is not a usable address");
+	cr_assert_eq(serving(), before, "a refusal published a snapshot");
+}
+
+Test(control, update_backend)
+{
+	struct dplb_backend_update update = { .set_weight = true, .weight = 7 };
+
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result),
+		     0);
+	cr_assert_eq(result.changes.count, 1);
+	cr_assert_str_eq(result.changes.items[0].fields, "weight");
+	cr_assert_eq(backend_in("web", "10.0.1.1")->weight, 7);
+	dplb_control_result_free(&result);
+
+	/* The same values again: nothing to publish. */
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result),
+		     0);
+	cr_assert_not(result.applied);
+	cr_assert_eq(result.changes.count, 0);
+	cr_assert_eq(result.generation, 2);
+	dplb_control_result_free(&result);
+
+	update = (struct dplb_backend_update){ .set_state = true, .state = DPLB_BACKEND_DOWN,
+					       .set_mac = true, .has_mac = true,
+					       .mac = { 2, 0, 0, 0, 9, 9 } };
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.2"), &update, &result),
+		     0);
+	cr_assert_str_eq(result.changes.items[0].fields, "state,mac");
+	cr_assert_eq(backend_in("web", "10.0.1.2")->state, DPLB_BACKEND_DOWN);
+	cr_assert_eq(backend_in("web", "10.0.1.2")->next_hop_mac.addr_bytes[4], 9);
+	cr_assert_eq(test_vip_named(serving(), "web")->up_count, 1);
+}
+
+Test(control, update_refusals_change_nothing)
+{
+	struct dplb_backend_update update = { .set_weight = true, .weight = 65536 };
+
+	expect_refusal(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result),
+		       -EINVAL, "weight 65536 is out of range");
+	update.weight = 2;
+	expect_refusal(dplb_control_update_backend(&ctx, "web", ip("10.0.2.1"), &update, &result),
+		       -ENOENT, "vip web has no backend 10.0.2.1");
+	expect_refusal(dplb_control_update_backend(&ctx, "x", ip("10.0.1.1"), &update, &result),
+		       -ENOENT, "no VIP named \"x\"");
+}
+
+Test(control, remove_backend)
+{
+	/* A VIP keeps at least one backend, as the loader demands. */
+	expect_refusal(dplb_control_remove_backend(&ctx, "solo", ip("10.0.2.1"), &result), -EINVAL,
+		       "[vip:solo] has no backends");
+	expect_refusal(dplb_control_remove_backend(&ctx, "web", ip("10.0.2.1"), &result), -ENOENT,
+		       "vip web has no backend 10.0.2.1");
+	cr_assert_eq(dplb_control_remove_backend(&ctx, "web", ip("10.0.1.1"), &result), 0);
+	cr_assert_eq(result.changes.items[0].kind, DPLB_CHANGE_BACKEND_REMOVED);
+	cr_assert_eq(result.generation, 2);
+	cr_assert_null(backend_in("web", "10.0.1.1"));
+	cr_assert_not_null(backend_in("web", "10.0.1.2"));
+}
+
+Test(control, reload_says_what_the_file_changed)
+{
+	const struct dplb_backend_config backend = { .address = ip("10.0.1.9"), .weight = 1 };
+
+	cr_assert_eq(dplb_control_add_backend(&ctx, "web", &backend, &result), 0);
+	dplb_control_result_free(&result);
+	write_config("[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:01\n\n"
+		     "[vip:web]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 251\n"
+		     "backend = 10.0.1.1 weight=4\n");
+	cr_assert_eq(dplb_control_reload(&ctx, &result), 0);
+	cr_assert(result.applied);
+	cr_assert_eq(result.generation, 3);
+	cr_assert_eq(result.changes.count, 4);
+	cr_assert_eq(result.changes.items[0].kind, DPLB_CHANGE_BACKEND_MODIFIED);
+	cr_assert_eq(result.changes.items[1].kind, DPLB_CHANGE_BACKEND_REMOVED);
+	cr_assert_eq(result.changes.items[1].before.address, ip("10.0.1.2"));
+	cr_assert_eq(result.changes.items[2].before.address, ip("10.0.1.9"));
+	cr_assert_eq(result.changes.items[3].kind, DPLB_CHANGE_VIP_REMOVED);
+	cr_assert_eq(ctx.reloads_ok, 1);
+	dplb_control_result_free(&result);
+
+	write_config("[dataplane]\naddress = 10.0.0.1\n[vip:web]\n");
+	cr_assert_eq(dplb_control_reload(&ctx, &result), -EINVAL);
+	cr_assert_not(result.applied);
+	cr_assert_eq(result.generation, 3);
+	cr_assert_geq(result.errors.count, 1);
+	cr_assert_not_null(strstr(result.errors.messages[0], ctx.config_path));
+	cr_assert_eq(ctx.reloads_failed, 1);
+}
