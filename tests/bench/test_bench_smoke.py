@@ -107,7 +107,10 @@ def run_gen_against_dplb(tmp_path, gen_options):
             subprocess.run(["sleep", "0.05"], check=False)
         dplb = subprocess.Popen(
             [str(APP / "dplb")] + dplb_eal + [
-                "--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no", "--",
+                # dplb-gen sends to 02:00:00:00:00:01 unless told otherwise,
+                # and dplb drops frames unicast to another MAC.
+                "--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no,"
+                "mac=02:00:00:00:00:01", "--",
                 "-c", str(config)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = gen.communicate(timeout=TIMEOUT)
