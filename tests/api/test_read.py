@@ -8,7 +8,7 @@ import shutil
 import pytest
 from scapy.all import IP, raw
 
-from apitest import (DNS, DNS_BACKENDS, SOLO, SOLO_BACKEND, STICKY, STICKY_BACKENDS, WEB,
+from apitest import (DNS_BACKENDS, SOLO, SOLO_BACKEND, STICKY, STICKY_BACKENDS, WEB,
                      WEB_BACKENDS, Traffic, backends_by_flow, filler, flow_of, inner, metric, ok,
                      parse_metrics, promtool_check, dplb_at, tcp, telemetry_script, udp)
 

@@ -21,11 +21,15 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
 from scapy.all import PcapWriter, rdpcap  # noqa: F401  (re-exported for tests)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
+from dplb_telemetry import telemetry_query  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("DPLB_BUILD", REPO / "build"))
@@ -176,14 +180,7 @@ class Dplb:
     # -- telemetry --
 
     def telemetry(self, command):
-        path = f"/var/run/dpdk/{self.prefix}/dpdk_telemetry.v2"
-        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
-            sock.settimeout(5)
-            sock.connect(path)
-            sock.recv(4096)
-            sock.send(command.encode())
-            reply = json.loads(sock.recv(1 << 20))
-        return reply[command.split(",")[0]]
+        return telemetry_query(self.prefix, command)
 
     def stats(self):
         return self.telemetry("/dplb/stats")

@@ -2,7 +2,7 @@
 and its VIPs, resolves next hops by ARP, and never sends to an unresolved
 next hop."""
 
-from scapy.all import ARP, ICMP, IP, TCP, Ether, Raw, raw
+from scapy.all import ARP, ICMP, IP, Ether, Raw, raw
 
 from dplb_harness import BURST, Dplb, run_capture
 from test_forwarding import LOCAL, PORT_MAC, VIP, config, tcp_packet
