@@ -766,6 +766,8 @@ static const struct key_spec key_table[] = {
 	  CONFIG_FIELD(flow_table_size), .min = 1024, .max = 268435456 },
 	{ SECTION_DATAPLANE, "tcp_timeout", parse_number_key, CONFIG_FIELD(tcp_timeout),
 	  .min = 1, .max = 86400 },
+	{ SECTION_DATAPLANE, "tcp_closing_timeout", parse_number_key,
+	  CONFIG_FIELD(tcp_closing_timeout), .min = 1, .max = 86400 },
 	{ SECTION_DATAPLANE, "udp_timeout", parse_number_key, CONFIG_FIELD(udp_timeout),
 	  .min = 1, .max = 86400 },
 	{ SECTION_DATAPLANE, "gue_port", parse_number_key, CONFIG_FIELD(gue_port),
@@ -1264,6 +1266,7 @@ static void set_defaults(struct dplb_config *config)
 	config->flow_table_size = DPLB_DEFAULT_FLOW_TABLE_SIZE;
 	config->tcp_timeout = DPLB_DEFAULT_TCP_TIMEOUT;
 	config->udp_timeout = DPLB_DEFAULT_UDP_TIMEOUT;
+	config->tcp_closing_timeout = DPLB_DEFAULT_TCP_CLOSING_TIMEOUT;
 	config->gue_port = DPLB_DEFAULT_GUE_PORT;
 	config->mtu = DPLB_DEFAULT_MTU;
 	snprintf(config->listen_address, sizeof(config->listen_address), "127.0.0.1");
@@ -1508,9 +1511,9 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		print_mac(out, config->gateway_mac);
 		fprintf(out, ")");
 	}
-	fprintf(out, "\n  flow table %u per worker, timeouts tcp %us udp %us, "
+	fprintf(out, "\n  flow table %u per worker, timeouts tcp %us udp %us tcp-closing %us, "
 		"gue port %u, mtu %u\n", config->flow_table_size, config->tcp_timeout,
-		config->udp_timeout, config->gue_port, config->mtu);
+		config->udp_timeout, config->tcp_closing_timeout, config->gue_port, config->mtu);
 	fprintf(out, "management: listen %s:%u, token file %s\n", config->listen_address,
 		config->listen_port, config->token_file[0] ? config->token_file : "none");
 

@@ -28,6 +28,7 @@
 #define DPLB_DEFAULT_FLOW_TABLE_SIZE (1u << 20)
 #define DPLB_DEFAULT_TCP_TIMEOUT 300u
 #define DPLB_DEFAULT_UDP_TIMEOUT 30u
+#define DPLB_DEFAULT_TCP_CLOSING_TIMEOUT 10u
 #define DPLB_DEFAULT_GUE_PORT 6080u
 #define DPLB_DEFAULT_MTU 1500u
 #define DPLB_MAX_WEIGHT 65535u
@@ -92,6 +93,7 @@ struct dplb_config {
 	uint32_t flow_table_size; /* per worker */
 	uint32_t tcp_timeout;     /* seconds */
 	uint32_t udp_timeout;     /* seconds */
+	uint32_t tcp_closing_timeout; /* seconds, once the client sent FIN or RST */
 	uint16_t gue_port;        /* UDP destination port of GUE, host order */
 	uint32_t mtu;             /* largest IP packet we may send */
 

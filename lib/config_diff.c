@@ -92,6 +92,7 @@ static const struct field settings[] = {
 	SETTING("flow_table_size", flow_table_size),
 	SETTING("tcp_timeout", tcp_timeout),
 	SETTING("udp_timeout", udp_timeout),
+	SETTING("tcp_closing_timeout", tcp_closing_timeout),
 	SETTING("gue_port", gue_port),
 	SETTING("mtu", mtu),
 	{ "listen", offsetof(struct dplb_config, listen_address),

@@ -39,7 +39,7 @@ struct dplb_flow_entry {
 	uint32_t last_seen;  /* seconds since the worker started */
 	uint16_t vip_id;
 	uint8_t protocol;
-	uint8_t reserved;
+	uint8_t closing;     /* the client sent FIN or RST: a shorter timeout */
 };
 
 struct dplb_flow_table {

@@ -382,6 +382,7 @@ static int build_state(struct dplb_shared_config *shared, struct dplb_identities
 	state->mtu = config->mtu;
 	state->tcp_timeout = config->tcp_timeout;
 	state->udp_timeout = config->udp_timeout;
+	state->tcp_closing_timeout = config->tcp_closing_timeout;
 	/* Sized for every id that could be handed out, so a backend added by a
 	 * later snapshot never indexes past an older one's array. */
 	state->backend_id_limit = DPLB_MAX_BACKEND_IDS;

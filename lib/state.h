@@ -74,6 +74,7 @@ struct dplb_state {
 	uint32_t mtu;
 	uint32_t tcp_timeout;
 	uint32_t udp_timeout;
+	uint32_t tcp_closing_timeout;
 };
 
 /* Stable ids: management lcore only. */

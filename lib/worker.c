@@ -176,15 +176,26 @@ static inline void move_flow(struct dplb_worker *worker, struct dplb_flow_entry 
 	counters->flows_rescheduled++;
 }
 
+#define DPLB_TCP_LIFECYCLE_FLAGS (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)
+
+/* A FIN or RST from the client puts the flow on the short closing timeout;
+ * a SYN (the 5-tuple reused for a new connection) takes it off again. */
+static inline void track_tcp_close(struct dplb_flow_entry *entry, uint8_t tcp_flags)
+{
+	if (unlikely(tcp_flags & DPLB_TCP_LIFECYCLE_FLAGS))
+		entry->closing = (tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) != 0;
+}
+
 static inline uint32_t established_backend(struct dplb_worker *worker,
 					   const struct dplb_state *state,
 					   const struct dplb_vip_entry *vip,
 					   const struct dplb_flow_key *key, uint32_t flow_hash,
-					   struct dplb_flow_entry *entry)
+					   uint8_t tcp_flags, struct dplb_flow_entry *entry)
 {
 	uint32_t backend_id;
 
 	entry->last_seen = worker->now;
+	track_tcp_close(entry, tcp_flags);
 	if (likely(backend_keeps_flows(&state->backends[entry->backend_id], vip->id)))
 		return entry->backend_id;
 	backend_id = schedule_flow(worker, state, vip, key, flow_hash);
@@ -201,13 +212,13 @@ static inline uint32_t established_backend(struct dplb_worker *worker,
 static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct dplb_state *state,
 				       const struct dplb_vip_entry *vip,
 				       const struct dplb_flow_key *key, uint32_t flow_hash,
-				       int32_t position)
+				       uint8_t tcp_flags, int32_t position)
 {
 	struct dplb_worker_counters *counters = &worker->counters;
 	uint32_t backend_id;
 
 	if (likely(position >= 0))
-		return established_backend(worker, state, vip, key, flow_hash,
+		return established_backend(worker, state, vip, key, flow_hash, tcp_flags,
 					   &worker->flows.entries[position]);
 
 	/* Every scheduler picks among up backends only. */
@@ -222,7 +233,7 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 	}
 	/* A second packet of a flow that began earlier in this burst. */
 	if (unlikely(entry->backend_id != DPLB_FLOW_EMPTY))
-		return established_backend(worker, state, vip, key, flow_hash, entry);
+		return established_backend(worker, state, vip, key, flow_hash, tcp_flags, entry);
 	backend_id = schedule_flow(worker, state, vip, key, flow_hash);
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
 		dplb_flow_table_remove(&worker->flows, (int32_t)(entry - worker->flows.entries));
@@ -232,6 +243,7 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 	entry->last_seen = worker->now;
 	entry->vip_id = vip->id;
 	entry->protocol = key->protocol;
+	entry->closing = (tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) != 0;
 	counters->new_flows++;
 	counters->vip[vip->id].new_flows++;
 	counters->backend[backend_id].new_flows++;
@@ -505,7 +517,8 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 				       positions);
 	for (uint16_t i = 0; i < vip_count; i++) {
 		const uint32_t backend_id = resolve_backend(worker, state, vips[i], &keys[i],
-							    hashes[i], positions[i]);
+							    hashes[i], info[i].tcp_flags,
+							    positions[i]);
 		if (backend_id != MAGLEV_NO_BACKEND) {
 			worker->counters.backend[backend_id].packets_in++;
 			worker->counters.backend[backend_id].bytes_in += info[i].ip_len;
@@ -527,8 +540,10 @@ void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *
 		struct dplb_flow_entry *entry = &flows->entries[position];
 
 		if (entry->backend_id != DPLB_FLOW_EMPTY) {
-			const uint32_t timeout = entry->protocol == IPPROTO_TCP ? state->tcp_timeout
-										: state->udp_timeout;
+			const uint32_t timeout =
+				entry->protocol != IPPROTO_TCP ? state->udp_timeout
+				: entry->closing	       ? state->tcp_closing_timeout
+							       : state->tcp_timeout;
 			if (worker->now - entry->last_seen >= timeout) {
 				worker->counters.backend[entry->backend_id].active_flows--;
 				worker->counters.vip[entry->vip_id].active_flows--;
@@ -573,7 +588,7 @@ static void flush_tx(struct dplb_worker *worker)
 
 /*
  * Ageing is paced by time, not by loop iterations: each worker sweeps its
- * whole table once per half of the shorter timeout (at least once a second),
+ * whole table once per half of the shortest timeout (at least once a second),
  * a slice at a time, so a busy worker does not spend its cycles re-reading
  * entries that cannot have expired. An idle flow lives between its timeout
  * and one and a half times it.
@@ -584,8 +599,9 @@ static void age_on_schedule(struct dplb_worker *worker, const struct dplb_state 
 	if (tsc < worker->next_ageing_tsc)
 		return;
 	dplb_worker_age_flows(worker, state, DPLB_AGEING_SLICE);
-	const uint64_t sweep_seconds = RTE_MAX(1u, RTE_MIN(state->tcp_timeout,
-							     state->udp_timeout) / 2);
+	const uint64_t sweep_seconds =
+		RTE_MAX(1u, RTE_MIN(RTE_MIN(state->tcp_timeout, state->udp_timeout),
+				    state->tcp_closing_timeout) / 2);
 	const uint64_t slices = RTE_MAX(1u, worker->flows.slots / DPLB_AGEING_SLICE);
 	worker->next_ageing_tsc = tsc + sweep_seconds * worker->tsc_hz / slices;
 }

@@ -123,18 +123,19 @@ struct flow {
 	uint8_t protocol;
 	uint32_t src_addr, dst_addr; /* network order */
 	uint16_t src_port, dst_port; /* host order */
+	uint8_t tcp_flags;           /* 0: a plain ACK */
 };
 
 static struct flow tcp_flow(uint32_t i)
 {
 	return (struct flow){ IPPROTO_TCP, htonl(0xc0a80000u + (i >> 8)), ip(VIP_ADDRESS),
-			      (uint16_t)(20000 + (i & 0xff)), 80 };
+			      (uint16_t)(20000 + (i & 0xff)), 80, 0 };
 }
 
 static struct flow udp_flow(uint32_t i)
 {
 	return (struct flow){ IPPROTO_UDP, htonl(0xc0a90000u + (i >> 8)), ip(VIP_ADDRESS),
-			      (uint16_t)(30000 + (i & 0xff)), 53 };
+			      (uint16_t)(30000 + (i & 0xff)), 53, 0 };
 }
 
 static uint16_t ip_length(uint8_t protocol)
@@ -176,7 +177,7 @@ static struct rte_mbuf *make_frame(const struct flow *f)
 		tcp->src_port = rte_cpu_to_be_16(f->src_port);
 		tcp->dst_port = rte_cpu_to_be_16(f->dst_port);
 		tcp->data_off = (sizeof(*tcp) / 4) << 4;
-		tcp->tcp_flags = RTE_TCP_ACK_FLAG;
+		tcp->tcp_flags = f->tcp_flags ? f->tcp_flags : RTE_TCP_ACK_FLAG;
 	} else {
 		struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip4 + 1);
 
@@ -803,6 +804,45 @@ Test(worker, least_connections_balances_by_weight)
 	send_flows(state, fresh, RTE_DIM(fresh));
 	cr_assert_eq(backend_counters(heavy)->active_flows, 60);
 	cr_assert_eq(backend_counters(light)->active_flows, 30);
+	check_active_counters(state);
+	dplb_state_free(state);
+}
+
+Test(worker, fin_or_rst_shortens_a_tcp_flow_and_syn_restores_it)
+{
+	struct dplb_state *state = web_state(NULL, 1);
+	const uint32_t closing = state->tcp_closing_timeout;
+	struct flow fin = tcp_flow(1), rst = tcp_flow(2), reused = tcp_flow(3), open = tcp_flow(4);
+
+	cr_assert_lt(closing, TCP_TIMEOUT, "the test needs a closing timeout below the TCP one");
+	worker->now = 1000;
+	send_one(state, &fin);
+	send_one(state, &rst);
+	send_one(state, &reused);
+	send_one(state, &open);
+	fin.tcp_flags = RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG;
+	rst.tcp_flags = RTE_TCP_RST_FLAG;
+	reused.tcp_flags = RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG;
+	send_one(state, &fin);
+	send_one(state, &rst);
+	send_one(state, &reused);
+	cr_assert(entry_of(&fin)->closing && entry_of(&rst)->closing);
+	cr_assert(!entry_of(&open)->closing);
+	/* The 5-tuple reused for a new connection: back to the long timeout. */
+	reused.tcp_flags = RTE_TCP_SYN_FLAG;
+	send_one(state, &reused);
+	cr_assert(!entry_of(&reused)->closing);
+
+	worker->now = 1000 + closing - 1;
+	age_all(state);
+	cr_assert_not_null(entry_of(&fin), "closing flow expired early");
+	worker->now = 1000 + closing;
+	age_all(state);
+	cr_assert_null(entry_of(&fin), "FIN'd flow outlived the closing timeout");
+	cr_assert_null(entry_of(&rst), "RST flow outlived the closing timeout");
+	cr_assert_not_null(entry_of(&reused), "a reused 5-tuple took the closing timeout");
+	cr_assert_not_null(entry_of(&open));
+	cr_assert_eq(worker->counters.flows_expired, 2);
 	check_active_counters(state);
 	dplb_state_free(state);
 }
