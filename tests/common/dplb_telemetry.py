@@ -16,3 +16,17 @@ def telemetry_query(file_prefix, command, timeout=10):
         sock.send(command.encode())
         reply = json.loads(sock.recv(1 << 20))
     return reply[command.split(",")[0]]
+
+
+class DplbTelemetry:
+    """dplb's own telemetry commands, for a test's handle on a running dplb
+    that has a `prefix` attribute (its --file-prefix)."""
+
+    def telemetry(self, command):
+        return telemetry_query(self.prefix, command)
+
+    def stats(self):
+        return self.telemetry("/dplb/stats")
+
+    def drops(self):
+        return self.telemetry("/dplb/drops")

@@ -22,6 +22,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +31,9 @@ import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Raw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
+from polling import wait_for as poll_until  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,14 +60,7 @@ def run(*args, check=True):
 
 def wait_for(predicate, what, timeout=TIMEOUT, interval=0.02):
     """Poll predicate until it returns a true value; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    return poll_until(predicate, what, timeout=timeout, interval=interval)
 
 
 def netns_socket(ns, family, type_, proto=0):

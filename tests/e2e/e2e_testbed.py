@@ -21,11 +21,11 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
-from dplb_telemetry import telemetry_query  # noqa: E402
+from dplb_telemetry import DplbTelemetry  # noqa: E402
+from polling import wait_for as poll_until  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("DPLB_BUILD", REPO / "build"))
@@ -58,14 +58,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def wait_for(predicate, what, timeout=WAIT_SECONDS, interval=0.02):
     """Poll predicate until it returns a true value; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    return poll_until(predicate, what, timeout=timeout, interval=interval)
 
 
 def in_netns(ns, function, *args):
@@ -135,7 +128,7 @@ class Testbed:
 # --------------------------------------------------------------------- dplb
 
 
-class LiveDplb:
+class LiveDplb(DplbTelemetry):
     """dplb in the testbed's lb namespace, driving its eth0 via net_af_packet."""
 
     def __init__(self, testbed, workdir):
@@ -177,15 +170,6 @@ class LiveDplb:
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
-
-    def telemetry(self, command):
-        return telemetry_query(self.prefix, command)
-
-    def stats(self):
-        return self.telemetry("/dplb/stats")
-
-    def drops(self):
-        return self.telemetry("/dplb/drops")
 
     def reload(self, config):
         """Rewrite the file, SIGHUP, and wait until dplb has taken it."""

@@ -22,14 +22,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 from scapy.all import PcapWriter, rdpcap  # noqa: F401  (re-exported for tests)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
-from dplb_telemetry import telemetry_query  # noqa: E402
+from dplb_telemetry import DplbTelemetry  # noqa: E402
+from polling import wait_for as poll_until  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("DPLB_BUILD", REPO / "build"))
@@ -42,14 +42,7 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSa
 
 def wait_for(predicate, what, timeout=WAIT_SECONDS):
     """Poll predicate until it returns a true value; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    return poll_until(predicate, what, timeout=timeout)
 
 
 def free_port():
@@ -59,7 +52,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-class Dplb:
+class Dplb(DplbTelemetry):
     """One dplb process on one net_pcap port."""
 
     def __init__(self, workdir: Path, config: str, *, fifo=False, lcores="0-1",
@@ -176,17 +169,6 @@ class Dplb:
     def __exit__(self, *exc):
         if self.proc is not None:
             self.stop()
-
-    # -- telemetry --
-
-    def telemetry(self, command):
-        return telemetry_query(self.prefix, command)
-
-    def stats(self):
-        return self.telemetry("/dplb/stats")
-
-    def drops(self):
-        return self.telemetry("/dplb/drops")
 
     def wait_received(self, count):
         def settled():
