@@ -846,3 +846,52 @@ Test(worker, fin_or_rst_shortens_a_tcp_flow_and_syn_restores_it)
 	check_active_counters(state);
 	dplb_state_free(state);
 }
+
+/* A TCP packet with DF set that is too big to encapsulate within the MTU. */
+static struct rte_mbuf *make_too_big_frame(const struct flow *f, uint32_t mtu)
+{
+	struct rte_mbuf *m = make_frame(f);
+	const uint16_t grow = (uint16_t)(mtu - ip_length(IPPROTO_TCP)); /* inner = mtu */
+
+	cr_assert_not_null(rte_pktmbuf_append(m, grow), "no room to grow the frame");
+	struct rte_ipv4_hdr *ip4 = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *,
+							   sizeof(struct rte_ether_hdr));
+	ip4->total_length = rte_cpu_to_be_16((uint16_t)mtu);
+	ip4->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+	ip4->hdr_checksum = 0;
+	ip4->hdr_checksum = rte_ipv4_cksum(ip4);
+	return m;
+}
+
+Test(worker, fragmentation_needed_is_rate_limited_per_second)
+{
+	struct dplb_state *state = web_state(NULL, 1);
+	const uint32_t extra = 40;
+	uint32_t sent = 0;
+
+	worker->now = 500;
+	while (sent < DPLB_FRAG_NEEDED_PER_SECOND + extra) {
+		struct rte_mbuf *burst[DPLB_BURST];
+		uint16_t count = 0;
+
+		for (; count < DPLB_BURST && sent < DPLB_FRAG_NEEDED_PER_SECOND + extra; count++) {
+			const struct flow f = tcp_flow(sent++);
+			burst[count] = make_too_big_frame(&f, state->mtu);
+		}
+		dplb_worker_process_burst(worker, state, 0, burst, count);
+		flush_tx();
+	}
+	/* Within one second: the budget, then plain too_big drops. */
+	cr_assert_eq(worker->counters.icmp_frag_needed_sent, DPLB_FRAG_NEEDED_PER_SECOND);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_TOO_BIG], extra);
+
+	/* The next second has a budget of its own. */
+	worker->now = 501;
+	struct rte_mbuf *one[1];
+	const struct flow f = tcp_flow(sent);
+	one[0] = make_too_big_frame(&f, state->mtu);
+	dplb_worker_process_burst(worker, state, 0, one, 1);
+	flush_tx();
+	cr_assert_eq(worker->counters.icmp_frag_needed_sent, DPLB_FRAG_NEEDED_PER_SECOND + 1);
+	dplb_state_free(state);
+}
