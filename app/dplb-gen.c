@@ -106,6 +106,7 @@ struct options {
 	double wait_link;
 	struct rte_ether_addr dst_mac;
 	bool json;
+	bool hold; /* keep the port open after the report, until a signal */
 };
 
 struct stats {
@@ -160,6 +161,10 @@ static void usage(FILE *out, const char *program)
 		"  --drain-ms MS       keep receiving this long after sending (default 200)\n"
 		"  --wait-link SECONDS wait this long for the link to come up (default 30)\n"
 		"  --json              also print the results as one JSON line\n"
+		"  --hold              after the report, keep the port open until SIGINT or\n"
+		"                      SIGTERM, so the peer can stop first (DPDK 22.11's\n"
+		"                      memif PMD can crash a peer still polling when the\n"
+		"                      other side closes)\n"
 		"\n"
 		"Exit status: 0 all checks passed, 1 a check failed or nothing came back,\n"
 		"2 bad usage or set-up failure.\n",
@@ -233,6 +238,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "drain-ms", required_argument, NULL, 'D' },
 		{ "wait-link", required_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "hold", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -350,6 +356,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'j':
 			opt->json = true;
+			break;
+		case 'H':
+			opt->hold = true;
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
@@ -789,6 +798,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "dplb-gen: nothing came back\n");
 			status = EXIT_FAILURE;
 		}
+		fflush(stdout);
+		while (g.opt.hold && !interrupted)
+			rte_delay_us_sleep(10000);
 	}
 	rte_eth_dev_stop(g.opt.port_id);
 	rte_eth_dev_close(g.opt.port_id);

@@ -79,6 +79,29 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for_line(stream, prefix):
+    """Read stream until a line starting with prefix; return all read.
+    Bounded by dplb-gen's own --count and --wait-link limits."""
+    text = ""
+    for line in stream:
+        text += line
+        if line.startswith(prefix):
+            break
+    return text
+
+
+def stop_dplb(dplb):
+    """SIGINT dplb and return its stderr (kill it if it hangs)."""
+    if dplb.poll() is None:
+        dplb.send_signal(signal.SIGINT)
+    try:
+        _, err = dplb.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        dplb.kill()
+        _, err = dplb.communicate()
+    return err
+
+
 def run_gen_against_dplb(tmp_path, gen_options):
     """dplb-gen (memif server) -> dplb (memif client) -> back; returns
     (dplb-gen's exit status, its JSON result, its output)."""
@@ -96,9 +119,9 @@ def run_gen_against_dplb(tmp_path, gen_options):
         [str(APP / "dplb-gen")] + gen_eal + [
             "--vdev", f"net_memif0,role=server,socket={sock},socket-abstract=no", "--",
             "--vip", "10.10.0.100:80", "--proto", "udp", "--flows", "64", "--count", "5000",
-            "--rate", "100000", "--json", "--wait-link", "60"] + gen_options,
+            "--rate", "100000", "--json", "--wait-link", "60", "--hold"] + gen_options,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    dplb = None
+    dplb = dplb_err = None
     try:
         # The memif client needs the server's socket to exist.
         for _ in range(200):
@@ -113,18 +136,21 @@ def run_gen_against_dplb(tmp_path, gen_options):
                 "mac=02:00:00:00:00:01", "--",
                 "-c", str(config)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # dplb-gen holds its memif port open after its report: dplb stops
+        # first, since DPDK 22.11's memif PMD can crash a peer that is still
+        # polling when the other side closes.
+        report = wait_for_line(gen.stdout, "{")
+        dplb_err = stop_dplb(dplb)
+        gen.send_signal(signal.SIGINT)
         out, err = gen.communicate(timeout=TIMEOUT)
+        out = report + out
     finally:
         if gen.poll() is None:
             gen.kill()
             gen.communicate()
-        if dplb is not None:
-            dplb.send_signal(signal.SIGINT)
-            try:
-                _, dplb_err = dplb.communicate(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                dplb.kill()
-                _, dplb_err = dplb.communicate()
+        if dplb is not None and dplb_err is None:
+            dplb_err = stop_dplb(dplb)
+        if dplb_err is not None:
             no_sanitizer_report(dplb_err)
         forget(gen_prefix)
         forget(dplb_prefix)
