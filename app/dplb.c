@@ -17,6 +17,7 @@
 #include "api.h"
 #include "config.h"
 #include "dplb.h"
+#include "health.h"
 
 #define MANAGEMENT_PERIOD_MS 10
 
@@ -151,7 +152,7 @@ static void management_loop(struct dplb_context *ctx, struct dplb_api *api)
 		dplb_api_poll(api);
 		dplb_management_tick(ctx);
 		pthread_mutex_unlock(&ctx->management_lock);
-		dplb_api_wait(api, MANAGEMENT_PERIOD_MS);
+		dplb_api_wait(api, dplb_health_fd(ctx->health), MANAGEMENT_PERIOD_MS);
 	}
 }
 

@@ -28,10 +28,11 @@ struct dplb_api *dplb_api_start(struct dplb_context *ctx, char *error);
 void dplb_api_poll(struct dplb_api *api);
 
 /*
- * Sleep at most max_ms, less when a client needs an answer. With a NULL
- * api, simply sleep. Call without the management lock held.
+ * Sleep at most max_ms, less when a client needs an answer or other_fd
+ * (the health checker's, or -1) is readable. Call without the management
+ * lock held.
  */
-void dplb_api_wait(struct dplb_api *api, unsigned int max_ms);
+void dplb_api_wait(struct dplb_api *api, int other_fd, unsigned int max_ms);
 
 /* Close every connection and the listening socket. NULL is fine. */
 void dplb_api_stop(struct dplb_api *api);

@@ -389,26 +389,24 @@ void dplb_api_poll(struct dplb_api *api)
 	MHD_run(api->daemon);
 }
 
-void dplb_api_wait(struct dplb_api *api, unsigned int max_ms)
+void dplb_api_wait(struct dplb_api *api, int other_fd, unsigned int max_ms)
 {
 	MHD_UNSIGNED_LONG_LONG mhd_ms;
 	int timeout = (int)max_ms;
+	/* Each an epoll set, readable when any of its sockets is ready;
+	 * poll() leaves their events for their owners to take. A negative fd
+	 * is ignored by poll(). */
+	struct pollfd ready[2] = {
+		{ .fd = api != NULL ? api->epoll_fd : -1, .events = POLLIN },
+		{ .fd = other_fd, .events = POLLIN },
+	};
 
-	if (api == NULL || api->epoll_fd < 0) {
-		const struct timespec period = { .tv_sec = max_ms / 1000,
-						 .tv_nsec = (long)(max_ms % 1000) * 1000000 };
-
-		nanosleep(&period, NULL);
-		return;
-	}
 	/* libmicrohttpd's own deadlines (timeouts, data it already holds). */
-	if (MHD_get_timeout(api->daemon, &mhd_ms) == MHD_YES &&
+	if (api != NULL && api->epoll_fd >= 0 &&
+	    MHD_get_timeout(api->daemon, &mhd_ms) == MHD_YES &&
 	    mhd_ms < (MHD_UNSIGNED_LONG_LONG)timeout)
 		timeout = (int)mhd_ms;
-	/* Readable when any of its sockets is ready; poll() leaves its events
-	 * for MHD_run to take. */
-	struct pollfd ready = { .fd = api->epoll_fd, .events = POLLIN };
-	poll(&ready, 1, timeout);
+	poll(ready, 2, timeout);
 }
 
 void dplb_api_stop(struct dplb_api *api)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "api_views.h"
+#include "health.h"
 #include "maglev.h"
 #include "metrics.h"
 #include "new_flow_lookup.h"
@@ -126,12 +127,18 @@ static void put_worker_counters(json_t *o, const struct dplb_context *ctx,
 json_t *dplb_view_health(const struct dplb_context *ctx)
 {
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	struct dplb_health_totals health;
 	uint32_t without_backends = 0;
-	json_t *o = json_object();
+	json_t *o = json_object(), *unhealthy = json_array();
 
-	for (uint32_t v = 0; v < state->vip_count; v++)
+	for (uint32_t v = 0; v < state->vip_count; v++) {
 		without_backends += state->vips[v].up_count == 0;
-	put_string(o, "status", "ok");
+		if (state->vips[v].up_count == 0)
+			json_array_append_new(unhealthy, json_string(state->vips[v].config->name));
+	}
+	/* The process serves either way; "degraded" says some VIP's new flows
+	 * are dropped, which is what a router announcement should follow. */
+	put_string(o, "status", without_backends ? "degraded" : "ok");
 	put_string(o, "version", DPLB_VERSION);
 	put_u64(o, "generation", ctx->generation);
 	put_u64(o, "workers", ctx->worker_count);
@@ -139,10 +146,30 @@ json_t *dplb_view_health(const struct dplb_context *ctx)
 	put_u64(o, "vips", state->vip_count);
 	/* Served, but every new flow to them is dropped. */
 	put_u64(o, "vips_without_up_backends", without_backends);
+	json_object_set_new(o, "unhealthy_vips", unhealthy);
+	dplb_health_totals(ctx->health, &health);
+	put_u64(o, "backends_checked", health.backends_checked);
+	put_u64(o, "backends_unhealthy", health.backends_unhealthy);
 	return o;
 }
 
 /* ---- /stats ------------------------------------------------------------- */
+
+static json_t *health_totals_json(const struct dplb_context *ctx)
+{
+	struct dplb_health_totals totals;
+	json_t *o = json_object();
+
+	dplb_health_totals(ctx->health, &totals);
+	put_u64(o, "checks", totals.checks);
+	put_u64(o, "check_failures", totals.check_failures);
+	put_u64(o, "transitions", totals.transitions);
+	put_u64(o, "in_flight", totals.in_flight);
+	put_u64(o, "backends_checked", totals.backends_checked);
+	put_u64(o, "backends_unhealthy", totals.backends_unhealthy);
+	put_u64(o, "snapshots", ctx->health_updates);
+	return o;
+}
 
 void dplb_rate_memory_init(struct dplb_rate_memory *memory)
 {
@@ -202,6 +229,7 @@ json_t *dplb_view_stats(const struct dplb_context *ctx, struct dplb_rate_memory 
 	put_u64(o, "generation", ctx->generation);
 	put_u64(o, "reloads_ok", ctx->reloads_ok);
 	put_u64(o, "reloads_failed", ctx->reloads_failed);
+	json_object_set_new(o, "health", health_totals_json(ctx));
 
 	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
 		json_t *port = json_object();
@@ -278,23 +306,58 @@ int64_t dplb_view_find_backend(const struct dplb_context *ctx, const struct dplb
 	return -1;
 }
 
-static void put_health_check(json_t *o, const struct dplb_vip_config *vc)
+/* The settings as the INI keys name them: a VIP's, or with bc a backend's. */
+static void put_health_settings(json_t *o, const struct dplb_vip_config *vc,
+				const struct dplb_backend_config *bc)
 {
-	char text[sizeof(vc->health_path) + 8];
+	const struct dplb_health_settings *h = bc != NULL ? &bc->health : &vc->health;
+	char text[DPLB_HEALTH_PATH_MAX + 8];
 
-	switch (vc->health_check) {
-	case DPLB_HEALTH_TCP:
-		put_string(o, "health_check", "tcp");
-		break;
-	case DPLB_HEALTH_HTTP:
-		snprintf(text, sizeof(text), "http:%s", vc->health_path);
-		put_string(o, "health_check", text);
-		break;
-	default:
-		put_string(o, "health_check", "none");
-		break;
+	if (h->check == DPLB_HEALTH_HTTP)
+		snprintf(text, sizeof(text), "http:%s", h->http_path);
+	else
+		snprintf(text, sizeof(text), "%s", dplb_health_check_name(h->check));
+	put_string(o, "health_check", text);
+	put_u64(o, "health_port", dplb_health_port(vc, bc));
+	put_u64(o, "health_interval_ms", h->interval_ms);
+	put_u64(o, "health_timeout_ms", h->timeout_ms);
+	put_u64(o, "health_rise", h->rise);
+	put_u64(o, "health_fall", h->fall);
+	put_u64(o, "slow_start", h->slow_start);
+	if (h->check == DPLB_HEALTH_HTTP)
+		put_u64(o, "health_expect_status", h->expect_status);
+}
+
+/* Live health of one backend: status, counts, the last check. */
+static json_t *health_json(const struct dplb_context *ctx, uint32_t backend_id)
+{
+	struct dplb_health_report report;
+	json_t *o = json_object();
+	const uint64_t now = dplb_health_now_ms();
+
+	dplb_health_report(ctx->health, backend_id, &report);
+	put_string(o, "status", dplb_health_status_name(report.record.status));
+	json_object_set_new(o, "checked", json_boolean(report.checked));
+	put_u64(o, "seconds_in_status",
+		now > report.record.changed_ms ? (now - report.record.changed_ms) / 1000 : 0);
+	put_u64(o, "transitions", report.record.transitions);
+	put_u64(o, "consecutive_successes", report.record.successes);
+	put_u64(o, "consecutive_failures", report.record.failures);
+	put_u64(o, "checks", report.checks);
+	put_u64(o, "checks_failed", report.failures);
+	put_u64(o, "weight_percent", report.weight_percent);
+	if (report.has_result) {
+		json_t *last = json_object();
+
+		json_object_set_new(last, "ok", json_boolean(report.last.ok));
+		json_object_set_new(last, "latency_ms", json_real(report.last.latency_us / 1000.0));
+		put_string(last, "error", report.last.error);
+		put_u64(last, "ms_ago", now - report.last_check_ms);
+		json_object_set_new(o, "last_check", last);
+	} else {
+		json_object_set_new(o, "last_check", json_null());
 	}
-	put_u64(o, "health_interval_ms", vc->health_interval_ms);
+	return o;
 }
 
 /* Slots of vip's table per backend id; NULL when it has no table in use. */
@@ -326,12 +389,16 @@ static json_t *backend_json(const struct dplb_context *ctx, const struct dplb_vi
 
 	put_ipv4(o, "address", entry->address);
 	put_u64(o, "weight", entry->weight);
+	put_u64(o, "effective_weight", entry->effective_weight);
 	put_string(o, "state", dplb_backend_state_name(entry->state));
 	put_mac(o, "mac", bc->has_mac, bc->mac);
 	/* Live: what the workers use now, static or learned by ARP. */
 	put_mac(o, "next_hop_mac", entry->has_next_hop, entry->next_hop_mac.addr_bytes);
-	json_object_set_new(o, "takes_new_flows", json_boolean(entry->state == DPLB_BACKEND_UP));
-	json_object_set_new(o, "keeps_flows", json_boolean(entry->state != DPLB_BACKEND_DOWN));
+	json_object_set_new(o, "takes_new_flows", json_boolean(entry->takes_new_flows));
+	json_object_set_new(o, "keeps_flows", json_boolean(entry->keeps_flows));
+	json_object_set_new(o, "health", health_json(ctx, id));
+	if (bc->health_overrides)
+		put_health_settings(o, vip->config, bc);
 	dplb_backend_counters_sum(ctx, id, &counters);
 	put_traffic(o, &counters);
 	if (maglev_slots != NULL) {
@@ -357,9 +424,13 @@ json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entr
 	put_string(o, "scheduler", dplb_scheduler_name(vc->scheduler));
 	put_string(o, "encap", dplb_encap_name(vc->encap));
 	put_u64(o, "maglev_size", vc->maglev_size);
-	put_health_check(o, vc);
+	put_health_settings(o, vc, NULL);
 	put_u64(o, "backend_count", vip->backend_count);
 	put_u64(o, "backends_up", vip->up_count);
+	put_u64(o, "backends_unhealthy", vip->unhealthy_count);
+	/* Healthy: some backend takes new flows. */
+	json_object_set_new(o, "healthy", json_boolean(vip->up_count > 0));
+	json_object_set_new(o, "no_healthy_backend", json_boolean(vip->no_healthy_backend));
 	dplb_vip_counters_sum(ctx, vip->id, &counters);
 	put_traffic(o, &counters);
 	for (uint32_t b = 0; b < vip->backend_count; b++)

@@ -48,7 +48,7 @@
 #define KEY_LEN_MAX 32
 
 /* Room for every key in the table, so "seen" can be a plain array. */
-#define KEY_TABLE_MAX 32
+#define KEY_TABLE_MAX 48
 
 enum section_kind {
 	SECTION_NONE,	/* before the first header */
@@ -147,6 +147,10 @@ struct key_spec {
 	const struct name_value *names; /* for enumerations */
 	bool required;
 	bool repeatable;
+	/* A health key: offset is into struct dplb_health_settings (the VIP's,
+	 * or a backend's when given as a backend option), health_field its
+	 * override bit. */
+	uint32_t health_field;
 };
 
 /* ---- errors ---------------------------------------------------------- */
@@ -585,32 +589,36 @@ static void parse_maglev_size_key(struct loader *ld, const struct key_spec *spec
 	vip->maglev_size = m;
 }
 
-/* "tcp" | "none" | "http:/PATH" */
+/* "tcp" | "udp" | "none" | "http:/PATH" */
 static void parse_health_check_key(struct loader *ld, const struct key_spec *spec,
 				   const char *value, void *base)
 {
-	struct dplb_vip_config *vip = base;
+	struct dplb_health_settings *health = base;
 	const char *path;
 	size_t len, i;
 
 	if (!strcmp(value, "none")) {
-		vip->health_check = DPLB_HEALTH_NONE;
+		health->check = DPLB_HEALTH_NONE;
 		return;
 	}
 	if (!strcmp(value, "tcp")) {
-		vip->health_check = DPLB_HEALTH_TCP;
+		health->check = DPLB_HEALTH_TCP;
+		return;
+	}
+	if (!strcmp(value, "udp")) {
+		health->check = DPLB_HEALTH_UDP;
 		return;
 	}
 	if (strncmp(value, "http:", 5) || value[5] != '/') {
-		key_error(ld, spec, "unknown value \"%.*s\" (expected tcp, http:/PATH or none)",
+		key_error(ld, spec, "unknown value \"%.*s\" (expected tcp, udp, http:/PATH or none)",
 			  quote_len(strlen(value)), value);
 		return;
 	}
 	path = value + 5;
 	len = strlen(path);
-	if (len >= sizeof(vip->health_path)) {
+	if (len >= sizeof(health->http_path)) {
 		key_error(ld, spec, "HTTP path too long (%zu characters, at most %zu)", len,
-			  sizeof(vip->health_path) - 1);
+			  sizeof(health->http_path) - 1);
 		return;
 	}
 	/* It goes into a request line verbatim. */
@@ -621,8 +629,47 @@ static void parse_health_check_key(struct loader *ld, const struct key_spec *spe
 			return;
 		}
 	}
-	vip->health_check = DPLB_HEALTH_HTTP;
-	memcpy(vip->health_path, path, len + 1);
+	health->check = DPLB_HEALTH_HTTP;
+	memcpy(health->http_path, path, len + 1);
+}
+
+/* "hex:0a1b..." for binary payloads (a DNS query, say), else the text as
+ * written. */
+static void parse_health_payload_key(struct loader *ld, const struct key_spec *spec,
+				     const char *value, void *base)
+{
+	struct dplb_health_settings *health = base;
+	size_t len = strlen(value), i;
+	uint8_t bytes[DPLB_HEALTH_PAYLOAD_MAX];
+
+	if (strncmp(value, "hex:", 4) != 0) {
+		if (len > sizeof(health->payload)) {
+			key_error(ld, spec, "payload too long (%zu bytes, at most %zu)", len,
+				  sizeof(health->payload));
+			return;
+		}
+		memcpy(health->payload, value, len);
+		health->payload_len = (uint32_t)len;
+		return;
+	}
+	value += 4;
+	len -= 4;
+	if (len == 0 || len % 2 != 0 || len / 2 > sizeof(bytes)) {
+		key_error(ld, spec, "hex payload needs an even number of digits, 2..%zu",
+			  2 * sizeof(bytes));
+		return;
+	}
+	for (i = 0; i < len / 2; i++) {
+		const int hi = hex_digit(value[2 * i]), lo = hex_digit(value[2 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			key_error(ld, spec, "\"%.*s\" is not hexadecimal", quote_len(len), value);
+			return;
+		}
+		bytes[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(health->payload, bytes, len / 2);
+	health->payload_len = (uint32_t)(len / 2);
 }
 
 static void add_backend(struct loader *ld, const struct key_spec *spec,
@@ -652,6 +699,41 @@ static void add_backend(struct loader *ld, const struct key_spec *spec,
 
 enum backend_option { OPTION_WEIGHT, OPTION_STATE, OPTION_MAC };
 
+static const struct key_spec *find_health_key(const char *name, size_t len);
+
+/*
+ * "health_port=8080" and the like on a backend line: the VIP's health key
+ * of that name, parsed by the same parser into the backend's own settings.
+ * Returns false when name is no health key (the caller reports it).
+ */
+static bool parse_backend_health_option(struct loader *ld, const char *tok, size_t len,
+					struct dplb_backend_config *b)
+{
+	const char *eq = memchr(tok, '=', len);
+	const struct key_spec *health_spec = find_health_key(tok, (size_t)(eq - tok));
+	char value[2 * DPLB_HEALTH_PAYLOAD_MAX + 8];
+	const size_t value_len = len - (size_t)(eq + 1 - tok);
+
+	if (health_spec == NULL)
+		return false;
+	if (b->health_overrides & health_spec->health_field) {
+		key_error(ld, health_spec, "backend option given twice");
+		return true;
+	}
+	if (value_len == 0 || value_len >= sizeof(value)) {
+		key_error(ld, health_spec, "backend option needs a value of 1..%zu characters",
+			  sizeof(value) - 1);
+		return true;
+	}
+	memcpy(value, eq + 1, value_len);
+	value[value_len] = '\0';
+	const uint32_t errors_before = ld->errs->count + ld->errs->dropped;
+	health_spec->parse(ld, health_spec, value, &b->health);
+	if (ld->errs->count + ld->errs->dropped == errors_before)
+		b->health_overrides |= health_spec->health_field;
+	return true;
+}
+
 static const struct name_value backend_options[] = {
 	{ "weight", OPTION_WEIGHT },
 	{ "state", OPTION_STATE },
@@ -671,9 +753,12 @@ static void parse_backend_option(struct loader *ld, const struct key_spec *spec,
 
 	if (eq)
 		opt = find_name(backend_options, tok, (size_t)(eq - tok));
+	if (!opt && eq && parse_backend_health_option(ld, tok, len, b))
+		return;
 	if (!opt) {
 		key_error(ld, spec, "unknown backend option \"%.*s\" (expected weight=N, "
-			  "state=up|drain|down or mac=xx:xx:xx:xx:xx:xx)", quote_len(len), tok);
+			  "state=up|drain|down, mac=xx:xx:xx:xx:xx:xx or a health_* key=VALUE)",
+			  quote_len(len), tok);
 		return;
 	}
 	if (*given & (1u << opt->value)) {
@@ -750,6 +835,9 @@ static void parse_backend_key(struct loader *ld, const struct key_spec *spec,
 #define VIP_FIELD(m) \
 	.offset = offsetof(struct dplb_vip_config, m), \
 	.size = sizeof(((struct dplb_vip_config *)0)->m)
+#define HEALTH_FIELD(m, bit) \
+	.offset = offsetof(struct dplb_health_settings, m), \
+	.size = sizeof(((struct dplb_health_settings *)0)->m), .health_field = (bit)
 
 static const struct key_spec key_table[] = {
 	{ SECTION_DATAPLANE, "ports", parse_ports_key, CONFIG_FIELD(port_ids),
@@ -777,6 +865,7 @@ static const struct key_spec key_table[] = {
 
 	{ SECTION_MANAGEMENT, "listen", parse_listen_key, CONFIG_FIELD(listen_address) },
 	{ SECTION_MANAGEMENT, "token_file", parse_token_file_key, CONFIG_FIELD(token_file) },
+	{ SECTION_MANAGEMENT, "health_source", parse_ipv4_key, CONFIG_FIELD(health_source) },
 
 	{ SECTION_VIP, "address", parse_ipv4_key, VIP_FIELD(address), .required = true },
 	{ SECTION_VIP, "port", parse_number_key, VIP_FIELD(port), .min = 0, .max = 65535 },
@@ -787,14 +876,100 @@ static const struct key_spec key_table[] = {
 	{ SECTION_VIP, "encap", parse_enum_key, VIP_FIELD(encap), .names = encap_names },
 	{ SECTION_VIP, "maglev_size", parse_maglev_size_key, VIP_FIELD(maglev_size),
 	  .min = 2, .max = DPLB_MAX_MAGLEV_SIZE },
-	{ SECTION_VIP, "health_check", parse_health_check_key, VIP_FIELD(health_check) },
+	{ SECTION_VIP, "health_check", parse_health_check_key,
+	  HEALTH_FIELD(check, DPLB_HEALTH_FIELD_CHECK) },
+	{ SECTION_VIP, "health_expect_status", parse_number_key,
+	  HEALTH_FIELD(expect_status, DPLB_HEALTH_FIELD_EXPECT_STATUS), .min = 100, .max = 599 },
+	{ SECTION_VIP, "health_port", parse_number_key,
+	  HEALTH_FIELD(port, DPLB_HEALTH_FIELD_PORT), .min = 1, .max = 65535 },
 	{ SECTION_VIP, "health_interval_ms", parse_number_key,
-	  VIP_FIELD(health_interval_ms), .min = 100, .max = 600000 },
+	  HEALTH_FIELD(interval_ms, DPLB_HEALTH_FIELD_INTERVAL), .min = 100, .max = 600000 },
+	{ SECTION_VIP, "health_timeout_ms", parse_number_key,
+	  HEALTH_FIELD(timeout_ms, DPLB_HEALTH_FIELD_TIMEOUT), .min = 10, .max = 600000 },
+	{ SECTION_VIP, "health_rise", parse_number_key,
+	  HEALTH_FIELD(rise, DPLB_HEALTH_FIELD_RISE), .min = 1, .max = 100 },
+	{ SECTION_VIP, "health_fall", parse_number_key,
+	  HEALTH_FIELD(fall, DPLB_HEALTH_FIELD_FALL), .min = 1, .max = 100 },
+	{ SECTION_VIP, "health_payload", parse_health_payload_key,
+	  HEALTH_FIELD(payload, DPLB_HEALTH_FIELD_PAYLOAD) },
+	{ SECTION_VIP, "slow_start", parse_number_key,
+	  HEALTH_FIELD(slow_start, DPLB_HEALTH_FIELD_SLOW_START), .min = 0, .max = 3600 },
 	{ SECTION_VIP, "backend", parse_backend_key, VIP_FIELD(backends),
 	  .repeatable = true },
 };
 
 _Static_assert(ARRAY_SIZE(key_table) <= KEY_TABLE_MAX, "grow KEY_TABLE_MAX");
+
+static const struct key_spec *find_health_key(const char *name, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++)
+		if (key_table[i].health_field && strlen(key_table[i].key) == len &&
+		    !memcmp(key_table[i].key, name, len))
+			return &key_table[i];
+	return NULL;
+}
+
+/* ---- health settings --------------------------------------------------- */
+
+static void override_health(struct dplb_health_settings *to, const struct dplb_health_settings *from,
+			    uint32_t fields)
+{
+	if (fields & DPLB_HEALTH_FIELD_CHECK) {
+		to->check = from->check;
+		memcpy(to->http_path, from->http_path, sizeof(to->http_path));
+	}
+	if (fields & DPLB_HEALTH_FIELD_EXPECT_STATUS)
+		to->expect_status = from->expect_status;
+	if (fields & DPLB_HEALTH_FIELD_PORT)
+		to->port = from->port;
+	if (fields & DPLB_HEALTH_FIELD_INTERVAL)
+		to->interval_ms = from->interval_ms;
+	if (fields & DPLB_HEALTH_FIELD_TIMEOUT)
+		to->timeout_ms = from->timeout_ms;
+	if (fields & DPLB_HEALTH_FIELD_RISE)
+		to->rise = from->rise;
+	if (fields & DPLB_HEALTH_FIELD_FALL)
+		to->fall = from->fall;
+	if (fields & DPLB_HEALTH_FIELD_SLOW_START)
+		to->slow_start = from->slow_start;
+	if (fields & DPLB_HEALTH_FIELD_PAYLOAD) {
+		to->payload_len = from->payload_len;
+		memcpy(to->payload, from->payload, sizeof(to->payload));
+	}
+}
+
+void dplb_config_resolve_health(struct dplb_vip_config *vip)
+{
+	for (uint32_t i = 0; i < vip->backend_count; i++) {
+		struct dplb_backend_config *b = &vip->backends[i];
+		const struct dplb_health_settings own = b->health;
+
+		b->health = vip->health;
+		override_health(&b->health, &own, b->health_overrides);
+	}
+}
+
+uint16_t dplb_health_port(const struct dplb_vip_config *vip, const struct dplb_backend_config *b)
+{
+	const uint32_t port = b != NULL ? b->health.port : vip->health.port;
+
+	return (uint16_t)(port != 0 ? port : vip->port);
+}
+
+const char *dplb_health_check_name(enum dplb_health_check check)
+{
+	switch (check) {
+	case DPLB_HEALTH_TCP:
+		return "tcp";
+	case DPLB_HEALTH_HTTP:
+		return "http";
+	case DPLB_HEALTH_UDP:
+		return "udp";
+	case DPLB_HEALTH_NONE:
+		break;
+	}
+	return "none";
+}
 
 /* ---- sections --------------------------------------------------------- */
 
@@ -948,6 +1123,23 @@ static void check_backend_values(struct loader *ld, const struct dplb_vip_config
 	}
 }
 
+/* A check needs a port to go to; a VIP of every port has none to lend. */
+static void check_health_ports(struct loader *ld, const struct dplb_vip_config *vip)
+{
+	if (vip->health.check != DPLB_HEALTH_NONE && dplb_health_port(vip, NULL) == 0)
+		report(ld, vip->line, "[vip:%s] has port 0 (every port): health_check %s needs "
+		       "health_port", vip->name, dplb_health_check_name(vip->health.check));
+	for (uint32_t i = 0; i < vip->backend_count; i++) {
+		const struct dplb_backend_config *b = &vip->backends[i];
+
+		if (b->health.check != DPLB_HEALTH_NONE && dplb_health_port(vip, b) == 0 &&
+		    (b->health_overrides & (DPLB_HEALTH_FIELD_CHECK | DPLB_HEALTH_FIELD_PORT)))
+			report(ld, b->line, "backend in [vip:%s]: health_check %s needs health_port "
+			       "(the VIP has port 0)", vip->name,
+			       dplb_health_check_name(b->health.check));
+	}
+}
+
 /*
  * maglev_line: where maglev_size was set (0: not set), so a table too small
  * for its backends is reported where it can be fixed. backend_lines_bad: a
@@ -968,6 +1160,7 @@ static void check_vip_backends(struct loader *ld, const struct dplb_vip_config *
 		       vip->name, vip->backend_count);
 	check_backend_values(ld, vip);
 	check_duplicate_backends(ld, vip);
+	check_health_ports(ld, vip);
 }
 
 /* What can be judged only once the whole [vip:NAME] section is read. */
@@ -979,6 +1172,7 @@ static void close_vip(struct loader *ld)
 	bool backend_lines_bad = ld->seen[key_index(SECTION_VIP, "backend")] != 0;
 
 	check_required(ld, SECTION_VIP, vip->line);
+	dplb_config_resolve_health(vip);
 	check_vip_backends(ld, vip, maglev_line, backend_lines_bad);
 }
 
@@ -1064,8 +1258,13 @@ static void begin_vip(struct loader *ld, const char *name)
 		.scheduler = DPLB_SCHED_MAGLEV,
 		.encap = DPLB_ENCAP_IPIP,
 		.maglev_size = DPLB_DEFAULT_MAGLEV_SIZE,
-		.health_check = DPLB_HEALTH_NONE,
-		.health_interval_ms = 1000,
+		.health = {
+			.check = DPLB_HEALTH_NONE,
+			.interval_ms = DPLB_DEFAULT_HEALTH_INTERVAL_MS,
+			.timeout_ms = DPLB_DEFAULT_HEALTH_TIMEOUT_MS,
+			.rise = DPLB_DEFAULT_HEALTH_RISE,
+			.fall = DPLB_DEFAULT_HEALTH_FALL,
+		},
 		.line = ld->line,
 	};
 	memcpy(vip->name, name, strlen(name) + 1);
@@ -1214,7 +1413,12 @@ static int handle_key(void *user, const char *section, const char *name,
 		return 1;
 	}
 	ld->seen[i] = ld->line;
-	base = ld->section == SECTION_VIP ? (void *)open_vip(ld) : (void *)ld->config;
+	if (ld->section != SECTION_VIP)
+		base = ld->config;
+	else if (spec->health_field)
+		base = &open_vip(ld)->health;
+	else
+		base = open_vip(ld);
 	spec->parse(ld, spec, value, base);
 	return 1; /* keep going: every error is wanted, not the first */
 }
@@ -1488,6 +1692,27 @@ static void print_mac(FILE *out, const uint8_t mac[6])
 		mac[4], mac[5]);
 }
 
+/* "tcp:80 every 1000 ms, timeout 1000 ms, rise 2, fall 3": a VIP's or, with
+ * b, one backend's resolved settings. */
+static void print_health(FILE *out, const struct dplb_vip_config *vip,
+			 const struct dplb_backend_config *b)
+{
+	const struct dplb_health_settings *h = b != NULL ? &b->health : &vip->health;
+
+	if (h->check == DPLB_HEALTH_NONE) {
+		fprintf(out, "none");
+		return;
+	}
+	if (h->check == DPLB_HEALTH_HTTP)
+		fprintf(out, "http:%s", h->http_path);
+	else
+		fprintf(out, "%s", dplb_health_check_name(h->check));
+	fprintf(out, " port %u every %u ms, timeout %u ms, rise %u, fall %u",
+		dplb_health_port(vip, b), h->interval_ms, h->timeout_ms, h->rise, h->fall);
+	if (h->slow_start)
+		fprintf(out, ", slow start %u s", h->slow_start);
+}
+
 void dplb_config_print(const struct dplb_config *config, FILE *out)
 {
 	const struct dplb_vip_config *vip;
@@ -1514,8 +1739,10 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 	fprintf(out, "\n  flow table %u per worker, timeouts tcp %us udp %us tcp-closing %us, "
 		"gue port %u, mtu %u\n", config->flow_table_size, config->tcp_timeout,
 		config->udp_timeout, config->tcp_closing_timeout, config->gue_port, config->mtu);
-	fprintf(out, "management: listen %s:%u, token file %s\n", config->listen_address,
-		config->listen_port, config->token_file[0] ? config->token_file : "none");
+	fprintf(out, "management: listen %s:%u, token file %s, health checks from %s\n",
+		config->listen_address, config->listen_port,
+		config->token_file[0] ? config->token_file : "none",
+		config->health_source ? ipv4_text(config->health_source, a) : "any address");
 
 	for (i = 0; i < config->vip_count; i++) {
 		vip = &config->vips[i];
@@ -1527,13 +1754,7 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		fprintf(out, "/%s, scheduler %s, encap %s, M %u, health ",
 			dplb_protocol_name(vip->protocol), dplb_scheduler_name(vip->scheduler),
 			dplb_encap_name(vip->encap), vip->maglev_size);
-		if (vip->health_check == DPLB_HEALTH_NONE)
-			fprintf(out, "none");
-		else if (vip->health_check == DPLB_HEALTH_TCP)
-			fprintf(out, "tcp every %u ms", vip->health_interval_ms);
-		else
-			fprintf(out, "http:%s every %u ms", vip->health_path,
-				vip->health_interval_ms);
+		print_health(out, vip, NULL);
 		fprintf(out, ", %u backend%s\n", vip->backend_count,
 			vip->backend_count == 1 ? "" : "s");
 		for (j = 0; j < vip->backend_count; j++) {
@@ -1543,6 +1764,10 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 			if (b->has_mac) {
 				fprintf(out, " mac ");
 				print_mac(out, b->mac);
+			}
+			if (b->health_overrides) {
+				fprintf(out, ", health ");
+				print_health(out, vip, b);
 			}
 			fprintf(out, "\n");
 		}

@@ -49,7 +49,46 @@ enum dplb_encap { DPLB_ENCAP_IPIP, DPLB_ENCAP_GUE };
  * its flows are re-scheduled. */
 enum dplb_backend_state { DPLB_BACKEND_UP, DPLB_BACKEND_DRAIN, DPLB_BACKEND_DOWN };
 
-enum dplb_health_check { DPLB_HEALTH_NONE, DPLB_HEALTH_TCP, DPLB_HEALTH_HTTP };
+enum dplb_health_check { DPLB_HEALTH_NONE, DPLB_HEALTH_TCP, DPLB_HEALTH_HTTP, DPLB_HEALTH_UDP };
+
+#define DPLB_HEALTH_PATH_MAX 128
+#define DPLB_HEALTH_PAYLOAD_MAX 256
+#define DPLB_DEFAULT_HEALTH_INTERVAL_MS 1000u
+#define DPLB_DEFAULT_HEALTH_TIMEOUT_MS 1000u
+#define DPLB_DEFAULT_HEALTH_RISE 2u  /* HAProxy's and keepalived's defaults */
+#define DPLB_DEFAULT_HEALTH_FALL 3u
+
+/*
+ * How a backend is checked. A VIP's keys set it for all its backends; a
+ * backend line may override any field (backend = ADDR health_port=8080),
+ * and the loader resolves each backend's own copy when its VIP ends.
+ */
+struct dplb_health_settings {
+	enum dplb_health_check check;
+	char http_path[DPLB_HEALTH_PATH_MAX]; /* http: the request target */
+	uint32_t expect_status;  /* http: 0 = any 2xx or 3xx, else exactly this */
+	uint32_t port;           /* 0 = the VIP's port */
+	uint32_t interval_ms;    /* from the start of one check to the next */
+	uint32_t timeout_ms;     /* a check not answered by then has failed */
+	uint32_t rise;           /* consecutive successes to become healthy */
+	uint32_t fall;           /* consecutive failures to become unhealthy */
+	uint32_t slow_start;     /* seconds to ramp a recovered backend's weight, 0 = off */
+	uint32_t payload_len;    /* udp: what is sent */
+	uint8_t payload[DPLB_HEALTH_PAYLOAD_MAX];
+};
+
+/* Bits of dplb_backend_config.health_overrides: which fields its line set. */
+enum dplb_health_field {
+	DPLB_HEALTH_FIELD_CHECK = 1u << 0,
+	DPLB_HEALTH_FIELD_EXPECT_STATUS = 1u << 1,
+	DPLB_HEALTH_FIELD_PORT = 1u << 2,
+	DPLB_HEALTH_FIELD_INTERVAL = 1u << 3,
+	DPLB_HEALTH_FIELD_TIMEOUT = 1u << 4,
+	DPLB_HEALTH_FIELD_RISE = 1u << 5,
+	DPLB_HEALTH_FIELD_FALL = 1u << 6,
+	DPLB_HEALTH_FIELD_SLOW_START = 1u << 7,
+	DPLB_HEALTH_FIELD_PAYLOAD = 1u << 8,
+};
 
 struct dplb_backend_config {
 	uint32_t address; /* network byte order */
@@ -58,6 +97,10 @@ struct dplb_backend_config {
 	bool has_mac;     /* static next-hop MAC for this backend */
 	uint8_t mac[6];
 	int line;         /* where it was defined, for messages */
+	/* The VIP's health settings with this backend's overrides applied
+	 * (dplb_config_resolve_health). */
+	struct dplb_health_settings health;
+	uint32_t health_overrides; /* enum dplb_health_field bits */
 };
 
 struct dplb_vip_config {
@@ -68,9 +111,7 @@ struct dplb_vip_config {
 	enum dplb_scheduler scheduler;
 	enum dplb_encap encap;
 	uint32_t maglev_size; /* prime, >= number of backends */
-	enum dplb_health_check health_check;
-	char health_path[128]; /* for http */
-	uint32_t health_interval_ms;
+	struct dplb_health_settings health; /* its backends', unless they override */
 	uint32_t backend_count;
 	struct dplb_backend_config *backends; /* malloc'd, backend_count long */
 	int line;          /* the [vip:NAME] line */
@@ -101,6 +142,8 @@ struct dplb_config {
 	char listen_address[64]; /* IPv4 text, default 127.0.0.1 */
 	uint16_t listen_port;    /* default 8080 */
 	char token_file[DPLB_PATH_MAX];
+	/* Health checks leave from this address (0: the kernel chooses). */
+	uint32_t health_source;
 
 	uint32_t vip_count;
 	struct dplb_vip_config *vips; /* malloc'd */
@@ -156,6 +199,15 @@ const char *dplb_protocol_name(uint8_t protocol);
 
 /* Parse "up" | "drain" | "down"; returns 0 or -EINVAL. */
 int dplb_backend_state_parse(const char *text, enum dplb_backend_state *out);
+
+/* Apply vip's health settings to every backend field its line did not set;
+ * the loader calls it when a VIP ends, the API after adding a backend. */
+void dplb_config_resolve_health(struct dplb_vip_config *vip);
+
+/* The port a backend's checks go to: its own health_port, else the VIP's. */
+uint16_t dplb_health_port(const struct dplb_vip_config *vip, const struct dplb_backend_config *b);
+
+const char *dplb_health_check_name(enum dplb_health_check check);
 
 /* Find a VIP by name, or NULL. */
 const struct dplb_vip_config *dplb_config_find_vip(const struct dplb_config *config,

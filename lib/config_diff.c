@@ -100,6 +100,7 @@ static const struct field settings[] = {
 	SETTING("listen", listen_port),
 	{ "token_file", offsetof(struct dplb_config, token_file),
 	  sizeof(((struct dplb_config *)0)->token_file), FIELD_STRING },
+	SETTING("health_source", health_source),
 };
 
 static const struct field vip_fields[] = {
@@ -109,16 +110,27 @@ static const struct field vip_fields[] = {
 	VIP_FIELD("scheduler", scheduler, FIELD_BYTES),
 	VIP_FIELD("encap", encap, FIELD_BYTES),
 	VIP_FIELD("maglev_size", maglev_size, FIELD_BYTES),
-	VIP_FIELD("health_check", health_check, FIELD_BYTES),
-	VIP_FIELD("health_check", health_path, FIELD_STRING),
-	VIP_FIELD("health_interval_ms", health_interval_ms, FIELD_BYTES),
+	VIP_FIELD("health_check", health.check, FIELD_BYTES),
+	VIP_FIELD("health_check", health.http_path, FIELD_STRING),
+	VIP_FIELD("health_expect_status", health.expect_status, FIELD_BYTES),
+	VIP_FIELD("health_port", health.port, FIELD_BYTES),
+	VIP_FIELD("health_interval_ms", health.interval_ms, FIELD_BYTES),
+	VIP_FIELD("health_timeout_ms", health.timeout_ms, FIELD_BYTES),
+	VIP_FIELD("health_rise", health.rise, FIELD_BYTES),
+	VIP_FIELD("health_fall", health.fall, FIELD_BYTES),
+	VIP_FIELD("slow_start", health.slow_start, FIELD_BYTES),
+	VIP_FIELD("health_payload", health.payload_len, FIELD_BYTES),
+	VIP_FIELD("health_payload", health.payload, FIELD_BYTES),
 };
 
+/* A backend's health settings are compared resolved: a VIP-wide change
+ * shows on each backend it reaches too. */
 static const struct field backend_fields[] = {
 	BACKEND_FIELD("weight", weight),
 	BACKEND_FIELD("state", state),
 	BACKEND_FIELD("mac", has_mac),
 	BACKEND_FIELD("mac", mac),
+	BACKEND_FIELD("health", health),
 };
 
 /* Names of the fields that differ, each once, into out. */

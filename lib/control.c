@@ -169,7 +169,9 @@ int dplb_control_add_backend(struct dplb_context *ctx, const char *vip_name,
 	vip->backends = grown;
 	grown[vip->backend_count] = *backend;
 	grown[vip->backend_count].line = 0; /* not from the file */
+	/* Checked as the VIP's other backends are, unless told otherwise. */
 	vip->backend_count++;
+	dplb_config_resolve_health(vip);
 	return commit(ctx, copy, result);
 }
 

@@ -32,6 +32,7 @@
 	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")               \
 	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full") \
 	X(NO_BACKEND, "no_backend", "VIP has no usable backend")                          \
+	X(NO_HEALTHY_BACKEND, "no_healthy_backend", "every backend of the VIP failed its health checks") \
 	X(NO_NEXT_HOP, "no_next_hop", "next hop MAC not known yet")                       \
 	X(TOO_BIG, "too_big", "too big once encapsulated, and no ICMP sent (no DF, rate limit)") \
 	X(NO_HEADROOM, "no_headroom", "mbuf has no room for the outer headers")           \

@@ -16,6 +16,7 @@
 #include <rte_mbuf.h>
 
 #include "dplb.h"
+#include "health.h"
 #include "neighbor.h"
 
 #define RX_DESCRIPTORS 1024
@@ -126,8 +127,9 @@ int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char
 	/* Next hops of the new configuration are looked up (and asked for by
 	 * the next management tick) before it serves. */
 	dplb_management_want_next_hops(ctx, config);
-	rc = dplb_state_build_with_neighbors(config, ctx->ids, ctx->neighbors,
-					     ctx->generation + 1, &state, error);
+	const struct dplb_state_inputs inputs = dplb_management_state_inputs(ctx);
+
+	rc = dplb_state_build_with(config, ctx->ids, &inputs, ctx->generation + 1, &state, error);
 	if (rc != 0) {
 		const struct dplb_state *current = dplb_current_state(ctx->publisher);
 
@@ -140,6 +142,11 @@ int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char
 	dplb_neighbors_forget_unwanted(ctx->neighbors);
 	dplb_publish(ctx->publisher, state);
 	ctx->generation++;
+	/* Backends that stay keep their health (it was in inputs); new ones
+	 * are checked from now on, and a check turned off makes a backend
+	 * unchecked, which needs one more snapshot. */
+	if (dplb_health_sync(ctx->health, config, ctx->ids))
+		dplb_management_republish(ctx);
 	return 0;
 }
 
@@ -199,7 +206,9 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 
 	ctx->ids = dplb_identities_create();
 	ctx->neighbors = calloc(1, sizeof(*ctx->neighbors));
-	if (ctx->ids == NULL || ctx->neighbors == NULL || create_rcu(ctx) != 0) {
+	ctx->health = dplb_health_create();
+	if (ctx->ids == NULL || ctx->neighbors == NULL || ctx->health == NULL ||
+	    create_rcu(ctx) != 0) {
 		dplb_config_free(config);
 		return -ENOMEM;
 	}
@@ -297,6 +306,8 @@ void dplb_release(struct dplb_context *ctx)
 	ctx->ids = NULL;
 	free(ctx->neighbors);
 	ctx->neighbors = NULL;
+	dplb_health_free(ctx->health);
+	ctx->health = NULL;
 	rte_mempool_free(ctx->pool);
 	ctx->pool = NULL;
 }

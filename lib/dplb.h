@@ -35,6 +35,9 @@ struct dplb_context {
 	uint64_t reloads_failed;
 	/* Next hops learned by ARP; management lcore only. */
 	struct dplb_neighbors *neighbors;
+	/* Health checks of every backend; management lcore only. */
+	struct dplb_health_checker *health;
+	uint64_t health_updates; /* snapshots made because health changed */
 	uint64_t arp_requests_sent;
 	uint64_t arp_answers_learned;
 	uint64_t next_hop_updates; /* snapshots made because a MAC changed */
@@ -71,6 +74,14 @@ int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char
  * call it every few milliseconds. Management lcore.
  */
 void dplb_management_tick(struct dplb_context *ctx);
+
+/* What snapshots are built from besides the configuration: next hops
+ * learned by ARP and backends' health. Management lcore. */
+struct dplb_state_inputs dplb_management_state_inputs(const struct dplb_context *ctx);
+
+/* A new snapshot of the current configuration with the current inputs.
+ * Returns 0 or a negative errno (the old snapshot keeps serving). */
+int dplb_management_republish(struct dplb_context *ctx);
 
 /* Mark the next hops of config as the ones the neighbor table resolves;
  * the others are dropped by dplb_neighbors_forget_unwanted once config

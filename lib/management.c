@@ -17,6 +17,8 @@
 
 #include "arp.h"
 #include "dplb.h"
+#include "health.h"
+#include "log.h"
 #include "neighbor.h"
 
 #define ARP_FRAMES_PER_TICK 256
@@ -110,31 +112,47 @@ static void send_requests(struct dplb_context *ctx, const struct dplb_state *sta
 	}
 }
 
-static void publish_next_hops(struct dplb_context *ctx, const struct dplb_state *current)
+struct dplb_state_inputs dplb_management_state_inputs(const struct dplb_context *ctx)
 {
+	return (struct dplb_state_inputs){
+		.neighbors = ctx->neighbors,
+		.health = ctx->health != NULL ? dplb_health_inputs(ctx->health) : NULL,
+	};
+}
+
+int dplb_management_republish(struct dplb_context *ctx)
+{
+	const struct dplb_state_inputs inputs = dplb_management_state_inputs(ctx);
 	char error[DPLB_ERROR_MAX];
 	struct dplb_state *state;
+	int rc;
 
-	if (dplb_state_rebuild(current, ctx->ids, ctx->neighbors, ctx->generation + 1, &state,
-			       error) != 0)
-		return; /* out of memory: keep the old MACs, try again next change */
+	rc = dplb_state_rebuild(dplb_current_state(ctx->publisher), ctx->ids, &inputs,
+				ctx->generation + 1, &state, error);
+	if (rc != 0) {
+		/* Out of memory: the old snapshot serves; the next change retries. */
+		DPLB_LOG(ERR, "cannot rebuild the forwarding state: %s", error);
+		return rc;
+	}
 	dplb_publish(ctx->publisher, state);
 	ctx->generation++;
-	ctx->next_hop_updates++;
+	return 0;
 }
 
 void dplb_management_tick(struct dplb_context *ctx)
 {
-	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	const struct dplb_state *state;
 	const uint64_t now = now_ms();
-	bool changed;
+	bool next_hops_changed, health_changed;
 
-	changed = learn_from_workers(ctx, now);
-	changed |= dplb_neighbors_expire(ctx->neighbors, now);
-	if (changed) {
-		publish_next_hops(ctx, state);
-		state = dplb_current_state(ctx->publisher); /* the old one may be gone */
+	next_hops_changed = learn_from_workers(ctx, now);
+	next_hops_changed |= dplb_neighbors_expire(ctx->neighbors, now);
+	health_changed = dplb_health_run(ctx->health);
+	if ((next_hops_changed || health_changed) && dplb_management_republish(ctx) == 0) {
+		ctx->next_hop_updates += next_hops_changed;
+		ctx->health_updates += health_changed;
 	}
+	state = dplb_current_state(ctx->publisher); /* the old one may be gone */
 	send_requests(ctx, state, now);
 	dplb_publisher_reclaim(ctx->publisher);
 }

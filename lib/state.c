@@ -11,6 +11,7 @@
 #include <rte_hash.h>
 #include <rte_jhash.h>
 
+#include "health_state.h"
 #include "maglev.h"
 #include "neighbor.h"
 #include "state.h"
@@ -159,9 +160,9 @@ static int build_wrr_sequence(struct dplb_vip_entry *vip, const struct dplb_stat
 	if (vip->up_count == 0)
 		return 0;
 	for (uint32_t i = 0; i < vip->up_count; i++)
-		divisor = gcd(state->backends[vip->up_ids[i]].weight, divisor);
+		divisor = gcd(state->backends[vip->up_ids[i]].effective_weight, divisor);
 	for (uint32_t i = 0; i < vip->up_count; i++)
-		total += state->backends[vip->up_ids[i]].weight / divisor;
+		total += state->backends[vip->up_ids[i]].effective_weight / divisor;
 	/* Scale very large weight sums down; every backend keeps at least 1. */
 	const double scale = total > DPLB_WRR_MAX_LENGTH ? (double)DPLB_WRR_MAX_LENGTH / total : 1.0;
 	int64_t *weight = calloc(vip->up_count, sizeof(*weight));
@@ -170,7 +171,7 @@ static int build_wrr_sequence(struct dplb_vip_entry *vip, const struct dplb_stat
 		goto nomem;
 	total = 0;
 	for (uint32_t i = 0; i < vip->up_count; i++) {
-		weight[i] = (int64_t)(state->backends[vip->up_ids[i]].weight / divisor * scale);
+		weight[i] = (int64_t)(state->backends[vip->up_ids[i]].effective_weight / divisor * scale);
 		if (weight[i] < 1)
 			weight[i] = 1;
 		total += (uint64_t)weight[i];
@@ -215,7 +216,7 @@ static int build_maglev(struct dplb_vip_entry *vip, const struct dplb_state *sta
 		/* The address is the identity every instance agrees on. */
 		input[i].key = &backend->address;
 		input[i].key_len = sizeof(backend->address);
-		input[i].weight = backend->weight;
+		input[i].weight = backend->effective_weight;
 	}
 	rc = maglev_build(input, vip->up_count, vip->maglev_size, vip->maglev);
 	free(input);
@@ -277,8 +278,23 @@ static void set_next_hop(struct dplb_backend_entry *backend, const struct dplb_b
 	}
 }
 
+/* Operator state, health and slow start make what the workers act on. */
+static void set_health(struct dplb_backend_entry *backend, const struct dplb_backend_config *bc,
+		       const struct dplb_backend_health *health)
+{
+	const uint32_t percent =
+		health != NULL && health->weight_percent != 0 ? health->weight_percent : 100;
+
+	backend->health = health != NULL ? health->status : DPLB_HEALTH_UNCHECKED;
+	backend->keeps_flows =
+		dplb_backend_keeps_flows(bc->state, (enum dplb_health_status)backend->health);
+	backend->takes_new_flows =
+		dplb_backend_takes_new_flows(bc->state, (enum dplb_health_status)backend->health);
+	backend->effective_weight = dplb_slow_start_weight(bc->weight, percent);
+}
+
 static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_identities *ids,
-		     const struct dplb_neighbors *neighbors, char *error)
+		     const struct dplb_state_inputs *inputs, char *error)
 {
 	const struct dplb_vip_config *vc = &state->config->vips[index];
 	struct dplb_vip_entry *vip = &state->vips[index];
@@ -298,6 +314,8 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 	vip->scheduler = (uint8_t)vc->scheduler;
 	vip->maglev_size = vc->maglev_size;
 	vip->backend_count = vc->backend_count;
+	uint32_t operator_up = 0; /* up by the operator's word, but unhealthy */
+
 	vip->backend_ids = calloc(vc->backend_count ? vc->backend_count : 1, sizeof(uint32_t));
 	vip->up_ids = calloc(vc->backend_count ? vc->backend_count : 1, sizeof(uint32_t));
 	if (vip->backend_ids == NULL || vip->up_ids == NULL)
@@ -322,11 +340,17 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 		backend->present = 1;
 		backend->state = (uint8_t)bc->state;
 		backend->weight = bc->weight;
-		set_next_hop(backend, bc, state->config, neighbors);
+		set_next_hop(backend, bc, state->config, inputs ? inputs->neighbors : NULL);
+		set_health(backend, bc, inputs && inputs->health ? &inputs->health[backend_id] : NULL);
 		vip->backend_ids[b] = (uint32_t)backend_id;
-		if (bc->state == DPLB_BACKEND_UP)
+		if (backend->takes_new_flows)
 			vip->up_ids[vip->up_count++] = (uint32_t)backend_id;
+		if (backend->health == DPLB_HEALTH_UNHEALTHY) {
+			vip->unhealthy_count++;
+			operator_up += bc->state == DPLB_BACKEND_UP;
+		}
 	}
+	vip->no_healthy_backend = vip->up_count == 0 && operator_up > 0;
 	int rc = build_maglev(vip, state, error);
 	if (rc == 0)
 		rc = build_wrr_sequence(vip, state);
@@ -361,7 +385,7 @@ static int index_vips(struct dplb_state *state, char *error)
 }
 
 static int build_state(struct dplb_shared_config *shared, struct dplb_identities *ids,
-		       const struct dplb_neighbors *neighbors, uint64_t generation,
+		       const struct dplb_state_inputs *inputs, uint64_t generation,
 		       struct dplb_state **out, char *error)
 {
 	struct dplb_state *state = calloc(1, sizeof(*state));
@@ -391,7 +415,7 @@ static int build_state(struct dplb_shared_config *shared, struct dplb_identities
 	if (state->backends == NULL || state->vips == NULL)
 		goto fail;
 	for (uint32_t i = 0; i < config->vip_count; i++) {
-		rc = build_vip(state, i, ids, neighbors, error);
+		rc = build_vip(state, i, ids, inputs, error);
 		if (rc != 0)
 			goto fail;
 	}
@@ -407,9 +431,9 @@ fail:
 	return rc;
 }
 
-int dplb_state_build_with_neighbors(struct dplb_config *config, struct dplb_identities *ids,
-				    const struct dplb_neighbors *neighbors, uint64_t generation,
-				    struct dplb_state **out, char *error)
+int dplb_state_build_with(struct dplb_config *config, struct dplb_identities *ids,
+			  const struct dplb_state_inputs *inputs, uint64_t generation,
+			  struct dplb_state **out, char *error)
 {
 	struct dplb_shared_config *shared = malloc(sizeof(*shared));
 
@@ -421,21 +445,21 @@ int dplb_state_build_with_neighbors(struct dplb_config *config, struct dplb_iden
 	}
 	shared->config = config;
 	shared->references = 1;
-	return build_state(shared, ids, neighbors, generation, out, error);
+	return build_state(shared, ids, inputs, generation, out, error);
 }
 
 int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids,
 		     uint64_t generation, struct dplb_state **out, char *error)
 {
-	return dplb_state_build_with_neighbors(config, ids, NULL, generation, out, error);
+	return dplb_state_build_with(config, ids, NULL, generation, out, error);
 }
 
 int dplb_state_rebuild(const struct dplb_state *current, struct dplb_identities *ids,
-		       const struct dplb_neighbors *neighbors, uint64_t generation,
+		       const struct dplb_state_inputs *inputs, uint64_t generation,
 		       struct dplb_state **out, char *error)
 {
 	current->shared_config->references++;
-	return build_state(current->shared_config, ids, neighbors, generation, out, error);
+	return build_state(current->shared_config, ids, inputs, generation, out, error);
 }
 
 /* ---- publishing ---- */

@@ -30,10 +30,31 @@ struct dplb_backend_entry {
 	uint32_t address;   /* network order */
 	uint16_t vip_id;
 	uint8_t present;    /* configured in this snapshot */
-	uint8_t state;      /* enum dplb_backend_state */
+	uint8_t state;      /* enum dplb_backend_state: the operator's */
 	uint8_t has_next_hop;
-	uint32_t weight;
+	uint8_t health;     /* enum dplb_health_status */
+	/* Operator state and health together (health_state.h): whether its
+	 * established flows stay with it. */
+	uint8_t keeps_flows;
+	uint8_t takes_new_flows;
+	uint32_t weight;    /* configured */
+	uint32_t effective_weight; /* in the tables: weight, ramped during slow start */
 	struct rte_ether_addr next_hop_mac;
+};
+
+/* What health checking says of one backend, as a snapshot is built from it
+ * (health.c keeps an array of these by backend id). All zero: unchecked,
+ * full weight. */
+struct dplb_backend_health {
+	uint8_t status;         /* enum dplb_health_status */
+	uint8_t weight_percent; /* slow start, 10..100; 0 means 100 */
+};
+
+/* What a snapshot is built from besides the configuration. */
+struct dplb_neighbors;
+struct dplb_state_inputs {
+	const struct dplb_neighbors *neighbors;   /* MACs learned by ARP; NULL: none */
+	const struct dplb_backend_health *health; /* DPLB_MAX_BACKEND_IDS long; NULL: unchecked */
 };
 
 struct dplb_vip_entry {
@@ -49,13 +70,16 @@ struct dplb_vip_entry {
 	uint32_t *backend_ids;   /* every configured backend, config order */
 	uint32_t up_count;
 	uint32_t *up_ids;        /* backends taking new flows, config order */
+	/* Every backend the operator lets take new flows failed its checks:
+	 * its new flows are dropped as no_healthy_backend. */
+	uint8_t no_healthy_backend;
+	uint32_t unhealthy_count;
 	uint32_t wrr_length;
 	uint32_t *wrr_sequence;  /* smooth weighted round-robin order of up backends */
 	const struct dplb_vip_config *config;
 };
 
 struct dplb_shared_config;
-struct dplb_neighbors;
 
 struct dplb_state {
 	uint64_t generation;
@@ -94,13 +118,15 @@ const char *dplb_vip_id_name(const struct dplb_identities *ids, uint16_t vip_id)
  */
 int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids,
 		     uint64_t generation, struct dplb_state **out, char *error);
-/* The same, with next-hop MACs learned by ARP (neighbors may be NULL). */
-int dplb_state_build_with_neighbors(struct dplb_config *config, struct dplb_identities *ids,
-				    const struct dplb_neighbors *neighbors, uint64_t generation,
-				    struct dplb_state **out, char *error);
-/* A new snapshot of current's configuration with other next-hop MACs. */
+/* The same, with next-hop MACs learned by ARP and backends' health
+ * (inputs may be NULL). */
+int dplb_state_build_with(struct dplb_config *config, struct dplb_identities *ids,
+			  const struct dplb_state_inputs *inputs, uint64_t generation,
+			  struct dplb_state **out, char *error);
+/* A new snapshot of current's configuration with other next-hop MACs or
+ * health. */
 int dplb_state_rebuild(const struct dplb_state *current, struct dplb_identities *ids,
-		       const struct dplb_neighbors *neighbors, uint64_t generation,
+		       const struct dplb_state_inputs *inputs, uint64_t generation,
 		       struct dplb_state **out, char *error);
 void dplb_state_free(struct dplb_state *state);
 

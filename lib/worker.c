@@ -126,7 +126,7 @@ static uint32_t pick_least_connections(const struct dplb_worker *worker,
 	for (uint32_t i = 0; i < vip->up_count; i++) {
 		const uint32_t id = vip->up_ids[i];
 		const uint64_t flows = worker->counters.backend[id].active_flows;
-		const uint64_t weight = state->backends[id].weight;
+		const uint64_t weight = state->backends[id].effective_weight;
 
 		if (best == MAGLEV_NO_BACKEND || flows * best_weight < best_flows * weight) {
 			best = id;
@@ -156,10 +156,12 @@ static inline uint32_t schedule_flow(struct dplb_worker *worker, const struct dp
 }
 
 /* An established flow keeps its backend while that backend is configured
- * for the same VIP and not down; drain still takes existing flows. */
+ * for the same VIP, not down and not unhealthy; drain still takes existing
+ * flows. A flow whose server is gone is better re-scheduled (a reset from a
+ * live server) than black-holed. */
 static inline bool backend_keeps_flows(const struct dplb_backend_entry *backend, uint16_t vip_id)
 {
-	return backend->present && backend->vip_id == vip_id && backend->state != DPLB_BACKEND_DOWN;
+	return backend->present && backend->vip_id == vip_id && backend->keeps_flows;
 }
 
 static inline void move_flow(struct dplb_worker *worker, struct dplb_flow_entry *entry,
@@ -293,7 +295,8 @@ static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_
 				  uint32_t backend_id, uint32_t flow_hash)
 {
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
-		drop_packet(worker, m, DPLB_DROP_NO_BACKEND);
+		drop_packet(worker, m, vip->no_healthy_backend ? DPLB_DROP_NO_HEALTHY_BACKEND
+							       : DPLB_DROP_NO_BACKEND);
 		return false;
 	}
 	const struct dplb_backend_entry *backend = &state->backends[backend_id];

@@ -204,9 +204,9 @@ Test(config_good, full_file_every_value)
 	cr_assert_eq(v->scheduler, DPLB_SCHED_SOURCE_HASH);
 	cr_assert_eq(v->encap, DPLB_ENCAP_GUE);
 	cr_assert_eq(v->maglev_size, 7);
-	cr_assert_eq(v->health_check, DPLB_HEALTH_HTTP);
-	cr_assert_str_eq(v->health_path, "/healthz?full=1");
-	cr_assert_eq(v->health_interval_ms, 250);
+	cr_assert_eq(v->health.check, DPLB_HEALTH_HTTP);
+	cr_assert_str_eq(v->health.http_path, "/healthz?full=1");
+	cr_assert_eq(v->health.interval_ms, 250);
 	cr_assert_eq(v->backend_count, 3);
 	cr_assert_eq(v->backends[0].address, ip("192.0.2.21"));
 	cr_assert_eq(v->backends[0].weight, 65535);
@@ -229,13 +229,13 @@ Test(config_good, full_file_every_value)
 	cr_assert_eq(v->port, 0);
 	cr_assert_eq(v->protocol, DPLB_PROTO_TCP);
 	cr_assert_eq(v->scheduler, DPLB_SCHED_LEAST_CONNECTIONS);
-	cr_assert_eq(v->health_check, DPLB_HEALTH_TCP);
+	cr_assert_eq(v->health.check, DPLB_HEALTH_TCP);
 
 	v = &c->vips[2];
 	cr_assert_str_eq(v->name, "rr");
 	cr_assert_eq(v->port, 0);
 	cr_assert_eq(v->scheduler, DPLB_SCHED_ROUND_ROBIN);
-	cr_assert_eq(v->health_check, DPLB_HEALTH_NONE);
+	cr_assert_eq(v->health.check, DPLB_HEALTH_NONE);
 
 	v = &c->vips[3];
 	cr_assert_str_eq(v->name, "wrr");
@@ -275,8 +275,8 @@ Test(config_good, defaults_applied)
 	cr_assert_eq(v->scheduler, DPLB_SCHED_MAGLEV);
 	cr_assert_eq(v->encap, DPLB_ENCAP_IPIP);
 	cr_assert_eq(v->maglev_size, DPLB_DEFAULT_MAGLEV_SIZE);
-	cr_assert_eq(v->health_check, DPLB_HEALTH_NONE);
-	cr_assert_eq(v->health_interval_ms, 1000);
+	cr_assert_eq(v->health.check, DPLB_HEALTH_NONE);
+	cr_assert_eq(v->health.interval_ms, 1000);
 	cr_assert_eq(v->backend_count, 1);
 	cr_assert_eq(v->backends[0].weight, 1);
 	cr_assert_eq(v->backends[0].state, DPLB_BACKEND_UP);
@@ -320,7 +320,7 @@ Test(config_good, bom_crlf_indentation_and_comments)
 	cr_assert_eq(v->backends[1].address, ip("10.0.0.3"));
 	cr_assert_eq(v->backends[1].weight, 2);
 	cr_assert_eq(v->backends[1].line, 9);
-	cr_assert_str_eq(v->health_path, "/a#b", "a '#' inside a value is not a comment");
+	cr_assert_str_eq(v->health.http_path, "/a#b", "a '#' inside a value is not a comment");
 	dplb_config_free(c);
 }
 
@@ -596,7 +596,7 @@ Test(config_bad, unknown_enum_values)
 	expect_error(&errs, f, 8, "encap in [vip:a]: unknown value \"vxlan\" "
 		     "(expected ipip or gue)");
 	expect_error(&errs, f, 9, "health_check in [vip:a]: unknown value \"http\" "
-		     "(expected tcp, http:/PATH or none)");
+		     "(expected tcp, udp, http:/PATH or none)");
 	expect_error(&errs, f, 14, "health_check in [vip:b]: HTTP path \"/with space\" "
 		     "contains a blank");
 }
@@ -1018,7 +1018,7 @@ Test(config_api, print_summary)
 		"listen 0.0.0.0:9090",
 		"token file configs/token.txt",
 		"vip web-1.a_b: 198.51.100.1:443/udp, scheduler source-hash, encap gue, M 7",
-		"health http:/healthz?full=1 every 250 ms",
+		"health http:/healthz?full=1 port 443 every 250 ms, timeout 1000 ms, rise 2, fall 3",
 		"backend 192.0.2.21 weight 65535 drain mac 02:00:00:00:00:21",
 		"backend 192.0.2.22 weight 7 down",
 		"backend 192.0.2.23 weight 1 up",

@@ -17,6 +17,7 @@
 #include <rte_malloc.h>
 
 #include "control.h"
+#include "health.h"
 #include "dpdk_test.h"
 #include "dplb.h"
 #include "neighbor.h"
@@ -60,6 +61,8 @@ static void setup(void)
 	write_config(BASE);
 	ctx.ids = dplb_identities_create();
 	ctx.neighbors = calloc(1, sizeof(*ctx.neighbors));
+	ctx.health = dplb_health_create();
+	cr_assert_not_null(ctx.health);
 	ctx.rcu = rte_zmalloc("test_rcu", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE);
 	cr_assert(ctx.ids && ctx.neighbors && ctx.rcu);
 	cr_assert_eq(rte_rcu_qsbr_init(ctx.rcu, 1), 0);
@@ -77,6 +80,7 @@ static void teardown(void)
 	rte_free(ctx.rcu);
 	dplb_identities_free(ctx.ids);
 	free(ctx.neighbors);
+	dplb_health_free(ctx.health);
 	unlink(ctx.config_path);
 	test_eal_fini();
 }

@@ -338,13 +338,14 @@ Test(state, next_hop_macs_static_gateway_and_learned)
 	struct dplb_neighbors *neighbors = calloc(1, sizeof(*neighbors));
 	struct dplb_state *first = NULL, *second = NULL;
 	char error[DPLB_ERROR_MAX];
+	const struct dplb_state_inputs inputs = { .neighbors = neighbors };
 
 	cr_assert_not_null(neighbors);
 	cr_assert_eq(dplb_neighbors_want(neighbors, ip("10.0.0.4")), 0);
 	cr_assert_eq(dplb_neighbors_want(neighbors, ip("10.0.0.5")), 0);
 	cr_assert(dplb_neighbors_learn(neighbors, ip("10.0.0.4"), learned4, 1000));
-	cr_assert_eq(dplb_state_build_with_neighbors(test_config_from_text(NEXT_HOPS_INI), ids,
-						     neighbors, 1, &first, error),
+	cr_assert_eq(dplb_state_build_with(test_config_from_text(NEXT_HOPS_INI), ids, &inputs, 1,
+					   &first, error),
 		     0, "%s", error);
 	const struct dplb_vip_entry *vip = test_vip_named(first, "a");
 	expect_mac(&first->backends[test_backend_id(vip, first, ip("10.0.0.2"))], own);
@@ -355,7 +356,7 @@ Test(state, next_hop_macs_static_gateway_and_learned)
 
 	/* A rebuild with a new answer: same configuration, same ids, the MAC. */
 	cr_assert(dplb_neighbors_learn(neighbors, ip("10.0.0.5"), learned5, 2000));
-	cr_assert_eq(dplb_state_rebuild(first, ids, neighbors, 2, &second, error), 0, "%s", error);
+	cr_assert_eq(dplb_state_rebuild(first, ids, &inputs, 2, &second, error), 0, "%s", error);
 	cr_assert_eq(second->config, first->config, "rebuild copied the configuration");
 	cr_assert_eq(second->generation, 2);
 	const struct dplb_vip_entry *vip2 = test_vip_named(second, "a");

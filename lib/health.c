@@ -1,0 +1,371 @@
+/*
+ * The health checker; see health.h. Targets are kept by backend id (the
+ * stable id every snapshot and counter uses), with a dense list of the
+ * configured ones to walk each slice.
+ */
+#include "health.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Bounds on one slice, so a thousand due checks never stall the API. */
+#define STARTS_PER_SLICE 512
+#define EVENTS_PER_SLICE 256
+
+struct health_target {
+	uint32_t backend_id;
+	char vip_name[DPLB_NAME_MAX];
+	uint32_t address; /* network order */
+	struct dplb_health_settings settings;
+	struct dplb_probe_target probe_target; /* points into settings */
+	struct dplb_probe probe;
+	struct dplb_health_record record;
+	uint64_t due_us;
+	bool has_result;
+	struct dplb_probe_result last;
+	uint64_t last_check_ms;
+	uint64_t checks;
+	uint64_t failures;
+	bool seen; /* in the configuration being synced */
+};
+
+struct dplb_health_checker {
+	int epoll_fd;
+	uint32_t source;
+	struct health_target *targets[DPLB_MAX_BACKEND_IDS];
+	uint32_t *configured; /* ids of targets, dense */
+	uint32_t configured_count;
+	struct dplb_backend_health inputs[DPLB_MAX_BACKEND_IDS];
+	uint64_t checks;
+	uint64_t check_failures;
+	uint64_t transitions;
+};
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t dplb_health_now_ms(void)
+{
+	return now_us() / 1000;
+}
+
+struct dplb_health_checker *dplb_health_create(void)
+{
+	struct dplb_health_checker *checker = calloc(1, sizeof(*checker));
+
+	if (checker == NULL)
+		return NULL;
+	checker->configured = calloc(DPLB_MAX_BACKEND_IDS, sizeof(*checker->configured));
+	checker->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (checker->configured == NULL || checker->epoll_fd < 0) {
+		if (checker->epoll_fd >= 0)
+			close(checker->epoll_fd);
+		free(checker->configured);
+		free(checker);
+		return NULL;
+	}
+	return checker;
+}
+
+void dplb_health_free(struct dplb_health_checker *checker)
+{
+	if (checker == NULL)
+		return;
+	for (uint32_t i = 0; i < DPLB_MAX_BACKEND_IDS; i++) {
+		if (checker->targets[i] != NULL)
+			dplb_probe_abort(&checker->targets[i]->probe);
+		free(checker->targets[i]);
+	}
+	close(checker->epoll_fd);
+	free(checker->configured);
+	free(checker);
+}
+
+int dplb_health_fd(const struct dplb_health_checker *checker)
+{
+	return checker->epoll_fd;
+}
+
+const struct dplb_backend_health *dplb_health_inputs(const struct dplb_health_checker *checker)
+{
+	return checker->inputs;
+}
+
+/* What is probed, and how: a change here restarts the check. */
+static bool same_check(const struct dplb_health_settings *a, const struct dplb_health_settings *b)
+{
+	return a->check == b->check && strcmp(a->http_path, b->http_path) == 0 &&
+	       a->expect_status == b->expect_status && a->payload_len == b->payload_len &&
+	       memcmp(a->payload, b->payload, a->payload_len) == 0 &&
+	       a->timeout_ms == b->timeout_ms;
+}
+
+static void set_input(struct dplb_health_checker *checker, const struct health_target *target,
+		      bool *changed)
+{
+	struct dplb_backend_health *input = &checker->inputs[target->backend_id];
+	const uint8_t status = (uint8_t)target->record.status;
+
+	if (input->status != status) {
+		input->status = status;
+		*changed = true;
+	}
+}
+
+static struct health_target *add_target(struct dplb_health_checker *checker, uint32_t id)
+{
+	struct health_target *target = calloc(1, sizeof(*target));
+
+	if (target == NULL)
+		return NULL;
+	target->backend_id = id;
+	dplb_probe_init(&target->probe);
+	target->record.changed_ms = dplb_health_now_ms();
+	checker->targets[id] = target;
+	return target;
+}
+
+static void update_target(struct dplb_health_checker *checker, struct health_target *target,
+			  const struct dplb_vip_config *vip, const struct dplb_backend_config *b,
+			  bool *changed)
+{
+	const bool check_changed = !same_check(&target->settings, &b->health);
+	const uint16_t port = dplb_health_port(vip, b);
+
+	if (check_changed || target->probe_target.port != port ||
+	    target->probe_target.source != checker->source) {
+		/* A check in flight was made the old way: start afresh, now. */
+		dplb_probe_abort(&target->probe);
+		target->due_us = 0;
+	}
+	if (b->health.check == DPLB_HEALTH_NONE && target->record.status != DPLB_HEALTH_UNCHECKED) {
+		dplb_health_reset(&target->record, dplb_health_now_ms());
+		target->has_result = false;
+	}
+	snprintf(target->vip_name, sizeof(target->vip_name), "%s", vip->name);
+	target->address = b->address;
+	target->settings = b->health;
+	target->probe_target = (struct dplb_probe_target){
+		.address = b->address,
+		.port = port,
+		.source = checker->source,
+		.settings = &target->settings,
+	};
+	set_input(checker, target, changed);
+}
+
+static void remove_target(struct dplb_health_checker *checker, uint32_t id)
+{
+	struct health_target *target = checker->targets[id];
+
+	dplb_probe_abort(&target->probe);
+	free(target);
+	checker->targets[id] = NULL;
+	/* No snapshot of the new configuration reads it: nothing to rebuild. */
+	checker->inputs[id] = (struct dplb_backend_health){ 0 };
+}
+
+bool dplb_health_sync(struct dplb_health_checker *checker, const struct dplb_config *config,
+		      struct dplb_identities *ids)
+{
+	bool changed = false;
+	uint32_t kept = 0;
+
+	checker->source = config->health_source;
+	for (uint32_t v = 0; v < config->vip_count; v++) {
+		const struct dplb_vip_config *vip = &config->vips[v];
+		const int vip_id = dplb_vip_id(ids, vip->name);
+
+		if (vip_id < 0)
+			continue; /* the snapshot builder refused it already */
+		for (uint32_t b = 0; b < vip->backend_count; b++) {
+			const struct dplb_backend_config *bc = &vip->backends[b];
+			const int id = dplb_backend_id(ids, (uint16_t)vip_id, bc->address);
+
+			if (id < 0)
+				continue;
+			struct health_target *target = checker->targets[id];
+			if (target == NULL && (target = add_target(checker, (uint32_t)id)) == NULL)
+				continue; /* out of memory: it stays unchecked */
+			update_target(checker, target, vip, bc, &changed);
+			target->seen = true;
+		}
+	}
+	/* Forget what the configuration no longer has; keep the rest dense. */
+	for (uint32_t i = 0; i < checker->configured_count; i++) {
+		const uint32_t id = checker->configured[i];
+
+		if (checker->targets[id] != NULL && !checker->targets[id]->seen)
+			remove_target(checker, id);
+	}
+	for (uint32_t id = 0; id < DPLB_MAX_BACKEND_IDS; id++) {
+		if (checker->targets[id] == NULL)
+			continue;
+		checker->targets[id]->seen = false;
+		checker->configured[kept++] = id;
+	}
+	checker->configured_count = kept;
+	return changed;
+}
+
+static void log_transition(const struct health_target *target, const struct dplb_probe_result *r)
+{
+	char address[INET_ADDRSTRLEN];
+	const struct dplb_health_record *record = &target->record;
+
+	inet_ntop(AF_INET, &target->address, address, sizeof(address));
+	if (record->status == DPLB_HEALTH_UNHEALTHY)
+		DPLB_LOG(WARNING, "vip %s backend %s:%u unhealthy: %s, %u of %u checks failed",
+			 target->vip_name, address, target->probe_target.port, r->error,
+			 record->failures, target->settings.fall);
+	else if (record->transitions == 1)
+		DPLB_LOG(NOTICE, "vip %s backend %s:%u healthy: first check passed in %u us",
+			 target->vip_name, address, target->probe_target.port, r->latency_us);
+	else
+		DPLB_LOG(NOTICE, "vip %s backend %s:%u healthy again: %u of %u checks passed%s",
+			 target->vip_name, address, target->probe_target.port, record->successes,
+			 target->settings.rise,
+			 target->settings.slow_start ? ", slow start begins" : "");
+}
+
+static bool record_result(struct dplb_health_checker *checker, struct health_target *target,
+			  const struct dplb_probe_result *result)
+{
+	const uint64_t now = dplb_health_now_ms();
+	bool changed = false;
+
+	target->last = *result;
+	target->has_result = true;
+	target->last_check_ms = now;
+	target->checks++;
+	checker->checks++;
+	if (!result->ok) {
+		target->failures++;
+		checker->check_failures++;
+	}
+	if (!dplb_health_observe(&target->record, result->ok, target->settings.rise,
+				 target->settings.fall, now))
+		return false;
+	checker->transitions++;
+	log_transition(target, result);
+	set_input(checker, target, &changed);
+	return changed;
+}
+
+static bool take_events(struct dplb_health_checker *checker)
+{
+	struct epoll_event events[EVENTS_PER_SLICE];
+	struct dplb_probe_result result;
+	bool changed = false;
+	const int n = epoll_wait(checker->epoll_fd, events, EVENTS_PER_SLICE, 0);
+
+	for (int i = 0; i < n; i++) {
+		const uint64_t id = events[i].data.u64;
+		struct health_target *target =
+			id < DPLB_MAX_BACKEND_IDS ? checker->targets[id] : NULL;
+
+		if (target != NULL &&
+		    dplb_probe_advance(&target->probe, checker->epoll_fd, &target->probe_target,
+				       events[i].events, now_us(), &result))
+			changed |= record_result(checker, target, &result);
+	}
+	return changed;
+}
+
+/* Slow start's weight of a target at now_ms: 100 unless it is ramping. */
+static uint8_t weight_percent(const struct health_target *target, uint64_t now_ms)
+{
+	if (target->record.status != DPLB_HEALTH_HEALTHY)
+		return 0;
+	const uint32_t percent = dplb_slow_start_percent(target->record.recovered_ms,
+							 target->settings.slow_start, now_ms);
+
+	return percent >= 100 ? 0 : (uint8_t)percent;
+}
+
+bool dplb_health_run(struct dplb_health_checker *checker)
+{
+	struct dplb_probe_result result;
+	uint32_t starts = 0;
+	bool changed = take_events(checker);
+	const uint64_t now = now_us();
+
+	for (uint32_t i = 0; i < checker->configured_count; i++) {
+		struct health_target *target = checker->targets[checker->configured[i]];
+		const uint8_t percent = weight_percent(target, now / 1000);
+
+		if (checker->inputs[target->backend_id].weight_percent != percent) {
+			checker->inputs[target->backend_id].weight_percent = percent;
+			changed = true;
+		}
+		if (target->settings.check == DPLB_HEALTH_NONE)
+			continue;
+		if (dplb_probe_expire(&target->probe, now, &result)) {
+			changed |= record_result(checker, target, &result);
+			continue;
+		}
+		if (dplb_probe_busy(&target->probe) || now < target->due_us ||
+		    starts == STARTS_PER_SLICE)
+			continue;
+		starts++;
+		/* Start to start, every interval; a late start does not
+		 * make the next one early. */
+		const uint64_t interval = (uint64_t)target->settings.interval_ms * 1000;
+		target->due_us = target->due_us + interval > now ? target->due_us + interval
+								 : now + interval;
+		if (!dplb_probe_start(&target->probe, checker->epoll_fd, target->backend_id,
+				      &target->probe_target, now, &result))
+			changed |= record_result(checker, target, &result);
+	}
+	return changed;
+}
+
+bool dplb_health_report(const struct dplb_health_checker *checker, uint32_t backend_id,
+			struct dplb_health_report *report)
+{
+	const struct health_target *target =
+		backend_id < DPLB_MAX_BACKEND_IDS ? checker->targets[backend_id] : NULL;
+
+	memset(report, 0, sizeof(*report));
+	if (target == NULL)
+		return false;
+	report->checked = target->settings.check != DPLB_HEALTH_NONE;
+	report->record = target->record;
+	report->has_result = target->has_result;
+	report->last = target->last;
+	report->last_check_ms = target->last_check_ms;
+	report->checks = target->checks;
+	report->failures = target->failures;
+	report->weight_percent = checker->inputs[backend_id].weight_percent
+					 ? checker->inputs[backend_id].weight_percent
+					 : 100;
+	return true;
+}
+
+void dplb_health_totals(const struct dplb_health_checker *checker,
+			struct dplb_health_totals *totals)
+{
+	memset(totals, 0, sizeof(*totals));
+	totals->checks = checker->checks;
+	totals->check_failures = checker->check_failures;
+	totals->transitions = checker->transitions;
+	for (uint32_t i = 0; i < checker->configured_count; i++) {
+		const struct health_target *target = checker->targets[checker->configured[i]];
+
+		totals->in_flight += dplb_probe_busy(&target->probe);
+		totals->backends_checked += target->settings.check != DPLB_HEALTH_NONE;
+		totals->backends_unhealthy += target->record.status == DPLB_HEALTH_UNHEALTHY;
+	}
+}
