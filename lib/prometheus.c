@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dplb.h"
+#include "health.h"
 #include "metrics.h"
 #include "prometheus.h"
 
@@ -44,8 +45,10 @@ struct backend_sample {
 	const char *vip;
 	char address[INET_ADDRSTRLEN];
 	uint32_t weight;
+	uint32_t effective_weight;
 	uint8_t state;
 	struct dplb_traffic_counters counters;
+	struct dplb_health_report health;
 };
 
 struct samples {
@@ -81,7 +84,9 @@ static int gather(const struct dplb_context *ctx, const struct dplb_state *state
 			sample->vip = vip->config->name;
 			inet_ntop(AF_INET, &entry->address, sample->address, sizeof(sample->address));
 			sample->weight = entry->weight;
+			sample->effective_weight = entry->effective_weight;
 			sample->state = entry->state;
+			dplb_health_report(ctx->health, vip->backend_ids[b], &sample->health);
 			dplb_backend_counters_sum(ctx, vip->backend_ids[b], &sample->counters);
 		}
 	}
@@ -158,6 +163,61 @@ static void write_workers(FILE *out, const struct dplb_context *ctx, const struc
 				dplb_drop_reason_label[r], w, (unsigned long)s->workers[w].drops[r]);
 }
 
+static void backend_labels(FILE *out, const struct backend_sample *sample)
+{
+	fprintf(out, "{backend=\"%s\",vip=\"", sample->address);
+	label_value(out, sample->vip);
+	fputc('"', out);
+}
+
+/* One sample per backend of a value picked from it; labels closed here. */
+#define BACKEND_VALUES(out, s, metric, format, value)                                         \
+	for (uint32_t b = 0; b < (s)->backend_count; b++) {                                  \
+		const struct backend_sample *sample = &(s)->backends[b];                     \
+		fputs(metric, out);                                                          \
+		backend_labels(out, sample);                                                 \
+		fprintf(out, "} " format "\n", value);                                       \
+	}
+
+static void write_backend_health(FILE *out, const struct samples *s)
+{
+	static const enum dplb_health_status statuses[] = {
+		DPLB_HEALTH_UNCHECKED, DPLB_HEALTH_HEALTHY, DPLB_HEALTH_UNHEALTHY
+	};
+
+	fprintf(out, "# HELP dplb_backend_health Health checks' verdict: 1 for the status it is "
+		     "in (unchecked and healthy take flows, unhealthy takes none)\n"
+		     "# TYPE dplb_backend_health gauge\n");
+	for (uint32_t b = 0; b < s->backend_count; b++)
+		for (size_t i = 0; i < RTE_DIM(statuses); i++) {
+			fputs("dplb_backend_health", out);
+			backend_labels(out, &s->backends[b]);
+			fprintf(out, ",status=\"%s\"} %d\n", dplb_health_status_name(statuses[i]),
+				s->backends[b].health.record.status == statuses[i]);
+		}
+	fprintf(out, "# HELP dplb_backend_health_transitions_total Changes of health status\n"
+		     "# TYPE dplb_backend_health_transitions_total counter\n");
+	BACKEND_VALUES(out, s, "dplb_backend_health_transitions_total", "%lu",
+		       (unsigned long)sample->health.record.transitions)
+	fprintf(out, "# HELP dplb_backend_health_checks_total Health checks completed\n"
+		     "# TYPE dplb_backend_health_checks_total counter\n");
+	BACKEND_VALUES(out, s, "dplb_backend_health_checks_total", "%lu",
+		       (unsigned long)sample->health.checks)
+	fprintf(out, "# HELP dplb_backend_health_check_failures_total Health checks that failed\n"
+		     "# TYPE dplb_backend_health_check_failures_total counter\n");
+	BACKEND_VALUES(out, s, "dplb_backend_health_check_failures_total", "%lu",
+		       (unsigned long)sample->health.failures)
+	fprintf(out, "# HELP dplb_backend_health_check_seconds How long the last health check "
+		     "took (a failed one: until it failed)\n"
+		     "# TYPE dplb_backend_health_check_seconds gauge\n");
+	BACKEND_VALUES(out, s, "dplb_backend_health_check_seconds", "%.6f",
+		       sample->health.last.latency_us / 1e6)
+	fprintf(out, "# HELP dplb_backend_effective_weight Weight in the scheduler's tables "
+		     "(below weight during slow start)\n"
+		     "# TYPE dplb_backend_effective_weight gauge\n");
+	BACKEND_VALUES(out, s, "dplb_backend_effective_weight", "%u", sample->effective_weight)
+}
+
 static void write_vips(FILE *out, const struct dplb_state *state, const struct samples *s)
 {
 	static const char *const states[] = { "up", "drain", "down" };
@@ -181,16 +241,19 @@ static void write_vips(FILE *out, const struct dplb_state *state, const struct s
 		label_value(out, state->vips[v].config->name);
 		fprintf(out, "\"} %u\n", state->vips[v].up_count);
 	}
+	fprintf(out, "# HELP dplb_vip_healthy 1 while some backend of the VIP takes new flows\n"
+		     "# TYPE dplb_vip_healthy gauge\n");
+	for (uint32_t v = 0; v < s->vip_count; v++) {
+		fprintf(out, "dplb_vip_healthy{vip=\"");
+		label_value(out, state->vips[v].config->name);
+		fprintf(out, "\"} %d\n", state->vips[v].up_count > 0);
+	}
 
-#define BACKEND_LABELS(b)                                                                      \
-	fprintf(out, "{backend=\"%s\",vip=\"", s->backends[b].address);                    \
-	label_value(out, s->backends[b].vip);                                                \
-	fputc('"', out);
 #define BACKEND_FAMILY(field, kind, help)                                                      \
 	family(out, "backend", #field, kind, help, name, sizeof(name));                      \
 	for (uint32_t b = 0; b < s->backend_count; b++) {                                    \
 		fputs(name, out);                                                            \
-		BACKEND_LABELS(b)                                                            \
+		backend_labels(out, &s->backends[b]);                                                            \
 		fprintf(out, "} %lu\n", (unsigned long)s->backends[b].counters.field);      \
 	}
 	DPLB_TRAFFIC_METRICS(BACKEND_FAMILY)
@@ -199,7 +262,7 @@ static void write_vips(FILE *out, const struct dplb_state *state, const struct s
 		     "# TYPE dplb_backend_weight gauge\n");
 	for (uint32_t b = 0; b < s->backend_count; b++) {
 		fputs("dplb_backend_weight", out);
-		BACKEND_LABELS(b)
+		backend_labels(out, &s->backends[b]);
 		fprintf(out, "} %u\n", s->backends[b].weight);
 	}
 	fprintf(out, "# HELP dplb_backend_state Backend state: 1 for the one it is in (up takes "
@@ -208,10 +271,10 @@ static void write_vips(FILE *out, const struct dplb_state *state, const struct s
 	for (uint32_t b = 0; b < s->backend_count; b++)
 		for (uint8_t st = 0; st < RTE_DIM(states); st++) {
 			fputs("dplb_backend_state", out);
-			BACKEND_LABELS(b)
+			backend_labels(out, &s->backends[b]);
 			fprintf(out, ",state=\"%s\"} %d\n", states[st], s->backends[b].state == st);
 		}
-#undef BACKEND_LABELS
+	write_backend_health(out, s);
 }
 
 char *dplb_prometheus_render(const struct dplb_context *ctx, size_t *length)

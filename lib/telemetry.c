@@ -14,6 +14,7 @@
 #include <rte_telemetry.h>
 
 #include "dplb.h"
+#include "health.h"
 #include "metrics.h"
 
 /* rte_telemetry callbacks take no user argument. */
@@ -347,6 +348,7 @@ static int telemetry_backends(const char *cmd, const char *params, struct rte_te
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
 	const struct dplb_vip_entry *vip = find_vip(state, params);
 	struct dplb_traffic_counters c;
+	struct dplb_health_report report;
 	struct table t = { 0 };
 
 	RTE_SET_USED(cmd);
@@ -355,6 +357,11 @@ static int telemetry_backends(const char *cmd, const char *params, struct rte_te
 	struct rte_tel_data *address = table_column(&t, "address", RTE_TEL_STRING_VAL);
 	struct rte_tel_data *backend_state = table_column(&t, "state", RTE_TEL_STRING_VAL);
 	struct rte_tel_data *weight = table_column(&t, "weight", RTE_TEL_U64_VAL);
+	struct rte_tel_data *health = table_column(&t, "health", RTE_TEL_STRING_VAL);
+	struct rte_tel_data *transitions = table_column(&t, "health_transitions", RTE_TEL_U64_VAL);
+	struct rte_tel_data *last_ok = table_column(&t, "last_check_ok", RTE_TEL_U64_VAL);
+	struct rte_tel_data *latency = table_column(&t, "last_check_us", RTE_TEL_U64_VAL);
+	struct rte_tel_data *error = table_column(&t, "last_check_error", RTE_TEL_STRING_VAL);
 #define TRAFFIC_COLUMN(field, kind, help)                                                      \
 	struct rte_tel_data *column_##field = table_column(&t, #field, RTE_TEL_U64_VAL);
 	DPLB_TRAFFIC_METRICS(TRAFFIC_COLUMN)
@@ -367,6 +374,12 @@ static int telemetry_backends(const char *cmd, const char *params, struct rte_te
 		add_row_ipv4(address, entry->address);
 		add_row_string(backend_state, dplb_backend_state_name(entry->state));
 		add_row_u64(weight, entry->weight);
+		dplb_health_report(ctx->health, id, &report);
+		add_row_string(health, dplb_health_status_name(report.record.status));
+		add_row_u64(transitions, report.record.transitions);
+		add_row_u64(last_ok, report.has_result && report.last.ok);
+		add_row_u64(latency, report.last.latency_us);
+		add_row_string(error, report.last.error);
 		dplb_backend_counters_sum(ctx, id, &c);
 #define TRAFFIC_ROW(field, kind, help) add_row_u64(column_##field, c.field);
 		DPLB_TRAFFIC_METRICS(TRAFFIC_ROW)
@@ -394,7 +407,8 @@ static const struct {
 	{ "/dplb/vip", telemetry_vip,
 	  "dplb VIP: configuration, counters, backends. Parameter: VIP name" },
 	{ "/dplb/backends", telemetry_backends,
-	  "dplb backends of a VIP: state, weight, counters, one list per field. Parameter: VIP name" },
+	  "dplb backends of a VIP: state, weight, health, counters, one list per field. "
+	  "Parameter: VIP name" },
 };
 
 /*
