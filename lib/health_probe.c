@@ -91,23 +91,22 @@ bool dplb_probe_start(struct dplb_probe *probe, int epoll_fd, uint64_t tag,
 	probe->fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
 			   0);
 	if (probe->fd < 0)
-		return fail_errno(probe, now_us, result, "socket", errno);
+		return !fail_errno(probe, now_us, result, "socket", errno);
 	probe->phase = DPLB_PROBE_CONNECTING;
 	if (target->source != 0) {
 		const struct sockaddr_in from = { .sin_family = AF_INET,
 						  .sin_addr.s_addr = target->source };
 
 		if (bind(probe->fd, (const struct sockaddr *)&from, sizeof(from)) != 0)
-			return fail_errno(probe, now_us, result, "bind to health_source", errno);
+			return !fail_errno(probe, now_us, result, "bind to health_source", errno);
 	}
 	if (connect(probe->fd, (const struct sockaddr *)&to, sizeof(to)) != 0 &&
 	    errno != EINPROGRESS)
-		return fail_errno(probe, now_us, result, "connect", errno);
+		return !fail_errno(probe, now_us, result, "connect", errno);
 	if (watch(epoll_fd, probe->fd, udp ? EPOLLIN : EPOLLOUT, tag, EPOLL_CTL_ADD) != 0)
-		return fail_errno(probe, now_us, result, "epoll", errno);
-	if (udp && send_udp_payload(probe, target, now_us, result))
-		return false;
-	return true;
+		return !fail_errno(probe, now_us, result, "epoll", errno);
+	/* In flight unless sending already failed. */
+	return !(udp && send_udp_payload(probe, target, now_us, result));
 }
 
 /* "HTTP/1.1 200" -> 200, or -1 when it is not a status line. */

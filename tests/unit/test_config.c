@@ -1042,3 +1042,73 @@ Test(config_api, free_null)
 {
 	dplb_config_free(NULL);
 }
+
+/* ---- health settings ---- */
+
+Test(config_health, vip_keys_apply_to_every_backend_and_lines_override_them)
+{
+	struct dplb_config *config = load_good(CONFIGS "health.ini");
+	const struct dplb_vip_config *web = dplb_config_find_vip(config, "web");
+	const struct dplb_vip_config *dns = dplb_config_find_vip(config, "dns");
+	const struct dplb_vip_config *any = dplb_config_find_vip(config, "any");
+
+	cr_assert_eq(config->health_source, ip("10.0.0.1"));
+	cr_assert_eq(web->health.check, DPLB_HEALTH_TCP);
+	/* Keys after the backend lines still reach them: resolved at the end. */
+	const struct dplb_health_settings *b2 = &web->backends[0].health;
+	cr_assert_eq(b2->check, DPLB_HEALTH_TCP);
+	cr_assert_eq(b2->interval_ms, 500);
+	cr_assert_eq(b2->timeout_ms, 200);
+	cr_assert_eq(b2->rise, 4);
+	cr_assert_eq(b2->fall, 5);
+	cr_assert_eq(b2->slow_start, 30);
+	cr_assert_eq(dplb_health_port(web, &web->backends[0]), 80, "the VIP's port by default");
+	cr_assert_eq(web->backends[0].health_overrides, 0);
+
+	const struct dplb_backend_config *b3 = &web->backends[1];
+	cr_assert_eq(b3->health.check, DPLB_HEALTH_HTTP);
+	cr_assert_str_eq(b3->health.http_path, "/ready");
+	cr_assert_eq(b3->health.expect_status, 204);
+	cr_assert_eq(dplb_health_port(web, b3), 8080);
+	cr_assert_eq(b3->health.interval_ms, 500, "what it does not override comes from the VIP");
+	cr_assert_eq(b3->health_overrides, DPLB_HEALTH_FIELD_PORT | DPLB_HEALTH_FIELD_CHECK |
+						   DPLB_HEALTH_FIELD_EXPECT_STATUS);
+	cr_assert_eq(web->backends[2].health.check, DPLB_HEALTH_NONE);
+	cr_assert_eq(web->backends[2].health.slow_start, 5);
+
+	cr_assert_eq(dns->health.check, DPLB_HEALTH_UDP);
+	cr_assert_eq(dns->health.rise, DPLB_DEFAULT_HEALTH_RISE);
+	cr_assert_eq(dns->health.fall, DPLB_DEFAULT_HEALTH_FALL);
+	cr_assert_eq(dns->health.timeout_ms, DPLB_DEFAULT_HEALTH_TIMEOUT_MS);
+	cr_assert_eq(dns->backends[0].health.payload_len, 5);
+	cr_assert_eq(memcmp(dns->backends[0].health.payload, "\x00\x01\x02\x03\xff", 5), 0);
+	cr_assert_eq(dns->backends[1].health.payload_len, 5);
+	cr_assert_eq(memcmp(dns->backends[1].health.payload, "hello", 5), 0);
+	cr_assert_eq(dplb_health_port(any, &any->backends[0]), 22);
+	dplb_config_free(config);
+}
+
+Test(config_health, bad_values_are_refused_with_their_line)
+{
+	const char *f = CONFIGS "bad_health.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_error(&errs, f, 5, "health_source in [management]: bad IPv4 address \"nowhere\"");
+	expect_error(&errs, f, 10, "health_check in [vip:a]: unknown value \"icmp\" "
+		     "(expected tcp, udp, http:/PATH or none)");
+	expect_error(&errs, f, 11, "health_rise in [vip:a]: 0 is out of range (1..100)");
+	expect_error(&errs, f, 12, "health_fall in [vip:a]: 101 is out of range (1..100)");
+	expect_error(&errs, f, 13, "health_timeout_ms in [vip:a]: 5 is out of range (10..600000)");
+	expect_error(&errs, f, 14, "health_payload in [vip:a]: hex payload needs an even number");
+	expect_error(&errs, f, 15, "slow_start in [vip:a]: 3601 is out of range (0..3600)");
+	expect_error(&errs, f, 16, "health_port in [vip:a]: 0 is out of range (1..65535)");
+	expect_error(&errs, f, 17, "health_rise in [vip:a]: backend option given twice");
+	expect_error(&errs, f, 18, "unknown backend option \"health_colour=red\"");
+	expect_error(&errs, f, 19, "health_expect_status in [vip:a]: 99 is out of range");
+	expect_error(&errs, f, 21, "[vip:b] has port 0 (every port): health_check tcp needs "
+		     "health_port");
+	expect_error(&errs, f, 30, "backend in [vip:c]: health_check udp needs health_port");
+	expect_count(&errs, 13);
+	expect_file_order(&errs);
+}
