@@ -1,7 +1,7 @@
 """Every program the scripts and tests run is there after scripts/setup.
 
-PROGRAMS is the reviewed list: each program any of scripts/*, .ci/run or
-tests/**/*.py starts, with the Debian package it comes from. Three checks
+PROGRAMS is the reviewed list: each program any of scripts/*, dist/* (meson
+install steps), .ci/run or tests/**/*.py starts, with the Debian package it comes from. Three checks
 keep it honest:
 
 - each program is on PATH (so a missing install step fails here, not on a
@@ -47,7 +47,9 @@ PROGRAMS = {
     "ethtool": "ethtool",
     "git": "git",
     "grep": "grep",
+    "install": "coreutils",
     "ip": "iproute2",
+    "man": "man-db",
     "meson": "meson",
     "mkdir": "coreutils",
     "mktemp": "coreutils",
@@ -66,6 +68,7 @@ PROGRAMS = {
     "sleep": "coreutils",
     "sort": "coreutils",
     "sysctl": "procps",
+    "systemd-analyze": "systemd",
     "timeout": "coreutils",
     "uniq": "coreutils",
     "xargs": "findutils",
@@ -87,7 +90,7 @@ SHELL_WRAPPERS = {"in_ns": 1, "on_client": 0, "spawn": 2}
 
 def script_files():
     """(path, language) of every script and test."""
-    files = [p for p in sorted((REPO / "scripts").iterdir()) if p.is_file()]
+    files = [p for d in ("scripts", "dist") for p in sorted((REPO / d).iterdir()) if p.is_file()]
     files.append(REPO / ".ci" / "run")
     out = []
     for path in files:
