@@ -39,12 +39,16 @@ PROGRAMS = {
     "awk": "mawk",
     "bash": "bash",
     "cat": "coreutils",
+    "chroot": "coreutils",
+    "cp": "coreutils",
     "curl": "curl",
     "dirname": "coreutils",
     "dpdk-telemetry.py": "dpdk-dev",
     "dpdk-testpmd": "dpdk-dev",
     "dpkg-query": "dpkg",
+    "env": "coreutils",
     "ethtool": "ethtool",
+    "find": "findutils",
     "git": "git",
     "grep": "grep",
     "install": "coreutils",
@@ -53,7 +57,9 @@ PROGRAMS = {
     "meson": "meson",
     "mkdir": "coreutils",
     "mktemp": "coreutils",
+    "mmdebstrap": "mmdebstrap",
     "mount": "mount",
+    "mv": "coreutils",
     "ninja": "ninja-build",
     "ping": "iputils-ping",
     "pkg-config": "pkg-config",
@@ -69,8 +75,11 @@ PROGRAMS = {
     "sort": "coreutils",
     "sysctl": "procps",
     "systemd-analyze": "systemd",
+    "tar": "tar",
     "timeout": "coreutils",
+    "umount": "mount",
     "uniq": "coreutils",
+    "unshare": "util-linux",
     "xargs": "findutils",
 }
 
@@ -130,9 +139,11 @@ def unwrap(argv):
         if prog.startswith("/") and prog not in PROGRAMS:
             prog = os.path.basename(prog)
         found.append(prog)
-        if prog in ("timeout", "setsid", "xargs", "nice", "env", "unshare"):
+        if prog == "unshare" and "--" in args:
+            argv = args[args.index("--") + 1:]
+        elif prog in ("timeout", "setsid", "xargs", "nice", "env", "unshare"):
             rest = list(args)
-            while rest and (rest[0] is None or rest[0].startswith("-") or "=" in rest[0]):
+            while rest and rest[0] is not None and (rest[0].startswith("-") or "=" in rest[0]):
                 if rest[0] == "--":
                     rest = rest[1:]
                     break
