@@ -1,7 +1,7 @@
 /*
  * dplb: the daemon. Parses the command line (EAL arguments, then `--`, then
- * dplb's own), loads the configuration, starts the data plane, and runs the
- * management loop on the main lcore until SIGINT or SIGTERM. Everything it
+ * dplb's own; without `--`, only dplb's own), loads the configuration,
+ * starts the data plane, and runs the management loop on the main lcore until SIGINT or SIGTERM. Everything it
  * does is in libdplb; this file only sets up and launches.
  */
 #include <errno.h>
@@ -39,10 +39,16 @@ static void on_reload_signal(int signo)
 static void usage(FILE *out, const char *program)
 {
 	fprintf(out,
-		"Usage: %s [EAL options] -- -c FILE [--check-config]\n"
-		"       %s -- --help | --version\n"
+		"Usage: %s [EAL options] -- [-c] FILE        run\n"
+		"       %s [--] --check-config [-c] FILE    validate FILE, start nothing\n"
+		"       %s [--] --help | --version\n"
 		"\n"
-		"  -c, --config FILE   the INI configuration (see conf/example.ini)\n"
+		"Arguments before \"--\" are DPDK's EAL options, those after it dplb's own.\n"
+		"Without \"--\" every argument is dplb's own, which is enough for the\n"
+		"commands that start no EAL (--check-config, --help, --version).\n"
+		"\n"
+		"  -c, --config FILE   the INI configuration (see dplb.ini(5)); FILE may\n"
+		"                      also be given alone, without -c\n"
 		"      --check-config  validate FILE, print what it defines or every error,\n"
 		"                      and exit 0 (valid) or 1 (invalid); starts nothing\n"
 		"  -h, --help          this text\n"
@@ -52,7 +58,7 @@ static void usage(FILE *out, const char *program)
 		"lcore is a worker with one RX and one TX queue on each port. Signals: SIGHUP\n"
 		"re-reads the configuration; SIGINT/SIGTERM stop and print a summary. The HTTP\n"
 		"API listens on [management] listen (default 127.0.0.1:8080): docs/api.md.\n",
-		program, program);
+		program, program, program);
 }
 
 struct options {
@@ -60,7 +66,8 @@ struct options {
 	bool check_only;
 };
 
-/* Returns -1 to go on, else an exit status. */
+/* Parses dplb's own arguments (argv[0] is the program name). Returns -1 to
+ * go on, else an exit status. */
 static int parse_options(int argc, char **argv, struct options *options)
 {
 	static const struct option longopts[] = {
@@ -92,6 +99,9 @@ static int parse_options(int argc, char **argv, struct options *options)
 			return 2;
 		}
 	}
+	/* One file alone is the configuration: dplb --check-config FILE. */
+	if (optind < argc && options->config_path == NULL)
+		options->config_path = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "dplb: unexpected argument \"%s\"\n", argv[optind]);
 		return 2;
@@ -102,6 +112,37 @@ static int parse_options(int argc, char **argv, struct options *options)
 		return 2;
 	}
 	return -1;
+}
+
+/* Splits the command line at "--": EAL options before it, dplb's after.
+ * Without "--" every argument is dplb's own, and only what needs no EAL
+ * (--check-config, --help, --version) may be asked for. Returns -1 to go
+ * on, with *eal_argc the number of arguments for rte_eal_init (0 for
+ * none), else an exit status. */
+static int parse_command_line(int argc, char **argv, struct options *options, int *eal_argc)
+{
+	int separator = 0, rc;
+
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			separator = i;
+			break;
+		}
+	if (separator == 0) {
+		rc = parse_options(argc, argv, options);
+		if (rc < 0 && !options->check_only) {
+			fprintf(stderr, "dplb: running needs \"--\" after the EAL options: "
+					"%s [EAL options] -- -c FILE\n", argv[0]);
+			return 2;
+		}
+		*eal_argc = 0;
+		return rc;
+	}
+	argv[separator] = argv[0];
+	rc = parse_options(argc - separator, argv + separator, options);
+	argv[separator] = "--";
+	*eal_argc = separator;
+	return rc;
 }
 
 static void print_errors(const struct dplb_config_errors *errs)
@@ -164,27 +205,9 @@ int main(int argc, char **argv)
 	static struct dplb_context ctx = { .management_lock = PTHREAD_MUTEX_INITIALIZER };
 	char error[DPLB_ERROR_MAX];
 	struct dplb_api *api;
-	int separator = 0, rc;
+	int eal_argc, rc;
 
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--") == 0) {
-			separator = i;
-			break;
-		}
-	/* dplb's own options follow "--"; without one, only --help and
-	 * --version are understood, so they work without EAL arguments. */
-	if (separator != 0) {
-		argv[separator] = argv[0];
-		rc = parse_options(argc - separator, argv + separator, &options);
-		argv[separator] = "--";
-	} else if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-				 strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
-		rc = parse_options(argc, argv, &options);
-	} else {
-		fprintf(stderr, "dplb: missing \"--\" before dplb's options\n");
-		usage(stderr, argv[0]);
-		return 2;
-	}
+	rc = parse_command_line(argc, argv, &options, &eal_argc);
 	if (rc >= 0)
 		return rc;
 
@@ -200,7 +223,7 @@ int main(int argc, char **argv)
 		return EXIT_SUCCESS;
 	}
 
-	rc = rte_eal_init(separator, argv);
+	rc = rte_eal_init(eal_argc, argv);
 	if (rc < 0) {
 		fprintf(stderr, "dplb: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
 		dplb_config_free(config);

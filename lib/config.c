@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #endif
 #include "config.h"
+#include "config_reference.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -151,6 +152,9 @@ struct key_spec {
 	 * or a backend's when given as a backend option), health_field its
 	 * override bit. */
 	uint32_t health_field;
+	/* What the key is for, in sentences, for dplb.ini(5); the range,
+	 * names, default and "required" come from the fields above. */
+	const char *doc;
 };
 
 /* ---- errors ---------------------------------------------------------- */
@@ -842,60 +846,112 @@ static void parse_backend_key(struct loader *ld, const struct key_spec *spec,
 static const struct key_spec key_table[] = {
 	{ SECTION_DATAPLANE, "ports", parse_ports_key, CONFIG_FIELD(port_ids),
 	  /* 65535 is DPDK's "every port" wildcard, never a real id. */
-	  .min = 0, .max = 65534 },
+	  .min = 0, .max = 65534,
+	  .doc = "DPDK port ids, separated by commas or blanks, at most 8 (default 0); one port "
+		 "is one-armed: answers leave by the port they came in on." },
 	{ SECTION_DATAPLANE, "address", parse_ipv4_key, CONFIG_FIELD(address),
-	  .required = true },
-	{ SECTION_DATAPLANE, "gateway", parse_ipv4_key, CONFIG_FIELD(gateway) },
+	  .required = true,
+	  .doc = "Our own IPv4 address on those ports: the outer source of encapsulated packets,"
+		 " and the address dplb answers ARP and ping for." },
+	{ SECTION_DATAPLANE, "gateway", parse_ipv4_key, CONFIG_FIELD(gateway),
+	  .doc = "Next hop for backends that are not on-link (no default)." },
 	{ SECTION_DATAPLANE, "prefix_length", parse_number_key, CONFIG_FIELD(prefix_length),
-	  .min = 1, .max = 32 },
+	  .min = 1, .max = 32,
+	  .doc = "Length of our subnet: backends inside address/prefix_length are reached "
+		 "directly, others through the gateway; without it every backend is on-link when"
+		 " no gateway is given, else behind it." },
 	{ SECTION_DATAPLANE, "gateway_mac", parse_mac_key, CONFIG_FIELD(gateway_mac),
-	  .flag_offset = offsetof(struct dplb_config, has_gateway_mac) },
+	  .flag_offset = offsetof(struct dplb_config, has_gateway_mac),
+	  .doc = "Static MAC of the gateway, used instead of resolving it by ARP." },
 	{ SECTION_DATAPLANE, "flow_table_size", parse_number_key,
-	  CONFIG_FIELD(flow_table_size), .min = 1024, .max = 268435456 },
+	  CONFIG_FIELD(flow_table_size), .min = 1024, .max = 268435456,
+	  .doc = "Flow table entries per worker lcore; needs a restart to change." },
 	{ SECTION_DATAPLANE, "tcp_timeout", parse_number_key, CONFIG_FIELD(tcp_timeout),
-	  .min = 1, .max = 86400 },
+	  .min = 1, .max = 86400,
+	  .doc = "Idle seconds before a TCP flow is forgotten." },
 	{ SECTION_DATAPLANE, "tcp_closing_timeout", parse_number_key,
-	  CONFIG_FIELD(tcp_closing_timeout), .min = 1, .max = 86400 },
+	  CONFIG_FIELD(tcp_closing_timeout), .min = 1, .max = 86400,
+	  .doc = "Idle seconds of a TCP flow once the client sent FIN or RST; a SYN on the same "
+		 "5-tuple puts it back on tcp_timeout." },
 	{ SECTION_DATAPLANE, "udp_timeout", parse_number_key, CONFIG_FIELD(udp_timeout),
-	  .min = 1, .max = 86400 },
+	  .min = 1, .max = 86400,
+	  .doc = "Idle seconds before a UDP flow is forgotten." },
 	{ SECTION_DATAPLANE, "gue_port", parse_number_key, CONFIG_FIELD(gue_port),
-	  .min = 1, .max = 65535 },
+	  .min = 1, .max = 65535,
+	  .doc = "UDP destination port of GUE packets to backends." },
 	{ SECTION_DATAPLANE, "mtu", parse_number_key, CONFIG_FIELD(mtu),
-	  .min = 576, .max = 9216 },
+	  .min = 576, .max = 9216,
+	  .doc = "Largest IP packet dplb sends, encapsulation included; bigger packets with DF "
+		 "get ICMP fragmentation-needed." },
 
-	{ SECTION_MANAGEMENT, "listen", parse_listen_key, CONFIG_FIELD(listen_address) },
-	{ SECTION_MANAGEMENT, "token_file", parse_token_file_key, CONFIG_FIELD(token_file) },
-	{ SECTION_MANAGEMENT, "health_source", parse_ipv4_key, CONFIG_FIELD(health_source) },
+	{ SECTION_MANAGEMENT, "listen", parse_listen_key, CONFIG_FIELD(listen_address),
+	  .doc = "Address and port of the HTTP endpoint (JSON, Prometheus metrics, changes), "
+		 "default 127.0.0.1:8080; keep it on loopback unless a token protects changes." },
+	{ SECTION_MANAGEMENT, "token_file", parse_token_file_key, CONFIG_FIELD(token_file),
+	  .doc = "File holding the bearer token that changes through the HTTP endpoint must "
+		 "carry; it must be readable when the file is loaded (default: none, changes are"
+		 " not authenticated)." },
+	{ SECTION_MANAGEMENT, "health_source", parse_ipv4_key, CONFIG_FIELD(health_source),
+	  .doc = "Address health checks leave from, through the host's network stack (a "
+		 "management NIC's address); default: the kernel chooses by its routes." },
 
-	{ SECTION_VIP, "address", parse_ipv4_key, VIP_FIELD(address), .required = true },
-	{ SECTION_VIP, "port", parse_number_key, VIP_FIELD(port), .min = 0, .max = 65535 },
+	{ SECTION_VIP, "address", parse_ipv4_key, VIP_FIELD(address), .required = true,
+	  .doc = "The virtual IPv4 address clients connect to." },
+	{ SECTION_VIP, "port", parse_number_key, VIP_FIELD(port), .min = 0, .max = 65535,
+	  .doc = "Destination port; 0 means every port." },
 	{ SECTION_VIP, "protocol", parse_enum_key, VIP_FIELD(protocol),
-	  .names = protocol_names },
+	  .names = protocol_names,
+	  .doc = "Transport protocol of the service." },
 	{ SECTION_VIP, "scheduler", parse_enum_key, VIP_FIELD(scheduler),
-	  .names = scheduler_names },
-	{ SECTION_VIP, "encap", parse_enum_key, VIP_FIELD(encap), .names = encap_names },
+	  .names = scheduler_names,
+	  .doc = "How a new flow picks its backend; maglev makes the same choice on every dplb "
+		 "with the same backends." },
+	{ SECTION_VIP, "encap", parse_enum_key, VIP_FIELD(encap), .names = encap_names,
+	  .doc = "How packets are tunnelled to backends: IP-in-IP, or GUE to gue_port." },
 	{ SECTION_VIP, "maglev_size", parse_maglev_size_key, VIP_FIELD(maglev_size),
-	  .min = 2, .max = DPLB_MAX_MAGLEV_SIZE },
+	  .min = 2, .max = DPLB_MAX_MAGLEV_SIZE,
+	  .doc = "Maglev lookup table size: a prime, at least the number of backends; bigger "
+		 "tables follow weights more finely." },
 	{ SECTION_VIP, "health_check", parse_health_check_key,
-	  HEALTH_FIELD(check, DPLB_HEALTH_FIELD_CHECK) },
+	  HEALTH_FIELD(check, DPLB_HEALTH_FIELD_CHECK),
+	  .doc = "How each backend is checked: tcp (a connect), http:/PATH (a GET, healthy on "
+		 "2xx or 3xx unless health_expect_status says otherwise), udp (health_payload is "
+		 "sent, any answer is healthy, ICMP port unreachable is not) or none (default). "
+		 "This and every health_* key and slow_start may also be set on one backend line "
+		 "(backend = ADDRESS health_port=8080)." },
 	{ SECTION_VIP, "health_expect_status", parse_number_key,
-	  HEALTH_FIELD(expect_status, DPLB_HEALTH_FIELD_EXPECT_STATUS), .min = 100, .max = 599 },
+	  HEALTH_FIELD(expect_status, DPLB_HEALTH_FIELD_EXPECT_STATUS), .min = 100, .max = 599,
+	  .doc = "HTTP checks: the one status that is healthy (default: any 2xx or 3xx)." },
 	{ SECTION_VIP, "health_port", parse_number_key,
-	  HEALTH_FIELD(port, DPLB_HEALTH_FIELD_PORT), .min = 1, .max = 65535 },
+	  HEALTH_FIELD(port, DPLB_HEALTH_FIELD_PORT), .min = 1, .max = 65535,
+	  .doc = "Port the checks go to (default: the VIP's port; required when it is 0)." },
 	{ SECTION_VIP, "health_interval_ms", parse_number_key,
-	  HEALTH_FIELD(interval_ms, DPLB_HEALTH_FIELD_INTERVAL), .min = 100, .max = 600000 },
+	  HEALTH_FIELD(interval_ms, DPLB_HEALTH_FIELD_INTERVAL), .min = 100, .max = 600000,
+	  .doc = "Milliseconds from the start of one check to the start "
+		 "of the next." },
 	{ SECTION_VIP, "health_timeout_ms", parse_number_key,
-	  HEALTH_FIELD(timeout_ms, DPLB_HEALTH_FIELD_TIMEOUT), .min = 10, .max = 600000 },
+	  HEALTH_FIELD(timeout_ms, DPLB_HEALTH_FIELD_TIMEOUT), .min = 10, .max = 600000,
+	  .doc = "A check not answered within this many milliseconds has failed." },
 	{ SECTION_VIP, "health_rise", parse_number_key,
-	  HEALTH_FIELD(rise, DPLB_HEALTH_FIELD_RISE), .min = 1, .max = 100 },
+	  HEALTH_FIELD(rise, DPLB_HEALTH_FIELD_RISE), .min = 1, .max = 100,
+	  .doc = "Consecutive successful checks that make an unhealthy backend healthy "
+		 "again." },
 	{ SECTION_VIP, "health_fall", parse_number_key,
-	  HEALTH_FIELD(fall, DPLB_HEALTH_FIELD_FALL), .min = 1, .max = 100 },
+	  HEALTH_FIELD(fall, DPLB_HEALTH_FIELD_FALL), .min = 1, .max = 100,
+	  .doc = "Consecutive failed checks that make a backend unhealthy." },
 	{ SECTION_VIP, "health_payload", parse_health_payload_key,
-	  HEALTH_FIELD(payload, DPLB_HEALTH_FIELD_PAYLOAD) },
+	  HEALTH_FIELD(payload, DPLB_HEALTH_FIELD_PAYLOAD),
+	  .doc = "UDP checks: the datagram sent, as text, or hex:0a1b... for bytes (default: "
+		 "empty)." },
 	{ SECTION_VIP, "slow_start", parse_number_key,
-	  HEALTH_FIELD(slow_start, DPLB_HEALTH_FIELD_SLOW_START), .min = 0, .max = 3600 },
+	  HEALTH_FIELD(slow_start, DPLB_HEALTH_FIELD_SLOW_START), .min = 0, .max = 3600,
+	  .doc = "Seconds over which a backend that became healthy again ramps from 10% to "
+		 "100% of its weight for new flows; 0 turns it off." },
 	{ SECTION_VIP, "backend", parse_backend_key, VIP_FIELD(backends),
-	  .repeatable = true },
+	  .repeatable = true,
+	  .doc = "One backend per line: weight (1..65535, default 1) is its share of new flows; "
+		 "state up takes new flows (default), drain keeps only existing ones, down takes"
+		 " none; mac pins the next-hop MAC instead of ARP." },
 };
 
 _Static_assert(ARRAY_SIZE(key_table) <= KEY_TABLE_MAX, "grow KEY_TABLE_MAX");
@@ -1772,4 +1828,120 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 			fprintf(out, "\n");
 		}
 	}
+}
+
+/* ---- the reference: dplb.ini(5), written from key_table ---------------- */
+
+static const char *const section_headers[] = {
+	[SECTION_DATAPLANE] = "[dataplane]",
+	[SECTION_MANAGEMENT] = "[management]",
+	[SECTION_VIP] = "[vip:NAME]",
+};
+
+/* Text in roff: a backslash is doubled, and a line must not start with a
+ * dot or an apostrophe (a request). */
+static void write_roff_text(FILE *out, const char *text)
+{
+	if (*text == '.' || *text == '\'')
+		fputs("\\&", out);
+	for (; *text; text++) {
+		if (*text == '\\')
+			fputs("\\e", out);
+		else if (*text == '-')
+			fputs("\\-", out);
+		else
+			fputc(*text, out);
+	}
+}
+
+static void write_value_syntax(FILE *out, const struct key_spec *spec)
+{
+	const struct name_value *nv;
+
+	if (spec->parse == parse_number_key || spec->parse == parse_maglev_size_key) {
+		fprintf(out, "%u..%u", spec->min, spec->max);
+	} else if (spec->parse == parse_enum_key) {
+		for (nv = spec->names; nv->name; nv++) {
+			fputs(nv == spec->names ? "" : " | ", out);
+			write_roff_text(out, nv->name);
+		}
+	} else {
+		write_roff_text(out, spec->parse == parse_ipv4_key    ? "ADDRESS" :
+				     spec->parse == parse_mac_key     ? "MAC" :
+				     spec->parse == parse_ports_key   ? "ID[,ID...]" :
+				     spec->parse == parse_listen_key  ? "ADDRESS[:PORT]" :
+				     spec->parse == parse_token_file_key ? "PATH" :
+				     spec->parse == parse_backend_key ?
+					"ADDRESS [weight=N] [state=up|drain|down] [mac=MAC] "
+					"[health_KEY=VALUE...] [slow_start=SECONDS]" :
+				     spec->parse == parse_health_check_key ?
+					"none | tcp | udp | http:/PATH" :
+				     spec->parse == parse_health_payload_key ?
+					"TEXT | hex:HEX" : "VALUE");
+	}
+}
+
+/* The default of a number or enumeration key is whatever the loader puts
+ * in the field before the file is read; other keys say theirs in .doc. */
+static void write_default(FILE *out, const struct key_spec *spec, const void *base)
+{
+	const struct name_value *nv;
+	uint32_t v = 0;
+
+	if (spec->parse != parse_number_key && spec->parse != parse_maglev_size_key &&
+	    spec->parse != parse_enum_key)
+		return;
+	memcpy(&v, (const char *)base + spec->offset, spec->size <= 4 ? spec->size : 4);
+	if (spec->parse == parse_enum_key) {
+		for (nv = spec->names; nv->name; nv++)
+			if (nv->value == v)
+				fprintf(out, " Default: %s.", nv->name);
+	} else if (v >= spec->min && v <= spec->max) {
+		fprintf(out, " Default: %u.", v);
+	}
+}
+
+int dplb_config_write_reference(FILE *out)
+{
+	struct dplb_config_errors errs = { 0 };
+	struct dplb_config *defaults = calloc(1, sizeof(*defaults));
+	struct loader ld = { .config = defaults, .errs = &errs };
+	enum section_kind section = SECTION_NONE;
+	const struct key_spec *spec;
+	const void *base;
+	int rc = 0;
+
+	if (!defaults)
+		return -ENOMEM;
+	set_defaults(defaults);
+	begin_vip(&ld, "NAME");
+	if (defaults->vip_count != 1) {
+		dplb_config_free(defaults);
+		return -ENOMEM;
+	}
+	for (spec = key_table; spec < key_table + ARRAY_SIZE(key_table); spec++) {
+		if (!spec->doc || !*spec->doc) {
+			rc = -EINVAL;	/* every key is documented, or no page */
+			continue;
+		}
+		if (spec->section != section) {
+			section = spec->section;
+			fprintf(out, ".SS %s\n", section_headers[section]);
+		}
+		if (section != SECTION_VIP)
+			base = defaults;
+		else if (spec->health_field)
+			base = &defaults->vips[0].health;
+		else
+			base = &defaults->vips[0];
+		fprintf(out, ".TP\n\\fB%s\\fR = \\fI", spec->key);
+		write_value_syntax(out, spec);
+		fputs("\\fR\n", out);
+		write_roff_text(out, spec->doc);
+		write_default(out, spec, base);
+		fprintf(out, "%s%s\n", spec->required ? " Required." : "",
+			spec->repeatable ? " May be given several times." : "");
+	}
+	dplb_config_free(defaults);
+	return rc;
 }

@@ -69,7 +69,7 @@ class Api:
     def __init__(self, testbed):
         self.ns = testbed.ns("lb")
 
-    def call(self, method, path, body=None):
+    def send(self, method, path, body=None):
         def request():
             conn = http.client.HTTPConnection("127.0.0.1", 8080, timeout=10)
             try:
@@ -81,7 +81,7 @@ class Api:
         return in_netns(self.ns, request)
 
     def get(self, path):
-        status, body = self.call("GET", path)
+        status, body = self.send("GET", path)
         assert status == 200, body
         return body
 
@@ -248,7 +248,7 @@ def test_drained_backend_finishes_its_connections_and_gets_no_new_ones(testbed, 
         keep.append((client, client.ask("/first")[0]))
         assert len(keep) < 60, "no long-lived connection landed on b1"
     try:
-        status, body = api.call("PATCH", f"/vips/web/backends/{B1}", {"state": "drain"})
+        status, body = api.send("PATCH", f"/vips/web/backends/{B1}", {"state": "drain"})
         assert status == 200, body
         b1 = api.backend("web", B1)
         assert b1["state"] == "drain" and b1["health"]["status"] == "healthy", b1
@@ -261,7 +261,7 @@ def test_drained_backend_finishes_its_connections_and_gets_no_new_ones(testbed, 
             status, body = client.request("/last", close=True)
             assert status == 200 and parse_identity(body)[0] == name
     finally:
-        api.call("PATCH", f"/vips/web/backends/{B1}", {"state": "up"})
+        api.send("PATCH", f"/vips/web/backends/{B1}", {"state": "up"})
         for client, _ in keep:
             client.close()
 
