@@ -13,6 +13,7 @@
 #include <rte_common.h>
 
 #include "dplb.h"
+#include "health_state.h"
 
 const char *const dplb_drop_reason_label[DPLB_DROP_REASON_COUNT] = {
 #define DPLB_DROP_LABEL(name, label, help) [DPLB_DROP_##name] = label,
@@ -137,10 +138,12 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 
 			dplb_backend_counters_sum(ctx, id, &c);
 			inet_ntop(AF_INET, &backend->address, address, sizeof(address));
-			fprintf(out, "    backend %s (%s, weight %u): out %" PRIu64 " packets %" PRIu64
+			fprintf(out, "    backend %s (%s, %s, weight %u): out %" PRIu64 " packets %" PRIu64
 				     " bytes, new flows %" PRIu64 ", active %" PRIu64 "\n",
-				address, dplb_backend_state_name(backend->state), backend->weight,
-				c.packets_out, c.bytes_out, c.new_flows, c.active_flows);
+				address, dplb_backend_state_name(backend->state),
+				dplb_health_status_name((enum dplb_health_status)backend->health),
+				backend->weight, c.packets_out, c.bytes_out, c.new_flows,
+				c.active_flows);
 		}
 	}
 }

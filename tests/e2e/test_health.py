@@ -19,7 +19,10 @@ What is proven here:
   no_healthy_backend, /healthz and /vips say the VIP is unhealthy, and it
   recovers by itself when one backend returns;
 - HTTP (status 503), UDP (port unreachable) and timeout (frozen server)
-  checks each take a backend out and put it back.
+  checks each take a backend out and put it back;
+- a recovered backend's weight ramps up over slow_start;
+- adding, removing and reweighting backends keeps the others' health, and a
+  new backend is checked at once.
 
 One testbed and one dplb serve the module (namespaces dplb-h<pid>-*); each
 test puts every server back as it found it. Waits poll with deadlines.
@@ -44,6 +47,8 @@ LB_MGMT_ADDR = "198.18.0.9"
 INTERVAL_MS, TIMEOUT_MS, RISE, FALL = 200, 150, 2, 3
 DETECT_SECONDS = FALL * INTERVAL_MS / 1000 + 1  # the issue's promise
 RECOVER_SECONDS = RISE * INTERVAL_MS / 1000 + 1
+SLOW_START = 5  # seconds; with weight 1 it changes nothing, see the ramp test
+NOBODY = "198.18.0.99"  # on the segment, nobody answers for it
 
 
 def health_config():
@@ -54,6 +59,7 @@ def health_config():
         "[vip:web]", f"address = {WEB_VIP}", "port = 80", "protocol = tcp",
         "health_check = http:/health", f"health_interval_ms = {INTERVAL_MS}",
         f"health_timeout_ms = {TIMEOUT_MS}", f"health_rise = {RISE}", f"health_fall = {FALL}",
+        f"slow_start = {SLOW_START}",
         f"backend = {B1}", f"backend = {B2}", f"backend = {B3}", "",
         "[vip:dns]", f"address = {DNS_VIP}", "port = 53", "protocol = udp", "encap = gue",
         "health_check = udp", "health_payload = are you there",
@@ -349,3 +355,55 @@ def test_health_in_metrics_and_telemetry(testbed, dplb, api):
     assert rows["health"] == ["healthy"] * 3, rows
     stats = api.get("/stats")
     assert stats["health"]["backends_checked"] == 6 and stats["health"]["checks"] > 0, stats
+
+
+def test_recovered_backend_ramps_its_weight_over_slow_start(testbed, api):
+    status, body = api.send("PATCH", f"/vips/web/backends/{B3}", {"weight": 10})
+    assert status == 200, body
+    server(testbed, "b3", "sick")
+    try:
+        api.wait_health("web", B3, "unhealthy")
+        server(testbed, "b3", "well")
+        b3 = api.wait_health("web", B3, "healthy")
+        assert b3["health"]["weight_percent"] < 100 and b3["effective_weight"] < 10, b3
+        seen = [b3["effective_weight"]]
+
+        def full_weight():
+            seen.append(api.backend("web", B3)["effective_weight"])
+            return seen[-1] == 10
+        wait_for(full_weight, "b3 back to its full weight", timeout=SLOW_START + 30)
+        assert seen == sorted(seen), f"the ramp went down: {seen}"
+        assert len(set(seen)) >= 3, f"no steps between 10% and 100%: {seen}"
+        assert api.backend("web", B3)["health"]["weight_percent"] == 100
+    finally:
+        server(testbed, "b3", "well")
+        api.send("PATCH", f"/vips/web/backends/{B3}", {"weight": 1})
+
+
+def test_changes_keep_the_health_of_backends_that_stay(testbed, api):
+    server(testbed, "b1", "sick")
+    try:
+        api.wait_health("web", B1, "unhealthy")
+        b2_before = api.backend("web", B2)["health"]
+        status, body = api.send("POST", "/vips/web/backends", {"address": NOBODY})
+        assert status in (200, 201), body
+        added = api.backend("web", NOBODY)
+        assert added["health"]["status"] in ("unchecked", "unhealthy"), added
+        # Nobody answers: checked at once, and failed after fall checks.
+        added = api.wait_health("web", NOBODY, "unhealthy")
+        assert added["health"]["checks"] >= FALL, added
+        status, body = api.send("PATCH", f"/vips/web/backends/{B2}", {"weight": 3})
+        assert status == 200, body
+        b1 = api.backend("web", B1)
+        assert b1["health"]["status"] == "unhealthy" and not b1["takes_new_flows"], b1
+        b2 = api.backend("web", B2)["health"]
+        assert b2["status"] == "healthy", b2
+        assert b2["transitions"] == b2_before["transitions"], (b2_before, b2)
+        assert b2["checks"] >= b2_before["checks"], "a change restarted b2's history"
+        status, body = api.send("DELETE", f"/vips/web/backends/{NOBODY}")
+        assert status == 200, body
+        assert api.backend("web", B1)["health"]["status"] == "unhealthy"
+    finally:
+        api.send("DELETE", f"/vips/web/backends/{NOBODY}")
+        api.send("PATCH", f"/vips/web/backends/{B2}", {"weight": 1})
+        server(testbed, "b1", "well")
