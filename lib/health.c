@@ -15,8 +15,13 @@
 
 #include "log.h"
 
-/* Bounds on one slice, so a thousand due checks never stall the API. */
-#define STARTS_PER_SLICE 512
+/*
+ * Bounds on one slice, so a thousand due checks never stall the API: a
+ * check costs the kernel some 10-20 us to start (socket, connect), so
+ * starts stop after SLICE_BUDGET_US and the rest wait for the next slice.
+ */
+#define SLICE_BUDGET_US 1000
+#define STARTS_BETWEEN_CLOCK_READS 16
 #define EVENTS_PER_SLICE 256
 
 struct health_target {
@@ -133,8 +138,31 @@ static struct health_target *add_target(struct dplb_health_checker *checker, uin
 	target->backend_id = id;
 	dplb_probe_init(&target->probe);
 	target->record.changed_ms = dplb_health_now_ms();
+	target->due_us = UINT64_MAX; /* set by spread_first_checks */
 	checker->targets[id] = target;
 	return target;
+}
+
+/*
+ * The first checks of backends that arrived together (a start, a reload
+ * adding many) are spread evenly over one interval, so that a thousand of
+ * them do not all start, and then recur, in the same millisecond. A single
+ * new backend is checked at once.
+ */
+static void spread_first_checks(struct dplb_health_checker *checker)
+{
+	const uint64_t now = now_us();
+	uint32_t fresh = 0, k = 0;
+
+	for (uint32_t i = 0; i < checker->configured_count; i++)
+		fresh += checker->targets[checker->configured[i]]->due_us == UINT64_MAX;
+	for (uint32_t i = 0; i < checker->configured_count && fresh > 0; i++) {
+		struct health_target *target = checker->targets[checker->configured[i]];
+
+		if (target->due_us != UINT64_MAX)
+			continue;
+		target->due_us = now + (uint64_t)target->settings.interval_ms * 1000 * k++ / fresh;
+	}
 }
 
 static void update_target(struct dplb_health_checker *checker, struct health_target *target,
@@ -217,6 +245,7 @@ bool dplb_health_sync(struct dplb_health_checker *checker, const struct dplb_con
 		checker->configured[kept++] = id;
 	}
 	checker->configured_count = kept;
+	spread_first_checks(checker);
 	return changed;
 }
 
@@ -300,7 +329,8 @@ bool dplb_health_run(struct dplb_health_checker *checker)
 	struct dplb_probe_result result;
 	uint32_t starts = 0;
 	bool changed = take_events(checker);
-	const uint64_t now = now_us();
+	const uint64_t now = now_us(), budget_end = now + SLICE_BUDGET_US;
+	bool budget_left = true;
 
 	for (uint32_t i = 0; i < checker->configured_count; i++) {
 		struct health_target *target = checker->targets[checker->configured[i]];
@@ -316,10 +346,10 @@ bool dplb_health_run(struct dplb_health_checker *checker)
 			changed |= record_result(checker, target, &result);
 			continue;
 		}
-		if (dplb_probe_busy(&target->probe) || now < target->due_us ||
-		    starts == STARTS_PER_SLICE)
+		if (dplb_probe_busy(&target->probe) || now < target->due_us || !budget_left)
 			continue;
-		starts++;
+		if (++starts % STARTS_BETWEEN_CLOCK_READS == 0)
+			budget_left = now_us() < budget_end;
 		/* Start to start, every interval; a late start does not
 		 * make the next one early. */
 		const uint64_t interval = (uint64_t)target->settings.interval_ms * 1000;
