@@ -86,6 +86,12 @@ static const struct name_value state_names[] = {
 	{ NULL, 0 },
 };
 
+static const struct name_value health_tcp_names[] = {
+	{ "syn", DPLB_HEALTH_TCP_SYN },
+	{ "connect", DPLB_HEALTH_TCP_CONNECT },
+	{ NULL, 0 },
+};
+
 static const struct name_value protocol_names[] = {
 	{ "tcp", DPLB_PROTO_TCP },
 	{ "udp", DPLB_PROTO_UDP },
@@ -96,6 +102,7 @@ static const struct name_value protocol_names[] = {
 _Static_assert(sizeof(enum dplb_scheduler) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_encap) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_health_check) == sizeof(uint32_t), "enum size");
+_Static_assert(sizeof(enum dplb_health_tcp_mode) == sizeof(uint32_t), "enum size");
 
 /* Sort key of a kept error: file order, file-wide problems (line 0) last. */
 struct error_key {
@@ -894,6 +901,12 @@ static const struct key_spec key_table[] = {
 	{ SECTION_MANAGEMENT, "health_source", parse_ipv4_key, CONFIG_FIELD(health_source),
 	  .doc = "Address health checks leave from, through the host's network stack (a "
 		 "management NIC's address); default: the kernel chooses by its routes." },
+	{ SECTION_MANAGEMENT, "health_tcp", parse_enum_key, CONFIG_FIELD(health_tcp),
+	  .names = health_tcp_names,
+	  .doc = "How tcp checks are made: syn sends a SYN from a raw socket and reads the "
+		 "SYN-ACK or reset (the server's application never sees it, and it costs a "
+		 "fraction of a connection); connect opens and resets a whole connection. syn "
+		 "needs CAP_NET_RAW; without it dplb says so and connects." },
 
 	{ SECTION_VIP, "address", parse_ipv4_key, VIP_FIELD(address), .required = true,
 	  .doc = "The virtual IPv4 address clients connect to." },
@@ -1795,10 +1808,11 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 	fprintf(out, "\n  flow table %u per worker, timeouts tcp %us udp %us tcp-closing %us, "
 		"gue port %u, mtu %u\n", config->flow_table_size, config->tcp_timeout,
 		config->udp_timeout, config->tcp_closing_timeout, config->gue_port, config->mtu);
-	fprintf(out, "management: listen %s:%u, token file %s, health checks from %s\n",
+	fprintf(out, "management: listen %s:%u, token file %s, health checks from %s, tcp by %s\n",
 		config->listen_address, config->listen_port,
 		config->token_file[0] ? config->token_file : "none",
-		config->health_source ? ipv4_text(config->health_source, a) : "any address");
+		config->health_source ? ipv4_text(config->health_source, a) : "any address",
+		value_name(health_tcp_names, config->health_tcp));
 
 	for (i = 0; i < config->vip_count; i++) {
 		vip = &config->vips[i];

@@ -51,6 +51,10 @@ enum dplb_backend_state { DPLB_BACKEND_UP, DPLB_BACKEND_DRAIN, DPLB_BACKEND_DOWN
 
 enum dplb_health_check { DPLB_HEALTH_NONE, DPLB_HEALTH_TCP, DPLB_HEALTH_HTTP, DPLB_HEALTH_UDP };
 
+/* How tcp checks are made: a half-open handshake (health_syn.h), or a full
+ * connect() and close. */
+enum dplb_health_tcp_mode { DPLB_HEALTH_TCP_SYN, DPLB_HEALTH_TCP_CONNECT };
+
 #define DPLB_HEALTH_PATH_MAX 128
 #define DPLB_HEALTH_PAYLOAD_MAX 256
 #define DPLB_DEFAULT_HEALTH_INTERVAL_MS 1000u
@@ -144,6 +148,7 @@ struct dplb_config {
 	char token_file[DPLB_PATH_MAX];
 	/* Health checks leave from this address (0: the kernel chooses). */
 	uint32_t health_source;
+	enum dplb_health_tcp_mode health_tcp;
 
 	uint32_t vip_count;
 	struct dplb_vip_config *vips; /* malloc'd */

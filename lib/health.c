@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "health_syn.h"
 #include "log.h"
 
 /*
@@ -23,6 +24,10 @@
 #define SLICE_BUDGET_US 1000
 #define STARTS_BETWEEN_CLOCK_READS 16
 #define EVENTS_PER_SLICE 256
+#define SYN_ANSWERS_PER_READ 64
+
+/* The epoll tag of the shared raw socket; targets' tags are backend ids. */
+#define SYN_TAG UINT64_MAX
 
 struct health_target {
 	uint32_t backend_id;
@@ -33,6 +38,11 @@ struct health_target {
 	struct dplb_probe probe;
 	struct dplb_health_record record;
 	uint64_t due_us;
+	/* tcp checks by SYN: the address our SYNs leave from (for the
+	 * checksum; 0 until the route is known) and the last sequence sent. */
+	uint32_t syn_source;
+	uint32_t syn_sequence;
+	uint16_t syn_round;
 	bool has_result;
 	struct dplb_probe_result last;
 	uint64_t last_check_ms;
@@ -44,6 +54,9 @@ struct health_target {
 struct dplb_health_checker {
 	int epoll_fd;
 	uint32_t source;
+	enum dplb_health_tcp_mode tcp_mode;
+	struct dplb_syn_prober syn; /* raw_fd -1: tcp checks connect() */
+	bool syn_refusal_logged;
 	struct health_target *targets[DPLB_MAX_BACKEND_IDS];
 	uint32_t *configured; /* ids of targets, dense */
 	uint32_t configured_count;
@@ -74,6 +87,7 @@ struct dplb_health_checker *dplb_health_create(void)
 		return NULL;
 	checker->configured = calloc(DPLB_MAX_BACKEND_IDS, sizeof(*checker->configured));
 	checker->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	checker->syn.raw_fd = checker->syn.port_fd = -1;
 	if (checker->configured == NULL || checker->epoll_fd < 0) {
 		if (checker->epoll_fd >= 0)
 			close(checker->epoll_fd);
@@ -93,9 +107,46 @@ void dplb_health_free(struct dplb_health_checker *checker)
 			dplb_probe_abort(&checker->targets[i]->probe);
 		free(checker->targets[i]);
 	}
+	dplb_syn_close(&checker->syn);
 	close(checker->epoll_fd);
 	free(checker->configured);
 	free(checker);
+}
+
+/*
+ * SYN checks need a raw socket, made again when health_source changes.
+ * Without CAP_NET_RAW (or with health_tcp = connect), tcp checks connect().
+ */
+static void open_syn_prober(struct dplb_health_checker *checker, const struct dplb_config *config)
+{
+	const bool wanted = config->health_tcp == DPLB_HEALTH_TCP_SYN;
+	const bool open = checker->syn.raw_fd >= 0;
+	struct epoll_event event = { .events = EPOLLIN, .data.u64 = SYN_TAG };
+	int rc;
+
+	if (open && wanted && checker->source == config->health_source)
+		return;
+	if (open) /* closing leaves the epoll set too */
+		dplb_syn_close(&checker->syn);
+	if (!wanted)
+		return;
+	rc = dplb_syn_open(&checker->syn, config->health_source);
+	if (rc == 0 && epoll_ctl(checker->epoll_fd, EPOLL_CTL_ADD, checker->syn.raw_fd,
+				 &event) != 0) {
+		rc = -errno;
+		dplb_syn_close(&checker->syn);
+	}
+	if (rc != 0 && !checker->syn_refusal_logged) {
+		DPLB_LOG(WARNING, "tcp health checks connect() instead of sending SYNs: raw "
+			 "socket: %s%s", strerror(-rc),
+			 rc == -EPERM ? " (dplb needs CAP_NET_RAW for health_tcp = syn)" : "");
+		checker->syn_refusal_logged = true;
+	}
+}
+
+static bool by_syn(const struct dplb_health_checker *checker, const struct health_target *target)
+{
+	return target->settings.check == DPLB_HEALTH_TCP && checker->syn.raw_fd >= 0;
 }
 
 int dplb_health_fd(const struct dplb_health_checker *checker)
@@ -173,7 +224,8 @@ static void update_target(struct dplb_health_checker *checker, struct health_tar
 	const uint16_t port = dplb_health_port(vip, b);
 
 	if (check_changed || target->probe_target.port != port ||
-	    target->probe_target.source != checker->source) {
+	    target->probe_target.source != checker->source || target->address != b->address) {
+		target->syn_source = 0;
 		/* A check in flight was made the old way: start afresh, now. */
 		dplb_probe_abort(&target->probe);
 		target->due_us = 0;
@@ -211,7 +263,12 @@ bool dplb_health_sync(struct dplb_health_checker *checker, const struct dplb_con
 	bool changed = false;
 	uint32_t kept = 0;
 
+	open_syn_prober(checker, config);
+	if (checker->source != config->health_source)
+		for (uint32_t i = 0; i < checker->configured_count; i++)
+			checker->targets[checker->configured[i]]->syn_source = 0;
 	checker->source = config->health_source;
+	checker->tcp_mode = config->health_tcp;
 	for (uint32_t v = 0; v < config->vip_count; v++) {
 		const struct dplb_vip_config *vip = &config->vips[v];
 		const int vip_id = dplb_vip_id(ids, vip->name);
@@ -293,6 +350,55 @@ static bool record_result(struct dplb_health_checker *checker, struct health_tar
 	return changed;
 }
 
+/* SYN-ACKs and resets on the raw socket, each matched to the check whose
+ * sequence number it acknowledges, from the address and port it went to. */
+static bool take_syn_answers(struct dplb_health_checker *checker)
+{
+	struct dplb_syn_answer answers[SYN_ANSWERS_PER_READ];
+	struct dplb_probe_result result;
+	bool changed = false;
+	int n;
+
+	do {
+		n = dplb_syn_receive(&checker->syn, answers, SYN_ANSWERS_PER_READ);
+		for (int i = 0; i < n; i++) {
+			const struct dplb_syn_answer *a = &answers[i];
+			struct health_target *target = checker->targets[a->sequence >> 16];
+
+			if (target == NULL || target->probe.phase != DPLB_PROBE_ELSEWHERE ||
+			    target->syn_sequence != a->sequence || target->address != a->address ||
+			    target->probe_target.port != a->port)
+				continue; /* late, or not ours */
+			dplb_probe_end_elsewhere(&target->probe, a->verdict == DPLB_SYN_OPEN,
+						 "connect refused", now_us(), &result);
+			changed |= record_result(checker, target, &result);
+		}
+	} while (n == SYN_ANSWERS_PER_READ);
+	return changed;
+}
+
+/* A tcp check by SYN: the sequence number says which backend and round. */
+static bool start_syn(struct dplb_health_checker *checker, struct health_target *target,
+		      uint64_t now, struct dplb_probe_result *result)
+{
+	int rc = 0;
+
+	if (target->syn_source == 0)
+		rc = dplb_syn_source_for(target->address, checker->source, &target->syn_source);
+	target->syn_sequence = target->backend_id << 16 | ++target->syn_round;
+	dplb_probe_begin_elsewhere(&target->probe, target->settings.timeout_ms, now);
+	if (rc == 0)
+		rc = dplb_syn_send(&checker->syn, target->syn_source, target->address,
+				   target->probe_target.port, target->syn_sequence);
+	if (rc == 0)
+		return true;
+	target->syn_source = 0; /* the route may come back another way */
+	char error[DPLB_PROBE_ERROR_MAX];
+	snprintf(error, sizeof(error), "syn: %s", strerror(-rc));
+	dplb_probe_end_elsewhere(&target->probe, false, error, now, result);
+	return false;
+}
+
 static bool take_events(struct dplb_health_checker *checker)
 {
 	struct epoll_event events[EVENTS_PER_SLICE];
@@ -302,6 +408,11 @@ static bool take_events(struct dplb_health_checker *checker)
 
 	for (int i = 0; i < n; i++) {
 		const uint64_t id = events[i].data.u64;
+
+		if (id == SYN_TAG) {
+			changed |= take_syn_answers(checker);
+			continue;
+		}
 		struct health_target *target =
 			id < DPLB_MAX_BACKEND_IDS ? checker->targets[id] : NULL;
 
@@ -355,8 +466,13 @@ bool dplb_health_run(struct dplb_health_checker *checker)
 		const uint64_t interval = (uint64_t)target->settings.interval_ms * 1000;
 		target->due_us = target->due_us + interval > now ? target->due_us + interval
 								 : now + interval;
-		if (!dplb_probe_start(&target->probe, checker->epoll_fd, target->backend_id,
-				      &target->probe_target, now, &result))
+		const bool in_flight =
+			by_syn(checker, target)
+				? start_syn(checker, target, now, &result)
+				: dplb_probe_start(&target->probe, checker->epoll_fd,
+						   target->backend_id, &target->probe_target, now,
+						   &result);
+		if (!in_flight)
 			changed |= record_result(checker, target, &result);
 	}
 	return changed;

@@ -219,11 +219,25 @@ bool dplb_probe_expire(struct dplb_probe *probe, uint64_t now_us, struct dplb_pr
 		return false;
 	snprintf(text, sizeof(text), "timeout after %lu ms%s",
 		 (unsigned long)((probe->deadline_us - probe->started_us) / 1000),
-		 probe->phase == DPLB_PROBE_CONNECTING ? " connecting" : " waiting for an answer");
+		 probe->phase == DPLB_PROBE_ANSWER ? " waiting for an answer" : " connecting");
 	return finish(probe, now_us, result, false, text);
 }
 
 void dplb_probe_abort(struct dplb_probe *probe)
 {
 	close_probe(probe);
+}
+
+void dplb_probe_begin_elsewhere(struct dplb_probe *probe, uint32_t timeout_ms, uint64_t now_us)
+{
+	dplb_probe_init(probe);
+	probe->phase = DPLB_PROBE_ELSEWHERE;
+	probe->started_us = now_us;
+	probe->deadline_us = now_us + (uint64_t)timeout_ms * 1000;
+}
+
+void dplb_probe_end_elsewhere(struct dplb_probe *probe, bool ok, const char *error,
+			      uint64_t now_us, struct dplb_probe_result *result)
+{
+	finish(probe, now_us, result, ok, error);
 }

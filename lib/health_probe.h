@@ -39,6 +39,7 @@ enum dplb_probe_phase {
 	DPLB_PROBE_IDLE,
 	DPLB_PROBE_CONNECTING, /* tcp, http: waiting for the handshake */
 	DPLB_PROBE_ANSWER,     /* http: status line; udp: any datagram */
+	DPLB_PROBE_ELSEWHERE,  /* sent by someone else (a SYN, health_syn.h) */
 };
 
 struct dplb_probe {
@@ -80,5 +81,12 @@ bool dplb_probe_expire(struct dplb_probe *probe, uint64_t now_us, struct dplb_pr
 
 /* Give up on a check without a result (the backend was removed). */
 void dplb_probe_abort(struct dplb_probe *probe);
+
+/* A check whose packets someone else sends and reads (a SYN on the shared
+ * raw socket): in flight from now_us, timed out as any other. */
+void dplb_probe_begin_elsewhere(struct dplb_probe *probe, uint32_t timeout_ms, uint64_t now_us);
+/* Its answer came: ends it with result filled in (error when not ok). */
+void dplb_probe_end_elsewhere(struct dplb_probe *probe, bool ok, const char *error,
+			      uint64_t now_us, struct dplb_probe_result *result);
 
 #endif

@@ -18,8 +18,8 @@ What is proven here:
 - with every backend down the VIP's packets are dropped and counted as
   no_healthy_backend, /healthz and /vips say the VIP is unhealthy, and it
   recovers by itself when one backend returns;
-- HTTP (status 503), UDP (port unreachable) and timeout (frozen server)
-  checks each take a backend out and put it back;
+- HTTP (status 503), UDP (port unreachable), TCP by SYN (reset) and timeout
+  (frozen server) checks each take a backend out and put it back;
 - a recovered backend's weight ramps up over slow_start;
 - adding, removing and reweighting backends keeps the others' health, and a
   new backend is checked at once.
@@ -42,7 +42,7 @@ from e2e_testbed import (BACKENDS, SANITIZER_MARKERS, KeepAliveClient, LiveDplb,
                          Testbed, in_netns, parse_identity, wait_for)
 
 B1, B2, B3 = BACKENDS["b1"], BACKENDS["b2"], BACKENDS["b3"]
-WEB_VIP, DNS_VIP = "198.18.1.81", "198.18.1.54"
+WEB_VIP, DNS_VIP, TCP_VIP = "198.18.1.81", "198.18.1.54", "198.18.1.82"
 LB_MGMT_ADDR = "198.18.0.9"
 INTERVAL_MS, TIMEOUT_MS, RISE, FALL = 200, 150, 2, 3
 DETECT_SECONDS = FALL * INTERVAL_MS / 1000 + 1  # the issue's promise
@@ -65,6 +65,11 @@ def health_config():
         "health_check = udp", "health_payload = are you there",
         f"health_interval_ms = {INTERVAL_MS}", f"health_timeout_ms = {TIMEOUT_MS}",
         f"health_rise = {RISE}", f"health_fall = {FALL}",
+        f"backend = {B1}", f"backend = {B2}", f"backend = {B3}", "",
+        # tcp checks by SYN (health_tcp = syn, the default), through mgmt0.
+        "[vip:tcp]", f"address = {TCP_VIP}", "port = 80", "protocol = tcp",
+        "health_check = tcp", f"health_interval_ms = {INTERVAL_MS}",
+        f"health_timeout_ms = {TIMEOUT_MS}", f"health_rise = {RISE}", f"health_fall = {FALL}",
         f"backend = {B1}", f"backend = {B2}", f"backend = {B3}", "",
     ])
 
@@ -137,7 +142,7 @@ def dplb(testbed, tmp_path_factory):
 def api(testbed, dplb):
     """The API of a dplb whose backends are all healthy, before and after."""
     api = Api(testbed)
-    for vip in ("web", "dns"):
+    for vip in ("web", "dns", "tcp"):
         for address in (B1, B2, B3):
             api.wait_health(vip, address, "healthy")
     yield api
@@ -354,7 +359,7 @@ def test_health_in_metrics_and_telemetry(testbed, dplb, api):
     rows = dplb.telemetry("/dplb/backends,web")
     assert rows["health"] == ["healthy"] * 3, rows
     stats = api.get("/stats")
-    assert stats["health"]["backends_checked"] == 6 and stats["health"]["checks"] > 0, stats
+    assert stats["health"]["backends_checked"] == 9 and stats["health"]["checks"] > 0, stats
 
 
 def test_recovered_backend_ramps_its_weight_over_slow_start(testbed, api):
@@ -407,3 +412,16 @@ def test_changes_keep_the_health_of_backends_that_stay(testbed, api):
         api.send("DELETE", f"/vips/web/backends/{NOBODY}")
         api.send("PATCH", f"/vips/web/backends/{B2}", {"weight": 1})
         server(testbed, "b1", "well")
+
+
+def test_tcp_check_by_syn_fails_on_reset_and_recovers(testbed, api):
+    before = api.backend("tcp", B1)["health"]["checks"]
+    server(testbed, "b1", "stop")
+    try:
+        b1 = api.wait_health("tcp", B1, "unhealthy")
+        assert b1["health"]["last_check"]["error"] == "connect refused", b1
+        assert b1["health"]["checks"] > before
+    finally:
+        server(testbed, "b1", "start")
+    b1 = api.wait_health("tcp", B1, "healthy")
+    assert b1["health"]["last_check"]["ok"], b1

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "health_probe.h"
+#include "health_syn.h"
 #include "health_state.h"
 
 /* ---- the state machine ---- */
@@ -399,4 +400,99 @@ Test(health_probe, a_source_address_that_is_not_ours_fails_at_once)
 	cr_assert(strstr(result.error, "bind to health_source") != NULL, "%s", result.error);
 	cr_assert_eq(probe.fd, -1);
 	close(epoll_fd);
+}
+
+/* ---- half-open checks on a raw socket (root: CAP_NET_RAW) ---- */
+
+static bool open_syn_prober(struct dplb_syn_prober *prober)
+{
+	const int rc = dplb_syn_open(prober, 0);
+
+	if (rc == -EPERM)
+		return false;
+	cr_assert_eq(rc, 0, "dplb_syn_open: %s", strerror(-rc));
+	return true;
+}
+
+/* Send one SYN to port and wait for its answer (or 2 s). */
+static int syn_ask(struct dplb_syn_prober *prober, uint16_t port, uint32_t sequence,
+		   struct dplb_syn_answer *answer)
+{
+	uint32_t source;
+	struct pollfd ready = { .fd = prober->raw_fd, .events = POLLIN };
+
+	cr_assert_eq(dplb_syn_source_for(LOOPBACK, 0, &source), 0);
+	cr_assert_eq(source, LOOPBACK);
+	cr_assert_eq(dplb_syn_send(prober, source, LOOPBACK, port, sequence), 0);
+	for (int waits = 0; waits < 20; waits++) {
+		poll(&ready, 1, 100);
+		if (dplb_syn_receive(prober, answer, 1) == 1)
+			return 1;
+	}
+	return 0;
+}
+
+Test(health_syn, a_listening_port_answers_syn_ack)
+{
+	struct dplb_syn_prober prober;
+	struct dplb_syn_answer answer;
+	uint16_t port;
+	int listener = bound_socket(SOCK_STREAM, &port);
+
+	if (!open_syn_prober(&prober))
+		cr_skip_test("no CAP_NET_RAW");
+	cr_assert_eq(listen(listener, 16), 0);
+	cr_assert_eq(syn_ask(&prober, port, 0x00070001u, &answer), 1, "no answer to the SYN");
+	cr_assert_eq(answer.verdict, DPLB_SYN_OPEN);
+	cr_assert_eq(answer.address, LOOPBACK);
+	cr_assert_eq(answer.port, port);
+	cr_assert_eq(answer.sequence, 0x00070001u, "the answer names the SYN it acknowledges");
+	/* The server kept nothing: our kernel reset the half-open connection,
+	 * so there is nothing to accept. */
+	struct pollfd pending = { .fd = listener, .events = POLLIN };
+	cr_assert_eq(poll(&pending, 1, 200), 0, "a connection reached the accept queue");
+	dplb_syn_close(&prober);
+	close(listener);
+}
+
+Test(health_syn, a_closed_port_answers_reset)
+{
+	struct dplb_syn_prober prober;
+	struct dplb_syn_answer answer;
+
+	if (!open_syn_prober(&prober))
+		cr_skip_test("no CAP_NET_RAW");
+	cr_assert_eq(syn_ask(&prober, closed_port(SOCK_STREAM), 0xfffe0000u, &answer), 1);
+	cr_assert_eq(answer.verdict, DPLB_SYN_REFUSED);
+	cr_assert_eq(answer.sequence, 0xfffe0000u);
+	dplb_syn_close(&prober);
+}
+
+Test(health_syn, the_port_is_reserved_and_other_tcp_is_filtered_out)
+{
+	struct dplb_syn_prober prober;
+	struct dplb_syn_answer answer;
+	struct sockaddr_in ours = { .sin_family = AF_INET, .sin_addr.s_addr = LOOPBACK };
+	uint16_t port;
+	int listener = bound_socket(SOCK_STREAM, &port);
+
+	if (!open_syn_prober(&prober))
+		cr_skip_test("no CAP_NET_RAW");
+	ours.sin_port = htons(prober.port);
+	int thief = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_neq(bind(thief, (struct sockaddr *)&ours, sizeof(ours)), 0,
+		      "another socket took the prober's port");
+	close(thief);
+	/* A whole connection elsewhere on loopback: none of it is an answer. */
+	cr_assert_eq(listen(listener, 4), 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = LOOPBACK };
+	int client = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(client, (struct sockaddr *)&to, sizeof(to)), 0);
+	cr_assert_eq(send(client, "hello", 5, 0), 5);
+	usleep(50000);
+	cr_assert_eq(dplb_syn_receive(&prober, &answer, 1), 0, "the filter let other TCP in");
+	close(client);
+	close(listener);
+	dplb_syn_close(&prober);
 }

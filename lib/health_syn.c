@@ -1,0 +1,181 @@
+/* Half-open TCP health checks on a raw socket; see health_syn.h. */
+#include "health_syn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TCP_OPTION_MSS 2
+#define SYN_WINDOW 64240
+#define SYN_MSS 1460
+#define SYN_RECEIVE_BUFFER (8 << 20)
+
+int dplb_syn_open(struct dplb_syn_prober *prober, uint32_t source)
+{
+	struct sockaddr_in local = { .sin_family = AF_INET, .sin_addr.s_addr = source };
+	socklen_t length = sizeof(local);
+	int err;
+
+	prober->raw_fd = -1;
+	prober->port_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (prober->port_fd < 0)
+		return -errno;
+	/* Bound, never listening: the port is ours, and the kernel resets
+	 * every SYN-ACK that comes to it, as it must. */
+	if (bind(prober->port_fd, (struct sockaddr *)&local, sizeof(local)) != 0 ||
+	    getsockname(prober->port_fd, (struct sockaddr *)&local, &length) != 0)
+		goto fail;
+	prober->port = ntohs(local.sin_port);
+	prober->raw_fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (prober->raw_fd < 0)
+		goto fail;
+	/* Only TCP to our port: the raw socket would otherwise get a copy of
+	 * every TCP packet the host receives. The IPv4 header comes first. */
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),                 /* X = IP header length */
+		BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),                  /* TCP destination port */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, prober->port, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 128),                         /* headers are enough */
+		BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	const struct sock_fprog program = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+
+	if (setsockopt(prober->raw_fd, SOL_SOCKET, SO_ATTACH_FILTER, &program,
+		       sizeof(program)) != 0)
+		goto fail;
+	/* Every answer of a round lands here while the management lcore may be
+	 * busy elsewhere (a big /metrics, a reload): the default buffer holds
+	 * some 160 of them, and a full one drops answers, which would read as
+	 * timeouts. Beyond rmem_max needs CAP_NET_ADMIN; without it, as much
+	 * as allowed. */
+	const int buffer = SYN_RECEIVE_BUFFER;
+	if (setsockopt(prober->raw_fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof(buffer)) != 0)
+		setsockopt(prober->raw_fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof(buffer));
+	return 0;
+fail:
+	err = errno;
+	dplb_syn_close(prober);
+	return -err;
+}
+
+void dplb_syn_close(struct dplb_syn_prober *prober)
+{
+	if (prober->raw_fd >= 0)
+		close(prober->raw_fd);
+	if (prober->port_fd >= 0)
+		close(prober->port_fd);
+	prober->raw_fd = -1;
+	prober->port_fd = -1;
+}
+
+int dplb_syn_source_for(uint32_t address, uint32_t source, uint32_t *out)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(9),
+				  .sin_addr.s_addr = address };
+	struct sockaddr_in from;
+	socklen_t length = sizeof(from);
+	int fd, rc = 0;
+
+	if (source != 0) {
+		*out = source;
+		return 0;
+	}
+	/* A connected UDP socket sends nothing but asks the routing table. */
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&to, sizeof(to)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&from, &length) != 0)
+		rc = -errno;
+	else
+		*out = from.sin_addr.s_addr;
+	close(fd);
+	return rc;
+}
+
+/* The Internet checksum over the pseudo-header and the segment. */
+static uint16_t tcp_checksum(uint32_t source, uint32_t destination, const void *segment,
+			     size_t length)
+{
+	const uint8_t *bytes = segment;
+	uint64_t sum = 0;
+
+	sum += (source >> 16) + (source & 0xffff) + (destination >> 16) +
+	       (destination & 0xffff); /* still in network order, as the words are */
+	sum += htons(IPPROTO_TCP) + htons((uint16_t)length);
+	for (size_t i = 0; i + 1 < length; i += 2)
+		sum += (uint16_t)(bytes[i] | bytes[i + 1] << 8);
+	if (length & 1)
+		sum += bytes[length - 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+int dplb_syn_send(const struct dplb_syn_prober *prober, uint32_t source, uint32_t address,
+		  uint16_t port, uint32_t sequence)
+{
+	struct {
+		struct tcphdr tcp;
+		uint8_t mss[4];
+	} segment;
+	const struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = address };
+
+	memset(&segment, 0, sizeof(segment));
+	segment.tcp.source = htons(prober->port);
+	segment.tcp.dest = htons(port);
+	segment.tcp.seq = htonl(sequence);
+	segment.tcp.doff = sizeof(segment) / 4;
+	segment.tcp.syn = 1;
+	segment.tcp.window = htons(SYN_WINDOW);
+	/* An MSS option, as every real SYN has: some stacks ignore bare SYNs. */
+	segment.mss[0] = TCP_OPTION_MSS;
+	segment.mss[1] = 4;
+	segment.mss[2] = SYN_MSS >> 8;
+	segment.mss[3] = SYN_MSS & 0xff;
+	segment.tcp.check = tcp_checksum(source, address, &segment, sizeof(segment));
+	if (sendto(prober->raw_fd, &segment, sizeof(segment), MSG_DONTWAIT,
+		   (const struct sockaddr *)&to, sizeof(to)) != (ssize_t)sizeof(segment))
+		return -errno;
+	return 0;
+}
+
+int dplb_syn_receive(const struct dplb_syn_prober *prober, struct dplb_syn_answer *answers,
+		     int max)
+{
+	uint8_t packet[128];
+	int count = 0;
+
+	while (count < max) {
+		const ssize_t n = recv(prober->raw_fd, packet, sizeof(packet), MSG_DONTWAIT);
+
+		if (n < 0)
+			break;
+		const struct iphdr *ip = (const struct iphdr *)packet;
+		const size_t ip_length = (size_t)ip->ihl * 4;
+		if ((size_t)n < sizeof(*ip) || ip->version != 4 || ip_length < sizeof(*ip) ||
+		    (size_t)n < ip_length + sizeof(struct tcphdr))
+			continue;
+		const struct tcphdr *tcp = (const struct tcphdr *)(packet + ip_length);
+		if (ntohs(tcp->dest) != prober->port || !tcp->ack)
+			continue;
+		struct dplb_syn_answer *answer = &answers[count];
+		if (tcp->syn && !tcp->rst)
+			answer->verdict = DPLB_SYN_OPEN;
+		else if (tcp->rst && !tcp->syn)
+			answer->verdict = DPLB_SYN_REFUSED;
+		else
+			continue;
+		answer->address = ip->saddr;
+		answer->port = ntohs(tcp->source);
+		answer->sequence = ntohl(tcp->ack_seq) - 1;
+		count++;
+	}
+	return count;
+}
