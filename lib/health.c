@@ -17,13 +17,15 @@
 #include "log.h"
 
 /*
- * Bounds on one slice, so a thousand due checks never stall the API: a
- * check costs the kernel some 10-20 us to start (socket, connect), so
- * starts stop after SLICE_BUDGET_US and the rest wait for the next slice.
+ * Bounds on one slice, so a thousand checks never stall the API: a check
+ * costs the kernel some 5-25 us to start or finish (socket, connect, a
+ * SYN), so a slice takes answers, then starts checks, until SLICE_BUDGET_US
+ * is spent, and leaves the rest to the next slice (the management loop
+ * comes straight back while the epoll set has news).
  */
 #define SLICE_BUDGET_US 1000
 #define STARTS_BETWEEN_CLOCK_READS 16
-#define EVENTS_PER_SLICE 256
+#define EVENTS_PER_READ 64
 #define SYN_ANSWERS_PER_READ 64
 
 /* The epoll tag of the shared raw socket; targets' tags are backend ids. */
@@ -399,18 +401,18 @@ static bool start_syn(struct dplb_health_checker *checker, struct health_target 
 	return false;
 }
 
-static bool take_events(struct dplb_health_checker *checker)
+/* One epoll read; returns how many events it took. */
+static int take_some_events(struct dplb_health_checker *checker, bool *changed)
 {
-	struct epoll_event events[EVENTS_PER_SLICE];
+	struct epoll_event events[EVENTS_PER_READ];
 	struct dplb_probe_result result;
-	bool changed = false;
-	const int n = epoll_wait(checker->epoll_fd, events, EVENTS_PER_SLICE, 0);
+	const int n = epoll_wait(checker->epoll_fd, events, EVENTS_PER_READ, 0);
 
 	for (int i = 0; i < n; i++) {
 		const uint64_t id = events[i].data.u64;
 
 		if (id == SYN_TAG) {
-			changed |= take_syn_answers(checker);
+			*changed |= take_syn_answers(checker);
 			continue;
 		}
 		struct health_target *target =
@@ -419,8 +421,22 @@ static bool take_events(struct dplb_health_checker *checker)
 		if (target != NULL &&
 		    dplb_probe_advance(&target->probe, checker->epoll_fd, &target->probe_target,
 				       events[i].events, now_us(), &result))
-			changed |= record_result(checker, target, &result);
+			*changed |= record_result(checker, target, &result);
 	}
+	return n < 0 ? 0 : n;
+}
+
+/* Answers until none is left (returns true in *drained) or the budget is
+ * spent. */
+static bool take_events(struct dplb_health_checker *checker, uint64_t budget_end, bool *drained)
+{
+	bool changed = false;
+	int n;
+
+	do {
+		n = take_some_events(checker, &changed);
+	} while (n == EVENTS_PER_READ && now_us() < budget_end);
+	*drained = n < EVENTS_PER_READ;
 	return changed;
 }
 
@@ -439,9 +455,11 @@ bool dplb_health_run(struct dplb_health_checker *checker)
 {
 	struct dplb_probe_result result;
 	uint32_t starts = 0;
-	bool changed = take_events(checker);
-	const uint64_t now = now_us(), budget_end = now + SLICE_BUDGET_US;
-	bool budget_left = true;
+	const uint64_t budget_end = now_us() + SLICE_BUDGET_US;
+	bool drained;
+	bool changed = take_events(checker, budget_end, &drained);
+	const uint64_t now = now_us();
+	bool budget_left = now < budget_end;
 
 	for (uint32_t i = 0; i < checker->configured_count; i++) {
 		struct health_target *target = checker->targets[checker->configured[i]];
@@ -453,7 +471,9 @@ bool dplb_health_run(struct dplb_health_checker *checker)
 		}
 		if (target->settings.check == DPLB_HEALTH_NONE)
 			continue;
-		if (dplb_probe_expire(&target->probe, now, &result)) {
+		/* An answer still waiting in the epoll set may be this one's:
+		 * checks time out only once every answer has been read. */
+		if (drained && dplb_probe_expire(&target->probe, now, &result)) {
 			changed |= record_result(checker, target, &result);
 			continue;
 		}
