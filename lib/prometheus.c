@@ -260,11 +260,7 @@ static void write_vips(FILE *out, const struct dplb_state *state, const struct s
 #undef BACKEND_FAMILY
 	fprintf(out, "# HELP dplb_backend_weight Weight: the backend's share of new flows\n"
 		     "# TYPE dplb_backend_weight gauge\n");
-	for (uint32_t b = 0; b < s->backend_count; b++) {
-		fputs("dplb_backend_weight", out);
-		backend_labels(out, &s->backends[b]);
-		fprintf(out, "} %u\n", s->backends[b].weight);
-	}
+	BACKEND_VALUES(out, s, "dplb_backend_weight", "%u", sample->weight)
 	fprintf(out, "# HELP dplb_backend_state Backend state: 1 for the one it is in (up takes "
 		     "new flows, drain keeps existing ones, down takes none)\n"
 		     "# TYPE dplb_backend_state gauge\n");

@@ -13,8 +13,10 @@ Everything waits by polling a condition with a generous deadline, never by
 sleeping a fixed time.
 """
 
+import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -125,7 +127,45 @@ class Testbed:
         return run("ip", "netns", "exec", self.ns(node), *args, check=check, timeout=timeout)
 
 
+@contextlib.contextmanager
+def running_testbed(prefix, tools=("ip", "ethtool"), static_neigh=False):
+    """A testbed for a module or a session: up on entry, down on exit."""
+    import pytest  # only the test modules need it
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces")
+    for tool in tools:
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} not found: run scripts/setup")
+    tb = Testbed(prefix, static_neigh=static_neigh)
+    try:
+        tb.up()
+        yield tb
+    finally:
+        tb.down()
+
+
 # --------------------------------------------------------------------- dplb
+
+
+@contextlib.contextmanager
+def dplb_running(testbed, workdir, config, ready=None):
+    """dplb started in the testbed with config (then ready(lb), if given);
+    on exit stopped, and it must have exited 0 with its summary and without
+    a sanitizer report."""
+    lb = LiveDplb(testbed, workdir)
+    try:
+        lb.start(config)
+        if ready is not None:
+            ready(lb)
+        yield lb
+    finally:
+        result = lb.stop()
+    code, out, err = result
+    for marker in SANITIZER_MARKERS:
+        assert marker not in err, err
+    assert code == 0, f"dplb exited {code}:\n{out}\n{err}"
+    assert "dplb summary:" in out
 
 
 class LiveDplb(DplbTelemetry):

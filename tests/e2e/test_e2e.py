@@ -34,15 +34,14 @@ Run as root:  DPLB_BUILD=build /usr/bin/python3 -m pytest -q tests/e2e
 import collections
 import os
 import random
-import shutil
 import socket
 
 import pytest
 
 from e2e_testbed import (BACKENDS, CLIENT_ADDR, CLIENT_MAC, LB_ADDR, LB_MAC, NAME_OF,
-                         SANITIZER_MARKERS, ETH_P_ARP, KeepAliveClient, LiveDplb, Sniffer,
-                         Testbed, backends_by_flow, config_text, in_netns, mac_bytes,
-                         parse_frame, parse_identity, wait_for)
+                         ETH_P_ARP, KeepAliveClient, Sniffer, backends_by_flow, config_text,
+                         dplb_running, in_netns, mac_bytes, parse_frame, parse_identity,
+                         running_testbed, wait_for)
 
 STATIC_MACS = os.environ.get("DPLB_E2E_STATIC_MACS") == "1"
 
@@ -77,37 +76,24 @@ def make_config(sticky=None):
 
 @pytest.fixture(scope="session")
 def testbed():
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
-    for tool in ("ip", "ethtool", "curl", "ping"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} not found: run scripts/setup")
-    tb = Testbed(f"dplb-e{os.getpid()}-", static_neigh=STATIC_MACS)
-    try:
-        tb.up()
+    with running_testbed(f"dplb-e{os.getpid()}-", tools=("ip", "ethtool", "curl", "ping"),
+                    static_neigh=STATIC_MACS) as tb:
         yield tb
-    finally:
-        tb.down()
+
+
+def _backends_resolved(lb):
+    if not STATIC_MACS:
+        # The web VIP's three backends, learned by ARP before any test
+        # sends traffic to them.
+        wait_for(lambda: lb.stats()["arp_answers_learned"] >= 3,
+                 "dplb to resolve the three backends by ARP")
 
 
 @pytest.fixture(scope="session")
 def dplb(testbed, tmp_path_factory):
-    lb = LiveDplb(testbed, tmp_path_factory.mktemp("dplb"))
-    try:
-        lb.start(make_config())
-        if not STATIC_MACS:
-            # The web VIP's three backends, learned by ARP before any test
-            # sends traffic to them.
-            wait_for(lambda: lb.stats()["arp_answers_learned"] >= 3,
-                     "dplb to resolve the three backends by ARP")
+    with dplb_running(testbed, tmp_path_factory.mktemp("dplb"), make_config(),
+                      ready=_backends_resolved) as lb:
         yield lb
-    finally:
-        result = lb.stop()
-    code, out, err = result
-    for marker in SANITIZER_MARKERS:
-        assert marker not in err, err
-    assert code == 0, f"dplb exited {code}:\n{out}\n{err}"
-    assert "dplb summary:" in out
 
 
 @pytest.fixture

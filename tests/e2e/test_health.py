@@ -31,15 +31,14 @@ test puts every server back as it found it. Waits poll with deadlines.
 import http.client
 import json
 import os
-import shutil
 import socket
 import threading
 import time
 
 import pytest
 
-from e2e_testbed import (BACKENDS, SANITIZER_MARKERS, KeepAliveClient, LiveDplb,
-                         Testbed, in_netns, parse_identity, wait_for)
+from e2e_testbed import (BACKENDS, KeepAliveClient, dplb_running, in_netns, parse_identity,
+                         running_testbed, wait_for)
 
 B1, B2, B3 = BACKENDS["b1"], BACKENDS["b2"], BACKENDS["b3"]
 WEB_VIP, DNS_VIP, TCP_VIP = "198.18.1.81", "198.18.1.54", "198.18.1.82"
@@ -111,31 +110,14 @@ class Api:
 
 @pytest.fixture(scope="module")
 def testbed():
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
-    for tool in ("ip", "ethtool"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} not found: run scripts/setup")
-    tb = Testbed(f"dplb-h{os.getpid()}-")
-    try:
-        tb.up()
+    with running_testbed(f"dplb-h{os.getpid()}-") as tb:
         yield tb
-    finally:
-        tb.down()
 
 
 @pytest.fixture(scope="module")
 def dplb(testbed, tmp_path_factory):
-    lb = LiveDplb(testbed, tmp_path_factory.mktemp("dplb-health"))
-    try:
-        lb.start(health_config())
+    with dplb_running(testbed, tmp_path_factory.mktemp("dplb-health"), health_config()) as lb:
         yield lb
-    finally:
-        result = lb.stop()
-    code, out, err = result
-    for marker in SANITIZER_MARKERS:
-        assert marker not in err, err
-    assert code == 0, f"dplb exited {code}:\n{out}\n{err}"
 
 
 @pytest.fixture
