@@ -23,6 +23,7 @@ static struct dplb_context *telemetry_context;
 static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	const struct dplb_context *ctx = telemetry_context;
+	struct dplb_health_totals health;
 	struct dplb_totals totals;
 
 	RTE_SET_USED(cmd);
@@ -48,6 +49,12 @@ static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_d
 	rte_tel_data_add_dict_u64(d, "arp_requests_sent", ctx->arp_requests_sent);
 	rte_tel_data_add_dict_u64(d, "arp_answers_learned", ctx->arp_answers_learned);
 	rte_tel_data_add_dict_u64(d, "next_hop_updates", ctx->next_hop_updates);
+	dplb_health_totals(ctx->health, &health);
+	rte_tel_data_add_dict_u64(d, "health_checks", health.checks);
+	rte_tel_data_add_dict_u64(d, "health_check_failures", health.check_failures);
+	rte_tel_data_add_dict_u64(d, "health_transitions", health.transitions);
+	rte_tel_data_add_dict_u64(d, "backends_unhealthy", health.backends_unhealthy);
+	rte_tel_data_add_dict_u64(d, "health_updates", ctx->health_updates);
 	return 0;
 }
 
