@@ -17,6 +17,7 @@
 
 #include "dplb.h"
 #include "health.h"
+#include "log.h"
 #include "neighbor.h"
 
 #define RX_DESCRIPTORS 1024
@@ -34,16 +35,16 @@ static int setup_port(const struct dplb_context *ctx, uint16_t port_id, uint32_t
 	int rc;
 
 	if (!rte_eth_dev_is_valid_port(port_id)) {
-		fprintf(stderr, "dplb: port %u does not exist (%u ports found; check the EAL -a/--vdev "
-				"arguments)\n", port_id, rte_eth_dev_count_avail());
+		DPLB_LOG(ERR, "port %u does not exist (%u ports found; check the EAL -a/--vdev "
+			 "arguments)", port_id, rte_eth_dev_count_avail());
 		return -ENODEV;
 	}
 	rc = rte_eth_dev_info_get(port_id, &info);
 	if (rc != 0)
 		return rc;
 	if (queues > info.max_rx_queues || queues > info.max_tx_queues) {
-		fprintf(stderr, "dplb: port %u supports %u RX / %u TX queues, %u workers need one each\n",
-			port_id, info.max_rx_queues, info.max_tx_queues, queues);
+		DPLB_LOG(ERR, "port %u supports %u RX / %u TX queues, %u workers need one each",
+			 port_id, info.max_rx_queues, info.max_tx_queues, queues);
 		return -EINVAL;
 	}
 	if (queues > 1) {
@@ -60,15 +61,15 @@ static int setup_port(const struct dplb_context *ctx, uint16_t port_id, uint32_t
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
 	rc = rte_eth_dev_configure(port_id, queues, queues, &conf);
 	if (rc != 0) {
-		fprintf(stderr, "dplb: cannot configure port %u: %s\n", port_id, strerror(-rc));
+		DPLB_LOG(ERR, "cannot configure port %u: %s", port_id, strerror(-rc));
 		return rc;
 	}
 	rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_descriptors, &tx_descriptors);
 	/* The MTU covers the outer packet we send; not every PMD can set it. */
 	rc = rte_eth_dev_set_mtu(port_id, (uint16_t)mtu);
 	if (rc != 0 && rc != -ENOTSUP)
-		fprintf(stderr, "dplb: port %u: cannot set MTU %u: %s (continuing)\n", port_id, mtu,
-			strerror(-rc));
+		DPLB_LOG(WARNING, "port %u: cannot set MTU %u: %s (continuing)", port_id, mtu,
+			 strerror(-rc));
 	const int socket = rte_eth_dev_socket_id(port_id);
 	struct rte_eth_txconf txconf = info.default_txconf;
 	txconf.offloads = conf.txmode.offloads;
@@ -77,13 +78,13 @@ static int setup_port(const struct dplb_context *ctx, uint16_t port_id, uint32_t
 		if (rc == 0)
 			rc = rte_eth_tx_queue_setup(port_id, q, tx_descriptors, socket, &txconf);
 		if (rc != 0) {
-			fprintf(stderr, "dplb: port %u queue %u: %s\n", port_id, q, strerror(-rc));
+			DPLB_LOG(ERR, "port %u queue %u: %s", port_id, q, strerror(-rc));
 			return rc;
 		}
 	}
 	rc = rte_eth_dev_start(port_id);
 	if (rc != 0)
-		fprintf(stderr, "dplb: cannot start port %u: %s\n", port_id, strerror(-rc));
+		DPLB_LOG(ERR, "cannot start port %u: %s", port_id, strerror(-rc));
 	return rc;
 }
 
@@ -101,8 +102,8 @@ static int create_pool(struct dplb_context *ctx, uint32_t mtu)
 	ctx->pool = rte_pktmbuf_pool_create("dplb_mbufs", count, MBUF_CACHE, 0,
 					    (uint16_t)data_room, rte_socket_id());
 	if (ctx->pool == NULL) {
-		fprintf(stderr, "dplb: cannot create an mbuf pool of %u: %s\n", count,
-			rte_strerror(rte_errno));
+		DPLB_LOG(ERR, "cannot create an mbuf pool of %u: %s", count,
+			 rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
 	return 0;
@@ -194,8 +195,8 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 	snprintf(ctx->config_path, sizeof(ctx->config_path), "%s", config_path);
 	ctx->worker_count = (uint16_t)rte_lcore_count() - 1;
 	if (ctx->worker_count == 0) {
-		fprintf(stderr, "dplb: no worker lcore: the main lcore only manages; give at least "
-				"two lcores (e.g. -l 0-1)\n");
+		DPLB_LOG(ERR, "no worker lcore: the main lcore only manages; give at least "
+			 "two lcores (e.g. -l 0-1)");
 		dplb_config_free(config);
 		return -EINVAL;
 	}
@@ -214,7 +215,7 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 	}
 	rc = dplb_apply_config(ctx, config, error);
 	if (rc != 0) {
-		fprintf(stderr, "dplb: %s\n", error);
+		DPLB_LOG(ERR, "%s", error);
 		return rc;
 	}
 	rc = create_pool(ctx, mtu);
@@ -237,8 +238,8 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 		rc = dplb_worker_init(worker, index, ctx->port_ids, ctx->port_count, flow_capacity,
 				      (int)rte_lcore_to_socket_id(lcore));
 		if (rc != 0) {
-			fprintf(stderr, "dplb: worker %u: cannot allocate a flow table of %u: %s\n",
-				index, flow_capacity, strerror(-rc));
+			DPLB_LOG(ERR, "worker %u: cannot allocate a flow table of %u: %s",
+				 index, flow_capacity, strerror(-rc));
 			return rc;
 		}
 		const int socket = (int)rte_lcore_to_socket_id(lcore);

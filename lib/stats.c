@@ -14,6 +14,7 @@
 
 #include "dplb.h"
 #include "health_state.h"
+#include "log.h"
 
 const char *const dplb_drop_reason_label[DPLB_DROP_REASON_COUNT] = {
 #define DPLB_DROP_LABEL(name, label, help) [DPLB_DROP_##name] = label,
@@ -118,6 +119,10 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 		totals.arp_replies, ctx->arp_requests_sent, ctx->arp_answers_learned,
 		totals.icmp_echo_replies, totals.icmp_frag_needed_sent,
 		totals.icmp_errors_forwarded);
+	const struct dplb_log_drops log = dplb_log_dropped();
+
+	fprintf(out, "  log: %" PRIu64 " lines (%" PRIu64 " bytes) could not be written\n",
+		log.log_dropped, log.log_dropped_bytes);
 	fprintf(out, "  drops: %" PRIu64 "\n", totals.drops_total);
 	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
 		if (totals.drops[r] != 0)
