@@ -57,7 +57,8 @@ class Dplb(DplbTelemetry):
     """One dplb process on one net_pcap port."""
 
     def __init__(self, workdir: Path, config: str, *, fifo=False, lcores="0-1",
-                 rx_pcap=None, queue_pcaps=None, http_port=None, pipe_size=None):
+                 rx_pcap=None, queue_pcaps=None, http_port=None, pipe_size=None,
+                 pcap_options=""):
         self.workdir = Path(workdir)
         self.prefix = "dplbt-" + uuid.uuid4().hex[:10]
         self.http_port = http_port or free_port()
@@ -76,6 +77,7 @@ class Dplb(DplbTelemetry):
         # Pipes of this many bytes for dplb's stdout and stderr (one page at
         # least), read only when it stops: a log reader that fell behind.
         self.pipe_size = pipe_size
+        self.pcap_options = pcap_options  # more net_pcap arguments: "infinite_rx=1"
         self.proc = None
         self.writer = None
         self.stdout = ""
@@ -93,6 +95,8 @@ class Dplb(DplbTelemetry):
         else:
             lcores = ["-l", self.lcores]
             vdev = f"net_pcap0,rx_pcap={self.in_pcap},tx_pcap={self.out_pcap}"
+        if self.pcap_options:
+            vdev += "," + self.pcap_options
         return [str(DPLB), "--no-huge", "-m", "512", "--no-pci", *lcores,
                 "--file-prefix", self.prefix, "--log-level", "pmd.net.pcap:error",
                 "--vdev", vdev, "--", "-c", str(self.config_path)]
