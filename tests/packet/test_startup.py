@@ -1,15 +1,16 @@
 """What dplb says when it starts and stops: the ports and the mbuf pool it
 runs on, a clear error naming [dataplane] mbufs when a driver needs more
-buffers than the pool has, and no DPDK complaint on the way out of a
-failed start."""
+buffers than the pool has, no DPDK complaint on the way out of a failed
+start, and an exit summary that adds up."""
 
 import re
 import subprocess
 
 import pytest
+from scapy.all import ARP, ICMP, IP, TCP, Ether, raw
 
 from dplb_harness import WAIT_SECONDS, Dplb, PcapWriter, run_capture, wait_for
-from test_forwarding import config, tcp_packet
+from test_forwarding import LOCAL, PORT_MAC, VIP, config, tcp_packet
 
 CAPTURE_PACKETS = 3000
 
@@ -81,3 +82,26 @@ def test_a_reload_cannot_change_mbufs(tmp_path):
     assert code == 0, err
     assert "ports, flow_table_size, mtu and mbufs cannot change without a restart" in err
 
+
+def test_the_exit_summary_adds_up(tmp_path):
+    """rx = tx + drops + to management, the copies of an ICMP error apart:
+    each kind of packet, counted by hand."""
+    flows = [tcp_packet(i) for i in range(64)]  # forwarded
+    strays = [Ether(dst=PORT_MAC) / IP(dst="10.9.9.9") / TCP(dport=9)] * 5  # not_for_vip
+    arp_request = (Ether(dst="ff:ff:ff:ff:ff:ff", src="02:00:00:00:00:99") /
+                   ARP(op=1, hwsrc="02:00:00:00:00:99", psrc="10.0.0.77", pdst=LOCAL))
+    arp_reply = (Ether(dst=PORT_MAC, src="02:00:00:00:00:42") /
+                 ARP(op=2, hwsrc="02:00:00:00:00:42", psrc="10.0.0.1", hwdst=PORT_MAC,
+                     pdst=LOCAL))  # to the management lcore
+    ping = Ether(dst=PORT_MAC, src="02:00:00:00:00:99") / IP(src="10.0.0.77", dst=LOCAL) / ICMP()
+    # Round-robin keeps no table: the error goes to each of the 3 backends.
+    quoted = IP(src=VIP, dst="172.16.9.9", flags="DF") / TCP(sport=80, dport=4321)
+    icmp_error = Ether(raw(Ether(dst=PORT_MAC, src="02:00:00:00:00:98") /
+                           IP(src="192.0.2.1", dst=VIP) /
+                           ICMP(type=3, code=4, nexthopmtu=1400) / raw(quoted)[:28]))
+    packets = flows + strays + [arp_request, arp_reply, ping, icmp_error]
+    out, stats, _, summary = run_capture(tmp_path, config(scheduler="round-robin"), packets)
+    rx, tx = len(packets), len(flows) + 1 + 1 + 3
+    assert len(out) == tx
+    assert (f"  balance: rx {rx} = tx {tx} + drops 5 + to management 1 - ARP requests from "
+            f"management 0 - ICMP error copies 2: balances\n") in summary, summary
