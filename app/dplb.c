@@ -18,6 +18,7 @@
 #include "config.h"
 #include "dplb.h"
 #include "health.h"
+#include "log.h"
 
 #define MANAGEMENT_PERIOD_MS 10
 
@@ -145,6 +146,7 @@ static int parse_command_line(int argc, char **argv, struct options *options, in
 	return rc;
 }
 
+/* The answer to a file that does not load, before anything runs. */
 static void print_errors(const struct dplb_config_errors *errs)
 {
 	for (uint32_t i = 0; i < errs->count && i < RTE_DIM(errs->messages); i++)
@@ -163,6 +165,9 @@ static void install_signal_handlers(void)
 	sigaction(SIGINT, &stop, NULL);
 	sigaction(SIGTERM, &stop, NULL);
 	sigaction(SIGHUP, &reload, NULL);
+	/* A log reader or a client that went away is an error to count, not
+	 * a reason to die: writes to it fail with EPIPE instead. */
+	signal(SIGPIPE, SIG_IGN);
 }
 
 static void handle_reload(struct dplb_context *ctx)
@@ -170,14 +175,16 @@ static void handle_reload(struct dplb_context *ctx)
 	struct dplb_config_errors errs;
 
 	if (dplb_reload(ctx, &errs) == 0) {
-		printf("dplb: reloaded %s: state generation %lu\n", ctx->config_path,
-		       (unsigned long)ctx->generation);
-	} else {
-		fprintf(stderr, "dplb: reload of %s refused, the previous configuration keeps "
-				"serving:\n", ctx->config_path);
-		print_errors(&errs);
+		DPLB_LOG(NOTICE, "reloaded %s: state generation %lu", ctx->config_path,
+			 (unsigned long)ctx->generation);
+		return;
 	}
-	fflush(stdout);
+	DPLB_LOG(ERR, "reload of %s refused, the previous configuration keeps serving:",
+		 ctx->config_path);
+	for (uint32_t i = 0; i < errs.count && i < RTE_DIM(errs.messages); i++)
+		DPLB_LOG(ERR, "%s", errs.messages[i]);
+	if (errs.dropped)
+		DPLB_LOG(ERR, "... and %u more errors", errs.dropped);
 }
 
 /* The management lcore: bounded slices of work, then sleep, never spin.
@@ -223,32 +230,34 @@ int main(int argc, char **argv)
 		return EXIT_SUCCESS;
 	}
 
+	/* From here on every message is a log line (EAL's too), and none
+	 * may block: see log.c. */
+	rc = dplb_log_open();
+	if (rc != 0)
+		fprintf(stderr, "dplb: warning: cannot set up non-blocking logging (%s): log "
+				"writes may block\n", strerror(-rc));
 	rc = rte_eal_init(eal_argc, argv);
 	if (rc < 0) {
-		fprintf(stderr, "dplb: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		DPLB_LOG(ERR, "EAL initialisation failed: %s", rte_strerror(rte_errno));
 		dplb_config_free(config);
+		dplb_log_close();
 		return EXIT_FAILURE;
 	}
 	install_signal_handlers();
 	rc = dplb_start(&ctx, options.config_path, config);
-	if (rc != 0) {
-		dplb_stop_workers(&ctx);
-		dplb_release(&ctx);
-		rte_eal_cleanup();
-		return EXIT_FAILURE;
-	}
-	api = dplb_api_start(&ctx, error);
+	api = rc == 0 ? dplb_api_start(&ctx, error) : NULL;
+	if (rc == 0 && api == NULL)
+		DPLB_LOG(ERR, "management endpoint: %s", error);
 	if (api == NULL) {
-		fprintf(stderr, "dplb: management endpoint: %s\n", error);
 		dplb_stop_workers(&ctx);
 		dplb_release(&ctx);
 		rte_eal_cleanup();
+		dplb_log_close();
 		return EXIT_FAILURE;
 	}
 	dplb_telemetry_register(&ctx);
-	printf("dplb %s: running with %u workers on %u ports; state generation %lu\n",
-	       DPLB_VERSION, ctx.worker_count, ctx.port_count, (unsigned long)ctx.generation);
-	fflush(stdout);
+	DPLB_LOG(NOTICE, "version %s: running with %u workers on %u ports; state generation %lu",
+		 DPLB_VERSION, ctx.worker_count, ctx.port_count, (unsigned long)ctx.generation);
 
 	management_loop(&ctx, api);
 
@@ -261,5 +270,6 @@ int main(int argc, char **argv)
 	dplb_release(&ctx);
 	pthread_mutex_unlock(&ctx.management_lock);
 	rte_eal_cleanup();
+	dplb_log_close();
 	return EXIT_SUCCESS;
 }

@@ -24,6 +24,7 @@
 
 #include "api.h"
 #include "api_routes.h"
+#include "log.h"
 
 #define CONNECTION_LIMIT 64
 #define CONNECTION_TIMEOUT_SECONDS 30
@@ -80,8 +81,8 @@ static void read_token(struct dplb_api *api)
 		fclose(file);
 	}
 	if (file == NULL || length > TOKEN_MAX) {
-		fprintf(stderr, "dplb: cannot use token file %s (%s): every change is refused\n",
-			config->token_file, file == NULL ? strerror(errno) : "too long");
+		DPLB_LOG(WARNING, "cannot use token file %s (%s): every change is refused",
+			 config->token_file, file == NULL ? strerror(errno) : "too long");
 		memset(api->token, 0, sizeof(api->token));
 		return;
 	}
@@ -89,8 +90,8 @@ static void read_token(struct dplb_api *api)
 	while (length > 0 && strchr(" \t\r\n", api->token[length - 1]) != NULL)
 		api->token[--length] = '\0';
 	if (length == 0)
-		fprintf(stderr, "dplb: token file %s is empty: every change is refused\n",
-			config->token_file);
+		DPLB_LOG(WARNING, "token file %s is empty: every change is refused",
+			 config->token_file);
 	api->token_length = length;
 }
 
@@ -328,9 +329,10 @@ static void log_message(void *cls, const char *fmt, va_list ap)
 	struct dplb_api *api = cls;
 
 	vsnprintf(api->last_log, sizeof(api->last_log), fmt, ap);
-	/* Kept for start-up errors; later ones are worth a line too. */
+	/* Kept for start-up errors; later ones are worth a line too (without
+	 * libmicrohttpd's newline: the log adds one). */
 	if (api->daemon != NULL)
-		fprintf(stderr, "dplb: http: %s", api->last_log);
+		DPLB_LOG(WARNING, "http: %.*s", (int)strcspn(api->last_log, "\n"), api->last_log);
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
@@ -374,9 +376,9 @@ struct dplb_api *dplb_api_start(struct dplb_context *ctx, char *error)
 	api->epoll_fd = info != NULL ? info->epoll_fd : -1;
 	read_token(api);
 	if (!api->token_required && address.sin_addr.s_addr != htonl(INADDR_LOOPBACK))
-		fprintf(stderr, "dplb: warning: %s:%u accepts changes from anyone who can reach "
-				"it: set [management] token_file\n",
-			config->listen_address, config->listen_port);
+		DPLB_LOG(WARNING, "warning: %s:%u accepts changes from anyone who can reach it: "
+				  "set [management] token_file",
+			 config->listen_address, config->listen_port);
 	return api;
 }
 

@@ -12,6 +12,7 @@
 
 #include "api_views.h"
 #include "health.h"
+#include "log.h"
 #include "maglev.h"
 #include "metrics.h"
 #include "new_flow_lookup.h"
@@ -230,6 +231,10 @@ json_t *dplb_view_stats(const struct dplb_context *ctx, struct dplb_rate_memory 
 	put_u64(o, "reloads_ok", ctx->reloads_ok);
 	put_u64(o, "reloads_failed", ctx->reloads_failed);
 	json_object_set_new(o, "health", health_totals_json(ctx));
+	const struct dplb_log_drops log = dplb_log_dropped();
+#define PUT_LOG(field, help) put_u64(o, #field, log.field);
+	DPLB_LOG_METRICS(PUT_LOG)
+#undef PUT_LOG
 
 	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
 		json_t *port = json_object();

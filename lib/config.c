@@ -890,6 +890,13 @@ static const struct key_spec key_table[] = {
 	  .min = 576, .max = 9216,
 	  .doc = "Largest IP packet dplb sends, encapsulation included; bigger packets with DF "
 		 "get ICMP fragmentation-needed." },
+	{ SECTION_DATAPLANE, "mbufs", parse_number_key, CONFIG_FIELD(mbufs), .min = 0,
+	  .max = 16777216,
+	  .doc = "Packet buffers in the mbuf pool. 0 sizes the pool from what the ports need "
+		 "(queues x descriptors, per-lcore caches, bursts in flight, the management "
+		 "rings), as logged at start-up; set more for a driver that holds buffers of "
+		 "its own (net_pcap with infinite_rx keeps the whole capture). Needs a restart "
+		 "to change." },
 
 	{ SECTION_MANAGEMENT, "listen", parse_listen_key, CONFIG_FIELD(listen_address),
 	  .doc = "Address and port of the HTTP endpoint (JSON, Prometheus metrics, changes), "
@@ -1806,8 +1813,12 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		fprintf(out, ")");
 	}
 	fprintf(out, "\n  flow table %u per worker, timeouts tcp %us udp %us tcp-closing %us, "
-		"gue port %u, mtu %u\n", config->flow_table_size, config->tcp_timeout,
+		"gue port %u, mtu %u, mbufs ", config->flow_table_size, config->tcp_timeout,
 		config->udp_timeout, config->tcp_closing_timeout, config->gue_port, config->mtu);
+	if (config->mbufs != 0)
+		fprintf(out, "%u\n", config->mbufs);
+	else
+		fprintf(out, "sized from the ports\n");
 	fprintf(out, "management: listen %s:%u, token file %s, health checks from %s, tcp by %s\n",
 		config->listen_address, config->listen_port,
 		config->token_file[0] ? config->token_file : "none",

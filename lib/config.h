@@ -141,6 +141,7 @@ struct dplb_config {
 	uint32_t tcp_closing_timeout; /* seconds, once the client sent FIN or RST */
 	uint16_t gue_port;        /* UDP destination port of GUE, host order */
 	uint32_t mtu;             /* largest IP packet we may send */
+	uint32_t mbufs;           /* packet buffers; 0: sized from what the ports need */
 
 	/* [management] */
 	char listen_address[64]; /* IPv4 text, default 127.0.0.1 */

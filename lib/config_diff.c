@@ -95,6 +95,7 @@ static const struct field settings[] = {
 	SETTING("tcp_closing_timeout", tcp_closing_timeout),
 	SETTING("gue_port", gue_port),
 	SETTING("mtu", mtu),
+	SETTING("mbufs", mbufs),
 	{ "listen", offsetof(struct dplb_config, listen_address),
 	  sizeof(((struct dplb_config *)0)->listen_address), FIELD_STRING },
 	SETTING("listen", listen_port),

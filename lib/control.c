@@ -13,6 +13,7 @@
 
 #include "control.h"
 #include "dplb.h"
+#include "log.h"
 
 /* ---- results ---------------------------------------------------------- */
 
@@ -39,7 +40,7 @@ static const struct dplb_config *serving_config(const struct dplb_context *ctx)
 	return dplb_current_state(ctx->publisher)->config;
 }
 
-/* One line per change on stdout, as reloads are logged: the operator's
+/* One log line per change, as reloads are logged: the operator's
  * record of who changed what is the daemon's log. For example
  *   dplb: api: vip web: backend 10.0.1.4 added: up, weight 3
  *   dplb: api: vip web: backend 10.0.1.1 changed (state): drain, weight 1 */
@@ -58,17 +59,16 @@ static void log_changes(const struct dplb_control_result *result, const char *so
 		const struct dplb_backend_config *b = removed ? &c->before : &c->after;
 
 		if (c->kind < DPLB_CHANGE_BACKEND_ADDED) {
-			printf("dplb: %s: %s%s%s%s%s\n", source, dplb_change_kind_name(c->kind),
-			       c->vip[0] ? " " : "", c->vip, c->fields[0] ? ": " : "", c->fields);
+			DPLB_LOG(NOTICE, "%s: %s%s%s%s%s", source, dplb_change_kind_name(c->kind),
+				 c->vip[0] ? " " : "", c->vip, c->fields[0] ? ": " : "", c->fields);
 			continue;
 		}
 		inet_ntop(AF_INET, &b->address, address, sizeof(address));
-		printf("dplb: %s: vip %s: backend %s %s%s%s%s: %s, weight %u\n", source, c->vip,
-		       address, done[c->kind], c->fields[0] ? " (" : "", c->fields,
-		       c->fields[0] ? ")" : "", dplb_backend_state_name(b->state), b->weight);
+		DPLB_LOG(NOTICE, "%s: vip %s: backend %s %s%s%s%s: %s, weight %u", source, c->vip,
+			 address, done[c->kind], c->fields[0] ? " (" : "", c->fields,
+			 c->fields[0] ? ")" : "", dplb_backend_state_name(b->state), b->weight);
 	}
-	printf("dplb: %s: state generation %lu\n", source, (unsigned long)result->generation);
-	fflush(stdout);
+	DPLB_LOG(NOTICE, "%s: state generation %lu", source, (unsigned long)result->generation);
 }
 
 /* Validate copy (taken over), diff it against the serving configuration,

@@ -19,12 +19,33 @@
 #include "state.h"
 #include "worker.h"
 
+/* How far a port got at start-up, so that shutdown undoes exactly that. */
+enum dplb_port_status {
+	DPLB_PORT_UNTOUCHED,
+	DPLB_PORT_CONFIGURED, /* rte_eth_dev_configure done: close it */
+	DPLB_PORT_STARTED,    /* stop, then close */
+	/* A queue set-up failed: left alone, as the process exits anyway. A
+	 * driver may free part of a failed queue and free it again on close
+	 * (net_pcap's infinite_rx ring: "RING: Cannot free ring"). */
+	DPLB_PORT_ABANDONED,
+	DPLB_PORT_CLOSED,
+};
+
+struct dplb_port_setup {
+	enum dplb_port_status status;
+	uint16_t rx_descriptors; /* per queue, as the driver adjusted them */
+	uint16_t tx_descriptors;
+	uint64_t tx_offloads;
+};
+
 struct dplb_context {
 	char config_path[DPLB_PATH_MAX];
 	struct dplb_identities *ids;
 	struct rte_rcu_qsbr *rcu;
 	struct dplb_publisher *publisher;
 	struct rte_mempool *pool;
+	uint32_t pool_size;
+	struct dplb_port_setup port_setup[DPLB_MAX_PORTS]; /* by port slot */
 	struct dplb_worker *workers; /* worker_count of them, one per worker lcore */
 	uint16_t worker_count;
 	uint16_t port_count;

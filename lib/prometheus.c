@@ -12,6 +12,7 @@
 
 #include "dplb.h"
 #include "health.h"
+#include "log.h"
 #include "metrics.h"
 #include "prometheus.h"
 
@@ -119,6 +120,13 @@ static void write_process(FILE *out, const struct dplb_context *ctx)
 		(unsigned long)ctx->reloads_failed);
 	fprintf(out, "# HELP dplb_workers Worker lcores\n# TYPE dplb_workers gauge\n");
 	fprintf(out, "dplb_workers %u\n", ctx->worker_count);
+	const struct dplb_log_drops log = dplb_log_dropped();
+	char name[64];
+#define WRITE_LOG(field, help)                                                              \
+	family(out, "", #field, DPLB_COUNTER, help, name, sizeof(name));                     \
+	fprintf(out, "%s %lu\n", name, (unsigned long)log.field);
+	DPLB_LOG_METRICS(WRITE_LOG)
+#undef WRITE_LOG
 }
 
 static void write_ports(FILE *out, const struct dplb_context *ctx, const struct samples *s)

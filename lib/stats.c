@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include <rte_common.h>
+#include <rte_ring.h>
 
 #include "dplb.h"
 #include "health_state.h"
+#include "log.h"
 
 const char *const dplb_drop_reason_label[DPLB_DROP_REASON_COUNT] = {
 #define DPLB_DROP_LABEL(name, label, help) [DPLB_DROP_##name] = label,
@@ -93,6 +95,46 @@ void dplb_backend_counters_sum(const struct dplb_context *ctx, uint32_t backend_
 		traffic_add(out, &ctx->workers[w].counters.backend[backend_id]);
 }
 
+/* At most this many copies of one ICMP error, one per up backend (worker.c). */
+#define ICMP_COPIES_PER_ERROR 16
+
+/*
+ * Every packet a worker received was sent, dropped (one reason each) or
+ * handed to the management lcore. Two kinds of packets are sent without
+ * having been received: ARP requests the management lcore sends through
+ * worker 0, and the copies of an ICMP error sent to every backend of a VIP
+ * without a shared table. Workers count no copies, so they are what is
+ * left over: at most ICMP_COPIES_PER_ERROR - 1 per error forwarded, and
+ * none when no error was. After the workers stopped.
+ */
+static void print_balance(const struct dplb_context *ctx, const struct dplb_totals *totals,
+			  FILE *out)
+{
+	uint64_t requests_sent = ctx->arp_requests_sent;
+
+	/* Requests still in the ring when the workers stopped were never sent. */
+	if (ctx->worker_count > 0 && ctx->workers[0].from_management != NULL)
+		requests_sent -= RTE_MIN(requests_sent,
+					 (uint64_t)rte_ring_count(ctx->workers[0].from_management));
+	const uint64_t out_side = totals->tx_packets + totals->drops_total + totals->to_management;
+	const uint64_t in_side = totals->rx_packets + requests_sent;
+	const uint64_t copies = out_side > in_side ? out_side - in_side : 0;
+	const bool balances = out_side >= in_side &&
+			      copies <= (ICMP_COPIES_PER_ERROR - 1) * totals->icmp_errors_forwarded;
+
+	fprintf(out, "  balance: rx %" PRIu64 " = tx %" PRIu64 " + drops %" PRIu64
+		     " + to management %" PRIu64 " - ARP requests from management %" PRIu64
+		     " - ICMP error copies %" PRIu64 ": %s",
+		totals->rx_packets, totals->tx_packets, totals->drops_total, totals->to_management,
+		requests_sent, copies, balances ? "balances" : "does not balance");
+	if (out_side < in_side)
+		fprintf(out, " (%" PRIu64 " packets unaccounted for)", in_side - out_side);
+	else if (!balances)
+		fprintf(out, " (more copies than %u per ICMP error forwarded)",
+			ICMP_COPIES_PER_ERROR - 1);
+	fprintf(out, "\n");
+}
+
 void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 {
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
@@ -118,10 +160,15 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 		totals.arp_replies, ctx->arp_requests_sent, ctx->arp_answers_learned,
 		totals.icmp_echo_replies, totals.icmp_frag_needed_sent,
 		totals.icmp_errors_forwarded);
+	const struct dplb_log_drops log = dplb_log_dropped();
+
+	fprintf(out, "  log: %" PRIu64 " lines (%" PRIu64 " bytes) could not be written\n",
+		log.log_dropped, log.log_dropped_bytes);
 	fprintf(out, "  drops: %" PRIu64 "\n", totals.drops_total);
 	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
 		if (totals.drops[r] != 0)
 			fprintf(out, "    %-22s %" PRIu64 "\n", dplb_drop_reason_label[r], totals.drops[r]);
+	print_balance(ctx, &totals, out);
 	if (state == NULL)
 		return;
 	for (uint32_t v = 0; v < state->vip_count; v++) {

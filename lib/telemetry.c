@@ -15,6 +15,7 @@
 
 #include "dplb.h"
 #include "health.h"
+#include "log.h"
 #include "metrics.h"
 
 /* rte_telemetry callbacks take no user argument. */
@@ -33,6 +34,10 @@ static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_d
 	rte_tel_data_add_dict_u64(d, "generation", ctx->generation);
 	rte_tel_data_add_dict_u64(d, "reloads_ok", ctx->reloads_ok);
 	rte_tel_data_add_dict_u64(d, "reloads_failed", ctx->reloads_failed);
+	const struct dplb_log_drops log = dplb_log_dropped();
+#define ADD_LOG(field, help) rte_tel_data_add_dict_u64(d, #field, log.field);
+	DPLB_LOG_METRICS(ADD_LOG)
+#undef ADD_LOG
 	rte_tel_data_add_dict_u64(d, "rx_packets", totals.rx_packets);
 	rte_tel_data_add_dict_u64(d, "tx_packets", totals.tx_packets);
 	rte_tel_data_add_dict_u64(d, "drops", totals.drops_total);

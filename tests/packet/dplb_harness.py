@@ -14,6 +14,7 @@ collide on the default 8080; `http()` talks to it.
 """
 
 import errno
+import fcntl
 import http.client
 import json
 import os
@@ -56,7 +57,8 @@ class Dplb(DplbTelemetry):
     """One dplb process on one net_pcap port."""
 
     def __init__(self, workdir: Path, config: str, *, fifo=False, lcores="0-1",
-                 rx_pcap=None, queue_pcaps=None, http_port=None):
+                 rx_pcap=None, queue_pcaps=None, http_port=None, pipe_size=None,
+                 pcap_options=""):
         self.workdir = Path(workdir)
         self.prefix = "dplbt-" + uuid.uuid4().hex[:10]
         self.http_port = http_port or free_port()
@@ -72,6 +74,10 @@ class Dplb(DplbTelemetry):
         if queue_pcaps:
             self.lcores = None
             self.out_pcaps = [self.workdir / f"out{q}.pcap" for q in range(len(queue_pcaps))]
+        # Pipes of this many bytes for dplb's stdout and stderr (one page at
+        # least), read only when it stops: a log reader that fell behind.
+        self.pipe_size = pipe_size
+        self.pcap_options = pcap_options  # more net_pcap arguments: "infinite_rx=1"
         self.proc = None
         self.writer = None
         self.stdout = ""
@@ -89,6 +95,8 @@ class Dplb(DplbTelemetry):
         else:
             lcores = ["-l", self.lcores]
             vdev = f"net_pcap0,rx_pcap={self.in_pcap},tx_pcap={self.out_pcap}"
+        if self.pcap_options:
+            vdev += "," + self.pcap_options
         return [str(DPLB), "--no-huge", "-m", "512", "--no-pci", *lcores,
                 "--file-prefix", self.prefix, "--log-level", "pmd.net.pcap:error",
                 "--vdev", vdev, "--", "-c", str(self.config_path)]
@@ -99,7 +107,8 @@ class Dplb(DplbTelemetry):
                 self.in_pcap.unlink()
             os.mkfifo(self.in_pcap)
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, cwd=self.workdir)
+                                     stderr=subprocess.PIPE, text=True, cwd=self.workdir,
+                                     preexec_fn=self._shrink_pipes if self.pipe_size else None)
         try:
             if self.fifo:
                 # Opened once dplb has opened the other end; a dplb that
@@ -116,6 +125,11 @@ class Dplb(DplbTelemetry):
             self.proc = None
             raise
         return self
+
+    def _shrink_pipes(self):
+        """In the child, before exec: its stdout and stderr are the pipes."""
+        for fd in (1, 2):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, self.pipe_size)
 
     def _open_fifo(self):
         if self.proc.poll() is not None:
