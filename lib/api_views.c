@@ -325,7 +325,7 @@ static void put_health_settings(json_t *o, const struct dplb_vip_config *vc,
 	put_string(o, "health_check", text);
 	put_u64(o, "health_port", dplb_health_port(vc, bc));
 	put_u64(o, "health_interval_ms", h->interval_ms);
-	put_u64(o, "health_timeout_ms", h->timeout_ms);
+	put_u64(o, "health_timeout_ms", dplb_health_timeout_ms(h));
 	put_u64(o, "health_rise", h->rise);
 	put_u64(o, "health_fall", h->fall);
 	put_u64(o, "slow_start", h->slow_start);
@@ -394,7 +394,7 @@ static json_t *backend_json(const struct dplb_context *ctx, const struct dplb_vi
 
 	put_ipv4(o, "address", entry->address);
 	put_u64(o, "weight", entry->weight);
-	put_u64(o, "effective_weight", entry->effective_weight);
+	json_object_set_new(o, "effective_weight", json_real(entry->table_weight / 10.0));
 	put_string(o, "state", dplb_backend_state_name(entry->state));
 	put_mac(o, "mac", bc->has_mac, bc->mac);
 	/* Live: what the workers use now, static or learned by ARP. */

@@ -951,7 +951,8 @@ static const struct key_spec key_table[] = {
 		 "of the next." },
 	{ SECTION_VIP, "health_timeout_ms", parse_number_key,
 	  HEALTH_FIELD(timeout_ms, DPLB_HEALTH_FIELD_TIMEOUT), .min = 10, .max = 600000,
-	  .doc = "A check not answered within this many milliseconds has failed." },
+	  .doc = "A check not answered within this many milliseconds has failed; at most "
+		 "health_interval_ms (default: the same as health_interval_ms)." },
 	{ SECTION_VIP, "health_rise", parse_number_key,
 	  HEALTH_FIELD(rise, DPLB_HEALTH_FIELD_RISE), .min = 1, .max = 100,
 	  .doc = "Consecutive successful checks that make an unhealthy backend healthy "
@@ -1199,21 +1200,48 @@ static void check_backend_values(struct loader *ld, const struct dplb_vip_config
 	}
 }
 
-/* A check needs a port to go to; a VIP of every port has none to lend. */
-static void check_health_ports(struct loader *ld, const struct dplb_vip_config *vip)
+/*
+ * What each backend's resolved health settings must meet: a check needs a
+ * port to go to (a VIP of every port has none to lend), and a timeout no
+ * longer than the interval (or fall checks would take longer than fall
+ * intervals). A problem a backend line made is reported on that line; one
+ * the VIP's keys made, once, on the VIP's.
+ */
+static void check_health_settings(struct loader *ld, const struct dplb_vip_config *vip)
 {
-	if (vip->health.check != DPLB_HEALTH_NONE && dplb_health_port(vip, NULL) == 0)
-		report(ld, vip->line, "[vip:%s] has port 0 (every port): health_check %s needs "
-		       "health_port", vip->name, dplb_health_check_name(vip->health.check));
+	const char *vip_problem = NULL;
+	const struct dplb_backend_config *example = NULL;
+
 	for (uint32_t i = 0; i < vip->backend_count; i++) {
 		const struct dplb_backend_config *b = &vip->backends[i];
+		const struct dplb_health_settings *h = &b->health;
 
-		if (b->health.check != DPLB_HEALTH_NONE && dplb_health_port(vip, b) == 0 &&
-		    (b->health_overrides & (DPLB_HEALTH_FIELD_CHECK | DPLB_HEALTH_FIELD_PORT)))
-			report(ld, b->line, "backend in [vip:%s]: health_check %s needs health_port "
-			       "(the VIP has port 0)", vip->name,
-			       dplb_health_check_name(b->health.check));
+		if (h->check == DPLB_HEALTH_NONE)
+			continue;
+		if (dplb_health_port(vip, b) == 0) {
+			if (b->health_overrides & (DPLB_HEALTH_FIELD_CHECK | DPLB_HEALTH_FIELD_PORT))
+				report(ld, b->line, "backend in [vip:%s]: health_check %s needs "
+				       "health_port (the VIP has port 0)", vip->name,
+				       dplb_health_check_name(h->check));
+			else if (vip_problem == NULL)
+				vip_problem = "port", example = b;
+		}
+		if (h->timeout_ms > h->interval_ms) {
+			if (b->health_overrides & (DPLB_HEALTH_FIELD_TIMEOUT | DPLB_HEALTH_FIELD_INTERVAL))
+				report(ld, b->line, "backend in [vip:%s]: health_timeout_ms %u is longer "
+				       "than health_interval_ms %u", vip->name, h->timeout_ms,
+				       h->interval_ms);
+			else if (vip_problem == NULL)
+				vip_problem = "timeout", example = b;
+		}
 	}
+	if (vip_problem != NULL && vip_problem[0] == 'p')
+		report(ld, vip->line, "[vip:%s] has port 0 (every port): health_check %s needs "
+		       "health_port", vip->name, dplb_health_check_name(example->health.check));
+	else if (vip_problem != NULL)
+		report(ld, vip->line, "health_timeout_ms %u in [vip:%s] is longer than "
+		       "health_interval_ms %u", example->health.timeout_ms, vip->name,
+		       example->health.interval_ms);
 }
 
 /*
@@ -1236,7 +1264,7 @@ static void check_vip_backends(struct loader *ld, const struct dplb_vip_config *
 		       vip->name, vip->backend_count);
 	check_backend_values(ld, vip);
 	check_duplicate_backends(ld, vip);
-	check_health_ports(ld, vip);
+	check_health_settings(ld, vip);
 }
 
 /* What can be judged only once the whole [vip:NAME] section is read. */
@@ -1337,7 +1365,6 @@ static void begin_vip(struct loader *ld, const char *name)
 		.health = {
 			.check = DPLB_HEALTH_NONE,
 			.interval_ms = DPLB_DEFAULT_HEALTH_INTERVAL_MS,
-			.timeout_ms = DPLB_DEFAULT_HEALTH_TIMEOUT_MS,
 			.rise = DPLB_DEFAULT_HEALTH_RISE,
 			.fall = DPLB_DEFAULT_HEALTH_FALL,
 		},
@@ -1784,7 +1811,8 @@ static void print_health(FILE *out, const struct dplb_vip_config *vip,
 	else
 		fprintf(out, "%s", dplb_health_check_name(h->check));
 	fprintf(out, " port %u every %u ms, timeout %u ms, rise %u, fall %u",
-		dplb_health_port(vip, b), h->interval_ms, h->timeout_ms, h->rise, h->fall);
+		dplb_health_port(vip, b), h->interval_ms, dplb_health_timeout_ms(h), h->rise,
+		h->fall);
 	if (h->slow_start)
 		fprintf(out, ", slow start %u s", h->slow_start);
 }

@@ -58,7 +58,6 @@ enum dplb_health_tcp_mode { DPLB_HEALTH_TCP_SYN, DPLB_HEALTH_TCP_CONNECT };
 #define DPLB_HEALTH_PATH_MAX 128
 #define DPLB_HEALTH_PAYLOAD_MAX 256
 #define DPLB_DEFAULT_HEALTH_INTERVAL_MS 1000u
-#define DPLB_DEFAULT_HEALTH_TIMEOUT_MS 1000u
 #define DPLB_DEFAULT_HEALTH_RISE 2u  /* HAProxy's and keepalived's defaults */
 #define DPLB_DEFAULT_HEALTH_FALL 3u
 
@@ -73,7 +72,10 @@ struct dplb_health_settings {
 	uint32_t expect_status;  /* http: 0 = any 2xx or 3xx, else exactly this */
 	uint32_t port;           /* 0 = the VIP's port */
 	uint32_t interval_ms;    /* from the start of one check to the next */
-	uint32_t timeout_ms;     /* a check not answered by then has failed */
+	/* A check not answered by then has failed; 0 (the default): the
+	 * interval. Never longer than the interval, so that fall checks take
+	 * fall intervals. Read it through dplb_health_timeout_ms. */
+	uint32_t timeout_ms;
 	uint32_t rise;           /* consecutive successes to become healthy */
 	uint32_t fall;           /* consecutive failures to become unhealthy */
 	uint32_t slow_start;     /* seconds to ramp a recovered backend's weight, 0 = off */
@@ -214,6 +216,12 @@ void dplb_config_resolve_health(struct dplb_vip_config *vip);
 uint16_t dplb_health_port(const struct dplb_vip_config *vip, const struct dplb_backend_config *b);
 
 const char *dplb_health_check_name(enum dplb_health_check check);
+
+/* The timeout checks with these settings have, in milliseconds. */
+static inline uint32_t dplb_health_timeout_ms(const struct dplb_health_settings *s)
+{
+	return s->timeout_ms != 0 ? s->timeout_ms : s->interval_ms;
+}
 
 /* Find a VIP by name, or NULL. */
 const struct dplb_vip_config *dplb_config_find_vip(const struct dplb_config *config,

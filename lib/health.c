@@ -44,7 +44,9 @@ struct health_target {
 	 * checksum; 0 until the route is known) and the last sequence sent. */
 	uint32_t syn_source;
 	uint32_t syn_sequence;
-	uint16_t syn_round;
+	/* Which of our ports its SYNs leave from: targets checking the same
+	 * server port get different ones (health_syn.h says why). */
+	uint8_t syn_port_index;
 	bool has_result;
 	struct dplb_probe_result last;
 	uint64_t last_check_ms;
@@ -59,6 +61,7 @@ struct dplb_health_checker {
 	enum dplb_health_tcp_mode tcp_mode;
 	struct dplb_syn_prober syn; /* raw_fd -1: tcp checks connect() */
 	bool syn_refusal_logged;
+	uint64_t random; /* xorshift state: the unguessable half of SYN sequences */
 	struct health_target *targets[DPLB_MAX_BACKEND_IDS];
 	uint32_t *configured; /* ids of targets, dense */
 	uint32_t configured_count;
@@ -89,7 +92,8 @@ struct dplb_health_checker *dplb_health_create(void)
 		return NULL;
 	checker->configured = calloc(DPLB_MAX_BACKEND_IDS, sizeof(*checker->configured));
 	checker->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	checker->syn.raw_fd = checker->syn.port_fd = -1;
+	dplb_syn_init(&checker->syn);
+	checker->random = (uint64_t)now_us() * 0x9e3779b97f4a7c15ull | 1;
 	if (checker->configured == NULL || checker->epoll_fd < 0) {
 		if (checker->epoll_fd >= 0)
 			close(checker->epoll_fd);
@@ -128,8 +132,19 @@ static void open_syn_prober(struct dplb_health_checker *checker, const struct dp
 
 	if (open && wanted && checker->source == config->health_source)
 		return;
-	if (open) /* closing leaves the epoll set too */
-		dplb_syn_close(&checker->syn);
+	if (open) {
+		/* SYNs in flight lose their answers with the socket: they are
+		 * not failures, just not made; made again, now. */
+		for (uint32_t i = 0; i < checker->configured_count; i++) {
+			struct health_target *target = checker->targets[checker->configured[i]];
+
+			if (target->probe.phase == DPLB_PROBE_ELSEWHERE) {
+				dplb_probe_abort(&target->probe);
+				target->due_us = 0;
+			}
+		}
+		dplb_syn_close(&checker->syn); /* closing leaves the epoll set too */
+	}
 	if (!wanted)
 		return;
 	rc = dplb_syn_open(&checker->syn, config->health_source);
@@ -225,10 +240,15 @@ static void update_target(struct dplb_health_checker *checker, struct health_tar
 	const bool check_changed = !same_check(&target->settings, &b->health);
 	const uint16_t port = dplb_health_port(vip, b);
 
-	if (check_changed || target->probe_target.port != port ||
-	    target->probe_target.source != checker->source || target->address != b->address) {
+	const bool fresh = target->due_us == UINT64_MAX; /* spread_first_checks' to set */
+
+	if (!fresh && (check_changed || target->probe_target.port != port ||
+		       target->probe_target.source != checker->source ||
+		       target->address != b->address ||
+		       target->settings.interval_ms != b->health.interval_ms)) {
 		target->syn_source = 0;
-		/* A check in flight was made the old way: start afresh, now. */
+		/* A check in flight was made the old way, and the old interval
+		 * may be far longer: start afresh, now. */
 		dplb_probe_abort(&target->probe);
 		target->due_us = 0;
 	}
@@ -257,6 +277,48 @@ static void remove_target(struct dplb_health_checker *checker, uint32_t id)
 	checker->targets[id] = NULL;
 	/* No snapshot of the new configuration reads it: nothing to rebuild. */
 	checker->inputs[id] = (struct dplb_backend_health){ 0 };
+}
+
+struct server_port {
+	uint32_t address;
+	uint16_t port;
+	uint32_t id;
+};
+
+static int compare_server_ports(const void *a, const void *b)
+{
+	const struct server_port *x = a, *y = b;
+
+	if (x->address != y->address)
+		return x->address < y->address ? -1 : 1;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Targets that check one server port (a backend in several VIPs) send
+ * their SYNs from different ports of ours, in backend id order. */
+static void assign_syn_ports(struct dplb_health_checker *checker)
+{
+	struct server_port *sorted = malloc((checker->configured_count + 1) * sizeof(*sorted));
+	uint32_t run = 0;
+
+	if (sorted == NULL)
+		return; /* out of memory: they keep the ports they had */
+	for (uint32_t i = 0; i < checker->configured_count; i++) {
+		const struct health_target *target = checker->targets[checker->configured[i]];
+
+		sorted[i] = (struct server_port){ target->address, target->probe_target.port,
+						  target->backend_id };
+	}
+	qsort(sorted, checker->configured_count, sizeof(*sorted), compare_server_ports);
+	for (uint32_t i = 0; i < checker->configured_count; i++) {
+		if (i > 0 && (sorted[i].address != sorted[i - 1].address ||
+			      sorted[i].port != sorted[i - 1].port))
+			run = 0;
+		checker->targets[sorted[i].id]->syn_port_index = (uint8_t)(run++ % DPLB_SYN_PORTS);
+	}
+	free(sorted);
 }
 
 bool dplb_health_sync(struct dplb_health_checker *checker, const struct dplb_config *config,
@@ -305,10 +367,12 @@ bool dplb_health_sync(struct dplb_health_checker *checker, const struct dplb_con
 	}
 	checker->configured_count = kept;
 	spread_first_checks(checker);
+	assign_syn_ports(checker);
 	return changed;
 }
 
-static void log_transition(const struct health_target *target, const struct dplb_probe_result *r)
+static void log_transition(const struct health_target *target, enum dplb_health_status before,
+			   const struct dplb_probe_result *r)
 {
 	char address[INET_ADDRSTRLEN];
 	const struct dplb_health_record *record = &target->record;
@@ -318,7 +382,7 @@ static void log_transition(const struct health_target *target, const struct dplb
 		DPLB_LOG(WARNING, "vip %s backend %s:%u unhealthy: %s, %u of %u checks failed",
 			 target->vip_name, address, target->probe_target.port, r->error,
 			 record->failures, target->settings.fall);
-	else if (record->transitions == 1)
+	else if (before == DPLB_HEALTH_UNCHECKED)
 		DPLB_LOG(NOTICE, "vip %s backend %s:%u healthy: first check passed in %u us",
 			 target->vip_name, address, target->probe_target.port, r->latency_us);
 	else
@@ -332,6 +396,7 @@ static bool record_result(struct dplb_health_checker *checker, struct health_tar
 			  const struct dplb_probe_result *result)
 {
 	const uint64_t now = dplb_health_now_ms();
+	const enum dplb_health_status before = target->record.status;
 	bool changed = false;
 
 	target->last = *result;
@@ -342,19 +407,20 @@ static bool record_result(struct dplb_health_checker *checker, struct health_tar
 	if (!result->ok) {
 		target->failures++;
 		checker->check_failures++;
+		target->syn_source = 0; /* the route, or our address, may have changed */
 	}
 	if (!dplb_health_observe(&target->record, result->ok, target->settings.rise,
 				 target->settings.fall, now))
 		return false;
 	checker->transitions++;
-	log_transition(target, result);
+	log_transition(target, before, result);
 	set_input(checker, target, &changed);
 	return changed;
 }
 
 /* SYN-ACKs and resets on the raw socket, each matched to the check whose
  * sequence number it acknowledges, from the address and port it went to. */
-static bool take_syn_answers(struct dplb_health_checker *checker)
+static bool take_syn_answers(struct dplb_health_checker *checker, uint64_t budget_end)
 {
 	struct dplb_syn_answer answers[SYN_ANSWERS_PER_READ];
 	struct dplb_probe_result result;
@@ -375,11 +441,24 @@ static bool take_syn_answers(struct dplb_health_checker *checker)
 						 "connect refused", now_us(), &result);
 			changed |= record_result(checker, target, &result);
 		}
-	} while (n == SYN_ANSWERS_PER_READ);
+	} while (n == SYN_ANSWERS_PER_READ && now_us() < budget_end);
 	return changed;
 }
 
-/* A tcp check by SYN: the sequence number says which backend and round. */
+/* xorshift64: the low half of a SYN's sequence number, so that nobody who
+ * cannot see our SYNs can answer for a dead backend. */
+static uint16_t next_random16(struct dplb_health_checker *checker)
+{
+	uint64_t x = checker->random;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	checker->random = x;
+	return (uint16_t)(x >> 32);
+}
+
+/* A tcp check by SYN: the sequence number says which backend it is for. */
 static bool start_syn(struct dplb_health_checker *checker, struct health_target *target,
 		      uint64_t now, struct dplb_probe_result *result)
 {
@@ -387,11 +466,12 @@ static bool start_syn(struct dplb_health_checker *checker, struct health_target 
 
 	if (target->syn_source == 0)
 		rc = dplb_syn_source_for(target->address, checker->source, &target->syn_source);
-	target->syn_sequence = target->backend_id << 16 | ++target->syn_round;
-	dplb_probe_begin_elsewhere(&target->probe, target->settings.timeout_ms, now);
+	target->syn_sequence = target->backend_id << 16 | next_random16(checker);
+	dplb_probe_begin_elsewhere(&target->probe, dplb_health_timeout_ms(&target->settings), now);
 	if (rc == 0)
-		rc = dplb_syn_send(&checker->syn, target->syn_source, target->address,
-				   target->probe_target.port, target->syn_sequence);
+		rc = dplb_syn_send(&checker->syn, target->syn_port_index, target->syn_source,
+				   target->address, target->probe_target.port,
+				   target->syn_sequence);
 	if (rc == 0)
 		return true;
 	target->syn_source = 0; /* the route may come back another way */
@@ -402,7 +482,8 @@ static bool start_syn(struct dplb_health_checker *checker, struct health_target 
 }
 
 /* One epoll read; returns how many events it took. */
-static int take_some_events(struct dplb_health_checker *checker, bool *changed)
+static int take_some_events(struct dplb_health_checker *checker, uint64_t budget_end,
+			    bool *changed)
 {
 	struct epoll_event events[EVENTS_PER_READ];
 	struct dplb_probe_result result;
@@ -412,7 +493,7 @@ static int take_some_events(struct dplb_health_checker *checker, bool *changed)
 		const uint64_t id = events[i].data.u64;
 
 		if (id == SYN_TAG) {
-			*changed |= take_syn_answers(checker);
+			*changed |= take_syn_answers(checker, budget_end);
 			continue;
 		}
 		struct health_target *target =
@@ -434,7 +515,7 @@ static bool take_events(struct dplb_health_checker *checker, uint64_t budget_end
 	int n;
 
 	do {
-		n = take_some_events(checker, &changed);
+		n = take_some_events(checker, budget_end, &changed);
 	} while (n == EVENTS_PER_READ && now_us() < budget_end);
 	*drained = n < EVENTS_PER_READ;
 	return changed;

@@ -87,7 +87,7 @@ bool dplb_probe_start(struct dplb_probe *probe, int epoll_fd, uint64_t tag,
 	dplb_probe_init(probe);
 	probe->tag = tag;
 	probe->started_us = now_us;
-	probe->deadline_us = now_us + (uint64_t)s->timeout_ms * 1000;
+	probe->deadline_us = now_us + (uint64_t)dplb_health_timeout_ms(s) * 1000;
 	probe->fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
 			   0);
 	if (probe->fd < 0)

@@ -35,7 +35,10 @@ bool dplb_health_observe(struct dplb_health_record *record, bool ok, uint32_t ri
 
 void dplb_health_reset(struct dplb_health_record *record, uint64_t now_ms)
 {
-	set_status(record, DPLB_HEALTH_UNCHECKED, now_ms);
+	/* Not a transition of health: checking stopped, nothing was learnt. */
+	if (record->status != DPLB_HEALTH_UNCHECKED)
+		record->changed_ms = now_ms;
+	record->status = DPLB_HEALTH_UNCHECKED;
 	record->successes = 0;
 	record->failures = 0;
 	record->recovered_ms = 0;
@@ -67,7 +70,7 @@ uint32_t dplb_slow_start_percent(uint64_t recovered_ms, uint32_t slow_start_s, u
 
 uint32_t dplb_slow_start_weight(uint32_t weight, uint32_t percent)
 {
-	const uint64_t scaled = ((uint64_t)weight * percent + 99) / 100;
+	const uint64_t scaled = ((uint64_t)weight * percent + 9) / 10;
 
 	return scaled == 0 ? 1 : (uint32_t)scaled;
 }

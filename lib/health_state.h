@@ -46,7 +46,8 @@ struct dplb_health_record {
 bool dplb_health_observe(struct dplb_health_record *record, bool ok, uint32_t rise,
 			 uint32_t fall, uint64_t now_ms);
 
-/* Forget the results: the check itself changed or was turned off. */
+/* Forget the results: the check was turned off. Not counted as a
+ * transition (nothing was learnt about the backend). */
 void dplb_health_reset(struct dplb_health_record *record, uint64_t now_ms);
 
 /* New flows: operator up and not unhealthy. */
@@ -63,7 +64,9 @@ bool dplb_backend_keeps_flows(enum dplb_backend_state state, enum dplb_health_st
  */
 uint32_t dplb_slow_start_percent(uint64_t recovered_ms, uint32_t slow_start_s, uint64_t now_ms);
 
-/* weight scaled to percent, rounded up, never below 1. */
+/* weight at percent of itself, in tenths of a weight unit (the unit the
+ * scheduler's tables count in): weight x percent / 10, rounded up, never
+ * below 1. 100% is weight x 10. */
 uint32_t dplb_slow_start_weight(uint32_t weight, uint32_t percent);
 
 const char *dplb_health_status_name(enum dplb_health_status status);

@@ -16,35 +16,52 @@
 #define SYN_MSS 1460
 #define SYN_RECEIVE_BUFFER (8 << 20)
 
+void dplb_syn_init(struct dplb_syn_prober *prober)
+{
+	prober->raw_fd = -1;
+	for (unsigned int i = 0; i < DPLB_SYN_PORTS; i++)
+		prober->port_fds[i] = -1;
+}
+
 int dplb_syn_open(struct dplb_syn_prober *prober, uint32_t source)
 {
 	struct sockaddr_in local = { .sin_family = AF_INET, .sin_addr.s_addr = source };
-	socklen_t length = sizeof(local);
+	struct sock_filter code[DPLB_SYN_PORTS + 4];
+	unsigned int n = 0;
 	int err;
 
-	prober->raw_fd = -1;
-	prober->port_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (prober->port_fd < 0)
-		return -errno;
-	/* Bound, never listening: the port is ours, and the kernel resets
-	 * every SYN-ACK that comes to it, as it must. */
-	if (bind(prober->port_fd, (struct sockaddr *)&local, sizeof(local)) != 0 ||
-	    getsockname(prober->port_fd, (struct sockaddr *)&local, &length) != 0)
-		goto fail;
-	prober->port = ntohs(local.sin_port);
+	dplb_syn_init(prober);
+	for (unsigned int i = 0; i < DPLB_SYN_PORTS; i++) {
+		socklen_t length = sizeof(local);
+
+		/* Bound, never listening: the port is ours, and the kernel
+		 * resets every SYN-ACK that comes to it, as it must. */
+		local.sin_port = 0;
+		prober->port_fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (prober->port_fds[i] < 0 ||
+		    bind(prober->port_fds[i], (struct sockaddr *)&local, sizeof(local)) != 0 ||
+		    getsockname(prober->port_fds[i], (struct sockaddr *)&local, &length) != 0)
+			goto fail;
+		prober->ports[i] = ntohs(local.sin_port);
+	}
 	prober->raw_fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (prober->raw_fd < 0)
 		goto fail;
-	/* Only TCP to our port: the raw socket would otherwise get a copy of
+	/* The kernel fills in the IPv4 header; from source, which the
+	 * checksum covers, and not from whatever the route prefers. */
+	local.sin_port = 0;
+	if (source != 0 && bind(prober->raw_fd, (struct sockaddr *)&local, sizeof(local)) != 0)
+		goto fail;
+	/* Only TCP to our ports: the raw socket would otherwise get a copy of
 	 * every TCP packet the host receives. The IPv4 header comes first. */
-	struct sock_filter code[] = {
-		BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),                 /* X = IP header length */
-		BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),                  /* TCP destination port */
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, prober->port, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, 128),                         /* headers are enough */
-		BPF_STMT(BPF_RET | BPF_K, 0),
-	};
-	const struct sock_fprog program = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+	code[n++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0); /* X = IP header length */
+	code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2);  /* TCP destination port */
+	for (unsigned int i = 0; i < DPLB_SYN_PORTS; i++) /* to "accept" when equal */
+		code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, prober->ports[i],
+							 DPLB_SYN_PORTS - i, 0);
+	code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+	code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 128); /* headers are enough */
+	const struct sock_fprog program = { .len = (unsigned short)n, .filter = code };
 
 	if (setsockopt(prober->raw_fd, SOL_SOCKET, SO_ATTACH_FILTER, &program,
 		       sizeof(program)) != 0)
@@ -68,10 +85,12 @@ void dplb_syn_close(struct dplb_syn_prober *prober)
 {
 	if (prober->raw_fd >= 0)
 		close(prober->raw_fd);
-	if (prober->port_fd >= 0)
-		close(prober->port_fd);
 	prober->raw_fd = -1;
-	prober->port_fd = -1;
+	for (unsigned int i = 0; i < DPLB_SYN_PORTS; i++) {
+		if (prober->port_fds[i] >= 0)
+			close(prober->port_fds[i]);
+		prober->port_fds[i] = -1;
+	}
 }
 
 int dplb_syn_source_for(uint32_t address, uint32_t source, uint32_t *out)
@@ -99,27 +118,38 @@ int dplb_syn_source_for(uint32_t address, uint32_t source, uint32_t *out)
 	return rc;
 }
 
-/* The Internet checksum over the pseudo-header and the segment. */
+/* Add big-endian 16-bit words of bytes to a one's complement sum. */
+static uint32_t sum_words(uint32_t sum, const uint8_t *bytes, size_t length)
+{
+	for (size_t i = 0; i + 1 < length; i += 2)
+		sum += (uint32_t)bytes[i] << 8 | bytes[i + 1];
+	if (length & 1)
+		sum += (uint32_t)bytes[length - 1] << 8;
+	return sum;
+}
+
+/* The TCP checksum over the pseudo-header and the segment, in network
+ * order, whatever the host's. */
 static uint16_t tcp_checksum(uint32_t source, uint32_t destination, const void *segment,
 			     size_t length)
 {
-	const uint8_t *bytes = segment;
-	uint64_t sum = 0;
+	uint8_t pseudo[12];
+	uint32_t sum;
 
-	sum += (source >> 16) + (source & 0xffff) + (destination >> 16) +
-	       (destination & 0xffff); /* still in network order, as the words are */
-	sum += htons(IPPROTO_TCP) + htons((uint16_t)length);
-	for (size_t i = 0; i + 1 < length; i += 2)
-		sum += (uint16_t)(bytes[i] | bytes[i + 1] << 8);
-	if (length & 1)
-		sum += bytes[length - 1];
+	memcpy(pseudo, &source, 4); /* both already in network order */
+	memcpy(pseudo + 4, &destination, 4);
+	pseudo[8] = 0;
+	pseudo[9] = IPPROTO_TCP;
+	pseudo[10] = (uint8_t)(length >> 8);
+	pseudo[11] = (uint8_t)length;
+	sum = sum_words(sum_words(0, pseudo, sizeof(pseudo)), segment, length);
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
+	return htons((uint16_t)~sum);
 }
 
-int dplb_syn_send(const struct dplb_syn_prober *prober, uint32_t source, uint32_t address,
-		  uint16_t port, uint32_t sequence)
+int dplb_syn_send(const struct dplb_syn_prober *prober, unsigned int port_index, uint32_t source,
+		  uint32_t address, uint16_t port, uint32_t sequence)
 {
 	struct {
 		struct tcphdr tcp;
@@ -128,7 +158,7 @@ int dplb_syn_send(const struct dplb_syn_prober *prober, uint32_t source, uint32_
 	const struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = address };
 
 	memset(&segment, 0, sizeof(segment));
-	segment.tcp.source = htons(prober->port);
+	segment.tcp.source = htons(prober->ports[port_index % DPLB_SYN_PORTS]);
 	segment.tcp.dest = htons(port);
 	segment.tcp.seq = htonl(sequence);
 	segment.tcp.doff = sizeof(segment) / 4;
@@ -163,8 +193,8 @@ int dplb_syn_receive(const struct dplb_syn_prober *prober, struct dplb_syn_answe
 		    (size_t)n < ip_length + sizeof(struct tcphdr))
 			continue;
 		const struct tcphdr *tcp = (const struct tcphdr *)(packet + ip_length);
-		if (ntohs(tcp->dest) != prober->port || !tcp->ack)
-			continue;
+		if (!tcp->ack)
+			continue; /* the filter let only our ports in */
 		struct dplb_syn_answer *answer = &answers[count];
 		if (tcp->syn && !tcp->rst)
 			answer->verdict = DPLB_SYN_OPEN;

@@ -12,10 +12,14 @@
  * of a core; a SYN costs one send and one receive. What it tells is the
  * same: whether the server's kernel completes a handshake on that port.
  *
- * Our replies come to one local port, reserved by a bound (not listening)
- * TCP socket so no other socket of this host can take it, and a classic
- * BPF filter gives the raw socket only packets to that port. A probe is
- * known by the sequence number it sent (the answer acknowledges it + 1).
+ * Our replies come to a few local ports, each reserved by a bound (not
+ * listening) TCP socket so no other socket of this host can take it, and a
+ * classic BPF filter gives the raw socket only packets to those ports. A
+ * probe is known by the sequence number it sent (the answer acknowledges it
+ * + 1). Several ports because two checks of one server's port (the same
+ * backend in two VIPs) from one port would be one 4-tuple: the second SYN
+ * would meet the first's half-open connection and be answered with a bare
+ * ACK. The checker gives such checks different ports.
  *
  * Needs CAP_NET_RAW; dplb_syn_open says when it is missing, and the
  * checker then uses connect() instead. DPDK-free; one thread.
@@ -26,10 +30,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define DPLB_SYN_PORTS 8
+
 struct dplb_syn_prober {
 	int raw_fd;   /* SOCK_RAW, IPPROTO_TCP, non-blocking; -1 when closed */
-	int port_fd;  /* holds the port */
-	uint16_t port; /* our source port, host order */
+	int port_fds[DPLB_SYN_PORTS];  /* hold the ports */
+	uint16_t ports[DPLB_SYN_PORTS]; /* our source ports, host order */
 };
 
 enum dplb_syn_verdict { DPLB_SYN_OPEN, DPLB_SYN_REFUSED };
@@ -41,10 +47,12 @@ struct dplb_syn_answer {
 	enum dplb_syn_verdict verdict;
 };
 
-/* Open the sockets, answers coming to a port of source (network order; 0:
- * any local address). Returns 0 or a negative errno (-EPERM without
- * CAP_NET_RAW). */
+/* Open the sockets, SYNs leaving from source (network order; 0: the
+ * route's address). Returns 0 or a negative errno (-EPERM without
+ * CAP_NET_RAW, -EADDRNOTAVAIL when source is not ours). */
 int dplb_syn_open(struct dplb_syn_prober *prober, uint32_t source);
+/* A prober that is not open (dplb_syn_close does nothing to it). */
+void dplb_syn_init(struct dplb_syn_prober *prober);
 void dplb_syn_close(struct dplb_syn_prober *prober);
 
 /*
@@ -54,9 +62,10 @@ void dplb_syn_close(struct dplb_syn_prober *prober);
  */
 int dplb_syn_source_for(uint32_t address, uint32_t source, uint32_t *out);
 
-/* Send one SYN; returns 0 or a negative errno. */
-int dplb_syn_send(const struct dplb_syn_prober *prober, uint32_t source, uint32_t address,
-		  uint16_t port, uint32_t sequence);
+/* Send one SYN from our port number port_index (< DPLB_SYN_PORTS);
+ * returns 0 or a negative errno. */
+int dplb_syn_send(const struct dplb_syn_prober *prober, unsigned int port_index, uint32_t source,
+		  uint32_t address, uint16_t port, uint32_t sequence);
 
 /* Read up to max answers that have arrived; returns how many (0 when none
  * is waiting). Packets that answer nothing of ours are skipped. */

@@ -46,7 +46,7 @@ struct backend_sample {
 	const char *vip;
 	char address[INET_ADDRSTRLEN];
 	uint32_t weight;
-	uint32_t effective_weight;
+	double effective_weight;
 	uint8_t state;
 	struct dplb_traffic_counters counters;
 	struct dplb_health_report health;
@@ -85,7 +85,7 @@ static int gather(const struct dplb_context *ctx, const struct dplb_state *state
 			sample->vip = vip->config->name;
 			inet_ntop(AF_INET, &entry->address, sample->address, sizeof(sample->address));
 			sample->weight = entry->weight;
-			sample->effective_weight = entry->effective_weight;
+			sample->effective_weight = entry->table_weight / 10.0;
 			sample->state = entry->state;
 			dplb_health_report(ctx->health, vip->backend_ids[b], &sample->health);
 			dplb_backend_counters_sum(ctx, vip->backend_ids[b], &sample->counters);
@@ -223,7 +223,7 @@ static void write_backend_health(FILE *out, const struct samples *s)
 	fprintf(out, "# HELP dplb_backend_effective_weight Weight in the scheduler's tables "
 		     "(below weight during slow start)\n"
 		     "# TYPE dplb_backend_effective_weight gauge\n");
-	BACKEND_VALUES(out, s, "dplb_backend_effective_weight", "%u", sample->effective_weight)
+	BACKEND_VALUES(out, s, "dplb_backend_effective_weight", "%.1f", sample->effective_weight)
 }
 
 static void write_vips(FILE *out, const struct dplb_state *state, const struct samples *s)

@@ -160,9 +160,9 @@ static int build_wrr_sequence(struct dplb_vip_entry *vip, const struct dplb_stat
 	if (vip->up_count == 0)
 		return 0;
 	for (uint32_t i = 0; i < vip->up_count; i++)
-		divisor = gcd(state->backends[vip->up_ids[i]].effective_weight, divisor);
+		divisor = gcd(state->backends[vip->up_ids[i]].table_weight, divisor);
 	for (uint32_t i = 0; i < vip->up_count; i++)
-		total += state->backends[vip->up_ids[i]].effective_weight / divisor;
+		total += state->backends[vip->up_ids[i]].table_weight / divisor;
 	/* Scale very large weight sums down; every backend keeps at least 1. */
 	const double scale = total > DPLB_WRR_MAX_LENGTH ? (double)DPLB_WRR_MAX_LENGTH / total : 1.0;
 	int64_t *weight = calloc(vip->up_count, sizeof(*weight));
@@ -171,7 +171,7 @@ static int build_wrr_sequence(struct dplb_vip_entry *vip, const struct dplb_stat
 		goto nomem;
 	total = 0;
 	for (uint32_t i = 0; i < vip->up_count; i++) {
-		weight[i] = (int64_t)(state->backends[vip->up_ids[i]].effective_weight / divisor * scale);
+		weight[i] = (int64_t)(state->backends[vip->up_ids[i]].table_weight / divisor * scale);
 		if (weight[i] < 1)
 			weight[i] = 1;
 		total += (uint64_t)weight[i];
@@ -216,7 +216,7 @@ static int build_maglev(struct dplb_vip_entry *vip, const struct dplb_state *sta
 		/* The address is the identity every instance agrees on. */
 		input[i].key = &backend->address;
 		input[i].key_len = sizeof(backend->address);
-		input[i].weight = backend->effective_weight;
+		input[i].weight = backend->table_weight;
 	}
 	rc = maglev_build(input, vip->up_count, vip->maglev_size, vip->maglev);
 	free(input);
@@ -290,7 +290,7 @@ static void set_health(struct dplb_backend_entry *backend, const struct dplb_bac
 		dplb_backend_keeps_flows(bc->state, (enum dplb_health_status)backend->health);
 	backend->takes_new_flows =
 		dplb_backend_takes_new_flows(bc->state, (enum dplb_health_status)backend->health);
-	backend->effective_weight = dplb_slow_start_weight(bc->weight, percent);
+	backend->table_weight = dplb_slow_start_weight(bc->weight, percent);
 }
 
 static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_identities *ids,

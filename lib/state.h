@@ -38,7 +38,9 @@ struct dplb_backend_entry {
 	uint8_t keeps_flows;
 	uint8_t takes_new_flows;
 	uint32_t weight;    /* configured */
-	uint32_t effective_weight; /* in the tables: weight, ramped during slow start */
+	/* What the tables use: weight in tenths (weight x 10), less during
+	 * slow start, whose 10% steps then exist even for a weight of 1. */
+	uint32_t table_weight;
 	struct rte_ether_addr next_hop_mac;
 };
 

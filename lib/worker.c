@@ -126,7 +126,7 @@ static uint32_t pick_least_connections(const struct dplb_worker *worker,
 	for (uint32_t i = 0; i < vip->up_count; i++) {
 		const uint32_t id = vip->up_ids[i];
 		const uint64_t flows = worker->counters.backend[id].active_flows;
-		const uint64_t weight = state->backends[id].effective_weight;
+		const uint64_t weight = state->backends[id].table_weight;
 
 		if (best == MAGLEV_NO_BACKEND || flows * best_weight < best_flows * weight) {
 			best = id;

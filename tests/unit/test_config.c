@@ -1018,7 +1018,7 @@ Test(config_api, print_summary)
 		"listen 0.0.0.0:9090",
 		"token file configs/token.txt",
 		"vip web-1.a_b: 198.51.100.1:443/udp, scheduler source-hash, encap gue, M 7",
-		"health http:/healthz?full=1 port 443 every 250 ms, timeout 1000 ms, rise 2, fall 3",
+		"health http:/healthz?full=1 port 443 every 250 ms, timeout 250 ms, rise 2, fall 3",
 		"backend 192.0.2.21 weight 65535 drain mac 02:00:00:00:00:21",
 		"backend 192.0.2.22 weight 7 down",
 		"backend 192.0.2.23 weight 1 up",
@@ -1079,12 +1079,19 @@ Test(config_health, vip_keys_apply_to_every_backend_and_lines_override_them)
 	cr_assert_eq(dns->health.check, DPLB_HEALTH_UDP);
 	cr_assert_eq(dns->health.rise, DPLB_DEFAULT_HEALTH_RISE);
 	cr_assert_eq(dns->health.fall, DPLB_DEFAULT_HEALTH_FALL);
-	cr_assert_eq(dns->health.timeout_ms, DPLB_DEFAULT_HEALTH_TIMEOUT_MS);
+	cr_assert_eq(dns->health.timeout_ms, 0);
+	cr_assert_eq(dplb_health_timeout_ms(&dns->health), DPLB_DEFAULT_HEALTH_INTERVAL_MS,
+		     "the timeout is the interval unless set");
 	cr_assert_eq(dns->backends[0].health.payload_len, 5);
 	cr_assert_eq(memcmp(dns->backends[0].health.payload, "\x00\x01\x02\x03\xff", 5), 0);
 	cr_assert_eq(dns->backends[1].health.payload_len, 5);
 	cr_assert_eq(memcmp(dns->backends[1].health.payload, "hello", 5), 0);
 	cr_assert_eq(dplb_health_port(any, &any->backends[0]), 22);
+	/* A VIP of every port whose backends each name their check's port. */
+	const struct dplb_vip_config *each = dplb_config_find_vip(config, "each");
+	cr_assert_eq(dplb_health_port(each, &each->backends[0]), 8080);
+	cr_assert_eq(dplb_health_port(each, &each->backends[1]), 8081);
+	cr_assert_eq(dplb_health_timeout_ms(&each->backends[1].health), 300);
 	dplb_config_free(config);
 }
 
@@ -1109,6 +1116,10 @@ Test(config_health, bad_values_are_refused_with_their_line)
 	expect_error(&errs, f, 21, "[vip:b] has port 0 (every port): health_check tcp needs "
 		     "health_port");
 	expect_error(&errs, f, 30, "backend in [vip:c]: health_check udp needs health_port");
-	expect_count(&errs, 13);
+	expect_error(&errs, f, 32, "health_timeout_ms 500 in [vip:d] is longer than "
+		     "health_interval_ms 200");
+	expect_error(&errs, f, 39, "backend in [vip:d]: health_timeout_ms 900 is longer than "
+		     "health_interval_ms 500");
+	expect_count(&errs, 15);
 	expect_file_order(&errs);
 }

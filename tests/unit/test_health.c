@@ -90,8 +90,10 @@ Test(health_state, reset_forgets_everything)
 	uint64_t now = 1;
 
 	feed(&r, "+---++", &now);
+	const uint64_t transitions = r.transitions;
 	dplb_health_reset(&r, 50);
 	cr_assert_eq(r.status, DPLB_HEALTH_UNCHECKED);
+	cr_assert_eq(r.transitions, transitions, "turning checks off is no transition");
 	cr_assert_eq(r.successes + r.failures + r.recovered_ms, 0);
 	cr_assert_eq(r.changed_ms, 50);
 }
@@ -138,13 +140,17 @@ Test(health_state, slow_start_ramps_from_ten_to_a_hundred_percent_in_steps)
 	}
 }
 
-Test(health_state, slow_start_weight_rounds_up_and_keeps_one)
+Test(health_state, slow_start_weight_counts_tenths_so_a_weight_of_one_ramps_too)
 {
-	cr_assert_eq(dplb_slow_start_weight(1, 10), 1);
-	cr_assert_eq(dplb_slow_start_weight(100, 10), 10);
-	cr_assert_eq(dplb_slow_start_weight(15, 10), 2);
-	cr_assert_eq(dplb_slow_start_weight(65535, 100), 65535);
-	cr_assert_eq(dplb_slow_start_weight(65535, 50), 32768);
+	cr_assert_eq(dplb_slow_start_weight(1, 100), 10);
+	cr_assert_eq(dplb_slow_start_weight(1, 10), 1, "a tenth of weight 1");
+	cr_assert_eq(dplb_slow_start_weight(1, 50), 5);
+	cr_assert_eq(dplb_slow_start_weight(100, 10), 100);
+	cr_assert_eq(dplb_slow_start_weight(15, 10), 15);
+	cr_assert_eq(dplb_slow_start_weight(3, 30), 9);
+	cr_assert_eq(dplb_slow_start_weight(65535, 100), 655350);
+	cr_assert_eq(dplb_slow_start_weight(65535, 50), 327675);
+	cr_assert_eq(dplb_slow_start_weight(1, 0), 1, "never below 1");
 }
 
 /* ---- probes on loopback ---- */
@@ -423,7 +429,7 @@ static int syn_ask(struct dplb_syn_prober *prober, uint16_t port, uint32_t seque
 
 	cr_assert_eq(dplb_syn_source_for(LOOPBACK, 0, &source), 0);
 	cr_assert_eq(source, LOOPBACK);
-	cr_assert_eq(dplb_syn_send(prober, source, LOOPBACK, port, sequence), 0);
+	cr_assert_eq(dplb_syn_send(prober, 0, source, LOOPBACK, port, sequence), 0);
 	for (int waits = 0; waits < 20; waits++) {
 		poll(&ready, 1, 100);
 		if (dplb_syn_receive(prober, answer, 1) == 1)
@@ -478,7 +484,7 @@ Test(health_syn, the_port_is_reserved_and_other_tcp_is_filtered_out)
 
 	if (!open_syn_prober(&prober))
 		cr_skip_test("no CAP_NET_RAW");
-	ours.sin_port = htons(prober.port);
+	ours.sin_port = htons(prober.ports[DPLB_SYN_PORTS - 1]);
 	int thief = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_neq(bind(thief, (struct sockaddr *)&ours, sizeof(ours)), 0,
 		      "another socket took the prober's port");
@@ -495,4 +501,33 @@ Test(health_syn, the_port_is_reserved_and_other_tcp_is_filtered_out)
 	close(client);
 	close(listener);
 	dplb_syn_close(&prober);
+}
+
+Test(health_syn, two_checks_of_one_server_port_from_two_of_our_ports_both_answer)
+{
+	struct dplb_syn_prober prober;
+	struct dplb_syn_answer answers[4];
+	struct pollfd ready;
+	uint16_t port;
+	uint32_t source;
+	int listener = bound_socket(SOCK_STREAM, &port), got = 0;
+
+	if (!open_syn_prober(&prober))
+		cr_skip_test("no CAP_NET_RAW");
+	cr_assert_eq(listen(listener, 16), 0);
+	cr_assert_eq(dplb_syn_source_for(LOOPBACK, 0, &source), 0);
+	/* Back to back, as two VIPs' checks of one backend may be. */
+	cr_assert_eq(dplb_syn_send(&prober, 0, source, LOOPBACK, port, 0x00010aaa), 0);
+	cr_assert_eq(dplb_syn_send(&prober, 1, source, LOOPBACK, port, 0x00020bbb), 0);
+	ready = (struct pollfd){ .fd = prober.raw_fd, .events = POLLIN };
+	for (int waits = 0; waits < 20 && got < 2; waits++) {
+		poll(&ready, 1, 100);
+		got += dplb_syn_receive(&prober, answers + got, 4 - got);
+	}
+	cr_assert_eq(got, 2, "%d answers to two SYNs", got);
+	cr_assert_eq(answers[0].verdict, DPLB_SYN_OPEN);
+	cr_assert_eq(answers[1].verdict, DPLB_SYN_OPEN);
+	cr_assert_eq(answers[0].sequence ^ answers[1].sequence, 0x00010aaa ^ 0x00020bbb);
+	dplb_syn_close(&prober);
+	close(listener);
 }
