@@ -4,6 +4,7 @@
  * own state, and the first forwarding snapshot. Also the reload path that
  * replaces the snapshot while the workers run.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "dplb.h"
 #include "health.h"
+#include "health_probe.h"
 #include "log.h"
 #include "neighbor.h"
 
@@ -300,6 +302,19 @@ int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char
 {
 	struct dplb_state *state;
 	int rc;
+
+	/* A health_source that is not ours would fail every check, and so take
+	 * every checked VIP down: refused here, before anything changes. */
+	rc = dplb_probe_source_usable(config->health_source);
+	if (rc != 0) {
+		char address[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &config->health_source, address, sizeof(address));
+		snprintf(error, DPLB_ERROR_MAX, "%.200s: health_source %s cannot be used: %s",
+			 config->path, address, strerror(-rc));
+		dplb_config_free(config);
+		return rc;
+	}
 
 	/* Next hops of the new configuration are looked up (and asked for by
 	 * the next management tick) before it serves. */

@@ -19,6 +19,22 @@ void dplb_probe_init(struct dplb_probe *probe)
 	probe->phase = DPLB_PROBE_IDLE;
 }
 
+int dplb_probe_source_usable(uint32_t source)
+{
+	const struct sockaddr_in from = { .sin_family = AF_INET, .sin_addr.s_addr = source };
+	int fd, rc = 0;
+
+	if (source == 0)
+		return 0;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (const struct sockaddr *)&from, sizeof(from)) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 /* A reset rather than a FIN: no TIME_WAIT per check. */
 static void close_probe(struct dplb_probe *probe)
 {

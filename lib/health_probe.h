@@ -54,6 +54,10 @@ struct dplb_probe {
 
 void dplb_probe_init(struct dplb_probe *probe);
 
+/* Whether checks can leave from source (network order): 0 when it is an
+ * address of this host (or 0, any), else a negative errno. */
+int dplb_probe_source_usable(uint32_t source);
+
 static inline bool dplb_probe_busy(const struct dplb_probe *probe)
 {
 	return probe->phase != DPLB_PROBE_IDLE;

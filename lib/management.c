@@ -148,7 +148,11 @@ void dplb_management_tick(struct dplb_context *ctx)
 	next_hops_changed = learn_from_workers(ctx, now);
 	next_hops_changed |= dplb_neighbors_expire(ctx->neighbors, now);
 	health_changed = dplb_health_run(ctx->health);
-	if ((next_hops_changed || health_changed) && dplb_management_republish(ctx) == 0) {
+	/* A change the workers have not seen stays pending until a snapshot
+	 * with it is published (a rebuild fails only when memory is short). */
+	ctx->republish_pending |= next_hops_changed || health_changed;
+	if (ctx->republish_pending && dplb_management_republish(ctx) == 0) {
+		ctx->republish_pending = false;
 		ctx->next_hop_updates += next_hops_changed;
 		ctx->health_updates += health_changed;
 	}

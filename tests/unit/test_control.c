@@ -240,3 +240,21 @@ Test(control, reload_says_what_the_file_changed)
 	cr_assert_not_null(strstr(result.errors.messages[0], ctx.config_path));
 	cr_assert_eq(ctx.reloads_failed, 1);
 }
+
+Test(control, reload_refuses_a_health_source_this_host_does_not_have)
+{
+	const uint64_t generation = ctx.generation;
+
+	/* 203.0.113.0/24 is for documentation: no host of ours has .254. */
+	write_config("[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:01\n\n"
+		     "[management]\nhealth_source = 203.0.113.254\n\n"
+		     "[vip:web]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 251\n"
+		     "health_check = tcp\nbackend = 10.0.1.1\n");
+	cr_assert_eq(dplb_control_reload(&ctx, &result), -EADDRNOTAVAIL);
+	cr_assert_not(result.applied);
+	cr_assert_eq(ctx.generation, generation, "a refused reload published something");
+	cr_assert_not_null(strstr(result.errors.messages[0], "health_source 203.0.113.254 cannot be "
+							   "used"), "%s", result.errors.messages[0]);
+	cr_assert_not_null(strstr(result.errors.messages[0], ctx.config_path));
+	cr_assert_eq(ctx.reloads_failed, 1);
+}
