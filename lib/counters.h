@@ -82,6 +82,7 @@ struct dplb_worker_counters {
 	uint64_t icmp_echo_replies;    /* pings to us or to a VIP answered */
 	uint64_t icmp_frag_needed_sent; /* "fragmentation needed" sent to clients */
 	uint64_t icmp_errors_forwarded; /* ICMP errors sent on to a flow's backend */
+	uint64_t icmp_error_copies;    /* extra copies of one, for every backend */
 	uint64_t loops;                /* iterations of the worker loop */
 	uint64_t busy_loops;           /* iterations that received something */
 	/* Indexed by stable id; allocated for DPLB_MAX_VIP_IDS / DPLB_MAX_BACKEND_IDS. */

@@ -132,6 +132,7 @@ struct dplb_totals {
 	uint64_t icmp_echo_replies;
 	uint64_t icmp_frag_needed_sent;
 	uint64_t icmp_errors_forwarded;
+	uint64_t icmp_error_copies;
 	uint64_t rx_packets;
 	uint64_t tx_packets;
 };

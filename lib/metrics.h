@@ -34,6 +34,8 @@ enum dplb_metric_kind { DPLB_COUNTER, DPLB_GAUGE };
 	X(to_management, DPLB_COUNTER, "Frames passed to the management lcore")              \
 	X(arp_replies, DPLB_COUNTER, "ARP requests for dplb's address answered")             \
 	X(icmp_echo_replies, DPLB_COUNTER, "ICMP echo requests answered")                    \
+	X(icmp_error_copies, DPLB_COUNTER,                                                    \
+	  "Extra copies of ICMP errors sent to every backend of a VIP without a flow table")  \
 	X(loops, DPLB_COUNTER, "Iterations of the worker loop")                              \
 	X(busy_loops, DPLB_COUNTER, "Iterations of the worker loop that received packets")   \
 	X(flows_active, DPLB_GAUGE, "Flows in this worker's flow table")                     \

@@ -58,6 +58,7 @@ void dplb_totals_sum(const struct dplb_context *ctx, struct dplb_totals *totals)
 		totals->icmp_echo_replies += read_counter(&c->icmp_echo_replies);
 		totals->icmp_frag_needed_sent += read_counter(&c->icmp_frag_needed_sent);
 		totals->icmp_errors_forwarded += read_counter(&c->icmp_errors_forwarded);
+		totals->icmp_error_copies += read_counter(&c->icmp_error_copies);
 	}
 	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
 		totals->rx_packets += totals->port[p].rx_packets;
@@ -95,17 +96,13 @@ void dplb_backend_counters_sum(const struct dplb_context *ctx, uint32_t backend_
 		traffic_add(out, &ctx->workers[w].counters.backend[backend_id]);
 }
 
-/* At most this many copies of one ICMP error, one per up backend (worker.c). */
-#define ICMP_COPIES_PER_ERROR 16
-
 /*
  * Every packet a worker received was sent, dropped (one reason each) or
  * handed to the management lcore. Two kinds of packets are sent without
  * having been received: ARP requests the management lcore sends through
  * worker 0, and the copies of an ICMP error sent to every backend of a VIP
- * without a shared table. Workers count no copies, so they are what is
- * left over: at most ICMP_COPIES_PER_ERROR - 1 per error forwarded, and
- * none when no error was. After the workers stopped.
+ * without a shared table (counted as they are made). After the workers
+ * stopped.
  */
 static void print_balance(const struct dplb_context *ctx, const struct dplb_totals *totals,
 			  FILE *out)
@@ -117,10 +114,9 @@ static void print_balance(const struct dplb_context *ctx, const struct dplb_tota
 		requests_sent -= RTE_MIN(requests_sent,
 					 (uint64_t)rte_ring_count(ctx->workers[0].from_management));
 	const uint64_t out_side = totals->tx_packets + totals->drops_total + totals->to_management;
-	const uint64_t in_side = totals->rx_packets + requests_sent;
-	const uint64_t copies = out_side > in_side ? out_side - in_side : 0;
-	const bool balances = out_side >= in_side &&
-			      copies <= (ICMP_COPIES_PER_ERROR - 1) * totals->icmp_errors_forwarded;
+	const uint64_t in_side = totals->rx_packets + requests_sent + totals->icmp_error_copies;
+	const uint64_t copies = totals->icmp_error_copies;
+	const bool balances = out_side == in_side;
 
 	fprintf(out, "  balance: rx %" PRIu64 " = tx %" PRIu64 " + drops %" PRIu64
 		     " + to management %" PRIu64 " - ARP requests from management %" PRIu64
@@ -129,9 +125,8 @@ static void print_balance(const struct dplb_context *ctx, const struct dplb_tota
 		requests_sent, copies, balances ? "balances" : "does not balance");
 	if (out_side < in_side)
 		fprintf(out, " (%" PRIu64 " packets unaccounted for)", in_side - out_side);
-	else if (!balances)
-		fprintf(out, " (more copies than %u per ICMP error forwarded)",
-			ICMP_COPIES_PER_ERROR - 1);
+	else if (out_side > in_side)
+		fprintf(out, " (%" PRIu64 " more out than in)", out_side - in_side);
 	fprintf(out, "\n");
 }
 

@@ -381,6 +381,7 @@ static bool send_to_every_backend(struct dplb_worker *worker, const struct dplb_
 
 		if (copy == NULL)
 			break;
+		worker->counters.icmp_error_copies++;
 		copy_info.ip = rte_pktmbuf_mtod_offset(copy, struct rte_ipv4_hdr *, info->l2_len);
 		worker->counters.icmp_errors_forwarded +=
 			forward_packet(worker, state, port_slot, copy, &copy_info, vip,
