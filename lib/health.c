@@ -191,10 +191,12 @@ static void set_input(struct dplb_health_checker *checker, const struct health_t
 	struct dplb_backend_health *input = &checker->inputs[target->backend_id];
 	const uint8_t status = (uint8_t)target->record.status;
 
-	if (input->status != status) {
-		input->status = status;
+	/* Only unhealthy changes what the workers do: unchecked and healthy
+	 * both take flows, so the first successes of a start (or of a backend
+	 * added) make no snapshots. */
+	if ((input->status == DPLB_HEALTH_UNHEALTHY) != (status == DPLB_HEALTH_UNHEALTHY))
 		*changed = true;
-	}
+	input->status = status;
 }
 
 static struct health_target *add_target(struct dplb_health_checker *checker, uint32_t id)
@@ -582,8 +584,9 @@ bool dplb_health_run(struct dplb_health_checker *checker)
 bool dplb_health_report(const struct dplb_health_checker *checker, uint32_t backend_id,
 			struct dplb_health_report *report)
 {
-	const struct health_target *target =
-		backend_id < DPLB_MAX_BACKEND_IDS ? checker->targets[backend_id] : NULL;
+	const struct health_target *target = checker != NULL && backend_id < DPLB_MAX_BACKEND_IDS
+						     ? checker->targets[backend_id]
+						     : NULL;
 
 	memset(report, 0, sizeof(*report));
 	if (target == NULL)
@@ -605,6 +608,8 @@ void dplb_health_totals(const struct dplb_health_checker *checker,
 			struct dplb_health_totals *totals)
 {
 	memset(totals, 0, sizeof(*totals));
+	if (checker == NULL)
+		return;
 	totals->checks = checker->checks;
 	totals->check_failures = checker->check_failures;
 	totals->transitions = checker->transitions;

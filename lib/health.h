@@ -77,7 +77,8 @@ bool dplb_health_run(struct dplb_health_checker *checker);
 /* By backend id, DPLB_MAX_BACKEND_IDS long: what snapshots are built from. */
 const struct dplb_backend_health *dplb_health_inputs(const struct dplb_health_checker *checker);
 
-/* Returns false when backend_id is not a configured backend. */
+/* Returns false (report zeroed: unchecked) when backend_id is not a
+ * configured backend or there is no checker. */
 bool dplb_health_report(const struct dplb_health_checker *checker, uint32_t backend_id,
 			struct dplb_health_report *report);
 

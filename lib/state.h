@@ -32,7 +32,10 @@ struct dplb_backend_entry {
 	uint8_t present;    /* configured in this snapshot */
 	uint8_t state;      /* enum dplb_backend_state: the operator's */
 	uint8_t has_next_hop;
-	uint8_t health;     /* enum dplb_health_status */
+	/* enum dplb_health_status when the snapshot was built; a change
+	 * between unchecked and healthy makes no snapshot (health.c), so read
+	 * the checker (dplb_health_report) to tell those two apart. */
+	uint8_t health;
 	/* Operator state and health together (health_state.h): whether its
 	 * established flows stay with it. */
 	uint8_t keeps_flows;

@@ -14,7 +14,7 @@
 #include <rte_ring.h>
 
 #include "dplb.h"
-#include "health_state.h"
+#include "health.h"
 #include "log.h"
 
 const char *const dplb_drop_reason_label[DPLB_DROP_REASON_COUNT] = {
@@ -177,13 +177,15 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 		for (uint32_t b = 0; b < vip->backend_count; b++) {
 			const uint32_t id = vip->backend_ids[b];
 			const struct dplb_backend_entry *backend = &state->backends[id];
+			struct dplb_health_report health;
 
+			dplb_health_report(ctx->health, id, &health);
 			dplb_backend_counters_sum(ctx, id, &c);
 			inet_ntop(AF_INET, &backend->address, address, sizeof(address));
 			fprintf(out, "    backend %s (%s, %s, weight %u): out %" PRIu64 " packets %" PRIu64
 				     " bytes, new flows %" PRIu64 ", active %" PRIu64 "\n",
 				address, dplb_backend_state_name(backend->state),
-				dplb_health_status_name((enum dplb_health_status)backend->health),
+				dplb_health_status_name(health.record.status),
 				backend->weight, c.packets_out, c.bytes_out, c.new_flows,
 				c.active_flows);
 		}
