@@ -60,6 +60,7 @@ struct dplb_context {
 	struct dplb_health_checker *health;
 	uint64_t health_updates; /* snapshots made because health changed */
 	bool republish_pending;  /* a change waits for a snapshot that has it */
+	uint64_t last_timers_ms; /* when the neighbor table was last walked */
 	uint64_t arp_requests_sent;
 	uint64_t arp_answers_learned;
 	uint64_t next_hop_updates; /* snapshots made because a MAC changed */

@@ -15,6 +15,7 @@
 #define SYN_WINDOW 64240
 #define SYN_MSS 1460
 #define SYN_RECEIVE_BUFFER (8 << 20)
+#define SYN_RECEIVE_BATCH 32u
 
 void dplb_syn_init(struct dplb_syn_prober *prober)
 {
@@ -66,6 +67,11 @@ int dplb_syn_open(struct dplb_syn_prober *prober, uint32_t source)
 	if (setsockopt(prober->raw_fd, SOL_SOCKET, SO_ATTACH_FILTER, &program,
 		       sizeof(program)) != 0)
 		goto fail;
+	/* DF set: a SYN is never fragmented, and the kernel then skips picking
+	 * a per-destination IP id for each (a hash that was a tenth of the
+	 * cost of a check). */
+	const int pmtu = IP_PMTUDISC_DO;
+	setsockopt(prober->raw_fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
 	/* Every answer of a round lands here while the management lcore may be
 	 * busy elsewhere (a big /metrics, a reload): the default buffer holds
 	 * some 160 of them, and a full one drops answers, which would read as
@@ -176,36 +182,54 @@ int dplb_syn_send(const struct dplb_syn_prober *prober, unsigned int port_index,
 	return 0;
 }
 
+/* One received packet as an answer to a SYN of ours; false when it is not. */
+static bool parse_answer(const uint8_t *packet, size_t length, struct dplb_syn_answer *answer)
+{
+	const struct iphdr *ip = (const struct iphdr *)packet;
+	const size_t ip_length = (size_t)ip->ihl * 4;
+
+	if (length < sizeof(*ip) || ip->version != 4 || ip_length < sizeof(*ip) ||
+	    length < ip_length + sizeof(struct tcphdr))
+		return false;
+	const struct tcphdr *tcp = (const struct tcphdr *)(packet + ip_length);
+	if (!tcp->ack)
+		return false; /* the filter let only our ports in */
+	if (tcp->syn && !tcp->rst)
+		answer->verdict = DPLB_SYN_OPEN;
+	else if (tcp->rst && !tcp->syn)
+		answer->verdict = DPLB_SYN_REFUSED;
+	else
+		return false;
+	answer->address = ip->saddr;
+	answer->port = ntohs(tcp->source);
+	answer->sequence = ntohl(tcp->ack_seq) - 1;
+	return true;
+}
+
 int dplb_syn_receive(const struct dplb_syn_prober *prober, struct dplb_syn_answer *answers,
 		     int max)
 {
-	uint8_t packet[128];
+	uint8_t packets[SYN_RECEIVE_BATCH][128];
+	struct iovec vectors[SYN_RECEIVE_BATCH];
+	struct mmsghdr messages[SYN_RECEIVE_BATCH];
 	int count = 0;
 
+	/* A round's answers come together: one system call reads a batch. */
+	for (unsigned int i = 0; i < SYN_RECEIVE_BATCH; i++) {
+		vectors[i] = (struct iovec){ .iov_base = packets[i], .iov_len = sizeof(packets[i]) };
+		messages[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &vectors[i],
+							     .msg_iovlen = 1 } };
+	}
 	while (count < max) {
-		const ssize_t n = recv(prober->raw_fd, packet, sizeof(packet), MSG_DONTWAIT);
+		const unsigned int want =
+			(unsigned int)(max - count) < SYN_RECEIVE_BATCH ? (unsigned int)(max - count)
+									: SYN_RECEIVE_BATCH;
+		const int n = recvmmsg(prober->raw_fd, messages, want, MSG_DONTWAIT, NULL);
 
-		if (n < 0)
+		for (int i = 0; i < n; i++)
+			count += parse_answer(packets[i], messages[i].msg_len, &answers[count]);
+		if (n < (int)want)
 			break;
-		const struct iphdr *ip = (const struct iphdr *)packet;
-		const size_t ip_length = (size_t)ip->ihl * 4;
-		if ((size_t)n < sizeof(*ip) || ip->version != 4 || ip_length < sizeof(*ip) ||
-		    (size_t)n < ip_length + sizeof(struct tcphdr))
-			continue;
-		const struct tcphdr *tcp = (const struct tcphdr *)(packet + ip_length);
-		if (!tcp->ack)
-			continue; /* the filter let only our ports in */
-		struct dplb_syn_answer *answer = &answers[count];
-		if (tcp->syn && !tcp->rst)
-			answer->verdict = DPLB_SYN_OPEN;
-		else if (tcp->rst && !tcp->syn)
-			answer->verdict = DPLB_SYN_REFUSED;
-		else
-			continue;
-		answer->address = ip->saddr;
-		answer->port = ntohs(tcp->source);
-		answer->sequence = ntohl(tcp->ack_seq) - 1;
-		count++;
 	}
 	return count;
 }

@@ -143,10 +143,14 @@ void dplb_management_tick(struct dplb_context *ctx)
 {
 	const struct dplb_state *state;
 	const uint64_t now = now_ms();
+	/* Health answers can wake the loop thousands of times a second; the
+	 * neighbor table's walks need doing once a millisecond at most. */
+	const bool timers_due = now != ctx->last_timers_ms;
 	bool next_hops_changed, health_changed;
 
 	next_hops_changed = learn_from_workers(ctx, now);
-	next_hops_changed |= dplb_neighbors_expire(ctx->neighbors, now);
+	if (timers_due)
+		next_hops_changed |= dplb_neighbors_expire(ctx->neighbors, now);
 	health_changed = dplb_health_run(ctx->health);
 	/* A change the workers have not seen stays pending until a snapshot
 	 * with it is published (a rebuild fails only when memory is short). */
@@ -157,6 +161,8 @@ void dplb_management_tick(struct dplb_context *ctx)
 		ctx->health_updates += health_changed;
 	}
 	state = dplb_current_state(ctx->publisher); /* the old one may be gone */
-	send_requests(ctx, state, now);
+	if (timers_due)
+		send_requests(ctx, state, now);
 	dplb_publisher_reclaim(ctx->publisher);
+	ctx->last_timers_ms = now;
 }
