@@ -303,6 +303,8 @@ static int telemetry_vips(const char *cmd, const char *params, struct rte_tel_da
 	struct rte_tel_data *scheduler = table_column(&t, "scheduler", RTE_TEL_STRING_VAL);
 	struct rte_tel_data *backends = table_column(&t, "backend_count", RTE_TEL_U64_VAL);
 	struct rte_tel_data *up = table_column(&t, "backends_up", RTE_TEL_U64_VAL);
+	struct rte_tel_data *unhealthy = table_column(&t, "backends_unhealthy", RTE_TEL_U64_VAL);
+	struct rte_tel_data *healthy = table_column(&t, "healthy", RTE_TEL_U64_VAL);
 #define TRAFFIC_COLUMN(field, kind, help)                                                      \
 	struct rte_tel_data *column_##field = table_column(&t, #field, RTE_TEL_U64_VAL);
 	DPLB_TRAFFIC_METRICS(TRAFFIC_COLUMN)
@@ -320,6 +322,8 @@ static int telemetry_vips(const char *cmd, const char *params, struct rte_tel_da
 		add_row_string(scheduler, dplb_scheduler_name(vip->config->scheduler));
 		add_row_u64(backends, vip->backend_count);
 		add_row_u64(up, vip->up_count);
+		add_row_u64(unhealthy, vip->unhealthy_count);
+		add_row_u64(healthy, vip->up_count > 0); /* as /vips and /healthz say */
 		dplb_vip_counters_sum(ctx, vip->id, &c);
 #define TRAFFIC_ROW(field, kind, help) add_row_u64(column_##field, c.field);
 		DPLB_TRAFFIC_METRICS(TRAFFIC_ROW)

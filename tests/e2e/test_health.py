@@ -340,6 +340,9 @@ def test_health_in_metrics_and_telemetry(testbed, dplb, api):
     assert 'dplb_vip_healthy{vip="web"} 1' in text
     rows = dplb.telemetry("/dplb/backends,web")
     assert rows["health"] == ["healthy"] * 3, rows
+    vips = dplb.telemetry("/dplb/vips")
+    assert vips["healthy"] == [1, 1, 1] and vips["backends_unhealthy"] == [0, 0, 0], vips
+    assert dplb.telemetry("/dplb/stats")["health_checks"] > 0
     stats = api.get("/stats")
     assert stats["health"]["backends_checked"] == 9 and stats["health"]["checks"] > 0, stats
 
