@@ -162,12 +162,9 @@ static json_t *health_totals_json(const struct dplb_context *ctx)
 	json_t *o = json_object();
 
 	dplb_health_totals(ctx->health, &totals);
-	put_u64(o, "checks", totals.checks);
-	put_u64(o, "check_failures", totals.check_failures);
-	put_u64(o, "transitions", totals.transitions);
-	put_u64(o, "in_flight", totals.in_flight);
-	put_u64(o, "backends_checked", totals.backends_checked);
-	put_u64(o, "backends_unhealthy", totals.backends_unhealthy);
+#define PUT_HEALTH_TOTAL(field, help) put_u64(o, #field, totals.field);
+	DPLB_HEALTH_TOTALS(PUT_HEALTH_TOTAL)
+#undef PUT_HEALTH_TOTAL
 	put_u64(o, "snapshots", ctx->health_updates);
 	return o;
 }

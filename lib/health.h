@@ -26,14 +26,20 @@
 
 struct dplb_health_checker;
 
-/* Counters over every backend, for /stats, /metrics and telemetry. */
+/* Counters over every backend, declared once: X(field, help). /stats
+ * shows them under "health", telemetry's /dplb/stats as health_FIELD. */
+#define DPLB_HEALTH_TOTALS(X)                                                     \
+	X(checks, "Health checks completed")                                        \
+	X(check_failures, "Health checks that failed")                              \
+	X(transitions, "Changes of health status, of any backend")                  \
+	X(in_flight, "Health checks waiting for an answer now")                     \
+	X(backends_checked, "Backends with a health check")                         \
+	X(backends_unhealthy, "Backends their checks found unhealthy")
+
 struct dplb_health_totals {
-	uint64_t checks;       /* checks completed */
-	uint64_t check_failures;
-	uint64_t transitions;  /* status changes of any backend */
-	uint64_t in_flight;    /* checks waiting for an answer now */
-	uint64_t backends_checked;
-	uint64_t backends_unhealthy;
+#define DPLB_HEALTH_TOTAL_FIELD(field, help) uint64_t field;
+	DPLB_HEALTH_TOTALS(DPLB_HEALTH_TOTAL_FIELD)
+#undef DPLB_HEALTH_TOTAL_FIELD
 };
 
 /* One backend's health, as the views show it. */

@@ -55,10 +55,9 @@ static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_d
 	rte_tel_data_add_dict_u64(d, "arp_answers_learned", ctx->arp_answers_learned);
 	rte_tel_data_add_dict_u64(d, "next_hop_updates", ctx->next_hop_updates);
 	dplb_health_totals(ctx->health, &health);
-	rte_tel_data_add_dict_u64(d, "health_checks", health.checks);
-	rte_tel_data_add_dict_u64(d, "health_check_failures", health.check_failures);
-	rte_tel_data_add_dict_u64(d, "health_transitions", health.transitions);
-	rte_tel_data_add_dict_u64(d, "backends_unhealthy", health.backends_unhealthy);
+#define ADD_HEALTH_TOTAL(field, help) rte_tel_data_add_dict_u64(d, "health_" #field, health.field);
+	DPLB_HEALTH_TOTALS(ADD_HEALTH_TOTAL)
+#undef ADD_HEALTH_TOTAL
 	rte_tel_data_add_dict_u64(d, "health_updates", ctx->health_updates);
 	return 0;
 }

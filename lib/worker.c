@@ -188,6 +188,36 @@ static inline void track_tcp_close(struct dplb_flow_entry *entry, uint8_t tcp_fl
 		entry->closing = (tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) != 0;
 }
 
+static inline void count_new_flow(struct dplb_worker_counters *counters, uint16_t vip_id,
+				  uint32_t backend_id)
+{
+	counters->new_flows++;
+	counters->vip[vip_id].new_flows++;
+	counters->vip[vip_id].active_flows++;
+	counters->backend[backend_id].new_flows++;
+	counters->backend[backend_id].active_flows++;
+}
+
+/* The flow's 5-tuple starts a new connection: a new pick, counted as a new
+ * flow. MAGLEV_NO_BACKEND (the packet dropped) when nothing takes new flows. */
+static uint32_t reuse_flow(struct dplb_worker *worker, const struct dplb_state *state,
+			   const struct dplb_vip_entry *vip, const struct dplb_flow_key *key,
+			   uint32_t flow_hash, uint8_t tcp_flags, struct dplb_flow_entry *entry)
+{
+	struct dplb_worker_counters *counters = &worker->counters;
+	const uint32_t backend_id = schedule_flow(worker, state, vip, key, flow_hash);
+
+	track_tcp_close(entry, tcp_flags);
+	if (backend_id == MAGLEV_NO_BACKEND)
+		return backend_id;
+	counters->backend[entry->backend_id].active_flows--;
+	counters->vip[entry->vip_id].active_flows--;
+	entry->backend_id = backend_id;
+	entry->vip_id = vip->id;
+	count_new_flow(counters, vip->id, backend_id);
+	return backend_id;
+}
+
 static inline uint32_t established_backend(struct dplb_worker *worker,
 					   const struct dplb_state *state,
 					   const struct dplb_vip_entry *vip,
@@ -197,6 +227,14 @@ static inline uint32_t established_backend(struct dplb_worker *worker,
 	uint32_t backend_id;
 
 	entry->last_seen = worker->now;
+	/* A SYN on a flow whose connection closed is a new connection that
+	 * reuses the 5-tuple (IPVS's conn_reuse_mode): it is scheduled afresh,
+	 * so a drained or down backend gets no new connections this way. A
+	 * retransmitted SYN of a connection still opening finds the flow not
+	 * closing, and stays. */
+	if (unlikely(entry->closing &&
+		     (tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) == RTE_TCP_SYN_FLAG))
+		return reuse_flow(worker, state, vip, key, flow_hash, tcp_flags, entry);
 	track_tcp_close(entry, tcp_flags);
 	if (likely(backend_keeps_flows(&state->backends[entry->backend_id], vip->id)))
 		return entry->backend_id;
@@ -246,11 +284,7 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 	entry->vip_id = vip->id;
 	entry->protocol = key->protocol;
 	entry->closing = (tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) != 0;
-	counters->new_flows++;
-	counters->vip[vip->id].new_flows++;
-	counters->backend[backend_id].new_flows++;
-	counters->backend[backend_id].active_flows++;
-	counters->vip[vip->id].active_flows++;
+	count_new_flow(counters, vip->id, backend_id);
 	return backend_id;
 }
 

@@ -895,3 +895,44 @@ Test(worker, fragmentation_needed_is_rate_limited_per_second)
 	cr_assert_eq(worker->counters.icmp_frag_needed_sent, DPLB_FRAG_NEEDED_PER_SECOND + 1);
 	dplb_state_free(state);
 }
+
+Test(worker, a_syn_reusing_a_closed_flow_is_a_new_connection)
+{
+	struct dplb_state *before = web_state(NULL, 1);
+	struct flow flows[MANY_FLOWS];
+	uint32_t backend[MANY_FLOWS];
+
+	start_flows(before, flows, backend);
+	const int drained = busiest(before, backend);
+	const char *options[WEB_BACKENDS] = { "", "", "" };
+	options[drained] = "state=drain";
+	struct dplb_state *after = web_state(options, 2);
+	const uint32_t draining = test_backend_id(test_vip_named(after, "web"), after,
+						  ip(web_backends[drained]));
+	uint32_t reused = 0;
+
+	for (uint32_t i = 0; i < MANY_FLOWS; i++) {
+		if (backend[i] != draining)
+			continue;
+		struct flow f = flows[i];
+
+		/* A retransmitted SYN of a connection still opening stays. */
+		f.tcp_flags = RTE_TCP_SYN_FLAG;
+		send_one(after, &f);
+		cr_assert_eq(entry_of(&f)->backend_id, draining, "an opening flow moved");
+		/* Closed, then the client opens a new connection on the same
+		 * 5-tuple: the drained backend must not get it. */
+		f.tcp_flags = RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG;
+		send_one(after, &f);
+		f.tcp_flags = RTE_TCP_SYN_FLAG;
+		send_one(after, &f);
+		cr_assert_neq(entry_of(&f)->backend_id, draining, "new connection %u to a drain", i);
+		cr_assert(!entry_of(&f)->closing);
+		reused++;
+	}
+	cr_assert_gt(reused, 0);
+	cr_assert_eq(worker->counters.new_flows, MANY_FLOWS + reused);
+	check_active_counters(after);
+	dplb_state_free(before);
+	dplb_state_free(after);
+}
