@@ -1553,6 +1553,62 @@ static void check_vip_tuples(struct loader *ld)
 	}
 }
 
+/* What makes an address (network order) no place to send a VIP's traffic
+ * to, nor to receive it on; NULL when it is fine. 0.0.0.0 is the parser's. */
+static const char *unusable_address(uint32_t address)
+{
+	const uint32_t a = ntohl(address);
+
+	if (a == 0xffffffffu)
+		return "the broadcast address";
+	if ((a >> 28) == 0xe)
+		return "a multicast address";
+	if ((a >> 24) == 127)
+		return "a loopback address";
+	if ((a >> 28) == 0xf)
+		return "a reserved address (240.0.0.0/4)";
+	return NULL;
+}
+
+/*
+ * Addresses that parse but make no sense where they stand: a backend that
+ * is a broadcast, multicast, loopback or reserved address, the VIP itself
+ * or dplb itself (its packets would loop back into dplb), and a VIP that
+ * is such an address or dplb's own. Judged once the whole file is read,
+ * since [dataplane] may come after the VIPs; for changes made in memory too.
+ */
+static void check_addresses(struct loader *ld)
+{
+	const struct dplb_config *config = ld->config;
+	char text[INET_ADDRSTRLEN];
+	const char *why;
+
+	for (uint32_t v = 0; v < config->vip_count; v++) {
+		const struct dplb_vip_config *vip = &config->vips[v];
+
+		inet_ntop(AF_INET, &vip->address, text, sizeof(text));
+		if (vip->address != 0 && (why = unusable_address(vip->address)) != NULL)
+			report(ld, vip->line, "[vip:%s] address %s is %s", vip->name, text, why);
+		else if (vip->address != 0 && vip->address == config->address)
+			report(ld, vip->line, "[vip:%s] address %s is dplb's own address "
+			       "([dataplane] address)", vip->name, text);
+		for (uint32_t i = 0; i < vip->backend_count; i++) {
+			const struct dplb_backend_config *b = &vip->backends[i];
+
+			inet_ntop(AF_INET, &b->address, text, sizeof(text));
+			if ((why = unusable_address(b->address)) != NULL)
+				report(ld, b->line, "backend in [vip:%s]: %s is %s, not a backend",
+				       vip->name, text, why);
+			else if (b->address != 0 && b->address == vip->address)
+				report(ld, b->line, "backend in [vip:%s]: %s is the VIP's own address",
+				       vip->name, text);
+			else if (b->address != 0 && b->address == config->address)
+				report(ld, b->line, "backend in [vip:%s]: %s is dplb's own address "
+				       "([dataplane] address)", vip->name, text);
+		}
+	}
+}
+
 static void check_file(struct loader *ld)
 {
 	if (!ld->dataplane_line)
@@ -1564,6 +1620,7 @@ static void check_file(struct loader *ld)
 	if (ld->config->vip_count == 0)
 		report(ld, 0, "no [vip:NAME] sections: nothing to balance");
 	check_vip_tuples(ld);
+	check_addresses(ld);
 }
 
 static void set_defaults(struct dplb_config *config)
@@ -1719,6 +1776,7 @@ int dplb_config_validate(const struct dplb_config *config, struct dplb_config_er
 	for (i = 0; i < config->vip_count; i++)
 		check_vip_backends(&ld, &config->vips[i], 0, false);
 	check_vip_tuples(&ld);
+	check_addresses(&ld);
 	if (ld.out_of_memory)
 		return -ENOMEM;
 	return ld.errs->count || ld.errs->dropped ? -EINVAL : 0;

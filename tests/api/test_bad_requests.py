@@ -4,7 +4,7 @@ backend, and the state generation, are the same after it as before."""
 
 import pytest
 
-from apitest import Traffic, dplb_at, ok, state_of, tcp
+from apitest import LOCAL, WEB, Traffic, dplb_at, ok, state_of, tcp
 
 WEB_BACKENDS_PATH = "/vips/web/backends"
 ONE = "/vips/web/backends/10.0.1.1"
@@ -27,6 +27,16 @@ BAD = [
      "bad address (expected a dotted quad", None),
     ("zero-address", "POST", WEB_BACKENDS_PATH, {"address": "0.0.0.0"}, 400,
      "0.0.0.0 is not a usable address", None),
+    ("loopback-backend", "POST", WEB_BACKENDS_PATH, {"address": "127.0.0.1"}, 400,
+     "127.0.0.1 is a loopback address, not a backend", None),
+    ("multicast-backend", "POST", WEB_BACKENDS_PATH, {"address": "239.1.2.3"}, 400,
+     "239.1.2.3 is a multicast address, not a backend", None),
+    ("broadcast-backend", "POST", WEB_BACKENDS_PATH, {"address": "255.255.255.255"}, 400,
+     "255.255.255.255 is the broadcast address, not a backend", None),
+    ("vip-as-backend", "POST", WEB_BACKENDS_PATH, {"address": WEB}, 400,
+     f"{WEB} is the VIP's own address", None),
+    ("dplb-as-backend", "POST", WEB_BACKENDS_PATH, {"address": LOCAL}, 400,
+     f"{LOCAL} is dplb's own address", None),
     ("address-number", "POST", WEB_BACKENDS_PATH, {"address": 167772161}, 400,
      "bad address (expected a string)", None),
     ("existing-backend", "POST", WEB_BACKENDS_PATH, {"address": "10.0.1.1"}, 409,

@@ -1123,3 +1123,22 @@ Test(config_health, bad_values_are_refused_with_their_line)
 	expect_count(&errs, 15);
 	expect_file_order(&errs);
 }
+
+Test(config_bad, addresses_that_make_no_sense_where_they_stand)
+{
+	const char *f = CONFIGS "bad_addresses_in_place.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_error(&errs, f, 6, "backend in [vip:a]: 127.0.0.1 is a loopback address, "
+		     "not a backend");
+	expect_error(&errs, f, 7, "224.0.0.5 is a multicast address, not a backend");
+	expect_error(&errs, f, 8, "255.255.255.255 is the broadcast address, not a backend");
+	expect_error(&errs, f, 9, "240.0.0.1 is a reserved address (240.0.0.0/4), not a backend");
+	expect_error(&errs, f, 10, "backend in [vip:a]: 10.0.0.100 is the VIP's own address");
+	expect_error(&errs, f, 11, "backend in [vip:a]: 10.0.0.1 is dplb's own address");
+	expect_error(&errs, f, 13, "[vip:b] address 10.0.0.1 is dplb's own address");
+	expect_error(&errs, f, 18, "[vip:c] address 239.0.0.1 is a multicast address");
+	expect_count(&errs, 8);
+	expect_file_order(&errs);
+}
