@@ -261,7 +261,6 @@ static void update_target(struct dplb_health_checker *checker, struct health_tar
 {
 	const bool check_changed = !same_check(&target->settings, &b->health);
 	const uint16_t port = dplb_health_port(vip, b);
-
 	const bool fresh = target->due_us == UINT64_MAX; /* spread_first_checks' to set */
 
 	if (!fresh && (check_changed || target->probe_target.port != port ||

@@ -187,22 +187,47 @@ static void backend_labels(FILE *out, const struct backend_sample *sample)
 		fprintf(out, "} " format "\n", value);                                       \
 	}
 
+/* A gauge per backend and value of an enumeration, 1 for the value the
+ * backend has (how Prometheus shows a state). names[v] is value v's label. */
+static void write_one_hot(FILE *out, const struct samples *s, const char *metric,
+			  const char *label, const char *const *names, unsigned int count,
+			  unsigned int (*value_of)(const struct backend_sample *))
+{
+	for (uint32_t b = 0; b < s->backend_count; b++)
+		for (unsigned int v = 0; v < count; v++) {
+			fputs(metric, out);
+			backend_labels(out, &s->backends[b]);
+			fprintf(out, ",%s=\"%s\"} %d\n", label, names[v],
+				value_of(&s->backends[b]) == v);
+		}
+}
+
+static unsigned int health_of(const struct backend_sample *sample)
+{
+	return sample->health.record.status;
+}
+
+static unsigned int state_of(const struct backend_sample *sample)
+{
+	return sample->state;
+}
+
 static void write_backend_health(FILE *out, const struct samples *s)
 {
-	static const enum dplb_health_status statuses[] = {
-		DPLB_HEALTH_UNCHECKED, DPLB_HEALTH_HEALTHY, DPLB_HEALTH_UNHEALTHY
+	const char *const statuses[] = {
+		dplb_health_status_name(DPLB_HEALTH_UNCHECKED),
+		dplb_health_status_name(DPLB_HEALTH_HEALTHY),
+		dplb_health_status_name(DPLB_HEALTH_UNHEALTHY),
 	};
 
+	_Static_assert(DPLB_HEALTH_UNCHECKED == 0 && DPLB_HEALTH_HEALTHY == 1 &&
+			       DPLB_HEALTH_UNHEALTHY == 2,
+		       "statuses[] follows enum dplb_health_status");
 	fprintf(out, "# HELP dplb_backend_health Health checks' verdict: 1 for the status it is "
 		     "in (unchecked and healthy take flows, unhealthy takes none)\n"
 		     "# TYPE dplb_backend_health gauge\n");
-	for (uint32_t b = 0; b < s->backend_count; b++)
-		for (size_t i = 0; i < RTE_DIM(statuses); i++) {
-			fputs("dplb_backend_health", out);
-			backend_labels(out, &s->backends[b]);
-			fprintf(out, ",status=\"%s\"} %d\n", dplb_health_status_name(statuses[i]),
-				s->backends[b].health.record.status == statuses[i]);
-		}
+	write_one_hot(out, s, "dplb_backend_health", "status", statuses, RTE_DIM(statuses),
+		      health_of);
 	fprintf(out, "# HELP dplb_backend_health_transitions_total Changes of health status\n"
 		     "# TYPE dplb_backend_health_transitions_total counter\n");
 	BACKEND_VALUES(out, s, "dplb_backend_health_transitions_total", "%lu",
@@ -261,7 +286,7 @@ static void write_vips(FILE *out, const struct dplb_state *state, const struct s
 	family(out, "backend", #field, kind, help, name, sizeof(name));                      \
 	for (uint32_t b = 0; b < s->backend_count; b++) {                                    \
 		fputs(name, out);                                                            \
-		backend_labels(out, &s->backends[b]);                                                            \
+		backend_labels(out, &s->backends[b]);                                        \
 		fprintf(out, "} %lu\n", (unsigned long)s->backends[b].counters.field);      \
 	}
 	DPLB_TRAFFIC_METRICS(BACKEND_FAMILY)
@@ -272,12 +297,7 @@ static void write_vips(FILE *out, const struct dplb_state *state, const struct s
 	fprintf(out, "# HELP dplb_backend_state Backend state: 1 for the one it is in (up takes "
 		     "new flows, drain keeps existing ones, down takes none)\n"
 		     "# TYPE dplb_backend_state gauge\n");
-	for (uint32_t b = 0; b < s->backend_count; b++)
-		for (uint8_t st = 0; st < RTE_DIM(states); st++) {
-			fputs("dplb_backend_state", out);
-			backend_labels(out, &s->backends[b]);
-			fprintf(out, ",state=\"%s\"} %d\n", states[st], s->backends[b].state == st);
-		}
+	write_one_hot(out, s, "dplb_backend_state", "state", states, RTE_DIM(states), state_of);
 	write_backend_health(out, s);
 }
 

@@ -189,7 +189,7 @@ def udp_ask(testbed, payload, sport):
     return in_netns(testbed.ns("client"), ask)
 
 
-def test_stopped_server_gets_no_new_connections_and_no_request_fails(testbed, api):
+def test_stopped_server_gets_no_new_connections_and_no_request_fails(testbed, dplb, api):
     # Long-lived connections, some on each of the other servers.
     keep = []
     while {n for _, n in keep} != {"b1", "b3"}:
@@ -211,6 +211,11 @@ def test_stopped_server_gets_no_new_connections_and_no_request_fails(testbed, ap
         assert "refused" in b2["health"]["last_check"]["error"], b2
         assert detected - stopped <= DETECT_SECONDS, \
             f"b2 marked unhealthy {detected - stopped:.2f}s after its server stopped"
+        # The transition is logged once, with its reason.
+        logged = "".join(dplb.output()).count(
+            f"dplb: vip web backend {B2}:80 unhealthy: connect refused, {FALL} of {FALL} "
+            "checks failed")
+        assert logged == 1, f"logged {logged} times"
         # From now on every new connection is answered, and never by b2.
         wait_for(lambda: len(clients.since(detected)) >= 40, "40 connections after detection")
         after = clients.since(detected)

@@ -516,7 +516,10 @@ Test(health_syn, two_checks_of_one_server_port_from_two_of_our_ports_both_answer
 		cr_skip_test("no CAP_NET_RAW");
 	cr_assert_eq(listen(listener, 16), 0);
 	cr_assert_eq(dplb_syn_source_for(LOOPBACK, 0, &source), 0);
-	/* Back to back, as two VIPs' checks of one backend may be. */
+	/* Back to back, as two VIPs' checks of one backend may be. On loopback
+	 * each handshake ends within its own send, so this shows that every
+	 * port of ours sends and is heard, not the collision one port would
+	 * meet across a network (that needs a round trip between the SYNs). */
 	cr_assert_eq(dplb_syn_send(&prober, 0, source, LOOPBACK, port, 0x00010aaa), 0);
 	cr_assert_eq(dplb_syn_send(&prober, 1, source, LOOPBACK, port, 0x00020bbb), 0);
 	ready = (struct pollfd){ .fd = prober.raw_fd, .events = POLLIN };

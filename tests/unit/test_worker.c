@@ -599,6 +599,23 @@ static int busiest(const struct dplb_state *state, const uint32_t *backend)
 	return best;
 }
 
+/* A second snapshot of web in which the backend with most of the flows
+ * has option on its line ("state=drain"); its id in *id (the same in both
+ * snapshots: ids are stable). */
+static struct dplb_state *with_busiest(const struct dplb_state *before, const uint32_t *backend,
+				       const char *option, uint32_t *id)
+{
+	const int busy = busiest(before, backend);
+	const char *options[WEB_BACKENDS] = { "", "", "" };
+
+	options[busy] = option;
+	struct dplb_state *after = web_state(options, 2);
+	*id = test_backend_id(test_vip_named(after, "web"), after, ip(web_backends[busy]));
+	cr_assert_eq(*id, test_backend_id(test_vip_named(before, "web"), before,
+					  ip(web_backends[busy])), "a backend's id changed");
+	return after;
+}
+
 /* Send every flow once more under after; flows on the backend `gone` are
  * expected to move to after's Maglev pick, all others to stay. */
 static void expect_moves(const struct dplb_state *after, const struct flow *flows,
@@ -652,16 +669,10 @@ Test(worker, flows_of_a_down_backend_are_rescheduled)
 	struct flow flows[MANY_FLOWS];
 	uint32_t backend[MANY_FLOWS];
 
-	start_flows(before, flows, backend);
-	const int down = busiest(before, backend);
-	const char *options[WEB_BACKENDS] = { "", "", "" };
-	options[down] = "state=down";
-	struct dplb_state *after = web_state(options, 2);
-	const uint32_t gone = test_backend_id(test_vip_named(after, "web"), after,
-					      ip(web_backends[down]));
+	uint32_t gone;
 
-	cr_assert_eq(gone, test_backend_id(test_vip_named(before, "web"), before,
-					   ip(web_backends[down])));
+	start_flows(before, flows, backend);
+	struct dplb_state *after = with_busiest(before, backend, "state=down", &gone);
 	expect_moves(after, flows, backend, gone);
 	dplb_state_free(before);
 	dplb_state_free(after);
@@ -693,13 +704,10 @@ Test(worker, a_drained_backend_keeps_its_flows_but_takes_no_new_ones)
 	struct flow flows[MANY_FLOWS];
 	uint32_t backend[MANY_FLOWS];
 
+	uint32_t draining;
+
 	start_flows(before, flows, backend);
-	const int drained = busiest(before, backend);
-	const char *options[WEB_BACKENDS] = { "", "", "" };
-	options[drained] = "state=drain";
-	struct dplb_state *after = web_state(options, 2);
-	const uint32_t draining = test_backend_id(test_vip_named(after, "web"), after,
-						  ip(web_backends[drained]));
+	struct dplb_state *after = with_busiest(before, backend, "state=drain", &draining);
 	const uint64_t active = backend_counters(draining)->active_flows;
 
 	cr_assert_gt(active, 0);
@@ -902,13 +910,10 @@ Test(worker, a_syn_reusing_a_closed_flow_is_a_new_connection)
 	struct flow flows[MANY_FLOWS];
 	uint32_t backend[MANY_FLOWS];
 
+	uint32_t draining;
+
 	start_flows(before, flows, backend);
-	const int drained = busiest(before, backend);
-	const char *options[WEB_BACKENDS] = { "", "", "" };
-	options[drained] = "state=drain";
-	struct dplb_state *after = web_state(options, 2);
-	const uint32_t draining = test_backend_id(test_vip_named(after, "web"), after,
-						  ip(web_backends[drained]));
+	struct dplb_state *after = with_busiest(before, backend, "state=drain", &draining);
 	uint32_t reused = 0;
 
 	for (uint32_t i = 0; i < MANY_FLOWS; i++) {
