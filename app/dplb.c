@@ -14,11 +14,16 @@
 
 #include <rte_eal.h>
 
-#include "api.h"
-#include "config.h"
-#include "dplb.h"
-#include "health.h"
-#include "log.h"
+#include "api/api_server.h"
+#include "api/stats.h"
+#include "api/telemetry.h"
+#include "common/log.h"
+#include "control/config.h"
+#include "control/context.h"
+#include "control/control.h"
+#include "control/dataplane.h"
+#include "control/management.h"
+#include "health/health.h"
 
 #define MANAGEMENT_PERIOD_MS 10
 

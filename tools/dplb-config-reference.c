@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config_reference.h"
+#include "control/config_reference.h"
 
 static void write_line(const char *line, const char *version, FILE *out)
 {

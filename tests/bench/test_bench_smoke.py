@@ -19,7 +19,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("DPLB_BUILD", REPO / "build"))
-APP = BUILD / "app"
 TIMEOUT = 120
 BACKENDS = [f"10.10.1.{i}" for i in range(1, 9)]
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
@@ -44,7 +43,7 @@ def test_dplb_bench_runs_every_kind_of_scenario():
     prefix, args = eal("bench", "0")
     try:
         proc = subprocess.run(
-            [str(APP / "dplb-bench")] + args + [
+            [str(BUILD / "bench" / "dplb-bench")] + args + [
                 "--", "--scenarios", "est-1,est-1k,flood,mix-1k,maglev", "--runs", "1",
                 "--packets", "4096", "--flow-table-size", "4096"],
             capture_output=True, text=True, timeout=TIMEOUT)
@@ -64,7 +63,7 @@ def test_dplb_bench_skips_what_does_not_fit():
     prefix, args = eal("bench-skip", "0", memory=128)
     try:
         proc = subprocess.run(
-            [str(APP / "dplb-bench")] + args + ["--", "--scenarios", "est-10m", "--proto", "udp"],
+            [str(BUILD / "bench" / "dplb-bench")] + args + ["--", "--scenarios", "est-10m", "--proto", "udp"],
             capture_output=True, text=True, timeout=TIMEOUT)
     finally:
         forget(prefix)
@@ -116,7 +115,7 @@ def run_gen_against_dplb(tmp_path, gen_options):
     gen_prefix, gen_eal = eal("gen", "1")
     dplb_prefix, dplb_eal = eal("dplb", "0-1", memory=512)
     gen = subprocess.Popen(
-        [str(APP / "dplb-gen")] + gen_eal + [
+        [str(BUILD / "tools" / "dplb-gen")] + gen_eal + [
             "--vdev", f"net_memif0,role=server,socket={sock},socket-abstract=no", "--",
             "--vip", "10.10.0.100:80", "--proto", "udp", "--flows", "64", "--count", "5000",
             "--rate", "100000", "--json", "--wait-link", "60", "--hold"] + gen_options,
@@ -129,7 +128,7 @@ def run_gen_against_dplb(tmp_path, gen_options):
                 break
             subprocess.run(["sleep", "0.05"], check=False)
         dplb = subprocess.Popen(
-            [str(APP / "dplb")] + dplb_eal + [
+            [str(BUILD / "app" / "dplb")] + dplb_eal + [
                 # dplb-gen sends to 02:00:00:00:00:01 unless told otherwise,
                 # and dplb drops frames unicast to another MAC.
                 "--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no,"
@@ -189,7 +188,7 @@ def test_dplb_gen_refuses_bad_usage(option):
     prefix, args = eal("gen-usage", "0")
     try:
         proc = subprocess.run(
-            [str(APP / "dplb-gen")] + args + ["--"] + (
+            [str(BUILD / "tools" / "dplb-gen")] + args + ["--"] + (
                 option if option[0] == "--vip" else ["--vip", "10.0.0.1:80"] + option),
             capture_output=True, text=True, timeout=TIMEOUT)
     finally:

@@ -30,7 +30,9 @@ PLACEHOLDERS = {
     "/etc/dplb/dplb.ini": EXAMPLE,
     "FILE": EXAMPLE,
 }
-COMMAND = re.compile(r"^(?:build/app/)?dplb(?:-decap)?(?:\s|$)")
+COMMAND = re.compile(r"^(?:build/(?:app|decap)/)?dplb(?:-decap)?(?:\s|$)")
+# Where each program is built.
+BUILT_IN = {"dplb": "app", "dplb-decap": "decap"}
 
 
 def documented_commands():
@@ -61,7 +63,7 @@ def argv_of(command):
     left = [a for a in argv if re.fullmatch(r"[A-Z]+|\[.*|\|", a)]
     assert not left, f"placeholder(s) {left} in {command!r}: add them to PLACEHOLDERS"
     program = os.path.basename(argv[0])
-    return [str(BUILD / "app" / program)] + argv[1:]
+    return [str(BUILD / BUILT_IN[program] / program)] + argv[1:]
 
 
 def run(argv):

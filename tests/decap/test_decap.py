@@ -12,8 +12,8 @@ uses it later, so the tests drive sockets in A and B directly and need no
 helper processes or readiness handshakes. Everything lives in this one file
 so that no other conftest.py in the tree can shadow its helpers.
 
-Run as root:  DPLB_DECAP=build/app/dplb-decap python3 -m pytest tests/decap
-(DPLB_DECAP defaults to build/app/dplb-decap under the repository root.)
+Run as root:  DPLB_DECAP=build/decap/dplb-decap python3 -m pytest tests/decap
+(DPLB_DECAP defaults to build/decap/dplb-decap under the repository root.)
 """
 
 import ctypes
@@ -109,7 +109,7 @@ class Net:
 @pytest.fixture(scope="session")
 def decap_binary():
     path = Path(os.environ.get("DPLB_DECAP",
-                               REPO_ROOT / "build" / "app" / "dplb-decap"))
+                               REPO_ROOT / "build" / "decap" / "dplb-decap"))
     if not path.is_absolute():
         path = REPO_ROOT / path
     if not os.access(path, os.X_OK):

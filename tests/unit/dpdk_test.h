@@ -20,8 +20,8 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
-#include "config.h"
-#include "state.h"
+#include "control/config.h"
+#include "control/state.h"
 
 /* Start the EAL; vdev (e.g. "net_null0") adds one virtual device, or NULL. */
 static inline void test_eal_init(const char *vdev)

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "control/config.h"
 
 #define CONFIGS "configs/"
 

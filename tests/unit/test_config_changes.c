@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "config_diff.h"
+#include "control/config.h"
+#include "control/config_diff.h"
 
 static const char *const BASE =
 	"[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:01\n\n"

@@ -16,11 +16,11 @@
 
 #include <rte_malloc.h>
 
-#include "control.h"
-#include "health.h"
+#include "control/context.h"
+#include "control/control.h"
+#include "control/neighbor.h"
 #include "dpdk_test.h"
-#include "dplb.h"
-#include "neighbor.h"
+#include "health/health.h"
 
 static const char *const BASE =
 	"[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:01\n\n"

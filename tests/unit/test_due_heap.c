@@ -6,7 +6,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
-#include "due_heap.h"
+#include "health/due_heap.h"
 
 #define LIMIT 512
 #define NOT_IN UINT64_MAX

@@ -17,7 +17,7 @@
 #include <rte_malloc.h>
 
 #include "dpdk_test.h"
-#include "flow_table.h"
+#include "packet/flow_table.h"
 
 static void setup(void)
 {

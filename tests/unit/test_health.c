@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "health_probe.h"
-#include "health_syn.h"
-#include "health_state.h"
+#include "health/health_probe.h"
+#include "health/health_state.h"
+#include "health/health_syn.h"
 
 /* ---- the state machine ---- */
 

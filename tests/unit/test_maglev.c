@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "maglev.h"
+#include "packet/maglev.h"
 
 #define M_DEFAULT 65537u
 #define M_LARGE   655373u

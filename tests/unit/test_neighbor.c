@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "neighbor.h"
+#include "control/neighbor.h"
 
 #define T0 1000000u
 

@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control/neighbor.h"
+#include "control/state.h"
 #include "dpdk_test.h"
-#include "maglev.h"
-#include "neighbor.h"
-#include "state.h"
+#include "packet/maglev.h"
 
 static struct dplb_identities *ids;
 

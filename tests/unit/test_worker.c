@@ -23,9 +23,9 @@
 #include <rte_udp.h>
 
 #include "dpdk_test.h"
-#include "maglev.h"
-#include "schedule.h"
-#include "worker.h"
+#include "packet/maglev.h"
+#include "packet/schedule.h"
+#include "packet/worker.h"
 
 #define FLOW_CAPACITY 4096u
 #define TCP_TIMEOUT 100 /* plain: also pasted into INI text */

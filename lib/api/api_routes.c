@@ -1,0 +1,561 @@
+/*
+ * The API's resources and their handlers. A handler checks what the HTTP
+ * request says (path, query, JSON body) and hands the rest to a view or a
+ * control operation: every rule about what a valid change is lives in
+ * control.c and config.c, never here.
+ *
+ *   GET    /healthz                          liveness and a summary
+ *   GET    /stats                            every counter, JSON
+ *   GET    /metrics                          every counter, Prometheus
+ *   POST   /reload                           re-read the INI file
+ *   GET    /vips                             every VIP with its backends
+ *   GET    /vips/NAME                        one VIP, with Maglev shares
+ *   GET    /vips/NAME/lookup?src=&sport=[&dport=]   a new flow's backend
+ *   GET    /vips/NAME/backends               its backends
+ *   POST   /vips/NAME/backends               add {"address", "weight", "state", "mac"}
+ *   GET    /vips/NAME/backends/ADDRESS       one backend
+ *   PATCH  /vips/NAME/backends/ADDRESS       change {"weight", "state", "mac"}
+ *   DELETE /vips/NAME/backends/ADDRESS       remove it
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_routes.h"
+#include "api/prometheus.h"
+#include "control/control.h"
+
+typedef void (*api_handler)(const struct api_call *call, struct api_reply *reply);
+
+struct api_route {
+	const char *pattern; /* "*" matches one segment */
+	const char *method;
+	api_handler handle;
+	bool changes_state;
+};
+
+/* ---- replies ------------------------------------------------------------- */
+
+void dplb_api_error(struct api_reply *reply, unsigned int status, const char *fmt, ...)
+{
+	char message[DPLB_ERROR_MAX + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	json_decref(reply->json);
+	reply->status = status;
+	reply->json = json_pack("{ss}", "error", message);
+}
+
+static void reply_json(struct api_reply *reply, unsigned int status, json_t *json)
+{
+	if (json == NULL) {
+		dplb_api_error(reply, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		return;
+	}
+	reply->status = status;
+	reply->json = json;
+}
+
+/* A refused change: the first reason as "error", all of them as "errors". */
+static void reply_refused(struct api_reply *reply, unsigned int status,
+			  const struct dplb_control_result *result)
+{
+	const struct dplb_config_errors *errs = &result->errors;
+	json_t *all = json_array();
+
+	dplb_api_error(reply, status, "%s", errs->count ? errs->messages[0] : "refused");
+	for (uint32_t i = 0; i < errs->count && i < RTE_DIM(errs->messages); i++)
+		json_array_append_new(all, json_string(errs->messages[i]));
+	json_object_set_new(reply->json, "errors", all);
+	if (errs->dropped)
+		json_object_set_new(reply->json, "more_errors", json_integer(errs->dropped));
+}
+
+/* A control operation's outcome as HTTP. */
+static void reply_control(struct api_reply *reply, int rc, unsigned int ok_status,
+			  unsigned int invalid_status, const struct dplb_control_result *result)
+{
+	switch (rc) {
+	case 0:
+		reply_json(reply, ok_status, dplb_view_control_result(result));
+		return;
+	case -ENOENT:
+		reply_refused(reply, MHD_HTTP_NOT_FOUND, result);
+		return;
+	case -EEXIST:
+		reply_refused(reply, MHD_HTTP_CONFLICT, result);
+		return;
+	case -EINVAL:
+		reply_refused(reply, invalid_status, result);
+		return;
+	case -ENOMEM:
+		reply_refused(reply, MHD_HTTP_SERVICE_UNAVAILABLE, result);
+		return;
+	default:
+		reply_refused(reply, MHD_HTTP_INTERNAL_SERVER_ERROR, result);
+		return;
+	}
+}
+
+/* ---- request parts --------------------------------------------------------- */
+
+static const struct dplb_vip_entry *vip_or_404(const struct api_call *call,
+					       struct api_reply *reply)
+{
+	const char *name = call->target->segments[1];
+	const struct dplb_vip_entry *vip = dplb_view_find_vip(call->ctx, name);
+
+	if (vip == NULL)
+		dplb_api_error(reply, MHD_HTTP_NOT_FOUND, "no VIP named \"%.64s\"", name);
+	return vip;
+}
+
+/* The backend address in the path; false (and a 400) when it is not one. */
+static bool path_address(const struct api_call *call, struct api_reply *reply, uint32_t *address)
+{
+	const char *text = call->target->segments[3];
+	const char *why = dplb_parse_ipv4(text, address);
+
+	if (why != NULL)
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad backend address \"%.64s\" (%s)",
+			       text, why);
+	return why == NULL;
+}
+
+/* Strict decimal in [0, max]; false for anything else. */
+static bool parse_number(const char *text, uint32_t max, uint32_t *out)
+{
+	uint64_t value = 0;
+
+	if (text == NULL || *text == '\0')
+		return false;
+	for (; *text != '\0'; text++) {
+		if (*text < '0' || *text > '9')
+			return false;
+		value = value * 10 + (uint64_t)(*text - '0');
+		if (value > max)
+			return false;
+	}
+	*out = (uint32_t)value;
+	return true;
+}
+
+struct query_check {
+	const char *const *known;
+	const char *unknown;
+};
+
+static enum MHD_Result note_unknown_argument(void *cls, enum MHD_ValueKind kind, const char *key,
+					     const char *value)
+{
+	struct query_check *check = cls;
+
+	(void)kind;
+	(void)value;
+	for (const char *const *k = check->known; *k != NULL; k++)
+		if (strcmp(*k, key) == 0)
+			return MHD_YES;
+	check->unknown = key;
+	return MHD_NO;
+}
+
+/* A typo in a parameter name must not pass for "use the default". */
+static bool only_known_arguments(const struct api_call *call, struct api_reply *reply,
+				 const char *const *known)
+{
+	struct query_check check = { known, NULL };
+
+	MHD_get_connection_values(call->connection, MHD_GET_ARGUMENT_KIND, note_unknown_argument,
+				  &check);
+	if (check.unknown != NULL)
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "unknown query parameter \"%.64s\"",
+			       check.unknown);
+	return check.unknown == NULL;
+}
+
+/* The body as a JSON object; NULL (and a 400) otherwise. */
+static json_t *body_object(const struct api_call *call, struct api_reply *reply)
+{
+	json_error_t error;
+	json_t *body;
+
+	if (call->body_length == 0) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "the request needs a JSON object body");
+		return NULL;
+	}
+	body = json_loadb(call->body, call->body_length, JSON_REJECT_DUPLICATES, &error);
+	if (body == NULL) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "malformed JSON at line %d column %d: %s",
+			       error.line, error.column, error.text);
+		return NULL;
+	}
+	if (!json_is_object(body)) {
+		json_decref(body);
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object");
+		return NULL;
+	}
+	return body;
+}
+
+/* A misspelt field must not be silently ignored. */
+static bool only_known_fields(json_t *body, const char *const *known, struct api_reply *reply)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(body, key, value) {
+		const char *const *k;
+
+		for (k = known; *k != NULL && strcmp(*k, key) != 0; k++)
+			;
+		if (*k == NULL) {
+			dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "unknown field \"%.64s\"", key);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * The backend fields a body may carry. Only their form is checked here
+ * (a whole number, a known state name, a MAC's syntax); whether a weight is
+ * in range is the configuration's rule, checked by the control operation.
+ */
+static bool backend_fields(json_t *body, struct dplb_backend_update *update,
+			   struct api_reply *reply)
+{
+	json_t *weight = json_object_get(body, "weight");
+	json_t *state = json_object_get(body, "state");
+	json_t *mac = json_object_get(body, "mac");
+	const char *why;
+
+	if (weight != NULL) {
+		if (!json_is_integer(weight) || json_integer_value(weight) < 0 ||
+		    json_integer_value(weight) > UINT32_MAX) {
+			dplb_api_error(reply, MHD_HTTP_BAD_REQUEST,
+				       "weight must be a whole number (1..%u)", DPLB_MAX_WEIGHT);
+			return false;
+		}
+		update->set_weight = true;
+		update->weight = (uint32_t)json_integer_value(weight);
+	}
+	if (state != NULL) {
+		if (!json_is_string(state) ||
+		    dplb_backend_state_parse(json_string_value(state), &update->state) != 0) {
+			dplb_api_error(reply, MHD_HTTP_BAD_REQUEST,
+				       "state must be \"up\", \"drain\" or \"down\"");
+			return false;
+		}
+		update->set_state = true;
+	}
+	if (mac != NULL) {
+		update->set_mac = true;
+		update->has_mac = !json_is_null(mac);
+		if (update->has_mac) {
+			why = json_is_string(mac) ? dplb_parse_mac(json_string_value(mac), update->mac)
+						  : "expected a string or null";
+			if (why != NULL) {
+				dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad mac (%s)", why);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* ---- reads ----------------------------------------------------------------- */
+
+static void get_health(const struct api_call *call, struct api_reply *reply)
+{
+	reply_json(reply, MHD_HTTP_OK, dplb_view_health(call->ctx));
+}
+
+static void get_stats(const struct api_call *call, struct api_reply *reply)
+{
+	reply_json(reply, MHD_HTTP_OK, dplb_view_stats(call->ctx, call->rates));
+}
+
+static void get_metrics(const struct api_call *call, struct api_reply *reply)
+{
+	reply->text = dplb_prometheus_render(call->ctx, &reply->text_length);
+	if (reply->text == NULL) {
+		dplb_api_error(reply, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		return;
+	}
+	reply->status = MHD_HTTP_OK;
+	reply->content_type = DPLB_PROMETHEUS_CONTENT_TYPE;
+}
+
+static void get_vips(const struct api_call *call, struct api_reply *reply)
+{
+	reply_json(reply, MHD_HTTP_OK, dplb_view_vips(call->ctx));
+}
+
+static void get_vip(const struct api_call *call, struct api_reply *reply)
+{
+	const struct dplb_vip_entry *vip = vip_or_404(call, reply);
+
+	if (vip != NULL)
+		reply_json(reply, MHD_HTTP_OK, dplb_view_vip(call->ctx, vip, true));
+}
+
+static void get_backends(const struct api_call *call, struct api_reply *reply)
+{
+	const struct dplb_vip_entry *vip = vip_or_404(call, reply);
+
+	if (vip != NULL)
+		reply_json(reply, MHD_HTTP_OK, dplb_view_backends(call->ctx, vip));
+}
+
+static void get_backend(const struct api_call *call, struct api_reply *reply)
+{
+	const struct dplb_vip_entry *vip = vip_or_404(call, reply);
+	uint32_t address;
+	int64_t id;
+
+	if (vip == NULL || !path_address(call, reply, &address))
+		return;
+	id = dplb_view_find_backend(call->ctx, vip, address);
+	if (id < 0) {
+		dplb_api_error(reply, MHD_HTTP_NOT_FOUND, "vip %s has no backend %s",
+			       vip->config->name, call->target->segments[3]);
+		return;
+	}
+	reply_json(reply, MHD_HTTP_OK, dplb_view_backend(call->ctx, vip, (uint32_t)id));
+}
+
+static void get_lookup(const struct api_call *call, struct api_reply *reply)
+{
+	static const char *const known[] = { "src", "sport", "dport", NULL };
+	const struct dplb_vip_entry *vip = vip_or_404(call, reply);
+	const char *src_text, *sport_text, *dport_text, *why;
+	uint32_t src, sport, dport;
+
+	if (vip == NULL || !only_known_arguments(call, reply, known))
+		return;
+	src_text = MHD_lookup_connection_value(call->connection, MHD_GET_ARGUMENT_KIND, "src");
+	sport_text = MHD_lookup_connection_value(call->connection, MHD_GET_ARGUMENT_KIND, "sport");
+	dport_text = MHD_lookup_connection_value(call->connection, MHD_GET_ARGUMENT_KIND, "dport");
+	if (src_text == NULL) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "src=CLIENT_IPV4 is required");
+		return;
+	}
+	why = dplb_parse_ipv4(src_text, &src);
+	if (why != NULL) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad src \"%.64s\" (%s)", src_text, why);
+		return;
+	}
+	if (!parse_number(sport_text, 65535, &sport)) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "sport=0..65535 is required");
+		return;
+	}
+	/* A VIP on one port needs no dport; one on every port does. */
+	dport = vip->config->port;
+	if (dport_text != NULL && !parse_number(dport_text, 65535, &dport)) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad dport \"%.64s\" (0..65535)",
+			       dport_text);
+		return;
+	}
+	if (dport_text == NULL && dport == 0) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST,
+			       "dport=N is required: the VIP serves every port");
+		return;
+	}
+	if (vip->config->port != 0 && dport != vip->config->port) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "vip %s serves port %u only",
+			       vip->config->name, vip->config->port);
+		return;
+	}
+	reply_json(reply, MHD_HTTP_OK,
+		   dplb_view_lookup(call->ctx, vip, src, rte_cpu_to_be_16((uint16_t)sport),
+				    rte_cpu_to_be_16((uint16_t)dport)));
+}
+
+/* ---- changes --------------------------------------------------------------- */
+
+static void post_backend(const struct api_call *call, struct api_reply *reply)
+{
+	static const char *const known[] = { "address", "weight", "state", "mac", NULL };
+	const char *name = call->target->segments[1];
+	struct dplb_backend_update fields = { 0 };
+	struct dplb_backend_config backend = { .weight = 1, .state = DPLB_BACKEND_UP };
+	struct dplb_control_result result;
+	json_t *body = body_object(call, reply), *address;
+	const char *why = "expected a string";
+	int rc;
+
+	if (body == NULL)
+		return;
+	if (!only_known_fields(body, known, reply) || !backend_fields(body, &fields, reply))
+		goto out;
+	address = json_object_get(body, "address");
+	if (address == NULL) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "address is required");
+		goto out;
+	}
+	if (json_is_string(address))
+		why = dplb_parse_ipv4(json_string_value(address), &backend.address);
+	if (why != NULL) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad address (%s)", why);
+		goto out;
+	}
+	if (fields.set_weight)
+		backend.weight = fields.weight;
+	if (fields.set_state)
+		backend.state = fields.state;
+	backend.has_mac = fields.set_mac && fields.has_mac;
+	if (backend.has_mac)
+		memcpy(backend.mac, fields.mac, sizeof(backend.mac));
+
+	rc = dplb_control_add_backend(call->ctx, name, &backend, &result);
+	reply_control(reply, rc, MHD_HTTP_CREATED, MHD_HTTP_BAD_REQUEST, &result);
+	if (rc == 0)
+		snprintf(reply->location, sizeof(reply->location), "/vips/%s/backends/%s", name,
+			 json_string_value(address));
+	dplb_control_result_free(&result);
+out:
+	json_decref(body);
+}
+
+static void patch_backend(const struct api_call *call, struct api_reply *reply)
+{
+	static const char *const known[] = { "weight", "state", "mac", NULL };
+	struct dplb_backend_update update = { 0 };
+	struct dplb_control_result result;
+	uint32_t address;
+	json_t *body;
+	int rc;
+
+	if (!path_address(call, reply, &address))
+		return;
+	body = body_object(call, reply);
+	if (body == NULL)
+		return;
+	if (!only_known_fields(body, known, reply) || !backend_fields(body, &update, reply))
+		goto out;
+	if (!update.set_weight && !update.set_state && !update.set_mac) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST,
+			       "nothing to change: give weight, state or mac");
+		goto out;
+	}
+	rc = dplb_control_update_backend(call->ctx, call->target->segments[1], address, &update,
+					 &result);
+	reply_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_BAD_REQUEST, &result);
+	dplb_control_result_free(&result);
+out:
+	json_decref(body);
+}
+
+static void delete_backend(const struct api_call *call, struct api_reply *reply)
+{
+	struct dplb_control_result result;
+	uint32_t address;
+	int rc;
+
+	if (!path_address(call, reply, &address))
+		return;
+	rc = dplb_control_remove_backend(call->ctx, call->target->segments[1], address, &result);
+	reply_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_BAD_REQUEST, &result);
+	dplb_control_result_free(&result);
+}
+
+static void post_reload(const struct api_call *call, struct api_reply *reply)
+{
+	struct dplb_control_result result;
+	int rc = dplb_control_reload(call->ctx, &result);
+
+	/* A file that does not validate is not the request's fault: 422. */
+	reply_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_UNPROCESSABLE_CONTENT, &result);
+	dplb_control_result_free(&result);
+}
+
+/* ---- routing --------------------------------------------------------------- */
+
+static const struct api_route routes[] = {
+	{ "/healthz", "GET", get_health, false },
+	{ "/stats", "GET", get_stats, false },
+	{ "/metrics", "GET", get_metrics, false },
+	{ "/reload", "POST", post_reload, true },
+	{ "/vips", "GET", get_vips, false },
+	{ "/vips/*", "GET", get_vip, false },
+	{ "/vips/*/lookup", "GET", get_lookup, false },
+	{ "/vips/*/backends", "GET", get_backends, false },
+	{ "/vips/*/backends", "POST", post_backend, true },
+	{ "/vips/*/backends/*", "GET", get_backend, false },
+	{ "/vips/*/backends/*", "PATCH", patch_backend, true },
+	{ "/vips/*/backends/*", "DELETE", delete_backend, true },
+};
+
+static bool pattern_matches(const char *pattern, const struct api_target *target)
+{
+	unsigned int i = 0;
+
+	while (*pattern == '/') {
+		const char *segment = ++pattern;
+		const size_t len = strcspn(segment, "/");
+
+		if (i == target->segment_count)
+			return false;
+		if (!(len == 1 && *segment == '*') &&
+		    (strlen(target->segments[i]) != len || memcmp(target->segments[i], segment, len)))
+			return false;
+		pattern += len;
+		i++;
+	}
+	return i == target->segment_count;
+}
+
+/* Split "/a/b/c" into segments; empty ones ("//", a trailing "/") are skipped. */
+static bool split_path(const char *url, struct api_target *target)
+{
+	target->segment_count = 0;
+	while (*url != '\0') {
+		const size_t len = strcspn(url, "/");
+
+		if (len > 0) {
+			if (target->segment_count == DPLB_API_MAX_SEGMENTS ||
+			    len >= DPLB_API_SEGMENT_MAX)
+				return false;
+			memcpy(target->segments[target->segment_count], url, len);
+			target->segments[target->segment_count++][len] = '\0';
+		}
+		url += len;
+		url += *url == '/';
+	}
+	return true;
+}
+
+void dplb_api_match(const char *url, const char *method, struct api_target *target)
+{
+	const char *wanted = strcmp(method, "HEAD") == 0 ? "GET" : method;
+	size_t used = 0;
+
+	memset(target, 0, sizeof(*target));
+	target->status = MHD_HTTP_NOT_FOUND;
+	if (!split_path(url, target))
+		return;
+	for (size_t i = 0; i < RTE_DIM(routes); i++) {
+		if (!pattern_matches(routes[i].pattern, target))
+			continue;
+		if (strcmp(routes[i].method, wanted) == 0) {
+			target->route = &routes[i];
+			target->changes_state = routes[i].changes_state;
+			return;
+		}
+		target->status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		used += (size_t)snprintf(target->allow + used, sizeof(target->allow) - used,
+					 "%s%s%s", used ? ", " : "", routes[i].method,
+					 strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
+	}
+}
+
+void dplb_api_handle(const struct api_call *call, struct api_reply *reply)
+{
+	call->target->route->handle(call, reply);
+}

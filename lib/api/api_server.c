@@ -1,0 +1,420 @@
+/*
+ * The HTTP transport of the management endpoint: libmicrohttpd in
+ * "external" epoll mode (no thread of its own), request bodies with a size
+ * limit, bearer-token authentication of changes, and turning a route's
+ * reply into a response. What the paths mean is api_routes.c's.
+ *
+ * A refused request (404, 405, 401, 413) is answered once its body has been
+ * read and thrown away, not before: closing a socket with unread data makes
+ * the kernel reset the connection, and the client could lose the answer. A
+ * client that asks "Expect: 100-continue" is answered at once instead, and
+ * one that keeps sending past DISCARD_LIMIT is cut off.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+
+#include "api/api_routes.h"
+#include "api/api_server.h"
+#include "common/log.h"
+
+#define CONNECTION_LIMIT 64
+#define CONNECTION_TIMEOUT_SECONDS 30
+/* Per connection: headers and the read buffer of the body. */
+#define CONNECTION_MEMORY (128 * 1024)
+/* Of a refused body, read and dropped before answering. */
+#define DISCARD_LIMIT (1024 * 1024)
+#define TOKEN_MAX 4096
+
+struct dplb_api {
+	struct dplb_context *ctx;
+	struct MHD_Daemon *daemon;
+	int epoll_fd;
+	bool token_required;
+	char token[TOKEN_MAX + 1];
+	size_t token_length; /* 0 with token_required: every change is refused */
+	uint64_t token_reloads; /* ctx->reloads_ok when the token was read */
+	struct dplb_rate_memory rates;
+	char last_log[256]; /* libmicrohttpd's last message, for start-up errors */
+};
+
+/* One request, from its headers to its answer. */
+struct request {
+	struct api_target target;
+	unsigned int refusal; /* an HTTP status decided from the headers, or 0 */
+	char refusal_message[160];
+	bool challenge;
+	char *body;
+	size_t length;
+	size_t discarded;
+};
+
+/* ---- the token --------------------------------------------------------- */
+
+/*
+ * Read [management] token_file, at start and after each reload. A token
+ * that cannot be read refuses every change rather than allowing them.
+ */
+static void read_token(struct dplb_api *api)
+{
+	const struct dplb_config *config = dplb_current_state(api->ctx->publisher)->config;
+	size_t length = 0;
+	FILE *file;
+
+	api->token_reloads = api->ctx->reloads_ok;
+	api->token_required = config->token_file[0] != '\0';
+	api->token_length = 0;
+	memset(api->token, 0, sizeof(api->token));
+	if (!api->token_required)
+		return;
+	file = fopen(config->token_file, "re");
+	if (file != NULL) {
+		length = fread(api->token, 1, sizeof(api->token), file);
+		fclose(file);
+	}
+	if (file == NULL || length > TOKEN_MAX) {
+		DPLB_LOG(WARNING, "cannot use token file %s (%s): every change is refused",
+			 config->token_file, file == NULL ? strerror(errno) : "too long");
+		memset(api->token, 0, sizeof(api->token));
+		return;
+	}
+	/* A trailing newline is how editors end files, not part of the token. */
+	while (length > 0 && strchr(" \t\r\n", api->token[length - 1]) != NULL)
+		api->token[--length] = '\0';
+	if (length == 0)
+		DPLB_LOG(WARNING, "token file %s is empty: every change is refused",
+			 config->token_file);
+	api->token_length = length;
+}
+
+/* Equal or not, in a time that depends only on the expected token's length. */
+static bool token_equal(const char *given, size_t given_length, const char *expected,
+			size_t expected_length)
+{
+	volatile unsigned char differ = given_length != expected_length;
+
+	for (size_t i = 0; i < expected_length; i++)
+		differ |= (unsigned char)(expected[i] ^ (i < given_length ? given[i] : 0));
+	return differ == 0;
+}
+
+/* "Authorization: Bearer TOKEN"; NULL when allowed, else why not. */
+static const char *refuse_unauthorized(const struct dplb_api *api,
+				       struct MHD_Connection *connection)
+{
+	const char *header = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_AUTHORIZATION);
+	size_t length;
+
+	if (!api->token_required)
+		return NULL;
+	if (header == NULL)
+		return "changes need \"Authorization: Bearer TOKEN\"";
+	header += strspn(header, " \t");
+	if (strncasecmp(header, "Bearer", 6) != 0 || (header[6] != ' ' && header[6] != '\t'))
+		return "changes need \"Authorization: Bearer TOKEN\"";
+	header += 6;
+	header += strspn(header, " \t");
+	length = strlen(header);
+	while (length > 0 && (header[length - 1] == ' ' || header[length - 1] == '\t'))
+		length--;
+	if (api->token_length == 0 ||
+	    !token_equal(header, length, api->token, api->token_length))
+		return "wrong token";
+	return NULL;
+}
+
+/* ---- answering ------------------------------------------------------------- */
+
+static enum MHD_Result send_reply(struct MHD_Connection *connection, struct api_reply *reply)
+{
+	struct MHD_Response *response;
+	const char *type = reply->content_type;
+	enum MHD_Result queued;
+	char *body = reply->text;
+	size_t length = reply->text_length;
+
+	if (reply->json != NULL) {
+		body = json_dumps(reply->json, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
+		length = body ? strlen(body) : 0;
+		type = "application/json";
+		json_decref(reply->json);
+		reply->json = NULL;
+	}
+	if (body == NULL)
+		return MHD_NO; /* out of memory: drop the connection */
+	response = MHD_create_response_from_buffer(length, body, MHD_RESPMEM_MUST_FREE);
+	if (response == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (reply->allow[0] != '\0')
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, reply->allow);
+	if (reply->location[0] != '\0')
+		MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, reply->location);
+	if (reply->challenge)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"dplb\"");
+	queued = MHD_queue_response(connection, reply->status, response);
+	MHD_destroy_response(response);
+	return queued;
+}
+
+static enum MHD_Result send_refusal(struct MHD_Connection *connection,
+				    const struct request *request)
+{
+	struct api_reply reply = { 0 };
+
+	dplb_api_error(&reply, request->refusal, "%s", request->refusal_message);
+	if (request->refusal == MHD_HTTP_METHOD_NOT_ALLOWED)
+		snprintf(reply.allow, sizeof(reply.allow), "%s", request->target.allow);
+	reply.challenge = request->challenge;
+	return send_reply(connection, &reply);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+refuse(struct request *request, unsigned int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (request->refusal != 0)
+		return; /* the first reason stands */
+	request->refusal = status;
+	va_start(ap, fmt);
+	vsnprintf(request->refusal_message, sizeof(request->refusal_message), fmt, ap);
+	va_end(ap);
+}
+
+/* What can be judged from the request line and headers alone. */
+static void judge_headers(struct dplb_api *api, struct MHD_Connection *connection,
+			  const char *url, const char *method, struct request *request)
+{
+	const char *declared = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+							   MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *why;
+
+	dplb_api_match(url, method, &request->target);
+	if (request->target.route == NULL) {
+		if (request->target.status == MHD_HTTP_METHOD_NOT_ALLOWED)
+			refuse(request, MHD_HTTP_METHOD_NOT_ALLOWED, "%s is not allowed on %.96s",
+			       method, url);
+		else
+			refuse(request, MHD_HTTP_NOT_FOUND, "no resource %.128s", url);
+		return;
+	}
+	if (request->target.changes_state) {
+		why = refuse_unauthorized(api, connection);
+		if (why != NULL) {
+			refuse(request, MHD_HTTP_UNAUTHORIZED, "%s", why);
+			request->challenge = true;
+			return;
+		}
+	}
+	if (declared != NULL && strtoull(declared, NULL, 10) > DPLB_API_BODY_LIMIT)
+		refuse(request, MHD_HTTP_CONTENT_TOO_LARGE, "request body over %u bytes",
+		       DPLB_API_BODY_LIMIT);
+}
+
+static bool answer_refusal_now(struct MHD_Connection *connection)
+{
+	const char *expect = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_EXPECT);
+	const char *declared = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+							   MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	/* The client waits for our word before sending, or would send more
+	 * than is worth reading. */
+	return (expect != NULL && strcasecmp(expect, "100-continue") == 0) ||
+	       (declared != NULL && strtoull(declared, NULL, 10) > DISCARD_LIMIT);
+}
+
+/* Keep up to the limit; past it the request is refused and the rest dropped. */
+static bool take_body(struct request *request, const char *data, size_t size)
+{
+	char *grown;
+
+	if (request->refusal != 0) {
+		request->discarded += size;
+		return request->discarded <= DISCARD_LIMIT;
+	}
+	if (request->length + size > DPLB_API_BODY_LIMIT) {
+		refuse(request, MHD_HTTP_CONTENT_TOO_LARGE, "request body over %u bytes",
+		       DPLB_API_BODY_LIMIT);
+		free(request->body);
+		request->body = NULL;
+		request->discarded = request->length + size;
+		return true;
+	}
+	grown = realloc(request->body, request->length + size + 1);
+	if (grown == NULL) {
+		refuse(request, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		return true;
+	}
+	memcpy(grown + request->length, data, size);
+	request->length += size;
+	grown[request->length] = '\0';
+	request->body = grown;
+	return true;
+}
+
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connection,
+				      const char *url, const char *method, const char *version,
+				      const char *upload_data, size_t *upload_data_size,
+				      void **request_context)
+{
+	struct dplb_api *api = cls;
+	struct request *request = *request_context;
+	struct api_reply reply = { 0 };
+
+	(void)version;
+	if (request == NULL) {
+		/* First call: headers only. */
+		request = calloc(1, sizeof(*request));
+		if (request == NULL)
+			return MHD_NO;
+		*request_context = request;
+		judge_headers(api, connection, url, method, request);
+		if (request->refusal != 0 && answer_refusal_now(connection))
+			return send_refusal(connection, request);
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0) {
+		const bool go_on = take_body(request, upload_data, *upload_data_size);
+
+		*upload_data_size = 0;
+		return go_on ? MHD_YES : MHD_NO;
+	}
+	if (request->refusal != 0)
+		return send_refusal(connection, request);
+
+	const struct api_call call = {
+		.ctx = api->ctx,
+		.rates = &api->rates,
+		.connection = connection,
+		.target = &request->target,
+		.body = request->body,
+		.body_length = request->length,
+	};
+	dplb_api_handle(&call, &reply);
+	return send_reply(connection, &reply);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *connection,
+			      void **request_context, enum MHD_RequestTerminationCode code)
+{
+	struct request *request = *request_context;
+
+	(void)cls;
+	(void)connection;
+	(void)code;
+	if (request != NULL) {
+		free(request->body);
+		free(request);
+		*request_context = NULL;
+	}
+}
+
+static void log_message(void *cls, const char *fmt, va_list ap)
+{
+	struct dplb_api *api = cls;
+
+	vsnprintf(api->last_log, sizeof(api->last_log), fmt, ap);
+	/* Kept for start-up errors; later ones are worth a line too (without
+	 * libmicrohttpd's newline: the log adds one). */
+	if (api->daemon != NULL)
+		DPLB_LOG(WARNING, "http: %.*s", (int)strcspn(api->last_log, "\n"), api->last_log);
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+struct dplb_api *dplb_api_start(struct dplb_context *ctx, char *error)
+{
+	const struct dplb_config *config = dplb_current_state(ctx->publisher)->config;
+	struct sockaddr_in address = { .sin_family = AF_INET };
+	const union MHD_DaemonInfo *info;
+	struct dplb_api *api = calloc(1, sizeof(*api));
+
+	if (api == NULL) {
+		snprintf(error, DPLB_ERROR_MAX, "out of memory");
+		return NULL;
+	}
+	api->ctx = ctx;
+	dplb_rate_memory_init(&api->rates);
+	address.sin_port = htons(config->listen_port);
+	if (inet_pton(AF_INET, config->listen_address, &address.sin_addr) != 1) {
+		snprintf(error, DPLB_ERROR_MAX, "bad listen address %s", config->listen_address);
+		free(api);
+		return NULL;
+	}
+	api->daemon = MHD_start_daemon(
+		MHD_USE_EPOLL | MHD_USE_ERROR_LOG, config->listen_port, NULL, NULL, handle_request,
+		api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_SECONDS,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, api,
+		MHD_OPTION_EXTERNAL_LOGGER, log_message, api, MHD_OPTION_END);
+	if (api->daemon == NULL) {
+		snprintf(error, DPLB_ERROR_MAX, "cannot listen on %.40s:%u: %.200s", config->listen_address,
+			 config->listen_port, api->last_log[0] ? api->last_log : "unknown error");
+		/* libmicrohttpd's messages end with a newline; ours do not. */
+		error[strcspn(error, "\n")] = '\0';
+		free(api);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	api->epoll_fd = info != NULL ? info->epoll_fd : -1;
+	read_token(api);
+	if (!api->token_required && address.sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+		DPLB_LOG(WARNING, "warning: %s:%u accepts changes from anyone who can reach it: "
+				  "set [management] token_file",
+			 config->listen_address, config->listen_port);
+	return api;
+}
+
+void dplb_api_poll(struct dplb_api *api)
+{
+	if (api == NULL)
+		return;
+	if (api->token_reloads != api->ctx->reloads_ok)
+		read_token(api);
+	MHD_run(api->daemon);
+}
+
+void dplb_api_wait(struct dplb_api *api, int other_fd, unsigned int max_ms)
+{
+	MHD_UNSIGNED_LONG_LONG mhd_ms;
+	int timeout = (int)max_ms;
+	/* Each an epoll set, readable when any of its sockets is ready;
+	 * poll() leaves their events for their owners to take. A negative fd
+	 * is ignored by poll(). */
+	struct pollfd ready[2] = {
+		{ .fd = api != NULL ? api->epoll_fd : -1, .events = POLLIN },
+		{ .fd = other_fd, .events = POLLIN },
+	};
+
+	/* libmicrohttpd's own deadlines (timeouts, data it already holds). */
+	if (api != NULL && api->epoll_fd >= 0 &&
+	    MHD_get_timeout(api->daemon, &mhd_ms) == MHD_YES &&
+	    mhd_ms < (MHD_UNSIGNED_LONG_LONG)timeout)
+		timeout = (int)mhd_ms;
+	poll(ready, 2, timeout);
+}
+
+void dplb_api_stop(struct dplb_api *api)
+{
+	if (api == NULL)
+		return;
+	MHD_stop_daemon(api->daemon);
+	free(api);
+}

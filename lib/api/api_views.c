@@ -1,0 +1,596 @@
+/*
+ * The JSON documents of the HTTP API. Counter keys are generated from the
+ * lists in metrics.h and counters.h, so they match /metrics and telemetry.
+ * Values come from the current snapshot and the workers' counters; the
+ * management lcore, which runs these, is the only one that frees snapshots.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api_views.h"
+#include "api/stats.h"
+#include "api/metrics.h"
+#include "common/log.h"
+#include "health/health.h"
+#include "packet/maglev.h"
+#include "packet/new_flow_lookup.h"
+
+/* ---- small builders ---------------------------------------------------- */
+
+static void put_u64(json_t *o, const char *key, uint64_t value)
+{
+	json_object_set_new(o, key, json_integer((json_int_t)value));
+}
+
+static void put_string(json_t *o, const char *key, const char *value)
+{
+	json_object_set_new(o, key, json_string(value));
+}
+
+static void put_ipv4(json_t *o, const char *key, uint32_t address)
+{
+	char text[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &address, text, sizeof(text));
+	put_string(o, key, text);
+}
+
+/* The MAC, or null when there is none. */
+static void put_mac(json_t *o, const char *key, bool present, const uint8_t *mac)
+{
+	char text[18];
+
+	if (!present) {
+		json_object_set_new(o, key, json_null());
+		return;
+	}
+	snprintf(text, sizeof(text), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
+		 mac[3], mac[4], mac[5]);
+	put_string(o, key, text);
+}
+
+static double ratio(uint64_t part, uint64_t whole)
+{
+	return whole ? (double)part / (double)whole : 0.0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A counter's growth; a counter that went back (port reset) grew by 0. */
+static uint64_t growth(uint64_t now, uint64_t before)
+{
+	return now >= before ? now - before : 0;
+}
+
+/* ---- counters ----------------------------------------------------------- */
+
+static void put_traffic(json_t *o, const struct dplb_traffic_counters *c)
+{
+#define PUT_TRAFFIC(field, kind, help) put_u64(o, #field, c->field);
+	DPLB_TRAFFIC_METRICS(PUT_TRAFFIC)
+#undef PUT_TRAFFIC
+}
+
+static json_t *drops_json(const uint64_t *drops, uint64_t *total)
+{
+	json_t *o = json_object();
+
+	*total = 0;
+	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++) {
+		put_u64(o, dplb_drop_reason_label[r], drops[r]);
+		*total += drops[r];
+	}
+	return o;
+}
+
+/* A worker's (or the sum of all workers') counters. */
+static void put_worker_counters(json_t *o, const struct dplb_context *ctx,
+				const struct dplb_worker_counters *c)
+{
+	struct dplb_port_counters sum = { 0 };
+	json_t *ports = json_array();
+	uint64_t drops_total;
+
+	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
+		json_t *port = json_object();
+
+		put_u64(port, "port", ctx->port_ids[p]);
+#define PUT_PORT(field, kind, help)                         \
+	put_u64(port, #field, c->port[p].field);            \
+	sum.field += c->port[p].field;
+		DPLB_PORT_METRICS(PUT_PORT)
+#undef PUT_PORT
+		json_array_append_new(ports, port);
+	}
+#define PUT_SUM(field, kind, help) put_u64(o, #field, sum.field);
+	DPLB_PORT_METRICS(PUT_SUM)
+#undef PUT_SUM
+#define PUT_FIELD(field, kind, help) put_u64(o, #field, c->field);
+	DPLB_WORKER_METRICS(PUT_FIELD)
+#undef PUT_FIELD
+	json_object_set_new(o, "flow_table_occupancy",
+			    json_real(ratio(c->flows_active, c->flow_capacity)));
+	json_object_set_new(o, "drops", drops_json(c->drops, &drops_total));
+	put_u64(o, "drops_total", drops_total);
+	json_object_set_new(o, "ports", ports);
+}
+
+/* ---- /healthz ----------------------------------------------------------- */
+
+json_t *dplb_view_health(const struct dplb_context *ctx)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	struct dplb_health_totals health;
+	uint32_t without_backends = 0;
+	json_t *o = json_object(), *unhealthy = json_array();
+
+	for (uint32_t v = 0; v < state->vip_count; v++) {
+		without_backends += state->vips[v].up_count == 0;
+		if (state->vips[v].up_count == 0)
+			json_array_append_new(unhealthy, json_string(state->vips[v].config->name));
+	}
+	/* The process serves either way; "degraded" says some VIP's new flows
+	 * are dropped, which is what a router announcement should follow. */
+	put_string(o, "status", without_backends ? "degraded" : "ok");
+	put_string(o, "version", DPLB_VERSION);
+	put_u64(o, "generation", ctx->generation);
+	put_u64(o, "workers", ctx->worker_count);
+	put_u64(o, "ports", ctx->port_count);
+	put_u64(o, "vips", state->vip_count);
+	/* Served, but every new flow to them is dropped. */
+	put_u64(o, "vips_without_up_backends", without_backends);
+	json_object_set_new(o, "unhealthy_vips", unhealthy);
+	dplb_health_totals(ctx->health, &health);
+	put_u64(o, "backends_checked", health.backends_checked);
+	put_u64(o, "backends_unhealthy", health.backends_unhealthy);
+	return o;
+}
+
+/* ---- /stats ------------------------------------------------------------- */
+
+static json_t *health_totals_json(const struct dplb_context *ctx)
+{
+	struct dplb_health_totals totals;
+	json_t *o = json_object();
+
+	dplb_health_totals(ctx->health, &totals);
+#define PUT_HEALTH_TOTAL(field, help) put_u64(o, #field, totals.field);
+	DPLB_HEALTH_TOTALS(PUT_HEALTH_TOTAL)
+#undef PUT_HEALTH_TOTAL
+	put_u64(o, "snapshots", ctx->health_updates);
+	return o;
+}
+
+void dplb_rate_memory_init(struct dplb_rate_memory *memory)
+{
+	memset(memory, 0, sizeof(*memory));
+	memory->time_ns = now_ns();
+}
+
+/* Growth and rate of every port counter since memory was taken. */
+static json_t *since_last_call(const struct dplb_port_counters *port,
+			       const struct rte_eth_stats *ethdev,
+			       const struct dplb_port_counters *port_before,
+			       const struct rte_eth_stats *ethdev_before, double seconds)
+{
+	json_t *o = json_object();
+	char key[64];
+	uint64_t grown;
+
+	json_object_set_new(o, "seconds", json_real(seconds));
+#define PUT_GROWTH(field, kind, before_, now_)                                        \
+	grown = growth((now_)->field, (before_)->field);                              \
+	put_u64(o, #field, grown);                                                    \
+	snprintf(key, sizeof(key), "%s_per_second", #field);                          \
+	json_object_set_new(o, key, json_real(seconds > 0 ? (double)grown / seconds : 0));
+#define PORT_GROWTH(field, kind, help) PUT_GROWTH(field, kind, port_before, port)
+#define ETHDEV_GROWTH(field, kind, help) PUT_GROWTH(field, kind, ethdev_before, ethdev)
+	DPLB_PORT_METRICS(PORT_GROWTH)
+	DPLB_ETHDEV_METRICS(ETHDEV_GROWTH)
+#undef ETHDEV_GROWTH
+#undef PORT_GROWTH
+#undef PUT_GROWTH
+	return o;
+}
+
+static json_t *ethdev_json(const struct rte_eth_stats *stats)
+{
+	json_t *o = json_object();
+
+#define PUT_ETHDEV(field, kind, help) put_u64(o, #field, stats->field);
+	DPLB_ETHDEV_METRICS(PUT_ETHDEV)
+#undef PUT_ETHDEV
+	return o;
+}
+
+json_t *dplb_view_stats(const struct dplb_context *ctx, struct dplb_rate_memory *memory)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	struct dplb_port_counters port_sum = { 0 }, port_sum_before = { 0 };
+	struct rte_eth_stats ethdev[DPLB_MAX_PORTS];
+	struct rte_eth_stats ethdev_sum = { 0 }, ethdev_sum_before = { 0 };
+	struct dplb_worker_counters totals, one;
+	const uint64_t now = now_ns();
+	const double seconds = (double)(now - memory->time_ns) / 1e9;
+	json_t *o = json_object(), *ports = json_array(), *workers = json_array();
+	json_t *vips = json_array(), *totals_json = json_object();
+
+	dplb_worker_counters_total(ctx, &totals);
+	put_u64(o, "generation", ctx->generation);
+	put_u64(o, "reloads_ok", ctx->reloads_ok);
+	put_u64(o, "reloads_failed", ctx->reloads_failed);
+	json_object_set_new(o, "health", health_totals_json(ctx));
+	const struct dplb_log_drops log = dplb_log_dropped();
+#define PUT_LOG(field, help) put_u64(o, #field, log.field);
+	DPLB_LOG_METRICS(PUT_LOG)
+#undef PUT_LOG
+
+	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
+		json_t *port = json_object();
+
+		dplb_ethdev_stats_read(ctx, p, &ethdev[p]);
+		put_u64(port, "port", ctx->port_ids[p]);
+#define PUT_PORT(field, kind, help)                                 \
+	put_u64(port, #field, totals.port[p].field);                \
+	port_sum.field += totals.port[p].field;                     \
+	port_sum_before.field += memory->port[p].field;
+		DPLB_PORT_METRICS(PUT_PORT)
+#undef PUT_PORT
+#define SUM_ETHDEV(field, kind, help)                               \
+	ethdev_sum.field += ethdev[p].field;                        \
+	ethdev_sum_before.field += memory->ethdev[p].field;
+		DPLB_ETHDEV_METRICS(SUM_ETHDEV)
+#undef SUM_ETHDEV
+		json_object_set_new(port, "ethdev", ethdev_json(&ethdev[p]));
+		json_object_set_new(port, "since_last_call",
+				    since_last_call(&totals.port[p], &ethdev[p], &memory->port[p],
+						    &memory->ethdev[p], seconds));
+		json_array_append_new(ports, port);
+		memory->port[p] = totals.port[p];
+		memory->ethdev[p] = ethdev[p];
+	}
+	memory->time_ns = now;
+
+	put_worker_counters(totals_json, ctx, &totals);
+	/* The per-port split of the totals is "ports" below. */
+	json_object_del(totals_json, "ports");
+	json_object_set_new(o, "totals", totals_json);
+	json_object_set_new(o, "since_last_call",
+			    since_last_call(&port_sum, &ethdev_sum, &port_sum_before,
+					    &ethdev_sum_before, seconds));
+	json_object_set_new(o, "ports", ports);
+
+	for (uint16_t w = 0; w < ctx->worker_count; w++) {
+		json_t *worker = json_object();
+
+		dplb_worker_counters_read(ctx, w, &one);
+		put_u64(worker, "worker", w);
+		put_u64(worker, "lcore", ctx->workers[w].lcore_id);
+		put_worker_counters(worker, ctx, &one);
+		json_array_append_new(workers, worker);
+	}
+	json_object_set_new(o, "workers", workers);
+
+	for (uint32_t v = 0; v < state->vip_count; v++)
+		json_array_append_new(vips, dplb_view_vip(ctx, &state->vips[v], false));
+	json_object_set_new(o, "vips", vips);
+	return o;
+}
+
+/* ---- VIPs and backends -------------------------------------------------- */
+
+const struct dplb_vip_entry *dplb_view_find_vip(const struct dplb_context *ctx, const char *name)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+
+	for (uint32_t v = 0; v < state->vip_count; v++)
+		if (strcmp(state->vips[v].config->name, name) == 0)
+			return &state->vips[v];
+	return NULL;
+}
+
+int64_t dplb_view_find_backend(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
+			       uint32_t address)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+
+	for (uint32_t b = 0; b < vip->backend_count; b++)
+		if (state->backends[vip->backend_ids[b]].address == address)
+			return vip->backend_ids[b];
+	return -1;
+}
+
+/* The settings as the INI keys name them: a VIP's, or with bc a backend's. */
+static void put_health_settings(json_t *o, const struct dplb_vip_config *vc,
+				const struct dplb_backend_config *bc)
+{
+	const struct dplb_health_settings *h = bc != NULL ? &bc->health : &vc->health;
+	char text[DPLB_HEALTH_PATH_MAX + 8];
+
+	if (h->check == DPLB_HEALTH_HTTP)
+		snprintf(text, sizeof(text), "http:%s", h->http_path);
+	else
+		snprintf(text, sizeof(text), "%s", dplb_health_check_name(h->check));
+	put_string(o, "health_check", text);
+	put_u64(o, "health_port", dplb_health_port(vc, bc));
+	put_u64(o, "health_interval_ms", h->interval_ms);
+	put_u64(o, "health_timeout_ms", dplb_health_timeout_ms(h));
+	put_u64(o, "health_rise", h->rise);
+	put_u64(o, "health_fall", h->fall);
+	put_u64(o, "slow_start", h->slow_start);
+	if (h->check == DPLB_HEALTH_HTTP)
+		put_u64(o, "health_expect_status", h->expect_status);
+}
+
+/* Live health of one backend: status, counts, the last check. */
+static json_t *health_json(const struct dplb_context *ctx, uint32_t backend_id)
+{
+	struct dplb_health_report report;
+	json_t *o = json_object();
+	const uint64_t now = dplb_health_now_ms();
+
+	dplb_health_report(ctx->health, backend_id, &report);
+	put_string(o, "status", dplb_health_status_name(report.record.status));
+	json_object_set_new(o, "checked", json_boolean(report.checked));
+	put_u64(o, "seconds_in_status",
+		now > report.record.changed_ms ? (now - report.record.changed_ms) / 1000 : 0);
+	put_u64(o, "transitions", report.record.transitions);
+	put_u64(o, "consecutive_successes", report.record.successes);
+	put_u64(o, "consecutive_failures", report.record.failures);
+	put_u64(o, "checks", report.checks);
+	put_u64(o, "checks_failed", report.failures);
+	put_u64(o, "weight_percent", report.weight_percent);
+	if (report.has_result) {
+		json_t *last = json_object();
+
+		json_object_set_new(last, "ok", json_boolean(report.last.ok));
+		json_object_set_new(last, "latency_ms", json_real(report.last.latency_us / 1000.0));
+		put_string(last, "error", report.last.error);
+		put_u64(last, "ms_ago", now - report.last_check_ms);
+		json_object_set_new(o, "last_check", last);
+	} else {
+		json_object_set_new(o, "last_check", json_null());
+	}
+	return o;
+}
+
+/* Slots of vip's table per backend id; NULL when it has no table in use. */
+static uint32_t *count_maglev_slots(const struct dplb_vip_entry *vip)
+{
+	uint32_t *slots;
+
+	if (vip->scheduler != DPLB_SCHED_MAGLEV && vip->scheduler != DPLB_SCHED_SOURCE_HASH)
+		return NULL;
+	slots = calloc(DPLB_MAX_BACKEND_IDS, sizeof(*slots));
+	if (slots == NULL)
+		return NULL;
+	for (uint32_t s = 0; s < vip->maglev_size; s++)
+		if (vip->maglev[s] != MAGLEV_NO_BACKEND && vip->maglev[s] < DPLB_MAX_BACKEND_IDS)
+			slots[vip->maglev[s]]++;
+	return slots;
+}
+
+/* Backend b (config order) of vip: configuration, live state, counters. */
+static json_t *backend_json(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
+			    uint32_t b, const uint32_t *maglev_slots)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	const struct dplb_backend_config *bc = &vip->config->backends[b];
+	const uint32_t id = vip->backend_ids[b];
+	const struct dplb_backend_entry *entry = &state->backends[id];
+	struct dplb_traffic_counters counters;
+	json_t *o = json_object();
+
+	put_ipv4(o, "address", entry->address);
+	put_u64(o, "weight", entry->weight);
+	json_object_set_new(o, "effective_weight", json_real(entry->table_weight / 10.0));
+	put_string(o, "state", dplb_backend_state_name(entry->state));
+	put_mac(o, "mac", bc->has_mac, bc->mac);
+	/* Live: what the workers use now, static or learned by ARP. */
+	put_mac(o, "next_hop_mac", entry->has_next_hop, entry->next_hop_mac.addr_bytes);
+	json_object_set_new(o, "takes_new_flows", json_boolean(entry->takes_new_flows));
+	json_object_set_new(o, "keeps_flows", json_boolean(entry->keeps_flows));
+	json_object_set_new(o, "health", health_json(ctx, id));
+	if (bc->health_overrides)
+		put_health_settings(o, vip->config, bc);
+	dplb_backend_counters_sum(ctx, id, &counters);
+	put_traffic(o, &counters);
+	if (maglev_slots != NULL) {
+		put_u64(o, "maglev_slots", maglev_slots[id]);
+		json_object_set_new(o, "maglev_share",
+				    json_real(ratio(maglev_slots[id], vip->maglev_size)));
+	}
+	return o;
+}
+
+json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
+		      bool detail)
+{
+	const struct dplb_vip_config *vc = vip->config;
+	struct dplb_traffic_counters counters;
+	uint32_t *slots = detail ? count_maglev_slots(vip) : NULL;
+	json_t *o = json_object(), *backends = json_array();
+
+	put_string(o, "name", vc->name);
+	put_ipv4(o, "address", vip->address);
+	put_u64(o, "port", vc->port);
+	put_string(o, "protocol", dplb_protocol_name(vc->protocol));
+	put_string(o, "scheduler", dplb_scheduler_name(vc->scheduler));
+	put_string(o, "encap", dplb_encap_name(vc->encap));
+	put_u64(o, "maglev_size", vc->maglev_size);
+	put_health_settings(o, vc, NULL);
+	put_u64(o, "backend_count", vip->backend_count);
+	put_u64(o, "backends_up", vip->up_count);
+	put_u64(o, "backends_unhealthy", vip->unhealthy_count);
+	/* Healthy: some backend takes new flows. */
+	json_object_set_new(o, "healthy", json_boolean(vip->up_count > 0));
+	json_object_set_new(o, "no_healthy_backend", json_boolean(vip->no_healthy_backend));
+	dplb_vip_counters_sum(ctx, vip->id, &counters);
+	put_traffic(o, &counters);
+	for (uint32_t b = 0; b < vip->backend_count; b++)
+		json_array_append_new(backends, backend_json(ctx, vip, b, slots));
+	json_object_set_new(o, "backends", backends);
+	free(slots);
+	return o;
+}
+
+json_t *dplb_view_vips(const struct dplb_context *ctx)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	json_t *o = json_object(), *vips = json_array();
+
+	put_u64(o, "generation", ctx->generation);
+	for (uint32_t v = 0; v < state->vip_count; v++)
+		json_array_append_new(vips, dplb_view_vip(ctx, &state->vips[v], false));
+	json_object_set_new(o, "vips", vips);
+	return o;
+}
+
+json_t *dplb_view_backends(const struct dplb_context *ctx, const struct dplb_vip_entry *vip)
+{
+	json_t *o = json_object(), *backends = json_array();
+
+	put_string(o, "vip", vip->config->name);
+	for (uint32_t b = 0; b < vip->backend_count; b++)
+		json_array_append_new(backends, backend_json(ctx, vip, b, NULL));
+	json_object_set_new(o, "backends", backends);
+	return o;
+}
+
+json_t *dplb_view_backend(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
+			  uint32_t backend_id)
+{
+	json_t *o;
+
+	for (uint32_t b = 0; b < vip->backend_count; b++) {
+		if (vip->backend_ids[b] != backend_id)
+			continue;
+		o = backend_json(ctx, vip, b, NULL);
+		put_string(o, "vip", vip->config->name);
+		return o;
+	}
+	return json_null();
+}
+
+/* ---- lookup --------------------------------------------------------------- */
+
+json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
+			 uint32_t src, uint16_t sport, uint16_t dport)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	struct dplb_new_flow pick;
+	json_t *o = json_object(), *flow = json_object();
+
+	dplb_new_flow_lookup(vip, src, sport, dport, &pick);
+	put_string(o, "vip", vip->config->name);
+	put_string(o, "scheduler", dplb_scheduler_name(vip->config->scheduler));
+	put_ipv4(flow, "src", src);
+	put_u64(flow, "sport", rte_be_to_cpu_16(sport));
+	put_ipv4(flow, "dst", vip->address);
+	put_u64(flow, "dport", rte_be_to_cpu_16(dport));
+	put_string(flow, "protocol", dplb_protocol_name(vip->protocol));
+	json_object_set_new(o, "flow", flow);
+	put_u64(o, "flow_hash", pick.flow_hash);
+	json_object_set_new(o, "exact", json_boolean(pick.exact));
+	if (pick.backend_id == MAGLEV_NO_BACKEND) {
+		json_object_set_new(o, "backend", json_null());
+		put_string(o, "note", "no backend is up: a new flow would be dropped (no_backend)");
+	} else if (pick.exact) {
+		put_ipv4(o, "backend", state->backends[pick.backend_id].address);
+		put_string(o, "note", "the backend a new flow gets; an established flow keeps the "
+				      "one it has while that backend is not down");
+	} else {
+		json_t *candidates = json_array();
+
+		json_object_set_new(o, "backend", json_null());
+		for (uint32_t i = 0; i < vip->up_count; i++) {
+			char text[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &state->backends[vip->up_ids[i]].address, text,
+				  sizeof(text));
+			json_array_append_new(candidates, json_string(text));
+		}
+		json_object_set_new(o, "candidates", candidates);
+		put_string(o, "note", "this scheduler's pick depends on worker state (its "
+				      "round-robin position or flow counts): any up backend may be "
+				      "chosen");
+	}
+	return o;
+}
+
+/* ---- changes -------------------------------------------------------------- */
+
+static json_t *backend_config_json(const struct dplb_backend_config *b)
+{
+	json_t *o = json_object();
+
+	put_u64(o, "weight", b->weight);
+	put_string(o, "state", dplb_backend_state_name(b->state));
+	put_mac(o, "mac", b->has_mac, b->mac);
+	return o;
+}
+
+static json_t *field_list(const char *fields)
+{
+	json_t *list = json_array();
+	const char *p = fields;
+
+	while (*p != '\0') {
+		const size_t len = strcspn(p, ",");
+
+		json_array_append_new(list, json_stringn(p, len));
+		p += len;
+		p += *p == ',';
+	}
+	return list;
+}
+
+json_t *dplb_view_control_result(const struct dplb_control_result *result)
+{
+	json_t *o = json_object(), *changes = json_array();
+
+	json_object_set_new(o, "applied", json_boolean(result->applied));
+	put_u64(o, "generation", result->generation);
+	for (uint32_t i = 0; i < result->changes.count; i++) {
+		const struct dplb_change *c = &result->changes.items[i];
+		json_t *change = json_object();
+
+		put_string(change, "change", dplb_change_kind_name(c->kind));
+		if (c->vip[0] != '\0')
+			put_string(change, "vip", c->vip);
+		switch (c->kind) {
+		case DPLB_CHANGE_BACKEND_ADDED:
+			put_ipv4(change, "backend", c->after.address);
+			json_object_set_new(change, "after", backend_config_json(&c->after));
+			break;
+		case DPLB_CHANGE_BACKEND_REMOVED:
+			put_ipv4(change, "backend", c->before.address);
+			json_object_set_new(change, "before", backend_config_json(&c->before));
+			break;
+		case DPLB_CHANGE_BACKEND_MODIFIED:
+			put_ipv4(change, "backend", c->after.address);
+			json_object_set_new(change, "fields", field_list(c->fields));
+			json_object_set_new(change, "before", backend_config_json(&c->before));
+			json_object_set_new(change, "after", backend_config_json(&c->after));
+			break;
+		case DPLB_CHANGE_SETTINGS:
+		case DPLB_CHANGE_VIP_MODIFIED:
+			json_object_set_new(change, "fields", field_list(c->fields));
+			break;
+		default:
+			break;
+		}
+		json_array_append_new(changes, change);
+	}
+	json_object_set_new(o, "changes", changes);
+	return o;
+}

@@ -1,0 +1,60 @@
+/*
+ * Reading counters for export: a worker's counters copied one aligned word
+ * at a time (the worker may be writing them), sums over workers, and the
+ * driver's port counters. The lists of what is read are in metrics.h.
+ */
+#include <string.h>
+
+#include "api/metrics.h"
+#include "control/context.h"
+
+static inline uint64_t read_word(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+void dplb_worker_counters_read(const struct dplb_context *ctx, uint16_t worker,
+			       struct dplb_worker_counters *out)
+{
+	const struct dplb_worker_counters *c = &ctx->workers[worker].counters;
+
+	memset(out, 0, sizeof(*out));
+	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
+#define READ_PORT(field, kind, help) out->port[p].field = read_word(&c->port[p].field);
+		DPLB_PORT_METRICS(READ_PORT)
+#undef READ_PORT
+	}
+	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
+		out->drops[r] = read_word(&c->drops[r]);
+#define READ_FIELD(field, kind, help) out->field = read_word(&c->field);
+	DPLB_WORKER_METRICS(READ_FIELD)
+#undef READ_FIELD
+}
+
+void dplb_worker_counters_total(const struct dplb_context *ctx, struct dplb_worker_counters *out)
+{
+	struct dplb_worker_counters one;
+
+	memset(out, 0, sizeof(*out));
+	for (uint16_t w = 0; w < ctx->worker_count; w++) {
+		dplb_worker_counters_read(ctx, w, &one);
+		for (uint16_t p = 0; p < DPLB_MAX_COUNTED_PORTS; p++) {
+#define ADD_PORT(field, kind, help) out->port[p].field += one.port[p].field;
+			DPLB_PORT_METRICS(ADD_PORT)
+#undef ADD_PORT
+		}
+		for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
+			out->drops[r] += one.drops[r];
+#define ADD_FIELD(field, kind, help) out->field += one.field;
+		DPLB_WORKER_METRICS(ADD_FIELD)
+#undef ADD_FIELD
+	}
+}
+
+void dplb_ethdev_stats_read(const struct dplb_context *ctx, uint16_t port_slot,
+			    struct rte_eth_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (port_slot >= ctx->port_count || rte_eth_stats_get(ctx->port_ids[port_slot], out) != 0)
+		memset(out, 0, sizeof(*out));
+}

@@ -1,0 +1,2058 @@
+/*
+ * dplb configuration loader: the INI file as a struct dplb_config.
+ *
+ * inih splits "key = value" lines; the rest is ours, for three reasons:
+ *  - Debian's inih passes no line number to the handler, so we feed it one
+ *    physical line at a time from our own reader, which counts them;
+ *  - the reader normalises each line first (BOM, CR, leading blanks, inline
+ *    "; " and " #" comments), so inih's multi-line continuation can never
+ *    glue an indented key onto the previous value, and it reports what inih
+ *    would only count (a line with no "=", an unterminated header, a line
+ *    longer than inih's buffer) with its own line number;
+ *  - the reader opens sections itself, because inih says nothing about a
+ *    section without keys, and "[vip:x] has no backends" belongs on the
+ *    header's line.
+ * Keys are dispatched through one table of {section, key, parser, offset}.
+ * Every error is collected (the 32 earliest in file order are kept, the rest
+ * counted), and no configuration leaves this file unless there were none.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "control/config.h"
+#include "control/config_reference.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define ERROR_SLOTS ARRAY_SIZE(((struct dplb_config_errors *)0)->messages)
+
+/* How much of an offending value is quoted back: enough to recognise it,
+ * never enough to push the line number out of a message. */
+#define QUOTE_MAX 64
+
+/* Most of a message is left for the problem, whatever the path. */
+#define PATH_SHOWN_MAX 128
+
+/* Longer keys are never close to a real one; bounds the edit distance row. */
+#define KEY_LEN_MAX 32
+
+/* Room for every key in the table, so "seen" can be a plain array. */
+#define KEY_TABLE_MAX 48
+
+enum section_kind {
+	SECTION_NONE,	/* before the first header */
+	SECTION_SKIP,	/* a header already reported as bad: its keys are not */
+	SECTION_DATAPLANE,
+	SECTION_MANAGEMENT,
+	SECTION_VIP,
+};
+
+struct name_value {
+	const char *name;
+	uint32_t value;
+};
+
+static const struct name_value scheduler_names[] = {
+	{ "maglev", DPLB_SCHED_MAGLEV },
+	{ "round-robin", DPLB_SCHED_ROUND_ROBIN },
+	{ "weighted-round-robin", DPLB_SCHED_WEIGHTED_ROUND_ROBIN },
+	{ "least-connections", DPLB_SCHED_LEAST_CONNECTIONS },
+	{ "source-hash", DPLB_SCHED_SOURCE_HASH },
+	{ NULL, 0 },
+};
+
+static const struct name_value encap_names[] = {
+	{ "ipip", DPLB_ENCAP_IPIP },
+	{ "gue", DPLB_ENCAP_GUE },
+	{ NULL, 0 },
+};
+
+static const struct name_value state_names[] = {
+	{ "up", DPLB_BACKEND_UP },
+	{ "drain", DPLB_BACKEND_DRAIN },
+	{ "down", DPLB_BACKEND_DOWN },
+	{ NULL, 0 },
+};
+
+static const struct name_value health_tcp_names[] = {
+	{ "syn", DPLB_HEALTH_TCP_SYN },
+	{ "connect", DPLB_HEALTH_TCP_CONNECT },
+	{ NULL, 0 },
+};
+
+static const struct name_value protocol_names[] = {
+	{ "tcp", DPLB_PROTO_TCP },
+	{ "udp", DPLB_PROTO_UDP },
+	{ NULL, 0 },
+};
+
+/* Enum fields are stored through store_uint() by size. */
+_Static_assert(sizeof(enum dplb_scheduler) == sizeof(uint32_t), "enum size");
+_Static_assert(sizeof(enum dplb_encap) == sizeof(uint32_t), "enum size");
+_Static_assert(sizeof(enum dplb_health_check) == sizeof(uint32_t), "enum size");
+_Static_assert(sizeof(enum dplb_health_tcp_mode) == sizeof(uint32_t), "enum size");
+
+/* Sort key of a kept error: file order, file-wide problems (line 0) last. */
+struct error_key {
+	int line;
+	uint32_t seq;
+};
+
+struct loader {
+	const char *path;
+	struct dplb_config *config;
+	FILE *file;
+	char *buf;		/* getline's, grown as needed */
+	size_t buf_size;
+	int line;		/* physical line the reader last handed to inih */
+	int read_errno;		/* getline's, when it failed other than at EOF */
+
+	enum section_kind section;
+	char section_label[DPLB_NAME_MAX + 8]; /* "[vip:NAME]", for messages */
+	uint32_t vip;		/* index of the open VIP in config->vips */
+	uint32_t vip_capacity;
+	uint32_t backend_capacity; /* of the open VIP's backends array */
+	int dataplane_line;	/* 0 until the section is seen */
+	int management_line;
+	int seen[KEY_TABLE_MAX]; /* line where each key was last set, or 0 */
+
+	bool out_of_memory;
+	struct dplb_config_errors *errs;
+	struct error_key keys[ERROR_SLOTS]; /* parallel to errs->messages */
+	uint32_t error_seq;
+	/* Checking a configuration changed in memory (dplb_config_validate):
+	 * there is no file, and its lines no longer say where things are. */
+	bool in_memory;
+};
+
+struct key_spec;
+
+/* Parsers report their own errors (with the key's line) and leave the
+ * field alone when the value is bad. base is the section's struct. */
+typedef void (*value_parser)(struct loader *ld, const struct key_spec *spec,
+			     const char *value, void *base);
+
+struct key_spec {
+	enum section_kind section;
+	const char *key;
+	value_parser parse;
+	size_t offset;		/* of the field in the section's struct */
+	size_t size;
+	size_t flag_offset;	/* of a "has_..." bool, for optional MACs */
+	uint32_t min, max;	/* for numbers */
+	const struct name_value *names; /* for enumerations */
+	bool required;
+	bool repeatable;
+	/* A health key: offset is into struct dplb_health_settings (the VIP's,
+	 * or a backend's when given as a backend option), health_field its
+	 * override bit. */
+	uint32_t health_field;
+	/* What the key is for, in sentences, for dplb.ini(5); the range,
+	 * names, default and "required" come from the fields above. */
+	const char *doc;
+};
+
+/* ---- errors ---------------------------------------------------------- */
+
+static bool error_before(struct error_key a, struct error_key b)
+{
+	int la = a.line ? a.line : INT_MAX;
+	int lb = b.line ? b.line : INT_MAX;
+
+	return la < lb || (la == lb && a.seq < b.seq);
+}
+
+/*
+ * Record "FILE:LINE: problem" (or "FILE: problem" for line 0). Errors are not
+ * found in file order (a VIP's missing backends are known only at its end),
+ * so the kept ones are the earliest by line, kept sorted by insertion.
+ */
+static void __attribute__((format(printf, 3, 4)))
+report(struct loader *ld, int line, const char *fmt, ...)
+{
+	struct dplb_config_errors *errs = ld->errs;
+	struct error_key key = { line, ld->error_seq++ };
+	char problem[DPLB_ERROR_MAX];
+	uint32_t pos, n = errs->count;
+	const char *path, *ellipsis = "";
+	size_t path_len;
+	char *msg;
+	va_list ap;
+	int len;
+
+	if (n == ERROR_SLOTS) {
+		errs->dropped++;
+		if (!error_before(key, ld->keys[n - 1]))
+			return;
+		n--; /* the latest kept one makes room */
+	}
+	for (pos = n; pos > 0 && error_before(key, ld->keys[pos - 1]); pos--)
+		;
+	memmove(&ld->keys[pos + 1], &ld->keys[pos], (n - pos) * sizeof(ld->keys[0]));
+	memmove(errs->messages[pos + 1], errs->messages[pos],
+		(n - pos) * sizeof(errs->messages[0]));
+	ld->keys[pos] = key;
+	errs->count = n + 1;
+
+	va_start(ap, fmt);
+	vsnprintf(problem, sizeof(problem), fmt, ap);
+	va_end(ap);
+	/* A path too long to leave room for the problem keeps its tail: the
+	 * file's name is the part that tells files apart. */
+	path = ld->path;
+	path_len = strlen(path);
+	if (path_len > PATH_SHOWN_MAX) {
+		path += path_len - PATH_SHOWN_MAX + 3;
+		ellipsis = "...";
+	}
+	msg = errs->messages[pos];
+	if (ld->in_memory)
+		len = snprintf(msg, DPLB_ERROR_MAX, "%s", problem);
+	else if (line > 0)
+		len = snprintf(msg, DPLB_ERROR_MAX, "%s%s:%d: %s", ellipsis, path, line, problem);
+	else
+		len = snprintf(msg, DPLB_ERROR_MAX, "%s%s: %s", ellipsis, path, problem);
+	/* A cut message should look cut, not silently end mid-word. */
+	if (len >= DPLB_ERROR_MAX)
+		memcpy(msg + DPLB_ERROR_MAX - 4, "...", 4);
+}
+
+/* An error about the key at the current line: "KEY in [SECTION]: problem". */
+static void __attribute__((format(printf, 3, 4)))
+key_error(struct loader *ld, const struct key_spec *spec, const char *fmt, ...)
+{
+	char problem[DPLB_ERROR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(problem, sizeof(problem), fmt, ap);
+	va_end(ap);
+	report(ld, ld->line, "%s in %s: %s", spec->key, ld->section_label, problem);
+}
+
+static void no_memory(struct loader *ld)
+{
+	if (!ld->out_of_memory)
+		report(ld, ld->line, "out of memory");
+	ld->out_of_memory = true;
+}
+
+static int quote_len(size_t len)
+{
+	return len > QUOTE_MAX ? QUOTE_MAX : (int)len;
+}
+
+/* ---- value syntax, shared by keys and backend options ------------------ */
+
+/* A weight is a share of new flows; 0 would be "never", which is state=drain. */
+static bool weight_in_range(uint64_t weight)
+{
+	return weight >= 1 && weight <= DPLB_MAX_WEIGHT;
+}
+
+/*
+ * Strict unsigned decimal: digits only, no sign, no blanks. Values too big
+ * for any field saturate, so they fail the range check instead of wrapping.
+ */
+static bool parse_decimal(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0)
+		return false;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		if (v <= UINT32_MAX)
+			v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * Returns NULL, or why the text is not a usable IPv4 address. 0.0.0.0 is
+ * refused except where it means "any" (listen): everywhere else 0 means
+ * "not set", in the configuration and in the dataplane.
+ */
+static const char *parse_ipv4_any(const char *s, size_t len, uint32_t *out, bool allow_any)
+{
+	char text[INET_ADDRSTRLEN];
+	struct in_addr a;
+
+	if (len >= sizeof(text))
+		return "expected a dotted quad such as 10.0.0.1";
+	memcpy(text, s, len);
+	text[len] = '\0';
+	if (inet_pton(AF_INET, text, &a) != 1)
+		return "expected a dotted quad such as 10.0.0.1";
+	if (a.s_addr == 0 && !allow_any)
+		return "0.0.0.0 is not a usable address";
+	*out = a.s_addr;
+	return NULL;
+}
+
+static const char *parse_ipv4(const char *s, size_t len, uint32_t *out)
+{
+	return parse_ipv4_any(s, len, out, false);
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Returns NULL, or why the text is not a usable next-hop MAC address. */
+static const char *parse_mac(const char *s, size_t len, uint8_t mac[6])
+{
+	uint8_t m[6];
+	int i, hi, lo;
+
+	if (len != 17)
+		return "expected xx:xx:xx:xx:xx:xx";
+	for (i = 0; i < 6; i++) {
+		hi = hex_digit(s[i * 3]);
+		lo = hex_digit(s[i * 3 + 1]);
+		if (hi < 0 || lo < 0 || (i < 5 && s[i * 3 + 2] != ':'))
+			return "expected xx:xx:xx:xx:xx:xx";
+		m[i] = (uint8_t)(hi << 4 | lo);
+	}
+	/* We write it as a frame's destination: it must name one station. */
+	if (m[0] & 1)
+		return "a multicast or broadcast MAC cannot be a next hop";
+	if (!(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]))
+		return "the all-zero MAC is not an address";
+	memcpy(mac, m, 6);
+	return NULL;
+}
+
+static const struct name_value *find_name(const struct name_value *names,
+					  const char *s, size_t len)
+{
+	for (; names->name; names++)
+		if (strlen(names->name) == len && !memcmp(names->name, s, len))
+			return names;
+	return NULL;
+}
+
+static const char *value_name(const struct name_value *names, uint32_t value)
+{
+	for (; names->name; names++)
+		if (names->value == value)
+			return names->name;
+	return "unknown";
+}
+
+/* "a, b or c", for "expected ..." in messages. */
+static void list_names(const struct name_value *names, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (; names->name && used < size; names++) {
+		const char *sep = "";
+
+		if (used)
+			sep = names[1].name ? ", " : " or ";
+		used += (size_t)snprintf(buf + used, size - used, "%s%s", sep, names->name);
+	}
+}
+
+static void store_uint(void *field, size_t size, uint32_t v)
+{
+	uint8_t u8 = (uint8_t)v;
+	uint16_t u16 = (uint16_t)v;
+
+	/* memcpy: the field may be an enum, a uint8_t or a uint16_t. */
+	if (size == 1)
+		memcpy(field, &u8, 1);
+	else if (size == 2)
+		memcpy(field, &u16, 2);
+	else
+		memcpy(field, &v, 4);
+}
+
+static void *field_of(void *base, const struct key_spec *spec)
+{
+	return (char *)base + spec->offset;
+}
+
+static bool number_in_range(struct loader *ld, const struct key_spec *spec,
+			    const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v;
+
+	if (!parse_decimal(s, len, &v)) {
+		key_error(ld, spec, "\"%.*s\" is not a number (expected %u..%u)",
+			  quote_len(len), s, spec->min, spec->max);
+		return false;
+	}
+	if (v < spec->min || v > spec->max) {
+		key_error(ld, spec, "%.*s is out of range (%u..%u)", quote_len(len), s,
+			  spec->min, spec->max);
+		return false;
+	}
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* ---- key parsers ------------------------------------------------------ */
+
+static void parse_number_key(struct loader *ld, const struct key_spec *spec,
+			     const char *value, void *base)
+{
+	uint32_t v;
+
+	if (number_in_range(ld, spec, value, strlen(value), &v))
+		store_uint(field_of(base, spec), spec->size, v);
+}
+
+static void parse_enum_key(struct loader *ld, const struct key_spec *spec,
+			   const char *value, void *base)
+{
+	const struct name_value *nv = find_name(spec->names, value, strlen(value));
+	char expected[160];
+
+	if (!nv) {
+		list_names(spec->names, expected, sizeof(expected));
+		key_error(ld, spec, "unknown value \"%.*s\" (expected %s)",
+			  quote_len(strlen(value)), value, expected);
+		return;
+	}
+	store_uint(field_of(base, spec), spec->size, nv->value);
+}
+
+static void parse_ipv4_key(struct loader *ld, const struct key_spec *spec,
+			   const char *value, void *base)
+{
+	size_t len = strlen(value);
+	const char *why = parse_ipv4(value, len, field_of(base, spec));
+
+	if (why)
+		key_error(ld, spec, "bad IPv4 address \"%.*s\" (%s)", quote_len(len), value, why);
+}
+
+static void parse_mac_key(struct loader *ld, const struct key_spec *spec,
+			  const char *value, void *base)
+{
+	size_t len = strlen(value);
+	const char *why = parse_mac(value, len, field_of(base, spec));
+
+	if (why) {
+		key_error(ld, spec, "bad MAC address \"%.*s\" (%s)", quote_len(len), value, why);
+		return;
+	}
+	*(bool *)((char *)base + spec->flag_offset) = true;
+}
+
+/* "0", "0,1", "0 1": DPDK port ids, each once. */
+static void parse_ports_key(struct loader *ld, const struct key_spec *spec,
+			    const char *value, void *base)
+{
+	struct dplb_config *config = base;
+	uint16_t ids[DPLB_MAX_PORTS];
+	uint32_t count = 0, id, i;
+	const char *p = value;
+	size_t len;
+
+	for (;;) {
+		p += strspn(p, " \t");
+		len = strcspn(p, ", \t");
+		if (len == 0) {
+			key_error(ld, spec, "empty port id in \"%.*s\"",
+				  quote_len(strlen(value)), value);
+			return;
+		}
+		if (!number_in_range(ld, spec, p, len, &id))
+			return;
+		for (i = 0; i < count; i++) {
+			if (ids[i] == id) {
+				key_error(ld, spec, "port %u is listed twice", id);
+				return;
+			}
+		}
+		if (count == DPLB_MAX_PORTS) {
+			key_error(ld, spec, "too many ports (at most %d)", DPLB_MAX_PORTS);
+			return;
+		}
+		ids[count++] = (uint16_t)id;
+		p += len;
+		p += strspn(p, " \t");
+		if (*p == '\0')
+			break;
+		if (*p == ',')
+			p++;
+	}
+	memcpy(config->port_ids, ids, sizeof(ids[0]) * count);
+	config->port_count = count;
+}
+
+/* "IPv4:PORT" or "IPv4" (port 8080). */
+static void parse_listen_key(struct loader *ld, const struct key_spec *spec,
+			     const char *value, void *base)
+{
+	struct dplb_config *config = base;
+	const char *colon = strchr(value, ':');
+	size_t addr_len = colon ? (size_t)(colon - value) : strlen(value);
+	uint32_t address, port = 8080;
+	uint64_t v;
+	const char *why;
+
+	why = parse_ipv4_any(value, addr_len, &address, true);
+	if (why) {
+		key_error(ld, spec, "bad IPv4 address \"%.*s\" (expected ADDRESS[:PORT] "
+			  "such as 127.0.0.1:8080)", quote_len(addr_len), value);
+		return;
+	}
+	if (colon) {
+		if (!parse_decimal(colon + 1, strlen(colon + 1), &v) || v < 1 || v > 65535) {
+			key_error(ld, spec, "bad port \"%.*s\" (expected 1..65535)",
+				  quote_len(strlen(colon + 1)), colon + 1);
+			return;
+		}
+		port = (uint32_t)v;
+	}
+	/* Kept as text for libmicrohttpd's bind, normalised. */
+	inet_ntop(AF_INET, &address, config->listen_address, sizeof(config->listen_address));
+	config->listen_port = (uint16_t)port;
+}
+
+/*
+ * The token is read when the API needs it, but a file that cannot be read
+ * would otherwise surface only as refused requests: check it now.
+ */
+static void parse_token_file_key(struct loader *ld, const struct key_spec *spec,
+				 const char *value, void *base)
+{
+	struct dplb_config *config = base;
+	size_t len = strlen(value);
+	char reason[128];
+	struct stat st;
+	int fd;
+
+	if (len >= sizeof(config->token_file)) {
+		key_error(ld, spec, "path too long (%zu characters, at most %zu)", len,
+			  sizeof(config->token_file) - 1);
+		return;
+	}
+	/* O_NONBLOCK: a FIFO must not hang the loader. */
+	fd = open(value, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		key_error(ld, spec, "cannot read \"%.*s\": %s", quote_len(len), value,
+			  strerror_r(errno, reason, sizeof(reason)));
+		return;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		key_error(ld, spec, "\"%.*s\" is not a regular file", quote_len(len), value);
+		return;
+	}
+	close(fd);
+	memcpy(config->token_file, value, len + 1);
+}
+
+static bool is_prime(uint32_t n)
+{
+	uint32_t d;
+
+	if (n < 2)
+		return false;
+	for (d = 2; (uint64_t)d * d <= n; d++)
+		if (n % d == 0)
+			return false;
+	return true;
+}
+
+/* Maglev needs a prime table size so every backend's permutation is full. */
+static void parse_maglev_size_key(struct loader *ld, const struct key_spec *spec,
+				  const char *value, void *base)
+{
+	struct dplb_vip_config *vip = base;
+	uint32_t m, next;
+
+	if (!number_in_range(ld, spec, value, strlen(value), &m))
+		return;
+	if (!is_prime(m)) {
+		for (next = m + 1; !is_prime(next); next++)
+			;
+		key_error(ld, spec, "%u is not prime (the next prime is %u)", m, next);
+		return;
+	}
+	vip->maglev_size = m;
+}
+
+/* "tcp" | "udp" | "none" | "http:/PATH" */
+static void parse_health_check_key(struct loader *ld, const struct key_spec *spec,
+				   const char *value, void *base)
+{
+	struct dplb_health_settings *health = base;
+	const char *path;
+	size_t len, i;
+
+	if (!strcmp(value, "none")) {
+		health->check = DPLB_HEALTH_NONE;
+		return;
+	}
+	if (!strcmp(value, "tcp")) {
+		health->check = DPLB_HEALTH_TCP;
+		return;
+	}
+	if (!strcmp(value, "udp")) {
+		health->check = DPLB_HEALTH_UDP;
+		return;
+	}
+	if (strncmp(value, "http:", 5) || value[5] != '/') {
+		key_error(ld, spec, "unknown value \"%.*s\" (expected tcp, udp, http:/PATH or none)",
+			  quote_len(strlen(value)), value);
+		return;
+	}
+	path = value + 5;
+	len = strlen(path);
+	if (len >= sizeof(health->http_path)) {
+		key_error(ld, spec, "HTTP path too long (%zu characters, at most %zu)", len,
+			  sizeof(health->http_path) - 1);
+		return;
+	}
+	/* It goes into a request line verbatim. */
+	for (i = 0; i < len; i++) {
+		if (path[i] <= ' ' || path[i] > '~') {
+			key_error(ld, spec, "HTTP path \"%.*s\" contains a blank or "
+				  "control character", quote_len(len), path);
+			return;
+		}
+	}
+	health->check = DPLB_HEALTH_HTTP;
+	memcpy(health->http_path, path, len + 1);
+}
+
+/* "hex:0a1b..." for binary payloads (a DNS query, say), else the text as
+ * written. */
+static void parse_health_payload_key(struct loader *ld, const struct key_spec *spec,
+				     const char *value, void *base)
+{
+	struct dplb_health_settings *health = base;
+	size_t len = strlen(value), i;
+	uint8_t bytes[DPLB_HEALTH_PAYLOAD_MAX];
+
+	if (strncmp(value, "hex:", 4) != 0) {
+		if (len > sizeof(health->payload)) {
+			key_error(ld, spec, "payload too long (%zu bytes, at most %zu)", len,
+				  sizeof(health->payload));
+			return;
+		}
+		memcpy(health->payload, value, len);
+		health->payload_len = (uint32_t)len;
+		return;
+	}
+	value += 4;
+	len -= 4;
+	if (len == 0 || len % 2 != 0 || len / 2 > sizeof(bytes)) {
+		key_error(ld, spec, "hex payload needs an even number of digits, 2..%zu",
+			  2 * sizeof(bytes));
+		return;
+	}
+	for (i = 0; i < len / 2; i++) {
+		const int hi = hex_digit(value[2 * i]), lo = hex_digit(value[2 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			key_error(ld, spec, "\"%.*s\" is not hexadecimal", quote_len(len), value);
+			return;
+		}
+		bytes[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(health->payload, bytes, len / 2);
+	health->payload_len = (uint32_t)(len / 2);
+}
+
+static void add_backend(struct loader *ld, const struct key_spec *spec,
+			struct dplb_vip_config *vip, const struct dplb_backend_config *b)
+{
+	struct dplb_backend_config *grown;
+	uint32_t capacity;
+
+	/* Duplicates are added too: check_backends() finds them when the
+	 * section ends, the same way it does for changes made in memory. */
+	if (vip->backend_count == DPLB_MAX_BACKENDS_PER_VIP) {
+		key_error(ld, spec, "too many backends (at most %d)", DPLB_MAX_BACKENDS_PER_VIP);
+		return;
+	}
+	if (vip->backend_count == ld->backend_capacity) {
+		capacity = ld->backend_capacity ? ld->backend_capacity * 2 : 8;
+		grown = realloc(vip->backends, capacity * sizeof(*grown));
+		if (!grown) {
+			no_memory(ld);
+			return;
+		}
+		vip->backends = grown;
+		ld->backend_capacity = capacity;
+	}
+	vip->backends[vip->backend_count++] = *b;
+}
+
+enum backend_option { OPTION_WEIGHT, OPTION_STATE, OPTION_MAC };
+
+static const struct key_spec *find_health_key(const char *name, size_t len);
+
+/*
+ * "health_port=8080" and the like on a backend line: the VIP's health key
+ * of that name, parsed by the same parser into the backend's own settings.
+ * Returns false when name is no health key (the caller reports it).
+ */
+static bool parse_backend_health_option(struct loader *ld, const char *tok, size_t len,
+					struct dplb_backend_config *b)
+{
+	const char *eq = memchr(tok, '=', len);
+	const struct key_spec *health_spec = find_health_key(tok, (size_t)(eq - tok));
+	char value[2 * DPLB_HEALTH_PAYLOAD_MAX + 8];
+	const size_t value_len = len - (size_t)(eq + 1 - tok);
+
+	if (health_spec == NULL)
+		return false;
+	if (b->health_overrides & health_spec->health_field) {
+		key_error(ld, health_spec, "backend option given twice");
+		return true;
+	}
+	if (value_len == 0 || value_len >= sizeof(value)) {
+		key_error(ld, health_spec, "backend option needs a value of 1..%zu characters",
+			  sizeof(value) - 1);
+		return true;
+	}
+	memcpy(value, eq + 1, value_len);
+	value[value_len] = '\0';
+	const uint32_t errors_before = ld->errs->count + ld->errs->dropped;
+	health_spec->parse(ld, health_spec, value, &b->health);
+	if (ld->errs->count + ld->errs->dropped == errors_before)
+		b->health_overrides |= health_spec->health_field;
+	return true;
+}
+
+static const struct name_value backend_options[] = {
+	{ "weight", OPTION_WEIGHT },
+	{ "state", OPTION_STATE },
+	{ "mac", OPTION_MAC },
+	{ NULL, 0 },
+};
+
+/* One "name=value" backend option; a bad one is reported and not applied. */
+static void parse_backend_option(struct loader *ld, const struct key_spec *spec,
+				 const char *tok, size_t len, uint32_t *given,
+				 struct dplb_backend_config *b)
+{
+	const char *eq = memchr(tok, '=', len), *v, *why;
+	const struct name_value *opt = NULL, *state;
+	size_t v_len;
+	uint64_t weight;
+
+	if (eq)
+		opt = find_name(backend_options, tok, (size_t)(eq - tok));
+	if (!opt && eq && parse_backend_health_option(ld, tok, len, b))
+		return;
+	if (!opt) {
+		key_error(ld, spec, "unknown backend option \"%.*s\" (expected weight=N, "
+			  "state=up|drain|down, mac=xx:xx:xx:xx:xx:xx or a health_* key=VALUE)",
+			  quote_len(len), tok);
+		return;
+	}
+	if (*given & (1u << opt->value)) {
+		key_error(ld, spec, "backend option \"%s\" given twice", opt->name);
+		return;
+	}
+	*given |= 1u << opt->value;
+	v = eq + 1;
+	v_len = len - (size_t)(v - tok);
+	switch (opt->value) {
+	case OPTION_WEIGHT:
+		if (!parse_decimal(v, v_len, &weight)) {
+			key_error(ld, spec, "weight \"%.*s\" is not a number (expected 1..%u)",
+				  quote_len(v_len), v, DPLB_MAX_WEIGHT);
+			return;
+		}
+		if (!weight_in_range(weight)) {
+			key_error(ld, spec, "weight %.*s is out of range (1..%u)",
+				  quote_len(v_len), v, DPLB_MAX_WEIGHT);
+			return;
+		}
+		b->weight = (uint32_t)weight;
+		break;
+	case OPTION_STATE:
+		state = find_name(state_names, v, v_len);
+		if (!state) {
+			key_error(ld, spec, "unknown state \"%.*s\" (expected up, drain or down)",
+				  quote_len(v_len), v);
+			return;
+		}
+		b->state = (enum dplb_backend_state)state->value;
+		break;
+	default:
+		why = parse_mac(v, v_len, b->mac);
+		if (why) {
+			key_error(ld, spec, "bad MAC address \"%.*s\" (%s)", quote_len(v_len),
+				  v, why);
+			return;
+		}
+		b->has_mac = true;
+		break;
+	}
+}
+
+/* "ADDRESS [weight=N] [state=up|drain|down] [mac=xx:xx:xx:xx:xx:xx]" */
+static void parse_backend_key(struct loader *ld, const struct key_spec *spec,
+			      const char *value, void *base)
+{
+	struct dplb_backend_config b = {
+		.weight = 1, .state = DPLB_BACKEND_UP, .line = ld->line,
+	};
+	const char *p = value, *why;
+	uint32_t given = 0;
+	size_t len;
+
+	len = strcspn(p, " \t");
+	why = parse_ipv4(p, len, &b.address);
+	if (why) {
+		key_error(ld, spec, "bad IPv4 address \"%.*s\" (%s)", quote_len(len), p, why);
+		return;
+	}
+	for (p += len; *(p += strspn(p, " \t")); p += len) {
+		len = strcspn(p, " \t");
+		parse_backend_option(ld, spec, p, len, &given, &b);
+	}
+	/* Added even when an option was bad (that is reported already and the
+	 * load fails), so a later duplicate of its address is caught too. */
+	add_backend(ld, spec, base, &b);
+}
+
+#define CONFIG_FIELD(m) \
+	.offset = offsetof(struct dplb_config, m), \
+	.size = sizeof(((struct dplb_config *)0)->m)
+#define VIP_FIELD(m) \
+	.offset = offsetof(struct dplb_vip_config, m), \
+	.size = sizeof(((struct dplb_vip_config *)0)->m)
+#define HEALTH_FIELD(m, bit) \
+	.offset = offsetof(struct dplb_health_settings, m), \
+	.size = sizeof(((struct dplb_health_settings *)0)->m), .health_field = (bit)
+
+static const struct key_spec key_table[] = {
+	{ SECTION_DATAPLANE, "ports", parse_ports_key, CONFIG_FIELD(port_ids),
+	  /* 65535 is DPDK's "every port" wildcard, never a real id. */
+	  .min = 0, .max = 65534,
+	  .doc = "DPDK port ids, separated by commas or blanks, at most 8 (default 0); one port "
+		 "is one-armed: answers leave by the port they came in on." },
+	{ SECTION_DATAPLANE, "address", parse_ipv4_key, CONFIG_FIELD(address),
+	  .required = true,
+	  .doc = "Our own IPv4 address on those ports: the outer source of encapsulated packets,"
+		 " and the address dplb answers ARP and ping for." },
+	{ SECTION_DATAPLANE, "gateway", parse_ipv4_key, CONFIG_FIELD(gateway),
+	  .doc = "Next hop for backends that are not on-link (no default)." },
+	{ SECTION_DATAPLANE, "prefix_length", parse_number_key, CONFIG_FIELD(prefix_length),
+	  .min = 1, .max = 32,
+	  .doc = "Length of our subnet: backends inside address/prefix_length are reached "
+		 "directly, others through the gateway; without it every backend is on-link when"
+		 " no gateway is given, else behind it." },
+	{ SECTION_DATAPLANE, "gateway_mac", parse_mac_key, CONFIG_FIELD(gateway_mac),
+	  .flag_offset = offsetof(struct dplb_config, has_gateway_mac),
+	  .doc = "Static MAC of the gateway, used instead of resolving it by ARP." },
+	{ SECTION_DATAPLANE, "flow_table_size", parse_number_key,
+	  CONFIG_FIELD(flow_table_size), .min = 1024, .max = 268435456,
+	  .doc = "Flow table entries per worker lcore; needs a restart to change." },
+	{ SECTION_DATAPLANE, "tcp_timeout", parse_number_key, CONFIG_FIELD(tcp_timeout),
+	  .min = 1, .max = 86400,
+	  .doc = "Idle seconds before a TCP flow is forgotten." },
+	{ SECTION_DATAPLANE, "tcp_closing_timeout", parse_number_key,
+	  CONFIG_FIELD(tcp_closing_timeout), .min = 1, .max = 86400,
+	  .doc = "Idle seconds of a TCP flow once the client sent FIN or RST; a SYN on the same "
+		 "5-tuple puts it back on tcp_timeout." },
+	{ SECTION_DATAPLANE, "udp_timeout", parse_number_key, CONFIG_FIELD(udp_timeout),
+	  .min = 1, .max = 86400,
+	  .doc = "Idle seconds before a UDP flow is forgotten." },
+	{ SECTION_DATAPLANE, "gue_port", parse_number_key, CONFIG_FIELD(gue_port),
+	  .min = 1, .max = 65535,
+	  .doc = "UDP destination port of GUE packets to backends." },
+	{ SECTION_DATAPLANE, "mtu", parse_number_key, CONFIG_FIELD(mtu),
+	  .min = 576, .max = 9216,
+	  .doc = "Largest IP packet dplb sends, encapsulation included; bigger packets with DF "
+		 "get ICMP fragmentation-needed." },
+	{ SECTION_DATAPLANE, "mbufs", parse_number_key, CONFIG_FIELD(mbufs), .min = 0,
+	  .max = 16777216,
+	  .doc = "Packet buffers in the mbuf pool. 0 sizes the pool from what the ports need "
+		 "(queues x descriptors, per-lcore caches, bursts in flight, the management "
+		 "rings), as logged at start-up; set more for a driver that holds buffers of "
+		 "its own (net_pcap with infinite_rx keeps the whole capture). Needs a restart "
+		 "to change." },
+
+	{ SECTION_MANAGEMENT, "listen", parse_listen_key, CONFIG_FIELD(listen_address),
+	  .doc = "Address and port of the HTTP endpoint (JSON, Prometheus metrics, changes), "
+		 "default 127.0.0.1:8080; keep it on loopback unless a token protects changes." },
+	{ SECTION_MANAGEMENT, "token_file", parse_token_file_key, CONFIG_FIELD(token_file),
+	  .doc = "File holding the bearer token that changes through the HTTP endpoint must "
+		 "carry; it must be readable when the file is loaded (default: none, changes are"
+		 " not authenticated)." },
+	{ SECTION_MANAGEMENT, "health_source", parse_ipv4_key, CONFIG_FIELD(health_source),
+	  .doc = "Address health checks leave from, through the host's network stack (a "
+		 "management NIC's address); default: the kernel chooses by its routes." },
+	{ SECTION_MANAGEMENT, "health_tcp", parse_enum_key, CONFIG_FIELD(health_tcp),
+	  .names = health_tcp_names,
+	  .doc = "How tcp checks are made: syn sends a SYN from a raw socket and reads the "
+		 "SYN-ACK or reset (the server's application never sees it, and it costs a "
+		 "fraction of a connection); connect opens and resets a whole connection. syn "
+		 "needs CAP_NET_RAW; without it dplb says so and connects." },
+
+	{ SECTION_VIP, "address", parse_ipv4_key, VIP_FIELD(address), .required = true,
+	  .doc = "The virtual IPv4 address clients connect to." },
+	{ SECTION_VIP, "port", parse_number_key, VIP_FIELD(port), .min = 0, .max = 65535,
+	  .doc = "Destination port; 0 means every port." },
+	{ SECTION_VIP, "protocol", parse_enum_key, VIP_FIELD(protocol),
+	  .names = protocol_names,
+	  .doc = "Transport protocol of the service." },
+	{ SECTION_VIP, "scheduler", parse_enum_key, VIP_FIELD(scheduler),
+	  .names = scheduler_names,
+	  .doc = "How a new flow picks its backend; maglev makes the same choice on every dplb "
+		 "with the same backends." },
+	{ SECTION_VIP, "encap", parse_enum_key, VIP_FIELD(encap), .names = encap_names,
+	  .doc = "How packets are tunnelled to backends: IP-in-IP, or GUE to gue_port." },
+	{ SECTION_VIP, "maglev_size", parse_maglev_size_key, VIP_FIELD(maglev_size),
+	  .min = 2, .max = DPLB_MAX_MAGLEV_SIZE,
+	  .doc = "Maglev lookup table size: a prime, at least the number of backends; bigger "
+		 "tables follow weights more finely." },
+	{ SECTION_VIP, "health_check", parse_health_check_key,
+	  HEALTH_FIELD(check, DPLB_HEALTH_FIELD_CHECK),
+	  .doc = "How each backend is checked: tcp (a connect), http:/PATH (a GET, healthy on "
+		 "2xx or 3xx unless health_expect_status says otherwise), udp (health_payload is "
+		 "sent, any answer is healthy, ICMP port unreachable is not) or none (default). "
+		 "This and every health_* key and slow_start may also be set on one backend line "
+		 "(backend = ADDRESS health_port=8080)." },
+	{ SECTION_VIP, "health_expect_status", parse_number_key,
+	  HEALTH_FIELD(expect_status, DPLB_HEALTH_FIELD_EXPECT_STATUS), .min = 100, .max = 599,
+	  .doc = "HTTP checks: the one status that is healthy (default: any 2xx or 3xx)." },
+	{ SECTION_VIP, "health_port", parse_number_key,
+	  HEALTH_FIELD(port, DPLB_HEALTH_FIELD_PORT), .min = 1, .max = 65535,
+	  .doc = "Port the checks go to (default: the VIP's port; required when it is 0)." },
+	{ SECTION_VIP, "health_interval_ms", parse_number_key,
+	  HEALTH_FIELD(interval_ms, DPLB_HEALTH_FIELD_INTERVAL), .min = 100, .max = 600000,
+	  .doc = "Milliseconds from the start of one check to the start "
+		 "of the next." },
+	{ SECTION_VIP, "health_timeout_ms", parse_number_key,
+	  HEALTH_FIELD(timeout_ms, DPLB_HEALTH_FIELD_TIMEOUT), .min = 10, .max = 600000,
+	  .doc = "A check not answered within this many milliseconds has failed; at most "
+		 "health_interval_ms (default: the same as health_interval_ms)." },
+	{ SECTION_VIP, "health_rise", parse_number_key,
+	  HEALTH_FIELD(rise, DPLB_HEALTH_FIELD_RISE), .min = 1, .max = 100,
+	  .doc = "Consecutive successful checks that make an unhealthy backend healthy "
+		 "again." },
+	{ SECTION_VIP, "health_fall", parse_number_key,
+	  HEALTH_FIELD(fall, DPLB_HEALTH_FIELD_FALL), .min = 1, .max = 100,
+	  .doc = "Consecutive failed checks that make a backend unhealthy." },
+	{ SECTION_VIP, "health_payload", parse_health_payload_key,
+	  HEALTH_FIELD(payload, DPLB_HEALTH_FIELD_PAYLOAD),
+	  .doc = "UDP checks: the datagram sent, as text, or hex:0a1b... for bytes (default: "
+		 "empty)." },
+	{ SECTION_VIP, "slow_start", parse_number_key,
+	  HEALTH_FIELD(slow_start, DPLB_HEALTH_FIELD_SLOW_START), .min = 0, .max = 3600,
+	  .doc = "Seconds over which a backend that became healthy again ramps from 10% to "
+		 "100% of its weight for new flows; 0 turns it off." },
+	{ SECTION_VIP, "backend", parse_backend_key, VIP_FIELD(backends),
+	  .repeatable = true,
+	  .doc = "One backend per line: weight (1..65535, default 1) is its share of new flows; "
+		 "state up takes new flows (default), drain keeps only existing ones, down takes"
+		 " none; mac pins the next-hop MAC instead of ARP." },
+};
+
+_Static_assert(ARRAY_SIZE(key_table) <= KEY_TABLE_MAX, "grow KEY_TABLE_MAX");
+
+static const struct key_spec *find_health_key(const char *name, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++)
+		if (key_table[i].health_field && strlen(key_table[i].key) == len &&
+		    !memcmp(key_table[i].key, name, len))
+			return &key_table[i];
+	return NULL;
+}
+
+/* ---- health settings --------------------------------------------------- */
+
+static void override_health(struct dplb_health_settings *to, const struct dplb_health_settings *from,
+			    uint32_t fields)
+{
+	if (fields & DPLB_HEALTH_FIELD_CHECK) {
+		to->check = from->check;
+		memcpy(to->http_path, from->http_path, sizeof(to->http_path));
+	}
+	if (fields & DPLB_HEALTH_FIELD_EXPECT_STATUS)
+		to->expect_status = from->expect_status;
+	if (fields & DPLB_HEALTH_FIELD_PORT)
+		to->port = from->port;
+	if (fields & DPLB_HEALTH_FIELD_INTERVAL)
+		to->interval_ms = from->interval_ms;
+	if (fields & DPLB_HEALTH_FIELD_TIMEOUT)
+		to->timeout_ms = from->timeout_ms;
+	if (fields & DPLB_HEALTH_FIELD_RISE)
+		to->rise = from->rise;
+	if (fields & DPLB_HEALTH_FIELD_FALL)
+		to->fall = from->fall;
+	if (fields & DPLB_HEALTH_FIELD_SLOW_START)
+		to->slow_start = from->slow_start;
+	if (fields & DPLB_HEALTH_FIELD_PAYLOAD) {
+		to->payload_len = from->payload_len;
+		memcpy(to->payload, from->payload, sizeof(to->payload));
+	}
+}
+
+void dplb_config_resolve_health(struct dplb_vip_config *vip)
+{
+	for (uint32_t i = 0; i < vip->backend_count; i++) {
+		struct dplb_backend_config *b = &vip->backends[i];
+		const struct dplb_health_settings own = b->health;
+
+		b->health = vip->health;
+		override_health(&b->health, &own, b->health_overrides);
+	}
+}
+
+uint16_t dplb_health_port(const struct dplb_vip_config *vip, const struct dplb_backend_config *b)
+{
+	const uint32_t port = b != NULL ? b->health.port : vip->health.port;
+
+	return (uint16_t)(port != 0 ? port : vip->port);
+}
+
+const char *dplb_health_check_name(enum dplb_health_check check)
+{
+	switch (check) {
+	case DPLB_HEALTH_TCP:
+		return "tcp";
+	case DPLB_HEALTH_HTTP:
+		return "http";
+	case DPLB_HEALTH_UDP:
+		return "udp";
+	case DPLB_HEALTH_NONE:
+		break;
+	}
+	return "none";
+}
+
+/* ---- sections --------------------------------------------------------- */
+
+static unsigned int edit_distance(const char *a, const char *b)
+{
+	unsigned int row[KEY_LEN_MAX + 1], prev, cur, best;
+	size_t la = strlen(a), lb = strlen(b), i, j;
+
+	if (la > KEY_LEN_MAX || lb > KEY_LEN_MAX)
+		return UINT_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = (unsigned int)j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = (unsigned int)i;
+		for (j = 1; j <= lb; j++) {
+			cur = row[j];
+			best = prev + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = cur;
+		}
+	}
+	return row[lb];
+}
+
+static void unknown_key(struct loader *ld, const char *name)
+{
+	const char *guess = NULL;
+	unsigned int best = 3, d; /* a typo, not a different word */
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(key_table); i++) {
+		if (key_table[i].section != ld->section)
+			continue;
+		d = edit_distance(name, key_table[i].key);
+		if (d < best) {
+			best = d;
+			guess = key_table[i].key;
+		}
+	}
+	if (guess)
+		report(ld, ld->line, "unknown key \"%.*s\" in %s (did you mean \"%s\"?)",
+		       quote_len(strlen(name)), name, ld->section_label, guess);
+	else
+		report(ld, ld->line, "unknown key \"%.*s\" in %s", quote_len(strlen(name)),
+		       name, ld->section_label);
+}
+
+static struct dplb_vip_config *open_vip(struct loader *ld)
+{
+	return &ld->config->vips[ld->vip];
+}
+
+static void check_required(struct loader *ld, enum section_kind kind, int line)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(key_table); i++)
+		if (key_table[i].section == kind && key_table[i].required && !ld->seen[i])
+			report(ld, line, "missing required key \"%s\" in %s", key_table[i].key,
+			       kind == SECTION_VIP ? ld->section_label :
+			       kind == SECTION_DATAPLANE ? "[dataplane]" : "[management]");
+}
+
+static size_t key_index(enum section_kind kind, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(key_table); i++)
+		if (key_table[i].section == kind && !strcmp(key_table[i].key, key))
+			return i;
+	return SIZE_MAX;
+}
+
+/* ---- rules on what was read ------------------------------------------- */
+
+/*
+ * The rules a VIP's backends must meet however they were made: the loader
+ * applies them when a [vip:NAME] section ends, dplb_config_validate() to a
+ * configuration changed in memory (the API), so both refuse the same things.
+ */
+
+struct backend_position {
+	uint32_t address;
+	uint32_t index;
+};
+
+static int compare_backend_positions(const void *a, const void *b)
+{
+	const struct backend_position *x = a, *y = b;
+
+	if (x->address != y->address)
+		return x->address < y->address ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Sorted rather than compared pairwise: 4096 backends stay cheap. */
+static void check_duplicate_backends(struct loader *ld, const struct dplb_vip_config *vip)
+{
+	struct backend_position *sorted;
+	char text[INET_ADDRSTRLEN], first_at[32] = "";
+	uint32_t i, first = 0;
+
+	if (vip->backend_count < 2)
+		return;
+	sorted = malloc(vip->backend_count * sizeof(*sorted));
+	if (!sorted) {
+		no_memory(ld);
+		return;
+	}
+	for (i = 0; i < vip->backend_count; i++)
+		sorted[i] = (struct backend_position){ vip->backends[i].address, i };
+	qsort(sorted, vip->backend_count, sizeof(*sorted), compare_backend_positions);
+	for (i = 1; i < vip->backend_count; i++) {
+		const struct dplb_backend_config *b = &vip->backends[sorted[i].index];
+
+		if (sorted[i].address != sorted[i - 1].address) {
+			first = i;
+			continue;
+		}
+		if (!ld->in_memory)
+			snprintf(first_at, sizeof(first_at), " (first at line %d)",
+				 vip->backends[sorted[first].index].line);
+		inet_ntop(AF_INET, &b->address, text, sizeof(text));
+		report(ld, b->line, "backend in [vip:%s]: duplicate backend %s%s", vip->name, text,
+		       first_at);
+	}
+	free(sorted);
+}
+
+/* Values the parsers never store badly; a change in memory might. */
+static void check_backend_values(struct loader *ld, const struct dplb_vip_config *vip)
+{
+	for (uint32_t i = 0; i < vip->backend_count; i++) {
+		const struct dplb_backend_config *b = &vip->backends[i];
+
+		if (b->address == 0)
+			report(ld, b->line, "backend in [vip:%s]: 0.0.0.0 is not a usable address",
+			       vip->name);
+		if (!weight_in_range(b->weight))
+			report(ld, b->line, "backend in [vip:%s]: weight %u is out of range (1..%u)",
+			       vip->name, b->weight, DPLB_MAX_WEIGHT);
+		if (b->state != DPLB_BACKEND_UP && b->state != DPLB_BACKEND_DRAIN &&
+		    b->state != DPLB_BACKEND_DOWN)
+			report(ld, b->line, "backend in [vip:%s]: unknown state %d", vip->name,
+			       (int)b->state);
+	}
+}
+
+/*
+ * What each backend's resolved health settings must meet: a check needs a
+ * port to go to (a VIP of every port has none to lend), and a timeout no
+ * longer than the interval (or fall checks would take longer than fall
+ * intervals). A problem a backend line made is reported on that line; one
+ * the VIP's keys made, once, on the VIP's.
+ */
+static void check_health_settings(struct loader *ld, const struct dplb_vip_config *vip)
+{
+	const char *vip_problem = NULL;
+	const struct dplb_backend_config *example = NULL;
+
+	for (uint32_t i = 0; i < vip->backend_count; i++) {
+		const struct dplb_backend_config *b = &vip->backends[i];
+		const struct dplb_health_settings *h = &b->health;
+
+		if (h->check == DPLB_HEALTH_NONE)
+			continue;
+		if (dplb_health_port(vip, b) == 0) {
+			if (b->health_overrides & (DPLB_HEALTH_FIELD_CHECK | DPLB_HEALTH_FIELD_PORT))
+				report(ld, b->line, "backend in [vip:%s]: health_check %s needs "
+				       "health_port (the VIP has port 0)", vip->name,
+				       dplb_health_check_name(h->check));
+			else if (vip_problem == NULL)
+				vip_problem = "port", example = b;
+		}
+		if (h->timeout_ms > h->interval_ms) {
+			if (b->health_overrides & (DPLB_HEALTH_FIELD_TIMEOUT | DPLB_HEALTH_FIELD_INTERVAL))
+				report(ld, b->line, "backend in [vip:%s]: health_timeout_ms %u is longer "
+				       "than health_interval_ms %u", vip->name, h->timeout_ms,
+				       h->interval_ms);
+			else if (vip_problem == NULL)
+				vip_problem = "timeout", example = b;
+		}
+	}
+	if (vip_problem != NULL && vip_problem[0] == 'p')
+		report(ld, vip->line, "[vip:%s] has port 0 (every port): health_check %s needs "
+		       "health_port", vip->name, dplb_health_check_name(example->health.check));
+	else if (vip_problem != NULL)
+		report(ld, vip->line, "health_timeout_ms %u in [vip:%s] is longer than "
+		       "health_interval_ms %u", example->health.timeout_ms, vip->name,
+		       example->health.interval_ms);
+}
+
+/*
+ * maglev_line: where maglev_size was set (0: not set), so a table too small
+ * for its backends is reported where it can be fixed. backend_lines_bad: a
+ * backend line was reported already, so "no backends" would only repeat it.
+ */
+static void check_vip_backends(struct loader *ld, const struct dplb_vip_config *vip,
+			       int maglev_line, bool backend_lines_bad)
+{
+	if (vip->backend_count == 0 && !backend_lines_bad)
+		report(ld, vip->line, "[vip:%s] has no backends%s", vip->name,
+		       ld->in_memory ? "" : " (add \"backend = ADDRESS\")");
+	if (vip->backend_count > DPLB_MAX_BACKENDS_PER_VIP)
+		report(ld, vip->line, "[vip:%s] has too many backends (at most %d)", vip->name,
+		       DPLB_MAX_BACKENDS_PER_VIP);
+	if (vip->backend_count > vip->maglev_size)
+		report(ld, maglev_line ? maglev_line : vip->line,
+		       "maglev_size %u in [vip:%s] is smaller than its %u backends", vip->maglev_size,
+		       vip->name, vip->backend_count);
+	check_backend_values(ld, vip);
+	check_duplicate_backends(ld, vip);
+	check_health_settings(ld, vip);
+}
+
+/* What can be judged only once the whole [vip:NAME] section is read. */
+static void close_vip(struct loader *ld)
+{
+	struct dplb_vip_config *vip = open_vip(ld);
+	int maglev_line = ld->seen[key_index(SECTION_VIP, "maglev_size")];
+	/* With no backend stored, any backend line seen was a bad one. */
+	bool backend_lines_bad = ld->seen[key_index(SECTION_VIP, "backend")] != 0;
+
+	check_required(ld, SECTION_VIP, vip->line);
+	dplb_config_resolve_health(vip);
+	check_vip_backends(ld, vip, maglev_line, backend_lines_bad);
+}
+
+static void close_section(struct loader *ld)
+{
+	if (ld->section == SECTION_VIP)
+		close_vip(ld);
+	ld->section = SECTION_SKIP;
+}
+
+static void begin_global(struct loader *ld, enum section_kind kind, const char *label,
+			 int *first_line)
+{
+	if (*first_line)
+		report(ld, ld->line, "section %s repeated (first at line %d)", label,
+		       *first_line);
+	else
+		*first_line = ld->line;
+	/* Keys are still read, and "seen" lives on, so a key set in both
+	 * copies is reported as well. */
+	ld->section = kind;
+	snprintf(ld->section_label, sizeof(ld->section_label), "%s", label);
+}
+
+static bool valid_vip_name(struct loader *ld, const char *name)
+{
+	size_t len = strlen(name), i;
+	char c;
+
+	if (len == 0) {
+		report(ld, ld->line, "empty VIP name in [vip:]");
+		return false;
+	}
+	if (len >= DPLB_NAME_MAX) {
+		report(ld, ld->line, "VIP name \"%.*s...\" too long (%zu characters, at most %d)",
+		       QUOTE_MAX / 2, name, len, DPLB_NAME_MAX - 1);
+		return false;
+	}
+	for (i = 0; i < len; i++) {
+		c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')) {
+			report(ld, ld->line, "bad character '%c' in VIP name \"%s\" "
+			       "(allowed: A-Z a-z 0-9 _ . -)", c, name);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void begin_vip(struct loader *ld, const char *name)
+{
+	struct dplb_config *config = ld->config;
+	struct dplb_vip_config *grown, *vip;
+	uint32_t capacity, i;
+
+	if (!valid_vip_name(ld, name))
+		return;
+	for (i = 0; i < config->vip_count; i++) {
+		if (!strcmp(config->vips[i].name, name)) {
+			report(ld, ld->line, "duplicate VIP name \"%s\" (first at line %d)", name,
+			       config->vips[i].line);
+			return;
+		}
+	}
+	if (config->vip_count == DPLB_MAX_VIPS) {
+		report(ld, ld->line, "too many VIPs (at most %d)", DPLB_MAX_VIPS);
+		return;
+	}
+	if (config->vip_count == ld->vip_capacity) {
+		capacity = ld->vip_capacity ? ld->vip_capacity * 2 : 4;
+		grown = realloc(config->vips, capacity * sizeof(*grown));
+		if (!grown) {
+			no_memory(ld);
+			return;
+		}
+		config->vips = grown;
+		ld->vip_capacity = capacity;
+	}
+	vip = &config->vips[config->vip_count];
+	*vip = (struct dplb_vip_config){
+		.protocol = DPLB_PROTO_TCP,
+		.scheduler = DPLB_SCHED_MAGLEV,
+		.encap = DPLB_ENCAP_IPIP,
+		.maglev_size = DPLB_DEFAULT_MAGLEV_SIZE,
+		.health = {
+			.check = DPLB_HEALTH_NONE,
+			.interval_ms = DPLB_DEFAULT_HEALTH_INTERVAL_MS,
+			.rise = DPLB_DEFAULT_HEALTH_RISE,
+			.fall = DPLB_DEFAULT_HEALTH_FALL,
+		},
+		.line = ld->line,
+	};
+	memcpy(vip->name, name, strlen(name) + 1);
+	ld->vip = config->vip_count++;
+	ld->backend_capacity = 0;
+	for (i = 0; i < ARRAY_SIZE(key_table); i++)
+		if (key_table[i].section == SECTION_VIP)
+			ld->seen[i] = 0;
+	ld->section = SECTION_VIP;
+	snprintf(ld->section_label, sizeof(ld->section_label), "[vip:%s]", name);
+}
+
+/* s is a trimmed, comment-free line starting with '['. */
+static void section_header(struct loader *ld, char *s)
+{
+	char *end = strchr(s, ']'), *name = s + 1;
+
+	close_section(ld);
+	if (!end) {
+		report(ld, ld->line, "section header \"%.*s\" has no closing \"]\"",
+		       quote_len(strlen(s)), s);
+		return;
+	}
+	if (end[1] != '\0')
+		report(ld, ld->line, "unexpected text \"%.*s\" after section header",
+		       quote_len(strlen(end + 1)), end + 1);
+	*end = '\0';
+	name += strspn(name, " \t");
+	while (end > name && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+
+	if (!strcmp(name, "dataplane"))
+		begin_global(ld, SECTION_DATAPLANE, "[dataplane]", &ld->dataplane_line);
+	else if (!strcmp(name, "management"))
+		begin_global(ld, SECTION_MANAGEMENT, "[management]", &ld->management_line);
+	else if (!strncmp(name, "vip:", 4))
+		begin_vip(ld, name + 4);
+	else
+		report(ld, ld->line, "unknown section [%.*s] (expected [dataplane], "
+		       "[management] or [vip:NAME])", quote_len(strlen(name)), name);
+}
+
+/* ---- the inih side ---------------------------------------------------- */
+
+/* Cut a ';' or '#' comment that starts the line or follows a blank, the way
+ * inih treats ';' but for both; "http:/a#b" keeps its '#'. */
+static void strip_comment(char *s)
+{
+	char *p;
+
+	for (p = s; *p; p++) {
+		if ((*p == ';' || *p == '#') && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			break;
+		}
+	}
+	while (p > s && (p[-1] == ' ' || p[-1] == '\t'))
+		*--p = '\0';
+}
+
+/*
+ * inih's reader: one physical line per call, so inih's line count and ours
+ * agree and the handler can use ld->line. What we handle ourselves (blanks,
+ * comments, headers, broken lines) reaches inih as an empty line.
+ */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct loader *ld = stream;
+	ssize_t len = getline(&ld->buf, &ld->buf_size, ld->file);
+	char *s = ld->buf, *eq;
+	size_t n;
+
+	if (len < 0) {
+		if (ferror(ld->file))
+			ld->read_errno = errno ? errno : EIO;
+		return NULL;
+	}
+	ld->line++;
+	str[0] = '\0';
+	if (memchr(s, '\0', (size_t)len)) {
+		report(ld, ld->line, "NUL byte in line (is this a text file?)");
+		return str;
+	}
+	if (ld->line == 1 && len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3))
+		s += 3;
+	s[strcspn(s, "\r\n")] = '\0';
+	s += strspn(s, " \t");
+	strip_comment(s);
+	if (*s == '\0')
+		return str;
+	if (*s == '[') {
+		section_header(ld, s);
+		return str;
+	}
+	eq = strchr(s, '=');
+	if (!eq || eq == s) {
+		report(ld, ld->line, "expected \"key = value\", \"[section]\" or a comment, "
+		       "not \"%.*s\"", quote_len(strlen(s)), s);
+		return str;
+	}
+	/* inih would split "a:b = c" at the ':' (configparser style). */
+	if (memchr(s, ':', (size_t)(eq - s))) {
+		for (n = (size_t)(eq - s); s[n - 1] == ' ' || s[n - 1] == '\t'; n--)
+			;
+		report(ld, ld->line, "bad key \"%.*s\" (keys have no ':')", quote_len(n), s);
+		return str;
+	}
+	n = strlen(s);
+	if (num < 1 || n > (size_t)num - 1) {
+		report(ld, ld->line, "line too long (%zu characters, at most %d)", n, num - 1);
+		return str;
+	}
+	memcpy(str, s, n + 1);
+	return str;
+}
+
+static int handle_key(void *user, const char *section, const char *name,
+		      const char *value)
+{
+	struct loader *ld = user;
+	const struct key_spec *spec;
+	size_t i;
+	void *base;
+
+	(void)section; /* ours, from the reader: it knows the header's line */
+	if (ld->section == SECTION_SKIP)
+		return 1;
+	if (ld->section == SECTION_NONE) {
+		report(ld, ld->line, "key \"%.*s\" before any [section]",
+		       quote_len(strlen(name)), name);
+		return 1;
+	}
+	i = key_index(ld->section, name);
+	if (i == SIZE_MAX) {
+		unknown_key(ld, name);
+		return 1;
+	}
+	spec = &key_table[i];
+	if (*value == '\0') {
+		report(ld, ld->line, "missing value for %s in %s", name, ld->section_label);
+		return 1;
+	}
+	if (ld->seen[i] && !spec->repeatable) {
+		report(ld, ld->line, "duplicate key \"%s\" in %s (first set at line %d)", name,
+		       ld->section_label, ld->seen[i]);
+		return 1;
+	}
+	ld->seen[i] = ld->line;
+	if (ld->section != SECTION_VIP)
+		base = ld->config;
+	else if (spec->health_field)
+		base = &open_vip(ld)->health;
+	else
+		base = open_vip(ld);
+	spec->parse(ld, spec, value, base);
+	return 1; /* keep going: every error is wanted, not the first */
+}
+
+/* ---- whole-file checks ------------------------------------------------ */
+
+static void check_vip_tuples(struct loader *ld)
+{
+	const struct dplb_config *config = ld->config;
+	const struct dplb_vip_config *a, *b;
+	char text[INET_ADDRSTRLEN];
+	uint32_t i, j;
+
+	/* 256 VIPs at most: quadratic is fine and keeps the first-defined one
+	 * as the one named in the message. */
+	for (j = 1; j < config->vip_count; j++) {
+		b = &config->vips[j];
+		for (i = 0; i < j; i++) {
+			a = &config->vips[i];
+			if (!a->address || a->address != b->address || a->port != b->port ||
+			    a->protocol != b->protocol)
+				continue;
+			inet_ntop(AF_INET, &b->address, text, sizeof(text));
+			report(ld, b->line, "[vip:%s] duplicates [vip:%s] (line %d): both are "
+			       "%s:%u/%s", b->name, a->name, a->line, text, b->port,
+			       dplb_protocol_name(b->protocol));
+			break;
+		}
+	}
+}
+
+/* What makes an address (network order) no place to send a VIP's traffic
+ * to, nor to receive it on; NULL when it is fine. 0.0.0.0 is the parser's. */
+static const char *unusable_address(uint32_t address)
+{
+	const uint32_t a = ntohl(address);
+
+	if (a == 0xffffffffu)
+		return "the broadcast address";
+	if ((a >> 28) == 0xe)
+		return "a multicast address";
+	if ((a >> 24) == 127)
+		return "a loopback address";
+	if ((a >> 28) == 0xf)
+		return "a reserved address (240.0.0.0/4)";
+	return NULL;
+}
+
+/*
+ * Addresses that parse but make no sense where they stand: a backend that
+ * is a broadcast, multicast, loopback or reserved address, the VIP itself
+ * or dplb itself (its packets would loop back into dplb), and a VIP that
+ * is such an address or dplb's own. Judged once the whole file is read,
+ * since [dataplane] may come after the VIPs; for changes made in memory too.
+ */
+static void check_addresses(struct loader *ld)
+{
+	const struct dplb_config *config = ld->config;
+	char text[INET_ADDRSTRLEN];
+	const char *why;
+
+	for (uint32_t v = 0; v < config->vip_count; v++) {
+		const struct dplb_vip_config *vip = &config->vips[v];
+
+		inet_ntop(AF_INET, &vip->address, text, sizeof(text));
+		if (vip->address != 0 && (why = unusable_address(vip->address)) != NULL)
+			report(ld, vip->line, "[vip:%s] address %s is %s", vip->name, text, why);
+		else if (vip->address != 0 && vip->address == config->address)
+			report(ld, vip->line, "[vip:%s] address %s is dplb's own address "
+			       "([dataplane] address)", vip->name, text);
+		for (uint32_t i = 0; i < vip->backend_count; i++) {
+			const struct dplb_backend_config *b = &vip->backends[i];
+
+			inet_ntop(AF_INET, &b->address, text, sizeof(text));
+			if ((why = unusable_address(b->address)) != NULL)
+				report(ld, b->line, "backend in [vip:%s]: %s is %s, not a backend",
+				       vip->name, text, why);
+			else if (b->address != 0 && b->address == vip->address)
+				report(ld, b->line, "backend in [vip:%s]: %s is the VIP's own address",
+				       vip->name, text);
+			else if (b->address != 0 && b->address == config->address)
+				report(ld, b->line, "backend in [vip:%s]: %s is dplb's own address "
+				       "([dataplane] address)", vip->name, text);
+		}
+	}
+}
+
+static void check_file(struct loader *ld)
+{
+	if (!ld->dataplane_line)
+		report(ld, 0, "no [dataplane] section (its \"address\" is required)");
+	else
+		check_required(ld, SECTION_DATAPLANE, ld->dataplane_line);
+	if (ld->management_line)
+		check_required(ld, SECTION_MANAGEMENT, ld->management_line);
+	if (ld->config->vip_count == 0)
+		report(ld, 0, "no [vip:NAME] sections: nothing to balance");
+	check_vip_tuples(ld);
+	check_addresses(ld);
+}
+
+static void set_defaults(struct dplb_config *config)
+{
+	config->port_ids[0] = 0;
+	config->port_count = 1;
+	config->flow_table_size = DPLB_DEFAULT_FLOW_TABLE_SIZE;
+	config->tcp_timeout = DPLB_DEFAULT_TCP_TIMEOUT;
+	config->udp_timeout = DPLB_DEFAULT_UDP_TIMEOUT;
+	config->tcp_closing_timeout = DPLB_DEFAULT_TCP_CLOSING_TIMEOUT;
+	config->gue_port = DPLB_DEFAULT_GUE_PORT;
+	config->mtu = DPLB_DEFAULT_MTU;
+	snprintf(config->listen_address, sizeof(config->listen_address), "127.0.0.1");
+	config->listen_port = 8080;
+}
+
+static int open_config(struct loader *ld, const char *path)
+{
+	char reason[128];
+	struct stat st;
+	int err;
+
+	if (strlen(path) >= sizeof(ld->config->path)) {
+		report(ld, 0, "cannot open: path too long");
+		return -ENAMETOOLONG;
+	}
+	ld->file = fopen(path, "re");
+	if (!ld->file) {
+		err = errno;
+		report(ld, 0, "cannot open: %s", strerror_r(err, reason, sizeof(reason)));
+		return -err;
+	}
+	/* fopen() succeeds on a directory; reading it would fail obscurely. */
+	if (fstat(fileno(ld->file), &st) == 0 && S_ISDIR(st.st_mode)) {
+		report(ld, 0, "cannot open: %s", strerror_r(EISDIR, reason, sizeof(reason)));
+		return -EISDIR;
+	}
+	return 0;
+}
+
+int dplb_config_load(const char *path, struct dplb_config **out,
+		     struct dplb_config_errors *errs)
+{
+	struct dplb_config_errors scratch;
+	struct loader ld = {
+		.path = path ? path : "(null)",
+		.section = SECTION_NONE,
+		.errs = errs ? errs : &scratch,
+	};
+	char reason[128];
+	int rc;
+
+	memset(ld.errs, 0, sizeof(*ld.errs));
+	if (!path || !out) {
+		report(&ld, 0, "no configuration file given");
+		return -EINVAL;
+	}
+	ld.config = calloc(1, sizeof(*ld.config));
+	if (!ld.config) {
+		report(&ld, 0, "out of memory");
+		return -ENOMEM;
+	}
+	rc = open_config(&ld, path);
+	if (rc)
+		goto out;
+	memcpy(ld.config->path, path, strlen(path) + 1);
+	set_defaults(ld.config);
+
+	if (ini_parse_stream(read_line, &ld, handle_key, &ld) != 0)
+		/* The reader hands inih nothing it can reject; should it
+		 * anyway, the load must not pass. */
+		report(&ld, 0, "the INI parser gave up");
+	if (ld.read_errno) {
+		report(&ld, ld.line + 1, "read error: %s",
+		       strerror_r(ld.read_errno, reason, sizeof(reason)));
+		rc = -ld.read_errno;
+		goto out;
+	}
+	close_section(&ld);
+	check_file(&ld);
+	if (ld.out_of_memory)
+		rc = -ENOMEM;
+	else if (ld.errs->count || ld.errs->dropped)
+		rc = -EINVAL;
+out:
+	free(ld.buf);
+	if (ld.file)
+		fclose(ld.file);
+	if (rc) {
+		dplb_config_free(ld.config);
+		return rc;
+	}
+	*out = ld.config;
+	return 0;
+}
+
+void dplb_config_free(struct dplb_config *config)
+{
+	uint32_t i;
+
+	if (!config)
+		return;
+	for (i = 0; i < config->vip_count; i++)
+		free(config->vips[i].backends);
+	free(config->vips);
+	free(config);
+}
+
+/* ---- configurations made in memory ------------------------------------ */
+
+struct dplb_config *dplb_config_clone(const struct dplb_config *config)
+{
+	struct dplb_config *copy = malloc(sizeof(*copy));
+	uint32_t i;
+
+	if (!copy)
+		return NULL;
+	*copy = *config;
+	copy->vips = calloc(config->vip_count ? config->vip_count : 1, sizeof(*copy->vips));
+	if (!copy->vips) {
+		free(copy);
+		return NULL;
+	}
+	for (i = 0; i < config->vip_count; i++) {
+		const struct dplb_vip_config *vip = &config->vips[i];
+		size_t size = vip->backend_count * sizeof(*vip->backends);
+
+		copy->vips[i] = *vip;
+		copy->vips[i].backends = malloc(size ? size : 1);
+		if (!copy->vips[i].backends) {
+			copy->vip_count = i;
+			dplb_config_free(copy);
+			return NULL;
+		}
+		if (size)
+			memcpy(copy->vips[i].backends, vip->backends, size);
+	}
+	return copy;
+}
+
+int dplb_config_validate(const struct dplb_config *config, struct dplb_config_errors *errs)
+{
+	struct dplb_config_errors scratch;
+	struct loader ld = {
+		.path = "",
+		.config = (struct dplb_config *)config, /* only read */
+		.errs = errs ? errs : &scratch,
+		.in_memory = true,
+	};
+	uint32_t i;
+
+	memset(ld.errs, 0, sizeof(*ld.errs));
+	for (i = 0; i < config->vip_count; i++)
+		check_vip_backends(&ld, &config->vips[i], 0, false);
+	check_vip_tuples(&ld);
+	check_addresses(&ld);
+	if (ld.out_of_memory)
+		return -ENOMEM;
+	return ld.errs->count || ld.errs->dropped ? -EINVAL : 0;
+}
+
+const char *dplb_parse_ipv4(const char *text, uint32_t *address)
+{
+	return parse_ipv4(text, strlen(text), address);
+}
+
+const char *dplb_parse_mac(const char *text, uint8_t mac[6])
+{
+	return parse_mac(text, strlen(text), mac);
+}
+
+/* ---- names and lookups ------------------------------------------------ */
+
+const char *dplb_scheduler_name(enum dplb_scheduler s)
+{
+	return value_name(scheduler_names, s);
+}
+
+const char *dplb_encap_name(enum dplb_encap e)
+{
+	return value_name(encap_names, e);
+}
+
+const char *dplb_backend_state_name(enum dplb_backend_state s)
+{
+	return value_name(state_names, s);
+}
+
+const char *dplb_protocol_name(uint8_t protocol)
+{
+	return value_name(protocol_names, protocol);
+}
+
+int dplb_backend_state_parse(const char *text, enum dplb_backend_state *out)
+{
+	const struct name_value *nv;
+
+	if (!text || !out)
+		return -EINVAL;
+	nv = find_name(state_names, text, strlen(text));
+	if (!nv)
+		return -EINVAL;
+	*out = (enum dplb_backend_state)nv->value;
+	return 0;
+}
+
+const struct dplb_vip_config *dplb_config_find_vip(const struct dplb_config *config,
+						   const char *name)
+{
+	uint32_t i;
+
+	if (!config || !name)
+		return NULL;
+	for (i = 0; i < config->vip_count; i++)
+		if (!strcmp(config->vips[i].name, name))
+			return &config->vips[i];
+	return NULL;
+}
+
+/* ---- summary ---------------------------------------------------------- */
+
+static const char *ipv4_text(uint32_t address, char *buf)
+{
+	return inet_ntop(AF_INET, &address, buf, INET_ADDRSTRLEN);
+}
+
+static void print_mac(FILE *out, const uint8_t mac[6])
+{
+	fprintf(out, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+		mac[4], mac[5]);
+}
+
+/* "tcp:80 every 1000 ms, timeout 1000 ms, rise 2, fall 3": a VIP's or, with
+ * b, one backend's resolved settings. */
+static void print_health(FILE *out, const struct dplb_vip_config *vip,
+			 const struct dplb_backend_config *b)
+{
+	const struct dplb_health_settings *h = b != NULL ? &b->health : &vip->health;
+
+	if (h->check == DPLB_HEALTH_NONE) {
+		fprintf(out, "none");
+		return;
+	}
+	if (h->check == DPLB_HEALTH_HTTP)
+		fprintf(out, "http:%s", h->http_path);
+	else
+		fprintf(out, "%s", dplb_health_check_name(h->check));
+	fprintf(out, " port %u every %u ms, timeout %u ms, rise %u, fall %u",
+		dplb_health_port(vip, b), h->interval_ms, dplb_health_timeout_ms(h), h->rise,
+		h->fall);
+	if (h->slow_start)
+		fprintf(out, ", slow start %u s", h->slow_start);
+}
+
+void dplb_config_print(const struct dplb_config *config, FILE *out)
+{
+	const struct dplb_vip_config *vip;
+	const struct dplb_backend_config *b;
+	char a[INET_ADDRSTRLEN];
+	uint32_t i, j;
+
+	fprintf(out, "config %s\n", config->path);
+	fprintf(out, "dataplane: ports");
+	for (i = 0; i < config->port_count; i++)
+		fprintf(out, "%s%u", i ? "," : " ", config->port_ids[i]);
+	fprintf(out, ", address %s", ipv4_text(config->address, a));
+	if (config->prefix_length)
+		fprintf(out, "/%u", config->prefix_length);
+	if (config->gateway)
+		fprintf(out, ", gateway %s", ipv4_text(config->gateway, a));
+	else
+		fprintf(out, ", no gateway");
+	if (config->has_gateway_mac) {
+		fprintf(out, " (mac ");
+		print_mac(out, config->gateway_mac);
+		fprintf(out, ")");
+	}
+	fprintf(out, "\n  flow table %u per worker, timeouts tcp %us udp %us tcp-closing %us, "
+		"gue port %u, mtu %u, mbufs ", config->flow_table_size, config->tcp_timeout,
+		config->udp_timeout, config->tcp_closing_timeout, config->gue_port, config->mtu);
+	if (config->mbufs != 0)
+		fprintf(out, "%u\n", config->mbufs);
+	else
+		fprintf(out, "sized from the ports\n");
+	fprintf(out, "management: listen %s:%u, token file %s, health checks from %s, tcp by %s\n",
+		config->listen_address, config->listen_port,
+		config->token_file[0] ? config->token_file : "none",
+		config->health_source ? ipv4_text(config->health_source, a) : "any address",
+		value_name(health_tcp_names, config->health_tcp));
+
+	for (i = 0; i < config->vip_count; i++) {
+		vip = &config->vips[i];
+		fprintf(out, "vip %s: %s:", vip->name, ipv4_text(vip->address, a));
+		if (vip->port)
+			fprintf(out, "%u", vip->port);
+		else
+			fprintf(out, "*");
+		fprintf(out, "/%s, scheduler %s, encap %s, M %u, health ",
+			dplb_protocol_name(vip->protocol), dplb_scheduler_name(vip->scheduler),
+			dplb_encap_name(vip->encap), vip->maglev_size);
+		print_health(out, vip, NULL);
+		fprintf(out, ", %u backend%s\n", vip->backend_count,
+			vip->backend_count == 1 ? "" : "s");
+		for (j = 0; j < vip->backend_count; j++) {
+			b = &vip->backends[j];
+			fprintf(out, "  backend %s weight %u %s", ipv4_text(b->address, a),
+				b->weight, dplb_backend_state_name(b->state));
+			if (b->has_mac) {
+				fprintf(out, " mac ");
+				print_mac(out, b->mac);
+			}
+			if (b->health_overrides) {
+				fprintf(out, ", health ");
+				print_health(out, vip, b);
+			}
+			fprintf(out, "\n");
+		}
+	}
+}
+
+/* ---- the reference: dplb.ini(5), written from key_table ---------------- */
+
+static const char *const section_headers[] = {
+	[SECTION_DATAPLANE] = "[dataplane]",
+	[SECTION_MANAGEMENT] = "[management]",
+	[SECTION_VIP] = "[vip:NAME]",
+};
+
+/* Text in roff: a backslash is doubled, and a line must not start with a
+ * dot or an apostrophe (a request). */
+static void write_roff_text(FILE *out, const char *text)
+{
+	if (*text == '.' || *text == '\'')
+		fputs("\\&", out);
+	for (; *text; text++) {
+		if (*text == '\\')
+			fputs("\\e", out);
+		else if (*text == '-')
+			fputs("\\-", out);
+		else
+			fputc(*text, out);
+	}
+}
+
+static void write_value_syntax(FILE *out, const struct key_spec *spec)
+{
+	const struct name_value *nv;
+
+	if (spec->parse == parse_number_key || spec->parse == parse_maglev_size_key) {
+		fprintf(out, "%u..%u", spec->min, spec->max);
+	} else if (spec->parse == parse_enum_key) {
+		for (nv = spec->names; nv->name; nv++) {
+			fputs(nv == spec->names ? "" : " | ", out);
+			write_roff_text(out, nv->name);
+		}
+	} else {
+		write_roff_text(out, spec->parse == parse_ipv4_key    ? "ADDRESS" :
+				     spec->parse == parse_mac_key     ? "MAC" :
+				     spec->parse == parse_ports_key   ? "ID[,ID...]" :
+				     spec->parse == parse_listen_key  ? "ADDRESS[:PORT]" :
+				     spec->parse == parse_token_file_key ? "PATH" :
+				     spec->parse == parse_backend_key ?
+					"ADDRESS [weight=N] [state=up|drain|down] [mac=MAC] "
+					"[health_KEY=VALUE...] [slow_start=SECONDS]" :
+				     spec->parse == parse_health_check_key ?
+					"none | tcp | udp | http:/PATH" :
+				     spec->parse == parse_health_payload_key ?
+					"TEXT | hex:HEX" : "VALUE");
+	}
+}
+
+/* The default of a number or enumeration key is whatever the loader puts
+ * in the field before the file is read; other keys say theirs in .doc. */
+static void write_default(FILE *out, const struct key_spec *spec, const void *base)
+{
+	const struct name_value *nv;
+	uint32_t v = 0;
+
+	if (spec->parse != parse_number_key && spec->parse != parse_maglev_size_key &&
+	    spec->parse != parse_enum_key)
+		return;
+	memcpy(&v, (const char *)base + spec->offset, spec->size <= 4 ? spec->size : 4);
+	if (spec->parse == parse_enum_key) {
+		for (nv = spec->names; nv->name; nv++)
+			if (nv->value == v)
+				fprintf(out, " Default: %s.", nv->name);
+	} else if (v >= spec->min && v <= spec->max) {
+		fprintf(out, " Default: %u.", v);
+	}
+}
+
+int dplb_config_write_reference(FILE *out)
+{
+	struct dplb_config_errors errs = { 0 };
+	struct dplb_config *defaults = calloc(1, sizeof(*defaults));
+	struct loader ld = { .config = defaults, .errs = &errs };
+	enum section_kind section = SECTION_NONE;
+	const struct key_spec *spec;
+	const void *base;
+	int rc = 0;
+
+	if (!defaults)
+		return -ENOMEM;
+	set_defaults(defaults);
+	begin_vip(&ld, "NAME");
+	if (defaults->vip_count != 1) {
+		dplb_config_free(defaults);
+		return -ENOMEM;
+	}
+	for (spec = key_table; spec < key_table + ARRAY_SIZE(key_table); spec++) {
+		if (!spec->doc || !*spec->doc) {
+			rc = -EINVAL;	/* every key is documented, or no page */
+			continue;
+		}
+		if (spec->section != section) {
+			section = spec->section;
+			fprintf(out, ".SS %s\n", section_headers[section]);
+		}
+		if (section != SECTION_VIP)
+			base = defaults;
+		else if (spec->health_field)
+			base = &defaults->vips[0].health;
+		else
+			base = &defaults->vips[0];
+		fprintf(out, ".TP\n\\fB%s\\fR = \\fI", spec->key);
+		write_value_syntax(out, spec);
+		fputs("\\fR\n", out);
+		write_roff_text(out, spec->doc);
+		write_default(out, spec, base);
+		fprintf(out, "%s%s\n", spec->required ? " Required." : "",
+			spec->repeatable ? " May be given several times." : "");
+	}
+	dplb_config_free(defaults);
+	return rc;
+}

@@ -1,0 +1,284 @@
+/*
+ * Diffing two configurations. Settings and VIP keys are compared through
+ * tables of {INI key, member}, so a new key is one line here; backends are
+ * matched by address through sorted indexes, so a reload of VIPs with
+ * thousands of backends stays n log n.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/config_diff.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+void dplb_change_list_free(struct dplb_change_list *list)
+{
+	free(list->items);
+	list->items = NULL;
+	list->count = 0;
+}
+
+static struct dplb_change *add_change(struct dplb_change_list *list, enum dplb_change_kind kind,
+				      const char *vip)
+{
+	struct dplb_change *grown, *change;
+
+	/* Grown one at a time: a diff is short, or it is a big reload. */
+	grown = realloc(list->items, (list->count + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return NULL;
+	list->items = grown;
+	change = &grown[list->count++];
+	memset(change, 0, sizeof(*change));
+	change->kind = kind;
+	snprintf(change->vip, sizeof(change->vip), "%s", vip);
+	return change;
+}
+
+const char *dplb_change_kind_name(enum dplb_change_kind kind)
+{
+	switch (kind) {
+	case DPLB_CHANGE_SETTINGS:
+		return "settings";
+	case DPLB_CHANGE_VIP_ADDED:
+		return "vip_added";
+	case DPLB_CHANGE_VIP_REMOVED:
+		return "vip_removed";
+	case DPLB_CHANGE_VIP_MODIFIED:
+		return "vip_modified";
+	case DPLB_CHANGE_BACKEND_ADDED:
+		return "backend_added";
+	case DPLB_CHANGE_BACKEND_REMOVED:
+		return "backend_removed";
+	case DPLB_CHANGE_BACKEND_MODIFIED:
+		return "backend_modified";
+	}
+	return "unknown";
+}
+
+/* ---- diff ------------------------------------------------------------- */
+
+enum field_type { FIELD_BYTES, FIELD_STRING };
+
+struct field {
+	const char *name;
+	size_t offset;
+	size_t size;
+	enum field_type type;
+};
+
+#define SETTING(name, member)                                                      \
+	{ name, offsetof(struct dplb_config, member),                               \
+	  sizeof(((struct dplb_config *)0)->member), FIELD_BYTES }
+#define VIP_FIELD(name, member, type)                                              \
+	{ name, offsetof(struct dplb_vip_config, member),                           \
+	  sizeof(((struct dplb_vip_config *)0)->member), type }
+#define BACKEND_FIELD(name, member)                                                \
+	{ name, offsetof(struct dplb_backend_config, member),                       \
+	  sizeof(((struct dplb_backend_config *)0)->member), FIELD_BYTES }
+
+/* Named as in the INI file. */
+static const struct field settings[] = {
+	SETTING("ports", port_ids),
+	SETTING("address", address),
+	SETTING("gateway", gateway),
+	SETTING("prefix_length", prefix_length),
+	SETTING("gateway_mac", has_gateway_mac),
+	SETTING("gateway_mac", gateway_mac),
+	SETTING("flow_table_size", flow_table_size),
+	SETTING("tcp_timeout", tcp_timeout),
+	SETTING("udp_timeout", udp_timeout),
+	SETTING("tcp_closing_timeout", tcp_closing_timeout),
+	SETTING("gue_port", gue_port),
+	SETTING("mtu", mtu),
+	SETTING("mbufs", mbufs),
+	{ "listen", offsetof(struct dplb_config, listen_address),
+	  sizeof(((struct dplb_config *)0)->listen_address), FIELD_STRING },
+	SETTING("listen", listen_port),
+	{ "token_file", offsetof(struct dplb_config, token_file),
+	  sizeof(((struct dplb_config *)0)->token_file), FIELD_STRING },
+	SETTING("health_source", health_source),
+	SETTING("health_tcp", health_tcp),
+};
+
+static const struct field vip_fields[] = {
+	VIP_FIELD("address", address, FIELD_BYTES),
+	VIP_FIELD("port", port, FIELD_BYTES),
+	VIP_FIELD("protocol", protocol, FIELD_BYTES),
+	VIP_FIELD("scheduler", scheduler, FIELD_BYTES),
+	VIP_FIELD("encap", encap, FIELD_BYTES),
+	VIP_FIELD("maglev_size", maglev_size, FIELD_BYTES),
+	VIP_FIELD("health_check", health.check, FIELD_BYTES),
+	VIP_FIELD("health_check", health.http_path, FIELD_STRING),
+	VIP_FIELD("health_expect_status", health.expect_status, FIELD_BYTES),
+	VIP_FIELD("health_port", health.port, FIELD_BYTES),
+	VIP_FIELD("health_interval_ms", health.interval_ms, FIELD_BYTES),
+	VIP_FIELD("health_timeout_ms", health.timeout_ms, FIELD_BYTES),
+	VIP_FIELD("health_rise", health.rise, FIELD_BYTES),
+	VIP_FIELD("health_fall", health.fall, FIELD_BYTES),
+	VIP_FIELD("slow_start", health.slow_start, FIELD_BYTES),
+	VIP_FIELD("health_payload", health.payload_len, FIELD_BYTES),
+	VIP_FIELD("health_payload", health.payload, FIELD_BYTES),
+};
+
+/* A backend's health settings are compared resolved: a VIP-wide change
+ * shows on each backend it reaches too. */
+static const struct field backend_fields[] = {
+	BACKEND_FIELD("weight", weight),
+	BACKEND_FIELD("state", state),
+	BACKEND_FIELD("mac", has_mac),
+	BACKEND_FIELD("mac", mac),
+	BACKEND_FIELD("health", health),
+};
+
+/* Names of the fields that differ, each once, into out. */
+static size_t differing_fields(const struct field *fields, size_t count, const void *a,
+			       const void *b, char *out, size_t out_size)
+{
+	size_t differ = 0, used = 0;
+	const char *last = NULL;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < count; i++) {
+		const char *x = (const char *)a + fields[i].offset;
+		const char *y = (const char *)b + fields[i].offset;
+		const bool same = fields[i].type == FIELD_STRING
+					  ? strncmp(x, y, fields[i].size) == 0
+					  : memcmp(x, y, fields[i].size) == 0;
+
+		/* Two members can make one key (gateway_mac, listen): named once. */
+		if (same || (last != NULL && strcmp(last, fields[i].name) == 0))
+			continue;
+		last = fields[i].name;
+		if (used < out_size)
+			used += (size_t)snprintf(out + used, out_size - used, "%s%s",
+						 differ ? "," : "", fields[i].name);
+		differ++;
+	}
+	return differ;
+}
+
+struct address_index {
+	uint32_t address;
+	uint32_t index;
+};
+
+static int compare_address_index(const void *a, const void *b)
+{
+	const struct address_index *x = a, *y = b;
+
+	return x->address < y->address ? -1 : x->address > y->address;
+}
+
+/* Backends sorted by address, so matching two lists is n log n. */
+static struct address_index *index_backends(const struct dplb_vip_config *vip)
+{
+	struct address_index *index = malloc((vip->backend_count + 1) * sizeof(*index));
+
+	if (index == NULL)
+		return NULL;
+	for (uint32_t i = 0; i < vip->backend_count; i++)
+		index[i] = (struct address_index){ vip->backends[i].address, i };
+	qsort(index, vip->backend_count, sizeof(*index), compare_address_index);
+	return index;
+}
+
+static const struct dplb_backend_config *find_indexed(const struct dplb_vip_config *vip,
+						      const struct address_index *index,
+						      uint32_t address)
+{
+	const struct address_index key = { address, 0 };
+	const struct address_index *hit =
+		bsearch(&key, index, vip->backend_count, sizeof(*index), compare_address_index);
+
+	return hit ? &vip->backends[hit->index] : NULL;
+}
+
+static int diff_backends(const struct dplb_vip_config *before, const struct dplb_vip_config *after,
+			 struct dplb_change_list *list)
+{
+	struct address_index *before_index = index_backends(before);
+	struct address_index *after_index = index_backends(after);
+	struct dplb_change *change;
+	char fields[sizeof(change->fields)];
+	int rc = -ENOMEM;
+
+	if (before_index == NULL || after_index == NULL)
+		goto out;
+	/* In the order of the configuration after, then what went away. */
+	for (uint32_t i = 0; i < after->backend_count; i++) {
+		const struct dplb_backend_config *b = &after->backends[i];
+		const struct dplb_backend_config *old = find_indexed(before, before_index, b->address);
+
+		if (old != NULL && differing_fields(backend_fields, ARRAY_SIZE(backend_fields), old, b,
+						    fields, sizeof(fields)) == 0)
+			continue;
+		change = add_change(list, old ? DPLB_CHANGE_BACKEND_MODIFIED
+						: DPLB_CHANGE_BACKEND_ADDED, after->name);
+		if (change == NULL)
+			goto out;
+		change->after = *b;
+		if (old != NULL) {
+			change->before = *old;
+			memcpy(change->fields, fields, sizeof(fields));
+		}
+	}
+	for (uint32_t i = 0; i < before->backend_count; i++) {
+		const struct dplb_backend_config *b = &before->backends[i];
+
+		if (find_indexed(after, after_index, b->address) != NULL)
+			continue;
+		change = add_change(list, DPLB_CHANGE_BACKEND_REMOVED, before->name);
+		if (change == NULL)
+			goto out;
+		change->before = *b;
+	}
+	rc = 0;
+out:
+	free(before_index);
+	free(after_index);
+	return rc;
+}
+
+int dplb_config_diff(const struct dplb_config *before, const struct dplb_config *after,
+		     struct dplb_change_list *list)
+{
+	struct dplb_change scratch, *change;
+
+	if (differing_fields(settings, ARRAY_SIZE(settings), before, after, scratch.fields,
+			     sizeof(scratch.fields)) > 0) {
+		change = add_change(list, DPLB_CHANGE_SETTINGS, "");
+		if (change == NULL)
+			return -ENOMEM;
+		memcpy(change->fields, scratch.fields, sizeof(change->fields));
+	}
+	/* At most 256 VIPs: matching them by name pairwise is cheap. */
+	for (uint32_t i = 0; i < after->vip_count; i++) {
+		const struct dplb_vip_config *vip = &after->vips[i];
+		const struct dplb_vip_config *old = dplb_config_find_vip(before, vip->name);
+
+		if (old == NULL) {
+			if (add_change(list, DPLB_CHANGE_VIP_ADDED, vip->name) == NULL)
+				return -ENOMEM;
+			continue;
+		}
+		if (differing_fields(vip_fields, ARRAY_SIZE(vip_fields), old, vip, scratch.fields,
+				     sizeof(scratch.fields)) > 0) {
+			change = add_change(list, DPLB_CHANGE_VIP_MODIFIED, vip->name);
+			if (change == NULL)
+				return -ENOMEM;
+			memcpy(change->fields, scratch.fields, sizeof(change->fields));
+		}
+		if (diff_backends(old, vip, list) != 0)
+			return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < before->vip_count; i++)
+		if (dplb_config_find_vip(after, before->vips[i].name) == NULL &&
+		    add_change(list, DPLB_CHANGE_VIP_REMOVED, before->vips[i].name) == NULL)
+			return -ENOMEM;
+	return 0;
+}

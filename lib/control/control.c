@@ -1,0 +1,250 @@
+/*
+ * Runtime changes as transactions: clone the configuration that serves,
+ * change the clone, validate it with the loader's rules, diff it against
+ * the original, and hand it to dplb_apply_config (snapshot, publish, RCU).
+ * On any failure the clone is dropped and nothing has changed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "control/context.h"
+#include "control/control.h"
+
+/* ---- results ---------------------------------------------------------- */
+
+void dplb_control_result_free(struct dplb_control_result *result)
+{
+	dplb_change_list_free(&result->changes);
+}
+
+static void __attribute__((format(printf, 2, 3)))
+refuse(struct dplb_control_result *result, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(result->errors.messages[0], DPLB_ERROR_MAX, fmt, ap);
+	va_end(ap);
+	result->errors.count = 1;
+}
+
+/* ---- transactions ----------------------------------------------------- */
+
+static const struct dplb_config *serving_config(const struct dplb_context *ctx)
+{
+	return dplb_current_state(ctx->publisher)->config;
+}
+
+/* One log line per change, as reloads are logged: the operator's
+ * record of who changed what is the daemon's log. For example
+ *   dplb: api: vip web: backend 10.0.1.4 added: up, weight 3
+ *   dplb: api: vip web: backend 10.0.1.1 changed (state): drain, weight 1 */
+static void log_changes(const struct dplb_control_result *result, const char *source)
+{
+	static const char *const done[] = {
+		[DPLB_CHANGE_BACKEND_ADDED] = "added",
+		[DPLB_CHANGE_BACKEND_REMOVED] = "removed",
+		[DPLB_CHANGE_BACKEND_MODIFIED] = "changed",
+	};
+	char address[INET_ADDRSTRLEN];
+
+	for (uint32_t i = 0; i < result->changes.count; i++) {
+		const struct dplb_change *c = &result->changes.items[i];
+		const bool removed = c->kind == DPLB_CHANGE_BACKEND_REMOVED;
+		const struct dplb_backend_config *b = removed ? &c->before : &c->after;
+
+		if (c->kind < DPLB_CHANGE_BACKEND_ADDED) {
+			DPLB_LOG(NOTICE, "%s: %s%s%s%s%s", source, dplb_change_kind_name(c->kind),
+				 c->vip[0] ? " " : "", c->vip, c->fields[0] ? ": " : "", c->fields);
+			continue;
+		}
+		inet_ntop(AF_INET, &b->address, address, sizeof(address));
+		DPLB_LOG(NOTICE, "%s: vip %s: backend %s %s%s%s%s: %s, weight %u", source, c->vip,
+			 address, done[c->kind], c->fields[0] ? " (" : "", c->fields,
+			 c->fields[0] ? ")" : "", dplb_backend_state_name(b->state), b->weight);
+	}
+	DPLB_LOG(NOTICE, "%s: state generation %lu", source, (unsigned long)result->generation);
+}
+
+/* Validate copy (taken over), diff it against the serving configuration,
+ * and make it current unless nothing differs. */
+static int commit(struct dplb_context *ctx, struct dplb_config *copy,
+		  struct dplb_control_result *result)
+{
+	char error[DPLB_ERROR_MAX];
+	int rc = dplb_config_validate(copy, &result->errors);
+
+	if (rc == 0) {
+		/* Before publishing: the old snapshot may be freed by it. */
+		rc = dplb_config_diff(serving_config(ctx), copy, &result->changes);
+		if (rc != 0)
+			refuse(result, "out of memory");
+	}
+	if (rc != 0 || result->changes.count == 0) {
+		dplb_config_free(copy);
+		result->generation = ctx->generation;
+		return rc;
+	}
+	rc = dplb_apply_config(ctx, copy, error);
+	if (rc != 0) {
+		dplb_control_result_free(result);
+		refuse(result, "%s", error);
+		result->generation = ctx->generation;
+		return rc;
+	}
+	result->applied = true;
+	result->generation = ctx->generation;
+	log_changes(result, "api");
+	return 0;
+}
+
+/* A modifiable copy of the serving configuration and the named VIP in it. */
+static int begin(struct dplb_context *ctx, const char *vip_name, struct dplb_config **copy,
+		 struct dplb_vip_config **vip, struct dplb_control_result *result)
+{
+	memset(result, 0, sizeof(*result));
+	result->generation = ctx->generation;
+	if (dplb_config_find_vip(serving_config(ctx), vip_name) == NULL) {
+		refuse(result, "no VIP named \"%.64s\"", vip_name);
+		return -ENOENT;
+	}
+	*copy = dplb_config_clone(serving_config(ctx));
+	if (*copy == NULL) {
+		refuse(result, "out of memory");
+		return -ENOMEM;
+	}
+	/* Ours to change: the lookup is const only for the serving one's sake. */
+	*vip = (struct dplb_vip_config *)dplb_config_find_vip(*copy, vip_name);
+	return 0;
+}
+
+static struct dplb_backend_config *find_backend(struct dplb_vip_config *vip, uint32_t address)
+{
+	for (uint32_t i = 0; i < vip->backend_count; i++)
+		if (vip->backends[i].address == address)
+			return &vip->backends[i];
+	return NULL;
+}
+
+static int refuse_unknown_backend(struct dplb_config *copy, const struct dplb_vip_config *vip,
+				  uint32_t address, struct dplb_control_result *result)
+{
+	char text[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &address, text, sizeof(text));
+	refuse(result, "vip %s has no backend %s", vip->name, text);
+	dplb_config_free(copy);
+	return -ENOENT;
+}
+
+int dplb_control_add_backend(struct dplb_context *ctx, const char *vip_name,
+			     const struct dplb_backend_config *backend,
+			     struct dplb_control_result *result)
+{
+	struct dplb_backend_config *grown;
+	struct dplb_vip_config *vip;
+	struct dplb_config *copy;
+	char text[INET_ADDRSTRLEN];
+	int rc = begin(ctx, vip_name, &copy, &vip, result);
+
+	if (rc != 0)
+		return rc;
+	if (find_backend(vip, backend->address) != NULL) {
+		inet_ntop(AF_INET, &backend->address, text, sizeof(text));
+		refuse(result, "vip %s has backend %s already", vip->name, text);
+		dplb_config_free(copy);
+		return -EEXIST;
+	}
+	grown = realloc(vip->backends, (vip->backend_count + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		refuse(result, "out of memory");
+		dplb_config_free(copy);
+		return -ENOMEM;
+	}
+	vip->backends = grown;
+	grown[vip->backend_count] = *backend;
+	grown[vip->backend_count].line = 0; /* not from the file */
+	/* Checked as the VIP's other backends are, unless told otherwise. */
+	vip->backend_count++;
+	dplb_config_resolve_health(vip);
+	return commit(ctx, copy, result);
+}
+
+int dplb_control_remove_backend(struct dplb_context *ctx, const char *vip_name, uint32_t address,
+				struct dplb_control_result *result)
+{
+	struct dplb_backend_config *backend;
+	struct dplb_vip_config *vip;
+	struct dplb_config *copy;
+	int rc = begin(ctx, vip_name, &copy, &vip, result);
+
+	if (rc != 0)
+		return rc;
+	backend = find_backend(vip, address);
+	if (backend == NULL)
+		return refuse_unknown_backend(copy, vip, address, result);
+	/* Order is kept: it is the order the API and the file show. */
+	memmove(backend, backend + 1,
+		(size_t)(vip->backends + vip->backend_count - (backend + 1)) * sizeof(*backend));
+	vip->backend_count--;
+	return commit(ctx, copy, result);
+}
+
+int dplb_control_update_backend(struct dplb_context *ctx, const char *vip_name, uint32_t address,
+				const struct dplb_backend_update *update,
+				struct dplb_control_result *result)
+{
+	struct dplb_backend_config *backend;
+	struct dplb_vip_config *vip;
+	struct dplb_config *copy;
+	int rc = begin(ctx, vip_name, &copy, &vip, result);
+
+	if (rc != 0)
+		return rc;
+	backend = find_backend(vip, address);
+	if (backend == NULL)
+		return refuse_unknown_backend(copy, vip, address, result);
+	if (update->set_weight)
+		backend->weight = update->weight;
+	if (update->set_state)
+		backend->state = update->state;
+	if (update->set_mac) {
+		backend->has_mac = update->has_mac;
+		memset(backend->mac, 0, sizeof(backend->mac));
+		if (update->has_mac)
+			memcpy(backend->mac, update->mac, sizeof(backend->mac));
+	}
+	return commit(ctx, copy, result);
+}
+
+int dplb_control_reload(struct dplb_context *ctx, struct dplb_control_result *result)
+{
+	struct dplb_config *before;
+	int rc;
+
+	memset(result, 0, sizeof(*result));
+	/* A copy to diff against: reloading may free the serving one. */
+	before = dplb_config_clone(serving_config(ctx));
+	if (before == NULL) {
+		refuse(result, "out of memory");
+		result->generation = ctx->generation;
+		return -ENOMEM;
+	}
+	rc = dplb_reload(ctx, &result->errors);
+	result->generation = ctx->generation;
+	if (rc == 0) {
+		result->applied = true;
+		if (dplb_config_diff(before, serving_config(ctx), &result->changes) != 0) {
+			/* Reloaded all the same; only the account of it is short. */
+			dplb_control_result_free(result);
+		}
+		log_changes(result, "reload");
+	}
+	dplb_config_free(before);
+	return rc;
+}

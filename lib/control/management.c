@@ -1,0 +1,169 @@
+/*
+ * Periodic work of the management lcore that is not a request from outside:
+ * next-hop resolution by ARP, and freeing retired snapshots.
+ *
+ * Workers answer ARP requests for our own address themselves and hand every
+ * other ARP frame to this lcore through a ring each (single producer, single
+ * consumer), so resolving neighbors costs the workers one enqueue. Workers
+ * own every TX queue (a PMD may have only one), so the management lcore's
+ * ARP requests go out through worker 0, by another ring.
+ */
+#include <string.h>
+#include <time.h>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "common/log.h"
+#include "control/context.h"
+#include "control/management.h"
+#include "control/neighbor.h"
+#include "health/health.h"
+#include "packet/arp.h"
+
+#define ARP_FRAMES_PER_TICK 256
+#define ARP_REQUESTS_PER_TICK 64
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void dplb_management_want_next_hops(struct dplb_context *ctx, const struct dplb_config *config)
+{
+	dplb_neighbors_unwant_all(ctx->neighbors);
+	for (uint32_t v = 0; v < config->vip_count; v++) {
+		const struct dplb_vip_config *vip = &config->vips[v];
+
+		for (uint32_t b = 0; b < vip->backend_count; b++)
+			if (dplb_backend_needs_arp(config, &vip->backends[b]))
+				dplb_neighbors_want(ctx->neighbors,
+						    dplb_next_hop_address(config,
+									  vip->backends[b].address));
+	}
+}
+
+/* Learn from replies, and from requests too: a neighbor asking for us
+ * tells us its MAC as well. Returns true when a wanted MAC changed. */
+static bool learn_from_workers(struct dplb_context *ctx, uint64_t now)
+{
+	struct rte_mbuf *frames[32];
+	bool changed = false;
+	unsigned int budget = ARP_FRAMES_PER_TICK;
+
+	for (uint16_t w = 0; w < ctx->worker_count; w++) {
+		struct rte_ring *ring = ctx->workers[w].to_management;
+		unsigned int count;
+
+		if (ring == NULL)
+			continue;
+		while (budget > 0 &&
+		       (count = rte_ring_sc_dequeue_burst(ring, (void **)frames, RTE_DIM(frames),
+							  NULL)) > 0) {
+			budget -= RTE_MIN(budget, count);
+			for (unsigned int i = 0; i < count; i++) {
+				const struct rte_ether_hdr *eth =
+					rte_pktmbuf_mtod(frames[i], struct rte_ether_hdr *);
+				const uint16_t l2_len =
+					eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)
+						? sizeof(*eth) + sizeof(struct rte_vlan_hdr)
+						: sizeof(*eth);
+				const struct rte_arp_hdr *arp = dplb_arp_header(frames[i], l2_len);
+
+				if (arp != NULL &&
+				    dplb_neighbors_learn(ctx->neighbors, arp->arp_data.arp_sip,
+							 arp->arp_data.arp_sha.addr_bytes, now)) {
+					changed = true;
+					ctx->arp_answers_learned++;
+				}
+				rte_pktmbuf_free(frames[i]);
+			}
+		}
+	}
+	return changed;
+}
+
+static void send_requests(struct dplb_context *ctx, const struct dplb_state *state, uint64_t now)
+{
+	uint32_t targets[ARP_REQUESTS_PER_TICK];
+	const uint32_t count = dplb_neighbors_due(ctx->neighbors, now, targets, RTE_DIM(targets));
+
+	for (uint16_t p = 0; p < ctx->port_count && count > 0; p++) {
+		struct rte_ether_addr mac;
+
+		if (rte_eth_macaddr_get(ctx->port_ids[p], &mac) != 0)
+			continue;
+		for (uint32_t t = 0; t < count; t++) {
+			struct rte_mbuf *m = rte_pktmbuf_alloc(ctx->pool);
+
+			if (m == NULL)
+				return;
+			m->port = p; /* the port slot the worker sends it on */
+			if (dplb_arp_build_request(m, &mac, state->local_address, targets[t]) != 0 ||
+			    rte_ring_sp_enqueue(ctx->workers[0].from_management, m) != 0) {
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			ctx->arp_requests_sent++;
+		}
+	}
+}
+
+struct dplb_state_inputs dplb_management_state_inputs(const struct dplb_context *ctx)
+{
+	return (struct dplb_state_inputs){
+		.neighbors = ctx->neighbors,
+		.health = ctx->health != NULL ? dplb_health_inputs(ctx->health) : NULL,
+	};
+}
+
+int dplb_management_republish(struct dplb_context *ctx)
+{
+	const struct dplb_state_inputs inputs = dplb_management_state_inputs(ctx);
+	char error[DPLB_ERROR_MAX];
+	struct dplb_state *state;
+	int rc;
+
+	rc = dplb_state_rebuild(dplb_current_state(ctx->publisher), ctx->ids, &inputs,
+				ctx->generation + 1, &state, error);
+	if (rc != 0) {
+		/* Out of memory: the old snapshot serves; the next change retries. */
+		DPLB_LOG(ERR, "cannot rebuild the forwarding state: %s", error);
+		return rc;
+	}
+	dplb_publish(ctx->publisher, state);
+	ctx->generation++;
+	return 0;
+}
+
+void dplb_management_tick(struct dplb_context *ctx)
+{
+	const struct dplb_state *state;
+	const uint64_t now = now_ms();
+	/* Health answers can wake the loop thousands of times a second; the
+	 * neighbor table's walks need doing once a millisecond at most. */
+	const bool timers_due = now != ctx->last_timers_ms;
+	bool next_hops_changed, health_changed;
+
+	next_hops_changed = learn_from_workers(ctx, now);
+	if (timers_due)
+		next_hops_changed |= dplb_neighbors_expire(ctx->neighbors, now);
+	health_changed = dplb_health_run(ctx->health);
+	/* A change the workers have not seen stays pending until a snapshot
+	 * with it is published (a rebuild fails only when memory is short). */
+	ctx->republish_pending |= next_hops_changed || health_changed;
+	if (ctx->republish_pending && dplb_management_republish(ctx) == 0) {
+		ctx->republish_pending = false;
+		ctx->next_hop_updates += next_hops_changed;
+		ctx->health_updates += health_changed;
+	}
+	state = dplb_current_state(ctx->publisher); /* the old one may be gone */
+	if (timers_due)
+		send_requests(ctx, state, now);
+	dplb_publisher_reclaim(ctx->publisher);
+	ctx->last_timers_ms = now;
+}

@@ -1,0 +1,545 @@
+/*
+ * Building, publishing and reclaiming forwarding snapshots, and the stable
+ * ids that let flows and counters outlive any one snapshot.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_common.h>
+#include <rte_hash.h>
+#include <rte_jhash.h>
+
+#include "control/neighbor.h"
+#include "control/state.h"
+#include "health/health_state.h"
+#include "packet/maglev.h"
+
+/* ---- stable ids ---- */
+
+struct backend_identity_key {
+	uint32_t address;
+	uint16_t vip_id;
+	uint16_t zero;
+};
+
+struct dplb_identities {
+	uint32_t vip_count;
+	char vip_names[DPLB_MAX_VIP_IDS][DPLB_NAME_MAX];
+	struct rte_hash *backends; /* (vip id, address) -> position = id */
+};
+
+struct dplb_identities *dplb_identities_create(void)
+{
+	static unsigned int instance;
+	char name[RTE_HASH_NAMESIZE];
+	struct dplb_identities *ids = calloc(1, sizeof(*ids));
+
+	if (ids == NULL)
+		return NULL;
+	snprintf(name, sizeof(name), "dplb_ids_%u", instance++);
+	struct rte_hash_parameters params = {
+		.name = name,
+		.entries = DPLB_MAX_BACKEND_IDS,
+		.key_len = sizeof(struct backend_identity_key),
+		.hash_func = rte_jhash,
+		.socket_id = SOCKET_ID_ANY,
+	};
+	ids->backends = rte_hash_create(&params);
+	if (ids->backends == NULL) {
+		free(ids);
+		return NULL;
+	}
+	return ids;
+}
+
+void dplb_identities_free(struct dplb_identities *ids)
+{
+	if (ids == NULL)
+		return;
+	rte_hash_free(ids->backends);
+	free(ids);
+}
+
+int dplb_vip_id(struct dplb_identities *ids, const char *name)
+{
+	for (uint32_t i = 0; i < ids->vip_count; i++)
+		if (strcmp(ids->vip_names[i], name) == 0)
+			return (int)i;
+	if (ids->vip_count == DPLB_MAX_VIP_IDS)
+		return -ENOSPC;
+	snprintf(ids->vip_names[ids->vip_count], DPLB_NAME_MAX, "%s", name);
+	return (int)ids->vip_count++;
+}
+
+const char *dplb_vip_id_name(const struct dplb_identities *ids, uint16_t vip_id)
+{
+	return vip_id < ids->vip_count ? ids->vip_names[vip_id] : NULL;
+}
+
+int dplb_backend_id(struct dplb_identities *ids, uint16_t vip_id, uint32_t address)
+{
+	const struct backend_identity_key key = { .address = address, .vip_id = vip_id };
+	int32_t position = rte_hash_lookup(ids->backends, &key);
+
+	if (position >= 0)
+		return position;
+	position = rte_hash_add_key(ids->backends, &key);
+	/* rte_hash may hand out positions up to its rounded-up size. */
+	if (position >= DPLB_MAX_BACKEND_IDS) {
+		rte_hash_del_key(ids->backends, &key);
+		return -ENOSPC;
+	}
+	return position;
+}
+
+/* ---- snapshot building ---- */
+
+/* A configuration shared by the snapshots built from it: a snapshot that
+ * only changes next-hop MACs reuses its predecessor's. Reference counts are
+ * touched on the management lcore only (building, and freeing after the
+ * grace period), so they need no atomics. */
+struct dplb_shared_config {
+	struct dplb_config *config;
+	uint32_t references;
+};
+
+static void shared_config_put(struct dplb_shared_config *shared)
+{
+	if (shared != NULL && --shared->references == 0) {
+		dplb_config_free(shared->config);
+		free(shared);
+	}
+}
+
+
+static void vip_entry_free(struct dplb_vip_entry *vip)
+{
+	free(vip->maglev);
+	free(vip->backend_ids);
+	free(vip->up_ids);
+	free(vip->wrr_sequence);
+}
+
+void dplb_state_free(struct dplb_state *state)
+{
+	if (state == NULL)
+		return;
+	for (uint32_t i = 0; i < state->vip_count; i++)
+		vip_entry_free(&state->vips[i]);
+	free(state->vips);
+	free(state->vip_slots);
+	free(state->backends);
+	shared_config_put(state->shared_config);
+	free(state);
+}
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+	while (b != 0) {
+		uint32_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+#define DPLB_WRR_MAX_LENGTH 65536u
+
+/*
+ * Smooth weighted round-robin (as nginx does it): each step every backend
+ * gains its weight, the richest is chosen and pays the total. The sequence
+ * interleaves backends instead of sending runs to one of them.
+ */
+static int build_wrr_sequence(struct dplb_vip_entry *vip, const struct dplb_state *state)
+{
+	uint64_t total = 0;
+	uint32_t divisor = 0;
+
+	if (vip->up_count == 0)
+		return 0;
+	for (uint32_t i = 0; i < vip->up_count; i++)
+		divisor = gcd(state->backends[vip->up_ids[i]].table_weight, divisor);
+	for (uint32_t i = 0; i < vip->up_count; i++)
+		total += state->backends[vip->up_ids[i]].table_weight / divisor;
+	/* Scale very large weight sums down; every backend keeps at least 1. */
+	const double scale = total > DPLB_WRR_MAX_LENGTH ? (double)DPLB_WRR_MAX_LENGTH / total : 1.0;
+	int64_t *weight = calloc(vip->up_count, sizeof(*weight));
+	int64_t *current = calloc(vip->up_count, sizeof(*current));
+	if (weight == NULL || current == NULL)
+		goto nomem;
+	total = 0;
+	for (uint32_t i = 0; i < vip->up_count; i++) {
+		weight[i] = (int64_t)(state->backends[vip->up_ids[i]].table_weight / divisor * scale);
+		if (weight[i] < 1)
+			weight[i] = 1;
+		total += (uint64_t)weight[i];
+	}
+	vip->wrr_sequence = malloc(total * sizeof(*vip->wrr_sequence));
+	if (vip->wrr_sequence == NULL)
+		goto nomem;
+	vip->wrr_length = (uint32_t)total;
+	for (uint32_t step = 0; step < total; step++) {
+		uint32_t best = 0;
+
+		for (uint32_t i = 0; i < vip->up_count; i++) {
+			current[i] += weight[i];
+			if (current[i] > current[best])
+				best = i;
+		}
+		current[best] -= (int64_t)total;
+		vip->wrr_sequence[step] = vip->up_ids[best];
+	}
+	free(weight);
+	free(current);
+	return 0;
+nomem:
+	free(weight);
+	free(current);
+	return -ENOMEM;
+}
+
+static int build_maglev(struct dplb_vip_entry *vip, const struct dplb_state *state, char *error)
+{
+	struct maglev_backend *input = calloc(vip->up_count ? vip->up_count : 1, sizeof(*input));
+	int rc;
+
+	vip->maglev = malloc((size_t)vip->maglev_size * sizeof(*vip->maglev));
+	if (input == NULL || vip->maglev == NULL) {
+		free(input);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < vip->up_count; i++) {
+		const struct dplb_backend_entry *backend = &state->backends[vip->up_ids[i]];
+
+		/* The address is the identity every instance agrees on. */
+		input[i].key = &backend->address;
+		input[i].key_len = sizeof(backend->address);
+		input[i].weight = backend->table_weight;
+	}
+	rc = maglev_build(input, vip->up_count, vip->maglev_size, vip->maglev);
+	free(input);
+	if (rc != 0) {
+		snprintf(error, DPLB_ERROR_MAX, "vip %s: cannot build Maglev table: %s",
+			 vip->config->name, strerror(-rc));
+		return rc;
+	}
+	/* Store backend ids so a pick needs no second indirection. */
+	for (uint32_t slot = 0; slot < vip->maglev_size; slot++)
+		if (vip->maglev[slot] != MAGLEV_NO_BACKEND)
+			vip->maglev[slot] = vip->up_ids[vip->maglev[slot]];
+	return 0;
+}
+
+uint32_t dplb_next_hop_address(const struct dplb_config *config, uint32_t backend)
+{
+	bool on_link;
+
+	if (config->prefix_length != 0) {
+		const uint32_t mask = rte_cpu_to_be_32(~0u << (32 - config->prefix_length));
+
+		on_link = ((backend ^ config->address) & mask) == 0;
+	} else {
+		on_link = config->gateway == 0;
+	}
+	return on_link || config->gateway == 0 ? backend : config->gateway;
+}
+
+bool dplb_backend_needs_arp(const struct dplb_config *config, const struct dplb_backend_config *bc)
+{
+	if (bc->has_mac)
+		return false;
+	/* A static gateway MAC serves every backend behind the gateway, and
+	 * every backend at all when no gateway address is given. */
+	if (config->has_gateway_mac &&
+	    (config->gateway == 0 || dplb_next_hop_address(config, bc->address) == config->gateway))
+		return false;
+	return true;
+}
+
+/* Static MACs first, then what ARP has learned; no MAC means the backend's
+ * packets are dropped as no_next_hop, never sent to a guessed address. */
+static void set_next_hop(struct dplb_backend_entry *backend, const struct dplb_backend_config *bc,
+			 const struct dplb_config *config, const struct dplb_neighbors *neighbors)
+{
+	const uint8_t *mac = NULL;
+
+	if (bc->has_mac)
+		mac = bc->mac;
+	else if (!dplb_backend_needs_arp(config, bc))
+		mac = config->gateway_mac;
+	else if (neighbors != NULL)
+		mac = dplb_neighbors_lookup(neighbors,
+					    dplb_next_hop_address(config, bc->address));
+	if (mac != NULL) {
+		memcpy(backend->next_hop_mac.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
+		backend->has_next_hop = 1;
+	}
+}
+
+/* Operator state, health and slow start make what the workers act on. */
+static void set_health(struct dplb_backend_entry *backend, const struct dplb_backend_config *bc,
+		       const struct dplb_backend_health *health)
+{
+	const uint32_t percent =
+		health != NULL && health->weight_percent != 0 ? health->weight_percent : 100;
+
+	backend->health = health != NULL ? health->status : DPLB_HEALTH_UNCHECKED;
+	backend->keeps_flows =
+		dplb_backend_keeps_flows(bc->state, (enum dplb_health_status)backend->health);
+	backend->takes_new_flows =
+		dplb_backend_takes_new_flows(bc->state, (enum dplb_health_status)backend->health);
+	backend->table_weight = dplb_slow_start_weight(bc->weight, percent);
+}
+
+static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_identities *ids,
+		     const struct dplb_state_inputs *inputs, char *error)
+{
+	const struct dplb_vip_config *vc = &state->config->vips[index];
+	struct dplb_vip_entry *vip = &state->vips[index];
+	int id = dplb_vip_id(ids, vc->name);
+
+	if (id < 0) {
+		snprintf(error, DPLB_ERROR_MAX, "vip %s: too many VIPs over this process's life (%d)",
+			 vc->name, DPLB_MAX_VIP_IDS);
+		return id;
+	}
+	vip->id = (uint16_t)id;
+	vip->config = vc;
+	vip->address = vc->address;
+	vip->port = rte_cpu_to_be_16(vc->port);
+	vip->protocol = vc->protocol;
+	vip->encap = (uint8_t)vc->encap;
+	vip->scheduler = (uint8_t)vc->scheduler;
+	vip->maglev_size = vc->maglev_size;
+	vip->backend_count = vc->backend_count;
+	uint32_t operator_up = 0; /* up by the operator's word, but unhealthy */
+
+	vip->backend_ids = calloc(vc->backend_count ? vc->backend_count : 1, sizeof(uint32_t));
+	vip->up_ids = calloc(vc->backend_count ? vc->backend_count : 1, sizeof(uint32_t));
+	if (vip->backend_ids == NULL || vip->up_ids == NULL)
+		return -ENOMEM;
+
+	for (uint32_t b = 0; b < vc->backend_count; b++) {
+		const struct dplb_backend_config *bc = &vc->backends[b];
+		int backend_id = dplb_backend_id(ids, vip->id, bc->address);
+
+		if (backend_id < 0) {
+			snprintf(error, DPLB_ERROR_MAX, "vip %s: too many backends over this process's life (%d)",
+				 vc->name, DPLB_MAX_BACKEND_IDS);
+			return backend_id;
+		}
+		if ((uint32_t)backend_id >= state->backend_id_limit) {
+			snprintf(error, DPLB_ERROR_MAX, "internal: backend id %d beyond limit", backend_id);
+			return -ERANGE;
+		}
+		struct dplb_backend_entry *backend = &state->backends[backend_id];
+		backend->address = bc->address;
+		backend->vip_id = vip->id;
+		backend->present = 1;
+		backend->state = (uint8_t)bc->state;
+		backend->weight = bc->weight;
+		set_next_hop(backend, bc, state->config, inputs ? inputs->neighbors : NULL);
+		set_health(backend, bc, inputs && inputs->health ? &inputs->health[backend_id] : NULL);
+		vip->backend_ids[b] = (uint32_t)backend_id;
+		if (backend->takes_new_flows)
+			vip->up_ids[vip->up_count++] = (uint32_t)backend_id;
+		if (backend->health == DPLB_HEALTH_UNHEALTHY) {
+			vip->unhealthy_count++;
+			operator_up += bc->state == DPLB_BACKEND_UP;
+		}
+	}
+	vip->no_healthy_backend = vip->up_count == 0 && operator_up > 0;
+	int rc = build_maglev(vip, state, error);
+	if (rc == 0)
+		rc = build_wrr_sequence(vip, state);
+	return rc;
+}
+
+static int index_vips(struct dplb_state *state, char *error)
+{
+	uint32_t slots = rte_align32pow2(state->vip_count * 4 + 16);
+
+	state->vip_slots = malloc(slots * sizeof(*state->vip_slots));
+	if (state->vip_slots == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < slots; i++)
+		state->vip_slots[i] = -1;
+	state->vip_slot_mask = slots - 1;
+	for (uint32_t i = 0; i < state->vip_count; i++) {
+		const struct dplb_vip_entry *vip = &state->vips[i];
+		uint32_t slot = dplb_vip_slot_hash(vip->address, vip->port, vip->protocol) &
+				state->vip_slot_mask;
+
+		if (dplb_state_probe_vip(state, vip->address, vip->port, vip->protocol) != NULL) {
+			snprintf(error, DPLB_ERROR_MAX, "vip %s: same address, port and protocol as another",
+				 vip->config->name);
+			return -EEXIST;
+		}
+		while (state->vip_slots[slot] >= 0)
+			slot = (slot + 1) & state->vip_slot_mask;
+		state->vip_slots[slot] = (int32_t)i;
+	}
+	return 0;
+}
+
+static int build_state(struct dplb_shared_config *shared, struct dplb_identities *ids,
+		       const struct dplb_state_inputs *inputs, uint64_t generation,
+		       struct dplb_state **out, char *error)
+{
+	struct dplb_state *state = calloc(1, sizeof(*state));
+	struct dplb_config *config = shared->config;
+	int rc = -ENOMEM;
+
+	error[0] = '\0';
+	if (state == NULL) {
+		shared_config_put(shared);
+		goto fail;
+	}
+	state->shared_config = shared;
+	state->config = config;
+	state->generation = generation;
+	state->vip_count = config->vip_count;
+	state->local_address = config->address;
+	state->gue_port = rte_cpu_to_be_16(config->gue_port);
+	state->mtu = config->mtu;
+	state->tcp_timeout = config->tcp_timeout;
+	state->udp_timeout = config->udp_timeout;
+	state->tcp_closing_timeout = config->tcp_closing_timeout;
+	/* Sized for every id that could be handed out, so a backend added by a
+	 * later snapshot never indexes past an older one's array. */
+	state->backend_id_limit = DPLB_MAX_BACKEND_IDS;
+	state->backends = calloc(state->backend_id_limit, sizeof(*state->backends));
+	state->vips = calloc(config->vip_count ? config->vip_count : 1, sizeof(*state->vips));
+	if (state->backends == NULL || state->vips == NULL)
+		goto fail;
+	for (uint32_t i = 0; i < config->vip_count; i++) {
+		rc = build_vip(state, i, ids, inputs, error);
+		if (rc != 0)
+			goto fail;
+	}
+	rc = index_vips(state, error);
+	if (rc != 0)
+		goto fail;
+	*out = state;
+	return 0;
+fail:
+	if (error[0] == '\0')
+		snprintf(error, DPLB_ERROR_MAX, "cannot build forwarding state: %s", strerror(-rc));
+	dplb_state_free(state);
+	return rc;
+}
+
+int dplb_state_build_with(struct dplb_config *config, struct dplb_identities *ids,
+			  const struct dplb_state_inputs *inputs, uint64_t generation,
+			  struct dplb_state **out, char *error)
+{
+	struct dplb_shared_config *shared = malloc(sizeof(*shared));
+
+	if (shared == NULL) {
+		dplb_config_free(config);
+		snprintf(error, DPLB_ERROR_MAX, "cannot build forwarding state: %s",
+			 strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	shared->config = config;
+	shared->references = 1;
+	return build_state(shared, ids, inputs, generation, out, error);
+}
+
+int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids,
+		     uint64_t generation, struct dplb_state **out, char *error)
+{
+	return dplb_state_build_with(config, ids, NULL, generation, out, error);
+}
+
+int dplb_state_rebuild(const struct dplb_state *current, struct dplb_identities *ids,
+		       const struct dplb_state_inputs *inputs, uint64_t generation,
+		       struct dplb_state **out, char *error)
+{
+	current->shared_config->references++;
+	return build_state(current->shared_config, ids, inputs, generation, out, error);
+}
+
+/* ---- publishing ---- */
+
+struct dplb_publisher {
+	struct dplb_state *current; /* accessed with __atomic builtins */
+	struct rte_rcu_qsbr *rcu;
+	struct rte_rcu_qsbr_dq *retired;
+};
+
+static void free_retired_states(void *unused, void *elements, unsigned int count)
+{
+	struct dplb_state **states = elements;
+
+	RTE_SET_USED(unused);
+	for (unsigned int i = 0; i < count; i++)
+		dplb_state_free(states[i]);
+}
+
+struct dplb_publisher *dplb_publisher_create(struct rte_rcu_qsbr *rcu, uint32_t max_pending)
+{
+	static unsigned int instance;
+	char name[RTE_RING_NAMESIZE];
+	struct dplb_publisher *pub = calloc(1, sizeof(*pub));
+
+	if (pub == NULL)
+		return NULL;
+	snprintf(name, sizeof(name), "dplb_retired_%u", instance++);
+	struct rte_rcu_qsbr_dq_parameters params = {
+		.name = name,
+		.flags = RTE_RCU_QSBR_DQ_MT_UNSAFE, /* management lcore only */
+		.size = max_pending,
+		.esize = sizeof(struct dplb_state *),
+		.trigger_reclaim_limit = 1,
+		.max_reclaim_size = max_pending,
+		.free_fn = free_retired_states,
+		.v = rcu,
+	};
+	pub->rcu = rcu;
+	pub->retired = rte_rcu_qsbr_dq_create(&params);
+	if (pub->retired == NULL) {
+		free(pub);
+		return NULL;
+	}
+	return pub;
+}
+
+void dplb_publisher_free(struct dplb_publisher *pub)
+{
+	if (pub == NULL)
+		return;
+	/* Workers have stopped: everything retired can go. */
+	rte_rcu_qsbr_dq_delete(pub->retired);
+	dplb_state_free(pub->current);
+	free(pub);
+}
+
+int dplb_publish(struct dplb_publisher *pub, struct dplb_state *state)
+{
+	struct dplb_state *old = __atomic_exchange_n(&pub->current, state, __ATOMIC_ACQ_REL);
+
+	if (old == NULL)
+		return 0;
+	/* Enqueue reclaims what it can first; if the queue is still full, the
+	 * workers are stuck, and waiting is the only safe choice. */
+	if (rte_rcu_qsbr_dq_enqueue(pub->retired, &old) != 0) {
+		rte_rcu_qsbr_synchronize(pub->rcu, RTE_QSBR_THRID_INVALID);
+		dplb_state_free(old);
+	}
+	return 0;
+}
+
+void dplb_publisher_reclaim(struct dplb_publisher *pub)
+{
+	unsigned int freed, pending, available;
+
+	rte_rcu_qsbr_dq_reclaim(pub->retired, UINT32_MAX, &freed, &pending, &available);
+}
+
+struct dplb_state *dplb_current_state(const struct dplb_publisher *pub)
+{
+	return __atomic_load_n(&pub->current, __ATOMIC_ACQUIRE);
+}

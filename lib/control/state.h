@@ -1,0 +1,210 @@
+/*
+ * The forwarding state: one immutable snapshot of everything workers read
+ * (VIPs, backends with weights and states, scheduler tables, next-hop MACs).
+ *
+ * The management lcore builds a new snapshot from a configuration, publishes
+ * it with one release store, and frees the old one only after every worker
+ * has passed a quiescent point (rte_rcu_qsbr defer queue). Workers load the
+ * pointer once per loop iteration and never see a half-made change.
+ *
+ * VIPs and backends carry stable ids, kept by the identities registry for
+ * the life of the process, so flow entries and counters survive snapshots:
+ * a backend is (VIP name, address) and keeps its id across reloads.
+ */
+#ifndef DPLB_STATE_H
+#define DPLB_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_rcu_qsbr.h>
+
+#include "control/config.h"
+
+#define DPLB_MAX_VIP_IDS 1024
+#define DPLB_MAX_BACKEND_IDS 65536
+#define DPLB_NO_VIP UINT16_MAX
+
+struct dplb_backend_entry {
+	uint32_t address;   /* network order */
+	uint16_t vip_id;
+	uint8_t present;    /* configured in this snapshot */
+	uint8_t state;      /* enum dplb_backend_state: the operator's */
+	uint8_t has_next_hop;
+	/* enum dplb_health_status when the snapshot was built; a change
+	 * between unchecked and healthy makes no snapshot (health.c), so read
+	 * the checker (dplb_health_report) to tell those two apart. */
+	uint8_t health;
+	/* Operator state and health together (health_state.h): whether its
+	 * established flows stay with it. */
+	uint8_t keeps_flows;
+	uint8_t takes_new_flows;
+	uint32_t weight;    /* configured */
+	/* What the tables use: weight in tenths (weight x 10), less during
+	 * slow start, whose 10% steps then exist even for a weight of 1. */
+	uint32_t table_weight;
+	struct rte_ether_addr next_hop_mac;
+};
+
+/* What health checking says of one backend, as a snapshot is built from it
+ * (health.c keeps an array of these by backend id). All zero: unchecked,
+ * full weight. */
+struct dplb_backend_health {
+	uint8_t status;         /* enum dplb_health_status */
+	uint8_t weight_percent; /* slow start, 10..100; 0 means 100 */
+};
+
+/* What a snapshot is built from besides the configuration. */
+struct dplb_neighbors;
+struct dplb_state_inputs {
+	const struct dplb_neighbors *neighbors;   /* MACs learned by ARP; NULL: none */
+	const struct dplb_backend_health *health; /* DPLB_MAX_BACKEND_IDS long; NULL: unchecked */
+};
+
+struct dplb_vip_entry {
+	uint16_t id;
+	uint8_t protocol;
+	uint8_t encap;      /* enum dplb_encap */
+	uint8_t scheduler;  /* enum dplb_scheduler */
+	uint32_t address;   /* network order */
+	rte_be16_t port;    /* network order; 0 = every port */
+	uint32_t maglev_size;
+	uint32_t *maglev;   /* backend ids of up backends, maglev_size long */
+	uint32_t backend_count;
+	uint32_t *backend_ids;   /* every configured backend, config order */
+	uint32_t up_count;
+	uint32_t *up_ids;        /* backends taking new flows, config order */
+	/* Every backend the operator lets take new flows failed its checks:
+	 * its new flows are dropped as no_healthy_backend. */
+	uint8_t no_healthy_backend;
+	uint32_t unhealthy_count;
+	uint32_t wrr_length;
+	uint32_t *wrr_sequence;  /* smooth weighted round-robin order of up backends */
+	const struct dplb_vip_config *config;
+};
+
+struct dplb_shared_config;
+
+struct dplb_state {
+	uint64_t generation;
+	const struct dplb_config *config; /* shared with later snapshots */
+	struct dplb_shared_config *shared_config;
+	uint32_t vip_count;
+	struct dplb_vip_entry *vips;
+	/* Open-addressed (address, port, protocol) -> index into vips. */
+	uint32_t vip_slot_mask;
+	int32_t *vip_slots;
+	/* Indexed by backend id; backend_id_limit long. */
+	uint32_t backend_id_limit;
+	struct dplb_backend_entry *backends;
+	uint32_t local_address; /* network order */
+	rte_be16_t gue_port;
+	uint32_t mtu;
+	uint32_t tcp_timeout;
+	uint32_t udp_timeout;
+	uint32_t tcp_closing_timeout;
+};
+
+/* Stable ids: management lcore only. */
+struct dplb_identities;
+struct dplb_identities *dplb_identities_create(void);
+void dplb_identities_free(struct dplb_identities *ids);
+/* Find or assign; returns the id or a negative errno (-ENOSPC when full). */
+int dplb_vip_id(struct dplb_identities *ids, const char *name);
+int dplb_backend_id(struct dplb_identities *ids, uint16_t vip_id, uint32_t address);
+/* Name of a VIP id, or NULL. */
+const char *dplb_vip_id_name(const struct dplb_identities *ids, uint16_t vip_id);
+
+/*
+ * Build a snapshot from config, which it takes over (freed with the state,
+ * or at once on failure). Returns 0 or a negative errno with a reason in
+ * error (size DPLB_ERROR_MAX). Management lcore only.
+ */
+int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids,
+		     uint64_t generation, struct dplb_state **out, char *error);
+/* The same, with next-hop MACs learned by ARP and backends' health
+ * (inputs may be NULL). */
+int dplb_state_build_with(struct dplb_config *config, struct dplb_identities *ids,
+			  const struct dplb_state_inputs *inputs, uint64_t generation,
+			  struct dplb_state **out, char *error);
+/* A new snapshot of current's configuration with other next-hop MACs or
+ * health. */
+int dplb_state_rebuild(const struct dplb_state *current, struct dplb_identities *ids,
+		       const struct dplb_state_inputs *inputs, uint64_t generation,
+		       struct dplb_state **out, char *error);
+void dplb_state_free(struct dplb_state *state);
+
+/* The next hop toward backend: itself when on-link, else the gateway. */
+uint32_t dplb_next_hop_address(const struct dplb_config *config, uint32_t backend);
+/* Whether backend's next hop has no static MAC and must be resolved. */
+bool dplb_backend_needs_arp(const struct dplb_config *config,
+			    const struct dplb_backend_config *backend);
+
+/* Which VIP a destination belongs to: exact port first, then port 0. */
+static inline const struct dplb_vip_entry *
+dplb_state_find_vip(const struct dplb_state *state, uint32_t address, rte_be16_t port,
+		    uint8_t protocol);
+
+/* Publishing, with the workers' RCU variable. */
+struct dplb_publisher;
+struct dplb_publisher *dplb_publisher_create(struct rte_rcu_qsbr *rcu, uint32_t max_pending);
+void dplb_publisher_free(struct dplb_publisher *pub);
+/* Make state current; the old one is freed once workers are past it. */
+int dplb_publish(struct dplb_publisher *pub, struct dplb_state *state);
+/* Free retired snapshots whose grace period has ended; never blocks. */
+void dplb_publisher_reclaim(struct dplb_publisher *pub);
+/* The current snapshot (acquire). Workers: once per loop iteration. */
+struct dplb_state *dplb_current_state(const struct dplb_publisher *pub);
+
+/* Whether address is dplb's own or any VIP's (for ICMP echo). */
+static inline bool dplb_state_answers_ping(const struct dplb_state *state, uint32_t address)
+{
+	if (address == state->local_address)
+		return true;
+	for (uint32_t i = 0; i < state->vip_count; i++)
+		if (state->vips[i].address == address)
+			return true;
+	return false;
+}
+
+/* ---- inline lookup ---- */
+
+static inline uint32_t dplb_vip_slot_hash(uint32_t address, rte_be16_t port, uint8_t protocol)
+{
+	uint64_t x = ((uint64_t)address << 32) | ((uint32_t)port << 8) | protocol;
+
+	x *= 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(x >> 32);
+}
+
+static inline const struct dplb_vip_entry *
+dplb_state_probe_vip(const struct dplb_state *state, uint32_t address, rte_be16_t port,
+		     uint8_t protocol)
+{
+	uint32_t slot = dplb_vip_slot_hash(address, port, protocol) & state->vip_slot_mask;
+
+	for (;;) {
+		const int32_t index = state->vip_slots[slot];
+
+		if (index < 0)
+			return NULL;
+		const struct dplb_vip_entry *vip = &state->vips[index];
+		if (vip->address == address && vip->port == port && vip->protocol == protocol)
+			return vip;
+		slot = (slot + 1) & state->vip_slot_mask;
+	}
+}
+
+static inline const struct dplb_vip_entry *
+dplb_state_find_vip(const struct dplb_state *state, uint32_t address, rte_be16_t port,
+		    uint8_t protocol)
+{
+	const struct dplb_vip_entry *vip = dplb_state_probe_vip(state, address, port, protocol);
+
+	if (vip == NULL)
+		vip = dplb_state_probe_vip(state, address, 0, protocol);
+	return vip;
+}
+
+#endif

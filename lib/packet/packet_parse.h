@@ -1,0 +1,160 @@
+/*
+ * Bounds-checked parsing of received frames: Ethernet, one optional 802.1Q
+ * tag, IPv4, TCP/UDP.
+ *
+ * Every field is read only after the bytes under it are known to be in the
+ * first segment, so a truncated or lying frame is classified, never
+ * over-read. Packets dplb would not forward unchanged are rejected here with
+ * a drop reason: IP options and fragments are refused on purpose, since an
+ * L4 load balancer cannot hash a fragment without its first piece, and
+ * backends expect exactly what the client sent.
+ */
+#ifndef DPLB_PACKET_PARSE_H
+#define DPLB_PACKET_PARSE_H
+
+#include <stdint.h>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include "packet/counters.h"
+
+enum dplb_parse_result {
+	DPLB_PARSED_L4,   /* IPv4 TCP or UDP, headers validated */
+	DPLB_PARSED_ICMP, /* IPv4 ICMP, IP header validated */
+	DPLB_PARSED_ARP,  /* for the management lcore */
+	DPLB_PARSED_DROP, /* see drop_reason */
+};
+
+struct dplb_packet_info {
+	struct rte_ipv4_hdr *ip;
+	uint16_t l2_len;      /* Ethernet plus VLAN tag */
+	uint16_t ip_len;      /* IPv4 total length, host order */
+	rte_be16_t vlan_tci;  /* valid when l2_len > 14 */
+	rte_be16_t src_port;  /* network order; 0 for ICMP */
+	rte_be16_t dst_port;
+	uint8_t tcp_flags;
+	uint8_t drop_reason;  /* enum dplb_drop_reason, for DPLB_PARSED_DROP */
+};
+
+#define DPLB_IPV4_FRAGMENT_MASK rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)
+
+static inline enum dplb_parse_result dplb_parse_drop(struct dplb_packet_info *info,
+						     enum dplb_drop_reason reason)
+{
+	info->drop_reason = (uint8_t)reason;
+	return DPLB_PARSED_DROP;
+}
+
+/*
+ * Parse m. On DPLB_PARSED_L4 the mbuf is also trimmed of Ethernet padding
+ * beyond the IP packet, so that encapsulation adds to the real length.
+ * Runs on workers; touches only m.
+ */
+static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
+							struct dplb_packet_info *info)
+{
+	const uint16_t frame_len = rte_pktmbuf_data_len(m);
+	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
+	uint16_t l2_len = sizeof(struct rte_ether_hdr);
+	rte_be16_t ether_type;
+
+	if (unlikely(frame_len < sizeof(struct rte_ether_hdr)))
+		return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
+	ether_type = ((const struct rte_ether_hdr *)frame)->ether_type;
+	info->vlan_tci = 0;
+	if (ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)) {
+		const struct rte_vlan_hdr *vlan;
+
+		if (unlikely(frame_len < l2_len + sizeof(*vlan)))
+			return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
+		vlan = (const struct rte_vlan_hdr *)(frame + l2_len);
+		info->vlan_tci = vlan->vlan_tci;
+		ether_type = vlan->eth_proto;
+		l2_len += sizeof(*vlan);
+	}
+	info->l2_len = l2_len;
+	if (unlikely(ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))) {
+		if (ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP))
+			return DPLB_PARSED_ARP;
+		return dplb_parse_drop(info, DPLB_DROP_NOT_IP);
+	}
+
+	/* Headers must sit in the first segment; the IP length may span all. */
+	const uint16_t available = frame_len - l2_len;
+	const uint32_t packet_len = rte_pktmbuf_pkt_len(m) - l2_len;
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(frame + l2_len);
+
+	if (unlikely(available < sizeof(*ip)))
+		return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
+	if (unlikely((ip->version_ihl >> 4) != 4))
+		return dplb_parse_drop(info, DPLB_DROP_BAD_VERSION);
+	if (unlikely(ip->version_ihl != RTE_IPV4_VHL_DEF)) {
+		if ((ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) < 5)
+			return dplb_parse_drop(info, DPLB_DROP_BAD_IHL);
+		return dplb_parse_drop(info, DPLB_DROP_IP_OPTIONS);
+	}
+	const uint16_t ip_len = rte_be_to_cpu_16(ip->total_length);
+
+	if (unlikely(ip_len < sizeof(*ip) || ip_len > packet_len))
+		return dplb_parse_drop(info, DPLB_DROP_BAD_LENGTH);
+	if (unlikely(ip->fragment_offset & DPLB_IPV4_FRAGMENT_MASK))
+		return dplb_parse_drop(info, DPLB_DROP_FRAGMENT);
+	/* A correct header sums to 0xffff including its checksum field. Trust
+	 * the NIC when it has already checked. */
+	if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD) {
+		if (unlikely((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
+			     rte_raw_cksum(ip, sizeof(*ip)) != 0xffff))
+			return dplb_parse_drop(info, DPLB_DROP_BAD_CHECKSUM);
+	}
+	info->ip = ip;
+	info->ip_len = ip_len;
+
+	const uint16_t l4_len = ip_len - sizeof(*ip);
+	const uint16_t l4_in_segment = RTE_MIN(ip_len, available) - sizeof(*ip);
+	uint8_t *l4 = (uint8_t *)(ip + 1);
+
+	switch (ip->next_proto_id) {
+	case IPPROTO_TCP: {
+		const struct rte_tcp_hdr *tcp = (const struct rte_tcp_hdr *)l4;
+
+		if (unlikely(l4_in_segment < sizeof(*tcp)))
+			return dplb_parse_drop(info, DPLB_DROP_BAD_L4);
+		const uint16_t data_off = (tcp->data_off >> 4) * 4;
+		if (unlikely(data_off < sizeof(*tcp) || data_off > l4_in_segment))
+			return dplb_parse_drop(info, DPLB_DROP_BAD_L4);
+		info->src_port = tcp->src_port;
+		info->dst_port = tcp->dst_port;
+		info->tcp_flags = tcp->tcp_flags;
+		break;
+	}
+	case IPPROTO_UDP: {
+		const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)l4;
+
+		if (unlikely(l4_in_segment < sizeof(*udp)))
+			return dplb_parse_drop(info, DPLB_DROP_BAD_L4);
+		const uint16_t dgram_len = rte_be_to_cpu_16(udp->dgram_len);
+		if (unlikely(dgram_len < sizeof(*udp) || dgram_len > l4_len))
+			return dplb_parse_drop(info, DPLB_DROP_BAD_L4);
+		info->src_port = udp->src_port;
+		info->dst_port = udp->dst_port;
+		info->tcp_flags = 0;
+		break;
+	}
+	case IPPROTO_ICMP:
+		info->src_port = 0;
+		info->dst_port = 0;
+		return DPLB_PARSED_ICMP;
+	default:
+		return dplb_parse_drop(info, DPLB_DROP_UNSUPPORTED_PROTOCOL);
+	}
+	if (unlikely(ip_len < packet_len) && rte_pktmbuf_trim(m, packet_len - ip_len) != 0)
+		return dplb_parse_drop(info, DPLB_DROP_BAD_LENGTH);
+	return DPLB_PARSED_L4;
+}
+
+#endif

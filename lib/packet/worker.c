@@ -1,0 +1,693 @@
+/*
+ * The worker lcore and its per-packet pipeline, top to bottom:
+ *
+ *   rx burst -> parse -> VIP lookup -> flow lookup (bulk) -> schedule on a
+ *   miss -> encapsulate -> Ethernet rewrite -> buffered tx
+ *
+ * Everything here runs on one worker and writes only that worker's state.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_hash_crc.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
+
+#include "packet/arp.h"
+#include "packet/encap.h"
+#include "packet/icmp.h"
+#include "packet/maglev.h"
+#include "packet/packet_parse.h"
+#include "packet/schedule.h"
+#include "packet/worker.h"
+
+#define DPLB_PREFETCH_AHEAD 3
+
+int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
+		     uint16_t port_count, uint32_t flow_capacity, int socket)
+{
+	char name[RTE_HASH_NAMESIZE];
+	int rc;
+
+	memset(worker, 0, sizeof(*worker));
+	worker->index = index;
+	worker->port_count = port_count;
+	worker->tsc_hz = rte_get_tsc_hz();
+	worker->start_tsc = rte_rdtsc();
+	worker->next_second_tsc = worker->start_tsc + worker->tsc_hz;
+	snprintf(name, sizeof(name), "dplb_flows_%u", index);
+	rc = dplb_flow_table_create(&worker->flows, name, flow_capacity, socket);
+	if (rc != 0)
+		return rc;
+	worker->counters.flow_capacity = flow_capacity;
+	worker->counters.vip = rte_zmalloc_socket("dplb_vip_counters",
+						  DPLB_MAX_VIP_IDS * sizeof(struct dplb_traffic_counters),
+						  RTE_CACHE_LINE_SIZE, socket);
+	worker->counters.backend = rte_zmalloc_socket(
+		"dplb_backend_counters", DPLB_MAX_BACKEND_IDS * sizeof(struct dplb_traffic_counters),
+		RTE_CACHE_LINE_SIZE, socket);
+	if (worker->counters.vip == NULL || worker->counters.backend == NULL)
+		goto nomem;
+	for (uint16_t p = 0; p < port_count; p++) {
+		worker->port_ids[p] = port_ids[p];
+		if (rte_eth_dev_is_valid_port(port_ids[p]))
+			rte_eth_macaddr_get(port_ids[p], &worker->port_macs[p]);
+		worker->tx_buffers[p] = rte_zmalloc_socket("dplb_tx_buffer",
+							   RTE_ETH_TX_BUFFER_SIZE(DPLB_BURST), 0, socket);
+		if (worker->tx_buffers[p] == NULL)
+			goto nomem;
+		rte_eth_tx_buffer_init(worker->tx_buffers[p], DPLB_BURST);
+		rte_eth_tx_buffer_set_err_callback(worker->tx_buffers[p],
+						   rte_eth_tx_buffer_count_callback,
+						   &worker->counters.drops[DPLB_DROP_TX_FULL]);
+	}
+	return 0;
+nomem:
+	dplb_worker_fini(worker);
+	return -ENOMEM;
+}
+
+void dplb_worker_fini(struct dplb_worker *worker)
+{
+	for (uint16_t p = 0; p < worker->port_count; p++) {
+		rte_free(worker->tx_buffers[p]);
+		worker->tx_buffers[p] = NULL;
+	}
+	rte_free(worker->counters.vip);
+	rte_free(worker->counters.backend);
+	worker->counters.vip = NULL;
+	worker->counters.backend = NULL;
+	dplb_flow_table_destroy(&worker->flows);
+}
+
+static inline void drop_packet(struct dplb_worker *worker, struct rte_mbuf *m,
+			       enum dplb_drop_reason reason)
+{
+	worker->counters.drops[reason]++;
+	rte_pktmbuf_free(m);
+}
+
+/* Unicast to this port, broadcast or multicast: a switch flooding unknown
+ * unicast must not make every dplb on the segment forward the same packet.
+ * Frames too short to say are left to the parser to count. */
+static inline bool addressed_to_port(const struct rte_mbuf *m, const struct rte_ether_addr *mac)
+{
+	const struct rte_ether_addr *dst = rte_pktmbuf_mtod(m, const struct rte_ether_addr *);
+
+	return rte_pktmbuf_data_len(m) < RTE_ETHER_ADDR_LEN || rte_is_multicast_ether_addr(dst) ||
+	       rte_is_same_ether_addr(dst, mac);
+}
+
+/* ---- schedulers: pick a backend id for a new flow, or MAGLEV_NO_BACKEND ---- */
+
+static inline uint32_t pick_round_robin(struct dplb_worker *worker, const struct dplb_vip_entry *vip,
+					const uint32_t *sequence, uint32_t length)
+{
+	uint32_t *cursor = &worker->round_robin_cursor[vip->id];
+
+	if (length == 0)
+		return MAGLEV_NO_BACKEND;
+	if (*cursor >= length)
+		*cursor = 0;
+	return sequence[(*cursor)++];
+}
+
+/* Fewest active flows per unit of weight, counted by this worker alone:
+ * approximate across workers, exact enough with RSS spreading evenly. */
+static uint32_t pick_least_connections(const struct dplb_worker *worker,
+				       const struct dplb_state *state,
+				       const struct dplb_vip_entry *vip)
+{
+	uint32_t best = MAGLEV_NO_BACKEND;
+	uint64_t best_flows = 0, best_weight = 1;
+
+	for (uint32_t i = 0; i < vip->up_count; i++) {
+		const uint32_t id = vip->up_ids[i];
+		const uint64_t flows = worker->counters.backend[id].active_flows;
+		const uint64_t weight = state->backends[id].table_weight;
+
+		if (best == MAGLEV_NO_BACKEND || flows * best_weight < best_flows * weight) {
+			best = id;
+			best_flows = flows;
+			best_weight = weight;
+		}
+	}
+	return best;
+}
+
+static inline uint32_t schedule_flow(struct dplb_worker *worker, const struct dplb_state *state,
+				     const struct dplb_vip_entry *vip,
+				     const struct dplb_flow_key *key, uint32_t flow_hash)
+{
+	switch (vip->scheduler) {
+	case DPLB_SCHED_MAGLEV:
+	case DPLB_SCHED_SOURCE_HASH:
+		return dplb_hash_pick(vip, key, flow_hash);
+	case DPLB_SCHED_ROUND_ROBIN:
+		return pick_round_robin(worker, vip, vip->up_ids, vip->up_count);
+	case DPLB_SCHED_WEIGHTED_ROUND_ROBIN:
+		return pick_round_robin(worker, vip, vip->wrr_sequence, vip->wrr_length);
+	case DPLB_SCHED_LEAST_CONNECTIONS:
+		return pick_least_connections(worker, state, vip);
+	}
+	return MAGLEV_NO_BACKEND;
+}
+
+/* An established flow keeps its backend while that backend is configured
+ * for the same VIP, not down and not unhealthy; drain still takes existing
+ * flows. A flow whose server is gone is better re-scheduled (a reset from a
+ * live server) than black-holed. */
+static inline bool backend_keeps_flows(const struct dplb_backend_entry *backend, uint16_t vip_id)
+{
+	return backend->present && backend->vip_id == vip_id && backend->keeps_flows;
+}
+
+static inline void move_flow(struct dplb_worker *worker, struct dplb_flow_entry *entry,
+			     uint16_t vip_id, uint32_t backend_id)
+{
+	struct dplb_worker_counters *counters = &worker->counters;
+
+	counters->backend[entry->backend_id].active_flows--;
+	counters->vip[entry->vip_id].active_flows--;
+	counters->backend[backend_id].active_flows++;
+	counters->vip[vip_id].active_flows++;
+	entry->backend_id = backend_id;
+	entry->vip_id = vip_id;
+	counters->flows_rescheduled++;
+}
+
+#define DPLB_TCP_LIFECYCLE_FLAGS (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)
+
+/* A FIN or RST from the client puts the flow on the short closing timeout;
+ * a SYN (the 5-tuple reused for a new connection) takes it off again. */
+static inline void track_tcp_close(struct dplb_flow_entry *entry, uint8_t tcp_flags)
+{
+	if (unlikely(tcp_flags & DPLB_TCP_LIFECYCLE_FLAGS))
+		entry->closing = (tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) != 0;
+}
+
+static inline void count_new_flow(struct dplb_worker_counters *counters, uint16_t vip_id,
+				  uint32_t backend_id)
+{
+	counters->new_flows++;
+	counters->vip[vip_id].new_flows++;
+	counters->vip[vip_id].active_flows++;
+	counters->backend[backend_id].new_flows++;
+	counters->backend[backend_id].active_flows++;
+}
+
+/* The flow's 5-tuple starts a new connection: a new pick, counted as a new
+ * flow. MAGLEV_NO_BACKEND (the packet dropped) when nothing takes new flows. */
+static uint32_t reuse_flow(struct dplb_worker *worker, const struct dplb_state *state,
+			   const struct dplb_vip_entry *vip, const struct dplb_flow_key *key,
+			   uint32_t flow_hash, uint8_t tcp_flags, struct dplb_flow_entry *entry)
+{
+	struct dplb_worker_counters *counters = &worker->counters;
+	const uint32_t backend_id = schedule_flow(worker, state, vip, key, flow_hash);
+
+	track_tcp_close(entry, tcp_flags);
+	if (backend_id == MAGLEV_NO_BACKEND)
+		return backend_id;
+	counters->backend[entry->backend_id].active_flows--;
+	counters->vip[entry->vip_id].active_flows--;
+	entry->backend_id = backend_id;
+	entry->vip_id = vip->id;
+	count_new_flow(counters, vip->id, backend_id);
+	return backend_id;
+}
+
+static inline uint32_t established_backend(struct dplb_worker *worker,
+					   const struct dplb_state *state,
+					   const struct dplb_vip_entry *vip,
+					   const struct dplb_flow_key *key, uint32_t flow_hash,
+					   uint8_t tcp_flags, struct dplb_flow_entry *entry)
+{
+	uint32_t backend_id;
+
+	entry->last_seen = worker->now;
+	/* A SYN on a flow whose connection closed is a new connection that
+	 * reuses the 5-tuple (IPVS's conn_reuse_mode): it is scheduled afresh,
+	 * so a drained or down backend gets no new connections this way. A
+	 * retransmitted SYN of a connection still opening finds the flow not
+	 * closing, and stays. */
+	if (unlikely(entry->closing &&
+		     (tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) == RTE_TCP_SYN_FLAG))
+		return reuse_flow(worker, state, vip, key, flow_hash, tcp_flags, entry);
+	track_tcp_close(entry, tcp_flags);
+	if (likely(backend_keeps_flows(&state->backends[entry->backend_id], vip->id)))
+		return entry->backend_id;
+	backend_id = schedule_flow(worker, state, vip, key, flow_hash);
+	if (backend_id != MAGLEV_NO_BACKEND)
+		move_flow(worker, entry, vip->id, backend_id);
+	return backend_id;
+}
+
+/*
+ * Find the backend of one VIP packet: its flow entry when there is one and
+ * its backend is still usable, else a new pick (recorded when the table has
+ * room). Returns the backend id or MAGLEV_NO_BACKEND.
+ */
+static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct dplb_state *state,
+				       const struct dplb_vip_entry *vip,
+				       const struct dplb_flow_key *key, uint32_t flow_hash,
+				       uint8_t tcp_flags, int32_t position)
+{
+	struct dplb_worker_counters *counters = &worker->counters;
+	uint32_t backend_id;
+
+	if (likely(position >= 0))
+		return established_backend(worker, state, vip, key, flow_hash, tcp_flags,
+					   &worker->flows.entries[position]);
+
+	/* Every scheduler picks among up backends only. */
+	if (unlikely(vip->up_count == 0))
+		return MAGLEV_NO_BACKEND;
+	struct dplb_flow_entry *entry = dplb_flow_table_insert(&worker->flows, key, flow_hash);
+	if (unlikely(entry == NULL)) {
+		/* Full: forward anyway, by Maglev whatever the VIP's scheduler,
+		 * so that every packet of the flow still goes to one place. */
+		counters->flow_insert_failures++;
+		return dplb_hash_pick(vip, key, flow_hash);
+	}
+	/* A second packet of a flow that began earlier in this burst. */
+	if (unlikely(entry->backend_id != DPLB_FLOW_EMPTY))
+		return established_backend(worker, state, vip, key, flow_hash, tcp_flags, entry);
+	backend_id = schedule_flow(worker, state, vip, key, flow_hash);
+	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
+		dplb_flow_table_remove(&worker->flows, (int32_t)(entry - worker->flows.entries));
+		return backend_id;
+	}
+	entry->backend_id = backend_id;
+	entry->last_seen = worker->now;
+	entry->vip_id = vip->id;
+	entry->protocol = key->protocol;
+	entry->closing = (tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) != 0;
+	count_new_flow(counters, vip->id, backend_id);
+	return backend_id;
+}
+
+static inline void send_back(struct dplb_worker *worker, uint16_t port_slot, struct rte_mbuf *m)
+{
+	worker->counters.port[port_slot].tx_packets +=
+		rte_eth_tx_buffer(worker->port_ids[port_slot], worker->index,
+				  worker->tx_buffers[port_slot], m);
+}
+
+/*
+ * A packet with DF that the tunnel would make too big: answer "fragmentation
+ * needed" so the client lowers its path MTU instead of retrying forever. At
+ * most DPLB_FRAG_NEEDED_PER_SECOND per worker, so a flood of big packets
+ * cannot turn dplb into a reflector. Returns true when the mbuf was used.
+ */
+static bool tell_sender_too_big(struct dplb_worker *worker, const struct dplb_state *state,
+				uint16_t port_slot, struct rte_mbuf *m,
+				struct dplb_packet_info *info, const struct dplb_vip_entry *vip)
+{
+	if (!(info->ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)))
+		return false;
+	if (worker->frag_needed_second != worker->now) {
+		worker->frag_needed_second = worker->now;
+		worker->frag_needed_sent_this_second = 0;
+	}
+	if (worker->frag_needed_sent_this_second >= DPLB_FRAG_NEEDED_PER_SECOND)
+		return false;
+	if (dplb_icmp_fragmentation_needed(m, info, &worker->port_macs[port_slot],
+					   state->local_address,
+					   (uint16_t)(state->mtu - dplb_encap_overhead(vip->encap))) != 0)
+		return false;
+	worker->frag_needed_sent_this_second++;
+	worker->counters.icmp_frag_needed_sent++;
+	send_back(worker, port_slot, m);
+	return true;
+}
+
+static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_state *state,
+				  uint16_t port_slot, struct rte_mbuf *m,
+				  struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
+				  uint32_t backend_id, uint32_t flow_hash)
+{
+	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
+		drop_packet(worker, m, vip->no_healthy_backend ? DPLB_DROP_NO_HEALTHY_BACKEND
+							       : DPLB_DROP_NO_BACKEND);
+		return false;
+	}
+	const struct dplb_backend_entry *backend = &state->backends[backend_id];
+	if (unlikely(!backend->has_next_hop)) {
+		drop_packet(worker, m, DPLB_DROP_NO_NEXT_HOP);
+		return false;
+	}
+	const struct dplb_encap_target target = {
+		.outer_src = state->local_address,
+		.outer_dst = backend->address,
+		.gue_port = state->gue_port,
+		.kind = vip->encap,
+		.packet_id = worker->next_packet_id++,
+		.src_mac = &worker->port_macs[port_slot],
+		.dst_mac = &backend->next_hop_mac,
+	};
+	const int reason = dplb_encapsulate(m, info, &target, flow_hash, state->mtu);
+	if (unlikely(reason != 0)) {
+		if (reason == DPLB_DROP_TOO_BIG &&
+		    tell_sender_too_big(worker, state, port_slot, m, info, vip))
+			return false;
+		drop_packet(worker, m, (enum dplb_drop_reason)reason);
+		return false;
+	}
+	/* IP bytes, as bytes_in: the outer packet, encapsulation included. */
+	const uint32_t length = info->ip_len + dplb_encap_overhead(vip->encap);
+	struct dplb_traffic_counters *vip_counters = &worker->counters.vip[vip->id];
+	struct dplb_traffic_counters *backend_counters = &worker->counters.backend[backend_id];
+	vip_counters->packets_out++;
+	vip_counters->bytes_out += length;
+	backend_counters->packets_out++;
+	backend_counters->bytes_out += length;
+	send_back(worker, port_slot, m);
+	return true;
+}
+
+/* Requests for our address are answered here; everything else ARP (replies
+ * above all) goes to the management lcore, which resolves next hops. */
+static void handle_arp(struct dplb_worker *worker, const struct dplb_state *state,
+		       uint16_t port_slot, struct rte_mbuf *m, const struct dplb_packet_info *info)
+{
+	struct rte_arp_hdr *arp = dplb_arp_header(m, info->l2_len);
+
+	if (unlikely(arp == NULL)) {
+		drop_packet(worker, m, DPLB_DROP_BAD_ARP);
+		return;
+	}
+	if (dplb_arp_is_request_for(arp, state->local_address)) {
+		dplb_arp_answer(m, arp, &worker->port_macs[port_slot]);
+		worker->counters.arp_replies++;
+		send_back(worker, port_slot, m);
+		return;
+	}
+	if (worker->to_management != NULL && rte_ring_sp_enqueue(worker->to_management, m) == 0) {
+		worker->counters.to_management++;
+		return;
+	}
+	drop_packet(worker, m, DPLB_DROP_MANAGEMENT_BUSY);
+}
+
+#define DPLB_ICMP_COPIES_MAX 16
+
+/*
+ * An ICMP error about a flow of a VIP whose scheduler keeps no shared
+ * table (round-robin and the like), on a worker that does not hold the flow
+ * (RSS hashes the router's address, not the client's): only the backend
+ * knows the flow, so every up backend gets a copy, as GLB does, up to
+ * DPLB_ICMP_COPIES_MAX. Backends drop errors about flows they do not have.
+ */
+static bool send_to_every_backend(struct dplb_worker *worker, const struct dplb_state *state,
+				  uint16_t port_slot, struct rte_mbuf *m,
+				  struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
+				  uint32_t hash)
+{
+	const uint32_t copies = RTE_MIN(vip->up_count, (uint32_t)DPLB_ICMP_COPIES_MAX);
+
+	if (copies == 0)
+		return false;
+	for (uint32_t i = 1; i < copies; i++) {
+		struct rte_mbuf *copy = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
+		struct dplb_packet_info copy_info = *info;
+
+		if (copy == NULL)
+			break;
+		worker->counters.icmp_error_copies++;
+		copy_info.ip = rte_pktmbuf_mtod_offset(copy, struct rte_ipv4_hdr *, info->l2_len);
+		worker->counters.icmp_errors_forwarded +=
+			forward_packet(worker, state, port_slot, copy, &copy_info, vip,
+				       vip->up_ids[i], hash);
+	}
+	worker->counters.icmp_errors_forwarded +=
+		forward_packet(worker, state, port_slot, m, info, vip, vip->up_ids[0], hash);
+	return true;
+}
+
+/*
+ * ICMP errors about a backend's packets come to the VIP, that is to dplb:
+ * send each to the backend of the flow it quotes (its entry here, else the
+ * hashing scheduler's pick, which other instances agree on). Backends then
+ * see "fragmentation needed" and lower their MSS, as if no tunnel were
+ * there. Returns true when the mbuf was used.
+ */
+static bool forward_icmp_error(struct dplb_worker *worker, const struct dplb_state *state,
+			       uint16_t port_slot, struct rte_mbuf *m,
+			       struct dplb_packet_info *info)
+{
+	struct dplb_flow_key key;
+	uint32_t backend_id = MAGLEV_NO_BACKEND;
+
+	if (!dplb_icmp_error_flow(m, info, &key))
+		return false;
+	const struct dplb_vip_entry *vip =
+		dplb_state_find_vip(state, key.dst_addr, key.dst_port, key.protocol);
+	if (vip == NULL)
+		return false;
+	const uint32_t hash = dplb_flow_hash(&key);
+	const int32_t position = rte_hash_lookup_with_hash(worker->flows.hash, &key, hash);
+	if (position >= 0 &&
+	    backend_keeps_flows(&state->backends[worker->flows.entries[position].backend_id],
+				vip->id))
+		backend_id = worker->flows.entries[position].backend_id;
+	else if (vip->scheduler == DPLB_SCHED_MAGLEV || vip->scheduler == DPLB_SCHED_SOURCE_HASH)
+		backend_id = dplb_hash_pick(vip, &key, hash);
+	else
+		return send_to_every_backend(worker, state, port_slot, m, info, vip, hash);
+	if (backend_id == MAGLEV_NO_BACKEND)
+		return false;
+	worker->counters.icmp_errors_forwarded +=
+		forward_packet(worker, state, port_slot, m, info, vip, backend_id, hash);
+	return true;
+}
+
+static void handle_icmp(struct dplb_worker *worker, const struct dplb_state *state,
+			uint16_t port_slot, struct rte_mbuf *m, struct dplb_packet_info *info)
+{
+	if (forward_icmp_error(worker, state, port_slot, m, info))
+		return;
+	if (!dplb_state_answers_ping(state, info->ip->dst_addr) ||
+	    !dplb_icmp_is_echo_request(m, info)) {
+		drop_packet(worker, m, DPLB_DROP_ICMP_UNHANDLED);
+		return;
+	}
+	dplb_icmp_echo_reply(m, info, &worker->port_macs[port_slot]);
+	worker->counters.icmp_echo_replies++;
+	send_back(worker, port_slot, m);
+}
+
+void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_state *state,
+			       uint16_t port_slot, struct rte_mbuf **packets, uint16_t count)
+{
+	struct dplb_packet_info info[DPLB_BURST];
+	struct dplb_flow_key keys[DPLB_BURST];
+	const void *key_pointers[DPLB_BURST];
+	uint32_t hashes[DPLB_BURST];
+	int32_t positions[DPLB_BURST];
+	const struct dplb_vip_entry *vips[DPLB_BURST];
+	struct rte_mbuf *vip_packets[DPLB_BURST];
+	struct dplb_port_counters *port = &worker->counters.port[port_slot];
+	uint16_t vip_count = 0;
+
+	for (uint16_t i = 0; i < count && i < DPLB_PREFETCH_AHEAD; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(packets[i], void *));
+
+	/* Stage 1: parse and classify; VIP packets are gathered for a bulk
+	 * flow lookup, everything else is dealt with here. */
+	for (uint16_t i = 0; i < count; i++) {
+		struct rte_mbuf *m = packets[i];
+		struct dplb_packet_info *pi = &info[vip_count];
+
+		if (i + DPLB_PREFETCH_AHEAD < count)
+			rte_prefetch0(rte_pktmbuf_mtod(packets[i + DPLB_PREFETCH_AHEAD], void *));
+		port->rx_packets++;
+		port->rx_bytes += rte_pktmbuf_pkt_len(m);
+		if (unlikely(!addressed_to_port(m, &worker->port_macs[port_slot]))) {
+			drop_packet(worker, m, DPLB_DROP_NOT_OUR_MAC);
+			continue;
+		}
+
+		switch (dplb_parse_packet(m, pi)) {
+		case DPLB_PARSED_L4:
+			break;
+		case DPLB_PARSED_ARP:
+			handle_arp(worker, state, port_slot, m, pi);
+			continue;
+		case DPLB_PARSED_ICMP:
+			handle_icmp(worker, state, port_slot, m, pi);
+			continue;
+		case DPLB_PARSED_DROP:
+			drop_packet(worker, m, (enum dplb_drop_reason)pi->drop_reason);
+			continue;
+		}
+		const struct rte_ipv4_hdr *ip = pi->ip;
+		const struct dplb_vip_entry *vip =
+			dplb_state_find_vip(state, ip->dst_addr, pi->dst_port, ip->next_proto_id);
+		if (unlikely(vip == NULL)) {
+			drop_packet(worker, m, DPLB_DROP_NOT_FOR_VIP);
+			continue;
+		}
+		/* The key in two 8-byte stores: the addresses sit side by side in
+		 * the IP header, the ports at the start of TCP and UDP alike, and
+		 * the protocol goes above them with zero padding. */
+		struct dplb_flow_key *key = &keys[vip_count];
+		uint64_t addresses;
+		uint32_t ports;
+		memcpy(&addresses, &ip->src_addr, sizeof(addresses));
+		memcpy(&ports, ip + 1, sizeof(ports));
+		key->words[0] = addresses;
+		key->words[1] = ports | (uint64_t)ip->next_proto_id << 32;
+		key_pointers[vip_count] = key;
+		hashes[vip_count] = dplb_flow_hash(key);
+		vips[vip_count] = vip;
+		vip_packets[vip_count] = m;
+		worker->counters.vip[vip->id].packets_in++;
+		worker->counters.vip[vip->id].bytes_in += pi->ip_len;
+		vip_count++;
+	}
+	if (vip_count == 0)
+		return;
+
+	/* Stage 2: one bulk lookup for the burst, then pick and send. */
+	rte_hash_lookup_with_hash_bulk(worker->flows.hash, key_pointers, hashes, vip_count,
+				       positions);
+	for (uint16_t i = 0; i < vip_count; i++) {
+		const uint32_t backend_id = resolve_backend(worker, state, vips[i], &keys[i],
+							    hashes[i], info[i].tcp_flags,
+							    positions[i]);
+		if (backend_id != MAGLEV_NO_BACKEND) {
+			worker->counters.backend[backend_id].packets_in++;
+			worker->counters.backend[backend_id].bytes_in += info[i].ip_len;
+		}
+		forward_packet(worker, state, port_slot, vip_packets[i], &info[i], vips[i],
+			       backend_id, hashes[i]);
+	}
+}
+
+void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *state,
+			   uint32_t budget)
+{
+	struct dplb_flow_table *flows = &worker->flows;
+	uint32_t position = flows->scan_cursor;
+
+	if (flows->count == 0)
+		return;
+	for (uint32_t visited = 0; visited < budget; visited++) {
+		struct dplb_flow_entry *entry = &flows->entries[position];
+
+		if (entry->backend_id != DPLB_FLOW_EMPTY) {
+			const uint32_t timeout =
+				entry->protocol != IPPROTO_TCP ? state->udp_timeout
+				: entry->closing	       ? state->tcp_closing_timeout
+							       : state->tcp_timeout;
+			if (worker->now - entry->last_seen >= timeout) {
+				worker->counters.backend[entry->backend_id].active_flows--;
+				worker->counters.vip[entry->vip_id].active_flows--;
+				worker->counters.flows_expired++;
+				dplb_flow_table_remove(flows, (int32_t)position);
+			}
+		}
+		if (++position == flows->slots)
+			position = 0;
+	}
+	flows->scan_cursor = position;
+}
+
+/* Send what the management lcore handed over; cheap when there is none. */
+static void send_from_management(struct dplb_worker *worker)
+{
+	struct rte_mbuf *frames[DPLB_BURST];
+	unsigned int count;
+
+	if (worker->from_management == NULL)
+		return;
+	count = rte_ring_sc_dequeue_burst(worker->from_management, (void **)frames, DPLB_BURST,
+					  NULL);
+	for (unsigned int i = 0; i < count; i++) {
+		const uint16_t port_slot = frames[i]->port;
+
+		if (port_slot < worker->port_count)
+			send_back(worker, port_slot, frames[i]);
+		else
+			rte_pktmbuf_free(frames[i]);
+	}
+}
+
+static void flush_tx(struct dplb_worker *worker)
+{
+	for (uint16_t p = 0; p < worker->port_count; p++)
+		if (worker->tx_buffers[p]->length != 0)
+			worker->counters.port[p].tx_packets +=
+				rte_eth_tx_buffer_flush(worker->port_ids[p], worker->index,
+							worker->tx_buffers[p]);
+}
+
+/*
+ * Ageing is paced by time, not by loop iterations: each worker sweeps its
+ * whole table once per half of the shortest timeout (at least once a second),
+ * a slice at a time, so a busy worker does not spend its cycles re-reading
+ * entries that cannot have expired. An idle flow lives between its timeout
+ * and one and a half times it.
+ */
+static void age_on_schedule(struct dplb_worker *worker, const struct dplb_state *state,
+			    uint64_t tsc)
+{
+	if (tsc < worker->next_ageing_tsc)
+		return;
+	dplb_worker_age_flows(worker, state, DPLB_AGEING_SLICE);
+	const uint64_t sweep_seconds =
+		RTE_MAX(1u, RTE_MIN(RTE_MIN(state->tcp_timeout, state->udp_timeout),
+				    state->tcp_closing_timeout) / 2);
+	const uint64_t slices = RTE_MAX(1u, worker->flows.slots / DPLB_AGEING_SLICE);
+	worker->next_ageing_tsc = tsc + sweep_seconds * worker->tsc_hz / slices;
+}
+
+void dplb_worker_end_iteration(struct dplb_worker *worker, uint64_t tsc, bool busy)
+{
+	if (unlikely(tsc >= worker->next_second_tsc)) {
+		dplb_worker_tick(worker);
+		worker->next_second_tsc =
+			worker->start_tsc + (uint64_t)(worker->now + 1) * worker->tsc_hz;
+	}
+	send_from_management(worker);
+	flush_tx(worker);
+	age_on_schedule(worker, dplb_current_state(worker->publisher), tsc);
+	worker->counters.flows_active = worker->flows.count;
+	worker->counters.loops++;
+	worker->counters.busy_loops += busy;
+}
+
+int dplb_worker_main(void *arg)
+{
+	struct dplb_worker *worker = arg;
+	struct rte_mbuf *packets[DPLB_BURST];
+
+	worker->lcore_id = rte_lcore_id();
+	rte_rcu_qsbr_thread_register(worker->rcu, worker->index);
+	rte_rcu_qsbr_thread_online(worker->rcu, worker->index);
+
+	while (!*worker->stop) {
+		/* Nothing from the previous iteration is held past this point. */
+		rte_rcu_qsbr_quiescent(worker->rcu, worker->index);
+		bool busy = false;
+
+		for (uint16_t p = 0; p < worker->port_count; p++) {
+			const uint16_t received = rte_eth_rx_burst(worker->port_ids[p], worker->index,
+								   packets, DPLB_BURST);
+			if (received == 0)
+				continue;
+			busy = true;
+			/* Loaded after the burst arrived: a PMD may block in RX (pcap on
+			 * a FIFO), and the packets must meet the newest state. */
+			dplb_worker_process_burst(worker, dplb_current_state(worker->publisher), p,
+						  packets, received);
+		}
+		dplb_worker_end_iteration(worker, rte_rdtsc(), busy);
+	}
+	flush_tx(worker);
+	rte_rcu_qsbr_thread_offline(worker->rcu, worker->index);
+	rte_rcu_qsbr_thread_unregister(worker->rcu, worker->index);
+	return 0;
+}

@@ -1,0 +1,93 @@
+/*
+ * A worker lcore: polls its RX queue on every port, forwards VIP traffic to
+ * backends, and owns everything it writes (flow table, counters, TX
+ * buffers), so the hot path needs no locks and no contended atomics.
+ */
+#ifndef DPLB_WORKER_H
+#define DPLB_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "control/config.h"
+#include "control/state.h"
+#include "packet/counters.h"
+#include "packet/flow_table.h"
+
+#define DPLB_BURST 32
+/* How many flow-table positions the ageing scan visits per loop. */
+#define DPLB_AGEING_SLICE 64
+/* ICMP "fragmentation needed" a worker may send per second. */
+#define DPLB_FRAG_NEEDED_PER_SECOND 1000
+
+struct dplb_worker {
+	/* Read on every packet. */
+	struct dplb_flow_table flows;
+	const struct dplb_publisher *publisher;
+	struct rte_rcu_qsbr *rcu;
+	uint32_t now;            /* seconds since start, updated per iteration */
+	uint16_t index;          /* RCU thread id and queue id on every port */
+	uint16_t port_count;
+	uint16_t port_ids[DPLB_MAX_PORTS];
+	struct rte_ether_addr port_macs[DPLB_MAX_PORTS];
+	struct rte_eth_dev_tx_buffer *tx_buffers[DPLB_MAX_PORTS];
+	/* Frames for the management lcore (ARP), and frames it wants sent
+	 * (ARP requests, mbuf->port = port slot): workers own every TX queue,
+	 * so the management lcore sends through one. Either may be NULL. */
+	struct rte_ring *to_management;
+	struct rte_ring *from_management;
+	uint64_t start_tsc;
+	uint64_t tsc_hz;
+	uint64_t next_second_tsc; /* when now next changes */
+	uint64_t next_ageing_tsc; /* when the next ageing slice is due */
+	unsigned int lcore_id;
+	volatile bool *stop;
+	uint32_t round_robin_cursor[DPLB_MAX_VIP_IDS];
+	uint16_t next_packet_id;              /* outer IP id of non-DF packets */
+	uint32_t frag_needed_second;          /* rate limit of ICMP "frag needed" */
+	uint32_t frag_needed_sent_this_second;
+	struct dplb_worker_counters counters;
+} __rte_cache_aligned;
+
+/*
+ * Set up a worker's own state on socket: flow table of flow_capacity, TX
+ * buffers, counter arrays. Returns 0 or a negative errno. Main lcore, before
+ * launch.
+ */
+int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
+		     uint16_t port_count, uint32_t flow_capacity, int socket);
+void dplb_worker_fini(struct dplb_worker *worker);
+
+/* Handle one burst received on port slot port_slot. Exposed for benchmarks
+ * and tests that drive the pipeline without a PMD. */
+void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_state *state,
+			       uint16_t port_slot, struct rte_mbuf **packets, uint16_t count);
+
+/* Visit the next slice of the flow table and expire idle flows. */
+void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *state,
+			   uint32_t budget);
+
+/*
+ * Everything a loop iteration does besides receiving: advance the clock,
+ * send what the management lcore handed over, flush TX buffers, age a slice
+ * of flows when one is due, publish occupancy. tsc is rte_rdtsc(); busy
+ * says whether anything was received. Exposed so benchmarks run exactly the
+ * daemon's loop.
+ */
+void dplb_worker_end_iteration(struct dplb_worker *worker, uint64_t tsc, bool busy);
+
+/* Refresh worker->now from the TSC. */
+static inline void dplb_worker_tick(struct dplb_worker *worker)
+{
+	worker->now = (uint32_t)((rte_rdtsc() - worker->start_tsc) / worker->tsc_hz);
+}
+
+/* The lcore entry point (rte_eal_remote_launch); arg is the worker. */
+int dplb_worker_main(void *arg);
+
+#endif
