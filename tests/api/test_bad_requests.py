@@ -4,7 +4,7 @@ backend, and the state generation, are the same after it as before."""
 
 import pytest
 
-from apitest import LOCAL, WEB, Traffic, dplb_at, ok, state_of, tcp
+from harness.apitest import LOCAL, WEB, Traffic, dplb_at, ok, state_of, tcp
 
 WEB_BACKENDS_PATH = "/vips/web/backends"
 ONE = "/vips/web/backends/10.0.1.1"

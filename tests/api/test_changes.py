@@ -7,8 +7,8 @@ import threading
 
 from scapy.all import IP
 
-from apitest import (WEB_BACKENDS, Traffic, backends_by_flow, config, dplb_at, flow_of, inner,
-                     metric, ok, parse_metrics, tcp)
+from harness.apitest import (WEB_BACKENDS, Traffic, backends_by_flow, config, dplb_at, flow_of,
+                             inner, metric, ok, parse_metrics, tcp)
 
 FLOWS = 320  # a multiple of the PMD's burst
 

@@ -10,8 +10,8 @@ import socket
 import subprocess
 import time
 
-from apitest import WAIT_SECONDS, Dplb, config, metric, ok, parse_metrics, tcp, wait_for
-from dplb_harness import free_port
+from harness.apitest import WAIT_SECONDS, Dplb, config, metric, ok, parse_metrics, tcp, wait_for
+from harness.dplb_harness import free_port
 from scapy.all import PcapWriter
 
 CHANGES = 300

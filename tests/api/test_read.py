@@ -8,9 +8,10 @@ import shutil
 import pytest
 from scapy.all import IP, raw
 
-from apitest import (DNS_BACKENDS, SOLO, SOLO_BACKEND, STICKY, STICKY_BACKENDS, WEB,
-                     WEB_BACKENDS, Traffic, backends_by_flow, filler, flow_of, inner, metric, ok,
-                     parse_metrics, promtool_check, dplb_at, tcp, telemetry_script, udp)
+from harness.apitest import (DNS_BACKENDS, SOLO, SOLO_BACKEND, STICKY, STICKY_BACKENDS, WEB,
+                             WEB_BACKENDS, Traffic, backends_by_flow, filler, flow_of, inner,
+                             metric, ok, parse_metrics, promtool_check, dplb_at, tcp,
+                             telemetry_script, udp)
 
 
 def mixed_traffic():

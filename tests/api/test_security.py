@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from apitest import config, dplb_at, ok, state_of
+from harness.apitest import config, dplb_at, ok, state_of
 
 LIMIT = 64 * 1024
 TOKEN = "s3cret-Token_1"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from apitest import Dplb, Traffic, config, dplb_at, ok, tcp
-from dplb_harness import PcapWriter
+from harness.apitest import Dplb, Traffic, config, dplb_at, ok, tcp
+from harness.dplb_harness import PcapWriter
 
 DPLBCTL = Path(__file__).resolve().parents[2] / "scripts" / "dplbctl"
 

@@ -22,7 +22,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -32,8 +31,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Raw
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
-from polling import wait_for as poll_until  # noqa: E402
+from harness.polling import wait_for as poll_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -38,10 +38,10 @@ import socket
 
 import pytest
 
-from e2e_testbed import (BACKENDS, CLIENT_ADDR, CLIENT_MAC, LB_ADDR, LB_MAC, NAME_OF,
-                         ETH_P_ARP, KeepAliveClient, Sniffer, backends_by_flow, config_text,
-                         dplb_running, in_netns, mac_bytes, parse_frame, parse_identity,
-                         running_testbed, wait_for)
+from harness.e2e_testbed import (BACKENDS, CLIENT_ADDR, CLIENT_MAC, LB_ADDR, LB_MAC, NAME_OF,
+                                 ETH_P_ARP, KeepAliveClient, Sniffer, backends_by_flow,
+                                 config_text, dplb_running, in_netns, mac_bytes, parse_frame,
+                                 parse_identity, running_testbed, wait_for)
 
 STATIC_MACS = os.environ.get("DPLB_E2E_STATIC_MACS") == "1"
 

@@ -37,8 +37,8 @@ import time
 
 import pytest
 
-from e2e_testbed import (BACKENDS, KeepAliveClient, dplb_running, in_netns, parse_identity,
-                         running_testbed, wait_for)
+from harness.e2e_testbed import (BACKENDS, KeepAliveClient, dplb_running, in_netns, parse_identity,
+                                 running_testbed, wait_for)
 
 B1, B2, B3 = BACKENDS["b1"], BACKENDS["b2"], BACKENDS["b3"]
 WEB_VIP, DNS_VIP, TCP_VIP = "198.18.1.81", "198.18.1.54", "198.18.1.82"

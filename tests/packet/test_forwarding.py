@@ -8,7 +8,7 @@ import random
 import pytest
 from scapy.all import ICMP, IP, TCP, UDP, Dot1Q, Ether, Raw, raw
 
-from dplb_harness import Dplb, PcapWriter, run_capture
+from harness.dplb_harness import Dplb, PcapWriter, run_capture
 
 GATEWAY_MAC = "02:00:00:00:00:01"
 PORT_MAC = "02:70:63:61:70:00"  # net_pcap0's MAC

@@ -7,7 +7,7 @@ import random
 
 from scapy.all import ARP, ICMP, IP, Raw, raw
 
-from dplb_harness import run_capture
+from harness.dplb_harness import run_capture
 from test_forwarding import BACKENDS, LOCAL, config, ipv4_checksum_ok, tcp_packet, udp_packet
 
 SEED = 20261127

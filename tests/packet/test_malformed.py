@@ -5,7 +5,7 @@ import struct
 
 from scapy.all import IP, TCP, UDP, ICMP, GRE, Ether, IPv6, Raw, raw
 
-from dplb_harness import run_capture
+from harness.dplb_harness import run_capture
 from test_forwarding import BACKENDS, PORT_MAC, VIP, config, tcp_packet, udp_packet
 
 ETH = Ether(dst=PORT_MAC, src="02:00:00:00:00:99")

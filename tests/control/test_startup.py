@@ -9,8 +9,8 @@ import subprocess
 import pytest
 from scapy.all import ARP, ICMP, IP, TCP, Ether, raw
 
-from dplb_harness import WAIT_SECONDS, Dplb, PcapWriter, run_capture, wait_for
-from test_forwarding import LOCAL, PORT_MAC, VIP, config, tcp_packet
+from harness.dplb_harness import WAIT_SECONDS, Dplb, PcapWriter, run_capture, wait_for
+from packet.test_forwarding import LOCAL, PORT_MAC, VIP, config, tcp_packet
 
 CAPTURE_PACKETS = 3000
 

@@ -22,15 +22,13 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from scapy.all import PcapWriter, rdpcap  # noqa: F401  (re-exported for tests)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
-from dplb_telemetry import DplbTelemetry  # noqa: E402
-from polling import wait_for as poll_until  # noqa: E402
+from .dplb_telemetry import DplbTelemetry
+from .polling import wait_for as poll_until
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("DPLB_BUILD", REPO / "build"))

@@ -21,13 +21,11 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
-from dplb_telemetry import DplbTelemetry  # noqa: E402
-from polling import wait_for as poll_until  # noqa: E402
+from .dplb_telemetry import DplbTelemetry
+from .polling import wait_for as poll_until
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("DPLB_BUILD", REPO / "build"))

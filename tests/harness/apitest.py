@@ -17,7 +17,7 @@ from pathlib import Path
 
 from scapy.all import IP, TCP, UDP, Ether, Raw, raw
 
-from dplb_harness import BURST, Dplb, WAIT_SECONDS, rdpcap, wait_for  # noqa: F401
+from .dplb_harness import BURST, Dplb, WAIT_SECONDS, rdpcap, wait_for  # noqa: F401
 
 PORT_MAC = "02:70:63:61:70:00"  # net_pcap0's MAC
 GATEWAY_MAC = "02:00:00:00:00:01"

@@ -1,7 +1,7 @@
 /*
  * Unit tests for the configuration loader (lib/config.c).
  *
- * Fixtures live in configs/ (the test runs with tests/unit as its working
+ * Fixtures live in configs/ (the test runs with tests/control as its working
  * directory). Each bad fixture is checked for the exact number of errors,
  * so a new spurious message fails a test just as a missing one does, and
  * each expected error for its file, line and wording. Small variations

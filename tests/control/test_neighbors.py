@@ -4,8 +4,8 @@ next hop."""
 
 from scapy.all import ARP, ICMP, IP, Ether, Raw, raw
 
-from dplb_harness import BURST, Dplb, run_capture
-from test_forwarding import LOCAL, PORT_MAC, VIP, config, tcp_packet
+from harness.dplb_harness import BURST, Dplb, run_capture
+from packet.test_forwarding import LOCAL, PORT_MAC, VIP, config, tcp_packet
 from test_reload import filler
 
 CLIENT_MAC = "02:00:00:00:00:99"
@@ -72,7 +72,7 @@ def test_unresolved_next_hop_is_counted_and_asked_for(tmp_path):
         dplb.wait_received(BURST)
         drops = dplb.drops()
         asked = lambda: dplb.stats()["arp_requests_sent"] >= 1
-        from dplb_harness import wait_for
+        from harness.dplb_harness import wait_for
         wait_for(asked, "an ARP request for the gateway")
     out = dplb.output()
     assert drops["no_next_hop"] == BURST
@@ -90,7 +90,7 @@ def test_answer_resolves_the_next_hop_and_traffic_flows(tmp_path):
              ARP(op=2, hwsrc=GATEWAY_MAC, psrc=GATEWAY, hwdst=PORT_MAC, pdst=LOCAL))
     stray = (Ether(dst=PORT_MAC, src="02:00:00:00:00:66") /
              ARP(op=2, hwsrc="02:00:00:00:00:66", psrc="10.0.0.66", pdst=LOCAL))
-    from dplb_harness import wait_for
+    from harness.dplb_harness import wait_for
     with Dplb(tmp_path, dynamic_config(), fifo=True) as dplb:
         wait_for(lambda: dplb.stats()["arp_requests_sent"] >= 1, "an ARP request")
         # An answer nobody asked for changes nothing; the gateway's does.
@@ -110,7 +110,7 @@ def test_answer_resolves_the_next_hop_and_traffic_flows(tmp_path):
 
 def test_on_link_backends_are_resolved_themselves(tmp_path):
     backends = {"10.0.0.21": 1, "10.0.0.22": 1, "192.168.50.1": 1}
-    from dplb_harness import wait_for
+    from harness.dplb_harness import wait_for
     with Dplb(tmp_path, dynamic_config("prefix_length = 24", backends=backends),
               fifo=True) as dplb:
         wait_for(lambda: dplb.stats()["arp_requests_sent"] >= 3, "three ARP requests")
