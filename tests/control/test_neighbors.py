@@ -5,7 +5,7 @@ next hop."""
 from scapy.all import ARP, ICMP, IP, Ether, Raw, raw
 
 from harness.dplb_harness import BURST, Dplb, run_capture
-from packet.test_forwarding import LOCAL, PORT_MAC, VIP, config, tcp_packet
+from harness.frames import LOCAL, PORT_MAC, VIP, config, tcp_packet
 from test_reload import filler
 
 CLIENT_MAC = "02:00:00:00:00:99"

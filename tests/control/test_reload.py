@@ -7,7 +7,7 @@ import subprocess
 from scapy.all import IP, Ether, TCP, raw
 
 from harness.dplb_harness import BURST, DPLB, Dplb
-from packet.test_forwarding import BACKENDS, PORT_MAC, config, five_tuple, tcp_packet
+from harness.frames import BACKENDS, PORT_MAC, config, five_tuple, tcp_packet
 
 FIRST = 320  # flows in the first half; a multiple of the PMD's burst
 

@@ -10,7 +10,7 @@ import pytest
 from scapy.all import ARP, ICMP, IP, TCP, Ether, raw
 
 from harness.dplb_harness import WAIT_SECONDS, Dplb, PcapWriter, run_capture, wait_for
-from packet.test_forwarding import LOCAL, PORT_MAC, VIP, config, tcp_packet
+from harness.frames import LOCAL, PORT_MAC, VIP, config, tcp_packet
 
 CAPTURE_PACKETS = 3000
 

@@ -2,66 +2,14 @@
 packet checked header by header against what was sent."""
 
 import collections
-import ipaddress
 import random
 
 import pytest
-from scapy.all import ICMP, IP, TCP, UDP, Dot1Q, Ether, Raw, raw
+from scapy.all import ICMP, IP, TCP, UDP, Dot1Q, Ether, raw
 
 from harness.dplb_harness import Dplb, PcapWriter, run_capture
-
-GATEWAY_MAC = "02:00:00:00:00:01"
-PORT_MAC = "02:70:63:61:70:00"  # net_pcap0's MAC
-LOCAL = "10.0.0.10"
-VIP = "10.0.0.100"
-BACKENDS = {"10.0.1.1": 1, "10.0.1.2": 2, "10.0.1.3": 1}
-
-
-def config(backends=None, encap="ipip", protocol="tcp", port=80, extra_vip="", extra="",
-           scheduler="maglev"):
-    backends = BACKENDS if backends is None else backends
-    lines = "\n".join(
-        f"backend = {addr} weight={w}" if isinstance(w, int) else f"backend = {addr} {w}"
-        for addr, w in backends.items())
-    return f"""
-[dataplane]
-ports = 0
-address = {LOCAL}
-gateway_mac = {GATEWAY_MAC}
-flow_table_size = 65536
-{extra}
-
-[vip:web]
-address = {VIP}
-port = {port}
-protocol = {protocol}
-encap = {encap}
-scheduler = {scheduler}
-{extra_vip}
-{lines}
-"""
-
-
-def client(i):
-    return str(ipaddress.IPv4Address("172.16.0.1") + i)
-
-
-def tcp_packet(i, dport=80, flags="S", payload=b"", **ip):
-    return (Ether(dst=PORT_MAC, src="02:00:00:00:00:99") /
-            IP(src=client(i % 60000), dst=VIP, **ip) /
-            TCP(sport=1024 + (i % 50000), dport=dport, flags=flags) / Raw(payload))
-
-
-def udp_packet(i, dport=53, payload=b"query", **ip):
-    return (Ether(dst=PORT_MAC, src="02:00:00:00:00:99") /
-            IP(src=client(i % 60000), dst=VIP, **ip) /
-            UDP(sport=1024 + (i % 50000), dport=dport) / Raw(payload))
-
-
-def five_tuple(inner):
-    l4 = inner[TCP] if TCP in inner else inner[UDP]
-    return inner.src, inner.dst, l4.sport, l4.dport, inner.proto
-
+from harness.frames import (BACKENDS, GATEWAY_MAC, LOCAL, PORT_MAC, VIP, config, five_tuple,
+                            tcp_packet, udp_packet)
 
 def ipv4_checksum_ok(header_bytes):
     total = sum(int.from_bytes(header_bytes[i:i + 2], "big") for i in range(0, 20, 2))
