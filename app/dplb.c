@@ -175,23 +175,6 @@ static void install_signal_handlers(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static void handle_reload(struct dplb_context *ctx)
-{
-	struct dplb_config_errors errs;
-
-	if (dplb_reload(ctx, &errs) == 0) {
-		DPLB_LOG(NOTICE, "reloaded %s: state generation %lu", ctx->config_path,
-			 (unsigned long)ctx->generation);
-		return;
-	}
-	DPLB_LOG(ERR, "reload of %s refused, the previous configuration keeps serving:",
-		 ctx->config_path);
-	for (uint32_t i = 0; i < errs.count && i < RTE_DIM(errs.messages); i++)
-		DPLB_LOG(ERR, "%s", errs.messages[i]);
-	if (errs.dropped)
-		DPLB_LOG(ERR, "... and %u more errors", errs.dropped);
-}
-
 /* The management lcore: bounded slices of work, then sleep, never spin.
  * The sleep ends early when an HTTP client is waiting for an answer. */
 static void management_loop(struct dplb_context *ctx, struct dplb_api *api)
@@ -199,8 +182,12 @@ static void management_loop(struct dplb_context *ctx, struct dplb_api *api)
 	while (!stop_requested) {
 		pthread_mutex_lock(&ctx->management_lock);
 		if (reload_requested) {
+			struct dplb_control_result result;
+
 			reload_requested = 0;
-			handle_reload(ctx);
+			/* As POST /reload: the same checks, log lines and counters. */
+			dplb_control_reload(ctx, &result);
+			dplb_control_result_free(&result);
 		}
 		dplb_api_poll(api);
 		dplb_management_tick(ctx);

@@ -47,6 +47,7 @@
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 
+#include "common/values.h"
 #include "control/config.h"
 #include "control/state.h"
 #include "packet/flow_table.h"
@@ -174,22 +175,20 @@ static void usage(FILE *out, const char *program)
 		program);
 }
 
+/* A whole number, with k or M for thousands or millions: "1m" is 1000000. */
 static int parse_count(const char *text, uint64_t *out)
 {
-	char *end;
-	unsigned long long value;
+	const size_t digits = strspn(text, "0123456789");
+	const char *suffix = text + digits;
+	uint64_t value, unit = 1;
 
-	errno = 0;
-	value = strtoull(text, &end, 10);
-	if (errno != 0 || end == text)
+	if (*suffix == 'k' || *suffix == 'K')
+		unit = 1000, suffix++;
+	else if (*suffix == 'm' || *suffix == 'M')
+		unit = 1000000, suffix++;
+	if (*suffix != '\0' || dplb_parse_unsigned(text, digits, 0, UINT64_MAX / unit, &value) != 0)
 		return -EINVAL;
-	if (*end == 'k' || *end == 'K')
-		value *= 1000, end++;
-	else if (*end == 'm' || *end == 'M')
-		value *= 1000000, end++;
-	if (*end != '\0')
-		return -EINVAL;
-	*out = value;
+	*out = value * unit;
 	return 0;
 }
 

@@ -42,6 +42,7 @@
 #include <rte_mbuf.h>
 #include <rte_udp.h>
 
+#include "common/values.h"
 #include "synthetic.h"
 
 #define BURST 32
@@ -171,16 +172,18 @@ static void usage(FILE *out, const char *program)
 		program, SYNTH_MIN_FRAME, SYNTH_MAX_FRAME, SYNTH_MIN_FRAME);
 }
 
-static int parse_ipv4(const char *text, uint32_t *out)
+static int parse_ipv4(const char *text, size_t len, uint32_t *out)
 {
-	struct in_addr a;
-
-	if (inet_pton(AF_INET, text, &a) != 1)
-		return -EINVAL;
-	*out = a.s_addr;
-	return 0;
+	return dplb_parse_ipv4(text, len, out) == NULL ? 0 : -EINVAL;
 }
 
+/* A whole number in [min, max], as dplb's own configuration writes one. */
+static int parse_whole(const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+	return dplb_parse_unsigned(text, strlen(text), min, max, out);
+}
+
+/* Rates and durations may have fractions. */
 static int parse_number(const char *text, double min, double max, double *out)
 {
 	char *end;
@@ -204,7 +207,7 @@ static int parse_backends(const char *list, struct options *opt)
 	for (char *item = strtok_r(buffer, ",", &save); item != NULL;
 	     item = strtok_r(NULL, ",", &save)) {
 		if (opt->backend_count == MAX_BACKENDS ||
-		    parse_ipv4(item, &opt->backends[opt->backend_count]) != 0)
+		    parse_ipv4(item, strlen(item), &opt->backends[opt->backend_count]) != 0)
 			return -EINVAL;
 		opt->backend_count++;
 	}
@@ -243,7 +246,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ NULL, 0, NULL, 0 },
 	};
 	bool have_vip = false;
-	double value;
+	uint64_t value;
 	int c;
 
 	opt->protocol = IPPROTO_UDP;
@@ -259,14 +262,10 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'v': {
-			char address[64];
 			const char *colon = strchr(optarg, ':');
 
-			if (colon == NULL || (size_t)(colon - optarg) >= sizeof(address))
-				return bad_option("vip", optarg);
-			snprintf(address, sizeof(address), "%.*s", (int)(colon - optarg), optarg);
-			if (parse_ipv4(address, &opt->vip) != 0 ||
-			    parse_number(colon + 1, 0, 65535, &value) != 0)
+			if (colon == NULL || parse_ipv4(optarg, (size_t)(colon - optarg), &opt->vip) != 0 ||
+			    parse_whole(colon + 1, 0, 65535, &value) != 0)
 				return bad_option("vip", optarg);
 			opt->vip_port = (uint16_t)value;
 			have_vip = true;
@@ -281,16 +280,16 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				return bad_option("proto", optarg);
 			break;
 		case 'f':
-			if (parse_number(optarg, 1, MAX_FLOWS, &value) != 0)
+			if (parse_whole(optarg, 1, MAX_FLOWS, &value) != 0)
 				return bad_option("flows", optarg);
-			opt->flows = (uint64_t)value;
+			opt->flows = value;
 			break;
 		case 's':
-			if (parse_ipv4(optarg, &opt->src_base) != 0)
+			if (parse_ipv4(optarg, strlen(optarg), &opt->src_base) != 0)
 				return bad_option("src", optarg);
 			break;
 		case 'z':
-			if (parse_number(optarg, SYNTH_MIN_FRAME, SYNTH_MAX_FRAME, &value) != 0)
+			if (parse_whole(optarg, SYNTH_MIN_FRAME, SYNTH_MAX_FRAME, &value) != 0)
 				return bad_option("size", optarg);
 			opt->frame_len = (uint16_t)value;
 			break;
@@ -305,9 +304,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				return bad_option("duration", optarg);
 			break;
 		case 'c':
-			if (parse_number(optarg, 1, 1e15, &value) != 0)
+			if (parse_whole(optarg, 1, 1000000000000000ull, &value) != 0)
 				return bad_option("count", optarg);
-			opt->count = (uint64_t)value;
+			opt->count = value;
 			break;
 		case 'e':
 			if (strcmp(optarg, "ipip") == 0)
@@ -328,25 +327,25 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				return bad_option("backends", optarg);
 			break;
 		case 'l':
-			if (parse_ipv4(optarg, &opt->local) != 0)
+			if (parse_ipv4(optarg, strlen(optarg), &opt->local) != 0)
 				return bad_option("local", optarg);
 			break;
 		case 'g':
-			if (parse_number(optarg, 1, 65535, &value) != 0)
+			if (parse_whole(optarg, 1, 65535, &value) != 0)
 				return bad_option("gue-port", optarg);
 			opt->gue_port = (uint16_t)value;
 			break;
 		case 'm':
-			if (rte_ether_unformat_addr(optarg, &opt->dst_mac) != 0)
+			if (dplb_parse_mac(optarg, strlen(optarg), opt->dst_mac.addr_bytes) != NULL)
 				return bad_option("dst-mac", optarg);
 			break;
 		case 'P':
-			if (parse_number(optarg, 0, RTE_MAX_ETHPORTS - 1, &value) != 0)
+			if (parse_whole(optarg, 0, RTE_MAX_ETHPORTS - 1, &value) != 0)
 				return bad_option("port", optarg);
 			opt->port_id = (uint16_t)value;
 			break;
 		case 'D':
-			if (parse_number(optarg, 0, 600000, &value) != 0)
+			if (parse_whole(optarg, 0, 600000, &value) != 0)
 				return bad_option("drain-ms", optarg);
 			opt->drain_ms = (unsigned int)value;
 			break;

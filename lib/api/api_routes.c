@@ -26,6 +26,7 @@
 
 #include "api/api_routes.h"
 #include "api/prometheus.h"
+#include "common/values.h"
 #include "control/control.h"
 
 typedef void (*api_handler)(const struct api_call *call, struct api_reply *reply);
@@ -120,7 +121,7 @@ static const struct dplb_vip_entry *vip_or_404(const struct api_call *call,
 static bool path_address(const struct api_call *call, struct api_reply *reply, uint32_t *address)
 {
 	const char *text = call->target->segments[3];
-	const char *why = dplb_parse_ipv4(text, address);
+	const char *why = dplb_parse_ipv4(text, strlen(text), address);
 
 	if (why != NULL)
 		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad backend address \"%.64s\" (%s)",
@@ -128,20 +129,13 @@ static bool path_address(const struct api_call *call, struct api_reply *reply, u
 	return why == NULL;
 }
 
-/* Strict decimal in [0, max]; false for anything else. */
-static bool parse_number(const char *text, uint32_t max, uint32_t *out)
+/* A port number from the query string; false when absent or not one. */
+static bool query_port(const char *text, uint32_t *out)
 {
-	uint64_t value = 0;
+	uint64_t value;
 
-	if (text == NULL || *text == '\0')
+	if (text == NULL || dplb_parse_unsigned(text, strlen(text), 0, 65535, &value) != 0)
 		return false;
-	for (; *text != '\0'; text++) {
-		if (*text < '0' || *text > '9')
-			return false;
-		value = value * 10 + (uint64_t)(*text - '0');
-		if (value > max)
-			return false;
-	}
 	*out = (uint32_t)value;
 	return true;
 }
@@ -258,7 +252,8 @@ static bool backend_fields(json_t *body, struct dplb_backend_update *update,
 		update->set_mac = true;
 		update->has_mac = !json_is_null(mac);
 		if (update->has_mac) {
-			why = json_is_string(mac) ? dplb_parse_mac(json_string_value(mac), update->mac)
+			why = json_is_string(mac) ? dplb_parse_mac(json_string_value(mac),
+								    json_string_length(mac), update->mac)
 						  : "expected a string or null";
 			if (why != NULL) {
 				dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad mac (%s)", why);
@@ -346,18 +341,18 @@ static void get_lookup(const struct api_call *call, struct api_reply *reply)
 		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "src=CLIENT_IPV4 is required");
 		return;
 	}
-	why = dplb_parse_ipv4(src_text, &src);
+	why = dplb_parse_ipv4(src_text, strlen(src_text), &src);
 	if (why != NULL) {
 		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad src \"%.64s\" (%s)", src_text, why);
 		return;
 	}
-	if (!parse_number(sport_text, 65535, &sport)) {
+	if (!query_port(sport_text, &sport)) {
 		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "sport=0..65535 is required");
 		return;
 	}
 	/* A VIP on one port needs no dport; one on every port does. */
 	dport = vip->config->port;
-	if (dport_text != NULL && !parse_number(dport_text, 65535, &dport)) {
+	if (dport_text != NULL && !query_port(dport_text, &dport)) {
 		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad dport \"%.64s\" (0..65535)",
 			       dport_text);
 		return;
@@ -400,7 +395,8 @@ static void post_backend(const struct api_call *call, struct api_reply *reply)
 		goto out;
 	}
 	if (json_is_string(address))
-		why = dplb_parse_ipv4(json_string_value(address), &backend.address);
+		why = dplb_parse_ipv4(json_string_value(address), json_string_length(address),
+				      &backend.address);
 	if (why != NULL) {
 		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad address (%s)", why);
 		goto out;

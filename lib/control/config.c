@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #endif
 #include "control/config.h"
+#include "common/values.h"
 #include "control/config_reference.h"
 
 #include <arpa/inet.h>
@@ -262,89 +263,6 @@ static bool weight_in_range(uint64_t weight)
 	return weight >= 1 && weight <= DPLB_MAX_WEIGHT;
 }
 
-/*
- * Strict unsigned decimal: digits only, no sign, no blanks. Values too big
- * for any field saturate, so they fail the range check instead of wrapping.
- */
-static bool parse_decimal(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (len == 0)
-		return false;
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		if (v <= UINT32_MAX)
-			v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-/*
- * Returns NULL, or why the text is not a usable IPv4 address. 0.0.0.0 is
- * refused except where it means "any" (listen): everywhere else 0 means
- * "not set", in the configuration and in the dataplane.
- */
-static const char *parse_ipv4_any(const char *s, size_t len, uint32_t *out, bool allow_any)
-{
-	char text[INET_ADDRSTRLEN];
-	struct in_addr a;
-
-	if (len >= sizeof(text))
-		return "expected a dotted quad such as 10.0.0.1";
-	memcpy(text, s, len);
-	text[len] = '\0';
-	if (inet_pton(AF_INET, text, &a) != 1)
-		return "expected a dotted quad such as 10.0.0.1";
-	if (a.s_addr == 0 && !allow_any)
-		return "0.0.0.0 is not a usable address";
-	*out = a.s_addr;
-	return NULL;
-}
-
-static const char *parse_ipv4(const char *s, size_t len, uint32_t *out)
-{
-	return parse_ipv4_any(s, len, out, false);
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Returns NULL, or why the text is not a usable next-hop MAC address. */
-static const char *parse_mac(const char *s, size_t len, uint8_t mac[6])
-{
-	uint8_t m[6];
-	int i, hi, lo;
-
-	if (len != 17)
-		return "expected xx:xx:xx:xx:xx:xx";
-	for (i = 0; i < 6; i++) {
-		hi = hex_digit(s[i * 3]);
-		lo = hex_digit(s[i * 3 + 1]);
-		if (hi < 0 || lo < 0 || (i < 5 && s[i * 3 + 2] != ':'))
-			return "expected xx:xx:xx:xx:xx:xx";
-		m[i] = (uint8_t)(hi << 4 | lo);
-	}
-	/* We write it as a frame's destination: it must name one station. */
-	if (m[0] & 1)
-		return "a multicast or broadcast MAC cannot be a next hop";
-	if (!(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]))
-		return "the all-zero MAC is not an address";
-	memcpy(mac, m, 6);
-	return NULL;
-}
-
 static const struct name_value *find_name(const struct name_value *names,
 					  const char *s, size_t len)
 {
@@ -400,13 +318,14 @@ static bool number_in_range(struct loader *ld, const struct key_spec *spec,
 			    const char *s, size_t len, uint32_t *out)
 {
 	uint64_t v;
+	const int rc = dplb_parse_unsigned(s, len, spec->min, spec->max, &v);
 
-	if (!parse_decimal(s, len, &v)) {
+	if (rc == -EINVAL) {
 		key_error(ld, spec, "\"%.*s\" is not a number (expected %u..%u)",
 			  quote_len(len), s, spec->min, spec->max);
 		return false;
 	}
-	if (v < spec->min || v > spec->max) {
+	if (rc != 0) {
 		key_error(ld, spec, "%.*s is out of range (%u..%u)", quote_len(len), s,
 			  spec->min, spec->max);
 		return false;
@@ -445,7 +364,7 @@ static void parse_ipv4_key(struct loader *ld, const struct key_spec *spec,
 			   const char *value, void *base)
 {
 	size_t len = strlen(value);
-	const char *why = parse_ipv4(value, len, field_of(base, spec));
+	const char *why = dplb_parse_ipv4(value, len, field_of(base, spec));
 
 	if (why)
 		key_error(ld, spec, "bad IPv4 address \"%.*s\" (%s)", quote_len(len), value, why);
@@ -455,7 +374,7 @@ static void parse_mac_key(struct loader *ld, const struct key_spec *spec,
 			  const char *value, void *base)
 {
 	size_t len = strlen(value);
-	const char *why = parse_mac(value, len, field_of(base, spec));
+	const char *why = dplb_parse_mac(value, len, field_of(base, spec));
 
 	if (why) {
 		key_error(ld, spec, "bad MAC address \"%.*s\" (%s)", quote_len(len), value, why);
@@ -517,14 +436,14 @@ static void parse_listen_key(struct loader *ld, const struct key_spec *spec,
 	uint64_t v;
 	const char *why;
 
-	why = parse_ipv4_any(value, addr_len, &address, true);
+	why = dplb_parse_ipv4_any(value, addr_len, &address);
 	if (why) {
 		key_error(ld, spec, "bad IPv4 address \"%.*s\" (expected ADDRESS[:PORT] "
 			  "such as 127.0.0.1:8080)", quote_len(addr_len), value);
 		return;
 	}
 	if (colon) {
-		if (!parse_decimal(colon + 1, strlen(colon + 1), &v) || v < 1 || v > 65535) {
+		if (dplb_parse_unsigned(colon + 1, strlen(colon + 1), 1, 65535, &v) != 0) {
 			key_error(ld, spec, "bad port \"%.*s\" (expected 1..65535)",
 				  quote_len(strlen(colon + 1)), colon + 1);
 			return;
@@ -570,31 +489,18 @@ static void parse_token_file_key(struct loader *ld, const struct key_spec *spec,
 	memcpy(config->token_file, value, len + 1);
 }
 
-static bool is_prime(uint32_t n)
-{
-	uint32_t d;
-
-	if (n < 2)
-		return false;
-	for (d = 2; (uint64_t)d * d <= n; d++)
-		if (n % d == 0)
-			return false;
-	return true;
-}
-
 /* Maglev needs a prime table size so every backend's permutation is full. */
 static void parse_maglev_size_key(struct loader *ld, const struct key_spec *spec,
 				  const char *value, void *base)
 {
 	struct dplb_vip_config *vip = base;
-	uint32_t m, next;
+	uint32_t m;
 
 	if (!number_in_range(ld, spec, value, strlen(value), &m))
 		return;
-	if (!is_prime(m)) {
-		for (next = m + 1; !is_prime(next); next++)
-			;
-		key_error(ld, spec, "%u is not prime (the next prime is %u)", m, next);
+	if (!dplb_is_prime(m)) {
+		key_error(ld, spec, "%u is not prime (the next prime is %u)", m,
+			  dplb_next_prime(m));
 		return;
 	}
 	vip->maglev_size = m;
@@ -671,7 +577,7 @@ static void parse_health_payload_key(struct loader *ld, const struct key_spec *s
 		return;
 	}
 	for (i = 0; i < len / 2; i++) {
-		const int hi = hex_digit(value[2 * i]), lo = hex_digit(value[2 * i + 1]);
+		const int hi = dplb_hex_digit(value[2 * i]), lo = dplb_hex_digit(value[2 * i + 1]);
 
 		if (hi < 0 || lo < 0) {
 			key_error(ld, spec, "\"%.*s\" is not hexadecimal", quote_len(len), value);
@@ -761,6 +667,7 @@ static void parse_backend_option(struct loader *ld, const struct key_spec *spec,
 	const struct name_value *opt = NULL, *state;
 	size_t v_len;
 	uint64_t weight;
+	int rc;
 
 	if (eq)
 		opt = find_name(backend_options, tok, (size_t)(eq - tok));
@@ -781,12 +688,13 @@ static void parse_backend_option(struct loader *ld, const struct key_spec *spec,
 	v_len = len - (size_t)(v - tok);
 	switch (opt->value) {
 	case OPTION_WEIGHT:
-		if (!parse_decimal(v, v_len, &weight)) {
+		rc = dplb_parse_unsigned(v, v_len, 1, DPLB_MAX_WEIGHT, &weight);
+		if (rc == -EINVAL) {
 			key_error(ld, spec, "weight \"%.*s\" is not a number (expected 1..%u)",
 				  quote_len(v_len), v, DPLB_MAX_WEIGHT);
 			return;
 		}
-		if (!weight_in_range(weight)) {
+		if (rc != 0) {
 			key_error(ld, spec, "weight %.*s is out of range (1..%u)",
 				  quote_len(v_len), v, DPLB_MAX_WEIGHT);
 			return;
@@ -803,7 +711,7 @@ static void parse_backend_option(struct loader *ld, const struct key_spec *spec,
 		b->state = (enum dplb_backend_state)state->value;
 		break;
 	default:
-		why = parse_mac(v, v_len, b->mac);
+		why = dplb_parse_mac(v, v_len, b->mac);
 		if (why) {
 			key_error(ld, spec, "bad MAC address \"%.*s\" (%s)", quote_len(v_len),
 				  v, why);
@@ -826,7 +734,7 @@ static void parse_backend_key(struct loader *ld, const struct key_spec *spec,
 	size_t len;
 
 	len = strcspn(p, " \t");
-	why = parse_ipv4(p, len, &b.address);
+	why = dplb_parse_ipv4(p, len, &b.address);
 	if (why) {
 		key_error(ld, spec, "bad IPv4 address \"%.*s\" (%s)", quote_len(len), p, why);
 		return;
@@ -1304,7 +1212,6 @@ static void begin_global(struct loader *ld, enum section_kind kind, const char *
 static bool valid_vip_name(struct loader *ld, const char *name)
 {
 	size_t len = strlen(name), i;
-	char c;
 
 	if (len == 0) {
 		report(ld, ld->line, "empty VIP name in [vip:]");
@@ -1315,14 +1222,11 @@ static bool valid_vip_name(struct loader *ld, const char *name)
 		       QUOTE_MAX / 2, name, len, DPLB_NAME_MAX - 1);
 		return false;
 	}
-	for (i = 0; i < len; i++) {
-		c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')) {
-			report(ld, ld->line, "bad character '%c' in VIP name \"%s\" "
-			       "(allowed: A-Z a-z 0-9 _ . -)", c, name);
-			return false;
-		}
+	i = dplb_name_span(name, len);
+	if (i < len) {
+		report(ld, ld->line, "bad character '%c' in VIP name \"%s\" "
+		       "(allowed: " DPLB_NAME_CHARACTERS ")", name[i], name);
+		return false;
 	}
 	return true;
 }
@@ -1780,16 +1684,6 @@ int dplb_config_validate(const struct dplb_config *config, struct dplb_config_er
 	if (ld.out_of_memory)
 		return -ENOMEM;
 	return ld.errs->count || ld.errs->dropped ? -EINVAL : 0;
-}
-
-const char *dplb_parse_ipv4(const char *text, uint32_t *address)
-{
-	return parse_ipv4(text, strlen(text), address);
-}
-
-const char *dplb_parse_mac(const char *text, uint8_t mac[6])
-{
-	return parse_mac(text, strlen(text), mac);
 }
 
 /* ---- names and lookups ------------------------------------------------ */

@@ -191,11 +191,6 @@ struct dplb_config *dplb_config_clone(const struct dplb_config *config);
  */
 int dplb_config_validate(const struct dplb_config *config, struct dplb_config_errors *errs);
 
-/* The loader's own value parsers, for addresses and MACs that come from
- * elsewhere (the API): NULL when text is good, else why it is not. */
-const char *dplb_parse_ipv4(const char *text, uint32_t *address);
-const char *dplb_parse_mac(const char *text, uint8_t mac[6]);
-
 /* Human-readable summary, as `dplb --check-config` prints it. */
 void dplb_config_print(const struct dplb_config *config, FILE *out);
 

@@ -1,7 +1,8 @@
 /*
  * Diffing two configurations. Settings and VIP keys are compared through
- * tables of {INI key, member}, so a new key is one line here; backends are
- * matched by address through sorted indexes, so a reload of VIPs with
+ * tables of {INI key, member}, so a new key is one line here, and a key
+ * that takes effect only at start-up is marked so in its line; backends
+ * are matched by address through sorted indexes, so a reload of VIPs with
  * thousands of backends stays n log n.
  */
 #include <errno.h>
@@ -69,38 +70,45 @@ struct field {
 	size_t offset;
 	size_t size;
 	enum field_type type;
+	/* Fixed at start-up (ports, the pool, the flow tables): a running
+	 * dplb cannot take a change of it, a reload is refused. */
+	bool needs_restart;
 };
 
 #define SETTING(name, member)                                                      \
 	{ name, offsetof(struct dplb_config, member),                               \
-	  sizeof(((struct dplb_config *)0)->member), FIELD_BYTES }
+	  sizeof(((struct dplb_config *)0)->member), FIELD_BYTES, false }
+#define RESTART_SETTING(name, member)                                              \
+	{ name, offsetof(struct dplb_config, member),                               \
+	  sizeof(((struct dplb_config *)0)->member), FIELD_BYTES, true }
 #define VIP_FIELD(name, member, type)                                              \
 	{ name, offsetof(struct dplb_vip_config, member),                           \
-	  sizeof(((struct dplb_vip_config *)0)->member), type }
+	  sizeof(((struct dplb_vip_config *)0)->member), type, false }
 #define BACKEND_FIELD(name, member)                                                \
 	{ name, offsetof(struct dplb_backend_config, member),                       \
-	  sizeof(((struct dplb_backend_config *)0)->member), FIELD_BYTES }
+	  sizeof(((struct dplb_backend_config *)0)->member), FIELD_BYTES, false }
 
 /* Named as in the INI file. */
 static const struct field settings[] = {
-	SETTING("ports", port_ids),
+	RESTART_SETTING("ports", port_count),
+	RESTART_SETTING("ports", port_ids),
 	SETTING("address", address),
 	SETTING("gateway", gateway),
 	SETTING("prefix_length", prefix_length),
 	SETTING("gateway_mac", has_gateway_mac),
 	SETTING("gateway_mac", gateway_mac),
-	SETTING("flow_table_size", flow_table_size),
+	RESTART_SETTING("flow_table_size", flow_table_size),
 	SETTING("tcp_timeout", tcp_timeout),
 	SETTING("udp_timeout", udp_timeout),
 	SETTING("tcp_closing_timeout", tcp_closing_timeout),
 	SETTING("gue_port", gue_port),
-	SETTING("mtu", mtu),
-	SETTING("mbufs", mbufs),
+	RESTART_SETTING("mtu", mtu),
+	RESTART_SETTING("mbufs", mbufs),
 	{ "listen", offsetof(struct dplb_config, listen_address),
-	  sizeof(((struct dplb_config *)0)->listen_address), FIELD_STRING },
+	  sizeof(((struct dplb_config *)0)->listen_address), FIELD_STRING, false },
 	SETTING("listen", listen_port),
 	{ "token_file", offsetof(struct dplb_config, token_file),
-	  sizeof(((struct dplb_config *)0)->token_file), FIELD_STRING },
+	  sizeof(((struct dplb_config *)0)->token_file), FIELD_STRING, false },
 	SETTING("health_source", health_source),
 	SETTING("health_tcp", health_tcp),
 };
@@ -135,9 +143,10 @@ static const struct field backend_fields[] = {
 	BACKEND_FIELD("health", health),
 };
 
-/* Names of the fields that differ, each once, into out. */
-static size_t differing_fields(const struct field *fields, size_t count, const void *a,
-			       const void *b, char *out, size_t out_size)
+/* Names of the fields that differ, each once, into out; with restart_only,
+ * of those marked needs_restart only. */
+static size_t differing_fields(const struct field *fields, size_t count, bool restart_only,
+			       const void *a, const void *b, char *out, size_t out_size)
 {
 	size_t differ = 0, used = 0;
 	const char *last = NULL;
@@ -151,7 +160,7 @@ static size_t differing_fields(const struct field *fields, size_t count, const v
 					  : memcmp(x, y, fields[i].size) == 0;
 
 		/* Two members can make one key (gateway_mac, listen): named once. */
-		if (same || (last != NULL && strcmp(last, fields[i].name) == 0))
+		if (same || (restart_only && !fields[i].needs_restart) || (last != NULL && strcmp(last, fields[i].name) == 0))
 			continue;
 		last = fields[i].name;
 		if (used < out_size)
@@ -214,8 +223,8 @@ static int diff_backends(const struct dplb_vip_config *before, const struct dplb
 		const struct dplb_backend_config *b = &after->backends[i];
 		const struct dplb_backend_config *old = find_indexed(before, before_index, b->address);
 
-		if (old != NULL && differing_fields(backend_fields, ARRAY_SIZE(backend_fields), old, b,
-						    fields, sizeof(fields)) == 0)
+		if (old != NULL && differing_fields(backend_fields, ARRAY_SIZE(backend_fields), false,
+						    old, b, fields, sizeof(fields)) == 0)
 			continue;
 		change = add_change(list, old ? DPLB_CHANGE_BACKEND_MODIFIED
 						: DPLB_CHANGE_BACKEND_ADDED, after->name);
@@ -249,8 +258,8 @@ int dplb_config_diff(const struct dplb_config *before, const struct dplb_config 
 {
 	struct dplb_change scratch, *change;
 
-	if (differing_fields(settings, ARRAY_SIZE(settings), before, after, scratch.fields,
-			     sizeof(scratch.fields)) > 0) {
+	if (differing_fields(settings, ARRAY_SIZE(settings), false, before, after,
+			     scratch.fields, sizeof(scratch.fields)) > 0) {
 		change = add_change(list, DPLB_CHANGE_SETTINGS, "");
 		if (change == NULL)
 			return -ENOMEM;
@@ -266,8 +275,8 @@ int dplb_config_diff(const struct dplb_config *before, const struct dplb_config 
 				return -ENOMEM;
 			continue;
 		}
-		if (differing_fields(vip_fields, ARRAY_SIZE(vip_fields), old, vip, scratch.fields,
-				     sizeof(scratch.fields)) > 0) {
+		if (differing_fields(vip_fields, ARRAY_SIZE(vip_fields), false, old, vip,
+				     scratch.fields, sizeof(scratch.fields)) > 0) {
 			change = add_change(list, DPLB_CHANGE_VIP_MODIFIED, vip->name);
 			if (change == NULL)
 				return -ENOMEM;
@@ -281,4 +290,11 @@ int dplb_config_diff(const struct dplb_config *before, const struct dplb_config 
 		    add_change(list, DPLB_CHANGE_VIP_REMOVED, before->vips[i].name) == NULL)
 			return -ENOMEM;
 	return 0;
+}
+
+size_t dplb_config_diff_needs_restart(const struct dplb_config *before,
+				      const struct dplb_config *after, char *out, size_t out_size)
+{
+	return differing_fields(settings, ARRAY_SIZE(settings), true, before, after, out,
+				out_size);
 }

@@ -7,6 +7,7 @@
 #ifndef DPLB_CONFIG_DIFF_H
 #define DPLB_CONFIG_DIFF_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "control/config.h"
@@ -44,6 +45,15 @@ struct dplb_change_list {
  */
 int dplb_config_diff(const struct dplb_config *before, const struct dplb_config *after,
 		     struct dplb_change_list *list);
+
+/*
+ * The keys that differ from before to after and take effect only at
+ * start-up (ports, flow_table_size, mtu, mbufs: marked so in the diff's
+ * table), comma-separated into out as in dplb_change.fields. Returns how
+ * many differ: a reload refuses a change of any. Any thread.
+ */
+size_t dplb_config_diff_needs_restart(const struct dplb_config *before,
+				      const struct dplb_config *after, char *out, size_t out_size);
 
 void dplb_change_list_free(struct dplb_change_list *list);
 

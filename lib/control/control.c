@@ -1,8 +1,12 @@
 /*
- * Runtime changes as transactions: clone the configuration that serves,
- * change the clone, validate it with the loader's rules, diff it against
- * the original, and hand it to dplb_apply_config (snapshot, publish, RCU).
- * On any failure the clone is dropped and nothing has changed.
+ * The one door for changes to what serves. A configuration becomes current
+ * through dplb_apply_config (snapshot, publish, RCU), whether it is the
+ * first at start-up, a reload (SIGHUP and POST /reload alike) or an API
+ * change. Runtime changes are transactions: clone the configuration that
+ * serves, change the clone, validate it with the loader's rules, diff it
+ * against the original, and apply it; a reload reads the file instead of
+ * cloning, and refuses keys the diff marks as needing a restart. On any
+ * failure the new configuration is dropped and nothing has changed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +18,10 @@
 #include "common/log.h"
 #include "control/context.h"
 #include "control/control.h"
+#include "control/management.h"
+#include "control/neighbor.h"
+#include "health/health.h"
+#include "health/health_probe.h"
 
 /* ---- results ---------------------------------------------------------- */
 
@@ -31,6 +39,52 @@ refuse(struct dplb_control_result *result, const char *fmt, ...)
 	vsnprintf(result->errors.messages[0], DPLB_ERROR_MAX, fmt, ap);
 	va_end(ap);
 	result->errors.count = 1;
+}
+
+/* ---- applying a configuration ----------------------------------------- */
+
+int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char *error)
+{
+	struct dplb_state *state;
+	int rc;
+
+	/* A health_source that is not ours would fail every check, and so take
+	 * every checked VIP down: refused here, before anything changes. */
+	rc = dplb_probe_source_usable(config->health_source);
+	if (rc != 0) {
+		char address[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &config->health_source, address, sizeof(address));
+		snprintf(error, DPLB_ERROR_MAX, "%.200s: health_source %s cannot be used: %s",
+			 config->path, address, strerror(-rc));
+		dplb_config_free(config);
+		return rc;
+	}
+
+	/* Next hops of the new configuration are looked up (and asked for by
+	 * the next management tick) before it serves. */
+	dplb_management_want_next_hops(ctx, config);
+	const struct dplb_state_inputs inputs = dplb_management_state_inputs(ctx);
+
+	rc = dplb_state_build_with(config, ctx->ids, &inputs, ctx->generation + 1, &state, error);
+	if (rc != 0) {
+		const struct dplb_state *current = dplb_current_state(ctx->publisher);
+
+		if (current != NULL)
+			dplb_management_want_next_hops(ctx, current->config);
+		return rc;
+	}
+	/* Only now may the old configuration's next hops be forgotten: had the
+	 * build failed, they would still be needed, MACs and all. */
+	dplb_neighbors_forget_unwanted(ctx->neighbors);
+	dplb_publish(ctx->publisher, state);
+	ctx->generation++;
+	/* Backends that stay keep their health (it was in inputs); new ones
+	 * are checked from now on, and a check turned off makes a backend
+	 * unchecked, which needs one more snapshot. */
+	if (dplb_health_sync(ctx->health, config, ctx->ids))
+		dplb_management_republish(ctx);
+	return 0;
 }
 
 /* ---- transactions ----------------------------------------------------- */
@@ -222,29 +276,64 @@ int dplb_control_update_backend(struct dplb_context *ctx, const char *vip_name, 
 	return commit(ctx, copy, result);
 }
 
+/* A refused reload, as the operator reads it in the log. */
+static void log_refusal(const struct dplb_context *ctx, const struct dplb_control_result *result)
+{
+	const struct dplb_config_errors *errs = &result->errors;
+	const uint32_t slots = sizeof(errs->messages) / sizeof(errs->messages[0]);
+
+	DPLB_LOG(ERR, "reload of %s refused, the previous configuration keeps serving:",
+		 ctx->config_path);
+	for (uint32_t i = 0; i < errs->count && i < slots; i++)
+		DPLB_LOG(ERR, "%s", errs->messages[i]);
+	if (errs->dropped)
+		DPLB_LOG(ERR, "... and %u more errors", errs->dropped);
+}
+
+/* Read the file, diff it against what serves, refuse what needs a
+ * restart, apply. config is freed on failure. */
+static int reload(struct dplb_context *ctx, struct dplb_control_result *result)
+{
+	char restart[sizeof(result->changes.items[0].fields)];
+	struct dplb_config *config;
+	int rc = dplb_config_load(ctx->config_path, &config, &result->errors);
+
+	if (rc != 0)
+		return rc;
+	if (dplb_config_diff_needs_restart(serving_config(ctx), config, restart,
+					   sizeof(restart)) > 0) {
+		refuse(result, "%.200s: %s cannot change without a restart", ctx->config_path,
+		       restart);
+		dplb_config_free(config);
+		return -EINVAL;
+	}
+	/* Before publishing: the old snapshot may be freed by it. */
+	if (dplb_config_diff(serving_config(ctx), config, &result->changes) != 0) {
+		refuse(result, "out of memory");
+		dplb_config_free(config);
+		return -ENOMEM;
+	}
+	rc = dplb_apply_config(ctx, config, result->errors.messages[0]);
+	if (rc != 0)
+		result->errors.count = 1;
+	return rc;
+}
+
 int dplb_control_reload(struct dplb_context *ctx, struct dplb_control_result *result)
 {
-	struct dplb_config *before;
 	int rc;
 
 	memset(result, 0, sizeof(*result));
-	/* A copy to diff against: reloading may free the serving one. */
-	before = dplb_config_clone(serving_config(ctx));
-	if (before == NULL) {
-		refuse(result, "out of memory");
-		result->generation = ctx->generation;
-		return -ENOMEM;
-	}
-	rc = dplb_reload(ctx, &result->errors);
+	rc = reload(ctx, result);
 	result->generation = ctx->generation;
-	if (rc == 0) {
-		result->applied = true;
-		if (dplb_config_diff(before, serving_config(ctx), &result->changes) != 0) {
-			/* Reloaded all the same; only the account of it is short. */
-			dplb_control_result_free(result);
-		}
-		log_changes(result, "reload");
+	if (rc != 0) {
+		dplb_change_list_free(&result->changes);
+		ctx->reloads_failed++;
+		log_refusal(ctx, result);
+		return rc;
 	}
-	dplb_config_free(before);
-	return rc;
+	result->applied = true;
+	ctx->reloads_ok++;
+	log_changes(result, "reload");
+	return 0;
 }

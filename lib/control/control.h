@@ -1,15 +1,17 @@
 /*
- * Runtime changes to the forwarding configuration: add a backend, remove
- * one, change its weight, state or next-hop MAC, re-read the file. The
- * HTTP handlers are thin adapters over these functions, and tests call them
+ * The one door for changes to the forwarding configuration: add a backend,
+ * remove one, change its weight, state or next-hop MAC, re-read the file
+ * (SIGHUP and POST /reload both call dplb_control_reload), and the first
+ * configuration at start-up (dplb_start calls dplb_apply_config). The HTTP
+ * handlers are thin adapters over these functions, and tests call them
  * directly.
  *
  * Every change is a transaction on a copy: the current configuration is
- * cloned, the copy changed, checked by dplb_config_validate (the loader's
- * own rules), and made current through dplb_apply_config, the same
- * snapshot-and-RCU path as a reload. A refused change leaves everything as
- * it was. Each call says what changed, as a diff of the configurations
- * before and after.
+ * cloned (or the file read again), the copy changed, checked by
+ * dplb_config_validate (the loader's own rules), and made current through
+ * dplb_apply_config, the one snapshot-and-RCU path. A refused change leaves
+ * everything as it was. Each call says what changed, as a diff of the
+ * configurations before and after, and logs it.
  *
  * Changes made here live in memory: a later reload re-reads the file, and
  * its diff shows them undone.
@@ -65,16 +67,23 @@ int dplb_control_update_backend(struct dplb_context *ctx, const char *vip, uint3
 				const struct dplb_backend_update *update,
 				struct dplb_control_result *result);
 /*
- * Re-read the configuration file and make it current. On any error the old
- * state keeps serving and errs (may be NULL) says why. Management lcore.
+ * Make config (taken over, freed on failure) current: build its snapshot,
+ * publish it, start checking its new backends. The common path of the
+ * first configuration, reloads and API changes; it does not validate (the
+ * callers have). Returns 0 or a negative errno with error (DPLB_ERROR_MAX
+ * bytes) saying why; the old state then keeps serving. Management lcore
+ * (main lcore at start-up).
  */
-int dplb_reload(struct dplb_context *ctx, struct dplb_config_errors *errs);
-
-/* Replace the state with one built from config (taken over): the common
- * path of reloads and, later, API changes. Management lcore. */
 int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char *error);
 
-/* Re-read the configuration file (dplb_reload) and say what it changed. */
+/*
+ * Re-read the configuration file and make it current, as SIGHUP and
+ * POST /reload ask. Returns as the calls above do; -EINVAL also when the
+ * file changes a key that needs a restart (ports, flow_table_size, mtu,
+ * mbufs), and what dplb_config_load returned when the file cannot be read.
+ * Counts the reload (reloads_ok or reloads_failed) and logs what it
+ * changed, or why it was refused.
+ */
 int dplb_control_reload(struct dplb_context *ctx, struct dplb_control_result *result);
 
 void dplb_control_result_free(struct dplb_control_result *result);

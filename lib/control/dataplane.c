@@ -1,10 +1,10 @@
 /*
  * Start-up and shutdown of the data plane: the mbuf pool, one RX and one TX
  * queue per worker on every port (RSS when there are several), the workers'
- * own state, and the first forwarding snapshot. Also the reload path that
- * replaces the snapshot while the workers run.
+ * own state, and the first forwarding snapshot (made by control.c's
+ * dplb_apply_config, as every later one is). What changes while the workers
+ * run goes through control.c.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +20,8 @@
 #include "control/context.h"
 #include "control/control.h"
 #include "control/dataplane.h"
-#include "control/management.h"
 #include "control/neighbor.h"
 #include "health/health.h"
-#include "health/health_probe.h"
 
 #define RX_DESCRIPTORS 1024
 #define TX_DESCRIPTORS 1024
@@ -299,85 +297,6 @@ static int create_rcu(struct dplb_context *ctx)
 		return -ENOMEM;
 	ctx->publisher = dplb_publisher_create(ctx->rcu, MAX_RETIRED_STATES);
 	return ctx->publisher == NULL ? -ENOMEM : 0;
-}
-
-int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char *error)
-{
-	struct dplb_state *state;
-	int rc;
-
-	/* A health_source that is not ours would fail every check, and so take
-	 * every checked VIP down: refused here, before anything changes. */
-	rc = dplb_probe_source_usable(config->health_source);
-	if (rc != 0) {
-		char address[INET_ADDRSTRLEN];
-
-		inet_ntop(AF_INET, &config->health_source, address, sizeof(address));
-		snprintf(error, DPLB_ERROR_MAX, "%.200s: health_source %s cannot be used: %s",
-			 config->path, address, strerror(-rc));
-		dplb_config_free(config);
-		return rc;
-	}
-
-	/* Next hops of the new configuration are looked up (and asked for by
-	 * the next management tick) before it serves. */
-	dplb_management_want_next_hops(ctx, config);
-	const struct dplb_state_inputs inputs = dplb_management_state_inputs(ctx);
-
-	rc = dplb_state_build_with(config, ctx->ids, &inputs, ctx->generation + 1, &state, error);
-	if (rc != 0) {
-		const struct dplb_state *current = dplb_current_state(ctx->publisher);
-
-		if (current != NULL)
-			dplb_management_want_next_hops(ctx, current->config);
-		return rc;
-	}
-	/* Only now may the old configuration's next hops be forgotten: had the
-	 * build failed, they would still be needed, MACs and all. */
-	dplb_neighbors_forget_unwanted(ctx->neighbors);
-	dplb_publish(ctx->publisher, state);
-	ctx->generation++;
-	/* Backends that stay keep their health (it was in inputs); new ones
-	 * are checked from now on, and a check turned off makes a backend
-	 * unchecked, which needs one more snapshot. */
-	if (dplb_health_sync(ctx->health, config, ctx->ids))
-		dplb_management_republish(ctx);
-	return 0;
-}
-
-int dplb_reload(struct dplb_context *ctx, struct dplb_config_errors *errs)
-{
-	struct dplb_config_errors local;
-	struct dplb_config *config;
-	const struct dplb_state *current = dplb_current_state(ctx->publisher);
-	int rc;
-
-	if (errs == NULL)
-		errs = &local;
-	rc = dplb_config_load(ctx->config_path, &config, errs);
-	/* Ports, flow-table size, MTU and the pool are fixed at start-up. */
-	if (rc == 0 && (config->port_count != current->config->port_count ||
-			memcmp(config->port_ids, current->config->port_ids,
-			       sizeof(config->port_ids)) != 0 ||
-			config->flow_table_size != current->config->flow_table_size ||
-			config->mtu != current->config->mtu ||
-			config->mbufs != current->config->mbufs)) {
-		snprintf(errs->messages[0], DPLB_ERROR_MAX,
-			 "%.200s: ports, flow_table_size, mtu and mbufs cannot change without a "
-			 "restart", ctx->config_path);
-		errs->count = 1;
-		dplb_config_free(config);
-		rc = -EINVAL;
-	}
-	if (rc == 0) {
-		rc = dplb_apply_config(ctx, config, errs->messages[0]);
-		errs->count = rc == 0 ? 0 : 1;
-	}
-	if (rc == 0)
-		ctx->reloads_ok++;
-	else
-		ctx->reloads_failed++;
-	return rc;
 }
 
 int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_config *config)

@@ -32,6 +32,7 @@
  * ones would otherwise cost O(m * n)). Both give the same table.
  */
 #include "packet/maglev.h"
+#include "common/values.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -311,25 +312,6 @@ static void maglev_set_quotas(struct maglev_fill *fill,
 }
 
 /*
- * Trial division by odd numbers up to sqrt(m): exact for every uint32_t and
- * at most ~32768 divisions, cheap enough for a configuration-time check.
- */
-bool maglev_is_prime(uint32_t m)
-{
-	uint64_t d;
-
-	if (m < 2)
-		return false;
-	if (m % 2 == 0)
-		return m == 2;
-	/* 64-bit d so d * d cannot wrap near UINT32_MAX. */
-	for (d = 3; d * d <= m; d += 2)
-		if (m % d == 0)
-			return false;
-	return true;
-}
-
-/*
  * Validate everything and allocate everything before writing table[], so a
  * failed build (a bad reload) leaves the caller's table as it was.
  */
@@ -348,7 +330,7 @@ int maglev_build(const struct maglev_backend *backends, uint32_t n, uint32_t m,
 	uint32_t i;
 	int ret;
 
-	if (!table || !maglev_is_prime(m) || (n > 0 && (!backends || m < n)))
+	if (!table || !dplb_is_prime(m) || (n > 0 && (!backends || m < n)))
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		if (!backends[i].key || backends[i].key_len == 0 ||

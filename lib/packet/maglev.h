@@ -38,8 +38,6 @@ struct maglev_backend {
 int maglev_build(const struct maglev_backend *backends, uint32_t n, uint32_t m,
 		 uint32_t *table);
 
-bool maglev_is_prime(uint32_t m);
-
 /* Map a 32-bit flow hash to a slot in [0, m) without a division
  * (Lemire's multiply-shift reduction). */
 static inline uint32_t maglev_slot(uint32_t flow_hash, uint32_t m)

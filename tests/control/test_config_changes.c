@@ -264,6 +264,34 @@ Test(config_diff, names_each_kind_of_change)
 	dplb_config_free(before);
 }
 
+Test(config_diff, marks_the_keys_that_need_a_restart)
+{
+	struct dplb_config *before = load_base(), *after = dplb_config_clone(before);
+	char keys[64];
+
+	after->tcp_timeout = 60;
+	cr_assert_eq(dplb_config_diff_needs_restart(before, after, keys, sizeof(keys)), 0);
+	cr_assert_str_eq(keys, "");
+	after->mtu = 1400;
+	after->mbufs = 20000;
+	cr_assert_eq(dplb_config_diff_needs_restart(before, after, keys, sizeof(keys)), 2);
+	cr_assert_str_eq(keys, "mtu,mbufs");
+	dplb_config_free(after);
+
+	/* One more port: the ids already listed are the same, the count is not. */
+	after = dplb_config_clone(before);
+	after->port_ids[after->port_count++] = 0;
+	after->port_ids[0] = 1;
+	before->port_ids[0] = 1;
+	cr_assert_eq(dplb_config_diff_needs_restart(before, after, keys, sizeof(keys)), 1);
+	cr_assert_str_eq(keys, "ports");
+	after->flow_table_size *= 2;
+	cr_assert_eq(dplb_config_diff_needs_restart(before, after, keys, sizeof(keys)), 2);
+	cr_assert_str_eq(keys, "ports,flow_table_size");
+	dplb_config_free(after);
+	dplb_config_free(before);
+}
+
 Test(config_diff, matches_thousands_of_backends_by_address)
 {
 	struct dplb_config *before = load_base(), *after;

@@ -241,6 +241,18 @@ Test(control, reload_says_what_the_file_changed)
 	cr_assert_eq(ctx.reloads_failed, 1);
 }
 
+Test(control, reload_refuses_keys_that_need_a_restart)
+{
+	write_config("[dataplane]\nports = 0, 1\naddress = 10.0.0.1\n"
+		     "gateway_mac = 02:00:00:00:00:01\nmtu = 1400\n\n"
+		     "[vip:web]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 251\n"
+		     "backend = 10.0.1.1\n");
+	expect_refusal(dplb_control_reload(&ctx, &result), -EINVAL,
+		       "ports,mtu cannot change without a restart");
+	cr_assert_eq(ctx.reloads_failed, 1);
+	cr_assert_eq(ctx.reloads_ok, 0);
+}
+
 Test(control, reload_refuses_a_health_source_this_host_does_not_have)
 {
 	const uint64_t generation = ctx.generation;

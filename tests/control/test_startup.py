@@ -80,7 +80,7 @@ def test_a_reload_cannot_change_mbufs(tmp_path):
         assert stats["reloads_failed"] == 1 and stats["reloads_ok"] == 0
         code, out, err = dplb.stop()
     assert code == 0, err
-    assert "ports, flow_table_size, mtu and mbufs cannot change without a restart" in err
+    assert "dplb.ini: mbufs cannot change without a restart" in err
 
 
 def test_the_exit_summary_adds_up(tmp_path):

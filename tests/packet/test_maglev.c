@@ -2,10 +2,10 @@
  * Unit tests for the weighted Maglev builder (lib/maglev.c).
  *
  * Modelled on Katran's MaglevHashTest: empty, one backend, deterministic,
- * weighted, disruption; plus argument checking, the primality helper and the
- * flow-hash-to-slot reduction. Expected values are computed from the inputs
- * (weight shares, key mappings, a sieve), never pasted from a previous run,
- * so every test fails if the builder regresses.
+ * weighted, disruption; plus argument checking and the flow-hash-to-slot
+ * reduction. Expected values are computed from the inputs (weight shares,
+ * key mappings), never pasted from a previous run, so every test fails if
+ * the builder regresses. Its primality test is tested in test_values.c.
  *
  * Keys are IPv4 addresses as 4 network-order bytes, as dplb uses them.
  */
@@ -158,56 +158,11 @@ static void shuffle(struct maglev_backend *b, uint32_t n, uint64_t *rng)
  * maglev_bench has none: with one, Criterion 2.4.1's runner leaks 48 bytes
  * under LeakSanitizer when run with -j2; meson's own timeout covers it.
  */
-TestSuite(maglev_prime, .timeout = 60);
 TestSuite(maglev_build, .timeout = 60);
 TestSuite(maglev_determinism, .timeout = 60);
 TestSuite(maglev_weights, .timeout = 60);
 TestSuite(maglev_disruption, .timeout = 60);
 TestSuite(maglev_slot, .timeout = 60);
-
-/* ---- maglev_is_prime ---------------------------------------------------- */
-
-Test(maglev_prime, known_values)
-{
-	static const uint32_t primes[] = {
-		2, 3, 5, 7, 65521, 65537, 655373, 16777213, 16777259,
-		2147483647u, 4294967279u, 4294967291u,
-	};
-	/* 4293001441 = 65521^2 and 4294836225 = (3*5*17*257)^2 probe the
-	 * d * d <= m bound at the top of the range. */
-	static const uint32_t composites[] = {
-		0, 1, 4, 9, 15, 65535, 65536, 65537u * 3u, 16777216,
-		65537u * 65521u, 4293001441u, 4294836225u,
-		4294967295u,
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(primes) / sizeof(primes[0]); i++)
-		cr_expect(maglev_is_prime(primes[i]), "%u is prime", primes[i]);
-	for (i = 0; i < sizeof(composites) / sizeof(composites[0]); i++)
-		cr_expect(!maglev_is_prime(composites[i]), "%u is composite",
-			  composites[i]);
-}
-
-/* Every answer below 2^20 against a sieve of Eratosthenes. */
-Test(maglev_prime, matches_sieve)
-{
-	const uint32_t limit = 1u << 20;
-	uint8_t *composite = calloc(limit, 1);
-	uint32_t i, j;
-
-	cr_assert_not_null(composite);
-	composite[0] = composite[1] = 1;
-	for (i = 2; (uint64_t)i * i < limit; i++)
-		if (!composite[i])
-			for (j = i * i; j < limit; j += i)
-				composite[j] = 1;
-	for (i = 0; i < limit; i++)
-		if (maglev_is_prime(i) != !composite[i])
-			cr_assert_fail("maglev_is_prime(%u) = %d, sieve says %d",
-				       i, maglev_is_prime(i), !composite[i]);
-	free(composite);
-}
 
 /* ---- argument checking -------------------------------------------------- */
 

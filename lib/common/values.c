@@ -1,0 +1,132 @@
+/*
+ * The value vocabulary (see values.h): numbers, IPv4 addresses, MACs,
+ * names and primes, as the INI loader, the HTTP API and the tools read
+ * them.
+ */
+#include "common/values.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+int dplb_parse_unsigned(const char *text, size_t len, uint64_t min, uint64_t max,
+			uint64_t *out)
+{
+	uint64_t value = 0;
+
+	if (len == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return -EINVAL;
+		const uint64_t digit = (uint64_t)(text[i] - '0');
+
+		/* Saturated, so a value too big fails the range check. */
+		value = value > (UINT64_MAX - digit) / 10 ? UINT64_MAX : value * 10 + digit;
+	}
+	if (value < min || value > max)
+		return -ERANGE;
+	*out = value;
+	return 0;
+}
+
+const char *dplb_parse_ipv4_any(const char *text, size_t len, uint32_t *out)
+{
+	char copy[INET_ADDRSTRLEN];
+	struct in_addr a;
+
+	/* A NUL inside (a JSON string may hold one) would end the copy early. */
+	if (len >= sizeof(copy) || memchr(text, '\0', len) != NULL)
+		return "expected a dotted quad such as 10.0.0.1";
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	if (inet_pton(AF_INET, copy, &a) != 1)
+		return "expected a dotted quad such as 10.0.0.1";
+	*out = a.s_addr;
+	return NULL;
+}
+
+const char *dplb_parse_ipv4(const char *text, size_t len, uint32_t *out)
+{
+	uint32_t address;
+	const char *why = dplb_parse_ipv4_any(text, len, &address);
+
+	if (why != NULL)
+		return why;
+	if (address == 0)
+		return "0.0.0.0 is not a usable address";
+	*out = address;
+	return NULL;
+}
+
+int dplb_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+const char *dplb_parse_mac(const char *text, size_t len, uint8_t mac[6])
+{
+	uint8_t m[6];
+
+	if (len != 17)
+		return "expected xx:xx:xx:xx:xx:xx";
+	for (int i = 0; i < 6; i++) {
+		const int hi = dplb_hex_digit(text[i * 3]), lo = dplb_hex_digit(text[i * 3 + 1]);
+
+		if (hi < 0 || lo < 0 || (i < 5 && text[i * 3 + 2] != ':'))
+			return "expected xx:xx:xx:xx:xx:xx";
+		m[i] = (uint8_t)(hi << 4 | lo);
+	}
+	/* It is written as a frame's destination: it must name one station. */
+	if (m[0] & 1)
+		return "a multicast or broadcast MAC cannot be a next hop";
+	if (!(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]))
+		return "the all-zero MAC is not an address";
+	memcpy(mac, m, 6);
+	return NULL;
+}
+
+size_t dplb_name_span(const char *text, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		const char c = text[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
+			break;
+	}
+	return i;
+}
+
+/*
+ * Trial division by odd numbers up to sqrt(n): exact for every uint32_t and
+ * at most ~32768 divisions, cheap enough for a configuration-time check.
+ */
+bool dplb_is_prime(uint32_t n)
+{
+	if (n < 2)
+		return false;
+	if (n % 2 == 0)
+		return n == 2;
+	/* 64-bit d so d * d cannot wrap near UINT32_MAX. */
+	for (uint64_t d = 3; d * d <= n; d += 2)
+		if (n % d == 0)
+			return false;
+	return true;
+}
+
+uint32_t dplb_next_prime(uint32_t n)
+{
+	while (n < UINT32_MAX)
+		if (dplb_is_prime(++n))
+			return n;
+	return 0;
+}

@@ -1,0 +1,59 @@
+/*
+ * dplb's value vocabulary: how a number, an IPv4 address, a MAC address and
+ * a name are written wherever dplb reads one (the INI file, the HTTP API,
+ * the tools' options), and which table sizes are prime. Defined once, so a
+ * value the file takes is a value the API and the tools take.
+ *
+ * Parsers read exactly len characters (a value is often a piece of a longer
+ * line), write *out only on success, and return NULL or why the text is not
+ * such a value, for the caller to put in its own message. Pure C, no DPDK;
+ * any thread.
+ */
+#ifndef DPLB_VALUES_H
+#define DPLB_VALUES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Strict unsigned decimal within [min, max]: digits only, no sign, blank or
+ * base prefix. Returns 0, -EINVAL when text is not digits (or is empty), or
+ * -ERANGE when it is a number outside [min, max] (one too big for 64 bits
+ * too: it never wraps).
+ */
+int dplb_parse_unsigned(const char *text, size_t len, uint64_t min, uint64_t max,
+			uint64_t *out);
+
+/*
+ * A dotted quad such as 10.0.0.1, into *out in network order. 0.0.0.0 is
+ * refused: everywhere in dplb an address of 0 means "not set". The _any
+ * form takes it, for where it means every address (a listening socket).
+ */
+const char *dplb_parse_ipv4(const char *text, size_t len, uint32_t *out);
+const char *dplb_parse_ipv4_any(const char *text, size_t len, uint32_t *out);
+
+/*
+ * xx:xx:xx:xx:xx:xx (hex digits in either case) naming one station: not
+ * multicast or broadcast, not all zeros, as a frame's destination must be.
+ */
+const char *dplb_parse_mac(const char *text, size_t len, uint8_t mac[6]);
+
+/* The value of a hex digit, or -1 when c is none. */
+int dplb_hex_digit(char c);
+
+/*
+ * Names (of VIPs) are made of these, which need no quoting in a URL path, a
+ * log line, JSON or a Prometheus label: DPLB_NAME_CHARACTERS says which, for
+ * messages. Returns how many leading characters of text are such (len when
+ * all are), as strspn does.
+ */
+#define DPLB_NAME_CHARACTERS "A-Z a-z 0-9 _ . -"
+size_t dplb_name_span(const char *text, size_t len);
+
+/* Exact for every uint32_t (Maglev table sizes must be prime). */
+bool dplb_is_prime(uint32_t n);
+/* The smallest prime above n, or 0 when none fits 32 bits (n >= 4294967291). */
+uint32_t dplb_next_prime(uint32_t n);
+
+#endif
