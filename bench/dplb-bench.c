@@ -792,8 +792,7 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 	const double cpu_share = (thread_cpu_seconds() - cpu_start) /
 				 ((double)(rte_rdtsc() - wall_start) / b->tsc_hz);
 	/* Leave nothing in the TX buffer: its mbufs would outlive the run. */
-	s->worker.counters.port[0].tx_packets +=
-		rte_eth_tx_buffer_flush(b->port_id, 0, s->worker.tx_buffers[0]);
+	dplb_worker_flush_tx(&s->worker);
 	const struct summary m = summarize(mpps, opt->runs), cy = summarize(cycles, opt->runs);
 	const struct summary wp = summarize(with_prep, opt->runs);
 	const struct summary mp = summarize(mpps_prep, opt->runs);

@@ -1,6 +1,7 @@
 /*
  * The JSON documents of the HTTP API. Counter keys are generated from the
- * lists in metrics.h and counters.h, so they match /metrics and telemetry.
+ * lists in packet/counters.h and metrics.h, so they match /metrics and
+ * telemetry.
  * Values come from the current snapshot and the workers' counters; the
  * management lcore, which runs these, is the only one that frees snapshots.
  */
@@ -11,7 +12,6 @@
 #include <time.h>
 
 #include "api/api_views.h"
-#include "api/stats.h"
 #include "api/metrics.h"
 #include "common/log.h"
 #include "health/health.h"
@@ -76,51 +76,54 @@ static uint64_t growth(uint64_t now, uint64_t before)
 static void put_traffic(json_t *o, const struct dplb_traffic_counters *c)
 {
 #define PUT_TRAFFIC(field, kind, help) put_u64(o, #field, c->field);
-	DPLB_TRAFFIC_METRICS(PUT_TRAFFIC)
+	DPLB_TRAFFIC_COUNTERS(PUT_TRAFFIC)
 #undef PUT_TRAFFIC
 }
 
-static json_t *drops_json(const uint64_t *drops, uint64_t *total)
+static json_t *drops_json(const uint64_t *drops)
 {
 	json_t *o = json_object();
 
-	*total = 0;
-	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++) {
+	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
 		put_u64(o, dplb_drop_reason_label[r], drops[r]);
-		*total += drops[r];
-	}
 	return o;
 }
 
-/* A worker's (or the sum of all workers') counters. */
+/* A worker's counters, or with totals set the sum of all workers' (without
+ * what means something per worker only, nor the split by port, which
+ * /stats has in "ports"). */
 static void put_worker_counters(json_t *o, const struct dplb_context *ctx,
-				const struct dplb_worker_counters *c)
+				const struct dplb_worker_counters *c, bool totals)
 {
-	struct dplb_port_counters sum = { 0 };
+	struct dplb_port_counters sum;
+
+	dplb_port_counters_sum(ctx, c, &sum);
+#define PUT_SUM(field, kind, help) put_u64(o, #field, sum.field);
+	DPLB_PORT_COUNTERS(PUT_SUM)
+#undef PUT_SUM
+#define PUT_FIELD(field, kind, help)                                                           \
+	if (!totals || dplb_counter_in_totals(kind))                                           \
+		put_u64(o, #field, c->field);
+	DPLB_WORKER_COUNTERS(PUT_FIELD)
+#undef PUT_FIELD
+	json_object_set_new(o, "flow_table_occupancy",
+			    json_real(ratio(c->flows_active, c->flow_capacity)));
+	json_object_set_new(o, "drops", drops_json(c->drops));
+	put_u64(o, "drops_total", dplb_drops_total(c->drops));
+	if (totals)
+		return;
+
 	json_t *ports = json_array();
-	uint64_t drops_total;
 
 	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
 		json_t *port = json_object();
 
 		put_u64(port, "port", ctx->port_ids[p]);
-#define PUT_PORT(field, kind, help)                         \
-	put_u64(port, #field, c->port[p].field);            \
-	sum.field += c->port[p].field;
-		DPLB_PORT_METRICS(PUT_PORT)
+#define PUT_PORT(field, kind, help) put_u64(port, #field, c->port[p].field);
+		DPLB_PORT_COUNTERS(PUT_PORT)
 #undef PUT_PORT
 		json_array_append_new(ports, port);
 	}
-#define PUT_SUM(field, kind, help) put_u64(o, #field, sum.field);
-	DPLB_PORT_METRICS(PUT_SUM)
-#undef PUT_SUM
-#define PUT_FIELD(field, kind, help) put_u64(o, #field, c->field);
-	DPLB_WORKER_METRICS(PUT_FIELD)
-#undef PUT_FIELD
-	json_object_set_new(o, "flow_table_occupancy",
-			    json_real(ratio(c->flows_active, c->flow_capacity)));
-	json_object_set_new(o, "drops", drops_json(c->drops, &drops_total));
-	put_u64(o, "drops_total", drops_total);
 	json_object_set_new(o, "ports", ports);
 }
 
@@ -194,7 +197,7 @@ static json_t *since_last_call(const struct dplb_port_counters *port,
 	json_object_set_new(o, key, json_real(seconds > 0 ? (double)grown / seconds : 0));
 #define PORT_GROWTH(field, kind, help) PUT_GROWTH(field, kind, port_before, port)
 #define ETHDEV_GROWTH(field, kind, help) PUT_GROWTH(field, kind, ethdev_before, ethdev)
-	DPLB_PORT_METRICS(PORT_GROWTH)
+	DPLB_PORT_COUNTERS(PORT_GROWTH)
 	DPLB_ETHDEV_METRICS(ETHDEV_GROWTH)
 #undef ETHDEV_GROWTH
 #undef PORT_GROWTH
@@ -243,7 +246,7 @@ json_t *dplb_view_stats(const struct dplb_context *ctx, struct dplb_rate_memory 
 	put_u64(port, #field, totals.port[p].field);                \
 	port_sum.field += totals.port[p].field;                     \
 	port_sum_before.field += memory->port[p].field;
-		DPLB_PORT_METRICS(PUT_PORT)
+		DPLB_PORT_COUNTERS(PUT_PORT)
 #undef PUT_PORT
 #define SUM_ETHDEV(field, kind, help)                               \
 	ethdev_sum.field += ethdev[p].field;                        \
@@ -260,9 +263,7 @@ json_t *dplb_view_stats(const struct dplb_context *ctx, struct dplb_rate_memory 
 	}
 	memory->time_ns = now;
 
-	put_worker_counters(totals_json, ctx, &totals);
-	/* The per-port split of the totals is "ports" below. */
-	json_object_del(totals_json, "ports");
+	put_worker_counters(totals_json, ctx, &totals, true);
 	json_object_set_new(o, "totals", totals_json);
 	json_object_set_new(o, "since_last_call",
 			    since_last_call(&port_sum, &ethdev_sum, &port_sum_before,
@@ -275,7 +276,7 @@ json_t *dplb_view_stats(const struct dplb_context *ctx, struct dplb_rate_memory 
 		dplb_worker_counters_read(ctx, w, &one);
 		put_u64(worker, "worker", w);
 		put_u64(worker, "lcore", ctx->workers[w].lcore_id);
-		put_worker_counters(worker, ctx, &one);
+		put_worker_counters(worker, ctx, &one, false);
 		json_array_append_new(workers, worker);
 	}
 	json_object_set_new(o, "workers", workers);

@@ -1,8 +1,8 @@
 /*
  * What the HTTP API shows, as JSON (jansson): health, counters, VIPs and
  * their backends (configuration and live state), new-flow lookups and the
- * account of a change. Counter keys come from the lists in metrics.h and
- * counters.h. Every function reads the current snapshot, so it runs on the
+ * account of a change. Counter keys come from the lists in packet/counters.h
+ * and metrics.h. Every function reads the current snapshot, so it runs on the
  * management lcore (which alone frees snapshots). Each returns a new
  * reference, or NULL when out of memory.
  */

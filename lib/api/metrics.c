@@ -1,7 +1,10 @@
 /*
  * Reading counters for export: a worker's counters copied one aligned word
- * at a time (the worker may be writing them), sums over workers, and the
- * driver's port counters. The lists of what is read are in metrics.h.
+ * at a time (the worker may be writing them), sums over workers and ports,
+ * and the driver's port counters. Readers run on other threads than the
+ * writers; each counter is an aligned 64-bit word written only by its
+ * worker, so a read sees an old or a new value, never a torn one, and sums
+ * may lag by a burst. What is read is generated from the lists (metrics.h).
  */
 #include <string.h>
 
@@ -21,13 +24,13 @@ void dplb_worker_counters_read(const struct dplb_context *ctx, uint16_t worker,
 	memset(out, 0, sizeof(*out));
 	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
 #define READ_PORT(field, kind, help) out->port[p].field = read_word(&c->port[p].field);
-		DPLB_PORT_METRICS(READ_PORT)
+		DPLB_PORT_COUNTERS(READ_PORT)
 #undef READ_PORT
 	}
 	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
 		out->drops[r] = read_word(&c->drops[r]);
 #define READ_FIELD(field, kind, help) out->field = read_word(&c->field);
-	DPLB_WORKER_METRICS(READ_FIELD)
+	DPLB_WORKER_COUNTERS(READ_FIELD)
 #undef READ_FIELD
 }
 
@@ -40,15 +43,60 @@ void dplb_worker_counters_total(const struct dplb_context *ctx, struct dplb_work
 		dplb_worker_counters_read(ctx, w, &one);
 		for (uint16_t p = 0; p < DPLB_MAX_COUNTED_PORTS; p++) {
 #define ADD_PORT(field, kind, help) out->port[p].field += one.port[p].field;
-			DPLB_PORT_METRICS(ADD_PORT)
+			DPLB_PORT_COUNTERS(ADD_PORT)
 #undef ADD_PORT
 		}
 		for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
 			out->drops[r] += one.drops[r];
 #define ADD_FIELD(field, kind, help) out->field += one.field;
-		DPLB_WORKER_METRICS(ADD_FIELD)
+		DPLB_WORKER_COUNTERS(ADD_FIELD)
 #undef ADD_FIELD
 	}
+}
+
+void dplb_port_counters_sum(const struct dplb_context *ctx, const struct dplb_worker_counters *c,
+			    struct dplb_port_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
+#define ADD_PORT(field, kind, help) out->field += c->port[p].field;
+		DPLB_PORT_COUNTERS(ADD_PORT)
+#undef ADD_PORT
+	}
+}
+
+uint64_t dplb_drops_total(const uint64_t drops[DPLB_DROP_REASON_COUNT])
+{
+	uint64_t total = 0;
+
+	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
+		total += drops[r];
+	return total;
+}
+
+/* Each worker's active_flows is exact for its own table; their sum is the
+ * total, though a flow moved between reads can be briefly off by one. */
+static void traffic_add(struct dplb_traffic_counters *out, const struct dplb_traffic_counters *c)
+{
+#define ADD_TRAFFIC(field, kind, help) out->field += read_word(&c->field);
+	DPLB_TRAFFIC_COUNTERS(ADD_TRAFFIC)
+#undef ADD_TRAFFIC
+}
+
+void dplb_vip_counters_sum(const struct dplb_context *ctx, uint16_t vip_id,
+			   struct dplb_traffic_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (uint16_t w = 0; w < ctx->worker_count; w++)
+		traffic_add(out, &ctx->workers[w].counters.vip[vip_id]);
+}
+
+void dplb_backend_counters_sum(const struct dplb_context *ctx, uint32_t backend_id,
+			       struct dplb_traffic_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (uint16_t w = 0; w < ctx->worker_count; w++)
+		traffic_add(out, &ctx->workers[w].counters.backend[backend_id]);
 }
 
 void dplb_ethdev_stats_read(const struct dplb_context *ctx, uint16_t port_slot,

@@ -1,14 +1,13 @@
 /*
- * Every counter dplb exports, declared once.
+ * Reading counters for export, and the one list not declared elsewhere.
  *
- * /stats (JSON), /metrics (Prometheus) and the /dplb/... telemetry commands
- * all walk these lists, so a counter has one name everywhere: the JSON key
- * and telemetry key are the field name, the Prometheus name is
- * dplb_<scope>_<field>, with _total for counters. The drop reasons have
- * their own list in counters.h (DPLB_DROP_REASONS), used the same way.
- *
- * Each entry is X(field, kind, help): field names a member of the struct
- * the list describes, so a renamed member breaks the build, not a dashboard.
+ * The counter lists are X-macros next to what they count:
+ * DPLB_WORKER_COUNTERS, DPLB_PORT_COUNTERS, DPLB_TRAFFIC_COUNTERS and
+ * DPLB_DROP_REASONS in packet/counters.h, DPLB_LOG_METRICS in common/log.h,
+ * DPLB_HEALTH_TOTALS in health/health.h, and here DPLB_ETHDEV_METRICS for
+ * the driver's struct rte_eth_stats. /stats (api_views.c), /metrics
+ * (prometheus.c), telemetry (telemetry.c) and the exit summary (stats.c)
+ * all walk them, so a counter has one name everywhere.
  */
 #ifndef DPLB_METRICS_H
 #define DPLB_METRICS_H
@@ -21,33 +20,6 @@
 
 struct dplb_context;
 
-enum dplb_metric_kind { DPLB_COUNTER, DPLB_GAUGE };
-
-/* struct dplb_worker_counters, besides ports and drops. */
-#define DPLB_WORKER_METRICS(X)                                                             \
-	X(new_flows, DPLB_COUNTER, "Flows this worker created")                              \
-	X(flow_insert_failures, DPLB_COUNTER,                                                 \
-	  "New flows forwarded without an entry because the flow table was full")            \
-	X(flows_expired, DPLB_COUNTER, "Flows forgotten after their idle timeout")           \
-	X(flows_rescheduled, DPLB_COUNTER,                                                    \
-	  "Established flows given a new backend because theirs was removed or down")        \
-	X(to_management, DPLB_COUNTER, "Frames passed to the management lcore")              \
-	X(arp_replies, DPLB_COUNTER, "ARP requests for dplb's address answered")             \
-	X(icmp_echo_replies, DPLB_COUNTER, "ICMP echo requests answered")                    \
-	X(icmp_error_copies, DPLB_COUNTER,                                                    \
-	  "Extra copies of ICMP errors sent to every backend of a VIP without a flow table")  \
-	X(loops, DPLB_COUNTER, "Iterations of the worker loop")                              \
-	X(busy_loops, DPLB_COUNTER, "Iterations of the worker loop that received packets")   \
-	X(flows_active, DPLB_GAUGE, "Flows in this worker's flow table")                     \
-	X(flow_capacity, DPLB_GAUGE, "Size of this worker's flow table")
-
-/* struct dplb_port_counters: what the workers counted on each port. Bytes
- * sent are not counted by the workers; the NIC's obytes has them. */
-#define DPLB_PORT_METRICS(X)                                                               \
-	X(rx_packets, DPLB_COUNTER, "Packets received")                                      \
-	X(rx_bytes, DPLB_COUNTER, "Bytes received (whole frames)")                           \
-	X(tx_packets, DPLB_COUNTER, "Packets sent")
-
 /* struct rte_eth_stats: what the port's driver counted. */
 #define DPLB_ETHDEV_METRICS(X)                                                             \
 	X(ipackets, DPLB_COUNTER, "Packets the port received (rte_eth_stats)")               \
@@ -59,15 +31,6 @@ enum dplb_metric_kind { DPLB_COUNTER, DPLB_GAUGE };
 	X(oerrors, DPLB_COUNTER, "Packets the port failed to send (rte_eth_stats)")          \
 	X(rx_nombuf, DPLB_COUNTER, "RX mbuf allocation failures (rte_eth_stats)")
 
-/* struct dplb_traffic_counters, kept per VIP and per backend. */
-#define DPLB_TRAFFIC_METRICS(X)                                                            \
-	X(packets_in, DPLB_COUNTER, "Packets received for it")                               \
-	X(bytes_in, DPLB_COUNTER, "IP bytes received for it")                                \
-	X(packets_out, DPLB_COUNTER, "Packets sent encapsulated")                            \
-	X(bytes_out, DPLB_COUNTER, "IP bytes sent encapsulated (outer header included)")     \
-	X(new_flows, DPLB_COUNTER, "Flows scheduled to it")                                  \
-	X(active_flows, DPLB_GAUGE, "Flows in the flow tables pointing to it")
-
 /*
  * One worker's counters as they are now, read field by field without
  * tearing (each is written by its worker only). vip and backend are left
@@ -76,8 +39,22 @@ enum dplb_metric_kind { DPLB_COUNTER, DPLB_GAUGE };
 void dplb_worker_counters_read(const struct dplb_context *ctx, uint16_t worker,
 			       struct dplb_worker_counters *out);
 
-/* Sum of every worker's counters, the same way. */
+/* Sum of every worker's counters, the same way (DPLB_PER_WORKER ones too:
+ * exports leave those out of totals). */
 void dplb_worker_counters_total(const struct dplb_context *ctx, struct dplb_worker_counters *out);
+
+/* A worker's (or the total's) port counters summed over the ports. */
+void dplb_port_counters_sum(const struct dplb_context *ctx, const struct dplb_worker_counters *c,
+			    struct dplb_port_counters *out);
+
+/* Drops of every reason added up. */
+uint64_t dplb_drops_total(const uint64_t drops[DPLB_DROP_REASON_COUNT]);
+
+/* One VIP's or backend's counters summed over workers. */
+void dplb_vip_counters_sum(const struct dplb_context *ctx, uint16_t vip_id,
+			   struct dplb_traffic_counters *out);
+void dplb_backend_counters_sum(const struct dplb_context *ctx, uint32_t backend_id,
+			       struct dplb_traffic_counters *out);
 
 /* The driver's counters of a port slot; zeros when the driver has none. */
 void dplb_ethdev_stats_read(const struct dplb_context *ctx, uint16_t port_slot,

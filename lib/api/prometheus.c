@@ -12,21 +12,21 @@
 
 #include "api/metrics.h"
 #include "api/prometheus.h"
-#include "api/stats.h"
 #include "common/log.h"
 #include "control/context.h"
 #include "health/health.h"
 
-static const char *kind_name(enum dplb_metric_kind kind)
+/* Every kind but gauges counts events: a Prometheus counter. */
+static const char *kind_name(enum dplb_counter_kind kind)
 {
-	return kind == DPLB_COUNTER ? "counter" : "gauge";
+	return kind == DPLB_GAUGE ? "gauge" : "counter";
 }
 
-static void family(FILE *out, const char *scope, const char *field, enum dplb_metric_kind kind,
+static void family(FILE *out, const char *scope, const char *field, enum dplb_counter_kind kind,
 		   const char *help, char *name, size_t name_size)
 {
 	snprintf(name, name_size, "dplb_%s%s%s%s", scope, scope[0] ? "_" : "", field,
-		 kind == DPLB_COUNTER ? "_total" : "");
+		 kind == DPLB_GAUGE ? "" : "_total");
 	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind_name(kind));
 }
 
@@ -140,7 +140,7 @@ static void write_ports(FILE *out, const struct dplb_context *ctx, const struct 
 		for (uint16_t w = 0; w < ctx->worker_count; w++)                             \
 			fprintf(out, "%s{port=\"%u\",worker=\"%u\"} %lu\n", name,            \
 				ctx->port_ids[p], w, (unsigned long)s->workers[w].port[p].field);
-	DPLB_PORT_METRICS(PORT_FAMILY)
+	DPLB_PORT_COUNTERS(PORT_FAMILY)
 #undef PORT_FAMILY
 #define ETHDEV_FAMILY(field, kind, help)                                                       \
 	family(out, "ethdev", #field, kind, help, name, sizeof(name));                       \
@@ -160,7 +160,7 @@ static void write_workers(FILE *out, const struct dplb_context *ctx, const struc
 	for (uint16_t w = 0; w < ctx->worker_count; w++)                                     \
 		fprintf(out, "%s{worker=\"%u\"} %lu\n", name, w,                             \
 			(unsigned long)s->workers[w].field);
-	DPLB_WORKER_METRICS(WORKER_FAMILY)
+	DPLB_WORKER_COUNTERS(WORKER_FAMILY)
 #undef WORKER_FAMILY
 	/* One help line for the family; each reason's meaning is in counters.h
 	 * and docs/api.md. */
@@ -266,7 +266,7 @@ static void write_vips(FILE *out, const struct dplb_state *state, const struct s
 		label_value(out, state->vips[v].config->name);                               \
 		fprintf(out, "\"} %lu\n", (unsigned long)s->vips[v].field);                 \
 	}
-	DPLB_TRAFFIC_METRICS(VIP_FAMILY)
+	DPLB_TRAFFIC_COUNTERS(VIP_FAMILY)
 #undef VIP_FAMILY
 	fprintf(out, "# HELP dplb_vip_backends_up Backends of the VIP taking new flows\n"
 		     "# TYPE dplb_vip_backends_up gauge\n");
@@ -290,7 +290,7 @@ static void write_vips(FILE *out, const struct dplb_state *state, const struct s
 		backend_labels(out, &s->backends[b]);                                        \
 		fprintf(out, "} %lu\n", (unsigned long)s->backends[b].counters.field);      \
 	}
-	DPLB_TRAFFIC_METRICS(BACKEND_FAMILY)
+	DPLB_TRAFFIC_COUNTERS(BACKEND_FAMILY)
 #undef BACKEND_FAMILY
 	fprintf(out, "# HELP dplb_backend_weight Weight: the backend's share of new flows\n"
 		     "# TYPE dplb_backend_weight gauge\n");

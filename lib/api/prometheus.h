@@ -1,7 +1,7 @@
 /*
  * dplb's counters in the Prometheus text exposition format (version 0.0.4),
- * for GET /metrics. Names and help come from the lists in metrics.h and
- * counters.h; labels are port, worker, vip, backend, reason and state.
+ * for GET /metrics. Names and help come from the lists in packet/counters.h
+ * and metrics.h; labels are port, worker, vip, backend, reason and state.
  */
 #ifndef DPLB_PROMETHEUS_H
 #define DPLB_PROMETHEUS_H

@@ -1,100 +1,80 @@
 /*
- * Reading the workers' counters: sums over workers and the summary dplb
- * prints when it exits. Readers run on other threads than the writers; each
- * counter is an aligned 64-bit word written only by its worker, so a read
- * sees an old or a new value, never a torn one, and totals may lag by a
- * burst.
+ * The summary dplb prints when it exits. Counters are printed as
+ * "name value" pairs walking the lists of packet/counters.h, so the names
+ * are those of /stats, /metrics and telemetry, and a counter added to a
+ * list shows here too.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <rte_common.h>
 #include <rte_ring.h>
 
+#include "api/metrics.h"
 #include "api/stats.h"
 #include "common/log.h"
 #include "control/context.h"
 #include "health/health.h"
 
-const char *const dplb_drop_reason_label[DPLB_DROP_REASON_COUNT] = {
-#define DPLB_DROP_LABEL(name, label, help) [DPLB_DROP_##name] = label,
-	DPLB_DROP_REASONS(DPLB_DROP_LABEL)
-#undef DPLB_DROP_LABEL
+/* Lines of "name value" pairs are wrapped before this column. */
+#define SUMMARY_WIDTH 100
+
+struct field_line {
+	FILE *out;
+	int column;
+	int indent; /* of continuation lines */
+	bool first;
 };
 
-const char *const dplb_drop_reason_help[DPLB_DROP_REASON_COUNT] = {
-#define DPLB_DROP_HELP(name, label, help) [DPLB_DROP_##name] = help,
-	DPLB_DROP_REASONS(DPLB_DROP_HELP)
-#undef DPLB_DROP_HELP
-};
-
-static inline uint64_t read_counter(const uint64_t *counter)
+/* Start a line with its heading, e.g. "  vip web: ". */
+static void __rte_format_printf(3, 4)
+	line_start(struct field_line *line, FILE *out, const char *format, ...)
 {
-	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+	va_list args;
+
+	va_start(args, format);
+	line->out = out;
+	line->column = vfprintf(out, format, args);
+	va_end(args);
+	/* Continuation lines go two columns in from a heading, under a line
+	 * without one. */
+	line->indent = (int)strspn(format, " ");
+	line->indent += format[line->indent] != '\0' ? 2 : 0;
+	line->first = true;
 }
 
-void dplb_totals_sum(const struct dplb_context *ctx, struct dplb_totals *totals)
+static void line_field(struct field_line *line, const char *name, uint64_t value)
 {
-	memset(totals, 0, sizeof(*totals));
-	for (uint16_t w = 0; w < ctx->worker_count; w++) {
-		const struct dplb_worker_counters *c = &ctx->workers[w].counters;
+	char text[96];
+	const int length = snprintf(text, sizeof(text), "%s %" PRIu64, name, value);
 
-		for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
-			totals->port[p].rx_packets += read_counter(&c->port[p].rx_packets);
-			totals->port[p].rx_bytes += read_counter(&c->port[p].rx_bytes);
-			totals->port[p].tx_packets += read_counter(&c->port[p].tx_packets);
-		}
-		for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
-			totals->drops[r] += read_counter(&c->drops[r]);
-		totals->new_flows += read_counter(&c->new_flows);
-		totals->flow_insert_failures += read_counter(&c->flow_insert_failures);
-		totals->flows_expired += read_counter(&c->flows_expired);
-		totals->flows_rescheduled += read_counter(&c->flows_rescheduled);
-		totals->flows_active += read_counter(&c->flows_active);
-		totals->flow_capacity += read_counter(&c->flow_capacity);
-		totals->to_management += read_counter(&c->to_management);
-		totals->arp_replies += read_counter(&c->arp_replies);
-		totals->icmp_echo_replies += read_counter(&c->icmp_echo_replies);
-		totals->icmp_frag_needed_sent += read_counter(&c->icmp_frag_needed_sent);
-		totals->icmp_errors_forwarded += read_counter(&c->icmp_errors_forwarded);
-		totals->icmp_error_copies += read_counter(&c->icmp_error_copies);
+	/* Room for ", " before the pair and a comma after it. */
+	if (!line->first && line->column + 2 + length + 1 > SUMMARY_WIDTH) {
+		fprintf(line->out, ",\n%*s", line->indent, "");
+		line->column = line->indent;
+	} else if (!line->first) {
+		fputs(", ", line->out);
+		line->column += 2;
 	}
-	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
-		totals->rx_packets += totals->port[p].rx_packets;
-		totals->tx_packets += totals->port[p].tx_packets;
-	}
-	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
-		totals->drops_total += totals->drops[r];
+	fputs(text, line->out);
+	line->column += length;
+	line->first = false;
 }
 
-static void traffic_add(struct dplb_traffic_counters *out, const struct dplb_traffic_counters *c)
+static void line_end(struct field_line *line)
 {
-	out->packets_in += read_counter(&c->packets_in);
-	out->bytes_in += read_counter(&c->bytes_in);
-	out->packets_out += read_counter(&c->packets_out);
-	out->bytes_out += read_counter(&c->bytes_out);
-	out->new_flows += read_counter(&c->new_flows);
-	/* Each worker's count is exact for its own table; their sum is the
-	 * total, though a flow moved between reads can be briefly off by one. */
-	out->active_flows += read_counter(&c->active_flows);
+	fputc('\n', line->out);
 }
 
-void dplb_vip_counters_sum(const struct dplb_context *ctx, uint16_t vip_id,
-			   struct dplb_traffic_counters *out)
+static void traffic_fields(struct field_line *line, const struct dplb_traffic_counters *c)
 {
-	memset(out, 0, sizeof(*out));
-	for (uint16_t w = 0; w < ctx->worker_count; w++)
-		traffic_add(out, &ctx->workers[w].counters.vip[vip_id]);
-}
-
-void dplb_backend_counters_sum(const struct dplb_context *ctx, uint32_t backend_id,
-			       struct dplb_traffic_counters *out)
-{
-	memset(out, 0, sizeof(*out));
-	for (uint16_t w = 0; w < ctx->worker_count; w++)
-		traffic_add(out, &ctx->workers[w].counters.backend[backend_id]);
+#define TRAFFIC_FIELD(field, kind, help) line_field(line, #field, c->field);
+	DPLB_TRAFFIC_COUNTERS(TRAFFIC_FIELD)
+#undef TRAFFIC_FIELD
+	line_end(line);
 }
 
 /*
@@ -105,25 +85,28 @@ void dplb_backend_counters_sum(const struct dplb_context *ctx, uint32_t backend_
  * without a shared table (counted as they are made). After the workers
  * stopped.
  */
-static void print_balance(const struct dplb_context *ctx, const struct dplb_totals *totals,
+static void print_balance(const struct dplb_context *ctx, const struct dplb_worker_counters *totals,
 			  FILE *out)
 {
+	struct dplb_port_counters ports;
 	uint64_t requests_sent = ctx->arp_requests_sent;
 
+	dplb_port_counters_sum(ctx, totals, &ports);
 	/* Requests still in the ring when the workers stopped were never sent. */
 	if (ctx->worker_count > 0 && ctx->workers[0].from_management != NULL)
 		requests_sent -= RTE_MIN(requests_sent,
 					 (uint64_t)rte_ring_count(ctx->workers[0].from_management));
-	const uint64_t out_side = totals->tx_packets + totals->drops_total + totals->to_management;
-	const uint64_t in_side = totals->rx_packets + requests_sent + totals->icmp_error_copies;
+	const uint64_t drops = dplb_drops_total(totals->drops);
+	const uint64_t out_side = ports.tx_packets + drops + totals->to_management;
+	const uint64_t in_side = ports.rx_packets + requests_sent + totals->icmp_error_copies;
 	const uint64_t copies = totals->icmp_error_copies;
 	const bool balances = out_side == in_side;
 
 	fprintf(out, "  balance: rx %" PRIu64 " = tx %" PRIu64 " + drops %" PRIu64
 		     " + to management %" PRIu64 " - ARP requests from management %" PRIu64
 		     " - ICMP error copies %" PRIu64 ": %s",
-		totals->rx_packets, totals->tx_packets, totals->drops_total, totals->to_management,
-		requests_sent, copies, balances ? "balances" : "does not balance");
+		ports.rx_packets, ports.tx_packets, drops, totals->to_management, requests_sent,
+		copies, balances ? "balances" : "does not balance");
 	if (out_side < in_side)
 		fprintf(out, " (%" PRIu64 " packets unaccounted for)", in_side - out_side);
 	else if (out_side > in_side)
@@ -131,39 +114,65 @@ static void print_balance(const struct dplb_context *ctx, const struct dplb_tota
 	fprintf(out, "\n");
 }
 
-void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
+/* Ports, the workers' counters (totals, then what only a worker's own
+ * means), management's, the log's, and drops by reason. */
+static void print_counters(const struct dplb_context *ctx, const struct dplb_worker_counters *totals,
+			   FILE *out)
 {
-	const struct dplb_state *state = dplb_current_state(ctx->publisher);
-	struct dplb_totals totals;
-	char address[16];
+	struct dplb_worker_counters one;
+	struct field_line line;
 
-	dplb_totals_sum(ctx, &totals);
-	fprintf(out, "dplb summary: %u workers, state generation %" PRIu64 ", reloads %" PRIu64
-		     " ok / %" PRIu64 " failed\n",
-		ctx->worker_count, ctx->generation, ctx->reloads_ok, ctx->reloads_failed);
-	for (uint16_t p = 0; p < ctx->port_count; p++)
-		fprintf(out, "  port %u: rx %" PRIu64 " packets %" PRIu64 " bytes, tx %" PRIu64
-			     " packets\n",
-			ctx->port_ids[p], totals.port[p].rx_packets, totals.port[p].rx_bytes,
-			totals.port[p].tx_packets);
-	fprintf(out, "  flows: new %" PRIu64 ", active %" PRIu64 " of %" PRIu64 ", expired %" PRIu64
-		     ", rescheduled %" PRIu64 ", insert failures %" PRIu64 "\n",
-		totals.new_flows, totals.flows_active, totals.flow_capacity, totals.flows_expired,
-		totals.flows_rescheduled, totals.flow_insert_failures);
-	fprintf(out, "  neighbors: ARP requests answered %" PRIu64 ", sent %" PRIu64
-		     ", answers learned %" PRIu64 "; pings answered %" PRIu64
-		     ", fragmentation-needed sent %" PRIu64 ", ICMP errors forwarded %" PRIu64 "\n",
-		totals.arp_replies, ctx->arp_requests_sent, ctx->arp_answers_learned,
-		totals.icmp_echo_replies, totals.icmp_frag_needed_sent,
-		totals.icmp_errors_forwarded);
+	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
+		line_start(&line, out, "  port %u: ", ctx->port_ids[p]);
+#define PORT_FIELD(field, kind, help) line_field(&line, #field, totals->port[p].field);
+		DPLB_PORT_COUNTERS(PORT_FIELD)
+#undef PORT_FIELD
+		line_end(&line);
+	}
+	line_start(&line, out, "  workers: ");
+#define TOTAL_FIELD(field, kind, help)                                                         \
+	if (dplb_counter_in_totals(kind))                                                      \
+		line_field(&line, #field, totals->field);
+	DPLB_WORKER_COUNTERS(TOTAL_FIELD)
+#undef TOTAL_FIELD
+	line_end(&line);
+	for (uint16_t w = 0; w < ctx->worker_count; w++) {
+		dplb_worker_counters_read(ctx, w, &one);
+		line_start(&line, out, "  worker %u (lcore %u): ", w, ctx->workers[w].lcore_id);
+#define WORKER_FIELD(field, kind, help)                                                        \
+	if (!dplb_counter_in_totals(kind))                                                     \
+		line_field(&line, #field, one.field);
+		DPLB_WORKER_COUNTERS(WORKER_FIELD)
+#undef WORKER_FIELD
+		line_end(&line);
+	}
+	line_start(&line, out, "  management: ");
+	line_field(&line, "arp_requests_sent", ctx->arp_requests_sent);
+	line_field(&line, "arp_answers_learned", ctx->arp_answers_learned);
+	line_end(&line);
 	const struct dplb_log_drops log = dplb_log_dropped();
 
 	fprintf(out, "  log: %" PRIu64 " lines (%" PRIu64 " bytes) could not be written\n",
 		log.log_dropped, log.log_dropped_bytes);
-	fprintf(out, "  drops: %" PRIu64 "\n", totals.drops_total);
+	fprintf(out, "  drops: %" PRIu64 "\n", dplb_drops_total(totals->drops));
+	line_start(&line, out, "    ");
 	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
-		if (totals.drops[r] != 0)
-			fprintf(out, "    %-22s %" PRIu64 "\n", dplb_drop_reason_label[r], totals.drops[r]);
+		line_field(&line, dplb_drop_reason_label[r], totals->drops[r]);
+	line_end(&line);
+}
+
+void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	struct dplb_worker_counters totals;
+	struct field_line line;
+	char address[INET_ADDRSTRLEN];
+
+	dplb_worker_counters_total(ctx, &totals);
+	fprintf(out, "dplb summary: %u workers, state generation %" PRIu64 ", reloads %" PRIu64
+		     " ok / %" PRIu64 " failed\n",
+		ctx->worker_count, ctx->generation, ctx->reloads_ok, ctx->reloads_failed);
+	print_counters(ctx, &totals, out);
 	print_balance(ctx, &totals, out);
 	if (state == NULL)
 		return;
@@ -172,9 +181,8 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 		struct dplb_traffic_counters c;
 
 		dplb_vip_counters_sum(ctx, vip->id, &c);
-		fprintf(out, "  vip %s: in %" PRIu64 " packets, out %" PRIu64 " packets %" PRIu64
-			     " bytes, new flows %" PRIu64 "\n",
-			vip->config->name, c.packets_in, c.packets_out, c.bytes_out, c.new_flows);
+		line_start(&line, out, "  vip %s: ", vip->config->name);
+		traffic_fields(&line, &c);
 		for (uint32_t b = 0; b < vip->backend_count; b++) {
 			const uint32_t id = vip->backend_ids[b];
 			const struct dplb_backend_entry *backend = &state->backends[id];
@@ -183,12 +191,10 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 			dplb_health_report(ctx->health, id, &health);
 			dplb_backend_counters_sum(ctx, id, &c);
 			inet_ntop(AF_INET, &backend->address, address, sizeof(address));
-			fprintf(out, "    backend %s (%s, %s, weight %u): out %" PRIu64 " packets %" PRIu64
-				     " bytes, new flows %" PRIu64 ", active %" PRIu64 "\n",
-				address, dplb_backend_state_name(backend->state),
-				dplb_health_status_name(health.record.status),
-				backend->weight, c.packets_out, c.bytes_out, c.new_flows,
-				c.active_flows);
+			line_start(&line, out, "    backend %s (%s, %s, weight %u): ", address,
+				   dplb_backend_state_name(backend->state),
+				   dplb_health_status_name(health.record.status), backend->weight);
+			traffic_fields(&line, &c);
 		}
 	}
 }

@@ -2,8 +2,8 @@
  * dplb's counters as DPDK telemetry commands, so dpdk-telemetry.py (and
  * tests, through the telemetry socket) can read them while dplb runs.
  * Callbacks run on the EAL telemetry thread and only read, under the
- * management lock (see run_command). Counter names come from metrics.h and
- * counters.h, as for the HTTP API.
+ * management lock (see run_command). Counter names come from the lists in
+ * packet/counters.h and metrics.h, as for the HTTP API.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,7 +14,6 @@
 #include <rte_telemetry.h>
 
 #include "api/metrics.h"
-#include "api/stats.h"
 #include "api/telemetry.h"
 #include "common/log.h"
 #include "control/context.h"
@@ -27,11 +26,13 @@ static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_d
 {
 	const struct dplb_context *ctx = telemetry_context;
 	struct dplb_health_totals health;
-	struct dplb_totals totals;
+	struct dplb_worker_counters totals;
+	struct dplb_port_counters ports;
 
 	RTE_SET_USED(cmd);
 	RTE_SET_USED(params);
-	dplb_totals_sum(ctx, &totals);
+	dplb_worker_counters_total(ctx, &totals);
+	dplb_port_counters_sum(ctx, &totals, &ports);
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "generation", ctx->generation);
 	rte_tel_data_add_dict_u64(d, "reloads_ok", ctx->reloads_ok);
@@ -40,19 +41,15 @@ static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_d
 #define ADD_LOG(field, help) rte_tel_data_add_dict_u64(d, #field, log.field);
 	DPLB_LOG_METRICS(ADD_LOG)
 #undef ADD_LOG
-	rte_tel_data_add_dict_u64(d, "rx_packets", totals.rx_packets);
-	rte_tel_data_add_dict_u64(d, "tx_packets", totals.tx_packets);
-	rte_tel_data_add_dict_u64(d, "drops", totals.drops_total);
-	rte_tel_data_add_dict_u64(d, "new_flows", totals.new_flows);
-	rte_tel_data_add_dict_u64(d, "flows_active", totals.flows_active);
-	rte_tel_data_add_dict_u64(d, "flows_expired", totals.flows_expired);
-	rte_tel_data_add_dict_u64(d, "flows_rescheduled", totals.flows_rescheduled);
-	rte_tel_data_add_dict_u64(d, "flow_insert_failures", totals.flow_insert_failures);
-	rte_tel_data_add_dict_u64(d, "to_management", totals.to_management);
-	rte_tel_data_add_dict_u64(d, "arp_replies", totals.arp_replies);
-	rte_tel_data_add_dict_u64(d, "icmp_echo_replies", totals.icmp_echo_replies);
-	rte_tel_data_add_dict_u64(d, "icmp_frag_needed_sent", totals.icmp_frag_needed_sent);
-	rte_tel_data_add_dict_u64(d, "icmp_errors_forwarded", totals.icmp_errors_forwarded);
+#define ADD_PORT(field, kind, help) rte_tel_data_add_dict_u64(d, #field, ports.field);
+	DPLB_PORT_COUNTERS(ADD_PORT)
+#undef ADD_PORT
+	rte_tel_data_add_dict_u64(d, "drops", dplb_drops_total(totals.drops));
+#define ADD_TOTAL(field, kind, help)                                                           \
+	if (dplb_counter_in_totals(kind))                                                      \
+		rte_tel_data_add_dict_u64(d, #field, totals.field);
+	DPLB_WORKER_COUNTERS(ADD_TOTAL)
+#undef ADD_TOTAL
 	rte_tel_data_add_dict_u64(d, "arp_requests_sent", ctx->arp_requests_sent);
 	rte_tel_data_add_dict_u64(d, "arp_answers_learned", ctx->arp_answers_learned);
 	rte_tel_data_add_dict_u64(d, "next_hop_updates", ctx->next_hop_updates);
@@ -66,11 +63,11 @@ static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_d
 
 static int telemetry_drops(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	struct dplb_totals totals;
+	struct dplb_worker_counters totals;
 
 	RTE_SET_USED(cmd);
 	RTE_SET_USED(params);
-	dplb_totals_sum(telemetry_context, &totals);
+	dplb_worker_counters_total(telemetry_context, &totals);
 	rte_tel_data_start_dict(d);
 	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
 		rte_tel_data_add_dict_u64(d, dplb_drop_reason_label[r], totals.drops[r]);
@@ -82,7 +79,7 @@ static int telemetry_drops(const char *cmd, const char *params, struct rte_tel_d
 static void add_traffic(struct rte_tel_data *d, const struct dplb_traffic_counters *c)
 {
 #define ADD_TRAFFIC(field, kind, help) rte_tel_data_add_dict_u64(d, #field, c->field);
-	DPLB_TRAFFIC_METRICS(ADD_TRAFFIC)
+	DPLB_TRAFFIC_COUNTERS(ADD_TRAFFIC)
 #undef ADD_TRAFFIC
 }
 
@@ -100,32 +97,24 @@ static void add_worker(struct rte_tel_data *d, const struct dplb_context *ctx, u
 		       struct rte_tel_data *drops)
 {
 	struct dplb_worker_counters c;
-	struct dplb_port_counters sum = { 0 };
-	uint64_t drops_total = 0;
+	struct dplb_port_counters sum;
 
 	dplb_worker_counters_read(ctx, w, &c);
-	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++) {
-#define SUM_PORT(field, kind, help) sum.field += c.port[p].field;
-		DPLB_PORT_METRICS(SUM_PORT)
-#undef SUM_PORT
-	}
+	dplb_port_counters_sum(ctx, &c, &sum);
 	rte_tel_data_add_dict_u64(d, "lcore", ctx->workers[w].lcore_id);
 #define ADD_PORT(field, kind, help) rte_tel_data_add_dict_u64(d, #field, sum.field);
-	DPLB_PORT_METRICS(ADD_PORT)
+	DPLB_PORT_COUNTERS(ADD_PORT)
 #undef ADD_PORT
 #define ADD_WORKER(field, kind, help) rte_tel_data_add_dict_u64(d, #field, c.field);
-	DPLB_WORKER_METRICS(ADD_WORKER)
+	DPLB_WORKER_COUNTERS(ADD_WORKER)
 #undef ADD_WORKER
-	if (drops != NULL)
-		rte_tel_data_start_dict(drops);
-	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++) {
-		drops_total += c.drops[r];
-		if (drops != NULL)
-			rte_tel_data_add_dict_u64(drops, dplb_drop_reason_label[r], c.drops[r]);
-	}
-	rte_tel_data_add_dict_u64(d, "drops_total", drops_total);
-	if (drops != NULL)
-		rte_tel_data_add_dict_container(d, "drops", drops, 0);
+	rte_tel_data_add_dict_u64(d, "drops_total", dplb_drops_total(c.drops));
+	if (drops == NULL)
+		return;
+	rte_tel_data_start_dict(drops);
+	for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
+		rte_tel_data_add_dict_u64(drops, dplb_drop_reason_label[r], c.drops[r]);
+	rte_tel_data_add_dict_container(d, "drops", drops, 0);
 }
 
 static int telemetry_workers(const char *cmd, const char *params, struct rte_tel_data *d)
@@ -189,7 +178,7 @@ static int telemetry_ports(const char *cmd, const char *params, struct rte_tel_d
 		dplb_ethdev_stats_read(ctx, p, &ethdev);
 		rte_tel_data_start_dict(port);
 #define ADD_PORT(field, kind, help) rte_tel_data_add_dict_u64(port, #field, totals.port[p].field);
-		DPLB_PORT_METRICS(ADD_PORT)
+		DPLB_PORT_COUNTERS(ADD_PORT)
 #undef ADD_PORT
 #define ADD_ETHDEV(field, kind, help) rte_tel_data_add_dict_u64(port, #field, ethdev.field);
 		DPLB_ETHDEV_METRICS(ADD_ETHDEV)
@@ -308,7 +297,7 @@ static int telemetry_vips(const char *cmd, const char *params, struct rte_tel_da
 	struct rte_tel_data *healthy = table_column(&t, "healthy", RTE_TEL_U64_VAL);
 #define TRAFFIC_COLUMN(field, kind, help)                                                      \
 	struct rte_tel_data *column_##field = table_column(&t, #field, RTE_TEL_U64_VAL);
-	DPLB_TRAFFIC_METRICS(TRAFFIC_COLUMN)
+	DPLB_TRAFFIC_COUNTERS(TRAFFIC_COLUMN)
 #undef TRAFFIC_COLUMN
 
 	RTE_SET_USED(cmd);
@@ -327,7 +316,7 @@ static int telemetry_vips(const char *cmd, const char *params, struct rte_tel_da
 		add_row_u64(healthy, vip->up_count > 0); /* as /vips and /healthz say */
 		dplb_vip_counters_sum(ctx, vip->id, &c);
 #define TRAFFIC_ROW(field, kind, help) add_row_u64(column_##field, c.field);
-		DPLB_TRAFFIC_METRICS(TRAFFIC_ROW)
+		DPLB_TRAFFIC_COUNTERS(TRAFFIC_ROW)
 #undef TRAFFIC_ROW
 	}
 	return table_finish(&t, d);
@@ -381,7 +370,7 @@ static int telemetry_backends(const char *cmd, const char *params, struct rte_te
 	struct rte_tel_data *error = table_column(&t, "last_check_error", RTE_TEL_STRING_VAL);
 #define TRAFFIC_COLUMN(field, kind, help)                                                      \
 	struct rte_tel_data *column_##field = table_column(&t, #field, RTE_TEL_U64_VAL);
-	DPLB_TRAFFIC_METRICS(TRAFFIC_COLUMN)
+	DPLB_TRAFFIC_COUNTERS(TRAFFIC_COLUMN)
 #undef TRAFFIC_COLUMN
 	/* Rows past RTE_TEL_MAX_ARRAY_ENTRIES are left out; HTTP has them all. */
 	for (uint32_t b = 0; !t.failed && b < vip->backend_count; b++) {
@@ -399,7 +388,7 @@ static int telemetry_backends(const char *cmd, const char *params, struct rte_te
 		add_row_string(error, report.last.error);
 		dplb_backend_counters_sum(ctx, id, &c);
 #define TRAFFIC_ROW(field, kind, help) add_row_u64(column_##field, c.field);
-		DPLB_TRAFFIC_METRICS(TRAFFIC_ROW)
+		DPLB_TRAFFIC_COUNTERS(TRAFFIC_ROW)
 #undef TRAFFIC_ROW
 	}
 	return table_finish(&t, d);

@@ -3,13 +3,16 @@
  *
  * Each worker writes only its own struct dplb_worker_counters, with plain
  * stores (no atomics on the hot path); readers on the management lcore sum
- * them. The drop reasons are declared once, as an X-macro, so the enum, the
- * summary printed at exit, the JSON keys and the Prometheus label values
- * cannot drift apart.
+ * them. Every counter is declared once, in one of the X-macro lists below
+ * (drop reasons, per-worker counters, port counters, VIP and backend
+ * counters): the structs, the enum of drop reasons and every export are
+ * generated from them, so names cannot drift apart. The label arrays are
+ * defined in counters.c.
  */
 #ifndef DPLB_COUNTERS_H
 #define DPLB_COUNTERS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rte_common.h>
@@ -48,22 +51,78 @@ enum dplb_drop_reason {
 extern const char *const dplb_drop_reason_label[DPLB_DROP_REASON_COUNT];
 extern const char *const dplb_drop_reason_help[DPLB_DROP_REASON_COUNT];
 
-/* Counters kept per VIP and per backend, indexed by their stable ids so that
- * they survive reloads. in = received for it, out = sent encapsulated. */
+/*
+ * What kind of number a counter is; every export treats each kind alike.
+ *   DPLB_COUNTER     counts events: summed over workers; a Prometheus
+ *                    counter (name_total)
+ *   DPLB_GAUGE       a level (flows in a table, its size): summed over
+ *                    workers; a Prometheus gauge
+ *   DPLB_PER_WORKER  counts events of one worker's loop: means something
+ *                    per worker only, so totals leave it out; a Prometheus
+ *                    counter with a worker label
+ */
+enum dplb_counter_kind { DPLB_COUNTER, DPLB_GAUGE, DPLB_PER_WORKER };
+
+/* Whether totals over workers show a counter of this kind. */
+static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
+{
+	return kind != DPLB_PER_WORKER;
+}
+
+/*
+ * The counter lists. Each entry is X(field, kind, help): field is the
+ * struct member, the JSON and telemetry key, and the Prometheus name once
+ * prefixed (dplb_worker_, dplb_port_, dplb_vip_, dplb_backend_) and, for
+ * counters, suffixed _total. The structs below are generated from them, and
+ * every export (/stats, /metrics, telemetry, the exit summary) walks them.
+ */
+
+/* struct dplb_worker_counters, besides ports and drops. */
+#define DPLB_WORKER_COUNTERS(X)                                                            \
+	X(new_flows, DPLB_COUNTER, "Flows this worker created")                              \
+	X(flow_insert_failures, DPLB_COUNTER,                                                 \
+	  "New flows forwarded without an entry because the flow table was full")            \
+	X(flows_expired, DPLB_COUNTER, "Flows forgotten after their idle timeout")           \
+	X(flows_rescheduled, DPLB_COUNTER,                                                    \
+	  "Established flows given a new backend because theirs was removed or down")        \
+	X(to_management, DPLB_COUNTER, "Frames passed to the management lcore")              \
+	X(arp_replies, DPLB_COUNTER, "ARP requests for dplb's address answered")             \
+	X(icmp_echo_replies, DPLB_COUNTER, "ICMP echo requests answered")                    \
+	X(icmp_frag_needed_sent, DPLB_COUNTER,                                                \
+	  "ICMP fragmentation needed sent to clients whose packets the tunnel made too big") \
+	X(icmp_errors_forwarded, DPLB_COUNTER, "ICMP errors about a flow sent to its backend") \
+	X(icmp_error_copies, DPLB_COUNTER,                                                    \
+	  "Extra copies of ICMP errors sent to every backend of a VIP without a flow table")  \
+	X(loops, DPLB_PER_WORKER, "Iterations of the worker loop")                           \
+	X(busy_loops, DPLB_PER_WORKER, "Iterations of the worker loop that received packets") \
+	X(flows_active, DPLB_GAUGE, "Flows in this worker's flow table")                     \
+	X(flow_capacity, DPLB_GAUGE, "Size of this worker's flow table")
+
+/* struct dplb_port_counters: what the workers counted on each port. */
+#define DPLB_PORT_COUNTERS(X)                                                              \
+	X(rx_packets, DPLB_COUNTER, "Packets received")                                      \
+	X(rx_bytes, DPLB_COUNTER, "Bytes received (whole frames)")                           \
+	X(tx_packets, DPLB_COUNTER, "Packets sent (taken by the driver)")                    \
+	X(tx_bytes, DPLB_COUNTER, "Bytes sent (whole frames taken by the driver)")
+
+/* struct dplb_traffic_counters, kept per VIP and per backend by stable id,
+ * so that they survive reloads. */
+#define DPLB_TRAFFIC_COUNTERS(X)                                                           \
+	X(packets_in, DPLB_COUNTER, "Packets received for it")                               \
+	X(bytes_in, DPLB_COUNTER, "IP bytes received for it")                                \
+	X(packets_out, DPLB_COUNTER, "Packets sent encapsulated (taken by the driver)")      \
+	X(bytes_out, DPLB_COUNTER, "IP bytes sent encapsulated (outer header included)")     \
+	X(new_flows, DPLB_COUNTER, "Flows scheduled to it")                                  \
+	X(active_flows, DPLB_GAUGE, "Flows in the flow tables pointing to it")
+
+#define DPLB_COUNTER_FIELD(field, kind, help) uint64_t field;
+
 struct dplb_traffic_counters {
-	uint64_t packets_in;
-	uint64_t bytes_in;
-	uint64_t packets_out;
-	uint64_t bytes_out;
-	uint64_t new_flows;
-	uint64_t active_flows; /* flows in this worker's table pointing here */
+	DPLB_TRAFFIC_COUNTERS(DPLB_COUNTER_FIELD)
 };
 
 struct dplb_port_counters {
-	uint64_t rx_packets;
-	uint64_t rx_bytes;
-	uint64_t tx_packets;
-	uint64_t tx_bytes;
+	DPLB_PORT_COUNTERS(DPLB_COUNTER_FIELD)
 };
 
 #define DPLB_MAX_COUNTED_PORTS 8
@@ -71,23 +130,12 @@ struct dplb_port_counters {
 struct dplb_worker_counters {
 	struct dplb_port_counters port[DPLB_MAX_COUNTED_PORTS];
 	uint64_t drops[DPLB_DROP_REASON_COUNT];
-	uint64_t new_flows;
-	uint64_t flow_insert_failures; /* table full: forwarded statelessly */
-	uint64_t flows_expired;
-	uint64_t flows_rescheduled;    /* backend gone or down: picked again */
-	uint64_t flows_active;         /* occupancy of this worker's table */
-	uint64_t flow_capacity;
-	uint64_t to_management;        /* frames passed to the management lcore */
-	uint64_t arp_replies;          /* ARP requests for our address answered */
-	uint64_t icmp_echo_replies;    /* pings to us or to a VIP answered */
-	uint64_t icmp_frag_needed_sent; /* "fragmentation needed" sent to clients */
-	uint64_t icmp_errors_forwarded; /* ICMP errors sent on to a flow's backend */
-	uint64_t icmp_error_copies;    /* extra copies of one, for every backend */
-	uint64_t loops;                /* iterations of the worker loop */
-	uint64_t busy_loops;           /* iterations that received something */
+	DPLB_WORKER_COUNTERS(DPLB_COUNTER_FIELD)
 	/* Indexed by stable id; allocated for DPLB_MAX_VIP_IDS / DPLB_MAX_BACKEND_IDS. */
 	struct dplb_traffic_counters *vip;
 	struct dplb_traffic_counters *backend;
 } __rte_cache_aligned;
+
+#undef DPLB_COUNTER_FIELD
 
 #endif

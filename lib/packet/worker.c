@@ -288,11 +288,49 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 	return backend_id;
 }
 
+/*
+ * Count what the driver took: the first sent packets of port_slot's TX
+ * buffer, as their slots describe them. "Out" means sent: the packets the
+ * driver refused were dropped as tx_full by the buffer's error callback and
+ * count nowhere here.
+ */
+static inline void count_sent(struct dplb_worker *worker, uint16_t port_slot, uint16_t sent)
+{
+	struct dplb_worker_counters *counters = &worker->counters;
+	struct dplb_port_counters *port = &counters->port[port_slot];
+	const struct dplb_tx_slot *slot = worker->tx_slots[port_slot];
+
+	port->tx_packets += sent;
+	for (uint16_t i = 0; i < sent; i++) {
+		port->tx_bytes += slot[i].frame_bytes;
+		if (slot[i].vip_id == DPLB_TX_NOT_FORWARDED)
+			continue;
+		counters->vip[slot[i].vip_id].packets_out++;
+		counters->vip[slot[i].vip_id].bytes_out += slot[i].ip_bytes;
+		counters->backend[slot[i].backend_id].packets_out++;
+		counters->backend[slot[i].backend_id].bytes_out += slot[i].ip_bytes;
+	}
+}
+
+/* Buffer m for port_slot, described by slot; a full buffer goes out. */
+static inline void send_packet(struct dplb_worker *worker, uint16_t port_slot, struct rte_mbuf *m,
+			       struct dplb_tx_slot slot)
+{
+	struct rte_eth_dev_tx_buffer *buffer = worker->tx_buffers[port_slot];
+
+	worker->tx_slots[port_slot][buffer->length] = slot;
+	const uint16_t sent =
+		rte_eth_tx_buffer(worker->port_ids[port_slot], worker->index, buffer, m);
+	if (sent != 0)
+		count_sent(worker, port_slot, sent);
+}
+
+/* A frame dplb made or answered itself: counted on the port only. */
 static inline void send_back(struct dplb_worker *worker, uint16_t port_slot, struct rte_mbuf *m)
 {
-	worker->counters.port[port_slot].tx_packets +=
-		rte_eth_tx_buffer(worker->port_ids[port_slot], worker->index,
-				  worker->tx_buffers[port_slot], m);
+	send_packet(worker, port_slot, m,
+		    (struct dplb_tx_slot){ .frame_bytes = rte_pktmbuf_pkt_len(m),
+					   .vip_id = DPLB_TX_NOT_FORWARDED });
 }
 
 /*
@@ -356,14 +394,11 @@ static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_
 		return false;
 	}
 	/* IP bytes, as bytes_in: the outer packet, encapsulation included. */
-	const uint32_t length = info->ip_len + dplb_encap_overhead(vip->encap);
-	struct dplb_traffic_counters *vip_counters = &worker->counters.vip[vip->id];
-	struct dplb_traffic_counters *backend_counters = &worker->counters.backend[backend_id];
-	vip_counters->packets_out++;
-	vip_counters->bytes_out += length;
-	backend_counters->packets_out++;
-	backend_counters->bytes_out += length;
-	send_back(worker, port_slot, m);
+	send_packet(worker, port_slot, m,
+		    (struct dplb_tx_slot){ .frame_bytes = rte_pktmbuf_pkt_len(m),
+					   .ip_bytes = info->ip_len + dplb_encap_overhead(vip->encap),
+					   .backend_id = backend_id,
+					   .vip_id = vip->id });
 	return true;
 }
 
@@ -615,13 +650,13 @@ static void send_from_management(struct dplb_worker *worker)
 	}
 }
 
-static void flush_tx(struct dplb_worker *worker)
+void dplb_worker_flush_tx(struct dplb_worker *worker)
 {
 	for (uint16_t p = 0; p < worker->port_count; p++)
 		if (worker->tx_buffers[p]->length != 0)
-			worker->counters.port[p].tx_packets +=
-				rte_eth_tx_buffer_flush(worker->port_ids[p], worker->index,
-							worker->tx_buffers[p]);
+			count_sent(worker, p,
+				   rte_eth_tx_buffer_flush(worker->port_ids[p], worker->index,
+							   worker->tx_buffers[p]));
 }
 
 /*
@@ -652,7 +687,7 @@ void dplb_worker_end_iteration(struct dplb_worker *worker, uint64_t tsc, bool bu
 			worker->start_tsc + (uint64_t)(worker->now + 1) * worker->tsc_hz;
 	}
 	send_from_management(worker);
-	flush_tx(worker);
+	dplb_worker_flush_tx(worker);
 	age_on_schedule(worker, dplb_current_state(worker->publisher), tsc);
 	worker->counters.flows_active = worker->flows.count;
 	worker->counters.loops++;
@@ -686,7 +721,7 @@ int dplb_worker_main(void *arg)
 		}
 		dplb_worker_end_iteration(worker, rte_rdtsc(), busy);
 	}
-	flush_tx(worker);
+	dplb_worker_flush_tx(worker);
 	rte_rcu_qsbr_thread_offline(worker->rcu, worker->index);
 	rte_rcu_qsbr_thread_unregister(worker->rcu, worker->index);
 	return 0;

@@ -25,6 +25,17 @@
 /* ICMP "fragmentation needed" a worker may send per second. */
 #define DPLB_FRAG_NEEDED_PER_SECOND 1000
 
+/* A TX buffer's slot: what its packet counts once the driver has taken it. */
+struct dplb_tx_slot {
+	uint32_t frame_bytes; /* the port's tx_bytes */
+	uint32_t ip_bytes;    /* the VIP's and backend's bytes_out */
+	uint32_t backend_id;
+	uint16_t vip_id;      /* DPLB_TX_NOT_FORWARDED: a frame of dplb's own */
+};
+
+#define DPLB_TX_NOT_FORWARDED UINT16_MAX
+_Static_assert(DPLB_MAX_VIP_IDS <= DPLB_TX_NOT_FORWARDED, "a VIP id is never the marker");
+
 struct dplb_worker {
 	/* Read on every packet. */
 	struct dplb_flow_table flows;
@@ -36,6 +47,9 @@ struct dplb_worker {
 	uint16_t port_ids[DPLB_MAX_PORTS];
 	struct rte_ether_addr port_macs[DPLB_MAX_PORTS];
 	struct rte_eth_dev_tx_buffer *tx_buffers[DPLB_MAX_PORTS];
+	/* tx_slots[p][i] describes tx_buffers[p]->pkts[i]: packets count as
+	 * sent (port, VIP, backend) only once the driver has taken them. */
+	struct dplb_tx_slot tx_slots[DPLB_MAX_PORTS][DPLB_BURST];
 	/* Frames for the management lcore (ARP), and frames it wants sent
 	 * (ARP requests, mbuf->port = port slot): workers own every TX queue,
 	 * so the management lcore sends through one. Either may be NULL. */
@@ -80,6 +94,13 @@ void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *
  * daemon's loop.
  */
 void dplb_worker_end_iteration(struct dplb_worker *worker, uint64_t tsc, bool busy);
+
+/*
+ * Hand every buffered packet to the driver and count what it took; the rest
+ * are dropped as tx_full. Called by dplb_worker_end_iteration; exposed for
+ * benchmarks and tests that drive the pipeline themselves. Worker lcore.
+ */
+void dplb_worker_flush_tx(struct dplb_worker *worker);
 
 /* Refresh worker->now from the TSC. */
 static inline void dplb_worker_tick(struct dplb_worker *worker)

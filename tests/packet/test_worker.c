@@ -4,7 +4,8 @@
  * dplb_worker_process_burst and dplb_worker_age_flows.
  *
  * The EAL runs without hugepages and with one net_null port, so forwarded
- * frames reach a real TX queue (net_null frees them). Time is the worker's
+ * frames reach a real TX queue (net_null frees them); the worker_tx suite
+ * uses a net_ring port instead, whose TX fills up. Time is the worker's
  * own clock (worker->now, in seconds), set by the tests. Every expectation
  * is derived from what was sent and from the snapshot (Maglev slots, weight
  * shares, configured timeouts), not from earlier runs.
@@ -36,17 +37,17 @@ static struct rte_mempool *pool;
 static uint16_t port_id;
 static struct dplb_worker *worker;
 static struct dplb_identities *ids;
-static uint64_t tx_flushed; /* frames sent by the test's own flushes */
 
-static void setup(void)
+/* The EAL with one port, the vdev (net_null0, net_ring0), and a worker on it. */
+static void setup_port(const char *vdev)
 {
 	struct rte_eth_conf conf;
 
-	test_eal_init("net_null0");
+	test_eal_init(vdev);
 	pool = rte_pktmbuf_pool_create("test_mbufs", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 				       SOCKET_ID_ANY);
 	cr_assert_not_null(pool, "mbuf pool: %s", rte_strerror(rte_errno));
-	cr_assert_eq(rte_eth_dev_get_port_by_name("net_null0", &port_id), 0, "no net_null0 port");
+	cr_assert_eq(rte_eth_dev_get_port_by_name(vdev, &port_id), 0, "no %s port", vdev);
 	memset(&conf, 0, sizeof(conf));
 	cr_assert_eq(rte_eth_dev_configure(port_id, 1, 1, &conf), 0);
 	cr_assert_eq(rte_eth_rx_queue_setup(port_id, 0, 256, SOCKET_ID_ANY, NULL, pool), 0);
@@ -57,13 +58,17 @@ static void setup(void)
 	cr_assert_eq(dplb_worker_init(worker, 0, &port_id, 1, FLOW_CAPACITY, SOCKET_ID_ANY), 0);
 	ids = dplb_identities_create();
 	cr_assert_not_null(ids);
-	tx_flushed = 0;
+}
+
+static void setup(void)
+{
+	setup_port("net_null0");
 }
 
 static void teardown(void)
 {
 	if (worker != NULL) {
-		rte_eth_tx_buffer_flush(port_id, 0, worker->tx_buffers[0]);
+		dplb_worker_flush_tx(worker);
 		dplb_worker_fini(worker);
 		rte_free(worker);
 		worker = NULL;
@@ -262,10 +267,11 @@ static uint64_t total_drops(void)
 	return total;
 }
 
+/* Send what the worker buffered; returns the frames the port sent. */
 static uint64_t flush_tx(void)
 {
-	tx_flushed += rte_eth_tx_buffer_flush(port_id, 0, worker->tx_buffers[0]);
-	return worker->counters.port[0].tx_packets + tx_flushed;
+	dplb_worker_flush_tx(worker);
+	return worker->counters.port[0].tx_packets;
 }
 
 static const struct dplb_traffic_counters *backend_counters(uint32_t id)
@@ -351,15 +357,19 @@ Test(worker, new_flows_are_scheduled_counted_and_sent)
 	cr_assert_eq(vip_counters(web)->active_flows, TCP_FLOWS);
 	cr_assert_eq(vip_counters(dns)->active_flows, UDP_FLOWS);
 	cr_assert_eq(vip_counters(web)->packets_in, 2 * TCP_FLOWS);
-	cr_assert_eq(vip_counters(web)->packets_out, 2 * TCP_FLOWS);
-	cr_assert_eq(vip_counters(dns)->packets_out, 2 * UDP_FLOWS);
 	cr_assert_eq(vip_counters(web)->bytes_in, 2ull * TCP_FLOWS * ip_length(IPPROTO_TCP));
-	/* Out: IP bytes too, with the IPIP header each. */
-	cr_assert_eq(vip_counters(web)->bytes_out,
-		     2ull * TCP_FLOWS * (sizeof(struct rte_ipv4_hdr) + ip_length(IPPROTO_TCP)));
 	cr_assert_eq(worker->counters.port[0].rx_packets, n);
 	const uint64_t sent = flush_tx();
 	cr_assert_eq(sent, n, "sent %lu of %u", (unsigned long)sent, n);
+	/* Out once sent: IP bytes too, with the IPIP header each; the port
+	 * counts whole frames. */
+	cr_assert_eq(vip_counters(web)->packets_out, 2 * TCP_FLOWS);
+	cr_assert_eq(vip_counters(dns)->packets_out, 2 * UDP_FLOWS);
+	cr_assert_eq(vip_counters(web)->bytes_out,
+		     2ull * TCP_FLOWS * (sizeof(struct rte_ipv4_hdr) + ip_length(IPPROTO_TCP)));
+	cr_assert_eq(worker->counters.port[0].tx_bytes,
+		     vip_counters(web)->bytes_out + vip_counters(dns)->bytes_out +
+			     n * sizeof(struct rte_ether_hdr));
 
 	/* Each flow went where Maglev says, and its entry says so. */
 	uint64_t new_per_backend = 0, packets_per_backend = 0;
@@ -542,9 +552,9 @@ Test(worker, a_full_table_forwards_without_state)
 	cr_assert_eq(worker->counters.new_flows + worker->counters.flow_insert_failures, FLOWS);
 	cr_assert_eq(worker->counters.new_flows, worker->flows.count);
 	cr_assert_eq(total_drops(), 0, "a full table dropped packets");
-	cr_assert_eq(vip_counters(web)->packets_out, FLOWS);
 	const uint64_t sent = flush_tx();
 	cr_assert_eq(sent, FLOWS, "sent %lu", (unsigned long)sent);
+	cr_assert_eq(vip_counters(web)->packets_out, FLOWS);
 	/* Unrecorded flows still go where Maglev says. */
 	for (int b = 0; b < WEB_BACKENDS; b++) {
 		const uint32_t id = test_backend_id(web, state, ip(web_backends[b]));
@@ -940,4 +950,70 @@ Test(worker, a_syn_reusing_a_closed_flow_is_a_new_connection)
 	check_active_counters(after);
 	dplb_state_free(before);
 	dplb_state_free(after);
+}
+
+/* ---- a port that refuses packets ---------------------------------------- */
+
+static void setup_ring(void)
+{
+	setup_port("net_ring0");
+}
+
+TestSuite(worker_tx, .init = setup_ring, .fini = teardown, .timeout = 120);
+
+/*
+ * net_ring keeps what is sent until it is received: once its ring is full
+ * the driver refuses frames, which the worker drops as tx_full. "Out" means
+ * sent: only the frames the driver took count on the port, the VIP and the
+ * backend each one was for.
+ */
+Test(worker_tx, only_frames_the_driver_took_count_as_sent)
+{
+	enum { FLOWS = 2048 };
+	struct dplb_state *state = web_state(NULL, 1);
+	const struct dplb_vip_entry *web = test_vip_named(state, "web");
+	static struct flow flows[FLOWS];
+	struct rte_eth_stats port_stats;
+	uint64_t backends_out = 0;
+
+	for (uint32_t i = 0; i < FLOWS; i++)
+		flows[i] = tcp_flow(i);
+	send_flows(state, flows, FLOWS);
+	flush_tx();
+	cr_assert_eq(rte_eth_stats_get(port_id, &port_stats), 0);
+	const uint64_t taken = port_stats.opackets;
+
+	cr_assert_gt(taken, 0);
+	cr_assert_lt(taken, FLOWS, "the ring took all %lu frames", (unsigned long)taken);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_TX_FULL], FLOWS - taken);
+	cr_assert_eq(total_drops(), FLOWS - taken);
+	cr_assert_eq(worker->counters.port[0].tx_packets, taken);
+	cr_assert_eq(worker->counters.port[0].tx_bytes,
+		     taken * (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) +
+			      ip_length(IPPROTO_TCP)));
+	cr_assert_eq(vip_counters(web)->packets_in, FLOWS);
+	cr_assert_eq(vip_counters(web)->packets_out, taken);
+	cr_assert_eq(vip_counters(web)->bytes_out,
+		     taken * (sizeof(struct rte_ipv4_hdr) + ip_length(IPPROTO_TCP)));
+	/* Frames go to the driver in order, so it took the first ones: each
+	 * backend counts those of them Maglev sent it, and no refused one. */
+	for (int b = 0; b < WEB_BACKENDS; b++) {
+		const uint32_t id = test_backend_id(web, state, ip(web_backends[b]));
+		uint64_t expected = 0;
+
+		for (uint32_t i = 0; i < taken; i++)
+			expected += maglev_pick(web, &flows[i]) == id;
+		cr_assert_eq(backend_counters(id)->packets_out, expected, "backend %s",
+			     web_backends[b]);
+		backends_out += backend_counters(id)->packets_out;
+	}
+	cr_assert_eq(backends_out, taken);
+
+	/* Empty the ring: the frames in it belong to the pool. */
+	struct rte_mbuf *back[DPLB_BURST];
+	uint16_t received;
+
+	while ((received = rte_eth_rx_burst(port_id, 0, back, DPLB_BURST)) != 0)
+		rte_pktmbuf_free_bulk(back, received);
+	dplb_state_free(state);
 }
