@@ -222,6 +222,26 @@ int dplb_control_update_backend(struct dplb_context *ctx, const char *vip_name, 
 	return commit(ctx, copy, result);
 }
 
+int dplb_control_check_authentication(const struct dplb_context *ctx,
+				      const struct dplb_config *next, char *error)
+{
+	const struct dplb_config *serving = serving_config(ctx);
+
+	if (serving->token_file[0] == '\0' || next->token_file[0] != '\0' ||
+	    (!ctx->api_exposed && dplb_config_listen_is_loopback(next)))
+		return 0;
+	if (next->allow_unauthenticated) {
+		DPLB_LOG(WARNING, "warning: reload: token_file removed with allow_unauthenticated "
+				  "= yes: the API, beyond loopback, takes changes from anyone");
+		return 0;
+	}
+	snprintf(error, DPLB_ERROR_MAX, "%.150s: token_file removed while the API listens "
+		 "beyond loopback: set [management] allow_unauthenticated = yes to mean it",
+		 next->path);
+	DPLB_LOG(WARNING, "warning: reload refused: %s", error);
+	return -EINVAL;
+}
+
 int dplb_control_reload(struct dplb_context *ctx, struct dplb_control_result *result)
 {
 	struct dplb_config *before;

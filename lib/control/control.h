@@ -74,6 +74,16 @@ int dplb_reload(struct dplb_context *ctx, struct dplb_config_errors *errs);
  * path of reloads and, later, API changes. Management lcore. */
 int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char *error);
 
+/*
+ * Whether the reload to next would turn authentication off on an API that
+ * others can reach (the listener now, or next's at the next start): the
+ * serving configuration has a token_file, next has none and does not say
+ * allow_unauthenticated = yes. Returns 0, or -EINVAL with why in error
+ * (DPLB_ERROR_MAX); logs the weakening either way. Management lcore.
+ */
+int dplb_control_check_authentication(const struct dplb_context *ctx,
+				      const struct dplb_config *next, char *error);
+
 /* Re-read the configuration file (dplb_reload) and say what it changed. */
 int dplb_control_reload(struct dplb_context *ctx, struct dplb_control_result *result);
 

@@ -369,6 +369,11 @@ int dplb_reload(struct dplb_context *ctx, struct dplb_config_errors *errs)
 		dplb_config_free(config);
 		rc = -EINVAL;
 	}
+	if (rc == 0 && dplb_control_check_authentication(ctx, config, errs->messages[0]) != 0) {
+		errs->count = 1;
+		dplb_config_free(config);
+		rc = -EINVAL;
+	}
 	if (rc == 0) {
 		rc = dplb_apply_config(ctx, config, errs->messages[0]);
 		errs->count = rc == 0 ? 0 : 1;
