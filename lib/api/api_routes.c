@@ -26,6 +26,7 @@
 
 #include "api/api_routes.h"
 #include "api/prometheus.h"
+#include "api/utf8.h"
 #include "common/values.h"
 #include "control/control.h"
 
@@ -40,6 +41,20 @@ struct api_route {
 
 /* ---- replies ------------------------------------------------------------- */
 
+/*
+ * A message as a JSON string. Messages echo request input, and a "%.64s"
+ * may cut a character in two: jansson would refuse the string, and the
+ * client would get no answer at all. Such bytes become '?'.
+ */
+static json_t *json_message(const char *message)
+{
+	char repaired[DPLB_ERROR_MAX + 64];
+
+	snprintf(repaired, sizeof(repaired), "%s", message);
+	dplb_utf8_repair(repaired);
+	return json_string(repaired);
+}
+
 void dplb_api_error(struct api_reply *reply, unsigned int status, const char *fmt, ...)
 {
 	char message[DPLB_ERROR_MAX + 64];
@@ -50,7 +65,7 @@ void dplb_api_error(struct api_reply *reply, unsigned int status, const char *fm
 	va_end(ap);
 	json_decref(reply->json);
 	reply->status = status;
-	reply->json = json_pack("{ss}", "error", message);
+	reply->json = json_pack("{so}", "error", json_message(message));
 }
 
 static void reply_json(struct api_reply *reply, unsigned int status, json_t *json)
@@ -72,7 +87,7 @@ static void reply_refused(struct api_reply *reply, unsigned int status,
 
 	dplb_api_error(reply, status, "%s", errs->count ? errs->messages[0] : "refused");
 	for (uint32_t i = 0; i < errs->count && i < RTE_DIM(errs->messages); i++)
-		json_array_append_new(all, json_string(errs->messages[i]));
+		json_array_append_new(all, json_message(errs->messages[i]));
 	json_object_set_new(reply->json, "errors", all);
 	if (errs->dropped)
 		json_object_set_new(reply->json, "more_errors", json_integer(errs->dropped));

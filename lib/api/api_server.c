@@ -9,6 +9,13 @@
  * the kernel reset the connection, and the client could lose the answer. A
  * client that asks "Expect: 100-continue" is answered at once instead, and
  * one that keeps sending past DISCARD_LIMIT is cut off.
+ *
+ * Slow clients: one address holds at most CONNECTIONS_PER_ADDRESS of the
+ * CONNECTION_LIMIT connections, so others always find room, and a request
+ * must arrive whole (headers and body) within REQUEST_DEADLINE_MS of the
+ * connection's opening or of its previous answer: a client that sends a
+ * byte now and then is not idle, and the idle timeout alone would let it
+ * hold its connection for ever.
  */
 #include <errno.h>
 #include <poll.h>
@@ -21,23 +28,41 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
 
 #include "api/api_routes.h"
 #include "api/api_server.h"
+#include "api/utf8.h"
 #include "common/log.h"
 
 #define CONNECTION_LIMIT 64
+/* Half of them: whoever else comes finds room. Clients that open one
+ * connection per request hold two for a moment (the one they closed is not
+ * reaped yet), so 16 in parallel from one host still fit. */
+#define CONNECTIONS_PER_ADDRESS 32
+/* Idle time that closes a connection, while an answer is sent too. */
 #define CONNECTION_TIMEOUT_SECONDS 30
+#define REQUEST_DEADLINE_MS 10000
 /* Per connection: headers and the read buffer of the body. */
 #define CONNECTION_MEMORY (128 * 1024)
 /* Of a refused body, read and dropped before answering. */
 #define DISCARD_LIMIT (1024 * 1024)
 #define TOKEN_MAX 4096
 
+/* One connection, from its accept to its close. */
+struct client {
+	LIST_ENTRY(client) link;
+	struct MHD_Connection *connection;
+	uint64_t deadline_ms; /* its request must be whole by then; 0 while answered */
+	bool bad_url;         /* the request's path or a query argument is not text */
+};
+
 struct dplb_api {
 	struct dplb_context *ctx;
 	struct MHD_Daemon *daemon;
 	int epoll_fd;
+	LIST_HEAD(, client) clients;
 	bool token_required;
 	char token[TOKEN_MAX + 1];
 	size_t token_length; /* 0 with token_required: every change is refused */
@@ -56,6 +81,107 @@ struct request {
 	size_t length;
 	size_t discarded;
 };
+
+/* ---- connections ------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct client *client_of(struct MHD_Connection *connection)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return info != NULL ? info->socket_context : NULL;
+}
+
+/*
+ * libmicrohttpd 0.9.75 has no call that closes a connection from outside
+ * its callbacks. Shutting the socket down does: its next read sees the end,
+ * and it closes and reaps the connection as if the client had gone. The
+ * socket stays open (MHD's) until MHD_CONNECTION_NOTIFY_CLOSED.
+ */
+static void cut_off(struct MHD_Connection *connection)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	if (info != NULL)
+		shutdown(info->connect_fd, SHUT_RDWR);
+}
+
+static void track_connection(void *cls, struct MHD_Connection *connection,
+			     void **socket_context, enum MHD_ConnectionNotificationCode code)
+{
+	struct dplb_api *api = cls;
+	struct client *client = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (client != NULL) {
+			LIST_REMOVE(client, link);
+			free(client);
+			*socket_context = NULL;
+		}
+		return;
+	}
+	client = calloc(1, sizeof(*client));
+	if (client == NULL) {
+		cut_off(connection); /* a connection without a deadline is not served */
+		return;
+	}
+	client->connection = connection;
+	client->deadline_ms = now_ms() + REQUEST_DEADLINE_MS;
+	LIST_INSERT_HEAD(&api->clients, client, link);
+	*socket_context = client;
+}
+
+/* The connections whose request did not arrive whole in time. */
+static void close_late_connections(struct dplb_api *api)
+{
+	const uint64_t now = now_ms();
+	struct client *client;
+
+	LIST_FOREACH(client, &api->clients, link) {
+		const union MHD_ConnectionInfo *info;
+		char address[INET_ADDRSTRLEN] = "?";
+
+		if (client->deadline_ms == 0 || now < client->deadline_ms)
+			continue;
+		client->deadline_ms = 0;
+		info = MHD_get_connection_info(client->connection,
+					       MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (info != NULL && info->client_addr != NULL &&
+		    info->client_addr->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)info->client_addr)->sin_addr,
+				  address, sizeof(address));
+		DPLB_LOG(WARNING, "http: closing a connection from %s: no whole request within %u s",
+			 address, REQUEST_DEADLINE_MS / 1000);
+		cut_off(client->connection);
+	}
+}
+
+/*
+ * libmicrohttpd's own decoding of %XX, for the path and each query
+ * argument, with a look at the result: a NUL would cut the text short
+ * (/vips/web%00 served as /vips/web), and bytes that are not UTF-8 could
+ * not be echoed in a JSON error. Either makes the request a 400.
+ */
+static size_t unescape(void *cls, struct MHD_Connection *connection, char *text)
+{
+	const size_t length = MHD_http_unescape(text);
+	struct client *client = client_of(connection);
+
+	(void)cls;
+	if (client != NULL && (memchr(text, '\0', length) != NULL ||
+			       dplb_utf8_valid_prefix(text, length) != length))
+		client->bad_url = true;
+	return length;
+}
 
 /* ---- the token --------------------------------------------------------- */
 
@@ -136,12 +262,17 @@ static const char *refuse_unauthorized(const struct dplb_api *api,
 
 static enum MHD_Result send_reply(struct MHD_Connection *connection, struct api_reply *reply)
 {
+	/* An answer that could not be made is still an answer. */
+	static const char failed[] = "{\"error\": \"out of memory\"}";
+	struct client *client = client_of(connection);
 	struct MHD_Response *response;
 	const char *type = reply->content_type;
 	enum MHD_Result queued;
 	char *body = reply->text;
 	size_t length = reply->text_length;
 
+	if (client != NULL)
+		client->deadline_ms = 0; /* the request is whole: answering takes its time */
 	if (reply->json != NULL) {
 		body = json_dumps(reply->json, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
 		length = body ? strlen(body) : 0;
@@ -149,13 +280,18 @@ static enum MHD_Result send_reply(struct MHD_Connection *connection, struct api_
 		json_decref(reply->json);
 		reply->json = NULL;
 	}
-	if (body == NULL)
-		return MHD_NO; /* out of memory: drop the connection */
-	response = MHD_create_response_from_buffer(length, body, MHD_RESPMEM_MUST_FREE);
-	if (response == NULL) {
-		free(body);
-		return MHD_NO;
+	if (body == NULL) {
+		reply->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		type = "application/json";
+		response = MHD_create_response_from_buffer(sizeof(failed) - 1, (void *)failed,
+							   MHD_RESPMEM_PERSISTENT);
+	} else {
+		response = MHD_create_response_from_buffer(length, body, MHD_RESPMEM_MUST_FREE);
+		if (response == NULL)
+			free(body);
 	}
+	if (response == NULL)
+		return MHD_NO;
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (reply->allow[0] != '\0')
@@ -279,10 +415,17 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connecti
 	(void)version;
 	if (request == NULL) {
 		/* First call: headers only. */
+		struct client *client = client_of(connection);
+
 		request = calloc(1, sizeof(*request));
 		if (request == NULL)
 			return MHD_NO;
 		*request_context = request;
+		if (client != NULL && client->bad_url) {
+			client->bad_url = false;
+			refuse(request, MHD_HTTP_BAD_REQUEST,
+			       "the path or a query argument is not UTF-8 text, or holds a NUL (%%00)");
+		}
 		judge_headers(api, connection, url, method, request);
 		if (request->refusal != 0 && answer_refusal_now(connection))
 			return send_refusal(connection, request);
@@ -313,10 +456,13 @@ static void request_completed(void *cls, struct MHD_Connection *connection,
 			      void **request_context, enum MHD_RequestTerminationCode code)
 {
 	struct request *request = *request_context;
+	struct client *client = client_of(connection);
 
 	(void)cls;
-	(void)connection;
 	(void)code;
+	/* The next request on this connection has as long as the first. */
+	if (client != NULL)
+		client->deadline_ms = now_ms() + REQUEST_DEADLINE_MS;
 	if (request != NULL) {
 		free(request->body);
 		free(request);
@@ -349,6 +495,7 @@ struct dplb_api *dplb_api_start(struct dplb_context *ctx, char *error)
 		return NULL;
 	}
 	api->ctx = ctx;
+	LIST_INIT(&api->clients);
 	dplb_rate_memory_init(&api->rates);
 	address.sin_port = htons(config->listen_port);
 	if (inet_pton(AF_INET, config->listen_address, &address.sin_addr) != 1) {
@@ -360,7 +507,10 @@ struct dplb_api *dplb_api_start(struct dplb_context *ctx, char *error)
 		MHD_USE_EPOLL | MHD_USE_ERROR_LOG, config->listen_port, NULL, NULL, handle_request,
 		api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)CONNECTIONS_PER_ADDRESS,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_SECONDS,
+		MHD_OPTION_NOTIFY_CONNECTION, track_connection, api,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, api,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, api,
 		MHD_OPTION_EXTERNAL_LOGGER, log_message, api, MHD_OPTION_END);
@@ -375,9 +525,14 @@ struct dplb_api *dplb_api_start(struct dplb_context *ctx, char *error)
 	info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_EPOLL_FD);
 	api->epoll_fd = info != NULL ? info->epoll_fd : -1;
 	read_token(api);
-	if (!api->token_required && address.sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+	ctx->api_exposed = !dplb_config_listen_is_loopback(config);
+	if (!api->token_required && ctx->api_exposed && !config->allow_unauthenticated)
 		DPLB_LOG(WARNING, "warning: %s:%u accepts changes from anyone who can reach it: "
-				  "set [management] token_file",
+				  "set [management] token_file (or allow_unauthenticated = yes)",
+			 config->listen_address, config->listen_port);
+	else if (!api->token_required && ctx->api_exposed)
+		DPLB_LOG(NOTICE, "%s:%u accepts changes from anyone who can reach it "
+				 "(allow_unauthenticated = yes)",
 			 config->listen_address, config->listen_port);
 	return api;
 }
@@ -388,6 +543,7 @@ void dplb_api_poll(struct dplb_api *api)
 		return;
 	if (api->token_reloads != api->ctx->reloads_ok)
 		read_token(api);
+	close_late_connections(api);
 	MHD_run(api->daemon);
 }
 

@@ -93,6 +93,12 @@ static const struct name_value health_tcp_names[] = {
 	{ NULL, 0 },
 };
 
+static const struct name_value yes_no_names[] = {
+	{ "no", false },
+	{ "yes", true },
+	{ NULL, 0 },
+};
+
 static const struct name_value protocol_names[] = {
 	{ "tcp", DPLB_PROTO_TCP },
 	{ "udp", DPLB_PROTO_UDP },
@@ -813,6 +819,11 @@ static const struct key_spec key_table[] = {
 	  .doc = "File holding the bearer token that changes through the HTTP endpoint must "
 		 "carry; it must be readable when the file is loaded (default: none, changes are"
 		 " not authenticated)." },
+	{ SECTION_MANAGEMENT, "allow_unauthenticated", parse_enum_key,
+	  CONFIG_FIELD(allow_unauthenticated), .names = yes_no_names,
+	  .doc = "Say yes to mean it when the endpoint listens beyond loopback without a "
+		 "token_file: dplb then does not warn at start, and a reload may remove "
+		 "token_file from such a listener (without yes it is refused)." },
 	{ SECTION_MANAGEMENT, "health_source", parse_ipv4_key, CONFIG_FIELD(health_source),
 	  .doc = "Address health checks leave from, through the host's network stack (a "
 		 "management NIC's address); default: the kernel chooses by its routes." },
@@ -1684,6 +1695,14 @@ int dplb_config_validate(const struct dplb_config *config, struct dplb_config_er
 	if (ld.out_of_memory)
 		return -ENOMEM;
 	return ld.errs->count || ld.errs->dropped ? -EINVAL : 0;
+}
+
+bool dplb_config_listen_is_loopback(const struct dplb_config *config)
+{
+	struct in_addr address;
+
+	return inet_pton(AF_INET, config->listen_address, &address) == 1 &&
+	       (ntohl(address.s_addr) >> 24) == 127;
 }
 
 /* ---- names and lookups ------------------------------------------------ */

@@ -149,6 +149,9 @@ struct dplb_config {
 	char listen_address[64]; /* IPv4 text, default 127.0.0.1 */
 	uint16_t listen_port;    /* default 8080 */
 	char token_file[DPLB_PATH_MAX];
+	/* Changes without a token on a listener beyond loopback are meant: no
+	 * start-up warning, and a reload may remove token_file. */
+	bool allow_unauthenticated;
 	/* Health checks leave from this address (0: the kernel chooses). */
 	uint32_t health_source;
 	enum dplb_health_tcp_mode health_tcp;
@@ -190,6 +193,10 @@ struct dplb_config *dplb_config_clone(const struct dplb_config *config);
  * errs (may be NULL) saying why, or -ENOMEM. Messages carry no file or line.
  */
 int dplb_config_validate(const struct dplb_config *config, struct dplb_config_errors *errs);
+
+/* Whether [management] listen is a loopback address (127.0.0.0/8): no one
+ * beyond this host can reach the API. */
+bool dplb_config_listen_is_loopback(const struct dplb_config *config);
 
 /* Human-readable summary, as `dplb --check-config` prints it. */
 void dplb_config_print(const struct dplb_config *config, FILE *out);

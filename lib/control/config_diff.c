@@ -109,6 +109,7 @@ static const struct field settings[] = {
 	SETTING("listen", listen_port),
 	{ "token_file", offsetof(struct dplb_config, token_file),
 	  sizeof(((struct dplb_config *)0)->token_file), FIELD_STRING, false },
+	SETTING("allow_unauthenticated", allow_unauthenticated),
 	SETTING("health_source", health_source),
 	SETTING("health_tcp", health_tcp),
 };

@@ -66,6 +66,9 @@ struct dplb_context {
 	uint64_t arp_requests_sent;
 	uint64_t arp_answers_learned;
 	uint64_t next_hop_updates; /* snapshots made because a MAC changed */
+	/* The HTTP API listens beyond loopback (set by dplb_api_start): a
+	 * reload may not take its token away unnoticed. */
+	bool api_exposed;
 	/*
 	 * Held by the management lcore while it works (a reload or an API
 	 * change may free a snapshot) and by threads that read state from

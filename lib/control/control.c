@@ -290,6 +290,33 @@ static void log_refusal(const struct dplb_context *ctx, const struct dplb_contro
 		DPLB_LOG(ERR, "... and %u more errors", errs->dropped);
 }
 
+/*
+ * Whether the reload to next would turn authentication off on an API that
+ * others can reach (the listener now, or next's at the next start): the
+ * serving configuration has a token_file, next has none and does not say
+ * allow_unauthenticated = yes. Returns 0, or -EINVAL with why in error
+ * (DPLB_ERROR_MAX). A weakening allowed is logged here, one refused by the
+ * reload's refusal.
+ */
+static int check_authentication(const struct dplb_context *ctx, const struct dplb_config *next,
+				char *error)
+{
+	const struct dplb_config *serving = serving_config(ctx);
+
+	if (serving->token_file[0] == '\0' || next->token_file[0] != '\0' ||
+	    (!ctx->api_exposed && dplb_config_listen_is_loopback(next)))
+		return 0;
+	if (next->allow_unauthenticated) {
+		DPLB_LOG(WARNING, "warning: reload: token_file removed with allow_unauthenticated "
+				  "= yes: the API, beyond loopback, takes changes from anyone");
+		return 0;
+	}
+	snprintf(error, DPLB_ERROR_MAX, "%.150s: token_file removed while the API listens "
+		 "beyond loopback: set [management] allow_unauthenticated = yes to mean it",
+		 next->path);
+	return -EINVAL;
+}
+
 /* Read the file, diff it against what serves, refuse what needs a
  * restart, apply. config is freed on failure. */
 static int reload(struct dplb_context *ctx, struct dplb_control_result *result)
@@ -307,6 +334,11 @@ static int reload(struct dplb_context *ctx, struct dplb_control_result *result)
 		dplb_config_free(config);
 		return -EINVAL;
 	}
+	if (check_authentication(ctx, config, result->errors.messages[0]) != 0) {
+		result->errors.count = 1;
+		dplb_config_free(config);
+		return -EINVAL;
+	}
 	/* Before publishing: the old snapshot may be freed by it. */
 	if (dplb_config_diff(serving_config(ctx), config, &result->changes) != 0) {
 		refuse(result, "out of memory");
@@ -318,6 +350,7 @@ static int reload(struct dplb_context *ctx, struct dplb_control_result *result)
 		result->errors.count = 1;
 	return rc;
 }
+
 
 int dplb_control_reload(struct dplb_context *ctx, struct dplb_control_result *result)
 {

@@ -80,7 +80,8 @@ int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char
  * Re-read the configuration file and make it current, as SIGHUP and
  * POST /reload ask. Returns as the calls above do; -EINVAL also when the
  * file changes a key that needs a restart (ports, flow_table_size, mtu,
- * mbufs), and what dplb_config_load returned when the file cannot be read.
+ * mbufs) or drops token_file on an API others can reach without
+ * allow_unauthenticated = yes, and what dplb_config_load returned when the file cannot be read.
  * Counts the reload (reloads_ok or reloads_failed) and logs what it
  * changed, or why it was refused.
  */
