@@ -7,7 +7,7 @@ import collections
 import re
 from pathlib import Path
 
-from apitest import DNS, Traffic, dplb_at, ok, parse_metrics, tcp, udp
+from harness.apitest import DNS, Traffic, dplb_at, ok, parse_metrics, tcp, udp
 
 COUNTERS_H = Path(__file__).resolve().parents[2] / "lib" / "packet" / "counters.h"
 KINDS = {"DPLB_COUNTER", "DPLB_GAUGE", "DPLB_PER_WORKER"}
