@@ -40,6 +40,24 @@ struct api_route {
 
 /* ---- replies ------------------------------------------------------------- */
 
+/* Messages quote the request (a path, a field name): any bytes, or a
+ * multi-byte character cut by a %.64s. JSON strings must be UTF-8, and a
+ * reply without a body drops the connection: such bytes become '?'. */
+static json_t *json_text(const char *text)
+{
+	json_t *json = json_string(text);
+	char *ascii;
+
+	if (json != NULL || (ascii = strdup(text)) == NULL)
+		return json;
+	for (char *c = ascii; *c != '\0'; c++)
+		if ((unsigned char)*c >= 0x80)
+			*c = '?';
+	json = json_string(ascii);
+	free(ascii);
+	return json;
+}
+
 void dplb_api_error(struct api_reply *reply, unsigned int status, const char *fmt, ...)
 {
 	char message[DPLB_ERROR_MAX + 64];
@@ -50,7 +68,7 @@ void dplb_api_error(struct api_reply *reply, unsigned int status, const char *fm
 	va_end(ap);
 	json_decref(reply->json);
 	reply->status = status;
-	reply->json = json_pack("{ss}", "error", message);
+	reply->json = json_pack("{so}", "error", json_text(message));
 }
 
 static void reply_json(struct api_reply *reply, unsigned int status, json_t *json)
@@ -72,7 +90,7 @@ static void reply_refused(struct api_reply *reply, unsigned int status,
 
 	dplb_api_error(reply, status, "%s", errs->count ? errs->messages[0] : "refused");
 	for (uint32_t i = 0; i < errs->count && i < RTE_DIM(errs->messages); i++)
-		json_array_append_new(all, json_string(errs->messages[i]));
+		json_array_append_new(all, json_text(errs->messages[i]));
 	json_object_set_new(reply->json, "errors", all);
 	if (errs->dropped)
 		json_object_set_new(reply->json, "more_errors", json_integer(errs->dropped));
