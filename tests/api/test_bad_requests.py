@@ -95,6 +95,9 @@ BAD = [
     ("too-deep", "DELETE", "/vips/web/backends/10.0.1.1/extra", None, 404, "no resource", None),
     ("root", "GET", "/", None, 404, "no resource /", None),
     ("long-segment", "GET", "/vips/" + "x" * 300, None, 404, "no resource", None),
+    # Bytes that are not UTF-8, quoted in the error (found by fuzz/fuzz_api).
+    ("invalid-utf8-vip", "GET", "/vips/%C3%28", None, 404, 'no VIP named "?("', None),
+    ("invalid-utf8-path", "GET", "/%FF", None, 404, "no resource /?", None),
 ]
 
 
