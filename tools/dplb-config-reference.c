@@ -1,7 +1,7 @@
 /*
  * dplb-config-reference: writes the dplb.ini(5) man page. The build runs it
  * on docs/man/dplb.ini.5.in, replacing the line "@KEYS@" with the key
- * reference lib/config.c writes from the loader's own key table, and
+ * reference lib/control/config.c writes from the loader's own key table, and
  * "@VERSION@" with dplb's version, so the manual cannot drift from what
  * dplb accepts. Fails (and so does the build) when a key has no .doc.
  *
@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 		if (strcmp(line, "@KEYS@\n") != 0) {
 			write_line(line, argv[2], stdout);
 		} else if (dplb_config_write_reference(stdout) != 0) {
-			fprintf(stderr, "%s: a key of lib/config.c's key_table has no .doc\n",
+			fprintf(stderr, "%s: a key of lib/control/config.c's key_table has no .doc\n",
 				argv[0]);
 			rc = EXIT_FAILURE;
 		}

@@ -1,6 +1,6 @@
 /*
  * The configuration reference, written from the loader's own key table
- * (lib/config.c), so the manual cannot drift from what dplb accepts. Only
+ * (lib/control/config.c), so the manual cannot drift from what dplb accepts. Only
  * the build's man page generator (tools/dplb-config-reference) needs it.
  */
 #ifndef DPLB_CONFIG_REFERENCE_H

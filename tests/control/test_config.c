@@ -1,5 +1,5 @@
 /*
- * Unit tests for the configuration loader (lib/config.c).
+ * Unit tests for the configuration loader (lib/control/config.c).
  *
  * Fixtures live in configs/ (the test runs with tests/control as its working
  * directory). Each bad fixture is checked for the exact number of errors,

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the control API (lib/control.c) on a real context: the
+ * Unit tests for the control API (lib/control/control.c) on a real context: the
  * identities registry, an RCU variable with no worker online (so grace
  * periods end at once) and the publisher, as dplb_start makes them, but
  * no ports or workers. Each change is checked for what it says and for

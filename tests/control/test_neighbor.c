@@ -1,5 +1,5 @@
 /*
- * Unit tests for the neighbor table (lib/neighbor.c): pure bookkeeping on
+ * Unit tests for the neighbor table (lib/control/neighbor.c): pure bookkeeping on
  * the caller's clock, so every rule is checked at its exact boundary (one
  * millisecond before and at each of the retry, refresh and lifetime times).
  *

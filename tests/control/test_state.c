@@ -1,5 +1,5 @@
 /*
- * Unit tests for forwarding snapshots (lib/state.c), under an EAL without
+ * Unit tests for forwarding snapshots (lib/control/state.c), under an EAL without
  * hugepages (the identities registry is an rte_hash).
  *
  * Configurations go through the real INI loader, so the tests see the same

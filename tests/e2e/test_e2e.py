@@ -45,7 +45,7 @@ from harness.e2e_testbed import (BACKENDS, CLIENT_ADDR, CLIENT_MAC, LB_ADDR, LB_
 
 STATIC_MACS = os.environ.get("DPLB_E2E_STATIC_MACS") == "1"
 
-# dplb's own ARP and ICMP answers (lib/neighbor.c, lib/arp.h, lib/icmp.h).
+# dplb's own ARP and ICMP answers (lib/control/neighbor.c, lib/packet/arp.h, lib/packet/icmp.h).
 needs_neighbor = pytest.mark.skipif(
     STATIC_MACS, reason="DPLB_E2E_STATIC_MACS=1: testing a dplb without ARP/ICMP answers")
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the per-worker flow table (lib/flow_table.c), under an EAL
+ * Unit tests for the per-worker flow table (lib/packet/flow_table.c), under an EAL
  * without hugepages.
  *
  * Keys come from a fixed-seed generator; every expectation (positions,

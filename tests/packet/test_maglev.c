@@ -1,5 +1,5 @@
 /*
- * Unit tests for the weighted Maglev builder (lib/maglev.c).
+ * Unit tests for the weighted Maglev builder (lib/packet/maglev.c).
  *
  * Modelled on Katran's MaglevHashTest: empty, one backend, deterministic,
  * weighted, disruption; plus argument checking and the flow-hash-to-slot

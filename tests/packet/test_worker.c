@@ -1,5 +1,5 @@
 /*
- * The worker pipeline (lib/worker.c) driven with synthetic frames: new
+ * The worker pipeline (lib/packet/worker.c) driven with synthetic frames: new
  * flows, counters, ageing and rescheduling, through
  * dplb_worker_process_burst and dplb_worker_age_flows.
  *
