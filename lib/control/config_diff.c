@@ -111,6 +111,7 @@ static const struct field settings[] = {
 	  sizeof(((struct dplb_config *)0)->token_file), FIELD_STRING, false },
 	SETTING("health_source", health_source),
 	SETTING("health_tcp", health_tcp),
+	SETTING("persist_changes", persist_changes),
 };
 
 static const struct field vip_fields[] = {
