@@ -105,6 +105,7 @@ static void reply_control(struct api_reply *reply, int rc, unsigned int ok_statu
 		reply_refused(reply, MHD_HTTP_NOT_FOUND, result);
 		return;
 	case -EEXIST:
+	case -ESTALE: /* the file was edited behind dplb's back: reload first */
 		reply_refused(reply, MHD_HTTP_CONFLICT, result);
 		return;
 	case -EINVAL:
@@ -112,6 +113,10 @@ static void reply_control(struct api_reply *reply, int rc, unsigned int ok_statu
 		return;
 	case -ENOMEM:
 		reply_refused(reply, MHD_HTTP_SERVICE_UNAVAILABLE, result);
+		return;
+	case -ENOSPC:
+	case -EDQUOT:
+		reply_refused(reply, MHD_HTTP_INSUFFICIENT_STORAGE, result);
 		return;
 	default:
 		reply_refused(reply, MHD_HTTP_INTERNAL_SERVER_ERROR, result);

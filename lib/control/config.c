@@ -623,6 +623,7 @@ static void add_backend(struct loader *ld, const struct key_spec *spec,
 enum backend_option { OPTION_WEIGHT, OPTION_STATE, OPTION_MAC };
 
 static const struct key_spec *find_health_key(const char *name, size_t len);
+static size_t key_index(enum section_kind kind, const char *key);
 
 /*
  * "health_port=8080" and the like on a backend line: the VIP's health key
@@ -833,6 +834,14 @@ static const struct key_spec key_table[] = {
 		 "SYN-ACK or reset (the server's application never sees it, and it costs a "
 		 "fraction of a connection); connect opens and resets a whole connection. syn "
 		 "needs CAP_NET_RAW; without it dplb says so and connects." },
+	{ SECTION_MANAGEMENT, "persist_changes", parse_enum_key, CONFIG_FIELD(persist_changes),
+	  .names = yes_no_names,
+	  .doc = "yes: every backend change made through the HTTP API is written into this file "
+		 "before it is answered (only the backend's own line changes; the new file "
+		 "replaces the old atomically), so a reload or a restart keeps it; a change is "
+		 "refused when the file changed since dplb read it or cannot be written. no: "
+		 "API changes live in memory and the next reload undoes them (for a file that "
+		 "configuration management owns)." },
 
 	{ SECTION_VIP, "address", parse_ipv4_key, VIP_FIELD(address), .required = true,
 	  .doc = "The virtual IPv4 address clients connect to." },
@@ -903,6 +912,114 @@ static const struct key_spec *find_health_key(const char *name, size_t len)
 		    !memcmp(key_table[i].key, name, len))
 			return &key_table[i];
 	return NULL;
+}
+
+/* ---- one backend line, written and read back --------------------------- */
+
+/* snprintf into a buffer that may run out: used keeps counting, as
+ * snprintf's return does, so the caller learns the length it needed. */
+struct text_out {
+	char *buf;
+	size_t size;
+	size_t used;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+text_printf(struct text_out *o, const char *fmt, ...)
+{
+	const size_t room = o->used < o->size ? o->size - o->used : 0;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(room ? o->buf + o->used : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->used += (size_t)n;
+}
+
+/* A health key's value as its parser reads it back. */
+static int format_health_value(struct text_out *o, const struct key_spec *spec,
+			       const struct dplb_health_settings *h)
+{
+	uint32_t v = 0;
+
+	if (spec->parse == parse_health_check_key) {
+		if (h->check == DPLB_HEALTH_HTTP)
+			text_printf(o, "http:%s", h->http_path);
+		else
+			text_printf(o, "%s", dplb_health_check_name(h->check));
+	} else if (spec->parse == parse_health_payload_key) {
+		/* Always hex: text could hold a blank, which ends an option. */
+		if (h->payload_len == 0 || h->payload_len > sizeof(h->payload))
+			return -EINVAL;
+		text_printf(o, "hex:");
+		for (uint32_t i = 0; i < h->payload_len; i++)
+			text_printf(o, "%02x", h->payload[i]);
+	} else {
+		memcpy(&v, (const char *)h + spec->offset, spec->size <= 4 ? spec->size : 4);
+		text_printf(o, "%u", v);
+	}
+	return 0;
+}
+
+int dplb_config_format_backend(const struct dplb_backend_config *b, char *out, size_t size)
+{
+	struct text_out o = { out, size, 0 };
+	char address[INET_ADDRSTRLEN];
+	const uint8_t *m = b->mac;
+
+	if (size)
+		out[0] = '\0';
+	inet_ntop(AF_INET, &b->address, address, sizeof(address));
+	text_printf(&o, "%s", address);
+	if (b->weight != 1)
+		text_printf(&o, " weight=%u", b->weight);
+	if (b->state != DPLB_BACKEND_UP)
+		text_printf(&o, " state=%s", dplb_backend_state_name(b->state));
+	if (b->has_mac)
+		text_printf(&o, " mac=%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+			    m[5]);
+	/* In the key table's order, under the key table's names. */
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++) {
+		const struct key_spec *spec = &key_table[i];
+
+		if (!spec->health_field || !(b->health_overrides & spec->health_field))
+			continue;
+		text_printf(&o, " %s=", spec->key);
+		if (format_health_value(&o, spec, &b->health) != 0)
+			return -EINVAL;
+	}
+	return o.used > INT_MAX ? INT_MAX : (int)o.used;
+}
+
+int dplb_config_parse_backend(const char *value, struct dplb_backend_config *out, char *error)
+{
+	struct dplb_config_errors errs;
+	struct dplb_vip_config vip = { .name = "" };
+	struct loader ld = {
+		.path = "",
+		.section = SECTION_VIP,
+		.section_label = "[vip]",
+		.errs = &errs,
+		.in_memory = true,
+	};
+	const struct key_spec *spec = &key_table[key_index(SECTION_VIP, "backend")];
+	int rc = 0;
+
+	memset(&errs, 0, sizeof(errs));
+	parse_backend_key(&ld, spec, value, &vip);
+	if (ld.out_of_memory)
+		rc = -ENOMEM;
+	else if (errs.count || errs.dropped || vip.backend_count != 1)
+		rc = -EINVAL;
+	if (rc != 0)
+		snprintf(error, DPLB_ERROR_MAX, "%s",
+			 errs.count ? errs.messages[0] : "not a backend");
+	else
+		*out = vip.backends[0];
+	free(vip.backends);
+	return rc;
 }
 
 /* ---- health settings --------------------------------------------------- */
@@ -1361,6 +1478,8 @@ static char *read_line(char *str, int num, void *stream)
 		return NULL;
 	}
 	ld->line++;
+	ld->config->file_size += (uint64_t)len;
+	ld->config->file_hash = dplb_config_hash(ld->config->file_hash, s, (size_t)len);
 	str[0] = '\0';
 	if (memchr(s, '\0', (size_t)len)) {
 		report(ld, ld->line, "NUL byte in line (is this a text file?)");
@@ -1550,9 +1669,11 @@ static void set_defaults(struct dplb_config *config)
 	config->mtu = DPLB_DEFAULT_MTU;
 	snprintf(config->listen_address, sizeof(config->listen_address), "127.0.0.1");
 	config->listen_port = 8080;
+	config->persist_changes = true;
 }
 
-static int open_config(struct loader *ld, const char *path)
+/* The file at path, or len bytes of text when text is not NULL. */
+static int open_config(struct loader *ld, const char *path, const char *text, size_t len)
 {
 	char reason[128];
 	struct stat st;
@@ -1561,6 +1682,16 @@ static int open_config(struct loader *ld, const char *path)
 	if (strlen(path) >= sizeof(ld->config->path)) {
 		report(ld, 0, "cannot open: path too long");
 		return -ENAMETOOLONG;
+	}
+	if (text != NULL) {
+		/* Only read: the cast is fmemopen's signature, not a write. */
+		ld->file = fmemopen((void *)text, len, "r");
+		if (!ld->file) {
+			err = errno;
+			report(ld, 0, "cannot read: %s", strerror_r(err, reason, sizeof(reason)));
+			return -err;
+		}
+		return 0;
 	}
 	ld->file = fopen(path, "re");
 	if (!ld->file) {
@@ -1576,8 +1707,8 @@ static int open_config(struct loader *ld, const char *path)
 	return 0;
 }
 
-int dplb_config_load(const char *path, struct dplb_config **out,
-		     struct dplb_config_errors *errs)
+static int load(const char *path, const char *text, size_t len, struct dplb_config **out,
+		struct dplb_config_errors *errs)
 {
 	struct dplb_config_errors scratch;
 	struct loader ld = {
@@ -1598,11 +1729,12 @@ int dplb_config_load(const char *path, struct dplb_config **out,
 		report(&ld, 0, "out of memory");
 		return -ENOMEM;
 	}
-	rc = open_config(&ld, path);
+	rc = open_config(&ld, path, text, len);
 	if (rc)
 		goto out;
 	memcpy(ld.config->path, path, strlen(path) + 1);
 	set_defaults(ld.config);
+	ld.config->file_hash = DPLB_CONFIG_HASH_SEED;
 
 	if (ini_parse_stream(read_line, &ld, handle_key, &ld) != 0)
 		/* The reader hands inih nothing it can reject; should it
@@ -1630,6 +1762,29 @@ out:
 	}
 	*out = ld.config;
 	return 0;
+}
+
+int dplb_config_load(const char *path, struct dplb_config **out,
+		     struct dplb_config_errors *errs)
+{
+	return load(path, NULL, 0, out, errs);
+}
+
+int dplb_config_load_text(const char *path, const char *text, size_t len,
+			  struct dplb_config **out, struct dplb_config_errors *errs)
+{
+	return load(path, text != NULL ? text : "", text != NULL ? len : 0, out, errs);
+}
+
+uint64_t dplb_config_hash(uint64_t hash, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		hash ^= p[i];
+		hash *= 0x100000001b3ull; /* the 64-bit FNV prime */
+	}
+	return hash;
 }
 
 void dplb_config_free(struct dplb_config *config)
@@ -1818,11 +1973,12 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		fprintf(out, "%u\n", config->mbufs);
 	else
 		fprintf(out, "sized from the ports\n");
-	fprintf(out, "management: listen %s:%u, token file %s, health checks from %s, tcp by %s\n",
-		config->listen_address, config->listen_port,
+	fprintf(out, "management: listen %s:%u, token file %s, health checks from %s, tcp by %s, "
+		"API changes %s\n", config->listen_address, config->listen_port,
 		config->token_file[0] ? config->token_file : "none",
 		config->health_source ? ipv4_text(config->health_source, a) : "any address",
-		value_name(health_tcp_names, config->health_tcp));
+		value_name(health_tcp_names, config->health_tcp),
+		config->persist_changes ? "written to the file" : "kept in memory");
 
 	for (i = 0; i < config->vip_count; i++) {
 		vip = &config->vips[i];

@@ -102,7 +102,9 @@ struct dplb_backend_config {
 	enum dplb_backend_state state;
 	bool has_mac;     /* static next-hop MAC for this backend */
 	uint8_t mac[6];
-	int line;         /* where it was defined, for messages */
+	/* Its "backend = " line in the file: for messages, and where a change
+	 * to it is written (0: not from the file). */
+	int line;
 	/* The VIP's health settings with this backend's overrides applied
 	 * (dplb_config_resolve_health). */
 	struct dplb_health_settings health;
@@ -120,7 +122,7 @@ struct dplb_vip_config {
 	struct dplb_health_settings health; /* its backends', unless they override */
 	uint32_t backend_count;
 	struct dplb_backend_config *backends; /* malloc'd, backend_count long */
-	int line;          /* the [vip:NAME] line */
+	int line;          /* the [vip:NAME] line; its backends' lines are theirs */
 };
 
 struct dplb_config {
@@ -155,9 +157,19 @@ struct dplb_config {
 	/* Health checks leave from this address (0: the kernel chooses). */
 	uint32_t health_source;
 	enum dplb_health_tcp_mode health_tcp;
+	/* Write changes made through the API into the file (config_writer.h),
+	 * default yes; no: they live in memory until the next reload. */
+	bool persist_changes;
 
 	uint32_t vip_count;
 	struct dplb_vip_config *vips; /* malloc'd */
+
+	/* The file's bytes as the loader read them (or dplb last wrote them):
+	 * how many, and dplb_config_hash of them. A change is written only
+	 * over a file that still holds exactly these, never over an edit
+	 * dplb has not read. */
+	uint64_t file_size;
+	uint64_t file_hash;
 };
 
 /* Every problem found while loading, in file order. */
@@ -176,6 +188,19 @@ struct dplb_config_errors {
  */
 int dplb_config_load(const char *path, struct dplb_config **out,
 		     struct dplb_config_errors *errs);
+
+/*
+ * As dplb_config_load, from len bytes of text that path is named for (in
+ * messages and config->path) but need not hold: what a file would load as
+ * before it is written. Any thread.
+ */
+int dplb_config_load_text(const char *path, const char *text, size_t len,
+			  struct dplb_config **out, struct dplb_config_errors *errs);
+
+/* FNV-1a over len bytes, continuing from hash (DPLB_CONFIG_HASH_SEED to
+ * start): what dplb_config.file_hash holds. */
+#define DPLB_CONFIG_HASH_SEED 0xcbf29ce484222325ull
+uint64_t dplb_config_hash(uint64_t hash, const void *data, size_t len);
 
 void dplb_config_free(struct dplb_config *config);
 
@@ -200,6 +225,24 @@ bool dplb_config_listen_is_loopback(const struct dplb_config *config);
 
 /* Human-readable summary, as `dplb --check-config` prints it. */
 void dplb_config_print(const struct dplb_config *config, FILE *out);
+
+/*
+ * b as the value of a "backend = " line, which the loader reads back as b:
+ * "ADDRESS[ weight=N][ state=S][ mac=MAC][ health_KEY=VALUE...]", an option
+ * left out when it has the default and, for health keys, when the line did
+ * not set it (b->health_overrides). Returns the length, as snprintf does
+ * (size or more: out was too small), or -EINVAL for a health override no
+ * line can hold (an empty health_payload).
+ */
+int dplb_config_format_backend(const struct dplb_backend_config *b, char *out, size_t size);
+
+/*
+ * Read value, the text after "backend = ", as the loader does into *out;
+ * its health settings hold only what the line sets (health_overrides),
+ * for dplb_config_resolve_health to complete. Returns 0, or -EINVAL with
+ * error (DPLB_ERROR_MAX bytes) saying why.
+ */
+int dplb_config_parse_backend(const char *value, struct dplb_backend_config *out, char *error);
 
 /* Names used in the file and in messages. */
 const char *dplb_scheduler_name(enum dplb_scheduler s);

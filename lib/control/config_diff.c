@@ -112,6 +112,7 @@ static const struct field settings[] = {
 	SETTING("allow_unauthenticated", allow_unauthenticated),
 	SETTING("health_source", health_source),
 	SETTING("health_tcp", health_tcp),
+	SETTING("persist_changes", persist_changes),
 };
 
 static const struct field vip_fields[] = {

@@ -4,9 +4,11 @@
  * first at start-up, a reload (SIGHUP and POST /reload alike) or an API
  * change. Runtime changes are transactions: clone the configuration that
  * serves, change the clone, validate it with the loader's rules, diff it
- * against the original, and apply it; a reload reads the file instead of
- * cloning, and refuses keys the diff marks as needing a restart. On any
- * failure the new configuration is dropped and nothing has changed.
+ * against the original, write it into the file (persist_changes), and
+ * apply it; a reload reads the file instead of cloning, and refuses keys
+ * the diff marks as needing a restart. On any failure the new
+ * configuration is dropped and nothing has changed: a file already written
+ * gets its old bytes back.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "control/config_writer.h"
 #include "control/context.h"
 #include "control/control.h"
 #include "control/management.h"
@@ -125,12 +128,27 @@ static void log_changes(const struct dplb_control_result *result, const char *so
 	DPLB_LOG(NOTICE, "%s: state generation %lu", source, (unsigned long)result->generation);
 }
 
+/* A change written into the file did not apply: the file gets back what
+ * it held, which is what serves. */
+static void restore_file(const struct dplb_context *ctx, const char *previous, size_t len)
+{
+	char error[DPLB_ERROR_MAX];
+
+	if (dplb_config_file_replace(ctx->config_path, previous, len, error) == 0)
+		return;
+	DPLB_LOG(ERR, "api: %s holds a change that was refused, and could not be put back (%s): "
+		 "a reload would apply it", ctx->config_path, error);
+}
+
 /* Validate copy (taken over), diff it against the serving configuration,
- * and make it current unless nothing differs. */
+ * write it into the file, and make it current unless nothing differs. The
+ * file is written first, so that an answer saying "applied" means it is
+ * on disk: a crash right after loses nothing. */
 static int commit(struct dplb_context *ctx, struct dplb_config *copy,
 		  struct dplb_control_result *result)
 {
-	char error[DPLB_ERROR_MAX];
+	char error[DPLB_ERROR_MAX], *previous = NULL;
+	size_t previous_len = 0;
 	int rc = dplb_config_validate(copy, &result->errors);
 
 	if (rc == 0) {
@@ -144,17 +162,35 @@ static int commit(struct dplb_context *ctx, struct dplb_config *copy,
 		result->generation = ctx->generation;
 		return rc;
 	}
+	if (serving_config(ctx)->persist_changes) {
+		rc = dplb_config_persist(serving_config(ctx), &copy, &result->changes, &previous,
+					 &previous_len, error);
+		if (rc != 0) {
+			DPLB_LOG(WARNING, "api: change refused: %s", error);
+			dplb_config_free(copy);
+			goto refused;
+		}
+	}
 	rc = dplb_apply_config(ctx, copy, error);
 	if (rc != 0) {
-		dplb_control_result_free(result);
-		refuse(result, "%s", error);
-		result->generation = ctx->generation;
-		return rc;
+		if (previous != NULL)
+			restore_file(ctx, previous, previous_len);
+		goto refused;
 	}
 	result->applied = true;
 	result->generation = ctx->generation;
 	log_changes(result, "api");
+	if (previous != NULL)
+		DPLB_LOG(NOTICE, "api: written into %s", ctx->config_path);
+	free(previous);
 	return 0;
+
+refused:
+	free(previous);
+	dplb_control_result_free(result);
+	refuse(result, "%s", error);
+	result->generation = ctx->generation;
+	return rc;
 }
 
 /* A modifiable copy of the serving configuration and the named VIP in it. */

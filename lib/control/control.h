@@ -13,8 +13,16 @@
  * everything as it was. Each call says what changed, as a diff of the
  * configurations before and after, and logs it.
  *
- * Changes made here live in memory: a later reload re-reads the file, and
- * its diff shows them undone.
+ * With [management] persist_changes = yes (the default), a change is
+ * written into the configuration file before it is applied
+ * (config_writer.h: the backend's own line edited, the file replaced
+ * atomically and fsync'd), so a reload or a restart finds it, and the
+ * answer comes only once it is on disk. A change is refused, and nothing
+ * changes, when the file cannot be written, or no longer holds what dplb
+ * read (edited behind its back: reload first); should applying fail after
+ * the write, the file gets its old bytes back. With persist_changes = no,
+ * changes live in memory: a later reload re-reads the file, and its diff
+ * shows them undone. Reloads never write the file.
  *
  * Every function runs on the management lcore only (it owns publishing).
  */
@@ -55,6 +63,8 @@ struct dplb_backend_update {
  *   -EEXIST  the VIP has that backend already (add)
  *   -EINVAL  the changed configuration breaks a rule (bad weight, a VIP
  *            left without backends, ...), or the file is invalid (reload)
+ *   -ESTALE  the file changed since dplb read it (persisting: reload first)
+ *   -EACCES, -EPERM, -EROFS, -ENOSPC, -EIO, ...: the file cannot be written
  *   -ENOMEM, or what building the snapshot returned
  * result must be freed with dplb_control_result_free either way.
  */

@@ -171,16 +171,19 @@ def test_mac_can_be_pinned_and_cleared(tmp_path):
 
 
 def test_reload_through_the_api_says_what_changed(tmp_path):
-    with dplb_at(tmp_path) as dplb:
+    in_memory = "persist_changes = no"
+    with dplb_at(tmp_path, config(management=in_memory)) as dplb:
         ok(dplb, "POST", "/vips/web/backends", {"address": "10.0.1.4"}, status=201)
-        # The file is the truth: a reload undoes changes made through the API.
+        # Changes kept in memory: a reload undoes them (test_persist.py:
+        # changes written into the file).
         answer = ok(dplb, "POST", "/reload")
         assert answer == {"applied": True, "generation": 3, "changes": [{
             "change": "backend_removed", "vip": "web", "backend": "10.0.1.4",
             "before": {"weight": 1, "state": "up", "mac": None}}]}
         assert dplb.stats()["reloads_ok"] == 1
 
-        grown = config(web_backends={"10.0.1.1": 4, "10.0.1.3": 1, "10.0.1.5": 1})
+        grown = config(web_backends={"10.0.1.1": 4, "10.0.1.3": 1, "10.0.1.5": 1},
+                       management=in_memory)
         grown += "\n[vip:extra]\naddress = 10.0.0.200\nbackend = 10.0.5.1\n"
         grown = grown.replace("flow_table_size = 65536", "flow_table_size = 65536\ntcp_timeout = 60")
         dplb.config_path.write_text(dplb.with_listen(grown))

@@ -16,6 +16,7 @@
 
 #include <rte_malloc.h>
 
+#include "control/config_writer.h"
 #include "control/context.h"
 #include "control/control.h"
 #include "control/neighbor.h"
@@ -269,4 +270,71 @@ Test(control, reload_refuses_a_health_source_this_host_does_not_have)
 							   "used"), "%s", result.errors.messages[0]);
 	cr_assert_not_null(strstr(result.errors.messages[0], ctx.config_path));
 	cr_assert_eq(ctx.reloads_failed, 1);
+}
+
+/* ---- changes written into the file (persist_changes = yes) -------------- */
+
+static char *file_text(void)
+{
+	char *text;
+	size_t len;
+
+	cr_assert_eq(dplb_config_file_read(ctx.config_path, &text, &len), 0);
+	return text;
+}
+
+Test(control, changes_are_written_into_the_file_and_a_reload_finds_none)
+{
+	const struct dplb_backend_config backend = { .address = ip("10.0.1.3"), .weight = 3 };
+	const struct dplb_backend_update update = { .set_weight = true, .weight = 7 };
+	char *text;
+
+	cr_assert_eq(dplb_control_add_backend(&ctx, "web", &backend, &result), 0);
+	dplb_control_result_free(&result);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result), 0);
+	dplb_control_result_free(&result);
+	cr_assert_eq(dplb_control_remove_backend(&ctx, "web", ip("10.0.1.2"), &result), 0);
+	dplb_control_result_free(&result);
+	text = file_text();
+	cr_assert_not_null(strstr(text, "maglev_size = 251\nbackend = 10.0.1.1 weight=7\n"
+					"backend = 10.0.1.3 weight=3\n\n[vip:solo]"), "%s", text);
+	free(text);
+	cr_assert_eq(dplb_control_reload(&ctx, &result), 0);
+	cr_assert_eq(result.changes.count, 0, "the file and what serves differ");
+}
+
+Test(control, a_file_edited_behind_dplbs_back_refuses_changes)
+{
+	const struct dplb_backend_config backend = { .address = ip("10.0.1.3"), .weight = 1 };
+	char text[1024], *now;
+
+	snprintf(text, sizeof(text), "; edited\n%s", BASE);
+	write_config(text);
+	expect_refusal(dplb_control_add_backend(&ctx, "web", &backend, &result), -ESTALE,
+		       "changed since dplb read it: reload it first");
+	now = file_text();
+	cr_assert_str_eq(now, text);
+	free(now);
+}
+
+Test(control, a_change_that_fails_to_apply_puts_the_file_back)
+{
+	const struct dplb_backend_config backend = { .address = ip("10.0.1.3"), .weight = 1 };
+	/* Ours only to change: what serves, as if it had been read from text. */
+	struct dplb_config *config = (struct dplb_config *)serving()->config;
+	char text[1024], *now;
+
+	/* The file and what serves name a health_source no host has
+	 * (203.0.113.0/24 is for documentation): the change is written, then
+	 * applying it fails. */
+	snprintf(text, sizeof(text), "%s\n[management]\nhealth_source = 203.0.113.254\n", BASE);
+	write_config(text);
+	config->file_size = strlen(text);
+	config->file_hash = dplb_config_hash(DPLB_CONFIG_HASH_SEED, text, strlen(text));
+	config->health_source = ip("203.0.113.254");
+	expect_refusal(dplb_control_add_backend(&ctx, "web", &backend, &result), -EADDRNOTAVAIL,
+		       "health_source 203.0.113.254 cannot be used");
+	now = file_text();
+	cr_assert_str_eq(now, text);
+	free(now);
 }
