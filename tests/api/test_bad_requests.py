@@ -96,8 +96,8 @@ BAD = [
     ("root", "GET", "/", None, 404, "no resource /", None),
     ("long-segment", "GET", "/vips/" + "x" * 300, None, 404, "no resource", None),
     # Bytes that are not UTF-8, quoted in the error (found by fuzz/fuzz_api).
-    ("invalid-utf8-vip", "GET", "/vips/%C3%28", None, 404, 'no VIP named "?("', None),
-    ("invalid-utf8-path", "GET", "/%FF", None, 404, "no resource /?", None),
+    ("invalid-utf8-vip", "GET", "/vips/%C3%28", None, 400, "not UTF-8 text", None),
+    ("invalid-utf8-path", "GET", "/%FF", None, 400, "not UTF-8 text", None),
 ]
 
 
