@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "health/health.h"
 #include "packet/maglev.h"
-#include "packet/new_flow_lookup.h"
+#include "packet/schedule.h"
 
 /* ---- small builders ---------------------------------------------------- */
 
@@ -369,7 +369,7 @@ static uint32_t *count_maglev_slots(const struct dplb_vip_entry *vip)
 {
 	uint32_t *slots;
 
-	if (vip->scheduler != DPLB_SCHED_MAGLEV && vip->scheduler != DPLB_SCHED_SOURCE_HASH)
+	if (!dplb_scheduler_is_hashing(vip->scheduler))
 		return NULL;
 	slots = calloc(DPLB_MAX_BACKEND_IDS, sizeof(*slots));
 	if (slots == NULL)

@@ -14,7 +14,7 @@
 #include "control/neighbor.h"
 #include "control/state.h"
 #include "health/health_state.h"
-#include "packet/maglev.h"
+#include "packet/schedule.h"
 
 /* ---- stable ids ---- */
 
@@ -133,103 +133,6 @@ void dplb_state_free(struct dplb_state *state)
 	free(state->backends);
 	shared_config_put(state->shared_config);
 	free(state);
-}
-
-static uint32_t gcd(uint32_t a, uint32_t b)
-{
-	while (b != 0) {
-		uint32_t t = a % b;
-		a = b;
-		b = t;
-	}
-	return a;
-}
-
-#define DPLB_WRR_MAX_LENGTH 65536u
-
-/*
- * Smooth weighted round-robin (as nginx does it): each step every backend
- * gains its weight, the richest is chosen and pays the total. The sequence
- * interleaves backends instead of sending runs to one of them.
- */
-static int build_wrr_sequence(struct dplb_vip_entry *vip, const struct dplb_state *state)
-{
-	uint64_t total = 0;
-	uint32_t divisor = 0;
-
-	if (vip->up_count == 0)
-		return 0;
-	for (uint32_t i = 0; i < vip->up_count; i++)
-		divisor = gcd(state->backends[vip->up_ids[i]].table_weight, divisor);
-	for (uint32_t i = 0; i < vip->up_count; i++)
-		total += state->backends[vip->up_ids[i]].table_weight / divisor;
-	/* Scale very large weight sums down; every backend keeps at least 1. */
-	const double scale = total > DPLB_WRR_MAX_LENGTH ? (double)DPLB_WRR_MAX_LENGTH / total : 1.0;
-	int64_t *weight = calloc(vip->up_count, sizeof(*weight));
-	int64_t *current = calloc(vip->up_count, sizeof(*current));
-	if (weight == NULL || current == NULL)
-		goto nomem;
-	total = 0;
-	for (uint32_t i = 0; i < vip->up_count; i++) {
-		weight[i] = (int64_t)(state->backends[vip->up_ids[i]].table_weight / divisor * scale);
-		if (weight[i] < 1)
-			weight[i] = 1;
-		total += (uint64_t)weight[i];
-	}
-	vip->wrr_sequence = malloc(total * sizeof(*vip->wrr_sequence));
-	if (vip->wrr_sequence == NULL)
-		goto nomem;
-	vip->wrr_length = (uint32_t)total;
-	for (uint32_t step = 0; step < total; step++) {
-		uint32_t best = 0;
-
-		for (uint32_t i = 0; i < vip->up_count; i++) {
-			current[i] += weight[i];
-			if (current[i] > current[best])
-				best = i;
-		}
-		current[best] -= (int64_t)total;
-		vip->wrr_sequence[step] = vip->up_ids[best];
-	}
-	free(weight);
-	free(current);
-	return 0;
-nomem:
-	free(weight);
-	free(current);
-	return -ENOMEM;
-}
-
-static int build_maglev(struct dplb_vip_entry *vip, const struct dplb_state *state, char *error)
-{
-	struct maglev_backend *input = calloc(vip->up_count ? vip->up_count : 1, sizeof(*input));
-	int rc;
-
-	vip->maglev = malloc((size_t)vip->maglev_size * sizeof(*vip->maglev));
-	if (input == NULL || vip->maglev == NULL) {
-		free(input);
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < vip->up_count; i++) {
-		const struct dplb_backend_entry *backend = &state->backends[vip->up_ids[i]];
-
-		/* The address is the identity every instance agrees on. */
-		input[i].key = &backend->address;
-		input[i].key_len = sizeof(backend->address);
-		input[i].weight = backend->table_weight;
-	}
-	rc = maglev_build(input, vip->up_count, vip->maglev_size, vip->maglev);
-	free(input);
-	if (rc != 0) {
-		snprintf(error, DPLB_ERROR_MAX, "vip %s: cannot build Maglev table: %s",
-			 vip->config->name, strerror(-rc));
-		return rc;
-	}
-	/* Store backend ids so a pick needs no second indirection. */
-	for (uint32_t slot = 0; slot < vip->maglev_size; slot++)
-		if (vip->maglev[slot] != MAGLEV_NO_BACKEND)
-			vip->maglev[slot] = vip->up_ids[vip->maglev[slot]];
-	return 0;
 }
 
 uint32_t dplb_next_hop_address(const struct dplb_config *config, uint32_t backend)
@@ -351,10 +254,7 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 		}
 	}
 	vip->no_healthy_backend = vip->up_count == 0 && operator_up > 0;
-	int rc = build_maglev(vip, state, error);
-	if (rc == 0)
-		rc = build_wrr_sequence(vip, state);
-	return rc;
+	return dplb_schedule_build(vip, state, error);
 }
 
 static int index_vips(struct dplb_state *state, char *error)

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include <rte_byteorder.h>
 #include <rte_common.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
@@ -33,6 +34,25 @@ struct dplb_flow_key {
 		uint64_t words[2];
 	};
 };
+
+/* Make key from a flow's fields, all in network order and as the client
+ * sends them, padding zero. The one way a key is made: the worker's
+ * packets, the flows quoted in ICMP errors and the API's lookups must all
+ * agree on it. Written as the two words it is hashed and compared as: a
+ * wide load of a key stored field by field would stall on every packet. */
+static inline void dplb_flow_key_set(struct dplb_flow_key *key, uint32_t src_addr,
+				     uint32_t dst_addr, uint16_t src_port, uint16_t dst_port,
+				     uint8_t protocol)
+{
+#if RTE_BYTE_ORDER == RTE_LITTLE_ENDIAN
+	key->words[0] = (uint64_t)dst_addr << 32 | src_addr;
+	key->words[1] = (uint64_t)protocol << 32 | ((uint32_t)dst_port << 16 | src_port);
+#else
+	key->words[0] = (uint64_t)src_addr << 32 | dst_addr;
+	key->words[1] = (uint64_t)src_port << 48 | (uint64_t)dst_port << 32 |
+		       (uint64_t)protocol << 24;
+#endif
+}
 
 struct dplb_flow_entry {
 	uint32_t backend_id; /* stable id; DPLB_FLOW_EMPTY when the slot is free */

@@ -99,12 +99,8 @@ static inline bool dplb_icmp_error_flow(const struct rte_mbuf *m,
 		return false;
 	/* TCP and UDP both begin with the source and destination ports. */
 	const rte_be16_t *ports = (const rte_be16_t *)(quoted + 1);
-	key->src_addr = quoted->dst_addr;
-	key->dst_addr = quoted->src_addr;
-	key->src_port = ports[1];
-	key->dst_port = ports[0];
-	key->protocol = quoted->next_proto_id;
-	key->pad[0] = key->pad[1] = key->pad[2] = 0;
+	dplb_flow_key_set(key, quoted->dst_addr, quoted->src_addr, ports[1], ports[0],
+			  quoted->next_proto_id);
 	return true;
 }
 #define DPLB_ICMP_FRAGMENTATION_NEEDED 4

@@ -1,19 +1,35 @@
 /*
- * Stateless backend picks: Maglev on the 5-tuple, and source-hash (Maglev
- * on the client address alone). The worker uses them for new flows and the
- * management API to answer "which backend would this flow get?", so both
- * must be this one code.
+ * The schedulers, building, picking and explaining in one place: the tables
+ * a VIP's picks come from (Maglev, the weighted round-robin sequence), built
+ * into each snapshot; the pick of a backend for a new flow, inline here for
+ * the worker; and the same pick replayed for the management API ("which
+ * backend would this flow get?"), so that the answer is the data path's.
+ *
+ * The hashing schedulers (maglev, source-hash) pick from the snapshot and
+ * the flow alone, so every worker and every instance agrees. The others
+ * pick from what each worker keeps for itself (round-robin cursors, its own
+ * flow counts), which the worker passes in.
  */
 #ifndef DPLB_SCHEDULE_H
 #define DPLB_SCHEDULE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rte_hash_crc.h>
 
+#include "control/config.h"
 #include "control/state.h"
+#include "packet/counters.h"
 #include "packet/flow_table.h"
 #include "packet/maglev.h"
+
+/* Whether scheduler picks from the flow alone (a hash into vip->maglev):
+ * the same pick on every worker and instance, replayable exactly. */
+static inline bool dplb_scheduler_is_hashing(enum dplb_scheduler scheduler)
+{
+	return scheduler == DPLB_SCHED_MAGLEV || scheduler == DPLB_SCHED_SOURCE_HASH;
+}
 
 /* CRC32-C is a fine bucket hash but maps nearby keys (consecutive client
  * ports) to correlated values; Maglev's slot comes from the high bits, so
@@ -28,8 +44,10 @@ static inline uint32_t dplb_hash_mix(uint32_t h)
 	return h;
 }
 
-/* The backend id a hashing scheduler gives a new flow, or
- * MAGLEV_NO_BACKEND. Only for DPLB_SCHED_MAGLEV and DPLB_SCHED_SOURCE_HASH. */
+/* The backend id vip's Maglev table gives the flow, or MAGLEV_NO_BACKEND:
+ * on the client address alone for source-hash, else on flow_hash (the
+ * 5-tuple). Also the stateless fallback of every scheduler when a worker's
+ * flow table is full. */
 static inline uint32_t dplb_hash_pick(const struct dplb_vip_entry *vip,
 				      const struct dplb_flow_key *key, uint32_t flow_hash)
 {
@@ -39,5 +57,98 @@ static inline uint32_t dplb_hash_pick(const struct dplb_vip_entry *vip,
 
 	return vip->maglev[maglev_slot(dplb_hash_mix(hash), vip->maglev_size)];
 }
+
+/* The next of sequence's length backend ids, or MAGLEV_NO_BACKEND when it
+ * is empty; cursor is the worker's own for the VIP. */
+static inline uint32_t dplb_pick_round_robin(uint32_t *cursor, const uint32_t *sequence,
+					     uint32_t length)
+{
+	if (length == 0)
+		return MAGLEV_NO_BACKEND;
+	if (*cursor >= length)
+		*cursor = 0;
+	return sequence[(*cursor)++];
+}
+
+/* Fewest active flows per unit of weight, in backend_counters (one worker's,
+ * by backend id): approximate across workers, exact enough with RSS
+ * spreading evenly. MAGLEV_NO_BACKEND when no backend is up. */
+static inline uint32_t
+dplb_pick_least_connections(const struct dplb_state *state, const struct dplb_vip_entry *vip,
+			    const struct dplb_traffic_counters *backend_counters)
+{
+	uint32_t best = MAGLEV_NO_BACKEND;
+	uint64_t best_flows = 0, best_weight = 1;
+
+	for (uint32_t i = 0; i < vip->up_count; i++) {
+		const uint32_t id = vip->up_ids[i];
+		const uint64_t flows = backend_counters[id].active_flows;
+		const uint64_t weight = state->backends[id].table_weight;
+
+		if (best == MAGLEV_NO_BACKEND || flows * best_weight < best_flows * weight) {
+			best = id;
+			best_flows = flows;
+			best_weight = weight;
+		}
+	}
+	return best;
+}
+
+/*
+ * The backend id vip's scheduler gives a new flow (key, with flow_hash its
+ * dplb_flow_hash), or MAGLEV_NO_BACKEND when no backend is up.
+ * round_robin_cursor is the calling worker's cursor for vip, moved by the
+ * round-robin schedulers; backend_counters are that worker's counters by
+ * backend id. Worker only.
+ */
+static inline uint32_t dplb_schedule_pick(const struct dplb_state *state,
+					  const struct dplb_vip_entry *vip,
+					  const struct dplb_flow_key *key, uint32_t flow_hash,
+					  uint32_t *round_robin_cursor,
+					  const struct dplb_traffic_counters *backend_counters)
+{
+	switch (vip->scheduler) {
+	case DPLB_SCHED_MAGLEV:
+	case DPLB_SCHED_SOURCE_HASH:
+		return dplb_hash_pick(vip, key, flow_hash);
+	case DPLB_SCHED_ROUND_ROBIN:
+		return dplb_pick_round_robin(round_robin_cursor, vip->up_ids, vip->up_count);
+	case DPLB_SCHED_WEIGHTED_ROUND_ROBIN:
+		return dplb_pick_round_robin(round_robin_cursor, vip->wrr_sequence,
+					     vip->wrr_length);
+	case DPLB_SCHED_LEAST_CONNECTIONS:
+		return dplb_pick_least_connections(state, vip, backend_counters);
+	}
+	return MAGLEV_NO_BACKEND;
+}
+
+/*
+ * Build vip's scheduler tables from its up backends (vip->up_ids, weights
+ * in state->backends): the Maglev table, which every VIP has (the fallback
+ * when a flow table is full, and ICMP errors), and the smooth weighted
+ * round-robin sequence. The caller frees them with the snapshot. Returns 0
+ * or a negative errno, with a message in error (DPLB_ERROR_MAX). Management
+ * lcore, while building a snapshot.
+ */
+int dplb_schedule_build(struct dplb_vip_entry *vip, const struct dplb_state *state, char *error);
+
+struct dplb_new_flow {
+	uint32_t flow_hash;  /* dplb_flow_hash of the 5-tuple */
+	uint32_t backend_id; /* MAGLEV_NO_BACKEND when no backend is up */
+	bool exact;          /* false: backend_id is only one of vip->up_ids */
+};
+
+/*
+ * Which backend a new flow from src:sport (network order) to vip's address
+ * and dport (network order), over vip's protocol, would get: the question
+ * an operator asks before draining a backend or when a client reports
+ * trouble. Answered from the snapshot exactly as a worker schedules a flow
+ * it has not seen (the same key, hash and table) for the hashing
+ * schedulers. The others depend on each worker's own state, so for them
+ * exact is false and backend_id is the first candidate. Any thread that may
+ * read the snapshot.
+ */
+void dplb_new_flow_lookup(const struct dplb_vip_entry *vip, uint32_t src, uint16_t sport,
+			  uint16_t dport, struct dplb_new_flow *out);
 
 #endif

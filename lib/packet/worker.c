@@ -100,59 +100,14 @@ static inline bool addressed_to_port(const struct rte_mbuf *m, const struct rte_
 	       rte_is_same_ether_addr(dst, mac);
 }
 
-/* ---- schedulers: pick a backend id for a new flow, or MAGLEV_NO_BACKEND ---- */
-
-static inline uint32_t pick_round_robin(struct dplb_worker *worker, const struct dplb_vip_entry *vip,
-					const uint32_t *sequence, uint32_t length)
-{
-	uint32_t *cursor = &worker->round_robin_cursor[vip->id];
-
-	if (length == 0)
-		return MAGLEV_NO_BACKEND;
-	if (*cursor >= length)
-		*cursor = 0;
-	return sequence[(*cursor)++];
-}
-
-/* Fewest active flows per unit of weight, counted by this worker alone:
- * approximate across workers, exact enough with RSS spreading evenly. */
-static uint32_t pick_least_connections(const struct dplb_worker *worker,
-				       const struct dplb_state *state,
-				       const struct dplb_vip_entry *vip)
-{
-	uint32_t best = MAGLEV_NO_BACKEND;
-	uint64_t best_flows = 0, best_weight = 1;
-
-	for (uint32_t i = 0; i < vip->up_count; i++) {
-		const uint32_t id = vip->up_ids[i];
-		const uint64_t flows = worker->counters.backend[id].active_flows;
-		const uint64_t weight = state->backends[id].table_weight;
-
-		if (best == MAGLEV_NO_BACKEND || flows * best_weight < best_flows * weight) {
-			best = id;
-			best_flows = flows;
-			best_weight = weight;
-		}
-	}
-	return best;
-}
-
+/* A new flow's backend id, or MAGLEV_NO_BACKEND, from this worker's own
+ * round-robin cursor and flow counts. */
 static inline uint32_t schedule_flow(struct dplb_worker *worker, const struct dplb_state *state,
 				     const struct dplb_vip_entry *vip,
 				     const struct dplb_flow_key *key, uint32_t flow_hash)
 {
-	switch (vip->scheduler) {
-	case DPLB_SCHED_MAGLEV:
-	case DPLB_SCHED_SOURCE_HASH:
-		return dplb_hash_pick(vip, key, flow_hash);
-	case DPLB_SCHED_ROUND_ROBIN:
-		return pick_round_robin(worker, vip, vip->up_ids, vip->up_count);
-	case DPLB_SCHED_WEIGHTED_ROUND_ROBIN:
-		return pick_round_robin(worker, vip, vip->wrr_sequence, vip->wrr_length);
-	case DPLB_SCHED_LEAST_CONNECTIONS:
-		return pick_least_connections(worker, state, vip);
-	}
-	return MAGLEV_NO_BACKEND;
+	return dplb_schedule_pick(state, vip, key, flow_hash, &worker->round_robin_cursor[vip->id],
+				  worker->counters.backend);
 }
 
 /* An established flow keeps its backend while that backend is configured
@@ -487,7 +442,7 @@ static bool forward_icmp_error(struct dplb_worker *worker, const struct dplb_sta
 	    backend_keeps_flows(&state->backends[worker->flows.entries[position].backend_id],
 				vip->id))
 		backend_id = worker->flows.entries[position].backend_id;
-	else if (vip->scheduler == DPLB_SCHED_MAGLEV || vip->scheduler == DPLB_SCHED_SOURCE_HASH)
+	else if (dplb_scheduler_is_hashing(vip->scheduler))
 		backend_id = dplb_hash_pick(vip, &key, hash);
 	else
 		return send_to_every_backend(worker, state, port_slot, m, info, vip, hash);
@@ -564,16 +519,13 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 			drop_packet(worker, m, DPLB_DROP_NOT_FOR_VIP);
 			continue;
 		}
-		/* The key in two 8-byte stores: the addresses sit side by side in
-		 * the IP header, the ports at the start of TCP and UDP alike, and
-		 * the protocol goes above them with zero padding. */
+		/* The ports from the header (TCP and UDP both begin with them),
+		 * not from pi: a wide load of pi's two fresh 2-byte stores would
+		 * stall. */
+		const rte_be16_t *ports = (const rte_be16_t *)(ip + 1);
 		struct dplb_flow_key *key = &keys[vip_count];
-		uint64_t addresses;
-		uint32_t ports;
-		memcpy(&addresses, &ip->src_addr, sizeof(addresses));
-		memcpy(&ports, ip + 1, sizeof(ports));
-		key->words[0] = addresses;
-		key->words[1] = ports | (uint64_t)ip->next_proto_id << 32;
+		dplb_flow_key_set(key, ip->src_addr, ip->dst_addr, ports[0], ports[1],
+				  ip->next_proto_id);
 		key_pointers[vip_count] = key;
 		hashes[vip_count] = dplb_flow_hash(key);
 		vips[vip_count] = vip;
