@@ -23,6 +23,7 @@
 #include "control/control.h"
 #include "control/dataplane.h"
 #include "control/management.h"
+#include "control/state_builder.h"
 #include "health/health.h"
 
 #define MANAGEMENT_PERIOD_MS 10
@@ -176,24 +177,32 @@ static void install_signal_handlers(void)
 }
 
 /* The management lcore: bounded slices of work, then sleep, never spin.
- * The sleep ends early when an HTTP client is waiting for an answer. */
+ * The sleep ends early when an HTTP client is waiting for an answer, a
+ * health check answers or a snapshot's tables are built. */
 static void management_loop(struct dplb_context *ctx, struct dplb_api *api)
 {
-	while (!stop_requested) {
-		pthread_mutex_lock(&ctx->management_lock);
-		if (reload_requested) {
-			struct dplb_control_result result;
+	/* A SIGHUP's reload, which may end in a later round's tick. */
+	struct dplb_control_result reload = { 0 };
 
+	while (!stop_requested) {
+		const int fds[] = { dplb_health_fd(ctx->health), dplb_state_builder_fd(ctx->builder) };
+
+		pthread_mutex_lock(&ctx->management_lock);
+		/* First: it may end a change, letting the next one go on. */
+		dplb_management_tick(ctx);
+		if (reload_requested && !dplb_control_busy(ctx)) {
 			reload_requested = 0;
+			dplb_control_result_free(&reload);
 			/* As POST /reload: the same checks, log lines and counters. */
-			dplb_control_reload(ctx, &result);
-			dplb_control_result_free(&result);
+			dplb_control_reload(ctx, &reload);
 		}
 		dplb_api_poll(api);
-		dplb_management_tick(ctx);
 		pthread_mutex_unlock(&ctx->management_lock);
-		dplb_api_wait(api, dplb_health_fd(ctx->health), MANAGEMENT_PERIOD_MS);
+		dplb_api_wait(api, fds, RTE_DIM(fds), MANAGEMENT_PERIOD_MS);
 	}
+	dplb_state_builder_free(ctx->builder);
+	ctx->builder = NULL;
+	dplb_control_result_free(&reload);
 }
 
 int main(int argc, char **argv)
@@ -248,6 +257,11 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	dplb_telemetry_register(&ctx);
+	/* From now on snapshots' tables are built off the management loop. */
+	ctx.builder = dplb_state_builder_create();
+	if (ctx.builder == NULL)
+		DPLB_LOG(WARNING, "warning: cannot make the snapshot builder (%s): big tables will "
+				  "stop the API while they are built", strerror(errno));
 	DPLB_LOG(NOTICE, "version %s: running with %u workers on %u ports; state generation %lu",
 		 DPLB_VERSION, ctx.worker_count, ctx.port_count, (unsigned long)ctx.generation);
 

@@ -112,6 +112,7 @@ static void reply_control(struct api_reply *reply, int rc, unsigned int ok_statu
 		reply_refused(reply, invalid_status, result);
 		return;
 	case -ENOMEM:
+	case -EBUSY: /* another change in flight: the server holds requests back, though */
 		reply_refused(reply, MHD_HTTP_SERVICE_UNAVAILABLE, result);
 		return;
 	case -ENOSPC:
@@ -122,6 +123,29 @@ static void reply_control(struct api_reply *reply, int rc, unsigned int ok_statu
 		reply_refused(reply, MHD_HTTP_INTERNAL_SERVER_ERROR, result);
 		return;
 	}
+}
+
+/* A change's outcome as the answer: now, or once its snapshot is published
+ * or refused (dplb_api_finish), so that a 2xx means it serves. */
+static void answer_control(struct api_reply *reply, int rc, unsigned int ok_status,
+			   unsigned int invalid_status)
+{
+	if (rc == -EINPROGRESS) {
+		reply->deferred = true;
+		reply->ok_status = ok_status;
+		reply->invalid_status = invalid_status;
+		return;
+	}
+	reply_control(reply, rc, ok_status, invalid_status, &reply->control);
+	if (rc != 0)
+		reply->location[0] = '\0';
+	dplb_control_result_free(&reply->control);
+}
+
+void dplb_api_finish(struct api_reply *reply)
+{
+	reply->deferred = false;
+	answer_control(reply, reply->control.status, reply->ok_status, reply->invalid_status);
 }
 
 /* ---- request parts --------------------------------------------------------- */
@@ -400,7 +424,6 @@ static void post_backend(const struct api_call *call, struct api_reply *reply)
 	const char *name = call->target->segments[1];
 	struct dplb_backend_update fields = { 0 };
 	struct dplb_backend_config backend = { .weight = 1, .state = DPLB_BACKEND_UP };
-	struct dplb_control_result result;
 	json_t *body = body_object(call, reply), *address;
 	const char *why = "expected a string";
 	int rc;
@@ -429,12 +452,11 @@ static void post_backend(const struct api_call *call, struct api_reply *reply)
 	if (backend.has_mac)
 		memcpy(backend.mac, fields.mac, sizeof(backend.mac));
 
-	rc = dplb_control_add_backend(call->ctx, name, &backend, &result);
-	reply_control(reply, rc, MHD_HTTP_CREATED, MHD_HTTP_BAD_REQUEST, &result);
-	if (rc == 0)
-		snprintf(reply->location, sizeof(reply->location), "/vips/%s/backends/%s", name,
-			 json_string_value(address));
-	dplb_control_result_free(&result);
+	rc = dplb_control_add_backend(call->ctx, name, &backend, &reply->control);
+	/* Dropped by answer_control unless the backend was added. */
+	snprintf(reply->location, sizeof(reply->location), "/vips/%s/backends/%s", name,
+		 json_string_value(address));
+	answer_control(reply, rc, MHD_HTTP_CREATED, MHD_HTTP_BAD_REQUEST);
 out:
 	json_decref(body);
 }
@@ -443,7 +465,6 @@ static void patch_backend(const struct api_call *call, struct api_reply *reply)
 {
 	static const char *const known[] = { "weight", "state", "mac", NULL };
 	struct dplb_backend_update update = { 0 };
-	struct dplb_control_result result;
 	uint32_t address;
 	json_t *body;
 	int rc;
@@ -461,34 +482,30 @@ static void patch_backend(const struct api_call *call, struct api_reply *reply)
 		goto out;
 	}
 	rc = dplb_control_update_backend(call->ctx, call->target->segments[1], address, &update,
-					 &result);
-	reply_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_BAD_REQUEST, &result);
-	dplb_control_result_free(&result);
+					 &reply->control);
+	answer_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_BAD_REQUEST);
 out:
 	json_decref(body);
 }
 
 static void delete_backend(const struct api_call *call, struct api_reply *reply)
 {
-	struct dplb_control_result result;
 	uint32_t address;
 	int rc;
 
 	if (!path_address(call, reply, &address))
 		return;
-	rc = dplb_control_remove_backend(call->ctx, call->target->segments[1], address, &result);
-	reply_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_BAD_REQUEST, &result);
-	dplb_control_result_free(&result);
+	rc = dplb_control_remove_backend(call->ctx, call->target->segments[1], address,
+					 &reply->control);
+	answer_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_BAD_REQUEST);
 }
 
 static void post_reload(const struct api_call *call, struct api_reply *reply)
 {
-	struct dplb_control_result result;
-	int rc = dplb_control_reload(call->ctx, &result);
+	int rc = dplb_control_reload(call->ctx, &reply->control);
 
 	/* A file that does not validate is not the request's fault: 422. */
-	reply_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_UNPROCESSABLE_CONTENT, &result);
-	dplb_control_result_free(&result);
+	answer_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_UNPROCESSABLE_CONTENT);
 }
 
 /* ---- routing --------------------------------------------------------------- */

@@ -16,6 +16,7 @@
 
 #include "api/api_views.h"
 #include "control/context.h"
+#include "control/control.h"
 
 #define DPLB_API_MAX_SEGMENTS 5
 #define DPLB_API_SEGMENT_MAX 128
@@ -34,6 +35,12 @@ struct api_target {
 
 /* What a handler answers; the server sends it and frees what it owns. */
 struct api_reply {
+	/* A change whose snapshot is still being built (control.h): the
+	 * answer is made by dplb_api_finish once control.in_progress is
+	 * false, and the reply must stay where it is until then. */
+	bool deferred;
+	unsigned int ok_status, invalid_status; /* for dplb_api_finish */
+	struct dplb_control_result control;     /* of the change */
 	unsigned int status;
 	json_t *json;             /* the body, or NULL for text */
 	char *text;               /* malloc'd body when json is NULL */
@@ -56,8 +63,11 @@ struct api_call {
 /* Match a (decoded) URL path and method. HEAD is served as GET. */
 void dplb_api_match(const char *url, const char *method, struct api_target *target);
 
-/* Run the matched route's handler. */
+/* Run the matched route's handler. reply may be deferred: see api_reply. */
 void dplb_api_handle(const struct api_call *call, struct api_reply *reply);
+
+/* The answer of a deferred reply, once its change has ended. */
+void dplb_api_finish(struct api_reply *reply);
 
 /* reply = status with {"error": message}. */
 void dplb_api_error(struct api_reply *reply, unsigned int status, const char *fmt, ...)

@@ -16,6 +16,14 @@
  * connection's opening or of its previous answer: a client that sends a
  * byte now and then is not idle, and the idle timeout alone would let it
  * hold its connection for ever.
+ *
+ * A change is answered only once its snapshot serves (or is refused): while
+ * its tables are built off the management lcore (control.h), its connection
+ * is suspended (MHD_suspend_connection) and resumed when the change has
+ * ended, so the client gets the real answer while everyone else is served
+ * meanwhile. A change that comes while another is in flight is suspended
+ * the same way until its turn. Reads are answered at once, from the
+ * snapshot that serves.
  */
 #include <errno.h>
 #include <poll.h>
@@ -35,6 +43,7 @@
 #include "api/api_server.h"
 #include "api/utf8.h"
 #include "common/log.h"
+#include "control/control.h"
 
 #define CONNECTION_LIMIT 64
 /* Half of them: whoever else comes finds room. Clients that open one
@@ -58,11 +67,14 @@ struct client {
 	bool bad_url;         /* the request's path or a query argument is not text */
 };
 
+struct request;
+
 struct dplb_api {
 	struct dplb_context *ctx;
 	struct MHD_Daemon *daemon;
 	int epoll_fd;
 	LIST_HEAD(, client) clients;
+	TAILQ_HEAD(, request) suspended; /* in the order they were suspended */
 	bool token_required;
 	char token[TOKEN_MAX + 1];
 	size_t token_length; /* 0 with token_required: every change is refused */
@@ -80,6 +92,11 @@ struct request {
 	char *body;
 	size_t length;
 	size_t discarded;
+	struct api_reply reply;
+	/* While held back (suspended): reply.deferred waits for its change to
+	 * end, else for the change in flight to end before this one starts. */
+	struct MHD_Connection *connection;
+	TAILQ_ENTRY(request) link;
 };
 
 /* ---- connections ------------------------------------------------------- */
@@ -403,6 +420,34 @@ static bool take_body(struct request *request, const char *data, size_t size)
 	return true;
 }
 
+static void suspend(struct dplb_api *api, struct MHD_Connection *connection,
+		    struct request *request)
+{
+	struct client *client = client_of(connection);
+
+	if (client != NULL)
+		client->deadline_ms = 0; /* the request is whole: waiting is ours */
+	request->connection = connection;
+	TAILQ_INSERT_TAIL(&api->suspended, request, link);
+	MHD_suspend_connection(connection);
+}
+
+/* The held-back requests that may go on: resumed, their handler is called
+ * again (handle_request), in the order they came. */
+static void resume_ready(struct dplb_api *api, bool all)
+{
+	struct request *request, *next;
+
+	for (request = TAILQ_FIRST(&api->suspended); request != NULL; request = next) {
+		next = TAILQ_NEXT(request, link);
+		if (!all && (request->reply.deferred ? request->reply.control.in_progress
+						     : dplb_control_busy(api->ctx)))
+			continue;
+		TAILQ_REMOVE(&api->suspended, request, link);
+		MHD_resume_connection(request->connection);
+	}
+}
+
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connection,
 				      const char *url, const char *method, const char *version,
 				      const char *upload_data, size_t *upload_data_size,
@@ -410,7 +455,6 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connecti
 {
 	struct dplb_api *api = cls;
 	struct request *request = *request_context;
-	struct api_reply reply = { 0 };
 
 	(void)version;
 	if (request == NULL) {
@@ -439,6 +483,16 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connecti
 	}
 	if (request->refusal != 0)
 		return send_refusal(connection, request);
+	if (request->reply.deferred) {
+		/* Resumed: its change has ended. */
+		dplb_api_finish(&request->reply);
+		return send_reply(connection, &request->reply);
+	}
+	if (request->target.changes_state && dplb_control_busy(api->ctx)) {
+		/* Another change is in flight: this one waits its turn. */
+		suspend(api, connection, request);
+		return MHD_YES;
+	}
 
 	const struct api_call call = {
 		.ctx = api->ctx,
@@ -448,8 +502,13 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connecti
 		.body = request->body,
 		.body_length = request->length,
 	};
-	dplb_api_handle(&call, &reply);
-	return send_reply(connection, &reply);
+	dplb_api_handle(&call, &request->reply);
+	if (request->reply.deferred) {
+		/* Answered when its snapshot serves, or is refused. */
+		suspend(api, connection, request);
+		return MHD_YES;
+	}
+	return send_reply(connection, &request->reply);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *connection,
@@ -464,6 +523,7 @@ static void request_completed(void *cls, struct MHD_Connection *connection,
 	if (client != NULL)
 		client->deadline_ms = now_ms() + REQUEST_DEADLINE_MS;
 	if (request != NULL) {
+		dplb_control_result_free(&request->reply.control);
 		free(request->body);
 		free(request);
 		*request_context = NULL;
@@ -496,6 +556,7 @@ struct dplb_api *dplb_api_start(struct dplb_context *ctx, char *error)
 	}
 	api->ctx = ctx;
 	LIST_INIT(&api->clients);
+	TAILQ_INIT(&api->suspended);
 	dplb_rate_memory_init(&api->rates);
 	address.sin_port = htons(config->listen_port);
 	if (inet_pton(AF_INET, config->listen_address, &address.sin_addr) != 1) {
@@ -504,7 +565,8 @@ struct dplb_api *dplb_api_start(struct dplb_context *ctx, char *error)
 		return NULL;
 	}
 	api->daemon = MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_USE_ERROR_LOG, config->listen_port, NULL, NULL, handle_request,
+		MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, config->listen_port,
+		NULL, NULL, handle_request,
 		api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)CONNECTIONS_PER_ADDRESS,
@@ -544,33 +606,40 @@ void dplb_api_poll(struct dplb_api *api)
 	if (api->token_reloads != api->ctx->reloads_ok)
 		read_token(api);
 	close_late_connections(api);
+	resume_ready(api, false);
 	MHD_run(api->daemon);
 }
 
-void dplb_api_wait(struct dplb_api *api, int other_fd, unsigned int max_ms)
+void dplb_api_wait(struct dplb_api *api, const int *other_fds, unsigned int count,
+		   unsigned int max_ms)
 {
 	MHD_UNSIGNED_LONG_LONG mhd_ms;
 	int timeout = (int)max_ms;
-	/* Each an epoll set, readable when any of its sockets is ready;
-	 * poll() leaves their events for their owners to take. A negative fd
-	 * is ignored by poll(). */
-	struct pollfd ready[2] = {
+	/* Each an epoll set or an eventfd, readable when any of its sockets is
+	 * ready; poll() leaves their events for their owners to take. A
+	 * negative fd is ignored by poll(). */
+	struct pollfd ready[1 + DPLB_API_WAIT_MAX_FDS] = {
 		{ .fd = api != NULL ? api->epoll_fd : -1, .events = POLLIN },
-		{ .fd = other_fd, .events = POLLIN },
 	};
 
+	count = count < DPLB_API_WAIT_MAX_FDS ? count : DPLB_API_WAIT_MAX_FDS;
+	for (unsigned int i = 0; i < count; i++)
+		ready[1 + i] = (struct pollfd){ .fd = other_fds[i], .events = POLLIN };
 	/* libmicrohttpd's own deadlines (timeouts, data it already holds). */
 	if (api != NULL && api->epoll_fd >= 0 &&
 	    MHD_get_timeout(api->daemon, &mhd_ms) == MHD_YES &&
 	    mhd_ms < (MHD_UNSIGNED_LONG_LONG)timeout)
 		timeout = (int)mhd_ms;
-	poll(ready, 2, timeout);
+	poll(ready, 1 + count, timeout);
 }
 
 void dplb_api_stop(struct dplb_api *api)
 {
 	if (api == NULL)
 		return;
+	/* libmicrohttpd will not stop with connections suspended; their
+	 * changes have ended (the builder was waited for), or never began. */
+	resume_ready(api, true);
 	MHD_stop_daemon(api->daemon);
 	free(api);
 }

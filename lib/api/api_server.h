@@ -27,14 +27,20 @@ struct dplb_api *dplb_api_start(struct dplb_context *ctx, char *error);
 /* Answer every request that is ready; never blocks. Management lcore. */
 void dplb_api_poll(struct dplb_api *api);
 
-/*
- * Sleep at most max_ms, less when a client needs an answer or other_fd
- * (the health checker's, or -1) is readable. Call without the management
- * lock held.
- */
-void dplb_api_wait(struct dplb_api *api, int other_fd, unsigned int max_ms);
+#define DPLB_API_WAIT_MAX_FDS 4
 
-/* Close every connection and the listening socket. NULL is fine. */
+/*
+ * Sleep at most max_ms, less when a client needs an answer or one of
+ * other_fds (count of them, at most DPLB_API_WAIT_MAX_FDS: the health
+ * checker's, the state builder's; -1 for none) is readable. Call without
+ * the management lock held.
+ */
+void dplb_api_wait(struct dplb_api *api, const int *other_fds, unsigned int count,
+		   unsigned int max_ms);
+
+/* Close every connection and the listening socket, those of requests held
+ * back too (unanswered). NULL is fine. End the change in flight first
+ * (dplb_state_builder_free): its request holds its result. */
 void dplb_api_stop(struct dplb_api *api);
 
 #endif

@@ -28,12 +28,18 @@ static struct dplb_change *add_change(struct dplb_change_list *list, enum dplb_c
 {
 	struct dplb_change *grown, *change;
 
-	/* Grown one at a time: a diff is short, or it is a big reload. */
-	grown = realloc(list->items, (list->count + 1) * sizeof(*grown));
-	if (grown == NULL)
-		return NULL;
-	list->items = grown;
-	change = &grown[list->count++];
+	/* Doubled when full, i.e. at each power of two (lists grow only here):
+	 * grown one at a time, a reload of thousands of backends copied the
+	 * list thousands of times, seconds on the management lcore wherever
+	 * realloc cannot grow in place (under ASan, always). */
+	if ((list->count & (list->count - 1)) == 0) {
+		grown = realloc(list->items, (list->count ? 2 * (size_t)list->count : 1) *
+						     sizeof(*grown));
+		if (grown == NULL)
+			return NULL;
+		list->items = grown;
+	}
+	change = &list->items[list->count++];
 	memset(change, 0, sizeof(*change));
 	change->kind = kind;
 	snprintf(change->vip, sizeof(change->vip), "%s", vip);

@@ -40,6 +40,8 @@ struct dplb_port_setup {
 	uint64_t tx_offloads;
 };
 
+struct dplb_state_builder;
+
 struct dplb_context {
 	char config_path[DPLB_PATH_MAX];
 	struct dplb_identities *ids;
@@ -62,6 +64,12 @@ struct dplb_context {
 	struct dplb_health_checker *health;
 	uint64_t health_updates; /* snapshots made because health changed */
 	bool republish_pending;  /* a change waits for a snapshot that has it */
+	/* Why, for health_updates and next_hop_updates once it serves. */
+	bool republish_for_health;
+	bool republish_for_next_hops;
+	/* Builds snapshots' tables off the management lcore (state_builder.h);
+	 * NULL: on it, blocking (start-up, unit tests). */
+	struct dplb_state_builder *builder;
 	uint64_t last_timers_ms; /* when the neighbor table was last walked */
 	uint64_t arp_requests_sent;
 	uint64_t arp_answers_learned;

@@ -1,14 +1,16 @@
 /*
  * The one door for changes to what serves. A configuration becomes current
- * through dplb_apply_config (snapshot, publish, RCU), whether it is the
- * first at start-up, a reload (SIGHUP and POST /reload alike) or an API
- * change. Runtime changes are transactions: clone the configuration that
- * serves, change the clone, validate it with the loader's rules, diff it
- * against the original, write it into the file (persist_changes), and
- * apply it; a reload reads the file instead of cloning, and refuses keys
- * the diff marks as needing a restart. On any failure the new
- * configuration is dropped and nothing has changed: a file already written
- * gets its old bytes back.
+ * through prepare and publish_built (snapshot, publish, RCU), whether it is
+ * the first at start-up (dplb_apply_config), a reload (SIGHUP and POST
+ * /reload alike) or an API change (apply: with a state builder, the
+ * snapshot's tables are built off the management lcore in between, and the
+ * change ends later). Runtime changes are transactions: clone the
+ * configuration that serves, change the clone, validate it with the
+ * loader's rules, diff it against the original, write it into the file
+ * (persist_changes), and apply it; a reload reads the file instead of
+ * cloning, and refuses keys the diff marks as needing a restart. On any
+ * failure the new configuration is dropped and nothing has changed: a file
+ * already written gets its old bytes back.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include "control/control.h"
 #include "control/management.h"
 #include "control/neighbor.h"
+#include "control/state_builder.h"
 #include "health/health.h"
 #include "health/health_probe.h"
 
@@ -46,9 +49,24 @@ refuse(struct dplb_control_result *result, const char *fmt, ...)
 
 /* ---- applying a configuration ----------------------------------------- */
 
-int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char *error)
+bool dplb_control_busy(const struct dplb_context *ctx)
 {
-	struct dplb_state *state;
+	return dplb_state_builder_busy(ctx->builder);
+}
+
+static void want_serving_next_hops(struct dplb_context *ctx)
+{
+	const struct dplb_state *current = dplb_current_state(ctx->publisher);
+
+	if (current != NULL)
+		dplb_management_want_next_hops(ctx, current->config);
+}
+
+/* A snapshot of config (taken over) without its tables: everything that
+ * may be refused before anything changes. */
+static int prepare(struct dplb_context *ctx, struct dplb_config *config,
+		   struct dplb_state **state, char *error)
+{
 	int rc;
 
 	/* A health_source that is not ours would fail every check, and so take
@@ -69,12 +87,20 @@ int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char
 	dplb_management_want_next_hops(ctx, config);
 	const struct dplb_state_inputs inputs = dplb_management_state_inputs(ctx);
 
-	rc = dplb_state_build_with(config, ctx->ids, &inputs, ctx->generation + 1, &state, error);
-	if (rc != 0) {
-		const struct dplb_state *current = dplb_current_state(ctx->publisher);
+	rc = dplb_state_prepare(config, ctx->ids, &inputs, ctx->generation + 1, state, error);
+	if (rc != 0)
+		want_serving_next_hops(ctx);
+	return rc;
+}
 
-		if (current != NULL)
-			dplb_management_want_next_hops(ctx, current->config);
+/* The snapshot with its tables built (rc 0) made current, or dropped. */
+static int publish_built(struct dplb_context *ctx, struct dplb_state *state, int rc)
+{
+	const struct dplb_config *config = state->config;
+
+	if (rc != 0) {
+		dplb_state_free(state);
+		want_serving_next_hops(ctx);
 		return rc;
 	}
 	/* Only now may the old configuration's next hops be forgotten: had the
@@ -85,9 +111,79 @@ int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char
 	/* Backends that stay keep their health (it was in inputs); new ones
 	 * are checked from now on, and a check turned off makes a backend
 	 * unchecked, which needs one more snapshot. */
-	if (dplb_health_sync(ctx->health, config, ctx->ids))
-		dplb_management_republish(ctx);
+	if (dplb_health_sync(ctx->health, config, ctx->ids) && dplb_management_republish(ctx) != 0)
+		ctx->republish_pending = true;
 	return 0;
+}
+
+int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char *error)
+{
+	struct dplb_state *state;
+	int rc;
+
+	if (dplb_control_busy(ctx)) {
+		snprintf(error, DPLB_ERROR_MAX, "another change is being applied");
+		dplb_config_free(config);
+		return -EBUSY;
+	}
+	rc = prepare(ctx, config, &state, error);
+	if (rc == 0)
+		rc = publish_built(ctx, state, dplb_state_build_tables(state, error));
+	return rc;
+}
+
+/*
+ * A change on its way to serving: an API change or a reload, and how it
+ * ends (committed, reloaded) once its snapshot is published or refused.
+ * With ctx->builder the snapshot's tables are built off the management
+ * lcore, and the change ends in dplb_state_builder_poll, later.
+ */
+struct pending_change {
+	struct dplb_context *ctx;
+	struct dplb_control_result *result;
+	/* Returns what the control call returns; error is NULL when result
+	 * says why already. */
+	int (*end)(const struct pending_change *change, int rc, const char *error);
+	char *previous; /* the file before a persisted change, to put back */
+	size_t previous_len;
+};
+
+static void built(void *arg, struct dplb_state *state, int rc, const char *error)
+{
+	struct pending_change *change = arg;
+	struct dplb_control_result *result = change->result;
+
+	rc = publish_built(change->ctx, state, rc);
+	result->status = change->end(change, rc, error);
+	result->in_progress = false;
+	free(change);
+}
+
+/* Make config (taken over) current, now or, with a builder, once its tables
+ * are built: returns what change->end returns, or -EINPROGRESS. */
+static int apply(const struct pending_change *change, struct dplb_config *config)
+{
+	struct dplb_context *ctx = change->ctx;
+	char error[DPLB_ERROR_MAX];
+	struct dplb_state *state;
+	int rc = prepare(ctx, config, &state, error);
+
+	if (rc == 0 && ctx->builder != NULL) {
+		struct pending_change *later = malloc(sizeof(*later));
+
+		if (later != NULL) {
+			*later = *change;
+			if (dplb_state_builder_start(ctx->builder, state, built, later) == 0) {
+				change->result->in_progress = true;
+				return -EINPROGRESS;
+			}
+			free(later);
+		}
+		/* No thread to be had: built here, as without a builder. */
+	}
+	if (rc == 0)
+		rc = publish_built(ctx, state, dplb_state_build_tables(state, error));
+	return change->end(change, rc, error);
 }
 
 /* ---- transactions ----------------------------------------------------- */
@@ -140,6 +236,30 @@ static void restore_file(const struct dplb_context *ctx, const char *previous, s
 		 "a reload would apply it", ctx->config_path, error);
 }
 
+/* How an API change ends: applied, or refused with the file as it was. */
+static int committed(const struct pending_change *change, int rc, const char *error)
+{
+	struct dplb_context *ctx = change->ctx;
+	struct dplb_control_result *result = change->result;
+
+	if (rc != 0) {
+		if (change->previous != NULL)
+			restore_file(ctx, change->previous, change->previous_len);
+		free(change->previous);
+		dplb_control_result_free(result);
+		refuse(result, "%s", error);
+		result->generation = ctx->generation;
+		return rc;
+	}
+	result->applied = true;
+	result->generation = ctx->generation;
+	log_changes(result, "api");
+	if (change->previous != NULL)
+		DPLB_LOG(NOTICE, "api: written into %s", ctx->config_path);
+	free(change->previous);
+	return 0;
+}
+
 /* Validate copy (taken over), diff it against the serving configuration,
  * write it into the file, and make it current unless nothing differs. The
  * file is written first, so that an answer saying "applied" means it is
@@ -147,8 +267,8 @@ static void restore_file(const struct dplb_context *ctx, const char *previous, s
 static int commit(struct dplb_context *ctx, struct dplb_config *copy,
 		  struct dplb_control_result *result)
 {
-	char error[DPLB_ERROR_MAX], *previous = NULL;
-	size_t previous_len = 0;
+	struct pending_change change = { .ctx = ctx, .result = result, .end = committed };
+	char error[DPLB_ERROR_MAX];
 	int rc = dplb_config_validate(copy, &result->errors);
 
 	if (rc == 0) {
@@ -163,34 +283,17 @@ static int commit(struct dplb_context *ctx, struct dplb_config *copy,
 		return rc;
 	}
 	if (serving_config(ctx)->persist_changes) {
-		rc = dplb_config_persist(serving_config(ctx), &copy, &result->changes, &previous,
-					 &previous_len, error);
+		rc = dplb_config_persist(serving_config(ctx), &copy, &result->changes,
+					 &change.previous, &change.previous_len, error);
 		if (rc != 0) {
 			DPLB_LOG(WARNING, "api: change refused: %s", error);
 			dplb_config_free(copy);
-			goto refused;
+			free(change.previous); /* the file was not written: nothing to put back */
+			change.previous = NULL;
+			return committed(&change, rc, error);
 		}
 	}
-	rc = dplb_apply_config(ctx, copy, error);
-	if (rc != 0) {
-		if (previous != NULL)
-			restore_file(ctx, previous, previous_len);
-		goto refused;
-	}
-	result->applied = true;
-	result->generation = ctx->generation;
-	log_changes(result, "api");
-	if (previous != NULL)
-		DPLB_LOG(NOTICE, "api: written into %s", ctx->config_path);
-	free(previous);
-	return 0;
-
-refused:
-	free(previous);
-	dplb_control_result_free(result);
-	refuse(result, "%s", error);
-	result->generation = ctx->generation;
-	return rc;
+	return apply(&change, copy);
 }
 
 /* A modifiable copy of the serving configuration and the named VIP in it. */
@@ -202,6 +305,10 @@ static int begin(struct dplb_context *ctx, const char *vip_name, struct dplb_con
 	if (dplb_config_find_vip(serving_config(ctx), vip_name) == NULL) {
 		refuse(result, "no VIP named \"%.64s\"", vip_name);
 		return -ENOENT;
+	}
+	if (dplb_control_busy(ctx)) {
+		refuse(result, "another change is being applied: try again");
+		return -EBUSY;
 	}
 	*copy = dplb_config_clone(serving_config(ctx));
 	if (*copy == NULL) {
@@ -354,8 +461,9 @@ static int check_authentication(const struct dplb_context *ctx, const struct dpl
 }
 
 /* Read the file, diff it against what serves, refuse what needs a
- * restart, apply. config is freed on failure. */
-static int reload(struct dplb_context *ctx, struct dplb_control_result *result)
+ * restart: *out is what to apply. */
+static int reload(struct dplb_context *ctx, struct dplb_control_result *result,
+		  struct dplb_config **out)
 {
 	char restart[sizeof(result->changes.items[0].fields)];
 	struct dplb_config *config;
@@ -381,19 +489,19 @@ static int reload(struct dplb_context *ctx, struct dplb_control_result *result)
 		dplb_config_free(config);
 		return -ENOMEM;
 	}
-	rc = dplb_apply_config(ctx, config, result->errors.messages[0]);
-	if (rc != 0)
-		result->errors.count = 1;
-	return rc;
+	*out = config;
+	return 0;
 }
 
-
-int dplb_control_reload(struct dplb_context *ctx, struct dplb_control_result *result)
+/* How every reload ends, refused before its snapshot or with it: counted
+ * and logged. */
+static int reloaded(const struct pending_change *change, int rc, const char *error)
 {
-	int rc;
+	struct dplb_context *ctx = change->ctx;
+	struct dplb_control_result *result = change->result;
 
-	memset(result, 0, sizeof(*result));
-	rc = reload(ctx, result);
+	if (rc != 0 && error != NULL)
+		refuse(result, "%s", error);
 	result->generation = ctx->generation;
 	if (rc != 0) {
 		dplb_change_list_free(&result->changes);
@@ -405,4 +513,23 @@ int dplb_control_reload(struct dplb_context *ctx, struct dplb_control_result *re
 	ctx->reloads_ok++;
 	log_changes(result, "reload");
 	return 0;
+}
+
+int dplb_control_reload(struct dplb_context *ctx, struct dplb_control_result *result)
+{
+	const struct pending_change change = { .ctx = ctx, .result = result, .end = reloaded };
+	struct dplb_config *config;
+	int rc;
+
+	memset(result, 0, sizeof(*result));
+	if (dplb_control_busy(ctx)) {
+		/* Not a reload refused: it has not been tried. */
+		refuse(result, "another change is being applied: try again");
+		result->generation = ctx->generation;
+		return -EBUSY;
+	}
+	rc = reload(ctx, result, &config);
+	if (rc != 0)
+		return reloaded(&change, rc, NULL);
+	return apply(&change, config);
 }

@@ -24,6 +24,19 @@
  * changes live in memory: a later reload re-reads the file, and its diff
  * shows them undone. Reloads never write the file.
  *
+ * With a state builder (ctx->builder, as the daemon runs), a change's
+ * snapshot tables are built off the management lcore, so a big one (a
+ * reload of thousands of backends with 16M-slot Maglev tables) does not
+ * stop the API, health checks or ARP: the call returns -EINPROGRESS with
+ * result->in_progress set, and ends once the management loop has published
+ * the snapshot or refused it (dplb_state_builder_poll, in the management
+ * tick): result->status then holds what the call would have returned, and
+ * result everything else, logs and counters as ever. One change at a time:
+ * while one is in flight (dplb_control_busy), the next must wait its turn
+ * (the HTTP server holds its request back; SIGHUP waits) and a call made
+ * anyway is refused with -EBUSY. Without a builder (start-up, unit tests)
+ * every call ends before it returns.
+ *
  * Every function runs on the management lcore only (it owns publishing).
  */
 #ifndef DPLB_CONTROL_H
@@ -43,6 +56,11 @@ struct dplb_control_result {
 	struct dplb_change_list changes; /* free with dplb_control_result_free */
 	/* Why a call was refused (count 0 when it was not). */
 	struct dplb_config_errors errors;
+	/* The call returned -EINPROGRESS and has not ended yet; once it has,
+	 * status is what it would have returned. The result must stay where
+	 * it is until then. */
+	bool in_progress;
+	int status;
 };
 
 /* What dplb_control_update_backend changes; unset fields stay as they are. */
@@ -66,7 +84,10 @@ struct dplb_backend_update {
  *   -ESTALE  the file changed since dplb read it (persisting: reload first)
  *   -EACCES, -EPERM, -EROFS, -ENOSPC, -EIO, ...: the file cannot be written
  *   -ENOMEM, or what building the snapshot returned
- * result must be freed with dplb_control_result_free either way.
+ *   -EBUSY   another change is in flight (dplb_control_busy); nothing done
+ *   -EINPROGRESS  with a builder: the call ends later, see above
+ * result must be freed with dplb_control_result_free either way (once the
+ * call has ended).
  */
 int dplb_control_add_backend(struct dplb_context *ctx, const char *vip,
 			     const struct dplb_backend_config *backend,
@@ -76,13 +97,19 @@ int dplb_control_remove_backend(struct dplb_context *ctx, const char *vip, uint3
 int dplb_control_update_backend(struct dplb_context *ctx, const char *vip, uint32_t address,
 				const struct dplb_backend_update *update,
 				struct dplb_control_result *result);
+/* Whether a change is in flight (its snapshot being built): the next one
+ * waits for its end. */
+bool dplb_control_busy(const struct dplb_context *ctx);
+
 /*
  * Make config (taken over, freed on failure) current: build its snapshot,
- * publish it, start checking its new backends. The common path of the
- * first configuration, reloads and API changes; it does not validate (the
- * callers have). Returns 0 or a negative errno with error (DPLB_ERROR_MAX
- * bytes) saying why; the old state then keeps serving. Management lcore
- * (main lcore at start-up).
+ * publish it, start checking its new backends. The path of the first
+ * configuration, and of reloads and API changes without a builder; it
+ * builds the tables before it returns, whatever ctx->builder, and does not
+ * validate (the callers have). Returns 0 or a negative errno with error
+ * (DPLB_ERROR_MAX bytes) saying why (-EBUSY while a change is in flight);
+ * the old state then keeps serving. Management lcore (main lcore at
+ * start-up).
  */
 int dplb_apply_config(struct dplb_context *ctx, struct dplb_config *config, char *error);
 

@@ -1,6 +1,8 @@
 /*
  * Periodic work of the management lcore that is not a request from outside:
- * next-hop resolution by ARP, and freeing retired snapshots.
+ * next-hop resolution by ARP, new snapshots when health or next hops
+ * change, publishing snapshots built off the loop, and freeing retired
+ * ones.
  *
  * Workers answer ARP requests for our own address themselves and hand every
  * other ARP frame to this lcore through a ring each (single producer, single
@@ -8,6 +10,8 @@
  * own every TX queue (a PMD may have only one), so the management lcore's
  * ARP requests go out through worker 0, by another ring.
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -17,8 +21,10 @@
 
 #include "common/log.h"
 #include "control/context.h"
+#include "control/control.h"
 #include "control/management.h"
 #include "control/neighbor.h"
+#include "control/state_builder.h"
 #include "health/health.h"
 #include "packet/arp.h"
 
@@ -121,23 +127,80 @@ struct dplb_state_inputs dplb_management_state_inputs(const struct dplb_context 
 	};
 }
 
+/* A republish under way, and why (for the counters, once it serves). */
+struct republish {
+	struct dplb_context *ctx;
+	bool for_health;
+	bool for_next_hops;
+};
+
+/* The end of a republish: its snapshot, with tables, made current. */
+static void republished(void *arg, struct dplb_state *state, int rc, const char *error)
+{
+	struct republish *republish = arg;
+	struct dplb_context *ctx = republish->ctx;
+
+	if (rc != 0) {
+		/* Out of memory: the old snapshot serves; the next tick retries. */
+		DPLB_LOG(ERR, "cannot rebuild the forwarding state: %s", error);
+		dplb_state_free(state);
+		ctx->republish_pending = true;
+		ctx->republish_for_health |= republish->for_health;
+		ctx->republish_for_next_hops |= republish->for_next_hops;
+		return;
+	}
+	dplb_publish(ctx->publisher, state);
+	ctx->generation++;
+	ctx->health_updates += republish->for_health;
+	ctx->next_hop_updates += republish->for_next_hops;
+}
+
+static void republished_later(void *arg, struct dplb_state *state, int rc, const char *error)
+{
+	republished(arg, state, rc, error);
+	free(arg);
+}
+
 int dplb_management_republish(struct dplb_context *ctx)
 {
 	const struct dplb_state_inputs inputs = dplb_management_state_inputs(ctx);
+	struct republish republish = { .ctx = ctx };
 	char error[DPLB_ERROR_MAX];
 	struct dplb_state *state;
 	int rc;
 
-	rc = dplb_state_rebuild(dplb_current_state(ctx->publisher), ctx->ids, &inputs,
-				ctx->generation + 1, &state, error);
+	/* One snapshot at a time; the change in flight publishes first. */
+	if (dplb_control_busy(ctx))
+		return -EBUSY;
+	/* Health and MACs are read here; a later change of theirs makes the
+	 * next snapshot. Every VIP's tables are built again, even where only
+	 * another VIP's backends changed. */
+	rc = dplb_state_prepare_rebuild(dplb_current_state(ctx->publisher), ctx->ids, &inputs,
+					ctx->generation + 1, &state, error);
 	if (rc != 0) {
 		/* Out of memory: the old snapshot serves; the next change retries. */
 		DPLB_LOG(ERR, "cannot rebuild the forwarding state: %s", error);
 		return rc;
 	}
-	dplb_publish(ctx->publisher, state);
-	ctx->generation++;
-	return 0;
+	republish.for_health = ctx->republish_for_health;
+	republish.for_next_hops = ctx->republish_for_next_hops;
+	ctx->republish_for_health = false;
+	ctx->republish_for_next_hops = false;
+	if (ctx->builder != NULL) {
+		struct republish *later = malloc(sizeof(*later));
+
+		if (later != NULL) {
+			*later = republish;
+			if (dplb_state_builder_start(ctx->builder, state, republished_later,
+						     later) == 0)
+				return 0;
+			free(later);
+		}
+		/* No thread to be had: built here, as without a builder. */
+	}
+	rc = dplb_state_build_tables(state, error);
+	republished(&republish, state, rc, error);
+	return rc;
 }
 
 void dplb_management_tick(struct dplb_context *ctx)
@@ -149,18 +212,21 @@ void dplb_management_tick(struct dplb_context *ctx)
 	const bool timers_due = now != ctx->last_timers_ms;
 	bool next_hops_changed, health_changed;
 
+	/* First, a snapshot built off the loop is published (or dropped), so
+	 * that what waits for it may go on in this same round. */
+	dplb_state_builder_poll(ctx->builder);
 	next_hops_changed = learn_from_workers(ctx, now);
 	if (timers_due)
 		next_hops_changed |= dplb_neighbors_expire(ctx->neighbors, now);
 	health_changed = dplb_health_run(ctx->health);
 	/* A change the workers have not seen stays pending until a snapshot
-	 * with it is published (a rebuild fails only when memory is short). */
+	 * with it is under way (a rebuild fails only when memory is short),
+	 * and while another is built: changes meanwhile make one snapshot. */
+	ctx->republish_for_next_hops |= next_hops_changed;
+	ctx->republish_for_health |= health_changed;
 	ctx->republish_pending |= next_hops_changed || health_changed;
-	if (ctx->republish_pending && dplb_management_republish(ctx) == 0) {
+	if (ctx->republish_pending && dplb_management_republish(ctx) == 0)
 		ctx->republish_pending = false;
-		ctx->next_hop_updates += next_hops_changed;
-		ctx->health_updates += health_changed;
-	}
 	state = dplb_current_state(ctx->publisher); /* the old one may be gone */
 	if (timers_due)
 		send_requests(ctx, state, now);

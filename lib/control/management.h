@@ -10,10 +10,12 @@
 #include "control/state.h"
 
 /*
- * One bounded slice of management work: take ARP frames from the workers,
- * learn and expire next hops (publishing a new snapshot when a MAC changes),
- * ask about unresolved next hops, free retired snapshots. Never blocks;
- * call it every few milliseconds. Management lcore.
+ * One bounded slice of management work: publish a snapshot whose tables
+ * were built off the loop (ending the change that asked for it), take ARP
+ * frames from the workers, learn and expire next hops (publishing a new
+ * snapshot when a MAC changes), ask about unresolved next hops, free
+ * retired snapshots. Never blocks; call it every few milliseconds.
+ * Management lcore.
  */
 void dplb_management_tick(struct dplb_context *ctx);
 
@@ -22,7 +24,9 @@ void dplb_management_tick(struct dplb_context *ctx);
 struct dplb_state_inputs dplb_management_state_inputs(const struct dplb_context *ctx);
 
 /* A new snapshot of the current configuration with the current inputs.
- * Returns 0 or a negative errno (the old snapshot keeps serving). */
+ * Returns 0 when published or, with a builder (ctx->builder), under way;
+ * or a negative errno, -EBUSY while a change is in flight (the old
+ * snapshot keeps serving). */
 int dplb_management_republish(struct dplb_context *ctx);
 
 /* Mark the next hops of config as the ones the neighbor table resolves;

@@ -254,7 +254,8 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 		}
 	}
 	vip->no_healthy_backend = vip->up_count == 0 && operator_up > 0;
-	return dplb_schedule_build(vip, state, error);
+	/* The scheduler tables come later: dplb_state_build_tables. */
+	return 0;
 }
 
 static int index_vips(struct dplb_state *state, char *error)
@@ -284,9 +285,10 @@ static int index_vips(struct dplb_state *state, char *error)
 	return 0;
 }
 
-static int build_state(struct dplb_shared_config *shared, struct dplb_identities *ids,
-		       const struct dplb_state_inputs *inputs, uint64_t generation,
-		       struct dplb_state **out, char *error)
+/* Everything but the scheduler tables; on failure state is freed. */
+static int prepare_state(struct dplb_shared_config *shared, struct dplb_identities *ids,
+			 const struct dplb_state_inputs *inputs, uint64_t generation,
+			 struct dplb_state **out, char *error)
 {
 	struct dplb_state *state = calloc(1, sizeof(*state));
 	struct dplb_config *config = shared->config;
@@ -331,9 +333,47 @@ fail:
 	return rc;
 }
 
-int dplb_state_build_with(struct dplb_config *config, struct dplb_identities *ids,
-			  const struct dplb_state_inputs *inputs, uint64_t generation,
-			  struct dplb_state **out, char *error)
+/*
+ * The slow part of a snapshot: Maglev tables of up to DPLB_MAX_MAGLEV_SIZE
+ * slots, and WRR sequences. Reads the snapshot's backends and
+ * configuration, writes its VIPs' tables, and allocates with plain malloc:
+ * nothing of DPDK's, nothing shared, so any thread can run it
+ * (state_builder.c does, off the management lcore).
+ */
+int dplb_state_build_tables(struct dplb_state *state, char *error)
+{
+	error[0] = '\0';
+	for (uint32_t i = 0; i < state->vip_count; i++) {
+		int rc = dplb_schedule_build(&state->vips[i], state, error);
+
+		if (rc != 0) {
+			if (error[0] == '\0')
+				snprintf(error, DPLB_ERROR_MAX, "cannot build forwarding state: %s",
+					 strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Both halves, as one call on the management lcore. */
+static int build_state(struct dplb_shared_config *shared, struct dplb_identities *ids,
+		       const struct dplb_state_inputs *inputs, uint64_t generation,
+		       struct dplb_state **out, char *error)
+{
+	int rc = prepare_state(shared, ids, inputs, generation, out, error);
+
+	if (rc == 0) {
+		rc = dplb_state_build_tables(*out, error);
+		if (rc != 0) {
+			dplb_state_free(*out);
+			*out = NULL;
+		}
+	}
+	return rc;
+}
+
+static struct dplb_shared_config *share_config(struct dplb_config *config, char *error)
 {
 	struct dplb_shared_config *shared = malloc(sizeof(*shared));
 
@@ -341,11 +381,30 @@ int dplb_state_build_with(struct dplb_config *config, struct dplb_identities *id
 		dplb_config_free(config);
 		snprintf(error, DPLB_ERROR_MAX, "cannot build forwarding state: %s",
 			 strerror(ENOMEM));
-		return -ENOMEM;
+		return NULL;
 	}
 	shared->config = config;
 	shared->references = 1;
-	return build_state(shared, ids, inputs, generation, out, error);
+	return shared;
+}
+
+int dplb_state_build_with(struct dplb_config *config, struct dplb_identities *ids,
+			  const struct dplb_state_inputs *inputs, uint64_t generation,
+			  struct dplb_state **out, char *error)
+{
+	struct dplb_shared_config *shared = share_config(config, error);
+
+	return shared != NULL ? build_state(shared, ids, inputs, generation, out, error) : -ENOMEM;
+}
+
+int dplb_state_prepare(struct dplb_config *config, struct dplb_identities *ids,
+		       const struct dplb_state_inputs *inputs, uint64_t generation,
+		       struct dplb_state **out, char *error)
+{
+	struct dplb_shared_config *shared = share_config(config, error);
+
+	return shared != NULL ? prepare_state(shared, ids, inputs, generation, out, error)
+			      : -ENOMEM;
 }
 
 int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids,
@@ -360,6 +419,14 @@ int dplb_state_rebuild(const struct dplb_state *current, struct dplb_identities 
 {
 	current->shared_config->references++;
 	return build_state(current->shared_config, ids, inputs, generation, out, error);
+}
+
+int dplb_state_prepare_rebuild(const struct dplb_state *current, struct dplb_identities *ids,
+			       const struct dplb_state_inputs *inputs, uint64_t generation,
+			       struct dplb_state **out, char *error)
+{
+	current->shared_config->references++;
+	return prepare_state(current->shared_config, ids, inputs, generation, out, error);
 }
 
 /* ---- publishing ---- */

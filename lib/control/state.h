@@ -133,6 +133,26 @@ int dplb_state_build_with(struct dplb_config *config, struct dplb_identities *id
 int dplb_state_rebuild(const struct dplb_state *current, struct dplb_identities *ids,
 		       const struct dplb_state_inputs *inputs, uint64_t generation,
 		       struct dplb_state **out, char *error);
+/*
+ * The same two calls in halves, so that the slow half can run off the
+ * management lcore (state_builder.h): dplb_state_prepare and
+ * dplb_state_prepare_rebuild make all but the scheduler tables (stable
+ * ids, backends with health and next hops, the VIP index) on the
+ * management lcore, and fail as the whole calls do; then
+ * dplb_state_build_tables fills the tables in, on any thread, while
+ * nothing else touches the snapshot (it is not published) nor frees it.
+ * Together they make exactly what dplb_state_build_with and
+ * dplb_state_rebuild make. dplb_state_build_tables returns 0 or a
+ * negative errno with a reason in error (DPLB_ERROR_MAX); the snapshot is
+ * then the caller's to free, on the management lcore.
+ */
+int dplb_state_prepare(struct dplb_config *config, struct dplb_identities *ids,
+		       const struct dplb_state_inputs *inputs, uint64_t generation,
+		       struct dplb_state **out, char *error);
+int dplb_state_prepare_rebuild(const struct dplb_state *current, struct dplb_identities *ids,
+			       const struct dplb_state_inputs *inputs, uint64_t generation,
+			       struct dplb_state **out, char *error);
+int dplb_state_build_tables(struct dplb_state *state, char *error);
 void dplb_state_free(struct dplb_state *state);
 
 /* The next hop toward backend: itself when on-link, else the gateway. */

@@ -127,8 +127,9 @@ static inline uint32_t dplb_schedule_pick(const struct dplb_state *state,
  * in state->backends): the Maglev table, which every VIP has (the fallback
  * when a flow table is full, and ICMP errors), and the smooth weighted
  * round-robin sequence. The caller frees them with the snapshot. Returns 0
- * or a negative errno, with a message in error (DPLB_ERROR_MAX). Management
- * lcore, while building a snapshot.
+ * or a negative errno, with a message in error (DPLB_ERROR_MAX). Any thread
+ * (it reads only vip and state, and allocates with malloc), while building
+ * a snapshot nobody else touches yet.
  */
 int dplb_schedule_build(struct dplb_vip_entry *vip, const struct dplb_state *state, char *error);
 

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,9 @@
 #include "control/config_writer.h"
 #include "control/context.h"
 #include "control/control.h"
+#include "control/management.h"
 #include "control/neighbor.h"
+#include "control/state_builder.h"
 #include "dpdk_test.h"
 #include "health/health.h"
 
@@ -76,6 +79,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	dplb_state_builder_free(ctx.builder); /* ends a change in flight */
 	dplb_control_result_free(&result);
 	dplb_publisher_free(ctx.publisher);
 	rte_free(ctx.rcu);
@@ -337,4 +341,91 @@ Test(control, a_change_that_fails_to_apply_puts_the_file_back)
 	now = file_text();
 	cr_assert_str_eq(now, text);
 	free(now);
+}
+
+/* ---- changes whose tables are built off the management lcore ---------- */
+
+/* The management loop's part: wait on the builder, tick until the change
+ * in flight has ended. */
+static void tick_until_idle(void)
+{
+	struct pollfd ready = { .fd = dplb_state_builder_fd(ctx.builder), .events = POLLIN };
+
+	while (dplb_control_busy(&ctx)) {
+		cr_assert_geq(poll(&ready, 1, 60000), 0);
+		dplb_management_tick(&ctx);
+	}
+}
+
+Test(control, with_a_builder_a_change_ends_once_its_snapshot_serves)
+{
+	const struct dplb_backend_update update = { .set_weight = true, .weight = 7 };
+	const struct dplb_backend_config backend = { .address = ip("10.0.1.3"), .weight = 1 };
+	struct dplb_control_result other;
+	const struct dplb_state *before = serving();
+	char error[DPLB_ERROR_MAX], *text;
+
+	ctx.builder = dplb_state_builder_create();
+	cr_assert_not_null(ctx.builder);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result),
+		     -EINPROGRESS);
+	cr_assert(result.in_progress);
+	cr_assert(dplb_control_busy(&ctx));
+	/* Nothing serves before the management lcore publishes it, however
+	 * soon the tables are built. */
+	cr_assert_eq(serving(), before);
+	cr_assert_eq(ctx.generation, 1);
+
+	/* One change at a time: the others are turned away untouched. */
+	cr_assert_eq(dplb_control_add_backend(&ctx, "web", &backend, &other), -EBUSY);
+	cr_assert_not_null(strstr(other.errors.messages[0], "another change"));
+	dplb_control_result_free(&other);
+	cr_assert_eq(dplb_control_reload(&ctx, &other), -EBUSY);
+	dplb_control_result_free(&other);
+	cr_assert_eq(ctx.reloads_failed, 0, "a reload not tried counted as refused");
+	cr_assert_eq(dplb_management_republish(&ctx), -EBUSY);
+	cr_assert_eq(dplb_apply_config(&ctx, dplb_config_clone(before->config), error), -EBUSY);
+
+	tick_until_idle();
+	cr_assert_not(result.in_progress);
+	cr_assert_eq(result.status, 0);
+	cr_assert(result.applied);
+	cr_assert_eq(result.generation, 2);
+	cr_assert_str_eq(result.changes.items[0].fields, "weight");
+	cr_assert_eq(serving()->generation, 2);
+	cr_assert_eq(backend_in("web", "10.0.1.1")->weight, 7);
+	text = file_text();
+	cr_assert_not_null(strstr(text, "backend = 10.0.1.1 weight=7\n"), "%s", text);
+	free(text);
+	dplb_control_result_free(&result);
+
+	/* A reload ends the same way, counted and logged as ever. */
+	write_config("[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:01\n\n"
+		     "[vip:web]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 251\n"
+		     "backend = 10.0.1.1 weight=4\n");
+	cr_assert_eq(dplb_control_reload(&ctx, &result), -EINPROGRESS);
+	cr_assert_eq(ctx.reloads_ok, 0);
+	tick_until_idle();
+	cr_assert_eq(result.status, 0);
+	cr_assert_eq(result.generation, 3);
+	cr_assert_eq(result.changes.count, 3);
+	cr_assert_eq(ctx.reloads_ok, 1);
+	cr_assert_null(backend_in("web", "10.0.1.2"));
+	dplb_control_result_free(&result);
+
+	/* Refused before any table is built: it ends at once. */
+	write_config("[dataplane]\naddress = 10.0.0.1\n[vip:web]\n");
+	cr_assert_eq(dplb_control_reload(&ctx, &result), -EINVAL);
+	cr_assert_not(result.in_progress);
+	cr_assert_not(dplb_control_busy(&ctx));
+	cr_assert_eq(ctx.reloads_failed, 1);
+	dplb_control_result_free(&result);
+
+	/* Health and next hops republish the same way. */
+	cr_assert_eq(dplb_management_republish(&ctx), 0);
+	cr_assert(dplb_control_busy(&ctx));
+	cr_assert_eq(ctx.generation, 3);
+	tick_until_idle();
+	cr_assert_eq(ctx.generation, 4);
+	cr_assert_eq(serving()->generation, 4);
 }

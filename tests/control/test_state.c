@@ -11,12 +11,15 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "control/neighbor.h"
 #include "control/state.h"
+#include "control/state_builder.h"
 #include "dpdk_test.h"
+#include "health/health_state.h"
 #include "packet/maglev.h"
 
 static struct dplb_identities *ids;
@@ -656,4 +659,159 @@ Test(state, answers_ping_for_itself_and_vips_only)
 	cr_assert_not(dplb_state_answers_ping(state, ip("1.0.0.10")), "own address byte-swapped");
 	cr_assert_not(dplb_state_answers_ping(state, 0));
 	dplb_state_free(state);
+}
+
+/* ---- built off the management lcore ----------------------------------- */
+
+struct built {
+	struct dplb_state *state;
+	int rc;
+	char error[DPLB_ERROR_MAX];
+};
+
+static void keep_built(void *arg, struct dplb_state *state, int rc, const char *error)
+{
+	struct built *built = arg;
+
+	built->state = state;
+	built->rc = rc;
+	snprintf(built->error, sizeof(built->error), "%s", error);
+}
+
+/* prepared's tables built by a state builder, as dplb does; the main thread
+ * only waits on the builder's descriptor, as the management loop does. */
+static struct dplb_state *build_off_loop(struct dplb_state *prepared)
+{
+	struct dplb_state_builder *builder = dplb_state_builder_create();
+	struct built built = { .rc = 1 };
+
+	cr_assert_not_null(builder);
+	struct pollfd ready = { .fd = dplb_state_builder_fd(builder), .events = POLLIN };
+
+	cr_assert_eq(dplb_state_builder_start(builder, prepared, keep_built, &built), 0);
+	cr_assert(dplb_state_builder_busy(builder));
+	cr_assert_eq(dplb_state_builder_start(builder, prepared, keep_built, &built), -EBUSY,
+		     "one build at a time");
+	while (!dplb_state_builder_poll(builder)) {
+		cr_assert_null(built.state, "handed over before the build ended");
+		cr_assert_geq(poll(&ready, 1, 60000), 0);
+	}
+	cr_assert_not(dplb_state_builder_busy(builder));
+	dplb_state_builder_free(builder);
+	cr_assert_eq(built.rc, 0, "%s", built.error);
+	cr_assert_eq(built.state, prepared);
+	return built.state;
+}
+
+/* Byte for byte, every array workers read. */
+static void expect_same_snapshot(const struct dplb_state *a, const struct dplb_state *b)
+{
+	cr_assert_eq(a->generation, b->generation);
+	cr_assert_eq(a->vip_count, b->vip_count);
+	cr_assert_eq(a->backend_id_limit, b->backend_id_limit);
+	cr_assert_eq(memcmp(a->backends, b->backends, a->backend_id_limit * sizeof(*a->backends)),
+		     0, "backends differ");
+	cr_assert_eq(a->vip_slot_mask, b->vip_slot_mask);
+	cr_assert_eq(memcmp(a->vip_slots, b->vip_slots,
+			    (a->vip_slot_mask + 1) * sizeof(*a->vip_slots)), 0);
+	for (uint32_t i = 0; i < a->vip_count; i++) {
+		const struct dplb_vip_entry *x = &a->vips[i], *y = &b->vips[i];
+		const char *name = x->config->name;
+
+		cr_assert_str_eq(name, y->config->name);
+		cr_assert_eq(x->id, y->id, "%s", name);
+		cr_assert_eq(x->maglev_size, y->maglev_size, "%s", name);
+		cr_assert_not_null(y->maglev, "%s: no Maglev table", name);
+		cr_assert_eq(memcmp(x->maglev, y->maglev, x->maglev_size * sizeof(*x->maglev)), 0,
+			     "%s: Maglev tables differ", name);
+		cr_assert_eq(x->backend_count, y->backend_count, "%s", name);
+		cr_assert_eq(memcmp(x->backend_ids, y->backend_ids,
+				    x->backend_count * sizeof(*x->backend_ids)), 0, "%s", name);
+		cr_assert_eq(x->up_count, y->up_count, "%s", name);
+		cr_assert_eq(memcmp(x->up_ids, y->up_ids, x->up_count * sizeof(*x->up_ids)), 0,
+			     "%s", name);
+		cr_assert_eq(x->no_healthy_backend, y->no_healthy_backend, "%s", name);
+		cr_assert_eq(x->unhealthy_count, y->unhealthy_count, "%s", name);
+		cr_assert_eq(x->wrr_length, y->wrr_length, "%s", name);
+		if (x->wrr_length > 0)
+			cr_assert_eq(memcmp(x->wrr_sequence, y->wrr_sequence,
+					    x->wrr_length * sizeof(*x->wrr_sequence)), 0,
+				     "%s: WRR sequences differ", name);
+	}
+}
+
+/* Several schedulers, weights, drained and down backends, big and small
+ * tables. */
+static char *builder_ini(void)
+{
+	const size_t size = 64 * 1024;
+	char *text = malloc(size);
+	size_t n;
+
+	cr_assert_not_null(text);
+	n = (size_t)snprintf(text, size, "[dataplane]\naddress = 10.0.0.1\n\n"
+			     "[vip:big]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 1000003\n");
+	for (uint32_t b = 0; b < 600; b++)
+		n += (size_t)snprintf(text + n, size - n, "backend = 10.1.%u.%u weight=%u%s\n",
+				      b / 200, b % 200 + 1, b % 7 + 1,
+				      b % 50 == 0 ? " state=drain" : b % 61 == 0 ? " state=down" : "");
+	n += (size_t)snprintf(text + n, size - n,
+			      "\n[vip:wrr]\naddress = 10.0.0.101\nmaglev_size = 65537\n"
+			      "scheduler = weighted-round-robin\n");
+	for (uint32_t b = 0; b < 40; b++)
+		n += (size_t)snprintf(text + n, size - n, "backend = 10.2.0.%u weight=%u\n", b + 1,
+				      b * 37 % 100 + 1);
+	snprintf(text + n, size - n,
+		 "\n[vip:small]\naddress = 10.0.0.102\nmaglev_size = 251\n"
+		 "scheduler = source-hash\nbackend = 10.3.0.1\nbackend = 10.3.0.2 weight=3\n");
+	return text;
+}
+
+Test(state, tables_built_off_the_management_lcore_equal_blocking_ones)
+{
+	struct dplb_backend_health *health = calloc(DPLB_MAX_BACKEND_IDS, sizeof(*health));
+	const struct dplb_state_inputs inputs = { .health = health };
+	struct dplb_state *blocking, *prepared, *off_loop, *rebuilt, *reprepared;
+	char *text = builder_ini();
+	char error[DPLB_ERROR_MAX];
+
+	cr_assert_not_null(health);
+	cr_assert_eq(dplb_state_build_with(test_config_from_text(text), ids, NULL, 1, &blocking,
+					   error), 0, "%s", error);
+	cr_assert_eq(dplb_state_prepare(test_config_from_text(text), ids, NULL, 1, &prepared,
+					error), 0, "%s", error);
+	for (uint32_t i = 0; i < prepared->vip_count; i++)
+		cr_assert_null(prepared->vips[i].maglev, "prepared with tables already");
+	off_loop = build_off_loop(prepared);
+	expect_same_snapshot(blocking, off_loop);
+
+	/* A republish after health changed: some backends down, some in slow
+	 * start, one VIP with none left. */
+	const struct dplb_vip_entry *big = test_vip_named(blocking, "big");
+	const struct dplb_vip_entry *small = test_vip_named(blocking, "small");
+
+	for (uint32_t i = 0; i < big->backend_count; i += 9)
+		health[big->backend_ids[i]].status = DPLB_HEALTH_UNHEALTHY;
+	for (uint32_t i = 4; i < big->backend_count; i += 11)
+		health[big->backend_ids[i]] =
+			(struct dplb_backend_health){ .status = DPLB_HEALTH_HEALTHY,
+						      .weight_percent = 30 };
+	for (uint32_t i = 0; i < small->backend_count; i++)
+		health[small->backend_ids[i]].status = DPLB_HEALTH_UNHEALTHY;
+	cr_assert_eq(dplb_state_rebuild(blocking, ids, &inputs, 2, &rebuilt, error), 0, "%s",
+		     error);
+	cr_assert_eq(dplb_state_prepare_rebuild(off_loop, ids, &inputs, 2, &reprepared, error), 0,
+		     "%s", error);
+	/* The snapshot it came from may go while the build runs: the
+	 * configuration is shared, counted, and stays. */
+	dplb_state_free(off_loop);
+	expect_same_snapshot(rebuilt, build_off_loop(reprepared));
+	cr_assert(test_vip_named(reprepared, "small")->no_healthy_backend);
+	cr_assert_lt(test_vip_named(reprepared, "big")->up_count, big->up_count);
+
+	dplb_state_free(reprepared);
+	dplb_state_free(rebuilt);
+	dplb_state_free(blocking);
+	free(text);
+	free(health);
 }
