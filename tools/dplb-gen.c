@@ -11,6 +11,10 @@
  * spread over backends and every kind of error; the exit status is 1 when
  * a check failed or nothing came back, so tests can rely on it.
  *
+ * SIGUSR1 ends the sending early, as the end of --duration does (drain,
+ * report, then --hold): scripts/storm sends for as long as its storm lasts,
+ * which it cannot know in advance.
+ *
  * --expect plain checks packets that come back unencapsulated (a
  * dpdk-testpmd macswap baseline), doing about the same work per packet as
  * the encapsulation checks so both runs cost the generator the same.
@@ -116,6 +120,7 @@ struct stats {
 	uint64_t backend_packets[MAX_BACKENDS];
 	uint64_t backend_flows[MAX_BACKENDS];
 	uint64_t flows_seen;
+	uint64_t flows_moved; /* flows with a packet through another backend than their first */
 	uint64_t tx_start, tx_end, rx_last; /* TSC */
 	double cpu_share; /* of the sending time this thread ran: < 1 = core shared */
 };
@@ -125,17 +130,25 @@ struct generator {
 	struct rte_mempool *pool;
 	struct synth_template template;
 	uint16_t *flow_backend; /* per flow: index of its backend, NO_BACKEND */
+	uint8_t *flow_moved;    /* per flow: 1 once a packet came through another backend */
 	struct stats stats;
 	uint64_t tsc_hz;
 	char driver[64];
 };
 
 static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t stop_sending; /* SIGUSR1: end the sending now */
 
 static void on_signal(int signo)
 {
 	(void)signo;
 	interrupted = 1;
+}
+
+static void on_stop_sending(int signo)
+{
+	(void)signo;
+	stop_sending = 1;
 }
 
 static void usage(FILE *out, const char *program)
@@ -166,6 +179,8 @@ static void usage(FILE *out, const char *program)
 		"                      SIGTERM, so the peer can stop first (DPDK 22.11's\n"
 		"                      memif PMD can crash a peer still polling when the\n"
 		"                      other side closes)\n"
+		"\n"
+		"SIGUSR1 ends the sending early, as the end of --duration does.\n"
 		"\n"
 		"Exit status: 0 all checks passed, 1 a check failed or nothing came back,\n"
 		"2 bad usage or set-up failure.\n",
@@ -548,6 +563,12 @@ static inline enum gen_error check_packet(struct generator *g, struct rte_mbuf *
 		st->backend_flows[backend]++;
 		st->flows_seen++;
 	} else if (*owner != backend) {
+		/* flow_moved errors count packets; flows_moved counts each moved
+		 * flow once, which is what "established flows moved" means. */
+		if (!g->flow_moved[flow]) {
+			g->flow_moved[flow] = 1;
+			st->flows_moved++;
+		}
 		return GEN_ERROR_flow_moved;
 	}
 	st->backend_packets[backend]++;
@@ -602,7 +623,7 @@ static int run(struct generator *g)
 					       : UINT64_MAX;
 	next_send = (double)st->tx_start;
 
-	while (!interrupted) {
+	while (!interrupted && !stop_sending) {
 		const uint64_t now = rte_rdtsc();
 
 		if (now >= end || (opt->count != 0 && st->tx >= opt->count))
@@ -703,6 +724,9 @@ static void report(const struct generator *g)
 		if (st->errors[i])
 			printf("    %-16s %12" PRIu64 "  %s\n", gen_error_name[i], st->errors[i],
 			       gen_error_help[i]);
+	if (st->flows_moved)
+		printf("  flows moved: %" PRIu64 " flows came back through a second backend\n",
+		       st->flows_moved);
 	if (opt->expect <= EXPECT_ANY && st->rx > 0) {
 		uint64_t checked = 0, min = UINT64_MAX, max = 0;
 
@@ -725,9 +749,10 @@ static void report(const struct generator *g)
 	if (opt->json) {
 		printf("{\"tx_packets\": %" PRIu64 ", \"tx_mpps\": %.4f, \"rx_packets\": %" PRIu64
 		       ", \"rx_mpps\": %.4f, \"loss\": %" PRIu64 ", \"errors\": %" PRIu64
-		       ", \"flows_seen\": %" PRIu64 ", \"tx_seconds\": %.4f, \"cpu_share\": %.3f",
+		       ", \"flows_seen\": %" PRIu64 ", \"flows_moved\": %" PRIu64
+		       ", \"tx_seconds\": %.4f, \"cpu_share\": %.3f",
 		       st->tx, tx_mpps, st->rx, rx_mpps, loss, errors, st->flows_seen,
-		       (double)tx_cycles / g->tsc_hz, st->cpu_share);
+		       st->flows_moved, (double)tx_cycles / g->tsc_hz, st->cpu_share);
 		printf(", \"error_kinds\": {");
 		for (unsigned int i = 0; i < GEN_ERROR_COUNT; i++)
 			printf("%s\"%s\": %" PRIu64, i ? ", " : "", gen_error_name[i], st->errors[i]);
@@ -767,11 +792,13 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_stop_sending);
 	g.tsc_hz = rte_get_tsc_hz();
 	g.pool = rte_pktmbuf_pool_create("gen_mbufs", POOL_SIZE, POOL_CACHE, 0,
 					 RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	g.flow_backend = rte_malloc("gen_flows", g.opt.flows * sizeof(*g.flow_backend), 0);
-	if (g.pool == NULL || g.flow_backend == NULL) {
+	g.flow_moved = rte_zmalloc("gen_flows_moved", g.opt.flows, 0);
+	if (g.pool == NULL || g.flow_backend == NULL || g.flow_moved == NULL) {
 		fprintf(stderr, "dplb-gen: out of memory: %s\n", rte_strerror(rte_errno));
 		rte_eal_cleanup();
 		return 2;
@@ -804,6 +831,7 @@ int main(int argc, char **argv)
 	rte_eth_dev_stop(g.opt.port_id);
 	rte_eth_dev_close(g.opt.port_id);
 	rte_free(g.flow_backend);
+	rte_free(g.flow_moved);
 	rte_mempool_free(g.pool);
 	rte_eal_cleanup();
 	return status;
