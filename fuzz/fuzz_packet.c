@@ -350,6 +350,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	worker->frag_needed_sent_this_second = 0;
 	worker->next_packet_id = 0;
 	memset(worker->round_robin_cursor, 0, sizeof(worker->round_robin_cursor));
+	memset(worker->stateless_second, 0, sizeof(worker->stateless_second));
 
 	for (uint32_t first = 0; first < preamble; first += DPLB_BURST) {
 		uint16_t n = 0;

@@ -130,6 +130,7 @@ void dplb_state_free(struct dplb_state *state)
 		vip_entry_free(&state->vips[i]);
 	free(state->vips);
 	free(state->vip_slots);
+	free(state->vip_addresses);
 	free(state->backends);
 	shared_config_put(state->shared_config);
 	free(state);
@@ -258,6 +259,30 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 	return 0;
 }
 
+/* The set of VIP addresses (dplb_state_is_vip_address): several VIPs may
+ * share one, which is stored once. A valid configuration has no VIP at
+ * 0.0.0.0, the empty slot. */
+static int index_vip_addresses(struct dplb_state *state)
+{
+	const uint32_t slots = rte_align32pow2(state->vip_count * 2 + 16);
+
+	state->vip_addresses = calloc(slots, sizeof(*state->vip_addresses));
+	if (state->vip_addresses == NULL)
+		return -ENOMEM;
+	state->vip_address_mask = slots - 1;
+	for (uint32_t i = 0; i < state->vip_count; i++) {
+		const uint32_t address = state->vips[i].address;
+		uint32_t slot = dplb_vip_slot_hash(address, 0, 0) & state->vip_address_mask;
+
+		if (address == 0)
+			continue;
+		while (state->vip_addresses[slot] != 0 && state->vip_addresses[slot] != address)
+			slot = (slot + 1) & state->vip_address_mask;
+		state->vip_addresses[slot] = address;
+	}
+	return 0;
+}
+
 static int index_vips(struct dplb_state *state, char *error)
 {
 	uint32_t slots = rte_align32pow2(state->vip_count * 4 + 16);
@@ -282,7 +307,7 @@ static int index_vips(struct dplb_state *state, char *error)
 			slot = (slot + 1) & state->vip_slot_mask;
 		state->vip_slots[slot] = (int32_t)i;
 	}
-	return 0;
+	return index_vip_addresses(state);
 }
 
 /* Everything but the scheduler tables; on failure state is freed. */

@@ -95,6 +95,10 @@ struct dplb_state {
 	/* Open-addressed (address, port, protocol) -> index into vips. */
 	uint32_t vip_slot_mask;
 	int32_t *vip_slots;
+	/* Every VIP address once, open-addressed, 0 for an empty slot: "is
+	 * this address a VIP's?" in a probe or two (ping, source checks). */
+	uint32_t vip_address_mask;
+	uint32_t *vip_addresses;
 	/* Indexed by backend id; backend_id_limit long. */
 	uint32_t backend_id_limit;
 	struct dplb_backend_entry *backends;
@@ -177,15 +181,16 @@ void dplb_publisher_reclaim(struct dplb_publisher *pub);
 /* The current snapshot (acquire). Workers: once per loop iteration. */
 struct dplb_state *dplb_current_state(const struct dplb_publisher *pub);
 
-/* Whether address is dplb's own or any VIP's (for ICMP echo). */
+/* Whether address (network order, not 0) is some VIP's, whatever its
+ * port and protocol. */
+static inline bool dplb_state_is_vip_address(const struct dplb_state *state, uint32_t address);
+
+/* Whether address is dplb's own or any VIP's: pings to it are answered,
+ * and packets from it are refused (no host sends from them). */
 static inline bool dplb_state_answers_ping(const struct dplb_state *state, uint32_t address)
 {
-	if (address == state->local_address)
-		return true;
-	for (uint32_t i = 0; i < state->vip_count; i++)
-		if (state->vips[i].address == address)
-			return true;
-	return false;
+	return address == state->local_address ||
+	       (address != 0 && dplb_state_is_vip_address(state, address));
 }
 
 /* ---- inline lookup ---- */
@@ -196,6 +201,21 @@ static inline uint32_t dplb_vip_slot_hash(uint32_t address, rte_be16_t port, uin
 
 	x *= 0x9e3779b97f4a7c15ull;
 	return (uint32_t)(x >> 32);
+}
+
+static inline bool dplb_state_is_vip_address(const struct dplb_state *state, uint32_t address)
+{
+	uint32_t slot = dplb_vip_slot_hash(address, 0, 0) & state->vip_address_mask;
+
+	for (;;) {
+		const uint32_t found = state->vip_addresses[slot];
+
+		if (found == 0)
+			return false;
+		if (found == address)
+			return true;
+		slot = (slot + 1) & state->vip_address_mask;
+	}
 }
 
 static inline const struct dplb_vip_entry *

@@ -20,7 +20,11 @@
 /* X(enum suffix, label, what it means) */
 #define DPLB_DROP_REASONS(X)                                                              \
 	X(NOT_OUR_MAC, "not_our_mac", "unicast frame for another MAC address")             \
+	X(NOT_UNICAST, "not_unicast", "broadcast or multicast frame that is not ARP")      \
 	X(NOT_FOR_VIP, "not_for_vip", "IPv4 TCP/UDP packet not addressed to any VIP")      \
+	X(BAD_SOURCE, "bad_source",                                                       \
+	  "source no host sends from: broadcast, multicast, reserved, loopback, 0.0.0.0/8, " \
+	  "dplb's own address or a VIP's")                                                \
 	X(NOT_IP, "not_ip", "not IPv4 (and not a frame dplb handles otherwise)")          \
 	X(TRUNCATED, "truncated", "frame shorter than its headers")                       \
 	X(BAD_VERSION, "bad_version", "IP version field is not 4")                        \

@@ -108,10 +108,31 @@ static inline bool dplb_icmp_error_flow(const struct rte_mbuf *m,
 #define DPLB_ICMP_QUOTE_LEN (sizeof(struct rte_ipv4_hdr) + 8)
 
 /*
+ * Make m exactly len bytes, all in its first segment, keeping the bytes the
+ * first segment holds: the segments after it are freed (a big packet often
+ * spans several, and rte_pktmbuf_trim can only shorten the last). Returns
+ * 0, or -1 when the first segment cannot hold len bytes (m unchanged).
+ */
+static inline int dplb_mbuf_reshape_first_segment(struct rte_mbuf *m, uint32_t len)
+{
+	if (len > (uint32_t)rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m))
+		return -1;
+	if (m->next != NULL) {
+		rte_pktmbuf_free(m->next);
+		m->next = NULL;
+		m->nb_segs = 1;
+	}
+	m->data_len = (uint16_t)len;
+	m->pkt_len = len;
+	return 0;
+}
+
+/*
  * Turn a packet too big to encapsulate into the ICMP "fragmentation needed"
  * (RFC 1191) its sender needs to lower its path MTU to next_hop_mtu, from
- * our_address, in place. Returns 0, or -1 when the mbuf cannot be reshaped
- * (the caller drops it).
+ * our_address, in place: in its first segment, where the parser found the
+ * headers, whatever the number of segments. Returns 0, or -1 when the mbuf
+ * cannot be reshaped (the caller drops it).
  */
 static inline int dplb_icmp_fragmentation_needed(struct rte_mbuf *m,
 						 struct dplb_packet_info *info,
@@ -123,12 +144,11 @@ static inline int dplb_icmp_fragmentation_needed(struct rte_mbuf *m,
 	struct rte_ipv4_hdr *ip = info->ip;
 	const uint16_t ip_len = sizeof(*ip) + sizeof(struct rte_icmp_hdr) + sizeof(quote);
 
-	/* TCP and UDP packets always carry 8 bytes after the header. */
+	/* TCP and UDP packets always carry 8 bytes after the header, and the
+	 * parser found them in the first segment. */
 	memcpy(quote, ip, sizeof(quote));
 	const uint32_t sender = ip->src_addr;
-	const uint32_t new_len = info->l2_len + ip_len;
-	if (rte_pktmbuf_pkt_len(m) < new_len ||
-	    rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - new_len) != 0)
+	if (dplb_mbuf_reshape_first_segment(m, info->l2_len + ip_len) != 0)
 		return -1;
 
 	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);

@@ -89,15 +89,37 @@ static inline void drop_packet(struct dplb_worker *worker, struct rte_mbuf *m,
 	rte_pktmbuf_free(m);
 }
 
-/* Unicast to this port, broadcast or multicast: a switch flooding unknown
- * unicast must not make every dplb on the segment forward the same packet.
- * Frames too short to say are left to the parser to count. */
-static inline bool addressed_to_port(const struct rte_mbuf *m, const struct rte_ether_addr *mac)
+enum destination_mac { MAC_OURS, MAC_GROUP, MAC_OTHER };
+
+/* Whom the frame is addressed to. A switch flooding unknown unicast, or a
+ * frame sent to a group (broadcast, multicast), reaches every dplb on the
+ * segment: only frames for this port's MAC are forwarded, and only ARP
+ * (ND later) is taken from a group. Frames too short to say are left to
+ * the parser to count. */
+static inline enum destination_mac destination_mac(const struct rte_mbuf *m,
+						   const struct rte_ether_addr *mac)
 {
 	const struct rte_ether_addr *dst = rte_pktmbuf_mtod(m, const struct rte_ether_addr *);
 
-	return rte_pktmbuf_data_len(m) < RTE_ETHER_ADDR_LEN || rte_is_multicast_ether_addr(dst) ||
-	       rte_is_same_ether_addr(dst, mac);
+	if (unlikely(rte_pktmbuf_data_len(m) < RTE_ETHER_ADDR_LEN) ||
+	    likely(rte_is_same_ether_addr(dst, mac)))
+		return MAC_OURS;
+	return rte_is_multicast_ether_addr(dst) ? MAC_GROUP : MAC_OTHER;
+}
+
+/*
+ * Whether src (network order) is an address no host sends from: 0.0.0.0/8,
+ * loopback, 224.0.0.0 and above (multicast, reserved, broadcast), dplb's
+ * own or a VIP's. Answering such a packet, or forwarding it to a backend
+ * that answers, would send to a group, to nowhere or back into dplb (a
+ * ping from 255.255.255.255 answered to 255.255.255.255).
+ */
+static inline bool bad_source(const struct dplb_state *state, uint32_t src)
+{
+	const uint32_t first_byte = rte_be_to_cpu_32(src) >> 24;
+
+	return first_byte == 0 || first_byte == 127 || first_byte >= 224 ||
+	       dplb_state_answers_ping(state, src);
 }
 
 /* A new flow's backend id, or MAGLEV_NO_BACKEND, from this worker's own
@@ -200,6 +222,46 @@ static inline uint32_t established_backend(struct dplb_worker *worker,
 }
 
 /*
+ * The backend of a packet that has no flow entry, which is about to get one.
+ *
+ * While the flow table was full, new flows went out statelessly by Maglev
+ * whatever the VIP's scheduler. Once entries expire and make room, the next
+ * packet of such a flow has no entry either, and the VIP's own scheduler
+ * (round-robin, least-connections) would often give it another backend,
+ * moving a flow whose backend is fine. A packet cannot say whether its flow
+ * went statelessly before; what the worker knows is when it last forwarded
+ * a flow of the VIP that way (stateless_second). So within a timeout of
+ * that moment, a packet that may continue a flow gets the Maglev pick, the
+ * one such a flow had, instead of the scheduler's:
+ *   - UDP, within udp_timeout;
+ *   - TCP that is not a SYN (a connection already open), within
+ *     tcp_timeout; a SYN opens a new connection and is scheduled as usual.
+ * A flow forwarded statelessly has its last packet at or before that
+ * moment, so if its next packet comes within its timeout (as a flow with
+ * an entry must to keep it), it stays on its backend. The price: for that
+ * while, the VIP's new UDP flows are spread by Maglev, not its scheduler.
+ * Hashing schedulers pick by Maglev anyway.
+ */
+static inline uint32_t schedule_entry(struct dplb_worker *worker, const struct dplb_state *state,
+				      const struct dplb_vip_entry *vip,
+				      const struct dplb_flow_key *key, uint32_t flow_hash,
+				      uint8_t tcp_flags)
+{
+	const uint32_t stateless = worker->stateless_second[vip->id];
+
+	if (unlikely(stateless != 0) && !dplb_scheduler_is_hashing(vip->scheduler)) {
+		const bool tcp = key->protocol == IPPROTO_TCP;
+		const bool opens = tcp && (tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
+						  RTE_TCP_SYN_FLAG;
+		const uint32_t timeout = tcp ? state->tcp_timeout : state->udp_timeout;
+
+		if (!opens && worker->now - (stateless - 1) < timeout)
+			return dplb_hash_pick(vip, key, flow_hash);
+	}
+	return schedule_flow(worker, state, vip, key, flow_hash);
+}
+
+/*
  * Find the backend of one VIP packet: its flow entry when there is one and
  * its backend is still usable, else a new pick (recorded when the table has
  * room). Returns the backend id or MAGLEV_NO_BACKEND.
@@ -222,14 +284,16 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 	struct dplb_flow_entry *entry = dplb_flow_table_insert(&worker->flows, key, flow_hash);
 	if (unlikely(entry == NULL)) {
 		/* Full: forward anyway, by Maglev whatever the VIP's scheduler,
-		 * so that every packet of the flow still goes to one place. */
+		 * so that every packet of the flow still goes to one place
+		 * (and, once there is room, stays there: schedule_entry). */
 		counters->flow_insert_failures++;
+		worker->stateless_second[vip->id] = worker->now + 1;
 		return dplb_hash_pick(vip, key, flow_hash);
 	}
 	/* A second packet of a flow that began earlier in this burst. */
 	if (unlikely(entry->backend_id != DPLB_FLOW_EMPTY))
 		return established_backend(worker, state, vip, key, flow_hash, tcp_flags, entry);
-	backend_id = schedule_flow(worker, state, vip, key, flow_hash);
+	backend_id = schedule_entry(worker, state, vip, key, flow_hash, tcp_flags);
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
 		dplb_flow_table_remove(&worker->flows, (int32_t)(entry - worker->flows.entries));
 		return backend_id;
@@ -456,6 +520,10 @@ static bool forward_icmp_error(struct dplb_worker *worker, const struct dplb_sta
 static void handle_icmp(struct dplb_worker *worker, const struct dplb_state *state,
 			uint16_t port_slot, struct rte_mbuf *m, struct dplb_packet_info *info)
 {
+	if (unlikely(bad_source(state, info->ip->src_addr))) {
+		drop_packet(worker, m, DPLB_DROP_BAD_SOURCE);
+		return;
+	}
 	if (forward_icmp_error(worker, state, port_slot, m, info))
 		return;
 	if (!dplb_state_answers_ping(state, info->ip->dst_addr) ||
@@ -494,12 +562,18 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 			rte_prefetch0(rte_pktmbuf_mtod(packets[i + DPLB_PREFETCH_AHEAD], void *));
 		port->rx_packets++;
 		port->rx_bytes += rte_pktmbuf_pkt_len(m);
-		if (unlikely(!addressed_to_port(m, &worker->port_macs[port_slot]))) {
+		const enum destination_mac to = destination_mac(m, &worker->port_macs[port_slot]);
+		if (unlikely(to == MAC_OTHER)) {
 			drop_packet(worker, m, DPLB_DROP_NOT_OUR_MAC);
 			continue;
 		}
 
-		switch (dplb_parse_packet(m, pi)) {
+		const enum dplb_parse_result parsed = dplb_parse_packet(m, pi);
+		if (unlikely(to == MAC_GROUP) && parsed != DPLB_PARSED_ARP) {
+			drop_packet(worker, m, DPLB_DROP_NOT_UNICAST);
+			continue;
+		}
+		switch (parsed) {
 		case DPLB_PARSED_L4:
 			break;
 		case DPLB_PARSED_ARP:
@@ -541,6 +615,12 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 	rte_hash_lookup_with_hash_bulk(worker->flows.hash, key_pointers, hashes, vip_count,
 				       positions);
 	for (uint16_t i = 0; i < vip_count; i++) {
+		/* A source no host sends from never gets an entry, so only a
+		 * packet without one needs the check. */
+		if (unlikely(positions[i] < 0) && unlikely(bad_source(state, keys[i].src_addr))) {
+			drop_packet(worker, vip_packets[i], DPLB_DROP_BAD_SOURCE);
+			continue;
+		}
 		const uint32_t backend_id = resolve_backend(worker, state, vips[i], &keys[i],
 							    hashes[i], info[i].tcp_flags,
 							    positions[i]);

@@ -62,6 +62,9 @@ struct dplb_worker {
 	unsigned int lcore_id;
 	volatile bool *stop;
 	uint32_t round_robin_cursor[DPLB_MAX_VIP_IDS];
+	/* Per VIP: 1 + the second (now) this worker last forwarded one of its
+	 * flows without an entry, the table being full; 0: never. */
+	uint32_t stateless_second[DPLB_MAX_VIP_IDS];
 	uint16_t next_packet_id;              /* outer IP id of non-DF packets */
 	uint32_t frag_needed_second;          /* rate limit of ICMP "frag needed" */
 	uint32_t frag_needed_sent_this_second;

@@ -129,6 +129,10 @@ Test(state, find_vip_among_many)
 		cr_assert_str_eq(found_name(state, address, 1000 + i % 7,
 					    protocol == IPPROTO_TCP ? IPPROTO_UDP : IPPROTO_TCP),
 				 "(none)");
+		/* Every VIP's address, whatever its port and protocol. */
+		cr_assert(dplb_state_is_vip_address(state, ip(address)), "%s", address);
+		snprintf(address, sizeof(address), "10.4.%u.%u", i % 4, i / 4 + 1);
+		cr_assert_not(dplb_state_is_vip_address(state, ip(address)), "%s", address);
 	}
 	dplb_state_free(state);
 }
@@ -658,6 +662,11 @@ Test(state, answers_ping_for_itself_and_vips_only)
 	cr_assert_not(dplb_state_answers_ping(state, ip("10.0.0.102")));
 	cr_assert_not(dplb_state_answers_ping(state, ip("1.0.0.10")), "own address byte-swapped");
 	cr_assert_not(dplb_state_answers_ping(state, 0));
+	/* Three VIPs share 10.0.0.100: each address is stored once. */
+	uint32_t stored = 0;
+	for (uint32_t slot = 0; slot <= state->vip_address_mask; slot++)
+		stored += state->vip_addresses[slot] != 0;
+	cr_assert_eq(stored, 2, "%u addresses stored", stored);
 	dplb_state_free(state);
 }
 

@@ -5,7 +5,7 @@ import collections
 import random
 
 import pytest
-from scapy.all import ICMP, IP, TCP, UDP, Dot1Q, Ether, raw
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, raw
 
 from harness.dplb_harness import Dplb, PcapWriter, run_capture
 from harness.frames import (BACKENDS, GATEWAY_MAC, LOCAL, PORT_MAC, VIP, config, five_tuple,
@@ -131,6 +131,56 @@ def test_traffic_not_for_a_vip_is_counted_not_sent(tmp_path):
     assert drops["not_for_vip"] == 3
     assert drops["not_our_mac"] == 1
     assert stats["drops"] == 4
+
+
+def test_only_arp_is_taken_from_broadcast_and_multicast_frames(tmp_path):
+    # A frame to a group reaches every dplb on the segment: were VIP traffic
+    # taken from it, each would forward the same packet. ARP may come so.
+    client = "02:00:00:00:00:99"
+    groups = ["ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:64", "33:33:00:00:00:01"]
+    sent = [Ether(dst=mac, src=client) / IP(src="172.16.5.5", dst=VIP) /
+            TCP(sport=4000 + i, dport=80, flags="S") for i, mac in enumerate(groups)]
+    sent += [Ether(dst="ff:ff:ff:ff:ff:ff", src=client) / IP(src="172.16.5.5", dst=VIP) /
+             UDP(dport=80),
+             Ether(dst="ff:ff:ff:ff:ff:ff", src=client) / IP(src="172.16.5.5", dst=VIP) /
+             ICMP()]
+    good = [tcp_packet(i) for i in range(len(sent))]
+    arp = (Ether(dst="ff:ff:ff:ff:ff:ff", src=client) /
+           ARP(op=1, hwsrc=client, psrc="10.0.0.77", pdst=LOCAL))
+    packets = [p for pair in zip(sent, good) for p in pair] + [arp]
+    out, stats, drops, _ = run_capture(tmp_path, config(), packets)
+    forwarded = [o for o in out if IP in o]
+    assert stats["icmp_echo_replies"] == 0
+    assert len(forwarded) == len(good)
+    assert {IP(raw(o[IP])[20:]).src for o in forwarded} == {p[IP].src for p in good}
+    assert stats["arp_replies"] == 1 and sum(ARP in o for o in out) == 1
+    assert stats["drops"] == len(sent)
+    assert drops["not_unicast"] == len(sent)
+
+
+def test_packets_from_addresses_no_host_sends_from_are_dropped(tmp_path):
+    # Forwarded, such a packet gets the backend's answer sent to a group,
+    # to nowhere or back into dplb; pinged, dplb would answer it itself.
+    other_vip = "10.0.0.101"
+    sources = ["255.255.255.255", "224.0.0.1", "239.1.2.3", "240.0.0.1", "127.0.0.1",
+               "0.0.0.0", LOCAL, VIP, other_vip]
+    eth = Ether(dst=PORT_MAC, src="02:00:00:00:00:99")
+    bad = []
+    for i, src in enumerate(sources):
+        bad += [eth / IP(src=src, dst=VIP) / TCP(sport=5000 + i, dport=80, flags="S"),
+                eth / IP(src=src, dst=VIP) / TCP(sport=5000 + i, dport=80, flags="A"),
+                eth / IP(src=src, dst=VIP) / ICMP(id=i),
+                eth / IP(src=src, dst=LOCAL) / ICMP(id=i)]
+    good = [tcp_packet(i) for i in range(len(bad))]
+    packets = [p for pair in zip(bad, good) for p in pair]
+    text = config() + (f"\n[vip:dns]\naddress = {other_vip}\nport = 53\nprotocol = udp\n"
+                       "backend = 10.0.1.1\n")
+    out, stats, drops, _ = run_capture(tmp_path, text, packets)
+    assert stats["icmp_echo_replies"] == 0 and stats["new_flows"] == len(good)
+    assert len(out) == len(good)
+    assert all(o[IP].src == LOCAL and o[IP].proto == 4 for o in out)
+    assert stats["drops"] == len(bad)
+    assert drops["bad_source"] == len(bad)
 
 
 def test_packet_too_big_for_the_mtu_is_dropped(tmp_path):

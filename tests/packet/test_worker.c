@@ -24,6 +24,7 @@
 #include <rte_udp.h>
 
 #include "dpdk_test.h"
+#include "packet/icmp.h"
 #include "packet/maglev.h"
 #include "packet/schedule.h"
 #include "packet/worker.h"
@@ -244,7 +245,7 @@ static const struct dplb_flow_entry *entry_of(const struct flow *f)
 
 	if (position < 0)
 		return NULL;
-	cr_assert_lt((uint32_t)position, worker->flows.capacity);
+	cr_assert_lt((uint32_t)position, worker->flows.slots);
 	cr_assert_neq(worker->flows.entries[position].backend_id, DPLB_FLOW_EMPTY,
 		      "key in the hash but its entry is free");
 	return &worker->flows.entries[position];
@@ -293,7 +294,7 @@ static void check_active_counters(const struct dplb_state *state)
 	uint32_t used = 0;
 
 	cr_assert_not_null(per_backend);
-	for (uint32_t p = 0; p < worker->flows.capacity; p++) {
+	for (uint32_t p = 0; p < worker->flows.slots; p++) {
 		const struct dplb_flow_entry *e = &worker->flows.entries[p];
 
 		if (e->backend_id == DPLB_FLOW_EMPTY)
@@ -1015,5 +1016,291 @@ Test(worker_tx, only_frames_the_driver_took_count_as_sent)
 
 	while ((received = rte_eth_rx_burst(port_id, 0, back, DPLB_BURST)) != 0)
 		rte_pktmbuf_free_bulk(back, received);
+	dplb_state_free(state);
+}
+
+/* ---- where each packet went: a port that gives back what it sent ------- */
+
+/* net_ring gives back what was sent through it: the frames read back say
+ * where each packet went and what dplb answered. */
+TestSuite(worker_output, .init = setup_ring, .fini = teardown, .timeout = 120);
+
+/* Read back every frame the worker sent; returns how many (at most max). */
+static uint16_t read_back(struct rte_mbuf **frames, uint16_t max)
+{
+	dplb_worker_flush_tx(worker);
+	return rte_eth_rx_burst(port_id, 0, frames, max);
+}
+
+/* Send one frame per flow, a burst at a time, and read each back: to[i] is
+ * the outer destination (the backend) flow i's frame went to. Every frame
+ * must leave, in order, encapsulated IP-in-IP. */
+static void send_and_see(const struct dplb_state *state, const struct flow *flows, uint32_t n,
+			 uint32_t *to)
+{
+	for (uint32_t first = 0; first < n; first += DPLB_BURST) {
+		struct rte_mbuf *burst[DPLB_BURST];
+		const uint16_t count = (uint16_t)RTE_MIN((uint32_t)DPLB_BURST, n - first);
+
+		for (uint16_t i = 0; i < count; i++)
+			burst[i] = make_frame(&flows[first + i]);
+		dplb_worker_process_burst(worker, state, 0, burst, count);
+		const uint16_t received = read_back(burst, DPLB_BURST);
+		cr_assert_eq(received, count, "%u of %u frames left", received, count);
+		for (uint16_t i = 0; i < received; i++) {
+			const struct rte_ipv4_hdr *outer = rte_pktmbuf_mtod_offset(
+				burst[i], const struct rte_ipv4_hdr *, sizeof(struct rte_ether_hdr));
+			const struct rte_ipv4_hdr *inner = outer + 1;
+			const rte_be16_t *ports = (const rte_be16_t *)(inner + 1);
+
+			cr_assert_eq(outer->next_proto_id, IPPROTO_IPIP);
+			cr_assert(inner->src_addr == flows[first + i].src_addr &&
+					  ports[0] == rte_cpu_to_be_16(flows[first + i].src_port),
+				  "frame %u is not flow %u's", i, first + i);
+			to[first + i] = outer->dst_addr;
+		}
+		rte_pktmbuf_free_bulk(burst, received);
+	}
+}
+
+/* How many of n flows went somewhere else than before. */
+static uint32_t moved_flows(const uint32_t *before, const uint32_t *now, uint32_t n)
+{
+	uint32_t moved = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		moved += before[i] != now[i];
+	return moved;
+}
+
+/* A round-robin VIP of three backends for protocol ("tcp", "udp"). */
+static struct dplb_state *round_robin_state(const char *protocol, uint16_t port,
+					    uint32_t tcp_timeout, uint32_t udp_timeout)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:fe\n"
+		 "tcp_timeout = %u\nudp_timeout = %u\n\n"
+		 "[vip:rr]\naddress = " VIP_ADDRESS "\nport = %u\nprotocol = %s\n"
+		 "scheduler = round-robin\nmaglev_size = 1009\n"
+		 "backend = 10.0.2.2\nbackend = 10.0.2.3\nbackend = 10.0.2.4\n",
+		 tcp_timeout, udp_timeout, port, protocol);
+	return test_state_from_text(ids, text, 1);
+}
+
+/* Send n (at most 8) new flows and check that the VIP's round-robin gave
+ * them its backends in turn, from the worker's cursor as it was. */
+static void expect_round_robin(const struct dplb_state *state, const struct dplb_vip_entry *vip,
+			       const struct flow *flows, uint32_t n)
+{
+	uint32_t cursor = worker->round_robin_cursor[vip->id];
+	uint32_t expected[8], got[8];
+
+	cr_assert_leq(n, RTE_DIM(expected));
+	for (uint32_t i = 0; i < n; i++) {
+		if (cursor >= vip->up_count)
+			cursor = 0;
+		expected[i] = state->backends[vip->up_ids[cursor++]].address;
+	}
+	send_and_see(state, flows, n, got);
+	cr_assert_eq(moved_flows(expected, got, n), 0, "new flows not given round-robin");
+}
+
+/* Start the worker over with a table of capacity flows. */
+static void restart_worker(uint32_t capacity)
+{
+	dplb_worker_fini(worker);
+	cr_assert_eq(dplb_worker_init(worker, 0, &port_id, 1, capacity, SOCKET_ID_ANY), 0);
+}
+
+/*
+ * Issue 13, defect 1, as it was reported: a table of 1,024 flows,
+ * udp_timeout = 2, a round-robin UDP VIP with 3 backends; 64 flows, then
+ * 3,008 more (2,048 of them find the table full and go out by Maglev), and
+ * both again. The 64 then go idle and expire while the 3,008 keep sending:
+ * the room they leave must move none of the 3,008 (41 moved).
+ */
+Test(worker_output, flows_sent_while_the_table_was_full_keep_their_backend_when_room_frees_up)
+{
+	enum { TABLE = 1024, EARLY = 64, LATE = 3008, ALL = EARLY + LATE, UDP_SHORT = 2 };
+	struct dplb_state *state = round_robin_state("udp", 53, TCP_TIMEOUT, UDP_SHORT);
+	const struct dplb_vip_entry *rr = test_vip_named(state, "rr");
+	static struct flow flows[ALL];
+	static uint32_t first[ALL], again[ALL];
+
+	restart_worker(TABLE);
+	for (uint32_t i = 0; i < ALL; i++)
+		flows[i] = udp_flow(i);
+	worker->now = 100;
+	send_and_see(state, flows, EARLY, first);
+	send_and_see(state, flows + EARLY, LATE, first + EARLY);
+	cr_assert_eq(worker->flows.count, TABLE);
+	cr_assert_eq(worker->counters.flow_insert_failures, ALL - TABLE);
+	send_and_see(state, flows, ALL, again);
+	cr_assert_eq(moved_flows(first, again, ALL), 0);
+
+	/* Every second the 3,008 send and the table is swept; from second 102
+	 * on, the 64 have expired and 64 of the 3,008 find room. */
+	for (uint32_t second = 101; second <= 105; second++) {
+		worker->now = second;
+		age_all(state);
+		send_and_see(state, flows + EARLY, LATE, again + EARLY);
+		const uint32_t moved = moved_flows(first + EARLY, again + EARLY, LATE);
+		cr_assert_eq(moved, 0, "second %u: %u of the %u flows changed backend", second,
+			     moved, LATE);
+	}
+	cr_assert_eq(worker->counters.flows_expired, EARLY);
+	cr_assert_eq(worker->flows.count, TABLE, "the room left was not used");
+	cr_assert_eq(worker->counters.new_flows, TABLE + EARLY);
+	check_active_counters(state);
+
+	/* udp_timeout after the last flow went out without an entry, new flows
+	 * are the scheduler's again. */
+	worker->now = 105 + UDP_SHORT;
+	age_all(state);
+	cr_assert_eq(worker->flows.count, 0);
+	struct flow fresh[6];
+	for (uint32_t i = 0; i < RTE_DIM(fresh); i++)
+		fresh[i] = udp_flow(ALL + i);
+	expect_round_robin(state, rr, fresh, RTE_DIM(fresh));
+	dplb_state_free(state);
+}
+
+/* The same for TCP: after a full table, a packet of an open connection
+ * keeps the backend Maglev gave it, and a SYN still opens a connection on
+ * the VIP's scheduler. */
+Test(worker_output, tcp_connections_keep_their_backend_and_syns_are_scheduled_after_a_full_table)
+{
+	enum { TABLE = 64, FLOWS = 4 * TABLE, SOME = TABLE / 2 };
+	struct dplb_state *state = round_robin_state("tcp", 80, TCP_TIMEOUT, UDP_TIMEOUT);
+	const struct dplb_vip_entry *rr = test_vip_named(state, "rr");
+	static struct flow flows[FLOWS];
+	static uint32_t first[FLOWS], again[FLOWS];
+
+	restart_worker(TABLE);
+	for (uint32_t i = 0; i < FLOWS; i++) {
+		flows[i] = tcp_flow(i);
+		flows[i].tcp_flags = RTE_TCP_SYN_FLAG;
+	}
+	worker->now = 100;
+	send_and_see(state, flows, FLOWS, first);
+	cr_assert_eq(worker->counters.flow_insert_failures, FLOWS - TABLE);
+
+	/* The connections are open; those with an entry go idle and expire
+	 * while the others go on. */
+	for (uint32_t i = 0; i < FLOWS; i++)
+		flows[i].tcp_flags = RTE_TCP_ACK_FLAG;
+	worker->now = 100 + TCP_TIMEOUT / 2;
+	send_and_see(state, flows + TABLE, FLOWS - TABLE, again + TABLE);
+	worker->now = 100 + TCP_TIMEOUT;
+	age_all(state);
+	cr_assert_eq(worker->flows.count, 0);
+	send_and_see(state, flows + TABLE, SOME, again + TABLE);
+	cr_assert_eq(worker->flows.count, SOME);
+	cr_assert_eq(moved_flows(first + TABLE, again + TABLE, SOME), 0);
+
+	/* New connections find room: round-robin, as ever. */
+	struct flow fresh[6];
+	for (uint32_t i = 0; i < RTE_DIM(fresh); i++) {
+		fresh[i] = tcp_flow(FLOWS + i);
+		fresh[i].tcp_flags = RTE_TCP_SYN_FLAG;
+	}
+	expect_round_robin(state, rr, fresh, RTE_DIM(fresh));
+
+	/* And the rest of the open connections, with or without room. */
+	send_and_see(state, flows + TABLE + SOME, FLOWS - TABLE - SOME, again + TABLE + SOME);
+	cr_assert_eq(moved_flows(first + TABLE, again + TABLE, FLOWS - TABLE), 0);
+	check_active_counters(state);
+	dplb_state_free(state);
+}
+
+/* m's bytes as a chain of mbufs cut at cuts[0] < cuts[1] < ... (count of
+ * them), as a PMD delivers a frame larger than one buffer; m is freed. */
+static struct rte_mbuf *as_chain(struct rte_mbuf *m, const uint32_t *cuts, uint32_t count)
+{
+	static uint8_t bytes[RTE_MBUF_DEFAULT_BUF_SIZE];
+	const uint32_t length = rte_pktmbuf_pkt_len(m);
+	struct rte_mbuf *head = NULL;
+
+	cr_assert_leq(length, sizeof(bytes));
+	const void *read = rte_pktmbuf_read(m, 0, length, bytes);
+	cr_assert_not_null(read);
+	if (read != bytes)
+		memcpy(bytes, read, length);
+	rte_pktmbuf_free(m);
+	for (uint32_t i = 0, from = 0; i <= count; i++) {
+		const uint32_t to = i < count ? cuts[i] : length;
+		struct rte_mbuf *segment = rte_pktmbuf_alloc(pool);
+
+		cr_assert_not_null(segment);
+		uint8_t *data = (uint8_t *)rte_pktmbuf_append(segment, (uint16_t)(to - from));
+		cr_assert_not_null(data);
+		memcpy(data, bytes + from, to - from);
+		if (head == NULL)
+			head = segment;
+		else
+			cr_assert_eq(rte_pktmbuf_chain(head, segment), 0);
+		from = to;
+	}
+	cr_assert_eq(head->nb_segs, count + 1);
+	cr_assert_eq(rte_pktmbuf_pkt_len(head), length);
+	return head;
+}
+
+/*
+ * Issue 13, defect 8: a DF packet too big for the tunnel that spans several
+ * mbufs gets its "fragmentation needed" too (rte_pktmbuf_trim cannot cut
+ * into a chain: it was dropped as too_big, silently), built in the first
+ * segment, whether that holds the whole answer or only the headers, and
+ * with every other segment back in the pool.
+ */
+Test(worker_output, a_too_big_packet_in_several_segments_gets_fragmentation_needed)
+{
+	static const uint32_t headers = sizeof(struct rte_ether_hdr) +
+					sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_tcp_hdr);
+	const uint32_t layouts[][2] = { { 600, 0 }, { headers, 0 }, { headers, 700 } };
+	struct dplb_state *state = web_state(NULL, 1);
+	const unsigned int pool_free = rte_mempool_avail_count(pool);
+
+	worker->now = 600;
+	for (uint32_t l = 0; l < RTE_DIM(layouts); l++) {
+		const struct flow f = tcp_flow(l);
+		struct rte_mbuf *m = as_chain(make_too_big_frame(&f, state->mtu), layouts[l],
+					      layouts[l][1] != 0 ? 2 : 1);
+		uint8_t quote[DPLB_ICMP_QUOTE_LEN];
+		struct rte_mbuf *reply;
+
+		memcpy(quote, rte_pktmbuf_mtod_offset(m, void *, sizeof(struct rte_ether_hdr)),
+		       sizeof(quote));
+		dplb_worker_process_burst(worker, state, 0, &m, 1);
+		cr_assert_eq(read_back(&reply, 1), 1, "layout %u: no answer", l);
+		cr_assert_eq(worker->counters.icmp_frag_needed_sent, l + 1, "layout %u", l);
+		cr_assert_eq(total_drops(), 0, "layout %u: dropped", l);
+
+		const uint16_t ip_len = sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_icmp_hdr) +
+					DPLB_ICMP_QUOTE_LEN;
+		cr_assert_eq(reply->nb_segs, 1);
+		cr_assert_eq(rte_pktmbuf_pkt_len(reply), sizeof(struct rte_ether_hdr) + ip_len);
+		const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(reply, struct rte_ether_hdr *);
+		const struct rte_ipv4_hdr *ip4 = (const struct rte_ipv4_hdr *)(eth + 1);
+		const struct rte_icmp_hdr *icmp = (const struct rte_icmp_hdr *)(ip4 + 1);
+		cr_assert(rte_is_same_ether_addr(&eth->src_addr, &worker->port_macs[0]));
+		cr_assert_eq(eth->dst_addr.addr_bytes[5], 0x99, "not back to the sender's MAC");
+		cr_assert_eq(ip4->src_addr, state->local_address);
+		cr_assert_eq(ip4->dst_addr, f.src_addr);
+		cr_assert_eq(ip4->next_proto_id, IPPROTO_ICMP);
+		cr_assert_eq(rte_be_to_cpu_16(ip4->total_length), ip_len);
+		cr_assert_eq(rte_raw_cksum(ip4, sizeof(*ip4)), 0xffff, "IP checksum");
+		cr_assert_eq(icmp->icmp_type, DPLB_ICMP_DEST_UNREACHABLE);
+		cr_assert_eq(icmp->icmp_code, DPLB_ICMP_FRAGMENTATION_NEEDED);
+		cr_assert_eq(rte_be_to_cpu_16(icmp->icmp_seq_nb),
+			     state->mtu - sizeof(struct rte_ipv4_hdr), "next-hop MTU");
+		cr_assert_eq(memcmp(icmp + 1, quote, sizeof(quote)), 0, "quote");
+		cr_assert_eq(rte_raw_cksum(icmp, sizeof(*icmp) + sizeof(quote)), 0xffff,
+			     "ICMP checksum");
+		rte_pktmbuf_free(reply);
+		cr_assert_eq(rte_mempool_avail_count(pool), pool_free, "layout %u: mbufs lost", l);
+	}
 	dplb_state_free(state);
 }
