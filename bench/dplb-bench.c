@@ -10,6 +10,10 @@
  *   est-N    N established flows, visited in a random order, pass after pass
  *   flood    every packet a new 5-tuple; the table fills and ageing empties it
  *   mix-N    N established flows plus 10% packets of new flows
+ *   acl-P    est-1m with an allow list of P prefixes on the VIPs (the flows'
+ *            sources among them, as /32s), runs alternating with the same
+ *            traffic and no list: the cost of the source check per packet
+ *            (acl-P-N: N established flows instead)
  *   maglev   time to build Maglev tables for 10, 100, 1000 backends
  *
  * It also prints the memory the flow tables take. Encapsulated packets go
@@ -75,6 +79,7 @@ struct scenario {
 	enum scenario_kind kind;
 	uint64_t flows; /* established flows (est, mix) */
 	bool stateless; /* flood-full: the table stays full, new flows go stateless */
+	uint32_t acl_prefixes; /* acl-P: an allow list this long, compared with none */
 };
 
 struct options {
@@ -130,6 +135,9 @@ struct sample {
 struct scenario_run {
 	struct dplb_worker worker;
 	struct dplb_publisher *publisher;
+	/* acl-P: the same VIPs without lists; runs alternate between the two
+	 * (publisher is then the one in use). */
+	struct dplb_publisher *other_publisher;
 	struct synth_template template;
 	struct traffic traffic;
 	struct sim_clock clock;
@@ -161,6 +169,9 @@ static void usage(FILE *out, const char *program)
 		"                       flood-full: the same with the table left full, as a\n"
 		"                       real flood leaves it (new flows forwarded statelessly)\n"
 		"                       mix-N: N established flows, 10%% new-flow packets\n"
+		"                       acl-P: est-1m with a P-prefix allow list on the VIPs,\n"
+		"                       runs alternating with the same without a list\n"
+		"                       (acl-P-N: N flows); e.g. acl-10k\n"
 		"                       maglev: Maglev table build times\n"
 		"  --proto P            tcp, udp or both (default both)\n"
 		"  --runs N             measured runs per scenario, median printed (default 5)\n"
@@ -192,6 +203,27 @@ static int parse_count(const char *text, uint64_t *out)
 	return 0;
 }
 
+/* "P" or "P-N" of acl-P[-N]: prefixes, and established flows (1m). */
+static int parse_acl(const char *text, struct scenario *s, uint64_t *flows)
+{
+	char prefixes[32];
+	const size_t len = strcspn(text, "-");
+	uint64_t value;
+
+	if (len >= sizeof(prefixes))
+		return -EINVAL;
+	memcpy(prefixes, text, len);
+	prefixes[len] = '\0';
+	if (parse_count(prefixes, &value) != 0 || value == 0 || value > DPLB_MAX_PREFIXES_PER_VIP)
+		return -EINVAL;
+	s->acl_prefixes = (uint32_t)value;
+	*flows = 1000000;
+	if (text[len] == '-' &&
+	    (parse_count(text + len + 1, flows) != 0 || *flows == 0 || *flows > (1u << 28)))
+		return -EINVAL;
+	return 0;
+}
+
 static int add_scenario(struct options *opt, const char *text)
 {
 	struct scenario *s = &opt->scenarios[opt->scenario_count];
@@ -216,6 +248,8 @@ static int add_scenario(struct options *opt, const char *text)
 	} else if (strcmp(text, "mix") == 0) {
 		s->kind = SCENARIO_MIX;
 		flows = 1000000;
+	} else if (strncmp(text, "acl-", 4) == 0 && parse_acl(text + 4, s, &flows) == 0) {
+		s->kind = SCENARIO_ESTABLISHED;
 	} else {
 		return -EINVAL;
 	}
@@ -422,8 +456,32 @@ static double tx_cycles_per_packet(struct bench *b)
 
 /* The forwarding state of a scenario, through the same loader and builder
  * as dplb's: a generated INI file, dplb_config_load, dplb_state_build. */
+/*
+ * An allow list of prefixes lines: the /32 of every source address flows
+ * established flows come from, then prefixes elsewhere (12.0.0.0 up, one
+ * per 4096 addresses, /20 to /32, so that most need rte_lpm's second
+ * level as the sources' do), up to prefixes in all.
+ */
+static void write_allow_list(FILE *f, uint32_t prefixes, uint64_t flows)
+{
+	const uint32_t sources = (uint32_t)((flows + SYNTH_PORTS_PER_ADDRESS - 1) /
+					    SYNTH_PORTS_PER_ADDRESS);
+	unsigned int on_line = 0;
+
+	for (uint32_t i = 0; i < prefixes; i++) {
+		const uint32_t address = i < sources ? RTE_IPV4(11, 0, 0, 0) + i
+						     : RTE_IPV4(12, 0, 0, 0) + (i - sources) * 4096;
+		const unsigned int length = i < sources ? 32 : 20 + (i - sources) % 13;
+
+		fprintf(f, "%s%u.%u.%u.%u/%u", on_line == 0 ? "allow = " : "", address >> 24,
+			(address >> 16) & 0xff, (address >> 8) & 0xff, address & 0xff, length);
+		fputs(++on_line == 8 || i + 1 == prefixes ? "\n" : " ", f);
+		on_line %= 8;
+	}
+}
+
 static int build_state(struct bench *b, uint32_t capacity, uint32_t timeout,
-		       struct dplb_state **state)
+		       uint32_t acl_prefixes, uint64_t flows, struct dplb_state **state)
 {
 	static const struct {
 		const char *name, *protocol;
@@ -455,6 +513,8 @@ static int build_state(struct bench *b, uint32_t capacity, uint32_t timeout,
 			vips[v].protocol, encap);
 		for (unsigned int i = 1; i <= BACKENDS_PER_VIP; i++)
 			fprintf(f, "backend = 10.10.%u.%u\n", vips[v].backend_net, i);
+		if (acl_prefixes != 0)
+			write_allow_list(f, acl_prefixes, flows);
 	}
 	fclose(f);
 	rc = dplb_config_load(path, &config, &errs);
@@ -468,6 +528,24 @@ static int build_state(struct bench *b, uint32_t capacity, uint32_t timeout,
 	if (rc != 0)
 		fprintf(stderr, "dplb-bench: %s\n", error);
 	return rc;
+}
+
+/* A publisher of build_state's state, in *out. */
+static int publish_state(struct bench *b, uint32_t capacity, uint32_t timeout,
+			 uint32_t acl_prefixes, uint64_t flows, struct dplb_publisher **out)
+{
+	struct dplb_state *state;
+	int rc = build_state(b, capacity, timeout, acl_prefixes, flows, &state);
+
+	if (rc != 0)
+		return rc;
+	*out = dplb_publisher_create(b->rcu, 4);
+	if (*out == NULL) {
+		dplb_state_free(state);
+		return -ENOMEM;
+	}
+	dplb_publish(*out, state);
+	return 0;
 }
 
 /* ---- the measured loop ---- */
@@ -602,6 +680,47 @@ static uint64_t drops_total(const struct dplb_worker_counters *c)
 
 #define MIB(x) ((double)(x) / (1024.0 * 1024.0))
 
+/* Runs of acl-P's other state (no lists), with the worker and its flows
+ * as they are: only the snapshot differs. */
+static int drive_other(struct bench *b, struct scenario_run *s, uint64_t packets,
+		       struct sample *out)
+{
+	struct dplb_publisher *in_use = s->publisher;
+	int rc;
+
+	s->publisher = s->other_publisher;
+	s->worker.publisher = s->publisher;
+	rc = drive(b, s, packets, out);
+	s->publisher = in_use;
+	s->worker.publisher = in_use;
+	return rc;
+}
+
+/* acl-P's runs without the list, as a row of their own, and the list's
+ * cost: the median of the differences of the runs made side by side. */
+static void print_without_acl(struct bench *b, const struct scenario *sc, const char *flows,
+			      uint32_t capacity, const double *with_acl, const struct sample *plain)
+{
+	const unsigned int runs = b->opt.runs;
+	double mpps[MAX_RUNS], cycles[MAX_RUNS], with_prep[MAX_RUNS], difference[MAX_RUNS];
+	char row[48];
+
+	for (unsigned int r = 0; r < runs; r++) {
+		cycles[r] = (double)plain[r].pipeline_cycles / plain[r].packets;
+		with_prep[r] = (double)plain[r].total_cycles / plain[r].packets;
+		mpps[r] = b->tsc_hz / cycles[r] / 1e6;
+		difference[r] = with_acl[r] - cycles[r];
+	}
+	const struct summary m = summarize(mpps, runs), cy = summarize(cycles, runs);
+	const struct summary wp = summarize(with_prep, runs), d = summarize(difference, runs);
+
+	snprintf(row, sizeof(row), "  same, no list");
+	printf("%-16s %9s %10u %9.2f %8.2f..%-8.2f %10.1f %10.1f %10.2f\n", row, flows, capacity,
+	       m.median, m.min, m.max, cy.median, wp.median, b->tsc_hz / wp.median / 1e6);
+	printf("%-16s   allow list of %u prefixes: %+.1f cycles/pkt (median of %u side-by-side "
+	       "differences, %+.1f..%+.1f)\n", "", sc->acl_prefixes, d.median, runs, d.min, d.max);
+}
+
 /* ---- scenarios ---- */
 
 static uint32_t default_capacity(const struct options *opt, const struct scenario *sc)
@@ -659,6 +778,7 @@ static void release_run(struct scenario_run *s)
 	if (s->worker.flows.hash != NULL)
 		dplb_worker_fini(&s->worker);
 	dplb_publisher_free(s->publisher); /* and the state it holds */
+	dplb_publisher_free(s->other_publisher);
 	if (s->order != NULL)
 		munmap(s->order, s->order_bytes);
 	memset(s, 0, sizeof(*s));
@@ -676,9 +796,9 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 	const uint32_t capacity = default_capacity(opt, sc);
 	const bool tcp = protocol == IPPROTO_TCP;
 	struct scenario_run *s = rte_zmalloc("bench_run", sizeof(*s), RTE_CACHE_LINE_SIZE);
-	struct dplb_state *state = NULL;
 	struct dplb_flow_table sizing = { .capacity = capacity };
 	double mpps[MAX_RUNS], cycles[MAX_RUNS], with_prep[MAX_RUNS], mpps_prep[MAX_RUNS];
+	struct sample plain[MAX_RUNS];
 	char label[48];
 	uint32_t timeout = 0;
 	int rc;
@@ -693,16 +813,11 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 		timeout = 2;
 	else if (sc->kind == SCENARIO_MIX)
 		timeout = 3;
-	rc = build_state(b, capacity, timeout, &state);
+	rc = publish_state(b, capacity, timeout, sc->acl_prefixes, sc->flows, &s->publisher);
+	if (rc == 0 && sc->acl_prefixes != 0)
+		rc = publish_state(b, capacity, timeout, 0, sc->flows, &s->other_publisher);
 	if (rc != 0)
 		goto out;
-	s->publisher = dplb_publisher_create(b->rcu, 4);
-	if (s->publisher == NULL) {
-		dplb_state_free(state);
-		rc = -ENOMEM;
-		goto out;
-	}
-	dplb_publish(s->publisher, state);
 
 	const uint64_t heap_before = heap_allocated(b->socket);
 	rc = dplb_worker_init(&s->worker, 0, &b->port_id, 1, capacity, b->socket);
@@ -715,7 +830,8 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 	}
 	const uint64_t heap_used = heap_allocated(b->socket) - heap_before;
 	const uint64_t counters_bytes =
-		(DPLB_MAX_VIP_IDS + DPLB_MAX_BACKEND_IDS) * sizeof(struct dplb_traffic_counters);
+		(DPLB_MAX_VIP_IDS + DPLB_MAX_BACKEND_IDS) * sizeof(struct dplb_traffic_counters) +
+		DPLB_MAX_VIP_IDS * sizeof(struct dplb_vip_protection_counters);
 	s->worker.publisher = s->publisher;
 	s->worker.rcu = b->rcu;
 
@@ -780,6 +896,13 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 	const uint64_t wall_start = rte_rdtsc();
 
 	for (unsigned int r = 0; r < opt->runs; r++) {
+		/* acl-P: a run without the list next to each run with it, in
+		 * turns first, so that a noisy neighbour hits both alike. */
+		if (s->other_publisher != NULL && r % 2 == 1) {
+			rc = drive_other(b, s, opt->packets, &plain[r]);
+			if (rc != 0)
+				goto out;
+		}
 		rc = drive(b, s, opt->packets, &sample);
 		if (rc != 0)
 			goto out;
@@ -788,6 +911,11 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 		with_prep[r] = (double)sample.total_cycles / sample.packets;
 		mpps[r] = b->tsc_hz / cycles[r] / 1e6;
 		mpps_prep[r] = b->tsc_hz / with_prep[r] / 1e6;
+		if (s->other_publisher != NULL && r % 2 == 0) {
+			rc = drive_other(b, s, opt->packets, &plain[r]);
+			if (rc != 0)
+				goto out;
+		}
 	}
 	const double cpu_share = (thread_cpu_seconds() - cpu_start) /
 				 ((double)(rte_rdtsc() - wall_start) / b->tsc_hz);
@@ -802,6 +930,8 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 		snprintf(flows, sizeof(flows), "%" PRIu64, sc->flows);
 	printf("%-16s %9s %10u %9.2f %8.2f..%-8.2f %10.1f %10.1f %10.2f\n", label, flows, capacity,
 	       m.median, m.min, m.max, cy.median, wp.median, mp.median);
+	if (s->other_publisher != NULL)
+		print_without_acl(b, sc, flows, capacity, cycles, plain);
 
 	const uint64_t new_flows = c->new_flows - new_before;
 	const uint64_t drops = drops_total(c) - drops_before;

@@ -10,6 +10,8 @@
  *   POST   /reload                           re-read the INI file
  *   GET    /vips                             every VIP with its backends
  *   GET    /vips/NAME                        one VIP, with Maglev shares
+ *   PATCH  /vips/NAME                        change {"allow", "deny", "new_flow_rate",
+ *                                            "new_flow_burst", "rate_limit_action"}
  *   GET    /vips/NAME/lookup?src=&sport=[&dport=]   a new flow's backend
  *   GET    /vips/NAME/backends               its backends
  *   POST   /vips/NAME/backends               add {"address", "weight", "state", "mac"}
@@ -308,6 +310,69 @@ static bool backend_fields(json_t *body, struct dplb_backend_update *update,
 	return true;
 }
 
+/*
+ * A list of prefixes from a JSON array of strings, into list (malloc'd,
+ * the caller frees it); false (and a 400 naming the first bad one) when it
+ * is not one. Only the form is checked here; the list's rules (each prefix
+ * once, how many) are the configuration's.
+ */
+static bool prefix_list_field(json_t *body, const char *name, bool *set,
+			      struct dplb_prefix_list *list, struct api_reply *reply)
+{
+	json_t *array = json_object_get(body, name), *item;
+	size_t i;
+
+	if (array == NULL)
+		return true;
+	if (!json_is_array(array) || json_array_size(array) > DPLB_MAX_PREFIXES_PER_VIP) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "%s must be an array of at most %u "
+			       "prefixes such as \"10.0.0.0/8\"", name, DPLB_MAX_PREFIXES_PER_VIP);
+		return false;
+	}
+	list->items = malloc((json_array_size(array) + 1) * sizeof(*list->items));
+	if (list->items == NULL) {
+		dplb_api_error(reply, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		return false;
+	}
+	json_array_foreach(array, i, item) {
+		const char *why = json_is_string(item)
+					  ? dplb_parse_prefix(json_string_value(item),
+							      json_string_length(item),
+							      &list->items[list->count])
+					  : "expected a string";
+
+		if (why != NULL) {
+			dplb_api_error(reply, MHD_HTTP_BAD_REQUEST,
+				       "bad prefix \"%.64s\" in %s (%s)",
+				       json_is_string(item) ? json_string_value(item) : "?", name,
+				       why);
+			return false;
+		}
+		list->count++;
+	}
+	*set = true;
+	return true;
+}
+
+/* A whole number 0..max from the body; false (and a 400) otherwise. */
+static bool count_field(json_t *body, const char *name, uint32_t max, bool *set, uint32_t *out,
+			struct api_reply *reply)
+{
+	json_t *value = json_object_get(body, name);
+
+	if (value == NULL)
+		return true;
+	if (!json_is_integer(value) || json_integer_value(value) < 0 ||
+	    json_integer_value(value) > max) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "%s must be a whole number (0..%u)",
+			       name, max);
+		return false;
+	}
+	*set = true;
+	*out = (uint32_t)json_integer_value(value);
+	return true;
+}
+
 /* ---- reads ----------------------------------------------------------------- */
 
 static void get_health(const struct api_call *call, struct api_reply *reply)
@@ -341,7 +406,7 @@ static void get_vip(const struct api_call *call, struct api_reply *reply)
 	const struct dplb_vip_entry *vip = vip_or_404(call, reply);
 
 	if (vip != NULL)
-		reply_json(reply, MHD_HTTP_OK, dplb_view_vip(call->ctx, vip, true));
+		reply_json(reply, MHD_HTTP_OK, dplb_view_vip(call->ctx, vip, true, true));
 }
 
 static void get_backends(const struct api_call *call, struct api_reply *reply)
@@ -488,6 +553,50 @@ out:
 	json_decref(body);
 }
 
+static void patch_vip(const struct api_call *call, struct api_reply *reply)
+{
+	static const char *const known[] = { "allow", "deny", "new_flow_rate", "new_flow_burst",
+					     "rate_limit_action", NULL };
+	struct dplb_protection_update update = { 0 };
+	struct dplb_control_result result;
+	json_t *body = body_object(call, reply), *action;
+	int rc;
+
+	if (body == NULL)
+		return;
+	if (!only_known_fields(body, known, reply) ||
+	    !prefix_list_field(body, "allow", &update.set_allow, &update.allow, reply) ||
+	    !prefix_list_field(body, "deny", &update.set_deny, &update.deny, reply) ||
+	    !count_field(body, "new_flow_rate", DPLB_MAX_NEW_FLOW_RATE, &update.set_new_flow_rate,
+			 &update.new_flow_rate, reply) ||
+	    !count_field(body, "new_flow_burst", DPLB_MAX_NEW_FLOW_RATE,
+			 &update.set_new_flow_burst, &update.new_flow_burst, reply))
+		goto out;
+	action = json_object_get(body, "rate_limit_action");
+	if (action != NULL) {
+		if (!json_is_string(action) ||
+		    dplb_rate_limit_action_parse(json_string_value(action),
+						 &update.rate_limit_action) != 0) {
+			dplb_api_error(reply, MHD_HTTP_BAD_REQUEST,
+				       "rate_limit_action must be \"drop\" or \"stateless\"");
+			goto out;
+		}
+		update.set_rate_limit_action = true;
+	}
+	if (json_object_size(body) == 0) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "nothing to change: give allow, deny, "
+			       "new_flow_rate, new_flow_burst or rate_limit_action");
+		goto out;
+	}
+	rc = dplb_control_update_protection(call->ctx, call->target->segments[1], &update, &result);
+	reply_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_BAD_REQUEST, &result);
+	dplb_control_result_free(&result);
+out:
+	free(update.allow.items);
+	free(update.deny.items);
+	json_decref(body);
+}
+
 static void delete_backend(const struct api_call *call, struct api_reply *reply)
 {
 	uint32_t address;
@@ -517,6 +626,7 @@ static const struct api_route routes[] = {
 	{ "/reload", "POST", post_reload, true },
 	{ "/vips", "GET", get_vips, false },
 	{ "/vips/*", "GET", get_vip, false },
+	{ "/vips/*", "PATCH", patch_vip, true },
 	{ "/vips/*/lookup", "GET", get_lookup, false },
 	{ "/vips/*/backends", "GET", get_backends, false },
 	{ "/vips/*/backends", "POST", post_backend, true },

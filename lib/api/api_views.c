@@ -282,7 +282,7 @@ json_t *dplb_view_stats(const struct dplb_context *ctx, struct dplb_rate_memory 
 	json_object_set_new(o, "workers", workers);
 
 	for (uint32_t v = 0; v < state->vip_count; v++)
-		json_array_append_new(vips, dplb_view_vip(ctx, &state->vips[v], false));
+		json_array_append_new(vips, dplb_view_vip(ctx, &state->vips[v], false, false));
 	json_object_set_new(o, "vips", vips);
 	return o;
 }
@@ -330,6 +330,30 @@ static void put_health_settings(json_t *o, const struct dplb_vip_config *vc,
 	put_u64(o, "slow_start", h->slow_start);
 	if (h->check == DPLB_HEALTH_HTTP)
 		put_u64(o, "health_expect_status", h->expect_status);
+}
+
+/* A prefix list as an array of "ADDRESS/LENGTH" strings. */
+static json_t *prefix_list_json(const struct dplb_prefix_list *list)
+{
+	char text[DPLB_PREFIX_TEXT_MAX];
+	json_t *a = json_array();
+
+	for (uint32_t i = 0; i < list->count; i++)
+		json_array_append_new(a, json_string(dplb_format_prefix(&list->items[i], text)));
+	return a;
+}
+
+/* The VIP's protection as the INI keys name it; with lists, its allow and
+ * deny lists too (left out of /stats: they may hold thousands). */
+static void put_protection_settings(json_t *o, const struct dplb_vip_config *vc, bool lists)
+{
+	if (lists) {
+		json_object_set_new(o, "allow", prefix_list_json(&vc->allow));
+		json_object_set_new(o, "deny", prefix_list_json(&vc->deny));
+	}
+	put_u64(o, "new_flow_rate", vc->new_flow_rate);
+	put_u64(o, "new_flow_burst", vc->new_flow_burst);
+	put_string(o, "rate_limit_action", dplb_rate_limit_action_name(vc->rate_limit_action));
 }
 
 /* Live health of one backend: status, counts, the last check. */
@@ -414,10 +438,11 @@ static json_t *backend_json(const struct dplb_context *ctx, const struct dplb_vi
 }
 
 json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
-		      bool detail)
+		      bool detail, bool lists)
 {
 	const struct dplb_vip_config *vc = vip->config;
 	struct dplb_traffic_counters counters;
+	struct dplb_vip_protection_counters protection;
 	uint32_t *slots = detail ? count_maglev_slots(vip) : NULL;
 	json_t *o = json_object(), *backends = json_array();
 
@@ -429,6 +454,7 @@ json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entr
 	put_string(o, "encap", dplb_encap_name(vc->encap));
 	put_u64(o, "maglev_size", vc->maglev_size);
 	put_health_settings(o, vc, NULL);
+	put_protection_settings(o, vc, lists);
 	put_u64(o, "backend_count", vip->backend_count);
 	put_u64(o, "backends_up", vip->up_count);
 	put_u64(o, "backends_unhealthy", vip->unhealthy_count);
@@ -437,6 +463,10 @@ json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entr
 	json_object_set_new(o, "no_healthy_backend", json_boolean(vip->no_healthy_backend));
 	dplb_vip_counters_sum(ctx, vip->id, &counters);
 	put_traffic(o, &counters);
+	dplb_vip_protection_counters_sum(ctx, vip->id, &protection);
+#define PUT_PROTECTION(field, kind, help) put_u64(o, #field, protection.field);
+	DPLB_VIP_PROTECTION_COUNTERS(PUT_PROTECTION)
+#undef PUT_PROTECTION
 	for (uint32_t b = 0; b < vip->backend_count; b++)
 		json_array_append_new(backends, backend_json(ctx, vip, b, slots));
 	json_object_set_new(o, "backends", backends);
@@ -451,7 +481,7 @@ json_t *dplb_view_vips(const struct dplb_context *ctx)
 
 	put_u64(o, "generation", ctx->generation);
 	for (uint32_t v = 0; v < state->vip_count; v++)
-		json_array_append_new(vips, dplb_view_vip(ctx, &state->vips[v], false));
+		json_array_append_new(vips, dplb_view_vip(ctx, &state->vips[v], false, true));
 	json_object_set_new(o, "vips", vips);
 	return o;
 }
@@ -502,6 +532,9 @@ json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_e
 	json_object_set_new(o, "flow", flow);
 	put_u64(o, "flow_hash", pick.flow_hash);
 	json_object_set_new(o, "exact", json_boolean(pick.exact));
+	/* The data path's own answer, from the snapshot's table. */
+	json_object_set_new(o, "source_allowed",
+			    json_boolean(dplb_protect_source_allowed(&vip->protection, src)));
 	if (pick.backend_id == MAGLEV_NO_BACKEND) {
 		json_object_set_new(o, "backend", json_null());
 		put_string(o, "note", "no backend is up: a new flow would be dropped (no_backend)");

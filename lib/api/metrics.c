@@ -99,6 +99,20 @@ void dplb_backend_counters_sum(const struct dplb_context *ctx, uint32_t backend_
 		traffic_add(out, &ctx->workers[w].counters.backend[backend_id]);
 }
 
+void dplb_vip_protection_counters_sum(const struct dplb_context *ctx, uint16_t vip_id,
+				      struct dplb_vip_protection_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (uint16_t w = 0; w < ctx->worker_count; w++) {
+		const struct dplb_vip_protection_counters *c =
+			&ctx->workers[w].counters.vip_protection[vip_id];
+
+#define ADD_PROTECTION(field, kind, help) out->field += read_word(&c->field);
+		DPLB_VIP_PROTECTION_COUNTERS(ADD_PROTECTION)
+#undef ADD_PROTECTION
+	}
+}
+
 void dplb_ethdev_stats_read(const struct dplb_context *ctx, uint16_t port_slot,
 			    struct rte_eth_stats *out)
 {

@@ -2,8 +2,9 @@
  * Reading counters for export, and the one list not declared elsewhere.
  *
  * The counter lists are X-macros next to what they count:
- * DPLB_WORKER_COUNTERS, DPLB_PORT_COUNTERS, DPLB_TRAFFIC_COUNTERS and
- * DPLB_DROP_REASONS in packet/counters.h, DPLB_LOG_METRICS in common/log.h,
+ * DPLB_WORKER_COUNTERS, DPLB_PORT_COUNTERS, DPLB_TRAFFIC_COUNTERS,
+ * DPLB_VIP_PROTECTION_COUNTERS and DPLB_DROP_REASONS in packet/counters.h,
+ * DPLB_LOG_METRICS in common/log.h,
  * DPLB_HEALTH_TOTALS in health/health.h, and here DPLB_ETHDEV_METRICS for
  * the driver's struct rte_eth_stats. /stats (api_views.c), /metrics
  * (prometheus.c), telemetry (telemetry.c) and the exit summary (stats.c)
@@ -55,6 +56,9 @@ void dplb_vip_counters_sum(const struct dplb_context *ctx, uint16_t vip_id,
 			   struct dplb_traffic_counters *out);
 void dplb_backend_counters_sum(const struct dplb_context *ctx, uint32_t backend_id,
 			       struct dplb_traffic_counters *out);
+/* What one VIP's protection turned away, summed over workers. */
+void dplb_vip_protection_counters_sum(const struct dplb_context *ctx, uint16_t vip_id,
+				      struct dplb_vip_protection_counters *out);
 
 /* The driver's counters of a port slot; zeros when the driver has none. */
 void dplb_ethdev_stats_read(const struct dplb_context *ctx, uint16_t port_slot,

@@ -56,6 +56,7 @@ struct backend_sample {
 struct samples {
 	uint32_t vip_count;
 	struct dplb_traffic_counters *vips;
+	struct dplb_vip_protection_counters *protection; /* per VIP */
 	uint32_t backend_count;
 	struct backend_sample *backends;
 	struct dplb_worker_counters *workers;
@@ -71,14 +72,16 @@ static int gather(const struct dplb_context *ctx, const struct dplb_state *state
 	for (uint32_t v = 0; v < state->vip_count; v++)
 		s->backend_count += state->vips[v].backend_count;
 	s->vips = calloc(s->vip_count + 1, sizeof(*s->vips));
+	s->protection = calloc(s->vip_count + 1, sizeof(*s->protection));
 	s->backends = calloc(s->backend_count + 1, sizeof(*s->backends));
 	s->workers = calloc(ctx->worker_count + 1u, sizeof(*s->workers));
-	if (s->vips == NULL || s->backends == NULL || s->workers == NULL)
+	if (s->vips == NULL || s->protection == NULL || s->backends == NULL || s->workers == NULL)
 		return -1;
 	for (uint32_t v = 0; v < state->vip_count; v++) {
 		const struct dplb_vip_entry *vip = &state->vips[v];
 
 		dplb_vip_counters_sum(ctx, vip->id, &s->vips[v]);
+		dplb_vip_protection_counters_sum(ctx, vip->id, &s->protection[v]);
 		for (uint32_t b = 0; b < vip->backend_count; b++, n++) {
 			const struct dplb_backend_entry *entry = &state->backends[vip->backend_ids[b]];
 			struct backend_sample *sample = &s->backends[n];
@@ -102,6 +105,7 @@ static int gather(const struct dplb_context *ctx, const struct dplb_state *state
 static void release(struct samples *s)
 {
 	free(s->vips);
+	free(s->protection);
 	free(s->backends);
 	free(s->workers);
 }
@@ -268,6 +272,15 @@ static void write_vips(FILE *out, const struct dplb_state *state, const struct s
 	}
 	DPLB_TRAFFIC_COUNTERS(VIP_FAMILY)
 #undef VIP_FAMILY
+#define PROTECTION_FAMILY(field, kind, help)                                                   \
+	family(out, "vip", #field, kind, help, name, sizeof(name));                          \
+	for (uint32_t v = 0; v < s->vip_count; v++) {                                        \
+		fprintf(out, "%s{vip=\"", name);                                             \
+		label_value(out, state->vips[v].config->name);                               \
+		fprintf(out, "\"} %lu\n", (unsigned long)s->protection[v].field);           \
+	}
+	DPLB_VIP_PROTECTION_COUNTERS(PROTECTION_FAMILY)
+#undef PROTECTION_FAMILY
 	fprintf(out, "# HELP dplb_vip_backends_up Backends of the VIP taking new flows\n"
 		     "# TYPE dplb_vip_backends_up gauge\n");
 	for (uint32_t v = 0; v < s->vip_count; v++) {

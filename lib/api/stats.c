@@ -74,7 +74,6 @@ static void traffic_fields(struct field_line *line, const struct dplb_traffic_co
 #define TRAFFIC_FIELD(field, kind, help) line_field(line, #field, c->field);
 	DPLB_TRAFFIC_COUNTERS(TRAFFIC_FIELD)
 #undef TRAFFIC_FIELD
-	line_end(line);
 }
 
 /*
@@ -179,10 +178,16 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 	for (uint32_t v = 0; v < state->vip_count; v++) {
 		const struct dplb_vip_entry *vip = &state->vips[v];
 		struct dplb_traffic_counters c;
+		struct dplb_vip_protection_counters protection;
 
 		dplb_vip_counters_sum(ctx, vip->id, &c);
+		dplb_vip_protection_counters_sum(ctx, vip->id, &protection);
 		line_start(&line, out, "  vip %s: ", vip->config->name);
 		traffic_fields(&line, &c);
+#define PROTECTION_FIELD(field, kind, help) line_field(&line, #field, protection.field);
+		DPLB_VIP_PROTECTION_COUNTERS(PROTECTION_FIELD)
+#undef PROTECTION_FIELD
+		line_end(&line);
 		for (uint32_t b = 0; b < vip->backend_count; b++) {
 			const uint32_t id = vip->backend_ids[b];
 			const struct dplb_backend_entry *backend = &state->backends[id];
@@ -195,6 +200,7 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 				   dplb_backend_state_name(backend->state),
 				   dplb_health_status_name(health.record.status), backend->weight);
 			traffic_fields(&line, &c);
+			line_end(&line);
 		}
 	}
 }

@@ -202,6 +202,7 @@ static void add_vip(struct rte_tel_data *d, const struct dplb_context *ctx,
 		    const struct dplb_vip_entry *vip)
 {
 	struct dplb_traffic_counters c;
+	struct dplb_vip_protection_counters protection;
 
 	add_ipv4(d, "address", vip->address);
 	rte_tel_data_add_dict_u64(d, "port", vip->config->port);
@@ -212,6 +213,10 @@ static void add_vip(struct rte_tel_data *d, const struct dplb_context *ctx,
 	rte_tel_data_add_dict_u64(d, "backends_up", vip->up_count);
 	dplb_vip_counters_sum(ctx, vip->id, &c);
 	add_traffic(d, &c);
+	dplb_vip_protection_counters_sum(ctx, vip->id, &protection);
+#define ADD_PROTECTION(field, kind, help) rte_tel_data_add_dict_u64(d, #field, protection.field);
+	DPLB_VIP_PROTECTION_COUNTERS(ADD_PROTECTION)
+#undef ADD_PROTECTION
 }
 
 /*
@@ -220,7 +225,7 @@ static void add_vip(struct rte_tel_data *d, const struct dplb_context *ctx,
  * and refuses dict keys with dots, such as addresses (and VIP names may
  * have them too).
  */
-#define MAX_COLUMNS 16
+#define MAX_COLUMNS 24
 
 struct table {
 	unsigned int count;
@@ -299,6 +304,11 @@ static int telemetry_vips(const char *cmd, const char *params, struct rte_tel_da
 	struct rte_tel_data *column_##field = table_column(&t, #field, RTE_TEL_U64_VAL);
 	DPLB_TRAFFIC_COUNTERS(TRAFFIC_COLUMN)
 #undef TRAFFIC_COLUMN
+#define PROTECTION_COLUMN(field, kind, help)                                                   \
+	struct rte_tel_data *column_##field = table_column(&t, #field, RTE_TEL_U64_VAL);
+	DPLB_VIP_PROTECTION_COUNTERS(PROTECTION_COLUMN)
+#undef PROTECTION_COLUMN
+	struct dplb_vip_protection_counters protection;
 
 	RTE_SET_USED(cmd);
 	RTE_SET_USED(params);
@@ -318,6 +328,10 @@ static int telemetry_vips(const char *cmd, const char *params, struct rte_tel_da
 #define TRAFFIC_ROW(field, kind, help) add_row_u64(column_##field, c.field);
 		DPLB_TRAFFIC_COUNTERS(TRAFFIC_ROW)
 #undef TRAFFIC_ROW
+		dplb_vip_protection_counters_sum(ctx, vip->id, &protection);
+#define PROTECTION_ROW(field, kind, help) add_row_u64(column_##field, protection.field);
+		DPLB_VIP_PROTECTION_COUNTERS(PROTECTION_ROW)
+#undef PROTECTION_ROW
 	}
 	return table_finish(&t, d);
 }

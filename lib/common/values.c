@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 int dplb_parse_unsigned(const char *text, size_t len, uint64_t min, uint64_t max,
@@ -57,6 +58,69 @@ const char *dplb_parse_ipv4(const char *text, size_t len, uint32_t *out)
 		return "0.0.0.0 is not a usable address";
 	*out = address;
 	return NULL;
+}
+
+/* An IPv4 netmask of length bits, in network order. */
+static uint32_t ipv4_mask(uint8_t length)
+{
+	return length == 0 ? 0 : htonl(~0u << (32 - length));
+}
+
+const char *dplb_parse_prefix(const char *text, size_t len, struct dplb_prefix *out)
+{
+	static __thread char reason[96 + DPLB_PREFIX_TEXT_MAX];
+	const char *slash = memchr(text, '/', len);
+	const size_t address_len = slash != NULL ? (size_t)(slash - text) : len;
+	struct dplb_prefix p = { .family = AF_INET, .length = 32 };
+	char copy[INET6_ADDRSTRLEN];
+	uint8_t ipv6[16];
+	uint64_t length;
+
+	if (address_len < sizeof(copy) && memchr(text, '\0', address_len) == NULL) {
+		memcpy(copy, text, address_len);
+		copy[address_len] = '\0';
+		if (inet_pton(AF_INET6, copy, ipv6) == 1)
+			return "an IPv6 prefix: VIPs are IPv4, so their lists are too";
+	}
+	if (dplb_parse_ipv4_any(text, address_len, &p.address.ipv4) != NULL)
+		return "expected ADDRESS/LENGTH such as 10.0.0.0/8, or one address";
+	if (slash != NULL) {
+		if (dplb_parse_unsigned(slash + 1, len - address_len - 1, 0, 32, &length) != 0)
+			return "the prefix length must be 0..32";
+		p.length = (uint8_t)length;
+	}
+	if ((p.address.ipv4 & ~ipv4_mask(p.length)) != 0) {
+		char meant[DPLB_PREFIX_TEXT_MAX];
+
+		p.address.ipv4 &= ipv4_mask(p.length);
+		snprintf(reason, sizeof(reason), "bits are set past the prefix length (the network "
+			 "is %s)", dplb_format_prefix(&p, meant));
+		return reason;
+	}
+	*out = p;
+	return NULL;
+}
+
+char *dplb_format_prefix(const struct dplb_prefix *p, char *out)
+{
+	char address[INET6_ADDRSTRLEN];
+
+	if (inet_ntop(p->family, &p->address, address, sizeof(address)) == NULL)
+		snprintf(address, sizeof(address), "?");
+	snprintf(out, DPLB_PREFIX_TEXT_MAX, "%s/%u", address, p->length);
+	return out;
+}
+
+int dplb_prefix_compare(const void *a, const void *b)
+{
+	const struct dplb_prefix *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (x->length != y->length)
+		return x->length < y->length ? -1 : 1;
+	return memcmp(&x->address, &y->address,
+		      x->family == AF_INET ? sizeof(x->address.ipv4) : sizeof(x->address.ipv6));
 }
 
 int dplb_hex_digit(char c)

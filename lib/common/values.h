@@ -39,6 +39,41 @@ const char *dplb_parse_ipv4_any(const char *text, size_t len, uint32_t *out);
  */
 const char *dplb_parse_mac(const char *text, size_t len, uint8_t mac[6]);
 
+/*
+ * An address prefix, as allow and deny lists hold them. The family is kept
+ * so that the file's and the API's shape (text such as 10.0.0.0/8) holds
+ * when VIPs get IPv6; until then only AF_INET prefixes are taken.
+ */
+struct dplb_prefix {
+	union {
+		uint32_t ipv4;    /* network order; bits past length are zero */
+		uint8_t ipv6[16]; /* not taken yet */
+	} address;
+	uint8_t family;           /* AF_INET */
+	uint8_t length;           /* 0..32 */
+};
+
+/* Room for any prefix's text, NUL included ("ffff:...:ffff/128"). */
+#define DPLB_PREFIX_TEXT_MAX 52
+
+/*
+ * ADDRESS/LENGTH (10.0.0.0/8), or an address alone for /32. An address
+ * with bits set past the length (10.1.2.3/8) is refused rather than
+ * truncated: in an allow or deny list, a typo must not widen or narrow
+ * what it matches; the reason names the prefix that was probably meant.
+ * An IPv6 prefix is refused, saying so. The reason may be written into a
+ * buffer of the calling thread's, valid until its next call.
+ */
+const char *dplb_parse_prefix(const char *text, size_t len, struct dplb_prefix *out);
+
+/* p as dplb_parse_prefix reads it back, always with its length
+ * ("10.0.0.1/32"); out has DPLB_PREFIX_TEXT_MAX bytes. Returns out. */
+char *dplb_format_prefix(const struct dplb_prefix *p, char *out);
+
+/* Order of prefixes: by family, length, then address (bytes, as in
+ * packets); 0 only for the same prefix. For qsort and bsearch. */
+int dplb_prefix_compare(const void *a, const void *b);
+
 /* The value of a hex digit, or -1 when c is none. */
 int dplb_hex_digit(char c);
 

@@ -99,6 +99,12 @@ static const struct name_value yes_no_names[] = {
 	{ NULL, 0 },
 };
 
+static const struct name_value rate_limit_action_names[] = {
+	{ "drop", DPLB_RATE_LIMIT_DROP },
+	{ "stateless", DPLB_RATE_LIMIT_STATELESS },
+	{ NULL, 0 },
+};
+
 static const struct name_value protocol_names[] = {
 	{ "tcp", DPLB_PROTO_TCP },
 	{ "udp", DPLB_PROTO_UDP },
@@ -110,6 +116,7 @@ _Static_assert(sizeof(enum dplb_scheduler) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_encap) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_health_check) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_health_tcp_mode) == sizeof(uint32_t), "enum size");
+_Static_assert(sizeof(enum dplb_rate_limit_action) == sizeof(uint32_t), "enum size");
 
 /* Sort key of a kept error: file order, file-wide problems (line 0) last. */
 struct error_key {
@@ -595,6 +602,57 @@ static void parse_health_payload_key(struct loader *ld, const struct key_spec *s
 	health->payload_len = (uint32_t)(len / 2);
 }
 
+static size_t power_of_two_at_least(size_t n)
+{
+	size_t p = 1;
+
+	while (p < n)
+		p *= 2;
+	return p;
+}
+
+/* Room for more prefixes in list: capacities are powers of two, so 10,000
+ * one-prefix lines cost a few reallocations, not 10,000. */
+static bool prefix_room(struct dplb_prefix_list *list, uint32_t more)
+{
+	const size_t capacity = list->count ? power_of_two_at_least(list->count) : 0;
+	struct dplb_prefix *grown;
+
+	if ((size_t)list->count + more <= capacity)
+		return true;
+	grown = realloc(list->items,
+			power_of_two_at_least((size_t)list->count + more) * sizeof(*grown));
+	if (grown == NULL)
+		return false;
+	list->items = grown;
+	return true;
+}
+
+/* "10.0.0.0/8 192.168.1.0/24", blanks or commas between: appended to the
+ * list (allow or deny), the line's good prefixes even when one is bad. */
+static void parse_prefixes_key(struct loader *ld, const struct key_spec *spec,
+			       const char *value, void *base)
+{
+	struct dplb_prefix_list *list = field_of(base, spec);
+	const char *p = value, *why;
+	struct dplb_prefix prefix;
+	size_t len;
+
+	for (p += strspn(p, ", \t"); *p != '\0'; p += len, p += strspn(p, ", \t")) {
+		len = strcspn(p, ", \t");
+		why = dplb_parse_prefix(p, len, &prefix);
+		if (why != NULL) {
+			key_error(ld, spec, "bad prefix \"%.*s\" (%s)", quote_len(len), p, why);
+			continue;
+		}
+		if (!prefix_room(list, 1)) {
+			no_memory(ld);
+			return;
+		}
+		list->items[list->count++] = prefix;
+	}
+}
+
 static void add_backend(struct loader *ld, const struct key_spec *spec,
 			struct dplb_vip_config *vip, const struct dplb_backend_config *b)
 {
@@ -836,10 +894,11 @@ static const struct key_spec key_table[] = {
 		 "needs CAP_NET_RAW; without it dplb says so and connects." },
 	{ SECTION_MANAGEMENT, "persist_changes", parse_enum_key, CONFIG_FIELD(persist_changes),
 	  .names = yes_no_names,
-	  .doc = "yes: every backend change made through the HTTP API is written into this file "
-		 "before it is answered (only the backend's own line changes; the new file "
-		 "replaces the old atomically), so a reload or a restart keeps it; a change is "
-		 "refused when the file changed since dplb read it or cannot be written. no: "
+	  .doc = "yes: every change made through the HTTP API (a backend's, a VIP's allow, "
+		 "deny and rate limit) is written into this file before it is answered (only "
+		 "the lines it changes change; the new file replaces the old atomically), so a "
+		 "reload or a restart keeps it; a change is refused when the file changed since "
+		 "dplb read it or cannot be written. no: "
 		 "API changes live in memory and the next reload undoes them (for a file that "
 		 "configuration management owns)." },
 
@@ -896,6 +955,37 @@ static const struct key_spec key_table[] = {
 	  HEALTH_FIELD(slow_start, DPLB_HEALTH_FIELD_SLOW_START), .min = 0, .max = 3600,
 	  .doc = "Seconds over which a backend that became healthy again ramps from 10% to "
 		 "100% of its weight for new flows; 0 turns it off." },
+	{ SECTION_VIP, "allow", parse_prefixes_key, VIP_FIELD(allow), .repeatable = true,
+	  .doc = "Source prefixes (ADDRESS/LENGTH, or one address) whose packets this VIP "
+		 "forwards; once any is given, packets from every other source are dropped and "
+		 "counted (acl_denied). Several on a line, and as many lines as needed; IPv4 only, "
+		 "as VIPs are. Checked on every packet, so a source taken off the list loses its "
+		 "established flows at once. Default: every source." },
+	{ SECTION_VIP, "deny", parse_prefixes_key, VIP_FIELD(deny), .repeatable = true,
+	  .doc = "Source prefixes whose packets are dropped and counted (acl_denied), whatever "
+		 "allow says: deny wins, at any prefix length (allow = 10.0.0.0/8 with deny = "
+		 "10.1.0.0/16 lets 10.2.3.4 in and not 10.1.2.3, and deny = 10.0.0.0/8 with allow ="
+		 " 10.1.2.0/24 lets none of them in). allow and deny hold at most 65536 prefixes "
+		 "together." },
+	{ SECTION_VIP, "new_flow_rate", parse_number_key, VIP_FIELD(new_flow_rate), .min = 0,
+	  .max = DPLB_MAX_NEW_FLOW_RATE,
+	  .doc = "New flows per second this VIP takes, over all workers (each of N workers "
+		 "takes new_flow_rate / N: RSS spreads new flows evenly); a flow beyond it is "
+		 "counted (rate_limited) and treated as rate_limit_action says. Established flows "
+		 "are never limited. 0 turns the limit off." },
+	{ SECTION_VIP, "new_flow_burst", parse_number_key, VIP_FIELD(new_flow_burst), .min = 0,
+	  .max = DPLB_MAX_NEW_FLOW_RATE,
+	  .doc = "How many new flows the VIP takes at once after a quiet spell: the token "
+		 "bucket's size (each worker has its share, at least 1); 0 means new_flow_rate, "
+		 "a second's worth." },
+	{ SECTION_VIP, "rate_limit_action", parse_enum_key, VIP_FIELD(rate_limit_action),
+	  .names = rate_limit_action_names,
+	  .doc = "What becomes of a packet of a new flow beyond new_flow_rate: drop it (a drop "
+		 "of reason rate_limited), or stateless: forward it by the VIP's hash without "
+		 "creating a flow entry (counted as rate_limited_stateless), as when the flow "
+		 "table is full, so backends still get it but the flow table is spared. stateless "
+		 "needs a hashing scheduler (maglev or source-hash): a flow that gets its entry "
+		 "later must keep the backend the hash gave it." },
 	{ SECTION_VIP, "backend", parse_backend_key, VIP_FIELD(backends),
 	  .repeatable = true,
 	  .doc = "One backend per line: weight (1..65535, default 1) is its share of new flows; "
@@ -1303,6 +1393,72 @@ static void check_vip_backends(struct loader *ld, const struct dplb_vip_config *
 	check_health_settings(ld, vip);
 }
 
+/* A prefix listed twice in one list: a slip worth pointing at (the second
+ * copy changes nothing, so the operator meant something else). Sorted
+ * rather than compared pairwise: lists run to thousands. */
+static void check_duplicate_prefixes(struct loader *ld, const struct dplb_vip_config *vip,
+				     const struct dplb_prefix_list *list, const char *key)
+{
+	char text[DPLB_PREFIX_TEXT_MAX];
+	struct dplb_prefix *sorted;
+
+	if (list->count < 2)
+		return;
+	sorted = malloc(list->count * sizeof(*sorted));
+	if (sorted == NULL) {
+		no_memory(ld);
+		return;
+	}
+	memcpy(sorted, list->items, list->count * sizeof(*sorted));
+	qsort(sorted, list->count, sizeof(*sorted), dplb_prefix_compare);
+	for (uint32_t i = 1; i < list->count; i++)
+		if (dplb_prefix_compare(&sorted[i - 1], &sorted[i]) == 0 &&
+		    (i == 1 || dplb_prefix_compare(&sorted[i - 2], &sorted[i]) != 0))
+			report(ld, vip->line, "[vip:%s] lists %s twice in %s", vip->name,
+			       dplb_format_prefix(&sorted[i], text), key);
+	free(sorted);
+}
+
+/*
+ * The rules of a VIP's protection, for the file and the API alike: lists
+ * of IPv4 prefixes, each once, not too many; and a stateless rate-limit
+ * action only where the flow's hash is its scheduler's pick, so that a flow
+ * forwarded without an entry keeps its backend when it gets one.
+ */
+static void check_vip_protection(struct loader *ld, const struct dplb_vip_config *vip)
+{
+	const struct dplb_prefix_list *lists[] = { &vip->allow, &vip->deny };
+
+	for (unsigned int l = 0; l < ARRAY_SIZE(lists); l++)
+		for (uint32_t i = 0; i < lists[l]->count; i++)
+			if (lists[l]->items[i].family != AF_INET ||
+			    lists[l]->items[i].length > 32) {
+				report(ld, vip->line, "[vip:%s] %s holds a prefix that is not IPv4",
+				       vip->name, l == 0 ? "allow" : "deny");
+				break;
+			}
+	if ((uint64_t)vip->allow.count + vip->deny.count > DPLB_MAX_PREFIXES_PER_VIP)
+		report(ld, vip->line, "[vip:%s] has %u allow and %u deny prefixes: at most %u "
+		       "together", vip->name, vip->allow.count, vip->deny.count,
+		       DPLB_MAX_PREFIXES_PER_VIP);
+	check_duplicate_prefixes(ld, vip, &vip->allow, "allow");
+	check_duplicate_prefixes(ld, vip, &vip->deny, "deny");
+	if (vip->new_flow_rate > DPLB_MAX_NEW_FLOW_RATE ||
+	    vip->new_flow_burst > DPLB_MAX_NEW_FLOW_RATE)
+		report(ld, vip->line, "[vip:%s] new_flow_rate and new_flow_burst are at most %u",
+		       vip->name, DPLB_MAX_NEW_FLOW_RATE);
+	if (vip->rate_limit_action != DPLB_RATE_LIMIT_DROP &&
+	    vip->rate_limit_action != DPLB_RATE_LIMIT_STATELESS)
+		report(ld, vip->line, "[vip:%s] unknown rate_limit_action %d", vip->name,
+		       (int)vip->rate_limit_action);
+	if (vip->rate_limit_action == DPLB_RATE_LIMIT_STATELESS &&
+	    !dplb_scheduler_is_hashing(vip->scheduler))
+		report(ld, vip->line, "[vip:%s] rate_limit_action = stateless needs scheduler "
+		       "maglev or source-hash, not %s: a flow forwarded without an entry goes "
+		       "by the hash, and must keep that backend when it gets one", vip->name,
+		       value_name(scheduler_names, vip->scheduler));
+}
+
 /* What can be judged only once the whole [vip:NAME] section is read. */
 static void close_vip(struct loader *ld)
 {
@@ -1314,6 +1470,7 @@ static void close_vip(struct loader *ld)
 	check_required(ld, SECTION_VIP, vip->line);
 	dplb_config_resolve_health(vip);
 	check_vip_backends(ld, vip, maglev_line, backend_lines_bad);
+	check_vip_protection(ld, vip);
 }
 
 static void close_section(struct loader *ld)
@@ -1793,13 +1950,27 @@ void dplb_config_free(struct dplb_config *config)
 
 	if (!config)
 		return;
-	for (i = 0; i < config->vip_count; i++)
+	for (i = 0; i < config->vip_count; i++) {
 		free(config->vips[i].backends);
+		free(config->vips[i].allow.items);
+		free(config->vips[i].deny.items);
+	}
 	free(config->vips);
 	free(config);
 }
 
 /* ---- configurations made in memory ------------------------------------ */
+
+/* A copy of list's prefixes, with the loader's spare room (a power of two). */
+static struct dplb_prefix *clone_prefixes(const struct dplb_prefix_list *list)
+{
+	const size_t capacity = list->count ? power_of_two_at_least(list->count) : 1;
+	struct dplb_prefix *items = malloc(capacity * sizeof(*items));
+
+	if (items != NULL && list->count)
+		memcpy(items, list->items, list->count * sizeof(*items));
+	return items;
+}
 
 struct dplb_config *dplb_config_clone(const struct dplb_config *config)
 {
@@ -1820,8 +1991,11 @@ struct dplb_config *dplb_config_clone(const struct dplb_config *config)
 
 		copy->vips[i] = *vip;
 		copy->vips[i].backends = malloc(size ? size : 1);
-		if (!copy->vips[i].backends) {
-			copy->vip_count = i;
+		copy->vips[i].allow.items = clone_prefixes(&vip->allow);
+		copy->vips[i].deny.items = clone_prefixes(&vip->deny);
+		if (!copy->vips[i].backends || !copy->vips[i].allow.items ||
+		    !copy->vips[i].deny.items) {
+			copy->vip_count = i + 1;
 			dplb_config_free(copy);
 			return NULL;
 		}
@@ -1843,8 +2017,10 @@ int dplb_config_validate(const struct dplb_config *config, struct dplb_config_er
 	uint32_t i;
 
 	memset(ld.errs, 0, sizeof(*ld.errs));
-	for (i = 0; i < config->vip_count; i++)
+	for (i = 0; i < config->vip_count; i++) {
 		check_vip_backends(&ld, &config->vips[i], 0, false);
+		check_vip_protection(&ld, &config->vips[i]);
+	}
 	check_vip_tuples(&ld);
 	check_addresses(&ld);
 	if (ld.out_of_memory)
@@ -1882,16 +2058,39 @@ const char *dplb_protocol_name(uint8_t protocol)
 	return value_name(protocol_names, protocol);
 }
 
+const char *dplb_rate_limit_action_name(enum dplb_rate_limit_action action)
+{
+	return value_name(rate_limit_action_names, action);
+}
+
+/* The value text names among names, for the API's enumerations. */
+static int parse_name(const struct name_value *names, const char *text, uint32_t *value)
+{
+	const struct name_value *nv = text != NULL ? find_name(names, text, strlen(text)) : NULL;
+
+	if (nv == NULL)
+		return -EINVAL;
+	*value = nv->value;
+	return 0;
+}
+
+int dplb_rate_limit_action_parse(const char *text, enum dplb_rate_limit_action *out)
+{
+	uint32_t value;
+
+	if (!out || parse_name(rate_limit_action_names, text, &value) != 0)
+		return -EINVAL;
+	*out = (enum dplb_rate_limit_action)value;
+	return 0;
+}
+
 int dplb_backend_state_parse(const char *text, enum dplb_backend_state *out)
 {
-	const struct name_value *nv;
+	uint32_t value;
 
-	if (!text || !out)
+	if (!out || parse_name(state_names, text, &value) != 0)
 		return -EINVAL;
-	nv = find_name(state_names, text, strlen(text));
-	if (!nv)
-		return -EINVAL;
-	*out = (enum dplb_backend_state)nv->value;
+	*out = (enum dplb_backend_state)value;
 	return 0;
 }
 
@@ -1941,6 +2140,23 @@ static void print_health(FILE *out, const struct dplb_vip_config *vip,
 		h->fall);
 	if (h->slow_start)
 		fprintf(out, ", slow start %u s", h->slow_start);
+}
+
+/* "  sources: allow 2 prefixes, deny 1" and "  new flows: at most 1000/s,
+ * burst 1000, beyond: drop", when the VIP has them. */
+static void print_protection(FILE *out, const struct dplb_vip_config *vip)
+{
+	if (vip->allow.count)
+		fprintf(out, "  sources: allow %u prefix%s, deny %u\n", vip->allow.count,
+			vip->allow.count == 1 ? "" : "es", vip->deny.count);
+	else if (vip->deny.count)
+		fprintf(out, "  sources: every one but %u denied prefix%s\n", vip->deny.count,
+			vip->deny.count == 1 ? "" : "es");
+	if (vip->new_flow_rate)
+		fprintf(out, "  new flows: at most %u/s, burst %u, beyond: %s\n",
+			vip->new_flow_rate, vip->new_flow_burst ? vip->new_flow_burst
+							       : vip->new_flow_rate,
+			dplb_rate_limit_action_name(vip->rate_limit_action));
 }
 
 void dplb_config_print(const struct dplb_config *config, FILE *out)
@@ -1993,6 +2209,7 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		print_health(out, vip, NULL);
 		fprintf(out, ", %u backend%s\n", vip->backend_count,
 			vip->backend_count == 1 ? "" : "s");
+		print_protection(out, vip);
 		for (j = 0; j < vip->backend_count; j++) {
 			b = &vip->backends[j];
 			fprintf(out, "  backend %s weight %u %s", ipv4_text(b->address, a),
@@ -2057,7 +2274,9 @@ static void write_value_syntax(FILE *out, const struct key_spec *spec)
 				     spec->parse == parse_health_check_key ?
 					"none | tcp | udp | http:/PATH" :
 				     spec->parse == parse_health_payload_key ?
-					"TEXT | hex:HEX" : "VALUE");
+					"TEXT | hex:HEX" :
+				     spec->parse == parse_prefixes_key ?
+					"PREFIX [PREFIX...]" : "VALUE");
 	}
 }
 

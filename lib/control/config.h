@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/values.h"
+
 #define DPLB_MAX_PORTS 8
 #define DPLB_MAX_VIPS 256
 #define DPLB_MAX_BACKENDS_PER_VIP 4096
@@ -32,6 +34,8 @@
 #define DPLB_DEFAULT_GUE_PORT 6080u
 #define DPLB_DEFAULT_MTU 1500u
 #define DPLB_MAX_WEIGHT 65535u
+#define DPLB_MAX_PREFIXES_PER_VIP 65536u /* allow and deny together */
+#define DPLB_MAX_NEW_FLOW_RATE 100000000u
 
 enum dplb_protocol { DPLB_PROTO_TCP = 6, DPLB_PROTO_UDP = 17 };
 
@@ -43,7 +47,25 @@ enum dplb_scheduler {
 	DPLB_SCHED_SOURCE_HASH,
 };
 
+/* Whether scheduler picks from the flow alone (a hash into the VIP's Maglev
+ * table): the same pick on every worker and instance, replayable exactly,
+ * and the pick a flow forwarded without an entry gets (packet/schedule.h). */
+static inline bool dplb_scheduler_is_hashing(enum dplb_scheduler scheduler)
+{
+	return scheduler == DPLB_SCHED_MAGLEV || scheduler == DPLB_SCHED_SOURCE_HASH;
+}
+
 enum dplb_encap { DPLB_ENCAP_IPIP, DPLB_ENCAP_GUE };
+
+/* What becomes of a new flow beyond its VIP's new_flow_rate: dropped, or
+ * forwarded by the VIP's hash without a flow entry. */
+enum dplb_rate_limit_action { DPLB_RATE_LIMIT_DROP, DPLB_RATE_LIMIT_STATELESS };
+
+/* A VIP's allow or deny list, in the order the file or the API gave it. */
+struct dplb_prefix_list {
+	uint32_t count;
+	struct dplb_prefix *items; /* malloc'd */
+};
 
 /* up: new and existing flows; drain: existing flows only; down: nothing,
  * its flows are re-scheduled. */
@@ -120,6 +142,14 @@ struct dplb_vip_config {
 	enum dplb_encap encap;
 	uint32_t maglev_size; /* prime, >= number of backends */
 	struct dplb_health_settings health; /* its backends', unless they override */
+	/* Protection (packet/acl.h has the rule): sources allowed and denied,
+	 * and new flows per second over every worker (0: no limit), with a
+	 * burst (0: new_flow_rate's worth). */
+	struct dplb_prefix_list allow;
+	struct dplb_prefix_list deny;
+	uint32_t new_flow_rate;
+	uint32_t new_flow_burst;
+	enum dplb_rate_limit_action rate_limit_action;
 	uint32_t backend_count;
 	struct dplb_backend_config *backends; /* malloc'd, backend_count long */
 	int line;          /* the [vip:NAME] line; its backends' lines are theirs */
@@ -249,6 +279,10 @@ const char *dplb_scheduler_name(enum dplb_scheduler s);
 const char *dplb_encap_name(enum dplb_encap e);
 const char *dplb_backend_state_name(enum dplb_backend_state s);
 const char *dplb_protocol_name(uint8_t protocol);
+const char *dplb_rate_limit_action_name(enum dplb_rate_limit_action action);
+
+/* Parse "drop" | "stateless"; returns 0 or -EINVAL. */
+int dplb_rate_limit_action_parse(const char *text, enum dplb_rate_limit_action *out);
 
 /* Parse "up" | "drain" | "down"; returns 0 or -EINVAL. */
 int dplb_backend_state_parse(const char *text, enum dplb_backend_state *out);

@@ -69,7 +69,8 @@ const char *dplb_change_kind_name(enum dplb_change_kind kind)
 
 /* ---- diff ------------------------------------------------------------- */
 
-enum field_type { FIELD_BYTES, FIELD_STRING };
+/* FIELD_PREFIXES: a struct dplb_prefix_list, compared by its prefixes. */
+enum field_type { FIELD_BYTES, FIELD_STRING, FIELD_PREFIXES };
 
 struct field {
 	const char *name;
@@ -139,6 +140,11 @@ static const struct field vip_fields[] = {
 	VIP_FIELD("slow_start", health.slow_start, FIELD_BYTES),
 	VIP_FIELD("health_payload", health.payload_len, FIELD_BYTES),
 	VIP_FIELD("health_payload", health.payload, FIELD_BYTES),
+	VIP_FIELD("allow", allow, FIELD_PREFIXES),
+	VIP_FIELD("deny", deny, FIELD_PREFIXES),
+	VIP_FIELD("new_flow_rate", new_flow_rate, FIELD_BYTES),
+	VIP_FIELD("new_flow_burst", new_flow_burst, FIELD_BYTES),
+	VIP_FIELD("rate_limit_action", rate_limit_action, FIELD_BYTES),
 };
 
 /* A backend's health settings are compared resolved: a VIP-wide change
@@ -150,6 +156,20 @@ static const struct field backend_fields[] = {
 	BACKEND_FIELD("mac", mac),
 	BACKEND_FIELD("health", health),
 };
+
+/* The same prefixes in the same order (a list reordered in the file is a
+ * change of the file, if not of what it decides). */
+static bool same_prefixes(const void *a, const void *b)
+{
+	const struct dplb_prefix_list *x = a, *y = b;
+
+	if (x->count != y->count)
+		return false;
+	for (uint32_t i = 0; i < x->count; i++)
+		if (dplb_prefix_compare(&x->items[i], &y->items[i]) != 0)
+			return false;
+	return true;
+}
 
 /* Names of the fields that differ, each once, into out; with restart_only,
  * of those marked needs_restart only. */
@@ -163,9 +183,14 @@ static size_t differing_fields(const struct field *fields, size_t count, bool re
 	for (size_t i = 0; i < count; i++) {
 		const char *x = (const char *)a + fields[i].offset;
 		const char *y = (const char *)b + fields[i].offset;
-		const bool same = fields[i].type == FIELD_STRING
-					  ? strncmp(x, y, fields[i].size) == 0
-					  : memcmp(x, y, fields[i].size) == 0;
+		bool same;
+
+		if (fields[i].type == FIELD_STRING)
+			same = strncmp(x, y, fields[i].size) == 0;
+		else if (fields[i].type == FIELD_PREFIXES)
+			same = same_prefixes(x, y);
+		else
+			same = memcmp(x, y, fields[i].size) == 0;
 
 		/* Two members can make one key (gateway_mac, listen): named once. */
 		if (same || (restart_only && !fields[i].needs_restart) || (last != NULL && strcmp(last, fields[i].name) == 0))

@@ -141,11 +141,12 @@ static size_t token_length(const char *s, size_t len)
 }
 
 /*
- * Where VALUE is in a "backend = VALUE" line, as the loader would read it
+ * Where VALUE is in a "KEY = VALUE" line, as the loader would read it
  * (blanks around it and a "; comment" or " # comment" after it left out),
- * as offsets into the line. False when the line is no backend line.
+ * as offsets into the line. False when the line is no line of key.
  */
-static bool backend_value(const char *s, size_t n, size_t *value_start, size_t *value_end)
+static bool key_value(const char *s, size_t n, const char *key, size_t *value_start,
+		      size_t *value_end)
 {
 	const char *eq;
 	size_t i = 0, key_end, v, e;
@@ -159,7 +160,7 @@ static bool backend_value(const char *s, size_t n, size_t *value_start, size_t *
 		return false;
 	for (key_end = (size_t)(eq - s); key_end > i && blank(s[key_end - 1]); key_end--)
 		;
-	if (key_end - i != strlen("backend") || memcmp(s + i, "backend", key_end - i) != 0)
+	if (key_end - i != strlen(key) || memcmp(s + i, key, key_end - i) != 0)
 		return false;
 	for (v = (size_t)(eq - s) + 1; v < n && blank(s[v]); v++)
 		;
@@ -170,6 +171,21 @@ static bool backend_value(const char *s, size_t n, size_t *value_start, size_t *
 	*value_start = v;
 	*value_end = e;
 	return e > v;
+}
+
+static bool backend_value(const char *s, size_t n, size_t *value_start, size_t *value_end)
+{
+	return key_value(s, n, "backend", value_start, value_end);
+}
+
+/* Whether the line opens a section, as the loader reads it. */
+static bool section_header(const char *s, size_t n)
+{
+	size_t i = n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+
+	while (i < n && blank(s[i]))
+		i++;
+	return i < n && s[i] == '[';
 }
 
 /* ---- one backend's value ---------------------------------------------- */
@@ -303,6 +319,7 @@ struct insert {
 struct edit {
 	const char *text;
 	const struct dplb_config *before;
+	const struct dplb_config *after; /* for the VIP keys' new values; may be NULL */
 	struct line *lines;
 	size_t count;
 	struct line_plan *plan;
@@ -431,6 +448,185 @@ static int plan_added(struct edit *e, const struct dplb_change *c)
 	return 0;
 }
 
+/* ---- a VIP's protection keys ------------------------------------------ */
+
+/* The VIP keys written into the file: those the API changes. */
+static const char *const vip_keys[] = {
+	"allow", "deny", "new_flow_rate", "new_flow_burst", "rate_limit_action",
+};
+
+#define VIP_KEY_COUNT (sizeof(vip_keys) / sizeof(vip_keys[0]))
+
+/* A prefix list's line holds this much of it at most: the loader reads
+ * 199 characters, and the key, its indentation and a comment need room. */
+#define LIST_VALUE_MAX 120
+
+static bool is_vip_key(const char *name, size_t len)
+{
+	for (size_t k = 0; k < VIP_KEY_COUNT; k++)
+		if (strlen(vip_keys[k]) == len && memcmp(vip_keys[k], name, len) == 0)
+			return true;
+	return false;
+}
+
+/* Whether every field of a vip_modified change is a key written here. */
+static bool vip_keys_only(const char *fields)
+{
+	for (const char *p = fields; *p != '\0';) {
+		const size_t len = strcspn(p, ",");
+
+		if (!is_vip_key(p, len))
+			return false;
+		p += len;
+		p += *p == ',';
+	}
+	return fields[0] != '\0';
+}
+
+/* The values of key in vip, one per line the file needs ("" for none): a
+ * list packed into lines, a number or a name alone. Each value ends with a
+ * NUL; returns how many. */
+static int vip_key_values(const struct dplb_vip_config *vip, const char *key, struct buffer *out)
+{
+	const struct dplb_prefix_list *list = strcmp(key, "allow") == 0  ? &vip->allow
+					      : strcmp(key, "deny") == 0 ? &vip->deny
+									 : NULL;
+	char text[DPLB_PREFIX_TEXT_MAX + 16];
+	size_t line = 0;
+	int values = 0;
+
+	if (list == NULL) {
+		if (strcmp(key, "new_flow_rate") == 0)
+			snprintf(text, sizeof(text), "%u", vip->new_flow_rate);
+		else if (strcmp(key, "new_flow_burst") == 0)
+			snprintf(text, sizeof(text), "%u", vip->new_flow_burst);
+		else
+			snprintf(text, sizeof(text), "%s",
+				 dplb_rate_limit_action_name(vip->rate_limit_action));
+		append(out, text, strlen(text) + 1);
+		return 1;
+	}
+	for (uint32_t i = 0; i < list->count; i++) {
+		dplb_format_prefix(&list->items[i], text);
+		if (line > 0 && line + 1 + strlen(text) > LIST_VALUE_MAX) {
+			append(out, "", 1);
+			values++;
+			line = 0;
+		}
+		if (line > 0)
+			append_string(out, " ");
+		append_string(out, text);
+		line += (line > 0) + strlen(text);
+	}
+	if (line > 0) {
+		append(out, "", 1);
+		values++;
+	}
+	return values;
+}
+
+/*
+ * key's lines in vip's section change to say what after's VIP says: the
+ * first line of the key becomes the new value's lines (written as it is:
+ * indentation, "key=" or "key = ", a trailing comment on the first), the
+ * others go; a key the section lacks gets lines after the VIP's header.
+ */
+static int plan_vip_key(struct edit *e, const struct dplb_vip_config *before,
+			const struct dplb_vip_config *after, const char *key)
+{
+	struct buffer values = { 0 }, lines = { 0 };
+	size_t value_start = 0, value_end = 0;
+	int first = -1, count, rc = 0;
+	const char *newline;
+
+	count = vip_key_values(after, key, &values);
+	for (size_t i = (size_t)before->line; i < e->count; i++) {
+		const struct line *l = &e->lines[i];
+		size_t vs, ve;
+
+		if (section_header(e->text + l->start, l->content))
+			break;
+		if (!key_value(e->text + l->start, l->content, key, &vs, &ve))
+			continue;
+		if (first < 0) {
+			first = (int)i;
+			value_start = vs;
+			value_end = ve;
+		} else {
+			e->plan[i].drop = true;
+		}
+	}
+	const size_t anchor_index = first >= 0 ? (size_t)first : (size_t)before->line - 1;
+	const struct line *anchor = &e->lines[anchor_index];
+	newline = newline_of(e->text, anchor);
+	if (newline == NULL)
+		newline = e->newline;
+	const char *value = values.data;
+	for (int v = 0; v < count; v++, value += strlen(value) + 1) {
+		if (first >= 0)
+			append(&lines, e->text + anchor->start, value_start);
+		else
+			append_string(&lines, key), append_string(&lines, " = ");
+		append_string(&lines, value);
+		if (first >= 0 && v == 0)
+			append(&lines, e->text + anchor->start + value_end,
+			       anchor->content - value_end);
+		/* The last line of a file without a final newline still has none
+		 * (write_out gives the line one while it is not last). */
+		if (first < 0 || v + 1 < count || anchor->has_newline)
+			append_string(&lines, newline);
+	}
+	if (values.failed || lines.failed) {
+		rc = -ENOMEM;
+	} else if (first >= 0) {
+		/* A replacement takes the line's own ending, as the lines above
+		 * wrote it; none at all drops the line. */
+		e->plan[first].drop = count == 0;
+		e->plan[first].replacement = count > 0 ? take(&lines) : NULL;
+		if (count > 0)
+			lines.data = NULL;
+	} else if (count > 0) {
+		const int header = before->line - 1;
+
+		e->inserts[e->insert_count] = (struct insert){ take(&lines), -1 };
+		lines.data = NULL;
+		if (e->plan[header].first_insert < 0)
+			e->plan[header].first_insert = e->insert_count;
+		else
+			e->inserts[e->plan[header].last_insert].next = e->insert_count;
+		e->plan[header].last_insert = e->insert_count++;
+	}
+	free(values.data);
+	free(lines.data);
+	return rc;
+}
+
+/* A vip_modified change of the keys above, as after has them. */
+static int plan_vip_modified(struct edit *e, const struct dplb_change *c)
+{
+	const struct dplb_vip_config *before = dplb_config_find_vip(e->before, c->vip);
+	const struct dplb_vip_config *after =
+		e->after != NULL ? dplb_config_find_vip(e->after, c->vip) : NULL;
+	int rc = 0;
+
+	if (before == NULL || after == NULL || before->line < 1 ||
+	    (size_t)before->line > e->count) {
+		snprintf(e->error, DPLB_ERROR_MAX, "vip %s has no line in " PATH_SHOWN, c->vip,
+			 e->before->path);
+		return -ENOENT;
+	}
+	for (const char *p = c->fields; *p != '\0' && rc == 0;) {
+		const size_t len = strcspn(p, ",");
+		char key[32];
+
+		snprintf(key, sizeof(key), "%.*s", (int)len, p);
+		rc = plan_vip_key(e, before, after, key);
+		p += len;
+		p += *p == ',';
+	}
+	return rc;
+}
+
 /* The lines in order, as planned. */
 static void write_out(const struct edit *e, size_t len, struct buffer *out)
 {
@@ -461,17 +657,18 @@ static void write_out(const struct edit *e, size_t len, struct buffer *out)
 }
 
 int dplb_config_text_edit(const char *text, size_t len, const struct dplb_config *before,
-			  const struct dplb_change_list *changes, char **out, size_t *out_len,
-			  char *error)
+			  const struct dplb_config *after, const struct dplb_change_list *changes,
+			  char **out, size_t *out_len, char *error)
 {
-	struct edit e = { .text = text, .before = before, .error = error };
+	struct edit e = { .text = text, .before = before, .after = after, .error = error };
 	struct buffer result = { 0 };
 	int rc = -ENOMEM;
 
 	error[0] = '\0';
 	e.lines = split_lines(text, len, &e.count);
 	e.plan = calloc(e.count ? e.count : 1, sizeof(*e.plan));
-	e.inserts = calloc(changes->count ? changes->count : 1, sizeof(*e.inserts));
+	/* A backend change inserts a line at most, a VIP's one per key. */
+	e.inserts = calloc(changes->count * VIP_KEY_COUNT + 1, sizeof(*e.inserts));
 	if (e.lines == NULL || e.plan == NULL || e.inserts == NULL)
 		goto out;
 	for (size_t i = 0; i < e.count; i++)
@@ -488,9 +685,14 @@ int dplb_config_text_edit(const char *text, size_t len, const struct dplb_config
 			rc = plan_removed(&e, c);
 		} else if (c->kind == DPLB_CHANGE_BACKEND_MODIFIED) {
 			rc = plan_modified(&e, c);
+		} else if (c->kind == DPLB_CHANGE_VIP_MODIFIED && vip_keys_only(c->fields)) {
+			rc = plan_vip_modified(&e, c);
 		} else {
-			snprintf(error, DPLB_ERROR_MAX, "only backend changes are written into "
-				 "the file, not %s", dplb_change_kind_name(c->kind));
+			snprintf(error, DPLB_ERROR_MAX, "only backend changes and a VIP's allow, "
+				 "deny, new_flow_rate, new_flow_burst and rate_limit_action are "
+				 "written into the file, not %s%s%.60s%s",
+				 dplb_change_kind_name(c->kind),
+				 c->fields[0] ? " (" : "", c->fields, c->fields[0] ? ")" : "");
 			rc = -ENOTSUP;
 		}
 	}
@@ -720,7 +922,8 @@ int dplb_config_persist(const struct dplb_config *serving, struct dplb_config **
 		rc = -ESTALE;
 		goto out;
 	}
-	rc = dplb_config_text_edit(text, len, serving, changes, &edited, &edited_len, reason);
+	rc = dplb_config_text_edit(text, len, serving, *next, changes, &edited, &edited_len,
+				   reason);
 	if (rc != 0) {
 		snprintf(error, DPLB_ERROR_MAX, "cannot write the change into " PATH_SHOWN
 			 ": %.140s; nothing was changed", serving->path, reason);

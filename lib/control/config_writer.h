@@ -5,9 +5,11 @@
  * The file is edited, never regenerated: a changed backend's line keeps
  * everything but the options that changed, a removed backend's line goes,
  * an added backend gets a line after its VIP's last backend line, written
- * the way that one is. Every other byte (comments, blank lines, order,
- * CRLF endings, a last line without a newline) stays as it was. Where each
- * backend is comes from the loader (dplb_backend_config.line).
+ * the way that one is; a VIP's protection keys (allow, deny, the new-flow
+ * rate limit) are rewritten where their first line is. Every other byte
+ * (comments, blank lines, order, CRLF endings, a last line without a
+ * newline) stays as it was. Where each backend is comes from the loader
+ * (dplb_backend_config.line).
  *
  * Before anything is written, the edited text is loaded as the file would
  * be and must be the configuration asked for; then it replaces the file
@@ -22,17 +24,20 @@
 #include "control/config_diff.h"
 
 /*
- * Edit text, len bytes that loaded as before, so that it loads as before
- * with changes made (backend changes only, as dplb_config_diff lists them
- * from before). Returns 0 with *out (malloc'd, *out_len bytes), or a
- * negative errno with error (DPLB_ERROR_MAX bytes) saying why: -ENOTSUP
- * for a change that is not a backend's, -ENOENT when the line a backend
- * came from does not hold it, -EINVAL for a backend no line can hold,
- * -ENOMEM. Any thread.
+ * Edit text, len bytes that loaded as before, so that it loads as after:
+ * changes are dplb_config_diff's from before to after, of backends, and of
+ * a VIP's allow, deny, new_flow_rate, new_flow_burst and rate_limit_action
+ * (their lines in the VIP's section rewritten: the key's first line
+ * becomes the new value's lines, the others go, a key the section lacks
+ * gets lines after its header; after may be NULL when no change is a
+ * VIP's). Returns 0 with *out (malloc'd, *out_len bytes), or a negative
+ * errno with error (DPLB_ERROR_MAX bytes) saying why: -ENOTSUP for another
+ * change, -ENOENT when the line a backend came from does not hold it,
+ * -EINVAL for a backend no line can hold, -ENOMEM. Any thread.
  */
 int dplb_config_text_edit(const char *text, size_t len, const struct dplb_config *before,
-			  const struct dplb_change_list *changes, char **out, size_t *out_len,
-			  char *error);
+			  const struct dplb_config *after, const struct dplb_change_list *changes,
+			  char **out, size_t *out_len, char *error);
 
 /* The whole file at path: 0 with *data (malloc'd, a NUL after its *len
  * bytes), or a negative errno. */

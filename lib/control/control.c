@@ -419,6 +419,46 @@ int dplb_control_update_backend(struct dplb_context *ctx, const char *vip_name, 
 	return commit(ctx, copy, result);
 }
 
+/* list takes a copy of from's prefixes; false when out of memory. */
+static bool replace_prefixes(struct dplb_prefix_list *list, const struct dplb_prefix_list *from)
+{
+	struct dplb_prefix *items = malloc((from->count ? from->count : 1) * sizeof(*items));
+
+	if (items == NULL)
+		return false;
+	if (from->count)
+		memcpy(items, from->items, from->count * sizeof(*items));
+	free(list->items);
+	list->items = items;
+	list->count = from->count;
+	return true;
+}
+
+int dplb_control_update_protection(struct dplb_context *ctx, const char *vip_name,
+				   const struct dplb_protection_update *update,
+				   struct dplb_control_result *result)
+{
+	struct dplb_vip_config *vip;
+	struct dplb_config *copy;
+	int rc = begin(ctx, vip_name, &copy, &vip, result);
+
+	if (rc != 0)
+		return rc;
+	if ((update->set_allow && !replace_prefixes(&vip->allow, &update->allow)) ||
+	    (update->set_deny && !replace_prefixes(&vip->deny, &update->deny))) {
+		refuse(result, "out of memory");
+		dplb_config_free(copy);
+		return -ENOMEM;
+	}
+	if (update->set_new_flow_rate)
+		vip->new_flow_rate = update->new_flow_rate;
+	if (update->set_new_flow_burst)
+		vip->new_flow_burst = update->new_flow_burst;
+	if (update->set_rate_limit_action)
+		vip->rate_limit_action = update->rate_limit_action;
+	return commit(ctx, copy, result);
+}
+
 /* A refused reload, as the operator reads it in the log. */
 static void log_refusal(const struct dplb_context *ctx, const struct dplb_control_result *result)
 {

@@ -1,6 +1,7 @@
 /*
  * The one door for changes to the forwarding configuration: add a backend,
- * remove one, change its weight, state or next-hop MAC, re-read the file
+ * remove one, change its weight, state or next-hop MAC, change a VIP's
+ * allow and deny lists or new-flow rate limit, re-read the file
  * (SIGHUP and POST /reload both call dplb_control_reload), and the first
  * configuration at start-up (dplb_start calls dplb_apply_config). The HTTP
  * handlers are thin adapters over these functions, and tests call them
@@ -74,6 +75,22 @@ struct dplb_backend_update {
 	uint8_t mac[6];
 };
 
+/* What dplb_control_update_protection changes; unset fields stay as they
+ * are. A list given replaces the VIP's whole list (copied: the caller
+ * keeps its own). */
+struct dplb_protection_update {
+	bool set_allow;
+	struct dplb_prefix_list allow;
+	bool set_deny;
+	struct dplb_prefix_list deny;
+	bool set_new_flow_rate;
+	uint32_t new_flow_rate;
+	bool set_new_flow_burst;
+	uint32_t new_flow_burst;
+	bool set_rate_limit_action;
+	enum dplb_rate_limit_action rate_limit_action;
+};
+
 /*
  * Each returns 0 (result says what changed; nothing may have, then applied
  * is false) or a negative errno with result->errors saying why:
@@ -101,6 +118,13 @@ int dplb_control_update_backend(struct dplb_context *ctx, const char *vip, uint3
  * waits for its end. */
 bool dplb_control_busy(const struct dplb_context *ctx);
 
+/* A VIP's protection (packet/protect.h): its allow and deny lists, its
+ * new_flow_rate, new_flow_burst and rate_limit_action. -EINVAL as above
+ * for what the loader refuses too (a prefix twice, a stateless action on
+ * a round-robin VIP, ...). */
+int dplb_control_update_protection(struct dplb_context *ctx, const char *vip,
+				   const struct dplb_protection_update *update,
+				   struct dplb_control_result *result);
 /*
  * Make config (taken over, freed on failure) current: build its snapshot,
  * publish it, start checking its new backends. The path of the first

@@ -124,6 +124,7 @@ struct dplb_state_inputs dplb_management_state_inputs(const struct dplb_context 
 	return (struct dplb_state_inputs){
 		.neighbors = ctx->neighbors,
 		.health = ctx->health != NULL ? dplb_health_inputs(ctx->health) : NULL,
+		.workers = ctx->worker_count,
 	};
 }
 

@@ -120,6 +120,7 @@ static void vip_entry_free(struct dplb_vip_entry *vip)
 	free(vip->backend_ids);
 	free(vip->up_ids);
 	free(vip->wrr_sequence);
+	dplb_protect_release(&vip->protection);
 }
 
 void dplb_state_free(struct dplb_state *state)
@@ -255,6 +256,11 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 		}
 	}
 	vip->no_healthy_backend = vip->up_count == 0 && operator_up > 0;
+	const int rc =
+		dplb_protect_build(&vip->protection, vc, inputs ? inputs->workers : 1, error);
+
+	if (rc != 0)
+		return rc;
 	/* The scheduler tables come later: dplb_state_build_tables. */
 	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * The forwarding state: one immutable snapshot of everything workers read
- * (VIPs, backends with weights and states, scheduler tables, next-hop MACs).
+ * (VIPs, backends with weights and states, scheduler tables, next-hop MACs,
+ * each VIP's protection: packet/protect.h).
  *
  * The management lcore builds a new snapshot from a configuration, publishes
  * it with one release store, and frees the old one only after every worker
@@ -21,6 +22,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "control/config.h"
+#include "packet/protect.h"
 
 #define DPLB_MAX_VIP_IDS 1024
 #define DPLB_MAX_BACKEND_IDS 65536
@@ -60,6 +62,7 @@ struct dplb_neighbors;
 struct dplb_state_inputs {
 	const struct dplb_neighbors *neighbors;   /* MACs learned by ARP; NULL: none */
 	const struct dplb_backend_health *health; /* DPLB_MAX_BACKEND_IDS long; NULL: unchecked */
+	uint32_t workers; /* worker lcores sharing a VIP's new_flow_rate; 0: one */
 };
 
 struct dplb_vip_entry {
@@ -81,6 +84,7 @@ struct dplb_vip_entry {
 	uint32_t unhealthy_count;
 	uint32_t wrr_length;
 	uint32_t *wrr_sequence;  /* smooth weighted round-robin order of up backends */
+	struct dplb_vip_protection protection; /* allow and deny lists, new-flow rate limit */
 	const struct dplb_vip_config *config;
 };
 

@@ -5,7 +5,7 @@
  * stores (no atomics on the hot path); readers on the management lcore sum
  * them. Every counter is declared once, in one of the X-macro lists below
  * (drop reasons, per-worker counters, port counters, VIP and backend
- * counters): the structs, the enum of drop reasons and every export are
+ * counters, VIP protection counters): the structs, the enum of drop reasons and every export are
  * generated from them, so names cannot drift apart. The label arrays are
  * defined in counters.c.
  */
@@ -38,6 +38,8 @@
 	X(ICMP_UNHANDLED, "icmp_unhandled", "ICMP not an echo to dplb or a VIP, nor an error about a VIP flow") \
 	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")               \
 	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full") \
+	X(ACL_DENIED, "acl_denied", "source not allowed by the VIP's allow and deny lists") \
+	X(RATE_LIMITED, "rate_limited", "new flow beyond the VIP's new_flow_rate (rate_limit_action = drop)") \
 	X(NO_BACKEND, "no_backend", "VIP has no usable backend")                          \
 	X(NO_HEALTHY_BACKEND, "no_healthy_backend", "every backend of the VIP failed its health checks") \
 	X(NO_NEXT_HOP, "no_next_hop", "next hop MAC not known yet")                       \
@@ -97,6 +99,8 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	X(icmp_errors_forwarded, DPLB_COUNTER, "ICMP errors about a flow sent to its backend") \
 	X(icmp_error_copies, DPLB_COUNTER,                                                    \
 	  "Extra copies of ICMP errors sent to every backend of a VIP without a flow table")  \
+	X(rate_limited_stateless, DPLB_COUNTER,                                               \
+	  "Packets of new flows beyond their VIP's new_flow_rate forwarded without a flow entry (rate_limit_action = stateless)") \
 	X(loops, DPLB_PER_WORKER, "Iterations of the worker loop")                           \
 	X(busy_loops, DPLB_PER_WORKER, "Iterations of the worker loop that received packets") \
 	X(flows_active, DPLB_GAUGE, "Flows in this worker's flow table")                     \
@@ -119,6 +123,14 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	X(new_flows, DPLB_COUNTER, "Flows scheduled to it")                                  \
 	X(active_flows, DPLB_GAUGE, "Flows in the flow tables pointing to it")
 
+/* struct dplb_vip_protection_counters, kept per VIP only (by stable id):
+ * what its allow and deny lists and its new-flow rate limit turned away. */
+#define DPLB_VIP_PROTECTION_COUNTERS(X)                                                    \
+	X(acl_denied, DPLB_COUNTER,                                                           \
+	  "Packets dropped because the VIP's allow and deny lists refuse their source")       \
+	X(rate_limited, DPLB_COUNTER,                                                         \
+	  "Packets of new flows beyond the VIP's new_flow_rate, dropped or forwarded without a flow entry as its rate_limit_action says")
+
 #define DPLB_COUNTER_FIELD(field, kind, help) uint64_t field;
 
 struct dplb_traffic_counters {
@@ -127,6 +139,10 @@ struct dplb_traffic_counters {
 
 struct dplb_port_counters {
 	DPLB_PORT_COUNTERS(DPLB_COUNTER_FIELD)
+};
+
+struct dplb_vip_protection_counters {
+	DPLB_VIP_PROTECTION_COUNTERS(DPLB_COUNTER_FIELD)
 };
 
 #define DPLB_MAX_COUNTED_PORTS 8
@@ -138,6 +154,7 @@ struct dplb_worker_counters {
 	/* Indexed by stable id; allocated for DPLB_MAX_VIP_IDS / DPLB_MAX_BACKEND_IDS. */
 	struct dplb_traffic_counters *vip;
 	struct dplb_traffic_counters *backend;
+	struct dplb_vip_protection_counters *vip_protection; /* DPLB_MAX_VIP_IDS */
 } __rte_cache_aligned;
 
 #undef DPLB_COUNTER_FIELD

@@ -24,13 +24,6 @@
 #include "packet/flow_table.h"
 #include "packet/maglev.h"
 
-/* Whether scheduler picks from the flow alone (a hash into vip->maglev):
- * the same pick on every worker and instance, replayable exactly. */
-static inline bool dplb_scheduler_is_hashing(enum dplb_scheduler scheduler)
-{
-	return scheduler == DPLB_SCHED_MAGLEV || scheduler == DPLB_SCHED_SOURCE_HASH;
-}
-
 /* CRC32-C is a fine bucket hash but maps nearby keys (consecutive client
  * ports) to correlated values; Maglev's slot comes from the high bits, so
  * they are mixed first (murmur3's finalizer) to keep shares at the weights. */

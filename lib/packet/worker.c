@@ -1,8 +1,9 @@
 /*
  * The worker lcore and its per-packet pipeline, top to bottom:
  *
- *   rx burst -> parse -> VIP lookup -> flow lookup (bulk) -> schedule on a
- *   miss -> encapsulate -> Ethernet rewrite -> buffered tx
+ *   rx burst -> parse -> VIP lookup -> flow lookup (bulk) -> source check ->
+ *   schedule on a miss (within the VIP's new-flow rate) -> encapsulate ->
+ *   Ethernet rewrite -> buffered tx
  *
  * Everything here runs on one worker and writes only that worker's state.
  */
@@ -20,6 +21,7 @@
 #include "packet/icmp.h"
 #include "packet/maglev.h"
 #include "packet/packet_parse.h"
+#include "packet/protect.h"
 #include "packet/schedule.h"
 #include "packet/worker.h"
 
@@ -48,7 +50,12 @@ int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t 
 	worker->counters.backend = rte_zmalloc_socket(
 		"dplb_backend_counters", DPLB_MAX_BACKEND_IDS * sizeof(struct dplb_traffic_counters),
 		RTE_CACHE_LINE_SIZE, socket);
-	if (worker->counters.vip == NULL || worker->counters.backend == NULL)
+	worker->counters.vip_protection = rte_zmalloc_socket(
+		"dplb_vip_protection_counters",
+		DPLB_MAX_VIP_IDS * sizeof(struct dplb_vip_protection_counters), RTE_CACHE_LINE_SIZE,
+		socket);
+	if (worker->counters.vip == NULL || worker->counters.backend == NULL ||
+	    worker->counters.vip_protection == NULL)
 		goto nomem;
 	for (uint16_t p = 0; p < port_count; p++) {
 		worker->port_ids[p] = port_ids[p];
@@ -77,8 +84,10 @@ void dplb_worker_fini(struct dplb_worker *worker)
 	}
 	rte_free(worker->counters.vip);
 	rte_free(worker->counters.backend);
+	rte_free(worker->counters.vip_protection);
 	worker->counters.vip = NULL;
 	worker->counters.backend = NULL;
+	worker->counters.vip_protection = NULL;
 	dplb_flow_table_destroy(&worker->flows);
 }
 
@@ -264,7 +273,8 @@ static inline uint32_t schedule_entry(struct dplb_worker *worker, const struct d
 /*
  * Find the backend of one VIP packet: its flow entry when there is one and
  * its backend is still usable, else a new pick (recorded when the table has
- * room). Returns the backend id or MAGLEV_NO_BACKEND.
+ * room and the VIP's new-flow rate allows). Returns the backend id,
+ * MAGLEV_NO_BACKEND, or DPLB_NEW_FLOW_DROPPED (beyond the rate, to drop).
  */
 static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct dplb_state *state,
 				       const struct dplb_vip_entry *vip,
@@ -288,11 +298,22 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 		 * (and, once there is room, stays there: schedule_entry). */
 		counters->flow_insert_failures++;
 		worker->stateless_second[vip->id] = worker->now + 1;
+		if (unlikely(!dplb_protect_admit_new_flow(&worker->new_flow_buckets[vip->id],
+							  &vip->protection)))
+			return dplb_protect_refuse_new_flow(counters, &vip->protection, vip->id,
+							    dplb_hash_pick(vip, key, flow_hash));
 		return dplb_hash_pick(vip, key, flow_hash);
 	}
 	/* A second packet of a flow that began earlier in this burst. */
 	if (unlikely(entry->backend_id != DPLB_FLOW_EMPTY))
 		return established_backend(worker, state, vip, key, flow_hash, tcp_flags, entry);
+	/* Beyond the VIP's new-flow rate: no entry (dropped, or stateless). */
+	if (unlikely(!dplb_protect_admit_new_flow(&worker->new_flow_buckets[vip->id],
+						  &vip->protection))) {
+		dplb_flow_table_remove(&worker->flows, (int32_t)(entry - worker->flows.entries));
+		return dplb_protect_refuse_new_flow(counters, &vip->protection, vip->id,
+						    dplb_hash_pick(vip, key, flow_hash));
+	}
 	backend_id = schedule_entry(worker, state, vip, key, flow_hash, tcp_flags);
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
 		dplb_flow_table_remove(&worker->flows, (int32_t)(entry - worker->flows.entries));
@@ -500,6 +521,12 @@ static bool forward_icmp_error(struct dplb_worker *worker, const struct dplb_sta
 		dplb_state_find_vip(state, key.dst_addr, key.dst_port, key.protocol);
 	if (vip == NULL)
 		return false;
+	/* About a flow of a source the VIP refuses: refused too. */
+	if (unlikely(!dplb_protect_check_source(&worker->counters, &vip->protection, vip->id,
+						key.src_addr))) {
+		drop_packet(worker, m, DPLB_DROP_ACL_DENIED);
+		return true;
+	}
 	const uint32_t hash = dplb_flow_hash(&key);
 	const int32_t position = rte_hash_lookup_with_hash(worker->flows.hash, &key, hash);
 	if (position >= 0 &&
@@ -606,6 +633,7 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		vip_packets[vip_count] = m;
 		worker->counters.vip[vip->id].packets_in++;
 		worker->counters.vip[vip->id].bytes_in += pi->ip_len;
+		dplb_protect_prefetch(&vip->protection, ip->src_addr);
 		vip_count++;
 	}
 	if (vip_count == 0)
@@ -621,9 +649,19 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 			drop_packet(worker, vip_packets[i], DPLB_DROP_BAD_SOURCE);
 			continue;
 		}
+		/* Every packet, established flows' too: a source denied now stops now. */
+		if (unlikely(!dplb_protect_check_source(&worker->counters, &vips[i]->protection,
+							vips[i]->id, keys[i].src_addr))) {
+			drop_packet(worker, vip_packets[i], DPLB_DROP_ACL_DENIED);
+			continue;
+		}
 		const uint32_t backend_id = resolve_backend(worker, state, vips[i], &keys[i],
 							    hashes[i], info[i].tcp_flags,
 							    positions[i]);
+		if (unlikely(backend_id == DPLB_NEW_FLOW_DROPPED)) {
+			drop_packet(worker, vip_packets[i], DPLB_DROP_RATE_LIMITED);
+			continue;
+		}
 		if (backend_id != MAGLEV_NO_BACKEND) {
 			worker->counters.backend[backend_id].packets_in++;
 			worker->counters.backend[backend_id].bytes_in += info[i].ip_len;

@@ -65,6 +65,8 @@ struct dplb_worker {
 	/* Per VIP: 1 + the second (now) this worker last forwarded one of its
 	 * flows without an entry, the table being full; 0: never. */
 	uint32_t stateless_second[DPLB_MAX_VIP_IDS];
+	/* This worker's share of each VIP's new_flow_rate (packet/protect.h). */
+	struct dplb_token_bucket new_flow_buckets[DPLB_MAX_VIP_IDS];
 	uint16_t next_packet_id;              /* outer IP id of non-DF packets */
 	uint32_t frag_needed_second;          /* rate limit of ICMP "frag needed" */
 	uint32_t frag_needed_sent_this_second;

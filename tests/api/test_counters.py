@@ -34,6 +34,7 @@ def counter_list(name):
 WORKER = counter_list("DPLB_WORKER_COUNTERS")
 PORT = counter_list("DPLB_PORT_COUNTERS")
 TRAFFIC = counter_list("DPLB_TRAFFIC_COUNTERS")
+VIP_PROTECTION = counter_list("DPLB_VIP_PROTECTION_COUNTERS")
 DROPS = [label.strip('"') for _, label in x_macro("DPLB_DROP_REASONS")]
 IN_TOTALS = [f for f, kind in WORKER.items() if kind != "DPLB_PER_WORKER"]
 
@@ -43,6 +44,7 @@ def test_the_lists_are_read_from_the_source():
     assert WORKER["flows_active"] == "DPLB_GAUGE" and WORKER["loops"] == "DPLB_PER_WORKER"
     assert {"rx_packets", "tx_bytes"} <= PORT.keys()
     assert {"packets_out", "active_flows"} <= TRAFFIC.keys()
+    assert {"acl_denied", "rate_limited"} <= VIP_PROTECTION.keys()
     assert "tx_full" in DROPS and "not_for_vip" in DROPS
 
 
@@ -74,9 +76,10 @@ def check_stats(stats, missing):
         for port in worker["ports"]:
             missing.keys("/stats workers[].ports[]", port, PORT)
     for vip in stats["vips"]:
-        missing.keys(f"/stats vip {vip['name']}", vip, TRAFFIC)
+        missing.keys(f"/stats vip {vip['name']}", vip, list(TRAFFIC) + list(VIP_PROTECTION))
         for backend in vip["backends"]:
             missing.keys(f"/stats backend {backend['address']}", backend, TRAFFIC)
+            missing.absent(f"/stats backend {backend['address']}", backend, VIP_PROTECTION)
 
 
 def prometheus_name(scope, field, kind):
@@ -89,7 +92,8 @@ def check_metrics(text, missing):
     for name, pairs in samples:
         labels[name].add(pairs)
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
-    families = [("worker", WORKER), ("port", PORT), ("vip", TRAFFIC), ("backend", TRAFFIC)]
+    families = [("worker", WORKER), ("port", PORT), ("vip", TRAFFIC), ("backend", TRAFFIC),
+                ("vip", VIP_PROTECTION)]
     for scope, fields in families:
         for field, kind in fields.items():
             name = prometheus_name(scope, field, kind)
@@ -111,8 +115,9 @@ def check_telemetry(telemetry, missing):
     missing.keys("/dplb/worker,0 drops", worker["drops"], DROPS)
     for name, port in telemetry["/dplb/ports"].items():
         missing.keys(f"/dplb/ports {name}", port, PORT)
-    missing.keys("/dplb/vips", telemetry["/dplb/vips"], TRAFFIC)
-    missing.keys("/dplb/vip,web", telemetry["/dplb/vip,web"], TRAFFIC)
+    missing.keys("/dplb/vips", telemetry["/dplb/vips"], list(TRAFFIC) + list(VIP_PROTECTION))
+    missing.keys("/dplb/vip,web", telemetry["/dplb/vip,web"],
+                 list(TRAFFIC) + list(VIP_PROTECTION))
     missing.keys("/dplb/backends,web", telemetry["/dplb/backends,web"], TRAFFIC)
 
 
@@ -129,6 +134,8 @@ def check_summary(summary, stats, missing):
         expected[field] += len(stats["ports"])
     for field in TRAFFIC:
         expected[field] += vips + backends
+    for field in VIP_PROTECTION:
+        expected[field] += vips
     for reason in DROPS:
         expected[reason] += 1
     for name, count in expected.items():

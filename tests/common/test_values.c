@@ -1,6 +1,7 @@
 /*
  * Unit tests for dplb's value vocabulary (lib/common/values.c): what each
- * parser takes and what it refuses, with the reason it gives, and the
+ * parser takes and what it refuses, with the reason it gives (prefixes
+ * for allow and deny lists among them), and the
  * primes Maglev table sizes are checked against (exhaustively below 2^20
  * against a sieve, and at the top of the 32-bit range).
  */
@@ -9,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/values.h"
 
@@ -17,6 +19,7 @@ TestSuite(addresses, .timeout = 60);
 TestSuite(macs, .timeout = 60);
 TestSuite(names, .timeout = 60);
 TestSuite(primes, .timeout = 60);
+TestSuite(prefixes, .timeout = 60);
 
 static int unsigned_of(const char *text, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -221,4 +224,88 @@ Test(primes, next_prime)
 	/* The largest 32-bit prime has no successor that fits. */
 	cr_assert_eq(dplb_next_prime(4294967291u), 0);
 	cr_assert_eq(dplb_next_prime(UINT32_MAX), 0);
+}
+
+/* ---- prefixes ----------------------------------------------------------- */
+
+static const char *prefix_of(const char *text, struct dplb_prefix *p)
+{
+	return dplb_parse_prefix(text, strlen(text), p);
+}
+
+Test(prefixes, address_slash_length_or_one_address)
+{
+	static const struct {
+		const char *text, *canonical;
+		uint8_t length;
+	} good[] = {
+		{ "10.0.0.0/8", "10.0.0.0/8", 8 },
+		{ "192.168.1.0/24", "192.168.1.0/24", 24 },
+		{ "192.0.2.7", "192.0.2.7/32", 32 },
+		{ "192.0.2.7/32", "192.0.2.7/32", 32 },
+		{ "0.0.0.0/0", "0.0.0.0/0", 0 },
+		{ "172.16.0.0/012", "172.16.0.0/12", 12 },
+	};
+	char text[DPLB_PREFIX_TEXT_MAX];
+	struct dplb_prefix p;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		memset(&p, 0xa5, sizeof(p));
+		cr_assert_null(prefix_of(good[i].text, &p), "%s refused: %s", good[i].text,
+			       prefix_of(good[i].text, &p));
+		cr_expect_eq(p.family, AF_INET);
+		cr_expect_eq(p.length, good[i].length, "%s", good[i].text);
+		cr_expect_str_eq(dplb_format_prefix(&p, text), good[i].canonical);
+	}
+	/* Only len characters are read: a list's prefix is a piece of its line. */
+	cr_assert_null(dplb_parse_prefix("10.1.0.0/16 10.2.0.0/16", 11, &p));
+	cr_assert_str_eq(dplb_format_prefix(&p, text), "10.1.0.0/16");
+}
+
+Test(prefixes, what_is_refused_and_why)
+{
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{ "", "expected ADDRESS/LENGTH" },
+		{ "10.0.0.0/", "prefix length must be 0..32" },
+		{ "10.0.0.0/33", "prefix length must be 0..32" },
+		{ "10.0.0.0/-1", "prefix length must be 0..32" },
+		{ "10.0.0.0/8/8", "prefix length must be 0..32" },
+		{ "10.0.0/8", "expected ADDRESS/LENGTH" },
+		{ "ten/8", "expected ADDRESS/LENGTH" },
+		{ " 10.0.0.0/8", "expected ADDRESS/LENGTH" },
+		{ "10.1.2.3/8", "bits are set past the prefix length (the network is 10.0.0.0/8)" },
+		{ "192.168.1.1/24", "(the network is 192.168.1.0/24)" },
+		{ "2001:db8::/32", "an IPv6 prefix" },
+		{ "::1", "an IPv6 prefix" },
+	};
+	struct dplb_prefix p = { .length = 99 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *why = prefix_of(bad[i].text, &p);
+
+		cr_assert_not_null(why, "\"%s\" taken", bad[i].text);
+		cr_expect_not_null(strstr(why, bad[i].why), "\"%s\": %s", bad[i].text, why);
+	}
+	cr_assert_eq(p.length, 99, "a refused prefix was written");
+	/* A NUL inside (a JSON string may hold one) is no prefix. */
+	cr_assert_not_null(dplb_parse_prefix("10.0.0.0\0/8", 11, &p));
+}
+
+Test(prefixes, order_is_by_length_then_address)
+{
+	struct dplb_prefix a, b;
+
+	cr_assert_null(prefix_of("10.0.0.0/8", &a));
+	cr_assert_null(prefix_of("9.0.0.0/8", &b));
+	cr_assert_gt(dplb_prefix_compare(&a, &b), 0);
+	cr_assert_null(prefix_of("9.0.0.0/16", &b));
+	cr_assert_lt(dplb_prefix_compare(&a, &b), 0);
+	cr_assert_null(prefix_of("10.0.0.0/8", &b));
+	cr_assert_eq(dplb_prefix_compare(&a, &b), 0);
+	/* 128.0.0.0 above 127.0.0.0: addresses compare as numbers. */
+	cr_assert_null(prefix_of("128.0.0.0/8", &a));
+	cr_assert_null(prefix_of("127.0.0.0/8", &b));
+	cr_assert_gt(dplb_prefix_compare(&a, &b), 0);
 }

@@ -1142,3 +1142,116 @@ Test(config_bad, addresses_that_make_no_sense_where_they_stand)
 	expect_count(&errs, 8);
 	expect_file_order(&errs);
 }
+
+/* ---- protection ----------------------------------------------------------- */
+
+static const char *prefix_text(const struct dplb_prefix_list *list, uint32_t i)
+{
+	static char text[4][DPLB_PREFIX_TEXT_MAX];
+
+	cr_assert_lt(i, list->count);
+	return dplb_format_prefix(&list->items[i], text[i % 4]);
+}
+
+Test(config_protection, lists_limits_and_their_defaults)
+{
+	struct dplb_config *c = load_good(CONFIGS "protection.ini");
+	const struct dplb_vip_config *web = dplb_config_find_vip(c, "web");
+	const struct dplb_vip_config *dns = dplb_config_find_vip(c, "dns");
+
+	/* Several lines of a key add up, in file order. */
+	cr_assert_eq(web->allow.count, 4);
+	cr_assert_str_eq(prefix_text(&web->allow, 0), "10.0.0.0/8");
+	cr_assert_str_eq(prefix_text(&web->allow, 1), "192.168.1.0/24");
+	cr_assert_str_eq(prefix_text(&web->allow, 2), "172.16.0.0/12");
+	cr_assert_str_eq(prefix_text(&web->allow, 3), "198.51.100.7/32");
+	cr_assert_eq(web->deny.count, 1);
+	cr_assert_str_eq(prefix_text(&web->deny, 0), "10.66.0.0/16");
+	cr_assert_eq(web->new_flow_rate, 1000);
+	cr_assert_eq(web->new_flow_burst, 2000);
+	cr_assert_eq(web->rate_limit_action, DPLB_RATE_LIMIT_STATELESS);
+	/* A round-robin VIP may limit, by dropping (the default). */
+	cr_assert_eq(dns->allow.count, 0);
+	cr_assert_eq(dns->deny.count, 1);
+	cr_assert_eq(dns->new_flow_rate, 5);
+	cr_assert_eq(dns->new_flow_burst, 0);
+	cr_assert_eq(dns->rate_limit_action, DPLB_RATE_LIMIT_DROP);
+
+	/* A copy is deep, and validates. */
+	struct dplb_config *copy = dplb_config_clone(c);
+
+	cr_assert_not_null(copy);
+	cr_assert_neq(copy->vips[0].allow.items, web->allow.items);
+	cr_assert_eq(memcmp(copy->vips[0].allow.items, web->allow.items,
+			    web->allow.count * sizeof(*web->allow.items)), 0);
+	cr_assert_eq(dplb_config_validate(copy, NULL), 0);
+	dplb_config_free(copy);
+	dplb_config_free(c);
+	c = load_good(CONFIGS "minimal.ini");
+	cr_assert_eq(c->vips[0].allow.count + c->vips[0].deny.count + c->vips[0].new_flow_rate, 0);
+	cr_assert_eq(c->vips[0].rate_limit_action, DPLB_RATE_LIMIT_DROP);
+	dplb_config_free(c);
+}
+
+Test(config_protection, bad_values_are_refused_with_their_line)
+{
+	const char *f = CONFIGS "bad_protection.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_error(&errs, f, 6, "allow in [vip:web]: bad prefix \"10.1.2.3/16\" (bits are set "
+		     "past the prefix length (the network is 10.1.0.0/16))");
+	expect_error(&errs, f, 6, "allow in [vip:web]: bad prefix \"nonsense\" (expected "
+		     "ADDRESS/LENGTH");
+	expect_error(&errs, f, 7, "deny in [vip:web]: bad prefix \"2001:db8::/32\" (an IPv6 "
+		     "prefix: VIPs are IPv4, so their lists are too)");
+	expect_error(&errs, f, 7, "deny in [vip:web]: bad prefix \"10.0.0.0/33\" (the prefix "
+		     "length must be 0..32)");
+	expect_error(&errs, f, 9, "new_flow_rate in [vip:web]: 100000001 is out of range "
+		     "(0..100000000)");
+	expect_error(&errs, f, 10, "rate_limit_action in [vip:web]: unknown value \"reject\" "
+		     "(expected drop or stateless)");
+	/* The second line's prefix repeats the first's. */
+	expect_error(&errs, f, 4, "[vip:web] lists 10.0.0.0/8 twice in allow");
+	expect_error(&errs, f, 13, "[vip:rr] rate_limit_action = stateless needs scheduler "
+		     "maglev or source-hash, not round-robin");
+	expect_count(&errs, 8);
+	expect_file_order(&errs);
+}
+
+Test(config_protection, changes_in_memory_meet_the_same_rules)
+{
+	struct dplb_config *c = load_good(CONFIGS "protection.ini");
+	struct dplb_vip_config *web = (struct dplb_vip_config *)dplb_config_find_vip(c, "web");
+	struct dplb_vip_config *dns = (struct dplb_vip_config *)dplb_config_find_vip(c, "dns");
+	struct dplb_config_errors errs;
+
+	web->allow.items[1] = web->allow.items[0];
+	dns->rate_limit_action = DPLB_RATE_LIMIT_STATELESS;
+	cr_assert_eq(dplb_config_validate(c, &errs), -EINVAL);
+	expect_count(&errs, 2);
+	cr_assert_str_eq(errs.messages[0], "[vip:web] lists 10.0.0.0/8 twice in allow");
+	cr_assert_not_null(strstr(errs.messages[1], "[vip:dns] rate_limit_action = stateless "
+				  "needs scheduler maglev or source-hash"), "%s", errs.messages[1]);
+	dplb_config_free(c);
+}
+
+Test(config_protection, the_summary_says_it)
+{
+	struct dplb_config *c = load_good(CONFIGS "protection.ini");
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+
+	cr_assert_not_null(out);
+	dplb_config_print(c, out);
+	cr_assert_eq(fclose(out), 0);
+	cr_assert_not_null(strstr(text, "  sources: allow 4 prefixes, deny 1\n"), "%s", text);
+	cr_assert_not_null(strstr(text, "  new flows: at most 1000/s, burst 2000, beyond: "
+				  "stateless\n"), "%s", text);
+	cr_assert_not_null(strstr(text, "  sources: every one but 1 denied prefix\n"), "%s", text);
+	cr_assert_not_null(strstr(text, "  new flows: at most 5/s, burst 5, beyond: drop\n"), "%s",
+			   text);
+	free(text);
+	dplb_config_free(c);
+}

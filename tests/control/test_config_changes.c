@@ -317,3 +317,37 @@ Test(config_diff, matches_thousands_of_backends_by_address)
 	dplb_config_free(after);
 	dplb_config_free(before);
 }
+
+Test(config_diff, names_the_protection_keys)
+{
+	struct dplb_config *before = load_base(), *after;
+	struct dplb_change_list diff = { 0 };
+	struct dplb_prefix net;
+
+	cr_assert_null(dplb_parse_prefix("10.0.0.0/8", 10, &net));
+	after = dplb_config_clone(before);
+	cr_assert_not_null(after);
+	/* A list is compared by its prefixes, not by where they are kept. */
+	cr_assert_eq(dplb_config_diff(before, after, &diff), 0);
+	cr_assert_eq(diff.count, 0);
+	vip_a(after)->allow.items = realloc(vip_a(after)->allow.items, sizeof(net));
+	vip_a(after)->allow.items[0] = net;
+	vip_a(after)->allow.count = 1;
+	vip_a(after)->new_flow_rate = 100;
+	vip_a(after)->rate_limit_action = DPLB_RATE_LIMIT_STATELESS;
+	cr_assert_eq(dplb_config_diff(before, after, &diff), 0);
+	cr_assert_eq(diff.count, 1);
+	cr_assert_eq(diff.items[0].kind, DPLB_CHANGE_VIP_MODIFIED);
+	cr_assert_str_eq(diff.items[0].fields, "allow,new_flow_rate,rate_limit_action");
+	dplb_change_list_free(&diff);
+	/* The same list, another prefix: a change still. */
+	dplb_config_free(before);
+	before = dplb_config_clone(after);
+	cr_assert_null(dplb_parse_prefix("10.0.0.0/9", 10, &vip_a(after)->allow.items[0]));
+	cr_assert_eq(dplb_config_diff(before, after, &diff), 0);
+	cr_assert_eq(diff.count, 1);
+	cr_assert_str_eq(diff.items[0].fields, "allow");
+	dplb_change_list_free(&diff);
+	dplb_config_free(before);
+	dplb_config_free(after);
+}

@@ -158,8 +158,8 @@ static char *edit(struct change *c)
 
 	cr_assert_eq(dplb_config_diff(c->before, c->after, &changes), 0);
 	cr_assert_gt(changes.count, 0, "the test changed nothing");
-	cr_assert_eq(dplb_config_text_edit(c->text, strlen(c->text), c->before, &changes, &out,
-					   &len, error), 0, "%s", error);
+	cr_assert_eq(dplb_config_text_edit(c->text, strlen(c->text), c->before, c->after, &changes,
+					   &out, &len, error), 0, "%s", error);
 	cr_assert_eq(strlen(out), len);
 	loaded = load(out);
 	cr_assert_eq(dplb_config_diff(c->after, loaded, &left), 0);
@@ -330,8 +330,8 @@ Test(config_writer, refuses_what_it_cannot_write)
 	/* Not a backend's change. */
 	c.after->vips[0].port = 81;
 	cr_assert_eq(dplb_config_diff(c.before, c.after, &changes), 0);
-	cr_assert_eq(dplb_config_text_edit(BASE, strlen(BASE), c.before, &changes, &out, &len,
-					   error), -ENOTSUP);
+	cr_assert_eq(dplb_config_text_edit(BASE, strlen(BASE), c.before, c.after, &changes, &out,
+					   &len, error), -ENOTSUP);
 	cr_assert_not_null(strstr(error, "not vip_modified"), "%s", error);
 	dplb_change_list_free(&changes);
 	c.after->vips[0].port = 80;
@@ -339,8 +339,8 @@ Test(config_writer, refuses_what_it_cannot_write)
 	/* A text whose lines are not where the configuration says. */
 	backend_of(c.after, "web", "10.0.1.1")->weight = 2;
 	cr_assert_eq(dplb_config_diff(c.before, c.after, &changes), 0);
-	cr_assert_eq(dplb_config_text_edit(BASE + 23, strlen(BASE + 23), c.before, &changes,
-					   &out, &len, error), -ENOENT);
+	cr_assert_eq(dplb_config_text_edit(BASE + 23, strlen(BASE + 23), c.before, c.after,
+					   &changes, &out, &len, error), -ENOENT);
 	cr_assert_not_null(strstr(error, "test.ini:10 is not the line of backend 10.0.1.1 of "
 					 "vip web"), "%s", error);
 	cr_assert_null(out);
@@ -734,4 +734,118 @@ Test(config_file, replace_writes_exactly_the_bytes)
 	free(text);
 	cr_assert_eq(dplb_config_file_replace("/nonexistent-dir/dplb.ini", "x", 1, error), -ENOENT);
 	cr_assert_not_null(strstr(error, "cannot find /nonexistent-dir/dplb.ini"), "%s", error);
+}
+
+/* ---- a VIP's protection keys ------------------------------------------------ */
+
+/* The VIP's list (allow or deny) becomes the prefixes given, as the API
+ * sets it: a whole new list. */
+static void set_list(struct dplb_prefix_list *list, const char *const *prefixes, uint32_t count)
+{
+	free(list->items);
+	list->items = calloc(count + 1, sizeof(*list->items));
+	cr_assert_not_null(list->items);
+	for (uint32_t i = 0; i < count; i++)
+		cr_assert_null(dplb_parse_prefix(prefixes[i], strlen(prefixes[i]),
+						 &list->items[i]));
+	list->count = count;
+}
+
+static const char *const PROTECTED =
+	"[dataplane]\n"
+	"address = 10.0.0.1\n"
+	"[vip:web]\n"
+	"address = 10.0.0.100\n"
+	"  allow=10.0.0.0/8   ; offices\n"
+	"new_flow_rate = 100\n"
+	"allow = 192.168.0.0/16\n"
+	"backend = 10.0.1.1\n"
+	"[vip:dns]\n"
+	"address = 10.0.0.101\n"
+	"port = 53\n"
+	"protocol = udp\n"
+	"allow = 10.0.0.0/8\n"
+	"backend = 10.0.2.1";
+
+Test(config_writer, a_list_is_written_where_its_first_line_was)
+{
+	static const char *const allow[] = { "10.0.0.0/8", "172.16.0.0/12", "192.0.2.7/32" };
+	struct change c = begin(PROTECTED);
+
+	set_list(&vip_of(c.after, "web")->allow, allow, 3);
+	/* The first line keeps its indentation, its "allow=" and its comment;
+	 * the second goes; dns's own allow line is not web's. */
+	expect_edit(&c, swap2(PROTECTED, "  allow=10.0.0.0/8   ; offices\n",
+			      "  allow=10.0.0.0/8 172.16.0.0/12 192.0.2.7/32   ; offices\n",
+			      "allow = 192.168.0.0/16\n", ""));
+}
+
+Test(config_writer, a_key_the_vip_lacks_goes_after_its_header)
+{
+	static const char *const deny[] = { "10.66.0.0/16" };
+	struct change c = begin(PROTECTED);
+
+	set_list(&vip_of(c.after, "web")->deny, deny, 1);
+	vip_of(c.after, "web")->rate_limit_action = DPLB_RATE_LIMIT_STATELESS;
+	vip_of(c.after, "web")->new_flow_burst = 50;
+	vip_of(c.after, "web")->new_flow_rate = 10;
+	expect_edit(&c, swap2(PROTECTED, "[vip:web]\n",
+			      "[vip:web]\ndeny = 10.66.0.0/16\nnew_flow_burst = 50\n"
+			      "rate_limit_action = stateless\n",
+			      "new_flow_rate = 100\n", "new_flow_rate = 10\n"));
+}
+
+Test(config_writer, an_emptied_list_loses_its_lines_and_the_last_line_keeps_no_newline)
+{
+	static const char *const allow[] = { "10.1.0.0/16" };
+	struct change c = begin(PROTECTED);
+
+	set_list(&vip_of(c.after, "web")->allow, NULL, 0);
+	expect_edit(&c, swap2(PROTECTED, "  allow=10.0.0.0/8   ; offices\n", "",
+			      "allow = 192.168.0.0/16\n", ""));
+	c = begin(PROTECTED);
+	set_list(&vip_of(c.after, "dns")->allow, allow, 1);
+	expect_edit(&c, swap(PROTECTED, "allow = 10.0.0.0/8\nbackend = 10.0.2.1",
+			     "allow = 10.1.0.0/16\nbackend = 10.0.2.1"));
+}
+
+Test(config_writer, long_lists_fill_lines_the_loader_reads)
+{
+	const char *prefixes[300];
+	char texts[300][24];
+	struct change c = begin(PROTECTED);
+	char *out;
+
+	for (int i = 0; i < 300; i++) {
+		snprintf(texts[i], sizeof(texts[i]), "10.%d.%d.0/24", i / 256, i % 256);
+		prefixes[i] = texts[i];
+	}
+	set_list(&vip_of(c.after, "web")->deny, prefixes, 300);
+	out = edit(&c); /* loads as asked: no line is too long */
+	cr_assert_gt(strlen(out), 300 * 10);
+	for (char *line = out; *line != '\0';) {
+		const size_t length = strcspn(line, "\n");
+
+		cr_assert_lt(length, 199);
+		line += length + (line[length] == '\n');
+	}
+	free(out);
+	free_change(&c);
+}
+
+Test(config_writer, other_vip_keys_are_not_written)
+{
+	struct dplb_change_list changes = { 0 };
+	struct change c = begin(PROTECTED);
+	char error[DPLB_ERROR_MAX], *out = NULL;
+	size_t len;
+
+	vip_of(c.after, "web")->new_flow_rate = 7;
+	vip_of(c.after, "web")->port = 81;
+	cr_assert_eq(dplb_config_diff(c.before, c.after, &changes), 0);
+	cr_assert_eq(dplb_config_text_edit(PROTECTED, strlen(PROTECTED), c.before, c.after,
+					   &changes, &out, &len, error), -ENOTSUP);
+	cr_assert_not_null(strstr(error, "not vip_modified (port,new_flow_rate)"), "%s", error);
+	dplb_change_list_free(&changes);
+	free_change(&c);
 }

@@ -824,3 +824,79 @@ Test(state, tables_built_off_the_management_lcore_equal_blocking_ones)
 	free(text);
 	free(health);
 }
+
+/* ---- protection ------------------------------------------------------- */
+
+static const char *const PROTECTED_INI =
+	"[dataplane]\naddress = 10.0.0.1\n\n"
+	"[vip:web]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 7\n"
+	"allow = 10.0.0.0/8 192.168.1.0/24\ndeny = 10.1.0.0/16 192.168.1.7\n"
+	"new_flow_rate = 1000\nnew_flow_burst = 10\nrate_limit_action = stateless\n"
+	"backend = 10.1.0.1\n\n"
+	"[vip:tls]\naddress = 10.0.0.100\nport = 443\nmaglev_size = 7\n"
+	"allow = 192.168.1.0/24 10.0.0.0/8\ndeny = 192.168.1.7/32 10.1.0.0/16\n"
+	"backend = 10.1.0.1\n\n"
+	"[vip:open]\naddress = 10.0.0.101\nport = 80\nmaglev_size = 7\n"
+	"backend = 10.1.0.2\n";
+
+Test(state, sources_are_checked_by_each_vips_lists)
+{
+	struct dplb_state *state = test_state_from_text(ids, PROTECTED_INI, 1);
+	const struct dplb_vip_protection *web = &test_vip_named(state, "web")->protection;
+	const struct dplb_vip_protection *open = &test_vip_named(state, "open")->protection;
+
+	cr_assert_not_null(web->acl);
+	cr_assert(dplb_protect_source_allowed(web, ip("10.2.3.4")));
+	cr_assert(dplb_protect_source_allowed(web, ip("192.168.1.8")));
+	cr_assert_not(dplb_protect_source_allowed(web, ip("10.1.3.4")));    /* denied inside */
+	cr_assert_not(dplb_protect_source_allowed(web, ip("192.168.1.7"))); /* a /32 */
+	cr_assert_not(dplb_protect_source_allowed(web, ip("172.16.0.1")));  /* not allowed */
+	cr_assert_null(open->acl);
+	cr_assert(dplb_protect_source_allowed(open, ip("172.16.0.1")));
+	/* The rate limit's share of the only worker (none given: one). */
+	cr_assert(web->limited && web->stateless);
+	cr_assert_eq(web->new_flow_limit.interval, rte_get_tsc_hz() / 1000);
+	cr_assert_eq(web->new_flow_limit.tolerance, 9 * web->new_flow_limit.interval);
+	cr_assert_not(open->limited);
+	dplb_state_free(state);
+}
+
+Test(state, vips_and_snapshots_with_the_same_lists_share_one_table)
+{
+	const uint32_t before = dplb_protect_table_count();
+	struct dplb_state *first = test_state_from_text(ids, PROTECTED_INI, 1);
+	struct dplb_state *second, *other;
+	char error[DPLB_ERROR_MAX];
+
+	/* web and tls list the same prefixes in another order: one table. */
+	cr_assert_eq(dplb_protect_table_count(), before + 1);
+	cr_assert_eq(test_vip_named(first, "web")->protection.acl,
+		     test_vip_named(first, "tls")->protection.acl);
+	/* A snapshot of the same configuration (health, next hops) builds none. */
+	const struct dplb_state_inputs inputs = { .workers = 4 };
+	cr_assert_eq(dplb_state_rebuild(first, ids, &inputs, 2, &second, error), 0, "%s", error);
+	cr_assert_eq(dplb_protect_table_count(), before + 1);
+	cr_assert_eq(test_vip_named(second, "web")->protection.acl,
+		     test_vip_named(first, "web")->protection.acl);
+	/* Four workers share the rate: each takes a quarter, bursts of 3. */
+	cr_assert_eq(test_vip_named(second, "web")->protection.new_flow_limit.interval,
+		     4 * rte_get_tsc_hz() / 1000);
+	cr_assert_eq(test_vip_named(second, "web")->protection.new_flow_limit.tolerance,
+		     2 * 4 * rte_get_tsc_hz() / 1000);
+	/* Freeing one snapshot leaves the table to the other. */
+	dplb_state_free(first);
+	cr_assert_eq(dplb_protect_table_count(), before + 1);
+	cr_assert_not(dplb_protect_source_allowed(&test_vip_named(second, "web")->protection,
+						  ip("10.1.0.9")));
+	dplb_state_free(second);
+	cr_assert_eq(dplb_protect_table_count(), before);
+	/* Other lists, another table; gone with its snapshot. */
+	other = test_state_from_text(ids,
+				     "[dataplane]\naddress = 10.0.0.1\n[vip:web]\naddress = 10.0.0.100\n"
+				     "deny = 10.0.0.0/8\nbackend = 10.1.0.1\n", 3);
+	cr_assert_eq(dplb_protect_table_count(), before + 1);
+	cr_assert_not(dplb_protect_source_allowed(&other->vips[0].protection, ip("10.9.9.9")));
+	cr_assert(dplb_protect_source_allowed(&other->vips[0].protection, ip("11.9.9.9")));
+	dplb_state_free(other);
+	cr_assert_eq(dplb_protect_table_count(), before);
+}

@@ -158,7 +158,7 @@ def state_of(dplb):
     counters = {"packets_in", "bytes_in", "packets_out", "bytes_out", "new_flows",
                 "active_flows"}
     for vip in vips["vips"]:
-        for key in counters:
+        for key in counters | {"acl_denied", "rate_limited"}:
             vip.pop(key)
         for backend in vip["backends"]:
             for key in counters:

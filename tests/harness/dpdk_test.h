@@ -36,7 +36,7 @@ static inline void test_eal_init(const char *vdev)
 	argv[argc++] = (char *)"test";
 	argv[argc++] = (char *)"--no-huge";
 	argv[argc++] = (char *)"-m";
-	argv[argc++] = (char *)"128";
+	argv[argc++] = (char *)"256"; /* an ACL table is 64 MiB */
 	argv[argc++] = (char *)"--no-pci";
 	argv[argc++] = (char *)"--no-telemetry";
 	argv[argc++] = (char *)"--no-shconf";
