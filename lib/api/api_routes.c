@@ -558,7 +558,6 @@ static void patch_vip(const struct api_call *call, struct api_reply *reply)
 	static const char *const known[] = { "allow", "deny", "new_flow_rate", "new_flow_burst",
 					     "rate_limit_action", NULL };
 	struct dplb_protection_update update = { 0 };
-	struct dplb_control_result result;
 	json_t *body = body_object(call, reply), *action;
 	int rc;
 
@@ -588,9 +587,9 @@ static void patch_vip(const struct api_call *call, struct api_reply *reply)
 			       "new_flow_rate, new_flow_burst or rate_limit_action");
 		goto out;
 	}
-	rc = dplb_control_update_protection(call->ctx, call->target->segments[1], &update, &result);
-	reply_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_BAD_REQUEST, &result);
-	dplb_control_result_free(&result);
+	rc = dplb_control_update_protection(call->ctx, call->target->segments[1], &update,
+					    &reply->control);
+	answer_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_BAD_REQUEST);
 out:
 	free(update.allow.items);
 	free(update.deny.items);
