@@ -138,8 +138,10 @@ static int parse_command_line(int argc, char **argv, struct options *options, in
 	if (separator == 0) {
 		rc = parse_options(argc, argv, options);
 		if (rc < 0 && !options->check_only) {
-			fprintf(stderr, "dplb: running needs \"--\" after the EAL options: "
-					"%s [EAL options] -- -c FILE\n", argv[0]);
+			fprintf(stderr,
+				"dplb: running needs \"--\" after the EAL options: "
+				"%s [EAL options] -- -c FILE\n",
+				argv[0]);
 			return 2;
 		}
 		*eal_argc = 0;
@@ -185,7 +187,8 @@ static void management_loop(struct dplb_context *ctx, struct dplb_api *api)
 	struct dplb_control_result reload = { 0 };
 
 	while (!stop_requested) {
-		const int fds[] = { dplb_health_fd(ctx->health), dplb_state_builder_fd(ctx->builder) };
+		const int fds[] = { dplb_health_fd(ctx->health),
+				    dplb_state_builder_fd(ctx->builder) };
 
 		pthread_mutex_lock(&ctx->management_lock);
 		/* First: it may end a change, letting the next one go on. */
@@ -235,8 +238,10 @@ int main(int argc, char **argv)
 	 * may block: see log.c. */
 	rc = dplb_log_open();
 	if (rc != 0)
-		fprintf(stderr, "dplb: warning: cannot set up non-blocking logging (%s): log "
-				"writes may block\n", strerror(-rc));
+		fprintf(stderr,
+			"dplb: warning: cannot set up non-blocking logging (%s): log "
+			"writes may block\n",
+			strerror(-rc));
 	rc = rte_eal_init(eal_argc, argv);
 	if (rc < 0) {
 		DPLB_LOG(ERR, "EAL initialisation failed: %s", rte_strerror(rte_errno));
@@ -260,8 +265,10 @@ int main(int argc, char **argv)
 	/* From now on snapshots' tables are built off the management loop. */
 	ctx.builder = dplb_state_builder_create();
 	if (ctx.builder == NULL)
-		DPLB_LOG(WARNING, "warning: cannot make the snapshot builder (%s): big tables will "
-				  "stop the API while they are built", strerror(errno));
+		DPLB_LOG(WARNING,
+			 "warning: cannot make the snapshot builder (%s): big tables will "
+			 "stop the API while they are built",
+			 strerror(errno));
 	DPLB_LOG(NOTICE, "version %s: running with %u workers on %u ports; state generation %lu",
 		 DPLB_VERSION, ctx.worker_count, ctx.port_count, (unsigned long)ctx.generation);
 

@@ -77,8 +77,8 @@ enum scenario_kind { SCENARIO_ESTABLISHED, SCENARIO_FLOOD, SCENARIO_MIX, SCENARI
 struct scenario {
 	char name[32];
 	enum scenario_kind kind;
-	uint64_t flows; /* established flows (est, mix) */
-	bool stateless; /* flood-full: the table stays full, new flows go stateless */
+	uint64_t flows;	       /* established flows (est, mix) */
+	bool stateless;	       /* flood-full: the table stays full, new flows go stateless */
 	uint32_t acl_prefixes; /* acl-P: an allow list this long, compared with none */
 };
 
@@ -86,7 +86,7 @@ struct options {
 	struct scenario scenarios[MAX_SCENARIOS];
 	unsigned int scenario_count;
 	unsigned int runs;
-	uint64_t packets; /* per run */
+	uint64_t packets;	  /* per run */
 	uint32_t flow_table_size; /* 0: each scenario's default */
 	bool tcp, udp;
 	enum dplb_encap encap;
@@ -163,7 +163,8 @@ static void usage(FILE *out, const char *program)
 		"Usage: %s [EAL options] -- [options]\n"
 		"\n"
 		"  --scenarios LIST     comma-separated, default\n"
-		"                       est-1,est-1k,est-1m,est-10m,flood,flood-full,mix-1m,maglev\n"
+		"                       "
+		"est-1,est-1k,est-1m,est-10m,flood,flood-full,mix-1m,maglev\n"
 		"                       est-N: N established flows (k = 1000, m = 1000000)\n"
 		"                       flood: every packet a new flow, ageing keeping room\n"
 		"                       flood-full: the same with the table left full, as a\n"
@@ -323,13 +324,15 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'n':
 			if (parse_count(optarg, &value) != 0 || value < DPLB_BURST) {
-				fprintf(stderr, "dplb-bench: --packets is at least %d\n", DPLB_BURST);
+				fprintf(stderr, "dplb-bench: --packets is at least %d\n",
+					DPLB_BURST);
 				return 2;
 			}
 			opt->packets = value;
 			break;
 		case 'f':
-			if (parse_count(optarg, &value) != 0 || value < 1024 || value > (1u << 28)) {
+			if (parse_count(optarg, &value) != 0 || value < 1024 ||
+			    value > (1u << 28)) {
 				fprintf(stderr, "dplb-bench: --flow-table-size is 1024..%u\n",
 					1u << 28);
 				return 2;
@@ -381,7 +384,8 @@ static int setup_port(struct bench *b)
 	if (rte_eth_dev_count_avail() == 0) {
 		rc = rte_dev_probe(NULL_VDEV);
 		if (rc != 0) {
-			fprintf(stderr, "dplb-bench: cannot create %s: %s\n", NULL_VDEV, strerror(-rc));
+			fprintf(stderr, "dplb-bench: cannot create %s: %s\n", NULL_VDEV,
+				strerror(-rc));
 			return rc;
 		}
 	}
@@ -399,7 +403,8 @@ static int setup_port(struct bench *b)
 	if (rc == 0)
 		rc = rte_eth_dev_start(b->port_id);
 	if (rc != 0)
-		fprintf(stderr, "dplb-bench: cannot set up port %u: %s\n", b->port_id, strerror(-rc));
+		fprintf(stderr, "dplb-bench: cannot set up port %u: %s\n", b->port_id,
+			strerror(-rc));
 	return rc;
 }
 
@@ -464,8 +469,8 @@ static double tx_cycles_per_packet(struct bench *b)
  */
 static void write_allow_list(FILE *f, uint32_t prefixes, uint64_t flows)
 {
-	const uint32_t sources = (uint32_t)((flows + SYNTH_PORTS_PER_ADDRESS - 1) /
-					    SYNTH_PORTS_PER_ADDRESS);
+	const uint32_t sources =
+		(uint32_t)((flows + SYNTH_PORTS_PER_ADDRESS - 1) / SYNTH_PORTS_PER_ADDRESS);
 	unsigned int on_line = 0;
 
 	for (uint32_t i = 0; i < prefixes; i++) {
@@ -480,8 +485,8 @@ static void write_allow_list(FILE *f, uint32_t prefixes, uint64_t flows)
 	}
 }
 
-static int build_state(struct bench *b, uint32_t capacity, uint32_t timeout,
-		       uint32_t acl_prefixes, uint64_t flows, struct dplb_state **state)
+static int build_state(struct bench *b, uint32_t capacity, uint32_t timeout, uint32_t acl_prefixes,
+		       uint64_t flows, struct dplb_state **state)
 {
 	static const struct {
 		const char *name, *protocol;
@@ -503,14 +508,17 @@ static int build_state(struct bench *b, uint32_t capacity, uint32_t timeout,
 			close(fd);
 		return -errno;
 	}
-	fprintf(f, "[dataplane]\nports = 0\naddress = 10.10.0.10\ngateway = 10.10.0.1\n"
-		   "gateway_mac = 02:00:00:00:00:01\nflow_table_size = %u\n", capacity);
+	fprintf(f,
+		"[dataplane]\nports = 0\naddress = 10.10.0.10\ngateway = 10.10.0.1\n"
+		"gateway_mac = 02:00:00:00:00:01\nflow_table_size = %u\n",
+		capacity);
 	if (timeout != 0)
 		fprintf(f, "tcp_timeout = %u\nudp_timeout = %u\n", timeout, timeout);
 	for (unsigned int v = 0; v < RTE_DIM(vips); v++) {
-		fprintf(f, "\n[vip:%s]\naddress = 10.10.0.%u\nport = %u\nprotocol = %s\n"
-			   "encap = %s\n", vips[v].name, vips[v].vip_last, vips[v].port,
-			vips[v].protocol, encap);
+		fprintf(f,
+			"\n[vip:%s]\naddress = 10.10.0.%u\nport = %u\nprotocol = %s\n"
+			"encap = %s\n",
+			vips[v].name, vips[v].vip_last, vips[v].port, vips[v].protocol, encap);
 		for (unsigned int i = 1; i <= BACKENDS_PER_VIP; i++)
 			fprintf(f, "backend = 10.10.%u.%u\n", vips[v].backend_net, i);
 		if (acl_prefixes != 0)
@@ -718,7 +726,8 @@ static void print_without_acl(struct bench *b, const struct scenario *sc, const 
 	printf("%-16s %9s %10u %9.2f %8.2f..%-8.2f %10.1f %10.1f %10.2f\n", row, flows, capacity,
 	       m.median, m.min, m.max, cy.median, wp.median, b->tsc_hz / wp.median / 1e6);
 	printf("%-16s   allow list of %u prefixes: %+.1f cycles/pkt (median of %u side-by-side "
-	       "differences, %+.1f..%+.1f)\n", "", sc->acl_prefixes, d.median, runs, d.min, d.max);
+	       "differences, %+.1f..%+.1f)\n",
+	       "", sc->acl_prefixes, d.median, runs, d.min, d.max);
 }
 
 /* ---- scenarios ---- */
@@ -881,8 +890,9 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 	/* Warm up: one more pass, or for a flood two tables' worth, so the
 	 * measured runs see the steady state. */
 	rc = drive(b, s,
-		   sc->kind == SCENARIO_FLOOD ? 2ull * capacity
-					      : RTE_MAX(sc->flows, RTE_MIN(opt->packets, 1ull << 20)),
+		   sc->kind == SCENARIO_FLOOD
+			   ? 2ull * capacity
+			   : RTE_MAX(sc->flows, RTE_MIN(opt->packets, 1ull << 20)),
 		   &sample);
 	if (rc != 0)
 		goto out;
@@ -945,14 +955,16 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 	       received - sent - drops, s->worker.flows.count);
 	if (cpu_share < 0.97)
 		printf("%-16s   WARNING: this thread ran only %.0f%% of the time: another process "
-		       "shares the core, so these numbers are too low\n", "", 100 * cpu_share);
+		       "shares the core, so these numbers are too low\n",
+		       "", 100 * cpu_share);
 	/* With few flows, pre-population is a burst or two: no rate to speak of. */
 	if (prepopulate_cycles != 0 && sc->flows >= 10000) {
 		const double per_packet =
 			(double)prepopulate_cycles / RTE_ALIGN_CEIL(sc->flows, DPLB_BURST);
 
 		printf("%-16s   pre-population (every flow new, table growing): %.1f cycles/pkt, "
-		       "%.2f Mpps\n", "", per_packet, b->tsc_hz / per_packet / 1e6);
+		       "%.2f Mpps\n",
+		       "", per_packet, b->tsc_hz / per_packet / 1e6);
 	}
 	printf("%-16s   memory: flow table of %u: %.1f MiB from rte_malloc (worker total %.1f MiB "
 	       "less %.1f MiB of counters), %.1f MiB by dplb_flow_table_memory; %.0f bytes/slot\n",
@@ -1022,7 +1034,8 @@ int main(int argc, char **argv)
 	}
 	rc = rte_eal_init(argc, argv);
 	if (rc < 0) {
-		fprintf(stderr, "dplb-bench: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		fprintf(stderr, "dplb-bench: EAL initialisation failed: %s\n",
+			rte_strerror(rte_errno));
 		return EXIT_FAILURE;
 	}
 	argc -= rc;
@@ -1039,7 +1052,8 @@ int main(int argc, char **argv)
 	}
 	printf("dplb-bench: one worker on lcore %u, TX to port %u (%s), TSC %.0f MHz, %s\n",
 	       rte_lcore_id(), b.port_id, b.driver, b.tsc_hz / 1e6,
-	       rte_eal_has_hugepages() ? "hugepages" : "NO hugepages (TLB misses: slower with many flows)");
+	       rte_eal_has_hugepages() ? "hugepages"
+				       : "NO hugepages (TLB misses: slower with many flows)");
 	printf("  64-byte frames, VIPs with %d backends, encap %s, burst %d, %u runs of %" PRIu64
 	       " packets; Mpps and cycles/pkt are medians of the runs\n",
 	       BACKENDS_PER_VIP, b.opt.encap == DPLB_ENCAP_GUE ? "gue" : "ipip", DPLB_BURST,
@@ -1048,7 +1062,8 @@ int main(int argc, char **argv)
 	       "  flush, one ageing slice); +prep adds writing each packet into a fresh mbuf\n",
 	       b.driver);
 	printf("  TX into %s alone (rte_eth_tx_burst of 32 fresh mbufs): %.1f cycles/pkt, part of "
-	       "cyc/pkt\n\n", b.driver, tx_cycles_per_packet(&b));
+	       "cyc/pkt\n\n",
+	       b.driver, tx_cycles_per_packet(&b));
 
 	bool header = false;
 	for (unsigned int i = 0; i < b.opt.scenario_count; i++) {

@@ -32,45 +32,45 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define DECAP_DEFAULT_TUN	"dplb-decap0"
-#define DECAP_DEFAULT_GUE_PORT	6080
-#define DECAP_MAX_VIPS		256
+#define DECAP_DEFAULT_TUN "dplb-decap0"
+#define DECAP_DEFAULT_GUE_PORT 6080
+#define DECAP_MAX_VIPS 256
 /* Packets read from one socket per wakeup, so a flood on one tunnel type
  * cannot starve the other. */
-#define DECAP_BURST		64
+#define DECAP_BURST 64
 /* Large enough for any IPv4 datagram, so a read is never truncated. */
-#define DECAP_BUF_SIZE		65536
+#define DECAP_BUF_SIZE 65536
 
-#define IPV4_MIN_HDR_LEN	20
-#define GUE_HDR_LEN		4
-#define GUE_VARIANT(b0)		((b0) >> 6)
-#define GUE_C_BIT		0x20	/* control message, not data */
-#define GUE_HLEN(b0)		((b0) & 0x1f)	/* extension words */
+#define IPV4_MIN_HDR_LEN 20
+#define GUE_HDR_LEN 4
+#define GUE_VARIANT(b0) ((b0) >> 6)
+#define GUE_C_BIT 0x20		 /* control message, not data */
+#define GUE_HLEN(b0) ((b0)&0x1f) /* extension words */
 
 /*
  * Every counter, declared once so the enum, the printed key and the usage
  * text cannot drift apart. Keys are stable: tests and operators parse them.
  */
-#define DECAP_COUNTERS(X)						\
-	X(rx_ipip,		"IP-in-IP packets received")		\
-	X(rx_gue,		"GUE datagrams received")		\
-	X(tx_tun,		"inner packets written to the TUN device") \
-	X(drop_outer_header,	"IP-in-IP outer header shorter than its IHL") \
-	X(drop_gue_header,	"GUE variant, protocol or length not supported") \
-	X(drop_gue_control,	"GUE control message (C=1)")		\
-	X(drop_inner_truncated,	"inner packet shorter than its header says") \
-	X(drop_inner_version,	"inner packet is not IPv4")		\
-	X(drop_inner_ihl,	"inner IHL below 5")			\
-	X(drop_inner_length,	"inner total length below its header length") \
-	X(drop_inner_checksum,	"inner header checksum wrong")		\
-	X(drop_not_vip,		"inner destination is not a -v VIP")	\
-	X(drop_tun_write,	"write to the TUN device failed")
+#define DECAP_COUNTERS(X)                                                                          \
+	X(rx_ipip, "IP-in-IP packets received")                                                    \
+	X(rx_gue, "GUE datagrams received")                                                        \
+	X(tx_tun, "inner packets written to the TUN device")                                       \
+	X(drop_outer_header, "IP-in-IP outer header shorter than its IHL")                         \
+	X(drop_gue_header, "GUE variant, protocol or length not supported")                        \
+	X(drop_gue_control, "GUE control message (C=1)")                                           \
+	X(drop_inner_truncated, "inner packet shorter than its header says")                       \
+	X(drop_inner_version, "inner packet is not IPv4")                                          \
+	X(drop_inner_ihl, "inner IHL below 5")                                                     \
+	X(drop_inner_length, "inner total length below its header length")                         \
+	X(drop_inner_checksum, "inner header checksum wrong")                                      \
+	X(drop_not_vip, "inner destination is not a -v VIP")                                       \
+	X(drop_tun_write, "write to the TUN device failed")
 
 enum decap_counter {
 #define X(name, help) DECAP_##name,
 	DECAP_COUNTERS(X)
 #undef X
-	DECAP_NUM_COUNTERS
+		DECAP_NUM_COUNTERS
 };
 
 static const char *const decap_counter_names[DECAP_NUM_COUNTERS] = {
@@ -90,10 +90,10 @@ struct decap_config {
 	uint16_t gue_port;
 	bool gue_enabled;
 	bool ipip_enabled;
-	struct in_addr bind_addr;	/* INADDR_ANY: every local address */
+	struct in_addr bind_addr; /* INADDR_ANY: every local address */
 	struct in_addr vips[DECAP_MAX_VIPS];
-	unsigned int n_vips;		/* 0: accept any inner destination */
-	const char *stats_path;		/* NULL: no stats file */
+	unsigned int n_vips;	/* 0: accept any inner destination */
+	const char *stats_path; /* NULL: no stats file */
 };
 
 struct decap {
@@ -101,7 +101,7 @@ struct decap {
 	int tun_fd;
 	int ipip_fd;
 	int gue_fd;
-	char tun_name[IFNAMSIZ];	/* as the kernel named it */
+	char tun_name[IFNAMSIZ]; /* as the kernel named it */
 	uint64_t counters[DECAP_NUM_COUNTERS];
 };
 
@@ -126,49 +126,49 @@ static void usage(FILE *out)
 	int i;
 
 	fprintf(out,
-"Usage: dplb-decap [-i TUNNAME] [-g GUE_PORT | -G] [-I] [-b BIND_ADDR]\n"
-"                  [-v VIP]... [-u] [-s STATS_FILE] [-h]\n"
-"\n"
-"Receive dplb's IP-in-IP and GUE tunnel traffic on a backend, check each inner\n"
-"IPv4 packet and hand it to the kernel through a TUN device, so the service\n"
-"bound to the VIP answers the client directly (direct server return). For\n"
-"kernels without the ipip and fou modules.\n"
-"\n"
-"  -i TUNNAME     TUN device to create or attach to (default " DECAP_DEFAULT_TUN ")\n"
-"  -g GUE_PORT    UDP port for GUE (default %d)\n"
-"  -G             do not receive GUE\n"
-"  -I             do not receive IP-in-IP\n"
-"  -b BIND_ADDR   take only tunnel packets sent to this local IPv4 address\n"
-"  -v VIP         accept only inner packets to VIP; repeat for more VIPs\n"
-"                 (default: any destination, at most %d VIPs)\n"
-"  -u             bring the TUN device up and add no addresses to it; this is\n"
-"                 what dplb-decap always does, the flag only says so\n"
-"  -s STATS_FILE  write counters as \"key value\" lines on exit and on SIGUSR1\n"
-"  -h             show this help\n"
-"\n"
-"GUE: variant 1 (the UDP payload is the inner IPv4 packet) and variant 0 with\n"
-"protocol 4 (extension words skipped). Control messages (C=1) are dropped.\n"
-"\n"
-"Set up the backend first (needs root; CAP_NET_ADMIN and CAP_NET_RAW to run):\n"
-"  ip addr add VIP/32 dev lo\n"
-"      so the kernel owns the VIP and delivers to the service bound to it;\n"
-"  sysctl -w net.ipv4.conf.all.rp_filter=0\n"
-"  sysctl -w net.ipv4.conf.default.rp_filter=0   (before starting), or\n"
-"  sysctl -w net.ipv4.conf.TUNNAME.rp_filter=0   (once it exists)\n"
-"      inner packets arrive on TUNNAME from client addresses that the routes\n"
-"      reach through another interface, so strict reverse-path filtering\n"
-"      drops them; the kernel applies the larger of 'all' and the device's\n"
-"      value, so both must be 0 (or 2, loose).\n"
-"Replies leave by the ordinary routes, straight to the client.\n"
-"\n"
-"SIGINT or SIGTERM: print counters to stderr, write STATS_FILE, exit 0.\n"
-"SIGUSR1: print counters to stderr and rewrite STATS_FILE.\n"
-"\n"
-"Counters:\n",
+		"Usage: dplb-decap [-i TUNNAME] [-g GUE_PORT | -G] [-I] [-b BIND_ADDR]\n"
+		"                  [-v VIP]... [-u] [-s STATS_FILE] [-h]\n"
+		"\n"
+		"Receive dplb's IP-in-IP and GUE tunnel traffic on a backend, check each inner\n"
+		"IPv4 packet and hand it to the kernel through a TUN device, so the service\n"
+		"bound to the VIP answers the client directly (direct server return). For\n"
+		"kernels without the ipip and fou modules.\n"
+		"\n"
+		"  -i TUNNAME     TUN device to create or attach to (default " DECAP_DEFAULT_TUN
+		")\n"
+		"  -g GUE_PORT    UDP port for GUE (default %d)\n"
+		"  -G             do not receive GUE\n"
+		"  -I             do not receive IP-in-IP\n"
+		"  -b BIND_ADDR   take only tunnel packets sent to this local IPv4 address\n"
+		"  -v VIP         accept only inner packets to VIP; repeat for more VIPs\n"
+		"                 (default: any destination, at most %d VIPs)\n"
+		"  -u             bring the TUN device up and add no addresses to it; this is\n"
+		"                 what dplb-decap always does, the flag only says so\n"
+		"  -s STATS_FILE  write counters as \"key value\" lines on exit and on SIGUSR1\n"
+		"  -h             show this help\n"
+		"\n"
+		"GUE: variant 1 (the UDP payload is the inner IPv4 packet) and variant 0 with\n"
+		"protocol 4 (extension words skipped). Control messages (C=1) are dropped.\n"
+		"\n"
+		"Set up the backend first (needs root; CAP_NET_ADMIN and CAP_NET_RAW to run):\n"
+		"  ip addr add VIP/32 dev lo\n"
+		"      so the kernel owns the VIP and delivers to the service bound to it;\n"
+		"  sysctl -w net.ipv4.conf.all.rp_filter=0\n"
+		"  sysctl -w net.ipv4.conf.default.rp_filter=0   (before starting), or\n"
+		"  sysctl -w net.ipv4.conf.TUNNAME.rp_filter=0   (once it exists)\n"
+		"      inner packets arrive on TUNNAME from client addresses that the routes\n"
+		"      reach through another interface, so strict reverse-path filtering\n"
+		"      drops them; the kernel applies the larger of 'all' and the device's\n"
+		"      value, so both must be 0 (or 2, loose).\n"
+		"Replies leave by the ordinary routes, straight to the client.\n"
+		"\n"
+		"SIGINT or SIGTERM: print counters to stderr, write STATS_FILE, exit 0.\n"
+		"SIGUSR1: print counters to stderr and rewrite STATS_FILE.\n"
+		"\n"
+		"Counters:\n",
 		DECAP_DEFAULT_GUE_PORT, DECAP_MAX_VIPS);
 	for (i = 0; i < DECAP_NUM_COUNTERS; i++)
-		fprintf(out, "  %-22s %s\n", decap_counter_names[i],
-			decap_counter_help[i]);
+		fprintf(out, "  %-22s %s\n", decap_counter_names[i], decap_counter_help[i]);
 	fprintf(out, "  %-22s %s\n", "drop_total", "sum of the drop_* counters");
 }
 
@@ -330,12 +330,10 @@ static int decap_drain(struct decap *d, int fd, decap_handler handler)
 	for (i = 0; i < DECAP_BURST; i++) {
 		n = recv(fd, packet_buf, sizeof(packet_buf), MSG_DONTWAIT);
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK ||
-			    errno == EINTR)
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				return 0;
 			/* Transient: memory pressure, a queued ICMP error. */
-			if (errno == ENOMEM || errno == ENOBUFS ||
-			    errno == ECONNREFUSED)
+			if (errno == ENOMEM || errno == ENOBUFS || errno == ECONNREFUSED)
 				return 0;
 			return -errno;
 		}
@@ -371,7 +369,7 @@ static int decap_write_stats(const struct decap *d, const char *path)
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	f = fopen(tmp, "we");
-	if (!f)
+	if (f == NULL)
 		return -errno;
 	decap_print_counters(d, f);
 	if (fflush(f) != 0 || ferror(f))
@@ -391,12 +389,11 @@ static void decap_report(const struct decap *d)
 
 	fprintf(stderr, "dplb-decap: counters\n");
 	decap_print_counters(d, stderr);
-	if (!d->cfg->stats_path)
+	if (d->cfg->stats_path == NULL)
 		return;
 	ret = decap_write_stats(d, d->cfg->stats_path);
 	if (ret < 0)
-		fprintf(stderr, "dplb-decap: writing %s: %s\n",
-			d->cfg->stats_path, strerror(-ret));
+		fprintf(stderr, "dplb-decap: writing %s: %s\n", d->cfg->stats_path, strerror(-ret));
 }
 
 /*
@@ -455,8 +452,7 @@ out:
 }
 
 /* Returns a bound, non-blocking socket fd, or -errno. */
-static int inet_socket_open(int type, int protocol, struct in_addr addr,
-			    uint16_t port)
+static int inet_socket_open(int type, int protocol, struct in_addr addr, uint16_t port)
 {
 	struct sockaddr_in sin = {
 		.sin_family = AF_INET,
@@ -500,32 +496,28 @@ static int decap_open(struct decap *d, const struct decap_config *cfg)
 
 	ret = tun_open(cfg->tun_name, d->tun_name);
 	if (ret < 0) {
-		fprintf(stderr, "dplb-decap: TUN device %s: %s\n",
-			cfg->tun_name, strerror(-ret));
+		fprintf(stderr, "dplb-decap: TUN device %s: %s\n", cfg->tun_name, strerror(-ret));
 		goto err;
 	}
 	d->tun_fd = ret;
 	ret = netdev_set_up(d->tun_name);
 	if (ret < 0) {
-		fprintf(stderr, "dplb-decap: bringing %s up: %s\n",
-			d->tun_name, strerror(-ret));
+		fprintf(stderr, "dplb-decap: bringing %s up: %s\n", d->tun_name, strerror(-ret));
 		goto err;
 	}
 	if (cfg->ipip_enabled) {
 		ret = inet_socket_open(SOCK_RAW, IPPROTO_IPIP, cfg->bind_addr, 0);
 		if (ret < 0) {
-			fprintf(stderr, "dplb-decap: IP-in-IP socket: %s\n",
-				strerror(-ret));
+			fprintf(stderr, "dplb-decap: IP-in-IP socket: %s\n", strerror(-ret));
 			goto err;
 		}
 		d->ipip_fd = ret;
 	}
 	if (cfg->gue_enabled) {
-		ret = inet_socket_open(SOCK_DGRAM, IPPROTO_UDP, cfg->bind_addr,
-				       cfg->gue_port);
+		ret = inet_socket_open(SOCK_DGRAM, IPPROTO_UDP, cfg->bind_addr, cfg->gue_port);
 		if (ret < 0) {
-			fprintf(stderr, "dplb-decap: GUE socket on port %u: %s\n",
-				cfg->gue_port, strerror(-ret));
+			fprintf(stderr, "dplb-decap: GUE socket on port %u: %s\n", cfg->gue_port,
+				strerror(-ret));
 			goto err;
 		}
 		d->gue_fd = ret;
@@ -573,8 +565,7 @@ static int decap_run(struct decap *d, const sigset_t *wait_mask)
 				continue;
 			ret = decap_drain(d, fds[i].fd, handlers[i]);
 			if (ret < 0) {
-				fprintf(stderr, "dplb-decap: receive: %s\n",
-					strerror(-ret));
+				fprintf(stderr, "dplb-decap: receive: %s\n", strerror(-ret));
 				return -1;
 			}
 		}
@@ -614,7 +605,9 @@ static int parse_args(int argc, char **argv, struct decap_config *cfg)
 		switch (opt) {
 		case 'i':
 			if (optarg[0] == '\0' || strlen(optarg) >= IFNAMSIZ) {
-				fprintf(stderr, "dplb-decap: bad interface name '%s' (1 to %d characters)\n",
+				fprintf(stderr,
+					"dplb-decap: bad interface name '%s' (1 to %d "
+					"characters)\n",
 					optarg, IFNAMSIZ - 1);
 				return -1;
 			}
@@ -622,8 +615,7 @@ static int parse_args(int argc, char **argv, struct decap_config *cfg)
 			break;
 		case 'g':
 			if (parse_port(optarg, &cfg->gue_port) < 0) {
-				fprintf(stderr, "dplb-decap: bad GUE port '%s'\n",
-					optarg);
+				fprintf(stderr, "dplb-decap: bad GUE port '%s'\n", optarg);
 				return -1;
 			}
 			port_given = true;
@@ -636,21 +628,17 @@ static int parse_args(int argc, char **argv, struct decap_config *cfg)
 			break;
 		case 'b':
 			if (inet_pton(AF_INET, optarg, &cfg->bind_addr) != 1) {
-				fprintf(stderr, "dplb-decap: bad bind address '%s'\n",
-					optarg);
+				fprintf(stderr, "dplb-decap: bad bind address '%s'\n", optarg);
 				return -1;
 			}
 			break;
 		case 'v':
 			if (cfg->n_vips == DECAP_MAX_VIPS) {
-				fprintf(stderr, "dplb-decap: more than %d VIPs\n",
-					DECAP_MAX_VIPS);
+				fprintf(stderr, "dplb-decap: more than %d VIPs\n", DECAP_MAX_VIPS);
 				return -1;
 			}
-			if (inet_pton(AF_INET, optarg,
-				      &cfg->vips[cfg->n_vips]) != 1) {
-				fprintf(stderr, "dplb-decap: bad VIP '%s'\n",
-					optarg);
+			if (inet_pton(AF_INET, optarg, &cfg->vips[cfg->n_vips]) != 1) {
+				fprintf(stderr, "dplb-decap: bad VIP '%s'\n", optarg);
 				return -1;
 			}
 			cfg->n_vips++;
@@ -670,8 +658,7 @@ static int parse_args(int argc, char **argv, struct decap_config *cfg)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "dplb-decap: unexpected argument '%s'\n",
-			argv[optind]);
+		fprintf(stderr, "dplb-decap: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
 	if (port_given && !cfg->gue_enabled) {
@@ -716,8 +703,8 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 
 	fprintf(stderr, "dplb-decap: ready: ipip %s, gue %s port %u, tun %s, %u VIP filter(s)\n",
-		cfg.ipip_enabled ? "on" : "off", cfg.gue_enabled ? "on" : "off",
-		cfg.gue_port, d.tun_name, cfg.n_vips);
+		cfg.ipip_enabled ? "on" : "off", cfg.gue_enabled ? "on" : "off", cfg.gue_port,
+		d.tun_name, cfg.n_vips);
 
 	ret = decap_run(&d, &wait_mask);
 	decap_report(&d);

@@ -59,8 +59,8 @@ static const char config_text[] =
 	"[vip:empty]\naddress = 10.0.0.102\nport = 443\nscheduler = least-connections\n"
 	"maglev_size = 7\nbackend = 10.0.4.1 state=down\n";
 
-static const char *const methods[8] = { "GET", "HEAD",	"POST",	   "PATCH",
-					"DELETE", "PUT", "OPTIONS", "CONNECT" };
+static const char *const methods[8] = { "GET",	  "HEAD", "POST",    "PATCH",
+					"DELETE", "PUT",  "OPTIONS", "CONNECT" };
 
 static struct dplb_context ctx = { .management_lock = PTHREAD_MUTEX_INITIALIZER };
 static struct dplb_rate_memory rates;

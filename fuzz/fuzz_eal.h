@@ -34,8 +34,7 @@ static inline bool fuzz_eal_has(int argc, char **argv, const char *option)
 }
 
 /* Start the EAL with vdevs (NULL-terminated, may be empty); exits on failure. */
-static inline void fuzz_eal_init(const char *name, int argc, char **argv,
-				 const char *const *vdevs)
+static inline void fuzz_eal_init(const char *name, int argc, char **argv, const char *const *vdevs)
 {
 	/* rte_eal_init keeps pointers into its argv: static storage. */
 	static char prefix[64];

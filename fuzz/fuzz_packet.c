@@ -84,8 +84,8 @@ static const struct {
 	uint16_t port;
 	uint8_t protocol;
 } preamble_vips[] = {
-	{ "10.0.0.100", 80, IPPROTO_TCP },  { "10.0.0.100", 53, IPPROTO_UDP },
-	{ "10.0.0.101", 443, IPPROTO_TCP }, { "10.0.0.101", 53, IPPROTO_UDP },
+	{ "10.0.0.100", 80, IPPROTO_TCP },   { "10.0.0.100", 53, IPPROTO_UDP },
+	{ "10.0.0.101", 443, IPPROTO_TCP },  { "10.0.0.101", 53, IPPROTO_UDP },
 	{ "10.0.0.102", 8080, IPPROTO_TCP }, { "10.0.0.103", 5353, IPPROTO_UDP },
 };
 
@@ -193,8 +193,8 @@ static struct rte_mbuf *preamble_frame(uint32_t i)
 {
 	const unsigned int v = i % RTE_DIM(preamble_vips);
 	const uint8_t protocol = preamble_vips[v].protocol;
-	const uint16_t l4 = protocol == IPPROTO_TCP ? sizeof(struct rte_tcp_hdr)
-						    : sizeof(struct rte_udp_hdr);
+	const uint16_t l4 =
+		protocol == IPPROTO_TCP ? sizeof(struct rte_tcp_hdr) : sizeof(struct rte_udp_hdr);
 	const uint16_t ip_len = (uint16_t)(sizeof(struct rte_ipv4_hdr) + l4 + 8);
 	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
 	uint8_t *frame;
@@ -257,8 +257,8 @@ static struct rte_mbuf *mbuf_with(const uint8_t *bytes, size_t length, bool no_h
 }
 
 static const uint64_t checksum_flags[4] = { 0, RTE_MBUF_F_RX_IP_CKSUM_GOOD,
-					     RTE_MBUF_F_RX_IP_CKSUM_BAD,
-					     RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN };
+					    RTE_MBUF_F_RX_IP_CKSUM_BAD,
+					    RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN };
 
 /* The frame as one mbuf, or as a chain of two split after split bytes. */
 static struct rte_mbuf *fuzzed_frame(const uint8_t *frame, size_t length, size_t split,

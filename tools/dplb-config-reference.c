@@ -37,7 +37,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	template = fopen(argv[1], "r");
-	if (!template) {
+	if (template == NULL) {
 		perror(argv[1]);
 		return EXIT_FAILURE;
 	}
@@ -45,7 +45,8 @@ int main(int argc, char **argv)
 		if (strcmp(line, "@KEYS@\n") != 0) {
 			write_line(line, argv[2], stdout);
 		} else if (dplb_config_write_reference(stdout) != 0) {
-			fprintf(stderr, "%s: a key of lib/control/config.c's key_table has no .doc\n",
+			fprintf(stderr,
+				"%s: a key of lib/control/config.c's key_table has no .doc\n",
 				argv[0]);
 			rc = EXIT_FAILURE;
 		}

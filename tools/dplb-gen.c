@@ -59,22 +59,22 @@
 #define NO_BACKEND UINT16_MAX
 
 /* X(name, what it means): every way a received packet can fail the checks. */
-#define GEN_ERRORS(X)                                                                  \
-	X(truncated, "shorter than its headers")                                       \
-	X(bad_outer, "outer IPv4 header malformed or checksum wrong")                  \
-	X(wrong_encap, "not the expected encapsulation (protocol, GUE port)")          \
-	X(wrong_source, "outer source is not dplb's address")                          \
-	X(unknown_backend, "outer destination is not a configured backend")           \
-	X(bad_length, "outer length disagrees with the inner packet")                  \
-	X(bad_inner, "inner packet is not what was sent (VIP, protocol, port, checksum)") \
-	X(unknown_flow, "inner source is not one of the flows sent")                   \
+#define GEN_ERRORS(X)                                                                              \
+	X(truncated, "shorter than its headers")                                                   \
+	X(bad_outer, "outer IPv4 header malformed or checksum wrong")                              \
+	X(wrong_encap, "not the expected encapsulation (protocol, GUE port)")                      \
+	X(wrong_source, "outer source is not dplb's address")                                      \
+	X(unknown_backend, "outer destination is not a configured backend")                        \
+	X(bad_length, "outer length disagrees with the inner packet")                              \
+	X(bad_inner, "inner packet is not what was sent (VIP, protocol, port, checksum)")          \
+	X(unknown_flow, "inner source is not one of the flows sent")                               \
 	X(flow_moved, "a flow came back through a second backend")
 
 enum gen_error {
 #define GEN_ERROR_ENUM(name, help) GEN_ERROR_##name,
 	GEN_ERRORS(GEN_ERROR_ENUM)
 #undef GEN_ERROR_ENUM
-	GEN_ERROR_COUNT
+		GEN_ERROR_COUNT
 };
 
 static const char *const gen_error_name[] = {
@@ -94,19 +94,19 @@ enum expect { EXPECT_IPIP, EXPECT_GUE, EXPECT_ANY, EXPECT_PLAIN, EXPECT_NONE };
 struct options {
 	uint16_t port_id;
 	uint8_t protocol;
-	uint32_t vip;       /* network order */
-	uint16_t vip_port;  /* host order */
-	uint32_t src_base;  /* network order */
+	uint32_t vip;	   /* network order */
+	uint16_t vip_port; /* host order */
+	uint32_t src_base; /* network order */
 	uint64_t flows;
 	uint16_t frame_len;
-	double rate;        /* packets per second; 0 = as fast as possible */
-	double duration;    /* seconds; 0 = until count */
-	uint64_t count;     /* packets; 0 = until duration */
+	double rate;	 /* packets per second; 0 = as fast as possible */
+	double duration; /* seconds; 0 = until count */
+	uint64_t count;	 /* packets; 0 = until duration */
 	enum expect expect;
 	uint32_t backends[MAX_BACKENDS]; /* network order */
 	uint32_t backend_count;
-	uint32_t local;     /* dplb's address, network order; 0 = not checked */
-	uint16_t gue_port;  /* host order */
+	uint32_t local;	   /* dplb's address, network order; 0 = not checked */
+	uint16_t gue_port; /* host order */
 	unsigned int drain_ms;
 	double wait_link;
 	struct rte_ether_addr dst_mac;
@@ -130,7 +130,7 @@ struct generator {
 	struct rte_mempool *pool;
 	struct synth_template template;
 	uint16_t *flow_backend; /* per flow: index of its backend, NO_BACKEND */
-	uint8_t *flow_moved;    /* per flow: 1 once a packet came through another backend */
+	uint8_t *flow_moved;	/* per flow: 1 once a packet came through another backend */
 	struct stats stats;
 	uint64_t tsc_hz;
 	char driver[64];
@@ -161,7 +161,8 @@ static void usage(FILE *out, const char *program)
 		"  --flows N           distinct 5-tuples, cycled in order (default 1024)\n"
 		"  --src ADDR          first client address (default 11.0.0.0); flow n comes\n"
 		"                      from ADDR + n / 16384, port 1024 + n %% 16384\n"
-		"  --size N            frame bytes without FCS, %u..%u (default %u = 64 on the wire)\n"
+		"  --size N            frame bytes without FCS, %u..%u (default %u = 64 on the "
+		"wire)\n"
 		"  --rate PPS|max      packets per second, or max (default max)\n"
 		"  --duration SECONDS  how long to send (default 5 unless --count)\n"
 		"  --count N           how many packets to send\n"
@@ -279,7 +280,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		case 'v': {
 			const char *colon = strchr(optarg, ':');
 
-			if (colon == NULL || parse_ipv4(optarg, (size_t)(colon - optarg), &opt->vip) != 0 ||
+			if (colon == NULL ||
+			    parse_ipv4(optarg, (size_t)(colon - optarg), &opt->vip) != 0 ||
 			    parse_whole(colon + 1, 0, 65535, &value) != 0)
 				return bad_option("vip", optarg);
 			opt->vip_port = (uint16_t)value;
@@ -411,8 +413,8 @@ static int setup_port(struct generator *g)
 	int rc;
 
 	if (!rte_eth_dev_is_valid_port(port)) {
-		fprintf(stderr, "dplb-gen: port %u does not exist (%u ports; check --vdev/-a)\n", port,
-			rte_eth_dev_count_avail());
+		fprintf(stderr, "dplb-gen: port %u does not exist (%u ports; check --vdev/-a)\n",
+			port, rte_eth_dev_count_avail());
 		return -ENODEV;
 	}
 	rc = rte_eth_dev_info_get(port, &info);
@@ -454,7 +456,8 @@ static int wait_for_link(struct generator *g)
 		if (rte_eth_link_get_nowait(g->opt.port_id, &link) == 0 && link.link_status)
 			return 0;
 		if (rte_rdtsc() > deadline || interrupted) {
-			fprintf(stderr, "dplb-gen: link of port %u (%s) did not come up in %.0f s\n",
+			fprintf(stderr,
+				"dplb-gen: link of port %u (%s) did not come up in %.0f s\n",
 				g->opt.port_id, g->driver, g->opt.wait_link);
 			return -ETIMEDOUT;
 		}
@@ -520,7 +523,7 @@ static inline enum gen_error check_packet(struct generator *g, struct rte_mbuf *
 	if (opt->expect == EXPECT_PLAIN) {
 		const int64_t flow = check_inner(g, l3, l3_available);
 
-		return flow < 0 ? (enum gen_error)-flow : GEN_ERROR_COUNT;
+		return flow < 0 ? (enum gen_error) - flow : GEN_ERROR_COUNT;
 	}
 	const struct rte_ipv4_hdr *outer = (const struct rte_ipv4_hdr *)l3;
 
@@ -552,7 +555,7 @@ static inline enum gen_error check_packet(struct generator *g, struct rte_mbuf *
 	const int64_t flow = check_inner(g, l3 + overhead, l3_available - overhead);
 
 	if (flow < 0)
-		return (enum gen_error)-flow;
+		return (enum gen_error) - flow;
 	if (rte_be_to_cpu_16(outer->total_length) !=
 	    g->template.frame_len - SYNTH_IP_OFFSET + overhead)
 		return GEN_ERROR_bad_length;
@@ -619,8 +622,9 @@ static int run(struct generator *g)
 	const double cpu_start = thread_cpu_seconds();
 
 	st->tx_start = rte_rdtsc();
-	const uint64_t end = opt->duration > 0 ? st->tx_start + (uint64_t)(opt->duration * g->tsc_hz)
-					       : UINT64_MAX;
+	const uint64_t end = opt->duration > 0
+				     ? st->tx_start + (uint64_t)(opt->duration * g->tsc_hz)
+				     : UINT64_MAX;
 	next_send = (double)st->tx_start;
 
 	while (!interrupted && !stop_sending) {
@@ -649,8 +653,8 @@ static int run(struct generator *g)
 			}
 		}
 		if (pending_count != 0) {
-			const uint16_t sent = rte_eth_tx_burst(opt->port_id, 0,
-							       pending + pending_first, pending_count);
+			const uint16_t sent = rte_eth_tx_burst(
+				opt->port_id, 0, pending + pending_first, pending_count);
 			st->tx += sent;
 			pending_first += sent;
 			pending_count -= sent;
@@ -713,10 +717,11 @@ static void report(const struct generator *g)
 	printf("  TX %" PRIu64 " packets in %.3f s: %.3f Mpps\n", st->tx,
 	       (double)tx_cycles / g->tsc_hz, tx_mpps);
 	if (st->cpu_share < 0.9)
-		printf("  WARNING: the generator ran only %.0f%% of the time (its core is shared)\n",
+		printf("  WARNING: the generator ran only %.0f%% of the time (its core is "
+		       "shared)\n",
 		       100 * st->cpu_share);
-	printf("  RX %" PRIu64 " packets: %.3f Mpps; loss %" PRIu64 " (%.3f%%)", st->rx, rx_mpps, loss,
-	       st->tx ? 100.0 * loss / st->tx : 0.0);
+	printf("  RX %" PRIu64 " packets: %.3f Mpps; loss %" PRIu64 " (%.3f%%)", st->rx, rx_mpps,
+	       loss, st->tx ? 100.0 * loss / st->tx : 0.0);
 	if (st->ignored)
 		printf(", %" PRIu64 " non-IPv4 frames ignored", st->ignored);
 	printf("\n  checks (%s): %" PRIu64 " errors\n", expect_name(opt->expect), errors);
@@ -735,7 +740,8 @@ static void report(const struct generator *g)
 			min = RTE_MIN(min, st->backend_packets[b]);
 			max = RTE_MAX(max, st->backend_packets[b]);
 		}
-		printf("  backends: %" PRIu64 " of %" PRIu64 " flows seen; packets per backend from "
+		printf("  backends: %" PRIu64 " of %" PRIu64
+		       " flows seen; packets per backend from "
 		       "%.2f%% to %.2f%% (even: %.2f%%)\n",
 		       st->flows_seen, opt->flows, checked ? 100.0 * min / checked : 0.0,
 		       checked ? 100.0 * max / checked : 0.0, 100.0 / opt->backend_count);
@@ -755,7 +761,8 @@ static void report(const struct generator *g)
 		       st->flows_moved, (double)tx_cycles / g->tsc_hz, st->cpu_share);
 		printf(", \"error_kinds\": {");
 		for (unsigned int i = 0; i < GEN_ERROR_COUNT; i++)
-			printf("%s\"%s\": %" PRIu64, i ? ", " : "", gen_error_name[i], st->errors[i]);
+			printf("%s\"%s\": %" PRIu64, i ? ", " : "", gen_error_name[i],
+			       st->errors[i]);
 		printf("}, \"backends\": {");
 		for (uint32_t b = 0; b < opt->backend_count && opt->expect <= EXPECT_ANY; b++)
 			printf("%s\"%s\": %" PRIu64, b ? ", " : "",
@@ -779,7 +786,8 @@ int main(int argc, char **argv)
 	}
 	rc = rte_eal_init(argc, argv);
 	if (rc < 0) {
-		fprintf(stderr, "dplb-gen: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		fprintf(stderr, "dplb-gen: EAL initialisation failed: %s\n",
+			rte_strerror(rte_errno));
 		return 2;
 	}
 	argc -= rc;

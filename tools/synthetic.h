@@ -35,9 +35,9 @@
 
 struct synth_template {
 	uint8_t frame[SYNTH_HEADER_COPY]; /* headers and the start of the payload */
-	uint16_t frame_len;               /* whole frame, without FCS */
-	uint32_t src_base;                /* host order */
-	uint16_t ip_sum;                  /* folded sum of the IPv4 header without src and checksum */
+	uint16_t frame_len;		  /* whole frame, without FCS */
+	uint32_t src_base;		  /* host order */
+	uint16_t ip_sum; /* folded sum of the IPv4 header without src and checksum */
 };
 
 static inline uint32_t synth_src_addr(const struct synth_template *t, uint64_t flow)
@@ -120,7 +120,8 @@ static inline void synth_write(struct rte_mbuf *m, const struct synth_template *
 	uint16_t checksum;
 
 	memcpy(frame, t->frame, SYNTH_HEADER_COPY);
-	memcpy(frame + SYNTH_IP_OFFSET + offsetof(struct rte_ipv4_hdr, src_addr), &src, sizeof(src));
+	memcpy(frame + SYNTH_IP_OFFSET + offsetof(struct rte_ipv4_hdr, src_addr), &src,
+	       sizeof(src));
 	memcpy(frame + SYNTH_L4_OFFSET, &port, sizeof(port)); /* TCP and UDP: source port first */
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);

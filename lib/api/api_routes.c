@@ -152,8 +152,7 @@ void dplb_api_finish(struct api_reply *reply)
 
 /* ---- request parts --------------------------------------------------------- */
 
-static const struct dplb_vip_entry *vip_or_404(const struct api_call *call,
-					       struct api_reply *reply)
+static const struct dplb_vip_entry *vip_or_404(const struct api_call *call, struct api_reply *reply)
 {
 	const char *name = call->target->segments[1];
 	const struct dplb_vip_entry *vip = dplb_view_find_vip(call->ctx, name);
@@ -231,8 +230,9 @@ static json_t *body_object(const struct api_call *call, struct api_reply *reply)
 	}
 	body = json_loadb(call->body, call->body_length, JSON_REJECT_DUPLICATES, &error);
 	if (body == NULL) {
-		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "malformed JSON at line %d column %d: %s",
-			       error.line, error.column, error.text);
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST,
+			       "malformed JSON at line %d column %d: %s", error.line, error.column,
+			       error.text);
 		return NULL;
 	}
 	if (!json_is_object(body)) {
@@ -249,7 +249,8 @@ static bool only_known_fields(json_t *body, const char *const *known, struct api
 	const char *key;
 	json_t *value;
 
-	json_object_foreach(body, key, value) {
+	json_object_foreach(body, key, value)
+	{
 		const char *const *k;
 
 		for (k = known; *k != NULL && strcmp(*k, key) != 0; k++)
@@ -298,9 +299,10 @@ static bool backend_fields(json_t *body, struct dplb_backend_update *update,
 		update->set_mac = true;
 		update->has_mac = !json_is_null(mac);
 		if (update->has_mac) {
-			why = json_is_string(mac) ? dplb_parse_mac(json_string_value(mac),
-								    json_string_length(mac), update->mac)
-						  : "expected a string or null";
+			why = json_is_string(mac)
+				      ? dplb_parse_mac(json_string_value(mac),
+						       json_string_length(mac), update->mac)
+				      : "expected a string or null";
 			if (why != NULL) {
 				dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad mac (%s)", why);
 				return false;
@@ -325,8 +327,10 @@ static bool prefix_list_field(json_t *body, const char *name, bool *set,
 	if (array == NULL)
 		return true;
 	if (!json_is_array(array) || json_array_size(array) > DPLB_MAX_PREFIXES_PER_VIP) {
-		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "%s must be an array of at most %u "
-			       "prefixes such as \"10.0.0.0/8\"", name, DPLB_MAX_PREFIXES_PER_VIP);
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST,
+			       "%s must be an array of at most %u "
+			       "prefixes such as \"10.0.0.0/8\"",
+			       name, DPLB_MAX_PREFIXES_PER_VIP);
 		return false;
 	}
 	list->items = malloc((json_array_size(array) + 1) * sizeof(*list->items));
@@ -334,7 +338,8 @@ static bool prefix_list_field(json_t *body, const char *name, bool *set,
 		dplb_api_error(reply, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 		return false;
 	}
-	json_array_foreach(array, i, item) {
+	json_array_foreach(array, i, item)
+	{
 		const char *why = json_is_string(item)
 					  ? dplb_parse_prefix(json_string_value(item),
 							      json_string_length(item),
@@ -342,10 +347,9 @@ static bool prefix_list_field(json_t *body, const char *name, bool *set,
 					  : "expected a string";
 
 		if (why != NULL) {
-			dplb_api_error(reply, MHD_HTTP_BAD_REQUEST,
-				       "bad prefix \"%.64s\" in %s (%s)",
-				       json_is_string(item) ? json_string_value(item) : "?", name,
-				       why);
+			dplb_api_error(
+				reply, MHD_HTTP_BAD_REQUEST, "bad prefix \"%.64s\" in %s (%s)",
+				json_is_string(item) ? json_string_value(item) : "?", name, why);
 			return false;
 		}
 		list->count++;
@@ -452,7 +456,8 @@ static void get_lookup(const struct api_call *call, struct api_reply *reply)
 	}
 	why = dplb_parse_ipv4(src_text, strlen(src_text), &src);
 	if (why != NULL) {
-		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad src \"%.64s\" (%s)", src_text, why);
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad src \"%.64s\" (%s)", src_text,
+			       why);
 		return;
 	}
 	if (!query_port(sport_text, &sport)) {
@@ -555,8 +560,9 @@ out:
 
 static void patch_vip(const struct api_call *call, struct api_reply *reply)
 {
-	static const char *const known[] = { "allow", "deny", "new_flow_rate", "new_flow_burst",
-					     "rate_limit_action", NULL };
+	static const char *const known[] = {
+		"allow", "deny", "new_flow_rate", "new_flow_burst", "rate_limit_action", NULL
+	};
 	struct dplb_protection_update update = { 0 };
 	json_t *body = body_object(call, reply), *action;
 	int rc;
@@ -568,8 +574,8 @@ static void patch_vip(const struct api_call *call, struct api_reply *reply)
 	    !prefix_list_field(body, "deny", &update.set_deny, &update.deny, reply) ||
 	    !count_field(body, "new_flow_rate", DPLB_MAX_NEW_FLOW_RATE, &update.set_new_flow_rate,
 			 &update.new_flow_rate, reply) ||
-	    !count_field(body, "new_flow_burst", DPLB_MAX_NEW_FLOW_RATE,
-			 &update.set_new_flow_burst, &update.new_flow_burst, reply))
+	    !count_field(body, "new_flow_burst", DPLB_MAX_NEW_FLOW_RATE, &update.set_new_flow_burst,
+			 &update.new_flow_burst, reply))
 		goto out;
 	action = json_object_get(body, "rate_limit_action");
 	if (action != NULL) {
@@ -583,7 +589,8 @@ static void patch_vip(const struct api_call *call, struct api_reply *reply)
 		update.set_rate_limit_action = true;
 	}
 	if (json_object_size(body) == 0) {
-		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "nothing to change: give allow, deny, "
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST,
+			       "nothing to change: give allow, deny, "
 			       "new_flow_rate, new_flow_burst or rate_limit_action");
 		goto out;
 	}
@@ -644,8 +651,8 @@ static bool pattern_matches(const char *pattern, const struct api_target *target
 
 		if (i == target->segment_count)
 			return false;
-		if (!(len == 1 && *segment == '*') &&
-		    (strlen(target->segments[i]) != len || memcmp(target->segments[i], segment, len)))
+		if (!(len == 1 && *segment == '*') && (strlen(target->segments[i]) != len ||
+						       memcmp(target->segments[i], segment, len)))
 			return false;
 		pattern += len;
 		i++;

@@ -26,9 +26,9 @@ struct api_route;
 /* A request's path matched against the routes. */
 struct api_target {
 	const struct api_route *route; /* NULL: see status */
-	unsigned int status;           /* 404 or 405 when route is NULL */
-	char allow[64];                /* the path's methods, for 405's Allow */
-	bool changes_state;            /* needs the token when one is set */
+	unsigned int status;	       /* 404 or 405 when route is NULL */
+	char allow[64];		       /* the path's methods, for 405's Allow */
+	bool changes_state;	       /* needs the token when one is set */
 	unsigned int segment_count;
 	char segments[DPLB_API_MAX_SEGMENTS][DPLB_API_SEGMENT_MAX];
 };
@@ -40,15 +40,15 @@ struct api_reply {
 	 * false, and the reply must stay where it is until then. */
 	bool deferred;
 	unsigned int ok_status, invalid_status; /* for dplb_api_finish */
-	struct dplb_control_result control;     /* of the change */
+	struct dplb_control_result control;	/* of the change */
 	unsigned int status;
-	json_t *json;             /* the body, or NULL for text */
-	char *text;               /* malloc'd body when json is NULL */
+	json_t *json; /* the body, or NULL for text */
+	char *text;   /* malloc'd body when json is NULL */
 	size_t text_length;
 	const char *content_type; /* of text */
-	char location[192];       /* Location header, for 201 */
-	char allow[64];           /* Allow header, for 405 */
-	bool challenge;           /* WWW-Authenticate, for 401 */
+	char location[192];	  /* Location header, for 201 */
+	char allow[64];		  /* Allow header, for 405 */
+	bool challenge;		  /* WWW-Authenticate, for 401 */
 };
 
 struct api_call {

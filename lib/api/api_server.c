@@ -64,7 +64,7 @@ struct client {
 	LIST_ENTRY(client) link;
 	struct MHD_Connection *connection;
 	uint64_t deadline_ms; /* its request must be whole by then; 0 while answered */
-	bool bad_url;         /* the request's path or a query argument is not text */
+	bool bad_url;	      /* the request's path or a query argument is not text */
 };
 
 struct request;
@@ -77,7 +77,7 @@ struct dplb_api {
 	TAILQ_HEAD(, request) suspended; /* in the order they were suspended */
 	bool token_required;
 	char token[TOKEN_MAX + 1];
-	size_t token_length; /* 0 with token_required: every change is refused */
+	size_t token_length;	/* 0 with token_required: every change is refused */
 	uint64_t token_reloads; /* ctx->reloads_ok when the token was read */
 	struct dplb_rate_memory rates;
 	char last_log[256]; /* libmicrohttpd's last message, for start-up errors */
@@ -132,8 +132,8 @@ static void cut_off(struct MHD_Connection *connection)
 		shutdown(info->connect_fd, SHUT_RDWR);
 }
 
-static void track_connection(void *cls, struct MHD_Connection *connection,
-			     void **socket_context, enum MHD_ConnectionNotificationCode code)
+static void track_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+			     enum MHD_ConnectionNotificationCode code)
 {
 	struct dplb_api *api = cls;
 	struct client *client = *socket_context;
@@ -163,7 +163,8 @@ static void close_late_connections(struct dplb_api *api)
 	const uint64_t now = now_ms();
 	struct client *client;
 
-	LIST_FOREACH(client, &api->clients, link) {
+	LIST_FOREACH(client, &api->clients, link)
+	{
 		const union MHD_ConnectionInfo *info;
 		char address[INET_ADDRSTRLEN] = "?";
 
@@ -176,7 +177,8 @@ static void close_late_connections(struct dplb_api *api)
 		    info->client_addr->sa_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)info->client_addr)->sin_addr,
 				  address, sizeof(address));
-		DPLB_LOG(WARNING, "http: closing a connection from %s: no whole request within %u s",
+		DPLB_LOG(WARNING,
+			 "http: closing a connection from %s: no whole request within %u s",
 			 address, REQUEST_DEADLINE_MS / 1000);
 		cut_off(client->connection);
 	}
@@ -194,8 +196,8 @@ static size_t unescape(void *cls, struct MHD_Connection *connection, char *text)
 	struct client *client = client_of(connection);
 
 	(void)cls;
-	if (client != NULL && (memchr(text, '\0', length) != NULL ||
-			       dplb_utf8_valid_prefix(text, length) != length))
+	if (client != NULL &&
+	    (memchr(text, '\0', length) != NULL || dplb_utf8_valid_prefix(text, length) != length))
 		client->bad_url = true;
 	return length;
 }
@@ -269,8 +271,7 @@ static const char *refuse_unauthorized(const struct dplb_api *api,
 	length = strlen(header);
 	while (length > 0 && (header[length - 1] == ' ' || header[length - 1] == '\t'))
 		length--;
-	if (api->token_length == 0 ||
-	    !token_equal(header, length, api->token, api->token_length))
+	if (api->token_length == 0 || !token_equal(header, length, api->token, api->token_length))
 		return "wrong token";
 	return NULL;
 }
@@ -349,8 +350,8 @@ refuse(struct request *request, unsigned int status, const char *fmt, ...)
 }
 
 /* What can be judged from the request line and headers alone. */
-static void judge_headers(struct dplb_api *api, struct MHD_Connection *connection,
-			  const char *url, const char *method, struct request *request)
+static void judge_headers(struct dplb_api *api, struct MHD_Connection *connection, const char *url,
+			  const char *method, struct request *request)
 {
 	const char *declared = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
 							   MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -380,8 +381,8 @@ static void judge_headers(struct dplb_api *api, struct MHD_Connection *connectio
 
 static bool answer_refusal_now(struct MHD_Connection *connection)
 {
-	const char *expect = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-							 MHD_HTTP_HEADER_EXPECT);
+	const char *expect =
+		MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
 	const char *declared = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
 							   MHD_HTTP_HEADER_CONTENT_LENGTH);
 
@@ -448,8 +449,8 @@ static void resume_ready(struct dplb_api *api, bool all)
 	}
 }
 
-static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connection,
-				      const char *url, const char *method, const char *version,
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connection, const char *url,
+				      const char *method, const char *version,
 				      const char *upload_data, size_t *upload_data_size,
 				      void **request_context)
 {
@@ -468,7 +469,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connecti
 		if (client != NULL && client->bad_url) {
 			client->bad_url = false;
 			refuse(request, MHD_HTTP_BAD_REQUEST,
-			       "the path or a query argument is not UTF-8 text, or holds a NUL (%%00)");
+			       "the path or a query argument is not UTF-8 text, or holds a NUL "
+			       "(%%00)");
 		}
 		judge_headers(api, connection, url, method, request);
 		if (request->refusal != 0 && answer_refusal_now(connection))
@@ -511,8 +513,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connecti
 	return send_reply(connection, &request->reply);
 }
 
-static void request_completed(void *cls, struct MHD_Connection *connection,
-			      void **request_context, enum MHD_RequestTerminationCode code)
+static void request_completed(void *cls, struct MHD_Connection *connection, void **request_context,
+			      enum MHD_RequestTerminationCode code)
 {
 	struct request *request = *request_context;
 	struct client *client = client_of(connection);
@@ -566,19 +568,18 @@ struct dplb_api *dplb_api_start(struct dplb_context *ctx, char *error)
 	}
 	api->daemon = MHD_start_daemon(
 		MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, config->listen_port,
-		NULL, NULL, handle_request,
-		api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
+		NULL, NULL, handle_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)CONNECTIONS_PER_ADDRESS,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_SECONDS,
-		MHD_OPTION_NOTIFY_CONNECTION, track_connection, api,
-		MHD_OPTION_UNESCAPE_CALLBACK, unescape, api,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-		MHD_OPTION_NOTIFY_COMPLETED, request_completed, api,
-		MHD_OPTION_EXTERNAL_LOGGER, log_message, api, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_CONNECTION, track_connection, api, MHD_OPTION_UNESCAPE_CALLBACK,
+		unescape, api, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, api, MHD_OPTION_EXTERNAL_LOGGER,
+		log_message, api, MHD_OPTION_END);
 	if (api->daemon == NULL) {
-		snprintf(error, DPLB_ERROR_MAX, "cannot listen on %.40s:%u: %.200s", config->listen_address,
-			 config->listen_port, api->last_log[0] ? api->last_log : "unknown error");
+		snprintf(error, DPLB_ERROR_MAX, "cannot listen on %.40s:%u: %.200s",
+			 config->listen_address, config->listen_port,
+			 api->last_log[0] ? api->last_log : "unknown error");
 		/* libmicrohttpd's messages end with a newline; ours do not. */
 		error[strcspn(error, "\n")] = '\0';
 		free(api);
@@ -589,12 +590,14 @@ struct dplb_api *dplb_api_start(struct dplb_context *ctx, char *error)
 	read_token(api);
 	ctx->api_exposed = !dplb_config_listen_is_loopback(config);
 	if (!api->token_required && ctx->api_exposed && !config->allow_unauthenticated)
-		DPLB_LOG(WARNING, "warning: %s:%u accepts changes from anyone who can reach it: "
-				  "set [management] token_file (or allow_unauthenticated = yes)",
+		DPLB_LOG(WARNING,
+			 "warning: %s:%u accepts changes from anyone who can reach it: "
+			 "set [management] token_file (or allow_unauthenticated = yes)",
 			 config->listen_address, config->listen_port);
 	else if (!api->token_required && ctx->api_exposed)
-		DPLB_LOG(NOTICE, "%s:%u accepts changes from anyone who can reach it "
-				 "(allow_unauthenticated = yes)",
+		DPLB_LOG(NOTICE,
+			 "%s:%u accepts changes from anyone who can reach it "
+			 "(allow_unauthenticated = yes)",
 			 config->listen_address, config->listen_port);
 	return api;
 }
@@ -626,8 +629,7 @@ void dplb_api_wait(struct dplb_api *api, const int *other_fds, unsigned int coun
 	for (unsigned int i = 0; i < count; i++)
 		ready[1 + i] = (struct pollfd){ .fd = other_fds[i], .events = POLLIN };
 	/* libmicrohttpd's own deadlines (timeouts, data it already holds). */
-	if (api != NULL && api->epoll_fd >= 0 &&
-	    MHD_get_timeout(api->daemon, &mhd_ms) == MHD_YES &&
+	if (api != NULL && api->epoll_fd >= 0 && MHD_get_timeout(api->daemon, &mhd_ms) == MHD_YES &&
 	    mhd_ms < (MHD_UNSIGNED_LONG_LONG)timeout)
 		timeout = (int)mhd_ms;
 	poll(ready, 1 + count, timeout);

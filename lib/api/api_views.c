@@ -101,8 +101,8 @@ static void put_worker_counters(json_t *o, const struct dplb_context *ctx,
 #define PUT_SUM(field, kind, help) put_u64(o, #field, sum.field);
 	DPLB_PORT_COUNTERS(PUT_SUM)
 #undef PUT_SUM
-#define PUT_FIELD(field, kind, help)                                                           \
-	if (!totals || dplb_counter_in_totals(kind))                                           \
+#define PUT_FIELD(field, kind, help)                                                               \
+	if (!totals || dplb_counter_in_totals(kind))                                               \
 		put_u64(o, #field, c->field);
 	DPLB_WORKER_COUNTERS(PUT_FIELD)
 #undef PUT_FIELD
@@ -190,10 +190,10 @@ static json_t *since_last_call(const struct dplb_port_counters *port,
 	uint64_t grown;
 
 	json_object_set_new(o, "seconds", json_real(seconds));
-#define PUT_GROWTH(field, kind, before_, now_)                                        \
-	grown = growth((now_)->field, (before_)->field);                              \
-	put_u64(o, #field, grown);                                                    \
-	snprintf(key, sizeof(key), "%s_per_second", #field);                          \
+#define PUT_GROWTH(field, kind, before_, now_)                                                     \
+	grown = growth((now_)->field, (before_)->field);                                           \
+	put_u64(o, #field, grown);                                                                 \
+	snprintf(key, sizeof(key), "%s_per_second", #field);                                       \
 	json_object_set_new(o, key, json_real(seconds > 0 ? (double)grown / seconds : 0));
 #define PORT_GROWTH(field, kind, help) PUT_GROWTH(field, kind, port_before, port)
 #define ETHDEV_GROWTH(field, kind, help) PUT_GROWTH(field, kind, ethdev_before, ethdev)
@@ -242,14 +242,14 @@ json_t *dplb_view_stats(const struct dplb_context *ctx, struct dplb_rate_memory 
 
 		dplb_ethdev_stats_read(ctx, p, &ethdev[p]);
 		put_u64(port, "port", ctx->port_ids[p]);
-#define PUT_PORT(field, kind, help)                                 \
-	put_u64(port, #field, totals.port[p].field);                \
-	port_sum.field += totals.port[p].field;                     \
+#define PUT_PORT(field, kind, help)                                                                \
+	put_u64(port, #field, totals.port[p].field);                                               \
+	port_sum.field += totals.port[p].field;                                                    \
 	port_sum_before.field += memory->port[p].field;
 		DPLB_PORT_COUNTERS(PUT_PORT)
 #undef PUT_PORT
-#define SUM_ETHDEV(field, kind, help)                               \
-	ethdev_sum.field += ethdev[p].field;                        \
+#define SUM_ETHDEV(field, kind, help)                                                              \
+	ethdev_sum.field += ethdev[p].field;                                                       \
 	ethdev_sum_before.field += memory->ethdev[p].field;
 		DPLB_ETHDEV_METRICS(SUM_ETHDEV)
 #undef SUM_ETHDEV
@@ -437,8 +437,8 @@ static json_t *backend_json(const struct dplb_context *ctx, const struct dplb_vi
 	return o;
 }
 
-json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
-		      bool detail, bool lists)
+json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entry *vip, bool detail,
+		      bool lists)
 {
 	const struct dplb_vip_config *vc = vip->config;
 	struct dplb_traffic_counters counters;
@@ -540,8 +540,9 @@ json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_e
 		put_string(o, "note", "no backend is up: a new flow would be dropped (no_backend)");
 	} else if (pick.exact) {
 		put_ipv4(o, "backend", state->backends[pick.backend_id].address);
-		put_string(o, "note", "the backend a new flow gets; an established flow keeps the "
-				      "one it has while that backend is not down");
+		put_string(o, "note",
+			   "the backend a new flow gets; an established flow keeps the "
+			   "one it has while that backend is not down");
 	} else {
 		json_t *candidates = json_array();
 
@@ -554,9 +555,10 @@ json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_e
 			json_array_append_new(candidates, json_string(text));
 		}
 		json_object_set_new(o, "candidates", candidates);
-		put_string(o, "note", "this scheduler's pick depends on worker state (its "
-				      "round-robin position or flow counts): any up backend may be "
-				      "chosen");
+		put_string(o, "note",
+			   "this scheduler's pick depends on worker state (its "
+			   "round-robin position or flow counts): any up backend may be "
+			   "chosen");
 	}
 	return o;
 }

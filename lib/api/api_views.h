@@ -41,8 +41,8 @@ json_t *dplb_view_vips(const struct dplb_context *ctx);
 /* One VIP: configuration, counters, and each backend's configuration, live
  * state and counters; detail adds each backend's share of the Maglev table,
  * lists the VIP's allow and deny lists. */
-json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
-		      bool detail, bool lists);
+json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entry *vip, bool detail,
+		      bool lists);
 json_t *dplb_view_backends(const struct dplb_context *ctx, const struct dplb_vip_entry *vip);
 json_t *dplb_view_backend(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
 			  uint32_t backend_id);

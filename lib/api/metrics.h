@@ -22,14 +22,14 @@
 struct dplb_context;
 
 /* struct rte_eth_stats: what the port's driver counted. */
-#define DPLB_ETHDEV_METRICS(X)                                                             \
-	X(ipackets, DPLB_COUNTER, "Packets the port received (rte_eth_stats)")               \
-	X(opackets, DPLB_COUNTER, "Packets the port sent (rte_eth_stats)")                   \
-	X(ibytes, DPLB_COUNTER, "Bytes the port received (rte_eth_stats)")                   \
-	X(obytes, DPLB_COUNTER, "Bytes the port sent (rte_eth_stats)")                       \
-	X(imissed, DPLB_COUNTER, "Packets the port dropped: RX queues full (rte_eth_stats)") \
-	X(ierrors, DPLB_COUNTER, "Erroneous packets received (rte_eth_stats)")               \
-	X(oerrors, DPLB_COUNTER, "Packets the port failed to send (rte_eth_stats)")          \
+#define DPLB_ETHDEV_METRICS(X)                                                                     \
+	X(ipackets, DPLB_COUNTER, "Packets the port received (rte_eth_stats)")                     \
+	X(opackets, DPLB_COUNTER, "Packets the port sent (rte_eth_stats)")                         \
+	X(ibytes, DPLB_COUNTER, "Bytes the port received (rte_eth_stats)")                         \
+	X(obytes, DPLB_COUNTER, "Bytes the port sent (rte_eth_stats)")                             \
+	X(imissed, DPLB_COUNTER, "Packets the port dropped: RX queues full (rte_eth_stats)")       \
+	X(ierrors, DPLB_COUNTER, "Erroneous packets received (rte_eth_stats)")                     \
+	X(oerrors, DPLB_COUNTER, "Packets the port failed to send (rte_eth_stats)")                \
 	X(rx_nombuf, DPLB_COUNTER, "RX mbuf allocation failures (rte_eth_stats)")
 
 /*

@@ -63,8 +63,7 @@ struct samples {
 	struct rte_eth_stats ethdev[DPLB_MAX_PORTS];
 };
 
-static int gather(const struct dplb_context *ctx, const struct dplb_state *state,
-		  struct samples *s)
+static int gather(const struct dplb_context *ctx, const struct dplb_state *state, struct samples *s)
 {
 	uint32_t n = 0;
 
@@ -83,11 +82,13 @@ static int gather(const struct dplb_context *ctx, const struct dplb_state *state
 		dplb_vip_counters_sum(ctx, vip->id, &s->vips[v]);
 		dplb_vip_protection_counters_sum(ctx, vip->id, &s->protection[v]);
 		for (uint32_t b = 0; b < vip->backend_count; b++, n++) {
-			const struct dplb_backend_entry *entry = &state->backends[vip->backend_ids[b]];
+			const struct dplb_backend_entry *entry =
+				&state->backends[vip->backend_ids[b]];
 			struct backend_sample *sample = &s->backends[n];
 
 			sample->vip = vip->config->name;
-			inet_ntop(AF_INET, &entry->address, sample->address, sizeof(sample->address));
+			inet_ntop(AF_INET, &entry->address, sample->address,
+				  sizeof(sample->address));
 			sample->weight = entry->weight;
 			sample->effective_weight = entry->table_weight / 10.0;
 			sample->state = entry->state;
@@ -127,8 +128,8 @@ static void write_process(FILE *out, const struct dplb_context *ctx)
 	fprintf(out, "dplb_workers %u\n", ctx->worker_count);
 	const struct dplb_log_drops log = dplb_log_dropped();
 	char name[64];
-#define WRITE_LOG(field, help)                                                              \
-	family(out, "", #field, DPLB_COUNTER, help, name, sizeof(name));                     \
+#define WRITE_LOG(field, help)                                                                     \
+	family(out, "", #field, DPLB_COUNTER, help, name, sizeof(name));                           \
 	fprintf(out, "%s %lu\n", name, (unsigned long)log.field);
 	DPLB_LOG_METRICS(WRITE_LOG)
 #undef WRITE_LOG
@@ -138,18 +139,18 @@ static void write_ports(FILE *out, const struct dplb_context *ctx, const struct 
 {
 	char name[96];
 
-#define PORT_FAMILY(field, kind, help)                                                         \
-	family(out, "port", #field, kind, help, name, sizeof(name));                         \
-	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++)         \
-		for (uint16_t w = 0; w < ctx->worker_count; w++)                             \
-			fprintf(out, "%s{port=\"%u\",worker=\"%u\"} %lu\n", name,            \
+#define PORT_FAMILY(field, kind, help)                                                             \
+	family(out, "port", #field, kind, help, name, sizeof(name));                               \
+	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_COUNTED_PORTS; p++)               \
+		for (uint16_t w = 0; w < ctx->worker_count; w++)                                   \
+			fprintf(out, "%s{port=\"%u\",worker=\"%u\"} %lu\n", name,                  \
 				ctx->port_ids[p], w, (unsigned long)s->workers[w].port[p].field);
 	DPLB_PORT_COUNTERS(PORT_FAMILY)
 #undef PORT_FAMILY
-#define ETHDEV_FAMILY(field, kind, help)                                                       \
-	family(out, "ethdev", #field, kind, help, name, sizeof(name));                       \
-	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_PORTS; p++)                 \
-		fprintf(out, "%s{port=\"%u\"} %lu\n", name, ctx->port_ids[p],                \
+#define ETHDEV_FAMILY(field, kind, help)                                                           \
+	family(out, "ethdev", #field, kind, help, name, sizeof(name));                             \
+	for (uint16_t p = 0; p < ctx->port_count && p < DPLB_MAX_PORTS; p++)                       \
+		fprintf(out, "%s{port=\"%u\"} %lu\n", name, ctx->port_ids[p],                      \
 			(unsigned long)s->ethdev[p].field);
 	DPLB_ETHDEV_METRICS(ETHDEV_FAMILY)
 #undef ETHDEV_FAMILY
@@ -159,10 +160,10 @@ static void write_workers(FILE *out, const struct dplb_context *ctx, const struc
 {
 	char name[96];
 
-#define WORKER_FAMILY(field, kind, help)                                                       \
-	family(out, "worker", #field, kind, help, name, sizeof(name));                       \
-	for (uint16_t w = 0; w < ctx->worker_count; w++)                                     \
-		fprintf(out, "%s{worker=\"%u\"} %lu\n", name, w,                             \
+#define WORKER_FAMILY(field, kind, help)                                                           \
+	family(out, "worker", #field, kind, help, name, sizeof(name));                             \
+	for (uint16_t w = 0; w < ctx->worker_count; w++)                                           \
+		fprintf(out, "%s{worker=\"%u\"} %lu\n", name, w,                                   \
 			(unsigned long)s->workers[w].field);
 	DPLB_WORKER_COUNTERS(WORKER_FAMILY)
 #undef WORKER_FAMILY
@@ -173,7 +174,8 @@ static void write_workers(FILE *out, const struct dplb_context *ctx, const struc
 	for (uint16_t w = 0; w < ctx->worker_count; w++)
 		for (int r = 0; r < DPLB_DROP_REASON_COUNT; r++)
 			fprintf(out, "%s{reason=\"%s\",worker=\"%u\"} %lu\n", name,
-				dplb_drop_reason_label[r], w, (unsigned long)s->workers[w].drops[r]);
+				dplb_drop_reason_label[r], w,
+				(unsigned long)s->workers[w].drops[r]);
 }
 
 static void backend_labels(FILE *out, const struct backend_sample *sample)
@@ -184,18 +186,18 @@ static void backend_labels(FILE *out, const struct backend_sample *sample)
 }
 
 /* One sample per backend of a value picked from it; labels closed here. */
-#define BACKEND_VALUES(out, s, metric, format, value)                                         \
-	for (uint32_t b = 0; b < (s)->backend_count; b++) {                                  \
-		const struct backend_sample *sample = &(s)->backends[b];                     \
-		fputs(metric, out);                                                          \
-		backend_labels(out, sample);                                                 \
-		fprintf(out, "} " format "\n", value);                                       \
+#define BACKEND_VALUES(out, s, metric, format, value)                                              \
+	for (uint32_t b = 0; b < (s)->backend_count; b++) {                                        \
+		const struct backend_sample *sample = &(s)->backends[b];                           \
+		fputs(metric, out);                                                                \
+		backend_labels(out, sample);                                                       \
+		fprintf(out, "} " format "\n", value);                                             \
 	}
 
 /* A gauge per backend and value of an enumeration, 1 for the value the
  * backend has (how Prometheus shows a state). names[v] is value v's label. */
-static void write_one_hot(FILE *out, const struct samples *s, const char *metric,
-			  const char *label, const char *const *names, unsigned int count,
+static void write_one_hot(FILE *out, const struct samples *s, const char *metric, const char *label,
+			  const char *const *names, unsigned int count,
 			  unsigned int (*value_of)(const struct backend_sample *))
 {
 	for (uint32_t b = 0; b < s->backend_count; b++)
@@ -263,21 +265,21 @@ static void write_vips(FILE *out, const struct dplb_state *state, const struct s
 
 	_Static_assert(DPLB_BACKEND_UP == 0 && DPLB_BACKEND_DRAIN == 1 && DPLB_BACKEND_DOWN == 2,
 		       "states[] follows enum dplb_backend_state");
-#define VIP_FAMILY(field, kind, help)                                                          \
-	family(out, "vip", #field, kind, help, name, sizeof(name));                          \
-	for (uint32_t v = 0; v < s->vip_count; v++) {                                        \
-		fprintf(out, "%s{vip=\"", name);                                             \
-		label_value(out, state->vips[v].config->name);                               \
-		fprintf(out, "\"} %lu\n", (unsigned long)s->vips[v].field);                 \
+#define VIP_FAMILY(field, kind, help)                                                              \
+	family(out, "vip", #field, kind, help, name, sizeof(name));                                \
+	for (uint32_t v = 0; v < s->vip_count; v++) {                                              \
+		fprintf(out, "%s{vip=\"", name);                                                   \
+		label_value(out, state->vips[v].config->name);                                     \
+		fprintf(out, "\"} %lu\n", (unsigned long)s->vips[v].field);                        \
 	}
 	DPLB_TRAFFIC_COUNTERS(VIP_FAMILY)
 #undef VIP_FAMILY
-#define PROTECTION_FAMILY(field, kind, help)                                                   \
-	family(out, "vip", #field, kind, help, name, sizeof(name));                          \
-	for (uint32_t v = 0; v < s->vip_count; v++) {                                        \
-		fprintf(out, "%s{vip=\"", name);                                             \
-		label_value(out, state->vips[v].config->name);                               \
-		fprintf(out, "\"} %lu\n", (unsigned long)s->protection[v].field);           \
+#define PROTECTION_FAMILY(field, kind, help)                                                       \
+	family(out, "vip", #field, kind, help, name, sizeof(name));                                \
+	for (uint32_t v = 0; v < s->vip_count; v++) {                                              \
+		fprintf(out, "%s{vip=\"", name);                                                   \
+		label_value(out, state->vips[v].config->name);                                     \
+		fprintf(out, "\"} %lu\n", (unsigned long)s->protection[v].field);                  \
 	}
 	DPLB_VIP_PROTECTION_COUNTERS(PROTECTION_FAMILY)
 #undef PROTECTION_FAMILY
@@ -296,12 +298,12 @@ static void write_vips(FILE *out, const struct dplb_state *state, const struct s
 		fprintf(out, "\"} %d\n", state->vips[v].up_count > 0);
 	}
 
-#define BACKEND_FAMILY(field, kind, help)                                                      \
-	family(out, "backend", #field, kind, help, name, sizeof(name));                      \
-	for (uint32_t b = 0; b < s->backend_count; b++) {                                    \
-		fputs(name, out);                                                            \
-		backend_labels(out, &s->backends[b]);                                        \
-		fprintf(out, "} %lu\n", (unsigned long)s->backends[b].counters.field);      \
+#define BACKEND_FAMILY(field, kind, help)                                                          \
+	family(out, "backend", #field, kind, help, name, sizeof(name));                            \
+	for (uint32_t b = 0; b < s->backend_count; b++) {                                          \
+		fputs(name, out);                                                                  \
+		backend_labels(out, &s->backends[b]);                                              \
+		fprintf(out, "} %lu\n", (unsigned long)s->backends[b].counters.field);             \
 	}
 	DPLB_TRAFFIC_COUNTERS(BACKEND_FAMILY)
 #undef BACKEND_FAMILY

@@ -101,9 +101,10 @@ static void print_balance(const struct dplb_context *ctx, const struct dplb_work
 	const uint64_t copies = totals->icmp_error_copies;
 	const bool balances = out_side == in_side;
 
-	fprintf(out, "  balance: rx %" PRIu64 " = tx %" PRIu64 " + drops %" PRIu64
-		     " + to management %" PRIu64 " - ARP requests from management %" PRIu64
-		     " - ICMP error copies %" PRIu64 ": %s",
+	fprintf(out,
+		"  balance: rx %" PRIu64 " = tx %" PRIu64 " + drops %" PRIu64
+		" + to management %" PRIu64 " - ARP requests from management %" PRIu64
+		" - ICMP error copies %" PRIu64 ": %s",
 		ports.rx_packets, ports.tx_packets, drops, totals->to_management, requests_sent,
 		copies, balances ? "balances" : "does not balance");
 	if (out_side < in_side)
@@ -115,8 +116,8 @@ static void print_balance(const struct dplb_context *ctx, const struct dplb_work
 
 /* Ports, the workers' counters (totals, then what only a worker's own
  * means), management's, the log's, and drops by reason. */
-static void print_counters(const struct dplb_context *ctx, const struct dplb_worker_counters *totals,
-			   FILE *out)
+static void print_counters(const struct dplb_context *ctx,
+			   const struct dplb_worker_counters *totals, FILE *out)
 {
 	struct dplb_worker_counters one;
 	struct field_line line;
@@ -129,8 +130,8 @@ static void print_counters(const struct dplb_context *ctx, const struct dplb_wor
 		line_end(&line);
 	}
 	line_start(&line, out, "  workers: ");
-#define TOTAL_FIELD(field, kind, help)                                                         \
-	if (dplb_counter_in_totals(kind))                                                      \
+#define TOTAL_FIELD(field, kind, help)                                                             \
+	if (dplb_counter_in_totals(kind))                                                          \
 		line_field(&line, #field, totals->field);
 	DPLB_WORKER_COUNTERS(TOTAL_FIELD)
 #undef TOTAL_FIELD
@@ -138,8 +139,8 @@ static void print_counters(const struct dplb_context *ctx, const struct dplb_wor
 	for (uint16_t w = 0; w < ctx->worker_count; w++) {
 		dplb_worker_counters_read(ctx, w, &one);
 		line_start(&line, out, "  worker %u (lcore %u): ", w, ctx->workers[w].lcore_id);
-#define WORKER_FIELD(field, kind, help)                                                        \
-	if (!dplb_counter_in_totals(kind))                                                     \
+#define WORKER_FIELD(field, kind, help)                                                            \
+	if (!dplb_counter_in_totals(kind))                                                         \
 		line_field(&line, #field, one.field);
 		DPLB_WORKER_COUNTERS(WORKER_FIELD)
 #undef WORKER_FIELD
@@ -168,8 +169,9 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 	char address[INET_ADDRSTRLEN];
 
 	dplb_worker_counters_total(ctx, &totals);
-	fprintf(out, "dplb summary: %u workers, state generation %" PRIu64 ", reloads %" PRIu64
-		     " ok / %" PRIu64 " failed\n",
+	fprintf(out,
+		"dplb summary: %u workers, state generation %" PRIu64 ", reloads %" PRIu64
+		" ok / %" PRIu64 " failed\n",
 		ctx->worker_count, ctx->generation, ctx->reloads_ok, ctx->reloads_failed);
 	print_counters(ctx, &totals, out);
 	print_balance(ctx, &totals, out);

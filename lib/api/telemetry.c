@@ -45,8 +45,8 @@ static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_d
 	DPLB_PORT_COUNTERS(ADD_PORT)
 #undef ADD_PORT
 	rte_tel_data_add_dict_u64(d, "drops", dplb_drops_total(totals.drops));
-#define ADD_TOTAL(field, kind, help)                                                           \
-	if (dplb_counter_in_totals(kind))                                                      \
+#define ADD_TOTAL(field, kind, help)                                                               \
+	if (dplb_counter_in_totals(kind))                                                          \
 		rte_tel_data_add_dict_u64(d, #field, totals.field);
 	DPLB_WORKER_COUNTERS(ADD_TOTAL)
 #undef ADD_TOTAL
@@ -300,11 +300,11 @@ static int telemetry_vips(const char *cmd, const char *params, struct rte_tel_da
 	struct rte_tel_data *up = table_column(&t, "backends_up", RTE_TEL_U64_VAL);
 	struct rte_tel_data *unhealthy = table_column(&t, "backends_unhealthy", RTE_TEL_U64_VAL);
 	struct rte_tel_data *healthy = table_column(&t, "healthy", RTE_TEL_U64_VAL);
-#define TRAFFIC_COLUMN(field, kind, help)                                                      \
+#define TRAFFIC_COLUMN(field, kind, help)                                                          \
 	struct rte_tel_data *column_##field = table_column(&t, #field, RTE_TEL_U64_VAL);
 	DPLB_TRAFFIC_COUNTERS(TRAFFIC_COLUMN)
 #undef TRAFFIC_COLUMN
-#define PROTECTION_COLUMN(field, kind, help)                                                   \
+#define PROTECTION_COLUMN(field, kind, help)                                                       \
 	struct rte_tel_data *column_##field = table_column(&t, #field, RTE_TEL_U64_VAL);
 	DPLB_VIP_PROTECTION_COUNTERS(PROTECTION_COLUMN)
 #undef PROTECTION_COLUMN
@@ -355,7 +355,8 @@ static int telemetry_vip(const char *cmd, const char *params, struct rte_tel_dat
 	add_vip(d, ctx, vip);
 	rte_tel_data_start_array(backends, RTE_TEL_STRING_VAL);
 	for (uint32_t b = 0; b < vip->backend_count; b++) {
-		inet_ntop(AF_INET, &state->backends[vip->backend_ids[b]].address, text, sizeof(text));
+		inet_ntop(AF_INET, &state->backends[vip->backend_ids[b]].address, text,
+			  sizeof(text));
 		rte_tel_data_add_array_string(backends, text);
 	}
 	rte_tel_data_add_dict_container(d, "backends", backends, 0);
@@ -382,7 +383,7 @@ static int telemetry_backends(const char *cmd, const char *params, struct rte_te
 	struct rte_tel_data *last_ok = table_column(&t, "last_check_ok", RTE_TEL_U64_VAL);
 	struct rte_tel_data *latency = table_column(&t, "last_check_us", RTE_TEL_U64_VAL);
 	struct rte_tel_data *error = table_column(&t, "last_check_error", RTE_TEL_STRING_VAL);
-#define TRAFFIC_COLUMN(field, kind, help)                                                      \
+#define TRAFFIC_COLUMN(field, kind, help)                                                          \
 	struct rte_tel_data *column_##field = table_column(&t, #field, RTE_TEL_U64_VAL);
 	DPLB_TRAFFIC_COUNTERS(TRAFFIC_COLUMN)
 #undef TRAFFIC_COLUMN
@@ -420,8 +421,7 @@ static const struct {
 	{ "/dplb/workers", telemetry_workers, "dplb counters of each worker. No parameters" },
 	{ "/dplb/worker", telemetry_worker,
 	  "dplb counters of one worker, drops by reason. Parameter: worker index" },
-	{ "/dplb/ports", telemetry_ports,
-	  "dplb and driver counters of each port. No parameters" },
+	{ "/dplb/ports", telemetry_ports, "dplb and driver counters of each port. No parameters" },
 	{ "/dplb/vips", telemetry_vips,
 	  "dplb VIPs and their counters, one list per field. No parameters" },
 	{ "/dplb/vip", telemetry_vip,
@@ -459,7 +459,8 @@ int dplb_telemetry_register(struct dplb_context *ctx)
 {
 	telemetry_context = ctx;
 	for (size_t i = 0; i < RTE_DIM(commands); i++)
-		if (rte_telemetry_register_cmd(commands[i].name, run_command, commands[i].help) != 0)
+		if (rte_telemetry_register_cmd(commands[i].name, run_command, commands[i].help) !=
+		    0)
 			return -1;
 	return 0;
 }

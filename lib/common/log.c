@@ -124,7 +124,8 @@ static void count_dropped(const char *buf, size_t size, size_t written)
 static ssize_t stream_write(void *cookie, const char *buf, size_t size)
 {
 	const int level = rte_log_cur_msg_loglevel();
-	const struct sink *sink = &sinks[level >= (int)RTE_LOG_EMERG && level <= (int)RTE_LOG_WARNING];
+	const struct sink *sink =
+		&sinks[level >= (int)RTE_LOG_EMERG && level <= (int)RTE_LOG_WARNING];
 	char priority[8];
 	struct iovec iov[2];
 	size_t prefix = 0;

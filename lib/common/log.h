@@ -20,14 +20,14 @@
 
 extern int dplb_logtype;
 
-#define DPLB_LOG(level, ...)                                                        \
-	rte_log(RTE_LOG_##level, dplb_logtype,                                       \
+#define DPLB_LOG(level, ...)                                                                       \
+	rte_log(RTE_LOG_##level, dplb_logtype,                                                     \
 		RTE_FMT("dplb: " RTE_FMT_HEAD(__VA_ARGS__, ) "\n", RTE_FMT_TAIL(__VA_ARGS__, )))
 
 /* What the sink could not write, declared once for /stats, /metrics,
  * telemetry and the exit summary: X(field, help). */
-#define DPLB_LOG_METRICS(X)                                                                \
-	X(log_dropped, "Log lines that could not be written (the reader was not keeping up)") \
+#define DPLB_LOG_METRICS(X)                                                                        \
+	X(log_dropped, "Log lines that could not be written (the reader was not keeping up)")      \
 	X(log_dropped_bytes, "Bytes of log lines that could not be written")
 
 struct dplb_log_drops {

@@ -10,8 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int dplb_parse_unsigned(const char *text, size_t len, uint64_t min, uint64_t max,
-			uint64_t *out)
+int dplb_parse_unsigned(const char *text, size_t len, uint64_t min, uint64_t max, uint64_t *out)
 {
 	uint64_t value = 0;
 
@@ -93,8 +92,10 @@ const char *dplb_parse_prefix(const char *text, size_t len, struct dplb_prefix *
 		char meant[DPLB_PREFIX_TEXT_MAX];
 
 		p.address.ipv4 &= ipv4_mask(p.length);
-		snprintf(reason, sizeof(reason), "bits are set past the prefix length (the network "
-			 "is %s)", dplb_format_prefix(&p, meant));
+		snprintf(reason, sizeof(reason),
+			 "bits are set past the prefix length (the network "
+			 "is %s)",
+			 dplb_format_prefix(&p, meant));
 		return reason;
 	}
 	*out = p;

@@ -22,8 +22,7 @@
  * -ERANGE when it is a number outside [min, max] (one too big for 64 bits
  * too: it never wraps).
  */
-int dplb_parse_unsigned(const char *text, size_t len, uint64_t min, uint64_t max,
-			uint64_t *out);
+int dplb_parse_unsigned(const char *text, size_t len, uint64_t min, uint64_t max, uint64_t *out);
 
 /*
  * A dotted quad such as 10.0.0.1, into *out in network order. 0.0.0.0 is
@@ -46,11 +45,11 @@ const char *dplb_parse_mac(const char *text, size_t len, uint8_t mac[6]);
  */
 struct dplb_prefix {
 	union {
-		uint32_t ipv4;    /* network order; bits past length are zero */
+		uint32_t ipv4;	  /* network order; bits past length are zero */
 		uint8_t ipv6[16]; /* not taken yet */
 	} address;
-	uint8_t family;           /* AF_INET */
-	uint8_t length;           /* 0..32 */
+	uint8_t family; /* AF_INET */
+	uint8_t length; /* 0..32 */
 };
 
 /* Room for any prefix's text, NUL included ("ffff:...:ffff/128"). */

@@ -53,8 +53,8 @@
 #define KEY_TABLE_MAX 48
 
 enum section_kind {
-	SECTION_NONE,	/* before the first header */
-	SECTION_SKIP,	/* a header already reported as bad: its keys are not */
+	SECTION_NONE, /* before the first header */
+	SECTION_SKIP, /* a header already reported as bad: its keys are not */
 	SECTION_DATAPLANE,
 	SECTION_MANAGEMENT,
 	SECTION_VIP,
@@ -128,17 +128,17 @@ struct loader {
 	const char *path;
 	struct dplb_config *config;
 	FILE *file;
-	char *buf;		/* getline's, grown as needed */
+	char *buf; /* getline's, grown as needed */
 	size_t buf_size;
-	int line;		/* physical line the reader last handed to inih */
-	int read_errno;		/* getline's, when it failed other than at EOF */
+	int line;	/* physical line the reader last handed to inih */
+	int read_errno; /* getline's, when it failed other than at EOF */
 
 	enum section_kind section;
 	char section_label[DPLB_NAME_MAX + 8]; /* "[vip:NAME]", for messages */
-	uint32_t vip;		/* index of the open VIP in config->vips */
+	uint32_t vip;			       /* index of the open VIP in config->vips */
 	uint32_t vip_capacity;
 	uint32_t backend_capacity; /* of the open VIP's backends array */
-	int dataplane_line;	/* 0 until the section is seen */
+	int dataplane_line;	   /* 0 until the section is seen */
 	int management_line;
 	int seen[KEY_TABLE_MAX]; /* line where each key was last set, or 0 */
 
@@ -155,17 +155,17 @@ struct key_spec;
 
 /* Parsers report their own errors (with the key's line) and leave the
  * field alone when the value is bad. base is the section's struct. */
-typedef void (*value_parser)(struct loader *ld, const struct key_spec *spec,
-			     const char *value, void *base);
+typedef void (*value_parser)(struct loader *ld, const struct key_spec *spec, const char *value,
+			     void *base);
 
 struct key_spec {
 	enum section_kind section;
 	const char *key;
 	value_parser parse;
-	size_t offset;		/* of the field in the section's struct */
+	size_t offset; /* of the field in the section's struct */
 	size_t size;
-	size_t flag_offset;	/* of a "has_..." bool, for optional MACs */
-	uint32_t min, max;	/* for numbers */
+	size_t flag_offset;		/* of a "has_..." bool, for optional MACs */
+	uint32_t min, max;		/* for numbers */
 	const struct name_value *names; /* for enumerations */
 	bool required;
 	bool repeatable;
@@ -276,8 +276,7 @@ static bool weight_in_range(uint64_t weight)
 	return weight >= 1 && weight <= DPLB_MAX_WEIGHT;
 }
 
-static const struct name_value *find_name(const struct name_value *names,
-					  const char *s, size_t len)
+static const struct name_value *find_name(const struct name_value *names, const char *s, size_t len)
 {
 	for (; names->name; names++)
 		if (strlen(names->name) == len && !memcmp(names->name, s, len))
@@ -327,20 +326,20 @@ static void *field_of(void *base, const struct key_spec *spec)
 	return (char *)base + spec->offset;
 }
 
-static bool number_in_range(struct loader *ld, const struct key_spec *spec,
-			    const char *s, size_t len, uint32_t *out)
+static bool number_in_range(struct loader *ld, const struct key_spec *spec, const char *s,
+			    size_t len, uint32_t *out)
 {
 	uint64_t v;
 	const int rc = dplb_parse_unsigned(s, len, spec->min, spec->max, &v);
 
 	if (rc == -EINVAL) {
-		key_error(ld, spec, "\"%.*s\" is not a number (expected %u..%u)",
-			  quote_len(len), s, spec->min, spec->max);
+		key_error(ld, spec, "\"%.*s\" is not a number (expected %u..%u)", quote_len(len), s,
+			  spec->min, spec->max);
 		return false;
 	}
 	if (rc != 0) {
-		key_error(ld, spec, "%.*s is out of range (%u..%u)", quote_len(len), s,
-			  spec->min, spec->max);
+		key_error(ld, spec, "%.*s is out of range (%u..%u)", quote_len(len), s, spec->min,
+			  spec->max);
 		return false;
 	}
 	*out = (uint32_t)v;
@@ -349,8 +348,8 @@ static bool number_in_range(struct loader *ld, const struct key_spec *spec,
 
 /* ---- key parsers ------------------------------------------------------ */
 
-static void parse_number_key(struct loader *ld, const struct key_spec *spec,
-			     const char *value, void *base)
+static void parse_number_key(struct loader *ld, const struct key_spec *spec, const char *value,
+			     void *base)
 {
 	uint32_t v;
 
@@ -358,13 +357,13 @@ static void parse_number_key(struct loader *ld, const struct key_spec *spec,
 		store_uint(field_of(base, spec), spec->size, v);
 }
 
-static void parse_enum_key(struct loader *ld, const struct key_spec *spec,
-			   const char *value, void *base)
+static void parse_enum_key(struct loader *ld, const struct key_spec *spec, const char *value,
+			   void *base)
 {
 	const struct name_value *nv = find_name(spec->names, value, strlen(value));
 	char expected[160];
 
-	if (!nv) {
+	if (nv == NULL) {
 		list_names(spec->names, expected, sizeof(expected));
 		key_error(ld, spec, "unknown value \"%.*s\" (expected %s)",
 			  quote_len(strlen(value)), value, expected);
@@ -373,8 +372,8 @@ static void parse_enum_key(struct loader *ld, const struct key_spec *spec,
 	store_uint(field_of(base, spec), spec->size, nv->value);
 }
 
-static void parse_ipv4_key(struct loader *ld, const struct key_spec *spec,
-			   const char *value, void *base)
+static void parse_ipv4_key(struct loader *ld, const struct key_spec *spec, const char *value,
+			   void *base)
 {
 	size_t len = strlen(value);
 	const char *why = dplb_parse_ipv4(value, len, field_of(base, spec));
@@ -383,8 +382,8 @@ static void parse_ipv4_key(struct loader *ld, const struct key_spec *spec,
 		key_error(ld, spec, "bad IPv4 address \"%.*s\" (%s)", quote_len(len), value, why);
 }
 
-static void parse_mac_key(struct loader *ld, const struct key_spec *spec,
-			  const char *value, void *base)
+static void parse_mac_key(struct loader *ld, const struct key_spec *spec, const char *value,
+			  void *base)
 {
 	size_t len = strlen(value);
 	const char *why = dplb_parse_mac(value, len, field_of(base, spec));
@@ -397,8 +396,8 @@ static void parse_mac_key(struct loader *ld, const struct key_spec *spec,
 }
 
 /* "0", "0,1", "0 1": DPDK port ids, each once. */
-static void parse_ports_key(struct loader *ld, const struct key_spec *spec,
-			    const char *value, void *base)
+static void parse_ports_key(struct loader *ld, const struct key_spec *spec, const char *value,
+			    void *base)
 {
 	struct dplb_config *config = base;
 	uint16_t ids[DPLB_MAX_PORTS];
@@ -410,8 +409,8 @@ static void parse_ports_key(struct loader *ld, const struct key_spec *spec,
 		p += strspn(p, " \t");
 		len = strcspn(p, ", \t");
 		if (len == 0) {
-			key_error(ld, spec, "empty port id in \"%.*s\"",
-				  quote_len(strlen(value)), value);
+			key_error(ld, spec, "empty port id in \"%.*s\"", quote_len(strlen(value)),
+				  value);
 			return;
 		}
 		if (!number_in_range(ld, spec, p, len, &id))
@@ -439,8 +438,8 @@ static void parse_ports_key(struct loader *ld, const struct key_spec *spec,
 }
 
 /* "IPv4:PORT" or "IPv4" (port 8080). */
-static void parse_listen_key(struct loader *ld, const struct key_spec *spec,
-			     const char *value, void *base)
+static void parse_listen_key(struct loader *ld, const struct key_spec *spec, const char *value,
+			     void *base)
 {
 	struct dplb_config *config = base;
 	const char *colon = strchr(value, ':');
@@ -451,8 +450,10 @@ static void parse_listen_key(struct loader *ld, const struct key_spec *spec,
 
 	why = dplb_parse_ipv4_any(value, addr_len, &address);
 	if (why) {
-		key_error(ld, spec, "bad IPv4 address \"%.*s\" (expected ADDRESS[:PORT] "
-			  "such as 127.0.0.1:8080)", quote_len(addr_len), value);
+		key_error(ld, spec,
+			  "bad IPv4 address \"%.*s\" (expected ADDRESS[:PORT] "
+			  "such as 127.0.0.1:8080)",
+			  quote_len(addr_len), value);
 		return;
 	}
 	if (colon) {
@@ -472,8 +473,8 @@ static void parse_listen_key(struct loader *ld, const struct key_spec *spec,
  * The token is read when the API needs it, but a file that cannot be read
  * would otherwise surface only as refused requests: check it now.
  */
-static void parse_token_file_key(struct loader *ld, const struct key_spec *spec,
-				 const char *value, void *base)
+static void parse_token_file_key(struct loader *ld, const struct key_spec *spec, const char *value,
+				 void *base)
 {
 	struct dplb_config *config = base;
 	size_t len = strlen(value);
@@ -503,8 +504,8 @@ static void parse_token_file_key(struct loader *ld, const struct key_spec *spec,
 }
 
 /* Maglev needs a prime table size so every backend's permutation is full. */
-static void parse_maglev_size_key(struct loader *ld, const struct key_spec *spec,
-				  const char *value, void *base)
+static void parse_maglev_size_key(struct loader *ld, const struct key_spec *spec, const char *value,
+				  void *base)
 {
 	struct dplb_vip_config *vip = base;
 	uint32_t m;
@@ -540,7 +541,8 @@ static void parse_health_check_key(struct loader *ld, const struct key_spec *spe
 		return;
 	}
 	if (strncmp(value, "http:", 5) || value[5] != '/') {
-		key_error(ld, spec, "unknown value \"%.*s\" (expected tcp, udp, http:/PATH or none)",
+		key_error(ld, spec,
+			  "unknown value \"%.*s\" (expected tcp, udp, http:/PATH or none)",
 			  quote_len(strlen(value)), value);
 		return;
 	}
@@ -554,8 +556,10 @@ static void parse_health_check_key(struct loader *ld, const struct key_spec *spe
 	/* It goes into a request line verbatim. */
 	for (i = 0; i < len; i++) {
 		if (path[i] <= ' ' || path[i] > '~') {
-			key_error(ld, spec, "HTTP path \"%.*s\" contains a blank or "
-				  "control character", quote_len(len), path);
+			key_error(ld, spec,
+				  "HTTP path \"%.*s\" contains a blank or "
+				  "control character",
+				  quote_len(len), path);
 			return;
 		}
 	}
@@ -630,8 +634,8 @@ static bool prefix_room(struct dplb_prefix_list *list, uint32_t more)
 
 /* "10.0.0.0/8 192.168.1.0/24", blanks or commas between: appended to the
  * list (allow or deny), the line's good prefixes even when one is bad. */
-static void parse_prefixes_key(struct loader *ld, const struct key_spec *spec,
-			       const char *value, void *base)
+static void parse_prefixes_key(struct loader *ld, const struct key_spec *spec, const char *value,
+			       void *base)
 {
 	struct dplb_prefix_list *list = field_of(base, spec);
 	const char *p = value, *why;
@@ -653,8 +657,8 @@ static void parse_prefixes_key(struct loader *ld, const struct key_spec *spec,
 	}
 }
 
-static void add_backend(struct loader *ld, const struct key_spec *spec,
-			struct dplb_vip_config *vip, const struct dplb_backend_config *b)
+static void add_backend(struct loader *ld, const struct key_spec *spec, struct dplb_vip_config *vip,
+			const struct dplb_backend_config *b)
 {
 	struct dplb_backend_config *grown;
 	uint32_t capacity;
@@ -668,7 +672,7 @@ static void add_backend(struct loader *ld, const struct key_spec *spec,
 	if (vip->backend_count == ld->backend_capacity) {
 		capacity = ld->backend_capacity ? ld->backend_capacity * 2 : 8;
 		grown = realloc(vip->backends, capacity * sizeof(*grown));
-		if (!grown) {
+		if (grown == NULL) {
 			no_memory(ld);
 			return;
 		}
@@ -724,9 +728,8 @@ static const struct name_value backend_options[] = {
 };
 
 /* One "name=value" backend option; a bad one is reported and not applied. */
-static void parse_backend_option(struct loader *ld, const struct key_spec *spec,
-				 const char *tok, size_t len, uint32_t *given,
-				 struct dplb_backend_config *b)
+static void parse_backend_option(struct loader *ld, const struct key_spec *spec, const char *tok,
+				 size_t len, uint32_t *given, struct dplb_backend_config *b)
 {
 	const char *eq = memchr(tok, '=', len), *v, *why;
 	const struct name_value *opt = NULL, *state;
@@ -736,10 +739,11 @@ static void parse_backend_option(struct loader *ld, const struct key_spec *spec,
 
 	if (eq)
 		opt = find_name(backend_options, tok, (size_t)(eq - tok));
-	if (!opt && eq && parse_backend_health_option(ld, tok, len, b))
+	if (opt == NULL && eq && parse_backend_health_option(ld, tok, len, b))
 		return;
-	if (!opt) {
-		key_error(ld, spec, "unknown backend option \"%.*s\" (expected weight=N, "
+	if (opt == NULL) {
+		key_error(ld, spec,
+			  "unknown backend option \"%.*s\" (expected weight=N, "
 			  "state=up|drain|down, mac=xx:xx:xx:xx:xx:xx or a health_* key=VALUE)",
 			  quote_len(len), tok);
 		return;
@@ -760,15 +764,15 @@ static void parse_backend_option(struct loader *ld, const struct key_spec *spec,
 			return;
 		}
 		if (rc != 0) {
-			key_error(ld, spec, "weight %.*s is out of range (1..%u)",
-				  quote_len(v_len), v, DPLB_MAX_WEIGHT);
+			key_error(ld, spec, "weight %.*s is out of range (1..%u)", quote_len(v_len),
+				  v, DPLB_MAX_WEIGHT);
 			return;
 		}
 		b->weight = (uint32_t)weight;
 		break;
 	case OPTION_STATE:
 		state = find_name(state_names, v, v_len);
-		if (!state) {
+		if (state == NULL) {
 			key_error(ld, spec, "unknown state \"%.*s\" (expected up, drain or down)",
 				  quote_len(v_len), v);
 			return;
@@ -778,8 +782,8 @@ static void parse_backend_option(struct loader *ld, const struct key_spec *spec,
 	default:
 		why = dplb_parse_mac(v, v_len, b->mac);
 		if (why) {
-			key_error(ld, spec, "bad MAC address \"%.*s\" (%s)", quote_len(v_len),
-				  v, why);
+			key_error(ld, spec, "bad MAC address \"%.*s\" (%s)", quote_len(v_len), v,
+				  why);
 			return;
 		}
 		b->has_mac = true;
@@ -788,11 +792,13 @@ static void parse_backend_option(struct loader *ld, const struct key_spec *spec,
 }
 
 /* "ADDRESS [weight=N] [state=up|drain|down] [mac=xx:xx:xx:xx:xx:xx]" */
-static void parse_backend_key(struct loader *ld, const struct key_spec *spec,
-			      const char *value, void *base)
+static void parse_backend_key(struct loader *ld, const struct key_spec *spec, const char *value,
+			      void *base)
 {
 	struct dplb_backend_config b = {
-		.weight = 1, .state = DPLB_BACKEND_UP, .line = ld->line,
+		.weight = 1,
+		.state = DPLB_BACKEND_UP,
+		.line = ld->line,
 	};
 	const char *p = value, *why;
 	uint32_t given = 0;
@@ -813,14 +819,13 @@ static void parse_backend_key(struct loader *ld, const struct key_spec *spec,
 	add_backend(ld, spec, base, &b);
 }
 
-#define CONFIG_FIELD(m) \
-	.offset = offsetof(struct dplb_config, m), \
-	.size = sizeof(((struct dplb_config *)0)->m)
-#define VIP_FIELD(m) \
-	.offset = offsetof(struct dplb_vip_config, m), \
+#define CONFIG_FIELD(m)                                                                            \
+	.offset = offsetof(struct dplb_config, m), .size = sizeof(((struct dplb_config *)0)->m)
+#define VIP_FIELD(m)                                                                               \
+	.offset = offsetof(struct dplb_vip_config, m),                                             \
 	.size = sizeof(((struct dplb_vip_config *)0)->m)
-#define HEALTH_FIELD(m, bit) \
-	.offset = offsetof(struct dplb_health_settings, m), \
+#define HEALTH_FIELD(m, bit)                                                                       \
+	.offset = offsetof(struct dplb_health_settings, m),                                        \
 	.size = sizeof(((struct dplb_health_settings *)0)->m), .health_field = (bit)
 
 static const struct key_spec key_table[] = {
@@ -829,8 +834,7 @@ static const struct key_spec key_table[] = {
 	  .min = 0, .max = 65534,
 	  .doc = "DPDK port ids, separated by commas or blanks, at most 8 (default 0); one port "
 		 "is one-armed: answers leave by the port they came in on." },
-	{ SECTION_DATAPLANE, "address", parse_ipv4_key, CONFIG_FIELD(address),
-	  .required = true,
+	{ SECTION_DATAPLANE, "address", parse_ipv4_key, CONFIG_FIELD(address), .required = true,
 	  .doc = "Our own IPv4 address on those ports: the outer source of encapsulated packets,"
 		 " and the address dplb answers ARP and ping for." },
 	{ SECTION_DATAPLANE, "gateway", parse_ipv4_key, CONFIG_FIELD(gateway),
@@ -843,24 +847,20 @@ static const struct key_spec key_table[] = {
 	{ SECTION_DATAPLANE, "gateway_mac", parse_mac_key, CONFIG_FIELD(gateway_mac),
 	  .flag_offset = offsetof(struct dplb_config, has_gateway_mac),
 	  .doc = "Static MAC of the gateway, used instead of resolving it by ARP." },
-	{ SECTION_DATAPLANE, "flow_table_size", parse_number_key,
-	  CONFIG_FIELD(flow_table_size), .min = 1024, .max = 268435456,
+	{ SECTION_DATAPLANE, "flow_table_size", parse_number_key, CONFIG_FIELD(flow_table_size),
+	  .min = 1024, .max = 268435456,
 	  .doc = "Flow table entries per worker lcore; needs a restart to change." },
-	{ SECTION_DATAPLANE, "tcp_timeout", parse_number_key, CONFIG_FIELD(tcp_timeout),
-	  .min = 1, .max = 86400,
-	  .doc = "Idle seconds before a TCP flow is forgotten." },
+	{ SECTION_DATAPLANE, "tcp_timeout", parse_number_key, CONFIG_FIELD(tcp_timeout), .min = 1,
+	  .max = 86400, .doc = "Idle seconds before a TCP flow is forgotten." },
 	{ SECTION_DATAPLANE, "tcp_closing_timeout", parse_number_key,
 	  CONFIG_FIELD(tcp_closing_timeout), .min = 1, .max = 86400,
 	  .doc = "Idle seconds of a TCP flow once the client sent FIN or RST; a SYN on the same "
 		 "5-tuple puts it back on tcp_timeout." },
-	{ SECTION_DATAPLANE, "udp_timeout", parse_number_key, CONFIG_FIELD(udp_timeout),
-	  .min = 1, .max = 86400,
-	  .doc = "Idle seconds before a UDP flow is forgotten." },
-	{ SECTION_DATAPLANE, "gue_port", parse_number_key, CONFIG_FIELD(gue_port),
-	  .min = 1, .max = 65535,
-	  .doc = "UDP destination port of GUE packets to backends." },
-	{ SECTION_DATAPLANE, "mtu", parse_number_key, CONFIG_FIELD(mtu),
-	  .min = 576, .max = 9216,
+	{ SECTION_DATAPLANE, "udp_timeout", parse_number_key, CONFIG_FIELD(udp_timeout), .min = 1,
+	  .max = 86400, .doc = "Idle seconds before a UDP flow is forgotten." },
+	{ SECTION_DATAPLANE, "gue_port", parse_number_key, CONFIG_FIELD(gue_port), .min = 1,
+	  .max = 65535, .doc = "UDP destination port of GUE packets to backends." },
+	{ SECTION_DATAPLANE, "mtu", parse_number_key, CONFIG_FIELD(mtu), .min = 576, .max = 9216,
 	  .doc = "Largest IP packet dplb sends, encapsulation included; bigger packets with DF "
 		 "get ICMP fragmentation-needed." },
 	{ SECTION_DATAPLANE, "mbufs", parse_number_key, CONFIG_FIELD(mbufs), .min = 0,
@@ -906,17 +906,15 @@ static const struct key_spec key_table[] = {
 	  .doc = "The virtual IPv4 address clients connect to." },
 	{ SECTION_VIP, "port", parse_number_key, VIP_FIELD(port), .min = 0, .max = 65535,
 	  .doc = "Destination port; 0 means every port." },
-	{ SECTION_VIP, "protocol", parse_enum_key, VIP_FIELD(protocol),
-	  .names = protocol_names,
+	{ SECTION_VIP, "protocol", parse_enum_key, VIP_FIELD(protocol), .names = protocol_names,
 	  .doc = "Transport protocol of the service." },
-	{ SECTION_VIP, "scheduler", parse_enum_key, VIP_FIELD(scheduler),
-	  .names = scheduler_names,
+	{ SECTION_VIP, "scheduler", parse_enum_key, VIP_FIELD(scheduler), .names = scheduler_names,
 	  .doc = "How a new flow picks its backend; maglev makes the same choice on every dplb "
 		 "with the same backends." },
 	{ SECTION_VIP, "encap", parse_enum_key, VIP_FIELD(encap), .names = encap_names,
 	  .doc = "How packets are tunnelled to backends: IP-in-IP, or GUE to gue_port." },
-	{ SECTION_VIP, "maglev_size", parse_maglev_size_key, VIP_FIELD(maglev_size),
-	  .min = 2, .max = DPLB_MAX_MAGLEV_SIZE,
+	{ SECTION_VIP, "maglev_size", parse_maglev_size_key, VIP_FIELD(maglev_size), .min = 2,
+	  .max = DPLB_MAX_MAGLEV_SIZE,
 	  .doc = "Maglev lookup table size: a prime, at least the number of backends; bigger "
 		 "tables follow weights more finely." },
 	{ SECTION_VIP, "health_check", parse_health_check_key,
@@ -929,8 +927,8 @@ static const struct key_spec key_table[] = {
 	{ SECTION_VIP, "health_expect_status", parse_number_key,
 	  HEALTH_FIELD(expect_status, DPLB_HEALTH_FIELD_EXPECT_STATUS), .min = 100, .max = 599,
 	  .doc = "HTTP checks: the one status that is healthy (default: any 2xx or 3xx)." },
-	{ SECTION_VIP, "health_port", parse_number_key,
-	  HEALTH_FIELD(port, DPLB_HEALTH_FIELD_PORT), .min = 1, .max = 65535,
+	{ SECTION_VIP, "health_port", parse_number_key, HEALTH_FIELD(port, DPLB_HEALTH_FIELD_PORT),
+	  .min = 1, .max = 65535,
 	  .doc = "Port the checks go to (default: the VIP's port; required when it is 0)." },
 	{ SECTION_VIP, "health_interval_ms", parse_number_key,
 	  HEALTH_FIELD(interval_ms, DPLB_HEALTH_FIELD_INTERVAL), .min = 100, .max = 600000,
@@ -940,13 +938,12 @@ static const struct key_spec key_table[] = {
 	  HEALTH_FIELD(timeout_ms, DPLB_HEALTH_FIELD_TIMEOUT), .min = 10, .max = 600000,
 	  .doc = "A check not answered within this many milliseconds has failed; at most "
 		 "health_interval_ms (default: the same as health_interval_ms)." },
-	{ SECTION_VIP, "health_rise", parse_number_key,
-	  HEALTH_FIELD(rise, DPLB_HEALTH_FIELD_RISE), .min = 1, .max = 100,
+	{ SECTION_VIP, "health_rise", parse_number_key, HEALTH_FIELD(rise, DPLB_HEALTH_FIELD_RISE),
+	  .min = 1, .max = 100,
 	  .doc = "Consecutive successful checks that make an unhealthy backend healthy "
 		 "again." },
-	{ SECTION_VIP, "health_fall", parse_number_key,
-	  HEALTH_FIELD(fall, DPLB_HEALTH_FIELD_FALL), .min = 1, .max = 100,
-	  .doc = "Consecutive failed checks that make a backend unhealthy." },
+	{ SECTION_VIP, "health_fall", parse_number_key, HEALTH_FIELD(fall, DPLB_HEALTH_FIELD_FALL),
+	  .min = 1, .max = 100, .doc = "Consecutive failed checks that make a backend unhealthy." },
 	{ SECTION_VIP, "health_payload", parse_health_payload_key,
 	  HEALTH_FIELD(payload, DPLB_HEALTH_FIELD_PAYLOAD),
 	  .doc = "UDP checks: the datagram sent, as text, or hex:0a1b... for bytes (default: "
@@ -986,8 +983,7 @@ static const struct key_spec key_table[] = {
 		 "table is full, so backends still get it but the flow table is spared. stateless "
 		 "needs a hashing scheduler (maglev or source-hash): a flow that gets its entry "
 		 "later must keep the backend the hash gave it." },
-	{ SECTION_VIP, "backend", parse_backend_key, VIP_FIELD(backends),
-	  .repeatable = true,
+	{ SECTION_VIP, "backend", parse_backend_key, VIP_FIELD(backends), .repeatable = true,
 	  .doc = "One backend per line: weight (1..65535, default 1) is its share of new flows; "
 		 "state up takes new flows (default), drain keeps only existing ones, down takes"
 		 " none; mac pins the next-hop MAC instead of ARP." },
@@ -1114,8 +1110,8 @@ int dplb_config_parse_backend(const char *value, struct dplb_backend_config *out
 
 /* ---- health settings --------------------------------------------------- */
 
-static void override_health(struct dplb_health_settings *to, const struct dplb_health_settings *from,
-			    uint32_t fields)
+static void override_health(struct dplb_health_settings *to,
+			    const struct dplb_health_settings *from, uint32_t fields)
 {
 	if (fields & DPLB_HEALTH_FIELD_CHECK) {
 		to->check = from->check;
@@ -1221,8 +1217,8 @@ static void unknown_key(struct loader *ld, const char *name)
 		report(ld, ld->line, "unknown key \"%.*s\" in %s (did you mean \"%s\"?)",
 		       quote_len(strlen(name)), name, ld->section_label, guess);
 	else
-		report(ld, ld->line, "unknown key \"%.*s\" in %s", quote_len(strlen(name)),
-		       name, ld->section_label);
+		report(ld, ld->line, "unknown key \"%.*s\" in %s", quote_len(strlen(name)), name,
+		       ld->section_label);
 }
 
 static struct dplb_vip_config *open_vip(struct loader *ld)
@@ -1237,8 +1233,9 @@ static void check_required(struct loader *ld, enum section_kind kind, int line)
 	for (i = 0; i < ARRAY_SIZE(key_table); i++)
 		if (key_table[i].section == kind && key_table[i].required && !ld->seen[i])
 			report(ld, line, "missing required key \"%s\" in %s", key_table[i].key,
-			       kind == SECTION_VIP ? ld->section_label :
-			       kind == SECTION_DATAPLANE ? "[dataplane]" : "[management]");
+			       kind == SECTION_VIP	   ? ld->section_label
+			       : kind == SECTION_DATAPLANE ? "[dataplane]"
+							   : "[management]");
 }
 
 static size_t key_index(enum section_kind kind, const char *key)
@@ -1283,7 +1280,7 @@ static void check_duplicate_backends(struct loader *ld, const struct dplb_vip_co
 	if (vip->backend_count < 2)
 		return;
 	sorted = malloc(vip->backend_count * sizeof(*sorted));
-	if (!sorted) {
+	if (sorted == NULL) {
 		no_memory(ld);
 		return;
 	}
@@ -1317,8 +1314,9 @@ static void check_backend_values(struct loader *ld, const struct dplb_vip_config
 			report(ld, b->line, "backend in [vip:%s]: 0.0.0.0 is not a usable address",
 			       vip->name);
 		if (!weight_in_range(b->weight))
-			report(ld, b->line, "backend in [vip:%s]: weight %u is out of range (1..%u)",
-			       vip->name, b->weight, DPLB_MAX_WEIGHT);
+			report(ld, b->line,
+			       "backend in [vip:%s]: weight %u is out of range (1..%u)", vip->name,
+			       b->weight, DPLB_MAX_WEIGHT);
 		if (b->state != DPLB_BACKEND_UP && b->state != DPLB_BACKEND_DRAIN &&
 		    b->state != DPLB_BACKEND_DOWN)
 			report(ld, b->line, "backend in [vip:%s]: unknown state %d", vip->name,
@@ -1345,29 +1343,36 @@ static void check_health_settings(struct loader *ld, const struct dplb_vip_confi
 		if (h->check == DPLB_HEALTH_NONE)
 			continue;
 		if (dplb_health_port(vip, b) == 0) {
-			if (b->health_overrides & (DPLB_HEALTH_FIELD_CHECK | DPLB_HEALTH_FIELD_PORT))
-				report(ld, b->line, "backend in [vip:%s]: health_check %s needs "
-				       "health_port (the VIP has port 0)", vip->name,
-				       dplb_health_check_name(h->check));
+			if (b->health_overrides &
+			    (DPLB_HEALTH_FIELD_CHECK | DPLB_HEALTH_FIELD_PORT))
+				report(ld, b->line,
+				       "backend in [vip:%s]: health_check %s needs "
+				       "health_port (the VIP has port 0)",
+				       vip->name, dplb_health_check_name(h->check));
 			else if (vip_problem == NULL)
 				vip_problem = "port", example = b;
 		}
 		if (h->timeout_ms > h->interval_ms) {
-			if (b->health_overrides & (DPLB_HEALTH_FIELD_TIMEOUT | DPLB_HEALTH_FIELD_INTERVAL))
-				report(ld, b->line, "backend in [vip:%s]: health_timeout_ms %u is longer "
-				       "than health_interval_ms %u", vip->name, h->timeout_ms,
-				       h->interval_ms);
+			if (b->health_overrides &
+			    (DPLB_HEALTH_FIELD_TIMEOUT | DPLB_HEALTH_FIELD_INTERVAL))
+				report(ld, b->line,
+				       "backend in [vip:%s]: health_timeout_ms %u is longer "
+				       "than health_interval_ms %u",
+				       vip->name, h->timeout_ms, h->interval_ms);
 			else if (vip_problem == NULL)
 				vip_problem = "timeout", example = b;
 		}
 	}
 	if (vip_problem != NULL && vip_problem[0] == 'p')
-		report(ld, vip->line, "[vip:%s] has port 0 (every port): health_check %s needs "
-		       "health_port", vip->name, dplb_health_check_name(example->health.check));
+		report(ld, vip->line,
+		       "[vip:%s] has port 0 (every port): health_check %s needs "
+		       "health_port",
+		       vip->name, dplb_health_check_name(example->health.check));
 	else if (vip_problem != NULL)
-		report(ld, vip->line, "health_timeout_ms %u in [vip:%s] is longer than "
-		       "health_interval_ms %u", example->health.timeout_ms, vip->name,
-		       example->health.interval_ms);
+		report(ld, vip->line,
+		       "health_timeout_ms %u in [vip:%s] is longer than "
+		       "health_interval_ms %u",
+		       example->health.timeout_ms, vip->name, example->health.interval_ms);
 }
 
 /*
@@ -1386,8 +1391,8 @@ static void check_vip_backends(struct loader *ld, const struct dplb_vip_config *
 		       DPLB_MAX_BACKENDS_PER_VIP);
 	if (vip->backend_count > vip->maglev_size)
 		report(ld, maglev_line ? maglev_line : vip->line,
-		       "maglev_size %u in [vip:%s] is smaller than its %u backends", vip->maglev_size,
-		       vip->name, vip->backend_count);
+		       "maglev_size %u in [vip:%s] is smaller than its %u backends",
+		       vip->maglev_size, vip->name, vip->backend_count);
 	check_backend_values(ld, vip);
 	check_duplicate_backends(ld, vip);
 	check_health_settings(ld, vip);
@@ -1438,9 +1443,10 @@ static void check_vip_protection(struct loader *ld, const struct dplb_vip_config
 				break;
 			}
 	if ((uint64_t)vip->allow.count + vip->deny.count > DPLB_MAX_PREFIXES_PER_VIP)
-		report(ld, vip->line, "[vip:%s] has %u allow and %u deny prefixes: at most %u "
-		       "together", vip->name, vip->allow.count, vip->deny.count,
-		       DPLB_MAX_PREFIXES_PER_VIP);
+		report(ld, vip->line,
+		       "[vip:%s] has %u allow and %u deny prefixes: at most %u "
+		       "together",
+		       vip->name, vip->allow.count, vip->deny.count, DPLB_MAX_PREFIXES_PER_VIP);
 	check_duplicate_prefixes(ld, vip, &vip->allow, "allow");
 	check_duplicate_prefixes(ld, vip, &vip->deny, "deny");
 	if (vip->new_flow_rate > DPLB_MAX_NEW_FLOW_RATE ||
@@ -1453,10 +1459,11 @@ static void check_vip_protection(struct loader *ld, const struct dplb_vip_config
 		       (int)vip->rate_limit_action);
 	if (vip->rate_limit_action == DPLB_RATE_LIMIT_STATELESS &&
 	    !dplb_scheduler_is_hashing(vip->scheduler))
-		report(ld, vip->line, "[vip:%s] rate_limit_action = stateless needs scheduler "
+		report(ld, vip->line,
+		       "[vip:%s] rate_limit_action = stateless needs scheduler "
 		       "maglev or source-hash, not %s: a flow forwarded without an entry goes "
-		       "by the hash, and must keep that backend when it gets one", vip->name,
-		       value_name(scheduler_names, vip->scheduler));
+		       "by the hash, and must keep that backend when it gets one",
+		       vip->name, value_name(scheduler_names, vip->scheduler));
 }
 
 /* What can be judged only once the whole [vip:NAME] section is read. */
@@ -1484,8 +1491,7 @@ static void begin_global(struct loader *ld, enum section_kind kind, const char *
 			 int *first_line)
 {
 	if (*first_line)
-		report(ld, ld->line, "section %s repeated (first at line %d)", label,
-		       *first_line);
+		report(ld, ld->line, "section %s repeated (first at line %d)", label, *first_line);
 	else
 		*first_line = ld->line;
 	/* Keys are still read, and "seen" lives on, so a key set in both
@@ -1509,8 +1515,10 @@ static bool valid_vip_name(struct loader *ld, const char *name)
 	}
 	i = dplb_name_span(name, len);
 	if (i < len) {
-		report(ld, ld->line, "bad character '%c' in VIP name \"%s\" "
-		       "(allowed: " DPLB_NAME_CHARACTERS ")", name[i], name);
+		report(ld, ld->line,
+		       "bad character '%c' in VIP name \"%s\" "
+		       "(allowed: " DPLB_NAME_CHARACTERS ")",
+		       name[i], name);
 		return false;
 	}
 	return true;
@@ -1538,7 +1546,7 @@ static void begin_vip(struct loader *ld, const char *name)
 	if (config->vip_count == ld->vip_capacity) {
 		capacity = ld->vip_capacity ? ld->vip_capacity * 2 : 4;
 		grown = realloc(config->vips, capacity * sizeof(*grown));
-		if (!grown) {
+		if (grown == NULL) {
 			no_memory(ld);
 			return;
 		}
@@ -1575,7 +1583,7 @@ static void section_header(struct loader *ld, char *s)
 	char *end = strchr(s, ']'), *name = s + 1;
 
 	close_section(ld);
-	if (!end) {
+	if (end == NULL) {
 		report(ld, ld->line, "section header \"%.*s\" has no closing \"]\"",
 		       quote_len(strlen(s)), s);
 		return;
@@ -1595,8 +1603,10 @@ static void section_header(struct loader *ld, char *s)
 	else if (!strncmp(name, "vip:", 4))
 		begin_vip(ld, name + 4);
 	else
-		report(ld, ld->line, "unknown section [%.*s] (expected [dataplane], "
-		       "[management] or [vip:NAME])", quote_len(strlen(name)), name);
+		report(ld, ld->line,
+		       "unknown section [%.*s] (expected [dataplane], "
+		       "[management] or [vip:NAME])",
+		       quote_len(strlen(name)), name);
 }
 
 /* ---- the inih side ---------------------------------------------------- */
@@ -1654,9 +1664,11 @@ static char *read_line(char *str, int num, void *stream)
 		return str;
 	}
 	eq = strchr(s, '=');
-	if (!eq || eq == s) {
-		report(ld, ld->line, "expected \"key = value\", \"[section]\" or a comment, "
-		       "not \"%.*s\"", quote_len(strlen(s)), s);
+	if (eq == NULL || eq == s) {
+		report(ld, ld->line,
+		       "expected \"key = value\", \"[section]\" or a comment, "
+		       "not \"%.*s\"",
+		       quote_len(strlen(s)), s);
 		return str;
 	}
 	/* inih would split "a:b = c" at the ':' (configparser style). */
@@ -1675,8 +1687,7 @@ static char *read_line(char *str, int num, void *stream)
 	return str;
 }
 
-static int handle_key(void *user, const char *section, const char *name,
-		      const char *value)
+static int handle_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct loader *ld = user;
 	const struct key_spec *spec;
@@ -1687,8 +1698,8 @@ static int handle_key(void *user, const char *section, const char *name,
 	if (ld->section == SECTION_SKIP)
 		return 1;
 	if (ld->section == SECTION_NONE) {
-		report(ld, ld->line, "key \"%.*s\" before any [section]",
-		       quote_len(strlen(name)), name);
+		report(ld, ld->line, "key \"%.*s\" before any [section]", quote_len(strlen(name)),
+		       name);
 		return 1;
 	}
 	i = key_index(ld->section, name);
@@ -1736,8 +1747,10 @@ static void check_vip_tuples(struct loader *ld)
 			    a->protocol != b->protocol)
 				continue;
 			inet_ntop(AF_INET, &b->address, text, sizeof(text));
-			report(ld, b->line, "[vip:%s] duplicates [vip:%s] (line %d): both are "
-			       "%s:%u/%s", b->name, a->name, a->line, text, b->port,
+			report(ld, b->line,
+			       "[vip:%s] duplicates [vip:%s] (line %d): both are "
+			       "%s:%u/%s",
+			       b->name, a->name, a->line, text, b->port,
 			       dplb_protocol_name(b->protocol));
 			break;
 		}
@@ -1781,8 +1794,10 @@ static void check_addresses(struct loader *ld)
 		if (vip->address != 0 && (why = unusable_address(vip->address)) != NULL)
 			report(ld, vip->line, "[vip:%s] address %s is %s", vip->name, text, why);
 		else if (vip->address != 0 && vip->address == config->address)
-			report(ld, vip->line, "[vip:%s] address %s is dplb's own address "
-			       "([dataplane] address)", vip->name, text);
+			report(ld, vip->line,
+			       "[vip:%s] address %s is dplb's own address "
+			       "([dataplane] address)",
+			       vip->name, text);
 		for (uint32_t i = 0; i < vip->backend_count; i++) {
 			const struct dplb_backend_config *b = &vip->backends[i];
 
@@ -1791,11 +1806,14 @@ static void check_addresses(struct loader *ld)
 				report(ld, b->line, "backend in [vip:%s]: %s is %s, not a backend",
 				       vip->name, text, why);
 			else if (b->address != 0 && b->address == vip->address)
-				report(ld, b->line, "backend in [vip:%s]: %s is the VIP's own address",
+				report(ld, b->line,
+				       "backend in [vip:%s]: %s is the VIP's own address",
 				       vip->name, text);
 			else if (b->address != 0 && b->address == config->address)
-				report(ld, b->line, "backend in [vip:%s]: %s is dplb's own address "
-				       "([dataplane] address)", vip->name, text);
+				report(ld, b->line,
+				       "backend in [vip:%s]: %s is dplb's own address "
+				       "([dataplane] address)",
+				       vip->name, text);
 		}
 	}
 }
@@ -1843,7 +1861,7 @@ static int open_config(struct loader *ld, const char *path, const char *text, si
 	if (text != NULL) {
 		/* Only read: the cast is fmemopen's signature, not a write. */
 		ld->file = fmemopen((void *)text, len, "r");
-		if (!ld->file) {
+		if (ld->file == NULL) {
 			err = errno;
 			report(ld, 0, "cannot read: %s", strerror_r(err, reason, sizeof(reason)));
 			return -err;
@@ -1851,7 +1869,7 @@ static int open_config(struct loader *ld, const char *path, const char *text, si
 		return 0;
 	}
 	ld->file = fopen(path, "re");
-	if (!ld->file) {
+	if (ld->file == NULL) {
 		err = errno;
 		report(ld, 0, "cannot open: %s", strerror_r(err, reason, sizeof(reason)));
 		return -err;
@@ -1877,12 +1895,12 @@ static int load(const char *path, const char *text, size_t len, struct dplb_conf
 	int rc;
 
 	memset(ld.errs, 0, sizeof(*ld.errs));
-	if (!path || !out) {
+	if (path == NULL || out == NULL) {
 		report(&ld, 0, "no configuration file given");
 		return -EINVAL;
 	}
 	ld.config = calloc(1, sizeof(*ld.config));
-	if (!ld.config) {
+	if (ld.config == NULL) {
 		report(&ld, 0, "out of memory");
 		return -ENOMEM;
 	}
@@ -1921,14 +1939,13 @@ out:
 	return 0;
 }
 
-int dplb_config_load(const char *path, struct dplb_config **out,
-		     struct dplb_config_errors *errs)
+int dplb_config_load(const char *path, struct dplb_config **out, struct dplb_config_errors *errs)
 {
 	return load(path, NULL, 0, out, errs);
 }
 
-int dplb_config_load_text(const char *path, const char *text, size_t len,
-			  struct dplb_config **out, struct dplb_config_errors *errs)
+int dplb_config_load_text(const char *path, const char *text, size_t len, struct dplb_config **out,
+			  struct dplb_config_errors *errs)
 {
 	return load(path, text != NULL ? text : "", text != NULL ? len : 0, out, errs);
 }
@@ -1948,7 +1965,7 @@ void dplb_config_free(struct dplb_config *config)
 {
 	uint32_t i;
 
-	if (!config)
+	if (config == NULL)
 		return;
 	for (i = 0; i < config->vip_count; i++) {
 		free(config->vips[i].backends);
@@ -1977,11 +1994,11 @@ struct dplb_config *dplb_config_clone(const struct dplb_config *config)
 	struct dplb_config *copy = malloc(sizeof(*copy));
 	uint32_t i;
 
-	if (!copy)
+	if (copy == NULL)
 		return NULL;
 	*copy = *config;
 	copy->vips = calloc(config->vip_count ? config->vip_count : 1, sizeof(*copy->vips));
-	if (!copy->vips) {
+	if (copy->vips == NULL) {
 		free(copy);
 		return NULL;
 	}
@@ -2078,7 +2095,7 @@ int dplb_rate_limit_action_parse(const char *text, enum dplb_rate_limit_action *
 {
 	uint32_t value;
 
-	if (!out || parse_name(rate_limit_action_names, text, &value) != 0)
+	if (out == NULL || parse_name(rate_limit_action_names, text, &value) != 0)
 		return -EINVAL;
 	*out = (enum dplb_rate_limit_action)value;
 	return 0;
@@ -2088,7 +2105,7 @@ int dplb_backend_state_parse(const char *text, enum dplb_backend_state *out)
 {
 	uint32_t value;
 
-	if (!out || parse_name(state_names, text, &value) != 0)
+	if (out == NULL || parse_name(state_names, text, &value) != 0)
 		return -EINVAL;
 	*out = (enum dplb_backend_state)value;
 	return 0;
@@ -2099,7 +2116,7 @@ const struct dplb_vip_config *dplb_config_find_vip(const struct dplb_config *con
 {
 	uint32_t i;
 
-	if (!config || !name)
+	if (config == NULL || name == NULL)
 		return NULL;
 	for (i = 0; i < config->vip_count; i++)
 		if (!strcmp(config->vips[i].name, name))
@@ -2116,8 +2133,8 @@ static const char *ipv4_text(uint32_t address, char *buf)
 
 static void print_mac(FILE *out, const uint8_t mac[6])
 {
-	fprintf(out, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-		mac[4], mac[5]);
+	fprintf(out, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+		mac[5]);
 }
 
 /* "tcp:80 every 1000 ms, timeout 1000 ms, rise 2, fall 3": a VIP's or, with
@@ -2154,8 +2171,8 @@ static void print_protection(FILE *out, const struct dplb_vip_config *vip)
 			vip->deny.count == 1 ? "" : "es");
 	if (vip->new_flow_rate)
 		fprintf(out, "  new flows: at most %u/s, burst %u, beyond: %s\n",
-			vip->new_flow_rate, vip->new_flow_burst ? vip->new_flow_burst
-							       : vip->new_flow_rate,
+			vip->new_flow_rate,
+			vip->new_flow_burst ? vip->new_flow_burst : vip->new_flow_rate,
 			dplb_rate_limit_action_name(vip->rate_limit_action));
 }
 
@@ -2182,15 +2199,19 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		print_mac(out, config->gateway_mac);
 		fprintf(out, ")");
 	}
-	fprintf(out, "\n  flow table %u per worker, timeouts tcp %us udp %us tcp-closing %us, "
-		"gue port %u, mtu %u, mbufs ", config->flow_table_size, config->tcp_timeout,
-		config->udp_timeout, config->tcp_closing_timeout, config->gue_port, config->mtu);
+	fprintf(out,
+		"\n  flow table %u per worker, timeouts tcp %us udp %us tcp-closing %us, "
+		"gue port %u, mtu %u, mbufs ",
+		config->flow_table_size, config->tcp_timeout, config->udp_timeout,
+		config->tcp_closing_timeout, config->gue_port, config->mtu);
 	if (config->mbufs != 0)
 		fprintf(out, "%u\n", config->mbufs);
 	else
 		fprintf(out, "sized from the ports\n");
-	fprintf(out, "management: listen %s:%u, token file %s, health checks from %s, tcp by %s, "
-		"API changes %s\n", config->listen_address, config->listen_port,
+	fprintf(out,
+		"management: listen %s:%u, token file %s, health checks from %s, tcp by %s, "
+		"API changes %s\n",
+		config->listen_address, config->listen_port,
 		config->token_file[0] ? config->token_file : "none",
 		config->health_source ? ipv4_text(config->health_source, a) : "any address",
 		value_name(health_tcp_names, config->health_tcp),
@@ -2263,20 +2284,19 @@ static void write_value_syntax(FILE *out, const struct key_spec *spec)
 			write_roff_text(out, nv->name);
 		}
 	} else {
-		write_roff_text(out, spec->parse == parse_ipv4_key    ? "ADDRESS" :
-				     spec->parse == parse_mac_key     ? "MAC" :
-				     spec->parse == parse_ports_key   ? "ID[,ID...]" :
-				     spec->parse == parse_listen_key  ? "ADDRESS[:PORT]" :
-				     spec->parse == parse_token_file_key ? "PATH" :
-				     spec->parse == parse_backend_key ?
-					"ADDRESS [weight=N] [state=up|drain|down] [mac=MAC] "
-					"[health_KEY=VALUE...] [slow_start=SECONDS]" :
-				     spec->parse == parse_health_check_key ?
-					"none | tcp | udp | http:/PATH" :
-				     spec->parse == parse_health_payload_key ?
-					"TEXT | hex:HEX" :
-				     spec->parse == parse_prefixes_key ?
-					"PREFIX [PREFIX...]" : "VALUE");
+		write_roff_text(out, spec->parse == parse_ipv4_key	   ? "ADDRESS"
+				     : spec->parse == parse_mac_key	   ? "MAC"
+				     : spec->parse == parse_ports_key	   ? "ID[,ID...]"
+				     : spec->parse == parse_listen_key	   ? "ADDRESS[:PORT]"
+				     : spec->parse == parse_token_file_key ? "PATH"
+				     : spec->parse == parse_backend_key
+					     ? "ADDRESS [weight=N] [state=up|drain|down] [mac=MAC] "
+					       "[health_KEY=VALUE...] [slow_start=SECONDS]"
+				     : spec->parse == parse_health_check_key
+					     ? "none | tcp | udp | http:/PATH"
+				     : spec->parse == parse_health_payload_key ? "TEXT | hex:HEX"
+				     : spec->parse == parse_prefixes_key ? "PREFIX [PREFIX...]"
+									 : "VALUE");
 	}
 }
 
@@ -2310,7 +2330,7 @@ int dplb_config_write_reference(FILE *out)
 	const void *base;
 	int rc = 0;
 
-	if (!defaults)
+	if (defaults == NULL)
 		return -ENOMEM;
 	set_defaults(defaults);
 	begin_vip(&ld, "NAME");
@@ -2319,8 +2339,8 @@ int dplb_config_write_reference(FILE *out)
 		return -ENOMEM;
 	}
 	for (spec = key_table; spec < key_table + ARRAY_SIZE(key_table); spec++) {
-		if (!spec->doc || !*spec->doc) {
-			rc = -EINVAL;	/* every key is documented, or no page */
+		if (spec->doc == NULL || !*spec->doc) {
+			rc = -EINVAL; /* every key is documented, or no page */
 			continue;
 		}
 		if (spec->section != section) {

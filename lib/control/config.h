@@ -80,7 +80,7 @@ enum dplb_health_tcp_mode { DPLB_HEALTH_TCP_SYN, DPLB_HEALTH_TCP_CONNECT };
 #define DPLB_HEALTH_PATH_MAX 128
 #define DPLB_HEALTH_PAYLOAD_MAX 256
 #define DPLB_DEFAULT_HEALTH_INTERVAL_MS 1000u
-#define DPLB_DEFAULT_HEALTH_RISE 2u  /* HAProxy's and keepalived's defaults */
+#define DPLB_DEFAULT_HEALTH_RISE 2u /* HAProxy's and keepalived's defaults */
 #define DPLB_DEFAULT_HEALTH_FALL 3u
 
 /*
@@ -91,17 +91,17 @@ enum dplb_health_tcp_mode { DPLB_HEALTH_TCP_SYN, DPLB_HEALTH_TCP_CONNECT };
 struct dplb_health_settings {
 	enum dplb_health_check check;
 	char http_path[DPLB_HEALTH_PATH_MAX]; /* http: the request target */
-	uint32_t expect_status;  /* http: 0 = any 2xx or 3xx, else exactly this */
-	uint32_t port;           /* 0 = the VIP's port */
-	uint32_t interval_ms;    /* from the start of one check to the next */
+	uint32_t expect_status;		      /* http: 0 = any 2xx or 3xx, else exactly this */
+	uint32_t port;			      /* 0 = the VIP's port */
+	uint32_t interval_ms;		      /* from the start of one check to the next */
 	/* A check not answered by then has failed; 0 (the default): the
 	 * interval. Never longer than the interval, so that fall checks take
 	 * fall intervals. Read it through dplb_health_timeout_ms. */
 	uint32_t timeout_ms;
-	uint32_t rise;           /* consecutive successes to become healthy */
-	uint32_t fall;           /* consecutive failures to become unhealthy */
-	uint32_t slow_start;     /* seconds to ramp a recovered backend's weight, 0 = off */
-	uint32_t payload_len;    /* udp: what is sent */
+	uint32_t rise;	      /* consecutive successes to become healthy */
+	uint32_t fall;	      /* consecutive failures to become unhealthy */
+	uint32_t slow_start;  /* seconds to ramp a recovered backend's weight, 0 = off */
+	uint32_t payload_len; /* udp: what is sent */
 	uint8_t payload[DPLB_HEALTH_PAYLOAD_MAX];
 };
 
@@ -122,7 +122,7 @@ struct dplb_backend_config {
 	uint32_t address; /* network byte order */
 	uint32_t weight;  /* 1..DPLB_MAX_WEIGHT */
 	enum dplb_backend_state state;
-	bool has_mac;     /* static next-hop MAC for this backend */
+	bool has_mac; /* static next-hop MAC for this backend */
 	uint8_t mac[6];
 	/* Its "backend = " line in the file: for messages, and where a change
 	 * to it is written (0: not from the file). */
@@ -135,12 +135,12 @@ struct dplb_backend_config {
 
 struct dplb_vip_config {
 	char name[DPLB_NAME_MAX];
-	uint32_t address;  /* network byte order */
-	uint16_t port;     /* host byte order; 0 = every port */
-	uint8_t protocol;  /* enum dplb_protocol */
+	uint32_t address; /* network byte order */
+	uint16_t port;	  /* host byte order; 0 = every port */
+	uint8_t protocol; /* enum dplb_protocol */
 	enum dplb_scheduler scheduler;
 	enum dplb_encap encap;
-	uint32_t maglev_size; /* prime, >= number of backends */
+	uint32_t maglev_size;		    /* prime, >= number of backends */
 	struct dplb_health_settings health; /* its backends', unless they override */
 	/* Protection (packet/acl.h has the rule): sources allowed and denied,
 	 * and new flows per second over every worker (0: no limit), with a
@@ -152,7 +152,7 @@ struct dplb_vip_config {
 	enum dplb_rate_limit_action rate_limit_action;
 	uint32_t backend_count;
 	struct dplb_backend_config *backends; /* malloc'd, backend_count long */
-	int line;          /* the [vip:NAME] line; its backends' lines are theirs */
+	int line; /* the [vip:NAME] line; its backends' lines are theirs */
 };
 
 struct dplb_config {
@@ -161,25 +161,25 @@ struct dplb_config {
 	/* [dataplane] */
 	uint16_t port_ids[DPLB_MAX_PORTS];
 	uint32_t port_count;
-	uint32_t address;     /* our own IPv4: outer source, answers ARP */
-	uint32_t gateway;     /* 0 when not set */
+	uint32_t address; /* our own IPv4: outer source, answers ARP */
+	uint32_t gateway; /* 0 when not set */
 	/* Length of our subnet: backends inside it are reached directly, others
 	 * through the gateway. 0 = not given: then every backend is on-link
 	 * when there is no gateway, and behind it when there is. */
 	uint32_t prefix_length;
 	bool has_gateway_mac; /* static next-hop MAC until ARP exists */
 	uint8_t gateway_mac[6];
-	uint32_t flow_table_size; /* per worker */
-	uint32_t tcp_timeout;     /* seconds */
-	uint32_t udp_timeout;     /* seconds */
+	uint32_t flow_table_size;     /* per worker */
+	uint32_t tcp_timeout;	      /* seconds */
+	uint32_t udp_timeout;	      /* seconds */
 	uint32_t tcp_closing_timeout; /* seconds, once the client sent FIN or RST */
-	uint16_t gue_port;        /* UDP destination port of GUE, host order */
-	uint32_t mtu;             /* largest IP packet we may send */
-	uint32_t mbufs;           /* packet buffers; 0: sized from what the ports need */
+	uint16_t gue_port;	      /* UDP destination port of GUE, host order */
+	uint32_t mtu;		      /* largest IP packet we may send */
+	uint32_t mbufs;		      /* packet buffers; 0: sized from what the ports need */
 
 	/* [management] */
 	char listen_address[64]; /* IPv4 text, default 127.0.0.1 */
-	uint16_t listen_port;    /* default 8080 */
+	uint16_t listen_port;	 /* default 8080 */
 	char token_file[DPLB_PATH_MAX];
 	/* Changes without a token on a listener beyond loopback are meant: no
 	 * start-up warning, and a reload may remove token_file. */
@@ -205,7 +205,7 @@ struct dplb_config {
 /* Every problem found while loading, in file order. */
 struct dplb_config_errors {
 	uint32_t count;
-	uint32_t dropped; /* errors beyond the array */
+	uint32_t dropped;		   /* errors beyond the array */
 	char messages[32][DPLB_ERROR_MAX]; /* "FILE:LINE: problem" */
 };
 
@@ -216,16 +216,15 @@ struct dplb_config_errors {
  * -ENOMEM) with errs filled in. Never touches *out on failure.
  * Any thread; no DPDK needed.
  */
-int dplb_config_load(const char *path, struct dplb_config **out,
-		     struct dplb_config_errors *errs);
+int dplb_config_load(const char *path, struct dplb_config **out, struct dplb_config_errors *errs);
 
 /*
  * As dplb_config_load, from len bytes of text that path is named for (in
  * messages and config->path) but need not hold: what a file would load as
  * before it is written. Any thread.
  */
-int dplb_config_load_text(const char *path, const char *text, size_t len,
-			  struct dplb_config **out, struct dplb_config_errors *errs);
+int dplb_config_load_text(const char *path, const char *text, size_t len, struct dplb_config **out,
+			  struct dplb_config_errors *errs);
 
 /* FNV-1a over len bytes, continuing from hash (DPLB_CONFIG_HASH_SEED to
  * start): what dplb_config.file_hash holds. */

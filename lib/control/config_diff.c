@@ -33,8 +33,8 @@ static struct dplb_change *add_change(struct dplb_change_list *list, enum dplb_c
 	 * list thousands of times, seconds on the management lcore wherever
 	 * realloc cannot grow in place (under ASan, always). */
 	if ((list->count & (list->count - 1)) == 0) {
-		grown = realloc(list->items, (list->count ? 2 * (size_t)list->count : 1) *
-						     sizeof(*grown));
+		grown = realloc(list->items,
+				(list->count ? 2 * (size_t)list->count : 1) * sizeof(*grown));
 		if (grown == NULL)
 			return NULL;
 		list->items = grown;
@@ -82,18 +82,26 @@ struct field {
 	bool needs_restart;
 };
 
-#define SETTING(name, member)                                                      \
-	{ name, offsetof(struct dplb_config, member),                               \
-	  sizeof(((struct dplb_config *)0)->member), FIELD_BYTES, false }
-#define RESTART_SETTING(name, member)                                              \
-	{ name, offsetof(struct dplb_config, member),                               \
-	  sizeof(((struct dplb_config *)0)->member), FIELD_BYTES, true }
-#define VIP_FIELD(name, member, type)                                              \
-	{ name, offsetof(struct dplb_vip_config, member),                           \
-	  sizeof(((struct dplb_vip_config *)0)->member), type, false }
-#define BACKEND_FIELD(name, member)                                                \
-	{ name, offsetof(struct dplb_backend_config, member),                       \
-	  sizeof(((struct dplb_backend_config *)0)->member), FIELD_BYTES, false }
+#define SETTING(name, member)                                                                      \
+	{                                                                                          \
+		name, offsetof(struct dplb_config, member),                                        \
+			sizeof(((struct dplb_config *)0)->member), FIELD_BYTES, false              \
+	}
+#define RESTART_SETTING(name, member)                                                              \
+	{                                                                                          \
+		name, offsetof(struct dplb_config, member),                                        \
+			sizeof(((struct dplb_config *)0)->member), FIELD_BYTES, true               \
+	}
+#define VIP_FIELD(name, member, type)                                                              \
+	{                                                                                          \
+		name, offsetof(struct dplb_vip_config, member),                                    \
+			sizeof(((struct dplb_vip_config *)0)->member), type, false                 \
+	}
+#define BACKEND_FIELD(name, member)                                                                \
+	{                                                                                          \
+		name, offsetof(struct dplb_backend_config, member),                                \
+			sizeof(((struct dplb_backend_config *)0)->member), FIELD_BYTES, false      \
+	}
 
 /* Named as in the INI file. */
 static const struct field settings[] = {
@@ -150,10 +158,8 @@ static const struct field vip_fields[] = {
 /* A backend's health settings are compared resolved: a VIP-wide change
  * shows on each backend it reaches too. */
 static const struct field backend_fields[] = {
-	BACKEND_FIELD("weight", weight),
-	BACKEND_FIELD("state", state),
-	BACKEND_FIELD("mac", has_mac),
-	BACKEND_FIELD("mac", mac),
+	BACKEND_FIELD("weight", weight), BACKEND_FIELD("state", state),
+	BACKEND_FIELD("mac", has_mac),	 BACKEND_FIELD("mac", mac),
 	BACKEND_FIELD("health", health),
 };
 
@@ -193,7 +199,8 @@ static size_t differing_fields(const struct field *fields, size_t count, bool re
 			same = memcmp(x, y, fields[i].size) == 0;
 
 		/* Two members can make one key (gateway_mac, listen): named once. */
-		if (same || (restart_only && !fields[i].needs_restart) || (last != NULL && strcmp(last, fields[i].name) == 0))
+		if (same || (restart_only && !fields[i].needs_restart) ||
+		    (last != NULL && strcmp(last, fields[i].name) == 0))
 			continue;
 		last = fields[i].name;
 		if (used < out_size)
@@ -254,13 +261,15 @@ static int diff_backends(const struct dplb_vip_config *before, const struct dplb
 	/* In the order of the configuration after, then what went away. */
 	for (uint32_t i = 0; i < after->backend_count; i++) {
 		const struct dplb_backend_config *b = &after->backends[i];
-		const struct dplb_backend_config *old = find_indexed(before, before_index, b->address);
+		const struct dplb_backend_config *old =
+			find_indexed(before, before_index, b->address);
 
-		if (old != NULL && differing_fields(backend_fields, ARRAY_SIZE(backend_fields), false,
-						    old, b, fields, sizeof(fields)) == 0)
+		if (old != NULL && differing_fields(backend_fields, ARRAY_SIZE(backend_fields),
+						    false, old, b, fields, sizeof(fields)) == 0)
 			continue;
-		change = add_change(list, old ? DPLB_CHANGE_BACKEND_MODIFIED
-						: DPLB_CHANGE_BACKEND_ADDED, after->name);
+		change = add_change(list,
+				    old ? DPLB_CHANGE_BACKEND_MODIFIED : DPLB_CHANGE_BACKEND_ADDED,
+				    after->name);
 		if (change == NULL)
 			goto out;
 		change->after = *b;
@@ -291,8 +300,8 @@ int dplb_config_diff(const struct dplb_config *before, const struct dplb_config 
 {
 	struct dplb_change scratch, *change;
 
-	if (differing_fields(settings, ARRAY_SIZE(settings), false, before, after,
-			     scratch.fields, sizeof(scratch.fields)) > 0) {
+	if (differing_fields(settings, ARRAY_SIZE(settings), false, before, after, scratch.fields,
+			     sizeof(scratch.fields)) > 0) {
 		change = add_change(list, DPLB_CHANGE_SETTINGS, "");
 		if (change == NULL)
 			return -ENOMEM;
@@ -328,6 +337,5 @@ int dplb_config_diff(const struct dplb_config *before, const struct dplb_config 
 size_t dplb_config_diff_needs_restart(const struct dplb_config *before,
 				      const struct dplb_config *after, char *out, size_t out_size)
 {
-	return differing_fields(settings, ARRAY_SIZE(settings), true, before, after, out,
-				out_size);
+	return differing_fields(settings, ARRAY_SIZE(settings), true, before, after, out, out_size);
 }

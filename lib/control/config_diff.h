@@ -25,7 +25,7 @@ enum dplb_change_kind {
 /* One difference between the configuration before and after. */
 struct dplb_change {
 	enum dplb_change_kind kind;
-	char vip[DPLB_NAME_MAX];           /* empty for SETTINGS */
+	char vip[DPLB_NAME_MAX];	   /* empty for SETTINGS */
 	struct dplb_backend_config before; /* BACKEND_REMOVED and _MODIFIED */
 	struct dplb_backend_config after;  /* BACKEND_ADDED and _MODIFIED */
 	/* SETTINGS, VIP_MODIFIED, BACKEND_MODIFIED: the keys that differ, named

@@ -75,8 +75,8 @@ static void append_string(struct buffer *b, const char *s)
 /* ---- lines ------------------------------------------------------------ */
 
 struct line {
-	size_t start;   /* offset of its first byte */
-	size_t length;  /* all its bytes, its '\n' included */
+	size_t start;	/* offset of its first byte */
+	size_t length;	/* all its bytes, its '\n' included */
 	size_t content; /* bytes before its first '\r' or '\n': what the loader reads */
 	bool has_newline;
 };
@@ -349,8 +349,10 @@ static int find_backend_line(struct edit *e, const char *vip, uint32_t address, 
 
 	inet_ntop(AF_INET, &address, text, sizeof(text));
 	if (line < 1 || (size_t)line > e->count) {
-		snprintf(e->error, DPLB_ERROR_MAX, "backend %s of vip %s has no line in " PATH_SHOWN
-			 " (it was not read from it)", text, vip, e->before->path);
+		snprintf(e->error, DPLB_ERROR_MAX,
+			 "backend %s of vip %s has no line in " PATH_SHOWN
+			 " (it was not read from it)",
+			 text, vip, e->before->path);
 		return -ENOENT;
 	}
 	l = &e->lines[line - 1];
@@ -360,8 +362,10 @@ static int find_backend_line(struct edit *e, const char *vip, uint32_t address, 
 			    token_length(value + *value_start, *value_end - *value_start),
 			    &found) != NULL ||
 	    found != address) {
-		snprintf(e->error, DPLB_ERROR_MAX, PATH_SHOWN ":%d is not the line of backend %s "
-			 "of vip %s", e->before->path, line, text, vip);
+		snprintf(e->error, DPLB_ERROR_MAX,
+			 PATH_SHOWN ":%d is not the line of backend %s "
+				    "of vip %s",
+			 e->before->path, line, text, vip);
 		return -ENOENT;
 	}
 	return 0;
@@ -488,7 +492,7 @@ static bool vip_keys_only(const char *fields)
  * NUL; returns how many. */
 static int vip_key_values(const struct dplb_vip_config *vip, const char *key, struct buffer *out)
 {
-	const struct dplb_prefix_list *list = strcmp(key, "allow") == 0  ? &vip->allow
+	const struct dplb_prefix_list *list = strcmp(key, "allow") == 0	 ? &vip->allow
 					      : strcmp(key, "deny") == 0 ? &vip->deny
 									 : NULL;
 	char text[DPLB_PREFIX_TEXT_MAX + 16];
@@ -688,11 +692,12 @@ int dplb_config_text_edit(const char *text, size_t len, const struct dplb_config
 		} else if (c->kind == DPLB_CHANGE_VIP_MODIFIED && vip_keys_only(c->fields)) {
 			rc = plan_vip_modified(&e, c);
 		} else {
-			snprintf(error, DPLB_ERROR_MAX, "only backend changes and a VIP's allow, "
+			snprintf(error, DPLB_ERROR_MAX,
+				 "only backend changes and a VIP's allow, "
 				 "deny, new_flow_rate, new_flow_burst and rate_limit_action are "
 				 "written into the file, not %s%s%.60s%s",
-				 dplb_change_kind_name(c->kind),
-				 c->fields[0] ? " (" : "", c->fields, c->fields[0] ? ")" : "");
+				 dplb_change_kind_name(c->kind), c->fields[0] ? " (" : "",
+				 c->fields, c->fields[0] ? ")" : "");
 			rc = -ENOTSUP;
 		}
 	}
@@ -909,24 +914,30 @@ int dplb_config_persist(const struct dplb_config *serving, struct dplb_config **
 
 	rc = dplb_config_file_read(serving->path, &text, &len);
 	if (rc != 0) {
-		snprintf(error, DPLB_ERROR_MAX, "cannot read " PATH_SHOWN ": %.80s; nothing was "
-			 "changed", serving->path, strerror_r(-rc, reason, sizeof(reason)));
+		snprintf(error, DPLB_ERROR_MAX,
+			 "cannot read " PATH_SHOWN ": %.80s; nothing was "
+			 "changed",
+			 serving->path, strerror_r(-rc, reason, sizeof(reason)));
 		/* Gone is changed behind dplb's back too, not an unknown resource. */
 		return rc == -ENOENT ? -ESTALE : rc;
 	}
 	if (len != serving->file_size ||
 	    dplb_config_hash(DPLB_CONFIG_HASH_SEED, text, len) != serving->file_hash) {
-		snprintf(error, DPLB_ERROR_MAX, PATH_SHOWN " changed since dplb read it: reload it "
+		snprintf(error, DPLB_ERROR_MAX,
+			 PATH_SHOWN
+			 " changed since dplb read it: reload it "
 			 "first (POST /reload or SIGHUP), then make the change again; nothing was "
-			 "changed, and the file was not written over", serving->path);
+			 "changed, and the file was not written over",
+			 serving->path);
 		rc = -ESTALE;
 		goto out;
 	}
 	rc = dplb_config_text_edit(text, len, serving, *next, changes, &edited, &edited_len,
 				   reason);
 	if (rc != 0) {
-		snprintf(error, DPLB_ERROR_MAX, "cannot write the change into " PATH_SHOWN
-			 ": %.140s; nothing was changed", serving->path, reason);
+		snprintf(error, DPLB_ERROR_MAX,
+			 "cannot write the change into " PATH_SHOWN ": %.140s; nothing was changed",
+			 serving->path, reason);
 		/* The file is what was read, so its lines are where the loader
 		 * said: a line that does not hold its backend is dplb's fault. */
 		if (rc == -ENOENT)
@@ -949,8 +960,10 @@ int dplb_config_persist(const struct dplb_config *serving, struct dplb_config **
 			snprintf(errs.messages[0] + used, DPLB_ERROR_MAX - used, ", %s",
 				 errs.messages[i]);
 		}
-		snprintf(error, DPLB_ERROR_MAX, "the file with this change would not load as "
-			 "asked: %.220s; nothing was changed", errs.messages[0]);
+		snprintf(error, DPLB_ERROR_MAX,
+			 "the file with this change would not load as "
+			 "asked: %.220s; nothing was changed",
+			 errs.messages[0]);
 		rc = rc == -ENOMEM ? -ENOMEM : -EINVAL;
 		goto out;
 	}
@@ -960,8 +973,10 @@ int dplb_config_persist(const struct dplb_config *serving, struct dplb_config **
 	if (rc != 0 && file_holds(serving->path, edited, edited_len))
 		dplb_config_file_replace(serving->path, text, len, error);
 	if (rc != 0) {
-		snprintf(error, DPLB_ERROR_MAX, "%.200s; the change is refused (persist_changes "
-			 "= yes writes every change into the file first)", reason);
+		snprintf(error, DPLB_ERROR_MAX,
+			 "%.200s; the change is refused (persist_changes "
+			 "= yes writes every change into the file first)",
+			 reason);
 		goto out;
 	}
 	dplb_config_free(*next);

@@ -63,7 +63,7 @@ struct dplb_context {
 	/* Health checks of every backend; management lcore only. */
 	struct dplb_health_checker *health;
 	uint64_t health_updates; /* snapshots made because health changed */
-	bool republish_pending;  /* a change waits for a snapshot that has it */
+	bool republish_pending;	 /* a change waits for a snapshot that has it */
 	/* Why, for health_updates and next_hop_updates once it serves. */
 	bool republish_for_health;
 	bool republish_for_next_hops;

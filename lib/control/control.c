@@ -64,8 +64,8 @@ static void want_serving_next_hops(struct dplb_context *ctx)
 
 /* A snapshot of config (taken over) without its tables: everything that
  * may be refused before anything changes. */
-static int prepare(struct dplb_context *ctx, struct dplb_config *config,
-		   struct dplb_state **state, char *error)
+static int prepare(struct dplb_context *ctx, struct dplb_config *config, struct dplb_state **state,
+		   char *error)
 {
 	int rc;
 
@@ -232,8 +232,10 @@ static void restore_file(const struct dplb_context *ctx, const char *previous, s
 
 	if (dplb_config_file_replace(ctx->config_path, previous, len, error) == 0)
 		return;
-	DPLB_LOG(ERR, "api: %s holds a change that was refused, and could not be put back (%s): "
-		 "a reload would apply it", ctx->config_path, error);
+	DPLB_LOG(ERR,
+		 "api: %s holds a change that was refused, and could not be put back (%s): "
+		 "a reload would apply it",
+		 ctx->config_path, error);
 }
 
 /* How an API change ends: applied, or refused with the file as it was. */
@@ -494,7 +496,8 @@ static int check_authentication(const struct dplb_context *ctx, const struct dpl
 				  "= yes: the API, beyond loopback, takes changes from anyone");
 		return 0;
 	}
-	snprintf(error, DPLB_ERROR_MAX, "%.150s: token_file removed while the API listens "
+	snprintf(error, DPLB_ERROR_MAX,
+		 "%.150s: token_file removed while the API listens "
 		 "beyond loopback: set [management] allow_unauthenticated = yes to mean it",
 		 next->path);
 	return -EINVAL;
@@ -511,8 +514,8 @@ static int reload(struct dplb_context *ctx, struct dplb_control_result *result,
 
 	if (rc != 0)
 		return rc;
-	if (dplb_config_diff_needs_restart(serving_config(ctx), config, restart,
-					   sizeof(restart)) > 0) {
+	if (dplb_config_diff_needs_restart(serving_config(ctx), config, restart, sizeof(restart)) >
+	    0) {
 		refuse(result, "%.200s: %s cannot change without a restart", ctx->config_path,
 		       restart);
 		dplb_config_free(config);

@@ -52,8 +52,8 @@
 struct dplb_context;
 
 struct dplb_control_result {
-	bool applied;        /* a new snapshot was published */
-	uint64_t generation; /* of the snapshot current when the call returned */
+	bool applied;			 /* a new snapshot was published */
+	uint64_t generation;		 /* of the snapshot current when the call returned */
 	struct dplb_change_list changes; /* free with dplb_control_result_free */
 	/* Why a call was refused (count 0 when it was not). */
 	struct dplb_config_errors errors;
@@ -70,7 +70,7 @@ struct dplb_backend_update {
 	uint32_t weight;
 	bool set_state;
 	enum dplb_backend_state state;
-	bool set_mac;      /* has_mac and mac below replace the backend's */
+	bool set_mac; /* has_mac and mac below replace the backend's */
 	bool has_mac;
 	uint8_t mac[6];
 };

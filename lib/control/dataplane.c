@@ -38,9 +38,9 @@
 struct pool_need {
 	uint32_t rx_descriptors; /* the RX rings, full */
 	uint32_t tx_descriptors; /* sent, not yet freed by the NIC */
-	uint32_t caches;         /* per-lcore mempool caches, the main lcore's too */
-	uint32_t bursts;         /* a received burst and a TX buffer per worker and port */
-	uint32_t rings;          /* the workers' rings to and from the management lcore */
+	uint32_t caches;	 /* per-lcore mempool caches, the main lcore's too */
+	uint32_t bursts;	 /* a received burst and a TX buffer per worker and port */
+	uint32_t rings;		 /* the workers' rings to and from the management lcore */
 	uint32_t spare;
 };
 
@@ -79,8 +79,10 @@ static int configure_port(struct dplb_context *ctx, uint16_t slot, uint32_t mtu)
 	int rc;
 
 	if (!rte_eth_dev_is_valid_port(port_id)) {
-		DPLB_LOG(ERR, "port %u does not exist (%u ports found; check the EAL -a/--vdev "
-			 "arguments)", port_id, rte_eth_dev_count_avail());
+		DPLB_LOG(ERR,
+			 "port %u does not exist (%u ports found; check the EAL -a/--vdev "
+			 "arguments)",
+			 port_id, rte_eth_dev_count_avail());
 		return -ENODEV;
 	}
 	rc = rte_eth_dev_info_get(port_id, &info);
@@ -94,7 +96,8 @@ static int configure_port(struct dplb_context *ctx, uint16_t slot, uint32_t mtu)
 	if (queues > 1) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf =
-			(RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+			(RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) &
+			info.flow_type_rss_offloads;
 	}
 	/* Let the NIC check IPv4 header checksums where it can: the parser
 	 * then trusts its verdict and skips its own sum. */
@@ -145,18 +148,22 @@ static int create_pool(struct dplb_context *ctx, uint32_t mbufs, uint32_t mtu)
 		return -ENOMEM;
 	}
 	if (mbufs == 0)
-		DPLB_LOG(NOTICE, "mbuf pool: %u buffers of %u bytes, sized from the ports: %u RX + "
-				 "%u TX descriptors, %u in per-lcore caches, %u in bursts, %u in the "
-				 "management rings, %u spare",
+		DPLB_LOG(NOTICE,
+			 "mbuf pool: %u buffers of %u bytes, sized from the ports: %u RX + "
+			 "%u TX descriptors, %u in per-lcore caches, %u in bursts, %u in the "
+			 "management rings, %u spare",
 			 ctx->pool_size, data_room, need.rx_descriptors, need.tx_descriptors,
 			 need.caches, need.bursts, need.rings, need.spare);
 	else
-		DPLB_LOG(NOTICE, "mbuf pool: %u buffers of %u bytes, set by [dataplane] mbufs (sized "
-				 "from the ports it would be %u)", ctx->pool_size, data_room, needed);
+		DPLB_LOG(NOTICE,
+			 "mbuf pool: %u buffers of %u bytes, set by [dataplane] mbufs (sized "
+			 "from the ports it would be %u)",
+			 ctx->pool_size, data_room, needed);
 	if (mbufs != 0 && mbufs < needed - need.spare)
-		DPLB_LOG(WARNING, "[dataplane] mbufs = %u is less than the ports need (%u): "
-				  "receiving stalls whenever the buffers run out", mbufs,
-			 needed - need.spare);
+		DPLB_LOG(WARNING,
+			 "[dataplane] mbufs = %u is less than the ports need (%u): "
+			 "receiving stalls whenever the buffers run out",
+			 mbufs, needed - need.spare);
 	return 0;
 }
 
@@ -179,8 +186,7 @@ static void explain_rx_queue_failure(struct dplb_context *ctx, uint16_t slot, ui
 
 	/* The driver would say why it failed again at every try. */
 	rte_log_set_global_level(RTE_LOG_EMERG);
-	for (uint32_t size = 2 * ctx->pool_size; held == 0 && size <= MBUF_POOL_MAX;
-	     size *= 2) {
+	for (uint32_t size = 2 * ctx->pool_size; held == 0 && size <= MBUF_POOL_MAX; size *= 2) {
 		struct rte_mempool *scratch = rte_pktmbuf_pool_create(
 			"dplb_probe", size, 0, 0, rte_pktmbuf_data_room_size(ctx->pool), socket);
 
@@ -204,9 +210,10 @@ static void explain_rx_queue_failure(struct dplb_context *ctx, uint16_t slot, ui
 	const struct pool_need need = pool_need(ctx);
 	const uint32_t kept = in_use + held * (uint32_t)(ctx->worker_count - queue);
 
-	DPLB_LOG(ERR, "port %u: its driver keeps %u mbufs of its own on RX queue %u (net_pcap with "
-		      "infinite_rx holds its whole capture); the pool has %u and the ports need %u "
-		      "besides: set [dataplane] mbufs to at least %u",
+	DPLB_LOG(ERR,
+		 "port %u: its driver keeps %u mbufs of its own on RX queue %u (net_pcap with "
+		 "infinite_rx holds its whole capture); the pool has %u and the ports need %u "
+		 "besides: set [dataplane] mbufs to at least %u",
 		 port_id, held, queue, ctx->pool_size, pool_need_total(&need),
 		 pool_need_total(&need) + kept);
 }
@@ -225,9 +232,11 @@ static void log_port(const struct dplb_context *ctx, uint16_t slot, const char *
 	/* Without waiting: a real NIC may need a few seconds to come up. */
 	if (rte_eth_link_get_nowait(port_id, &link) == 0)
 		rte_eth_link_to_str(link_text, sizeof(link_text), &link);
-	DPLB_LOG(NOTICE, "port %u: driver %s, MAC %s, %s, %u RX / %u TX queues of %u / %u "
-			 "descriptors", port_id, driver, mac_text, link_text, ctx->worker_count,
-		 ctx->worker_count, setup->rx_descriptors, setup->tx_descriptors);
+	DPLB_LOG(NOTICE,
+		 "port %u: driver %s, MAC %s, %s, %u RX / %u TX queues of %u / %u "
+		 "descriptors",
+		 port_id, driver, mac_text, link_text, ctx->worker_count, ctx->worker_count,
+		 setup->rx_descriptors, setup->tx_descriptors);
 }
 
 /* The queues on the pool, then start; says what the port runs with. */
@@ -254,8 +263,8 @@ static int start_port(struct dplb_context *ctx, uint16_t slot)
 		rc = rte_eth_tx_queue_setup(port_id, q, setup->tx_descriptors, socket, &txconf);
 		if (rc != 0) {
 			setup->status = DPLB_PORT_ABANDONED;
-			DPLB_LOG(ERR, "port %u queue %u: cannot set up the TX queue: %s", port_id, q,
-				 strerror(-rc));
+			DPLB_LOG(ERR, "port %u queue %u: cannot set up the TX queue: %s", port_id,
+				 q, strerror(-rc));
 			return rc;
 		}
 	}
@@ -280,13 +289,13 @@ static int check_pool_after_start(const struct dplb_context *ctx)
 
 	if (held == 0 || ctx->pool_size >= pool_need_total(&need) - need.spare + held)
 		return 0;
-	DPLB_LOG(ERR, "the ports' drivers keep %u mbufs beyond their RX descriptors (net_pcap with "
-		      "infinite_rx holds its whole capture); the pool has %u and the ports need %u "
-		      "besides: set [dataplane] mbufs to at least %u",
+	DPLB_LOG(ERR,
+		 "the ports' drivers keep %u mbufs beyond their RX descriptors (net_pcap with "
+		 "infinite_rx holds its whole capture); the pool has %u and the ports need %u "
+		 "besides: set [dataplane] mbufs to at least %u",
 		 held, ctx->pool_size, pool_need_total(&need), pool_need_total(&need) + held);
 	return -ENOBUFS;
 }
-
 
 static int create_rcu(struct dplb_context *ctx)
 {
@@ -310,7 +319,7 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 	ctx->worker_count = (uint16_t)rte_lcore_count() - 1;
 	if (ctx->worker_count == 0) {
 		DPLB_LOG(ERR, "no worker lcore: the main lcore only manages; give at least "
-			 "two lcores (e.g. -l 0-1)");
+			      "two lcores (e.g. -l 0-1)");
 		dplb_config_free(config);
 		return -EINVAL;
 	}
@@ -355,14 +364,14 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 	if (ctx->workers == NULL)
 		return -ENOMEM;
 	uint16_t index = 0;
-	RTE_LCORE_FOREACH_WORKER(lcore) {
+	RTE_LCORE_FOREACH_WORKER (lcore) {
 		struct dplb_worker *worker = &ctx->workers[index];
 
 		rc = dplb_worker_init(worker, index, ctx->port_ids, ctx->port_count, flow_capacity,
 				      (int)rte_lcore_to_socket_id(lcore));
 		if (rc != 0) {
-			DPLB_LOG(ERR, "worker %u: cannot allocate a flow table of %u: %s",
-				 index, flow_capacity, strerror(-rc));
+			DPLB_LOG(ERR, "worker %u: cannot allocate a flow table of %u: %s", index,
+				 flow_capacity, strerror(-rc));
 			return rc;
 		}
 		const int socket = (int)rte_lcore_to_socket_id(lcore);
@@ -381,7 +390,7 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 		index++;
 	}
 	index = 0;
-	RTE_LCORE_FOREACH_WORKER(lcore) {
+	RTE_LCORE_FOREACH_WORKER (lcore) {
 		rc = rte_eal_remote_launch(dplb_worker_main, &ctx->workers[index], lcore);
 		if (rc != 0)
 			return rc;

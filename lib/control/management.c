@@ -47,9 +47,9 @@ void dplb_management_want_next_hops(struct dplb_context *ctx, const struct dplb_
 
 		for (uint32_t b = 0; b < vip->backend_count; b++)
 			if (dplb_backend_needs_arp(config, &vip->backends[b]))
-				dplb_neighbors_want(ctx->neighbors,
-						    dplb_next_hop_address(config,
-									  vip->backends[b].address));
+				dplb_neighbors_want(
+					ctx->neighbors,
+					dplb_next_hop_address(config, vip->backends[b].address));
 	}
 }
 
@@ -67,9 +67,8 @@ static bool learn_from_workers(struct dplb_context *ctx, uint64_t now)
 
 		if (ring == NULL)
 			continue;
-		while (budget > 0 &&
-		       (count = rte_ring_sc_dequeue_burst(ring, (void **)frames, RTE_DIM(frames),
-							  NULL)) > 0) {
+		while (budget > 0 && (count = rte_ring_sc_dequeue_burst(
+					      ring, (void **)frames, RTE_DIM(frames), NULL)) > 0) {
 			budget -= RTE_MIN(budget, count);
 			for (unsigned int i = 0; i < count; i++) {
 				const struct rte_ether_hdr *eth =
@@ -109,7 +108,8 @@ static void send_requests(struct dplb_context *ctx, const struct dplb_state *sta
 			if (m == NULL)
 				return;
 			m->port = p; /* the port slot the worker sends it on */
-			if (dplb_arp_build_request(m, &mac, state->local_address, targets[t]) != 0 ||
+			if (dplb_arp_build_request(m, &mac, state->local_address, targets[t]) !=
+				    0 ||
 			    rte_ring_sp_enqueue(ctx->workers[0].from_management, m) != 0) {
 				rte_pktmbuf_free(m);
 				continue;

@@ -76,10 +76,10 @@ uint32_t dplb_neighbors_due(struct dplb_neighbors *table, uint64_t now_ms, uint3
 
 	for (uint32_t i = 0; i < table->count && due < max; i++) {
 		struct dplb_neighbor *entry = &table->entries[i];
-		const bool fresh = entry->resolved &&
-				   now_ms - entry->answered_ms < DPLB_NEIGHBOR_REFRESH_MS;
-		const bool asked_recently = entry->asked_ms != 0 &&
-					    now_ms - entry->asked_ms < DPLB_NEIGHBOR_RETRY_MS;
+		const bool fresh =
+			entry->resolved && now_ms - entry->answered_ms < DPLB_NEIGHBOR_REFRESH_MS;
+		const bool asked_recently =
+			entry->asked_ms != 0 && now_ms - entry->asked_ms < DPLB_NEIGHBOR_RETRY_MS;
 
 		if (!entry->wanted || fresh || asked_recently)
 			continue;

@@ -23,12 +23,12 @@
 #define DPLB_NEIGHBOR_LIFETIME_MS 90000u
 
 struct dplb_neighbor {
-	uint32_t address;       /* network order */
+	uint32_t address; /* network order */
 	uint8_t mac[6];
 	bool resolved;
-	bool wanted;            /* a next hop of the current state */
-	uint64_t answered_ms;   /* last reply */
-	uint64_t asked_ms;      /* last request sent */
+	bool wanted;	      /* a next hop of the current state */
+	uint64_t answered_ms; /* last reply */
+	uint64_t asked_ms;    /* last request sent */
 };
 
 struct dplb_neighbors {

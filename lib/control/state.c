@@ -113,7 +113,6 @@ static void shared_config_put(struct dplb_shared_config *shared)
 	}
 }
 
-
 static void vip_entry_free(struct dplb_vip_entry *vip)
 {
 	free(vip->maglev);
@@ -175,8 +174,7 @@ static void set_next_hop(struct dplb_backend_entry *backend, const struct dplb_b
 	else if (!dplb_backend_needs_arp(config, bc))
 		mac = config->gateway_mac;
 	else if (neighbors != NULL)
-		mac = dplb_neighbors_lookup(neighbors,
-					    dplb_next_hop_address(config, bc->address));
+		mac = dplb_neighbors_lookup(neighbors, dplb_next_hop_address(config, bc->address));
 	if (mac != NULL) {
 		memcpy(backend->next_hop_mac.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
 		backend->has_next_hop = 1;
@@ -206,8 +204,9 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 	int id = dplb_vip_id(ids, vc->name);
 
 	if (id < 0) {
-		snprintf(error, DPLB_ERROR_MAX, "vip %s: too many VIPs over this process's life (%d)",
-			 vc->name, DPLB_MAX_VIP_IDS);
+		snprintf(error, DPLB_ERROR_MAX,
+			 "vip %s: too many VIPs over this process's life (%d)", vc->name,
+			 DPLB_MAX_VIP_IDS);
 		return id;
 	}
 	vip->id = (uint16_t)id;
@@ -231,12 +230,14 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 		int backend_id = dplb_backend_id(ids, vip->id, bc->address);
 
 		if (backend_id < 0) {
-			snprintf(error, DPLB_ERROR_MAX, "vip %s: too many backends over this process's life (%d)",
+			snprintf(error, DPLB_ERROR_MAX,
+				 "vip %s: too many backends over this process's life (%d)",
 				 vc->name, DPLB_MAX_BACKEND_IDS);
 			return backend_id;
 		}
 		if ((uint32_t)backend_id >= state->backend_id_limit) {
-			snprintf(error, DPLB_ERROR_MAX, "internal: backend id %d beyond limit", backend_id);
+			snprintf(error, DPLB_ERROR_MAX, "internal: backend id %d beyond limit",
+				 backend_id);
 			return -ERANGE;
 		}
 		struct dplb_backend_entry *backend = &state->backends[backend_id];
@@ -246,7 +247,8 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 		backend->state = (uint8_t)bc->state;
 		backend->weight = bc->weight;
 		set_next_hop(backend, bc, state->config, inputs ? inputs->neighbors : NULL);
-		set_health(backend, bc, inputs && inputs->health ? &inputs->health[backend_id] : NULL);
+		set_health(backend, bc,
+			   inputs && inputs->health ? &inputs->health[backend_id] : NULL);
 		vip->backend_ids[b] = (uint32_t)backend_id;
 		if (backend->takes_new_flows)
 			vip->up_ids[vip->up_count++] = (uint32_t)backend_id;
@@ -305,7 +307,8 @@ static int index_vips(struct dplb_state *state, char *error)
 				state->vip_slot_mask;
 
 		if (dplb_state_probe_vip(state, vip->address, vip->port, vip->protocol) != NULL) {
-			snprintf(error, DPLB_ERROR_MAX, "vip %s: same address, port and protocol as another",
+			snprintf(error, DPLB_ERROR_MAX,
+				 "vip %s: same address, port and protocol as another",
 				 vip->config->name);
 			return -EEXIST;
 		}
@@ -438,8 +441,8 @@ int dplb_state_prepare(struct dplb_config *config, struct dplb_identities *ids,
 			      : -ENOMEM;
 }
 
-int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids,
-		     uint64_t generation, struct dplb_state **out, char *error)
+int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids, uint64_t generation,
+		     struct dplb_state **out, char *error)
 {
 	return dplb_state_build_with(config, ids, NULL, generation, out, error);
 }

@@ -29,10 +29,10 @@
 #define DPLB_NO_VIP UINT16_MAX
 
 struct dplb_backend_entry {
-	uint32_t address;   /* network order */
+	uint32_t address; /* network order */
 	uint16_t vip_id;
-	uint8_t present;    /* configured in this snapshot */
-	uint8_t state;      /* enum dplb_backend_state: the operator's */
+	uint8_t present; /* configured in this snapshot */
+	uint8_t state;	 /* enum dplb_backend_state: the operator's */
 	uint8_t has_next_hop;
 	/* enum dplb_health_status when the snapshot was built; a change
 	 * between unchecked and healthy makes no snapshot (health.c), so read
@@ -42,7 +42,7 @@ struct dplb_backend_entry {
 	 * established flows stay with it. */
 	uint8_t keeps_flows;
 	uint8_t takes_new_flows;
-	uint32_t weight;    /* configured */
+	uint32_t weight; /* configured */
 	/* What the tables use: weight in tenths (weight x 10), less during
 	 * slow start, whose 10% steps then exist even for a weight of 1. */
 	uint32_t table_weight;
@@ -53,14 +53,14 @@ struct dplb_backend_entry {
  * (health.c keeps an array of these by backend id). All zero: unchecked,
  * full weight. */
 struct dplb_backend_health {
-	uint8_t status;         /* enum dplb_health_status */
+	uint8_t status;		/* enum dplb_health_status */
 	uint8_t weight_percent; /* slow start, 10..100; 0 means 100 */
 };
 
 /* What a snapshot is built from besides the configuration. */
 struct dplb_neighbors;
 struct dplb_state_inputs {
-	const struct dplb_neighbors *neighbors;   /* MACs learned by ARP; NULL: none */
+	const struct dplb_neighbors *neighbors;	  /* MACs learned by ARP; NULL: none */
 	const struct dplb_backend_health *health; /* DPLB_MAX_BACKEND_IDS long; NULL: unchecked */
 	uint32_t workers; /* worker lcores sharing a VIP's new_flow_rate; 0: one */
 };
@@ -68,22 +68,22 @@ struct dplb_state_inputs {
 struct dplb_vip_entry {
 	uint16_t id;
 	uint8_t protocol;
-	uint8_t encap;      /* enum dplb_encap */
-	uint8_t scheduler;  /* enum dplb_scheduler */
-	uint32_t address;   /* network order */
-	rte_be16_t port;    /* network order; 0 = every port */
+	uint8_t encap;	   /* enum dplb_encap */
+	uint8_t scheduler; /* enum dplb_scheduler */
+	uint32_t address;  /* network order */
+	rte_be16_t port;   /* network order; 0 = every port */
 	uint32_t maglev_size;
-	uint32_t *maglev;   /* backend ids of up backends, maglev_size long */
+	uint32_t *maglev; /* backend ids of up backends, maglev_size long */
 	uint32_t backend_count;
-	uint32_t *backend_ids;   /* every configured backend, config order */
+	uint32_t *backend_ids; /* every configured backend, config order */
 	uint32_t up_count;
-	uint32_t *up_ids;        /* backends taking new flows, config order */
+	uint32_t *up_ids; /* backends taking new flows, config order */
 	/* Every backend the operator lets take new flows failed its checks:
 	 * its new flows are dropped as no_healthy_backend. */
 	uint8_t no_healthy_backend;
 	uint32_t unhealthy_count;
 	uint32_t wrr_length;
-	uint32_t *wrr_sequence;  /* smooth weighted round-robin order of up backends */
+	uint32_t *wrr_sequence; /* smooth weighted round-robin order of up backends */
 	struct dplb_vip_protection protection; /* allow and deny lists, new-flow rate limit */
 	const struct dplb_vip_config *config;
 };
@@ -129,8 +129,8 @@ const char *dplb_vip_id_name(const struct dplb_identities *ids, uint16_t vip_id)
  * or at once on failure). Returns 0 or a negative errno with a reason in
  * error (size DPLB_ERROR_MAX). Management lcore only.
  */
-int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids,
-		     uint64_t generation, struct dplb_state **out, char *error);
+int dplb_state_build(struct dplb_config *config, struct dplb_identities *ids, uint64_t generation,
+		     struct dplb_state **out, char *error);
 /* The same, with next-hop MACs learned by ARP and backends' health
  * (inputs may be NULL). */
 int dplb_state_build_with(struct dplb_config *config, struct dplb_identities *ids,
@@ -170,9 +170,9 @@ bool dplb_backend_needs_arp(const struct dplb_config *config,
 			    const struct dplb_backend_config *backend);
 
 /* Which VIP a destination belongs to: exact port first, then port 0. */
-static inline const struct dplb_vip_entry *
-dplb_state_find_vip(const struct dplb_state *state, uint32_t address, rte_be16_t port,
-		    uint8_t protocol);
+static inline const struct dplb_vip_entry *dplb_state_find_vip(const struct dplb_state *state,
+							       uint32_t address, rte_be16_t port,
+							       uint8_t protocol);
 
 /* Publishing, with the workers' RCU variable. */
 struct dplb_publisher;
@@ -222,9 +222,9 @@ static inline bool dplb_state_is_vip_address(const struct dplb_state *state, uin
 	}
 }
 
-static inline const struct dplb_vip_entry *
-dplb_state_probe_vip(const struct dplb_state *state, uint32_t address, rte_be16_t port,
-		     uint8_t protocol)
+static inline const struct dplb_vip_entry *dplb_state_probe_vip(const struct dplb_state *state,
+								uint32_t address, rte_be16_t port,
+								uint8_t protocol)
 {
 	uint32_t slot = dplb_vip_slot_hash(address, port, protocol) & state->vip_slot_mask;
 
@@ -240,9 +240,9 @@ dplb_state_probe_vip(const struct dplb_state *state, uint32_t address, rte_be16_
 	}
 }
 
-static inline const struct dplb_vip_entry *
-dplb_state_find_vip(const struct dplb_state *state, uint32_t address, rte_be16_t port,
-		    uint8_t protocol)
+static inline const struct dplb_vip_entry *dplb_state_find_vip(const struct dplb_state *state,
+							       uint32_t address, rte_be16_t port,
+							       uint8_t protocol)
 {
 	const struct dplb_vip_entry *vip = dplb_state_probe_vip(state, address, port, protocol);
 

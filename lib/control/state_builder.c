@@ -47,9 +47,9 @@
 #define BUILDER_NICE 10
 
 struct dplb_state_builder {
-	int fd;            /* eventfd, written when a build ends */
-	bool busy;         /* management lcore only */
-	bool finished;     /* written by the thread (release), read with acquire */
+	int fd;	       /* eventfd, written when a build ends */
+	bool busy;     /* management lcore only */
+	bool finished; /* written by the thread (release), read with acquire */
 	pthread_t thread;
 	struct dplb_state *state;
 	dplb_state_built_fn *done;

@@ -14,9 +14,9 @@
 #include <stdint.h>
 
 struct dplb_due_heap {
-	uint32_t limit;     /* ids are below this */
+	uint32_t limit; /* ids are below this */
 	uint32_t count;
-	uint32_t *ids;      /* heap order, count long */
+	uint32_t *ids;	    /* heap order, count long */
 	uint64_t *times;    /* by id */
 	uint32_t *position; /* by id: its index in ids, or UINT32_MAX when absent */
 };

@@ -168,14 +168,16 @@ static void open_syn_prober(struct dplb_health_checker *checker, const struct dp
 	if (!wanted)
 		return;
 	rc = dplb_syn_open(&checker->syn, config->health_source);
-	if (rc == 0 && epoll_ctl(checker->epoll_fd, EPOLL_CTL_ADD, checker->syn.raw_fd,
-				 &event) != 0) {
+	if (rc == 0 &&
+	    epoll_ctl(checker->epoll_fd, EPOLL_CTL_ADD, checker->syn.raw_fd, &event) != 0) {
 		rc = -errno;
 		dplb_syn_close(&checker->syn);
 	}
 	if (rc != 0 && !checker->syn_refusal_logged) {
-		DPLB_LOG(WARNING, "tcp health checks connect() instead of sending SYNs: raw "
-			 "socket: %s%s", strerror(-rc),
+		DPLB_LOG(WARNING,
+			 "tcp health checks connect() instead of sending SYNs: raw "
+			 "socket: %s%s",
+			 strerror(-rc),
 			 rc == -EPERM ? " (dplb needs CAP_NET_RAW for health_tcp = syn)" : "");
 		checker->syn_refusal_logged = true;
 	}
@@ -263,10 +265,10 @@ static void update_target(struct dplb_health_checker *checker, struct health_tar
 	const uint16_t port = dplb_health_port(vip, b);
 	const bool fresh = target->due_us == UINT64_MAX; /* spread_first_checks' to set */
 
-	if (!fresh && (check_changed || target->probe_target.port != port ||
-		       target->probe_target.source != checker->source ||
-		       target->address != b->address ||
-		       target->settings.interval_ms != b->health.interval_ms)) {
+	if (!fresh &&
+	    (check_changed || target->probe_target.port != port ||
+	     target->probe_target.source != checker->source || target->address != b->address ||
+	     target->settings.interval_ms != b->health.interval_ms)) {
 		target->syn_source = 0;
 		/* A check in flight was made the old way, and the old interval
 		 * may be far longer: start afresh, now. */
@@ -534,8 +536,7 @@ static bool start_syn(struct dplb_health_checker *checker, struct health_target 
 }
 
 /* One epoll read; returns how many events it took. */
-static int take_some_events(struct dplb_health_checker *checker, uint64_t budget_end,
-			    bool *changed)
+static int take_some_events(struct dplb_health_checker *checker, uint64_t budget_end, bool *changed)
 {
 	struct epoll_event events[EVENTS_PER_READ];
 	struct dplb_probe_result result;
@@ -573,7 +574,6 @@ static bool take_events(struct dplb_health_checker *checker, uint64_t budget_end
 	return changed;
 }
 
-
 /* Steps of slow start: backends that recovered ramp their weight. */
 static bool step_slow_starts(struct dplb_health_checker *checker, uint64_t now)
 {
@@ -603,13 +603,13 @@ static bool start_check(struct dplb_health_checker *checker, struct health_targe
 	struct dplb_probe_result result;
 	bool changed = false;
 
-	target->due_us = target->due_us + interval > now ? target->due_us + interval
-							 : now + interval;
-	const bool in_flight = by_syn(checker, target)
-				       ? start_syn(checker, target, now, &result)
-				       : dplb_probe_start(&target->probe, checker->epoll_fd,
-							  target->backend_id, &target->probe_target,
-							  now, &result);
+	target->due_us =
+		target->due_us + interval > now ? target->due_us + interval : now + interval;
+	const bool in_flight =
+		by_syn(checker, target)
+			? start_syn(checker, target, now, &result)
+			: dplb_probe_start(&target->probe, checker->epoll_fd, target->backend_id,
+					   &target->probe_target, now, &result);
 	if (in_flight)
 		schedule(checker, target); /* at its deadline */
 	else

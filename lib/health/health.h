@@ -28,12 +28,12 @@ struct dplb_health_checker;
 
 /* Counters over every backend, declared once: X(field, help). /stats
  * shows them under "health", telemetry's /dplb/stats as health_FIELD. */
-#define DPLB_HEALTH_TOTALS(X)                                                     \
-	X(checks, "Health checks completed")                                        \
-	X(check_failures, "Health checks that failed")                              \
-	X(transitions, "Changes of health status, of any backend")                  \
-	X(in_flight, "Health checks waiting for an answer now")                     \
-	X(backends_checked, "Backends with a health check")                         \
+#define DPLB_HEALTH_TOTALS(X)                                                                      \
+	X(checks, "Health checks completed")                                                       \
+	X(check_failures, "Health checks that failed")                                             \
+	X(transitions, "Changes of health status, of any backend")                                 \
+	X(in_flight, "Health checks waiting for an answer now")                                    \
+	X(backends_checked, "Backends with a health check")                                        \
 	X(backends_unhealthy, "Backends their checks found unhealthy")
 
 struct dplb_health_totals {
@@ -44,13 +44,13 @@ struct dplb_health_totals {
 
 /* One backend's health, as the views show it. */
 struct dplb_health_report {
-	bool checked;          /* it has a health_check other than none */
+	bool checked; /* it has a health_check other than none */
 	struct dplb_health_record record;
-	bool has_result;       /* a check has completed */
+	bool has_result; /* a check has completed */
 	struct dplb_probe_result last;
 	uint64_t last_check_ms; /* monotonic, when the last check completed */
 	uint64_t checks;
-	uint64_t failures;     /* checks that failed, in all */
+	uint64_t failures;	 /* checks that failed, in all */
 	uint32_t weight_percent; /* slow start: 100 when not ramping */
 };
 

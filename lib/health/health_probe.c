@@ -104,8 +104,8 @@ bool dplb_probe_start(struct dplb_probe *probe, int epoll_fd, uint64_t tag,
 	probe->tag = tag;
 	probe->started_us = now_us;
 	probe->deadline_us = now_us + (uint64_t)dplb_health_timeout_ms(s) * 1000;
-	probe->fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			   0);
+	probe->fd =
+		socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (probe->fd < 0)
 		return !fail_errno(probe, now_us, result, "socket", errno);
 	probe->phase = DPLB_PROBE_CONNECTING;
@@ -252,8 +252,8 @@ void dplb_probe_begin_elsewhere(struct dplb_probe *probe, uint32_t timeout_ms, u
 	probe->deadline_us = now_us + (uint64_t)timeout_ms * 1000;
 }
 
-void dplb_probe_end_elsewhere(struct dplb_probe *probe, bool ok, const char *error,
-			      uint64_t now_us, struct dplb_probe_result *result)
+void dplb_probe_end_elsewhere(struct dplb_probe *probe, bool ok, const char *error, uint64_t now_us,
+			      struct dplb_probe_result *result)
 {
 	finish(probe, now_us, result, ok, error);
 }

@@ -24,7 +24,7 @@
 
 struct dplb_probe_target {
 	uint32_t address; /* network order */
-	uint16_t port;    /* host order */
+	uint16_t port;	  /* host order */
 	uint32_t source;  /* network order; 0: the kernel chooses */
 	const struct dplb_health_settings *settings;
 };
@@ -43,7 +43,7 @@ enum dplb_probe_phase {
 };
 
 struct dplb_probe {
-	int fd; /* -1 when idle */
+	int fd;	      /* -1 when idle */
 	uint64_t tag; /* the caller's, as epoll data */
 	enum dplb_probe_phase phase;
 	uint64_t started_us;
@@ -90,7 +90,7 @@ void dplb_probe_abort(struct dplb_probe *probe);
  * raw socket): in flight from now_us, timed out as any other. */
 void dplb_probe_begin_elsewhere(struct dplb_probe *probe, uint32_t timeout_ms, uint64_t now_us);
 /* Its answer came: ends it with result filled in (error when not ok). */
-void dplb_probe_end_elsewhere(struct dplb_probe *probe, bool ok, const char *error,
-			      uint64_t now_us, struct dplb_probe_result *result);
+void dplb_probe_end_elsewhere(struct dplb_probe *probe, bool ok, const char *error, uint64_t now_us,
+			      struct dplb_probe_result *result);
 
 #endif

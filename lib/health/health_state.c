@@ -14,8 +14,8 @@ static bool set_status(struct dplb_health_record *record, enum dplb_health_statu
 	return true;
 }
 
-bool dplb_health_observe(struct dplb_health_record *record, bool ok, uint32_t rise,
-			 uint32_t fall, uint64_t now_ms)
+bool dplb_health_observe(struct dplb_health_record *record, bool ok, uint32_t rise, uint32_t fall,
+			 uint64_t now_ms)
 {
 	if (ok) {
 		record->failures = 0;

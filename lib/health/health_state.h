@@ -43,8 +43,8 @@ struct dplb_health_record {
  * Count one check result taken at now_ms. Returns true when the status
  * changed (the caller logs and republishes). rise and fall are >= 1.
  */
-bool dplb_health_observe(struct dplb_health_record *record, bool ok, uint32_t rise,
-			 uint32_t fall, uint64_t now_ms);
+bool dplb_health_observe(struct dplb_health_record *record, bool ok, uint32_t rise, uint32_t fall,
+			 uint64_t now_ms);
 
 /* Forget the results: the check was turned off. Not counted as a
  * transition (nothing was learnt about the backend). */

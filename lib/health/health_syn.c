@@ -55,17 +55,19 @@ int dplb_syn_open(struct dplb_syn_prober *prober, uint32_t source)
 		goto fail;
 	/* Only TCP to our ports: the raw socket would otherwise get a copy of
 	 * every TCP packet the host receives. The IPv4 header comes first. */
-	code[n++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0); /* X = IP header length */
-	code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2);  /* TCP destination port */
+	code[n++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH,
+						 0); /* X = IP header length */
+	code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND,
+						 2);	  /* TCP destination port */
 	for (unsigned int i = 0; i < DPLB_SYN_PORTS; i++) /* to "accept" when equal */
-		code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, prober->ports[i],
-							 DPLB_SYN_PORTS - i, 0);
+		code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+							 prober->ports[i], DPLB_SYN_PORTS - i, 0);
 	code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
 	code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 128); /* headers are enough */
 	const struct sock_fprog program = { .len = (unsigned short)n, .filter = code };
 
-	if (setsockopt(prober->raw_fd, SOL_SOCKET, SO_ATTACH_FILTER, &program,
-		       sizeof(program)) != 0)
+	if (setsockopt(prober->raw_fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program)) !=
+	    0)
 		goto fail;
 	/* DF set: a SYN is never fragmented, and the kernel then skips picking
 	 * a per-destination IP id for each (a hash that was a tenth of the
@@ -101,7 +103,8 @@ void dplb_syn_close(struct dplb_syn_prober *prober)
 
 int dplb_syn_source_for(uint32_t address, uint32_t source, uint32_t *out)
 {
-	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(9),
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_port = htons(9),
 				  .sin_addr.s_addr = address };
 	struct sockaddr_in from;
 	socklen_t length = sizeof(from);
@@ -206,8 +209,7 @@ static bool parse_answer(const uint8_t *packet, size_t length, struct dplb_syn_a
 	return true;
 }
 
-int dplb_syn_receive(const struct dplb_syn_prober *prober, struct dplb_syn_answer *answers,
-		     int max)
+int dplb_syn_receive(const struct dplb_syn_prober *prober, struct dplb_syn_answer *answers, int max)
 {
 	uint8_t packets[SYN_RECEIVE_BATCH][128];
 	struct iovec vectors[SYN_RECEIVE_BATCH];
@@ -216,14 +218,15 @@ int dplb_syn_receive(const struct dplb_syn_prober *prober, struct dplb_syn_answe
 
 	/* A round's answers come together: one system call reads a batch. */
 	for (unsigned int i = 0; i < SYN_RECEIVE_BATCH; i++) {
-		vectors[i] = (struct iovec){ .iov_base = packets[i], .iov_len = sizeof(packets[i]) };
-		messages[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &vectors[i],
-							     .msg_iovlen = 1 } };
+		vectors[i] =
+			(struct iovec){ .iov_base = packets[i], .iov_len = sizeof(packets[i]) };
+		messages[i] =
+			(struct mmsghdr){ .msg_hdr = { .msg_iov = &vectors[i], .msg_iovlen = 1 } };
 	}
 	while (count < max) {
-		const unsigned int want =
-			(unsigned int)(max - count) < SYN_RECEIVE_BATCH ? (unsigned int)(max - count)
-									: SYN_RECEIVE_BATCH;
+		const unsigned int want = (unsigned int)(max - count) < SYN_RECEIVE_BATCH
+						  ? (unsigned int)(max - count)
+						  : SYN_RECEIVE_BATCH;
 		const int n = recvmmsg(prober->raw_fd, messages, want, MSG_DONTWAIT, NULL);
 
 		for (int i = 0; i < n; i++)

@@ -33,16 +33,16 @@
 #define DPLB_SYN_PORTS 8
 
 struct dplb_syn_prober {
-	int raw_fd;   /* SOCK_RAW, IPPROTO_TCP, non-blocking; -1 when closed */
-	int port_fds[DPLB_SYN_PORTS];  /* hold the ports */
+	int raw_fd;			/* SOCK_RAW, IPPROTO_TCP, non-blocking; -1 when closed */
+	int port_fds[DPLB_SYN_PORTS];	/* hold the ports */
 	uint16_t ports[DPLB_SYN_PORTS]; /* our source ports, host order */
 };
 
 enum dplb_syn_verdict { DPLB_SYN_OPEN, DPLB_SYN_REFUSED };
 
 struct dplb_syn_answer {
-	uint32_t address; /* the server's, network order */
-	uint16_t port;    /* the server's, host order */
+	uint32_t address;  /* the server's, network order */
+	uint16_t port;	   /* the server's, host order */
 	uint32_t sequence; /* of the SYN it answers */
 	enum dplb_syn_verdict verdict;
 };

@@ -32,7 +32,7 @@ enum dplb_acl_verdict { DPLB_ACL_DENY = 0, DPLB_ACL_ALLOW = 1 };
 struct dplb_acl_rule {
 	uint32_t address; /* host order, as rte_lpm takes it */
 	uint8_t length;
-	uint8_t verdict;  /* enum dplb_acl_verdict */
+	uint8_t verdict; /* enum dplb_acl_verdict */
 };
 
 struct dplb_acl_rules {

@@ -18,40 +18,43 @@
 #include <rte_common.h>
 
 /* X(enum suffix, label, what it means) */
-#define DPLB_DROP_REASONS(X)                                                              \
-	X(NOT_OUR_MAC, "not_our_mac", "unicast frame for another MAC address")             \
-	X(NOT_UNICAST, "not_unicast", "broadcast or multicast frame that is not ARP")      \
-	X(NOT_FOR_VIP, "not_for_vip", "IPv4 TCP/UDP packet not addressed to any VIP")      \
-	X(BAD_SOURCE, "bad_source",                                                       \
-	  "source no host sends from: broadcast, multicast, reserved, loopback, 0.0.0.0/8, " \
-	  "dplb's own address or a VIP's")                                                \
-	X(NOT_IP, "not_ip", "not IPv4 (and not a frame dplb handles otherwise)")          \
-	X(TRUNCATED, "truncated", "frame shorter than its headers")                       \
-	X(BAD_VERSION, "bad_version", "IP version field is not 4")                        \
-	X(BAD_IHL, "bad_ihl", "IPv4 header length below 20 bytes")                        \
-	X(IP_OPTIONS, "ip_options", "IPv4 header carries options")                        \
-	X(BAD_LENGTH, "bad_length", "IPv4 total length disagrees with the frame")         \
-	X(BAD_CHECKSUM, "bad_checksum", "IPv4 header checksum is wrong")                  \
-	X(FRAGMENT, "fragment", "IPv4 fragment")                                          \
-	X(BAD_L4, "bad_l4", "TCP/UDP header truncated or malformed")                      \
-	X(UNSUPPORTED_PROTOCOL, "unsupported_protocol", "IP protocol dplb does not serve") \
-	X(ICMP_UNHANDLED, "icmp_unhandled", "ICMP not an echo to dplb or a VIP, nor an error about a VIP flow") \
-	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")               \
-	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full") \
-	X(ACL_DENIED, "acl_denied", "source not allowed by the VIP's allow and deny lists") \
-	X(RATE_LIMITED, "rate_limited", "new flow beyond the VIP's new_flow_rate (rate_limit_action = drop)") \
-	X(NO_BACKEND, "no_backend", "VIP has no usable backend")                          \
-	X(NO_HEALTHY_BACKEND, "no_healthy_backend", "every backend of the VIP failed its health checks") \
-	X(NO_NEXT_HOP, "no_next_hop", "next hop MAC not known yet")                       \
-	X(TOO_BIG, "too_big", "too big once encapsulated, and no ICMP sent (no DF, rate limit)") \
-	X(NO_HEADROOM, "no_headroom", "mbuf has no room for the outer headers")           \
+#define DPLB_DROP_REASONS(X)                                                                       \
+	X(NOT_OUR_MAC, "not_our_mac", "unicast frame for another MAC address")                     \
+	X(NOT_UNICAST, "not_unicast", "broadcast or multicast frame that is not ARP")              \
+	X(NOT_FOR_VIP, "not_for_vip", "IPv4 TCP/UDP packet not addressed to any VIP")              \
+	X(BAD_SOURCE, "bad_source",                                                                \
+	  "source no host sends from: broadcast, multicast, reserved, loopback, 0.0.0.0/8, "       \
+	  "dplb's own address or a VIP's")                                                         \
+	X(NOT_IP, "not_ip", "not IPv4 (and not a frame dplb handles otherwise)")                   \
+	X(TRUNCATED, "truncated", "frame shorter than its headers")                                \
+	X(BAD_VERSION, "bad_version", "IP version field is not 4")                                 \
+	X(BAD_IHL, "bad_ihl", "IPv4 header length below 20 bytes")                                 \
+	X(IP_OPTIONS, "ip_options", "IPv4 header carries options")                                 \
+	X(BAD_LENGTH, "bad_length", "IPv4 total length disagrees with the frame")                  \
+	X(BAD_CHECKSUM, "bad_checksum", "IPv4 header checksum is wrong")                           \
+	X(FRAGMENT, "fragment", "IPv4 fragment")                                                   \
+	X(BAD_L4, "bad_l4", "TCP/UDP header truncated or malformed")                               \
+	X(UNSUPPORTED_PROTOCOL, "unsupported_protocol", "IP protocol dplb does not serve")         \
+	X(ICMP_UNHANDLED, "icmp_unhandled",                                                        \
+	  "ICMP not an echo to dplb or a VIP, nor an error about a VIP flow")                      \
+	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")                       \
+	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full")    \
+	X(ACL_DENIED, "acl_denied", "source not allowed by the VIP's allow and deny lists")        \
+	X(RATE_LIMITED, "rate_limited",                                                            \
+	  "new flow beyond the VIP's new_flow_rate (rate_limit_action = drop)")                    \
+	X(NO_BACKEND, "no_backend", "VIP has no usable backend")                                   \
+	X(NO_HEALTHY_BACKEND, "no_healthy_backend",                                                \
+	  "every backend of the VIP failed its health checks")                                     \
+	X(NO_NEXT_HOP, "no_next_hop", "next hop MAC not known yet")                                \
+	X(TOO_BIG, "too_big", "too big once encapsulated, and no ICMP sent (no DF, rate limit)")   \
+	X(NO_HEADROOM, "no_headroom", "mbuf has no room for the outer headers")                    \
 	X(TX_FULL, "tx_full", "TX queue full")
 
 enum dplb_drop_reason {
 #define DPLB_DROP_ENUM(name, label, help) DPLB_DROP_##name,
 	DPLB_DROP_REASONS(DPLB_DROP_ENUM)
 #undef DPLB_DROP_ENUM
-	DPLB_DROP_REASON_COUNT
+		DPLB_DROP_REASON_COUNT
 };
 
 extern const char *const dplb_drop_reason_label[DPLB_DROP_REASON_COUNT];
@@ -84,52 +87,54 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
  */
 
 /* struct dplb_worker_counters, besides ports and drops. */
-#define DPLB_WORKER_COUNTERS(X)                                                            \
-	X(new_flows, DPLB_COUNTER, "Flows this worker created")                              \
-	X(flow_insert_failures, DPLB_COUNTER,                                                 \
-	  "New flows forwarded without an entry because the flow table was full")            \
-	X(flows_expired, DPLB_COUNTER, "Flows forgotten after their idle timeout")           \
-	X(flows_rescheduled, DPLB_COUNTER,                                                    \
-	  "Established flows given a new backend because theirs was removed or down")        \
-	X(to_management, DPLB_COUNTER, "Frames passed to the management lcore")              \
-	X(arp_replies, DPLB_COUNTER, "ARP requests for dplb's address answered")             \
-	X(icmp_echo_replies, DPLB_COUNTER, "ICMP echo requests answered")                    \
-	X(icmp_frag_needed_sent, DPLB_COUNTER,                                                \
-	  "ICMP fragmentation needed sent to clients whose packets the tunnel made too big") \
-	X(icmp_errors_forwarded, DPLB_COUNTER, "ICMP errors about a flow sent to its backend") \
-	X(icmp_error_copies, DPLB_COUNTER,                                                    \
-	  "Extra copies of ICMP errors sent to every backend of a VIP without a flow table")  \
-	X(rate_limited_stateless, DPLB_COUNTER,                                               \
-	  "Packets of new flows beyond their VIP's new_flow_rate forwarded without a flow entry (rate_limit_action = stateless)") \
-	X(loops, DPLB_PER_WORKER, "Iterations of the worker loop")                           \
-	X(busy_loops, DPLB_PER_WORKER, "Iterations of the worker loop that received packets") \
-	X(flows_active, DPLB_GAUGE, "Flows in this worker's flow table")                     \
+#define DPLB_WORKER_COUNTERS(X)                                                                    \
+	X(new_flows, DPLB_COUNTER, "Flows this worker created")                                    \
+	X(flow_insert_failures, DPLB_COUNTER,                                                      \
+	  "New flows forwarded without an entry because the flow table was full")                  \
+	X(flows_expired, DPLB_COUNTER, "Flows forgotten after their idle timeout")                 \
+	X(flows_rescheduled, DPLB_COUNTER,                                                         \
+	  "Established flows given a new backend because theirs was removed or down")              \
+	X(to_management, DPLB_COUNTER, "Frames passed to the management lcore")                    \
+	X(arp_replies, DPLB_COUNTER, "ARP requests for dplb's address answered")                   \
+	X(icmp_echo_replies, DPLB_COUNTER, "ICMP echo requests answered")                          \
+	X(icmp_frag_needed_sent, DPLB_COUNTER,                                                     \
+	  "ICMP fragmentation needed sent to clients whose packets the tunnel made too big")       \
+	X(icmp_errors_forwarded, DPLB_COUNTER, "ICMP errors about a flow sent to its backend")     \
+	X(icmp_error_copies, DPLB_COUNTER,                                                         \
+	  "Extra copies of ICMP errors sent to every backend of a VIP without a flow table")       \
+	X(rate_limited_stateless, DPLB_COUNTER,                                                    \
+	  "Packets of new flows beyond their VIP's new_flow_rate forwarded without a flow entry "  \
+	  "(rate_limit_action = stateless)")                                                       \
+	X(loops, DPLB_PER_WORKER, "Iterations of the worker loop")                                 \
+	X(busy_loops, DPLB_PER_WORKER, "Iterations of the worker loop that received packets")      \
+	X(flows_active, DPLB_GAUGE, "Flows in this worker's flow table")                           \
 	X(flow_capacity, DPLB_GAUGE, "Size of this worker's flow table")
 
 /* struct dplb_port_counters: what the workers counted on each port. */
-#define DPLB_PORT_COUNTERS(X)                                                              \
-	X(rx_packets, DPLB_COUNTER, "Packets received")                                      \
-	X(rx_bytes, DPLB_COUNTER, "Bytes received (whole frames)")                           \
-	X(tx_packets, DPLB_COUNTER, "Packets sent (taken by the driver)")                    \
+#define DPLB_PORT_COUNTERS(X)                                                                      \
+	X(rx_packets, DPLB_COUNTER, "Packets received")                                            \
+	X(rx_bytes, DPLB_COUNTER, "Bytes received (whole frames)")                                 \
+	X(tx_packets, DPLB_COUNTER, "Packets sent (taken by the driver)")                          \
 	X(tx_bytes, DPLB_COUNTER, "Bytes sent (whole frames taken by the driver)")
 
 /* struct dplb_traffic_counters, kept per VIP and per backend by stable id,
  * so that they survive reloads. */
-#define DPLB_TRAFFIC_COUNTERS(X)                                                           \
-	X(packets_in, DPLB_COUNTER, "Packets received for it")                               \
-	X(bytes_in, DPLB_COUNTER, "IP bytes received for it")                                \
-	X(packets_out, DPLB_COUNTER, "Packets sent encapsulated (taken by the driver)")      \
-	X(bytes_out, DPLB_COUNTER, "IP bytes sent encapsulated (outer header included)")     \
-	X(new_flows, DPLB_COUNTER, "Flows scheduled to it")                                  \
+#define DPLB_TRAFFIC_COUNTERS(X)                                                                   \
+	X(packets_in, DPLB_COUNTER, "Packets received for it")                                     \
+	X(bytes_in, DPLB_COUNTER, "IP bytes received for it")                                      \
+	X(packets_out, DPLB_COUNTER, "Packets sent encapsulated (taken by the driver)")            \
+	X(bytes_out, DPLB_COUNTER, "IP bytes sent encapsulated (outer header included)")           \
+	X(new_flows, DPLB_COUNTER, "Flows scheduled to it")                                        \
 	X(active_flows, DPLB_GAUGE, "Flows in the flow tables pointing to it")
 
 /* struct dplb_vip_protection_counters, kept per VIP only (by stable id):
  * what its allow and deny lists and its new-flow rate limit turned away. */
-#define DPLB_VIP_PROTECTION_COUNTERS(X)                                                    \
-	X(acl_denied, DPLB_COUNTER,                                                           \
-	  "Packets dropped because the VIP's allow and deny lists refuse their source")       \
-	X(rate_limited, DPLB_COUNTER,                                                         \
-	  "Packets of new flows beyond the VIP's new_flow_rate, dropped or forwarded without a flow entry as its rate_limit_action says")
+#define DPLB_VIP_PROTECTION_COUNTERS(X)                                                            \
+	X(acl_denied, DPLB_COUNTER,                                                                \
+	  "Packets dropped because the VIP's allow and deny lists refuse their source")            \
+	X(rate_limited, DPLB_COUNTER,                                                              \
+	  "Packets of new flows beyond the VIP's new_flow_rate, dropped or forwarded without a "   \
+	  "flow entry as its rate_limit_action says")
 
 #define DPLB_COUNTER_FIELD(field, kind, help) uint64_t field;
 

@@ -32,11 +32,11 @@
 #define DPLB_OUTER_TTL 64
 
 struct dplb_encap_target {
-	uint32_t outer_src;   /* our address, network order */
-	uint32_t outer_dst;   /* the backend, network order */
-	rte_be16_t gue_port;  /* network order */
-	uint8_t kind;         /* enum dplb_encap */
-	uint16_t packet_id;   /* outer IP id when DF is clear: new for every packet */
+	uint32_t outer_src;  /* our address, network order */
+	uint32_t outer_dst;  /* the backend, network order */
+	rte_be16_t gue_port; /* network order */
+	uint8_t kind;	     /* enum dplb_encap */
+	uint16_t packet_id;  /* outer IP id when DF is clear: new for every packet */
 	const struct rte_ether_addr *src_mac;
 	const struct rte_ether_addr *dst_mac;
 };
@@ -127,9 +127,9 @@ static inline int dplb_encapsulate(struct rte_mbuf *m, const struct dplb_packet_
 	} else {
 		outer->next_proto_id = IPPROTO_IPIP;
 	}
-	outer->hdr_checksum = dplb_outer_checksum((uint16_t)outer_len, tos, outer->packet_id, df,
-						  outer->next_proto_id, target->outer_src,
-						  target->outer_dst);
+	outer->hdr_checksum =
+		dplb_outer_checksum((uint16_t)outer_len, tos, outer->packet_id, df,
+				    outer->next_proto_id, target->outer_src, target->outer_dst);
 	return 0;
 }
 

@@ -49,8 +49,8 @@ static inline void dplb_flow_key_set(struct dplb_flow_key *key, uint32_t src_add
 	key->words[1] = (uint64_t)protocol << 32 | ((uint32_t)dst_port << 16 | src_port);
 #else
 	key->words[0] = (uint64_t)src_addr << 32 | dst_addr;
-	key->words[1] = (uint64_t)src_port << 48 | (uint64_t)dst_port << 32 |
-		       (uint64_t)protocol << 24;
+	key->words[1] =
+		(uint64_t)src_port << 48 | (uint64_t)dst_port << 32 | (uint64_t)protocol << 24;
 #endif
 }
 
@@ -59,14 +59,14 @@ struct dplb_flow_entry {
 	uint32_t last_seen;  /* seconds since the worker started */
 	uint16_t vip_id;
 	uint8_t protocol;
-	uint8_t closing;     /* the client sent FIN or RST: a shorter timeout */
+	uint8_t closing; /* the client sent FIN or RST: a shorter timeout */
 };
 
 struct dplb_flow_table {
 	struct rte_hash *hash;
 	struct dplb_flow_entry *entries; /* slots long, indexed by position */
-	uint32_t capacity;  /* flows it holds at most */
-	uint32_t slots;     /* capacity plus headroom for cuckoo displacement */
+	uint32_t capacity;		 /* flows it holds at most */
+	uint32_t slots;			 /* capacity plus headroom for cuckoo displacement */
 	uint32_t count;
 	uint32_t scan_cursor; /* next position the ageing scan looks at */
 };

@@ -31,8 +31,7 @@ static inline bool dplb_icmp_is_echo_request(const struct rte_mbuf *m,
 	const uint16_t icmp_len = info->ip_len - sizeof(struct rte_ipv4_hdr);
 	const struct rte_icmp_hdr *icmp = (const struct rte_icmp_hdr *)(info->ip + 1);
 
-	if (icmp_len < sizeof(*icmp) ||
-	    info->l2_len + info->ip_len > rte_pktmbuf_data_len(m))
+	if (icmp_len < sizeof(*icmp) || info->l2_len + info->ip_len > rte_pktmbuf_data_len(m))
 		return false;
 	return icmp->icmp_type == RTE_IP_ICMP_ECHO_REQUEST && icmp->icmp_code == 0 &&
 	       rte_raw_cksum(icmp, icmp_len) == 0xffff;
@@ -62,7 +61,7 @@ static inline void dplb_icmp_echo_reply(struct rte_mbuf *m, struct dplb_packet_i
 	 * (RFC 1624) rather than re-reading the payload. */
 	icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
 	uint32_t sum = (uint16_t)~rte_be_to_cpu_16(icmp->icmp_cksum) +
-		       (uint16_t)~(RTE_IP_ICMP_ECHO_REQUEST << 8) + (RTE_IP_ICMP_ECHO_REPLY << 8);
+		       (uint16_t) ~(RTE_IP_ICMP_ECHO_REQUEST << 8) + (RTE_IP_ICMP_ECHO_REPLY << 8);
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	icmp->icmp_cksum = rte_cpu_to_be_16((uint16_t)~sum);
@@ -134,8 +133,7 @@ static inline int dplb_mbuf_reshape_first_segment(struct rte_mbuf *m, uint32_t l
  * headers, whatever the number of segments. Returns 0, or -1 when the mbuf
  * cannot be reshaped (the caller drops it).
  */
-static inline int dplb_icmp_fragmentation_needed(struct rte_mbuf *m,
-						 struct dplb_packet_info *info,
+static inline int dplb_icmp_fragmentation_needed(struct rte_mbuf *m, struct dplb_packet_info *info,
 						 const struct rte_ether_addr *our_mac,
 						 uint32_t our_address, uint16_t next_hop_mtu)
 {

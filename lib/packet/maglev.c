@@ -40,10 +40,10 @@
 
 /* Arbitrary fixed seeds; changing them reshuffles every deployed table. */
 #define MAGLEV_SEED_OFFSET 0x6d61676c65763031ULL /* "maglev01" */
-#define MAGLEV_SEED_SKIP   0x6d61676c65763032ULL /* "maglev02" */
+#define MAGLEV_SEED_SKIP 0x6d61676c65763032ULL	 /* "maglev02" */
 
 #define FNV64_OFFSET_BASIS 0xcbf29ce484222325ULL
-#define FNV64_PRIME        0x100000001b3ULL
+#define FNV64_PRIME 0x100000001b3ULL
 
 /* See the choice between maglev_fill_replay and maglev_fill_heap. */
 #define MAGLEV_REPLAY_MAX_VISITS 64
@@ -53,10 +53,10 @@
 
 /* Per-backend state while filling, indexed by key order. */
 struct maglev_fill {
-	uint32_t idx;      /* index into the caller's backends[] */
-	uint32_t pos;      /* next preferred slot in this backend's permutation */
-	uint32_t skip;     /* permutation step, in [1, m - 1] */
-	uint32_t quota;    /* slots still to take */
+	uint32_t idx;	/* index into the caller's backends[] */
+	uint32_t pos;	/* next preferred slot in this backend's permutation */
+	uint32_t skip;	/* permutation step, in [1, m - 1] */
+	uint32_t quota; /* slots still to take */
 	uint32_t weight;
 	uint32_t rem_step; /* max_weight % weight */
 	uint64_t quo_step; /* max_weight / weight */
@@ -65,7 +65,7 @@ struct maglev_fill {
 	 * incrementally so the fill loop has no 64-bit division.
 	 */
 	uint64_t quo;
-	uint64_t rem;      /* 64-bit: rem + rem_step can pass UINT32_MAX */
+	uint64_t rem; /* 64-bit: rem + rem_step can pass UINT32_MAX */
 };
 
 struct maglev_sorted {
@@ -76,8 +76,8 @@ struct maglev_sorted {
 
 /* For handing out the quota slots left over after rounding down. */
 struct maglev_remainder {
-	uint64_t rem;      /* (m * weight) % weight_sum */
-	uint32_t order;    /* key order */
+	uint64_t rem;	/* (m * weight) % weight_sum */
+	uint32_t order; /* key order */
 };
 
 /*
@@ -104,8 +104,7 @@ static uint64_t maglev_hash(const void *key, size_t len, uint64_t seed)
 }
 
 /* Total order on key bytes; shorter first when one is a prefix of the other. */
-static int maglev_key_cmp(const struct maglev_sorted *a,
-			  const struct maglev_sorted *b)
+static int maglev_key_cmp(const struct maglev_sorted *a, const struct maglev_sorted *b)
 {
 	size_t len = a->key_len < b->key_len ? a->key_len : b->key_len;
 	int c = memcmp(a->key, b->key, len);
@@ -154,8 +153,7 @@ static inline uint64_t maglev_next_round(struct maglev_fill *f)
  * incrementally (pos += skip mod m), so the paper's n * m permutation matrix
  * is never materialised and no division is needed.
  */
-static inline void maglev_take(struct maglev_fill *f, uint32_t m,
-			       uint64_t *taken, uint32_t *table)
+static inline void maglev_take(struct maglev_fill *f, uint32_t m, uint64_t *taken, uint32_t *table)
 {
 	uint32_t pos = f->pos;
 
@@ -182,9 +180,8 @@ static inline void maglev_take(struct maglev_fill *f, uint32_t m,
  * rounding slot may be left, possibly many rounds apart. due[] is kept apart
  * from fill[] so a pass over idle backends reads one dense array.
  */
-static void maglev_fill_replay(struct maglev_fill *fill, uint64_t *due,
-			       uint32_t n, uint32_t m, uint64_t *taken,
-			       uint32_t *table)
+static void maglev_fill_replay(struct maglev_fill *fill, uint64_t *due, uint32_t n, uint32_t m,
+			       uint64_t *taken, uint32_t *table)
 {
 	uint64_t round = MAGLEV_NEVER;
 	uint32_t filled = 0, i;
@@ -214,7 +211,7 @@ static void maglev_fill_replay(struct maglev_fill *fill, uint64_t *due,
 /* The round lives in the entry so sift-downs stay within one array. */
 struct maglev_heap_entry {
 	uint64_t round;
-	uint32_t order;    /* index into fill[], i.e. key order */
+	uint32_t order; /* index into fill[], i.e. key order */
 };
 
 /* Heap order: earlier round first, then key order. */
@@ -222,14 +219,12 @@ static inline bool maglev_before(const struct maglev_heap_entry *a,
 				 const struct maglev_heap_entry *b)
 {
 	/* Bitwise, not &&/||: the outcome is random, so avoid branching on it. */
-	return (a->round < b->round) |
-	       ((a->round == b->round) & (a->order < b->order));
+	return (a->round < b->round) | ((a->round == b->round) & (a->order < b->order));
 }
 
 /* heap[n] must be a MAGLEV_NEVER sentinel, so a lone last child needs no
  * bounds check. */
-static void maglev_sift_down(struct maglev_heap_entry *heap, uint32_t n,
-			     uint32_t i)
+static void maglev_sift_down(struct maglev_heap_entry *heap, uint32_t n, uint32_t i)
 {
 	struct maglev_heap_entry item = heap[i];
 
@@ -253,8 +248,7 @@ static void maglev_sift_down(struct maglev_heap_entry *heap, uint32_t n,
  * the replay spends about max_weight * n / weight_sum visits per slot, which
  * nears n for one heavy backend among light ones. heap has n + 1 entries.
  */
-static void maglev_fill_heap(struct maglev_fill *fill,
-			     struct maglev_heap_entry *heap, uint32_t n,
+static void maglev_fill_heap(struct maglev_fill *fill, struct maglev_heap_entry *heap, uint32_t n,
 			     uint32_t m, uint64_t *taken, uint32_t *table)
 {
 	uint32_t filled, size = 0, i;
@@ -290,8 +284,7 @@ static void maglev_fill_heap(struct maglev_fill *fill,
  * more for the backends with the largest (m * w) % sum until the total is m.
  * m * w < 2^64 for 32-bit m and w, so the arithmetic is exact.
  */
-static void maglev_set_quotas(struct maglev_fill *fill,
-			      struct maglev_remainder *rems, uint32_t n,
+static void maglev_set_quotas(struct maglev_fill *fill, struct maglev_remainder *rems, uint32_t n,
 			      uint32_t m, uint64_t weight_sum)
 {
 	uint64_t given = 0;
@@ -315,8 +308,7 @@ static void maglev_set_quotas(struct maglev_fill *fill,
  * Validate everything and allocate everything before writing table[], so a
  * failed build (a bad reload) leaves the caller's table as it was.
  */
-int maglev_build(const struct maglev_backend *backends, uint32_t n, uint32_t m,
-		 uint32_t *table)
+int maglev_build(const struct maglev_backend *backends, uint32_t n, uint32_t m, uint32_t *table)
 {
 	struct maglev_sorted *sorted = NULL;
 	struct maglev_remainder *rems = NULL;
@@ -330,11 +322,10 @@ int maglev_build(const struct maglev_backend *backends, uint32_t n, uint32_t m,
 	uint32_t i;
 	int ret;
 
-	if (!table || !dplb_is_prime(m) || (n > 0 && (!backends || m < n)))
+	if (table == NULL || !dplb_is_prime(m) || (n > 0 && (backends == NULL || m < n)))
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
-		if (!backends[i].key || backends[i].key_len == 0 ||
-		    backends[i].weight == 0)
+		if (!backends[i].key || backends[i].key_len == 0 || backends[i].weight == 0)
 			return -EINVAL;
 		if (backends[i].weight > max_weight)
 			max_weight = backends[i].weight;
@@ -353,8 +344,7 @@ int maglev_build(const struct maglev_backend *backends, uint32_t n, uint32_t m,
 	 * per slot, max_weight * n / weight_sum, would exceed
 	 * MAGLEV_REPLAY_MAX_VISITS. This only picks the faster path.
 	 */
-	replay = (uint64_t)max_weight * n / MAGLEV_REPLAY_MAX_VISITS <=
-		 weight_sum;
+	replay = (uint64_t)max_weight * n / MAGLEV_REPLAY_MAX_VISITS <= weight_sum;
 
 	sorted = malloc((size_t)n * sizeof(*sorted));
 	rems = malloc((size_t)n * sizeof(*rems));
@@ -366,7 +356,7 @@ int maglev_build(const struct maglev_backend *backends, uint32_t n, uint32_t m,
 	else
 		heap = malloc(((size_t)n + 1) * sizeof(*heap));
 	taken = calloc(((size_t)m + 63) / 64, sizeof(*taken));
-	if (!sorted || !rems || !fill || !(due || heap) || !taken) {
+	if (sorted == NULL || rems == NULL || fill == NULL || !(due || heap) || taken == NULL) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -390,11 +380,10 @@ int maglev_build(const struct maglev_backend *backends, uint32_t n, uint32_t m,
 		struct maglev_fill *f = &fill[i];
 
 		f->idx = sorted[i].idx;
-		f->pos = (uint32_t)(maglev_hash(b->key, b->key_len,
-						MAGLEV_SEED_OFFSET) % m);
+		f->pos = (uint32_t)(maglev_hash(b->key, b->key_len, MAGLEV_SEED_OFFSET) % m);
 		/* m is prime, so any skip in [1, m - 1] visits every slot. */
-		f->skip = (uint32_t)(maglev_hash(b->key, b->key_len,
-						 MAGLEV_SEED_SKIP) % (m - 1)) + 1;
+		f->skip =
+			(uint32_t)(maglev_hash(b->key, b->key_len, MAGLEV_SEED_SKIP) % (m - 1)) + 1;
 		f->weight = b->weight;
 		f->quo_step = max_weight / b->weight;
 		f->rem_step = max_weight % b->weight;

@@ -17,9 +17,9 @@
 #define MAGLEV_NO_BACKEND UINT32_MAX
 
 struct maglev_backend {
-	const void *key;  /* stable identity bytes, e.g. the address */
+	const void *key; /* stable identity bytes, e.g. the address */
 	size_t key_len;
-	uint32_t weight;  /* > 0; a backend's share of slots is weight / sum */
+	uint32_t weight; /* > 0; a backend's share of slots is weight / sum */
 };
 
 /*
@@ -35,8 +35,7 @@ struct maglev_backend {
  * No global state: callable from any thread; it allocates, so keep it off
  * the workers' lcores.
  */
-int maglev_build(const struct maglev_backend *backends, uint32_t n, uint32_t m,
-		 uint32_t *table);
+int maglev_build(const struct maglev_backend *backends, uint32_t n, uint32_t m, uint32_t *table);
 
 /* Map a 32-bit flow hash to a slot in [0, m) without a division
  * (Lemire's multiply-shift reduction). */

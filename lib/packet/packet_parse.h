@@ -24,7 +24,7 @@
 #include "packet/counters.h"
 
 enum dplb_parse_result {
-	DPLB_PARSED_L4,   /* IPv4 TCP or UDP, headers validated */
+	DPLB_PARSED_L4,	  /* IPv4 TCP or UDP, headers validated */
 	DPLB_PARSED_ICMP, /* IPv4 ICMP, IP header validated */
 	DPLB_PARSED_ARP,  /* for the management lcore */
 	DPLB_PARSED_DROP, /* see drop_reason */
@@ -32,13 +32,13 @@ enum dplb_parse_result {
 
 struct dplb_packet_info {
 	struct rte_ipv4_hdr *ip;
-	uint16_t l2_len;      /* Ethernet plus VLAN tag */
-	uint16_t ip_len;      /* IPv4 total length, host order */
-	rte_be16_t vlan_tci;  /* valid when l2_len > 14 */
-	rte_be16_t src_port;  /* network order; 0 for ICMP */
+	uint16_t l2_len;     /* Ethernet plus VLAN tag */
+	uint16_t ip_len;     /* IPv4 total length, host order */
+	rte_be16_t vlan_tci; /* valid when l2_len > 14 */
+	rte_be16_t src_port; /* network order; 0 for ICMP */
 	rte_be16_t dst_port;
 	uint8_t tcp_flags;
-	uint8_t drop_reason;  /* enum dplb_drop_reason, for DPLB_PARSED_DROP */
+	uint8_t drop_reason; /* enum dplb_drop_reason, for DPLB_PARSED_DROP */
 };
 
 #define DPLB_IPV4_FRAGMENT_MASK rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)
@@ -56,7 +56,7 @@ static inline enum dplb_parse_result dplb_parse_drop(struct dplb_packet_info *in
  * Runs on workers; touches only m.
  */
 static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
-							struct dplb_packet_info *info)
+						       struct dplb_packet_info *info)
 {
 	const uint16_t frame_len = rte_pktmbuf_data_len(m);
 	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
@@ -107,7 +107,8 @@ static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 	/* A correct header sums to 0xffff including its checksum field. Trust
 	 * the NIC when it has already checked. */
 	if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD) {
-		if (unlikely((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
+		if (unlikely((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) ==
+				     RTE_MBUF_F_RX_IP_CKSUM_BAD ||
 			     rte_raw_cksum(ip, sizeof(*ip)) != 0xffff))
 			return dplb_parse_drop(info, DPLB_DROP_BAD_CHECKSUM);
 	}

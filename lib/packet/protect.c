@@ -29,7 +29,7 @@ struct dplb_acl_table {
 
 static struct dplb_acl_table *tables; /* in use; management lcore only */
 static uint32_t table_count;
-static unsigned int table_names;      /* rte_lpm wants a name no other table has */
+static unsigned int table_names; /* rte_lpm wants a name no other table has */
 
 static void table_free(struct dplb_acl_table *table)
 {
@@ -62,9 +62,10 @@ static int table_create(struct dplb_acl_rules *rules, uint64_t hash, const char 
 	table->lpm = rte_lpm_create(name, SOCKET_ID_ANY, &config);
 	if (table->lpm == NULL) {
 		rc = rte_errno ? -rte_errno : -ENOMEM;
-		snprintf(error, DPLB_ERROR_MAX, "vip %s: cannot make the table of its allow and "
-			 "deny lists (%u rules, 64 MiB and %u KiB): %s", vip, table->rules.count,
-			 config.number_tbl8s, rte_strerror(-rc));
+		snprintf(error, DPLB_ERROR_MAX,
+			 "vip %s: cannot make the table of its allow and "
+			 "deny lists (%u rules, 64 MiB and %u KiB): %s",
+			 vip, table->rules.count, config.number_tbl8s, rte_strerror(-rc));
 		table_free(table);
 		return rc;
 	}
@@ -73,9 +74,10 @@ static int table_create(struct dplb_acl_rules *rules, uint64_t hash, const char 
 
 		rc = rte_lpm_add(table->lpm, r->address, r->length, r->verdict);
 		if (rc != 0) {
-			snprintf(error, DPLB_ERROR_MAX, "vip %s: cannot load its allow and deny "
-				 "lists (rule %u of %u): %s", vip, i + 1, table->rules.count,
-				 strerror(-rc));
+			snprintf(error, DPLB_ERROR_MAX,
+				 "vip %s: cannot load its allow and deny "
+				 "lists (rule %u of %u): %s",
+				 vip, i + 1, table->rules.count, strerror(-rc));
 			table_free(table);
 			return rc;
 		}
@@ -97,8 +99,10 @@ static int table_get(const struct dplb_vip_config *vc, struct dplb_acl_table **o
 				  &rules);
 
 	if (rc != 0) {
-		snprintf(error, DPLB_ERROR_MAX, "vip %s: cannot compile its allow and deny lists: "
-			 "%s", vc->name, strerror(-rc));
+		snprintf(error, DPLB_ERROR_MAX,
+			 "vip %s: cannot compile its allow and deny lists: "
+			 "%s",
+			 vc->name, strerror(-rc));
 		return rc;
 	}
 	const uint64_t hash = dplb_acl_rules_hash(&rules);

@@ -44,12 +44,12 @@ struct dplb_acl_table;
 
 /* A VIP's protection, as its snapshot entry holds it. */
 struct dplb_vip_protection {
-	const struct rte_lpm *acl;  /* NULL: the VIP has no lists, every source passes */
-	uint8_t acl_default_allows; /* the verdict for a source no prefix matches */
-	uint8_t limited;            /* new_flow_rate is set */
-	uint8_t stateless;          /* rate_limit_action = stateless */
+	const struct rte_lpm *acl;	       /* NULL: the VIP has no lists, every source passes */
+	uint8_t acl_default_allows;	       /* the verdict for a source no prefix matches */
+	uint8_t limited;		       /* new_flow_rate is set */
+	uint8_t stateless;		       /* rate_limit_action = stateless */
 	struct dplb_rate_limit new_flow_limit; /* one worker's share, in TSC cycles */
-	struct dplb_acl_table *table; /* the reference this snapshot holds */
+	struct dplb_acl_table *table;	       /* the reference this snapshot holds */
 };
 
 /*
@@ -69,8 +69,7 @@ void dplb_protect_release(struct dplb_vip_protection *p);
 uint32_t dplb_protect_table_count(void);
 
 /* Whether p lets a packet from source (network order) through. */
-static inline bool dplb_protect_source_allowed(const struct dplb_vip_protection *p,
-					       uint32_t source)
+static inline bool dplb_protect_source_allowed(const struct dplb_vip_protection *p, uint32_t source)
 {
 	uint32_t verdict;
 

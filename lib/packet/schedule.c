@@ -42,14 +42,16 @@ static int build_wrr_sequence(struct dplb_vip_entry *vip, const struct dplb_stat
 	for (uint32_t i = 0; i < vip->up_count; i++)
 		total += state->backends[vip->up_ids[i]].table_weight / divisor;
 	/* Scale very large weight sums down; every backend keeps at least 1. */
-	const double scale = total > DPLB_WRR_MAX_LENGTH ? (double)DPLB_WRR_MAX_LENGTH / total : 1.0;
+	const double scale =
+		total > DPLB_WRR_MAX_LENGTH ? (double)DPLB_WRR_MAX_LENGTH / total : 1.0;
 	int64_t *weight = calloc(vip->up_count, sizeof(*weight));
 	int64_t *current = calloc(vip->up_count, sizeof(*current));
 	if (weight == NULL || current == NULL)
 		goto nomem;
 	total = 0;
 	for (uint32_t i = 0; i < vip->up_count; i++) {
-		weight[i] = (int64_t)(state->backends[vip->up_ids[i]].table_weight / divisor * scale);
+		weight[i] =
+			(int64_t)(state->backends[vip->up_ids[i]].table_weight / divisor * scale);
 		if (weight[i] < 1)
 			weight[i] = 1;
 		total += (uint64_t)weight[i];

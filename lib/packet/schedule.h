@@ -66,9 +66,9 @@ static inline uint32_t dplb_pick_round_robin(uint32_t *cursor, const uint32_t *s
 /* Fewest active flows per unit of weight, in backend_counters (one worker's,
  * by backend id): approximate across workers, exact enough with RSS
  * spreading evenly. MAGLEV_NO_BACKEND when no backend is up. */
-static inline uint32_t
-dplb_pick_least_connections(const struct dplb_state *state, const struct dplb_vip_entry *vip,
-			    const struct dplb_traffic_counters *backend_counters)
+static inline uint32_t dplb_pick_least_connections(
+	const struct dplb_state *state, const struct dplb_vip_entry *vip,
+	const struct dplb_traffic_counters *backend_counters)
 {
 	uint32_t best = MAGLEV_NO_BACKEND;
 	uint64_t best_flows = 0, best_weight = 1;
@@ -129,7 +129,7 @@ int dplb_schedule_build(struct dplb_vip_entry *vip, const struct dplb_state *sta
 struct dplb_new_flow {
 	uint32_t flow_hash;  /* dplb_flow_hash of the 5-tuple */
 	uint32_t backend_id; /* MAGLEV_NO_BACKEND when no backend is up */
-	bool exact;          /* false: backend_id is only one of vip->up_ids */
+	bool exact;	     /* false: backend_id is only one of vip->up_ids */
 };
 
 /*

@@ -44,16 +44,17 @@ int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t 
 	if (rc != 0)
 		return rc;
 	worker->counters.flow_capacity = flow_capacity;
-	worker->counters.vip = rte_zmalloc_socket("dplb_vip_counters",
-						  DPLB_MAX_VIP_IDS * sizeof(struct dplb_traffic_counters),
-						  RTE_CACHE_LINE_SIZE, socket);
-	worker->counters.backend = rte_zmalloc_socket(
-		"dplb_backend_counters", DPLB_MAX_BACKEND_IDS * sizeof(struct dplb_traffic_counters),
+	worker->counters.vip = rte_zmalloc_socket(
+		"dplb_vip_counters", DPLB_MAX_VIP_IDS * sizeof(struct dplb_traffic_counters),
 		RTE_CACHE_LINE_SIZE, socket);
-	worker->counters.vip_protection = rte_zmalloc_socket(
-		"dplb_vip_protection_counters",
-		DPLB_MAX_VIP_IDS * sizeof(struct dplb_vip_protection_counters), RTE_CACHE_LINE_SIZE,
-		socket);
+	worker->counters.backend =
+		rte_zmalloc_socket("dplb_backend_counters",
+				   DPLB_MAX_BACKEND_IDS * sizeof(struct dplb_traffic_counters),
+				   RTE_CACHE_LINE_SIZE, socket);
+	worker->counters.vip_protection =
+		rte_zmalloc_socket("dplb_vip_protection_counters",
+				   DPLB_MAX_VIP_IDS * sizeof(struct dplb_vip_protection_counters),
+				   RTE_CACHE_LINE_SIZE, socket);
 	if (worker->counters.vip == NULL || worker->counters.backend == NULL ||
 	    worker->counters.vip_protection == NULL)
 		goto nomem;
@@ -61,8 +62,8 @@ int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t 
 		worker->port_ids[p] = port_ids[p];
 		if (rte_eth_dev_is_valid_port(port_ids[p]))
 			rte_eth_macaddr_get(port_ids[p], &worker->port_macs[p]);
-		worker->tx_buffers[p] = rte_zmalloc_socket("dplb_tx_buffer",
-							   RTE_ETH_TX_BUFFER_SIZE(DPLB_BURST), 0, socket);
+		worker->tx_buffers[p] = rte_zmalloc_socket(
+			"dplb_tx_buffer", RTE_ETH_TX_BUFFER_SIZE(DPLB_BURST), 0, socket);
 		if (worker->tx_buffers[p] == NULL)
 			goto nomem;
 		rte_eth_tx_buffer_init(worker->tx_buffers[p], DPLB_BURST);
@@ -391,9 +392,9 @@ static bool tell_sender_too_big(struct dplb_worker *worker, const struct dplb_st
 	}
 	if (worker->frag_needed_sent_this_second >= DPLB_FRAG_NEEDED_PER_SECOND)
 		return false;
-	if (dplb_icmp_fragmentation_needed(m, info, &worker->port_macs[port_slot],
-					   state->local_address,
-					   (uint16_t)(state->mtu - dplb_encap_overhead(vip->encap))) != 0)
+	if (dplb_icmp_fragmentation_needed(
+		    m, info, &worker->port_macs[port_slot], state->local_address,
+		    (uint16_t)(state->mtu - dplb_encap_overhead(vip->encap))) != 0)
 		return false;
 	worker->frag_needed_sent_this_second++;
 	worker->counters.icmp_frag_needed_sent++;
@@ -407,8 +408,9 @@ static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_
 				  uint32_t backend_id, uint32_t flow_hash)
 {
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
-		drop_packet(worker, m, vip->no_healthy_backend ? DPLB_DROP_NO_HEALTHY_BACKEND
-							       : DPLB_DROP_NO_BACKEND);
+		drop_packet(worker, m,
+			    vip->no_healthy_backend ? DPLB_DROP_NO_HEALTHY_BACKEND
+						    : DPLB_DROP_NO_BACKEND);
 		return false;
 	}
 	const struct dplb_backend_entry *backend = &state->backends[backend_id];
@@ -434,11 +436,12 @@ static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_
 		return false;
 	}
 	/* IP bytes, as bytes_in: the outer packet, encapsulation included. */
-	send_packet(worker, port_slot, m,
-		    (struct dplb_tx_slot){ .frame_bytes = rte_pktmbuf_pkt_len(m),
-					   .ip_bytes = info->ip_len + dplb_encap_overhead(vip->encap),
-					   .backend_id = backend_id,
-					   .vip_id = vip->id });
+	send_packet(
+		worker, port_slot, m,
+		(struct dplb_tx_slot){ .frame_bytes = rte_pktmbuf_pkt_len(m),
+				       .ip_bytes = info->ip_len + dplb_encap_overhead(vip->encap),
+				       .backend_id = backend_id,
+				       .vip_id = vip->id });
 	return true;
 }
 
@@ -492,9 +495,8 @@ static bool send_to_every_backend(struct dplb_worker *worker, const struct dplb_
 			break;
 		worker->counters.icmp_error_copies++;
 		copy_info.ip = rte_pktmbuf_mtod_offset(copy, struct rte_ipv4_hdr *, info->l2_len);
-		worker->counters.icmp_errors_forwarded +=
-			forward_packet(worker, state, port_slot, copy, &copy_info, vip,
-				       vip->up_ids[i], hash);
+		worker->counters.icmp_errors_forwarded += forward_packet(
+			worker, state, port_slot, copy, &copy_info, vip, vip->up_ids[i], hash);
 	}
 	worker->counters.icmp_errors_forwarded +=
 		forward_packet(worker, state, port_slot, m, info, vip, vip->up_ids[0], hash);
@@ -655,9 +657,9 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 			drop_packet(worker, vip_packets[i], DPLB_DROP_ACL_DENIED);
 			continue;
 		}
-		const uint32_t backend_id = resolve_backend(worker, state, vips[i], &keys[i],
-							    hashes[i], info[i].tcp_flags,
-							    positions[i]);
+		const uint32_t backend_id =
+			resolve_backend(worker, state, vips[i], &keys[i], hashes[i],
+					info[i].tcp_flags, positions[i]);
 		if (unlikely(backend_id == DPLB_NEW_FLOW_DROPPED)) {
 			drop_packet(worker, vip_packets[i], DPLB_DROP_RATE_LIMITED);
 			continue;
@@ -683,10 +685,9 @@ void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *
 		struct dplb_flow_entry *entry = &flows->entries[position];
 
 		if (entry->backend_id != DPLB_FLOW_EMPTY) {
-			const uint32_t timeout =
-				entry->protocol != IPPROTO_TCP ? state->udp_timeout
-				: entry->closing	       ? state->tcp_closing_timeout
-							       : state->tcp_timeout;
+			const uint32_t timeout = entry->protocol != IPPROTO_TCP ? state->udp_timeout
+						 : entry->closing ? state->tcp_closing_timeout
+								  : state->tcp_timeout;
 			if (worker->now - entry->last_seen >= timeout) {
 				worker->counters.backend[entry->backend_id].active_flows--;
 				worker->counters.vip[entry->vip_id].active_flows--;
@@ -744,7 +745,8 @@ static void age_on_schedule(struct dplb_worker *worker, const struct dplb_state 
 	dplb_worker_age_flows(worker, state, DPLB_AGEING_SLICE);
 	const uint64_t sweep_seconds =
 		RTE_MAX(1u, RTE_MIN(RTE_MIN(state->tcp_timeout, state->udp_timeout),
-				    state->tcp_closing_timeout) / 2);
+				    state->tcp_closing_timeout) /
+				    2);
 	const uint64_t slices = RTE_MAX(1u, worker->flows.slots / DPLB_AGEING_SLICE);
 	worker->next_ageing_tsc = tsc + sweep_seconds * worker->tsc_hz / slices;
 }
@@ -779,8 +781,8 @@ int dplb_worker_main(void *arg)
 		bool busy = false;
 
 		for (uint16_t p = 0; p < worker->port_count; p++) {
-			const uint16_t received = rte_eth_rx_burst(worker->port_ids[p], worker->index,
-								   packets, DPLB_BURST);
+			const uint16_t received = rte_eth_rx_burst(
+				worker->port_ids[p], worker->index, packets, DPLB_BURST);
 			if (received == 0)
 				continue;
 			busy = true;

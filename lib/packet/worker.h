@@ -30,7 +30,7 @@ struct dplb_tx_slot {
 	uint32_t frame_bytes; /* the port's tx_bytes */
 	uint32_t ip_bytes;    /* the VIP's and backend's bytes_out */
 	uint32_t backend_id;
-	uint16_t vip_id;      /* DPLB_TX_NOT_FORWARDED: a frame of dplb's own */
+	uint16_t vip_id; /* DPLB_TX_NOT_FORWARDED: a frame of dplb's own */
 };
 
 #define DPLB_TX_NOT_FORWARDED UINT16_MAX
@@ -41,8 +41,8 @@ struct dplb_worker {
 	struct dplb_flow_table flows;
 	const struct dplb_publisher *publisher;
 	struct rte_rcu_qsbr *rcu;
-	uint32_t now;            /* seconds since start, updated per iteration */
-	uint16_t index;          /* RCU thread id and queue id on every port */
+	uint32_t now;	/* seconds since start, updated per iteration */
+	uint16_t index; /* RCU thread id and queue id on every port */
 	uint16_t port_count;
 	uint16_t port_ids[DPLB_MAX_PORTS];
 	struct rte_ether_addr port_macs[DPLB_MAX_PORTS];
@@ -67,8 +67,8 @@ struct dplb_worker {
 	uint32_t stateless_second[DPLB_MAX_VIP_IDS];
 	/* This worker's share of each VIP's new_flow_rate (packet/protect.h). */
 	struct dplb_token_bucket new_flow_buckets[DPLB_MAX_VIP_IDS];
-	uint16_t next_packet_id;              /* outer IP id of non-DF packets */
-	uint32_t frag_needed_second;          /* rate limit of ICMP "frag needed" */
+	uint16_t next_packet_id;     /* outer IP id of non-DF packets */
+	uint32_t frag_needed_second; /* rate limit of ICMP "frag needed" */
 	uint32_t frag_needed_sent_this_second;
 	struct dplb_worker_counters counters;
 } __rte_cache_aligned;

@@ -88,9 +88,10 @@ Test(addresses, dotted_quads_in_network_order)
 Test(addresses, what_is_refused_and_why)
 {
 	static const char *const bad[] = {
-		"", "10.0.0", "10.0.0.1.2", "10.0.0.256", "10.0.0.-1", " 10.0.0.1",
-		"10.0.0.1 ", "10.0.0.01x", "host.example", "::1", "10.000.000.0001.",
-		"255.255.255.255255",
+		"",	      "10.0.0",		  "10.0.0.1.2",
+		"10.0.0.256", "10.0.0.-1",	  " 10.0.0.1",
+		"10.0.0.1 ",  "10.0.0.01x",	  "host.example",
+		"::1",	      "10.000.000.0001.", "255.255.255.255255",
 	};
 	uint32_t a = 7;
 
@@ -128,8 +129,14 @@ Test(macs, either_case)
 Test(macs, what_is_refused_and_why)
 {
 	static const char *const bad[] = {
-		"", "02:00:00:00:00", "02:00:00:00:00:01:02", "02-00-00-00-00-01",
-		"0200.0000.0001", "02:00:00:00:00:0g", "2:0:0:0:0:1", "02:00:00:00:00:1 ",
+		"",
+		"02:00:00:00:00",
+		"02:00:00:00:00:01:02",
+		"02-00-00-00-00-01",
+		"0200.0000.0001",
+		"02:00:00:00:00:0g",
+		"2:0:0:0:0:1",
+		"02:00:00:00:00:1 ",
 	};
 	uint8_t mac[6] = { 9, 9, 9, 9, 9, 9 };
 
@@ -174,23 +181,22 @@ Test(names, span_of_allowed_characters)
 Test(primes, known_values)
 {
 	static const uint32_t primes[] = {
-		2, 3, 5, 7, 65521, 65537, 655373, 16777213, 16777259,
-		2147483647u, 4294967279u, 4294967291u,
+		2,	3,	  5,	    7,		 65521,	      65537,
+		655373, 16777213, 16777259, 2147483647u, 4294967279u, 4294967291u,
 	};
 	/* 4293001441 = 65521^2 and 4294836225 = (3*5*17*257)^2 probe the
 	 * d * d <= m bound at the top of the range. */
 	static const uint32_t composites[] = {
-		0, 1, 4, 9, 15, 65535, 65536, 65537u * 3u, 16777216,
-		65537u * 65521u, 4293001441u, 4294836225u,
-		4294967295u,
+		0,	     1,		  4,	       9,	 15,
+		65535,	     65536,	  65537u * 3u, 16777216, 65537u * 65521u,
+		4293001441u, 4294836225u, 4294967295u,
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(primes) / sizeof(primes[0]); i++)
 		cr_expect(dplb_is_prime(primes[i]), "%u is prime", primes[i]);
 	for (i = 0; i < sizeof(composites) / sizeof(composites[0]); i++)
-		cr_expect(!dplb_is_prime(composites[i]), "%u is composite",
-			  composites[i]);
+		cr_expect(!dplb_is_prime(composites[i]), "%u is composite", composites[i]);
 }
 
 /* Every answer below 2^20 against a sieve of Eratosthenes. */
@@ -208,8 +214,8 @@ Test(primes, matches_sieve)
 				composite[j] = 1;
 	for (i = 0; i < limit; i++)
 		if (dplb_is_prime(i) != !composite[i])
-			cr_assert_fail("dplb_is_prime(%u) = %d, sieve says %d",
-				       i, dplb_is_prime(i), !composite[i]);
+			cr_assert_fail("dplb_is_prime(%u) = %d, sieve says %d", i, dplb_is_prime(i),
+				       !composite[i]);
 	free(composite);
 }
 
@@ -239,12 +245,9 @@ Test(prefixes, address_slash_length_or_one_address)
 		const char *text, *canonical;
 		uint8_t length;
 	} good[] = {
-		{ "10.0.0.0/8", "10.0.0.0/8", 8 },
-		{ "192.168.1.0/24", "192.168.1.0/24", 24 },
-		{ "192.0.2.7", "192.0.2.7/32", 32 },
-		{ "192.0.2.7/32", "192.0.2.7/32", 32 },
-		{ "0.0.0.0/0", "0.0.0.0/0", 0 },
-		{ "172.16.0.0/012", "172.16.0.0/12", 12 },
+		{ "10.0.0.0/8", "10.0.0.0/8", 8 },   { "192.168.1.0/24", "192.168.1.0/24", 24 },
+		{ "192.0.2.7", "192.0.2.7/32", 32 }, { "192.0.2.7/32", "192.0.2.7/32", 32 },
+		{ "0.0.0.0/0", "0.0.0.0/0", 0 },     { "172.16.0.0/012", "172.16.0.0/12", 12 },
 	};
 	char text[DPLB_PREFIX_TEXT_MAX];
 	struct dplb_prefix p;

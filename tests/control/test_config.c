@@ -152,7 +152,8 @@ static void write_with_dataplane_line(const char *line)
 
 	snprintf(text, sizeof(text),
 		 "[dataplane]\naddress = 10.0.0.1\n%s\n\n[vip:a]\naddress = 10.0.0.100\n"
-		 "backend = 10.0.0.2\n", line);
+		 "backend = 10.0.0.2\n",
+		 line);
 	write_tmp(text);
 }
 
@@ -163,7 +164,8 @@ static void write_with_management_line(const char *line)
 
 	snprintf(text, sizeof(text),
 		 "[dataplane]\naddress = 10.0.0.1\n\n[management]\n%s\n\n[vip:a]\n"
-		 "address = 10.0.0.100\nbackend = 10.0.0.2\n", line);
+		 "address = 10.0.0.100\nbackend = 10.0.0.2\n",
+		 line);
 	write_tmp(text);
 }
 
@@ -286,7 +288,7 @@ Test(config_good, defaults_applied)
 
 Test(config_good, backends_keep_file_order)
 {
-	static const int order[] = { 9, 3, 17, 1, 12, 5, 20, 2, 14, 8,
+	static const int order[] = { 9,	 3, 17, 1, 12, 5, 20, 2,  14, 8,
 				     11, 4, 19, 6, 16, 7, 13, 10, 18, 15 };
 	struct dplb_config *c = load_good(CONFIGS "many_backends.ini");
 	const struct dplb_vip_config *v = &c->vips[0];
@@ -446,8 +448,8 @@ Test(config_open, path_too_long)
 	load_bad_rc(path, &errs, -ENAMETOOLONG);
 	/* The message shows the path's tail, and still says what is wrong. */
 	cr_assert_eq(strncmp(errs.messages[0], "...aaa", 6), 0, "%s", errs.messages[0]);
-	cr_assert_not_null(strstr(errs.messages[0], "aaa: cannot open: path too long"),
-			   "%s", errs.messages[0]);
+	cr_assert_not_null(strstr(errs.messages[0], "aaa: cannot open: path too long"), "%s",
+			   errs.messages[0]);
 	free(path);
 }
 
@@ -492,7 +494,8 @@ Test(config_bad, unknown_section)
 	/* Keys of an unknown section are not reported one by one. */
 	expect_count(&errs, 2);
 	expect_error(&errs, f, 8, "unknown section [backends]");
-	expect_error(&errs, f, 10, "unknown section [VIP:b] (expected [dataplane], "
+	expect_error(&errs, f, 10,
+		     "unknown section [VIP:b] (expected [dataplane], "
 		     "[management] or [vip:NAME])");
 }
 
@@ -503,15 +506,18 @@ Test(config_bad, unknown_key)
 
 	load_bad(f, &errs);
 	expect_count(&errs, 5);
-	expect_error(&errs, f, 3, "unknown key \"Address\" in [dataplane] "
+	expect_error(&errs, f, 3,
+		     "unknown key \"Address\" in [dataplane] "
 		     "(did you mean \"address\"?)");
-	expect_error(&errs, f, 4, "unknown key \"flowtable_size\" in [dataplane] "
+	expect_error(&errs, f, 4,
+		     "unknown key \"flowtable_size\" in [dataplane] "
 		     "(did you mean \"flow_table_size\"?)");
 	expect_error(&errs, f, 7, "unknown key \"token\" in [management]");
 	expect_error(&errs, f, 10, "unknown key \"adress\" in [vip:web]");
 	expect_error(&errs, f, 12, "unknown key \"backends\" in [vip:web]");
-	cr_assert_str_eq(errs.messages[3], CONFIGS "unknown_key.ini:10: unknown key "
-			 "\"adress\" in [vip:web] (did you mean \"address\"?)");
+	cr_assert_str_eq(errs.messages[3],
+			 CONFIGS "unknown_key.ini:10: unknown key "
+				 "\"adress\" in [vip:web] (did you mean \"address\"?)");
 }
 
 Test(config_bad, bad_addresses)
@@ -522,7 +528,8 @@ Test(config_bad, bad_addresses)
 	load_bad(f, &errs);
 	expect_count(&errs, 6);
 	expect_error(&errs, f, 2, "address in [dataplane]: bad IPv4 address \"10.0.0\"");
-	expect_error(&errs, f, 3, "gateway in [dataplane]: bad IPv4 address \"0.0.0.0\" "
+	expect_error(&errs, f, 3,
+		     "gateway in [dataplane]: bad IPv4 address \"0.0.0.0\" "
 		     "(0.0.0.0 is not a usable address)");
 	expect_error(&errs, f, 6, "listen in [management]: bad IPv4 address \"localhost\"");
 	expect_error(&errs, f, 9, "address in [vip:a]: bad IPv4 address \"10.0.0.256\"");
@@ -537,9 +544,11 @@ Test(config_bad, bad_macs)
 
 	load_bad(f, &errs);
 	expect_count(&errs, 4);
-	expect_error(&errs, f, 3, "gateway_mac in [dataplane]: bad MAC address "
+	expect_error(&errs, f, 3,
+		     "gateway_mac in [dataplane]: bad MAC address "
 		     "\"02:00:00:00:00\" (expected xx:xx:xx:xx:xx:xx)");
-	expect_error(&errs, f, 7, "bad MAC address \"ff:ff:ff:ff:ff:ff\" "
+	expect_error(&errs, f, 7,
+		     "bad MAC address \"ff:ff:ff:ff:ff:ff\" "
 		     "(a multicast or broadcast MAC cannot be a next hop)");
 	expect_error(&errs, f, 8, "the all-zero MAC is not an address");
 	expect_error(&errs, f, 9, "bad MAC address \"02-00-00-00-00-04\"");
@@ -552,16 +561,19 @@ Test(config_bad, numbers_out_of_range)
 
 	load_bad(f, &errs);
 	expect_count(&errs, 8);
-	expect_error(&errs, f, 3, "flow_table_size in [dataplane]: 1023 is out of range "
+	expect_error(&errs, f, 3,
+		     "flow_table_size in [dataplane]: 1023 is out of range "
 		     "(1024..268435456)");
 	expect_error(&errs, f, 4, "tcp_timeout in [dataplane]: 86401 is out of range (1..86400)");
 	expect_error(&errs, f, 5, "udp_timeout in [dataplane]: 0 is out of range (1..86400)");
 	expect_error(&errs, f, 6, "gue_port in [dataplane]: 65536 is out of range (1..65535)");
 	expect_error(&errs, f, 7, "mtu in [dataplane]: 575 is out of range (576..9216)");
 	expect_error(&errs, f, 11, "port in [vip:a]: 65536 is out of range (0..65535)");
-	expect_error(&errs, f, 12, "maglev_size in [vip:a]: 16777260 is out of range "
+	expect_error(&errs, f, 12,
+		     "maglev_size in [vip:a]: 16777260 is out of range "
 		     "(2..16777259)");
-	expect_error(&errs, f, 13, "health_interval_ms in [vip:a]: 99 is out of range "
+	expect_error(&errs, f, 13,
+		     "health_interval_ms in [vip:a]: 99 is out of range "
 		     "(100..600000)");
 }
 
@@ -572,7 +584,8 @@ Test(config_bad, not_numbers)
 
 	load_bad(f, &errs);
 	expect_count(&errs, 5);
-	expect_error(&errs, f, 3, "flow_table_size in [dataplane]: \"1M\" is not a number "
+	expect_error(&errs, f, 3,
+		     "flow_table_size in [dataplane]: \"1M\" is not a number "
 		     "(expected 1024..268435456)");
 	expect_error(&errs, f, 4, "\"-1\" is not a number");
 	expect_error(&errs, f, 5, "\"1500.0\" is not a number");
@@ -588,16 +601,21 @@ Test(config_bad, unknown_enum_values)
 
 	load_bad(f, &errs);
 	expect_count(&errs, 5);
-	expect_error(&errs, f, 6, "protocol in [vip:a]: unknown value \"icmp\" "
+	expect_error(&errs, f, 6,
+		     "protocol in [vip:a]: unknown value \"icmp\" "
 		     "(expected tcp or udp)");
-	expect_error(&errs, f, 7, "scheduler in [vip:a]: unknown value \"Maglev\" (expected "
+	expect_error(&errs, f, 7,
+		     "scheduler in [vip:a]: unknown value \"Maglev\" (expected "
 		     "maglev, round-robin, weighted-round-robin, least-connections or "
 		     "source-hash)");
-	expect_error(&errs, f, 8, "encap in [vip:a]: unknown value \"vxlan\" "
+	expect_error(&errs, f, 8,
+		     "encap in [vip:a]: unknown value \"vxlan\" "
 		     "(expected ipip or gue)");
-	expect_error(&errs, f, 9, "health_check in [vip:a]: unknown value \"http\" "
+	expect_error(&errs, f, 9,
+		     "health_check in [vip:a]: unknown value \"http\" "
 		     "(expected tcp, udp, http:/PATH or none)");
-	expect_error(&errs, f, 14, "health_check in [vip:b]: HTTP path \"/with space\" "
+	expect_error(&errs, f, 14,
+		     "health_check in [vip:b]: HTTP path \"/with space\" "
 		     "contains a blank");
 }
 
@@ -619,7 +637,8 @@ Test(config_bad, duplicate_vip_address_port_protocol)
 	load_bad(f, &errs);
 	/* b (other port) and c (other protocol) are not duplicates of a. */
 	expect_count(&errs, 1);
-	expect_error(&errs, f, 22, "[vip:d] duplicates [vip:a] (line 4): both are "
+	expect_error(&errs, f, 22,
+		     "[vip:d] duplicates [vip:a] (line 4): both are "
 		     "10.0.0.100:80/tcp");
 }
 
@@ -631,7 +650,8 @@ Test(config_bad, duplicate_backend)
 	load_bad(f, &errs);
 	/* The same backend in two VIPs is fine. */
 	expect_count(&errs, 1);
-	expect_error(&errs, f, 8, "backend in [vip:a]: duplicate backend 10.0.0.2 "
+	expect_error(&errs, f, 8,
+		     "backend in [vip:a]: duplicate backend 10.0.0.2 "
 		     "(first at line 6)");
 }
 
@@ -682,7 +702,8 @@ Test(config_bad, maglev_size)
 
 	load_bad(f, &errs);
 	expect_count(&errs, 3);
-	expect_error(&errs, f, 6, "maglev_size in [vip:a]: 65536 is not prime "
+	expect_error(&errs, f, 6,
+		     "maglev_size in [vip:a]: 65536 is not prime "
 		     "(the next prime is 65537)");
 	expect_error(&errs, f, 11, "maglev_size 3 in [vip:b] is smaller than its 4 backends");
 	expect_error(&errs, f, 19, "maglev_size in [vip:c]: 1 is out of range");
@@ -695,7 +716,8 @@ Test(config_bad, single_keys_repeated)
 
 	load_bad(f, &errs);
 	expect_count(&errs, 4);
-	expect_error(&errs, f, 4, "duplicate key \"address\" in [dataplane] "
+	expect_error(&errs, f, 4,
+		     "duplicate key \"address\" in [dataplane] "
 		     "(first set at line 2)");
 	expect_error(&errs, f, 10, "duplicate key \"port\" in [vip:a] (first set at line 8)");
 	expect_error(&errs, f, 12, "section [dataplane] repeated (first at line 1)");
@@ -740,7 +762,8 @@ Test(config_bad, token_file_missing)
 
 	load_bad(f, &errs);
 	expect_count(&errs, 1);
-	expect_error(&errs, f, 5, "token_file in [management]: cannot read "
+	expect_error(&errs, f, 5,
+		     "token_file in [management]: cannot read "
 		     "\"configs/no-such-token\": No such file or directory");
 }
 
@@ -884,9 +907,9 @@ Test(config_errors, all_reported_in_file_order)
 Test(config_errors, every_fixture_in_file_order)
 {
 	static const char *files[] = {
-		"bad_address.ini", "bad_mac.ini", "out_of_range.ini", "backend_options.ini",
-		"repeated_key.ini", "syntax.ini", "too_long.ini", "no_backends.ini",
-		"empty.ini", "many_errors.ini",
+		"bad_address.ini",  "bad_mac.ini",     "out_of_range.ini", "backend_options.ini",
+		"repeated_key.ini", "syntax.ini",      "too_long.ini",	   "no_backends.ini",
+		"empty.ini",	    "many_errors.ini",
 	};
 	struct dplb_config_errors errs;
 	char path[128];
@@ -910,7 +933,7 @@ Test(config_errors, overflow_is_counted)
 	cr_assert_eq(errs.dropped, 9);
 	/* The earliest 32 are kept, even the one found after all the others. */
 	cr_assert_str_eq(errs.messages[0], CONFIGS "many_errors.ini:4: [vip:early] has no "
-			 "backends (add \"backend = ADDRESS\")");
+						   "backends (add \"backend = ADDRESS\")");
 	expect_error(&errs, f, 6, "unknown key \"bogus01\"");
 	cr_assert_str_eq(errs.messages[31],
 			 CONFIGS "many_errors.ini:36: unknown key \"bogus31\" in [vip:early]");
@@ -963,8 +986,7 @@ Test(config_api, names)
 	cr_assert_str_eq(dplb_scheduler_name(DPLB_SCHED_ROUND_ROBIN), "round-robin");
 	cr_assert_str_eq(dplb_scheduler_name(DPLB_SCHED_WEIGHTED_ROUND_ROBIN),
 			 "weighted-round-robin");
-	cr_assert_str_eq(dplb_scheduler_name(DPLB_SCHED_LEAST_CONNECTIONS),
-			 "least-connections");
+	cr_assert_str_eq(dplb_scheduler_name(DPLB_SCHED_LEAST_CONNECTIONS), "least-connections");
 	cr_assert_str_eq(dplb_scheduler_name(DPLB_SCHED_SOURCE_HASH), "source-hash");
 	cr_assert_str_eq(dplb_scheduler_name((enum dplb_scheduler)99), "unknown");
 	cr_assert_str_eq(dplb_encap_name(DPLB_ENCAP_IPIP), "ipip");
@@ -1102,7 +1124,8 @@ Test(config_health, bad_values_are_refused_with_their_line)
 
 	load_bad(f, &errs);
 	expect_error(&errs, f, 5, "health_source in [management]: bad IPv4 address \"nowhere\"");
-	expect_error(&errs, f, 10, "health_check in [vip:a]: unknown value \"icmp\" "
+	expect_error(&errs, f, 10,
+		     "health_check in [vip:a]: unknown value \"icmp\" "
 		     "(expected tcp, udp, http:/PATH or none)");
 	expect_error(&errs, f, 11, "health_rise in [vip:a]: 0 is out of range (1..100)");
 	expect_error(&errs, f, 12, "health_fall in [vip:a]: 101 is out of range (1..100)");
@@ -1113,12 +1136,15 @@ Test(config_health, bad_values_are_refused_with_their_line)
 	expect_error(&errs, f, 17, "health_rise in [vip:a]: backend option given twice");
 	expect_error(&errs, f, 18, "unknown backend option \"health_colour=red\"");
 	expect_error(&errs, f, 19, "health_expect_status in [vip:a]: 99 is out of range");
-	expect_error(&errs, f, 21, "[vip:b] has port 0 (every port): health_check tcp needs "
+	expect_error(&errs, f, 21,
+		     "[vip:b] has port 0 (every port): health_check tcp needs "
 		     "health_port");
 	expect_error(&errs, f, 30, "backend in [vip:c]: health_check udp needs health_port");
-	expect_error(&errs, f, 32, "health_timeout_ms 500 in [vip:d] is longer than "
+	expect_error(&errs, f, 32,
+		     "health_timeout_ms 500 in [vip:d] is longer than "
 		     "health_interval_ms 200");
-	expect_error(&errs, f, 39, "backend in [vip:d]: health_timeout_ms 900 is longer than "
+	expect_error(&errs, f, 39,
+		     "backend in [vip:d]: health_timeout_ms 900 is longer than "
 		     "health_interval_ms 500");
 	expect_count(&errs, 15);
 	expect_file_order(&errs);
@@ -1130,7 +1156,8 @@ Test(config_bad, addresses_that_make_no_sense_where_they_stand)
 	struct dplb_config_errors errs;
 
 	load_bad(f, &errs);
-	expect_error(&errs, f, 6, "backend in [vip:a]: 127.0.0.1 is a loopback address, "
+	expect_error(&errs, f, 6,
+		     "backend in [vip:a]: 127.0.0.1 is a loopback address, "
 		     "not a backend");
 	expect_error(&errs, f, 7, "224.0.0.5 is a multicast address, not a backend");
 	expect_error(&errs, f, 8, "255.255.255.255 is the broadcast address, not a backend");
@@ -1183,7 +1210,8 @@ Test(config_protection, lists_limits_and_their_defaults)
 	cr_assert_not_null(copy);
 	cr_assert_neq(copy->vips[0].allow.items, web->allow.items);
 	cr_assert_eq(memcmp(copy->vips[0].allow.items, web->allow.items,
-			    web->allow.count * sizeof(*web->allow.items)), 0);
+			    web->allow.count * sizeof(*web->allow.items)),
+		     0);
 	cr_assert_eq(dplb_config_validate(copy, NULL), 0);
 	dplb_config_free(copy);
 	dplb_config_free(c);
@@ -1199,21 +1227,28 @@ Test(config_protection, bad_values_are_refused_with_their_line)
 	struct dplb_config_errors errs;
 
 	load_bad(f, &errs);
-	expect_error(&errs, f, 6, "allow in [vip:web]: bad prefix \"10.1.2.3/16\" (bits are set "
+	expect_error(&errs, f, 6,
+		     "allow in [vip:web]: bad prefix \"10.1.2.3/16\" (bits are set "
 		     "past the prefix length (the network is 10.1.0.0/16))");
-	expect_error(&errs, f, 6, "allow in [vip:web]: bad prefix \"nonsense\" (expected "
+	expect_error(&errs, f, 6,
+		     "allow in [vip:web]: bad prefix \"nonsense\" (expected "
 		     "ADDRESS/LENGTH");
-	expect_error(&errs, f, 7, "deny in [vip:web]: bad prefix \"2001:db8::/32\" (an IPv6 "
+	expect_error(&errs, f, 7,
+		     "deny in [vip:web]: bad prefix \"2001:db8::/32\" (an IPv6 "
 		     "prefix: VIPs are IPv4, so their lists are too)");
-	expect_error(&errs, f, 7, "deny in [vip:web]: bad prefix \"10.0.0.0/33\" (the prefix "
+	expect_error(&errs, f, 7,
+		     "deny in [vip:web]: bad prefix \"10.0.0.0/33\" (the prefix "
 		     "length must be 0..32)");
-	expect_error(&errs, f, 9, "new_flow_rate in [vip:web]: 100000001 is out of range "
+	expect_error(&errs, f, 9,
+		     "new_flow_rate in [vip:web]: 100000001 is out of range "
 		     "(0..100000000)");
-	expect_error(&errs, f, 10, "rate_limit_action in [vip:web]: unknown value \"reject\" "
+	expect_error(&errs, f, 10,
+		     "rate_limit_action in [vip:web]: unknown value \"reject\" "
 		     "(expected drop or stateless)");
 	/* The second line's prefix repeats the first's. */
 	expect_error(&errs, f, 4, "[vip:web] lists 10.0.0.0/8 twice in allow");
-	expect_error(&errs, f, 13, "[vip:rr] rate_limit_action = stateless needs scheduler "
+	expect_error(&errs, f, 13,
+		     "[vip:rr] rate_limit_action = stateless needs scheduler "
 		     "maglev or source-hash, not round-robin");
 	expect_count(&errs, 8);
 	expect_file_order(&errs);
@@ -1232,7 +1267,8 @@ Test(config_protection, changes_in_memory_meet_the_same_rules)
 	expect_count(&errs, 2);
 	cr_assert_str_eq(errs.messages[0], "[vip:web] lists 10.0.0.0/8 twice in allow");
 	cr_assert_not_null(strstr(errs.messages[1], "[vip:dns] rate_limit_action = stateless "
-				  "needs scheduler maglev or source-hash"), "%s", errs.messages[1]);
+						    "needs scheduler maglev or source-hash"),
+			   "%s", errs.messages[1]);
 	dplb_config_free(c);
 }
 
@@ -1248,7 +1284,8 @@ Test(config_protection, the_summary_says_it)
 	cr_assert_eq(fclose(out), 0);
 	cr_assert_not_null(strstr(text, "  sources: allow 4 prefixes, deny 1\n"), "%s", text);
 	cr_assert_not_null(strstr(text, "  new flows: at most 1000/s, burst 2000, beyond: "
-				  "stateless\n"), "%s", text);
+					"stateless\n"),
+			   "%s", text);
 	cr_assert_not_null(strstr(text, "  sources: every one but 1 denied prefix\n"), "%s", text);
 	cr_assert_not_null(strstr(text, "  new flows: at most 5/s, burst 5, beyond: drop\n"), "%s",
 			   text);

@@ -82,7 +82,9 @@ static void append_backend(struct dplb_vip_config *vip, const char *address, uin
 	vip->backends = realloc(vip->backends, (vip->backend_count + 1) * sizeof(*vip->backends));
 	cr_assert_not_null(vip->backends);
 	vip->backends[vip->backend_count++] = (struct dplb_backend_config){
-		.address = ip(address), .weight = weight, .state = DPLB_BACKEND_UP,
+		.address = ip(address),
+		.weight = weight,
+		.state = DPLB_BACKEND_UP,
 	};
 }
 
@@ -309,7 +311,8 @@ Test(config_diff, matches_thousands_of_backends_by_address)
 	after = dplb_config_clone(before);
 	/* Same set in reverse order: no change. */
 	for (uint32_t i = 0; i < vip_a(after)->backend_count; i++)
-		vip_a(after)->backends[i] = vip_a(before)->backends[vip_a(before)->backend_count - 1 - i];
+		vip_a(after)->backends[i] =
+			vip_a(before)->backends[vip_a(before)->backend_count - 1 - i];
 	vip_a(after)->backends[17].weight = 4;
 	cr_assert_eq(dplb_config_diff(before, after, &diff), 0);
 	cr_assert_eq(only_change(&diff, DPLB_CHANGE_BACKEND_MODIFIED)->after.weight, 4);

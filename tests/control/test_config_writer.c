@@ -28,25 +28,24 @@
 
 /* Comments, blank lines, a trailing comment, options, and no final newline
  * on purpose: the edits must keep each. */
-static const char *const BASE =
-	"; the operator's notes\n"
-	"[dataplane]\n"
-	"address = 10.0.0.1   ; ours\n"
-	"\n"
-	"[vip:web]\n"
-	"address = 10.0.0.100\n"
-	"port = 80\n"
-	"maglev_size = 251\n"
-	"# rack 1\n"
-	"backend = 10.0.1.1\n"
-	"backend = 10.0.1.2 weight=2 health_port=8080   ; the big one\n"
-	"\n"
-	"; end of web\n"
-	"[vip:dns]\n"
-	"address = 10.0.0.101\n"
-	"port = 53\n"
-	"protocol = udp\n"
-	"  backend=10.0.2.1 state=drain";
+static const char *const BASE = "; the operator's notes\n"
+				"[dataplane]\n"
+				"address = 10.0.0.1   ; ours\n"
+				"\n"
+				"[vip:web]\n"
+				"address = 10.0.0.100\n"
+				"port = 80\n"
+				"maglev_size = 251\n"
+				"# rack 1\n"
+				"backend = 10.0.1.1\n"
+				"backend = 10.0.1.2 weight=2 health_port=8080   ; the big one\n"
+				"\n"
+				"; end of web\n"
+				"[vip:dns]\n"
+				"address = 10.0.0.101\n"
+				"port = 53\n"
+				"protocol = udp\n"
+				"  backend=10.0.2.1 state=drain";
 
 static uint32_t ip(const char *text)
 {
@@ -95,7 +94,9 @@ static void add_backend(struct dplb_config *config, const char *vip_name, const 
 	vip->backends = realloc(vip->backends, (vip->backend_count + 1) * sizeof(*vip->backends));
 	cr_assert_not_null(vip->backends);
 	vip->backends[vip->backend_count++] = (struct dplb_backend_config){
-		.address = ip(address), .weight = weight, .state = DPLB_BACKEND_UP,
+		.address = ip(address),
+		.weight = weight,
+		.state = DPLB_BACKEND_UP,
 	};
 	dplb_config_resolve_health(vip);
 }
@@ -159,7 +160,8 @@ static char *edit(struct change *c)
 	cr_assert_eq(dplb_config_diff(c->before, c->after, &changes), 0);
 	cr_assert_gt(changes.count, 0, "the test changed nothing");
 	cr_assert_eq(dplb_config_text_edit(c->text, strlen(c->text), c->before, c->after, &changes,
-					   &out, &len, error), 0, "%s", error);
+					   &out, &len, error),
+		     0, "%s", error);
 	cr_assert_eq(strlen(out), len);
 	loaded = load(out);
 	cr_assert_eq(dplb_config_diff(c->after, loaded, &left), 0);
@@ -190,8 +192,7 @@ static char *swap(const char *text, const char *old, const char *new)
 
 	cr_assert_not_null(at, "no \"%s\" in the text", old);
 	cr_assert_null(strstr(at + 1, old), "\"%s\" is in the text twice", old);
-	cr_assert_geq(asprintf(&out, "%.*s%s%s", (int)(at - text), text, new, at + strlen(old)),
-		      0);
+	cr_assert_geq(asprintf(&out, "%.*s%s%s", (int)(at - text), text, new, at + strlen(old)), 0);
 	return out;
 }
 
@@ -212,8 +213,8 @@ Test(config_writer, add_goes_after_the_vips_last_backend_line)
 	struct change c = begin(BASE);
 
 	add_backend(c.after, "web", "10.0.1.9", 3);
-	expect_edit(&c, swap(BASE, "; the big one\n",
-			     "; the big one\nbackend = 10.0.1.9 weight=3\n"));
+	expect_edit(&c,
+		    swap(BASE, "; the big one\n", "; the big one\nbackend = 10.0.1.9 weight=3\n"));
 }
 
 Test(config_writer, add_after_a_last_line_without_newline_writes_it_as_that_one_is)
@@ -225,8 +226,9 @@ Test(config_writer, add_after_a_last_line_without_newline_writes_it_as_that_one_
 	vip_of(c.after, "dns")->backends[1].has_mac = true;
 	memcpy(vip_of(c.after, "dns")->backends[1].mac, "\x02\x00\x00\x00\x02\x02", 6);
 	/* Indented, "backend=" as the line above; still no final newline. */
-	expect_edit(&c, swap(BASE, "state=drain", "state=drain\n"
-				   "  backend=10.0.2.2 state=down mac=02:00:00:00:02:02"));
+	expect_edit(&c, swap(BASE, "state=drain",
+			     "state=drain\n"
+			     "  backend=10.0.2.2 state=down mac=02:00:00:00:02:02"));
 }
 
 Test(config_writer, remove_drops_exactly_the_backends_line)
@@ -314,8 +316,9 @@ Test(config_writer, several_changes_at_once_keep_the_order)
 	add_backend(c.after, "web", "10.0.1.8", 1);
 	add_backend(c.after, "web", "10.0.1.9", 1);
 	backend_of(c.after, "web", "10.0.1.2")->weight = 1;
-	expect_edit(&c, swap(BASE, "backend = 10.0.1.1\n"
-				   "backend = 10.0.1.2 weight=2 health_port=8080   ; the big one\n",
+	expect_edit(&c, swap(BASE,
+			     "backend = 10.0.1.1\n"
+			     "backend = 10.0.1.2 weight=2 health_port=8080   ; the big one\n",
 			     "backend = 10.0.1.2 weight=1 health_port=8080   ; the big one\n"
 			     "backend = 10.0.1.8\nbackend = 10.0.1.9\n"));
 }
@@ -331,7 +334,8 @@ Test(config_writer, refuses_what_it_cannot_write)
 	c.after->vips[0].port = 81;
 	cr_assert_eq(dplb_config_diff(c.before, c.after, &changes), 0);
 	cr_assert_eq(dplb_config_text_edit(BASE, strlen(BASE), c.before, c.after, &changes, &out,
-					   &len, error), -ENOTSUP);
+					   &len, error),
+		     -ENOTSUP);
 	cr_assert_not_null(strstr(error, "not vip_modified"), "%s", error);
 	dplb_change_list_free(&changes);
 	c.after->vips[0].port = 80;
@@ -340,9 +344,11 @@ Test(config_writer, refuses_what_it_cannot_write)
 	backend_of(c.after, "web", "10.0.1.1")->weight = 2;
 	cr_assert_eq(dplb_config_diff(c.before, c.after, &changes), 0);
 	cr_assert_eq(dplb_config_text_edit(BASE + 23, strlen(BASE + 23), c.before, c.after,
-					   &changes, &out, &len, error), -ENOENT);
+					   &changes, &out, &len, error),
+		     -ENOENT);
 	cr_assert_not_null(strstr(error, "test.ini:10 is not the line of backend 10.0.1.1 of "
-					 "vip web"), "%s", error);
+					 "vip web"),
+			   "%s", error);
 	cr_assert_null(out);
 	dplb_change_list_free(&changes);
 	free_change(&c);
@@ -360,8 +366,7 @@ static void expect_reads_back(const struct dplb_vip_config *vip,
 
 	cr_assert(n > 0 && (size_t)n < sizeof(text), "format gave %d", n);
 	cr_assert_eq(strlen(text), (size_t)n);
-	cr_assert_eq(dplb_config_parse_backend(text, &parsed, error), 0, "\"%s\": %s", text,
-		     error);
+	cr_assert_eq(dplb_config_parse_backend(text, &parsed, error), 0, "\"%s\": %s", text, error);
 	one.backends = &parsed;
 	one.backend_count = 1;
 	dplb_config_resolve_health(&one);
@@ -417,15 +422,15 @@ Test(config_writer, every_backend_of_every_fixture_reads_back_as_itself)
 
 Test(config_writer, every_backend_option_reads_back)
 {
-	struct dplb_config *config = load(
-		"[dataplane]\naddress = 10.0.0.1\n[vip:a]\naddress = 10.0.0.100\nport = 53\n"
-		"protocol = udp\nhealth_check = tcp\n"
-		"backend = 10.0.1.1 weight=65535 state=down mac=02:00:00:00:00:aa\n"
-		"backend = 10.0.1.2 health_check=udp health_payload=ping health_port=5353 "
-		"health_interval_ms=500 health_timeout_ms=200 health_rise=4 health_fall=5\n"
-		"backend = 10.0.1.3 health_check=http:/status#ok;x health_expect_status=204 "
-		"slow_start=60 health_payload=hex:00ff\n"
-		"backend = 10.0.1.4 health_check=none\n");
+	struct dplb_config *config =
+		load("[dataplane]\naddress = 10.0.0.1\n[vip:a]\naddress = 10.0.0.100\nport = 53\n"
+		     "protocol = udp\nhealth_check = tcp\n"
+		     "backend = 10.0.1.1 weight=65535 state=down mac=02:00:00:00:00:aa\n"
+		     "backend = 10.0.1.2 health_check=udp health_payload=ping health_port=5353 "
+		     "health_interval_ms=500 health_timeout_ms=200 health_rise=4 health_fall=5\n"
+		     "backend = 10.0.1.3 health_check=http:/status#ok;x health_expect_status=204 "
+		     "slow_start=60 health_payload=hex:00ff\n"
+		     "backend = 10.0.1.4 health_check=none\n");
 	char small[8];
 
 	cr_assert_eq(expect_all_read_back(config), 4);
@@ -564,7 +569,8 @@ Test(config_file, a_persisted_change_is_what_the_file_then_loads_as)
 
 	text = read_file(path);
 	cr_assert_not_null(strstr(text, "; the big one\nbackend = 10.0.1.9 weight=3\n\n"
-					"; end of web"), "%s", text);
+					"; end of web"),
+			   "%s", text);
 	free(text);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_eq(st.st_mode & 07777, 0640, "mode %o", st.st_mode & 07777);
@@ -683,7 +689,8 @@ Test(config_file, a_change_that_would_not_load_is_not_written)
 	snprintf(long_line, sizeof(long_line),
 		 "[dataplane]\naddress = 10.0.0.1\n[vip:web]\naddress = 10.0.0.100\nport = 80\n"
 		 "backend = 10.0.1.1 health_check=http:/%0*d health_expect_status=200 "
-		 "health_rise=10\n", 110, 0);
+		 "health_rise=10\n",
+		 110, 0);
 	write_file(path, long_line);
 	serving = load_file(path);
 	next = dplb_config_clone(serving);
@@ -746,26 +753,25 @@ static void set_list(struct dplb_prefix_list *list, const char *const *prefixes,
 	list->items = calloc(count + 1, sizeof(*list->items));
 	cr_assert_not_null(list->items);
 	for (uint32_t i = 0; i < count; i++)
-		cr_assert_null(dplb_parse_prefix(prefixes[i], strlen(prefixes[i]),
-						 &list->items[i]));
+		cr_assert_null(
+			dplb_parse_prefix(prefixes[i], strlen(prefixes[i]), &list->items[i]));
 	list->count = count;
 }
 
-static const char *const PROTECTED =
-	"[dataplane]\n"
-	"address = 10.0.0.1\n"
-	"[vip:web]\n"
-	"address = 10.0.0.100\n"
-	"  allow=10.0.0.0/8   ; offices\n"
-	"new_flow_rate = 100\n"
-	"allow = 192.168.0.0/16\n"
-	"backend = 10.0.1.1\n"
-	"[vip:dns]\n"
-	"address = 10.0.0.101\n"
-	"port = 53\n"
-	"protocol = udp\n"
-	"allow = 10.0.0.0/8\n"
-	"backend = 10.0.2.1";
+static const char *const PROTECTED = "[dataplane]\n"
+				     "address = 10.0.0.1\n"
+				     "[vip:web]\n"
+				     "address = 10.0.0.100\n"
+				     "  allow=10.0.0.0/8   ; offices\n"
+				     "new_flow_rate = 100\n"
+				     "allow = 192.168.0.0/16\n"
+				     "backend = 10.0.1.1\n"
+				     "[vip:dns]\n"
+				     "address = 10.0.0.101\n"
+				     "port = 53\n"
+				     "protocol = udp\n"
+				     "allow = 10.0.0.0/8\n"
+				     "backend = 10.0.2.1";
 
 Test(config_writer, a_list_is_written_where_its_first_line_was)
 {
@@ -844,7 +850,8 @@ Test(config_writer, other_vip_keys_are_not_written)
 	vip_of(c.after, "web")->port = 81;
 	cr_assert_eq(dplb_config_diff(c.before, c.after, &changes), 0);
 	cr_assert_eq(dplb_config_text_edit(PROTECTED, strlen(PROTECTED), c.before, c.after,
-					   &changes, &out, &len, error), -ENOTSUP);
+					   &changes, &out, &len, error),
+		     -ENOTSUP);
 	cr_assert_not_null(strstr(error, "not vip_modified (port,new_flow_rate)"), "%s", error);
 	dplb_change_list_free(&changes);
 	free_change(&c);

@@ -125,7 +125,9 @@ static void expect_refusal(int rc, int want, const char *words)
 Test(control, add_backend)
 {
 	const struct dplb_backend_config backend = {
-		.address = ip("10.0.1.3"), .weight = 3, .state = DPLB_BACKEND_DRAIN,
+		.address = ip("10.0.1.3"),
+		.weight = 3,
+		.state = DPLB_BACKEND_DRAIN,
 	};
 
 	cr_assert_eq(dplb_control_add_backend(&ctx, "web", &backend, &result), 0);
@@ -163,26 +165,25 @@ Test(control, update_backend)
 {
 	struct dplb_backend_update update = { .set_weight = true, .weight = 7 };
 
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result),
-		     0);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result), 0);
 	cr_assert_eq(result.changes.count, 1);
 	cr_assert_str_eq(result.changes.items[0].fields, "weight");
 	cr_assert_eq(backend_in("web", "10.0.1.1")->weight, 7);
 	dplb_control_result_free(&result);
 
 	/* The same values again: nothing to publish. */
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result),
-		     0);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result), 0);
 	cr_assert_not(result.applied);
 	cr_assert_eq(result.changes.count, 0);
 	cr_assert_eq(result.generation, 2);
 	dplb_control_result_free(&result);
 
-	update = (struct dplb_backend_update){ .set_state = true, .state = DPLB_BACKEND_DOWN,
-					       .set_mac = true, .has_mac = true,
+	update = (struct dplb_backend_update){ .set_state = true,
+					       .state = DPLB_BACKEND_DOWN,
+					       .set_mac = true,
+					       .has_mac = true,
 					       .mac = { 2, 0, 0, 0, 9, 9 } };
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.2"), &update, &result),
-		     0);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.2"), &update, &result), 0);
 	cr_assert_str_eq(result.changes.items[0].fields, "state,mac");
 	cr_assert_eq(backend_in("web", "10.0.1.2")->state, DPLB_BACKEND_DOWN);
 	cr_assert_eq(backend_in("web", "10.0.1.2")->next_hop_mac.addr_bytes[4], 9);
@@ -270,8 +271,10 @@ Test(control, reload_refuses_a_health_source_this_host_does_not_have)
 	cr_assert_eq(dplb_control_reload(&ctx, &result), -EADDRNOTAVAIL);
 	cr_assert_not(result.applied);
 	cr_assert_eq(ctx.generation, generation, "a refused reload published something");
-	cr_assert_not_null(strstr(result.errors.messages[0], "health_source 203.0.113.254 cannot be "
-							   "used"), "%s", result.errors.messages[0]);
+	cr_assert_not_null(strstr(result.errors.messages[0],
+				  "health_source 203.0.113.254 cannot be "
+				  "used"),
+			   "%s", result.errors.messages[0]);
 	cr_assert_not_null(strstr(result.errors.messages[0], ctx.config_path));
 	cr_assert_eq(ctx.reloads_failed, 1);
 }
@@ -301,7 +304,8 @@ Test(control, changes_are_written_into_the_file_and_a_reload_finds_none)
 	dplb_control_result_free(&result);
 	text = file_text();
 	cr_assert_not_null(strstr(text, "maglev_size = 251\nbackend = 10.0.1.1 weight=7\n"
-					"backend = 10.0.1.3 weight=3\n\n[vip:solo]"), "%s", text);
+					"backend = 10.0.1.3 weight=3\n\n[vip:solo]"),
+			   "%s", text);
 	free(text);
 	cr_assert_eq(dplb_control_reload(&ctx, &result), 0);
 	cr_assert_eq(result.changes.count, 0, "the file and what serves differ");

@@ -164,7 +164,8 @@ Test(neighbor, due_respects_max_and_skips_unwanted)
 	cr_assert_eq(due(T0, rest, 8), 1, "the ones over max were lost or asked twice");
 	for (uint32_t i = 1; i <= 4; i++)
 		cr_assert(contains(out, 3, addr(i)) != contains(rest, 1, addr(i)),
-			  "address %u asked for %s", i, contains(out, 3, addr(i)) ? "twice" : "never");
+			  "address %u asked for %s", i,
+			  contains(out, 3, addr(i)) ? "twice" : "never");
 	cr_assert_not(contains(out, 3, addr(5)) || contains(rest, 1, addr(5)),
 		      "an unwanted address was asked for");
 }

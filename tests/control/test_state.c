@@ -61,8 +61,8 @@ static const char *const VIPS_INI =
 	"[vip:udpany]\naddress = 10.0.0.101\nprotocol = udp\nmaglev_size = 7\n"
 	"backend = 10.1.0.4\n";
 
-static const char *found_name(const struct dplb_state *state, const char *address,
-			      uint16_t port, uint8_t protocol)
+static const char *found_name(const struct dplb_state *state, const char *address, uint16_t port,
+			      uint8_t protocol)
 {
 	const struct dplb_vip_entry *vip =
 		dplb_state_find_vip(state, ip(address), rte_cpu_to_be_16(port), protocol);
@@ -79,25 +79,25 @@ Test(state, find_vip_exact_port_then_wildcard_by_protocol)
 		uint8_t protocol;
 		const char *want;
 	} cases[] = {
-		{ "10.0.0.100", 80, IPPROTO_TCP, "tcp80" },    /* exact beats wildcard */
-		{ "10.0.0.100", 443, IPPROTO_TCP, "tcpany" },  /* wildcard catches the rest */
+		{ "10.0.0.100", 80, IPPROTO_TCP, "tcp80" },   /* exact beats wildcard */
+		{ "10.0.0.100", 443, IPPROTO_TCP, "tcpany" }, /* wildcard catches the rest */
 		{ "10.0.0.100", 0, IPPROTO_TCP, "tcpany" },
 		{ "10.0.0.100", 20480, IPPROTO_TCP, "tcpany" }, /* 80 byte-swapped */
-		{ "10.0.0.100", 80, IPPROTO_UDP, "udp80" },    /* protocol distinguishes */
-		{ "10.0.0.100", 53, IPPROTO_UDP, "(none)" },   /* no UDP wildcard there */
+		{ "10.0.0.100", 80, IPPROTO_UDP, "udp80" },	/* protocol distinguishes */
+		{ "10.0.0.100", 53, IPPROTO_UDP, "(none)" },	/* no UDP wildcard there */
 		{ "10.0.0.101", 53, IPPROTO_UDP, "udpany" },
 		{ "10.0.0.101", 80, IPPROTO_UDP, "udpany" },
 		{ "10.0.0.101", 80, IPPROTO_TCP, "(none)" },
 		{ "10.0.0.102", 80, IPPROTO_TCP, "(none)" },
-		{ "10.0.0.1", 80, IPPROTO_TCP, "(none)" },     /* our own address */
-		{ "100.0.0.10", 80, IPPROTO_TCP, "(none)" },   /* the VIP byte-swapped */
+		{ "10.0.0.1", 80, IPPROTO_TCP, "(none)" },   /* our own address */
+		{ "100.0.0.10", 80, IPPROTO_TCP, "(none)" }, /* the VIP byte-swapped */
 	};
 
 	for (uint32_t i = 0; i < RTE_DIM(cases); i++)
-		cr_expect_str_eq(found_name(state, cases[i].address, cases[i].port,
-					    cases[i].protocol),
-				 cases[i].want, "%s:%u proto %u", cases[i].address, cases[i].port,
-				 cases[i].protocol);
+		cr_expect_str_eq(
+			found_name(state, cases[i].address, cases[i].port, cases[i].protocol),
+			cases[i].want, "%s:%u proto %u", cases[i].address, cases[i].port,
+			cases[i].protocol);
 	dplb_state_free(state);
 }
 
@@ -111,10 +111,11 @@ Test(state, find_vip_among_many)
 	cr_assert_not_null(text);
 	used += (size_t)sprintf(text + used, "[dataplane]\naddress = 10.0.0.1\n");
 	for (uint32_t i = 0; i < count; i++)
-		used += (size_t)sprintf(text + used,
-					"[vip:v%u]\naddress = 10.2.%u.%u\nport = %u\nprotocol = %s\n"
-					"maglev_size = 7\nbackend = 10.3.0.1\n",
-					i, i % 4, i / 4 + 1, 1000 + i % 7, i % 3 ? "tcp" : "udp");
+		used += (size_t)sprintf(
+			text + used,
+			"[vip:v%u]\naddress = 10.2.%u.%u\nport = %u\nprotocol = %s\n"
+			"maglev_size = 7\nbackend = 10.3.0.1\n",
+			i, i % 4, i / 4 + 1, 1000 + i % 7, i % 3 ? "tcp" : "udp");
 	struct dplb_state *state = test_state_from_text(ids, text, 1);
 	free(text);
 	cr_assert_eq(state->vip_count, count);
@@ -184,7 +185,8 @@ Test(state, find_vip_protocol_counts_along_a_probe_chain)
 	uint32_t port, gap = 0;
 	for (port = 1; port < 65536; port++) {
 		gap = (home_slot(target_address, port, IPPROTO_TCP, mask) -
-		       home_slot(target_address, port, IPPROTO_UDP, mask)) & mask;
+		       home_slot(target_address, port, IPPROTO_UDP, mask)) &
+		      mask;
 		if (gap < COUNT)
 			break;
 	}
@@ -195,7 +197,8 @@ Test(state, find_vip_protocol_counts_along_a_probe_chain)
 	/* Fillers whose homes are the slots in between; padding elsewhere. */
 	uint32_t next_port = 1;
 	for (uint32_t j = 0; j < gap; j++) {
-		while (home_slot(filler_address, next_port, IPPROTO_TCP, mask) != ((udp_home + j) & mask))
+		while (home_slot(filler_address, next_port, IPPROTO_TCP, mask) !=
+		       ((udp_home + j) & mask))
 			cr_assert_lt(++next_port, 65536, "no filler for slot %u", udp_home + j);
 		addresses[1 + j] = "10.0.0.200";
 		ports[1 + j] = next_port;
@@ -272,8 +275,9 @@ Test(state, next_hop_address)
 		char text[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, &got, text, sizeof(text));
-		cr_expect_eq(got, ip(cases[i].want), "case %u: %s/%u gw %s, backend %s: got %s want %s",
-			     i, cases[i].address, cases[i].prefix_length,
+		cr_expect_eq(got, ip(cases[i].want),
+			     "case %u: %s/%u gw %s, backend %s: got %s want %s", i,
+			     cases[i].address, cases[i].prefix_length,
 			     cases[i].gateway ? cases[i].gateway : "-", cases[i].backend, text,
 			     cases[i].want);
 	}
@@ -307,7 +311,8 @@ Test(state, backend_needs_arp)
 	static struct dplb_config config;
 
 	for (uint32_t i = 0; i < RTE_DIM(cases); i++) {
-		struct dplb_backend_config backend = { .address = ip(cases[i].backend), .weight = 1 };
+		struct dplb_backend_config backend = { .address = ip(cases[i].backend),
+						       .weight = 1 };
 
 		memset(&config, 0, sizeof(config));
 		config.address = ip("10.0.0.1");
@@ -327,9 +332,9 @@ static const char *const NEXT_HOPS_INI =
 	"gateway_mac = 02:00:00:00:00:fe\n\n"
 	"[vip:a]\naddress = 10.0.0.100\nmaglev_size = 7\n"
 	"backend = 10.0.0.2 mac=02:00:00:00:00:02\n" /* static */
-	"backend = 192.0.2.3\n"                      /* behind the gateway */
-	"backend = 10.0.0.4\n"                       /* on-link, resolved */
-	"backend = 10.0.0.5\n";                      /* on-link, unresolved */
+	"backend = 192.0.2.3\n"			     /* behind the gateway */
+	"backend = 10.0.0.4\n"			     /* on-link, resolved */
+	"backend = 10.0.0.5\n";			     /* on-link, unresolved */
 
 static void expect_mac(const struct dplb_backend_entry *backend, const uint8_t *mac)
 {
@@ -563,24 +568,27 @@ static void check_wrr(const struct dplb_state *state, const struct dplb_vip_entr
 		uint32_t which = n;
 
 		for (uint32_t i = 0; i < n; i++)
-			if (vip->wrr_sequence[step] == test_backend_id(vip, state, ip(addresses[i])))
+			if (vip->wrr_sequence[step] ==
+			    test_backend_id(vip, state, ip(addresses[i])))
 				which = i;
 		cr_assert_lt(which, n, "step %u: id %u is no up backend", step,
 			     vip->wrr_sequence[step]);
 		seen[which]++;
 		if (check_smooth)
 			for (uint32_t i = 0; i < n; i++) {
-				const double ideal = (double)(step + 1) * weights[i] / (double)total;
+				const double ideal =
+					(double)(step + 1) * weights[i] / (double)total;
 
-				cr_assert_lt(fabs(seen[i] - ideal), 1.0, "step %u: %s picked %u times, ideal %.2f",
-					     step, addresses[i], seen[i], ideal);
+				cr_assert_lt(fabs(seen[i] - ideal), 1.0,
+					     "step %u: %s picked %u times, ideal %.2f", step,
+					     addresses[i], seen[i], ideal);
 			}
 	}
 	/* Whole cycles hold each backend in proportion to its weight. */
 	for (uint32_t i = 0; i < n; i++)
 		cr_assert_eq((uint64_t)seen[i] * total, (uint64_t)weights[i] * vip->wrr_length,
-			     "%s: %u of %u, weight %u of %lu", addresses[i], seen[i], vip->wrr_length,
-			     weights[i], (unsigned long)total);
+			     "%s: %u of %u, weight %u of %lu", addresses[i], seen[i],
+			     vip->wrr_length, weights[i], (unsigned long)total);
 	free(seen);
 }
 
@@ -721,8 +729,9 @@ static void expect_same_snapshot(const struct dplb_state *a, const struct dplb_s
 	cr_assert_eq(memcmp(a->backends, b->backends, a->backend_id_limit * sizeof(*a->backends)),
 		     0, "backends differ");
 	cr_assert_eq(a->vip_slot_mask, b->vip_slot_mask);
-	cr_assert_eq(memcmp(a->vip_slots, b->vip_slots,
-			    (a->vip_slot_mask + 1) * sizeof(*a->vip_slots)), 0);
+	cr_assert_eq(
+		memcmp(a->vip_slots, b->vip_slots, (a->vip_slot_mask + 1) * sizeof(*a->vip_slots)),
+		0);
 	for (uint32_t i = 0; i < a->vip_count; i++) {
 		const struct dplb_vip_entry *x = &a->vips[i], *y = &b->vips[i];
 		const char *name = x->config->name;
@@ -735,7 +744,8 @@ static void expect_same_snapshot(const struct dplb_state *a, const struct dplb_s
 			     "%s: Maglev tables differ", name);
 		cr_assert_eq(x->backend_count, y->backend_count, "%s", name);
 		cr_assert_eq(memcmp(x->backend_ids, y->backend_ids,
-				    x->backend_count * sizeof(*x->backend_ids)), 0, "%s", name);
+				    x->backend_count * sizeof(*x->backend_ids)),
+			     0, "%s", name);
 		cr_assert_eq(x->up_count, y->up_count, "%s", name);
 		cr_assert_eq(memcmp(x->up_ids, y->up_ids, x->up_count * sizeof(*x->up_ids)), 0,
 			     "%s", name);
@@ -744,8 +754,8 @@ static void expect_same_snapshot(const struct dplb_state *a, const struct dplb_s
 		cr_assert_eq(x->wrr_length, y->wrr_length, "%s", name);
 		if (x->wrr_length > 0)
 			cr_assert_eq(memcmp(x->wrr_sequence, y->wrr_sequence,
-					    x->wrr_length * sizeof(*x->wrr_sequence)), 0,
-				     "%s: WRR sequences differ", name);
+					    x->wrr_length * sizeof(*x->wrr_sequence)),
+				     0, "%s: WRR sequences differ", name);
 	}
 }
 
@@ -758,12 +768,15 @@ static char *builder_ini(void)
 	size_t n;
 
 	cr_assert_not_null(text);
-	n = (size_t)snprintf(text, size, "[dataplane]\naddress = 10.0.0.1\n\n"
+	n = (size_t)snprintf(text, size,
+			     "[dataplane]\naddress = 10.0.0.1\n\n"
 			     "[vip:big]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 1000003\n");
 	for (uint32_t b = 0; b < 600; b++)
 		n += (size_t)snprintf(text + n, size - n, "backend = 10.1.%u.%u weight=%u%s\n",
 				      b / 200, b % 200 + 1, b % 7 + 1,
-				      b % 50 == 0 ? " state=drain" : b % 61 == 0 ? " state=down" : "");
+				      b % 50 == 0   ? " state=drain"
+				      : b % 61 == 0 ? " state=down"
+						    : "");
 	n += (size_t)snprintf(text + n, size - n,
 			      "\n[vip:wrr]\naddress = 10.0.0.101\nmaglev_size = 65537\n"
 			      "scheduler = weighted-round-robin\n");
@@ -785,10 +798,12 @@ Test(state, tables_built_off_the_management_lcore_equal_blocking_ones)
 	char error[DPLB_ERROR_MAX];
 
 	cr_assert_not_null(health);
-	cr_assert_eq(dplb_state_build_with(test_config_from_text(text), ids, NULL, 1, &blocking,
-					   error), 0, "%s", error);
-	cr_assert_eq(dplb_state_prepare(test_config_from_text(text), ids, NULL, 1, &prepared,
-					error), 0, "%s", error);
+	cr_assert_eq(
+		dplb_state_build_with(test_config_from_text(text), ids, NULL, 1, &blocking, error),
+		0, "%s", error);
+	cr_assert_eq(
+		dplb_state_prepare(test_config_from_text(text), ids, NULL, 1, &prepared, error), 0,
+		"%s", error);
 	for (uint32_t i = 0; i < prepared->vip_count; i++)
 		cr_assert_null(prepared->vips[i].maglev, "prepared with tables already");
 	off_loop = build_off_loop(prepared);
@@ -891,9 +906,11 @@ Test(state, vips_and_snapshots_with_the_same_lists_share_one_table)
 	dplb_state_free(second);
 	cr_assert_eq(dplb_protect_table_count(), before);
 	/* Other lists, another table; gone with its snapshot. */
-	other = test_state_from_text(ids,
-				     "[dataplane]\naddress = 10.0.0.1\n[vip:web]\naddress = 10.0.0.100\n"
-				     "deny = 10.0.0.0/8\nbackend = 10.1.0.1\n", 3);
+	other = test_state_from_text(
+		ids,
+		"[dataplane]\naddress = 10.0.0.1\n[vip:web]\naddress = 10.0.0.100\n"
+		"deny = 10.0.0.0/8\nbackend = 10.1.0.1\n",
+		3);
 	cr_assert_eq(dplb_protect_table_count(), before + 1);
 	cr_assert_not(dplb_protect_source_allowed(&other->vips[0].protection, ip("10.9.9.9")));
 	cr_assert(dplb_protect_source_allowed(&other->vips[0].protection, ip("11.9.9.9")));

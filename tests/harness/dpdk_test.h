@@ -82,19 +82,19 @@ static inline struct dplb_config *test_config_from_text(const char *text)
 	cr_assert_eq(fclose(f), 0);
 	rc = dplb_config_load(path, &config, &errs);
 	unlink(path);
-	cr_assert_eq(rc, 0, "config rejected (%d): %s\n%s", rc,
-		     errs.count ? errs.messages[0] : "?", text);
+	cr_assert_eq(rc, 0, "config rejected (%d): %s\n%s", rc, errs.count ? errs.messages[0] : "?",
+		     text);
 	return config;
 }
 
 /* Build a snapshot from INI text with ids; the state owns the config. */
-static inline struct dplb_state *test_state_from_text(struct dplb_identities *ids,
-						      const char *text, uint64_t generation)
+static inline struct dplb_state *test_state_from_text(struct dplb_identities *ids, const char *text,
+						      uint64_t generation)
 {
 	struct dplb_state *state = NULL;
 	char error[DPLB_ERROR_MAX];
-	const int rc = dplb_state_build(test_config_from_text(text), ids, generation, &state,
-					error);
+	const int rc =
+		dplb_state_build(test_config_from_text(text), ids, generation, &state, error);
 
 	cr_assert_eq(rc, 0, "dplb_state_build: %d %s", rc, error);
 	cr_assert_not_null(state);

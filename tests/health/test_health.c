@@ -193,7 +193,9 @@ static struct dplb_probe_result run_probe(const struct dplb_health_settings *set
 					  uint16_t port)
 {
 	const struct dplb_probe_target target = {
-		.address = LOOPBACK, .port = port, .settings = settings,
+		.address = LOOPBACK,
+		.port = port,
+		.settings = settings,
 	};
 	struct dplb_probe probe;
 	struct dplb_probe_result result;
@@ -224,7 +226,11 @@ static struct dplb_probe_result run_probe(const struct dplb_health_settings *set
 static struct dplb_health_settings settings_for(enum dplb_health_check check)
 {
 	struct dplb_health_settings s = {
-		.check = check, .interval_ms = 1000, .timeout_ms = 300, .rise = 2, .fall = 3,
+		.check = check,
+		.interval_ms = 1000,
+		.timeout_ms = 300,
+		.rise = 2,
+		.fall = 3,
 	};
 
 	strcpy(s.http_path, "/health");
@@ -346,7 +352,9 @@ Test(health_probe, udp_answer_is_healthy_and_the_payload_is_sent)
 	struct dplb_health_settings s = settings_for(DPLB_HEALTH_UDP);
 	uint16_t port;
 	int echo = bound_socket(SOCK_DGRAM, &port);
-	const struct dplb_probe_target target = { .address = LOOPBACK, .port = port, .settings = &s };
+	const struct dplb_probe_target target = { .address = LOOPBACK,
+						  .port = port,
+						  .settings = &s };
 	struct dplb_probe probe;
 	struct dplb_probe_result result;
 	struct sockaddr_in from;
@@ -394,7 +402,9 @@ Test(health_probe, a_source_address_that_is_not_ours_fails_at_once)
 {
 	const struct dplb_health_settings s = settings_for(DPLB_HEALTH_TCP);
 	const struct dplb_probe_target target = {
-		.address = LOOPBACK, .port = 9, .source = htonl(0xc0000201), /* 192.0.2.1 */
+		.address = LOOPBACK,
+		.port = 9,
+		.source = htonl(0xc0000201), /* 192.0.2.1 */
 		.settings = &s,
 	};
 	struct dplb_probe probe;
@@ -491,7 +501,8 @@ Test(health_syn, the_port_is_reserved_and_other_tcp_is_filtered_out)
 	close(thief);
 	/* A whole connection elsewhere on loopback: none of it is an answer. */
 	cr_assert_eq(listen(listener, 4), 0);
-	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_port = htons(port),
 				  .sin_addr.s_addr = LOOPBACK };
 	int client = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_eq(connect(client, (struct sockaddr *)&to, sizeof(to)), 0);

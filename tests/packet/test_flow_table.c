@@ -144,7 +144,8 @@ Test(flow_table, insert_then_bulk_lookup_finds_every_key)
 		cr_assert_eq(e->backend_id, DPLB_FLOW_EMPTY, "key %u new but entry in use", i);
 		inserted_at[i] = (int32_t)(e - t.entries);
 		cr_assert(inserted_at[i] >= 0 && (uint32_t)inserted_at[i] < t.capacity);
-		cr_assert_eq(seen[inserted_at[i]], 0, "position %d handed out twice", inserted_at[i]);
+		cr_assert_eq(seen[inserted_at[i]], 0, "position %d handed out twice",
+			     inserted_at[i]);
 		seen[inserted_at[i]] = 1;
 		e->backend_id = i;
 		cr_assert_eq(t.count, i + 1);
@@ -165,8 +166,9 @@ Test(flow_table, insert_then_bulk_lookup_finds_every_key)
 		cr_assert_eq(rte_hash_lookup_with_hash_bulk(t.hash, pointers, hashes, n, positions),
 			     0);
 		for (uint32_t j = 0; j < n; j++) {
-			cr_assert_eq(positions[j], inserted_at[first + j], "key %u at %d, inserted at %d",
-				     first + j, positions[j], inserted_at[first + j]);
+			cr_assert_eq(positions[j], inserted_at[first + j],
+				     "key %u at %d, inserted at %d", first + j, positions[j],
+				     inserted_at[first + j]);
 			cr_assert_eq(t.entries[positions[j]].backend_id, first + j);
 		}
 	}
@@ -284,8 +286,10 @@ Test(flow_table, full_table_returns_null)
 			e = insert(&t, &key);
 			if (e == NULL)
 				break;
-			cr_assert_eq(e->backend_id, DPLB_FLOW_EMPTY, "distinct key %u found in use", i);
-			cr_assert(e >= t.entries && e < t.entries + t.capacity, "entry outside the array");
+			cr_assert_eq(e->backend_id, DPLB_FLOW_EMPTY, "distinct key %u found in use",
+				     i);
+			cr_assert(e >= t.entries && e < t.entries + t.capacity,
+				  "entry outside the array");
 			e->backend_id = i;
 			inserted++;
 			cr_assert_leq(t.count, t.capacity, "count %u beyond capacity %u", t.count,
@@ -372,15 +376,20 @@ Test(flow_table, flow_hash_is_crc32c_of_the_key_words)
 	/* Every field of the 5-tuple reaches the hash. */
 	const struct dplb_flow_key base = make_key(1);
 	struct dplb_flow_key changed;
-	changed = base; changed.src_addr ^= 1;
+	changed = base;
+	changed.src_addr ^= 1;
 	cr_assert_neq(dplb_flow_hash(&changed), dplb_flow_hash(&base));
-	changed = base; changed.dst_addr ^= 1;
+	changed = base;
+	changed.dst_addr ^= 1;
 	cr_assert_neq(dplb_flow_hash(&changed), dplb_flow_hash(&base));
-	changed = base; changed.src_port ^= 1;
+	changed = base;
+	changed.src_port ^= 1;
 	cr_assert_neq(dplb_flow_hash(&changed), dplb_flow_hash(&base));
-	changed = base; changed.dst_port ^= 1;
+	changed = base;
+	changed.dst_port ^= 1;
 	cr_assert_neq(dplb_flow_hash(&changed), dplb_flow_hash(&base));
-	changed = base; changed.protocol ^= 1;
+	changed = base;
+	changed.protocol ^= 1;
 	cr_assert_neq(dplb_flow_hash(&changed), dplb_flow_hash(&base));
 	dplb_flow_table_destroy(&t);
 }
@@ -418,8 +427,8 @@ Test(flow_table, memory_grows_with_capacity)
 		cr_assert_gt(estimate, previous, "capacity %u: %lu after %lu", capacities[c],
 			     (unsigned long)estimate, (unsigned long)previous);
 		/* At least the keys and entries themselves... */
-		cr_assert_geq(estimate, (uint64_t)capacities[c] *
-					(sizeof(struct dplb_flow_key) + sizeof(struct dplb_flow_entry)));
+		cr_assert_geq(estimate, (uint64_t)capacities[c] * (sizeof(struct dplb_flow_key) +
+								   sizeof(struct dplb_flow_entry)));
 		/* ...and within a tenth of what the heap handed out. */
 		cr_assert(estimate * 10 >= used * 9 && estimate * 10 <= used * 11,
 			  "capacity %u: estimate %lu, heap %lu", capacities[c],

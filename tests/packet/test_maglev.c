@@ -20,7 +20,7 @@
 #include "packet/maglev.h"
 
 #define M_DEFAULT 65537u
-#define M_LARGE   655373u
+#define M_LARGE 655373u
 
 /* Fixed-seed PRNG so shuffles and sample hashes repeat on every machine. */
 static uint64_t splitmix64(uint64_t *state)
@@ -106,12 +106,10 @@ static uint32_t key_u32(const struct maglev_backend *b)
 {
 	const uint8_t *p = b->key;
 
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static uint32_t *build_or_die(const struct maglev_backend *b, uint32_t n,
-			      uint32_t m)
+static uint32_t *build_or_die(const struct maglev_backend *b, uint32_t n, uint32_t m)
 {
 	uint32_t *table = malloc((size_t)m * sizeof(*table));
 	int ret;
@@ -123,16 +121,15 @@ static uint32_t *build_or_die(const struct maglev_backend *b, uint32_t n,
 }
 
 /* Slot -> owner key, so tables over different arrays can be compared. */
-static uint32_t *table_keys(const uint32_t *table, uint32_t m,
-			    const struct maglev_backend *b, uint32_t n)
+static uint32_t *table_keys(const uint32_t *table, uint32_t m, const struct maglev_backend *b,
+			    uint32_t n)
 {
 	uint32_t *keys = malloc((size_t)m * sizeof(*keys));
 	uint32_t i;
 
 	cr_assert_not_null(keys);
 	for (i = 0; i < m; i++) {
-		cr_assert_lt(table[i], n, "slot %u holds %u, n = %u", i,
-			     table[i], n);
+		cr_assert_lt(table[i], n, "slot %u holds %u, n = %u", i, table[i], n);
 		keys[i] = key_u32(&b[table[i]]);
 	}
 	return keys;
@@ -168,8 +165,7 @@ TestSuite(maglev_slot, .timeout = 60);
 
 /* A rejected build must not have written the table: a bad reload keeps the
  * old table serving. */
-static void expect_einval(const struct maglev_backend *b, uint32_t n,
-			  uint32_t m, const char *what)
+static void expect_einval(const struct maglev_backend *b, uint32_t n, uint32_t m, const char *what)
 {
 	uint32_t *table = malloc((size_t)m * sizeof(*table));
 	uint32_t i;
@@ -260,8 +256,7 @@ Test(maglev_build, empty_set)
 		table[i] = i; /* anything but MAGLEV_NO_BACKEND */
 	cr_assert_eq(maglev_build(NULL, 0, M_DEFAULT, table), 0);
 	for (i = 0; i < M_DEFAULT; i++)
-		cr_assert_eq(table[i], MAGLEV_NO_BACKEND, "slot %u = %u", i,
-			     table[i]);
+		cr_assert_eq(table[i], MAGLEV_NO_BACKEND, "slot %u = %u", i, table[i]);
 	free(table);
 }
 
@@ -282,8 +277,8 @@ Test(maglev_build, single_backend_owns_every_slot)
 		s.b[0].weight = weights[w];
 		cr_assert_eq(maglev_build(s.b, 1, M_DEFAULT, table), 0);
 		for (i = 0; i < M_DEFAULT; i++)
-			cr_assert_eq(table[i], 0, "weight %u: slot %u = %u",
-				     weights[w], i, table[i]);
+			cr_assert_eq(table[i], 0, "weight %u: slot %u = %u", weights[w], i,
+				     table[i]);
 		free(table);
 	}
 	set_fini(&s);
@@ -297,8 +292,8 @@ static void check_filled(uint32_t (*weight_of)(uint32_t))
 	static const struct {
 		uint32_t n, m;
 	} cases[] = {
-		{ 2, 2 }, { 3, 3 }, { 13, 13 }, { 2, 3 }, { 7, 11 },
-		{ 1000, 1009 }, { 1000, M_DEFAULT }, { 5, M_LARGE },
+		{ 2, 2 },  { 3, 3 },	   { 13, 13 },		{ 2, 3 },
+		{ 7, 11 }, { 1000, 1009 }, { 1000, M_DEFAULT }, { 5, M_LARGE },
 	};
 	size_t c;
 
@@ -313,26 +308,33 @@ static void check_filled(uint32_t (*weight_of)(uint32_t))
 		cr_assert(table && count);
 		for (i = 0; i < m; i++)
 			table[i] = MAGLEV_NO_BACKEND;
-		cr_assert_eq(maglev_build(s.b, n, m, table), 0, "n=%u m=%u",
-			     n, m);
+		cr_assert_eq(maglev_build(s.b, n, m, table), 0, "n=%u m=%u", n, m);
 		for (i = 0; i < m; i++) {
-			cr_assert_lt(table[i], n, "n=%u m=%u slot %u = %u", n,
-				     m, i, table[i]);
+			cr_assert_lt(table[i], n, "n=%u m=%u slot %u = %u", n, m, i, table[i]);
 			count[table[i]]++;
 		}
 		if (m == n && weight_of == weight_one)
 			for (i = 0; i < n; i++)
-				cr_expect_eq(count[i], 1, "m == n = %u: %u owns %u",
-					     n, i, count[i]);
+				cr_expect_eq(count[i], 1, "m == n = %u: %u owns %u", n, i,
+					     count[i]);
 		free(count);
 		free(table);
 		set_fini(&s);
 	}
 }
 
-Test(maglev_build, every_slot_filled_equal) { check_filled(weight_one); }
-Test(maglev_build, every_slot_filled_mixed) { check_filled(weight_123); }
-Test(maglev_build, every_slot_filled_skewed) { check_filled(weight_one_heavy); }
+Test(maglev_build, every_slot_filled_equal)
+{
+	check_filled(weight_one);
+}
+Test(maglev_build, every_slot_filled_mixed)
+{
+	check_filled(weight_123);
+}
+Test(maglev_build, every_slot_filled_skewed)
+{
+	check_filled(weight_one_heavy);
+}
 
 /* ---- determinism -------------------------------------------------------- */
 
@@ -357,8 +359,7 @@ static void check_reorder(uint32_t n, uint32_t (*weight_of)(uint32_t))
 		keys = table_keys(table, M_DEFAULT, s.b, n);
 		for (i = 0; i < M_DEFAULT; i++)
 			moved += keys[i] != ref_keys[i];
-		cr_expect_eq(moved, 0, "n=%u shuffle %d: %u slots differ", n,
-			     round, moved);
+		cr_expect_eq(moved, 0, "n=%u shuffle %d: %u slots differ", n, round, moved);
 		free(keys);
 		free(table);
 	}
@@ -374,8 +375,8 @@ static void check_reorder(uint32_t n, uint32_t (*weight_of)(uint32_t))
 		uint32_t *table = build_or_die(s.b, n, M_DEFAULT);
 		uint32_t *keys = table_keys(table, M_DEFAULT, s.b, n);
 
-		cr_expect_eq(memcmp(keys, ref_keys, M_DEFAULT * sizeof(*keys)),
-			     0, "n=%u reversed: tables differ", n);
+		cr_expect_eq(memcmp(keys, ref_keys, M_DEFAULT * sizeof(*keys)), 0,
+			     "n=%u reversed: tables differ", n);
 		free(keys);
 		free(table);
 	}
@@ -432,8 +433,7 @@ Test(maglev_determinism, key_bytes_not_pointers)
  * floor or the ceiling of the exact share, computed here in exact integer
  * arithmetic (m * weight < 2^64).
  */
-static void check_shares(const struct maglev_backend *b, uint32_t n,
-			 uint32_t m, const char *what)
+static void check_shares(const struct maglev_backend *b, uint32_t n, uint32_t m, const char *what)
 {
 	uint32_t *table = build_or_die(b, n, m);
 	uint32_t *count = calloc(n, sizeof(*count));
@@ -453,29 +453,26 @@ static void check_shares(const struct maglev_backend *b, uint32_t n,
 		uint64_t lo = share / sum, hi = lo + (share % sum != 0);
 		double expected = (double)m * b[i].weight / (double)sum;
 		double tol = 0.01 * expected > 1.0 ? 0.01 * expected : 1.0;
-		double err = (double)count[i] > expected ?
-			     (double)count[i] - expected :
-			     expected - (double)count[i];
+		double err = (double)count[i] > expected ? (double)count[i] - expected
+							 : expected - (double)count[i];
 
 		if (err > worst)
 			worst = err;
 		cr_expect_leq(err, tol,
-			      "%s: backend %u weight %u owns %u slots, expected %.2f +- %.2f",
-			      what, i, b[i].weight, count[i], expected, tol);
+			      "%s: backend %u weight %u owns %u slots, expected %.2f +- %.2f", what,
+			      i, b[i].weight, count[i], expected, tol);
 		cr_expect(count[i] >= lo && count[i] <= hi,
-			  "%s: backend %u weight %u owns %u slots, not in [%llu, %llu]",
-			  what, i, b[i].weight, count[i],
-			  (unsigned long long)lo, (unsigned long long)hi);
+			  "%s: backend %u weight %u owns %u slots, not in [%llu, %llu]", what, i,
+			  b[i].weight, count[i], (unsigned long long)lo, (unsigned long long)hi);
 	}
-	fprintf(stderr,
-		"maglev shares %-24s n=%-5u m=%-7u worst error %.2f slots\n",
-		what, n, m, worst);
+	fprintf(stderr, "maglev shares %-24s n=%-5u m=%-7u worst error %.2f slots\n", what, n, m,
+		worst);
 	free(count);
 	free(table);
 }
 
-static void check_shares_m(uint32_t n, uint32_t m,
-			   uint32_t (*weight_of)(uint32_t), const char *what)
+static void check_shares_m(uint32_t n, uint32_t m, uint32_t (*weight_of)(uint32_t),
+			   const char *what)
 {
 	struct test_set s;
 
@@ -484,20 +481,43 @@ static void check_shares_m(uint32_t n, uint32_t m,
 	set_fini(&s);
 }
 
-static void check_shares_n(uint32_t n, uint32_t (*weight_of)(uint32_t),
-			   const char *what)
+static void check_shares_n(uint32_t n, uint32_t (*weight_of)(uint32_t), const char *what)
 {
 	check_shares_m(n, M_DEFAULT, weight_of, what);
 }
 
-Test(maglev_weights, equal_3)    { check_shares_n(3, weight_one, "equal"); }
-Test(maglev_weights, equal_10)   { check_shares_n(10, weight_one, "equal"); }
-Test(maglev_weights, equal_100)  { check_shares_n(100, weight_one, "equal"); }
-Test(maglev_weights, equal_1000) { check_shares_n(1000, weight_one, "equal"); }
-Test(maglev_weights, mixed_3)    { check_shares_n(3, weight_123, "1,2,3"); }
-Test(maglev_weights, mixed_10)   { check_shares_n(10, weight_123, "1,2,3"); }
-Test(maglev_weights, mixed_100)  { check_shares_n(100, weight_123, "1,2,3"); }
-Test(maglev_weights, mixed_1000) { check_shares_n(1000, weight_123, "1,2,3"); }
+Test(maglev_weights, equal_3)
+{
+	check_shares_n(3, weight_one, "equal");
+}
+Test(maglev_weights, equal_10)
+{
+	check_shares_n(10, weight_one, "equal");
+}
+Test(maglev_weights, equal_100)
+{
+	check_shares_n(100, weight_one, "equal");
+}
+Test(maglev_weights, equal_1000)
+{
+	check_shares_n(1000, weight_one, "equal");
+}
+Test(maglev_weights, mixed_3)
+{
+	check_shares_n(3, weight_123, "1,2,3");
+}
+Test(maglev_weights, mixed_10)
+{
+	check_shares_n(10, weight_123, "1,2,3");
+}
+Test(maglev_weights, mixed_100)
+{
+	check_shares_n(100, weight_123, "1,2,3");
+}
+Test(maglev_weights, mixed_1000)
+{
+	check_shares_n(1000, weight_123, "1,2,3");
+}
 
 Test(maglev_weights, one_heavy_100)
 {
@@ -578,8 +598,7 @@ Test(maglev_weights, scale_invariant)
  */
 static const double disruption_margin = 0.01;
 
-static void check_remove(uint32_t n, uint32_t (*weight_of)(uint32_t),
-			 uint32_t victim)
+static void check_remove(uint32_t n, uint32_t (*weight_of)(uint32_t), uint32_t victim)
 {
 	struct test_set s;
 	uint32_t *before, *after, *kb, *ka;
@@ -599,8 +618,7 @@ static void check_remove(uint32_t n, uint32_t (*weight_of)(uint32_t),
 	for (i = 0; i < M_DEFAULT; i++) {
 		if (kb[i] == removed_key) {
 			took++;
-			cr_assert_neq(ka[i], removed_key,
-				      "slot %u still on removed backend", i);
+			cr_assert_neq(ka[i], removed_key, "slot %u still on removed backend", i);
 		} else if (ka[i] != kb[i]) {
 			collateral++;
 		}
@@ -610,8 +628,8 @@ static void check_remove(uint32_t n, uint32_t (*weight_of)(uint32_t),
 		n, took, collateral, 100.0 * collateral / M_DEFAULT);
 	cr_expect_gt(took, 0, "removed backend owned no slots");
 	cr_expect_leq(collateral, disruption_margin * M_DEFAULT,
-		      "n=%u: %u slots moved between survivors (> %.0f)", n,
-		      collateral, disruption_margin * M_DEFAULT);
+		      "n=%u: %u slots moved between survivors (> %.0f)", n, collateral,
+		      disruption_margin * M_DEFAULT);
 	free(ka);
 	free(kb);
 	free(after);
@@ -652,8 +670,8 @@ static void check_add(uint32_t n, uint32_t (*weight_of)(uint32_t))
 		n, gained, collateral, 100.0 * collateral / M_DEFAULT);
 	cr_expect_gt(gained, 0, "new backend got no slots");
 	cr_expect_leq(collateral, disruption_margin * M_DEFAULT,
-		      "n=%u: %u slots moved between old backends (> %.0f)", n,
-		      collateral, disruption_margin * M_DEFAULT);
+		      "n=%u: %u slots moved between old backends (> %.0f)", n, collateral,
+		      disruption_margin * M_DEFAULT);
 	free(ka);
 	free(kb);
 	free(after);
@@ -661,9 +679,18 @@ static void check_add(uint32_t n, uint32_t (*weight_of)(uint32_t))
 	set_fini(&s);
 }
 
-Test(maglev_disruption, remove_one_of_10)   { check_remove(10, weight_one, 3); }
-Test(maglev_disruption, remove_one_of_100)  { check_remove(100, weight_one, 42); }
-Test(maglev_disruption, remove_one_of_1000) { check_remove(1000, weight_one, 617); }
+Test(maglev_disruption, remove_one_of_10)
+{
+	check_remove(10, weight_one, 3);
+}
+Test(maglev_disruption, remove_one_of_100)
+{
+	check_remove(100, weight_one, 42);
+}
+Test(maglev_disruption, remove_one_of_1000)
+{
+	check_remove(1000, weight_one, 617);
+}
 Test(maglev_disruption, remove_one_mixed_100)
 {
 	check_remove(100, weight_123, 42);
@@ -674,9 +701,18 @@ Test(maglev_disruption, remove_one_skewed_100)
 	check_remove(100, weight_one_heavy, 42);
 }
 
-Test(maglev_disruption, add_one_to_10)   { check_add(10, weight_one); }
-Test(maglev_disruption, add_one_to_100)  { check_add(100, weight_one); }
-Test(maglev_disruption, add_one_to_1000) { check_add(1000, weight_one); }
+Test(maglev_disruption, add_one_to_10)
+{
+	check_add(10, weight_one);
+}
+Test(maglev_disruption, add_one_to_100)
+{
+	check_add(100, weight_one);
+}
+Test(maglev_disruption, add_one_to_1000)
+{
+	check_add(1000, weight_one);
+}
 Test(maglev_disruption, add_one_mixed_100)
 {
 	check_add(100, weight_123);
@@ -691,8 +727,7 @@ Test(maglev_disruption, add_one_skewed_100)
 
 Test(maglev_slot, in_range)
 {
-	static const uint32_t ms[] = { 2, 3, 65537, M_LARGE, 16777259,
-				       4294967291u };
+	static const uint32_t ms[] = { 2, 3, 65537, M_LARGE, 16777259, 4294967291u };
 	uint64_t rng = 0x51075107;
 	size_t k;
 	int i;
@@ -701,8 +736,7 @@ Test(maglev_slot, in_range)
 		uint32_t m = ms[k];
 
 		cr_expect_eq(maglev_slot(0, m), 0);
-		cr_expect_eq(maglev_slot(UINT32_MAX, m), m - 1,
-			     "m=%u: top hash maps to %u", m,
+		cr_expect_eq(maglev_slot(UINT32_MAX, m), m - 1, "m=%u: top hash maps to %u", m,
 			     maglev_slot(UINT32_MAX, m));
 		for (i = 0; i < 100000; i++) {
 			uint32_t s = maglev_slot((uint32_t)splitmix64(&rng), m);
@@ -730,8 +764,7 @@ Test(maglev_slot, uniform)
 	for (i = 0; i < samples; i++)
 		count[maglev_slot((uint32_t)splitmix64(&rng), m)]++;
 	for (i = 0; i < m; i++)
-		chi2 += ((double)count[i] - expected) *
-			((double)count[i] - expected) / expected;
+		chi2 += ((double)count[i] - expected) * ((double)count[i] - expected) / expected;
 	/* sqrt(2 * 1008) ~= 44.9; written out because the tests link no libm. */
 	cr_expect_lt(chi2, 1008 + 6 * 44.9, "chi2 = %.1f", chi2);
 	free(count);
@@ -756,16 +789,15 @@ static void check_slot_runs(uint32_t m, uint32_t stride)
 	cr_assert_lt(stride, run_lo);
 	for (h = 0; h <= UINT32_MAX; h += stride) {
 		s = maglev_slot((uint32_t)h, m);
-		cr_assert(s == prev || s == prev + 1,
-			  "m=%u: hash %llu maps to %u after %u", m,
+		cr_assert(s == prev || s == prev + 1, "m=%u: hash %llu maps to %u after %u", m,
 			  (unsigned long long)h, s, prev);
 		hits[s]++;
 		prev = s;
 	}
 	for (s = 0; s < m; s++)
 		if (hits[s] < lo || hits[s] > hi)
-			cr_assert_fail("m=%u: slot %u hit %u times, want %u..%u",
-				       m, s, hits[s], lo, hi);
+			cr_assert_fail("m=%u: slot %u hit %u times, want %u..%u", m, s, hits[s], lo,
+				       hi);
 	free(hits);
 }
 
@@ -787,8 +819,8 @@ static double now_us(void)
 }
 
 /* Best of several runs is the figure to compare; the mean shows noise. */
-static void time_build(uint32_t n, uint32_t m, uint32_t (*weight_of)(uint32_t),
-		       const char *what, int runs)
+static void time_build(uint32_t n, uint32_t m, uint32_t (*weight_of)(uint32_t), const char *what,
+		       int runs)
 {
 	struct test_set s;
 	uint32_t *table = malloc((size_t)m * sizeof(*table));
@@ -806,9 +838,8 @@ static void time_build(uint32_t n, uint32_t m, uint32_t (*weight_of)(uint32_t),
 		if (dt < best)
 			best = dt;
 	}
-	fprintf(stderr,
-		"maglev build %-14s n=%-5u m=%-8u best %9.1f us, mean %9.1f us\n",
-		what, n, m, best, total / runs);
+	fprintf(stderr, "maglev build %-14s n=%-5u m=%-8u best %9.1f us, mean %9.1f us\n", what, n,
+		m, best, total / runs);
 	set_fini(&s);
 	free(table);
 }

@@ -155,9 +155,9 @@ Test(acl, long_prefixes_need_a_block_each)
 	struct lists l = { 0 };
 
 	add(l.allow, &l.allow_count, "10.0.0.1/32");
-	add(l.allow, &l.allow_count, "10.0.0.2/32");  /* same /24 */
-	add(l.allow, &l.allow_count, "10.0.1.0/25");  /* another */
-	add(l.allow, &l.allow_count, "10.0.2.0/24");  /* none */
+	add(l.allow, &l.allow_count, "10.0.0.2/32"); /* same /24 */
+	add(l.allow, &l.allow_count, "10.0.1.0/25"); /* another */
+	add(l.allow, &l.allow_count, "10.0.2.0/24"); /* none */
 	add(l.deny, &l.deny_count, "10.0.2.128/26"); /* a third */
 	compile(&l, &rules);
 	cr_assert_eq(rules.long_blocks, 3);
@@ -183,7 +183,8 @@ static struct dplb_prefix random_prefix(uint64_t *rng)
 	const uint32_t address = 0x0a000000u | (uint32_t)(next_random(rng) & 0x0003ffffu);
 	const uint32_t mask = length ? ~0u << (32 - length) : 0;
 
-	return (struct dplb_prefix){ .address.ipv4 = htonl(address & mask), .family = AF_INET,
+	return (struct dplb_prefix){ .address.ipv4 = htonl(address & mask),
+				     .family = AF_INET,
 				     .length = length };
 }
 
@@ -352,8 +353,8 @@ Test(rate_limit, burst_zero_is_a_second_of_the_rate)
 Test(rate_limit, the_tsc_rates_do_not_overflow)
 {
 	/* A 5 GHz TSC, 128 workers, the largest rate and burst. */
-	const struct dplb_rate_limit limit = dplb_rate_limit_make(5000000000ull, 100000000u,
-								  100000000u, 128);
+	const struct dplb_rate_limit limit =
+		dplb_rate_limit_make(5000000000ull, 100000000u, 100000000u, 128);
 	struct dplb_token_bucket bucket = { .empty_at = 0 };
 
 	cr_assert_eq(limit.interval, 5000000000ull * 128 / 100000000u);

@@ -101,8 +101,7 @@ static const char *const web_backends[WEB_BACKENDS] = { "10.0.1.2", "10.0.1.3", 
 
 /* web (TCP 80, Maglev) and dns (UDP 53, Maglev); options[i] is appended to
  * web backend i's line ("state=down"...); NULL leaves the backend out. */
-static struct dplb_state *web_state(const char *const options[WEB_BACKENDS],
-				    uint64_t generation)
+static struct dplb_state *web_state(const char *const options[WEB_BACKENDS], uint64_t generation)
 {
 	char text[2048];
 	int used;
@@ -115,8 +114,9 @@ static struct dplb_state *web_state(const char *const options[WEB_BACKENDS],
 			TCP_TIMEOUT, UDP_TIMEOUT);
 	for (int i = 0; i < WEB_BACKENDS; i++)
 		if (options == NULL || options[i] != NULL)
-			used += snprintf(text + used, sizeof(text) - (size_t)used, "backend = %s %s\n",
-					 web_backends[i], options ? options[i] : "");
+			used += snprintf(text + used, sizeof(text) - (size_t)used,
+					 "backend = %s %s\n", web_backends[i],
+					 options ? options[i] : "");
 	snprintf(text + used, sizeof(text) - (size_t)used,
 		 "\n[vip:dns]\naddress = " VIP_ADDRESS "\nport = 53\nprotocol = udp\n"
 		 "maglev_size = 1009\nbackend = 10.0.2.2\nbackend = 10.0.2.3\n");
@@ -129,19 +129,27 @@ struct flow {
 	uint8_t protocol;
 	uint32_t src_addr, dst_addr; /* network order */
 	uint16_t src_port, dst_port; /* host order */
-	uint8_t tcp_flags;           /* 0: a plain ACK */
+	uint8_t tcp_flags;	     /* 0: a plain ACK */
 };
 
 static struct flow tcp_flow(uint32_t i)
 {
-	return (struct flow){ IPPROTO_TCP, htonl(0xc0a80000u + (i >> 8)), ip(VIP_ADDRESS),
-			      (uint16_t)(20000 + (i & 0xff)), 80, 0 };
+	return (struct flow){ IPPROTO_TCP,
+			      htonl(0xc0a80000u + (i >> 8)),
+			      ip(VIP_ADDRESS),
+			      (uint16_t)(20000 + (i & 0xff)),
+			      80,
+			      0 };
 }
 
 static struct flow udp_flow(uint32_t i)
 {
-	return (struct flow){ IPPROTO_UDP, htonl(0xc0a90000u + (i >> 8)), ip(VIP_ADDRESS),
-			      (uint16_t)(30000 + (i & 0xff)), 53, 0 };
+	return (struct flow){ IPPROTO_UDP,
+			      htonl(0xc0a90000u + (i >> 8)),
+			      ip(VIP_ADDRESS),
+			      (uint16_t)(30000 + (i & 0xff)),
+			      53,
+			      0 };
 }
 
 static uint16_t ip_length(uint8_t protocol)
@@ -240,8 +248,8 @@ static struct dplb_flow_key key_of(const struct flow *f)
 static const struct dplb_flow_entry *entry_of(const struct flow *f)
 {
 	const struct dplb_flow_key key = key_of(f);
-	const int32_t position = rte_hash_lookup_with_hash(worker->flows.hash, &key,
-							   dplb_flow_hash(&key));
+	const int32_t position =
+		rte_hash_lookup_with_hash(worker->flows.hash, &key, dplb_flow_hash(&key));
 
 	if (position < 0)
 		return NULL;
@@ -368,9 +376,9 @@ Test(worker, new_flows_are_scheduled_counted_and_sent)
 	cr_assert_eq(vip_counters(dns)->packets_out, 2 * UDP_FLOWS);
 	cr_assert_eq(vip_counters(web)->bytes_out,
 		     2ull * TCP_FLOWS * (sizeof(struct rte_ipv4_hdr) + ip_length(IPPROTO_TCP)));
-	cr_assert_eq(worker->counters.port[0].tx_bytes,
-		     vip_counters(web)->bytes_out + vip_counters(dns)->bytes_out +
-			     n * sizeof(struct rte_ether_hdr));
+	cr_assert_eq(worker->counters.port[0].tx_bytes, vip_counters(web)->bytes_out +
+								vip_counters(dns)->bytes_out +
+								n * sizeof(struct rte_ether_hdr));
 
 	/* Each flow went where Maglev says, and its entry says so. */
 	uint64_t new_per_backend = 0, packets_per_backend = 0;
@@ -622,8 +630,9 @@ static struct dplb_state *with_busiest(const struct dplb_state *before, const ui
 	options[busy] = option;
 	struct dplb_state *after = web_state(options, 2);
 	*id = test_backend_id(test_vip_named(after, "web"), after, ip(web_backends[busy]));
-	cr_assert_eq(*id, test_backend_id(test_vip_named(before, "web"), before,
-					  ip(web_backends[busy])), "a backend's id changed");
+	cr_assert_eq(*id,
+		     test_backend_id(test_vip_named(before, "web"), before, ip(web_backends[busy])),
+		     "a backend's id changed");
 	return after;
 }
 
@@ -700,8 +709,8 @@ Test(worker, flows_of_a_removed_backend_are_rescheduled)
 	const char *options[WEB_BACKENDS] = { "", "", "" };
 	options[removed] = NULL;
 	struct dplb_state *after = web_state(options, 2);
-	const uint32_t gone = test_backend_id(test_vip_named(before, "web"), before,
-					      ip(web_backends[removed]));
+	const uint32_t gone =
+		test_backend_id(test_vip_named(before, "web"), before, ip(web_backends[removed]));
 
 	cr_assert_eq(after->backends[gone].present, 0);
 	expect_moves(after, flows, backend, gone);
@@ -735,7 +744,8 @@ Test(worker, a_drained_backend_keeps_its_flows_but_takes_no_new_ones)
 	send_flows(after, fresh, MANY_FLOWS);
 	cr_assert_eq(worker->counters.new_flows, 2 * MANY_FLOWS);
 	for (uint32_t i = 0; i < MANY_FLOWS; i++)
-		cr_assert_neq(entry_of(&fresh[i])->backend_id, draining, "new flow %u to a drain", i);
+		cr_assert_neq(entry_of(&fresh[i])->backend_id, draining, "new flow %u to a drain",
+			      i);
 	cr_assert_eq(backend_counters(draining)->active_flows, active);
 	check_active_counters(after);
 	dplb_state_free(before);
@@ -793,10 +803,12 @@ Test(worker, least_connections_balances_by_weight)
 {
 	static const char *const INI =
 		"[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:fe\n"
-		"tcp_timeout = " RTE_STR(TCP_TIMEOUT) "\n\n"
-		"[vip:web]\naddress = " VIP_ADDRESS "\nport = 80\nprotocol = tcp\nmaglev_size = 7\n"
-		"scheduler = least-connections\n"
-		"backend = 10.0.1.2 weight=2\nbackend = 10.0.1.3 weight=1\n";
+		"tcp_timeout = " RTE_STR(
+			TCP_TIMEOUT) "\n\n"
+				     "[vip:web]\naddress = " VIP_ADDRESS
+				     "\nport = 80\nprotocol = tcp\nmaglev_size = 7\n"
+				     "scheduler = least-connections\n"
+				     "backend = 10.0.1.2 weight=2\nbackend = 10.0.1.3 weight=1\n";
 	struct dplb_state *state = test_state_from_text(ids, INI, 1);
 	const struct dplb_vip_entry *web = test_vip_named(state, "web");
 	const uint32_t heavy = test_backend_id(web, state, ip("10.0.1.2"));
@@ -873,8 +885,8 @@ static struct rte_mbuf *make_too_big_frame(const struct flow *f, uint32_t mtu)
 	const uint16_t grow = (uint16_t)(mtu - ip_length(IPPROTO_TCP)); /* inner = mtu */
 
 	cr_assert_not_null(rte_pktmbuf_append(m, grow), "no room to grow the frame");
-	struct rte_ipv4_hdr *ip4 = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *,
-							   sizeof(struct rte_ether_hdr));
+	struct rte_ipv4_hdr *ip4 =
+		rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, sizeof(struct rte_ether_hdr));
 	ip4->total_length = rte_cpu_to_be_16((uint16_t)mtu);
 	ip4->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
 	ip4->hdr_checksum = 0;
@@ -942,7 +954,8 @@ Test(worker, a_syn_reusing_a_closed_flow_is_a_new_connection)
 		send_one(after, &f);
 		f.tcp_flags = RTE_TCP_SYN_FLAG;
 		send_one(after, &f);
-		cr_assert_neq(entry_of(&f)->backend_id, draining, "new connection %u to a drain", i);
+		cr_assert_neq(entry_of(&f)->backend_id, draining, "new connection %u to a drain",
+			      i);
 		cr_assert(!entry_of(&f)->closing);
 		reused++;
 	}
@@ -1048,8 +1061,9 @@ static void send_and_see(const struct dplb_state *state, const struct flow *flow
 		const uint16_t received = read_back(burst, DPLB_BURST);
 		cr_assert_eq(received, count, "%u of %u frames left", received, count);
 		for (uint16_t i = 0; i < received; i++) {
-			const struct rte_ipv4_hdr *outer = rte_pktmbuf_mtod_offset(
-				burst[i], const struct rte_ipv4_hdr *, sizeof(struct rte_ether_hdr));
+			const struct rte_ipv4_hdr *outer =
+				rte_pktmbuf_mtod_offset(burst[i], const struct rte_ipv4_hdr *,
+							sizeof(struct rte_ether_hdr));
 			const struct rte_ipv4_hdr *inner = outer + 1;
 			const rte_be16_t *ports = (const rte_be16_t *)(inner + 1);
 
@@ -1257,8 +1271,8 @@ static struct rte_mbuf *as_chain(struct rte_mbuf *m, const uint32_t *cuts, uint3
  */
 Test(worker_output, a_too_big_packet_in_several_segments_gets_fragmentation_needed)
 {
-	static const uint32_t headers = sizeof(struct rte_ether_hdr) +
-					sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_tcp_hdr);
+	static const uint32_t headers = sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) +
+					sizeof(struct rte_tcp_hdr);
 	const uint32_t layouts[][2] = { { 600, 0 }, { headers, 0 }, { headers, 700 } };
 	struct dplb_state *state = web_state(NULL, 1);
 	const unsigned int pool_free = rte_mempool_avail_count(pool);

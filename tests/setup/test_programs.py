@@ -41,6 +41,7 @@ PROGRAMS = {
     "cat": "coreutils",
     "chroot": "coreutils",
     "cp": "coreutils",
+    "clang-format": "clang-format",
     "curl": "curl",
     "dirname": "coreutils",
     "dpdk-telemetry.py": "dpdk-dev",
