@@ -109,7 +109,9 @@ static struct dplb_state *build_snapshot(const char *next_hop, const char *const
 {
 	char text[4096], error[DPLB_ERROR_MAX];
 	struct dplb_state *state;
-	const struct dplb_state_inputs inputs = { NULL, with_health };
+	const struct dplb_state_inputs inputs = { .neighbors = NULL,
+						  .health = with_health,
+						  .workers = 1 };
 
 	snprintf(text, sizeof(text), config_format, next_hop, option[0], option[1], option[2],
 		 option[3], option[4], option[5]);

@@ -187,7 +187,7 @@ int dplb_management_republish(struct dplb_context *ctx)
 	republish.for_next_hops = ctx->republish_for_next_hops;
 	ctx->republish_for_health = false;
 	ctx->republish_for_next_hops = false;
-	if (ctx->builder != NULL) {
+	if (ctx->builder != NULL && dplb_state_tables_are_big(state)) {
 		struct republish *later = malloc(sizeof(*later));
 
 		if (later != NULL) {

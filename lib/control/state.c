@@ -367,6 +367,19 @@ fail:
 	return rc;
 }
 
+/* Slots of every VIP's Maglev table above which a build goes to a thread
+ * (a few milliseconds of the management lcore at most). */
+#define BIG_TABLES_SLOTS (1u << 20)
+
+bool dplb_state_tables_are_big(const struct dplb_state *state)
+{
+	uint64_t slots = 0;
+
+	for (uint32_t i = 0; i < state->vip_count; i++)
+		slots += state->vips[i].maglev_size;
+	return slots > BIG_TABLES_SLOTS;
+}
+
 /*
  * The slow part of a snapshot: Maglev tables of up to DPLB_MAX_MAGLEV_SIZE
  * slots, and WRR sequences. Reads the snapshot's backends and

@@ -161,6 +161,13 @@ int dplb_state_prepare_rebuild(const struct dplb_state *current, struct dplb_ide
 			       const struct dplb_state_inputs *inputs, uint64_t generation,
 			       struct dplb_state **out, char *error);
 int dplb_state_build_tables(struct dplb_state *state, char *error);
+/*
+ * Whether building state's tables takes long enough (a millisecond or so:
+ * about a million Maglev slots in all) to be worth a thread: smaller ones
+ * are built where they are asked for, so that a snapshot made because a
+ * backend's health changed serves before anyone can read the change.
+ */
+bool dplb_state_tables_are_big(const struct dplb_state *state);
 void dplb_state_free(struct dplb_state *state);
 
 /* The next hop toward backend: itself when on-link, else the gateway. */

@@ -425,11 +425,11 @@ Test(control, with_a_builder_a_change_ends_once_its_snapshot_serves)
 	cr_assert_eq(ctx.reloads_failed, 1);
 	dplb_control_result_free(&result);
 
-	/* Health and next hops republish the same way. */
+	/* Health and next hops republish small tables at once, so that a
+	 * health change serves before the API can show it (big ones go to
+	 * the builder: tests/control/test_big_reload.py). */
 	cr_assert_eq(dplb_management_republish(&ctx), 0);
-	cr_assert(dplb_control_busy(&ctx));
-	cr_assert_eq(ctx.generation, 3);
-	tick_until_idle();
+	cr_assert_not(dplb_control_busy(&ctx));
 	cr_assert_eq(ctx.generation, 4);
 	cr_assert_eq(serving()->generation, 4);
 }
