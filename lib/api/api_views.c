@@ -593,10 +593,13 @@ static json_t *field_list(const char *fields)
 json_t *dplb_view_control_result(const struct dplb_control_result *result)
 {
 	json_t *o = json_object(), *changes = json_array();
+	const uint32_t listed = RTE_MIN(result->changes.count, DPLB_VIEW_CHANGES_LISTED);
 
 	json_object_set_new(o, "applied", json_boolean(result->applied));
 	put_u64(o, "generation", result->generation);
-	for (uint32_t i = 0; i < result->changes.count; i++) {
+	if (listed < result->changes.count)
+		put_u64(o, "more_changes", result->changes.count - listed);
+	for (uint32_t i = 0; i < listed; i++) {
 		const struct dplb_change *c = &result->changes.items[i];
 		json_t *change = json_object();
 

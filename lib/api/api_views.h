@@ -51,7 +51,15 @@ json_t *dplb_view_backend(const struct dplb_context *ctx, const struct dplb_vip_
 json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
 			 uint32_t src, uint16_t sport, uint16_t dport);
 
-/* {"applied", "generation", "changes": [...]} */
+/*
+ * At most this many changes are listed in an answer, the rest counted as
+ * "more_changes" (the log has them all): the answer is built on the
+ * management lcore, and a reload of thousands of changed backends would
+ * otherwise hold the API up for tens of milliseconds.
+ */
+#define DPLB_VIEW_CHANGES_LISTED 1000u
+
+/* {"applied", "generation", "changes": [...], "more_changes"} */
 json_t *dplb_view_control_result(const struct dplb_control_result *result);
 
 #endif
