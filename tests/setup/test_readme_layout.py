@@ -3,8 +3,8 @@ repository tracks, no entry for a folder that is gone, and every file an
 entry names (the answers to "where is a packet encapsulated", "where is a
 reload applied", "where is /metrics written") is in that folder."""
 
+import os
 import re
-import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,11 +34,35 @@ def layout_entries():
     return entries
 
 
+def ignored(relative, gitignore):
+    """Whether .gitignore's folder patterns (the only kind it has) leave
+    this folder out."""
+    name = relative.name
+    for pattern in gitignore:
+        pattern = pattern.rstrip("/")
+        if pattern.startswith("/"):
+            anchored = Path(pattern[1:])
+            if len(relative.parts) == len(anchored.parts) and relative.match(str(anchored)):
+                return True
+        elif Path(name).match(pattern):
+            return True
+    return False
+
+
 def tracked_folders():
-    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout.split()
-    folders = {str(Path(f).parent) for f in files} - {"."}
-    return {f for f in folders if not f.startswith(".")}
+    """Folders holding files, as a clone has them: read from the tree
+    (scripts/test also runs from a copy that is not a git checkout), less
+    hidden folders and what .gitignore leaves out (builds, results)."""
+    gitignore = [line.strip() for line in (REPO / ".gitignore").read_text().splitlines()
+                 if line.strip() and not line.startswith("#")]
+    folders = set()
+    for path, dirs, files in os.walk(REPO):
+        relative = Path(path).relative_to(REPO)
+        dirs[:] = [d for d in dirs
+                   if not d.startswith(".") and not ignored(relative / d, gitignore)]
+        if files and relative != Path("."):
+            folders.add(str(relative))
+    return folders
 
 
 def test_every_folder_has_one_entry_and_every_entry_is_a_folder():
