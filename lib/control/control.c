@@ -330,14 +330,24 @@ static struct dplb_backend_config *find_backend(struct dplb_vip_config *vip, uin
 	return NULL;
 }
 
-static int refuse_unknown_backend(struct dplb_config *copy, const struct dplb_vip_config *vip,
-				  uint32_t address, struct dplb_control_result *result)
+/* begin(), then the VIP's backend at address: a change to one backend.
+ * -ENOENT (copy freed) when the VIP has none there. */
+static int begin_on_backend(struct dplb_context *ctx, const char *vip_name, uint32_t address,
+			    struct dplb_config **copy, struct dplb_vip_config **vip,
+			    struct dplb_backend_config **backend,
+			    struct dplb_control_result *result)
 {
 	char text[INET_ADDRSTRLEN];
+	int rc = begin(ctx, vip_name, copy, vip, result);
 
+	if (rc != 0)
+		return rc;
+	*backend = find_backend(*vip, address);
+	if (*backend != NULL)
+		return 0;
 	inet_ntop(AF_INET, &address, text, sizeof(text));
-	refuse(result, "vip %s has no backend %s", vip->name, text);
-	dplb_config_free(copy);
+	refuse(result, "vip %s has no backend %s", (*vip)->name, text);
+	dplb_config_free(*copy);
 	return -ENOENT;
 }
 
@@ -380,13 +390,10 @@ int dplb_control_remove_backend(struct dplb_context *ctx, const char *vip_name, 
 	struct dplb_backend_config *backend;
 	struct dplb_vip_config *vip;
 	struct dplb_config *copy;
-	int rc = begin(ctx, vip_name, &copy, &vip, result);
+	int rc = begin_on_backend(ctx, vip_name, address, &copy, &vip, &backend, result);
 
 	if (rc != 0)
 		return rc;
-	backend = find_backend(vip, address);
-	if (backend == NULL)
-		return refuse_unknown_backend(copy, vip, address, result);
 	/* Order is kept: it is the order the API and the file show. */
 	memmove(backend, backend + 1,
 		(size_t)(vip->backends + vip->backend_count - (backend + 1)) * sizeof(*backend));
@@ -401,13 +408,10 @@ int dplb_control_update_backend(struct dplb_context *ctx, const char *vip_name, 
 	struct dplb_backend_config *backend;
 	struct dplb_vip_config *vip;
 	struct dplb_config *copy;
-	int rc = begin(ctx, vip_name, &copy, &vip, result);
+	int rc = begin_on_backend(ctx, vip_name, address, &copy, &vip, &backend, result);
 
 	if (rc != 0)
 		return rc;
-	backend = find_backend(vip, address);
-	if (backend == NULL)
-		return refuse_unknown_backend(copy, vip, address, result);
 	if (update->set_weight)
 		backend->weight = update->weight;
 	if (update->set_state)
