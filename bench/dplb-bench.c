@@ -740,11 +740,10 @@ static uint32_t default_capacity(const struct options *opt, const struct scenari
 		return opt->flow_table_size;
 	switch (sc->kind) {
 	case SCENARIO_ESTABLISHED:
-		/* rte_hash buckets are sized to the next power of two of the
-		 * capacity, 8 slots each: a table of exactly 2^k is 100% full at
-		 * capacity, and cuckoo inserts then fail (464 of 1048576 flows did
-		 * not fit in a table of 1048576). A quarter spare avoids that. */
-		capacity = sc->flows + sc->flows / 4;
+		/* Exactly the flows: the table keeps its own spare slots
+		 * (DPLB_FLOW_SLOTS_PER_FLOW), so memory per flow is what a
+		 * table sized for its traffic costs. */
+		capacity = sc->flows;
 		break;
 	case SCENARIO_MIX:
 		capacity = 2 * sc->flows;
@@ -784,7 +783,7 @@ static int shuffle_order(struct scenario_run *s, uint64_t flows, uint64_t seed)
 
 static void release_run(struct scenario_run *s)
 {
-	if (s->worker.flows.hash != NULL)
+	if (s->worker.flows.buckets != NULL)
 		dplb_worker_fini(&s->worker);
 	dplb_publisher_free(s->publisher); /* and the state it holds */
 	dplb_publisher_free(s->other_publisher);
@@ -805,7 +804,6 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 	const uint32_t capacity = default_capacity(opt, sc);
 	const bool tcp = protocol == IPPROTO_TCP;
 	struct scenario_run *s = rte_zmalloc("bench_run", sizeof(*s), RTE_CACHE_LINE_SIZE);
-	struct dplb_flow_table sizing = { .capacity = capacity };
 	double mpps[MAX_RUNS], cycles[MAX_RUNS], with_prep[MAX_RUNS], mpps_prep[MAX_RUNS];
 	struct sample plain[MAX_RUNS];
 	char label[48];
@@ -833,7 +831,7 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 	if (rc != 0) {
 		printf("%-16s skipped: cannot allocate a flow table of %u; it needs about %.0f MiB "
 		       "of hugepage memory: reserve more (DPLB_HUGEPAGES=N scripts/setup)\n",
-		       label, capacity, MIB(dplb_flow_table_memory(&sizing)) + 16);
+		       label, capacity, MIB(dplb_flow_table_size(capacity)) + 16);
 		rc = 0;
 		goto out;
 	}

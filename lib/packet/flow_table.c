@@ -1,102 +1,319 @@
 /*
- * Flow table set-up and the operations that change it; lookups are done in
- * bulk directly with rte_hash_lookup_with_hash_bulk by the worker.
+ * The flow table's set-up and the operations that change it: add (with
+ * slot reuse and cuckoo moves), remove and expire. Lookups are inline in
+ * flow_table.h, on the worker's hot path.
  */
-#include <errno.h>
 #include <string.h>
-
-#include <rte_errno.h>
-#include <rte_malloc.h>
 
 #include "packet/flow_table.h"
 
-static uint32_t flow_hash_function(const void *key, uint32_t key_len, uint32_t init_val)
+#define OVERFLOW_SATURATED UINT8_MAX
+
+static uint32_t bucket_count_for(uint32_t capacity)
 {
-	RTE_SET_USED(key_len);
-	RTE_SET_USED(init_val);
-	return dplb_flow_hash(key);
+	/* DPLB_FLOW_SLOTS_PER_FLOW slots a flow, rounded up to whole buckets. */
+	const uint64_t slots = (uint64_t)capacity * 3 / 2 + 1;
+	const uint64_t buckets = (slots + DPLB_FLOW_BUCKET_SLOTS - 1) / DPLB_FLOW_BUCKET_SLOTS;
+
+	/* Two buckets at least: a key's two candidates differ. */
+	return buckets < 2 ? 2 : buckets > UINT32_MAX / 2 ? 0 : (uint32_t)buckets;
 }
 
-int dplb_flow_table_create(struct dplb_flow_table *table, const char *name, uint32_t capacity,
-			   int socket)
+static size_t overflow_bytes(uint32_t buckets)
 {
-	/* A cuckoo hash filled to the brim fails inserts before it is full:
-	 * a quarter more slots lets it reach capacity. */
-	const uint32_t slots = capacity + capacity / 4;
-	struct rte_hash_parameters params = {
-		.name = name,
-		.entries = slots,
-		.key_len = sizeof(struct dplb_flow_key),
-		.hash_func = flow_hash_function,
-		.hash_func_init_val = DPLB_FLOW_HASH_SEED,
-		.socket_id = socket,
-		.extra_flag = 0, /* one writer, no readers elsewhere: no locks */
-	};
+	return ((size_t)buckets + 63) & ~(size_t)63;
+}
 
+size_t dplb_flow_table_size(uint32_t capacity)
+{
+	const uint32_t buckets = bucket_count_for(capacity);
+
+	if (capacity == 0 || buckets == 0)
+		return 0;
+	return (size_t)buckets * sizeof(struct dplb_flow_bucket) + overflow_bytes(buckets);
+}
+
+void dplb_flow_table_init(struct dplb_flow_table *table, void *memory, uint32_t capacity,
+			  uint64_t seed)
+{
 	memset(table, 0, sizeof(*table));
-	table->hash = rte_hash_create(&params);
-	if (table->hash == NULL)
-		return -(rte_errno ? rte_errno : ENOMEM);
-	table->entries = rte_malloc_socket(name, (size_t)slots * sizeof(*table->entries),
-					   RTE_CACHE_LINE_SIZE, socket);
-	if (table->entries == NULL) {
-		rte_hash_free(table->hash);
-		table->hash = NULL;
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < slots; i++)
-		table->entries[i].backend_id = DPLB_FLOW_EMPTY;
+	table->bucket_count = bucket_count_for(capacity);
 	table->capacity = capacity;
-	table->slots = slots;
+	table->seed = seed;
+	table->buckets = memory;
+	table->overflow = (uint8_t *)memory + (size_t)table->bucket_count * sizeof(*table->buckets);
+	for (uint32_t b = 0; b < table->bucket_count; b++) {
+		struct dplb_flow_bucket *bucket = &table->buckets[b];
+
+		memset(bucket, 0, sizeof(*bucket));
+		for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS; s++)
+			bucket->meta[s] = DPLB_FLOW_FREE;
+	}
+	memset(table->overflow, 0, overflow_bytes(table->bucket_count));
+	/* Nothing expires until the owner says when. */
+	for (uint32_t k = 0; k < DPLB_FLOW_KINDS; k++)
+		table->timeout[k] = UINT32_MAX;
+}
+
+void dplb_flow_table_set_timeouts(struct dplb_flow_table *table, uint32_t udp, uint32_t tcp,
+				  uint32_t tcp_closing)
+{
+	table->timeout[DPLB_FLOW_UDP] = udp;
+	table->timeout[DPLB_FLOW_TCP] = tcp;
+	table->timeout[DPLB_FLOW_TCP_CLOSING] = tcp_closing;
+	table->timeout[3] = tcp;
+}
+
+size_t dplb_flow_table_memory(const struct dplb_flow_table *table)
+{
+	return (size_t)table->bucket_count * sizeof(*table->buckets) +
+	       overflow_bytes(table->bucket_count);
+}
+
+static uint32_t bucket_index(const struct dplb_flow_table *table,
+			     const struct dplb_flow_bucket *bucket)
+{
+	return (uint32_t)(bucket - table->buckets);
+}
+
+/* The candidate buckets of the flow stored at bucket/slot. */
+static void probe_of_slot(const struct dplb_flow_table *table,
+			  const struct dplb_flow_bucket *bucket, uint32_t slot,
+			  struct dplb_flow_probe *probe)
+{
+	const uint64_t h = dplb_flow_table_hash(table, bucket->client[slot],
+						bucket->meta[slot] & DPLB_FLOW_VIP_MASK);
+	const uint32_t n = table->bucket_count;
+
+	/* As dplb_flow_table_prepare, without the prefetch. */
+	probe->client = bucket->client[slot];
+	probe->vip_id = bucket->meta[slot] & DPLB_FLOW_VIP_MASK;
+	probe->primary = dplb_flow_range((uint32_t)(h >> 32), n);
+	probe->secondary = dplb_flow_range((uint32_t)h, n);
+	if (probe->secondary == probe->primary)
+		probe->secondary = probe->primary + 1 == n ? 0 : probe->primary + 1;
+}
+
+static void overflow_up(struct dplb_flow_table *table, uint32_t primary)
+{
+	if (table->overflow[primary] != OVERFLOW_SATURATED)
+		table->overflow[primary]++;
+}
+
+/* A saturated count no longer knows how many there are: it stays. */
+static void overflow_down(struct dplb_flow_table *table, uint32_t primary)
+{
+	if (table->overflow[primary] != OVERFLOW_SATURATED)
+		table->overflow[primary]--;
+}
+
+static unsigned int free_slots(const struct dplb_flow_bucket *bucket)
+{
+	unsigned int mask = 0;
+
+	for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS; s++)
+		if (bucket->meta[s] & DPLB_FLOW_FREE)
+			mask |= 1u << s;
+	return mask;
+}
+
+static bool slot_expired(const struct dplb_flow_table *table, const struct dplb_flow_bucket *bucket,
+			 uint32_t slot, uint32_t now)
+{
+	const uint16_t meta = bucket->meta[slot];
+
+	return !(meta & DPLB_FLOW_FREE) &&
+	       now - bucket->last_seen[slot] >=
+		       table->timeout[(meta & DPLB_FLOW_KIND_MASK) >> DPLB_FLOW_KIND_SHIFT];
+}
+
+static int expired_slot(const struct dplb_flow_table *table, const struct dplb_flow_bucket *bucket,
+			uint32_t now)
+{
+	for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS; s++)
+		if (slot_expired(table, bucket, s, now))
+			return (int)s;
+	return -1;
+}
+
+/* Empty bucket/slot, keeping the overflow count of the flow's primary. */
+static void clear_slot(struct dplb_flow_table *table, struct dplb_flow_bucket *bucket,
+		       uint32_t slot)
+{
+	if (bucket->meta[slot] & DPLB_FLOW_SECONDARY) {
+		struct dplb_flow_probe home;
+
+		probe_of_slot(table, bucket, slot, &home);
+		overflow_down(table, home.primary);
+	}
+	bucket->meta[slot] = DPLB_FLOW_FREE;
+	bucket->client[slot] = 0;
+}
+
+/* Write probe's flow into slot of bucket `index`, free. */
+static void fill_slot(struct dplb_flow_table *table, uint32_t index, uint32_t slot,
+		      const struct dplb_flow_probe *probe, uint16_t backend_id,
+		      enum dplb_flow_kind kind, uint32_t now)
+{
+	struct dplb_flow_bucket *bucket = &table->buckets[index];
+	const bool secondary = index != probe->primary;
+
+	if (secondary)
+		overflow_up(table, probe->primary);
+	bucket->client[slot] = probe->client;
+	bucket->last_seen[slot] = now;
+	bucket->backend[slot] = backend_id;
+	bucket->meta[slot] = (uint16_t)(probe->vip_id | (uint32_t)kind << DPLB_FLOW_KIND_SHIFT |
+					(secondary ? DPLB_FLOW_SECONDARY : 0));
+}
+
+/* Move the flow at from/from_slot to the free to/to_slot, its other
+ * candidate bucket. */
+static void move_flow(struct dplb_flow_table *table, struct dplb_flow_bucket *from,
+		      uint32_t from_slot, struct dplb_flow_bucket *to, uint32_t to_slot)
+{
+	struct dplb_flow_probe home;
+
+	probe_of_slot(table, from, from_slot, &home);
+	const enum dplb_flow_kind kind = (enum dplb_flow_kind)(
+		(from->meta[from_slot] & DPLB_FLOW_KIND_MASK) >> DPLB_FLOW_KIND_SHIFT);
+	const uint32_t last_seen = from->last_seen[from_slot];
+	const uint16_t backend_id = from->backend[from_slot];
+
+	clear_slot(table, from, from_slot);
+	fill_slot(table, bucket_index(table, to), to_slot, &home, backend_id, kind, last_seen);
+	table->moves++;
+}
+
+/* The candidate bucket of the flow at bucket/slot that it is not in. */
+static uint32_t other_bucket(const struct dplb_flow_table *table,
+			     const struct dplb_flow_bucket *bucket, uint32_t slot)
+{
+	struct dplb_flow_probe home;
+
+	probe_of_slot(table, bucket, slot, &home);
+	return bucket_index(table, bucket) == home.primary ? home.secondary : home.primary;
+}
+
+/*
+ * Free a slot of bucket `index` by moving one of its flows to its other
+ * bucket, or, failing that, one flow of that other bucket on to its own
+ * other bucket first (DPLB_FLOW_MAX_MOVES = 2). Returns the freed slot or
+ * -1. Breadth first: every one-move way is tried before any two-move one.
+ */
+static int make_room(struct dplb_flow_table *table, uint32_t index)
+{
+	struct dplb_flow_bucket *bucket = &table->buckets[index];
+	uint32_t alternative[DPLB_FLOW_BUCKET_SLOTS];
+
+	for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS; s++) {
+		alternative[s] = other_bucket(table, bucket, s);
+		struct dplb_flow_bucket *alt = &table->buckets[alternative[s]];
+		const unsigned int room = free_slots(alt);
+
+		if (room != 0) {
+			move_flow(table, bucket, s, alt, (uint32_t)__builtin_ctz(room));
+			return (int)s;
+		}
+	}
+	for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS; s++) {
+		struct dplb_flow_bucket *alt = &table->buckets[alternative[s]];
+
+		for (uint32_t t = 0; t < DPLB_FLOW_BUCKET_SLOTS; t++) {
+			struct dplb_flow_bucket *beyond =
+				&table->buckets[other_bucket(table, alt, t)];
+			const unsigned int room = free_slots(beyond);
+
+			if (room == 0)
+				continue;
+			move_flow(table, alt, t, beyond, (uint32_t)__builtin_ctz(room));
+			move_flow(table, bucket, s, alt, t);
+			return (int)s;
+		}
+	}
+	return -1;
+}
+
+int dplb_flow_table_add(struct dplb_flow_table *table, const struct dplb_flow_probe *probe,
+			uint16_t backend_id, enum dplb_flow_kind kind, uint32_t now,
+			struct dplb_flow_ref *ref, struct dplb_flow_gone *gone)
+{
+	const uint32_t candidates[2] = { probe->primary, probe->secondary };
+	const bool room = table->count < table->capacity;
+
+	/* Per bucket, primary first: a free slot, else an expired flow's. */
+	for (uint32_t c = 0; c < 2; c++) {
+		struct dplb_flow_bucket *bucket = &table->buckets[candidates[c]];
+		const unsigned int free = room ? free_slots(bucket) : 0;
+		int slot = free != 0 ? __builtin_ctz(free) : -1;
+		int added = 1;
+
+		if (slot < 0) {
+			slot = expired_slot(table, bucket, now);
+			if (slot < 0)
+				continue;
+			gone->vip_id = bucket->meta[slot] & DPLB_FLOW_VIP_MASK;
+			gone->backend_id = bucket->backend[slot];
+			clear_slot(table, bucket, (uint32_t)slot);
+			table->count--;
+			added = 2;
+		}
+		fill_slot(table, candidates[c], (uint32_t)slot, probe, backend_id, kind, now);
+		table->count++;
+		ref->bucket = bucket;
+		ref->slot = (uint32_t)slot;
+		return added;
+	}
+	if (!room)
+		return 0;
+	for (uint32_t c = 0; c < 2; c++) {
+		const int slot = make_room(table, candidates[c]);
+
+		if (slot < 0)
+			continue;
+		fill_slot(table, candidates[c], (uint32_t)slot, probe, backend_id, kind, now);
+		table->count++;
+		ref->bucket = &table->buckets[candidates[c]];
+		ref->slot = (uint32_t)slot;
+		return 1;
+	}
 	return 0;
 }
 
-void dplb_flow_table_destroy(struct dplb_flow_table *table)
+void dplb_flow_table_remove(struct dplb_flow_table *table, const struct dplb_flow_ref *ref)
 {
-	rte_hash_free(table->hash);
-	rte_free(table->entries);
-	memset(table, 0, sizeof(*table));
+	if (!dplb_flow_slot_used(ref->bucket, ref->slot))
+		return;
+	clear_slot(table, ref->bucket, ref->slot);
+	table->count--;
 }
 
-struct dplb_flow_entry *dplb_flow_table_insert(struct dplb_flow_table *table,
-					       const struct dplb_flow_key *key, uint32_t hash)
+uint32_t dplb_flow_table_expire(struct dplb_flow_table *table, uint32_t now, uint32_t buckets,
+				struct dplb_flow_gone *gone, uint32_t gone_max)
 {
-	int32_t position;
+	uint32_t cursor = table->expire_cursor;
+	uint32_t removed = 0;
 
-	if (unlikely(table->count >= table->capacity)) {
-		/* Full: only a key already there may be "added". */
-		position = rte_hash_lookup_with_hash(table->hash, key, hash);
-		return position >= 0 ? &table->entries[position] : NULL;
+	if (table->count == 0)
+		return 0;
+	for (uint32_t visited = 0; visited < buckets; visited++) {
+		struct dplb_flow_bucket *bucket = &table->buckets[cursor];
+
+		/* Stop before a bucket whose flows might not all fit in gone. */
+		if (gone_max - removed < DPLB_FLOW_BUCKET_SLOTS)
+			break;
+		for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS; s++) {
+			if (!slot_expired(table, bucket, s, now))
+				continue;
+			gone[removed].vip_id = bucket->meta[s] & DPLB_FLOW_VIP_MASK;
+			gone[removed].backend_id = bucket->backend[s];
+			removed++;
+			clear_slot(table, bucket, s);
+			table->count--;
+		}
+		if (++cursor == table->bucket_count)
+			cursor = 0;
 	}
-	position = rte_hash_add_key_with_hash(table->hash, key, hash);
-	if (unlikely(position < 0 || (uint32_t)position >= table->slots))
-		return NULL;
-	/* The key may already be there: added earlier in the same burst, after
-	 * the bulk lookup had missed it. */
-	if (table->entries[position].backend_id == DPLB_FLOW_EMPTY)
-		table->count++;
-	return &table->entries[position];
-}
-
-void dplb_flow_table_remove(struct dplb_flow_table *table, int32_t position)
-{
-	void *key;
-
-	if (rte_hash_get_key_with_position(table->hash, position, &key) == 0 &&
-	    rte_hash_del_key(table->hash, key) >= 0)
-		table->count--;
-	table->entries[position].backend_id = DPLB_FLOW_EMPTY;
-}
-
-uint64_t dplb_flow_table_memory(const struct dplb_flow_table *table)
-{
-	/* rte_hash: 64-byte buckets of 8 for the next power of two of the
-	 * capacity, and one 16-byte-aligned key slot (pointer + key) per entry,
-	 * plus a ring of free slot indexes. */
-	const uint64_t buckets = rte_align32pow2(table->slots) / 8;
-	const uint64_t key_slot = RTE_ALIGN(sizeof(void *) + sizeof(struct dplb_flow_key), 16);
-
-	return buckets * 64 + (uint64_t)(table->slots + 1) * key_slot +
-	       (uint64_t)rte_align32pow2(table->slots + 1) * sizeof(uint32_t) +
-	       (uint64_t)table->slots * sizeof(struct dplb_flow_entry);
+	table->expire_cursor = cursor;
+	return removed;
 }

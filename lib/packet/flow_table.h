@@ -1,105 +1,385 @@
 /*
- * A worker's flow table: which backend each 5-tuple was given.
+ * A worker's flow table: which backend each flow was given.
  *
- * One rte_hash per worker with a single writer (the worker itself), so it is
- * created without read-write concurrency and costs no locks. The hash maps a
- * key to a position; the entry lives in a plain array at that position, which
- * keeps the entries dense and lets the ageing scan walk them in order without
- * touching the hash. Ageing is done by the worker a small slice at a time.
+ * Written for this one job instead of rte_hash, whose lookup touches three
+ * cache lines (bucket, key slot, our entry) and whose insert costs 300+
+ * cycles. Here one 64-byte bucket holds four flows whole (key, backend,
+ * VIP, state, last packet time), so one cache line answers a lookup.
+ *
+ * Layout. A flow's key is the client's half of the 5-tuple (source
+ * address, source port, destination port: one 64-bit word) and its VIP id,
+ * which stands for the destination address and protocol. A bucket stores
+ * its four keys as an array of words, so one AVX2 compare (two with SSE2)
+ * tests all four at once; with four slots the key itself is as short to
+ * compare as a tag would be, so there is no separate tag. 16 bytes a slot.
+ *
+ * Placement: bucketized cuckoo hashing. Every key has two candidate
+ * buckets, primary and secondary, computed from its own hash; it goes to
+ * the primary when there is room. Cuckoo over hopscotch because a key's
+ * place is always one of two known lines (hopscotch's neighbourhood would
+ * be several), and because with four slots a bucket and the table sized at
+ * most two thirds full (DPLB_FLOW_SLOTS_PER_FLOW) displacement is rare and
+ * short: at most two moves (DPLB_FLOW_MAX_MOVES), else the insert fails and
+ * the caller forwards the flow statelessly.
+ *
+ * One line per lookup, also for misses: each bucket has a count of keys
+ * that have it as primary but live in their secondary (the overflow array,
+ * a byte per bucket, kept apart so buckets stay whole lines). A key not in
+ * its primary is looked for in its secondary only when that count is not
+ * zero, so most new flows cost one bucket too. The count saturates at 255
+ * and then stays, which only costs lookups a second line.
+ *
+ * Deletion clears the slot: no tombstones to build up. Expiry walks the
+ * buckets in order, a slice at a time (dplb_flow_table_expire), and an
+ * insert that finds its candidate buckets full reuses a slot whose flow has
+ * already timed out, so a flood of new flows does not wait for the walk.
+ *
+ * Single writer (the worker that owns it); nothing here is shared. The
+ * bucket hash is seeded per table, so outsiders cannot aim flows at one
+ * bucket. No DPDK: the caller provides the memory (dplb_flow_table_size),
+ * so it is tested without EAL.
  */
 #ifndef DPLB_FLOW_TABLE_H
 #define DPLB_FLOW_TABLE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include <rte_byteorder.h>
-#include <rte_common.h>
-#include <rte_hash.h>
-#include <rte_hash_crc.h>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
-#define DPLB_FLOW_EMPTY UINT32_MAX
+#define DPLB_FLOW_BUCKET_SLOTS 4
+/* Table slots per flow of capacity: at capacity the table is two thirds full. */
+#define DPLB_FLOW_SLOTS_PER_FLOW 1.5
+/* Moves an insert may make to free a slot in one of its buckets. */
+#define DPLB_FLOW_MAX_MOVES 2
 
-/* The 5-tuple as it is on the wire; the padding is always zero so that the
- * key can be hashed and compared as 16 bytes. */
-struct dplb_flow_key {
-	union {
-		struct {
-			uint32_t src_addr;
-			uint32_t dst_addr;
-			uint16_t src_port;
-			uint16_t dst_port;
-			uint8_t protocol;
-			uint8_t pad[3];
-		};
-		uint64_t words[2];
-	};
+/*
+ * A slot's meta word: VIP id (10 bits), the flow's kind (2 bits, its
+ * timeout class), whether the key lives in its secondary bucket, and the
+ * free mark. Free slots never equal a VIP id under DPLB_FLOW_MATCH_MASK.
+ */
+#define DPLB_FLOW_VIP_BITS 10
+#define DPLB_FLOW_VIP_MASK ((1u << DPLB_FLOW_VIP_BITS) - 1)
+#define DPLB_FLOW_KIND_SHIFT 12
+#define DPLB_FLOW_KIND_MASK (3u << DPLB_FLOW_KIND_SHIFT)
+#define DPLB_FLOW_SECONDARY 0x4000u
+#define DPLB_FLOW_FREE 0x8000u
+#define DPLB_FLOW_MATCH_MASK (DPLB_FLOW_FREE | DPLB_FLOW_VIP_MASK)
+
+/* The timeout class of a flow. */
+enum dplb_flow_kind {
+	DPLB_FLOW_UDP,	       /* and any protocol without connections */
+	DPLB_FLOW_TCP,	       /* open or opening */
+	DPLB_FLOW_TCP_CLOSING, /* the client sent FIN or RST */
+	DPLB_FLOW_KINDS = 4,
 };
 
-/* Make key from a flow's fields, all in network order and as the client
- * sends them, padding zero. The one way a key is made: the worker's
- * packets, the flows quoted in ICMP errors and the API's lookups must all
- * agree on it. Written as the two words it is hashed and compared as: a
- * wide load of a key stored field by field would stall on every packet. */
-static inline void dplb_flow_key_set(struct dplb_flow_key *key, uint32_t src_addr,
-				     uint32_t dst_addr, uint16_t src_port, uint16_t dst_port,
-				     uint8_t protocol)
+struct dplb_flow_bucket {
+	uint64_t client[DPLB_FLOW_BUCKET_SLOTS];    /* dplb_flow_client() */
+	uint32_t last_seen[DPLB_FLOW_BUCKET_SLOTS]; /* seconds, the worker's clock */
+	uint16_t meta[DPLB_FLOW_BUCKET_SLOTS];	    /* see DPLB_FLOW_VIP_BITS */
+	uint16_t backend[DPLB_FLOW_BUCKET_SLOTS];   /* stable backend id */
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct dplb_flow_bucket) == 64, "a bucket is one cache line");
+
+struct dplb_flow_table {
+	struct dplb_flow_bucket *buckets;
+	uint8_t *overflow; /* per bucket: its keys living in their secondary */
+	uint32_t bucket_count;
+	uint32_t capacity; /* flows it holds at most */
+	uint32_t count;
+	uint32_t expire_cursor; /* next bucket dplb_flow_table_expire looks at */
+	uint64_t seed;
+	uint32_t timeout[DPLB_FLOW_KINDS]; /* seconds, by enum dplb_flow_kind */
+	uint64_t moves;			   /* entries displaced by inserts, ever */
+};
+
+/* Where a key is, or would go: filled by dplb_flow_table_prepare. */
+struct dplb_flow_probe {
+	uint64_t client;
+	uint16_t vip_id;
+	uint32_t primary;
+	uint32_t secondary;
+};
+
+/* A flow in the table: its bucket and slot. Valid until the next insert or
+ * removal (an insert may move flows between buckets). */
+struct dplb_flow_ref {
+	struct dplb_flow_bucket *bucket;
+	uint32_t slot;
+};
+
+/* What an expired or reused slot held, for the caller's counters. */
+struct dplb_flow_gone {
+	uint16_t vip_id;
+	uint16_t backend_id;
+};
+
+/* The key word of a flow: source address and both ports, in network order
+ * as they are on the wire. */
+static inline uint64_t dplb_flow_client(uint32_t src_addr, uint16_t src_port, uint16_t dst_port)
 {
-#if RTE_BYTE_ORDER == RTE_LITTLE_ENDIAN
-	key->words[0] = (uint64_t)dst_addr << 32 | src_addr;
-	key->words[1] = (uint64_t)protocol << 32 | ((uint32_t)dst_port << 16 | src_port);
+	return (uint64_t)src_addr | (uint64_t)src_port << 32 | (uint64_t)dst_port << 48;
+}
+
+/* Bytes of memory dplb_flow_table_init needs for capacity flows (buckets,
+ * then the overflow array), or 0 when capacity is 0 or too large. The
+ * memory must be 64-byte aligned. */
+size_t dplb_flow_table_size(uint32_t capacity);
+
+/* Set table up on memory (dplb_flow_table_size(capacity) bytes, 64-byte
+ * aligned, its contents anything). seed keys the bucket hash. */
+void dplb_flow_table_init(struct dplb_flow_table *table, void *memory, uint32_t capacity,
+			  uint64_t seed);
+
+/* Timeouts by kind, in seconds, for expiry and slot reuse. */
+void dplb_flow_table_set_timeouts(struct dplb_flow_table *table, uint32_t udp, uint32_t tcp,
+				  uint32_t tcp_closing);
+
+/* Bytes the table uses. */
+size_t dplb_flow_table_memory(const struct dplb_flow_table *table);
+
+/* 64 bits of a keyed hash of (client, vip): murmur3's finaliser over the
+ * key mixed with the seed. Both buckets come from it, so a key's buckets
+ * can be found again from the key alone when it has to move. */
+static inline uint64_t dplb_flow_table_hash(const struct dplb_flow_table *table, uint64_t client,
+					    uint16_t vip_id)
+{
+	uint64_t x = client ^ table->seed ^ ((uint64_t)vip_id << 23 | (uint64_t)vip_id << 51);
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	return x ^ (x >> 33);
+}
+
+/* Lemire's multiply-shift: a 32-bit value onto [0, n) without a division. */
+static inline uint32_t dplb_flow_range(uint32_t value, uint32_t n)
+{
+	return (uint32_t)(((uint64_t)value * n) >> 32);
+}
+
+/* Compute where (client, vip_id) lives and start loading its primary
+ * bucket: done for a whole burst before any is looked up, so the burst's
+ * cache misses overlap. */
+static inline void dplb_flow_table_prepare(const struct dplb_flow_table *table,
+					   struct dplb_flow_probe *probe, uint64_t client,
+					   uint16_t vip_id)
+{
+	const uint64_t h = dplb_flow_table_hash(table, client, vip_id);
+	const uint32_t n = table->bucket_count;
+
+	probe->client = client;
+	probe->vip_id = vip_id;
+	probe->primary = dplb_flow_range((uint32_t)(h >> 32), n);
+	probe->secondary = dplb_flow_range((uint32_t)h, n);
+	if (probe->secondary == probe->primary)
+		probe->secondary = probe->primary + 1 == n ? 0 : probe->primary + 1;
+	__builtin_prefetch(&table->buckets[probe->primary], 1);
+}
+
+/* Slots of bucket holding (client, vip_id): a bit per slot, at most one
+ * set. Plain C, the reference the SIMD version is tested against. */
+static inline unsigned int dplb_flow_bucket_match_scalar(const struct dplb_flow_bucket *bucket,
+							 uint64_t client, uint16_t vip_id)
+{
+	unsigned int mask = 0;
+
+	for (unsigned int s = 0; s < DPLB_FLOW_BUCKET_SLOTS; s++)
+		if (bucket->client[s] == client &&
+		    (bucket->meta[s] & DPLB_FLOW_MATCH_MASK) == vip_id)
+			mask |= 1u << s;
+	return mask;
+}
+
+/* The same, four slots at a time where the CPU can. */
+static inline unsigned int dplb_flow_bucket_match(const struct dplb_flow_bucket *bucket,
+						  uint64_t client, uint16_t vip_id)
+{
+#if defined(__AVX2__)
+	const __m256i clients = _mm256_load_si256((const __m256i *)bucket->client);
+	const __m256i same = _mm256_cmpeq_epi64(clients, _mm256_set1_epi64x((long long)client));
+	const unsigned int client_mask =
+		(unsigned int)_mm256_movemask_pd(_mm256_castsi256_pd(same));
+#elif defined(__SSE2__)
+	/* Two slots per register; a slot matches when both its halves do. */
+	const __m128i want = _mm_set1_epi64x((long long)client);
+	const __m128i lo = _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)bucket->client), want);
+	const __m128i hi =
+		_mm_cmpeq_epi32(_mm_load_si128((const __m128i *)&bucket->client[2]), want);
+	const unsigned int lo_bits = (unsigned int)_mm_movemask_ps(_mm_castsi128_ps(lo));
+	const unsigned int hi_bits = (unsigned int)_mm_movemask_ps(_mm_castsi128_ps(hi));
+	const unsigned int pairs = lo_bits | hi_bits << 4; /* a bit per 32-bit half */
+	const unsigned int client_mask = (pairs & (pairs >> 1) & 0x55u);
+#endif
+#if defined(__SSE2__)
+	const __m128i metas = _mm_and_si128(_mm_loadl_epi64((const __m128i *)bucket->meta),
+					    _mm_set1_epi16((short)DPLB_FLOW_MATCH_MASK));
+	const __m128i vip_same = _mm_cmpeq_epi16(metas, _mm_set1_epi16((short)vip_id));
+	/* Narrow the four 16-bit lanes to bytes: one mask bit per slot. */
+	const unsigned int vip_mask =
+		(unsigned int)_mm_movemask_epi8(_mm_packs_epi16(vip_same, _mm_setzero_si128())) &
+		0xfu;
+#if defined(__AVX2__)
+	return client_mask & vip_mask;
 #else
-	key->words[0] = (uint64_t)src_addr << 32 | dst_addr;
-	key->words[1] =
-		(uint64_t)src_port << 48 | (uint64_t)dst_port << 32 | (uint64_t)protocol << 24;
+	/* client_mask has slot s at bit 2s: gather to bits 0..3. */
+	const unsigned int slots = (client_mask & 1u) | (client_mask >> 1 & 2u) |
+				   (client_mask >> 2 & 4u) | (client_mask >> 3 & 8u);
+	return slots & vip_mask;
+#endif
+#else
+	return dplb_flow_bucket_match_scalar(bucket, client, vip_id);
 #endif
 }
 
-struct dplb_flow_entry {
-	uint32_t backend_id; /* stable id; DPLB_FLOW_EMPTY when the slot is free */
-	uint32_t last_seen;  /* seconds since the worker started */
-	uint16_t vip_id;
-	uint8_t protocol;
-	uint8_t closing; /* the client sent FIN or RST: a shorter timeout */
-};
-
-struct dplb_flow_table {
-	struct rte_hash *hash;
-	struct dplb_flow_entry *entries; /* slots long, indexed by position */
-	uint32_t capacity;		 /* flows it holds at most */
-	uint32_t slots;			 /* capacity plus headroom for cuckoo displacement */
-	uint32_t count;
-	uint32_t scan_cursor; /* next position the ageing scan looks at */
-};
-
-/* Stable across instances and restarts: Maglev picks depend on it. */
-#define DPLB_FLOW_HASH_SEED 0x9e3779b9u
-
-static inline uint32_t dplb_flow_hash(const struct dplb_flow_key *key)
+/*
+ * Find probe's flow (prepared). Looks in the secondary bucket only when
+ * some key of the primary overflowed there. Returns whether it was found,
+ * filling ref.
+ */
+static inline bool dplb_flow_table_find(const struct dplb_flow_table *table,
+					const struct dplb_flow_probe *probe,
+					struct dplb_flow_ref *ref)
 {
-	return rte_hash_crc_8byte(key->words[1],
-				  rte_hash_crc_8byte(key->words[0], DPLB_FLOW_HASH_SEED));
+	struct dplb_flow_bucket *bucket = &table->buckets[probe->primary];
+	unsigned int mask = dplb_flow_bucket_match(bucket, probe->client, probe->vip_id);
+
+	if (__builtin_expect(mask == 0, 0)) {
+		if (table->overflow[probe->primary] == 0)
+			return false;
+		bucket = &table->buckets[probe->secondary];
+		mask = dplb_flow_bucket_match(bucket, probe->client, probe->vip_id);
+		if (mask == 0)
+			return false;
+	}
+	ref->bucket = bucket;
+	ref->slot = (uint32_t)__builtin_ctz(mask);
+	return true;
 }
 
 /*
- * Create a table for capacity flows on socket. name must be unique in the
- * process. Returns 0 or a negative errno. Call from the lcore that sets up.
+ * Look up count prepared probes: found[i] says whether probes[i] is there,
+ * refs[i] where. Primaries are checked first for the whole burst, and the
+ * secondaries that must be looked at are prefetched together before any is
+ * read, so even those misses overlap.
  */
-int dplb_flow_table_create(struct dplb_flow_table *table, const char *name, uint32_t capacity,
-			   int socket);
-void dplb_flow_table_destroy(struct dplb_flow_table *table);
+static inline void dplb_flow_table_find_bulk(const struct dplb_flow_table *table,
+					     const struct dplb_flow_probe *probes, uint32_t count,
+					     struct dplb_flow_ref *refs, bool *found)
+{
+	uint32_t second_look[count > 0 ? count : 1];
+	uint32_t seconds = 0;
+
+	for (uint32_t i = 0; i < count; i++) {
+		struct dplb_flow_bucket *bucket = &table->buckets[probes[i].primary];
+		const unsigned int mask =
+			dplb_flow_bucket_match(bucket, probes[i].client, probes[i].vip_id);
+
+		found[i] = mask != 0;
+		if (__builtin_expect(mask != 0, 1)) {
+			refs[i].bucket = bucket;
+			refs[i].slot = (uint32_t)__builtin_ctz(mask);
+		} else if (table->overflow[probes[i].primary] != 0) {
+			__builtin_prefetch(&table->buckets[probes[i].secondary], 1);
+			second_look[seconds++] = i;
+		}
+	}
+	for (uint32_t k = 0; k < seconds; k++) {
+		const uint32_t i = second_look[k];
+		struct dplb_flow_bucket *bucket = &table->buckets[probes[i].secondary];
+		const unsigned int mask =
+			dplb_flow_bucket_match(bucket, probes[i].client, probes[i].vip_id);
+
+		found[i] = mask != 0;
+		if (mask != 0) {
+			refs[i].bucket = bucket;
+			refs[i].slot = (uint32_t)__builtin_ctz(mask);
+		}
+	}
+}
+
+/* Whether ref still holds probe's flow: a ref found earlier in a burst may
+ * have been moved or reused by an insert since. */
+static inline bool dplb_flow_ref_holds(const struct dplb_flow_ref *ref,
+				       const struct dplb_flow_probe *probe)
+{
+	return ref->bucket->client[ref->slot] == probe->client &&
+	       (ref->bucket->meta[ref->slot] & DPLB_FLOW_MATCH_MASK) == probe->vip_id;
+}
 
 /*
- * Add key with its precomputed hash. Returns the entry, or NULL when the
- * table is full (the caller forwards without state). An entry whose
- * backend_id is not DPLB_FLOW_EMPTY was already there. Worker only.
+ * Add probe's flow (prepared; not in the table) with its backend, kind and
+ * time now. Takes a free slot in either bucket, else one whose flow has
+ * timed out (what it held is written to *gone, and the function returns
+ * 2), else moves up to DPLB_FLOW_MAX_MOVES flows to make room. Returns 1
+ * (added), 2 (added in place of an expired flow) or 0 (no room: the table
+ * is at capacity or the buckets could not be freed), filling ref when
+ * added.
  */
-struct dplb_flow_entry *dplb_flow_table_insert(struct dplb_flow_table *table,
-					       const struct dplb_flow_key *key, uint32_t hash);
+int dplb_flow_table_add(struct dplb_flow_table *table, const struct dplb_flow_probe *probe,
+			uint16_t backend_id, enum dplb_flow_kind kind, uint32_t now,
+			struct dplb_flow_ref *ref, struct dplb_flow_gone *gone);
 
-/* Remove the entry at position (as returned by a lookup). Worker only. */
-void dplb_flow_table_remove(struct dplb_flow_table *table, int32_t position);
+/* Remove the flow at ref. */
+void dplb_flow_table_remove(struct dplb_flow_table *table, const struct dplb_flow_ref *ref);
 
-/* Bytes used by the table: hash buckets, keys and entries, approximately. */
-uint64_t dplb_flow_table_memory(const struct dplb_flow_table *table);
+/*
+ * Look at the next `buckets` buckets (wrapping) and remove the flows that
+ * have timed out at now, writing what they held to gone (at most gone_max;
+ * the walk stops early when gone is full). Returns how many were removed.
+ */
+uint32_t dplb_flow_table_expire(struct dplb_flow_table *table, uint32_t now, uint32_t buckets,
+				struct dplb_flow_gone *gone, uint32_t gone_max);
+
+/* Accessors of the flow at ref. */
+static inline uint16_t dplb_flow_backend(const struct dplb_flow_ref *ref)
+{
+	return ref->bucket->backend[ref->slot];
+}
+
+static inline void dplb_flow_set_backend(const struct dplb_flow_ref *ref, uint16_t backend_id)
+{
+	ref->bucket->backend[ref->slot] = backend_id;
+}
+
+static inline uint16_t dplb_flow_vip(const struct dplb_flow_ref *ref)
+{
+	return ref->bucket->meta[ref->slot] & DPLB_FLOW_VIP_MASK;
+}
+
+static inline enum dplb_flow_kind dplb_flow_kind(const struct dplb_flow_ref *ref)
+{
+	return (enum dplb_flow_kind)((ref->bucket->meta[ref->slot] & DPLB_FLOW_KIND_MASK) >>
+				     DPLB_FLOW_KIND_SHIFT);
+}
+
+static inline void dplb_flow_set_kind(const struct dplb_flow_ref *ref, enum dplb_flow_kind kind)
+{
+	uint16_t *meta = &ref->bucket->meta[ref->slot];
+
+	*meta = (uint16_t)((*meta & ~DPLB_FLOW_KIND_MASK) | (uint32_t)kind << DPLB_FLOW_KIND_SHIFT);
+}
+
+static inline uint32_t dplb_flow_last_seen(const struct dplb_flow_ref *ref)
+{
+	return ref->bucket->last_seen[ref->slot];
+}
+
+static inline void dplb_flow_touch(const struct dplb_flow_ref *ref, uint32_t now)
+{
+	ref->bucket->last_seen[ref->slot] = now;
+}
+
+/* Whether slot `slot` of bucket holds a flow. */
+static inline bool dplb_flow_slot_used(const struct dplb_flow_bucket *bucket, uint32_t slot)
+{
+	return !(bucket->meta[slot] & DPLB_FLOW_FREE);
+}
 
 #endif

@@ -18,7 +18,7 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
-#include "packet/flow_table.h"
+#include "packet/flow_key.h"
 #include "packet/packet_parse.h"
 
 #define DPLB_ICMP_REPLY_TTL 64

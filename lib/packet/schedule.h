@@ -21,7 +21,7 @@
 #include "control/config.h"
 #include "control/state.h"
 #include "packet/counters.h"
-#include "packet/flow_table.h"
+#include "packet/flow_key.h"
 #include "packet/maglev.h"
 
 /* CRC32-C is a fine bucket hash but maps nearby keys (consecutive client

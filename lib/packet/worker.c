@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include <rte_cycles.h>
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
+#include <rte_random.h>
 
 #include "packet/arp.h"
 #include "packet/encap.h"
@@ -30,8 +30,8 @@
 int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
 		     uint16_t port_count, uint32_t flow_capacity, int socket)
 {
-	char name[RTE_HASH_NAMESIZE];
-	int rc;
+	const size_t table_bytes = dplb_flow_table_size(flow_capacity);
+	void *table_memory;
 
 	memset(worker, 0, sizeof(*worker));
 	worker->index = index;
@@ -39,10 +39,13 @@ int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t 
 	worker->tsc_hz = rte_get_tsc_hz();
 	worker->start_tsc = rte_rdtsc();
 	worker->next_second_tsc = worker->start_tsc + worker->tsc_hz;
-	snprintf(name, sizeof(name), "dplb_flows_%u", index);
-	rc = dplb_flow_table_create(&worker->flows, name, flow_capacity, socket);
-	if (rc != 0)
-		return rc;
+	if (table_bytes == 0)
+		return -EINVAL;
+	table_memory = rte_malloc_socket("dplb_flows", table_bytes, RTE_CACHE_LINE_SIZE, socket);
+	if (table_memory == NULL)
+		return -ENOMEM;
+	/* A seed of its own: outsiders cannot aim flows at one bucket. */
+	dplb_flow_table_init(&worker->flows, table_memory, flow_capacity, rte_rand());
 	worker->counters.flow_capacity = flow_capacity;
 	worker->counters.vip = rte_zmalloc_socket(
 		"dplb_vip_counters", DPLB_MAX_VIP_IDS * sizeof(struct dplb_traffic_counters),
@@ -89,7 +92,8 @@ void dplb_worker_fini(struct dplb_worker *worker)
 	worker->counters.vip = NULL;
 	worker->counters.backend = NULL;
 	worker->counters.vip_protection = NULL;
-	dplb_flow_table_destroy(&worker->flows);
+	rte_free(worker->flows.buckets);
+	memset(&worker->flows, 0, sizeof(worker->flows));
 }
 
 static inline void drop_packet(struct dplb_worker *worker, struct rte_mbuf *m,
@@ -151,28 +155,39 @@ static inline bool backend_keeps_flows(const struct dplb_backend_entry *backend,
 	return backend->present && backend->vip_id == vip_id && backend->keeps_flows;
 }
 
-static inline void move_flow(struct dplb_worker *worker, struct dplb_flow_entry *entry,
-			     uint16_t vip_id, uint32_t backend_id)
+/* The flow at ref goes to backend_id from now on. */
+static inline void move_flow(struct dplb_worker *worker, const struct dplb_flow_ref *ref,
+			     uint32_t backend_id)
 {
 	struct dplb_worker_counters *counters = &worker->counters;
 
-	counters->backend[entry->backend_id].active_flows--;
-	counters->vip[entry->vip_id].active_flows--;
+	counters->backend[dplb_flow_backend(ref)].active_flows--;
 	counters->backend[backend_id].active_flows++;
-	counters->vip[vip_id].active_flows++;
-	entry->backend_id = backend_id;
-	entry->vip_id = vip_id;
+	dplb_flow_set_backend(ref, (uint16_t)backend_id);
 	counters->flows_rescheduled++;
 }
 
 #define DPLB_TCP_LIFECYCLE_FLAGS (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)
 
-/* A FIN or RST from the client puts the flow on the short closing timeout;
- * a SYN (the 5-tuple reused for a new connection) takes it off again. */
-static inline void track_tcp_close(struct dplb_flow_entry *entry, uint8_t tcp_flags)
+/* The timeout class a TCP segment with tcp_flags puts its flow in: a FIN or
+ * RST from the client the short closing timeout, a SYN (the 5-tuple reused
+ * for a new connection) the open one again. */
+static inline enum dplb_flow_kind tcp_kind(uint8_t tcp_flags)
+{
+	return tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG) ? DPLB_FLOW_TCP_CLOSING
+								 : DPLB_FLOW_TCP;
+}
+
+/* The kind a new flow of protocol starts as. */
+static inline enum dplb_flow_kind new_flow_kind(uint8_t protocol, uint8_t tcp_flags)
+{
+	return protocol == IPPROTO_TCP ? tcp_kind(tcp_flags) : DPLB_FLOW_UDP;
+}
+
+static inline void track_tcp_close(const struct dplb_flow_ref *ref, uint8_t tcp_flags)
 {
 	if (unlikely(tcp_flags & DPLB_TCP_LIFECYCLE_FLAGS))
-		entry->closing = (tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) != 0;
+		dplb_flow_set_kind(ref, tcp_kind(tcp_flags));
 }
 
 static inline void count_new_flow(struct dplb_worker_counters *counters, uint16_t vip_id,
@@ -185,22 +200,30 @@ static inline void count_new_flow(struct dplb_worker_counters *counters, uint16_
 	counters->backend[backend_id].active_flows++;
 }
 
+/* A flow that left the table (expired, or its slot reused) stops counting. */
+static inline void count_flow_gone(struct dplb_worker_counters *counters,
+				   const struct dplb_flow_gone *gone)
+{
+	counters->backend[gone->backend_id].active_flows--;
+	counters->vip[gone->vip_id].active_flows--;
+	counters->flows_expired++;
+}
+
 /* The flow's 5-tuple starts a new connection: a new pick, counted as a new
  * flow. MAGLEV_NO_BACKEND (the packet dropped) when nothing takes new flows. */
 static uint32_t reuse_flow(struct dplb_worker *worker, const struct dplb_state *state,
 			   const struct dplb_vip_entry *vip, const struct dplb_flow_key *key,
-			   uint32_t flow_hash, uint8_t tcp_flags, struct dplb_flow_entry *entry)
+			   uint32_t flow_hash, uint8_t tcp_flags, const struct dplb_flow_ref *ref)
 {
 	struct dplb_worker_counters *counters = &worker->counters;
 	const uint32_t backend_id = schedule_flow(worker, state, vip, key, flow_hash);
 
-	track_tcp_close(entry, tcp_flags);
+	track_tcp_close(ref, tcp_flags);
 	if (backend_id == MAGLEV_NO_BACKEND)
 		return backend_id;
-	counters->backend[entry->backend_id].active_flows--;
-	counters->vip[entry->vip_id].active_flows--;
-	entry->backend_id = backend_id;
-	entry->vip_id = vip->id;
+	counters->backend[dplb_flow_backend(ref)].active_flows--;
+	counters->vip[vip->id].active_flows--;
+	dplb_flow_set_backend(ref, (uint16_t)backend_id);
 	count_new_flow(counters, vip->id, backend_id);
 	return backend_id;
 }
@@ -209,25 +232,26 @@ static inline uint32_t established_backend(struct dplb_worker *worker,
 					   const struct dplb_state *state,
 					   const struct dplb_vip_entry *vip,
 					   const struct dplb_flow_key *key, uint32_t flow_hash,
-					   uint8_t tcp_flags, struct dplb_flow_entry *entry)
+					   uint8_t tcp_flags, const struct dplb_flow_ref *ref)
 {
 	uint32_t backend_id;
 
-	entry->last_seen = worker->now;
+	dplb_flow_touch(ref, worker->now);
 	/* A SYN on a flow whose connection closed is a new connection that
 	 * reuses the 5-tuple (IPVS's conn_reuse_mode): it is scheduled afresh,
 	 * so a drained or down backend gets no new connections this way. A
 	 * retransmitted SYN of a connection still opening finds the flow not
 	 * closing, and stays. */
-	if (unlikely(entry->closing &&
+	if (unlikely(dplb_flow_kind(ref) == DPLB_FLOW_TCP_CLOSING &&
 		     (tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) == RTE_TCP_SYN_FLAG))
-		return reuse_flow(worker, state, vip, key, flow_hash, tcp_flags, entry);
-	track_tcp_close(entry, tcp_flags);
-	if (likely(backend_keeps_flows(&state->backends[entry->backend_id], vip->id)))
-		return entry->backend_id;
+		return reuse_flow(worker, state, vip, key, flow_hash, tcp_flags, ref);
+	track_tcp_close(ref, tcp_flags);
+	backend_id = dplb_flow_backend(ref);
+	if (likely(backend_keeps_flows(&state->backends[backend_id], vip->id)))
+		return backend_id;
 	backend_id = schedule_flow(worker, state, vip, key, flow_hash);
 	if (backend_id != MAGLEV_NO_BACKEND)
-		move_flow(worker, entry, vip->id, backend_id);
+		move_flow(worker, ref, backend_id);
 	return backend_id;
 }
 
@@ -272,28 +296,34 @@ static inline uint32_t schedule_entry(struct dplb_worker *worker, const struct d
 }
 
 /*
- * Find the backend of one VIP packet: its flow entry when there is one and
- * its backend is still usable, else a new pick (recorded when the table has
- * room and the VIP's new-flow rate allows). Returns the backend id,
- * MAGLEV_NO_BACKEND, or DPLB_NEW_FLOW_DROPPED (beyond the rate, to drop).
+ * Find the backend of one VIP packet: its flow's when the table has it
+ * (found, at ref) and that backend is still usable, else a new pick
+ * (recorded when the table has room and the VIP's new-flow rate allows).
+ * Returns the backend id, MAGLEV_NO_BACKEND, or DPLB_NEW_FLOW_DROPPED
+ * (beyond the rate, to drop).
  */
 static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct dplb_state *state,
 				       const struct dplb_vip_entry *vip,
 				       const struct dplb_flow_key *key, uint32_t flow_hash,
-				       uint8_t tcp_flags, int32_t position)
+				       uint8_t tcp_flags, const struct dplb_flow_probe *probe,
+				       bool found, struct dplb_flow_ref *ref)
 {
 	struct dplb_worker_counters *counters = &worker->counters;
+	struct dplb_flow_gone gone;
 	uint32_t backend_id;
 
-	if (likely(position >= 0))
-		return established_backend(worker, state, vip, key, flow_hash, tcp_flags,
-					   &worker->flows.entries[position]);
+	if (likely(found))
+		return established_backend(worker, state, vip, key, flow_hash, tcp_flags, ref);
 
 	/* Every scheduler picks among up backends only. */
 	if (unlikely(vip->up_count == 0))
 		return MAGLEV_NO_BACKEND;
-	struct dplb_flow_entry *entry = dplb_flow_table_insert(&worker->flows, key, flow_hash);
-	if (unlikely(entry == NULL)) {
+	/* Added before the pick, as the pick needs to know there is room;
+	 * the backend is written once it is known. */
+	const int added = dplb_flow_table_add(&worker->flows, probe, 0,
+					      new_flow_kind(key->protocol, tcp_flags), worker->now,
+					      ref, &gone);
+	if (unlikely(added == 0)) {
 		/* Full: forward anyway, by Maglev whatever the VIP's scheduler,
 		 * so that every packet of the flow still goes to one place
 		 * (and, once there is room, stays there: schedule_entry). */
@@ -305,26 +335,21 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 							    dplb_hash_pick(vip, key, flow_hash));
 		return dplb_hash_pick(vip, key, flow_hash);
 	}
-	/* A second packet of a flow that began earlier in this burst. */
-	if (unlikely(entry->backend_id != DPLB_FLOW_EMPTY))
-		return established_backend(worker, state, vip, key, flow_hash, tcp_flags, entry);
+	if (unlikely(added == 2))
+		count_flow_gone(counters, &gone);
 	/* Beyond the VIP's new-flow rate: no entry (dropped, or stateless). */
 	if (unlikely(!dplb_protect_admit_new_flow(&worker->new_flow_buckets[vip->id],
 						  &vip->protection))) {
-		dplb_flow_table_remove(&worker->flows, (int32_t)(entry - worker->flows.entries));
+		dplb_flow_table_remove(&worker->flows, ref);
 		return dplb_protect_refuse_new_flow(counters, &vip->protection, vip->id,
 						    dplb_hash_pick(vip, key, flow_hash));
 	}
 	backend_id = schedule_entry(worker, state, vip, key, flow_hash, tcp_flags);
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
-		dplb_flow_table_remove(&worker->flows, (int32_t)(entry - worker->flows.entries));
+		dplb_flow_table_remove(&worker->flows, ref);
 		return backend_id;
 	}
-	entry->backend_id = backend_id;
-	entry->last_seen = worker->now;
-	entry->vip_id = vip->id;
-	entry->protocol = key->protocol;
-	entry->closing = (tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) != 0;
+	dplb_flow_set_backend(ref, (uint16_t)backend_id);
 	count_new_flow(counters, vip->id, backend_id);
 	return backend_id;
 }
@@ -530,11 +555,15 @@ static bool forward_icmp_error(struct dplb_worker *worker, const struct dplb_sta
 		return true;
 	}
 	const uint32_t hash = dplb_flow_hash(&key);
-	const int32_t position = rte_hash_lookup_with_hash(worker->flows.hash, &key, hash);
-	if (position >= 0 &&
-	    backend_keeps_flows(&state->backends[worker->flows.entries[position].backend_id],
-				vip->id))
-		backend_id = worker->flows.entries[position].backend_id;
+	struct dplb_flow_probe probe;
+	struct dplb_flow_ref ref;
+
+	dplb_flow_table_prepare(&worker->flows, &probe,
+				dplb_flow_client(key.src_addr, key.src_port, key.dst_port),
+				vip->id);
+	if (dplb_flow_table_find(&worker->flows, &probe, &ref) &&
+	    backend_keeps_flows(&state->backends[dplb_flow_backend(&ref)], vip->id))
+		backend_id = dplb_flow_backend(&ref);
 	else if (dplb_scheduler_is_hashing(vip->scheduler))
 		backend_id = dplb_hash_pick(vip, &key, hash);
 	else
@@ -570,9 +599,10 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 {
 	struct dplb_packet_info info[DPLB_BURST];
 	struct dplb_flow_key keys[DPLB_BURST];
-	const void *key_pointers[DPLB_BURST];
 	uint32_t hashes[DPLB_BURST];
-	int32_t positions[DPLB_BURST];
+	struct dplb_flow_probe probes[DPLB_BURST];
+	struct dplb_flow_ref refs[DPLB_BURST];
+	bool found[DPLB_BURST];
 	const struct dplb_vip_entry *vips[DPLB_BURST];
 	struct rte_mbuf *vip_packets[DPLB_BURST];
 	struct dplb_port_counters *port = &worker->counters.port[port_slot];
@@ -629,8 +659,10 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		struct dplb_flow_key *key = &keys[vip_count];
 		dplb_flow_key_set(key, ip->src_addr, ip->dst_addr, ports[0], ports[1],
 				  ip->next_proto_id);
-		key_pointers[vip_count] = key;
 		hashes[vip_count] = dplb_flow_hash(key);
+		dplb_flow_table_prepare(&worker->flows, &probes[vip_count],
+					dplb_flow_client(ip->src_addr, ports[0], ports[1]),
+					vip->id);
 		vips[vip_count] = vip;
 		vip_packets[vip_count] = m;
 		worker->counters.vip[vip->id].packets_in++;
@@ -642,12 +674,17 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		return;
 
 	/* Stage 2: one bulk lookup for the burst, then pick and send. */
-	rte_hash_lookup_with_hash_bulk(worker->flows.hash, key_pointers, hashes, vip_count,
-				       positions);
+	dplb_flow_table_find_bulk(&worker->flows, probes, vip_count, refs, found);
+	uint32_t table_changes = 0;
 	for (uint16_t i = 0; i < vip_count; i++) {
+		/* Once a packet of this burst has added or removed a flow, the
+		 * bulk answers may be out of date (the flow added meanwhile, or
+		 * moved): look again, in lines already in the cache. */
+		if (unlikely(table_changes != 0))
+			found[i] = dplb_flow_table_find(&worker->flows, &probes[i], &refs[i]);
 		/* A source no host sends from never gets an entry, so only a
 		 * packet without one needs the check. */
-		if (unlikely(positions[i] < 0) && unlikely(bad_source(state, keys[i].src_addr))) {
+		if (unlikely(!found[i]) && unlikely(bad_source(state, keys[i].src_addr))) {
 			drop_packet(worker, vip_packets[i], DPLB_DROP_BAD_SOURCE);
 			continue;
 		}
@@ -659,7 +696,8 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		}
 		const uint32_t backend_id =
 			resolve_backend(worker, state, vips[i], &keys[i], hashes[i],
-					info[i].tcp_flags, positions[i]);
+					info[i].tcp_flags, &probes[i], found[i], &refs[i]);
+		table_changes |= !found[i];
 		if (unlikely(backend_id == DPLB_NEW_FLOW_DROPPED)) {
 			drop_packet(worker, vip_packets[i], DPLB_DROP_RATE_LIMITED);
 			continue;
@@ -676,29 +714,22 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *state,
 			   uint32_t budget)
 {
+	/* Chunks whose every flow fits in gone, so no walk stops early. */
+	enum { CHUNK = 16 };
+	struct dplb_flow_gone gone[CHUNK * DPLB_FLOW_BUCKET_SLOTS];
 	struct dplb_flow_table *flows = &worker->flows;
-	uint32_t position = flows->scan_cursor;
 
-	if (flows->count == 0)
-		return;
-	for (uint32_t visited = 0; visited < budget; visited++) {
-		struct dplb_flow_entry *entry = &flows->entries[position];
+	dplb_flow_table_set_timeouts(flows, state->udp_timeout, state->tcp_timeout,
+				     state->tcp_closing_timeout);
+	for (uint32_t left = budget; left > 0 && flows->count > 0;) {
+		const uint32_t buckets = RTE_MIN(left, (uint32_t)CHUNK);
+		const uint32_t removed =
+			dplb_flow_table_expire(flows, worker->now, buckets, gone, RTE_DIM(gone));
 
-		if (entry->backend_id != DPLB_FLOW_EMPTY) {
-			const uint32_t timeout = entry->protocol != IPPROTO_TCP ? state->udp_timeout
-						 : entry->closing ? state->tcp_closing_timeout
-								  : state->tcp_timeout;
-			if (worker->now - entry->last_seen >= timeout) {
-				worker->counters.backend[entry->backend_id].active_flows--;
-				worker->counters.vip[entry->vip_id].active_flows--;
-				worker->counters.flows_expired++;
-				dplb_flow_table_remove(flows, (int32_t)position);
-			}
-		}
-		if (++position == flows->slots)
-			position = 0;
+		for (uint32_t i = 0; i < removed; i++)
+			count_flow_gone(&worker->counters, &gone[i]);
+		left -= buckets;
 	}
-	flows->scan_cursor = position;
 }
 
 /* Send what the management lcore handed over; cheap when there is none. */
@@ -747,7 +778,7 @@ static void age_on_schedule(struct dplb_worker *worker, const struct dplb_state 
 		RTE_MAX(1u, RTE_MIN(RTE_MIN(state->tcp_timeout, state->udp_timeout),
 				    state->tcp_closing_timeout) /
 				    2);
-	const uint64_t slices = RTE_MAX(1u, worker->flows.slots / DPLB_AGEING_SLICE);
+	const uint64_t slices = RTE_MAX(1u, worker->flows.bucket_count / DPLB_AGEING_SLICE);
 	worker->next_ageing_tsc = tsc + sweep_seconds * worker->tsc_hz / slices;
 }
 

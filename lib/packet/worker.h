@@ -17,11 +17,12 @@
 #include "control/config.h"
 #include "control/state.h"
 #include "packet/counters.h"
+#include "packet/flow_key.h"
 #include "packet/flow_table.h"
 
 #define DPLB_BURST 32
-/* How many flow-table positions the ageing scan visits per loop. */
-#define DPLB_AGEING_SLICE 64
+/* How many flow-table buckets the ageing walk visits per slice. */
+#define DPLB_AGEING_SLICE 16
 /* ICMP "fragmentation needed" a worker may send per second. */
 #define DPLB_FRAG_NEEDED_PER_SECOND 1000
 
@@ -35,6 +36,8 @@ struct dplb_tx_slot {
 
 #define DPLB_TX_NOT_FORWARDED UINT16_MAX
 _Static_assert(DPLB_MAX_VIP_IDS <= DPLB_TX_NOT_FORWARDED, "a VIP id is never the marker");
+_Static_assert(DPLB_MAX_VIP_IDS <= DPLB_FLOW_VIP_MASK + 1, "a VIP id fits a flow's meta word");
+_Static_assert(DPLB_MAX_BACKEND_IDS <= UINT16_MAX + 1, "a backend id fits a flow's 16 bits");
 
 struct dplb_worker {
 	/* Read on every packet. */

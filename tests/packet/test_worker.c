@@ -244,19 +244,46 @@ static struct dplb_flow_key key_of(const struct flow *f)
 	return key;
 }
 
-/* The flow's entry in the worker's table, or NULL. */
-static const struct dplb_flow_entry *entry_of(const struct flow *f)
-{
-	const struct dplb_flow_key key = key_of(f);
-	const int32_t position =
-		rte_hash_lookup_with_hash(worker->flows.hash, &key, dplb_flow_hash(&key));
+/* What the worker's table holds for a flow, as the tests read it. */
+struct flow_view {
+	uint32_t backend_id;
+	uint32_t last_seen;
+	uint16_t vip_id;
+	uint8_t protocol; /* from the flow's kind: TCP kinds are TCP */
+	bool closing;
+};
 
-	if (position < 0)
-		return NULL;
-	cr_assert_lt((uint32_t)position, worker->flows.slots);
-	cr_assert_neq(worker->flows.entries[position].backend_id, DPLB_FLOW_EMPTY,
-		      "key in the hash but its entry is free");
-	return &worker->flows.entries[position];
+/* The flow's entry in the worker's table, or NULL. Found by a walk over
+ * every bucket, not by the table's own lookup, so these tests do not
+ * depend on it; a client seen under two VIPs fails the test. Each call
+ * returns its own copy (several may be used in one expression). */
+static const struct flow_view *entry_of(const struct flow *f)
+{
+	static struct flow_view views[8];
+	static unsigned int next_view;
+	const uint64_t client = dplb_flow_client(f->src_addr, rte_cpu_to_be_16(f->src_port),
+						 rte_cpu_to_be_16(f->dst_port));
+	struct flow_view *view = NULL;
+
+	for (uint32_t b = 0; b < worker->flows.bucket_count; b++) {
+		const struct dplb_flow_bucket *bucket = &worker->flows.buckets[b];
+
+		for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS; s++) {
+			const struct dplb_flow_ref ref = { (struct dplb_flow_bucket *)bucket, s };
+
+			if (!dplb_flow_slot_used(bucket, s) || bucket->client[s] != client)
+				continue;
+			cr_assert_null(view, "flow in the table twice");
+			view = &views[next_view++ % RTE_DIM(views)];
+			view->backend_id = dplb_flow_backend(&ref);
+			view->last_seen = dplb_flow_last_seen(&ref);
+			view->vip_id = dplb_flow_vip(&ref);
+			view->protocol =
+				dplb_flow_kind(&ref) == DPLB_FLOW_UDP ? IPPROTO_UDP : IPPROTO_TCP;
+			view->closing = dplb_flow_kind(&ref) == DPLB_FLOW_TCP_CLOSING;
+		}
+	}
+	return view;
 }
 
 /* What Maglev picks for the flow in state. */
@@ -302,14 +329,16 @@ static void check_active_counters(const struct dplb_state *state)
 	uint32_t used = 0;
 
 	cr_assert_not_null(per_backend);
-	for (uint32_t p = 0; p < worker->flows.slots; p++) {
-		const struct dplb_flow_entry *e = &worker->flows.entries[p];
+	for (uint32_t b = 0; b < worker->flows.bucket_count; b++) {
+		for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS; s++) {
+			const struct dplb_flow_ref ref = { &worker->flows.buckets[b], s };
 
-		if (e->backend_id == DPLB_FLOW_EMPTY)
-			continue;
-		used++;
-		per_backend[e->backend_id]++;
-		per_vip[e->vip_id]++;
+			if (!dplb_flow_slot_used(ref.bucket, s))
+				continue;
+			used++;
+			per_backend[dplb_flow_backend(&ref)]++;
+			per_vip[dplb_flow_vip(&ref)]++;
+		}
 	}
 	cr_assert_eq(used, worker->flows.count, "%u entries in use, count %u", used,
 		     worker->flows.count);
@@ -384,7 +413,7 @@ Test(worker, new_flows_are_scheduled_counted_and_sent)
 	uint64_t new_per_backend = 0, packets_per_backend = 0;
 	for (uint32_t i = 0; i < n; i += 2) {
 		const struct dplb_vip_entry *vip = flows[i].protocol == IPPROTO_TCP ? web : dns;
-		const struct dplb_flow_entry *e = entry_of(&flows[i]);
+		const struct flow_view *e = entry_of(&flows[i]);
 
 		cr_assert_not_null(e, "flow %u not in the table", i / 2);
 		cr_assert_eq(e->backend_id, maglev_pick(vip, &flows[i]), "flow %u", i / 2);
@@ -413,30 +442,27 @@ Test(worker, new_flows_are_scheduled_counted_and_sent)
 	dplb_state_free(state);
 }
 
+/* The worker hashes a key it builds on a dirty stack (send_flows): a pad
+ * byte left unset would change the flow hash, and with it the Maglev pick,
+ * which every instance behind ECMP must agree on. */
 Test(worker, keys_built_by_the_worker_are_zero_padded)
 {
 	struct dplb_state *state = web_state(NULL, 1);
+	const struct dplb_vip_entry *web = test_vip_named(state, "web");
+	const struct dplb_vip_entry *dns = test_vip_named(state, "dns");
 	struct flow flows[64];
-	const void *key;
-	void *data;
-	uint32_t next = 0, keys = 0;
 
 	for (uint32_t i = 0; i < 64; i++)
 		flows[i] = i & 1 ? tcp_flow(i) : udp_flow(i);
 	send_flows(state, flows, 64);
 	cr_assert_eq(worker->flows.count, 64);
+	for (uint32_t i = 0; i < 64; i++) {
+		const struct dplb_vip_entry *vip = flows[i].protocol == IPPROTO_TCP ? web : dns;
+		const struct flow_view *e = entry_of(&flows[i]);
 
-	while (rte_hash_iterate(worker->flows.hash, &key, &data, &next) >= 0) {
-		const struct dplb_flow_key *k = key;
-
-		keys++;
-		cr_assert(k->pad[0] == 0 && k->pad[1] == 0 && k->pad[2] == 0,
-			  "key with pad %02x %02x %02x", k->pad[0], k->pad[1], k->pad[2]);
+		cr_assert_not_null(e, "flow %u", i);
+		cr_assert_eq(e->backend_id, maglev_pick(vip, &flows[i]), "flow %u", i);
 	}
-	cr_assert_eq(keys, 64);
-	/* And a zero-padded key built here finds every flow. */
-	for (uint32_t i = 0; i < 64; i++)
-		cr_assert_not_null(entry_of(&flows[i]), "flow %u", i);
 	dplb_state_free(state);
 }
 
@@ -444,7 +470,7 @@ Test(worker, keys_built_by_the_worker_are_zero_padded)
 
 static void age_all(const struct dplb_state *state)
 {
-	dplb_worker_age_flows(worker, state, worker->flows.slots);
+	dplb_worker_age_flows(worker, state, worker->flows.bucket_count);
 }
 
 Test(worker, idle_flows_expire_after_their_protocol_timeout)
@@ -525,17 +551,21 @@ Test(worker, ageing_in_slices_covers_the_whole_table)
 	cr_assert_eq(worker->flows.count, 1000);
 
 	worker->now = TCP_TIMEOUT;
-	while (worker->flows.count > 0 && slices < 2 * FLOW_CAPACITY / DPLB_AGEING_SLICE) {
+	/* The budget is in buckets: a slice sees at most that many flows. */
+	const uint32_t sweep =
+		(worker->flows.bucket_count + DPLB_AGEING_SLICE - 1) / DPLB_AGEING_SLICE;
+	while (worker->flows.count > 0 && slices < 2 * sweep) {
 		const uint64_t before = worker->counters.flows_expired;
 
 		dplb_worker_age_flows(worker, state, DPLB_AGEING_SLICE);
-		cr_assert_leq(worker->counters.flows_expired - before, DPLB_AGEING_SLICE,
+		cr_assert_leq(worker->counters.flows_expired - before,
+			      DPLB_AGEING_SLICE * DPLB_FLOW_BUCKET_SLOTS,
 			      "a slice did more than its budget");
 		slices++;
 	}
 	cr_assert_eq(worker->flows.count, 0, "%u flows left after %u slices", worker->flows.count,
 		     slices);
-	cr_assert_leq(slices, FLOW_CAPACITY / DPLB_AGEING_SLICE, "took %u slices", slices);
+	cr_assert_leq(slices, sweep, "took %u slices", slices);
 	cr_assert_eq(worker->counters.flows_expired, 1000);
 	check_active_counters(state);
 	dplb_state_free(state);
@@ -589,7 +619,7 @@ static void start_flows(const struct dplb_state *state, struct flow *flows, uint
 	send_flows(state, flows, MANY_FLOWS);
 	cr_assert_eq(worker->counters.new_flows, MANY_FLOWS);
 	for (uint32_t i = 0; i < MANY_FLOWS; i++) {
-		const struct dplb_flow_entry *e = entry_of(&flows[i]);
+		const struct flow_view *e = entry_of(&flows[i]);
 
 		cr_assert_not_null(e);
 		backend[i] = e->backend_id;
@@ -647,7 +677,7 @@ static void expect_moves(const struct dplb_state *after, const struct flow *flow
 	worker->now += 1;
 	send_flows(after, flows, MANY_FLOWS);
 	for (uint32_t i = 0; i < MANY_FLOWS; i++) {
-		const struct dplb_flow_entry *e = entry_of(&flows[i]);
+		const struct flow_view *e = entry_of(&flows[i]);
 
 		cr_assert_not_null(e);
 		if (before[i] == gone) {
