@@ -81,17 +81,11 @@ static void probe_of_slot(const struct dplb_flow_table *table,
 			  const struct dplb_flow_bucket *bucket, uint32_t slot,
 			  struct dplb_flow_probe *probe)
 {
-	const uint64_t h = dplb_flow_table_hash(table, bucket->client[slot],
-						bucket->meta[slot] & DPLB_FLOW_VIP_MASK);
-	const uint32_t n = table->bucket_count;
-
 	/* As dplb_flow_table_prepare, without the prefetch. */
 	probe->client = bucket->client[slot];
 	probe->vip_id = bucket->meta[slot] & DPLB_FLOW_VIP_MASK;
-	probe->primary = dplb_flow_range((uint32_t)(h >> 32), n);
-	probe->secondary = dplb_flow_range((uint32_t)h, n);
-	if (probe->secondary == probe->primary)
-		probe->secondary = probe->primary + 1 == n ? 0 : probe->primary + 1;
+	dplb_flow_table_buckets(table, dplb_flow_table_hash(table, probe->client, probe->vip_id),
+				probe);
 }
 
 static void overflow_up(struct dplb_flow_table *table, uint32_t primary)

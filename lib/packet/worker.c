@@ -65,14 +65,6 @@ int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t 
 		worker->port_ids[p] = port_ids[p];
 		if (rte_eth_dev_is_valid_port(port_ids[p]))
 			rte_eth_macaddr_get(port_ids[p], &worker->port_macs[p]);
-		worker->tx_buffers[p] = rte_zmalloc_socket(
-			"dplb_tx_buffer", RTE_ETH_TX_BUFFER_SIZE(DPLB_BURST), 0, socket);
-		if (worker->tx_buffers[p] == NULL)
-			goto nomem;
-		rte_eth_tx_buffer_init(worker->tx_buffers[p], DPLB_BURST);
-		rte_eth_tx_buffer_set_err_callback(worker->tx_buffers[p],
-						   rte_eth_tx_buffer_count_callback,
-						   &worker->counters.drops[DPLB_DROP_TX_FULL]);
 	}
 	return 0;
 nomem:
@@ -82,10 +74,6 @@ nomem:
 
 void dplb_worker_fini(struct dplb_worker *worker)
 {
-	for (uint16_t p = 0; p < worker->port_count; p++) {
-		rte_free(worker->tx_buffers[p]);
-		worker->tx_buffers[p] = NULL;
-	}
 	rte_free(worker->counters.vip);
 	rte_free(worker->counters.backend);
 	rte_free(worker->counters.vip_protection);
@@ -228,11 +216,13 @@ static uint32_t reuse_flow(struct dplb_worker *worker, const struct dplb_state *
 	return backend_id;
 }
 
+/* The Maglev hash of the 5-tuple is computed only where a flow is
+ * scheduled (or GUE needs it): an established flow's packet needs none. */
 static inline uint32_t established_backend(struct dplb_worker *worker,
 					   const struct dplb_state *state,
 					   const struct dplb_vip_entry *vip,
-					   const struct dplb_flow_key *key, uint32_t flow_hash,
-					   uint8_t tcp_flags, const struct dplb_flow_ref *ref)
+					   const struct dplb_flow_key *key, uint8_t tcp_flags,
+					   const struct dplb_flow_ref *ref)
 {
 	uint32_t backend_id;
 
@@ -244,12 +234,12 @@ static inline uint32_t established_backend(struct dplb_worker *worker,
 	 * closing, and stays. */
 	if (unlikely(dplb_flow_kind(ref) == DPLB_FLOW_TCP_CLOSING &&
 		     (tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) == RTE_TCP_SYN_FLAG))
-		return reuse_flow(worker, state, vip, key, flow_hash, tcp_flags, ref);
+		return reuse_flow(worker, state, vip, key, dplb_flow_hash(key), tcp_flags, ref);
 	track_tcp_close(ref, tcp_flags);
 	backend_id = dplb_flow_backend(ref);
 	if (likely(backend_keeps_flows(&state->backends[backend_id], vip->id)))
 		return backend_id;
-	backend_id = schedule_flow(worker, state, vip, key, flow_hash);
+	backend_id = schedule_flow(worker, state, vip, key, dplb_flow_hash(key));
 	if (backend_id != MAGLEV_NO_BACKEND)
 		move_flow(worker, ref, backend_id);
 	return backend_id;
@@ -304,20 +294,21 @@ static inline uint32_t schedule_entry(struct dplb_worker *worker, const struct d
  */
 static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct dplb_state *state,
 				       const struct dplb_vip_entry *vip,
-				       const struct dplb_flow_key *key, uint32_t flow_hash,
-				       uint8_t tcp_flags, const struct dplb_flow_probe *probe,
-				       bool found, struct dplb_flow_ref *ref)
+				       const struct dplb_flow_key *key, uint8_t tcp_flags,
+				       const struct dplb_flow_probe *probe, bool found,
+				       struct dplb_flow_ref *ref)
 {
 	struct dplb_worker_counters *counters = &worker->counters;
 	struct dplb_flow_gone gone;
 	uint32_t backend_id;
 
 	if (likely(found))
-		return established_backend(worker, state, vip, key, flow_hash, tcp_flags, ref);
+		return established_backend(worker, state, vip, key, tcp_flags, ref);
 
 	/* Every scheduler picks among up backends only. */
 	if (unlikely(vip->up_count == 0))
 		return MAGLEV_NO_BACKEND;
+	const uint32_t flow_hash = dplb_flow_hash(key);
 	/* Added before the pick, as the pick needs to know there is room;
 	 * the backend is written once it is known. */
 	const int added = dplb_flow_table_add(&worker->flows, probe, 0,
@@ -355,40 +346,47 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 }
 
 /*
- * Count what the driver took: the first sent packets of port_slot's TX
- * buffer, as their slots describe them. "Out" means sent: the packets the
- * driver refused were dropped as tx_full by the buffer's error callback and
- * count nowhere here.
+ * Hand port_slot's waiting packets to the driver. What it took counts as
+ * sent, as its slots describe it; what it refused is dropped as tx_full
+ * and counts nowhere else.
  */
-static inline void count_sent(struct dplb_worker *worker, uint16_t port_slot, uint16_t sent)
+static void transmit(struct dplb_worker *worker, uint16_t port_slot)
 {
+	struct dplb_tx_queue *queue = &worker->tx[port_slot];
 	struct dplb_worker_counters *counters = &worker->counters;
 	struct dplb_port_counters *port = &counters->port[port_slot];
-	const struct dplb_tx_slot *slot = worker->tx_slots[port_slot];
+	const uint16_t sent = rte_eth_tx_burst(worker->port_ids[port_slot], worker->index,
+					       queue->packets, queue->length);
 
 	port->tx_packets += sent;
 	for (uint16_t i = 0; i < sent; i++) {
-		port->tx_bytes += slot[i].frame_bytes;
-		if (slot[i].vip_id == DPLB_TX_NOT_FORWARDED)
+		const struct dplb_tx_slot *slot = &queue->slots[i];
+
+		port->tx_bytes += slot->frame_bytes;
+		if (slot->vip_id == DPLB_TX_NOT_FORWARDED)
 			continue;
-		counters->vip[slot[i].vip_id].packets_out++;
-		counters->vip[slot[i].vip_id].bytes_out += slot[i].ip_bytes;
-		counters->backend[slot[i].backend_id].packets_out++;
-		counters->backend[slot[i].backend_id].bytes_out += slot[i].ip_bytes;
+		counters->vip[slot->vip_id].packets_out++;
+		counters->vip[slot->vip_id].bytes_out += slot->ip_bytes;
+		counters->backend[slot->backend_id].packets_out++;
+		counters->backend[slot->backend_id].bytes_out += slot->ip_bytes;
 	}
+	if (unlikely(sent < queue->length)) {
+		counters->drops[DPLB_DROP_TX_FULL] += queue->length - sent;
+		rte_pktmbuf_free_bulk(&queue->packets[sent], queue->length - sent);
+	}
+	queue->length = 0;
 }
 
-/* Buffer m for port_slot, described by slot; a full buffer goes out. */
+/* Queue m for port_slot, described by slot; a full queue goes out. */
 static inline void send_packet(struct dplb_worker *worker, uint16_t port_slot, struct rte_mbuf *m,
 			       struct dplb_tx_slot slot)
 {
-	struct rte_eth_dev_tx_buffer *buffer = worker->tx_buffers[port_slot];
+	struct dplb_tx_queue *queue = &worker->tx[port_slot];
 
-	worker->tx_slots[port_slot][buffer->length] = slot;
-	const uint16_t sent =
-		rte_eth_tx_buffer(worker->port_ids[port_slot], worker->index, buffer, m);
-	if (sent != 0)
-		count_sent(worker, port_slot, sent);
+	queue->slots[queue->length] = slot;
+	queue->packets[queue->length] = m;
+	if (++queue->length == DPLB_BURST)
+		transmit(worker, port_slot);
 }
 
 /* A frame dplb made or answered itself: counted on the port only. */
@@ -430,7 +428,7 @@ static bool tell_sender_too_big(struct dplb_worker *worker, const struct dplb_st
 static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_state *state,
 				  uint16_t port_slot, struct rte_mbuf *m,
 				  struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
-				  uint32_t backend_id, uint32_t flow_hash)
+				  uint32_t backend_id, const struct dplb_flow_key *key)
 {
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
 		drop_packet(worker, m,
@@ -452,6 +450,8 @@ static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_
 		.src_mac = &worker->port_macs[port_slot],
 		.dst_mac = &backend->next_hop_mac,
 	};
+	/* GUE's source port spreads flows over the backend's RSS queues. */
+	const uint32_t flow_hash = vip->encap == DPLB_ENCAP_GUE ? dplb_flow_hash(key) : 0;
 	const int reason = dplb_encapsulate(m, info, &target, flow_hash, state->mtu);
 	if (unlikely(reason != 0)) {
 		if (reason == DPLB_DROP_TOO_BIG &&
@@ -506,7 +506,7 @@ static void handle_arp(struct dplb_worker *worker, const struct dplb_state *stat
 static bool send_to_every_backend(struct dplb_worker *worker, const struct dplb_state *state,
 				  uint16_t port_slot, struct rte_mbuf *m,
 				  struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
-				  uint32_t hash)
+				  const struct dplb_flow_key *key)
 {
 	const uint32_t copies = RTE_MIN(vip->up_count, (uint32_t)DPLB_ICMP_COPIES_MAX);
 
@@ -521,10 +521,10 @@ static bool send_to_every_backend(struct dplb_worker *worker, const struct dplb_
 		worker->counters.icmp_error_copies++;
 		copy_info.ip = rte_pktmbuf_mtod_offset(copy, struct rte_ipv4_hdr *, info->l2_len);
 		worker->counters.icmp_errors_forwarded += forward_packet(
-			worker, state, port_slot, copy, &copy_info, vip, vip->up_ids[i], hash);
+			worker, state, port_slot, copy, &copy_info, vip, vip->up_ids[i], key);
 	}
 	worker->counters.icmp_errors_forwarded +=
-		forward_packet(worker, state, port_slot, m, info, vip, vip->up_ids[0], hash);
+		forward_packet(worker, state, port_slot, m, info, vip, vip->up_ids[0], key);
 	return true;
 }
 
@@ -567,11 +567,11 @@ static bool forward_icmp_error(struct dplb_worker *worker, const struct dplb_sta
 	else if (dplb_scheduler_is_hashing(vip->scheduler))
 		backend_id = dplb_hash_pick(vip, &key, hash);
 	else
-		return send_to_every_backend(worker, state, port_slot, m, info, vip, hash);
+		return send_to_every_backend(worker, state, port_slot, m, info, vip, &key);
 	if (backend_id == MAGLEV_NO_BACKEND)
 		return false;
 	worker->counters.icmp_errors_forwarded +=
-		forward_packet(worker, state, port_slot, m, info, vip, backend_id, hash);
+		forward_packet(worker, state, port_slot, m, info, vip, backend_id, &key);
 	return true;
 }
 
@@ -599,13 +599,13 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 {
 	struct dplb_packet_info info[DPLB_BURST];
 	struct dplb_flow_key keys[DPLB_BURST];
-	uint32_t hashes[DPLB_BURST];
 	struct dplb_flow_probe probes[DPLB_BURST];
 	struct dplb_flow_ref refs[DPLB_BURST];
 	bool found[DPLB_BURST];
 	const struct dplb_vip_entry *vips[DPLB_BURST];
 	struct rte_mbuf *vip_packets[DPLB_BURST];
 	struct dplb_port_counters *port = &worker->counters.port[port_slot];
+	uint64_t rx_bytes = 0;
 	uint16_t vip_count = 0;
 
 	for (uint16_t i = 0; i < count && i < DPLB_PREFETCH_AHEAD; i++)
@@ -619,8 +619,7 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 
 		if (i + DPLB_PREFETCH_AHEAD < count)
 			rte_prefetch0(rte_pktmbuf_mtod(packets[i + DPLB_PREFETCH_AHEAD], void *));
-		port->rx_packets++;
-		port->rx_bytes += rte_pktmbuf_pkt_len(m);
+		rx_bytes += rte_pktmbuf_pkt_len(m);
 		const enum destination_mac to = destination_mac(m, &worker->port_macs[port_slot]);
 		if (unlikely(to == MAC_OTHER)) {
 			drop_packet(worker, m, DPLB_DROP_NOT_OUR_MAC);
@@ -659,7 +658,6 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		struct dplb_flow_key *key = &keys[vip_count];
 		dplb_flow_key_set(key, ip->src_addr, ip->dst_addr, ports[0], ports[1],
 				  ip->next_proto_id);
-		hashes[vip_count] = dplb_flow_hash(key);
 		dplb_flow_table_prepare(&worker->flows, &probes[vip_count],
 					dplb_flow_client(ip->src_addr, ports[0], ports[1]),
 					vip->id);
@@ -670,6 +668,8 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		dplb_protect_prefetch(&vip->protection, ip->src_addr);
 		vip_count++;
 	}
+	port->rx_packets += count;
+	port->rx_bytes += rx_bytes;
 	if (vip_count == 0)
 		return;
 
@@ -695,8 +695,8 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 			continue;
 		}
 		const uint32_t backend_id =
-			resolve_backend(worker, state, vips[i], &keys[i], hashes[i],
-					info[i].tcp_flags, &probes[i], found[i], &refs[i]);
+			resolve_backend(worker, state, vips[i], &keys[i], info[i].tcp_flags,
+					&probes[i], found[i], &refs[i]);
 		table_changes |= !found[i];
 		if (unlikely(backend_id == DPLB_NEW_FLOW_DROPPED)) {
 			drop_packet(worker, vip_packets[i], DPLB_DROP_RATE_LIMITED);
@@ -707,7 +707,7 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 			worker->counters.backend[backend_id].bytes_in += info[i].ip_len;
 		}
 		forward_packet(worker, state, port_slot, vip_packets[i], &info[i], vips[i],
-			       backend_id, hashes[i]);
+			       backend_id, &keys[i]);
 	}
 }
 
@@ -755,10 +755,8 @@ static void send_from_management(struct dplb_worker *worker)
 void dplb_worker_flush_tx(struct dplb_worker *worker)
 {
 	for (uint16_t p = 0; p < worker->port_count; p++)
-		if (worker->tx_buffers[p]->length != 0)
-			count_sent(worker, p,
-				   rte_eth_tx_buffer_flush(worker->port_ids[p], worker->index,
-							   worker->tx_buffers[p]));
+		if (worker->tx[p].length != 0)
+			transmit(worker, p);
 }
 
 /*
@@ -790,7 +788,12 @@ void dplb_worker_end_iteration(struct dplb_worker *worker, uint64_t tsc, bool bu
 			worker->start_tsc + (uint64_t)(worker->now + 1) * worker->tsc_hz;
 	}
 	send_from_management(worker);
-	dplb_worker_flush_tx(worker);
+	/* Under load, bursts fill and go out by themselves; what is left waits
+	 * a little for company, unless nothing more is coming. */
+	if (!busy || tsc >= worker->next_drain_tsc) {
+		dplb_worker_flush_tx(worker);
+		worker->next_drain_tsc = tsc + worker->tsc_hz * DPLB_TX_DRAIN_US / 1000000;
+	}
 	age_on_schedule(worker, dplb_current_state(worker->publisher), tsc);
 	worker->counters.flows_active = worker->flows.count;
 	worker->counters.loops++;

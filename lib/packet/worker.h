@@ -23,6 +23,9 @@
 #define DPLB_BURST 32
 /* How many flow-table buckets the ageing walk visits per slice. */
 #define DPLB_AGEING_SLICE 16
+/* How long a packet may wait for a TX burst to fill while packets keep
+ * coming (DPDK's l3fwd drains every 100 us too). */
+#define DPLB_TX_DRAIN_US 100
 /* ICMP "fragmentation needed" a worker may send per second. */
 #define DPLB_FRAG_NEEDED_PER_SECOND 1000
 
@@ -35,6 +38,13 @@ struct dplb_tx_slot {
 };
 
 #define DPLB_TX_NOT_FORWARDED UINT16_MAX
+
+/* A port's packets waiting for the driver: slots[i] describes packets[i]. */
+struct dplb_tx_queue {
+	uint16_t length;
+	struct rte_mbuf *packets[DPLB_BURST];
+	struct dplb_tx_slot slots[DPLB_BURST];
+};
 _Static_assert(DPLB_MAX_VIP_IDS <= DPLB_TX_NOT_FORWARDED, "a VIP id is never the marker");
 _Static_assert(DPLB_MAX_VIP_IDS <= DPLB_FLOW_VIP_MASK + 1, "a VIP id fits a flow's meta word");
 _Static_assert(DPLB_MAX_BACKEND_IDS <= UINT16_MAX + 1, "a backend id fits a flow's 16 bits");
@@ -49,10 +59,9 @@ struct dplb_worker {
 	uint16_t port_count;
 	uint16_t port_ids[DPLB_MAX_PORTS];
 	struct rte_ether_addr port_macs[DPLB_MAX_PORTS];
-	struct rte_eth_dev_tx_buffer *tx_buffers[DPLB_MAX_PORTS];
-	/* tx_slots[p][i] describes tx_buffers[p]->pkts[i]: packets count as
-	 * sent (port, VIP, backend) only once the driver has taken them. */
-	struct dplb_tx_slot tx_slots[DPLB_MAX_PORTS][DPLB_BURST];
+	/* Packets count as sent (port, VIP, backend) only once the driver
+	 * has taken them. */
+	struct dplb_tx_queue tx[DPLB_MAX_PORTS];
 	/* Frames for the management lcore (ARP), and frames it wants sent
 	 * (ARP requests, mbuf->port = port slot): workers own every TX queue,
 	 * so the management lcore sends through one. Either may be NULL. */
@@ -62,6 +71,7 @@ struct dplb_worker {
 	uint64_t tsc_hz;
 	uint64_t next_second_tsc; /* when now next changes */
 	uint64_t next_ageing_tsc; /* when the next ageing slice is due */
+	uint64_t next_drain_tsc;  /* when waiting TX packets go out anyway */
 	unsigned int lcore_id;
 	volatile bool *stop;
 	uint32_t round_robin_cursor[DPLB_MAX_VIP_IDS];
@@ -96,7 +106,8 @@ void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *
 
 /*
  * Everything a loop iteration does besides receiving: advance the clock,
- * send what the management lcore handed over, flush TX buffers, age a slice
+ * send what the management lcore handed over, flush TX queues (when the
+ * iteration received nothing or DPLB_TX_DRAIN_US have passed), age a slice
  * of flows when one is due, publish occupancy. tsc is rte_rdtsc(); busy
  * says whether anything was received. Exposed so benchmarks run exactly the
  * daemon's loop.
