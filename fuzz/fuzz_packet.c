@@ -297,8 +297,7 @@ static void flush(void)
 {
 	void *frame;
 
-	worker->counters.port[0].tx_packets +=
-		rte_eth_tx_buffer_flush(port_id, 0, worker->tx_buffers[0]);
+	dplb_worker_flush_tx(worker);
 	while (rte_ring_sc_dequeue(to_management, &frame) == 0)
 		rte_pktmbuf_free(frame);
 }
@@ -313,7 +312,7 @@ static void run_burst(const struct dplb_state *state, struct rte_mbuf **burst, u
 static void expire_everything(const struct dplb_state *state)
 {
 	worker->now += 1000000;
-	dplb_worker_age_flows(worker, state, worker->flows.slots);
+	dplb_worker_age_flows(worker, state, worker->flows.bucket_count);
 	if (worker->flows.count != 0)
 		fail("flows left after expiring them all");
 	/* Every snapshot has the VIPs and backends of the first. */
@@ -363,7 +362,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (clock_steps[(plan >> 4) & 0x03] != 0) {
 		worker->now += clock_steps[(plan >> 4) & 0x03];
-		dplb_worker_age_flows(worker, state, worker->flows.slots);
+		dplb_worker_age_flows(worker, state, worker->flows.bucket_count);
 	}
 
 	burst[count++] = fuzzed_frame(frame, length, split, layout);
