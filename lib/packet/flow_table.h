@@ -34,6 +34,9 @@
  * insert that finds its candidate buckets full reuses a slot whose flow has
  * already timed out, so a flood of new flows does not wait for the walk.
  *
+ * IPv4 only: an IPv6 source does not fit the key word, so IPv6 flows will
+ * need buckets of their own layout (two keys of 16-byte sources a line).
+ *
  * Single writer (the worker that owns it); nothing here is shared. The
  * bucket hash is seeded per table, so outsiders cannot aim flows at one
  * bucket. No DPDK: the caller provides the memory (dplb_flow_table_size),
@@ -280,16 +283,16 @@ static inline bool dplb_flow_table_find(const struct dplb_flow_table *table,
 
 /*
  * Look up count prepared probes: found[i] says whether probes[i] is there,
- * refs[i] where. Primaries are checked first for the whole burst, and the
- * secondaries that must be looked at are prefetched together before any is
- * read, so even those misses overlap.
+ * refs[i] where. In passes over the whole burst, so that cache misses
+ * overlap: primaries (prefetched by prepare), then the overflow counts of
+ * the misses, then the secondaries those counts send us to.
  */
 static inline void dplb_flow_table_find_bulk(const struct dplb_flow_table *table,
 					     const struct dplb_flow_probe *probes, uint32_t count,
 					     struct dplb_flow_ref *refs, bool *found)
 {
-	uint32_t second_look[count > 0 ? count : 1];
-	uint32_t seconds = 0;
+	uint32_t missed[count > 0 ? count : 1];
+	uint32_t misses = 0, seconds = 0;
 
 	for (uint32_t i = 0; i < count; i++) {
 		struct dplb_flow_bucket *bucket = &table->buckets[probes[i].primary];
@@ -300,13 +303,21 @@ static inline void dplb_flow_table_find_bulk(const struct dplb_flow_table *table
 		if (__builtin_expect(mask != 0, 1)) {
 			refs[i].bucket = bucket;
 			refs[i].slot = (uint32_t)__builtin_ctz(mask);
-		} else if (table->overflow[probes[i].primary] != 0) {
+		} else {
+			__builtin_prefetch(&table->overflow[probes[i].primary]);
+			missed[misses++] = i;
+		}
+	}
+	for (uint32_t k = 0; k < misses; k++) {
+		const uint32_t i = missed[k];
+
+		if (table->overflow[probes[i].primary] != 0) {
 			__builtin_prefetch(&table->buckets[probes[i].secondary], 1);
-			second_look[seconds++] = i;
+			missed[seconds++] = i;
 		}
 	}
 	for (uint32_t k = 0; k < seconds; k++) {
-		const uint32_t i = second_look[k];
+		const uint32_t i = missed[k];
 		struct dplb_flow_bucket *bucket = &table->buckets[probes[i].secondary];
 		const unsigned int mask =
 			dplb_flow_bucket_match(bucket, probes[i].client, probes[i].vip_id);
