@@ -293,12 +293,12 @@ uint32_t dplb_flow_table_expire(struct dplb_flow_table *table, uint32_t now, uin
 	for (uint32_t visited = 0; visited < buckets; visited++) {
 		struct dplb_flow_bucket *bucket = &table->buckets[cursor];
 
-		/* Stop before a bucket whose flows might not all fit in gone. */
-		if (gone_max - removed < DPLB_FLOW_BUCKET_SLOTS)
-			break;
 		for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS; s++) {
 			if (!slot_expired(table, bucket, s, now))
 				continue;
+			/* gone is full: the next call starts at this bucket. */
+			if (removed == gone_max)
+				goto out;
 			gone[removed].vip_id = bucket->meta[s] & DPLB_FLOW_VIP_MASK;
 			gone[removed].backend_id = bucket->backend[s];
 			removed++;
@@ -308,6 +308,7 @@ uint32_t dplb_flow_table_expire(struct dplb_flow_table *table, uint32_t now, uin
 		if (++cursor == table->bucket_count)
 			cursor = 0;
 	}
+out:
 	table->expire_cursor = cursor;
 	return removed;
 }
