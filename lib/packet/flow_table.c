@@ -190,19 +190,16 @@ static uint32_t other_bucket(const struct dplb_flow_table *table,
 }
 
 /*
- * Free a slot of bucket `index` by moving one of its flows to its other
- * bucket, or, failing that, one flow of that other bucket on to its own
- * other bucket first (DPLB_FLOW_MAX_MOVES = 2). Returns the freed slot or
- * -1. Breadth first: every one-move way is tried before any two-move one.
+ * Free a slot of bucket `index` with exactly `moves` moves: one of its
+ * flows to its other bucket (1), or a flow of that other bucket on to its
+ * own other bucket first (2). Returns the freed slot or -1.
  */
-static int make_room(struct dplb_flow_table *table, uint32_t index)
+static int make_room(struct dplb_flow_table *table, uint32_t index, uint32_t moves)
 {
 	struct dplb_flow_bucket *bucket = &table->buckets[index];
-	uint32_t alternative[DPLB_FLOW_BUCKET_SLOTS];
 
-	for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS; s++) {
-		alternative[s] = other_bucket(table, bucket, s);
-		struct dplb_flow_bucket *alt = &table->buckets[alternative[s]];
+	for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS && moves == 1; s++) {
+		struct dplb_flow_bucket *alt = &table->buckets[other_bucket(table, bucket, s)];
 		const unsigned int room = free_slots(alt);
 
 		if (room != 0) {
@@ -210,8 +207,8 @@ static int make_room(struct dplb_flow_table *table, uint32_t index)
 			return (int)s;
 		}
 	}
-	for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS; s++) {
-		struct dplb_flow_bucket *alt = &table->buckets[alternative[s]];
+	for (uint32_t s = 0; s < DPLB_FLOW_BUCKET_SLOTS && moves == 2; s++) {
+		struct dplb_flow_bucket *alt = &table->buckets[other_bucket(table, bucket, s)];
 
 		for (uint32_t t = 0; t < DPLB_FLOW_BUCKET_SLOTS; t++) {
 			struct dplb_flow_bucket *beyond =
@@ -260,16 +257,21 @@ int dplb_flow_table_add(struct dplb_flow_table *table, const struct dplb_flow_pr
 	}
 	if (!room)
 		return 0;
-	for (uint32_t c = 0; c < 2; c++) {
-		const int slot = make_room(table, candidates[c]);
+	/* Breadth first: every one-move way, from either bucket, before any
+	 * two-move one. */
+	for (uint32_t moves = 1; moves <= DPLB_FLOW_MAX_MOVES; moves++) {
+		for (uint32_t c = 0; c < 2; c++) {
+			const int slot = make_room(table, candidates[c], moves);
 
-		if (slot < 0)
-			continue;
-		fill_slot(table, candidates[c], (uint32_t)slot, probe, backend_id, kind, now);
-		table->count++;
-		ref->bucket = &table->buckets[candidates[c]];
-		ref->slot = (uint32_t)slot;
-		return 1;
+			if (slot < 0)
+				continue;
+			fill_slot(table, candidates[c], (uint32_t)slot, probe, backend_id, kind,
+				  now);
+			table->count++;
+			ref->bucket = &table->buckets[candidates[c]];
+			ref->slot = (uint32_t)slot;
+			return 1;
+		}
 	}
 	return 0;
 }
