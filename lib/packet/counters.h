@@ -39,6 +39,8 @@
 	  "ICMP not an echo to dplb or a VIP, nor an error about a VIP flow")                      \
 	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")                       \
 	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full")    \
+	X(EXCEPTION_BUSY, "exception_busy",                                                        \
+	  "frame for the kernel's exception path (tap): the worker's ring to it is full")          \
 	X(ACL_DENIED, "acl_denied", "source not allowed by the VIP's allow and deny lists")        \
 	X(RATE_LIMITED, "rate_limited",                                                            \
 	  "new flow beyond the VIP's new_flow_rate (rate_limit_action = drop)")                    \
@@ -95,6 +97,9 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	X(flows_rescheduled, DPLB_COUNTER,                                                         \
 	  "Established flows given a new backend because theirs was removed or down")              \
 	X(to_management, DPLB_COUNTER, "Frames passed to the management lcore")                    \
+	X(exception_to_kernel, DPLB_COUNTER,                                                       \
+	  "Frames for dplb's own address passed to the kernel's exception path: TCP, UDP, and "    \
+	  "ICMP other than echo requests")                                                         \
 	X(arp_replies, DPLB_COUNTER, "ARP requests for dplb's address answered")                   \
 	X(icmp_echo_replies, DPLB_COUNTER, "ICMP echo requests answered")                          \
 	X(icmp_frag_needed_sent, DPLB_COUNTER,                                                     \
