@@ -1,13 +1,15 @@
 /*
- * Per-worker counters.
+ * Per-worker counters, and the management lcore's counters of the
+ * kernel's exception path.
  *
  * Each worker writes only its own struct dplb_worker_counters, with plain
  * stores (no atomics on the hot path); readers on the management lcore sum
  * them. Every counter is declared once, in one of the X-macro lists below
  * (drop reasons, per-worker counters, port counters, VIP and backend
- * counters, VIP protection counters): the structs, the enum of drop reasons and every export are
- * generated from them, so names cannot drift apart. The label arrays are
- * defined in counters.c.
+ * counters, VIP protection counters, exception path counters): the
+ * structs, the enum of drop reasons and every export are generated from
+ * them, so names cannot drift apart. The label arrays are defined in
+ * counters.c.
  */
 #ifndef DPLB_COUNTERS_H
 #define DPLB_COUNTERS_H
@@ -141,6 +143,21 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	  "Packets of new flows beyond the VIP's new_flow_rate, dropped or forwarded without a "   \
 	  "flow entry as its rate_limit_action says")
 
+/* struct dplb_exception_counters: the kernel's exception path as the
+ * management lcore runs it (control/exception_path.h), between the workers'
+ * rings and the tap interfaces; written by the management lcore only. */
+#define DPLB_EXCEPTION_COUNTERS(X)                                                                 \
+	X(exception_to_tap, DPLB_COUNTER,                                                          \
+	  "Frames written to the kernel's tap interfaces: those the workers passed "               \
+	  "(exception_to_kernel), and ARP replies and announcements for dplb's address")           \
+	X(exception_tap_refused, DPLB_COUNTER,                                                     \
+	  "Frames for the kernel dropped because its tap interface did not take them")             \
+	X(exception_from_kernel, DPLB_COUNTER,                                                     \
+	  "Frames the kernel sent on its tap interfaces, handed to a worker to send on the port")  \
+	X(exception_from_kernel_dropped, DPLB_COUNTER,                                             \
+	  "Frames the kernel sent that were dropped: the ring to the worker that sends them "      \
+	  "was full")
+
 #define DPLB_COUNTER_FIELD(field, kind, help) uint64_t field;
 
 struct dplb_traffic_counters {
@@ -153,6 +170,10 @@ struct dplb_port_counters {
 
 struct dplb_vip_protection_counters {
 	DPLB_VIP_PROTECTION_COUNTERS(DPLB_COUNTER_FIELD)
+};
+
+struct dplb_exception_counters {
+	DPLB_EXCEPTION_COUNTERS(DPLB_COUNTER_FIELD)
 };
 
 #define DPLB_MAX_COUNTED_PORTS 8
