@@ -19,7 +19,8 @@ What is proven here, with exception_path = tap:
   port's MAC: the kernel is never asked;
 - the counters say so, and nothing was dropped on the way;
 - a reload that changes dplb's address moves the tap's; one that turns the
-  exception path off is refused (it needs a restart).
+  exception path off is refused (it needs a restart);
+- health checks, HTTP and SYN, work through the tap alone.
 And with exception_path = none (the default): the same connection fails,
 its SYNs dropped and counted (not_for_vip), and there is no tap.
 
@@ -230,6 +231,26 @@ def test_the_tap_follows_a_reloaded_address_and_the_path_itself_needs_a_restart(
                  "the reload to be refused")
         assert "exception_path" in lb.output()[1]
         assert addresses(testbed) == [f"{new_address}/25"]
+
+
+def test_health_checks_go_through_the_tap(testbed, tmp_path):
+    """With no management leg, health checks (HTTP, and tcp as a SYN from a
+    raw socket) leave from the kernel's address on the tap and their
+    answers come back through dplb."""
+    text = config_text([("web", "198.18.1.80", 80, "tcp", "ipip",
+                         {BACKENDS["b1"]: 1, BACKENDS["b2"]: 1}),
+                        ("syn", "198.18.1.81", 80, "tcp", "ipip", {BACKENDS["b3"]: 1})],
+                       static_macs=True)
+    text = text.replace("[dataplane]\n", "[dataplane]\nexception_path = tap\n", 1)
+    text = text.replace("health_check = none", "health_check = http:/health\n"
+                        "health_interval_ms = 200", 1)
+    text = text.replace("health_check = none", "health_check = tcp\nhealth_interval_ms = 200", 1)
+    with dplb_running(testbed, tmp_path, text) as lb:
+        for vip, count in (("web", 2), ("syn", 1)):
+            wait_for(lambda: lb.telemetry(f"/dplb/backends,{vip}")["health"] ==
+                     ["healthy"] * count, f"{vip}'s backends to be healthy")
+        stats = lb.stats()
+        assert stats["exception_to_kernel"] > 0 and stats["exception_from_kernel"] > 0, stats
 
 
 def test_without_an_exception_path_tcp_to_dplbs_address_is_dropped(testbed, tmp_path):
