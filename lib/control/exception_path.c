@@ -445,11 +445,11 @@ bool dplb_exception_path_take_arp(struct dplb_context *ctx, struct rte_mbuf *m,
 		return false;
 	/* A reply to a request of the kernel's (or of dplb's: the kernel
 	 * ignores answers it did not ask for), or a neighbour announcing its
-	 * own address (not dplb's: the kernel would defend it). */
+	 * own address (not dplb's: the kernel would defend it; nor 0.0.0.0). */
 	const bool reply_to_us = arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY) &&
 				 data->arp_tip == state->local_address;
-	const bool announcement =
-		data->arp_sip == data->arp_tip && data->arp_sip != state->local_address;
+	const bool announcement = data->arp_sip == data->arp_tip && data->arp_sip != 0 &&
+				  data->arp_sip != state->local_address;
 
 	if (!reply_to_us && !announcement)
 		return false;
