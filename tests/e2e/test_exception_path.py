@@ -20,7 +20,8 @@ What is proven here, with exception_path = tap:
 - the counters say so, and nothing was dropped on the way;
 - a reload that changes dplb's address moves the tap's; one that turns the
   exception path off is refused (it needs a restart);
-- health checks, HTTP and SYN, work through the tap alone.
+- health checks, HTTP and SYN, work through the tap alone;
+- an interface that has the tap's name already keeps dplb from starting.
 And with exception_path = none (the default): the same connection fails,
 its SYNs dropped and counted (not_for_vip), and there is no tap.
 
@@ -39,8 +40,8 @@ import threading
 import pytest
 
 from harness.e2e_testbed import (CLIENT_ADDR, CLIENT_MAC, ETH_P_ARP, LB_ADDR, LB_MAC, BACKENDS,
-                                 Sniffer, config_text, dplb_running, in_netns, mac_bytes,
-                                 parse_frame, running_testbed, wait_for, WAIT_SECONDS)
+                                 LiveDplb, Sniffer, config_text, dplb_running, in_netns,
+                                 mac_bytes, parse_frame, running_testbed, wait_for, WAIT_SECONDS)
 
 SERVER_PORT = 2222
 TAP = "dplb0"  # exception_interface's default
@@ -251,6 +252,19 @@ def test_health_checks_go_through_the_tap(testbed, tmp_path):
                      ["healthy"] * count, f"{vip}'s backends to be healthy")
         stats = lb.stats()
         assert stats["exception_to_kernel"] > 0 and stats["exception_from_kernel"] > 0, stats
+
+
+def test_an_interface_of_the_taps_name_stops_dplb_from_starting(testbed, tmp_path):
+    """Another dplb's tap, say: dplb refuses to start rather than share it."""
+    testbed.exec("lb", "ip", "tuntap", "add", "dev", TAP, "mode", "tap")
+    lb = LiveDplb(testbed, tmp_path)
+    try:
+        with pytest.raises(AssertionError, match="an interface named dplb0 exists already"):
+            lb.start(make_config("tap"))
+    finally:
+        code, _, err = lb.stop()
+        testbed.exec("lb", "ip", "link", "del", TAP)
+    assert code == 1, err
 
 
 def test_without_an_exception_path_tcp_to_dplbs_address_is_dropped(testbed, tmp_path):
