@@ -22,11 +22,15 @@
 #include "control/context.h"
 #include "control/control.h"
 #include "control/dataplane.h"
+#include "control/exception_path.h"
 #include "control/management.h"
 #include "control/state_builder.h"
 #include "health/health.h"
 
 #define MANAGEMENT_PERIOD_MS 10
+/* While frames pass through the exception path, the loop waits less: the
+ * workers' frames for the kernel wake nothing up. */
+#define EXCEPTION_PERIOD_MS 1
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
@@ -180,15 +184,18 @@ static void install_signal_handlers(void)
 
 /* The management lcore: bounded slices of work, then sleep, never spin.
  * The sleep ends early when an HTTP client is waiting for an answer, a
- * health check answers or a snapshot's tables are built. */
+ * health check answers, a snapshot's tables are built or the kernel sends
+ * a frame on the exception path. */
 static void management_loop(struct dplb_context *ctx, struct dplb_api *api)
 {
 	/* A SIGHUP's reload, which may end in a later round's tick. */
 	struct dplb_control_result reload = { 0 };
 
 	while (!stop_requested) {
-		const int fds[] = { dplb_health_fd(ctx->health),
-				    dplb_state_builder_fd(ctx->builder) };
+		int fds[DPLB_API_WAIT_MAX_FDS] = { dplb_health_fd(ctx->health),
+						   dplb_state_builder_fd(ctx->builder) };
+		const unsigned int fd_count =
+			2 + dplb_exception_path_fds(ctx->exception, fds + 2, RTE_DIM(fds) - 2);
 
 		pthread_mutex_lock(&ctx->management_lock);
 		/* First: it may end a change, letting the next one go on. */
@@ -201,7 +208,9 @@ static void management_loop(struct dplb_context *ctx, struct dplb_api *api)
 		}
 		dplb_api_poll(api);
 		pthread_mutex_unlock(&ctx->management_lock);
-		dplb_api_wait(api, fds, RTE_DIM(fds), MANAGEMENT_PERIOD_MS);
+		dplb_api_wait(api, fds, fd_count,
+			      dplb_exception_path_busy(ctx->exception) ? EXCEPTION_PERIOD_MS
+								       : MANAGEMENT_PERIOD_MS);
 	}
 	dplb_state_builder_free(ctx->builder);
 	ctx->builder = NULL;

@@ -27,13 +27,14 @@ struct dplb_api *dplb_api_start(struct dplb_context *ctx, char *error);
 /* Answer every request that is ready; never blocks. Management lcore. */
 void dplb_api_poll(struct dplb_api *api);
 
-#define DPLB_API_WAIT_MAX_FDS 4
+/* The health checker's, the state builder's and a tap per port. */
+#define DPLB_API_WAIT_MAX_FDS 16
 
 /*
  * Sleep at most max_ms, less when a client needs an answer or one of
  * other_fds (count of them, at most DPLB_API_WAIT_MAX_FDS: the health
- * checker's, the state builder's; -1 for none) is readable. Call without
- * the management lock held.
+ * checker's, the state builder's, the exception path's taps; -1 for none)
+ * is readable. Call without the management lock held.
  */
 void dplb_api_wait(struct dplb_api *api, const int *other_fds, unsigned int count,
 		   unsigned int max_ms);

@@ -173,6 +173,27 @@ static json_t *health_totals_json(const struct dplb_context *ctx)
 	return o;
 }
 
+/* The kernel's exception path: its interfaces and what passed through
+ * them (the workers' side, exception_to_kernel, is in the totals). */
+static json_t *exception_path_json(const struct dplb_context *ctx)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	const struct dplb_config *config = state->config;
+	json_t *o = json_object(), *interfaces = json_array();
+	char name[DPLB_INTERFACE_NAME_MAX];
+
+	put_string(o, "mode", dplb_exception_path_name(config->exception_path));
+	for (uint16_t p = 0; config->exception_path == DPLB_EXCEPTION_TAP && p < ctx->port_count;
+	     p++)
+		if (dplb_exception_interface_name(config->exception_interface, p, name) == 0)
+			json_array_append_new(interfaces, json_string(name));
+	json_object_set_new(o, "interfaces", interfaces);
+#define PUT_EXCEPTION(field, kind, help) put_u64(o, #field, ctx->exception_counters.field);
+	DPLB_EXCEPTION_COUNTERS(PUT_EXCEPTION)
+#undef PUT_EXCEPTION
+	return o;
+}
+
 void dplb_rate_memory_init(struct dplb_rate_memory *memory)
 {
 	memset(memory, 0, sizeof(*memory));
@@ -232,6 +253,7 @@ json_t *dplb_view_stats(const struct dplb_context *ctx, struct dplb_rate_memory 
 	put_u64(o, "reloads_ok", ctx->reloads_ok);
 	put_u64(o, "reloads_failed", ctx->reloads_failed);
 	json_object_set_new(o, "health", health_totals_json(ctx));
+	json_object_set_new(o, "exception_path", exception_path_json(ctx));
 	const struct dplb_log_drops log = dplb_log_dropped();
 #define PUT_LOG(field, help) put_u64(o, #field, log.field);
 	DPLB_LOG_METRICS(PUT_LOG)

@@ -133,6 +133,11 @@ static void write_process(FILE *out, const struct dplb_context *ctx)
 	fprintf(out, "%s %lu\n", name, (unsigned long)log.field);
 	DPLB_LOG_METRICS(WRITE_LOG)
 #undef WRITE_LOG
+#define WRITE_EXCEPTION(field, kind, help)                                                         \
+	family(out, "", #field, kind, help, name, sizeof(name));                                   \
+	fprintf(out, "%s %lu\n", name, (unsigned long)ctx->exception_counters.field);
+	DPLB_EXCEPTION_COUNTERS(WRITE_EXCEPTION)
+#undef WRITE_EXCEPTION
 }
 
 static void write_ports(FILE *out, const struct dplb_context *ctx, const struct samples *s)

@@ -77,36 +77,41 @@ static void traffic_fields(struct field_line *line, const struct dplb_traffic_co
 }
 
 /*
- * Every packet a worker received was sent, dropped (one reason each) or
- * handed to the management lcore. Two kinds of packets are sent without
- * having been received: ARP requests the management lcore sends through
- * worker 0, and the copies of an ICMP error sent to every backend of a VIP
- * without a shared table (counted as they are made). After the workers
- * stopped.
+ * Every packet a worker received was sent, dropped (one reason each),
+ * handed to the management lcore or passed to the kernel (exception path).
+ * Three kinds of packets are sent without having been received: ARP
+ * requests the management lcore sends through worker 0, the frames the
+ * kernel sends on the exception path (through worker 0 too), and the
+ * copies of an ICMP error sent to every backend of a VIP without a shared
+ * table (counted as they are made). After the workers stopped.
  */
 static void print_balance(const struct dplb_context *ctx, const struct dplb_worker_counters *totals,
 			  FILE *out)
 {
 	struct dplb_port_counters ports;
-	uint64_t requests_sent = ctx->arp_requests_sent;
+	uint64_t from_management =
+		ctx->arp_requests_sent + ctx->exception_counters.exception_from_kernel;
 
 	dplb_port_counters_sum(ctx, totals, &ports);
-	/* Requests still in the ring when the workers stopped were never sent. */
+	/* Frames still in the ring when the workers stopped were never sent. */
 	if (ctx->worker_count > 0 && ctx->workers[0].from_management != NULL)
-		requests_sent -= RTE_MIN(requests_sent,
-					 (uint64_t)rte_ring_count(ctx->workers[0].from_management));
+		from_management -= RTE_MIN(
+			from_management, (uint64_t)rte_ring_count(ctx->workers[0].from_management));
 	const uint64_t drops = dplb_drops_total(totals->drops);
-	const uint64_t out_side = ports.tx_packets + drops + totals->to_management;
-	const uint64_t in_side = ports.rx_packets + requests_sent + totals->icmp_error_copies;
+	const uint64_t out_side =
+		ports.tx_packets + drops + totals->to_management + totals->exception_to_kernel;
+	const uint64_t in_side = ports.rx_packets + from_management + totals->icmp_error_copies;
 	const uint64_t copies = totals->icmp_error_copies;
 	const bool balances = out_side == in_side;
 
 	fprintf(out,
 		"  balance: rx %" PRIu64 " = tx %" PRIu64 " + drops %" PRIu64
-		" + to management %" PRIu64 " - ARP requests from management %" PRIu64
+		" + to management %" PRIu64 " + to kernel %" PRIu64
+		" - ARP requests and kernel frames from management %" PRIu64
 		" - ICMP error copies %" PRIu64 ": %s",
-		ports.rx_packets, ports.tx_packets, drops, totals->to_management, requests_sent,
-		copies, balances ? "balances" : "does not balance");
+		ports.rx_packets, ports.tx_packets, drops, totals->to_management,
+		totals->exception_to_kernel, from_management, copies,
+		balances ? "balances" : "does not balance");
 	if (out_side < in_side)
 		fprintf(out, " (%" PRIu64 " packets unaccounted for)", in_side - out_side);
 	else if (out_side > in_side)
@@ -149,6 +154,9 @@ static void print_counters(const struct dplb_context *ctx,
 	line_start(&line, out, "  management: ");
 	line_field(&line, "arp_requests_sent", ctx->arp_requests_sent);
 	line_field(&line, "arp_answers_learned", ctx->arp_answers_learned);
+#define EXCEPTION_FIELD(field, kind, help) line_field(&line, #field, ctx->exception_counters.field);
+	DPLB_EXCEPTION_COUNTERS(EXCEPTION_FIELD)
+#undef EXCEPTION_FIELD
 	line_end(&line);
 	const struct dplb_log_drops log = dplb_log_dropped();
 

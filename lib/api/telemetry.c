@@ -53,6 +53,10 @@ static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_d
 	rte_tel_data_add_dict_u64(d, "arp_requests_sent", ctx->arp_requests_sent);
 	rte_tel_data_add_dict_u64(d, "arp_answers_learned", ctx->arp_answers_learned);
 	rte_tel_data_add_dict_u64(d, "next_hop_updates", ctx->next_hop_updates);
+#define ADD_EXCEPTION(field, kind, help)                                                           \
+	rte_tel_data_add_dict_u64(d, #field, ctx->exception_counters.field);
+	DPLB_EXCEPTION_COUNTERS(ADD_EXCEPTION)
+#undef ADD_EXCEPTION
 	dplb_health_totals(ctx->health, &health);
 #define ADD_HEALTH_TOTAL(field, help) rte_tel_data_add_dict_u64(d, "health_" #field, health.field);
 	DPLB_HEALTH_TOTALS(ADD_HEALTH_TOTAL)

@@ -105,6 +105,12 @@ static const struct name_value rate_limit_action_names[] = {
 	{ NULL, 0 },
 };
 
+static const struct name_value exception_path_names[] = {
+	{ "none", DPLB_EXCEPTION_NONE },
+	{ "tap", DPLB_EXCEPTION_TAP },
+	{ NULL, 0 },
+};
+
 static const struct name_value protocol_names[] = {
 	{ "tcp", DPLB_PROTO_TCP },
 	{ "udp", DPLB_PROTO_UDP },
@@ -117,6 +123,7 @@ _Static_assert(sizeof(enum dplb_encap) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_health_check) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_health_tcp_mode) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_rate_limit_action) == sizeof(uint32_t), "enum size");
+_Static_assert(sizeof(enum dplb_exception_kind) == sizeof(uint32_t), "enum size");
 
 /* Sort key of a kept error: file order, file-wide problems (line 0) last. */
 struct error_key {
@@ -503,6 +510,35 @@ static void parse_token_file_key(struct loader *ld, const struct key_spec *spec,
 	memcpy(config->token_file, value, len + 1);
 }
 
+/* A Linux interface name: what the kernel takes (at most 15 bytes, not "."
+ * or ".."), in the characters names have everywhere in dplb. */
+static void parse_interface_name_key(struct loader *ld, const struct key_spec *spec,
+				     const char *value, void *base)
+{
+	const size_t len = strlen(value);
+	const size_t span = dplb_name_span(value, len);
+
+	if (len >= spec->size) {
+		key_error(ld, spec,
+			  "\"%.*s\" is too long for an interface name (%zu characters, "
+			  "at most %zu)",
+			  quote_len(len), value, len, spec->size - 1);
+		return;
+	}
+	if (span < len) {
+		key_error(ld, spec,
+			  "bad character '%c' in interface name \"%s\" "
+			  "(allowed: " DPLB_NAME_CHARACTERS ")",
+			  value[span], value);
+		return;
+	}
+	if (!strcmp(value, ".") || !strcmp(value, "..")) {
+		key_error(ld, spec, "\"%s\" is not an interface name", value);
+		return;
+	}
+	memcpy(field_of(base, spec), value, len + 1);
+}
+
 /* Maglev needs a prime table size so every backend's permutation is full. */
 static void parse_maglev_size_key(struct loader *ld, const struct key_spec *spec, const char *value,
 				  void *base)
@@ -870,6 +906,24 @@ static const struct key_spec key_table[] = {
 		 "rings), as logged at start-up; set more for a driver that holds buffers of "
 		 "its own (net_pcap with infinite_rx keeps the whole capture). Needs a restart "
 		 "to change." },
+	{ SECTION_DATAPLANE, "exception_path", parse_enum_key, CONFIG_FIELD(exception_path),
+	  .names = exception_path_names,
+	  .doc = "Where frames for dplb's own address that dplb does not answer itself go. none: "
+		 "they are dropped (not_for_vip, icmp_unhandled). tap: to the kernel, through a "
+		 "tap interface per port (exception_interface) that dplb creates at start with "
+		 "the port's MAC and address/prefix_length, and whatever the kernel sends there "
+		 "goes out of the port; so ssh, a BGP daemon or health checks can use dplb's "
+		 "address. The kernel gets TCP and UDP to dplb's address, ICMP to it other than "
+		 "echo requests, ARP replies to it and neighbours' ARP announcements; dplb keeps "
+		 "answering ARP requests and pings for its address, and the kernel never sees "
+		 "VIP traffic. Needs prefix_length and /dev/net/tun; needs a restart to "
+		 "change." },
+	{ SECTION_DATAPLANE, "exception_interface", parse_interface_name_key,
+	  CONFIG_FIELD(exception_interface),
+	  .doc = "Name of the first port's tap interface (exception_path = tap), 1..15 of "
+		 "A-Z a-z 0-9 _ . - (default dplb0). With several ports the next ones count its "
+		 "trailing number up (dplb0, dplb1, ...), so it must end in one. No interface of "
+		 "that name may exist when dplb starts. Needs a restart to change." },
 
 	{ SECTION_MANAGEMENT, "listen", parse_listen_key, CONFIG_FIELD(listen_address),
 	  .doc = "Address and port of the HTTP endpoint (JSON, Prometheus metrics, changes), "
@@ -1818,6 +1872,43 @@ static void check_addresses(struct loader *ld)
 	}
 }
 
+/* exception_path = tap: the kernel's interfaces get address/prefix_length
+ * (without a prefix the kernel would reach no neighbour), and each port's
+ * interface needs a name. */
+static void check_exception_path(struct loader *ld)
+{
+	const struct dplb_config *config = ld->config;
+	const int path_line = ld->seen[key_index(SECTION_DATAPLANE, "exception_path")];
+	const int name_line = ld->seen[key_index(SECTION_DATAPLANE, "exception_interface")];
+	char name[DPLB_INTERFACE_NAME_MAX];
+
+	if (config->exception_path != DPLB_EXCEPTION_TAP)
+		return;
+	if (config->prefix_length == 0)
+		report(ld, path_line,
+		       "exception_path = tap needs prefix_length in [dataplane]: the kernel's "
+		       "interface gets address/prefix_length");
+	for (uint32_t slot = 1; slot < config->port_count; slot++) {
+		const int rc =
+			dplb_exception_interface_name(config->exception_interface, slot, name);
+
+		if (rc == -EINVAL) {
+			report(ld, name_line ? name_line : path_line,
+			       "exception_interface \"%s\" ends in no number: with %u ports the "
+			       "next ones' interfaces count it up (dplb0, dplb1, ...)",
+			       config->exception_interface, config->port_count);
+			return;
+		}
+		if (rc != 0) {
+			report(ld, name_line ? name_line : path_line,
+			       "exception_interface \"%s\": port %u's interface name would be "
+			       "longer than 15 characters",
+			       config->exception_interface, config->port_ids[slot]);
+			return;
+		}
+	}
+}
+
 static void check_file(struct loader *ld)
 {
 	if (!ld->dataplane_line)
@@ -1830,6 +1921,7 @@ static void check_file(struct loader *ld)
 		report(ld, 0, "no [vip:NAME] sections: nothing to balance");
 	check_vip_tuples(ld);
 	check_addresses(ld);
+	check_exception_path(ld);
 }
 
 static void set_defaults(struct dplb_config *config)
@@ -1842,6 +1934,8 @@ static void set_defaults(struct dplb_config *config)
 	config->tcp_closing_timeout = DPLB_DEFAULT_TCP_CLOSING_TIMEOUT;
 	config->gue_port = DPLB_DEFAULT_GUE_PORT;
 	config->mtu = DPLB_DEFAULT_MTU;
+	snprintf(config->exception_interface, sizeof(config->exception_interface), "%s",
+		 DPLB_DEFAULT_EXCEPTION_INTERFACE);
 	snprintf(config->listen_address, sizeof(config->listen_address), "127.0.0.1");
 	config->listen_port = 8080;
 	config->persist_changes = true;
@@ -2080,6 +2174,35 @@ const char *dplb_rate_limit_action_name(enum dplb_rate_limit_action action)
 	return value_name(rate_limit_action_names, action);
 }
 
+const char *dplb_exception_path_name(enum dplb_exception_kind path)
+{
+	return value_name(exception_path_names, path);
+}
+
+int dplb_exception_interface_name(const char *first, uint32_t slot, char *out)
+{
+	const size_t len = strlen(first);
+	size_t digits = 0;
+	int written;
+
+	if (slot == 0) {
+		if (len >= DPLB_INTERFACE_NAME_MAX)
+			return -ENAMETOOLONG;
+		memcpy(out, first, len + 1);
+		return 0;
+	}
+	while (digits < len && digits < 9 && first[len - digits - 1] >= '0' &&
+	       first[len - digits - 1] <= '9')
+		digits++;
+	if (digits == 0)
+		return -EINVAL;
+	const unsigned long number = strtoul(first + len - digits, NULL, 10) + slot;
+
+	written = snprintf(out, DPLB_INTERFACE_NAME_MAX, "%.*s%0*lu", (int)(len - digits), first,
+			   (int)digits, number);
+	return written < 0 || written >= DPLB_INTERFACE_NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
 /* The value text names among names, for the API's enumerations. */
 static int parse_name(const struct name_value *names, const char *text, uint32_t *value)
 {
@@ -2205,9 +2328,14 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		config->flow_table_size, config->tcp_timeout, config->udp_timeout,
 		config->tcp_closing_timeout, config->gue_port, config->mtu);
 	if (config->mbufs != 0)
-		fprintf(out, "%u\n", config->mbufs);
+		fprintf(out, "%u", config->mbufs);
 	else
-		fprintf(out, "sized from the ports\n");
+		fprintf(out, "sized from the ports");
+	if (config->exception_path == DPLB_EXCEPTION_TAP)
+		fprintf(out, ", exception path tap %s", config->exception_interface);
+	else
+		fprintf(out, ", no exception path");
+	fprintf(out, "\n");
 	fprintf(out,
 		"management: listen %s:%u, token file %s, health checks from %s, tcp by %s, "
 		"API changes %s\n",
@@ -2284,11 +2412,12 @@ static void write_value_syntax(FILE *out, const struct key_spec *spec)
 			write_roff_text(out, nv->name);
 		}
 	} else {
-		write_roff_text(out, spec->parse == parse_ipv4_key	   ? "ADDRESS"
-				     : spec->parse == parse_mac_key	   ? "MAC"
-				     : spec->parse == parse_ports_key	   ? "ID[,ID...]"
-				     : spec->parse == parse_listen_key	   ? "ADDRESS[:PORT]"
-				     : spec->parse == parse_token_file_key ? "PATH"
+		write_roff_text(out, spec->parse == parse_ipv4_key	       ? "ADDRESS"
+				     : spec->parse == parse_mac_key	       ? "MAC"
+				     : spec->parse == parse_ports_key	       ? "ID[,ID...]"
+				     : spec->parse == parse_listen_key	       ? "ADDRESS[:PORT]"
+				     : spec->parse == parse_token_file_key     ? "PATH"
+				     : spec->parse == parse_interface_name_key ? "NAME"
 				     : spec->parse == parse_backend_key
 					     ? "ADDRESS [weight=N] [state=up|drain|down] [mac=MAC] "
 					       "[health_KEY=VALUE...] [slow_start=SECONDS]"

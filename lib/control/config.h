@@ -57,6 +57,15 @@ static inline bool dplb_scheduler_is_hashing(enum dplb_scheduler scheduler)
 
 enum dplb_encap { DPLB_ENCAP_IPIP, DPLB_ENCAP_GUE };
 
+/* Where frames for dplb's own address that the data path does not answer
+ * go: nowhere (dropped), or to the kernel through a tap interface per port
+ * (control/exception_path.h). */
+enum dplb_exception_kind { DPLB_EXCEPTION_NONE, DPLB_EXCEPTION_TAP };
+
+/* A Linux interface name and its NUL (IFNAMSIZ). */
+#define DPLB_INTERFACE_NAME_MAX 16
+#define DPLB_DEFAULT_EXCEPTION_INTERFACE "dplb0"
+
 /* What becomes of a new flow beyond its VIP's new_flow_rate: dropped, or
  * forwarded by the VIP's hash without a flow entry. */
 enum dplb_rate_limit_action { DPLB_RATE_LIMIT_DROP, DPLB_RATE_LIMIT_STATELESS };
@@ -176,6 +185,10 @@ struct dplb_config {
 	uint16_t gue_port;	      /* UDP destination port of GUE, host order */
 	uint32_t mtu;		      /* largest IP packet we may send */
 	uint32_t mbufs;		      /* packet buffers; 0: sized from what the ports need */
+	enum dplb_exception_kind exception_path;
+	/* The first port's tap interface; the others' are named after it
+	 * (dplb_exception_interface_name). */
+	char exception_interface[DPLB_INTERFACE_NAME_MAX];
 
 	/* [management] */
 	char listen_address[64]; /* IPv4 text, default 127.0.0.1 */
@@ -273,12 +286,23 @@ int dplb_config_format_backend(const struct dplb_backend_config *b, char *out, s
  */
 int dplb_config_parse_backend(const char *value, struct dplb_backend_config *out, char *error);
 
+/*
+ * The name of the kernel interface of port slot's exception path, from
+ * first, the first port's ([dataplane] exception_interface): first itself
+ * for slot 0; for the others its trailing number counted up by slot, as
+ * wide as it is written (dplb0, dplb1...; tap08, tap09, tap10). Returns 0,
+ * -EINVAL when slot > 0 and first ends in no number, or -ENAMETOOLONG when
+ * the name would not fit out (DPLB_INTERFACE_NAME_MAX bytes). Any thread.
+ */
+int dplb_exception_interface_name(const char *first, uint32_t slot, char *out);
+
 /* Names used in the file and in messages. */
 const char *dplb_scheduler_name(enum dplb_scheduler s);
 const char *dplb_encap_name(enum dplb_encap e);
 const char *dplb_backend_state_name(enum dplb_backend_state s);
 const char *dplb_protocol_name(uint8_t protocol);
 const char *dplb_rate_limit_action_name(enum dplb_rate_limit_action action);
+const char *dplb_exception_path_name(enum dplb_exception_kind path);
 
 /* Parse "drop" | "stateless"; returns 0 or -EINVAL. */
 int dplb_rate_limit_action_parse(const char *text, enum dplb_rate_limit_action *out);

@@ -119,6 +119,10 @@ static const struct field settings[] = {
 	SETTING("gue_port", gue_port),
 	RESTART_SETTING("mtu", mtu),
 	RESTART_SETTING("mbufs", mbufs),
+	/* The taps are made at start-up, with the ports. */
+	RESTART_SETTING("exception_path", exception_path),
+	{ "exception_interface", offsetof(struct dplb_config, exception_interface),
+	  sizeof(((struct dplb_config *)0)->exception_interface), FIELD_STRING, true },
 	{ "listen", offsetof(struct dplb_config, listen_address),
 	  sizeof(((struct dplb_config *)0)->listen_address), FIELD_STRING, false },
 	SETTING("listen", listen_port),

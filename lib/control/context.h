@@ -41,6 +41,7 @@ struct dplb_port_setup {
 };
 
 struct dplb_state_builder;
+struct dplb_exception_path;
 
 struct dplb_context {
 	char config_path[DPLB_PATH_MAX];
@@ -74,6 +75,10 @@ struct dplb_context {
 	uint64_t arp_requests_sent;
 	uint64_t arp_answers_learned;
 	uint64_t next_hop_updates; /* snapshots made because a MAC changed */
+	/* The kernel's taps (control/exception_path.h), NULL without; what
+	 * the management lcore moved through them. */
+	struct dplb_exception_path *exception;
+	struct dplb_exception_counters exception_counters;
 	/* The HTTP API listens beyond loopback (set by dplb_api_start): a
 	 * reload may not take its token away unnoticed. */
 	bool api_exposed;

@@ -20,6 +20,7 @@
 #include "control/context.h"
 #include "control/control.h"
 #include "control/dataplane.h"
+#include "control/exception_path.h"
 #include "control/neighbor.h"
 #include "health/health.h"
 
@@ -36,11 +37,11 @@
 
 /* What the pool must hold for the ports to run, by where buffers wait. */
 struct pool_need {
-	uint32_t rx_descriptors; /* the RX rings, full */
+	uint32_t rx_descriptors; /* the RX rings, full: the ports' and the taps' */
 	uint32_t tx_descriptors; /* sent, not yet freed by the NIC */
 	uint32_t caches;	 /* per-lcore mempool caches, the main lcore's too */
 	uint32_t bursts;	 /* a received burst and a TX buffer per worker and port */
-	uint32_t rings;		 /* the workers' rings to and from the management lcore */
+	uint32_t rings;		 /* the workers' rings: to and from management, to the kernel */
 	uint32_t spare;
 };
 
@@ -52,10 +53,12 @@ static uint32_t pool_need_total(const struct pool_need *need)
 
 static struct pool_need pool_need(const struct dplb_context *ctx)
 {
+	const uint32_t rings_per_worker = ctx->exception != NULL ? 3u : 2u;
 	struct pool_need need = {
+		.rx_descriptors = dplb_exception_path_rx_descriptors(ctx->exception),
 		.caches = (ctx->worker_count + 1u) * MBUF_CACHE_HELD,
 		.bursts = ctx->worker_count * ctx->port_count * 2u * DPLB_BURST,
-		.rings = ctx->worker_count * 2u * MANAGEMENT_RING_SIZE,
+		.rings = ctx->worker_count * rings_per_worker * MANAGEMENT_RING_SIZE,
 		.spare = MBUF_SPARE,
 	};
 
@@ -347,6 +350,10 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 		if (rc != 0)
 			return rc;
 	}
+	/* The config was taken over: the snapshot that serves holds it. */
+	rc = dplb_exception_path_create(ctx, dplb_current_state(ctx->publisher)->config);
+	if (rc != 0)
+		return rc;
 	rc = create_pool(ctx, mbufs, mtu);
 	if (rc != 0)
 		return rc;
@@ -355,6 +362,9 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 		if (rc != 0)
 			return rc;
 	}
+	rc = dplb_exception_path_start(ctx, mtu);
+	if (rc != 0)
+		return rc;
 	rc = check_pool_after_start(ctx);
 	if (rc != 0)
 		return rc;
@@ -384,6 +394,13 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 							  RING_F_SP_ENQ | RING_F_SC_DEQ);
 		if (worker->to_management == NULL || worker->from_management == NULL)
 			return -ENOMEM;
+		if (ctx->exception != NULL) {
+			snprintf(name, sizeof(name), "dplb_to_kernel_%u", index);
+			worker->to_kernel = rte_ring_create(name, MANAGEMENT_RING_SIZE, socket,
+							    RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (worker->to_kernel == NULL)
+				return -ENOMEM;
+		}
 		worker->publisher = ctx->publisher;
 		worker->rcu = ctx->rcu;
 		worker->stop = &ctx->stop_workers;
@@ -428,10 +445,12 @@ void dplb_release(struct dplb_context *ctx)
 			setup->status = DPLB_PORT_CLOSED;
 		}
 	}
+	dplb_exception_path_release(ctx);
 	if (ctx->workers != NULL) {
 		for (uint16_t w = 0; w < ctx->worker_count; w++) {
 			free_ring(ctx->workers[w].to_management);
 			free_ring(ctx->workers[w].from_management);
+			free_ring(ctx->workers[w].to_kernel);
 			dplb_worker_fini(&ctx->workers[w]);
 		}
 		rte_free(ctx->workers);

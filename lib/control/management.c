@@ -8,7 +8,8 @@
  * other ARP frame to this lcore through a ring each (single producer, single
  * consumer), so resolving neighbors costs the workers one enqueue. Workers
  * own every TX queue (a PMD may have only one), so the management lcore's
- * ARP requests go out through worker 0, by another ring.
+ * ARP requests go out through worker 0, by another ring. With an exception
+ * path, the ARP frames the kernel may be waiting for go on to it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "common/log.h"
 #include "control/context.h"
 #include "control/control.h"
+#include "control/exception_path.h"
 #include "control/management.h"
 #include "control/neighbor.h"
 #include "control/state_builder.h"
@@ -85,7 +87,9 @@ static bool learn_from_workers(struct dplb_context *ctx, uint64_t now)
 					changed = true;
 					ctx->arp_answers_learned++;
 				}
-				rte_pktmbuf_free(frames[i]);
+				if (arp == NULL ||
+				    !dplb_exception_path_take_arp(ctx, frames[i], arp))
+					rte_pktmbuf_free(frames[i]);
 			}
 		}
 	}
@@ -231,6 +235,7 @@ void dplb_management_tick(struct dplb_context *ctx)
 	state = dplb_current_state(ctx->publisher); /* the old one may be gone */
 	if (timers_due)
 		send_requests(ctx, state, now);
+	dplb_exception_path_poll(ctx);
 	dplb_publisher_reclaim(ctx->publisher);
 	ctx->last_timers_ms = now;
 }

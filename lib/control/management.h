@@ -1,6 +1,7 @@
 /*
  * The management lcore's own work between API requests: ARP and next hops,
- * health results turned into snapshots, retired snapshots freed.
+ * health results turned into snapshots, the kernel's exception path,
+ * retired snapshots freed.
  */
 #ifndef DPLB_MANAGEMENT_H
 #define DPLB_MANAGEMENT_H
@@ -13,7 +14,8 @@
  * One bounded slice of management work: publish a snapshot whose tables
  * were built off the loop (ending the change that asked for it), take ARP
  * frames from the workers, learn and expire next hops (publishing a new
- * snapshot when a MAC changes), ask about unresolved next hops, free
+ * snapshot when a MAC changes), ask about unresolved next hops, move the
+ * exception path's frames between the workers and the kernel, free
  * retired snapshots. Never blocks; call it every few milliseconds.
  * Management lcore.
  */

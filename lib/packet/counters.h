@@ -1,13 +1,15 @@
 /*
- * Per-worker counters.
+ * Per-worker counters, and the management lcore's counters of the
+ * kernel's exception path.
  *
  * Each worker writes only its own struct dplb_worker_counters, with plain
  * stores (no atomics on the hot path); readers on the management lcore sum
  * them. Every counter is declared once, in one of the X-macro lists below
  * (drop reasons, per-worker counters, port counters, VIP and backend
- * counters, VIP protection counters): the structs, the enum of drop reasons and every export are
- * generated from them, so names cannot drift apart. The label arrays are
- * defined in counters.c.
+ * counters, VIP protection counters, exception path counters): the
+ * structs, the enum of drop reasons and every export are generated from
+ * them, so names cannot drift apart. The label arrays are defined in
+ * counters.c.
  */
 #ifndef DPLB_COUNTERS_H
 #define DPLB_COUNTERS_H
@@ -39,6 +41,8 @@
 	  "ICMP not an echo to dplb or a VIP, nor an error about a VIP flow")                      \
 	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")                       \
 	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full")    \
+	X(EXCEPTION_BUSY, "exception_busy",                                                        \
+	  "frame for the kernel's exception path (tap): the worker's ring to it is full")          \
 	X(ACL_DENIED, "acl_denied", "source not allowed by the VIP's allow and deny lists")        \
 	X(RATE_LIMITED, "rate_limited",                                                            \
 	  "new flow beyond the VIP's new_flow_rate (rate_limit_action = drop)")                    \
@@ -95,6 +99,9 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	X(flows_rescheduled, DPLB_COUNTER,                                                         \
 	  "Established flows given a new backend because theirs was removed or down")              \
 	X(to_management, DPLB_COUNTER, "Frames passed to the management lcore")                    \
+	X(exception_to_kernel, DPLB_COUNTER,                                                       \
+	  "Frames for dplb's own address passed to the kernel's exception path: TCP, UDP, and "    \
+	  "ICMP other than echo requests")                                                         \
 	X(arp_replies, DPLB_COUNTER, "ARP requests for dplb's address answered")                   \
 	X(icmp_echo_replies, DPLB_COUNTER, "ICMP echo requests answered")                          \
 	X(icmp_frag_needed_sent, DPLB_COUNTER,                                                     \
@@ -136,6 +143,21 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	  "Packets of new flows beyond the VIP's new_flow_rate, dropped or forwarded without a "   \
 	  "flow entry as its rate_limit_action says")
 
+/* struct dplb_exception_counters: the kernel's exception path as the
+ * management lcore runs it (control/exception_path.h), between the workers'
+ * rings and the tap interfaces; written by the management lcore only. */
+#define DPLB_EXCEPTION_COUNTERS(X)                                                                 \
+	X(exception_to_tap, DPLB_COUNTER,                                                          \
+	  "Frames written to the kernel's tap interfaces: those the workers passed "               \
+	  "(exception_to_kernel), and ARP replies and announcements for dplb's address")           \
+	X(exception_tap_refused, DPLB_COUNTER,                                                     \
+	  "Frames for the kernel dropped because its tap interface did not take them")             \
+	X(exception_from_kernel, DPLB_COUNTER,                                                     \
+	  "Frames the kernel sent on its tap interfaces, handed to a worker to send on the port")  \
+	X(exception_from_kernel_dropped, DPLB_COUNTER,                                             \
+	  "Frames the kernel sent that were dropped: the ring to the worker that sends them "      \
+	  "was full")
+
 #define DPLB_COUNTER_FIELD(field, kind, help) uint64_t field;
 
 struct dplb_traffic_counters {
@@ -148,6 +170,10 @@ struct dplb_port_counters {
 
 struct dplb_vip_protection_counters {
 	DPLB_VIP_PROTECTION_COUNTERS(DPLB_COUNTER_FIELD)
+};
+
+struct dplb_exception_counters {
+	DPLB_EXCEPTION_COUNTERS(DPLB_COUNTER_FIELD)
 };
 
 #define DPLB_MAX_COUNTED_PORTS 8

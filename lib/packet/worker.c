@@ -91,6 +91,27 @@ static inline void drop_packet(struct dplb_worker *worker, struct rte_mbuf *m,
 	rte_pktmbuf_free(m);
 }
 
+/*
+ * A packet for dst that the data path does not handle itself goes to the
+ * kernel when dst is dplb's own address and there is an exception path
+ * (control/exception_path.h), and is dropped as exception_busy when its
+ * ring is full: a worker never waits for the management lcore. Otherwise
+ * it is dropped as reason says.
+ */
+static void pass_to_kernel(struct dplb_worker *worker, const struct dplb_state *state,
+			   struct rte_mbuf *m, uint32_t dst, enum dplb_drop_reason reason)
+{
+	if (worker->to_kernel == NULL || dst != state->local_address) {
+		drop_packet(worker, m, reason);
+		return;
+	}
+	if (unlikely(rte_ring_sp_enqueue(worker->to_kernel, m) != 0)) {
+		drop_packet(worker, m, DPLB_DROP_EXCEPTION_BUSY);
+		return;
+	}
+	worker->counters.exception_to_kernel++;
+}
+
 enum destination_mac { MAC_OURS, MAC_GROUP, MAC_OTHER };
 
 /* Whom the frame is addressed to. A switch flooding unknown unicast, or a
@@ -586,7 +607,8 @@ static void handle_icmp(struct dplb_worker *worker, const struct dplb_state *sta
 		return;
 	if (!dplb_state_answers_ping(state, info->ip->dst_addr) ||
 	    !dplb_icmp_is_echo_request(m, info)) {
-		drop_packet(worker, m, DPLB_DROP_ICMP_UNHANDLED);
+		/* Echo replies and errors for the kernel's own traffic. */
+		pass_to_kernel(worker, state, m, info->ip->dst_addr, DPLB_DROP_ICMP_UNHANDLED);
 		return;
 	}
 	dplb_icmp_echo_reply(m, info, &worker->port_macs[port_slot]);
@@ -648,7 +670,7 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		const struct dplb_vip_entry *vip =
 			dplb_state_find_vip(state, ip->dst_addr, pi->dst_port, ip->next_proto_id);
 		if (unlikely(vip == NULL)) {
-			drop_packet(worker, m, DPLB_DROP_NOT_FOR_VIP);
+			pass_to_kernel(worker, state, m, ip->dst_addr, DPLB_DROP_NOT_FOR_VIP);
 			continue;
 		}
 		/* The ports from the header (TCP and UDP both begin with them),

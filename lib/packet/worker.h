@@ -67,6 +67,10 @@ struct dplb_worker {
 	 * so the management lcore sends through one. Either may be NULL. */
 	struct rte_ring *to_management;
 	struct rte_ring *from_management;
+	/* Frames for the kernel's exception path (control/exception_path.h):
+	 * TCP, UDP and ICMP for dplb's own address that the worker does not
+	 * answer itself. NULL without one: they are dropped. */
+	struct rte_ring *to_kernel;
 	uint64_t start_tsc;
 	uint64_t tsc_hz;
 	uint64_t next_second_tsc; /* when now next changes */

@@ -267,6 +267,8 @@ Test(config_good, defaults_applied)
 	cr_assert_str_eq(c->listen_address, "127.0.0.1");
 	cr_assert_eq(c->listen_port, 8080);
 	cr_assert_str_eq(c->token_file, "");
+	cr_assert_eq(c->exception_path, DPLB_EXCEPTION_NONE);
+	cr_assert_str_eq(c->exception_interface, "dplb0");
 
 	cr_assert_eq(c->vip_count, 1);
 	v = &c->vips[0];
@@ -1291,4 +1293,137 @@ Test(config_protection, the_summary_says_it)
 			   text);
 	free(text);
 	dplb_config_free(c);
+}
+
+/* ---- the kernel's exception path --------------------------------------- */
+
+/* A valid file whose [dataplane] has ports, address/prefix and extra lines
+ * (from line 4 on). */
+static void write_exception_config(const char *ports, const char *prefix, const char *extra)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text),
+		 "[dataplane]\nports = %s\naddress = 10.0.0.1\n%s%s\n[vip:a]\n"
+		 "address = 10.0.0.100\nbackend = 10.0.0.2\n",
+		 ports, extra, prefix);
+	write_tmp(text);
+}
+
+Test(config_exception_path, tap_and_the_interface_names_of_every_port)
+{
+	struct dplb_config *c;
+	char name[DPLB_INTERFACE_NAME_MAX];
+	char *text = NULL;
+	size_t size = 0;
+
+	write_exception_config("0 1 2", "prefix_length = 24\n",
+			       "exception_path = tap\nexception_interface = lb-7\n");
+	c = load_good(tmp_path);
+	remove_tmp();
+	cr_assert_eq(c->exception_path, DPLB_EXCEPTION_TAP);
+	cr_assert_str_eq(c->exception_interface, "lb-7");
+	cr_assert_str_eq(dplb_exception_path_name(c->exception_path), "tap");
+	for (uint32_t slot = 0; slot < c->port_count; slot++) {
+		const char *want[] = { "lb-7", "lb-8", "lb-9" };
+
+		cr_assert_eq(dplb_exception_interface_name(c->exception_interface, slot, name), 0);
+		cr_assert_str_eq(name, want[slot]);
+	}
+	FILE *out = open_memstream(&text, &size);
+
+	cr_assert_not_null(out);
+	dplb_config_print(c, out);
+	cr_assert_eq(fclose(out), 0);
+	cr_assert_not_null(strstr(text, ", exception path tap lb-7\n"), "%s", text);
+	free(text);
+	dplb_config_free(c);
+
+	/* One port: any name; none: no prefix_length needed. */
+	write_exception_config("0", "prefix_length = 24\n",
+			       "exception_path = tap\nexception_interface = kernel\n");
+	c = load_good(tmp_path);
+	remove_tmp();
+	cr_assert_str_eq(c->exception_interface, "kernel");
+	dplb_config_free(c);
+	write_exception_config("0 1", "", "exception_path = none\nexception_interface = x\n");
+	c = load_good(tmp_path);
+	remove_tmp();
+	cr_assert_eq(c->exception_path, DPLB_EXCEPTION_NONE);
+	dplb_config_free(c);
+}
+
+Test(config_exception_path, names_count_up_the_trailing_number_as_wide_as_it_is)
+{
+	static const struct {
+		const char *first;
+		uint32_t slot;
+		int rc;
+		const char *name;
+	} cases[] = {
+		{ "dplb0", 0, 0, "dplb0" },
+		{ "dplb0", 1, 0, "dplb1" },
+		{ "dplb0", 7, 0, "dplb7" },
+		{ "tap08", 2, 0, "tap10" },
+		{ "tap9", 1, 0, "tap10" },
+		{ "007", 3, 0, "010" },
+		{ "kernel", 0, 0, "kernel" },
+		{ "kernel", 1, -EINVAL, NULL },
+		{ "abcdefghijklm99", 0, 0, "abcdefghijklm99" },
+		{ "abcdefghijklm99", 1, -ENAMETOOLONG, NULL },
+		{ "abcdefghijklmno0", 0, -ENAMETOOLONG, NULL },
+	};
+	char name[DPLB_INTERFACE_NAME_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const int rc = dplb_exception_interface_name(cases[i].first, cases[i].slot, name);
+
+		cr_assert_eq(rc, cases[i].rc, "%s slot %u: rc %d", cases[i].first, cases[i].slot,
+			     rc);
+		if (rc == 0)
+			cr_assert_str_eq(name, cases[i].name);
+	}
+}
+
+Test(config_exception_path, bad_values_are_refused_with_their_line)
+{
+	static const struct {
+		const char *ports;
+		const char *prefix;
+		const char *extra;
+		int line;
+		const char *needle;
+	} cases[] = {
+		{ "0", "prefix_length = 24\n", "exception_path = kni\n", 4,
+		  "exception_path in [dataplane]: unknown value \"kni\" (expected none or tap)" },
+		{ "0", "prefix_length = 24\n", "exception_interface = dplb/0\n", 4,
+		  "exception_interface in [dataplane]: bad character '/' in interface name "
+		  "\"dplb/0\" (allowed: A-Z a-z 0-9 _ . -)" },
+		{ "0", "prefix_length = 24\n", "exception_interface = abcdefghijklmnop\n", 4,
+		  "exception_interface in [dataplane]: \"abcdefghijklmnop\" is too long for an "
+		  "interface name (16 characters, at most 15)" },
+		{ "0", "prefix_length = 24\n", "exception_interface = ..\n", 4,
+		  "exception_interface in [dataplane]: \"..\" is not an interface name" },
+		/* Found once the whole file is read, named where they can be fixed. */
+		{ "0", "", "exception_path = tap\n", 4,
+		  "exception_path = tap needs prefix_length in [dataplane]: the kernel's "
+		  "interface gets address/prefix_length" },
+		{ "0 1", "prefix_length = 24\n", "exception_path = tap\nexception_interface = lb\n",
+		  5,
+		  "exception_interface \"lb\" ends in no number: with 2 ports the next ones' "
+		  "interfaces count it up (dplb0, dplb1, ...)" },
+		{ "0 1", "prefix_length = 24\n",
+		  "exception_path = tap\nexception_interface = abcdefghijklm99\n", 5,
+		  "exception_interface \"abcdefghijklm99\": port 1's interface name would be "
+		  "longer than 15 characters" },
+	};
+	struct dplb_config_errors errs;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_exception_config(cases[i].ports, cases[i].prefix, cases[i].extra);
+		load_bad(tmp_path, &errs);
+		expect_count(&errs, 1);
+		expect_error(&errs, tmp_path, cases[i].line, cases[i].needle);
+		remove_tmp();
+	}
 }

@@ -291,6 +291,14 @@ Test(config_diff, marks_the_keys_that_need_a_restart)
 	cr_assert_eq(dplb_config_diff_needs_restart(before, after, keys, sizeof(keys)), 2);
 	cr_assert_str_eq(keys, "ports,flow_table_size");
 	dplb_config_free(after);
+
+	/* The taps are made at start-up. */
+	after = dplb_config_clone(before);
+	after->exception_path = DPLB_EXCEPTION_TAP;
+	snprintf(after->exception_interface, sizeof(after->exception_interface), "lb0");
+	cr_assert_eq(dplb_config_diff_needs_restart(before, after, keys, sizeof(keys)), 2);
+	cr_assert_str_eq(keys, "exception_path,exception_interface");
+	dplb_config_free(after);
 	dplb_config_free(before);
 }
 

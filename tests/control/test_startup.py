@@ -103,5 +103,6 @@ def test_the_exit_summary_adds_up(tmp_path):
     out, stats, _, summary = run_capture(tmp_path, config(scheduler="round-robin"), packets)
     rx, tx = len(packets), len(flows) + 1 + 1 + 3
     assert len(out) == tx
-    assert (f"  balance: rx {rx} = tx {tx} + drops 5 + to management 1 - ARP requests from "
-            f"management 0 - ICMP error copies 2: balances\n") in summary, summary
+    assert (f"  balance: rx {rx} = tx {tx} + drops 5 + to management 1 + to kernel 0 - ARP "
+            f"requests and kernel frames from management 0 - ICMP error copies 2: "
+            f"balances\n") in summary, summary

@@ -996,6 +996,117 @@ Test(worker, a_syn_reusing_a_closed_flow_is_a_new_connection)
 	dplb_state_free(after);
 }
 
+/* ---- the kernel's exception path ------------------------------------------ */
+
+#define LOCAL_ADDRESS "10.0.0.1" /* web_state's [dataplane] address */
+
+/* An ICMP message of type (code 0, 8 bytes of payload) from 10.9.9.9 to dst. */
+static struct rte_mbuf *make_icmp(uint32_t dst, uint8_t type)
+{
+	const uint16_t length = sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_icmp_hdr) + 8;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+
+	cr_assert_not_null(m, "mbuf pool empty");
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)rte_pktmbuf_append(
+		m, sizeof(struct rte_ether_hdr) + length);
+	cr_assert_not_null(eth);
+	memset(eth, 0, sizeof(*eth) + length);
+	rte_ether_addr_copy(&worker->port_macs[0], &eth->dst_addr);
+	eth->src_addr.addr_bytes[0] = 0x02;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	struct rte_ipv4_hdr *ip4 = (struct rte_ipv4_hdr *)(eth + 1);
+	ip4->version_ihl = RTE_IPV4_VHL_DEF;
+	ip4->total_length = rte_cpu_to_be_16(length);
+	ip4->time_to_live = 64;
+	ip4->next_proto_id = IPPROTO_ICMP;
+	ip4->src_addr = ip("10.9.9.9");
+	ip4->dst_addr = dst;
+	ip4->hdr_checksum = rte_ipv4_cksum(ip4);
+	struct rte_icmp_hdr *icmp = (struct rte_icmp_hdr *)(ip4 + 1);
+	icmp->icmp_type = type;
+	icmp->icmp_cksum = (uint16_t)~rte_raw_cksum(icmp, sizeof(*icmp) + 8);
+	return m;
+}
+
+static void send_frame(const struct dplb_state *state, struct rte_mbuf *m)
+{
+	dplb_worker_process_burst(worker, state, 0, &m, 1);
+}
+
+/* The destination address of every frame in ring, which is emptied. */
+static unsigned int drain_to_kernel(struct rte_ring *ring, uint32_t *destinations, unsigned int max)
+{
+	struct rte_mbuf *m;
+	unsigned int count = 0;
+
+	while (rte_ring_sc_dequeue(ring, (void **)&m) == 0) {
+		const struct rte_ipv4_hdr *ip4 = rte_pktmbuf_mtod_offset(
+			m, const struct rte_ipv4_hdr *, sizeof(struct rte_ether_hdr));
+
+		cr_assert_lt(count, max);
+		destinations[count++] = ip4->dst_addr;
+		rte_pktmbuf_free(m);
+	}
+	return count;
+}
+
+/*
+ * TCP, UDP and ICMP other than echo requests for dplb's own address go to
+ * the kernel's ring when there is one, and are dropped as before when there
+ * is none; pings are answered as ever, and nothing for another address, a
+ * VIP's included, reaches the kernel. A full ring is a drop of its own: the
+ * worker never waits.
+ */
+Test(worker, frames_for_our_address_go_to_the_kernel_or_are_dropped_when_its_ring_is_full)
+{
+	struct dplb_state *state = web_state(NULL, 1);
+	const uint32_t local = ip(LOCAL_ADDRESS);
+	const struct flow ssh = { IPPROTO_TCP, ip("10.9.9.9"), local, 40000, 22, RTE_TCP_SYN_FLAG };
+	const struct flow ntp = { IPPROTO_UDP, ip("10.9.9.9"), local, 40000, 123, 0 };
+	const struct flow stray = { IPPROTO_TCP, ip("10.9.9.9"), ip("10.0.0.77"), 40000, 22, 0 };
+	uint32_t destinations[8];
+
+	/* No exception path: dropped, as they always were. */
+	send_one(state, &ssh);
+	send_frame(state, make_icmp(local, RTE_IP_ICMP_ECHO_REPLY));
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_NOT_FOR_VIP], 1);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_ICMP_UNHANDLED], 1);
+	cr_assert_eq(worker->counters.exception_to_kernel, 0);
+
+	/* Room for three frames. */
+	worker->to_kernel =
+		rte_ring_create("test_to_kernel", 4, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	cr_assert_not_null(worker->to_kernel);
+	send_one(state, &ssh);
+	send_one(state, &ntp);
+	send_frame(state, make_icmp(local, RTE_IP_ICMP_ECHO_REPLY));
+	/* Not the kernel's: a ping of ours, another address, a VIP's ICMP. */
+	send_frame(state, make_icmp(local, RTE_IP_ICMP_ECHO_REQUEST));
+	send_one(state, &stray);
+	send_frame(state, make_icmp(ip(VIP_ADDRESS), RTE_IP_ICMP_ECHO_REPLY));
+	cr_assert_eq(worker->counters.exception_to_kernel, 3);
+	cr_assert_eq(worker->counters.icmp_echo_replies, 1);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_NOT_FOR_VIP], 2);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_ICMP_UNHANDLED], 2);
+	/* The ring is full: the next frame for the kernel is dropped. */
+	send_one(state, &ntp);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_EXCEPTION_BUSY], 1);
+	cr_assert_eq(worker->counters.exception_to_kernel, 3);
+	cr_assert_eq(total_drops(), 5);
+
+	cr_assert_eq(drain_to_kernel(worker->to_kernel, destinations, RTE_DIM(destinations)), 3);
+	for (unsigned int i = 0; i < 3; i++)
+		cr_assert_eq(destinations[i], local);
+	/* Every frame received is sent, dropped or the kernel's. */
+	cr_assert_eq(flush_tx(), 1);
+	cr_assert_eq(worker->counters.port[0].rx_packets,
+		     worker->counters.port[0].tx_packets + total_drops() +
+			     worker->counters.exception_to_kernel);
+	rte_ring_free(worker->to_kernel);
+	worker->to_kernel = NULL;
+	dplb_state_free(state);
+}
+
 /* ---- a port that refuses packets ---------------------------------------- */
 
 static void setup_ring(void)

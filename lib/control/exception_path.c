@@ -1,0 +1,495 @@
+/*
+ * The kernel's exception path: taps made, polled and removed by the
+ * management lcore (see exception_path.h for the picture).
+ *
+ * Why net_tap and not virtio-user over vhost-net, the other replacement
+ * DPDK offers for KNI: this path carries control traffic (a BGP session,
+ * ssh, health checks, ARP), a few packets to a few thousand a second, so
+ * vhost-net's speed buys nothing here, while net_tap needs only
+ * /dev/net/tun (there in containers and network namespaces, where
+ * /dev/vhost-net and its module often are not), works under --no-huge as
+ * the tests run dplb, and names the kernel's interface and sets its MAC
+ * and MTU itself. Its cost, a read or write system call per frame, falls on
+ * the management lcore, which may make system calls; workers only touch a
+ * ring.
+ *
+ * dplb's address goes on the taps by rtnetlink (RTM_NEWADDR), from the
+ * management lcore, at start and whenever a reload changes it; no command
+ * is run. Only dplb's own address: the kernel never sees a VIP's packets
+ * (workers pass it only frames for dplb's address), never has a VIP on an
+ * interface, and is never asked for ARP (workers answer), so it can neither
+ * route VIP traffic nor answer for a VIP.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <rte_dev.h>
+#include <rte_ethdev.h>
+#include <rte_ring.h>
+
+#include "common/log.h"
+#include "control/exception_path.h"
+
+/* Buffers each tap's RX queue keeps for the frames the kernel sends. */
+#define TAP_DESCRIPTORS 256
+#define TAP_BURST 32
+/* Frames moved each way in one poll: the management lcore has other work. */
+#define FRAMES_PER_POLL 256
+
+struct dplb_exception_path {
+	uint16_t count; /* taps, one per dataplane port slot */
+	uint16_t tap_ports[DPLB_MAX_PORTS];
+	bool probed[DPLB_MAX_PORTS];
+	bool started[DPLB_MAX_PORTS];
+	int ifindex[DPLB_MAX_PORTS];
+	char names[DPLB_MAX_PORTS][DPLB_INTERFACE_NAME_MAX];
+	char vdev_names[DPLB_MAX_PORTS][32];
+	int fds[DPLB_MAX_PORTS]; /* each tap's RX queue, -1 when unknown */
+	/* What the taps carry (network order); 0 before the first. */
+	uint32_t address;
+	uint32_t prefix_length;
+	bool moved; /* the last poll moved frames */
+};
+
+/* ---- the kernel's address, by rtnetlink --------------------------------- */
+
+static void add_attribute(struct nlmsghdr *header, size_t room, uint16_t type, const void *data,
+			  size_t size)
+{
+	struct rtattr *attribute =
+		(struct rtattr *)((char *)header + NLMSG_ALIGN(header->nlmsg_len));
+
+	if (NLMSG_ALIGN(header->nlmsg_len) + RTA_SPACE(size) > room)
+		return; /* the request is sized for what it carries: never */
+	attribute->rta_type = type;
+	attribute->rta_len = (unsigned short)RTA_LENGTH(size);
+	memcpy(RTA_DATA(attribute), data, size);
+	header->nlmsg_len = (uint32_t)(NLMSG_ALIGN(header->nlmsg_len) + RTA_SPACE(size));
+}
+
+/*
+ * Add (RTM_NEWADDR, replacing one that is there) or remove (RTM_DELADDR)
+ * address/prefix_length on interface ifindex, and wait for the kernel's
+ * answer, which it gives before the send returns. Returns 0 or a negative
+ * errno.
+ */
+static int change_address(int ifindex, uint16_t command, uint32_t address, uint32_t prefix_length)
+{
+	struct {
+		struct nlmsghdr header;
+		struct ifaddrmsg ifa;
+		char attributes[3 * RTA_SPACE(sizeof(uint32_t))];
+	} request;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	const struct timeval timeout = { .tv_sec = 1 };
+	char answer[1024];
+	int fd, rc;
+
+	memset(&request, 0, sizeof(request));
+	request.header.nlmsg_len = NLMSG_LENGTH(sizeof(request.ifa));
+	request.header.nlmsg_type = command;
+	request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	if (command == RTM_NEWADDR)
+		request.header.nlmsg_flags |= NLM_F_CREATE | NLM_F_REPLACE;
+	request.header.nlmsg_seq = 1;
+	request.ifa.ifa_family = AF_INET;
+	request.ifa.ifa_prefixlen = (uint8_t)prefix_length;
+	request.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+	request.ifa.ifa_index = (uint32_t)ifindex;
+	add_attribute(&request.header, sizeof(request), IFA_LOCAL, &address, sizeof(address));
+	add_attribute(&request.header, sizeof(request), IFA_ADDRESS, &address, sizeof(address));
+	/* The subnet's broadcast, as "ip address add ... brd +" sets it. */
+	if (prefix_length < 31) {
+		const uint32_t broadcast = address | htonl(UINT32_MAX >> prefix_length);
+
+		add_attribute(&request.header, sizeof(request), IFA_BROADCAST, &broadcast,
+			      sizeof(broadcast));
+	}
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	/* The kernel answers at once; a second is only a bound. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+	if (sendto(fd, &request, request.header.nlmsg_len, 0, (struct sockaddr *)&kernel,
+		   sizeof(kernel)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	const ssize_t length = recv(fd, answer, sizeof(answer), 0);
+	const struct nlmsghdr *reply = (const struct nlmsghdr *)answer;
+
+	if (length < 0)
+		rc = -errno;
+	else if (!NLMSG_OK(reply, (size_t)length) || reply->nlmsg_type != NLMSG_ERROR ||
+		 reply->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+		rc = -EPROTO;
+	else
+		rc = ((const struct nlmsgerr *)NLMSG_DATA(reply))->error;
+	close(fd);
+	return rc;
+}
+
+/* The taps carry the snapshot's address/prefix_length: a reload may have
+ * changed it. A failure is logged once per address asked for. */
+static void sync_address(struct dplb_context *ctx)
+{
+	struct dplb_exception_path *path = ctx->exception;
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	char text[INET_ADDRSTRLEN];
+	int rc;
+
+	if (state == NULL || (state->local_address == path->address &&
+			      state->config->prefix_length == path->prefix_length))
+		return;
+	inet_ntop(AF_INET, &state->local_address, text, sizeof(text));
+	for (uint16_t slot = 0; slot < path->count; slot++) {
+		if (path->address != 0 && state->local_address != path->address)
+			change_address(path->ifindex[slot], RTM_DELADDR, path->address,
+				       path->prefix_length);
+		rc = change_address(path->ifindex[slot], RTM_NEWADDR, state->local_address,
+				    state->config->prefix_length);
+		if (rc != 0)
+			DPLB_LOG(ERR, "exception path: cannot give %s the address %s/%u: %s",
+				 path->names[slot], text, state->config->prefix_length,
+				 strerror(-rc));
+		else
+			DPLB_LOG(NOTICE, "exception path: %s has the address %s/%u",
+				 path->names[slot], text, state->config->prefix_length);
+	}
+	path->address = state->local_address;
+	path->prefix_length = state->config->prefix_length;
+}
+
+/* ---- making the taps ------------------------------------------------------ */
+
+/* The kernel's IPv6 on a tap would send router solicitations and the like
+ * out of the port, and dplb passes it no IPv6 back: off, where the kernel
+ * has IPv6 at all. Before the interface goes up, so it sends nothing. */
+static void turn_ipv6_off(const char *name)
+{
+	char file[96];
+	int fd;
+
+	snprintf(file, sizeof(file), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+	fd = open(file, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			DPLB_LOG(WARNING, "exception path: cannot turn IPv6 off on %s: %s", name,
+				 strerror(errno));
+		return;
+	}
+	if (write(fd, "1\n", 2) != 2)
+		DPLB_LOG(WARNING, "exception path: cannot turn IPv6 off on %s: %s", name,
+			 strerror(errno));
+	close(fd);
+}
+
+static int create_tap(struct dplb_context *ctx, struct dplb_exception_path *path, uint16_t slot)
+{
+	const uint16_t port_id = ctx->port_ids[slot];
+	const char *name = path->names[slot];
+	struct rte_eth_conf conf = { 0 };
+	struct rte_ether_addr mac;
+	char mac_text[RTE_ETHER_ADDR_FMT_SIZE];
+	char args[96];
+	int rc;
+
+	/* TUNSETIFF would take over a tap of that name, another dplb's. */
+	if (if_nametoindex(name) != 0) {
+		DPLB_LOG(ERR,
+			 "exception path: an interface named %s exists already (another dplb?); "
+			 "set [dataplane] exception_interface to a free name",
+			 name);
+		return -EEXIST;
+	}
+	rc = rte_eth_macaddr_get(port_id, &mac);
+	if (rc != 0) {
+		DPLB_LOG(ERR, "exception path: no MAC address for port %u: %s", port_id,
+			 strerror(-rc));
+		return rc;
+	}
+	rte_ether_format_addr(mac_text, sizeof(mac_text), &mac);
+	snprintf(path->vdev_names[slot], sizeof(path->vdev_names[slot]), "net_tap_dplb%u", slot);
+	snprintf(args, sizeof(args), "iface=%s,mac=%s", name, mac_text);
+	rc = rte_eal_hotplug_add("vdev", path->vdev_names[slot], args);
+	if (rc != 0) {
+		/* The driver said why, in its own log lines. */
+		DPLB_LOG(ERR, "exception path: cannot make the tap interface %s (%s %s)", name,
+			 path->vdev_names[slot], args);
+		return -ENODEV;
+	}
+	path->probed[slot] = true;
+	rc = rte_eth_dev_get_port_by_name(path->vdev_names[slot], &path->tap_ports[slot]);
+	if (rc != 0)
+		return rc;
+	path->ifindex[slot] = (int)if_nametoindex(name);
+	if (path->ifindex[slot] == 0) {
+		DPLB_LOG(ERR, "exception path: the tap interface %s is not there: %s", name,
+			 strerror(errno));
+		return -ENODEV;
+	}
+	turn_ipv6_off(name);
+	/* Its RX queue's file descriptor wakes the management loop. */
+	conf.intr_conf.rxq = 1;
+	rc = rte_eth_dev_configure(path->tap_ports[slot], 1, 1, &conf);
+	if (rc != 0) {
+		DPLB_LOG(ERR, "exception path: cannot configure %s: %s", name, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int dplb_exception_path_create(struct dplb_context *ctx, const struct dplb_config *config)
+{
+	struct dplb_exception_path *path;
+	int rc;
+
+	if (config->exception_path != DPLB_EXCEPTION_TAP)
+		return 0;
+	path = calloc(1, sizeof(*path));
+	if (path == NULL)
+		return -ENOMEM;
+	ctx->exception = path;
+	path->count = ctx->port_count;
+	for (uint16_t slot = 0; slot < path->count; slot++) {
+		path->fds[slot] = -1;
+		/* The loader checked that every port's name can be made. */
+		rc = dplb_exception_interface_name(config->exception_interface, slot,
+						   path->names[slot]);
+		if (rc == 0)
+			rc = create_tap(ctx, path, slot);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+uint32_t dplb_exception_path_rx_descriptors(const struct dplb_exception_path *path)
+{
+	return path != NULL ? path->count * (uint32_t)TAP_DESCRIPTORS : 0;
+}
+
+int dplb_exception_path_start(struct dplb_context *ctx, uint32_t mtu)
+{
+	struct dplb_exception_path *path = ctx->exception;
+	char mac_text[RTE_ETHER_ADDR_FMT_SIZE];
+	struct rte_ether_addr mac;
+	int rc;
+
+	if (path == NULL)
+		return 0;
+	for (uint16_t slot = 0; slot < path->count; slot++) {
+		const uint16_t tap = path->tap_ports[slot];
+		const int socket = rte_eth_dev_socket_id(tap);
+
+		rc = rte_eth_rx_queue_setup(tap, 0, TAP_DESCRIPTORS, socket, NULL, ctx->pool);
+		if (rc == 0)
+			rc = rte_eth_tx_queue_setup(tap, 0, TAP_DESCRIPTORS, socket, NULL);
+		if (rc != 0) {
+			DPLB_LOG(ERR, "exception path: cannot set up the queues of %s: %s",
+				 path->names[slot], strerror(-rc));
+			return rc;
+		}
+		/* The kernel's packets leave by the port, whose MTU this is. */
+		rc = rte_eth_dev_set_mtu(tap, (uint16_t)mtu);
+		if (rc != 0)
+			DPLB_LOG(WARNING, "exception path: cannot set the MTU of %s to %u: %s",
+				 path->names[slot], mtu, strerror(-rc));
+		rc = rte_eth_dev_start(tap);
+		if (rc != 0) {
+			DPLB_LOG(ERR, "exception path: cannot start %s: %s", path->names[slot],
+				 strerror(-rc));
+			return rc;
+		}
+		path->started[slot] = true;
+		path->fds[slot] = rte_eth_dev_rx_intr_ctl_q_get_fd(tap, 0);
+		if (rte_eth_macaddr_get(tap, &mac) != 0)
+			memset(&mac, 0, sizeof(mac));
+		rte_ether_format_addr(mac_text, sizeof(mac_text), &mac);
+		DPLB_LOG(NOTICE,
+			 "exception path: tap %s (DPDK port %u) for port %u, MAC %s, MTU %u",
+			 path->names[slot], tap, ctx->port_ids[slot], mac_text, mtu);
+	}
+	sync_address(ctx);
+	return 0;
+}
+
+/* ---- moving frames ------------------------------------------------------- */
+
+/* The port slot a frame came in on (the driver's mbuf->port), or -1. */
+static int slot_of(const struct dplb_context *ctx, uint16_t port_id)
+{
+	for (uint16_t slot = 0; slot < ctx->port_count; slot++)
+		if (ctx->port_ids[slot] == port_id)
+			return slot;
+	return -1;
+}
+
+/* Hand count frames to slot's tap: what it does not take is dropped. */
+static void write_to_tap(struct dplb_context *ctx, uint16_t slot, struct rte_mbuf **frames,
+			 uint16_t count)
+{
+	struct dplb_exception_counters *counters = &ctx->exception_counters;
+	const uint16_t taken =
+		count != 0 ? rte_eth_tx_burst(ctx->exception->tap_ports[slot], 0, frames, count)
+			   : 0;
+
+	counters->exception_to_tap += taken;
+	if (taken < count) {
+		counters->exception_tap_refused += count - taken;
+		rte_pktmbuf_free_bulk(frames + taken, count - taken);
+	}
+}
+
+/* Frames the workers passed, to the tap of the port each came in on.
+ * Returns how many were moved. */
+static unsigned int from_workers(struct dplb_context *ctx, unsigned int budget)
+{
+	struct rte_mbuf *frames[TAP_BURST];
+	struct rte_mbuf *by_slot[DPLB_MAX_PORTS][TAP_BURST];
+	uint16_t counts[DPLB_MAX_PORTS];
+	unsigned int moved = 0, count;
+
+	for (uint16_t w = 0; w < ctx->worker_count && moved < budget; w++) {
+		struct rte_ring *ring = ctx->workers[w].to_kernel;
+
+		while (ring != NULL && moved < budget &&
+		       (count = rte_ring_sc_dequeue_burst(
+				ring, (void **)frames,
+				RTE_MIN((unsigned int)TAP_BURST, budget - moved), NULL)) > 0) {
+			memset(counts, 0, sizeof(counts));
+			for (unsigned int i = 0; i < count; i++) {
+				const int slot = slot_of(ctx, frames[i]->port);
+
+				if (slot < 0) {
+					ctx->exception_counters.exception_tap_refused++;
+					rte_pktmbuf_free(frames[i]);
+					continue;
+				}
+				by_slot[slot][counts[slot]++] = frames[i];
+			}
+			for (uint16_t slot = 0; slot < ctx->exception->count; slot++)
+				write_to_tap(ctx, slot, by_slot[slot], counts[slot]);
+			moved += count;
+		}
+	}
+	return moved;
+}
+
+/* Frames the kernel sent, to worker 0, which sends them out of the port of
+ * their tap (mbuf->port = the slot, as for ARP requests). Returns how many
+ * were read. */
+static unsigned int from_kernel(struct dplb_context *ctx, unsigned int budget)
+{
+	struct dplb_exception_path *path = ctx->exception;
+	struct dplb_exception_counters *counters = &ctx->exception_counters;
+	struct rte_ring *ring = ctx->workers[0].from_management;
+	struct rte_mbuf *frames[TAP_BURST];
+	unsigned int moved = 0;
+	uint16_t count;
+
+	for (uint16_t slot = 0; slot < path->count; slot++) {
+		while (moved < budget &&
+		       (count = rte_eth_rx_burst(
+				path->tap_ports[slot], 0, frames,
+				(uint16_t)RTE_MIN((unsigned int)TAP_BURST, budget - moved))) > 0) {
+			for (uint16_t i = 0; i < count; i++)
+				frames[i]->port = slot;
+			const unsigned int queued =
+				rte_ring_sp_enqueue_burst(ring, (void **)frames, count, NULL);
+
+			counters->exception_from_kernel += queued;
+			if (queued < count) {
+				counters->exception_from_kernel_dropped += count - queued;
+				rte_pktmbuf_free_bulk(frames + queued, count - queued);
+			}
+			moved += count;
+		}
+	}
+	return moved;
+}
+
+void dplb_exception_path_poll(struct dplb_context *ctx)
+{
+	struct dplb_exception_path *path = ctx->exception;
+	unsigned int moved;
+
+	if (path == NULL)
+		return;
+	sync_address(ctx);
+	moved = from_workers(ctx, FRAMES_PER_POLL);
+	moved += from_kernel(ctx, FRAMES_PER_POLL);
+	path->moved = moved != 0;
+}
+
+bool dplb_exception_path_take_arp(struct dplb_context *ctx, struct rte_mbuf *m,
+				  const struct rte_arp_hdr *arp)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	const struct rte_arp_ipv4 *data = &arp->arp_data;
+	int slot;
+
+	if (ctx->exception == NULL || state == NULL)
+		return false;
+	/* A reply to a request of the kernel's (or of dplb's: the kernel
+	 * ignores answers it did not ask for), or a neighbour announcing its
+	 * own address (not dplb's: the kernel would defend it; nor 0.0.0.0). */
+	const bool reply_to_us = arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY) &&
+				 data->arp_tip == state->local_address;
+	const bool announcement = data->arp_sip == data->arp_tip && data->arp_sip != 0 &&
+				  data->arp_sip != state->local_address;
+
+	if (!reply_to_us && !announcement)
+		return false;
+	slot = slot_of(ctx, m->port);
+	if (slot < 0)
+		return false;
+	write_to_tap(ctx, (uint16_t)slot, &m, 1);
+	return true;
+}
+
+unsigned int dplb_exception_path_fds(const struct dplb_exception_path *path, int *fds,
+				     unsigned int max)
+{
+	unsigned int count = 0;
+
+	for (uint16_t slot = 0; path != NULL && slot < path->count && count < max; slot++)
+		if (path->fds[slot] >= 0)
+			fds[count++] = path->fds[slot];
+	return count;
+}
+
+bool dplb_exception_path_busy(const struct dplb_exception_path *path)
+{
+	return path != NULL && path->moved;
+}
+
+void dplb_exception_path_release(struct dplb_context *ctx)
+{
+	struct dplb_exception_path *path = ctx->exception;
+
+	if (path == NULL)
+		return;
+	for (uint16_t slot = 0; slot < path->count; slot++) {
+		if (path->started[slot])
+			rte_eth_dev_stop(path->tap_ports[slot]);
+		/* Closing the port frees what its RX queue holds, before the
+		 * pool goes; removing the device removes the interface. */
+		if (path->probed[slot])
+			rte_eal_hotplug_remove("vdev", path->vdev_names[slot]);
+	}
+	free(path);
+	ctx->exception = NULL;
+}

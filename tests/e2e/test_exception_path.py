@@ -1,0 +1,285 @@
+"""End-to-end: the kernel's exception path ([dataplane] exception_path = tap).
+
+dplb runs in the testbed's lb namespace on net_af_packet, as in test_e2e.py,
+with a testbed of its own (namespaces dplb-x<pid>-*). The lb namespace's
+management leg (mgmt0) is taken down first, so that, as on bare metal, the
+kernel there has no way onto the segment but the tap dplb makes (eth0 is
+dplb's: the testbed keeps its kernel from taking IP packets off it).
+
+What is proven here, with exception_path = tap:
+- dplb makes the tap (dplb0) with the port's MAC and its own address, and
+  removes it when it stops;
+- a TCP server bound to dplb's address in dplb's namespace serves a client
+  in the client namespace, both ways through dplb: the client's segments
+  through the workers' ring to the kernel, the kernel's out of the port;
+- the kernel resolved the client by ARP through dplb, and pings from it
+  are answered (the replies are ICMP for dplb's address); pings to dplb's
+  address are still answered by dplb itself;
+- ARP requests for dplb's address are answered once, by dplb, with the
+  port's MAC: the kernel is never asked;
+- the counters say so, and nothing was dropped on the way;
+- a reload that changes dplb's address moves the tap's; one that turns the
+  exception path off is refused (it needs a restart);
+- health checks, HTTP and SYN, work through the tap alone;
+- an interface that has the tap's name already keeps dplb from starting.
+And with exception_path = none (the default): the same connection fails,
+its SYNs dropped and counted (not_for_vip), and there is no tap.
+
+Everything waits by polling with generous deadlines; the one connection
+expected to fail is given a timeout, which failing to connect cannot beat.
+
+Run as root:  DPLB_BUILD=build /usr/bin/python3 -m pytest -q tests/e2e/test_exception_path.py
+"""
+
+import json
+import os
+import signal
+import socket
+import threading
+
+import pytest
+
+from harness.e2e_testbed import (CLIENT_ADDR, CLIENT_MAC, ETH_P_ARP, LB_ADDR, LB_MAC, BACKENDS,
+                                 LiveDplb, Sniffer, config_text, dplb_running, in_netns,
+                                 mac_bytes, parse_frame, running_testbed, wait_for, WAIT_SECONDS)
+
+SERVER_PORT = 2222
+TAP = "dplb0"  # exception_interface's default
+
+
+def make_config(exception_path):
+    text = config_text([("web", "198.18.1.80", 80, "tcp", "ipip", {BACKENDS["b1"]: 1})],
+                       static_macs=True)
+    return text.replace("[dataplane]\n", f"[dataplane]\nexception_path = {exception_path}\n", 1)
+
+
+@pytest.fixture(scope="module")
+def testbed():
+    with running_testbed(f"dplb-x{os.getpid()}-", tools=("ip", "ethtool", "ping")) as tb:
+        # The kernel's only leg on the segment is to be dplb's tap.
+        tb.exec("lb", "ip", "link", "set", "mgmt0", "down")
+        yield tb
+
+
+def interface(testbed, name):
+    """`ip -j address show NAME` in the lb namespace, or None."""
+    res = testbed.exec("lb", "ip", "-j", "address", "show", "dev", name, check=False)
+    if res.returncode != 0:
+        return None
+    found = json.loads(res.stdout)
+    return found[0] if found else None
+
+
+def has_our_address(testbed):
+    tap = interface(testbed, TAP)
+    addresses = [] if tap is None else tap.get("addr_info", [])
+    return tap if any(a.get("local") == LB_ADDR and a.get("prefixlen") == 24
+                      for a in addresses) else None
+
+
+class EchoServer:
+    """A TCP server in the lb namespace, bound to dplb's address: it
+    answers each line with "echo " and the line."""
+
+    def __init__(self, testbed):
+        def listen():
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((LB_ADDR, SERVER_PORT))
+            sock.listen(8)
+            sock.settimeout(0.2)
+            return sock
+        self.sock = in_netns(testbed.ns("lb"), listen)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            with conn:
+                conn.settimeout(WAIT_SECONDS)
+                data = b""
+                try:
+                    while not data.endswith(b"\n"):
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    conn.sendall(b"echo " + data)
+                except OSError:
+                    continue
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=WAIT_SECONDS)
+        self.sock.close()
+
+
+def ask_server(testbed, line, timeout):
+    """From the client namespace: connect to dplb's address, send line,
+    return the answer."""
+    def exchange():
+        with socket.create_connection((LB_ADDR, SERVER_PORT), timeout=timeout) as sock:
+            sock.sendall(line)
+            answer = b""
+            while not answer.endswith(b"\n"):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer
+    return in_netns(testbed.ns("client"), exchange)
+
+
+def arp_for_our_address():
+    """In the client namespace: ask who has dplb's address until a reply
+    comes; return it."""
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as sock:
+        sock.bind(("eth0", ETH_P_ARP))
+        sock.settimeout(2)
+        client_mac, client_ip = mac_bytes(CLIENT_MAC), socket.inet_aton(CLIENT_ADDR)
+        request = (b"\xff" * 6 + client_mac + b"\x08\x06" + b"\x00\x01\x08\x00\x06\x04\x00\x01" +
+                   client_mac + client_ip + b"\x00" * 6 + socket.inet_aton(LB_ADDR))
+        for _attempt in range(int(WAIT_SECONDS / 2)):  # a lost request is sent again
+            sock.send(request)
+            try:
+                while True:
+                    frame = sock.recv(2048)
+                    info = parse_frame(frame)
+                    if info["kind"] == "arp" and info["op"] == 2 and info["sender"] == LB_ADDR:
+                        return frame
+            except socket.timeout:
+                continue
+        raise AssertionError("no ARP reply for dplb's address")
+
+
+def test_tcp_and_ping_to_dplbs_address_reach_the_kernel_through_the_tap(testbed, tmp_path):
+    with dplb_running(testbed, tmp_path, make_config("tap")) as lb:
+        tap = wait_for(lambda: has_our_address(testbed), f"{TAP} to have {LB_ADDR}/24")
+        assert tap["address"] == LB_MAC and "UP" in tap["flags"], tap
+        sniffer = Sniffer(testbed)
+        # Nothing is sent yet: the sniffer sees every ARP reply counted from here.
+        arp_replies = lb.stats()["arp_replies"]
+        server = EchoServer(testbed)
+        try:
+            # The kernel's connection: its SYN-ACK needs the client's MAC, which
+            # it asks for through dplb; the answer comes back the same way.
+            assert ask_server(testbed, b"hello\n", WAIT_SECONDS) == b"echo hello\n"
+            neigh = testbed.exec("lb", "ip", "neigh", "show", CLIENT_ADDR, "dev", TAP).stdout
+            assert CLIENT_MAC in neigh, neigh
+            # The kernel's pings: their replies are ICMP for dplb's address.
+            res = testbed.exec("lb", "ping", "-n", "-c", "3", "-i", "0.2", "-w", "60",
+                               CLIENT_ADDR, check=False)
+            assert res.returncode == 0 and " 3 received" in res.stdout, res.stdout + res.stderr
+            # Pings to dplb's address: dplb answers them itself, as ever.
+            echo_replies = lb.stats()["icmp_echo_replies"]
+            res = testbed.exec("client", "ping", "-n", "-c", "3", "-i", "0.2", "-w", "60",
+                               LB_ADDR, check=False)
+            assert res.returncode == 0 and " 3 received" in res.stdout, res.stdout + res.stderr
+            assert lb.stats()["icmp_echo_replies"] >= echo_replies + 3
+            # ARP for dplb's address, answered by dplb with the port's MAC.
+            frame = in_netns(testbed.ns("client"), arp_for_our_address)
+            assert frame[22:28] == mac_bytes(LB_MAC)
+            # A round trip of the kernel's after it: had the kernel been asked
+            # too, its answer would have left before this connection's SYN-ACK
+            # (the management lcore reads ARP before the kernel's ring).
+            assert ask_server(testbed, b"again\n", WAIT_SECONDS) == b"echo again\n"
+        finally:
+            server.stop()
+            frames = sniffer.stop()
+        stats = lb.stats()
+        drops = lb.drops()
+
+    ours = [info for info in map(parse_frame, frames)
+            if info["kind"] == "arp" and info["op"] == 2 and info["sender"] == LB_ADDR]
+    assert len(ours) == stats["arp_replies"] - arp_replies, ours
+    assert all(info["src_mac"] == mac_bytes(LB_MAC) for info in ours), ours
+    # Two connections (SYN, data, FIN, ACKs) and three echo replies.
+    assert stats["exception_to_kernel"] >= 2 * 4 + 3, stats
+    assert stats["exception_to_tap"] >= stats["exception_to_kernel"], stats
+    assert stats["exception_from_kernel"] >= 2 * 3 + 3 + 1, stats  # with an ARP request
+    assert stats["exception_tap_refused"] == 0 and stats["exception_from_kernel_dropped"] == 0
+    assert drops["exception_busy"] == 0 and drops["not_for_vip"] == 0, drops
+    # Gone with dplb.
+    assert interface(testbed, TAP) is None
+
+
+def addresses(testbed):
+    tap = interface(testbed, TAP)
+    return sorted(f"{a['local']}/{a['prefixlen']}" for a in tap.get("addr_info", [])
+                  if a.get("family") == "inet")
+
+
+def test_the_tap_follows_a_reloaded_address_and_the_path_itself_needs_a_restart(testbed,
+                                                                             tmp_path):
+    new_address = "198.18.0.20"
+    with dplb_running(testbed, tmp_path, make_config("tap")) as lb:
+        wait_for(lambda: has_our_address(testbed), f"{TAP} to have {LB_ADDR}/24")
+        moved = make_config("tap").replace(f"address = {LB_ADDR}\n",
+                                           f"address = {new_address}\n", 1)
+        lb.reload(moved.replace("prefix_length = 24", "prefix_length = 25", 1))
+        wait_for(lambda: addresses(testbed) == [f"{new_address}/25"],
+                 f"{TAP} to have {new_address}/25 only")
+        # Turning the path off is a restart's job: the reload is refused whole.
+        before = lb.stats()
+        lb.config_path.write_text(make_config("none"))
+        lb.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: lb.stats()["reloads_failed"] > before["reloads_failed"],
+                 "the reload to be refused")
+        assert "exception_path" in lb.output()[1]
+        assert addresses(testbed) == [f"{new_address}/25"]
+
+
+def test_health_checks_go_through_the_tap(testbed, tmp_path):
+    """With no management leg, health checks (HTTP, and tcp as a SYN from a
+    raw socket) leave from the kernel's address on the tap and their
+    answers come back through dplb."""
+    text = config_text([("web", "198.18.1.80", 80, "tcp", "ipip",
+                         {BACKENDS["b1"]: 1, BACKENDS["b2"]: 1}),
+                        ("syn", "198.18.1.81", 80, "tcp", "ipip", {BACKENDS["b3"]: 1})],
+                       static_macs=True)
+    text = text.replace("[dataplane]\n", "[dataplane]\nexception_path = tap\n", 1)
+    text = text.replace("health_check = none", "health_check = http:/health\n"
+                        "health_interval_ms = 200", 1)
+    text = text.replace("health_check = none", "health_check = tcp\nhealth_interval_ms = 200", 1)
+    with dplb_running(testbed, tmp_path, text) as lb:
+        for vip, count in (("web", 2), ("syn", 1)):
+            wait_for(lambda: lb.telemetry(f"/dplb/backends,{vip}")["health"] ==
+                     ["healthy"] * count, f"{vip}'s backends to be healthy")
+        stats = lb.stats()
+        assert stats["exception_to_kernel"] > 0 and stats["exception_from_kernel"] > 0, stats
+
+
+def test_an_interface_of_the_taps_name_stops_dplb_from_starting(testbed, tmp_path):
+    """Another dplb's tap, say: dplb refuses to start rather than share it."""
+    testbed.exec("lb", "ip", "tuntap", "add", "dev", TAP, "mode", "tap")
+    lb = LiveDplb(testbed, tmp_path)
+    try:
+        with pytest.raises(AssertionError, match="an interface named dplb0 exists already"):
+            lb.start(make_config("tap"))
+    finally:
+        code, _, err = lb.stop()
+        testbed.exec("lb", "ip", "link", "del", TAP)
+    assert code == 1, err
+
+
+def test_without_an_exception_path_tcp_to_dplbs_address_is_dropped(testbed, tmp_path):
+    def refused():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # Listening on every address of the namespace: dplb's is none of them.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("0.0.0.0", SERVER_PORT))
+            sock.listen(1)
+            with pytest.raises(OSError):
+                ask_server(testbed, b"hello\n", 3)
+
+    with dplb_running(testbed, tmp_path, make_config("none")) as lb:
+        before = lb.drops()["not_for_vip"]
+        in_netns(testbed.ns("lb"), refused)
+        wait_for(lambda: lb.drops()["not_for_vip"] > before, "the SYNs to be dropped")
+        assert lb.stats()["exception_to_kernel"] == 0
+        assert interface(testbed, TAP) is None
