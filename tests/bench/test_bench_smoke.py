@@ -4,18 +4,23 @@ These prove that dplb-bench and dplb-gen work, with tiny sizes and without
 hugepages; they assert nothing about speed (a benchmark prints numbers, it
 does not fail on a slow machine). dplb-gen talks to a real dplb over memif,
 the generator being the memif server, and must report errors when told to
-expect the wrong backends or the wrong encapsulation.
+expect the wrong backends or the wrong encapsulation. When that pair does
+not run, the failure says how each process ended (or what its threads were
+doing) and what each wrote last.
 """
 
 import json
 import os
 import signal
-import socket
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+
+from harness.dplb_telemetry import telemetry_query
+from harness.processes import PORT_ATTEMPTS, free_port, port_taken, report_popen
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("DPLB_BUILD", REPO / "build"))
@@ -72,91 +77,140 @@ def test_dplb_bench_skips_what_does_not_fit():
     assert "est-10m-udp" in proc.stdout and "skipped" in proc.stdout and "MiB" in proc.stdout
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def run_to_files(command, out, err):
+    with out.open("w") as stdout, err.open("w") as stderr:
+        return subprocess.Popen(command, stdout=stdout, stderr=stderr)
 
 
-def wait_for_line(stream, prefix):
-    """Read stream until a line starting with prefix; return all read.
-    Bounded by dplb-gen's own --count and --wait-link limits."""
-    text = ""
-    for line in stream:
-        text += line
-        if line.startswith(prefix):
-            break
-    return text
+class Pair:
+    """dplb-gen (memif server) and dplb (memif client), each writing to its
+    own files, so that either can be watched while the other runs and both
+    can be described when something goes wrong."""
 
+    def __init__(self, workdir, gen_options):
+        workdir.mkdir()
+        config = workdir / "dplb.ini"
+        config.write_text("\n".join([
+            "[dataplane]", "ports = 0", "address = 10.10.0.10", "gateway = 10.10.0.1",
+            "gateway_mac = 02:00:00:00:00:01", "flow_table_size = 4096",
+            "[management]", f"listen = 127.0.0.1:{free_port()}",
+            "[vip:web]", "address = 10.10.0.100", "port = 80", "protocol = udp",
+            "encap = ipip",
+        ] + [f"backend = {b}" for b in BACKENDS]) + "\n")
+        self.sock = workdir / "memif.sock"
+        self.gen_prefix, gen_eal = eal("gen", "1")
+        self.dplb_prefix, self.dplb_eal = eal("dplb", "0-1", memory=512)
+        self.config = config
+        self.dplb = None
+        self.gen_out, self.gen_err = workdir / "gen.out", workdir / "gen.err"
+        self.dplb_out, self.dplb_err = workdir / "dplb.out", workdir / "dplb.err"
+        self.gen = run_to_files(
+            [str(BUILD / "tools" / "dplb-gen")] + gen_eal + [
+                "--vdev", f"net_memif0,role=server,socket={self.sock},socket-abstract=no",
+                "--", "--vip", "10.10.0.100:80", "--proto", "udp", "--flows", "64",
+                "--count", "5000", "--rate", "100000", "--json",
+                "--wait-link", str(TIMEOUT), "--hold"] + gen_options,
+            self.gen_out, self.gen_err)
 
-def stop_dplb(dplb):
-    """SIGINT dplb and return its stderr (kill it if it hangs)."""
-    if dplb.poll() is None:
-        dplb.send_signal(signal.SIGINT)
-    try:
-        _, err = dplb.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        dplb.kill()
-        _, err = dplb.communicate()
-    return err
+    def start_dplb(self):
+        self.dplb = run_to_files(
+            [str(BUILD / "app" / "dplb")] + self.dplb_eal + [
+                # dplb-gen sends to 02:00:00:00:00:01 unless told otherwise,
+                # and dplb drops frames unicast to another MAC.
+                "--vdev", f"net_memif0,role=client,socket={self.sock},socket-abstract=no,"
+                "mac=02:00:00:00:00:01", "--",
+                "-c", str(self.config)],
+            self.dplb_out, self.dplb_err)
+
+    def gen_port_started(self):
+        """Whether dplb-gen has started its port. Its memif socket listens
+        from EAL's start on, but a client connecting before the port starts
+        is refused ("ID not found") and DPDK's memif client never tries
+        again: dplb would run with its link down for good."""
+        try:
+            return telemetry_query(self.gen_prefix, "/ethdev/info,0")["dev_started"] == 1
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    def report_line(self):
+        lines = self.gen_out.read_text().splitlines()
+        return next((line for line in lines if line.startswith("{")), None)
+
+    def failure(self, what):
+        """what, then how each process ended or what it was doing."""
+        parts = [what, report_popen("dplb-gen", self.gen, [self.gen_out, self.gen_err])]
+        if self.dplb is not None:
+            parts.append(report_popen("dplb", self.dplb, [self.dplb_out, self.dplb_err]))
+        else:
+            parts.append("dplb was not started")
+        return "\n".join(parts)
+
+    def wait(self, predicate, what):
+        """Poll predicate while both run; fail, describing both, if one
+        exits first or after TIMEOUT. Returns "port taken" once dplb says
+        the port picked for its API was taken."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            done = predicate()
+            # Said first: dplb-gen may crash when dplb leaves, before dplb exits.
+            if self.dplb is not None and port_taken(self.dplb_err.read_text(errors="replace")):
+                return "port taken"
+            if self.dplb is not None and self.dplb.poll() is not None:
+                raise AssertionError(self.failure(f"dplb exited while waiting for {what}"))
+            if done:
+                return None
+            if self.gen.poll() is not None:
+                raise AssertionError(self.failure(f"dplb-gen exited while waiting for {what}"))
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    self.failure(f"timed out after {TIMEOUT}s waiting for {what}"))
+            time.sleep(0.05)
+
+    def stop(self):
+        """SIGINT to dplb, then to dplb-gen, which holds its memif port open
+        after its report: DPDK 22.11's memif PMD can crash a peer that is
+        still polling when the other side closes. Returns dplb's status."""
+        for name, proc in (("dplb", self.dplb), ("dplb-gen", self.gen)):
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(self.failure(f"{name} did not stop on SIGINT")) from None
+        return self.dplb.returncode
+
+    def kill(self):
+        """Whatever still runs (after a failure, or a port taken), killed."""
+        for proc in (self.dplb, self.gen):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        forget(self.gen_prefix)
+        forget(self.dplb_prefix)
 
 
 def run_gen_against_dplb(tmp_path, gen_options):
     """dplb-gen (memif server) -> dplb (memif client) -> back; returns
-    (dplb-gen's exit status, its JSON result, its output)."""
-    config = tmp_path / "dplb.ini"
-    config.write_text("\n".join([
-        "[dataplane]", "ports = 0", "address = 10.10.0.10", "gateway = 10.10.0.1",
-        "gateway_mac = 02:00:00:00:00:01", "flow_table_size = 4096",
-        "[management]", f"listen = 127.0.0.1:{free_port()}",
-        "[vip:web]", "address = 10.10.0.100", "port = 80", "protocol = udp", "encap = ipip",
-    ] + [f"backend = {b}" for b in BACKENDS]) + "\n")
-    sock = tmp_path / "memif.sock"
-    gen_prefix, gen_eal = eal("gen", "1")
-    dplb_prefix, dplb_eal = eal("dplb", "0-1", memory=512)
-    gen = subprocess.Popen(
-        [str(BUILD / "tools" / "dplb-gen")] + gen_eal + [
-            "--vdev", f"net_memif0,role=server,socket={sock},socket-abstract=no", "--",
-            "--vip", "10.10.0.100:80", "--proto", "udp", "--flows", "64", "--count", "5000",
-            "--rate", "100000", "--json", "--wait-link", "60", "--hold"] + gen_options,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    dplb = dplb_err = None
-    try:
-        # The memif client needs the server's socket to exist.
-        for _ in range(200):
-            if sock.exists() or gen.poll() is not None:
-                break
-            subprocess.run(["sleep", "0.05"], check=False)
-        dplb = subprocess.Popen(
-            [str(BUILD / "app" / "dplb")] + dplb_eal + [
-                # dplb-gen sends to 02:00:00:00:00:01 unless told otherwise,
-                # and dplb drops frames unicast to another MAC.
-                "--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no,"
-                "mac=02:00:00:00:00:01", "--",
-                "-c", str(config)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # dplb-gen holds its memif port open after its report: dplb stops
-        # first, since DPDK 22.11's memif PMD can crash a peer that is still
-        # polling when the other side closes.
-        report = wait_for_line(gen.stdout, "{")
-        dplb_err = stop_dplb(dplb)
-        gen.send_signal(signal.SIGINT)
-        out, err = gen.communicate(timeout=TIMEOUT)
-        out = report + out
-    finally:
-        if gen.poll() is None:
-            gen.kill()
-            gen.communicate()
-        if dplb is not None and dplb_err is None:
-            dplb_err = stop_dplb(dplb)
-        if dplb_err is not None:
-            no_sanitizer_report(dplb_err)
-        forget(gen_prefix)
-        forget(dplb_prefix)
-    no_sanitizer_report(err)
-    results = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    assert results, out + err
-    return gen.returncode, results[-1], out + err
+    (dplb-gen's exit status, its JSON result, its output). Started again
+    if the port picked for dplb's API was taken before dplb could bind it."""
+    for attempt in range(PORT_ATTEMPTS):
+        pair = Pair(tmp_path / f"attempt{attempt}", gen_options)
+        try:
+            pair.wait(pair.gen_port_started, "dplb-gen to start its memif port")
+            pair.start_dplb()
+            if pair.wait(pair.report_line, "dplb-gen's report") == "port taken":
+                continue
+            dplb_status = pair.stop()
+        finally:
+            pair.kill()
+        no_sanitizer_report(pair.dplb_err.read_text())
+        no_sanitizer_report(pair.gen_err.read_text())
+        assert dplb_status == 0, pair.failure("dplb did not exit cleanly on SIGINT")
+        gen_text = pair.gen_out.read_text() + pair.gen_err.read_text()
+        results = [json.loads(line) for line in gen_text.splitlines() if line.startswith("{")]
+        assert results, pair.failure("no JSON result from dplb-gen")
+        return pair.gen.returncode, results[-1], gen_text
+    raise AssertionError(f"{PORT_ATTEMPTS} ports picked for dplb's API were all taken "
+                         "before it could listen on them")
 
 
 def test_dplb_gen_passes_correct_output(tmp_path):

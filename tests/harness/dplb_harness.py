@@ -10,7 +10,12 @@ so FIFO writers send whole bursts (see `write_burst_aligned`).
 
 Each dplb gets a free loopback port for its HTTP API (added to the config
 as [management] listen unless the config names one), so tests never
-collide on the default 8080; `http()` talks to it.
+collide on the default 8080; `http()` talks to it. Should another process
+take that port before dplb binds it, dplb is started again on another.
+
+When dplb does not start, or a test fails while it runs, the failure says
+how dplb ended or what its threads were doing, and what it wrote last
+(see processes.py).
 """
 
 import errno
@@ -20,7 +25,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -29,6 +33,7 @@ from scapy.all import PcapWriter, rdpcap  # noqa: F401  (re-exported for tests)
 
 from .dplb_telemetry import DplbTelemetry
 from .polling import wait_for as poll_until
+from .processes import PORT_ATTEMPTS, free_port, port_taken, report, threads
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("DPLB_BUILD", REPO / "build"))
@@ -44,11 +49,8 @@ def wait_for(predicate, what, timeout=WAIT_SECONDS):
     return poll_until(predicate, what, timeout=timeout)
 
 
-def free_port():
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class PortTaken(Exception):
+    """dplb could not listen on its API port: another process had it."""
 
 
 class Dplb(DplbTelemetry):
@@ -59,7 +61,10 @@ class Dplb(DplbTelemetry):
                  pcap_options=""):
         self.workdir = Path(workdir)
         self.prefix = "dplbt-" + uuid.uuid4().hex[:10]
+        # A port this harness picked may be picked again if it was taken.
+        self.port_picked = not http_port and not re.search(r"^\s*listen\s*=", config, re.M)
         self.http_port = http_port or free_port()
+        self.config = config
         self.config_path = self.workdir / "dplb.ini"
         self.config_path.write_text(self.with_listen(config))
         self.out_pcap = self.workdir / "out.pcap"
@@ -80,6 +85,8 @@ class Dplb(DplbTelemetry):
         self.writer = None
         self.stdout = ""
         self.stderr = ""
+        self.early = {}  # what dplb wrote while starting, by pipe
+        self.pid = self.proc_status = None
 
     # -- life cycle --
 
@@ -100,6 +107,19 @@ class Dplb(DplbTelemetry):
                 "--vdev", vdev, "--", "-c", str(self.config_path)]
 
     def start(self):
+        """Start dplb and wait until its telemetry answers; start it again
+        on another port if the one picked for its API was taken meanwhile."""
+        for _ in range(PORT_ATTEMPTS):
+            try:
+                return self._start_once()
+            except PortTaken:
+                self.prefix = "dplbt-" + uuid.uuid4().hex[:10]
+                self.http_port = free_port()
+                self.config_path.write_text(self.with_listen(self.config))
+        raise AssertionError(f"{PORT_ATTEMPTS} ports picked for dplb's API were all taken "
+                             "before it could listen on them")
+
+    def _start_once(self):
         if self.fifo:
             if self.in_pcap.exists():
                 self.in_pcap.unlink()
@@ -107,6 +127,12 @@ class Dplb(DplbTelemetry):
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, cwd=self.workdir,
                                      preexec_fn=self._shrink_pipes if self.pipe_size else None)
+        self.pid = self.proc.pid
+        # Read while it starts, never blocking: a dplb that cannot run does
+        # not always exit (a worker blocked reading a FIFO cannot stop).
+        self.early = {pipe: bytearray() for pipe in (self.proc.stdout, self.proc.stderr)}
+        for pipe in self.early:
+            os.set_blocking(pipe.fileno(), False)
         try:
             if self.fifo:
                 # Opened once dplb has opened the other end; a dplb that
@@ -116,23 +142,66 @@ class Dplb(DplbTelemetry):
                 # dplb reads the file header while starting: write it now.
                 self.writer.write_header(None)
             wait_for(self._telemetry_ready, "dplb telemetry socket")
+        except (AssertionError, PortTaken) as error:
+            # Never leave a dplb polling a core behind a failed test, and
+            # say how it ended, or what it was doing.
+            status, stacks = self._end_failed_start(isinstance(error, PortTaken))
+            if isinstance(error, PortTaken) and self.port_picked:
+                raise
+            what = str(error) if status is None else f"dplb exited early ({status})"
+            raise AssertionError(f"{what}\n" + report(
+                "dplb", self.pid, status, self.stdout + self.stderr, stacks)) from None
         except BaseException:
-            # Never leave a dplb polling a core behind a failed test.
-            self.proc.kill()
-            self.proc.communicate()
-            self.proc = None
+            self.stop_now()
             raise
+        for pipe in self.early:
+            os.set_blocking(pipe.fileno(), True)
         return self
+
+    def _end_failed_start(self, said_why):
+        """Stop a dplb that did not start; return its exit status, or None
+        and its threads' stacks if it was still running. One that said why
+        it cannot run gets EOF on its FIFO and time to exit by itself."""
+        self._read_early()
+        for pipe in self.early:
+            os.set_blocking(pipe.fileno(), True)
+        if said_why:
+            if self.writer is not None:
+                self.writer.close()
+                self.writer = None
+            try:
+                self._collect(self.proc.communicate(timeout=WAIT_SECONDS))
+                return self.proc_status, None
+            except subprocess.TimeoutExpired:
+                pass
+        status = self.proc.poll()
+        stacks = threads(self.pid) if status is None else None
+        self.stop_now()
+        return status, stacks
 
     def _shrink_pipes(self):
         """In the child, before exec: its stdout and stderr are the pipes."""
         for fd in (1, 2):
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, self.pipe_size)
 
-    def _open_fifo(self):
+    def _read_early(self):
+        for pipe, data in self.early.items():
+            try:
+                while chunk := os.read(pipe.fileno(), 65536):
+                    data += chunk
+            except BlockingIOError:
+                pass
+
+    def _check_starting(self):
+        """Fail at once when dplb has exited, or said why it will not run."""
+        self._read_early()
+        if port_taken(self.early[self.proc.stderr].decode(errors="replace")):
+            raise PortTaken(f"dplb could not listen on 127.0.0.1:{self.http_port}")
         if self.proc.poll() is not None:
-            out, err = self.proc.communicate()
-            raise AssertionError(f"dplb exited early ({self.proc.returncode}):\n{out}\n{err}")
+            raise AssertionError("dplb exited early")
+
+    def _open_fifo(self):
+        self._check_starting()
         try:
             fd = os.open(self.in_pcap, os.O_WRONLY | os.O_NONBLOCK)
         except OSError as error:
@@ -143,14 +212,33 @@ class Dplb(DplbTelemetry):
         return fd
 
     def _telemetry_ready(self):
-        if self.proc.poll() is not None:
-            out, err = self.proc.communicate()
-            raise AssertionError(f"dplb exited early ({self.proc.returncode}):\n{out}\n{err}")
+        self._check_starting()
         try:
             reply = self.telemetry("/dplb/stats")
             return isinstance(reply, dict) and "generation" in reply
         except (OSError, ValueError, KeyError):
             return False
+
+    def stop_now(self):
+        """EOF on dplb's FIFO, SIGKILL, and keep what it wrote; nothing is
+        checked."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.proc is not None:
+            self.proc.kill()
+            self._collect(self.proc.communicate())
+
+    def _collect(self, outputs):
+        """Keep dplb's stdout and stderr (with what was read while it
+        started), forget its runtime directory."""
+        early = [self.early.get(pipe, b"") for pipe in (self.proc.stdout, self.proc.stderr)]
+        self.stdout, self.stderr = (bytes(e).decode(errors="replace") + (o or "")
+                                    for e, o in zip(early, outputs))
+        self.early = {}
+        self.proc_status = self.proc.returncode
+        self.proc = None
+        subprocess.run(["rm", "-rf", str(Path("/var/run/dpdk") / self.prefix)], check=False)
 
     def stop(self):
         """SIGINT, wait, and return (returncode, stdout, stderr)."""
@@ -162,25 +250,36 @@ class Dplb(DplbTelemetry):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         try:
-            self.stdout, self.stderr = self.proc.communicate(timeout=WAIT_SECONDS)
+            outputs = self.proc.communicate(timeout=WAIT_SECONDS)
         except subprocess.TimeoutExpired:
+            stacks = threads(self.pid)
             self.proc.kill()
-            self.stdout, self.stderr = self.proc.communicate()
-            raise AssertionError("dplb did not stop on SIGINT")
-        code = self.proc.returncode
-        self.proc = None
-        runtime = Path("/var/run/dpdk") / self.prefix
-        subprocess.run(["rm", "-rf", str(runtime)], check=False)
+            self._collect(self.proc.communicate())
+            raise AssertionError("dplb did not stop on SIGINT\n" + report(
+                "dplb", self.pid, None, self.stdout + self.stderr, stacks)) from None
+        self._collect(outputs)
         for marker in SANITIZER_MARKERS:
             assert marker not in self.stderr, self.stderr
-        return code, self.stdout, self.stderr
+        return self.proc_status, self.stdout, self.stderr
 
     def __enter__(self):
         return self.start()
 
-    def __exit__(self, *exc):
-        if self.proc is not None:
+    def __exit__(self, kind, error, trace):
+        if self.proc is None:
+            return
+        if kind is None or not issubclass(kind, Exception):
             self.stop()
+            return
+        # The test failed while dplb ran: what dplb was doing goes with it
+        # (pytest shows what a failed test printed).
+        status = self.proc.poll()
+        stacks = threads(self.proc.pid) if status is None else None
+        try:
+            self.stop()
+        except AssertionError as stop_error:
+            print(stop_error)
+        print(report("dplb", self.pid, status, self.stdout + self.stderr, stacks))
 
     def wait_received(self, count):
         def settled():
