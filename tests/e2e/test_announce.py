@@ -31,12 +31,11 @@ import http.client
 import json
 import os
 import signal
-import socket
 
 import pytest
 
-from harness.e2e_testbed import (BACKENDS, LiveDplb, config_text, dplb_running, in_netns,
-                                 parse_identity, running_testbed, wait_for, WAIT_SECONDS)
+from harness.e2e_testbed import (BACKENDS, LiveDplb, config_text, dplb_running, http_once,
+                                 in_netns, parse_identity, running_testbed, wait_for, WAIT_SECONDS)
 
 B1, B2, B3 = BACKENDS["b1"], BACKENDS["b2"], BACKENDS["b3"]
 SHARED_VIP, OTHER_VIP = "198.18.1.80", "198.18.1.81"
@@ -89,18 +88,9 @@ def api_get(testbed, path):
     return body
 
 
-def new_request(testbed, vip=SHARED_VIP, port=80, timeout=5.0):
-    """One new connection through the VIP; the backend that answered."""
-    def ask():
-        with socket.create_connection((vip, port), timeout=timeout) as sock:
-            sock.sendall(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n")
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        assert b" 200 " in head.split(b"\r\n")[0], head[:40]
-        return parse_identity(body.decode())[0]
-    return in_netns(testbed.ns("client"), ask)
+def new_request(testbed):
+    """One new connection through the shared VIP; the backend that answered."""
+    return parse_identity(http_once(testbed.ns("client"), SHARED_VIP))[0]
 
 
 def server(testbed, backend, action):
@@ -177,7 +167,7 @@ def test_routes_follow_the_vips_health(testbed, tmp_path):
 
 
 def test_sigterm_withdraws_first_then_drains(testbed, tmp_path):
-    drain = 4
+    drain = 10  # far longer than withdrawing takes (milliseconds)
     with dplb_running(testbed, tmp_path, make_config(drain_seconds=drain)) as lb:
         both_announced(testbed)
         assert new_request(testbed) in ("b1", "b2")
@@ -190,7 +180,7 @@ def test_sigterm_withdraws_first_then_drains(testbed, tmp_path):
         assert new_request(testbed) in ("b1", "b2")
         assert lb.running(), "dplb stopped before drain_seconds were over"
         # Then it stops by itself.
-        lb.proc.wait(timeout=WAIT_SECONDS)
+        lb.proc.wait(timeout=WAIT_SECONDS + drain)
         out, _ = lb.output()
         assert f"forwarding for {drain} s more" in out, out
     assert routes(testbed) == {}
