@@ -18,6 +18,7 @@
 #include "api/stats.h"
 #include "api/telemetry.h"
 #include "common/log.h"
+#include "control/announce.h"
 #include "control/config.h"
 #include "control/context.h"
 #include "control/control.h"
@@ -32,13 +33,13 @@
  * workers' frames for the kernel wake nothing up. */
 #define EXCEPTION_PERIOD_MS 1
 
+/* The stop signal last received (SIGTERM drains first), 0 for none. */
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
 
 static void on_stop_signal(int signo)
 {
-	(void)signo;
-	stop_requested = 1;
+	stop_requested = signo;
 }
 
 static void on_reload_signal(int signo)
@@ -182,6 +183,43 @@ static void install_signal_handlers(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Whether the management loop should end now, given the stop signal
+ * received (if any). A graceful stop (SIGTERM with announce_table) first
+ * withdraws every route and goes on forwarding for drain_seconds, while
+ * the routers move their flows to other instances; a second signal, or
+ * SIGINT, ends it at once. *drain_end_ms is 0 until a drain starts.
+ */
+static bool time_to_stop(struct dplb_context *ctx, uint64_t *drain_end_ms)
+{
+	const struct dplb_config *config = dplb_current_state(ctx->publisher)->config;
+	const int signo = stop_requested;
+
+	if (*drain_end_ms != 0)
+		return signo != 0 || monotonic_ms() >= *drain_end_ms;
+	if (signo == 0)
+		return false;
+	if (signo != SIGTERM || config->announce_table == 0 || config->drain_seconds == 0)
+		return true;
+	stop_requested = 0;
+	const uint32_t withdrawn = dplb_announce_withdraw_all(ctx);
+
+	*drain_end_ms = monotonic_ms() + (uint64_t)config->drain_seconds * 1000;
+	DPLB_LOG(NOTICE,
+		 "SIGTERM: %u routes withdrawn; forwarding for %u s more (drain_seconds) "
+		 "before stopping; another signal stops at once",
+		 withdrawn, config->drain_seconds);
+	return false;
+}
+
 /* The management lcore: bounded slices of work, then sleep, never spin.
  * The sleep ends early when an HTTP client is waiting for an answer, a
  * health check answers, a snapshot's tables are built or the kernel sends
@@ -190,8 +228,15 @@ static void management_loop(struct dplb_context *ctx, struct dplb_api *api)
 {
 	/* A SIGHUP's reload, which may end in a later round's tick. */
 	struct dplb_control_result reload = { 0 };
+	uint64_t drain_end_ms = 0;
 
-	while (!stop_requested) {
+	for (;;) {
+		pthread_mutex_lock(&ctx->management_lock);
+		const bool stop = time_to_stop(ctx, &drain_end_ms);
+
+		pthread_mutex_unlock(&ctx->management_lock);
+		if (stop)
+			break;
 		int fds[DPLB_API_WAIT_MAX_FDS] = { dplb_health_fd(ctx->health),
 						   dplb_state_builder_fd(ctx->builder) };
 		const unsigned int fd_count =
@@ -212,6 +257,10 @@ static void management_loop(struct dplb_context *ctx, struct dplb_api *api)
 			      dplb_exception_path_busy(ctx->exception) ? EXCEPTION_PERIOD_MS
 								       : MANAGEMENT_PERIOD_MS);
 	}
+	/* Whatever ends dplb, the routers hear of it before it stops forwarding. */
+	pthread_mutex_lock(&ctx->management_lock);
+	dplb_announce_withdraw_all(ctx);
+	pthread_mutex_unlock(&ctx->management_lock);
 	dplb_state_builder_free(ctx->builder);
 	ctx->builder = NULL;
 	dplb_control_result_free(&reload);

@@ -14,6 +14,7 @@
 #include "api/api_views.h"
 #include "api/metrics.h"
 #include "common/log.h"
+#include "control/announce.h"
 #include "health/health.h"
 #include "packet/maglev.h"
 #include "packet/schedule.h"
@@ -143,7 +144,13 @@ json_t *dplb_view_health(const struct dplb_context *ctx)
 	}
 	/* The process serves either way; "degraded" says some VIP's new flows
 	 * are dropped, which is what a router announcement should follow. */
-	put_string(o, "status", without_backends ? "degraded" : "ok");
+	put_string(o, "status",
+		   dplb_announce_stopping(ctx) ? "draining"
+		   : without_backends	       ? "degraded"
+					       : "ok");
+	/* Stopping: its routes are withdrawn, and it forwards only while the
+	 * routers move their flows away (drain_seconds). */
+	json_object_set_new(o, "draining", json_boolean(dplb_announce_stopping(ctx)));
 	put_string(o, "version", DPLB_VERSION);
 	put_u64(o, "generation", ctx->generation);
 	put_u64(o, "workers", ctx->worker_count);
@@ -170,6 +177,34 @@ static json_t *health_totals_json(const struct dplb_context *ctx)
 	DPLB_HEALTH_TOTALS(PUT_HEALTH_TOTAL)
 #undef PUT_HEALTH_TOTAL
 	put_u64(o, "snapshots", ctx->health_updates);
+	return o;
+}
+
+/* Route announcement: the table, the VIP addresses routed there and the
+ * VIPs they belong to, and what was done. */
+static json_t *announce_json(const struct dplb_context *ctx)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	uint32_t addresses[DPLB_MAX_VIP_IDS];
+	const uint32_t count = dplb_announce_addresses(ctx, addresses, DPLB_MAX_VIP_IDS);
+	json_t *o = json_object(), *list = json_array(), *vips = json_array();
+	char text[INET_ADDRSTRLEN];
+
+	put_u64(o, "table", state->config->announce_table);
+	json_object_set_new(o, "draining", json_boolean(dplb_announce_stopping(ctx)));
+	for (uint32_t i = 0; i < count && i < DPLB_MAX_VIP_IDS; i++) {
+		inet_ntop(AF_INET, &addresses[i], text, sizeof(text));
+		json_array_append_new(list, json_string(text));
+	}
+	json_object_set_new(o, "addresses", list);
+	for (uint32_t v = 0; v < state->vip_count; v++)
+		if (dplb_announce_has(ctx, state->vips[v].address))
+			json_array_append_new(vips, json_string(state->vips[v].config->name));
+	json_object_set_new(o, "vips", vips);
+	const struct dplb_announce_counters counters = dplb_announce_counters(ctx);
+#define PUT_ANNOUNCE(field, kind, help) put_u64(o, #field, counters.field);
+	DPLB_ANNOUNCE_COUNTERS(PUT_ANNOUNCE)
+#undef PUT_ANNOUNCE
 	return o;
 }
 
@@ -254,6 +289,7 @@ json_t *dplb_view_stats(const struct dplb_context *ctx, struct dplb_rate_memory 
 	put_u64(o, "reloads_failed", ctx->reloads_failed);
 	json_object_set_new(o, "health", health_totals_json(ctx));
 	json_object_set_new(o, "exception_path", exception_path_json(ctx));
+	json_object_set_new(o, "announce", announce_json(ctx));
 	const struct dplb_log_drops log = dplb_log_dropped();
 #define PUT_LOG(field, help) put_u64(o, #field, log.field);
 	DPLB_LOG_METRICS(PUT_LOG)
@@ -483,6 +519,9 @@ json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entr
 	/* Healthy: some backend takes new flows. */
 	json_object_set_new(o, "healthy", json_boolean(vip->up_count > 0));
 	json_object_set_new(o, "no_healthy_backend", json_boolean(vip->no_healthy_backend));
+	/* Its address's route is in announce_table (it or a VIP sharing it is
+	 * healthy). */
+	json_object_set_new(o, "announced", json_boolean(dplb_announce_has(ctx, vip->address)));
 	dplb_vip_counters_sum(ctx, vip->id, &counters);
 	put_traffic(o, &counters);
 	dplb_vip_protection_counters_sum(ctx, vip->id, &protection);

@@ -13,6 +13,7 @@
 #include "api/metrics.h"
 #include "api/prometheus.h"
 #include "common/log.h"
+#include "control/announce.h"
 #include "control/context.h"
 #include "health/health.h"
 
@@ -138,6 +139,12 @@ static void write_process(FILE *out, const struct dplb_context *ctx)
 	fprintf(out, "%s %lu\n", name, (unsigned long)ctx->exception_counters.field);
 	DPLB_EXCEPTION_COUNTERS(WRITE_EXCEPTION)
 #undef WRITE_EXCEPTION
+	const struct dplb_announce_counters announce = dplb_announce_counters(ctx);
+#define WRITE_ANNOUNCE(field, kind, help)                                                          \
+	family(out, "", #field, kind, help, name, sizeof(name));                                   \
+	fprintf(out, "%s %lu\n", name, (unsigned long)announce.field);
+	DPLB_ANNOUNCE_COUNTERS(WRITE_ANNOUNCE)
+#undef WRITE_ANNOUNCE
 }
 
 static void write_ports(FILE *out, const struct dplb_context *ctx, const struct samples *s)

@@ -16,6 +16,7 @@
 #include "api/metrics.h"
 #include "api/stats.h"
 #include "common/log.h"
+#include "control/announce.h"
 #include "control/context.h"
 #include "health/health.h"
 
@@ -157,6 +158,10 @@ static void print_counters(const struct dplb_context *ctx,
 #define EXCEPTION_FIELD(field, kind, help) line_field(&line, #field, ctx->exception_counters.field);
 	DPLB_EXCEPTION_COUNTERS(EXCEPTION_FIELD)
 #undef EXCEPTION_FIELD
+	const struct dplb_announce_counters announce = dplb_announce_counters(ctx);
+#define ANNOUNCE_FIELD(field, kind, help) line_field(&line, #field, announce.field);
+	DPLB_ANNOUNCE_COUNTERS(ANNOUNCE_FIELD)
+#undef ANNOUNCE_FIELD
 	line_end(&line);
 	const struct dplb_log_drops log = dplb_log_dropped();
 

@@ -16,6 +16,7 @@
 #include "api/metrics.h"
 #include "api/telemetry.h"
 #include "common/log.h"
+#include "control/announce.h"
 #include "control/context.h"
 #include "health/health.h"
 
@@ -57,6 +58,10 @@ static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_d
 	rte_tel_data_add_dict_u64(d, #field, ctx->exception_counters.field);
 	DPLB_EXCEPTION_COUNTERS(ADD_EXCEPTION)
 #undef ADD_EXCEPTION
+	const struct dplb_announce_counters announce = dplb_announce_counters(ctx);
+#define ADD_ANNOUNCE(field, kind, help) rte_tel_data_add_dict_u64(d, #field, announce.field);
+	DPLB_ANNOUNCE_COUNTERS(ADD_ANNOUNCE)
+#undef ADD_ANNOUNCE
 	dplb_health_totals(ctx->health, &health);
 #define ADD_HEALTH_TOTAL(field, help) rte_tel_data_add_dict_u64(d, "health_" #field, health.field);
 	DPLB_HEALTH_TOTALS(ADD_HEALTH_TOTAL)

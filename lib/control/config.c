@@ -924,6 +924,21 @@ static const struct key_spec key_table[] = {
 		 "A-Z a-z 0-9 _ . - (default dplb0). With several ports the next ones count its "
 		 "trailing number up (dplb0, dplb1, ...), so it must end in one. No interface of "
 		 "that name may exist when dplb starts. Needs a restart to change." },
+	{ SECTION_DATAPLANE, "announce_table", parse_number_key, CONFIG_FIELD(announce_table),
+	  .min = 0, .max = 2147483647,
+	  .doc = "Kernel routing table in which dplb keeps a route (address/32 through the first "
+		 "port's tap, proto static) for every VIP address while it runs and some VIP of "
+		 "that address has a backend taking new flows (\"healthy\" in /vips), for a "
+		 "routing daemon to announce (conf/bird/bird.conf: BIRD's kernel protocol with "
+		 "learn); the routes go when the VIP has no such backend, when dplb stops, and "
+		 "with the tap if dplb dies. 0 (the default): nothing announced. Needs "
+		 "exception_path = tap; not 253..255, the kernel's own tables." },
+	{ SECTION_DATAPLANE, "drain_seconds", parse_number_key, CONFIG_FIELD(drain_seconds),
+	  .min = 0, .max = 3600,
+	  .doc = "With announce_table, seconds SIGTERM keeps forwarding after withdrawing every "
+		 "route, while the routers move their flows elsewhere (a second SIGTERM or "
+		 "SIGINT stops at once; SIGINT does not wait). Without announce_table SIGTERM "
+		 "stops at once." },
 
 	{ SECTION_MANAGEMENT, "listen", parse_listen_key, CONFIG_FIELD(listen_address),
 	  .doc = "Address and port of the HTTP endpoint (JSON, Prometheus metrics, changes), "
@@ -1909,6 +1924,25 @@ static void check_exception_path(struct loader *ld)
 	}
 }
 
+/* announce_table: routes through the first tap, in a table of dplb's own. */
+static void check_announce(struct loader *ld)
+{
+	const struct dplb_config *config = ld->config;
+	const int line = ld->seen[key_index(SECTION_DATAPLANE, "announce_table")];
+
+	if (config->announce_table == 0)
+		return;
+	if (config->announce_table >= 253 && config->announce_table <= 255)
+		report(ld, line,
+		       "announce_table = %u is one of the kernel's own tables (253 default, 254 "
+		       "main, 255 local): give dplb a table of its own",
+		       config->announce_table);
+	else if (config->exception_path != DPLB_EXCEPTION_TAP)
+		report(ld, line,
+		       "announce_table needs exception_path = tap in [dataplane]: the routes go "
+		       "through the tap, and with it when dplb dies");
+}
+
 static void check_file(struct loader *ld)
 {
 	if (!ld->dataplane_line)
@@ -1922,6 +1956,7 @@ static void check_file(struct loader *ld)
 	check_vip_tuples(ld);
 	check_addresses(ld);
 	check_exception_path(ld);
+	check_announce(ld);
 }
 
 static void set_defaults(struct dplb_config *config)
@@ -1936,6 +1971,7 @@ static void set_defaults(struct dplb_config *config)
 	config->mtu = DPLB_DEFAULT_MTU;
 	snprintf(config->exception_interface, sizeof(config->exception_interface), "%s",
 		 DPLB_DEFAULT_EXCEPTION_INTERFACE);
+	config->drain_seconds = DPLB_DEFAULT_DRAIN_SECONDS;
 	snprintf(config->listen_address, sizeof(config->listen_address), "127.0.0.1");
 	config->listen_port = 8080;
 	config->persist_changes = true;
@@ -2335,6 +2371,9 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		fprintf(out, ", exception path tap %s", config->exception_interface);
 	else
 		fprintf(out, ", no exception path");
+	if (config->announce_table != 0)
+		fprintf(out, ", VIPs announced in table %u (drain %us)", config->announce_table,
+			config->drain_seconds);
 	fprintf(out, "\n");
 	fprintf(out,
 		"management: listen %s:%u, token file %s, health checks from %s, tcp by %s, "

@@ -65,6 +65,8 @@ enum dplb_exception_kind { DPLB_EXCEPTION_NONE, DPLB_EXCEPTION_TAP };
 /* A Linux interface name and its NUL (IFNAMSIZ). */
 #define DPLB_INTERFACE_NAME_MAX 16
 #define DPLB_DEFAULT_EXCEPTION_INTERFACE "dplb0"
+/* Long enough for BFD to notice (0.3 s) and a router to move its flows. */
+#define DPLB_DEFAULT_DRAIN_SECONDS 5u
 
 /* What becomes of a new flow beyond its VIP's new_flow_rate: dropped, or
  * forwarded by the VIP's hash without a flow entry. */
@@ -189,6 +191,11 @@ struct dplb_config {
 	/* The first port's tap interface; the others' are named after it
 	 * (dplb_exception_interface_name). */
 	char exception_interface[DPLB_INTERFACE_NAME_MAX];
+	/* Kernel routing table that holds a route per announced VIP address,
+	 * through the first tap (control/announce.h); 0: none announced. */
+	uint32_t announce_table;
+	/* Seconds SIGTERM keeps forwarding after withdrawing the routes. */
+	uint32_t drain_seconds;
 
 	/* [management] */
 	char listen_address[64]; /* IPv4 text, default 127.0.0.1 */

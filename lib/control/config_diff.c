@@ -123,6 +123,8 @@ static const struct field settings[] = {
 	RESTART_SETTING("exception_path", exception_path),
 	{ "exception_interface", offsetof(struct dplb_config, exception_interface),
 	  sizeof(((struct dplb_config *)0)->exception_interface), FIELD_STRING, true },
+	SETTING("announce_table", announce_table),
+	SETTING("drain_seconds", drain_seconds),
 	{ "listen", offsetof(struct dplb_config, listen_address),
 	  sizeof(((struct dplb_config *)0)->listen_address), FIELD_STRING, false },
 	SETTING("listen", listen_port),

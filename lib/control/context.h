@@ -42,6 +42,7 @@ struct dplb_port_setup {
 
 struct dplb_state_builder;
 struct dplb_exception_path;
+struct dplb_announcer;
 
 struct dplb_context {
 	char config_path[DPLB_PATH_MAX];
@@ -79,6 +80,9 @@ struct dplb_context {
 	 * the management lcore moved through them. */
 	struct dplb_exception_path *exception;
 	struct dplb_exception_counters exception_counters;
+	/* Routes of healthy VIPs in announce_table (control/announce.h), NULL
+	 * until the first is wanted. */
+	struct dplb_announcer *announcer;
 	/* The HTTP API listens beyond loopback (set by dplb_api_start): a
 	 * reload may not take its token away unnoticed. */
 	bool api_exposed;

@@ -20,6 +20,7 @@
 #include "control/context.h"
 #include "control/control.h"
 #include "control/dataplane.h"
+#include "control/announce.h"
 #include "control/exception_path.h"
 #include "control/neighbor.h"
 #include "health/health.h"
@@ -445,6 +446,8 @@ void dplb_release(struct dplb_context *ctx)
 			setup->status = DPLB_PORT_CLOSED;
 		}
 	}
+	/* Routes through the tap first: they would go with it, but logged. */
+	dplb_announce_release(ctx);
 	dplb_exception_path_release(ctx);
 	if (ctx->workers != NULL) {
 		for (uint16_t w = 0; w < ctx->worker_count; w++) {

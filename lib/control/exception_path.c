@@ -23,14 +23,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <rte_dev.h>
@@ -39,6 +36,7 @@
 
 #include "common/log.h"
 #include "control/exception_path.h"
+#include "control/rtnetlink.h"
 
 /* Buffers each tap's RX queue keeps for the frames the kernel sends. */
 #define TAP_DESCRIPTORS 256
@@ -63,84 +61,6 @@ struct dplb_exception_path {
 
 /* ---- the kernel's address, by rtnetlink --------------------------------- */
 
-static void add_attribute(struct nlmsghdr *header, size_t room, uint16_t type, const void *data,
-			  size_t size)
-{
-	struct rtattr *attribute =
-		(struct rtattr *)((char *)header + NLMSG_ALIGN(header->nlmsg_len));
-
-	if (NLMSG_ALIGN(header->nlmsg_len) + RTA_SPACE(size) > room)
-		return; /* the request is sized for what it carries: never */
-	attribute->rta_type = type;
-	attribute->rta_len = (unsigned short)RTA_LENGTH(size);
-	memcpy(RTA_DATA(attribute), data, size);
-	header->nlmsg_len = (uint32_t)(NLMSG_ALIGN(header->nlmsg_len) + RTA_SPACE(size));
-}
-
-/*
- * Add (RTM_NEWADDR, replacing one that is there) or remove (RTM_DELADDR)
- * address/prefix_length on interface ifindex, and wait for the kernel's
- * answer, which it gives before the send returns. Returns 0 or a negative
- * errno.
- */
-static int change_address(int ifindex, uint16_t command, uint32_t address, uint32_t prefix_length)
-{
-	struct {
-		struct nlmsghdr header;
-		struct ifaddrmsg ifa;
-		char attributes[3 * RTA_SPACE(sizeof(uint32_t))];
-	} request;
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	const struct timeval timeout = { .tv_sec = 1 };
-	char answer[1024];
-	int fd, rc;
-
-	memset(&request, 0, sizeof(request));
-	request.header.nlmsg_len = NLMSG_LENGTH(sizeof(request.ifa));
-	request.header.nlmsg_type = command;
-	request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	if (command == RTM_NEWADDR)
-		request.header.nlmsg_flags |= NLM_F_CREATE | NLM_F_REPLACE;
-	request.header.nlmsg_seq = 1;
-	request.ifa.ifa_family = AF_INET;
-	request.ifa.ifa_prefixlen = (uint8_t)prefix_length;
-	request.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
-	request.ifa.ifa_index = (uint32_t)ifindex;
-	add_attribute(&request.header, sizeof(request), IFA_LOCAL, &address, sizeof(address));
-	add_attribute(&request.header, sizeof(request), IFA_ADDRESS, &address, sizeof(address));
-	/* The subnet's broadcast, as "ip address add ... brd +" sets it. */
-	if (prefix_length < 31) {
-		const uint32_t broadcast = address | htonl(UINT32_MAX >> prefix_length);
-
-		add_attribute(&request.header, sizeof(request), IFA_BROADCAST, &broadcast,
-			      sizeof(broadcast));
-	}
-
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
-		return -errno;
-	/* The kernel answers at once; a second is only a bound. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-	if (sendto(fd, &request, request.header.nlmsg_len, 0, (struct sockaddr *)&kernel,
-		   sizeof(kernel)) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	const ssize_t length = recv(fd, answer, sizeof(answer), 0);
-	const struct nlmsghdr *reply = (const struct nlmsghdr *)answer;
-
-	if (length < 0)
-		rc = -errno;
-	else if (!NLMSG_OK(reply, (size_t)length) || reply->nlmsg_type != NLMSG_ERROR ||
-		 reply->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
-		rc = -EPROTO;
-	else
-		rc = ((const struct nlmsgerr *)NLMSG_DATA(reply))->error;
-	close(fd);
-	return rc;
-}
-
 /* The taps carry the snapshot's address/prefix_length: a reload may have
  * changed it. A failure is logged once per address asked for. */
 static void sync_address(struct dplb_context *ctx)
@@ -156,10 +76,11 @@ static void sync_address(struct dplb_context *ctx)
 	inet_ntop(AF_INET, &state->local_address, text, sizeof(text));
 	for (uint16_t slot = 0; slot < path->count; slot++) {
 		if (path->address != 0 && state->local_address != path->address)
-			change_address(path->ifindex[slot], RTM_DELADDR, path->address,
-				       path->prefix_length);
-		rc = change_address(path->ifindex[slot], RTM_NEWADDR, state->local_address,
-				    state->config->prefix_length);
+			dplb_rtnetlink_change_address(path->ifindex[slot], RTM_DELADDR,
+						      path->address, path->prefix_length);
+		rc = dplb_rtnetlink_change_address(path->ifindex[slot], RTM_NEWADDR,
+						   state->local_address,
+						   state->config->prefix_length);
 		if (rc != 0)
 			DPLB_LOG(ERR, "exception path: cannot give %s the address %s/%u: %s",
 				 path->names[slot], text, state->config->prefix_length,
@@ -474,6 +395,11 @@ unsigned int dplb_exception_path_fds(const struct dplb_exception_path *path, int
 bool dplb_exception_path_busy(const struct dplb_exception_path *path)
 {
 	return path != NULL && path->moved;
+}
+
+int dplb_exception_path_ifindex(const struct dplb_exception_path *path)
+{
+	return path != NULL && path->count > 0 && path->started[0] ? path->ifindex[0] : 0;
 }
 
 void dplb_exception_path_release(struct dplb_context *ctx)

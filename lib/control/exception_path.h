@@ -82,6 +82,10 @@ unsigned int dplb_exception_path_fds(const struct dplb_exception_path *path, int
  * management loop should not sleep long. */
 bool dplb_exception_path_busy(const struct dplb_exception_path *path);
 
+/* The first port's tap's interface index, while it is up; 0 without
+ * one. Routes through it go away with it (control/announce.h). */
+int dplb_exception_path_ifindex(const struct dplb_exception_path *path);
+
 /* Stop and remove the taps (their interfaces go away) and free
  * ctx->exception. Before the pool is freed. Main lcore. */
 void dplb_exception_path_release(struct dplb_context *ctx);

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "control/context.h"
 #include "control/control.h"
+#include "control/announce.h"
 #include "control/exception_path.h"
 #include "control/management.h"
 #include "control/neighbor.h"
@@ -236,6 +237,7 @@ void dplb_management_tick(struct dplb_context *ctx)
 	if (timers_due)
 		send_requests(ctx, state, now);
 	dplb_exception_path_poll(ctx);
+	dplb_announce_sync(ctx);
 	dplb_publisher_reclaim(ctx->publisher);
 	ctx->last_timers_ms = now;
 }

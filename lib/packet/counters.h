@@ -158,6 +158,17 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	  "Frames the kernel sent that were dropped: the ring to the worker that sends them "      \
 	  "was full")
 
+/* struct dplb_announce_counters: route announcement (control/announce.h),
+ * written by the management lcore only. */
+#define DPLB_ANNOUNCE_COUNTERS(X)                                                                  \
+	X(announce_routes_added, DPLB_COUNTER,                                                     \
+	  "Routes to VIP addresses added to announce_table: a VIP with a healthy backend")         \
+	X(announce_routes_removed, DPLB_COUNTER,                                                   \
+	  "Routes to VIP addresses removed from announce_table: no VIP of the address has a "      \
+	  "healthy backend, a reload, a stop")                                                     \
+	X(announce_failures, DPLB_COUNTER,                                                         \
+	  "Route changes the kernel refused (retried every second)")
+
 #define DPLB_COUNTER_FIELD(field, kind, help) uint64_t field;
 
 struct dplb_traffic_counters {
@@ -174,6 +185,10 @@ struct dplb_vip_protection_counters {
 
 struct dplb_exception_counters {
 	DPLB_EXCEPTION_COUNTERS(DPLB_COUNTER_FIELD)
+};
+
+struct dplb_announce_counters {
+	DPLB_ANNOUNCE_COUNTERS(DPLB_COUNTER_FIELD)
 };
 
 #define DPLB_MAX_COUNTED_PORTS 8

@@ -36,6 +36,7 @@ PORT = counter_list("DPLB_PORT_COUNTERS")
 TRAFFIC = counter_list("DPLB_TRAFFIC_COUNTERS")
 VIP_PROTECTION = counter_list("DPLB_VIP_PROTECTION_COUNTERS")
 EXCEPTION = counter_list("DPLB_EXCEPTION_COUNTERS")
+ANNOUNCE = counter_list("DPLB_ANNOUNCE_COUNTERS")
 DROPS = [label.strip('"') for _, label in x_macro("DPLB_DROP_REASONS")]
 IN_TOTALS = [f for f, kind in WORKER.items() if kind != "DPLB_PER_WORKER"]
 
@@ -47,6 +48,7 @@ def test_the_lists_are_read_from_the_source():
     assert {"packets_out", "active_flows"} <= TRAFFIC.keys()
     assert {"acl_denied", "rate_limited"} <= VIP_PROTECTION.keys()
     assert {"exception_to_tap", "exception_from_kernel"} <= EXCEPTION.keys()
+    assert {"announce_routes_added", "announce_failures"} <= ANNOUNCE.keys()
     assert "exception_to_kernel" in WORKER and "exception_busy" in DROPS
     assert "tx_full" in DROPS and "not_for_vip" in DROPS
 
@@ -74,6 +76,7 @@ def check_stats(stats, missing):
         missing.keys("/stats ports[].since_last_call", port["since_last_call"], PORT)
     missing.keys("/stats since_last_call", stats["since_last_call"], PORT)
     missing.keys("/stats exception_path", stats["exception_path"], EXCEPTION)
+    missing.keys("/stats announce", stats["announce"], ANNOUNCE)
     for worker in stats["workers"]:
         missing.keys("/stats workers[]", worker, list(WORKER) + list(PORT))
         missing.keys("/stats workers[].drops", worker["drops"], DROPS)
@@ -98,7 +101,7 @@ def check_metrics(text, missing):
         labels[name].add(pairs)
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
     families = [("worker", WORKER), ("port", PORT), ("vip", TRAFFIC), ("backend", TRAFFIC),
-                ("vip", VIP_PROTECTION), ("", EXCEPTION)]
+                ("vip", VIP_PROTECTION), ("", EXCEPTION), ("", ANNOUNCE)]
     for scope, fields in families:
         for field, kind in fields.items():
             name = prometheus_name(scope, field, kind)
@@ -112,7 +115,7 @@ def check_metrics(text, missing):
 
 def check_telemetry(telemetry, missing):
     missing.keys("/dplb/stats", telemetry["/dplb/stats"],
-                 IN_TOTALS + list(PORT) + list(EXCEPTION))
+                 IN_TOTALS + list(PORT) + list(EXCEPTION) + list(ANNOUNCE))
     missing.keys("/dplb/drops", telemetry["/dplb/drops"], DROPS)
     for name, worker in telemetry["/dplb/workers"].items():
         missing.keys(f"/dplb/workers {name}", worker, list(WORKER) + list(PORT))
@@ -144,7 +147,7 @@ def check_summary(summary, stats, missing):
         expected[field] += vips
     for reason in DROPS:
         expected[reason] += 1
-    for field in EXCEPTION:
+    for field in list(EXCEPTION) + list(ANNOUNCE):
         expected[field] += 1
     for name, count in expected.items():
         found = len(re.findall(rf"(?<![\w.]){re.escape(name)} \d+", summary))

@@ -269,6 +269,8 @@ Test(config_good, defaults_applied)
 	cr_assert_str_eq(c->token_file, "");
 	cr_assert_eq(c->exception_path, DPLB_EXCEPTION_NONE);
 	cr_assert_str_eq(c->exception_interface, "dplb0");
+	cr_assert_eq(c->announce_table, 0);
+	cr_assert_eq(c->drain_seconds, 5);
 
 	cr_assert_eq(c->vip_count, 1);
 	v = &c->vips[0];
@@ -1310,12 +1312,24 @@ static void write_exception_config(const char *ports, const char *prefix, const 
 	write_tmp(text);
 }
 
+/* What dplb_config_print says of c contains needle. */
+static void expect_printed(const struct dplb_config *c, const char *needle)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+
+	cr_assert_not_null(out);
+	dplb_config_print(c, out);
+	cr_assert_eq(fclose(out), 0);
+	cr_assert_not_null(strstr(text, needle), "%s", text);
+	free(text);
+}
+
 Test(config_exception_path, tap_and_the_interface_names_of_every_port)
 {
 	struct dplb_config *c;
 	char name[DPLB_INTERFACE_NAME_MAX];
-	char *text = NULL;
-	size_t size = 0;
 
 	write_exception_config("0 1 2", "prefix_length = 24\n",
 			       "exception_path = tap\nexception_interface = lb-7\n");
@@ -1330,13 +1344,7 @@ Test(config_exception_path, tap_and_the_interface_names_of_every_port)
 		cr_assert_eq(dplb_exception_interface_name(c->exception_interface, slot, name), 0);
 		cr_assert_str_eq(name, want[slot]);
 	}
-	FILE *out = open_memstream(&text, &size);
-
-	cr_assert_not_null(out);
-	dplb_config_print(c, out);
-	cr_assert_eq(fclose(out), 0);
-	cr_assert_not_null(strstr(text, ", exception path tap lb-7\n"), "%s", text);
-	free(text);
+	expect_printed(c, ", exception path tap lb-7\n");
 	dplb_config_free(c);
 
 	/* One port: any name; none: no prefix_length needed. */
@@ -1421,6 +1429,76 @@ Test(config_exception_path, bad_values_are_refused_with_their_line)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		write_exception_config(cases[i].ports, cases[i].prefix, cases[i].extra);
+		load_bad(tmp_path, &errs);
+		expect_count(&errs, 1);
+		expect_error(&errs, tmp_path, cases[i].line, cases[i].needle);
+		remove_tmp();
+	}
+}
+
+/* ---- route announcement ------------------------------------------------- */
+
+Test(config_announce, a_table_of_its_own_and_the_drain)
+{
+	struct dplb_config *c;
+
+	write_exception_config("0", "prefix_length = 24\n",
+			       "exception_path = tap\nannounce_table = 100\ndrain_seconds = 0\n");
+	c = load_good(tmp_path);
+	remove_tmp();
+	cr_assert_eq(c->announce_table, 100);
+	cr_assert_eq(c->drain_seconds, 0);
+	expect_printed(c, ", VIPs announced in table 100 (drain 0s)\n");
+	dplb_config_free(c);
+
+	/* Tables past 255 exist too (RTA_TABLE); 0 is "none", with no tap. */
+	write_exception_config("0", "prefix_length = 24\n",
+			       "exception_path = tap\nannounce_table = 2147483647\n"
+			       "drain_seconds = 3600\n");
+	c = load_good(tmp_path);
+	remove_tmp();
+	cr_assert_eq(c->announce_table, 2147483647u);
+	cr_assert_eq(c->drain_seconds, 3600);
+	dplb_config_free(c);
+	write_exception_config("0", "", "announce_table = 0\n");
+	c = load_good(tmp_path);
+	remove_tmp();
+	cr_assert_eq(c->announce_table, 0);
+	dplb_config_free(c);
+}
+
+Test(config_announce, bad_values_are_refused_with_their_line)
+{
+	static const struct {
+		const char *extra;
+		int line;
+		const char *needle;
+	} cases[] = {
+		{ "exception_path = tap\nannounce_table = -1\n", 5,
+		  "announce_table in [dataplane]: \"-1\" is not a number (expected "
+		  "0..2147483647)" },
+		{ "exception_path = tap\nannounce_table = 2147483648\n", 5,
+		  "announce_table in [dataplane]: 2147483648 is out of range (0..2147483647)" },
+		{ "exception_path = tap\ndrain_seconds = 3601\n", 5,
+		  "drain_seconds in [dataplane]: 3601 is out of range (0..3600)" },
+		{ "exception_path = tap\ndrain_seconds = soon\n", 5,
+		  "drain_seconds in [dataplane]: \"soon\" is not a number (expected 0..3600)" },
+		/* Found once the whole file is read, named where they can be fixed. */
+		{ "exception_path = tap\nannounce_table = 254\n", 5,
+		  "announce_table = 254 is one of the kernel's own tables (253 default, 254 "
+		  "main, 255 local): give dplb a table of its own" },
+		{ "exception_path = tap\nannounce_table = 253\n", 5, "one of the kernel's own" },
+		{ "exception_path = tap\nannounce_table = 255\n", 5, "one of the kernel's own" },
+		{ "announce_table = 100\n", 4,
+		  "announce_table needs exception_path = tap in [dataplane]: the routes go "
+		  "through the tap, and with it when dplb dies" },
+		{ "exception_path = none\nannounce_table = 100\n", 5,
+		  "announce_table needs exception_path = tap" },
+	};
+	struct dplb_config_errors errs;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_exception_config("0", "prefix_length = 24\n", cases[i].extra);
 		load_bad(tmp_path, &errs);
 		expect_count(&errs, 1);
 		expect_error(&errs, tmp_path, cases[i].line, cases[i].needle);

@@ -272,6 +272,9 @@ Test(config_diff, marks_the_keys_that_need_a_restart)
 	char keys[64];
 
 	after->tcp_timeout = 60;
+	/* Routes move to another table, and SIGTERM reads drain_seconds when it comes. */
+	after->announce_table = 7;
+	after->drain_seconds = 1;
 	cr_assert_eq(dplb_config_diff_needs_restart(before, after, keys, sizeof(keys)), 0);
 	cr_assert_str_eq(keys, "");
 	after->mtu = 1400;

@@ -32,13 +32,12 @@ import http.client
 import json
 import os
 import socket
-import threading
 import time
 
 import pytest
 
-from harness.e2e_testbed import (BACKENDS, KeepAliveClient, dplb_running, in_netns, parse_identity,
-                                 running_testbed, wait_for)
+from harness.e2e_testbed import (BACKENDS, KeepAliveClient, Repeatedly, dplb_running, http_once,
+                                 in_netns, parse_identity, running_testbed, wait_for)
 
 B1, B2, B3 = BACKENDS["b1"], BACKENDS["b2"], BACKENDS["b3"]
 WEB_VIP, DNS_VIP, TCP_VIP = "198.18.1.81", "198.18.1.54", "198.18.1.82"
@@ -138,45 +137,7 @@ def server(testbed, backend, action):
 def new_request(testbed, timeout=3.0):
     """One new connection to the web VIP, one HTTP/1.0 request; the name of
     the backend that answered. Raises OSError when nobody does."""
-    def ask():
-        with socket.create_connection((WEB_VIP, 80), timeout=timeout) as sock:
-            sock.sendall(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n")
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        if b" 200 " not in head.split(b"\r\n")[0]:
-            raise ConnectionError(f"answer {head[:40]!r}")
-        return parse_identity(body.decode())[0]
-    return in_netns(testbed.ns("client"), ask)
-
-
-class Clients:
-    """New connections, one after another, from a thread, each recorded as
-    (time it started, backend name or the error)."""
-
-    def __init__(self, testbed):
-        self.testbed = testbed
-        self.results = []
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        while not self.stopping.is_set():
-            started = time.monotonic()
-            try:
-                outcome = new_request(self.testbed)
-            except (OSError, AssertionError, ConnectionError) as e:
-                outcome = f"error: {e!r}"
-            self.results.append((started, outcome))
-
-    def since(self, moment):
-        return [outcome for started, outcome in list(self.results) if started >= moment]
-
-    def stop(self):
-        self.stopping.set()
-        self.thread.join(timeout=30)
+    return parse_identity(http_once(testbed.ns("client"), WEB_VIP, timeout=timeout))[0]
 
 
 def udp_ask(testbed, payload, sport):
@@ -200,7 +161,7 @@ def test_stopped_server_gets_no_new_connections_and_no_request_fails(testbed, dp
         else:
             keep.append((client, name))
         assert len(keep) < 60, "no long-lived connection landed on b1 and b3"
-    clients = Clients(testbed)
+    clients = Repeatedly(lambda: new_request(testbed))
     try:
         wait_for(lambda: "b2" in clients.since(0), "a new connection to b2 before the stop")
         stopped = time.monotonic()

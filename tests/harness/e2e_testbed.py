@@ -22,6 +22,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from .dplb_telemetry import DplbTelemetry
@@ -321,6 +322,23 @@ class KeepAliveClient:
         self.sock.close()
 
 
+def http_once(ns, address, port=80, timeout=WAIT_SECONDS):
+    """From namespace ns: one new connection to address:port, one HTTP/1.0
+    GET /; the answer's body. Raises OSError when nobody answers, and
+    ConnectionError when the answer is not a 200."""
+    def ask():
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        if b" 200 " not in head.split(b"\r\n")[0]:
+            raise ConnectionError(f"answer {head[:40]!r}")
+        return body.decode()
+    return in_netns(ns, ask)
+
+
 def parse_identity(line):
     """'backend b1 client 198.18.0.2:40312 request 3' -> ('b1', 40312, 3)."""
     words = line.split()
@@ -426,3 +444,41 @@ def backends_by_flow(frames):
         key = (info["proto"], info["src"], info["sport"], info["dst"], info["dport"])
         flows.setdefault(key, set()).add(info["outer_dst"])
     return flows
+
+
+class Repeatedly:
+    """function() called again and again from a thread until stop(), each
+    call recorded in results as (time it started, seconds it took, what it
+    returned or "error: ..." when it raised OSError or AssertionError):
+    new connections made one after another while something changes."""
+
+    def __init__(self, function, pause=0.0):
+        self.function = function
+        self.pause = pause
+        self.results = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            try:
+                outcome = self.function()
+            except (OSError, AssertionError) as e:  # ConnectionError is an OSError
+                outcome = f"error: {e!r}"
+            self.results.append((started, time.monotonic() - started, outcome))
+            if self.pause:
+                self.stopping.wait(self.pause)
+
+    def since(self, moment):
+        """What the calls started at moment or later returned."""
+        return [outcome for started, _, outcome in list(self.results) if started >= moment]
+
+    def errors(self):
+        return [r for r in list(self.results) if isinstance(r[2], str) and r[2].startswith("error")]
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=WAIT_SECONDS)
+        return list(self.results)

@@ -38,6 +38,8 @@ PROGRAMS = {
     "apt-get": "apt",
     "awk": "mawk",
     "bash": "bash",
+    "bird": "bird2",
+    "birdc": "bird2",
     "cat": "coreutils",
     "chroot": "coreutils",
     "cp": "coreutils",

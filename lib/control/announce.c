@@ -1,0 +1,259 @@
+/*
+ * Route announcement tied to health: the routes in announce_table follow
+ * the snapshot that serves (see announce.h for why a table of its own and
+ * routes through the tap).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "control/announce.h"
+#include "control/exception_path.h"
+#include "control/rtnetlink.h"
+
+/* A refused change is asked for again after this long. */
+#define RETRY_MS 1000
+
+struct dplb_announcer {
+	/* Routes in the kernel (addresses, network order, ascending), in
+	 * table through ifindex. */
+	uint32_t count;
+	uint32_t addresses[DPLB_MAX_VIP_IDS];
+	uint32_t table;
+	int ifindex;
+	/* What the last sync was made from: nothing to do until it changes. */
+	const struct dplb_state *synced_state;
+	uint64_t synced_generation;
+	uint32_t synced_table;
+	int synced_ifindex;
+	uint64_t retry_at_ms; /* 0: no change was refused */
+	bool failing;	      /* a change was refused last time: logged once */
+	bool refused_now;     /* ... and this time */
+	bool stopping;
+	struct dplb_announce_counters counters;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int compare_addresses(const void *a, const void *b)
+{
+	const uint32_t x = ntohl(*(const uint32_t *)a), y = ntohl(*(const uint32_t *)b);
+
+	return (x > y) - (x < y);
+}
+
+/* The addresses of the VIPs that have a healthy backend (as /vips says
+ * "healthy"), each once, ascending. Returns how many. */
+static uint32_t wanted_addresses(const struct dplb_state *state, uint32_t *out)
+{
+	uint32_t count = 0, unique = 0;
+
+	for (uint32_t v = 0; v < state->vip_count && count < DPLB_MAX_VIP_IDS; v++)
+		if (state->vips[v].up_count > 0)
+			out[count++] = state->vips[v].address;
+	qsort(out, count, sizeof(*out), compare_addresses);
+	for (uint32_t i = 0; i < count; i++)
+		if (unique == 0 || out[unique - 1] != out[i])
+			out[unique++] = out[i];
+	return unique;
+}
+
+/* The first healthy VIP of address, for the log. */
+static const char *healthy_vip_of(const struct dplb_state *state, uint32_t address)
+{
+	for (uint32_t v = 0; state != NULL && v < state->vip_count; v++)
+		if (state->vips[v].address == address && state->vips[v].up_count > 0)
+			return state->vips[v].config->name;
+	return "(none)";
+}
+
+static void refused(struct dplb_announcer *a, const char *what, uint32_t address, int rc)
+{
+	char text[INET_ADDRSTRLEN];
+
+	const bool logged = a->failing || a->refused_now;
+
+	a->counters.announce_failures++;
+	a->retry_at_ms = now_ms() + RETRY_MS;
+	a->refused_now = true;
+	if (logged)
+		return;
+	inet_ntop(AF_INET, &address, text, sizeof(text));
+	DPLB_LOG(ERR, "announce: cannot %s the route to %s in table %u: %s (retrying every %u ms)",
+		 what, text, a->table, strerror(-rc), RETRY_MS);
+}
+
+/* Add (RTM_NEWROUTE) or remove (RTM_DELROUTE) the route to address, for
+ * the reason why; returns whether the kernel did. */
+static bool change_route(struct dplb_announcer *a, uint16_t command, uint32_t address,
+			 const char *why)
+{
+	char text[INET_ADDRSTRLEN];
+	const bool add = command == RTM_NEWROUTE;
+	const int rc = dplb_rtnetlink_change_route(a->table, command, address, a->ifindex);
+
+	if (rc != 0) {
+		refused(a, add ? "add" : "remove", address, rc);
+		return false;
+	}
+	if (add)
+		a->counters.announce_routes_added++;
+	else
+		a->counters.announce_routes_removed++;
+	inet_ntop(AF_INET, &address, text, sizeof(text));
+	DPLB_LOG(NOTICE, "announce: %s %s table %u: %s", text,
+		 add ? "announced in" : "withdrawn from", a->table, why);
+	return true;
+}
+
+/* In a merge of two ascending lists: <0 takes have[i] (only there), >0
+ * wanted[j] (only there), 0 both (the same address). */
+static int merge_order(const uint32_t *have, uint32_t i, uint32_t have_count,
+		       const uint32_t *wanted, uint32_t j, uint32_t wanted_count)
+{
+	if (i == have_count)
+		return 1;
+	if (j == wanted_count)
+		return -1;
+	return compare_addresses(&have[i], &wanted[j]);
+}
+
+/* Bring the kernel's routes to wanted (ascending): one merge of the two
+ * sorted lists. A refused change leaves the kernel's state in the list. */
+static void apply(struct dplb_announcer *a, const struct dplb_state *state, const uint32_t *wanted,
+		  uint32_t wanted_count, const char *why_withdrawn)
+{
+	uint32_t now[DPLB_MAX_VIP_IDS];
+	uint32_t count = 0, i = 0, j = 0;
+	a->refused_now = false;
+	a->retry_at_ms = 0;
+	while (i < a->count || j < wanted_count) {
+		const int order = merge_order(a->addresses, i, a->count, wanted, j, wanted_count);
+
+		if (order == 0) {
+			now[count++] = a->addresses[i++];
+			j++;
+		} else if (order < 0) {
+			if (!change_route(a, RTM_DELROUTE, a->addresses[i], why_withdrawn))
+				now[count++] = a->addresses[i];
+			i++;
+		} else {
+			char why[DPLB_NAME_MAX + 32];
+
+			snprintf(why, sizeof(why), "vip %s has a healthy backend",
+				 healthy_vip_of(state, wanted[j]));
+			if (change_route(a, RTM_NEWROUTE, wanted[j], why))
+				now[count++] = wanted[j];
+			j++;
+		}
+	}
+	memcpy(a->addresses, now, count * sizeof(now[0]));
+	a->count = count;
+	if (a->failing && !a->refused_now)
+		DPLB_LOG(NOTICE, "announce: table %u is as it should be again", a->table);
+	a->failing = a->refused_now;
+}
+
+void dplb_announce_sync(struct dplb_context *ctx)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	struct dplb_announcer *a = ctx->announcer;
+	uint32_t wanted[DPLB_MAX_VIP_IDS];
+
+	if (state == NULL)
+		return;
+	if (a == NULL) {
+		if (state->config->announce_table == 0)
+			return;
+		a = calloc(1, sizeof(*a));
+		if (a == NULL)
+			return; /* asked again next round */
+		ctx->announcer = a;
+	}
+	const uint32_t table = a->stopping ? 0 : state->config->announce_table;
+	const int ifindex = dplb_exception_path_ifindex(ctx->exception);
+
+	if (state == a->synced_state && state->generation == a->synced_generation &&
+	    table == a->synced_table && ifindex == a->synced_ifindex &&
+	    (a->retry_at_ms == 0 || now_ms() < a->retry_at_ms))
+		return;
+	a->synced_state = state;
+	a->synced_generation = state->generation;
+	a->synced_table = table;
+	a->synced_ifindex = ifindex;
+	/* Another table or tap: out of the old one first. */
+	if (a->count > 0 && (table != a->table || ifindex != a->ifindex)) {
+		apply(a, state, wanted, 0,
+		      a->stopping ? "dplb is stopping" : "announce_table or the tap changed");
+		if (a->count > 0)
+			return; /* refused: asked again */
+	}
+	a->table = table;
+	a->ifindex = ifindex;
+	if (table == 0 || ifindex == 0)
+		return;
+	apply(a, state, wanted, wanted_addresses(state, wanted),
+	      "no VIP of this address has a healthy backend");
+}
+
+uint32_t dplb_announce_withdraw_all(struct dplb_context *ctx)
+{
+	struct dplb_announcer *a = ctx->announcer;
+	const uint32_t before = a != NULL ? a->count : 0;
+
+	if (a == NULL)
+		return 0;
+	a->stopping = true;
+	apply(a, dplb_current_state(ctx->publisher), NULL, 0, "dplb is stopping");
+	return before - a->count;
+}
+
+bool dplb_announce_stopping(const struct dplb_context *ctx)
+{
+	return ctx->announcer != NULL && ctx->announcer->stopping;
+}
+
+bool dplb_announce_has(const struct dplb_context *ctx, uint32_t address)
+{
+	const struct dplb_announcer *a = ctx->announcer;
+
+	return a != NULL && bsearch(&address, a->addresses, a->count, sizeof(address),
+				    compare_addresses) != NULL;
+}
+
+uint32_t dplb_announce_addresses(const struct dplb_context *ctx, uint32_t *out, uint32_t max)
+{
+	const struct dplb_announcer *a = ctx->announcer;
+
+	if (a == NULL)
+		return 0;
+	memcpy(out, a->addresses, (a->count < max ? a->count : max) * sizeof(*out));
+	return a->count;
+}
+
+struct dplb_announce_counters dplb_announce_counters(const struct dplb_context *ctx)
+{
+	const struct dplb_announce_counters none = { 0 };
+
+	return ctx->announcer != NULL ? ctx->announcer->counters : none;
+}
+
+void dplb_announce_release(struct dplb_context *ctx)
+{
+	if (ctx->announcer == NULL)
+		return;
+	dplb_announce_withdraw_all(ctx);
+	free(ctx->announcer);
+	ctx->announcer = NULL;
+}

@@ -1,0 +1,126 @@
+/*
+ * rtnetlink requests, one socket each: they are rare (start-up, reloads,
+ * health transitions), so a socket kept open would only have to be watched
+ * for the kernel's unasked-for messages.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "control/rtnetlink.h"
+
+/* Room for a request's attributes: a few 32-bit values. */
+#define ATTRIBUTES_ROOM (4 * RTA_SPACE(sizeof(uint32_t)))
+
+static void add_attribute(struct nlmsghdr *header, size_t room, uint16_t type, const void *data,
+			  size_t size)
+{
+	struct rtattr *attribute =
+		(struct rtattr *)((char *)header + NLMSG_ALIGN(header->nlmsg_len));
+
+	if (NLMSG_ALIGN(header->nlmsg_len) + RTA_SPACE(size) > room)
+		return; /* the request is sized for what it carries: never */
+	attribute->rta_type = type;
+	attribute->rta_len = (unsigned short)RTA_LENGTH(size);
+	memcpy(RTA_DATA(attribute), data, size);
+	header->nlmsg_len = (uint32_t)(NLMSG_ALIGN(header->nlmsg_len) + RTA_SPACE(size));
+}
+
+/* Send request and wait for the kernel's acknowledgement (NLM_F_ACK).
+ * Returns 0 or a negative errno, the kernel's or the socket's. */
+static int transact(struct nlmsghdr *request)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	const struct timeval timeout = { .tv_sec = 1 };
+	char answer[1024];
+	int fd, rc;
+
+	request->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	request->nlmsg_seq = 1;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	/* The kernel answers at once; a second is only a bound. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+	if (sendto(fd, request, request->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) <
+	    0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	const ssize_t length = recv(fd, answer, sizeof(answer), 0);
+	const struct nlmsghdr *reply = (const struct nlmsghdr *)answer;
+
+	if (length < 0)
+		rc = -errno;
+	else if (!NLMSG_OK(reply, (size_t)length) || reply->nlmsg_type != NLMSG_ERROR ||
+		 reply->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+		rc = -EPROTO;
+	else
+		rc = ((const struct nlmsgerr *)NLMSG_DATA(reply))->error;
+	close(fd);
+	return rc;
+}
+
+int dplb_rtnetlink_change_address(int ifindex, uint16_t command, uint32_t address,
+				  uint32_t prefix_length)
+{
+	struct {
+		struct nlmsghdr header;
+		struct ifaddrmsg ifa;
+		char attributes[ATTRIBUTES_ROOM];
+	} request;
+
+	memset(&request, 0, sizeof(request));
+	request.header.nlmsg_len = NLMSG_LENGTH(sizeof(request.ifa));
+	request.header.nlmsg_type = command;
+	if (command == RTM_NEWADDR)
+		request.header.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+	request.ifa.ifa_family = AF_INET;
+	request.ifa.ifa_prefixlen = (uint8_t)prefix_length;
+	request.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+	request.ifa.ifa_index = (uint32_t)ifindex;
+	add_attribute(&request.header, sizeof(request), IFA_LOCAL, &address, sizeof(address));
+	add_attribute(&request.header, sizeof(request), IFA_ADDRESS, &address, sizeof(address));
+	if (prefix_length < 31) {
+		const uint32_t broadcast = address | htonl(UINT32_MAX >> prefix_length);
+
+		add_attribute(&request.header, sizeof(request), IFA_BROADCAST, &broadcast,
+			      sizeof(broadcast));
+	}
+	return transact(&request.header);
+}
+
+int dplb_rtnetlink_change_route(uint32_t table, uint16_t command, uint32_t address, int ifindex)
+{
+	struct {
+		struct nlmsghdr header;
+		struct rtmsg rtm;
+		char attributes[ATTRIBUTES_ROOM];
+	} request;
+	const uint32_t oif = (uint32_t)ifindex;
+	int rc;
+
+	memset(&request, 0, sizeof(request));
+	request.header.nlmsg_len = NLMSG_LENGTH(sizeof(request.rtm));
+	request.header.nlmsg_type = command;
+	if (command == RTM_NEWROUTE)
+		request.header.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+	request.rtm.rtm_family = AF_INET;
+	request.rtm.rtm_dst_len = 32;
+	/* Tables past 255 exist only as RTA_TABLE; the byte says so. */
+	request.rtm.rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
+	request.rtm.rtm_protocol = RTPROT_STATIC;
+	request.rtm.rtm_scope = command == RTM_NEWROUTE ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE;
+	request.rtm.rtm_type = RTN_UNICAST;
+	add_attribute(&request.header, sizeof(request), RTA_DST, &address, sizeof(address));
+	add_attribute(&request.header, sizeof(request), RTA_OIF, &oif, sizeof(oif));
+	add_attribute(&request.header, sizeof(request), RTA_TABLE, &table, sizeof(table));
+	rc = transact(&request.header);
+	return command == RTM_DELROUTE && rc == -ESRCH ? 0 : rc;
+}

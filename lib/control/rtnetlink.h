@@ -1,0 +1,31 @@
+/*
+ * The few rtnetlink requests dplb makes of the kernel: an address on the
+ * exception path's taps (exception_path.c) and a route per announced VIP
+ * address (announce.c). Each request waits for the kernel's answer, which
+ * it gives before the send returns, so a caller knows at once whether it
+ * was done. No DPDK; the management lcore (or any thread).
+ */
+#ifndef DPLB_RTNETLINK_H
+#define DPLB_RTNETLINK_H
+
+#include <stdint.h>
+
+/*
+ * Add (RTM_NEWADDR, replacing one that is there) or remove (RTM_DELADDR)
+ * address/prefix_length (network order) on interface ifindex, with the
+ * subnet's broadcast as "ip address add ... brd +" sets it. Returns 0 or a
+ * negative errno.
+ */
+int dplb_rtnetlink_change_address(int ifindex, uint16_t command, uint32_t address,
+				  uint32_t prefix_length);
+
+/*
+ * Add (RTM_NEWROUTE, replacing one that is there) or remove (RTM_DELROUTE)
+ * the route address/32 (network order) through interface ifindex, scope
+ * link, proto static, in kernel routing table table (1..2^31-1). Removing
+ * a route that is not there is not an error. Returns 0 or a negative
+ * errno.
+ */
+int dplb_rtnetlink_change_route(uint32_t table, uint16_t command, uint32_t address, int ifindex);
+
+#endif
