@@ -647,14 +647,17 @@ struct summary {
 	double median, min, max;
 };
 
-static struct summary summarize(double *values, unsigned int n)
+/* The values stay in their order (runs are paired by index). */
+static struct summary summarize(const double *values, unsigned int n)
 {
+	double sorted[MAX_RUNS];
 	struct summary s;
 
-	qsort(values, n, sizeof(*values), compare_double);
-	s.min = values[0];
-	s.max = values[n - 1];
-	s.median = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+	memcpy(sorted, values, n * sizeof(*values));
+	qsort(sorted, n, sizeof(*sorted), compare_double);
+	s.min = sorted[0];
+	s.max = sorted[n - 1];
+	s.median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
 	return s;
 }
 
