@@ -26,14 +26,26 @@
  * a packet is rebuilt each time it is sent. That preparation is timed apart
  * from the pipeline: "pipeline" cycles exclude it, "with prep" include it.
  *
+ * With --workers N the same runs on N worker lcores at once, each with its
+ * own dplb_worker (flow table, counters, TX queue of the port, RCU thread
+ * id: its index) and its own mbuf pool, as dplb's workers have. The
+ * scenario's flows are split between them as a NIC's RSS splits them (the
+ * Toeplitz hash of addresses and ports, then a redirection table), so a
+ * flow is always on the same worker, and each worker writes only lines of
+ * its own while measured. Printed: each worker's cycles per packet and the
+ * workers' aggregate Mpps, and with a list (--workers 1,2) how the
+ * aggregate grows from the first count to the others.
+ *
  * A benchmark prints numbers; nothing here fails because a machine is slow.
  *
  *   dplb-bench [EAL options] -- [--scenarios LIST] [--runs N] [--packets N]
  *              [--proto tcp|udp|both] [--flow-table-size N] [--encap ipip|gue]
+ *              [--workers N[,N...]]
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +58,13 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_pause.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_thash.h>
 
 #include "common/values.h"
 #include "control/config.h"
@@ -65,10 +80,14 @@
 #define BACKENDS_PER_VIP 8
 #define MAX_SCENARIOS 32
 #define MAX_RUNS 101
+#define MAX_WORKERS 64
+#define MAX_WORKER_COUNTS 8
 /* In a mix, this share of packets (out of 2^32) starts a new flow: 10%. */
 #define MIX_NEW_SHARE 429496730u
 /* New flows are numbered from here, far above any established flow. */
 #define NEW_FLOW_BASE (1ull << 30)
+/* The redirection table of RSS: entry i sends to worker i mod N. */
+#define RSS_RETA_SIZE 128
 
 #define IPV4(a, b, c, d) rte_cpu_to_be_32(RTE_IPV4(a, b, c, d))
 
@@ -86,11 +105,15 @@ struct options {
 	struct scenario scenarios[MAX_SCENARIOS];
 	unsigned int scenario_count;
 	unsigned int runs;
-	uint64_t packets;	  /* per run */
+	uint64_t packets;	  /* per run (split between the workers) */
 	uint32_t flow_table_size; /* 0: each scenario's default */
 	bool tcp, udp;
 	enum dplb_encap encap;
 	uint64_t seed;
+	/* --workers: each scenario runs with each count in turn; none: one
+	 * worker, printed as dplb-bench always printed it. */
+	unsigned int workers[MAX_WORKER_COUNTS];
+	unsigned int worker_counts;
 };
 
 /* Process-wide set-up shared by every scenario. */
@@ -99,11 +122,45 @@ struct bench {
 	uint16_t port_id;
 	char driver[64];
 	bool drain_rx; /* the TX port loops back (net_ring): empty its RX side */
-	int socket;
 	uint64_t tsc_hz;
-	struct rte_mempool *pool;
+	unsigned int max_workers;
+	unsigned int lcores[MAX_WORKERS];	/* worker i's; lcores[0] is the main lcore */
+	struct rte_mempool *pools[MAX_WORKERS]; /* worker i's mbufs: no pool is shared */
 	struct rte_rcu_qsbr *rcu;
 	struct dplb_identities *ids;
+	uint32_t phase; /* phases started, on the main lcore */
+	/* The start line: the phase the workers may start, written by the
+	 * main lcore only, on a line of its own. */
+	alignas(RTE_CACHE_LINE_SIZE) uint32_t go;
+};
+
+/*
+ * The split of flows between workers that a NIC's RSS makes: the Toeplitz
+ * hash of source and destination address and port with the usual 40-byte
+ * key, then a redirection table of RSS_RETA_SIZE entries filled round
+ * robin, as PMDs set it up by default. It has nothing to do with the flow
+ * table's own hash, as on a NIC. Toeplitz is linear (XOR) in its input, so
+ * a flow's hash is the XOR of what the VIP, its source address and its
+ * source port each contribute: the ports' share is computed once here.
+ */
+static const uint8_t rss_key[40] = {
+	0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+	0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+	0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+};
+
+struct rss_split {
+	unsigned int workers;
+	uint32_t src_base; /* the template's first client address, host order */
+	uint32_t vip;	   /* the hash of the VIP's address and port */
+	uint32_t port[SYNTH_PORTS_PER_ADDRESS];
+};
+
+/* The hash of one client address, kept for the flows that follow (16384
+ * flows share one). */
+struct rss_cursor {
+	uint64_t address; /* flow / SYNTH_PORTS_PER_ADDRESS; UINT64_MAX: none yet */
+	uint32_t hash;
 };
 
 /* Where the next packet's flow comes from. */
@@ -115,6 +172,10 @@ struct traffic {
 	uint64_t next_new;
 	uint64_t rng;
 	const struct synth_template *template;
+	/* Several workers: new flows are those RSS gives this one. */
+	const struct rss_split *split;
+	unsigned int worker;
+	struct rss_cursor rss;
 };
 
 /* The scenario's simulated clock: one second per packets_per_second
@@ -129,21 +190,57 @@ struct sample {
 	uint64_t packets;
 	uint64_t pipeline_cycles;
 	uint64_t total_cycles;
+	uint64_t start_tsc, end_tsc;
+	double cpu_seconds; /* this thread's CPU time meanwhile */
 };
 
-/* One scenario's running worker and the state it reads. */
-struct scenario_run {
+struct scenario_run;
+
+/* One worker of a scenario: everything it writes while measured is here
+ * or in its dplb_worker, allocated apart from every other worker's. */
+struct bench_worker {
 	struct dplb_worker worker;
+	struct traffic traffic;
+	struct sim_clock clock;
+	struct rte_mempool *pool;
+	uint32_t *order; /* its share of the established flows, shuffled */
+	size_t order_bytes;
+	uint64_t flows; /* established flows RSS gave it */
+	uint32_t capacity;
+	bool initialised;
+	/* A phase: what the main lcore asks, and what the worker reports. */
+	struct bench *bench;
+	struct scenario_run *run;
+	uint32_t phase;
+	uint64_t packets;
+	struct sample sample;
+	int rc;
+	/* Ready at the start line: written by the worker only. */
+	alignas(RTE_CACHE_LINE_SIZE) uint32_t ready;
+	/* The measured runs, filled in by the main lcore between phases. */
+	alignas(RTE_CACHE_LINE_SIZE) double cycles[MAX_RUNS];
+	double with_prep[MAX_RUNS];
+	double cpu_seconds, wall_seconds;
+} __rte_cache_aligned;
+
+/* One scenario's running workers and the state they read. */
+struct scenario_run {
 	struct dplb_publisher *publisher;
 	/* acl-P: the same VIPs without lists; runs alternate between the two
 	 * (publisher is then the one in use). */
 	struct dplb_publisher *other_publisher;
 	struct synth_template template;
-	struct traffic traffic;
-	struct sim_clock clock;
-	uint32_t *order;
-	size_t order_bytes;
 	bool stateless_flood;
+	unsigned int workers;
+	struct bench_worker *w[MAX_WORKERS];
+	struct rss_split *split; /* several workers only */
+};
+
+/* One row's figures, run by run: Mpps and cycles per packet of the pipeline
+ * (the workers' Mpps added up, their cycles averaged per packet), and the
+ * same with the preparation of packets (from wall time). */
+struct figures {
+	double mpps[MAX_RUNS], cycles[MAX_RUNS], with_prep[MAX_RUNS], mpps_prep[MAX_RUNS];
 };
 
 static uint64_t xorshift64(uint64_t *state)
@@ -181,6 +278,10 @@ static void usage(FILE *out, const char *program)
 		"                       1.25 N, at least 1024; flood 1048576; mix-N 2 N)\n"
 		"  --encap E            ipip or gue (default ipip)\n"
 		"  --seed N             shuffle seed (default 1)\n"
+		"  --workers N[,N...]   run every scenario on N worker lcores at once (EAL -l\n"
+		"                       gives them; the main lcore is worker 0), the flows\n"
+		"                       split by RSS, --packets split evenly; a list runs\n"
+		"                       each count in turn and compares them (e.g. 1,2)\n"
 		"\n"
 		"The TX port is the first ethdev port; without one a net_null vdev is made.\n"
 		"Hugepages matter: without them large flow tables cost TLB misses.\n",
@@ -277,6 +378,25 @@ static int add_scenarios(struct options *opt, const char *list)
 	return opt->scenario_count > 0 ? 0 : -EINVAL;
 }
 
+/* --workers: "2", or "1,2" to compare. */
+static int parse_workers(struct options *opt, const char *list)
+{
+	char buffer[128];
+	char *save = NULL;
+	uint64_t value;
+
+	snprintf(buffer, sizeof(buffer), "%s", list);
+	opt->worker_counts = 0;
+	for (char *item = strtok_r(buffer, ",", &save); item != NULL;
+	     item = strtok_r(NULL, ",", &save)) {
+		if (opt->worker_counts == MAX_WORKER_COUNTS || parse_count(item, &value) != 0 ||
+		    value == 0 || value > MAX_WORKERS)
+			return -EINVAL;
+		opt->workers[opt->worker_counts++] = (unsigned int)value;
+	}
+	return opt->worker_counts > 0 ? 0 : -EINVAL;
+}
+
 /* Returns -1 to go on, else an exit status. */
 static int parse_options(int argc, char **argv, struct options *opt)
 {
@@ -288,6 +408,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "flow-table-size", required_argument, NULL, 'f' },
 		{ "encap", required_argument, NULL, 'e' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "workers", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -356,6 +477,15 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			}
 			opt->seed = value;
 			break;
+		case 'w':
+			if (parse_workers(opt, optarg) != 0) {
+				fprintf(stderr,
+					"dplb-bench: --workers is a list of up to %d counts, "
+					"each 1..%d\n",
+					MAX_WORKER_COUNTS, MAX_WORKERS);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout, argv[0]);
 			return 0;
@@ -371,14 +501,16 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	return -1;
 }
 
-static void drain_port(struct bench *b);
+static void drain_port(struct bench *b, uint16_t queue);
 
 /* ---- set-up ---- */
 
+/* A queue each way per worker: its TX queue is its index, as in dplb. */
 static int setup_port(struct bench *b)
 {
 	struct rte_eth_conf conf = { 0 };
 	struct rte_eth_dev_info info;
+	const uint16_t queues = (uint16_t)b->max_workers;
 	int rc;
 
 	if (rte_eth_dev_count_avail() == 0) {
@@ -395,38 +527,79 @@ static int setup_port(struct bench *b)
 		return rc;
 	snprintf(b->driver, sizeof(b->driver), "%s", info.driver_name);
 	b->drain_rx = strcmp(info.driver_name, "net_null") != 0;
-	rc = rte_eth_dev_configure(b->port_id, 1, 1, &conf);
-	if (rc == 0)
-		rc = rte_eth_rx_queue_setup(b->port_id, 0, 512, b->socket, NULL, b->pool);
-	if (rc == 0)
-		rc = rte_eth_tx_queue_setup(b->port_id, 0, 512, b->socket, NULL);
+	rc = rte_eth_dev_configure(b->port_id, queues, queues, &conf);
+	for (uint16_t q = 0; q < queues && rc == 0; q++) {
+		const int socket = (int)rte_lcore_to_socket_id(b->lcores[q]);
+
+		rc = rte_eth_rx_queue_setup(b->port_id, q, 512, socket, NULL, b->pools[q]);
+		if (rc == 0)
+			rc = rte_eth_tx_queue_setup(b->port_id, q, 512, socket, NULL);
+	}
 	if (rc == 0)
 		rc = rte_eth_dev_start(b->port_id);
 	if (rc != 0)
-		fprintf(stderr, "dplb-bench: cannot set up port %u: %s\n", b->port_id,
-			strerror(-rc));
+		fprintf(stderr, "dplb-bench: cannot set up port %u with %u queues: %s\n",
+			b->port_id, queues, strerror(-rc));
 	return rc;
+}
+
+/* Worker i runs on the i-th lcore EAL gives, the main lcore first. */
+static int setup_lcores(struct bench *b)
+{
+	unsigned int lcore;
+
+	b->max_workers = 1;
+	for (unsigned int i = 0; i < b->opt.worker_counts; i++)
+		b->max_workers = RTE_MAX(b->max_workers, b->opt.workers[i]);
+	if (rte_lcore_count() < b->max_workers) {
+		fprintf(stderr,
+			"dplb-bench: --workers %u needs %u lcores, EAL gave %u: give them with "
+			"-l (e.g. -l 0-%u)\n",
+			b->max_workers, b->max_workers, rte_lcore_count(), b->max_workers - 1);
+		return -EINVAL;
+	}
+	b->lcores[0] = rte_get_main_lcore();
+	unsigned int n = 1;
+	RTE_LCORE_FOREACH_WORKER (lcore) {
+		if (n < b->max_workers)
+			b->lcores[n++] = lcore;
+	}
+	return 0;
 }
 
 static int setup(struct bench *b)
 {
-	const size_t rcu_size = rte_rcu_qsbr_get_memsize(1);
+	int rc = setup_lcores(b);
 
-	b->socket = (int)rte_socket_id();
+	if (rc != 0)
+		return rc;
 	b->tsc_hz = rte_get_tsc_hz();
-	b->pool = rte_pktmbuf_pool_create("bench_mbufs", POOL_SIZE, POOL_CACHE, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE, b->socket);
-	if (b->pool == NULL) {
-		fprintf(stderr, "dplb-bench: cannot create the mbuf pool: %s\n",
-			rte_strerror(rte_errno));
-		return -ENOMEM;
+	for (unsigned int w = 0; w < b->max_workers; w++) {
+		char name[RTE_MEMPOOL_NAMESIZE];
+
+		if (w == 0)
+			snprintf(name, sizeof(name), "bench_mbufs");
+		else
+			snprintf(name, sizeof(name), "bench_mbufs_%u", w);
+		b->pools[w] = rte_pktmbuf_pool_create(name, POOL_SIZE, POOL_CACHE, 0,
+						      RTE_MBUF_DEFAULT_BUF_SIZE,
+						      (int)rte_lcore_to_socket_id(b->lcores[w]));
+		if (b->pools[w] == NULL) {
+			fprintf(stderr, "dplb-bench: cannot create the mbuf pool: %s\n",
+				rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
 	}
+	const size_t rcu_size = rte_rcu_qsbr_get_memsize(b->max_workers);
 	b->rcu = rte_zmalloc("bench_rcu", rcu_size, RTE_CACHE_LINE_SIZE);
-	if (b->rcu == NULL || rte_rcu_qsbr_init(b->rcu, 1) != 0)
+	if (b->rcu == NULL || rte_rcu_qsbr_init(b->rcu, b->max_workers) != 0)
 		return -ENOMEM;
-	/* This lcore is the only reader, as the worker is in dplb. */
-	rte_rcu_qsbr_thread_register(b->rcu, 0);
-	rte_rcu_qsbr_thread_online(b->rcu, 0);
+	/* The workers are the only readers, as in dplb; each reports as its
+	 * index (nothing here waits for them). */
+	for (unsigned int w = 0; w < b->max_workers; w++) {
+		rte_rcu_qsbr_thread_register(b->rcu, w);
+		rte_rcu_qsbr_thread_online(b->rcu, w);
+	}
 	b->ids = dplb_identities_create();
 	if (b->ids == NULL)
 		return -ENOMEM;
@@ -442,7 +615,7 @@ static double tx_cycles_per_packet(struct bench *b)
 	uint64_t cycles = 0, packets = 0;
 
 	for (unsigned int i = 0; i < 100000; i++) {
-		if (rte_pktmbuf_alloc_bulk(b->pool, burst, DPLB_BURST) != 0)
+		if (rte_pktmbuf_alloc_bulk(b->pools[0], burst, DPLB_BURST) != 0)
 			break;
 		for (unsigned int j = 0; j < DPLB_BURST; j++)
 			burst[j]->data_len = burst[j]->pkt_len = SYNTH_MIN_FRAME;
@@ -454,7 +627,7 @@ static double tx_cycles_per_packet(struct bench *b)
 		if (sent < DPLB_BURST)
 			rte_pktmbuf_free_bulk(burst + sent, DPLB_BURST - sent);
 		if (b->drain_rx)
-			drain_port(b);
+			drain_port(b, 0);
 	}
 	return packets ? (double)cycles / packets : 0;
 }
@@ -558,11 +731,53 @@ static int publish_state(struct bench *b, uint32_t capacity, uint32_t timeout,
 
 /* ---- the measured loop ---- */
 
+/* Toeplitz over the tuple as a NIC reads it: addresses, then source and
+ * destination port, in host order. */
+static uint32_t toeplitz(uint32_t src_addr, uint32_t dst_addr, uint16_t src_port, uint16_t dst_port)
+{
+	uint32_t tuple[RTE_THASH_V4_L4_LEN] = { src_addr, dst_addr,
+						(uint32_t)src_port << 16 | dst_port };
+
+	return rte_softrss(tuple, RTE_DIM(tuple), rss_key);
+}
+
+static void rss_split_init(struct rss_split *split, unsigned int workers,
+			   const struct synth_template *t, uint32_t vip, uint16_t vip_port)
+{
+	split->workers = workers;
+	split->src_base = t->src_base;
+	split->vip = toeplitz(0, rte_be_to_cpu_32(vip), 0, vip_port);
+	for (uint32_t i = 0; i < SYNTH_PORTS_PER_ADDRESS; i++)
+		split->port[i] = toeplitz(0, 0, (uint16_t)(SYNTH_FIRST_PORT + i), 0);
+}
+
+/* The worker RSS gives flow to. */
+static inline unsigned int rss_worker(const struct rss_split *split, struct rss_cursor *cursor,
+				      uint64_t flow)
+{
+	const uint64_t address = flow / SYNTH_PORTS_PER_ADDRESS;
+
+	if (address != cursor->address) {
+		cursor->address = address;
+		cursor->hash = toeplitz(split->src_base + (uint32_t)address, 0, 0, 0);
+	}
+	const uint32_t hash =
+		split->vip ^ cursor->hash ^ split->port[flow % SYNTH_PORTS_PER_ADDRESS];
+
+	return (hash % RSS_RETA_SIZE) % split->workers;
+}
+
 static inline uint64_t next_flow(struct traffic *t)
 {
 	if (t->kind == SCENARIO_FLOOD ||
-	    (t->kind == SCENARIO_MIX && (uint32_t)xorshift64(&t->rng) < MIX_NEW_SHARE))
-		return t->next_new++;
+	    (t->kind == SCENARIO_MIX && (uint32_t)xorshift64(&t->rng) < MIX_NEW_SHARE)) {
+		uint64_t flow = t->next_new++;
+
+		/* The flows RSS gives the other workers go to them. */
+		while (t->split != NULL && rss_worker(t->split, &t->rss, flow) != t->worker)
+			flow = t->next_new++;
+		return flow;
+	}
 	const uint64_t flow = t->order[t->cursor];
 
 	if (++t->cursor == t->order_count)
@@ -572,11 +787,11 @@ static inline uint64_t next_flow(struct traffic *t)
 
 /* What dplb_worker_main does per loop iteration around one received burst. */
 static inline void worker_iteration(struct bench *b, struct scenario_run *s,
-				    struct rte_mbuf **burst)
+				    struct bench_worker *bw, struct rte_mbuf **burst)
 {
-	struct dplb_worker *w = &s->worker;
+	struct dplb_worker *w = &bw->worker;
 
-	rte_rcu_qsbr_quiescent(b->rcu, 0);
+	rte_rcu_qsbr_quiescent(b->rcu, w->index);
 	const struct dplb_state *state = dplb_current_state(s->publisher);
 
 	dplb_worker_process_burst(w, state, 0, burst, DPLB_BURST);
@@ -586,52 +801,119 @@ static inline void worker_iteration(struct bench *b, struct scenario_run *s,
 	 * per burst as well, as real time would if flows lived that briefly.
 	 * Without this the table fills and the flood measures the stateless
 	 * path (insert failures), which is reported by its own scenario. */
-	if (s->traffic.kind == SCENARIO_FLOOD && !s->stateless_flood)
+	if (bw->traffic.kind == SCENARIO_FLOOD && !s->stateless_flood)
 		dplb_worker_age_flows(w, state, 2 * DPLB_AGEING_SLICE);
 }
 
-static void drain_port(struct bench *b)
+static void drain_port(struct bench *b, uint16_t queue)
 {
 	struct rte_mbuf *back[DPLB_BURST];
 	uint16_t n;
 
-	while ((n = rte_eth_rx_burst(b->port_id, 0, back, DPLB_BURST)) != 0)
+	while ((n = rte_eth_rx_burst(b->port_id, queue, back, DPLB_BURST)) != 0)
 		rte_pktmbuf_free_bulk(back, n);
 }
 
-/* Send packets (rounded up to whole bursts) through the pipeline. */
-static int drive(struct bench *b, struct scenario_run *s, uint64_t packets, struct sample *out)
+/* CPU time this thread got, in seconds: compared with wall time it says
+ * whether another process shared the core (then every number is low). */
+static double thread_cpu_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Send packets (rounded up to whole bursts) through one worker's pipeline. */
+static int drive(struct bench *b, struct scenario_run *s, struct bench_worker *bw, uint64_t packets,
+		 struct sample *out)
 {
 	struct rte_mbuf *burst[DPLB_BURST];
 	uint64_t pipeline = 0, done = 0;
+	const double cpu_start = thread_cpu_seconds();
 	const uint64_t start = rte_rdtsc();
 
 	while (done < packets) {
-		if (unlikely(rte_pktmbuf_alloc_bulk(b->pool, burst, DPLB_BURST) != 0)) {
+		if (unlikely(rte_pktmbuf_alloc_bulk(bw->pool, burst, DPLB_BURST) != 0)) {
 			fprintf(stderr, "dplb-bench: mbuf pool empty (mbufs leaked?)\n");
 			return -ENOMEM;
 		}
 		for (unsigned int i = 0; i < DPLB_BURST; i++)
-			synth_write(burst[i], &s->template, next_flow(&s->traffic));
+			synth_write(burst[i], bw->traffic.template, next_flow(&bw->traffic));
 		const uint64_t t0 = rte_rdtsc();
-		worker_iteration(b, s, burst);
+		worker_iteration(b, s, bw, burst);
 		pipeline += rte_rdtsc() - t0;
 		done += DPLB_BURST;
-		if (s->clock.packets_per_second != 0) {
-			if (s->clock.countdown <= DPLB_BURST) {
-				s->worker.now++;
-				s->clock.countdown = s->clock.packets_per_second;
+		if (bw->clock.packets_per_second != 0) {
+			if (bw->clock.countdown <= DPLB_BURST) {
+				bw->worker.now++;
+				bw->clock.countdown = bw->clock.packets_per_second;
 			} else {
-				s->clock.countdown -= DPLB_BURST;
+				bw->clock.countdown -= DPLB_BURST;
 			}
 		}
 		if (b->drain_rx)
-			drain_port(b);
+			drain_port(b, bw->worker.index);
 	}
 	out->packets = done;
 	out->pipeline_cycles = pipeline;
-	out->total_cycles = rte_rdtsc() - start;
+	out->start_tsc = start;
+	out->end_tsc = rte_rdtsc();
+	out->total_cycles = out->end_tsc - start;
+	out->cpu_seconds = thread_cpu_seconds() - cpu_start;
 	return 0;
+}
+
+/* A worker's part of a phase: wait at the start line, then drive. */
+static int worker_job(void *arg)
+{
+	struct bench_worker *bw = arg;
+
+	__atomic_store_n(&bw->ready, bw->phase, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&bw->bench->go, __ATOMIC_ACQUIRE) != bw->phase)
+		rte_pause();
+	bw->rc = bw->packets == 0 ? 0 : drive(bw->bench, bw->run, bw, bw->packets, &bw->sample);
+	return 0;
+}
+
+/*
+ * One phase: every worker drives bw->packets (0: it sits this one out)
+ * through its pipeline, all at once, each on its lcore; the main lcore is
+ * worker 0, and starts the others together once each is at the start line.
+ */
+static int run_phase(struct bench *b, struct scenario_run *s)
+{
+	const uint32_t phase = ++b->phase;
+	bool launched[MAX_WORKERS] = { false };
+	int rc = 0;
+
+	for (unsigned int i = 0; i < s->workers; i++) {
+		struct bench_worker *bw = s->w[i];
+
+		bw->bench = b;
+		bw->run = s;
+		bw->phase = phase;
+		bw->rc = 0;
+		memset(&bw->sample, 0, sizeof(bw->sample));
+		if (i > 0) {
+			launched[i] = rte_eal_remote_launch(worker_job, bw, b->lcores[i]) == 0;
+			if (!launched[i]) {
+				fprintf(stderr, "dplb-bench: lcore %u is busy\n", b->lcores[i]);
+				rc = -EBUSY;
+			}
+		}
+	}
+	for (unsigned int i = 1; i < s->workers; i++)
+		while (launched[i] && __atomic_load_n(&s->w[i]->ready, __ATOMIC_ACQUIRE) != phase)
+			rte_pause();
+	__atomic_store_n(&b->go, phase, __ATOMIC_RELEASE);
+	worker_job(s->w[0]);
+	for (unsigned int i = 1; i < s->workers; i++)
+		if (launched[i])
+			rte_eal_wait_lcore(b->lcores[i]);
+	for (unsigned int i = 0; i < s->workers && rc == 0; i++)
+		rc = s->w[i]->rc;
+	return rc;
 }
 
 /* ---- reporting ---- */
@@ -647,34 +929,30 @@ struct summary {
 	double median, min, max;
 };
 
-static struct summary summarize(double *values, unsigned int n)
+/* The values stay in their order (runs are paired by index). */
+static struct summary summarize(const double *values, unsigned int n)
 {
+	double sorted[MAX_RUNS];
 	struct summary s;
 
-	qsort(values, n, sizeof(*values), compare_double);
-	s.min = values[0];
-	s.max = values[n - 1];
-	s.median = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+	memcpy(sorted, values, n * sizeof(*values));
+	qsort(sorted, n, sizeof(*sorted), compare_double);
+	s.min = sorted[0];
+	s.max = sorted[n - 1];
+	s.median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
 	return s;
 }
 
-/* CPU time this thread got, in seconds: compared with wall time it says
- * whether another process shared the core (then every number is low). */
-static double thread_cpu_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint64_t heap_allocated(int socket)
+/* rte_malloc's heap in use, every socket. */
+static uint64_t heap_allocated(void)
 {
 	struct rte_malloc_socket_stats stats;
+	uint64_t total = 0;
 
-	if (rte_malloc_get_socket_stats(socket, &stats) != 0)
-		return 0;
-	return stats.heap_allocsz_bytes;
+	for (unsigned int i = 0; i < rte_socket_count(); i++)
+		if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &stats) == 0)
+			total += stats.heap_allocsz_bytes;
+	return total;
 }
 
 static uint64_t drops_total(const struct dplb_worker_counters *c)
@@ -686,67 +964,197 @@ static uint64_t drops_total(const struct dplb_worker_counters *c)
 	return total;
 }
 
+/* The workers' counters added up. */
+struct totals {
+	uint64_t drops, new_flows, insert_failures, expired, rx, tx, flows;
+};
+
+static struct totals sum_counters(const struct scenario_run *s)
+{
+	struct totals t = { 0 };
+
+	for (unsigned int i = 0; i < s->workers; i++) {
+		const struct dplb_worker_counters *c = &s->w[i]->worker.counters;
+
+		t.drops += drops_total(c);
+		t.new_flows += c->new_flows;
+		t.insert_failures += c->flow_insert_failures;
+		t.expired += c->flows_expired;
+		t.rx += c->port[0].rx_packets;
+		t.tx += c->port[0].tx_packets;
+		t.flows += s->w[i]->worker.flows.count;
+	}
+	return t;
+}
+
 #define MIB(x) ((double)(x) / (1024.0 * 1024.0))
 
-/* Runs of acl-P's other state (no lists), with the worker and its flows
+/* Run r of the phase just made, into f: each worker's Mpps added up, the
+ * cycles per packet of all of them, the rate with preparation in wall
+ * time from the first start to the last end. */
+static void add_figures(const struct bench *b, const struct scenario_run *s, struct figures *f,
+			unsigned int r)
+{
+	uint64_t packets = 0, pipeline = 0, total = 0, start = UINT64_MAX, end = 0;
+	double mpps = 0;
+
+	for (unsigned int i = 0; i < s->workers; i++) {
+		const struct sample *x = &s->w[i]->sample;
+
+		if (x->packets == 0)
+			continue;
+		packets += x->packets;
+		pipeline += x->pipeline_cycles;
+		total += x->total_cycles;
+		start = RTE_MIN(start, x->start_tsc);
+		end = RTE_MAX(end, x->end_tsc);
+		mpps += b->tsc_hz / ((double)x->pipeline_cycles / x->packets) / 1e6;
+	}
+	f->mpps[r] = mpps;
+	f->cycles[r] = (double)pipeline / packets;
+	f->with_prep[r] = (double)total / packets;
+	f->mpps_prep[r] = packets * (double)b->tsc_hz / (end - start) / 1e6;
+}
+
+/* The CPU each worker got during the phase just made, against wall time. */
+static void add_cpu_time(const struct bench *b, struct scenario_run *s)
+{
+	for (unsigned int i = 0; i < s->workers; i++) {
+		struct bench_worker *bw = s->w[i];
+
+		bw->cpu_seconds += bw->sample.cpu_seconds;
+		bw->wall_seconds += (double)bw->sample.total_cycles / b->tsc_hz;
+	}
+}
+
+/* Runs of acl-P's other state (no lists), with the workers and their flows
  * as they are: only the snapshot differs. */
-static int drive_other(struct bench *b, struct scenario_run *s, uint64_t packets,
-		       struct sample *out)
+static int run_phase_other(struct bench *b, struct scenario_run *s)
 {
 	struct dplb_publisher *in_use = s->publisher;
 	int rc;
 
 	s->publisher = s->other_publisher;
-	s->worker.publisher = s->publisher;
-	rc = drive(b, s, packets, out);
+	for (unsigned int i = 0; i < s->workers; i++)
+		s->w[i]->worker.publisher = s->publisher;
+	rc = run_phase(b, s);
 	s->publisher = in_use;
-	s->worker.publisher = in_use;
+	for (unsigned int i = 0; i < s->workers; i++)
+		s->w[i]->worker.publisher = in_use;
 	return rc;
+}
+
+static void print_header(const struct bench *b)
+{
+	if (b->opt.worker_counts == 0)
+		printf("%-16s %9s %10s %9s %17s %10s %10s %10s\n", "scenario", "flows", "table",
+		       "Mpps", "min..max", "cyc/pkt", "+prep", "Mpps+prep");
+	else
+		printf("%-16s %7s %9s %10s %9s %17s %10s %10s %10s\n", "scenario", "workers",
+		       "flows", "table", "Mpps", "min..max", "cyc/pkt", "+prep", "Mpps+prep");
+}
+
+/* A scenario's row; with --workers, the count of workers after the label,
+ * Mpps their sum and cycles per packet per worker. */
+static void print_row(const struct bench *b, const char *label, unsigned int workers,
+		      const char *flows, uint32_t capacity, const struct figures *f)
+{
+	const unsigned int runs = b->opt.runs;
+	const struct summary m = summarize(f->mpps, runs), cy = summarize(f->cycles, runs);
+	const struct summary wp = summarize(f->with_prep, runs);
+	const struct summary mp = summarize(f->mpps_prep, runs);
+
+	if (b->opt.worker_counts == 0)
+		printf("%-16s %9s %10u %9.2f %8.2f..%-8.2f %10.1f %10.1f %10.2f\n", label, flows,
+		       capacity, m.median, m.min, m.max, cy.median, wp.median, mp.median);
+	else
+		printf("%-16s %7u %9s %10u %9.2f %8.2f..%-8.2f %10.1f %10.1f %10.2f\n", label,
+		       workers, flows, capacity, m.median, m.min, m.max, cy.median, wp.median,
+		       mp.median);
 }
 
 /* acl-P's runs without the list, as a row of their own, and the list's
  * cost: the median of the differences of the runs made side by side. */
-static void print_without_acl(struct bench *b, const struct scenario *sc, const char *flows,
-			      uint32_t capacity, const double *with_acl, const struct sample *plain)
+static void print_without_acl(const struct bench *b, const struct scenario *sc,
+			      unsigned int workers, const char *flows, uint32_t capacity,
+			      const struct figures *with_acl, const struct figures *plain)
 {
 	const unsigned int runs = b->opt.runs;
-	double mpps[MAX_RUNS], cycles[MAX_RUNS], with_prep[MAX_RUNS], difference[MAX_RUNS];
-	char row[48];
+	double difference[MAX_RUNS];
 
-	for (unsigned int r = 0; r < runs; r++) {
-		cycles[r] = (double)plain[r].pipeline_cycles / plain[r].packets;
-		with_prep[r] = (double)plain[r].total_cycles / plain[r].packets;
-		mpps[r] = b->tsc_hz / cycles[r] / 1e6;
-		difference[r] = with_acl[r] - cycles[r];
-	}
-	const struct summary m = summarize(mpps, runs), cy = summarize(cycles, runs);
-	const struct summary wp = summarize(with_prep, runs), d = summarize(difference, runs);
+	for (unsigned int r = 0; r < runs; r++)
+		difference[r] = with_acl->cycles[r] - plain->cycles[r];
+	const struct summary d = summarize(difference, runs);
 
-	snprintf(row, sizeof(row), "  same, no list");
-	printf("%-16s %9s %10u %9.2f %8.2f..%-8.2f %10.1f %10.1f %10.2f\n", row, flows, capacity,
-	       m.median, m.min, m.max, cy.median, wp.median, b->tsc_hz / wp.median / 1e6);
+	print_row(b, "  same, no list", workers, flows, capacity, plain);
 	printf("%-16s   allow list of %u prefixes: %+.1f cycles/pkt (median of %u side-by-side "
 	       "differences, %+.1f..%+.1f)\n",
 	       "", sc->acl_prefixes, d.median, runs, d.min, d.max);
 }
 
+/* Each worker's own figures (--workers). */
+static void print_workers(const struct bench *b, const struct scenario_run *s,
+			  enum scenario_kind kind)
+{
+	for (unsigned int i = 0; i < s->workers; i++) {
+		const struct bench_worker *bw = s->w[i];
+		char flows[32] = "new";
+
+		if (kind != SCENARIO_FLOOD)
+			snprintf(flows, sizeof(flows), "%" PRIu64, bw->flows);
+		if (bw->packets == 0) {
+			printf("%-16s   worker %u on lcore %u: no flows (RSS gave them all to the "
+			       "others), idle\n",
+			       "", i, b->lcores[i]);
+			continue;
+		}
+		const struct summary cy = summarize(bw->cycles, b->opt.runs);
+		const struct summary wp = summarize(bw->with_prep, b->opt.runs);
+
+		printf("%-16s   worker %u on lcore %u: %s flows, table %u, %" PRIu64
+		       " packets a run: %.1f cyc/pkt (%.1f..%.1f), %.2f Mpps, +prep %.1f\n",
+		       "", i, b->lcores[i], flows, bw->capacity, bw->packets, cy.median, cy.min,
+		       cy.max, b->tsc_hz / cy.median / 1e6, wp.median);
+	}
+}
+
+/* A worker that did not have its core to itself makes every number low. */
+static void print_cpu_warnings(const struct bench *b, const struct scenario_run *s)
+{
+	for (unsigned int i = 0; i < s->workers; i++) {
+		const struct bench_worker *bw = s->w[i];
+		const double share = bw->wall_seconds > 0 ? bw->cpu_seconds / bw->wall_seconds : 1;
+
+		if (share >= 0.97)
+			continue;
+		if (b->opt.worker_counts == 0)
+			printf("%-16s   WARNING: this thread ran only %.0f%% of the time: another "
+			       "process shares the core, so these numbers are too low\n",
+			       "", 100 * share);
+		else
+			printf("%-16s   WARNING: worker %u (lcore %u) ran only %.0f%% of the time: "
+			       "another thread shares its core, so these numbers are too low\n",
+			       "", i, b->lcores[i], 100 * share);
+	}
+}
+
 /* ---- scenarios ---- */
 
-static uint32_t default_capacity(const struct options *opt, const struct scenario *sc)
+static uint32_t default_capacity(const struct options *opt, enum scenario_kind kind, uint64_t flows)
 {
 	uint64_t capacity;
 
 	if (opt->flow_table_size != 0)
 		return opt->flow_table_size;
-	switch (sc->kind) {
+	switch (kind) {
 	case SCENARIO_ESTABLISHED:
 		/* Exactly the flows: the table keeps its own spare slots
 		 * (DPLB_FLOW_SLOTS_PER_FLOW), so memory per flow is what a
 		 * table sized for its traffic costs. */
-		capacity = sc->flows;
+		capacity = flows;
 		break;
 	case SCENARIO_MIX:
-		capacity = 2 * sc->flows;
+		capacity = 2 * flows;
 		break;
 	default:
 		capacity = DPLB_DEFAULT_FLOW_TABLE_SIZE;
@@ -755,64 +1163,298 @@ static uint32_t default_capacity(const struct options *opt, const struct scenari
 	return (uint32_t)RTE_MAX(capacity, 1024u);
 }
 
-static int shuffle_order(struct scenario_run *s, uint64_t flows, uint64_t seed)
+/* Room for flows flow numbers. */
+static uint32_t *map_order(uint64_t flows, size_t *bytes)
 {
-	uint64_t rng = seed * 0x9e3779b97f4a7c15ull | 1;
+	uint32_t *order;
 
-	s->order_bytes = flows * sizeof(*s->order);
-	s->order = mmap(NULL, s->order_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			-1, 0);
-	if (s->order == MAP_FAILED) {
-		s->order = NULL;
-		return -ENOMEM;
-	}
+	*bytes = flows * sizeof(*order);
+	order = mmap(NULL, *bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (order == MAP_FAILED)
+		return NULL;
 	/* Read in a stream while measuring: transparent huge pages keep that
 	 * from costing TLB misses the pipeline would be blamed for. */
-	madvise(s->order, s->order_bytes, MADV_HUGEPAGE);
+	madvise(order, *bytes, MADV_HUGEPAGE);
+	return order;
+}
+
+/* The established flows in a random order, and each worker's share of
+ * them, those RSS gives it, in that order. */
+static int split_flows(struct scenario_run *s, uint64_t flows, uint64_t seed)
+{
+	uint64_t rng = seed * 0x9e3779b97f4a7c15ull | 1, filled[MAX_WORKERS] = { 0 };
+	struct rss_cursor cursor = { .address = UINT64_MAX };
+	size_t bytes;
+	uint32_t *order = map_order(flows, &bytes);
+	uint8_t *owner = NULL;
+	int rc = -ENOMEM;
+
+	if (order == NULL)
+		return -ENOMEM;
 	for (uint64_t i = 0; i < flows; i++)
-		s->order[i] = (uint32_t)i;
+		order[i] = (uint32_t)i;
 	for (uint64_t i = flows - 1; i > 0; i--) {
 		const uint64_t j = xorshift64(&rng) % (i + 1);
-		const uint32_t t = s->order[i];
+		const uint32_t t = order[i];
 
-		s->order[i] = s->order[j];
-		s->order[j] = t;
+		order[i] = order[j];
+		order[j] = t;
+	}
+	if (s->workers == 1) {
+		s->w[0]->order = order;
+		s->w[0]->order_bytes = bytes;
+		s->w[0]->flows = flows;
+		return 0;
+	}
+	_Static_assert(MAX_WORKERS <= UINT8_MAX + 1, "a worker index fits a byte");
+	owner = malloc(flows);
+	if (owner == NULL)
+		goto out;
+	for (uint64_t f = 0; f < flows; f++) {
+		owner[f] = (uint8_t)rss_worker(s->split, &cursor, f);
+		s->w[owner[f]]->flows++;
+	}
+	for (unsigned int i = 0; i < s->workers; i++) {
+		struct bench_worker *bw = s->w[i];
+
+		if (bw->flows != 0 && (bw->order = map_order(bw->flows, &bw->order_bytes)) == NULL)
+			goto out;
+	}
+	for (uint64_t i = 0; i < flows; i++) {
+		const uint8_t w = owner[order[i]];
+
+		s->w[w]->order[filled[w]++] = order[i];
+	}
+	rc = 0;
+out:
+	free(owner);
+	munmap(order, bytes);
+	return rc;
+}
+
+/* The scenario's workers, each with its share of the flows and its own
+ * table, pool, traffic and clock; not yet set up. */
+static int create_workers(struct bench *b, struct scenario_run *s, const struct scenario *sc)
+{
+	const struct options *opt = &b->opt;
+
+	for (unsigned int i = 0; i < s->workers; i++) {
+		struct bench_worker *bw =
+			rte_zmalloc_socket("bench_worker", sizeof(*bw), RTE_CACHE_LINE_SIZE,
+					   (int)rte_lcore_to_socket_id(b->lcores[i]));
+
+		if (bw == NULL)
+			return -ENOMEM;
+		s->w[i] = bw;
+		bw->pool = b->pools[i];
+		bw->traffic.kind = sc->kind;
+		bw->traffic.template = &s->template;
+		bw->traffic.next_new = NEW_FLOW_BASE;
+		bw->traffic.rng = (opt->seed + i) * 0xbf58476d1ce4e5b9ull | 1;
+		bw->traffic.split = s->split;
+		bw->traffic.worker = i;
+		bw->traffic.rss.address = UINT64_MAX;
+	}
+	if (sc->kind == SCENARIO_ESTABLISHED || sc->kind == SCENARIO_MIX) {
+		const int rc = split_flows(s, sc->flows, opt->seed);
+
+		if (rc != 0)
+			return rc;
+	}
+	for (unsigned int i = 0; i < s->workers; i++) {
+		struct bench_worker *bw = s->w[i];
+
+		bw->traffic.order = bw->order;
+		bw->traffic.order_count = bw->flows;
+		bw->capacity = default_capacity(opt, sc->kind, bw->flows);
 	}
 	return 0;
 }
 
 static void release_run(struct scenario_run *s)
 {
-	if (s->worker.flows.buckets != NULL)
-		dplb_worker_fini(&s->worker);
+	for (unsigned int i = 0; i < s->workers; i++) {
+		struct bench_worker *bw = s->w[i];
+
+		if (bw == NULL)
+			continue;
+		if (bw->initialised)
+			dplb_worker_fini(&bw->worker);
+		if (bw->order != NULL)
+			munmap(bw->order, bw->order_bytes);
+		rte_free(bw);
+	}
 	dplb_publisher_free(s->publisher); /* and the state it holds */
 	dplb_publisher_free(s->other_publisher);
-	if (s->order != NULL)
-		munmap(s->order, s->order_bytes);
+	rte_free(s->split);
 	memset(s, 0, sizeof(*s));
 }
 
-static void print_header(void)
+/* What a scenario measured, to compare worker counts. */
+struct scenario_result {
+	bool measured;
+	double mpps, mpps_prep; /* medians of the aggregates */
+};
+
+/* How many packets each worker drives in the next phase: packets(worker, arg). */
+static void set_packets(struct scenario_run *s,
+			uint64_t (*packets)(const struct bench_worker *, uint64_t), uint64_t arg)
 {
-	printf("%-16s %9s %10s %9s %17s %10s %10s %10s\n", "scenario", "flows", "table", "Mpps",
-	       "min..max", "cyc/pkt", "+prep", "Mpps+prep");
+	for (unsigned int i = 0; i < s->workers; i++)
+		s->w[i]->packets = packets(s->w[i], arg);
 }
 
-static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t protocol)
+/* Pre-population: every established flow once. A worker with none idles
+ * (est-1 on two workers: RSS cannot split one flow). */
+static uint64_t prepopulate_packets(const struct bench_worker *bw, uint64_t unused)
+{
+	(void)unused;
+	return bw->flows;
+}
+
+static uint64_t warm_up_packets(const struct bench_worker *bw, uint64_t per_run)
+{
+	if (bw->traffic.kind == SCENARIO_FLOOD)
+		return 2ull * bw->capacity;
+	return bw->flows == 0 ? 0 : RTE_MAX(bw->flows, RTE_MIN(per_run, 1ull << 20));
+}
+
+static uint64_t run_packets(const struct bench_worker *bw, uint64_t per_run)
+{
+	return bw->traffic.kind != SCENARIO_FLOOD && bw->flows == 0 ? 0 : per_run;
+}
+
+/* Measured run r: the workers' figures into f, and each one's own, its
+ * packets added to measured; other: acl-P's state without the lists. */
+static int measure(struct bench *b, struct scenario_run *s, bool other, unsigned int r,
+		   struct figures *f, uint64_t *measured)
+{
+	const int rc = other ? run_phase_other(b, s) : run_phase(b, s);
+
+	if (rc != 0)
+		return rc;
+	add_cpu_time(b, s);
+	add_figures(b, s, f, r);
+	for (unsigned int i = 0; i < s->workers && !other; i++) {
+		struct bench_worker *bw = s->w[i];
+
+		*measured += bw->sample.packets;
+		if (bw->sample.packets == 0)
+			continue;
+		bw->cycles[r] = (double)bw->sample.pipeline_cycles / bw->sample.packets;
+		bw->with_prep[r] = (double)bw->sample.total_cycles / bw->sample.packets;
+	}
+	return 0;
+}
+
+/* The flow tables' memory, as rte_malloc's heap and dplb_flow_table_memory
+ * count it. */
+struct table_memory {
+	uint64_t heap_used;	 /* by dplb_worker_init */
+	uint64_t counters_bytes; /* of which the counter arrays */
+	uint64_t total_capacity;
+	uint64_t table_memory;
+	uint32_t capacity; /* the largest worker's */
+};
+
+/* dplb_worker_init for every worker on its lcore's socket. -ENOSPC: a
+ * table did not fit, and the scenario is skipped (said here). */
+static int init_workers(struct bench *b, struct scenario_run *s, const char *label,
+			struct table_memory *memory)
+{
+	const uint64_t heap_before = heap_allocated();
+	uint64_t needed = 0;
+
+	memset(memory, 0, sizeof(*memory));
+	for (unsigned int i = 0; i < s->workers; i++) {
+		needed += dplb_flow_table_size(s->w[i]->capacity);
+		memory->total_capacity += s->w[i]->capacity;
+		memory->capacity = RTE_MAX(memory->capacity, s->w[i]->capacity);
+	}
+	for (unsigned int i = 0; i < s->workers; i++) {
+		struct bench_worker *bw = s->w[i];
+
+		if (dplb_worker_init(&bw->worker, (uint16_t)i, &b->port_id, 1, bw->capacity,
+				     (int)rte_lcore_to_socket_id(b->lcores[i])) != 0) {
+			printf("%-16s skipped: cannot allocate a flow table of %u%s; it needs "
+			       "about %.0f MiB of hugepage memory: reserve more "
+			       "(DPLB_HUGEPAGES=N scripts/setup)\n",
+			       label, bw->capacity, s->workers > 1 ? " for each worker" : "",
+			       MIB(needed) + 16);
+			return -ENOSPC;
+		}
+		bw->initialised = true;
+		bw->worker.publisher = s->publisher;
+		bw->worker.rcu = b->rcu;
+		memory->table_memory += dplb_flow_table_memory(&bw->worker.flows);
+	}
+	memory->heap_used = heap_allocated() - heap_before;
+	memory->counters_bytes =
+		s->workers *
+		((DPLB_MAX_VIP_IDS + DPLB_MAX_BACKEND_IDS) * sizeof(struct dplb_traffic_counters) +
+		 DPLB_MAX_VIP_IDS * sizeof(struct dplb_vip_protection_counters));
+	return 0;
+}
+
+/* The lines under a scenario's row: counters over the measured runs (all
+ * workers), the CPU the workers got, pre-population, memory. */
+static void print_details(const struct bench *b, const struct scenario_run *s,
+			  const struct scenario *sc, const struct totals *before, uint64_t measured,
+			  const struct figures *prepopulation, const struct table_memory *memory)
+{
+	const struct totals after = sum_counters(s);
+	const uint64_t new_flows = after.new_flows - before->new_flows;
+	const uint64_t drops = after.drops - before->drops;
+	const uint64_t table_bytes = memory->heap_used - memory->counters_bytes;
+	const bool several = s->workers > 1;
+
+	printf("%-16s   %" PRIu64 " packets measured: %" PRIu64 " new flows (%.1f%%), %" PRIu64
+	       " insert failures, %" PRIu64 " expired, %" PRIu64 " dropped, %" PRIu64
+	       " not sent; table%s %" PRIu64 "\n",
+	       "", measured, new_flows, 100.0 * new_flows / measured,
+	       after.insert_failures - before->insert_failures, after.expired - before->expired,
+	       drops, (after.rx - before->rx) - (after.tx - before->tx) - drops,
+	       several ? "s hold" : " holds", after.flows);
+	print_cpu_warnings(b, s);
+	/* With few flows, pre-population is a burst or two: no rate to speak of. */
+	if (prepopulation != NULL && sc->flows >= 10000)
+		printf("%-16s   pre-population (every flow new, table growing): %.1f cycles/pkt, "
+		       "%.2f Mpps\n",
+		       "", prepopulation->cycles[0], prepopulation->mpps[0]);
+	char tables[64];
+	if (several)
+		snprintf(tables, sizeof(tables), "%u flow tables of %" PRIu64 " in all", s->workers,
+			 memory->total_capacity);
+	else
+		snprintf(tables, sizeof(tables), "flow table of %" PRIu64, memory->total_capacity);
+	printf("%-16s   memory: %s: %.1f MiB from rte_malloc (worker%s total %.1f MiB less %.1f "
+	       "MiB of counters), %.1f MiB by dplb_flow_table_memory; %.0f bytes/slot\n",
+	       "", tables, MIB(table_bytes), several ? "s'" : "", MIB(memory->heap_used),
+	       MIB(memory->counters_bytes), MIB(memory->table_memory),
+	       (double)table_bytes / memory->total_capacity);
+	if (sc->kind == SCENARIO_ESTABLISHED && sc->flows >= 1000000)
+		printf("%-16s   memory per established flow: %.0f bytes (%.2f GiB per 10M flows)\n",
+		       "", (double)table_bytes / sc->flows,
+		       (double)table_bytes / sc->flows * 1e7 / (1u << 30));
+}
+
+static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t protocol,
+			unsigned int workers, struct scenario_result *result)
 {
 	const struct options *opt = &b->opt;
-	const uint32_t capacity = default_capacity(opt, sc);
 	const bool tcp = protocol == IPPROTO_TCP;
+	const bool flows_split = sc->kind == SCENARIO_ESTABLISHED || sc->kind == SCENARIO_MIX;
 	struct scenario_run *s = rte_zmalloc("bench_run", sizeof(*s), RTE_CACHE_LINE_SIZE);
-	double mpps[MAX_RUNS], cycles[MAX_RUNS], with_prep[MAX_RUNS], mpps_prep[MAX_RUNS];
-	struct sample plain[MAX_RUNS];
+	struct figures f, plain;
 	char label[48];
 	uint32_t timeout = 0;
 	int rc;
 
+	memset(result, 0, sizeof(*result));
 	snprintf(label, sizeof(label), "%s-%s", sc->name, tcp ? "tcp" : "udp");
 	if (s == NULL)
 		return -ENOMEM;
+	s->workers = workers;
 	s->stateless_flood = sc->stateless;
 	/* Flood and mix run on the simulated clock, with timeouts that let
 	 * ageing keep the table well below full (see the clock below). */
@@ -820,164 +1462,157 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 		timeout = 2;
 	else if (sc->kind == SCENARIO_MIX)
 		timeout = 3;
-	rc = publish_state(b, capacity, timeout, sc->acl_prefixes, sc->flows, &s->publisher);
+	rc = publish_state(b, default_capacity(opt, sc->kind, sc->flows), timeout, sc->acl_prefixes,
+			   sc->flows, &s->publisher);
 	if (rc == 0 && sc->acl_prefixes != 0)
-		rc = publish_state(b, capacity, timeout, 0, sc->flows, &s->other_publisher);
+		rc = publish_state(b, default_capacity(opt, sc->kind, sc->flows), timeout, 0,
+				   sc->flows, &s->other_publisher);
 	if (rc != 0)
 		goto out;
-
-	const uint64_t heap_before = heap_allocated(b->socket);
-	rc = dplb_worker_init(&s->worker, 0, &b->port_id, 1, capacity, b->socket);
-	if (rc != 0) {
-		printf("%-16s skipped: cannot allocate a flow table of %u; it needs about %.0f MiB "
-		       "of hugepage memory: reserve more (DPLB_HUGEPAGES=N scripts/setup)\n",
-		       label, capacity, MIB(dplb_flow_table_size(capacity)) + 16);
-		rc = 0;
-		goto out;
-	}
-	const uint64_t heap_used = heap_allocated(b->socket) - heap_before;
-	const uint64_t counters_bytes =
-		(DPLB_MAX_VIP_IDS + DPLB_MAX_BACKEND_IDS) * sizeof(struct dplb_traffic_counters) +
-		DPLB_MAX_VIP_IDS * sizeof(struct dplb_vip_protection_counters);
-	s->worker.publisher = s->publisher;
-	s->worker.rcu = b->rcu;
 
 	const struct rte_ether_addr client_mac = { { 0x02, 0, 0, 0, 0, 0x02 } };
-	synth_template_init(&s->template, protocol, &s->worker.port_macs[0], &client_mac,
-			    IPV4(11, 0, 0, 0), tcp ? IPV4(10, 10, 0, 100) : IPV4(10, 10, 0, 101),
-			    tcp ? 80 : 53, SYNTH_MIN_FRAME);
-	s->traffic.kind = sc->kind;
-	s->traffic.template = &s->template;
-	s->traffic.next_new = NEW_FLOW_BASE;
-	s->traffic.rng = opt->seed * 0xbf58476d1ce4e5b9ull | 1;
-
-	struct sample sample;
-	uint64_t prepopulate_cycles = 0;
-	if (sc->kind == SCENARIO_ESTABLISHED || sc->kind == SCENARIO_MIX) {
-		rc = shuffle_order(s, sc->flows, opt->seed);
-		if (rc != 0)
+	const uint32_t vip = tcp ? IPV4(10, 10, 0, 100) : IPV4(10, 10, 0, 101);
+	const uint16_t vip_port = tcp ? 80 : 53;
+	struct rte_ether_addr port_mac;
+	rte_eth_macaddr_get(b->port_id, &port_mac);
+	synth_template_init(&s->template, protocol, &port_mac, &client_mac, IPV4(11, 0, 0, 0), vip,
+			    vip_port, SYNTH_MIN_FRAME);
+	if (workers > 1) {
+		s->split = rte_zmalloc("bench_rss", sizeof(*s->split), RTE_CACHE_LINE_SIZE);
+		if (s->split == NULL) {
+			rc = -ENOMEM;
 			goto out;
-		s->traffic.order = s->order;
-		s->traffic.order_count = sc->flows;
-		/* Every flow once (all misses: inserts into a growing table), then
-		 * one more pass so caches and branch predictors settle. */
-		const enum scenario_kind kind = s->traffic.kind;
-		s->traffic.kind = SCENARIO_ESTABLISHED;
-		rc = drive(b, s, sc->flows, &sample);
-		if (rc != 0)
-			goto out;
-		prepopulate_cycles = sample.pipeline_cycles;
-		s->traffic.kind = kind;
-		if (s->worker.flows.count < sc->flows)
-			printf("%-16s note: only %u of %" PRIu64 " flows fit in the table\n", label,
-			       s->worker.flows.count, sc->flows);
+		}
+		rss_split_init(s->split, workers, &s->template, vip, vip_port);
 	}
-	if (sc->kind == SCENARIO_FLOOD) {
-		/* A simulated second is capacity/8 packets and flows time out after
-		 * 2: ageing visits the whole table every capacity/2 packets (64
-		 * slots per burst of 32), so a flow lives 1/4 to 3/4 of a table's
-		 * worth of packets and the table stays well below full. */
-		s->clock.packets_per_second = RTE_MAX(capacity / 8, 64u);
-	} else if (sc->kind == SCENARIO_MIX) {
-		/* One second per N packets, timeout 3: an established flow comes
-		 * back every 1.1 N packets and never expires; new flows live 3 to 4
-		 * seconds, 0.3 to 0.4 N of them, in a table of 2 N. */
-		s->clock.packets_per_second = sc->flows;
-	}
-	s->clock.countdown = s->clock.packets_per_second;
-	/* Warm up: one more pass, or for a flood two tables' worth, so the
-	 * measured runs see the steady state. */
-	rc = drive(b, s,
-		   sc->kind == SCENARIO_FLOOD
-			   ? 2ull * capacity
-			   : RTE_MAX(sc->flows, RTE_MIN(opt->packets, 1ull << 20)),
-		   &sample);
+	rc = create_workers(b, s, sc);
 	if (rc != 0)
 		goto out;
 
-	const struct dplb_worker_counters *c = &s->worker.counters;
-	const uint64_t drops_before = drops_total(c), new_before = c->new_flows;
-	const uint64_t failures_before = c->flow_insert_failures, expired_before = c->flows_expired;
-	const uint64_t rx_before = c->port[0].rx_packets, tx_before = c->port[0].tx_packets;
-	uint64_t measured = 0;
-	const double cpu_start = thread_cpu_seconds();
-	const uint64_t wall_start = rte_rdtsc();
+	struct table_memory memory;
+	rc = init_workers(b, s, label, &memory);
+	if (rc != 0) {
+		rc = rc == -ENOSPC ? 0 : rc; /* skipped, said why */
+		goto out;
+	}
 
-	for (unsigned int r = 0; r < opt->runs; r++) {
-		/* acl-P: a run without the list next to each run with it, in
-		 * turns first, so that a noisy neighbour hits both alike. */
-		if (s->other_publisher != NULL && r % 2 == 1) {
-			rc = drive_other(b, s, opt->packets, &plain[r]);
-			if (rc != 0)
-				goto out;
-		}
-		rc = drive(b, s, opt->packets, &sample);
+	struct figures prepopulation;
+	memset(&prepopulation, 0, sizeof(prepopulation));
+	if (flows_split) {
+		/* Every flow once (all misses: inserts into a growing table), then
+		 * one more pass so caches and branch predictors settle. */
+		for (unsigned int i = 0; i < workers; i++)
+			s->w[i]->traffic.kind = SCENARIO_ESTABLISHED;
+		set_packets(s, prepopulate_packets, 0);
+		rc = run_phase(b, s);
 		if (rc != 0)
 			goto out;
-		measured += sample.packets;
-		cycles[r] = (double)sample.pipeline_cycles / sample.packets;
-		with_prep[r] = (double)sample.total_cycles / sample.packets;
-		mpps[r] = b->tsc_hz / cycles[r] / 1e6;
-		mpps_prep[r] = b->tsc_hz / with_prep[r] / 1e6;
-		if (s->other_publisher != NULL && r % 2 == 0) {
-			rc = drive_other(b, s, opt->packets, &plain[r]);
-			if (rc != 0)
-				goto out;
-		}
+		add_figures(b, s, &prepopulation, 0);
+		for (unsigned int i = 0; i < workers; i++)
+			s->w[i]->traffic.kind = sc->kind;
+		const uint64_t held = sum_counters(s).flows;
+		if (held < sc->flows)
+			printf("%-16s note: only %" PRIu64 " of %" PRIu64 " flows fit in the %s\n",
+			       label, held, sc->flows, workers > 1 ? "tables" : "table");
 	}
-	const double cpu_share = (thread_cpu_seconds() - cpu_start) /
-				 ((double)(rte_rdtsc() - wall_start) / b->tsc_hz);
-	/* Leave nothing in the TX buffer: its mbufs would outlive the run. */
-	dplb_worker_flush_tx(&s->worker);
-	const struct summary m = summarize(mpps, opt->runs), cy = summarize(cycles, opt->runs);
-	const struct summary wp = summarize(with_prep, opt->runs);
-	const struct summary mp = summarize(mpps_prep, opt->runs);
+	unsigned int active = 0;
+	for (unsigned int i = 0; i < workers; i++) {
+		struct bench_worker *bw = s->w[i];
+
+		if (sc->kind == SCENARIO_FLOOD) {
+			/* A simulated second is capacity/8 packets and flows time out
+			 * after 2: ageing visits the whole table every capacity/2
+			 * packets (64 slots per burst of 32), so a flow lives 1/4 to 3/4
+			 * of a table's worth of packets and the table stays well below
+			 * full. */
+			bw->clock.packets_per_second = RTE_MAX(bw->capacity / 8, 64u);
+		} else if (sc->kind == SCENARIO_MIX) {
+			/* One second per N packets, timeout 3: an established flow
+			 * comes back every 1.1 N packets and never expires; new flows
+			 * live 3 to 4 seconds, 0.3 to 0.4 N of them, in a table of 2 N. */
+			bw->clock.packets_per_second = bw->flows;
+		}
+		bw->clock.countdown = bw->clock.packets_per_second;
+		active += !flows_split || bw->flows != 0;
+	}
+	/* --packets a run, shared evenly by the workers that have flows. */
+	const uint64_t per_run = (opt->packets + active - 1) / active;
+	/* Warm up: one more pass, or for a flood two tables' worth, so the
+	 * measured runs see the steady state. */
+	set_packets(s, warm_up_packets, per_run);
+	rc = run_phase(b, s);
+	if (rc != 0)
+		goto out;
+
+	set_packets(s, run_packets, per_run);
+	const struct totals before = sum_counters(s);
+	uint64_t measured = 0;
+	for (unsigned int r = 0; r < opt->runs && rc == 0; r++) {
+		/* acl-P: a run without the list next to each run with it, in
+		 * turns first, so that a noisy neighbour hits both alike. */
+		const bool acl = s->other_publisher != NULL;
+
+		if (acl && r % 2 == 1)
+			rc = measure(b, s, true, r, &plain, NULL);
+		if (rc == 0)
+			rc = measure(b, s, false, r, &f, &measured);
+		if (rc == 0 && acl && r % 2 == 0)
+			rc = measure(b, s, true, r, &plain, NULL);
+	}
+	if (rc != 0)
+		goto out;
+	/* Leave nothing in the TX buffers: their mbufs would outlive the run. */
+	for (unsigned int i = 0; i < workers; i++)
+		dplb_worker_flush_tx(&s->w[i]->worker);
 
 	char flows[24] = "new";
 	if (sc->kind != SCENARIO_FLOOD)
 		snprintf(flows, sizeof(flows), "%" PRIu64, sc->flows);
-	printf("%-16s %9s %10u %9.2f %8.2f..%-8.2f %10.1f %10.1f %10.2f\n", label, flows, capacity,
-	       m.median, m.min, m.max, cy.median, wp.median, mp.median);
+	print_row(b, label, workers, flows, memory.capacity, &f);
 	if (s->other_publisher != NULL)
-		print_without_acl(b, sc, flows, capacity, cycles, plain);
+		print_without_acl(b, sc, workers, flows, memory.capacity, &f, &plain);
+	if (opt->worker_counts != 0)
+		print_workers(b, s, sc->kind);
+	result->measured = true;
+	result->mpps = summarize(f.mpps, opt->runs).median;
+	result->mpps_prep = summarize(f.mpps_prep, opt->runs).median;
 
-	const uint64_t new_flows = c->new_flows - new_before;
-	const uint64_t drops = drops_total(c) - drops_before;
-	const uint64_t sent = c->port[0].tx_packets - tx_before;
-	const uint64_t received = c->port[0].rx_packets - rx_before;
-	printf("%-16s   %" PRIu64 " packets measured: %" PRIu64 " new flows (%.1f%%), %" PRIu64
-	       " insert failures, %" PRIu64 " expired, %" PRIu64 " dropped, %" PRIu64
-	       " not sent; table holds %u\n",
-	       "", measured, new_flows, 100.0 * new_flows / measured,
-	       c->flow_insert_failures - failures_before, c->flows_expired - expired_before, drops,
-	       received - sent - drops, s->worker.flows.count);
-	if (cpu_share < 0.97)
-		printf("%-16s   WARNING: this thread ran only %.0f%% of the time: another process "
-		       "shares the core, so these numbers are too low\n",
-		       "", 100 * cpu_share);
-	/* With few flows, pre-population is a burst or two: no rate to speak of. */
-	if (prepopulate_cycles != 0 && sc->flows >= 10000) {
-		const double per_packet =
-			(double)prepopulate_cycles / RTE_ALIGN_CEIL(sc->flows, DPLB_BURST);
-
-		printf("%-16s   pre-population (every flow new, table growing): %.1f cycles/pkt, "
-		       "%.2f Mpps\n",
-		       "", per_packet, b->tsc_hz / per_packet / 1e6);
-	}
-	printf("%-16s   memory: flow table of %u: %.1f MiB from rte_malloc (worker total %.1f MiB "
-	       "less %.1f MiB of counters), %.1f MiB by dplb_flow_table_memory; %.0f bytes/slot\n",
-	       "", capacity, MIB(heap_used - counters_bytes), MIB(heap_used), MIB(counters_bytes),
-	       MIB(dplb_flow_table_memory(&s->worker.flows)),
-	       (double)(heap_used - counters_bytes) / capacity);
-	if (sc->kind == SCENARIO_ESTABLISHED && sc->flows >= 1000000)
-		printf("%-16s   memory per established flow: %.0f bytes (%.2f GiB per 10M flows)\n",
-		       "", (double)(heap_used - counters_bytes) / sc->flows,
-		       (double)(heap_used - counters_bytes) / sc->flows * 1e7 / (1u << 30));
+	print_details(b, s, sc, &before, measured, flows_split ? &prepopulation : NULL, &memory);
 	fflush(stdout);
 out:
 	release_run(s);
 	rte_free(s);
 	return rc;
+}
+
+/* Each count of --workers in turn, then how the aggregate grew. */
+static int run_worker_counts(struct bench *b, const struct scenario *sc, uint8_t protocol)
+{
+	const struct options *opt = &b->opt;
+	struct scenario_result results[MAX_WORKER_COUNTS];
+	char label[48];
+	int status = 0;
+
+	snprintf(label, sizeof(label), "%s-%s", sc->name, protocol == IPPROTO_TCP ? "tcp" : "udp");
+	if (opt->worker_counts == 0)
+		return run_scenario(b, sc, protocol, 1, &results[0]);
+	for (unsigned int i = 0; i < opt->worker_counts; i++)
+		if (run_scenario(b, sc, protocol, opt->workers[i], &results[i]) != 0)
+			status = -1;
+	for (unsigned int i = 1; i < opt->worker_counts; i++) {
+		const struct scenario_result *first = &results[0], *x = &results[i];
+		const double ratio = x->mpps / first->mpps;
+		const double linear = (double)opt->workers[i] / opt->workers[0];
+
+		if (!first->measured || !x->measured)
+			continue;
+		printf("%-16s %u vs %u workers: aggregate %.2f vs %.2f Mpps = %.2fx (%.0f%% of "
+		       "linear); with prep %.2fx\n",
+		       label, opt->workers[i], opt->workers[0], x->mpps, first->mpps, ratio,
+		       100 * ratio / linear, x->mpps_prep / first->mpps_prep);
+	}
+	fflush(stdout);
+	return status;
 }
 
 static void run_maglev(struct bench *b)
@@ -1044,18 +1679,38 @@ int main(int argc, char **argv)
 		rte_eal_cleanup();
 		return rc;
 	}
-	if (setup(&b) != 0) {
+	rc = setup(&b);
+	if (rc != 0) {
 		rte_eal_cleanup();
-		return EXIT_FAILURE;
+		return rc == -EINVAL ? 2 : EXIT_FAILURE;
 	}
-	printf("dplb-bench: one worker on lcore %u, TX to port %u (%s), TSC %.0f MHz, %s\n",
-	       rte_lcore_id(), b.port_id, b.driver, b.tsc_hz / 1e6,
-	       rte_eal_has_hugepages() ? "hugepages"
-				       : "NO hugepages (TLB misses: slower with many flows)");
+	const char *memory = rte_eal_has_hugepages()
+				     ? "hugepages"
+				     : "NO hugepages (TLB misses: slower with many flows)";
+	if (b.opt.worker_counts == 0) {
+		printf("dplb-bench: one worker on lcore %u, TX to port %u (%s), TSC %.0f MHz, %s\n",
+		       rte_lcore_id(), b.port_id, b.driver, b.tsc_hz / 1e6, memory);
+	} else {
+		char lcores[256] = "";
+		for (unsigned int w = 0, n = 0; w < b.max_workers && n < sizeof(lcores); w++)
+			n += snprintf(lcores + n, sizeof(lcores) - n, "%s%u", w ? "," : "",
+				      b.lcores[w]);
+		printf("dplb-bench: up to %u workers on lcores %s (worker 0 on the main lcore), "
+		       "each with its own flow table, mbuf pool and TX queue of port %u (%s); "
+		       "flows split by RSS (Toeplitz, %d-entry redirection table); TSC %.0f MHz, "
+		       "%s\n",
+		       b.max_workers, lcores, b.port_id, b.driver, RSS_RETA_SIZE, b.tsc_hz / 1e6,
+		       memory);
+	}
 	printf("  64-byte frames, VIPs with %d backends, encap %s, burst %d, %u runs of %" PRIu64
-	       " packets; Mpps and cycles/pkt are medians of the runs\n",
+	       " packets%s; Mpps and cycles/pkt are medians of the runs\n",
 	       BACKENDS_PER_VIP, b.opt.encap == DPLB_ENCAP_GUE ? "gue" : "ipip", DPLB_BURST,
-	       b.opt.runs, b.opt.packets);
+	       b.opt.runs, b.opt.packets,
+	       b.opt.worker_counts == 0 ? "" : " (shared evenly by the workers)");
+	if (b.opt.worker_counts != 0)
+		printf("  With workers: Mpps = the workers' rates added up, cyc/pkt = cycles per "
+		       "packet on each\n  worker's core; Mpps+prep = all packets over the wall "
+		       "time of the run\n");
 	printf("  cyc/pkt = pipeline only (RCU report, snapshot load, process_burst, TX to %s,\n"
 	       "  flush, one ageing slice); +prep adds writing each packet into a fresh mbuf\n",
 	       b.driver);
@@ -1073,19 +1728,20 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (!header) {
-			print_header();
+			print_header(&b);
 			header = true;
 		}
-		if (b.opt.tcp && run_scenario(&b, sc, IPPROTO_TCP) != 0)
+		if (b.opt.tcp && run_worker_counts(&b, sc, IPPROTO_TCP) != 0)
 			status = EXIT_FAILURE;
-		if (b.opt.udp && run_scenario(&b, sc, IPPROTO_UDP) != 0)
+		if (b.opt.udp && run_worker_counts(&b, sc, IPPROTO_UDP) != 0)
 			status = EXIT_FAILURE;
 	}
 	rte_eth_dev_stop(b.port_id);
 	rte_eth_dev_close(b.port_id);
 	dplb_identities_free(b.ids);
 	rte_free(b.rcu);
-	rte_mempool_free(b.pool);
+	for (unsigned int w = 0; w < b.max_workers; w++)
+		rte_mempool_free(b.pools[w]);
 	rte_eal_cleanup();
 	return status;
 }

@@ -11,6 +11,7 @@ doing) and what each wrote last.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -62,6 +63,52 @@ def test_dplb_bench_runs_every_kind_of_scenario():
     measured = [line for line in proc.stdout.splitlines() if "packets measured" in line]
     assert len(measured) == 8 and all(" 0 dropped, 0 not sent" in line for line in measured)
     assert "1000 backends, M=655373" in proc.stdout
+
+
+def run_bench(name, lcores, options, memory=256):
+    """dplb-bench without hugepages on lcores; its finished process."""
+    prefix, args = eal(name, lcores, memory)
+    try:
+        proc = subprocess.run([str(BUILD / "bench" / "dplb-bench")] + args + ["--"] + options,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+    finally:
+        forget(prefix)
+    no_sanitizer_report(proc.stderr)
+    return proc
+
+
+def test_dplb_bench_runs_workers_side_by_side():
+    """--workers 1,2: each kind of scenario on one worker, then on two
+    lcores at once with the flows split between them; a line per worker,
+    nothing lost, and how the aggregate grew."""
+    proc = run_bench("bench-workers", "0,1", [
+        "--workers", "1,2", "--scenarios", "est-1k,flood,mix-1k", "--runs", "1",
+        "--packets", "4096", "--flow-table-size", "4096"], memory=512)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    for row in ("est-1k-tcp", "est-1k-udp", "flood-tcp", "flood-udp", "mix-1k-tcp", "mix-1k-udp"):
+        for workers in ("1", "2"):
+            assert any(line.split()[:2] == [row, workers] for line in lines), proc.stdout
+        assert any(line.startswith(row + " ") and " 2 vs 1 workers: aggregate " in line
+                   for line in lines), proc.stdout
+    # With two workers RSS gives each some of the 1000 flows, and each flow to one.
+    shares, row = {}, None
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 2 and not line.startswith(" ") and fields[1] in ("1", "2"):
+            row = (fields[0], fields[1])
+        found = re.search(r"worker \d on lcore \d+: (\d+) flows", line)
+        if found and row[1] == "2":
+            shares.setdefault(row[0], []).append(int(found.group(1)))
+    assert len(shares) == 4, proc.stdout
+    assert all(len(s) == 2 and all(s) and sum(s) == 1000 for s in shares.values()), shares
+    measured = [line for line in lines if "packets measured" in line]
+    assert len(measured) == 12 and all(" 0 dropped, 0 not sent" in line for line in measured)
+
+
+def test_dplb_bench_wants_an_lcore_per_worker():
+    proc = run_bench("bench-lcores", "0", ["--workers", "2"])
+    assert proc.returncode == 2 and "needs 2 lcores" in proc.stderr, proc.stdout + proc.stderr
 
 
 def test_dplb_bench_skips_what_does_not_fit():
