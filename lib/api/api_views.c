@@ -412,6 +412,7 @@ static void put_protection_settings(json_t *o, const struct dplb_vip_config *vc,
 	put_u64(o, "new_flow_rate", vc->new_flow_rate);
 	put_u64(o, "new_flow_burst", vc->new_flow_burst);
 	put_string(o, "rate_limit_action", dplb_rate_limit_action_name(vc->rate_limit_action));
+	put_string(o, "table_full", dplb_table_full_name(vc->table_full));
 }
 
 /* Live health of one backend: status, counts, the last check. */

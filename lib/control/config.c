@@ -105,6 +105,12 @@ static const struct name_value rate_limit_action_names[] = {
 	{ NULL, 0 },
 };
 
+static const struct name_value table_full_names[] = {
+	{ "stateless", DPLB_TABLE_FULL_STATELESS },
+	{ "drop", DPLB_TABLE_FULL_DROP },
+	{ NULL, 0 },
+};
+
 static const struct name_value exception_path_names[] = {
 	{ "none", DPLB_EXCEPTION_NONE },
 	{ "tap", DPLB_EXCEPTION_TAP },
@@ -124,6 +130,7 @@ _Static_assert(sizeof(enum dplb_health_check) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_health_tcp_mode) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_rate_limit_action) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_exception_kind) == sizeof(uint32_t), "enum size");
+_Static_assert(sizeof(enum dplb_table_full_action) == sizeof(uint32_t), "enum size");
 
 /* Sort key of a kept error: file order, file-wide problems (line 0) last. */
 struct error_key {
@@ -891,7 +898,13 @@ static const struct key_spec key_table[] = {
 	{ SECTION_DATAPLANE, "tcp_closing_timeout", parse_number_key,
 	  CONFIG_FIELD(tcp_closing_timeout), .min = 1, .max = 86400,
 	  .doc = "Idle seconds of a TCP flow once the client sent FIN or RST; a SYN on the same "
-		 "5-tuple puts it back on tcp_timeout." },
+		 "5-tuple puts it back on tcp_syn_timeout." },
+	{ SECTION_DATAPLANE, "tcp_syn_timeout", parse_number_key, CONFIG_FIELD(tcp_syn_timeout),
+	  .min = 1, .max = 86400,
+	  .doc = "Idle seconds of a TCP flow whose client has sent nothing but SYNs: a "
+		 "connection still opening, or a SYN flood's spoofed source. Short, so a flood "
+		 "ages out of the table fast; the flow's first packet without SYN puts it on "
+		 "tcp_timeout." },
 	{ SECTION_DATAPLANE, "udp_timeout", parse_number_key, CONFIG_FIELD(udp_timeout), .min = 1,
 	  .max = 86400, .doc = "Idle seconds before a UDP flow is forgotten." },
 	{ SECTION_DATAPLANE, "gue_port", parse_number_key, CONFIG_FIELD(gue_port), .min = 1,
@@ -1052,6 +1065,14 @@ static const struct key_spec key_table[] = {
 		 "table is full, so backends still get it but the flow table is spared. stateless "
 		 "needs a hashing scheduler (maglev or source-hash): a flow that gets its entry "
 		 "later must keep the backend the hash gave it." },
+	{ SECTION_VIP, "table_full", parse_enum_key, VIP_FIELD(table_full),
+	  .names = table_full_names,
+	  .doc = "What becomes of a new flow's packet when its worker's flow table has no room: "
+		 "stateless (default) forwards it by Maglev without an entry, whatever the "
+		 "scheduler, so the flow still goes to one backend (a new pick is made once there "
+		 "is room, and keeps that backend: see README); drop drops it (a drop of reason "
+		 "table_full), for VIPs whose backends must not see flows dplb cannot track. "
+		 "Either way the VIP's table_full counter counts it." },
 	{ SECTION_VIP, "backend", parse_backend_key, VIP_FIELD(backends), .repeatable = true,
 	  .doc = "One backend per line: weight (1..65535, default 1) is its share of new flows; "
 		 "state up takes new flows (default), drain keeps only existing ones, down takes"
@@ -1967,6 +1988,7 @@ static void set_defaults(struct dplb_config *config)
 	config->tcp_timeout = DPLB_DEFAULT_TCP_TIMEOUT;
 	config->udp_timeout = DPLB_DEFAULT_UDP_TIMEOUT;
 	config->tcp_closing_timeout = DPLB_DEFAULT_TCP_CLOSING_TIMEOUT;
+	config->tcp_syn_timeout = DPLB_DEFAULT_TCP_SYN_TIMEOUT;
 	config->gue_port = DPLB_DEFAULT_GUE_PORT;
 	config->mtu = DPLB_DEFAULT_MTU;
 	snprintf(config->exception_interface, sizeof(config->exception_interface), "%s",
@@ -2210,6 +2232,11 @@ const char *dplb_rate_limit_action_name(enum dplb_rate_limit_action action)
 	return value_name(rate_limit_action_names, action);
 }
 
+const char *dplb_table_full_name(enum dplb_table_full_action action)
+{
+	return value_name(table_full_names, action);
+}
+
 const char *dplb_exception_path_name(enum dplb_exception_kind path)
 {
 	return value_name(exception_path_names, path);
@@ -2333,6 +2360,8 @@ static void print_protection(FILE *out, const struct dplb_vip_config *vip)
 			vip->new_flow_rate,
 			vip->new_flow_burst ? vip->new_flow_burst : vip->new_flow_rate,
 			dplb_rate_limit_action_name(vip->rate_limit_action));
+	if (vip->table_full == DPLB_TABLE_FULL_DROP)
+		fprintf(out, "  flow table full: new flows dropped\n");
 }
 
 void dplb_config_print(const struct dplb_config *config, FILE *out)
@@ -2359,10 +2388,11 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		fprintf(out, ")");
 	}
 	fprintf(out,
-		"\n  flow table %u per worker, timeouts tcp %us udp %us tcp-closing %us, "
-		"gue port %u, mtu %u, mbufs ",
+		"\n  flow table %u per worker, timeouts tcp %us udp %us tcp-closing %us "
+		"tcp-syn %us, gue port %u, mtu %u, mbufs ",
 		config->flow_table_size, config->tcp_timeout, config->udp_timeout,
-		config->tcp_closing_timeout, config->gue_port, config->mtu);
+		config->tcp_closing_timeout, config->tcp_syn_timeout, config->gue_port,
+		config->mtu);
 	if (config->mbufs != 0)
 		fprintf(out, "%u", config->mbufs);
 	else

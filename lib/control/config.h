@@ -31,6 +31,7 @@
 #define DPLB_DEFAULT_TCP_TIMEOUT 300u
 #define DPLB_DEFAULT_UDP_TIMEOUT 30u
 #define DPLB_DEFAULT_TCP_CLOSING_TIMEOUT 10u
+#define DPLB_DEFAULT_TCP_SYN_TIMEOUT 5u
 #define DPLB_DEFAULT_GUE_PORT 6080u
 #define DPLB_DEFAULT_MTU 1500u
 #define DPLB_MAX_WEIGHT 65535u
@@ -71,6 +72,8 @@ enum dplb_exception_kind { DPLB_EXCEPTION_NONE, DPLB_EXCEPTION_TAP };
 /* What becomes of a new flow beyond its VIP's new_flow_rate: dropped, or
  * forwarded by the VIP's hash without a flow entry. */
 enum dplb_rate_limit_action { DPLB_RATE_LIMIT_DROP, DPLB_RATE_LIMIT_STATELESS };
+/* What a new flow gets when its worker's flow table has no room for it. */
+enum dplb_table_full_action { DPLB_TABLE_FULL_STATELESS, DPLB_TABLE_FULL_DROP };
 
 /* A VIP's allow or deny list, in the order the file or the API gave it. */
 struct dplb_prefix_list {
@@ -161,6 +164,7 @@ struct dplb_vip_config {
 	uint32_t new_flow_rate;
 	uint32_t new_flow_burst;
 	enum dplb_rate_limit_action rate_limit_action;
+	enum dplb_table_full_action table_full;
 	uint32_t backend_count;
 	struct dplb_backend_config *backends; /* malloc'd, backend_count long */
 	int line; /* the [vip:NAME] line; its backends' lines are theirs */
@@ -184,6 +188,7 @@ struct dplb_config {
 	uint32_t tcp_timeout;	      /* seconds */
 	uint32_t udp_timeout;	      /* seconds */
 	uint32_t tcp_closing_timeout; /* seconds, once the client sent FIN or RST */
+	uint32_t tcp_syn_timeout;     /* seconds, while the client has sent only SYNs */
 	uint16_t gue_port;	      /* UDP destination port of GUE, host order */
 	uint32_t mtu;		      /* largest IP packet we may send */
 	uint32_t mbufs;		      /* packet buffers; 0: sized from what the ports need */
@@ -313,6 +318,9 @@ const char *dplb_exception_path_name(enum dplb_exception_kind path);
 
 /* Parse "drop" | "stateless"; returns 0 or -EINVAL. */
 int dplb_rate_limit_action_parse(const char *text, enum dplb_rate_limit_action *out);
+
+/* "stateless" or "drop". */
+const char *dplb_table_full_name(enum dplb_table_full_action action);
 
 /* Parse "up" | "drain" | "down"; returns 0 or -EINVAL. */
 int dplb_backend_state_parse(const char *text, enum dplb_backend_state *out);

@@ -116,6 +116,7 @@ static const struct field settings[] = {
 	SETTING("tcp_timeout", tcp_timeout),
 	SETTING("udp_timeout", udp_timeout),
 	SETTING("tcp_closing_timeout", tcp_closing_timeout),
+	SETTING("tcp_syn_timeout", tcp_syn_timeout),
 	SETTING("gue_port", gue_port),
 	RESTART_SETTING("mtu", mtu),
 	RESTART_SETTING("mbufs", mbufs),
@@ -159,6 +160,7 @@ static const struct field vip_fields[] = {
 	VIP_FIELD("new_flow_rate", new_flow_rate, FIELD_BYTES),
 	VIP_FIELD("new_flow_burst", new_flow_burst, FIELD_BYTES),
 	VIP_FIELD("rate_limit_action", rate_limit_action, FIELD_BYTES),
+	VIP_FIELD("table_full", table_full, FIELD_BYTES),
 };
 
 /* A backend's health settings are compared resolved: a VIP-wide change

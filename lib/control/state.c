@@ -216,6 +216,7 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 	vip->protocol = vc->protocol;
 	vip->encap = (uint8_t)vc->encap;
 	vip->scheduler = (uint8_t)vc->scheduler;
+	vip->table_full_drop = vc->table_full == DPLB_TABLE_FULL_DROP;
 	vip->maglev_size = vc->maglev_size;
 	vip->backend_count = vc->backend_count;
 	uint32_t operator_up = 0; /* up by the operator's word, but unhealthy */
@@ -343,6 +344,7 @@ static int prepare_state(struct dplb_shared_config *shared, struct dplb_identiti
 	state->tcp_timeout = config->tcp_timeout;
 	state->udp_timeout = config->udp_timeout;
 	state->tcp_closing_timeout = config->tcp_closing_timeout;
+	state->tcp_syn_timeout = config->tcp_syn_timeout;
 	/* Sized for every id that could be handed out, so a backend added by a
 	 * later snapshot never indexes past an older one's array. */
 	state->backend_id_limit = DPLB_MAX_BACKEND_IDS;

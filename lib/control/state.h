@@ -81,6 +81,9 @@ struct dplb_vip_entry {
 	/* Every backend the operator lets take new flows failed its checks:
 	 * its new flows are dropped as no_healthy_backend. */
 	uint8_t no_healthy_backend;
+	/* table_full = drop: a new flow finding the flow table full is dropped,
+	 * not forwarded without an entry. */
+	uint8_t table_full_drop;
 	uint32_t unhealthy_count;
 	uint32_t wrr_length;
 	uint32_t *wrr_sequence; /* smooth weighted round-robin order of up backends */
@@ -112,6 +115,7 @@ struct dplb_state {
 	uint32_t tcp_timeout;
 	uint32_t udp_timeout;
 	uint32_t tcp_closing_timeout;
+	uint32_t tcp_syn_timeout;
 };
 
 /* Stable ids: management lcore only. */

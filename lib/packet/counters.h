@@ -46,6 +46,8 @@
 	X(ACL_DENIED, "acl_denied", "source not allowed by the VIP's allow and deny lists")        \
 	X(RATE_LIMITED, "rate_limited",                                                            \
 	  "new flow beyond the VIP's new_flow_rate (rate_limit_action = drop)")                    \
+	X(TABLE_FULL, "table_full",                                                                \
+	  "new flow finding its worker's flow table full (the VIP's table_full = drop)")           \
 	X(NO_BACKEND, "no_backend", "VIP has no usable backend")                                   \
 	X(NO_HEALTHY_BACKEND, "no_healthy_backend",                                                \
 	  "every backend of the VIP failed its health checks")                                     \
@@ -94,7 +96,8 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 #define DPLB_WORKER_COUNTERS(X)                                                                    \
 	X(new_flows, DPLB_COUNTER, "Flows this worker created")                                    \
 	X(flow_insert_failures, DPLB_COUNTER,                                                      \
-	  "New flows forwarded without an entry because the flow table was full")                  \
+	  "Packets of new flows that found the flow table full: forwarded without an entry, or "   \
+	  "dropped where the VIP says table_full = drop")                                          \
 	X(flows_expired, DPLB_COUNTER, "Flows forgotten after their idle timeout")                 \
 	X(flows_rescheduled, DPLB_COUNTER,                                                         \
 	  "Established flows given a new backend because theirs was removed or down")              \
@@ -141,7 +144,10 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	  "Packets dropped because the VIP's allow and deny lists refuse their source")            \
 	X(rate_limited, DPLB_COUNTER,                                                              \
 	  "Packets of new flows beyond the VIP's new_flow_rate, dropped or forwarded without a "   \
-	  "flow entry as its rate_limit_action says")
+	  "flow entry as its rate_limit_action says")                                              \
+	X(table_full_packets, DPLB_COUNTER,                                                        \
+	  "Packets of new flows that found their worker's flow table full, forwarded without a "   \
+	  "flow entry or dropped as the VIP's table_full says")
 
 /* struct dplb_exception_counters: the kernel's exception path as the
  * management lcore runs it (control/exception_path.h), between the workers'

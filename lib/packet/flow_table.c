@@ -55,13 +55,10 @@ void dplb_flow_table_init(struct dplb_flow_table *table, void *memory, uint32_t 
 		table->timeout[k] = UINT32_MAX;
 }
 
-void dplb_flow_table_set_timeouts(struct dplb_flow_table *table, uint32_t udp, uint32_t tcp,
-				  uint32_t tcp_closing)
+void dplb_flow_table_set_timeouts(struct dplb_flow_table *table,
+				  const uint32_t timeout[DPLB_FLOW_KINDS])
 {
-	table->timeout[DPLB_FLOW_UDP] = udp;
-	table->timeout[DPLB_FLOW_TCP] = tcp;
-	table->timeout[DPLB_FLOW_TCP_CLOSING] = tcp_closing;
-	table->timeout[3] = tcp;
+	memcpy(table->timeout, timeout, sizeof(table->timeout));
 }
 
 size_t dplb_flow_table_memory(const struct dplb_flow_table *table)

@@ -75,10 +75,14 @@
 /* The timeout class of a flow. */
 enum dplb_flow_kind {
 	DPLB_FLOW_UDP,	       /* and any protocol without connections */
-	DPLB_FLOW_TCP,	       /* open or opening */
+	DPLB_FLOW_TCP,	       /* established: the client sent more than SYNs */
 	DPLB_FLOW_TCP_CLOSING, /* the client sent FIN or RST */
-	DPLB_FLOW_KINDS = 4,
+	DPLB_FLOW_TCP_OPENING, /* the client has sent only SYNs so far */
+	DPLB_FLOW_KINDS,       /* all four fit the meta word's two bits */
 };
+
+_Static_assert(DPLB_FLOW_KINDS <= (DPLB_FLOW_KIND_MASK >> DPLB_FLOW_KIND_SHIFT) + 1,
+	       "every kind fits the meta word");
 
 struct dplb_flow_bucket {
 	uint64_t client[DPLB_FLOW_BUCKET_SLOTS];    /* dplb_flow_client() */
@@ -139,9 +143,10 @@ size_t dplb_flow_table_size(uint32_t capacity);
 void dplb_flow_table_init(struct dplb_flow_table *table, void *memory, uint32_t capacity,
 			  uint64_t seed);
 
-/* Timeouts by kind, in seconds, for expiry and slot reuse. */
-void dplb_flow_table_set_timeouts(struct dplb_flow_table *table, uint32_t udp, uint32_t tcp,
-				  uint32_t tcp_closing);
+/* Timeouts in seconds, indexed by enum dplb_flow_kind, for expiry and slot
+ * reuse. */
+void dplb_flow_table_set_timeouts(struct dplb_flow_table *table,
+				  const uint32_t timeout[DPLB_FLOW_KINDS]);
 
 /* Bytes the table uses. */
 size_t dplb_flow_table_memory(const struct dplb_flow_table *table);

@@ -27,6 +27,11 @@
 
 #define DPLB_PREFETCH_AHEAD 3
 
+/* What resolving a new flow gives when the flow table has no room and its
+ * VIP says table_full = drop (never a backend id, MAGLEV_NO_BACKEND nor
+ * DPLB_NEW_FLOW_DROPPED). */
+#define DPLB_TABLE_FULL_DROPPED (UINT32_MAX - 2)
+
 int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
 		     uint16_t port_count, uint32_t flow_capacity, int socket)
 {
@@ -176,27 +181,48 @@ static inline void move_flow(struct dplb_worker *worker, const struct dplb_flow_
 	counters->flows_rescheduled++;
 }
 
-#define DPLB_TCP_LIFECYCLE_FLAGS (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)
-
-/* The timeout class a TCP segment with tcp_flags puts its flow in: a FIN or
- * RST from the client the short closing timeout, a SYN (the 5-tuple reused
- * for a new connection) the open one again. */
-static inline enum dplb_flow_kind tcp_kind(uint8_t tcp_flags)
+/* A SYN without ACK: the client opens a connection (or floods). */
+static inline bool tcp_opens(uint8_t tcp_flags)
 {
-	return tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG) ? DPLB_FLOW_TCP_CLOSING
-								 : DPLB_FLOW_TCP;
+	return (tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) == RTE_TCP_SYN_FLAG;
 }
 
-/* The kind a new flow of protocol starts as. */
+/*
+ * The timeout class a client's TCP segment with tcp_flags moves its flow
+ * from kind to. What dplb sees is one direction (backends answer clients
+ * directly), so the states are the client's:
+ *   - FIN or RST: closing, on the short tcp_closing_timeout;
+ *   - opening (nothing but SYNs so far) and a segment without SYN: the
+ *     handshake's ACK, so established, on tcp_timeout. Until then the flow
+ *     is on tcp_syn_timeout: a SYN flood's spoofed sources never send that
+ *     ACK, and leave the table within seconds;
+ *   - otherwise the flow stays as it is (UDP flows carry no flags).
+ */
+static inline enum dplb_flow_kind next_flow_kind(enum dplb_flow_kind kind, uint8_t tcp_flags)
+{
+	if (unlikely(tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)))
+		return DPLB_FLOW_TCP_CLOSING;
+	if (unlikely(kind == DPLB_FLOW_TCP_OPENING) && !(tcp_flags & RTE_TCP_SYN_FLAG))
+		return DPLB_FLOW_TCP;
+	return kind;
+}
+
+/* The kind a new flow of protocol starts as: a TCP flow met mid-connection
+ * (after a restart, or moved here by ECMP) is established at once. */
 static inline enum dplb_flow_kind new_flow_kind(uint8_t protocol, uint8_t tcp_flags)
 {
-	return protocol == IPPROTO_TCP ? tcp_kind(tcp_flags) : DPLB_FLOW_UDP;
+	if (protocol != IPPROTO_TCP)
+		return DPLB_FLOW_UDP;
+	return next_flow_kind(DPLB_FLOW_TCP_OPENING, tcp_flags);
 }
 
-static inline void track_tcp_close(const struct dplb_flow_ref *ref, uint8_t tcp_flags)
+static inline void track_flow_kind(const struct dplb_flow_ref *ref, uint8_t tcp_flags)
 {
-	if (unlikely(tcp_flags & DPLB_TCP_LIFECYCLE_FLAGS))
-		dplb_flow_set_kind(ref, tcp_kind(tcp_flags));
+	const enum dplb_flow_kind kind = dplb_flow_kind(ref);
+	const enum dplb_flow_kind next = next_flow_kind(kind, tcp_flags);
+
+	if (unlikely(next != kind))
+		dplb_flow_set_kind(ref, next);
 }
 
 static inline void count_new_flow(struct dplb_worker_counters *counters, uint16_t vip_id,
@@ -227,7 +253,7 @@ static uint32_t reuse_flow(struct dplb_worker *worker, const struct dplb_state *
 	struct dplb_worker_counters *counters = &worker->counters;
 	const uint32_t backend_id = schedule_flow(worker, state, vip, key, flow_hash);
 
-	track_tcp_close(ref, tcp_flags);
+	dplb_flow_set_kind(ref, new_flow_kind(key->protocol, tcp_flags));
 	if (backend_id == MAGLEV_NO_BACKEND)
 		return backend_id;
 	counters->backend[dplb_flow_backend(ref)].active_flows--;
@@ -253,10 +279,9 @@ static inline uint32_t established_backend(struct dplb_worker *worker,
 	 * so a drained or down backend gets no new connections this way. A
 	 * retransmitted SYN of a connection still opening finds the flow not
 	 * closing, and stays. */
-	if (unlikely(dplb_flow_kind(ref) == DPLB_FLOW_TCP_CLOSING &&
-		     (tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) == RTE_TCP_SYN_FLAG))
+	if (unlikely(dplb_flow_kind(ref) == DPLB_FLOW_TCP_CLOSING && tcp_opens(tcp_flags)))
 		return reuse_flow(worker, state, vip, key, dplb_flow_hash(key), tcp_flags, ref);
-	track_tcp_close(ref, tcp_flags);
+	track_flow_kind(ref, tcp_flags);
 	backend_id = dplb_flow_backend(ref);
 	if (likely(backend_keeps_flows(&state->backends[backend_id], vip->id)))
 		return backend_id;
@@ -296,8 +321,7 @@ static inline uint32_t schedule_entry(struct dplb_worker *worker, const struct d
 
 	if (unlikely(stateless != 0) && !dplb_scheduler_is_hashing(vip->scheduler)) {
 		const bool tcp = key->protocol == IPPROTO_TCP;
-		const bool opens = tcp && (tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
-						  RTE_TCP_SYN_FLAG;
+		const bool opens = tcp && tcp_opens(tcp_flags);
 		const uint32_t timeout = tcp ? state->tcp_timeout : state->udp_timeout;
 
 		if (!opens && worker->now - (stateless - 1) < timeout)
@@ -310,8 +334,9 @@ static inline uint32_t schedule_entry(struct dplb_worker *worker, const struct d
  * Find the backend of one VIP packet: its flow's when the table has it
  * (found, at ref) and that backend is still usable, else a new pick
  * (recorded when the table has room and the VIP's new-flow rate allows).
- * Returns the backend id, MAGLEV_NO_BACKEND, or DPLB_NEW_FLOW_DROPPED
- * (beyond the rate, to drop).
+ * Returns the backend id, MAGLEV_NO_BACKEND, DPLB_NEW_FLOW_DROPPED (beyond
+ * the rate, to drop) or DPLB_TABLE_FULL_DROPPED (no room, table_full =
+ * drop).
  */
 static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct dplb_state *state,
 				       const struct dplb_vip_entry *vip,
@@ -336,10 +361,13 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 					      new_flow_kind(key->protocol, tcp_flags), worker->now,
 					      ref, &gone);
 	if (unlikely(added == 0)) {
+		counters->flow_insert_failures++;
+		counters->vip_protection[vip->id].table_full_packets++;
+		if (vip->table_full_drop)
+			return DPLB_TABLE_FULL_DROPPED;
 		/* Full: forward anyway, by Maglev whatever the VIP's scheduler,
 		 * so that every packet of the flow still goes to one place
 		 * (and, once there is room, stays there: schedule_entry). */
-		counters->flow_insert_failures++;
 		worker->stateless_second[vip->id] = worker->now + 1;
 		if (unlikely(!dplb_protect_admit_new_flow(&worker->new_flow_buckets[vip->id],
 							  &vip->protection)))
@@ -720,8 +748,11 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 			resolve_backend(worker, state, vips[i], &keys[i], info[i].tcp_flags,
 					&probes[i], found[i], &refs[i]);
 		table_changes |= !found[i];
-		if (unlikely(backend_id == DPLB_NEW_FLOW_DROPPED)) {
-			drop_packet(worker, vip_packets[i], DPLB_DROP_RATE_LIMITED);
+		if (unlikely(backend_id == DPLB_NEW_FLOW_DROPPED ||
+			     backend_id == DPLB_TABLE_FULL_DROPPED)) {
+			drop_packet(worker, vip_packets[i],
+				    backend_id == DPLB_NEW_FLOW_DROPPED ? DPLB_DROP_RATE_LIMITED
+									: DPLB_DROP_TABLE_FULL);
 			continue;
 		}
 		if (backend_id != MAGLEV_NO_BACKEND) {
@@ -741,8 +772,14 @@ void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *
 	struct dplb_flow_gone gone[CHUNK * DPLB_FLOW_BUCKET_SLOTS];
 	struct dplb_flow_table *flows = &worker->flows;
 
-	dplb_flow_table_set_timeouts(flows, state->udp_timeout, state->tcp_timeout,
-				     state->tcp_closing_timeout);
+	const uint32_t timeout[DPLB_FLOW_KINDS] = {
+		[DPLB_FLOW_UDP] = state->udp_timeout,
+		[DPLB_FLOW_TCP] = state->tcp_timeout,
+		[DPLB_FLOW_TCP_CLOSING] = state->tcp_closing_timeout,
+		[DPLB_FLOW_TCP_OPENING] = state->tcp_syn_timeout,
+	};
+
+	dplb_flow_table_set_timeouts(flows, timeout);
 	for (uint32_t left = budget; left > 0 && flows->count > 0;) {
 		const uint32_t buckets = RTE_MIN(left, (uint32_t)CHUNK);
 		const uint32_t removed =
@@ -794,10 +831,10 @@ static void age_on_schedule(struct dplb_worker *worker, const struct dplb_state 
 	if (tsc < worker->next_ageing_tsc)
 		return;
 	dplb_worker_age_flows(worker, state, DPLB_AGEING_SLICE);
-	const uint64_t sweep_seconds =
-		RTE_MAX(1u, RTE_MIN(RTE_MIN(state->tcp_timeout, state->udp_timeout),
-				    state->tcp_closing_timeout) /
-				    2);
+	const uint32_t shortest =
+		RTE_MIN(RTE_MIN(state->tcp_timeout, state->udp_timeout),
+			RTE_MIN(state->tcp_closing_timeout, state->tcp_syn_timeout));
+	const uint64_t sweep_seconds = RTE_MAX(1u, shortest / 2);
 	const uint64_t slices = RTE_MAX(1u, worker->flows.bucket_count / DPLB_AGEING_SLICE);
 	worker->next_ageing_tsc = tsc + sweep_seconds * worker->tsc_hz / slices;
 }

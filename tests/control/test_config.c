@@ -189,6 +189,7 @@ Test(config_good, full_file_every_value)
 	cr_assert_arr_eq(c->gateway_mac, gw_mac, 6);
 	cr_assert_eq(c->flow_table_size, 2048);
 	cr_assert_eq(c->tcp_timeout, 600);
+	cr_assert_eq(c->tcp_syn_timeout, 3);
 	cr_assert_eq(c->udp_timeout, 45);
 	cr_assert_eq(c->gue_port, 7000);
 	cr_assert_eq(c->mtu, 9000);
@@ -199,7 +200,7 @@ Test(config_good, full_file_every_value)
 	cr_assert_eq(c->vip_count, 4);
 	v = &c->vips[0];
 	cr_assert_str_eq(v->name, "web-1.a_b");
-	cr_assert_eq(v->line, 17);
+	cr_assert_eq(v->line, 18);
 	cr_assert_eq(v->address, ip("198.51.100.1"));
 	cr_assert_eq(v->port, 443);
 	cr_assert_eq(v->protocol, DPLB_PROTO_UDP);
@@ -215,7 +216,7 @@ Test(config_good, full_file_every_value)
 	cr_assert_eq(v->backends[0].state, DPLB_BACKEND_DRAIN);
 	cr_assert(v->backends[0].has_mac);
 	cr_assert_arr_eq(v->backends[0].mac, b_mac, 6);
-	cr_assert_eq(v->backends[0].line, 26);
+	cr_assert_eq(v->backends[0].line, 27);
 	cr_assert_eq(v->backends[1].address, ip("192.0.2.22"));
 	cr_assert_eq(v->backends[1].weight, 7);
 	cr_assert_eq(v->backends[1].state, DPLB_BACKEND_DOWN);
@@ -223,7 +224,7 @@ Test(config_good, full_file_every_value)
 	cr_assert_eq(v->backends[2].address, ip("192.0.2.23"));
 	cr_assert_eq(v->backends[2].weight, 1);
 	cr_assert_eq(v->backends[2].state, DPLB_BACKEND_UP);
-	cr_assert_eq(v->backends[2].line, 28);
+	cr_assert_eq(v->backends[2].line, 29);
 
 	v = &c->vips[1];
 	cr_assert_str_eq(v->name, "all-ports");
@@ -262,6 +263,8 @@ Test(config_good, defaults_applied)
 	cr_assert_eq(c->flow_table_size, 1048576);
 	cr_assert_eq(c->tcp_timeout, 300);
 	cr_assert_eq(c->udp_timeout, 30);
+	cr_assert_eq(c->tcp_closing_timeout, 10);
+	cr_assert_eq(c->tcp_syn_timeout, 5);
 	cr_assert_eq(c->gue_port, 6080);
 	cr_assert_eq(c->mtu, 1500);
 	cr_assert_str_eq(c->listen_address, "127.0.0.1");
@@ -1039,6 +1042,7 @@ Test(config_api, print_summary)
 		"gateway 192.0.2.1 (mac 02:aa:bb:cc:dd:0e)",
 		"flow table 2048",
 		"tcp 600s udp 45s",
+		"tcp-syn 3s",
 		"gue port 7000",
 		"mtu 9000",
 		"listen 0.0.0.0:9090",
@@ -1201,12 +1205,14 @@ Test(config_protection, lists_limits_and_their_defaults)
 	cr_assert_eq(web->new_flow_rate, 1000);
 	cr_assert_eq(web->new_flow_burst, 2000);
 	cr_assert_eq(web->rate_limit_action, DPLB_RATE_LIMIT_STATELESS);
+	cr_assert_eq(web->table_full, DPLB_TABLE_FULL_STATELESS);
 	/* A round-robin VIP may limit, by dropping (the default). */
 	cr_assert_eq(dns->allow.count, 0);
 	cr_assert_eq(dns->deny.count, 1);
 	cr_assert_eq(dns->new_flow_rate, 5);
 	cr_assert_eq(dns->new_flow_burst, 0);
 	cr_assert_eq(dns->rate_limit_action, DPLB_RATE_LIMIT_DROP);
+	cr_assert_eq(dns->table_full, DPLB_TABLE_FULL_DROP);
 
 	/* A copy is deep, and validates. */
 	struct dplb_config *copy = dplb_config_clone(c);
@@ -1254,7 +1260,10 @@ Test(config_protection, bad_values_are_refused_with_their_line)
 	expect_error(&errs, f, 13,
 		     "[vip:rr] rate_limit_action = stateless needs scheduler "
 		     "maglev or source-hash, not round-robin");
-	expect_count(&errs, 8);
+	expect_error(&errs, f, 19,
+		     "table_full in [vip:rr]: unknown value \"sometimes\" "
+		     "(expected stateless or drop)");
+	expect_count(&errs, 9);
 	expect_file_order(&errs);
 }
 

@@ -233,13 +233,15 @@ static void model_snapshots(struct model *m)
 	cr_assert(m->before != NULL);
 }
 
-static void model_timeouts(struct model *m, uint32_t udp, uint32_t tcp, uint32_t tcp_closing)
+static void model_timeouts(struct model *m, uint32_t udp, uint32_t tcp, uint32_t tcp_closing,
+			   uint32_t tcp_opening)
 {
-	dplb_flow_table_set_timeouts(&m->table, udp, tcp, tcp_closing);
 	m->timed = true;
 	m->timeout[DPLB_FLOW_UDP] = udp;
 	m->timeout[DPLB_FLOW_TCP] = tcp;
 	m->timeout[DPLB_FLOW_TCP_CLOSING] = tcp_closing;
+	m->timeout[DPLB_FLOW_TCP_OPENING] = tcp_opening;
+	dplb_flow_table_set_timeouts(&m->table, m->timeout);
 }
 
 /* The rule the table must follow: timed out once now - last_seen reaches
@@ -574,7 +576,7 @@ Test(flow_table, agrees_with_a_reference_map, .timeout = 240)
 	uint64_t rng = 2;
 
 	model_init(&m, capacity, 3);
-	model_timeouts(&m, 40, 300, 10);
+	model_timeouts(&m, 40, 300, 10, 5);
 	m.now = UINT32_MAX - 1500;
 	const uint32_t slice = m.table.bucket_count / 64 + 1;
 
@@ -586,7 +588,7 @@ Test(flow_table, agrees_with_a_reference_map, .timeout = 240)
 		check_key(&m, k.client, k.vip);
 		if (f == NULL) {
 			model_add(&m, k.client, k.vip, (uint16_t)r,
-				  (enum dplb_flow_kind)((r >> 16) % 3));
+				  (enum dplb_flow_kind)((r >> 16) % DPLB_FLOW_KINDS));
 		} else if (r & 1) {
 			model_remove(&m, k.client, k.vip);
 		} else {
@@ -598,7 +600,7 @@ Test(flow_table, agrees_with_a_reference_map, .timeout = 240)
 			dplb_flow_touch(&ref, m.now);
 			f->last_seen = m.now;
 			if ((r >> 1 & 3) == 0) {
-				f->kind = (uint8_t)((r >> 8) % 3);
+				f->kind = (uint8_t)((r >> 8) % DPLB_FLOW_KINDS);
 				dplb_flow_set_kind(&ref, (enum dplb_flow_kind)f->kind);
 			} else if ((r >> 1 & 3) == 1) {
 				f->backend = (uint16_t)(r >> 16);
@@ -710,7 +712,7 @@ Test(flow_table, fills_to_capacity_then_reuses_timed_out_slots, .timeout = 120)
 		if (i > 0 && i % 1000 == 0)
 			m.now++;
 		if (model_add(&m, pool[i].client, pool[i].vip, (uint16_t)(i * 7),
-			      (enum dplb_flow_kind)(i % 3)) != 1)
+			      (enum dplb_flow_kind)(i % DPLB_FLOW_KINDS)) != 1)
 			failed++;
 	}
 	model_log(&m, "fill");
@@ -724,12 +726,13 @@ Test(flow_table, fills_to_capacity_then_reuses_timed_out_slots, .timeout = 120)
 	cr_assert_eq(model_add(&m, pool[capacity].client, pool[capacity].vip, 1, DPLB_FLOW_UDP), 0);
 	m.snapshot = false;
 
-	/* UDP flows of the first 40 s and closing ones of the first 70 s time out. */
-	model_timeouts(&m, 60, 200, 30);
+	/* UDP flows of the first 40 s, closing ones of the first 70 s and opening
+	 * ones of the first 80 s time out. */
+	model_timeouts(&m, 60, 200, 30, 20);
 	model_recount(&m);
 	for (uint32_t i = capacity + 1; i < capacity + extra; i++) {
 		model_add(&m, pool[i].client, pool[i].vip, (uint16_t)i,
-			  (enum dplb_flow_kind)(i % 3));
+			  (enum dplb_flow_kind)(i % DPLB_FLOW_KINDS));
 		cr_assert_eq(m.table.count, capacity);
 	}
 	model_log(&m, "at capacity");
@@ -916,7 +919,8 @@ Test(flow_table, makes_room_one_move_away)
  */
 Test(flow_table, flows_expire_exactly_at_their_timeout)
 {
-	static const uint32_t timeout[3] = { 30, 300, 10 }; /* UDP, TCP, TCP closing */
+	/* By kind: UDP, TCP, TCP closing, TCP opening. */
+	static const uint32_t timeout[DPLB_FLOW_KINDS] = { 30, 300, 10, 5 };
 	const uint32_t start = UINT32_MAX - 100;
 	struct dplb_flow_gone gone[64];
 	struct dplb_flow_table t;
@@ -924,9 +928,10 @@ Test(flow_table, flows_expire_exactly_at_their_timeout)
 	uint32_t due[30];
 	bool out[30] = { false };
 
-	dplb_flow_table_set_timeouts(&t, timeout[0], timeout[1], timeout[2]);
+	dplb_flow_table_set_timeouts(&t, timeout);
 	for (uint32_t now = start; now != start + 400; now++) {
-		/* Flow i: kind i % 3, VIP and backend i, added at start + i. */
+		/* Flow i: kind i % DPLB_FLOW_KINDS, VIP and backend i, added at
+		 * start + i. */
 		if (now - start < 30) {
 			const uint32_t i = now - start;
 			struct dplb_flow_probe probe;
@@ -935,25 +940,32 @@ Test(flow_table, flows_expire_exactly_at_their_timeout)
 
 			dplb_flow_table_prepare(&t, &probe, 1000 + i, (uint16_t)i);
 			cr_assert_eq(dplb_flow_table_add(&t, &probe, (uint16_t)i,
-							 (enum dplb_flow_kind)(i % 3), now, &ref,
-							 &unused),
+							 (enum dplb_flow_kind)(i % DPLB_FLOW_KINDS),
+							 now, &ref, &unused),
 				     1);
-			due[i] = now + timeout[i % 3];
+			due[i] = now + timeout[i % DPLB_FLOW_KINDS];
 		}
-		/* Flow 3 (UDP) is seen again at start + 20; flow 4 (TCP) closes at
-		 * start + 100. */
-		for (uint32_t i = 3; i <= 4; i++) {
+		/* Flow 4 (UDP) is seen again at start + 20, flow 5 (TCP) closes at
+		 * start + 100, and flow 7 (opening) is established at start + 9,
+		 * before its short timeout. */
+		static const struct {
+			uint32_t flow, at;
+			enum dplb_flow_kind kind;
+		} events[] = { { 4, 20, DPLB_FLOW_UDP },
+			       { 5, 100, DPLB_FLOW_TCP_CLOSING },
+			       { 7, 9, DPLB_FLOW_TCP } };
+		for (uint32_t e = 0; e < sizeof(events) / sizeof(events[0]); e++) {
+			const uint32_t i = events[e].flow;
 			struct dplb_flow_probe probe;
 			struct dplb_flow_ref ref = { NULL, 0 };
 
-			if (now != start + (i == 3 ? 20 : 100))
+			if (now != start + events[e].at)
 				continue;
 			dplb_flow_table_prepare(&t, &probe, 1000 + i, (uint16_t)i);
 			cr_assert(dplb_flow_table_find(&t, &probe, &ref));
 			dplb_flow_touch(&ref, now);
-			if (i == 4)
-				dplb_flow_set_kind(&ref, DPLB_FLOW_TCP_CLOSING);
-			due[i] = now + timeout[i == 3 ? 0 : 2];
+			dplb_flow_set_kind(&ref, events[e].kind);
+			due[i] = now + timeout[events[e].kind];
 		}
 		const uint32_t removed = dplb_flow_table_expire(&t, now, t.bucket_count, gone, 64);
 
@@ -964,7 +976,7 @@ Test(flow_table, flows_expire_exactly_at_their_timeout)
 			cr_assert_eq(gone[g].vip_id, i);
 			cr_assert(!out[i], "flow %u expired twice", i);
 			cr_assert_eq(now, due[i], "flow %u (kind %u) expired at %u s, due at %u s",
-				     i, i % 3, now - start, due[i] - start);
+				     i, i % DPLB_FLOW_KINDS, now - start, due[i] - start);
 			out[i] = true;
 		}
 		for (uint32_t i = 0; i < 30; i++) {
@@ -1027,7 +1039,7 @@ static void aged_table(struct model *m)
 				       (enum dplb_flow_kind)(i % 3)),
 			     1);
 	}
-	model_timeouts(m, 50, 1000, 1000);
+	model_timeouts(m, 50, 1000, 1000, 1000);
 	m->now = 300; /* every UDP flow timed out, no other */
 }
 
@@ -1410,7 +1422,7 @@ Test(flow_table, ref_does_not_hold_a_replaced_or_removed_flow)
 	void *memory = table_new(&t, 5, 19);
 
 	cr_assert_eq(t.bucket_count, 2);
-	dplb_flow_table_set_timeouts(&t, 10, 100, 10);
+	dplb_flow_table_set_timeouts(&t, (const uint32_t[DPLB_FLOW_KINDS]){ 10, 100, 10, 10 });
 	for (uint32_t i = 0; i < 5; i++) {
 		dplb_flow_table_prepare(&t, &probes[i], 50 + i, 2);
 		cr_assert_eq(dplb_flow_table_add(&t, &probes[i], (uint16_t)(20 + i),
@@ -1500,7 +1512,7 @@ Test(flow_table, memory_matches_size_and_starts_empty)
 						(uint16_t)(i < 4 ? i * 341 : r >> 54));
 			cr_assert(!dplb_flow_table_find(&t, &probe, &ref));
 		}
-		dplb_flow_table_set_timeouts(&t, 0, 0, 0);
+		dplb_flow_table_set_timeouts(&t, (const uint32_t[DPLB_FLOW_KINDS]){ 0 });
 		cr_assert_eq(dplb_flow_table_expire(&t, 12345, 64, gone, 64 * 4), 0);
 		free(memory);
 	}

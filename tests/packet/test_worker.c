@@ -250,6 +250,7 @@ struct flow_view {
 	uint32_t last_seen;
 	uint16_t vip_id;
 	uint8_t protocol; /* from the flow's kind: TCP kinds are TCP */
+	enum dplb_flow_kind kind;
 	bool closing;
 };
 
@@ -280,7 +281,8 @@ static const struct flow_view *entry_of(const struct flow *f)
 			view->vip_id = dplb_flow_vip(&ref);
 			view->protocol =
 				dplb_flow_kind(&ref) == DPLB_FLOW_UDP ? IPPROTO_UDP : IPPROTO_TCP;
-			view->closing = dplb_flow_kind(&ref) == DPLB_FLOW_TCP_CLOSING;
+			view->kind = dplb_flow_kind(&ref);
+			view->closing = view->kind == DPLB_FLOW_TCP_CLOSING;
 		}
 	}
 	return view;
@@ -889,10 +891,14 @@ Test(worker, fin_or_rst_shortens_a_tcp_flow_and_syn_restores_it)
 	send_one(state, &reused);
 	cr_assert(entry_of(&fin)->closing && entry_of(&rst)->closing);
 	cr_assert(!entry_of(&open)->closing);
-	/* The 5-tuple reused for a new connection: back to the long timeout. */
+	/* The 5-tuple reused for a new connection: opening, then on the long
+	 * timeout once the handshake's ACK comes. */
 	reused.tcp_flags = RTE_TCP_SYN_FLAG;
 	send_one(state, &reused);
-	cr_assert(!entry_of(&reused)->closing);
+	cr_assert_eq(entry_of(&reused)->kind, DPLB_FLOW_TCP_OPENING);
+	reused.tcp_flags = RTE_TCP_ACK_FLAG;
+	send_one(state, &reused);
+	cr_assert_eq(entry_of(&reused)->kind, DPLB_FLOW_TCP);
 
 	worker->now = 1000 + closing - 1;
 	age_all(state);
@@ -904,6 +910,106 @@ Test(worker, fin_or_rst_shortens_a_tcp_flow_and_syn_restores_it)
 	cr_assert_not_null(entry_of(&reused), "a reused 5-tuple took the closing timeout");
 	cr_assert_not_null(entry_of(&open));
 	cr_assert_eq(worker->counters.flows_expired, 2);
+	check_active_counters(state);
+	dplb_state_free(state);
+}
+
+/*
+ * Issue 11: a flow whose client has sent nothing but SYNs lives
+ * tcp_syn_timeout (5 s by default), so a SYN flood's entries leave fast;
+ * the handshake's ACK makes it established, on tcp_timeout. A
+ * retransmitted SYN keeps it opening, on its backend; a flow met
+ * mid-connection (after a restart) is established at once.
+ */
+Test(worker, syn_only_flows_live_on_the_syn_timeout_until_their_ack)
+{
+	struct dplb_state *state = web_state(NULL, 1);
+	const uint32_t syn = state->tcp_syn_timeout;
+	struct flow lone = tcp_flow(1), retried = tcp_flow(2), acked = tcp_flow(3),
+		    midway = tcp_flow(4);
+
+	cr_assert_eq(syn, 5, "tcp_syn_timeout's default");
+	cr_assert_lt(syn + 2, TCP_TIMEOUT);
+	worker->now = 1000;
+	lone.tcp_flags = retried.tcp_flags = acked.tcp_flags = RTE_TCP_SYN_FLAG;
+	midway.tcp_flags = RTE_TCP_ACK_FLAG;
+	send_one(state, &lone);
+	send_one(state, &retried);
+	send_one(state, &acked);
+	send_one(state, &midway);
+	cr_assert_eq(entry_of(&lone)->kind, DPLB_FLOW_TCP_OPENING);
+	cr_assert_eq(entry_of(&midway)->kind, DPLB_FLOW_TCP);
+	const uint32_t retried_backend = entry_of(&retried)->backend_id;
+
+	worker->now = 1002;
+	send_one(state, &retried);
+	acked.tcp_flags = RTE_TCP_ACK_FLAG;
+	send_one(state, &acked);
+	cr_assert_eq(entry_of(&retried)->kind, DPLB_FLOW_TCP_OPENING);
+	cr_assert_eq(entry_of(&retried)->backend_id, retried_backend);
+	cr_assert_eq(entry_of(&acked)->kind, DPLB_FLOW_TCP);
+
+	worker->now = 1000 + syn - 1;
+	age_all(state);
+	cr_assert_not_null(entry_of(&lone), "opening flow expired early");
+	worker->now = 1000 + syn;
+	age_all(state);
+	cr_assert_null(entry_of(&lone), "SYN-only flow outlived tcp_syn_timeout");
+	cr_assert_not_null(entry_of(&retried), "a retransmitted SYN did not refresh its flow");
+	worker->now = 1002 + syn;
+	age_all(state);
+	cr_assert_null(entry_of(&retried));
+	cr_assert_not_null(entry_of(&acked), "an established flow took the SYN timeout");
+	cr_assert_not_null(entry_of(&midway), "a flow met mid-connection took the SYN timeout");
+	cr_assert_eq(worker->counters.flows_expired, 2);
+	check_active_counters(state);
+	dplb_state_free(state);
+}
+
+/*
+ * table_full = drop: a new flow that finds the table full is dropped and
+ * counted (drop reason table_full, the VIP's table_full_packets), while
+ * flows with entries keep going; a VIP with the default, stateless, sends
+ * the same overflow out by Maglev, counted by its table_full_packets too.
+ */
+Test(worker, table_full_drop_refuses_new_flows_and_keeps_those_with_entries)
+{
+	enum { SMALL = 64, FLOWS = 4 * SMALL };
+	static const char *const INI =
+		"[dataplane]\naddress = 10.0.0.1\ngateway_mac = 02:00:00:00:00:fe\n\n"
+		"[vip:strict]\naddress = " VIP_ADDRESS "\nport = 80\nprotocol = tcp\n"
+		"maglev_size = 7\ntable_full = drop\nbackend = 10.0.1.2\nbackend = 10.0.1.3\n\n"
+		"[vip:loose]\naddress = " VIP_ADDRESS "\nport = 81\nprotocol = tcp\n"
+		"maglev_size = 7\nbackend = 10.0.1.2\nbackend = 10.0.1.3\n";
+	struct dplb_state *state = test_state_from_text(ids, INI, 1);
+	const struct dplb_vip_entry *strict = test_vip_named(state, "strict");
+	const struct dplb_vip_entry *loose = test_vip_named(state, "loose");
+	static struct flow flows[FLOWS], others[FLOWS];
+
+	dplb_worker_fini(worker);
+	cr_assert_eq(dplb_worker_init(worker, 0, &port_id, 1, SMALL, SOCKET_ID_ANY), 0);
+	for (uint32_t i = 0; i < FLOWS; i++) {
+		flows[i] = tcp_flow(i);
+		others[i] = tcp_flow(FLOWS + i);
+		others[i].dst_port = 81;
+	}
+	send_flows(state, flows, FLOWS);
+	const uint32_t kept = worker->flows.count;
+	const uint64_t refused = FLOWS - kept;
+
+	cr_assert_gt(refused, 0);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_TABLE_FULL], refused);
+	cr_assert_eq(worker->counters.vip_protection[strict->id].table_full_packets, refused);
+	cr_assert_eq(flush_tx(), kept);
+	/* Again: the flows with entries go, the others are refused again. */
+	send_flows(state, flows, FLOWS);
+	cr_assert_eq(flush_tx(), 2 * kept);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_TABLE_FULL], 2 * refused);
+
+	send_flows(state, others, FLOWS);
+	cr_assert_eq(flush_tx(), 2 * kept + FLOWS, "the stateless VIP dropped new flows");
+	cr_assert_eq(worker->counters.vip_protection[loose->id].table_full_packets, FLOWS);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_TABLE_FULL], 2 * refused);
 	check_active_counters(state);
 	dplb_state_free(state);
 }
@@ -1456,6 +1562,87 @@ Test(worker_output, a_too_big_packet_in_several_segments_gets_fragmentation_need
 			     "ICMP checksum");
 		rte_pktmbuf_free(reply);
 		cr_assert_eq(rte_mempool_avail_count(pool), pool_free, "layout %u: mbufs lost", l);
+	}
+	dplb_state_free(state);
+}
+
+/*
+ * Issue 11: a SYN flood of distinct sources at twice the table's size. The
+ * flows established before it keep their entries and backends (the flood
+ * only gets what room is left, and goes statelessly beyond it); the
+ * flood's entries are gone tcp_syn_timeout later, counted as expired and
+ * as table_full_packets, and the table has room again.
+ */
+Test(worker_output, a_syn_flood_expires_on_the_syn_timeout_and_spares_established_flows)
+{
+	enum { TABLE = 1024, ESTABLISHED = 100, FLOOD = 2 * TABLE };
+	struct dplb_state *state = web_state(NULL, 1);
+	const struct dplb_vip_entry *web = test_vip_named(state, "web");
+	static struct flow established[ESTABLISHED], flood[FLOOD];
+	static uint32_t before[ESTABLISHED], after[ESTABLISHED], flood_to[FLOOD];
+
+	restart_worker(TABLE);
+	for (uint32_t i = 0; i < ESTABLISHED; i++) {
+		established[i] = tcp_flow(i);
+		established[i].tcp_flags = RTE_TCP_ACK_FLAG;
+	}
+	for (uint32_t i = 0; i < FLOOD; i++) {
+		flood[i] = tcp_flow(100000 + i * 7);
+		flood[i].tcp_flags = RTE_TCP_SYN_FLAG;
+	}
+	worker->now = 100;
+	send_and_see(state, established, ESTABLISHED, before);
+	worker->now = 101;
+	send_and_see(state, flood, FLOOD, flood_to);
+	cr_assert_eq(worker->flows.count, TABLE);
+	const uint64_t stateless = worker->counters.flow_insert_failures;
+
+	cr_assert_eq(stateless, ESTABLISHED + FLOOD - TABLE);
+	cr_assert_eq(worker->counters.vip_protection[web->id].table_full_packets, stateless);
+	cr_assert_eq(total_drops(), 0, "the default table_full (stateless) dropped packets");
+	worker->now = 102;
+	send_and_see(state, established, ESTABLISHED, after);
+	cr_assert_eq(moved_flows(before, after, ESTABLISHED), 0, "the flood moved flows");
+
+	worker->now = 101 + state->tcp_syn_timeout;
+	age_all(state);
+	cr_assert_eq(worker->flows.count, ESTABLISHED,
+		     "the flood's entries outlived the SYN timeout");
+	cr_assert_eq(worker->counters.flows_expired, TABLE - ESTABLISHED);
+	for (uint32_t i = 0; i < ESTABLISHED; i++)
+		cr_assert_not_null(entry_of(&established[i]));
+	check_active_counters(state);
+	dplb_state_free(state);
+}
+
+/*
+ * Issue 11: connections survive a restart. Flows opened (SYN, then ACK) on
+ * one worker; the worker starts over with an empty table, as after a
+ * restart or on the instance ECMP moves them to; their next, mid-connection
+ * packets arrive in another order and go to the backends they had, and
+ * their entries are established at once.
+ */
+Test(worker_output, mid_connection_packets_after_a_restart_keep_their_backend)
+{
+	enum { FLOWS = 200 };
+	struct dplb_state *state = web_state(NULL, 1);
+	static struct flow flows[FLOWS], reversed[FLOWS];
+	static uint32_t opened[FLOWS], after[FLOWS];
+
+	for (uint32_t i = 0; i < FLOWS; i++) {
+		flows[i] = tcp_flow(i * 13);
+		flows[i].tcp_flags = RTE_TCP_SYN_FLAG;
+	}
+	send_and_see(state, flows, FLOWS, opened);
+	restart_worker(FLOW_CAPACITY);
+	for (uint32_t i = 0; i < FLOWS; i++) {
+		reversed[i] = flows[FLOWS - 1 - i];
+		reversed[i].tcp_flags = RTE_TCP_ACK_FLAG;
+	}
+	send_and_see(state, reversed, FLOWS, after);
+	for (uint32_t i = 0; i < FLOWS; i++) {
+		cr_assert_eq(after[FLOWS - 1 - i], opened[i], "flow %u moved", i);
+		cr_assert_eq(entry_of(&reversed[i])->kind, DPLB_FLOW_TCP);
 	}
 	dplb_state_free(state);
 }

@@ -1,0 +1,142 @@
+"""End-to-end: a SYN flood of spoofed sources at twice the flow table's size,
+against a dplb carrying long-lived kernel TCP connections (issue 11).
+
+dplb runs with the smallest flow table (1,024 flows, one worker) and the
+default tcp_syn_timeout (5 s). What is proven:
+- the established connections keep working, on the backends they had,
+  while the flood fills the table and after;
+- the flood's flows go statelessly beyond the table's room (counted:
+  flow_insert_failures, the VIP's table_full_packets), none is dropped;
+- the flood's entries leave on the SYN timeout, not the TCP one: no sooner
+  than the timeout after the flood ended, and within the sweep's bound
+  after it; the table is back to the established flows, counted as
+  flows_expired.
+
+The flood is written as raw frames from the client namespace (its sources
+are spoofed, so no kernel socket could send them); backends answer with
+SYN-ACKs to nowhere, which is what a real flood causes too.
+
+Run as root:  DPLB_BUILD=build /usr/bin/python3 -m pytest -q tests/e2e/test_syn_flood.py
+"""
+
+import os
+import random
+import socket
+import struct
+import time
+
+import pytest
+
+from harness.e2e_testbed import (BACKENDS, CLIENT_MAC, LB_MAC, KeepAliveClient, config_text,
+                                 dplb_running, in_netns, mac_bytes, running_testbed, wait_for)
+
+VIP = "198.18.1.80"
+TABLE = 1024  # the smallest flow_table_size
+FLOOD = 2 * TABLE
+CONNECTIONS = 12
+SYN_TIMEOUT = 5  # tcp_syn_timeout's default, which this test proves
+
+
+def ip_checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def syn_frame(src, sport, dst, dport):
+    """An Ethernet frame to dplb: a TCP SYN from src:sport to dst:dport,
+    both checksums right."""
+    src_b, dst_b = socket.inet_aton(src), socket.inet_aton(dst)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, random.getrandbits(32), 0, 5 << 4, 0x02,
+                      64240, 0, 0)
+    pseudo = src_b + dst_b + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", ip_checksum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0x4000,
+                     64, socket.IPPROTO_TCP, 0, src_b, dst_b)
+    ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
+    return mac_bytes(LB_MAC) + mac_bytes(CLIENT_MAC) + b"\x08\x00" + ip + tcp
+
+
+def flood_frames(count, seed=11):
+    """count SYNs from distinct spoofed sources in 100.64.0.0/10 (shared
+    address space: no host on the testbed) to the VIP."""
+    rng = random.Random(seed)
+    sources = rng.sample(range(1, 1 << 22), count)
+    return [syn_frame(socket.inet_ntoa(struct.pack("!I", (100 << 24 | 64 << 16) + s)),
+                      rng.randrange(1024, 65536), VIP, 80) for s in sources]
+
+
+def send_frames(testbed, frames):
+    def send():
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+            sock.bind(("eth0", 0))
+            for frame in frames:
+                sock.send(frame)
+    in_netns(testbed.ns("client"), send)
+
+
+@pytest.fixture(scope="module")
+def testbed():
+    with running_testbed(f"dplb-f{os.getpid()}-", tools=("ip", "ethtool")) as tb:
+        yield tb
+
+
+def flood_config():
+    text = config_text([("web", VIP, 80, "tcp", "ipip", {b: 1 for b in BACKENDS.values()})])
+    assert "flow_table_size = 65536" in text
+    return text.replace("flow_table_size = 65536", f"flow_table_size = {TABLE}")
+
+
+def vip_counters(lb):
+    return lb.telemetry("/dplb/vip,web")
+
+
+def test_a_syn_flood_ages_out_on_the_syn_timeout_and_spares_established_connections(
+        testbed, tmp_path):
+    def backends_resolved(lb):
+        wait_for(lambda: lb.stats()["arp_answers_learned"] >= 3,
+                 "dplb to resolve the three backends by ARP")
+
+    with dplb_running(testbed, tmp_path, flood_config(), ready=backends_resolved) as lb:
+        clients = [KeepAliveClient(testbed, VIP) for _ in range(CONNECTIONS)]
+        try:
+            first = [c.ask()[0] for c in clients]
+            established = lb.stats()["flows_active"]
+            assert established >= CONNECTIONS
+
+            frames = flood_frames(FLOOD)
+            send_frames(testbed, frames)
+            flood_ended = time.monotonic()
+            # Every SYN reached dplb and was forwarded: by an entry while the
+            # table had room, statelessly beyond it.
+            wait_for(lambda: lb.stats()["new_flows"] + lb.stats()["flow_insert_failures"]
+                     >= CONNECTIONS + FLOOD, "dplb to see the whole flood")
+            stats = lb.stats()
+            assert stats["flows_active"] > TABLE // 2, stats
+            assert stats["flow_insert_failures"] > 0, stats
+            assert vip_counters(lb)["table_full_packets"] == stats["flow_insert_failures"]
+            assert lb.drops().get("table_full", 0) == 0
+
+            # The connections still work, on their backends.
+            assert [c.ask()[0] for c in clients] == first
+
+            # The flood's entries leave on the SYN timeout: not before it (a
+            # flow's second may have begun up to 1 s before the flood ended),
+            # and within the sweep's bound (1.5 timeouts) plus slack.
+            wait_for(lambda: lb.stats()["flows_active"] <= established,
+                     "the flood's flows to expire", timeout=6 * SYN_TIMEOUT)
+            gone_after = time.monotonic() - flood_ended
+            assert gone_after >= SYN_TIMEOUT - 1, f"expired after {gone_after:.1f} s"
+            stats = lb.stats()
+            assert stats["flows_expired"] >= stats["new_flows"] - established, stats
+            print(f"flood of {FLOOD} SYNs: {stats['flow_insert_failures']} went statelessly, "
+                  f"{stats['flows_expired']} entries expired {gone_after:.1f} s after it")
+
+            # And after: the connections go on, on the same backends.
+            assert [c.ask()[0] for c in clients] == first
+        finally:
+            for c in clients:
+                c.close()
