@@ -72,6 +72,7 @@
 #include "packet/flow_table.h"
 #include "packet/maglev.h"
 #include "packet/worker.h"
+#include "stages.h"
 #include "synthetic.h"
 
 #define POOL_SIZE 8191
@@ -114,6 +115,7 @@ struct options {
 	 * worker, printed as dplb-bench always printed it. */
 	unsigned int workers[MAX_WORKER_COUNTS];
 	unsigned int worker_counts;
+	bool stages; /* --stages: est-N also cut short, stage by stage */
 };
 
 /* Process-wide set-up shared by every scenario. */
@@ -231,6 +233,7 @@ struct scenario_run {
 	struct dplb_publisher *other_publisher;
 	struct synth_template template;
 	bool stateless_flood;
+	enum bench_stage stage; /* how far the pipeline runs: full but for --stages */
 	unsigned int workers;
 	struct bench_worker *w[MAX_WORKERS];
 	struct rss_split *split; /* several workers only */
@@ -278,6 +281,10 @@ static void usage(FILE *out, const char *program)
 		"                       1.25 N, at least 1024; flood 1048576; mix-N 2 N)\n"
 		"  --encap E            ipip or gue (default ipip)\n"
 		"  --seed N             shuffle seed (default 1)\n"
+		"  --stages             est-N (one worker): also time the pipeline cut short\n"
+		"                       after each stage (tx, parse, classify, lookup, encap,\n"
+		"                       full), runs of each in turn, and print what each\n"
+		"                       stage adds\n"
 		"  --workers N[,N...]   run every scenario on N worker lcores at once (EAL -l\n"
 		"                       gives them; the main lcore is worker 0), the flows\n"
 		"                       split by RSS, --packets split evenly; a list runs\n"
@@ -409,6 +416,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "encap", required_argument, NULL, 'e' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "stages", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -476,6 +484,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				return 2;
 			}
 			opt->seed = value;
+			break;
+		case 'T':
+			opt->stages = true;
 			break;
 		case 'w':
 			if (parse_workers(opt, optarg) != 0) {
@@ -832,6 +843,7 @@ static int drive(struct bench *b, struct scenario_run *s, struct bench_worker *b
 	uint64_t pipeline = 0, done = 0;
 	const double cpu_start = thread_cpu_seconds();
 	const uint64_t start = rte_rdtsc();
+	const enum bench_stage stage = s->stage;
 
 	while (done < packets) {
 		if (unlikely(rte_pktmbuf_alloc_bulk(bw->pool, burst, DPLB_BURST) != 0)) {
@@ -841,7 +853,11 @@ static int drive(struct bench *b, struct scenario_run *s, struct bench_worker *b
 		for (unsigned int i = 0; i < DPLB_BURST; i++)
 			synth_write(burst[i], bw->traffic.template, next_flow(&bw->traffic));
 		const uint64_t t0 = rte_rdtsc();
-		worker_iteration(b, s, bw, burst);
+		if (likely(stage == BENCH_STAGE_FULL))
+			worker_iteration(b, s, bw, burst);
+		else
+			bench_partial_pipeline(&bw->worker, dplb_current_state(s->publisher), burst,
+					       stage);
 		pipeline += rte_rdtsc() - t0;
 		done += DPLB_BURST;
 		if (bw->clock.packets_per_second != 0) {
@@ -1438,6 +1454,43 @@ static void print_details(const struct bench *b, const struct scenario_run *s,
 		       (double)table_bytes / sc->flows * 1e7 / (1u << 30));
 }
 
+/*
+ * --stages: runs of the pipeline cut short after each stage (bench/stages.h),
+ * the stages in turn within each run so that a noisy neighbour hits them
+ * alike; printed as medians, each with what it adds to the stage before.
+ */
+static int measure_stages(struct bench *b, struct scenario_run *s)
+{
+	static double cycles[BENCH_STAGE_COUNT][MAX_RUNS];
+	const unsigned int runs = b->opt.runs;
+	struct bench_worker *bw = s->w[0];
+	int rc = 0;
+
+	for (unsigned int r = 0; r < runs && rc == 0; r++) {
+		for (unsigned int stage = 0; stage < BENCH_STAGE_COUNT && rc == 0; stage++) {
+			s->stage = (enum bench_stage)stage;
+			rc = run_phase(b, s);
+			if (rc == 0 && bw->sample.packets != 0)
+				cycles[stage][r] =
+					(double)bw->sample.pipeline_cycles / bw->sample.packets;
+		}
+	}
+	s->stage = BENCH_STAGE_FULL;
+	dplb_worker_flush_tx(&bw->worker);
+	if (rc != 0)
+		return rc;
+	printf("%-16s   stages, cycles/pkt (median of %u; + what each adds):", "", runs);
+	double previous = 0;
+	for (unsigned int stage = 0; stage < BENCH_STAGE_COUNT; stage++) {
+		const double median = summarize(cycles[stage], runs).median;
+
+		printf(" %s %.1f (%+.1f)", bench_stage_name[stage], median, median - previous);
+		previous = median;
+	}
+	printf("\n");
+	return 0;
+}
+
 static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t protocol,
 			unsigned int workers, struct scenario_result *result)
 {
@@ -1456,6 +1509,7 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 		return -ENOMEM;
 	s->workers = workers;
 	s->stateless_flood = sc->stateless;
+	s->stage = BENCH_STAGE_FULL;
 	/* Flood and mix run on the simulated clock, with timeouts that let
 	 * ageing keep the table well below full (see the clock below). */
 	if (sc->kind == SCENARIO_FLOOD)
@@ -1578,6 +1632,9 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 	result->mpps_prep = summarize(f.mpps_prep, opt->runs).median;
 
 	print_details(b, s, sc, &before, measured, flows_split ? &prepopulation : NULL, &memory);
+	if (opt->stages && sc->kind == SCENARIO_ESTABLISHED && workers == 1 &&
+	    s->other_publisher == NULL)
+		rc = measure_stages(b, s);
 	fflush(stdout);
 out:
 	release_run(s);
