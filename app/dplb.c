@@ -309,9 +309,18 @@ int main(int argc, char **argv)
 	}
 	install_signal_handlers();
 	rc = dplb_start(&ctx, options.config_path, config);
+	/* The API's socket before the workers: see dplb_launch_workers. */
 	api = rc == 0 ? dplb_api_start(&ctx, error) : NULL;
 	if (rc == 0 && api == NULL)
 		DPLB_LOG(ERR, "management endpoint: %s", error);
+	if (api != NULL) {
+		rc = dplb_launch_workers(&ctx);
+		if (rc != 0) {
+			DPLB_LOG(ERR, "cannot launch the workers: %s", rte_strerror(-rc));
+			dplb_api_stop(api);
+			api = NULL;
+		}
+	}
 	if (api == NULL) {
 		dplb_stop_workers(&ctx);
 		dplb_release(&ctx);

@@ -407,7 +407,15 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 		worker->stop = &ctx->stop_workers;
 		index++;
 	}
-	index = 0;
+	return 0;
+}
+
+int dplb_launch_workers(struct dplb_context *ctx)
+{
+	unsigned int lcore;
+	uint16_t index = 0;
+	int rc;
+
 	RTE_LCORE_FOREACH_WORKER (lcore) {
 		rc = rte_eal_remote_launch(dplb_worker_main, &ctx->workers[index], lcore);
 		if (rc != 0)

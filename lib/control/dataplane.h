@@ -10,10 +10,19 @@
 
 /*
  * Build the first snapshot from config (taken over), set up ports and
- * workers, and launch the workers. Returns 0 or a negative errno, logging
- * why. Main lcore, after rte_eal_init.
+ * workers, ready to launch. Returns 0 or a negative errno, logging why.
+ * Main lcore, after rte_eal_init.
  */
 int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_config *config);
+
+/*
+ * Launch the workers dplb_start set up. Separate so that whatever else must
+ * work before packets flow (the API's socket) can fail first: a worker
+ * once launched may block in its driver's receive (net_pcap reading a
+ * FIFO) and never come back to see the stop flag. Returns 0 or the
+ * launch's error. Main lcore.
+ */
+int dplb_launch_workers(struct dplb_context *ctx);
 
 /* Stop the workers and wait for them; counters stay readable. Main lcore. */
 void dplb_stop_workers(struct dplb_context *ctx);

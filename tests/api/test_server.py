@@ -4,6 +4,7 @@ keeps connections alive, and dplbctl drives it."""
 
 import http.client
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -12,13 +13,12 @@ from pathlib import Path
 import pytest
 
 from harness.apitest import Dplb, Traffic, config, dplb_at, ok, tcp
-from harness.dplb_harness import PcapWriter
+from harness.dplb_harness import WAIT_SECONDS, PcapWriter
 
 DPLBCTL = Path(__file__).resolve().parents[2] / "scripts" / "dplbctl"
 
 
 def test_start_fails_when_the_port_is_taken(tmp_path):
-    # From a file, not a FIFO: a worker blocked reading a FIFO could not stop.
     empty = tmp_path / "empty.pcap"
     writer = PcapWriter(str(empty), linktype=1)
     writer.write_header(None)
@@ -33,6 +33,42 @@ def test_start_fails_when_the_port_is_taken(tmp_path):
     message = str(failure.value)
     assert "exited early (1)" in message
     assert f"management endpoint: cannot listen on 127.0.0.1:{port}" in message
+
+
+def test_start_fails_when_the_port_is_taken_even_while_the_input_blocks(tmp_path):
+    # Input from a FIFO whose writer stays open and silent: a worker reading
+    # it would block for ever. dplb must find out that it cannot listen
+    # before it launches its workers, and exit by itself.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        dplb = Dplb(tmp_path, config(), fifo=True, http_port=port)
+        os.mkfifo(dplb.in_pcap)
+        proc = subprocess.Popen(dplb.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=tmp_path)
+        writer = None
+        try:
+            # Blocks until dplb opens its end; dplb's pcap driver then
+            # waits for the file header.
+            writer = PcapWriter(open(dplb.in_pcap, "wb"), linktype=1, sync=True)
+            writer.write_header(None)
+            try:
+                out, err = proc.communicate(timeout=WAIT_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise AssertionError("dplb that cannot listen did not exit while its "
+                                     "input blocked") from None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if writer is not None:
+                writer.close()
+            subprocess.run(["rm", "-rf", f"/var/run/dpdk/{dplb.prefix}"], check=False)
+    assert proc.returncode == 1, out + err
+    assert f"management endpoint: cannot listen on 127.0.0.1:{port}" in out + err
 
 
 def test_many_clients_while_traffic_flows(tmp_path):
