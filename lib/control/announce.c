@@ -15,6 +15,7 @@
 #include "control/announce.h"
 #include "control/exception_path.h"
 #include "control/rtnetlink.h"
+#include "health/health.h"
 
 /* A refused change is asked for again after this long. */
 #define RETRY_MS 1000
@@ -29,6 +30,7 @@ struct dplb_announcer {
 	/* What the last sync was made from: nothing to do until it changes. */
 	const struct dplb_state *synced_state;
 	uint64_t synced_generation;
+	uint64_t synced_transitions; /* health status changes, ever */
 	uint32_t synced_table;
 	int synced_ifindex;
 	uint64_t retry_at_ms; /* 0: no change was refused */
@@ -53,14 +55,42 @@ static int compare_addresses(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The addresses of the VIPs that have a healthy backend (as /vips says
- * "healthy"), each once, ascending. Returns how many. */
-static uint32_t wanted_addresses(const struct dplb_state *state, uint32_t *out)
+/*
+ * Whether a backend taking new flows vouches for its VIP to the routers:
+ * it has no health check, or its checks found it healthy. A checked backend
+ * that no check has answered yet takes traffic (health_state.h: as
+ * HAProxy's do), but routers are not drawn to a dplb on its account: after
+ * a restart, or on an instance just added, the VIP is announced once a
+ * first check has passed, not while every check may be failing.
+ */
+static bool vouches(const struct dplb_context *ctx, uint32_t backend_id)
+{
+	struct dplb_health_report report;
+
+	if (!dplb_health_report(ctx->health, backend_id, &report))
+		return true; /* no checker: nothing is checked */
+	return !report.checked || report.record.status == DPLB_HEALTH_HEALTHY;
+}
+
+/* Whether vip is healthy (as /vips says: some backend takes new flows) with
+ * a backend that vouches for it. */
+static bool announceable(const struct dplb_context *ctx, const struct dplb_vip_entry *vip)
+{
+	for (uint32_t i = 0; i < vip->up_count; i++)
+		if (vouches(ctx, vip->up_ids[i]))
+			return true;
+	return false;
+}
+
+/* The addresses of the VIPs that are announceable, each once, ascending.
+ * Returns how many. */
+static uint32_t wanted_addresses(const struct dplb_context *ctx, const struct dplb_state *state,
+				 uint32_t *out)
 {
 	uint32_t count = 0, unique = 0;
 
 	for (uint32_t v = 0; v < state->vip_count && count < DPLB_MAX_VIP_IDS; v++)
-		if (state->vips[v].up_count > 0)
+		if (announceable(ctx, &state->vips[v]))
 			out[count++] = state->vips[v].address;
 	qsort(out, count, sizeof(*out), compare_addresses);
 	for (uint32_t i = 0; i < count; i++)
@@ -69,11 +99,12 @@ static uint32_t wanted_addresses(const struct dplb_state *state, uint32_t *out)
 	return unique;
 }
 
-/* The first healthy VIP of address, for the log. */
-static const char *healthy_vip_of(const struct dplb_state *state, uint32_t address)
+/* The first announceable VIP of address, for the log. */
+static const char *healthy_vip_of(const struct dplb_context *ctx, const struct dplb_state *state,
+				  uint32_t address)
 {
 	for (uint32_t v = 0; state != NULL && v < state->vip_count; v++)
-		if (state->vips[v].address == address && state->vips[v].up_count > 0)
+		if (state->vips[v].address == address && announceable(ctx, &state->vips[v]))
 			return state->vips[v].config->name;
 	return "(none)";
 }
@@ -131,8 +162,9 @@ static int merge_order(const uint32_t *have, uint32_t i, uint32_t have_count,
 
 /* Bring the kernel's routes to wanted (ascending): one merge of the two
  * sorted lists. A refused change leaves the kernel's state in the list. */
-static void apply(struct dplb_announcer *a, const struct dplb_state *state, const uint32_t *wanted,
-		  uint32_t wanted_count, const char *why_withdrawn)
+static void apply(const struct dplb_context *ctx, struct dplb_announcer *a,
+		  const struct dplb_state *state, const uint32_t *wanted, uint32_t wanted_count,
+		  const char *why_withdrawn)
 {
 	uint32_t now[DPLB_MAX_VIP_IDS];
 	uint32_t count = 0, i = 0, j = 0;
@@ -152,7 +184,7 @@ static void apply(struct dplb_announcer *a, const struct dplb_state *state, cons
 			char why[DPLB_NAME_MAX + 32];
 
 			snprintf(why, sizeof(why), "vip %s has a healthy backend",
-				 healthy_vip_of(state, wanted[j]));
+				 healthy_vip_of(ctx, state, wanted[j]));
 			if (change_route(a, RTM_NEWROUTE, wanted[j], why))
 				now[count++] = wanted[j];
 			j++;
@@ -183,18 +215,22 @@ void dplb_announce_sync(struct dplb_context *ctx)
 	}
 	const uint32_t table = a->stopping ? 0 : state->config->announce_table;
 	const int ifindex = dplb_exception_path_ifindex(ctx->exception);
+	/* A backend's first passing check makes no new snapshot (unchecked and
+	 * healthy forward alike), so health's transitions are watched too. */
+	const uint64_t transitions = dplb_health_transitions(ctx->health);
 
 	if (state == a->synced_state && state->generation == a->synced_generation &&
-	    table == a->synced_table && ifindex == a->synced_ifindex &&
-	    (a->retry_at_ms == 0 || now_ms() < a->retry_at_ms))
+	    transitions == a->synced_transitions && table == a->synced_table &&
+	    ifindex == a->synced_ifindex && (a->retry_at_ms == 0 || now_ms() < a->retry_at_ms))
 		return;
 	a->synced_state = state;
 	a->synced_generation = state->generation;
+	a->synced_transitions = transitions;
 	a->synced_table = table;
 	a->synced_ifindex = ifindex;
 	/* Another table or tap: out of the old one first. */
 	if (a->count > 0 && (table != a->table || ifindex != a->ifindex)) {
-		apply(a, state, wanted, 0,
+		apply(ctx, a, state, wanted, 0,
 		      a->stopping ? "dplb is stopping" : "announce_table or the tap changed");
 		if (a->count > 0)
 			return; /* refused: asked again */
@@ -203,7 +239,7 @@ void dplb_announce_sync(struct dplb_context *ctx)
 	a->ifindex = ifindex;
 	if (table == 0 || ifindex == 0)
 		return;
-	apply(a, state, wanted, wanted_addresses(state, wanted),
+	apply(ctx, a, state, wanted, wanted_addresses(ctx, state, wanted),
 	      "no VIP of this address has a healthy backend");
 }
 
@@ -215,7 +251,7 @@ uint32_t dplb_announce_withdraw_all(struct dplb_context *ctx)
 	if (a == NULL)
 		return 0;
 	a->stopping = true;
-	apply(a, dplb_current_state(ctx->publisher), NULL, 0, "dplb is stopping");
+	apply(ctx, a, dplb_current_state(ctx->publisher), NULL, 0, "dplb is stopping");
 	return before - a->count;
 }
 

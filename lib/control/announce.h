@@ -2,8 +2,9 @@
  * Route announcement tied to health ([dataplane] announce_table): dplb
  * keeps one kernel route per VIP address (address/32 through the first
  * port's tap, proto static) in a routing table of its own while it runs
- * and some VIP of that address has a backend taking new flows, the VIP
- * state /vips calls "healthy"; a routing daemon (BIRD's kernel protocol,
+ * and some VIP of that address has a backend taking new flows (the VIP
+ * state /vips calls "healthy") that is not health-checked or has passed a
+ * check (announce.c says why); a routing daemon (BIRD's kernel protocol,
  * conf/bird/bird.conf) announces what that table holds, with no plugin.
  *
  * Why through the tap: a route through an interface goes when the
@@ -14,7 +15,8 @@
  * never routed by the kernel, and dplb owns everything in it.
  *
  * The management lcore brings the table in line with the snapshot that
- * serves after every change (a new generation: health, reload, API) by
+ * serves after every change (a new generation: health, reload, API; and a
+ * backend's first passing check, which makes none) by
  * rtnetlink (control/rtnetlink.h), retrying refused requests every second.
  */
 #ifndef DPLB_ANNOUNCE_H

@@ -675,6 +675,11 @@ bool dplb_health_report(const struct dplb_health_checker *checker, uint32_t back
 	return true;
 }
 
+uint64_t dplb_health_transitions(const struct dplb_health_checker *checker)
+{
+	return checker != NULL ? checker->transitions : 0;
+}
+
 void dplb_health_totals(const struct dplb_health_checker *checker,
 			struct dplb_health_totals *totals)
 {

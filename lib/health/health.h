@@ -91,6 +91,10 @@ bool dplb_health_report(const struct dplb_health_checker *checker, uint32_t back
 void dplb_health_totals(const struct dplb_health_checker *checker,
 			struct dplb_health_totals *totals);
 
+/* Status changes of any backend so far (totals' transitions, without the
+ * walk over backends): cheap enough to watch on every management round. */
+uint64_t dplb_health_transitions(const struct dplb_health_checker *checker);
+
 /* Monotonic milliseconds, the clock every health time is on. */
 uint64_t dplb_health_now_ms(void);
 

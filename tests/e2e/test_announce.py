@@ -10,7 +10,8 @@ with `ip -j route show table 100`.
 What is proven here:
 - a route per VIP address (address/32 dev dplb0, proto static) appears
   while a VIP of that address has a healthy backend, and /stats, /vips say
-  which VIPs are announced;
+  which VIPs are announced; a VIP whose only backend has a check that has
+  not passed yet is not announced, though it takes traffic;
 - an address shared by two VIPs (ports) stays announced while either is
   healthy, and is withdrawn when every backend of both fails its checks
   (scripts/testbed server ... sick: GET /health answers 503); it comes back
@@ -164,6 +165,37 @@ def test_routes_follow_the_vips_health(testbed, tmp_path):
     finally:
         for b in ("b1", "b2", "b3"):
             server(testbed, b, "well")
+
+
+UNPROVEN_VIP = "198.18.1.82"
+
+
+def test_a_vip_is_announced_only_once_a_check_has_passed(testbed, tmp_path):
+    """unproven's one backend is checked on a port nobody listens on: until
+    its tenth failure it is unchecked, and takes traffic (it is "healthy"),
+    but no check has vouched for it, so its address is never announced;
+    other (no check) is announced at once."""
+    text = config_text([("other", OTHER_VIP, 80, "tcp", "ipip", {B3: 1}),
+                        ("unproven", UNPROVEN_VIP, 80, "tcp", "ipip", {B1: 1})],
+                       static_macs=True)
+    head, _, tail = text.partition("[vip:unproven]")
+    tail = tail.replace("health_check = none", "health_check = tcp\nhealth_port = 9\n"
+                        "health_interval_ms = 300\nhealth_fall = 10", 1)
+    text = (head + "[vip:unproven]" + tail).replace(
+        "[dataplane]\n", f"[dataplane]\nexception_path = tap\nannounce_table = {TABLE}\n", 1)
+
+    def unproven_state():
+        vip = api_get(testbed, "/vips/unproven")
+        assert UNPROVEN_VIP not in routes(testbed), "announced before any check passed"
+        assert not vip["announced"], vip
+        return vip
+
+    with dplb_running(testbed, tmp_path, text):
+        wait_routes(testbed, {OTHER_VIP}, "other's address in table 100")
+        assert unproven_state()["healthy"], "an unchecked backend should take traffic"
+        wait_for(lambda: unproven_state()["backends"][0]["health"]["status"] == "unhealthy",
+                 "unproven's backend to fail its checks")
+        assert set(routes(testbed)) == {OTHER_VIP}
 
 
 def test_sigterm_withdraws_first_then_drains(testbed, tmp_path):
