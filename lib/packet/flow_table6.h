@@ -202,8 +202,13 @@ static inline unsigned int dplb_flow6_bucket_match(const struct dplb_flow6_bucke
 	const __m128i rest = _mm_and_si128(_mm_load_si128((const __m128i *)bucket->ports), keep);
 	const unsigned int rest_bits = (unsigned int)_mm_movemask_epi8(_mm_cmpeq_epi8(rest, want));
 
-	return (unsigned int)((addr_bits & 0xffffu) == 0xffffu && (rest_bits & 0x30fu) == 0x30fu) |
-	       (unsigned int)((addr_bits >> 16) == 0xffffu && (rest_bits & 0xcf0u) == 0xcf0u) << 1;
+	/* & rather than &&: which slot matches is a coin toss, not a branch. */
+	const unsigned int slot0 =
+		(unsigned int)((addr_bits & 0xffffu) == 0xffffu) & ((rest_bits & 0x30fu) == 0x30fu);
+	const unsigned int slot1 =
+		(unsigned int)((addr_bits >> 16) == 0xffffu) & ((rest_bits & 0xcf0u) == 0xcf0u);
+
+	return slot0 | slot1 << 1;
 #else
 	return dplb_flow6_bucket_match_scalar(bucket, client, vip_id);
 #endif
