@@ -25,15 +25,16 @@
  * Two slots a bucket give cuckoo's two-move search fewer places to look
  * (14 buckets of 2 slots against 42 of 4), so the table must run emptier
  * at capacity. Measured by filling tables with random flows past their
- * capacity (5 seeds each; the IPv4 table for comparison): the first add
- * refused came at 54-60% of the slots for 100k flows, 47-56% for 1M and
- * 44-46% for 10M (IPv4's four-slot buckets: 82% at 10M, against its 67%
- * at capacity). Half full (2 slots a flow, 65 bytes) was refused below
- * capacity at 1M and 10M flows, and at 97% of capacity in the 100k-flow
- * test of find_bulk; so 2.5 slots a flow (DPLB_FLOW6_SLOTS_PER_FLOW), 40%
- * full at capacity, 10% under the first refusal at 10M as IPv4 keeps
- * 20%. Memory: 2.5 slots of 32 bytes and 1.25 overflow bytes, 81.25
- * bytes a flow (IPv4: 48), 775 MiB for 10M flows.
+ * capacity (the IPv4 table for comparison): the first add refused came
+ * at 43-62% of the slots for 100k flows (43 tables), 47-56% for 1M (11)
+ * and 44-46% for 10M (2); IPv4's four-slot buckets at 81-86% (100k, 1M)
+ * and 82% (10M), against their 67% at capacity. Half full (2 slots a
+ * flow, 65 bytes a flow) was refused below capacity at 1M and 10M flows,
+ * and at 97% of capacity in the 100k-flow test of find_bulk; so 2.5 slots
+ * a flow (DPLB_FLOW6_SLOTS_PER_FLOW), 40% full at capacity, under every
+ * first refusal measured (the test first_refusal_comes_past_capacity
+ * logs them). Memory: 2.5 slots of 32 bytes and 1.25 overflow bytes,
+ * 81.25 bytes a flow (IPv4: 24.4), 775 MiB for 10M flows.
  *
  * Hash: CRC32-C over the address's two halves, then the ports with the
  * VIP id and the seed's high half: three CRC32-C instructions (IPv4's
