@@ -171,7 +171,7 @@ static client_t slot_client(const struct DPLB_FT(bucket) * bucket, uint32_t s)
 }
 
 /* Memory for a table of capacity flows, 64-byte aligned and full of junk:
- * dplb_flow_table_init takes memory with "its contents anything". */
+ * DPLB_FT(table_init) takes memory with "its contents anything". */
 static void *table_new(struct DPLB_FT(table) * table, uint32_t capacity, uint64_t seed)
 {
 	const size_t bytes = DPLB_FT(table_size)(capacity);
@@ -416,7 +416,7 @@ static void check_key(const struct model *m, client_t client, uint16_t vip)
 
 /*
  * Walk every bucket: each used slot holds a key of the reference, with its
- * values, in one of the key's two buckets (as dplb_flow_table_prepare
+ * values, in one of the key's two buckets (as DPLB_FT(table_prepare)
  * computes them), flagged SECONDARY exactly when in its secondary; no key
  * twice; the count is the used slots and the reference's size; each
  * bucket's overflow count is the number of keys with that primary living
@@ -616,7 +616,7 @@ static void model_remove(struct model *m, client_t client, uint16_t vip)
 }
 
 /*
- * dplb_flow_table_expire over `buckets` buckets (at most the table's), gone
+ * DPLB_FT(table_expire) over `buckets` buckets (at most the table's), gone
  * large enough for all their flows: removes exactly the flows of buckets
  * cursor, cursor + 1, ... (wrapping) that have timed out, reports them in
  * that order, and moves the cursor past them.
@@ -772,7 +772,7 @@ Test(flow_table, agrees_with_a_reference_map, .timeout = 240)
 /*
  * Overflow counts saturate at 255 and then stay: lookups still find the
  * keys in their secondary, and misses still miss. 300 keys with the same
- * primary bucket: four fit there, the rest go to their secondaries.
+ * primary bucket: SLOTS fit there, the rest go to their secondaries.
  */
 Test(flow_table, overflow_count_saturates)
 {
@@ -802,7 +802,7 @@ Test(flow_table, overflow_count_saturates)
 	}
 	check_table(&m);
 	cr_assert_eq(m.table.overflow[home], UINT8_MAX);
-	/* Take away all but the four in the home bucket: the count stays. */
+	/* Take away all but the SLOTS in the home bucket: the count stays. */
 	for (uint32_t i = 0; i < want; i++) {
 		struct DPLB_FT(probe) probe;
 		struct DPLB_FT(ref) ref = { NULL, 0 };
@@ -943,7 +943,7 @@ Test(flow_table, first_refusal_comes_past_capacity, .timeout = 120)
  */
 
 /*
- * Small tables (capacity 64: 25 buckets) filled with random flows to
+ * Small tables (capacity 64: IPv4 25 buckets, IPv6 81) filled with random flows to
  * capacity, 2,000 times, then three more flows refused: no add moves more
  * than DPLB_FLOW_MAX_MOVES flows (model_add checks it), a refused add
  * leaves the table byte for byte as it was, and adds with one move happen.
@@ -1210,7 +1210,7 @@ Test(flow_table, nothing_expires_before_timeouts_are_set)
 	free(memory);
 }
 
-/* A table of capacity 1,000 (376 buckets), 900 flows added over 90 s, the
+/* A table of capacity 1,000 (IPv4 376 buckets, IPv6 1,251), 900 flows added over 90 s, the
  * UDP ones (a third) timing out after 50 s, the others after 1000 s; the
  * clock then at 300 s. */
 static void aged_table(struct model *m)
@@ -1241,8 +1241,8 @@ Test(flow_table, expire_walks_buckets_in_order_and_wraps)
 	bool wrapped = false;
 
 	aged_table(&m);
-	/* Seven buckets a call, or more where seven divides the bucket count
-	 * (IPv6's 1,001): the walk must wrap inside a call. */
+	/* Seven buckets a call, or more where seven divides the bucket count:
+	 * the walk must wrap inside a call. */
 	uint32_t step = 7;
 
 	while (m.table.bucket_count % step == 0)
@@ -1702,7 +1702,7 @@ Test(flow_table, memory_per_flow)
 		    (double)DPLB_FT(table_size)(10000000) / 1e7, most);
 }
 
-/* After init the table says it uses what dplb_flow_table_size asked for,
+/* After init the table says it uses what DPLB_FT(table_size) asked for,
  * lies within it, and is empty whatever the memory held. */
 Test(flow_table, memory_matches_size_and_starts_empty)
 {
