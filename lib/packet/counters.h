@@ -30,8 +30,7 @@
 	X(NOT_IP, "not_ip", "not IPv4 (and not a frame dplb handles otherwise)")                   \
 	X(TRUNCATED, "truncated", "frame shorter than its headers")                                \
 	X(BAD_VERSION, "bad_version", "IP version field is not 4")                                 \
-	X(BAD_IHL, "bad_ihl", "IPv4 header length below 20 bytes")                                 \
-	X(IP_OPTIONS, "ip_options", "IPv4 header carries options")                                 \
+	X(BAD_IHL, "bad_ihl", "IPv4 header length below 20 bytes or beyond the total length")      \
 	X(BAD_LENGTH, "bad_length", "IPv4 total length disagrees with the frame")                  \
 	X(BAD_CHECKSUM, "bad_checksum", "IPv4 header checksum is wrong")                           \
 	X(FRAGMENT, "fragment", "IPv4 fragment")                                                   \

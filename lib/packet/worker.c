@@ -676,7 +676,7 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		/* The ports from the header (TCP and UDP both begin with them),
 		 * not from pi: a wide load of pi's two fresh 2-byte stores would
 		 * stall. */
-		const rte_be16_t *ports = (const rte_be16_t *)(ip + 1);
+		const rte_be16_t *ports = (const rte_be16_t *)dplb_packet_l4(pi);
 		struct dplb_flow_key *key = &keys[vip_count];
 		dplb_flow_key_set(key, ip->src_addr, ip->dst_addr, ports[0], ports[1],
 				  ip->next_proto_id);
