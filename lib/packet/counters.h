@@ -111,6 +111,8 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	X(rate_limited_stateless, DPLB_COUNTER,                                                    \
 	  "Packets of new flows beyond their VIP's new_flow_rate forwarded without a flow entry "  \
 	  "(rate_limit_action = stateless)")                                                       \
+	X(mss_clamped, DPLB_COUNTER,                                                               \
+	  "TCP SYNs to a VIP whose MSS option was lowered to the VIP's mss_clamp")                 \
 	X(loops, DPLB_PER_WORKER, "Iterations of the worker loop")                                 \
 	X(busy_loops, DPLB_PER_WORKER, "Iterations of the worker loop that received packets")      \
 	X(flows_active, DPLB_GAUGE, "Flows in this worker's flow table")                           \
@@ -134,13 +136,15 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	X(active_flows, DPLB_GAUGE, "Flows in the flow tables pointing to it")
 
 /* struct dplb_vip_protection_counters, kept per VIP only (by stable id):
- * what its allow and deny lists and its new-flow rate limit turned away. */
+ * what its allow and deny lists and its new-flow rate limit turned away,
+ * and the SYNs its mss_clamp rewrote. */
 #define DPLB_VIP_PROTECTION_COUNTERS(X)                                                            \
 	X(acl_denied, DPLB_COUNTER,                                                                \
 	  "Packets dropped because the VIP's allow and deny lists refuse their source")            \
 	X(rate_limited, DPLB_COUNTER,                                                              \
 	  "Packets of new flows beyond the VIP's new_flow_rate, dropped or forwarded without a "   \
-	  "flow entry as its rate_limit_action says")
+	  "flow entry as its rate_limit_action says")                                              \
+	X(mss_clamped, DPLB_COUNTER, "TCP SYNs whose MSS option was lowered to the VIP's mss_clamp")
 
 /* struct dplb_exception_counters: the kernel's exception path as the
  * management lcore runs it (control/exception_path.h), between the workers'

@@ -23,6 +23,7 @@
 #include "packet/packet_parse.h"
 #include "packet/protect.h"
 #include "packet/schedule.h"
+#include "packet/tcp_mss.h"
 #include "packet/worker.h"
 
 #define DPLB_PREFETCH_AHEAD 3
@@ -364,6 +365,28 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 	dplb_flow_set_backend(ref, (uint16_t)backend_id);
 	count_new_flow(counters, vip->id, backend_id);
 	return backend_id;
+}
+
+/*
+ * A SYN to a VIP with mss_clamp announces at most that MSS to its backend
+ * (packet/tcp_mss.h). The parser found the whole TCP header, options
+ * included, in the first segment.
+ */
+static inline void clamp_syn_mss(struct dplb_worker_counters *counters,
+				 const struct dplb_vip_entry *vip,
+				 const struct dplb_packet_info *info)
+{
+	if (likely(vip->mss_clamp == 0) ||
+	    (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) != RTE_TCP_SYN_FLAG)
+		return;
+	uint8_t *tcp = dplb_packet_l4(info);
+	const uint32_t header_len =
+		(uint32_t)(((const struct rte_tcp_hdr *)tcp)->data_off >> 4) * 4;
+
+	if (dplb_tcp_clamp_mss(tcp, header_len, vip->mss_clamp)) {
+		counters->mss_clamped++;
+		counters->vip_protection[vip->id].mss_clamped++;
+	}
 }
 
 /*
@@ -727,6 +750,7 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		if (backend_id != MAGLEV_NO_BACKEND) {
 			worker->counters.backend[backend_id].packets_in++;
 			worker->counters.backend[backend_id].bytes_in += info[i].ip_len;
+			clamp_syn_mss(&worker->counters, vips[i], &info[i]);
 		}
 		forward_packet(worker, state, port_slot, vip_packets[i], &info[i], vips[i],
 			       backend_id, &keys[i]);
