@@ -80,7 +80,8 @@ static struct segment syn(const uint8_t *options, uint32_t options_len)
 	s.bytes[12] = (uint8_t)(s.header_len / 4 << 4);
 	s.bytes[13] = 0x02; /* SYN */
 	s.bytes[14] = 0xfa, s.bytes[15] = 0xf0;
-	memcpy(s.bytes + DPLB_TCP_HEADER_MIN, options, options_len);
+	if (options_len > 0)
+		memcpy(s.bytes + DPLB_TCP_HEADER_MIN, options, options_len);
 	memcpy(s.bytes + s.header_len, "hello", 5);
 	set_checksum(&s);
 	return s;
