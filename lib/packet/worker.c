@@ -2,8 +2,8 @@
  * The worker lcore and its per-packet pipeline, top to bottom:
  *
  *   rx burst -> parse -> VIP lookup -> flow lookup (bulk) -> source check ->
- *   schedule on a miss (within the VIP's new-flow rate) -> encapsulate ->
- *   Ethernet rewrite -> buffered tx
+ *   schedule on a miss (within the VIP's new-flow rate) -> a SYN's MSS
+ *   clamped -> encapsulate -> Ethernet rewrite -> buffered tx
  *
  * Everything here runs on one worker and writes only that worker's state.
  */
@@ -376,7 +376,7 @@ static inline void clamp_syn_mss(struct dplb_worker_counters *counters,
 				 const struct dplb_vip_entry *vip,
 				 const struct dplb_packet_info *info)
 {
-	if (likely(vip->mss_clamp == 0) ||
+	if (vip->mss_clamp == 0 ||
 	    (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) != RTE_TCP_SYN_FLAG)
 		return;
 	uint8_t *tcp = dplb_packet_l4(info);
