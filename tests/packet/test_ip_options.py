@@ -7,12 +7,12 @@ field by field, as in test_forwarding.py."""
 import struct
 
 import pytest
-from scapy.all import ICMP, IP, TCP, UDP, Ether, IPOption_RR, Raw, raw
+from scapy.all import ICMP, IP, TCP, Ether, IPOption_RR, Raw, raw
 
 from harness.dplb_harness import run_capture
 from harness.frames import (BACKENDS, LOCAL, PORT_MAC, VIP, config, five_tuple, tcp_packet,
                             udp_packet)
-from test_forwarding import check_encapsulated, ipv4_checksum_ok
+from test_forwarding import check_encapsulated, flows_and_icmp_errors, ipv4_checksum_ok
 
 CLIENT_MAC = "02:00:00:00:00:99"
 
@@ -35,13 +35,26 @@ def with_options(packet, ihl):
     return packet
 
 
-def ones_complement_ok(data):
-    if len(data) % 2:
-        data += b"\0"
+def ones_complement_sum(data):
+    """The 16-bit ones' complement sum of data (0xffff over a message with
+    its right checksum in it)."""
+    data = bytes(data) + b"\0" * (len(data) % 2)
     total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
     while total >> 16:
         total = (total & 0xffff) + (total >> 16)
-    return total == 0xffff
+    return total
+
+
+def ones_complement_ok(data):
+    return ones_complement_sum(data) == 0xffff
+
+
+def with_checksum(data, at):
+    """data with the 2-byte checksum at offset at made right."""
+    data = bytearray(data)
+    data[at:at + 2] = b"\0\0"
+    data[at:at + 2] = struct.pack("!H", ~ones_complement_sum(data) & 0xffff)
+    return bytes(data)
 
 
 @pytest.mark.parametrize("encap", ["ipip", "gue"])
@@ -81,14 +94,8 @@ def test_options_are_checked_by_the_checksum_and_the_length(tmp_path):
     bad_checksum = Ether(raw(good)[:14] + bytes(ip))
     # IHL 15 (60 bytes) in a 40-byte packet: the header would run past it.
     plain = raw(tcp_packet(2)[IP])
-    header = bytearray(plain[:20])
-    header[0] = 0x4F
-    header[10:12] = b"\0\0"
-    total = sum(int.from_bytes(header[i:i + 2], "big") for i in range(0, 20, 2))
-    while total >> 16:
-        total = (total & 0xffff) + (total >> 16)
-    header[10:12] = struct.pack("!H", ~total & 0xffff)
-    too_long = Ether(dst=PORT_MAC, src=CLIENT_MAC, type=0x0800) / Raw(bytes(header) + plain[20:])
+    header = with_checksum(b"\x4f" + plain[1:20], 10)
+    too_long = Ether(dst=PORT_MAC, src=CLIENT_MAC, type=0x0800) / Raw(header + plain[20:])
     # IHL 6 and a total length of 24: a header, no TCP after it.
     header_only = Ether(raw(Ether(dst=PORT_MAC, src=CLIENT_MAC) /
                             IP(dst=VIP, proto=6, options=[b"\x01\x01\x01\x00"])))
@@ -100,22 +107,29 @@ def test_options_are_checked_by_the_checksum_and_the_length(tmp_path):
     check_encapsulated(out[0], {five_tuple(good[IP]): good}, BACKENDS)
 
 
+def answer(tmp_path, packet, counter):
+    """The one frame dplb sends back to the client for packet, counted in
+    counter, from a header of its own without options: (IP header fields,
+    the ICMP message's bytes)."""
+    out, stats, drops, _ = run_capture(tmp_path, config(), [packet])
+    assert stats[counter] == 1 and stats["drops"] == 0, drops
+    assert len(out) == 1
+    reply = out[0]
+    assert reply[Ether].dst == CLIENT_MAC and reply[Ether].src == PORT_MAC
+    ip = raw(reply[IP])
+    assert reply[IP].ihl == 5 and reply[IP].len == len(ip) and ipv4_checksum_ok(ip[:20])
+    assert reply[IP].dst == packet[IP].src
+    return reply[IP], ip[20:]
+
+
 @pytest.mark.parametrize("ihl", [6, 15])
 def test_fragmentation_needed_quotes_the_header_with_its_options(tmp_path, ihl):
     big = tcp_packet(2, payload=b"x" * 1460)
     big[IP].flags = "DF"
     big = with_options(big, ihl)
-    out, stats, drops, _ = run_capture(tmp_path, config(), [big])
-    assert drops["too_big"] == 0 and stats["icmp_frag_needed_sent"] == 1
-    assert len(out) == 1
-    reply = out[0]
-    assert reply[Ether].dst == CLIENT_MAC and reply[Ether].src == PORT_MAC
-    ip = raw(reply[IP])
-    # dplb's own header has no options; its length counts the longer quote.
-    assert reply[IP].ihl == 5 and reply[IP].src == LOCAL and reply[IP].dst == big[IP].src
-    assert reply[IP].len == len(ip) == 20 + 8 + ihl * 4 + 8
-    assert ipv4_checksum_ok(ip[:20])
-    icmp = ip[20:]
+    ip, icmp = answer(tmp_path, big, "icmp_frag_needed_sent")
+    # Its length counts the longer quote.
+    assert ip.src == LOCAL and ip.len == 20 + 8 + ihl * 4 + 8
     assert icmp[0] == 3 and icmp[1] == 4
     assert int.from_bytes(icmp[6:8], "big") == 1500 - 20
     # The client's header, options and all, and the 8 bytes after it.
@@ -146,24 +160,12 @@ def test_icmp_errors_quoting_headers_with_options_reach_the_flows_backend(tmp_pa
     errors += [error_about(p, quoted_options=OPTIONS[15], outer_options=OPTIONS[15])
                for p in flows[80:100]]
     # A quote whose IHL claims more than the quote holds: unusable.
-    lying = bytearray(raw(error_about(flows[0])))
-    lying[14 + 20 + 8] = 0x4F
-    lying[14 + 20 + 2:14 + 20 + 4] = b"\0\0"
-    checksum = 0
-    for i in range(14 + 20, len(lying), 2):
-        checksum += int.from_bytes(lying[i:i + 2].ljust(2, b"\0"), "big")
-    while checksum >> 16:
-        checksum = (checksum & 0xffff) + (checksum >> 16)
-    lying[14 + 20 + 2:14 + 20 + 4] = struct.pack("!H", ~checksum & 0xffff)
-    out, stats, drops, _ = run_capture(tmp_path, config(), flows + errors + [Ether(bytes(lying))])
-    backend_of = {}
-    forwarded = []
-    for o in out:
-        inner = IP(raw(o[IP])[20:])
-        if inner.proto == 6:
-            backend_of[(inner.src, inner[TCP].sport)] = o[IP].dst
-        else:
-            forwarded.append(o)
+    lying = raw(error_about(flows[0]))
+    icmp = bytearray(lying[14 + 20:])
+    icmp[8] = 0x4F
+    lying = Ether(lying[:14 + 20] + with_checksum(icmp, 2))
+    out, stats, drops, _ = run_capture(tmp_path, config(), flows + errors + [lying])
+    backend_of, forwarded = flows_and_icmp_errors(out)
     assert len(forwarded) == len(errors) and stats["icmp_errors_forwarded"] == len(errors)
     for o, sent in zip(forwarded, errors):
         assert o[IP].proto == 4 and o[IP].src == LOCAL
@@ -178,16 +180,8 @@ def test_icmp_errors_quoting_headers_with_options_reach_the_flows_backend(tmp_pa
 def test_a_ping_with_options_is_answered_without_them(tmp_path):
     ping = with_options(Ether(dst=PORT_MAC, src=CLIENT_MAC) /
                         IP(src="172.16.0.9", dst=VIP) / ICMP(id=7, seq=3) / Raw(b"ping" * 8), 8)
-    out, stats, drops, _ = run_capture(tmp_path, config(), [ping])
-    assert stats["icmp_echo_replies"] == 1 and stats["drops"] == 0
-    assert len(out) == 1
-    reply = out[0]
-    assert reply[Ether].dst == CLIENT_MAC and reply[Ether].src == PORT_MAC
-    ip = raw(reply[IP])
-    assert reply[IP].ihl == 5 and reply[IP].len == len(ip) == 20 + 8 + 32
-    assert reply[IP].src == VIP and reply[IP].dst == "172.16.0.9"
-    assert ipv4_checksum_ok(ip[:20])
-    icmp = ip[20:]
+    ip, icmp = answer(tmp_path, ping, "icmp_echo_replies")
+    assert ip.src == VIP and ip.len == 20 + 8 + 32
     assert icmp[0] == 0 and icmp[1] == 0
     assert icmp[4:] == raw(ping[ICMP])[4:], "identifier, sequence and data echoed"
     assert ones_complement_ok(icmp), "ICMP checksum"
