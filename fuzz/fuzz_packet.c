@@ -2,7 +2,8 @@
  * libFuzzer target: the packet pipeline entry. Any bytes are one received
  * frame, run through dplb_worker_process_burst (parse, classify, flow
  * table, schedule, encapsulate, or the ARP and ICMP answers) against fixed
- * snapshots with a VIP of every scheduler and both encapsulations, on a
+ * snapshots with a VIP of every scheduler and both encapsulations (web
+ * clamps the MSS of SYNs), on a
  * worker whose flow table holds FLOW_CAPACITY flows, so that inserting,
  * finding, rescheduling, expiring and a full table all happen.
  *
@@ -59,7 +60,7 @@ static const char *const config_format =
 	"[dataplane]\naddress = 10.0.0.1\n%s"
 	"tcp_timeout = 4\nudp_timeout = 2\ntcp_closing_timeout = 1\nmtu = 576\n\n"
 	"[vip:web]\naddress = 10.0.0.100\nport = 80\nprotocol = tcp\nscheduler = maglev\n"
-	"encap = ipip\nmaglev_size = 251\n"
+	"encap = ipip\nmaglev_size = 251\nmss_clamp = 1400\n"
 	"backend = 10.0.1.2\nbackend = 10.0.1.3 weight=2 %s\nbackend = 10.0.1.4 %s\n\n"
 	"[vip:dns]\naddress = 10.0.0.100\nport = 53\nprotocol = udp\nscheduler = round-robin\n"
 	"encap = gue\nmaglev_size = 251\n"

@@ -70,6 +70,15 @@ def packet_seeds():
         "tcp-too-big-df": to("10.0.0.100", flags="DF") / TCP(sport=40006, dport=80, flags="PA")
         / Raw(b"b" * 700),
         "udp-too-big-no-df": to("10.0.0.100") / UDP(sport=5354, dport=53) / Raw(b"b" * 700),
+        "tcp-syn-web-mss-options": to("10.0.0.100") / TCP(
+            sport=40007, dport=80, flags="S",
+            options=[("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)), ("NOP", None),
+                     ("WScale", 7)]),
+        "tcp-syn-web-ip-options": to("10.0.0.100", options=[b"\x07\x07\x04" + b"\x00" * 5])
+        / TCP(sport=40008, dport=80, flags="S", options=[("NOP", None), ("MSS", 1460)]),
+        "icmp-frag-needed-quoting-options": eth() / router / ICMP(type=3, code=4, nexthopmtu=1400)
+        / IP(src="10.0.0.100", dst=CLIENT, options=[b"\x01\x01\x01\x00"])
+        / TCP(sport=80, dport=40000, flags="A"),
     }
     # Header bytes: layout (0: one mbuf, N: split after N), plan, mbuf flags.
     seeds = {name: bytes([0, 0, 0]) + raw(frame) for name, frame in frames.items()}

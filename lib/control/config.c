@@ -563,6 +563,24 @@ static void parse_maglev_size_key(struct loader *ld, const struct key_spec *spec
 	vip->maglev_size = m;
 }
 
+/* 0, or an MSS no smaller than every IPv4 host accepts: a clamp below it
+ * would break connections rather than save them. */
+static void parse_mss_clamp_key(struct loader *ld, const struct key_spec *spec, const char *value,
+				void *base)
+{
+	uint32_t v;
+
+	if (!number_in_range(ld, spec, value, strlen(value), &v))
+		return;
+	if (v != 0 && v < DPLB_MIN_MSS_CLAMP) {
+		key_error(ld, spec,
+			  "%u is below %u, the MSS every IPv4 host accepts (0 turns clamping off)",
+			  v, DPLB_MIN_MSS_CLAMP);
+		return;
+	}
+	store_uint(field_of(base, spec), spec->size, v);
+}
+
 /* "tcp" | "udp" | "none" | "http:/PATH" */
 static void parse_health_check_key(struct loader *ld, const struct key_spec *spec,
 				   const char *value, void *base)
@@ -999,6 +1017,14 @@ static const struct key_spec key_table[] = {
 	  .max = DPLB_MAX_MAGLEV_SIZE,
 	  .doc = "Maglev lookup table size: a prime, at least the number of backends; bigger "
 		 "tables follow weights more finely." },
+	{ SECTION_VIP, "mss_clamp", parse_mss_clamp_key, VIP_FIELD(mss_clamp), .min = 0,
+	  .max = DPLB_MAX_MSS_CLAMP,
+	  .doc = "TCP VIPs: a SYN (without ACK) whose MSS option is larger is forwarded with "
+		 "this MSS instead, its checksum updated, and counted (mss_clamped). It bounds "
+		 "the segments the backend sends straight to the client, for clients behind "
+		 "links with a smaller MTU than the backend's (tunnels, PPPoE); a SYN without an "
+		 "MSS option, or with a malformed option list, is left alone. 0 turns it off; "
+		 "otherwise at least 536, the MSS every IPv4 host accepts." },
 	{ SECTION_VIP, "health_check", parse_health_check_key,
 	  HEALTH_FIELD(check, DPLB_HEALTH_FIELD_CHECK),
 	  .doc = "How each backend is checked: tcp (a connect), http:/PATH (a GET, healthy on "
@@ -1556,6 +1582,21 @@ static void check_vip_protection(struct loader *ld, const struct dplb_vip_config
 		       vip->name, value_name(scheduler_names, vip->scheduler));
 }
 
+/* mss_clamp rewrites TCP SYNs: a UDP VIP has none. line: where it was set
+ * (0: not known, as for a configuration changed in memory). */
+static void check_vip_mss_clamp(struct loader *ld, const struct dplb_vip_config *vip, int line)
+{
+	if (vip->mss_clamp == 0)
+		return;
+	if (vip->mss_clamp < DPLB_MIN_MSS_CLAMP || vip->mss_clamp > DPLB_MAX_MSS_CLAMP)
+		report(ld, line ? line : vip->line, "mss_clamp %u in [vip:%s] is not 0 or %u..%u",
+		       vip->mss_clamp, vip->name, DPLB_MIN_MSS_CLAMP, DPLB_MAX_MSS_CLAMP);
+	if (vip->protocol != DPLB_PROTO_TCP)
+		report(ld, line ? line : vip->line,
+		       "mss_clamp in [vip:%s] needs protocol = tcp: it rewrites TCP SYNs",
+		       vip->name);
+}
+
 /* What can be judged only once the whole [vip:NAME] section is read. */
 static void close_vip(struct loader *ld)
 {
@@ -1568,6 +1609,7 @@ static void close_vip(struct loader *ld)
 	dplb_config_resolve_health(vip);
 	check_vip_backends(ld, vip, maglev_line, backend_lines_bad);
 	check_vip_protection(ld, vip);
+	check_vip_mss_clamp(ld, vip, ld->seen[key_index(SECTION_VIP, "mss_clamp")]);
 }
 
 static void close_section(struct loader *ld)
@@ -2189,6 +2231,7 @@ int dplb_config_validate(const struct dplb_config *config, struct dplb_config_er
 	for (i = 0; i < config->vip_count; i++) {
 		check_vip_backends(&ld, &config->vips[i], 0, false);
 		check_vip_protection(&ld, &config->vips[i]);
+		check_vip_mss_clamp(&ld, &config->vips[i], 0);
 	}
 	check_vip_tuples(&ld);
 	check_addresses(&ld);
@@ -2428,6 +2471,8 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		fprintf(out, ", %u backend%s\n", vip->backend_count,
 			vip->backend_count == 1 ? "" : "s");
 		print_protection(out, vip);
+		if (vip->mss_clamp)
+			fprintf(out, "  tcp mss clamped to %u\n", vip->mss_clamp);
 		for (j = 0; j < vip->backend_count; j++) {
 			b = &vip->backends[j];
 			fprintf(out, "  backend %s weight %u %s", ipv4_text(b->address, a),
@@ -2473,7 +2518,9 @@ static void write_value_syntax(FILE *out, const struct key_spec *spec)
 {
 	const struct name_value *nv;
 
-	if (spec->parse == parse_number_key || spec->parse == parse_maglev_size_key) {
+	if (spec->parse == parse_mss_clamp_key) {
+		fprintf(out, "0 | %u..%u", DPLB_MIN_MSS_CLAMP, spec->max);
+	} else if (spec->parse == parse_number_key || spec->parse == parse_maglev_size_key) {
 		fprintf(out, "%u..%u", spec->min, spec->max);
 	} else if (spec->parse == parse_enum_key) {
 		for (nv = spec->names; nv->name; nv++) {
@@ -2506,7 +2553,7 @@ static void write_default(FILE *out, const struct key_spec *spec, const void *ba
 	uint32_t v = 0;
 
 	if (spec->parse != parse_number_key && spec->parse != parse_maglev_size_key &&
-	    spec->parse != parse_enum_key)
+	    spec->parse != parse_mss_clamp_key && spec->parse != parse_enum_key)
 		return;
 	memcpy(&v, (const char *)base + spec->offset, spec->size <= 4 ? spec->size : 4);
 	if (spec->parse == parse_enum_key) {

@@ -37,6 +37,11 @@
 #define DPLB_MAX_WEIGHT 65535u
 #define DPLB_MAX_PREFIXES_PER_VIP 65536u /* allow and deny together */
 #define DPLB_MAX_NEW_FLOW_RATE 100000000u
+/* mss_clamp: 0 (off) or this range. The least is the MSS every IPv4 host
+ * must accept (RFC 1122, 4.2.2.6: 576 less 40 bytes of headers), so no clamp
+ * can make a path unusable; the most, the largest mtu less those 40. */
+#define DPLB_MIN_MSS_CLAMP 536u
+#define DPLB_MAX_MSS_CLAMP 9176u
 
 enum dplb_protocol { DPLB_PROTO_TCP = 6, DPLB_PROTO_UDP = 17 };
 
@@ -165,6 +170,7 @@ struct dplb_vip_config {
 	uint32_t new_flow_burst;
 	enum dplb_rate_limit_action rate_limit_action;
 	enum dplb_table_full_action table_full;
+	uint32_t mss_clamp; /* largest MSS a SYN to it may announce; 0: any */
 	uint32_t backend_count;
 	struct dplb_backend_config *backends; /* malloc'd, backend_count long */
 	int line; /* the [vip:NAME] line; its backends' lines are theirs */

@@ -144,6 +144,7 @@ static const struct field vip_fields[] = {
 	VIP_FIELD("scheduler", scheduler, FIELD_BYTES),
 	VIP_FIELD("encap", encap, FIELD_BYTES),
 	VIP_FIELD("maglev_size", maglev_size, FIELD_BYTES),
+	VIP_FIELD("mss_clamp", mss_clamp, FIELD_BYTES),
 	VIP_FIELD("health_check", health.check, FIELD_BYTES),
 	VIP_FIELD("health_check", health.http_path, FIELD_STRING),
 	VIP_FIELD("health_expect_status", health.expect_status, FIELD_BYTES),

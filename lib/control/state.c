@@ -217,6 +217,7 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 	vip->encap = (uint8_t)vc->encap;
 	vip->scheduler = (uint8_t)vc->scheduler;
 	vip->table_full_drop = vc->table_full == DPLB_TABLE_FULL_DROP;
+	vip->mss_clamp = (uint16_t)vc->mss_clamp;
 	vip->maglev_size = vc->maglev_size;
 	vip->backend_count = vc->backend_count;
 	uint32_t operator_up = 0; /* up by the operator's word, but unhealthy */

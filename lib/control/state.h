@@ -72,6 +72,8 @@ struct dplb_vip_entry {
 	uint8_t scheduler; /* enum dplb_scheduler */
 	uint32_t address;  /* network order */
 	rte_be16_t port;   /* network order; 0 = every port */
+	/* The largest MSS a SYN to it may announce, host order; 0: any. */
+	uint16_t mss_clamp;
 	uint32_t maglev_size;
 	uint32_t *maglev; /* backend ids of up backends, maglev_size long */
 	uint32_t backend_count;

@@ -30,8 +30,7 @@
 	X(NOT_IP, "not_ip", "not IPv4 (and not a frame dplb handles otherwise)")                   \
 	X(TRUNCATED, "truncated", "frame shorter than its headers")                                \
 	X(BAD_VERSION, "bad_version", "IP version field is not 4")                                 \
-	X(BAD_IHL, "bad_ihl", "IPv4 header length below 20 bytes")                                 \
-	X(IP_OPTIONS, "ip_options", "IPv4 header carries options")                                 \
+	X(BAD_IHL, "bad_ihl", "IPv4 header length below 20 bytes or beyond the total length")      \
 	X(BAD_LENGTH, "bad_length", "IPv4 total length disagrees with the frame")                  \
 	X(BAD_CHECKSUM, "bad_checksum", "IPv4 header checksum is wrong")                           \
 	X(FRAGMENT, "fragment", "IPv4 fragment")                                                   \
@@ -115,6 +114,8 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	X(rate_limited_stateless, DPLB_COUNTER,                                                    \
 	  "Packets of new flows beyond their VIP's new_flow_rate forwarded without a flow entry "  \
 	  "(rate_limit_action = stateless)")                                                       \
+	X(mss_clamped, DPLB_COUNTER,                                                               \
+	  "TCP SYNs to a VIP whose MSS option was lowered to the VIP's mss_clamp")                 \
 	X(loops, DPLB_PER_WORKER, "Iterations of the worker loop")                                 \
 	X(busy_loops, DPLB_PER_WORKER, "Iterations of the worker loop that received packets")      \
 	X(flows_active, DPLB_GAUGE, "Flows in this worker's flow table")                           \
@@ -138,7 +139,8 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	X(active_flows, DPLB_GAUGE, "Flows in the flow tables pointing to it")
 
 /* struct dplb_vip_protection_counters, kept per VIP only (by stable id):
- * what its allow and deny lists and its new-flow rate limit turned away. */
+ * what its allow and deny lists and its new-flow rate limit turned away,
+ * and the SYNs its mss_clamp rewrote. */
 #define DPLB_VIP_PROTECTION_COUNTERS(X)                                                            \
 	X(acl_denied, DPLB_COUNTER,                                                                \
 	  "Packets dropped because the VIP's allow and deny lists refuse their source")            \
@@ -147,7 +149,8 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	  "flow entry as its rate_limit_action says")                                              \
 	X(table_full_packets, DPLB_COUNTER,                                                        \
 	  "Packets of new flows that found their worker's flow table full, forwarded without a "   \
-	  "flow entry or dropped as the VIP's table_full says")
+	  "flow entry or dropped as the VIP's table_full says")                                    \
+	X(mss_clamped, DPLB_COUNTER, "TCP SYNs whose MSS option was lowered to the VIP's mss_clamp")
 
 /* struct dplb_exception_counters: the kernel's exception path as the
  * management lcore runs it (control/exception_path.h), between the workers'

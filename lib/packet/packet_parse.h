@@ -5,9 +5,11 @@
  * Every field is read only after the bytes under it are known to be in the
  * first segment, so a truncated or lying frame is classified, never
  * over-read. Packets dplb would not forward unchanged are rejected here with
- * a drop reason: IP options and fragments are refused on purpose, since an
- * L4 load balancer cannot hash a fragment without its first piece, and
- * backends expect exactly what the client sent.
+ * a drop reason: fragments are refused on purpose, since an L4 load
+ * balancer cannot hash a fragment without its first piece. IPv4 options
+ * are not: the parser needs only the header's length (ip_header_len), and
+ * the whole header travels to the backend inside the tunnel, as the client
+ * sent it.
  */
 #ifndef DPLB_PACKET_PARSE_H
 #define DPLB_PACKET_PARSE_H
@@ -39,7 +41,12 @@ struct dplb_packet_info {
 	rte_be16_t dst_port;
 	uint8_t tcp_flags;
 	uint8_t drop_reason; /* enum dplb_drop_reason, for DPLB_PARSED_DROP */
+	/* The IPv4 header's length with its options, 20..60: L4 starts there. */
+	uint8_t ip_header_len;
 };
+
+/* The longest IPv4 header: IHL 15, 40 bytes of options. */
+#define DPLB_IPV4_HEADER_MAX (RTE_IPV4_HDR_IHL_MASK * RTE_IPV4_IHL_MULTIPLIER)
 
 #define DPLB_IPV4_FRAGMENT_MASK rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)
 
@@ -93,31 +100,40 @@ static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 		return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
 	if (unlikely((ip->version_ihl >> 4) != 4))
 		return dplb_parse_drop(info, DPLB_DROP_BAD_VERSION);
-	if (unlikely(ip->version_ihl != RTE_IPV4_VHL_DEF)) {
-		if ((ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) < 5)
-			return dplb_parse_drop(info, DPLB_DROP_BAD_IHL);
-		return dplb_parse_drop(info, DPLB_DROP_IP_OPTIONS);
-	}
+	const uint16_t header_len = (uint16_t)((ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4);
+	if (unlikely(header_len < sizeof(*ip)))
+		return dplb_parse_drop(info, DPLB_DROP_BAD_IHL);
 	const uint16_t ip_len = rte_be_to_cpu_16(ip->total_length);
 
 	if (unlikely(ip_len < sizeof(*ip) || ip_len > packet_len))
 		return dplb_parse_drop(info, DPLB_DROP_BAD_LENGTH);
+	/* Options claimed beyond the packet; then, beyond the first segment. */
+	if (unlikely(header_len > ip_len))
+		return dplb_parse_drop(info, DPLB_DROP_BAD_IHL);
+	if (unlikely(available < header_len))
+		return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
 	if (unlikely(ip->fragment_offset & DPLB_IPV4_FRAGMENT_MASK))
 		return dplb_parse_drop(info, DPLB_DROP_FRAGMENT);
-	/* A correct header sums to 0xffff including its checksum field. Trust
-	 * the NIC when it has already checked. */
+	/* A correct header, options included, sums to 0xffff with its
+	 * checksum field. Trust the NIC when it has already checked. A header
+	 * without options, nearly every one, is summed at a constant length,
+	 * which the compiler unrolls. */
 	if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD) {
+		const uint16_t sum = header_len == sizeof(*ip) ? rte_raw_cksum(ip, sizeof(*ip))
+							       : rte_raw_cksum(ip, header_len);
+
 		if (unlikely((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) ==
 				     RTE_MBUF_F_RX_IP_CKSUM_BAD ||
-			     rte_raw_cksum(ip, sizeof(*ip)) != 0xffff))
+			     sum != 0xffff))
 			return dplb_parse_drop(info, DPLB_DROP_BAD_CHECKSUM);
 	}
 	info->ip = ip;
 	info->ip_len = ip_len;
+	info->ip_header_len = (uint8_t)header_len;
 
-	const uint16_t l4_len = ip_len - sizeof(*ip);
-	const uint16_t l4_in_segment = RTE_MIN(ip_len, available) - sizeof(*ip);
-	uint8_t *l4 = (uint8_t *)(ip + 1);
+	const uint16_t l4_len = ip_len - header_len;
+	const uint16_t l4_in_segment = RTE_MIN(ip_len, available) - header_len;
+	uint8_t *l4 = (uint8_t *)ip + header_len;
 
 	switch (ip->next_proto_id) {
 	case IPPROTO_TCP: {
@@ -156,6 +172,13 @@ static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 	if (unlikely(ip_len < packet_len) && rte_pktmbuf_trim(m, packet_len - ip_len) != 0)
 		return dplb_parse_drop(info, DPLB_DROP_BAD_LENGTH);
 	return DPLB_PARSED_L4;
+}
+
+/* Where the parsed packet's TCP, UDP or ICMP header starts: after the IPv4
+ * header and its options. */
+static inline uint8_t *dplb_packet_l4(const struct dplb_packet_info *info)
+{
+	return (uint8_t *)info->ip + info->ip_header_len;
 }
 
 #endif

@@ -2,8 +2,8 @@
  * The worker lcore and its per-packet pipeline, top to bottom:
  *
  *   rx burst -> parse -> VIP lookup -> flow lookup (bulk) -> source check ->
- *   schedule on a miss (within the VIP's new-flow rate) -> encapsulate ->
- *   Ethernet rewrite -> buffered tx
+ *   schedule on a miss (within the VIP's new-flow rate) -> a SYN's MSS
+ *   clamped -> encapsulate -> Ethernet rewrite -> buffered tx
  *
  * Everything here runs on one worker and writes only that worker's state.
  */
@@ -23,6 +23,7 @@
 #include "packet/packet_parse.h"
 #include "packet/protect.h"
 #include "packet/schedule.h"
+#include "packet/tcp_mss.h"
 #include "packet/worker.h"
 
 #define DPLB_PREFETCH_AHEAD 3
@@ -395,6 +396,28 @@ static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct 
 }
 
 /*
+ * A SYN to a VIP with mss_clamp announces at most that MSS to its backend
+ * (packet/tcp_mss.h). The parser found the whole TCP header, options
+ * included, in the first segment.
+ */
+static inline void clamp_syn_mss(struct dplb_worker_counters *counters,
+				 const struct dplb_vip_entry *vip,
+				 const struct dplb_packet_info *info)
+{
+	if (vip->mss_clamp == 0 ||
+	    (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) != RTE_TCP_SYN_FLAG)
+		return;
+	uint8_t *tcp = dplb_packet_l4(info);
+	const uint32_t header_len =
+		(uint32_t)(((const struct rte_tcp_hdr *)tcp)->data_off >> 4) * 4;
+
+	if (dplb_tcp_clamp_mss(tcp, header_len, vip->mss_clamp)) {
+		counters->mss_clamped++;
+		counters->vip_protection[vip->id].mss_clamped++;
+	}
+}
+
+/*
  * Hand port_slot's waiting packets to the driver. What it took counts as
  * sent, as its slots describe it; what it refused is dropped as tx_full
  * and counts nowhere else.
@@ -704,7 +727,7 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		/* The ports from the header (TCP and UDP both begin with them),
 		 * not from pi: a wide load of pi's two fresh 2-byte stores would
 		 * stall. */
-		const rte_be16_t *ports = (const rte_be16_t *)(ip + 1);
+		const rte_be16_t *ports = (const rte_be16_t *)dplb_packet_l4(pi);
 		struct dplb_flow_key *key = &keys[vip_count];
 		dplb_flow_key_set(key, ip->src_addr, ip->dst_addr, ports[0], ports[1],
 				  ip->next_proto_id);
@@ -758,6 +781,7 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		if (backend_id != MAGLEV_NO_BACKEND) {
 			worker->counters.backend[backend_id].packets_in++;
 			worker->counters.backend[backend_id].bytes_in += info[i].ip_len;
+			clamp_syn_mss(&worker->counters, vips[i], &info[i]);
 		}
 		forward_packet(worker, state, port_slot, vip_packets[i], &info[i], vips[i],
 			       backend_id, &keys[i]);

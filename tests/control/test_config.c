@@ -1514,3 +1514,65 @@ Test(config_announce, bad_values_are_refused_with_their_line)
 		remove_tmp();
 	}
 }
+
+/* ---- mss_clamp ---- */
+
+Test(config_mss_clamp, values_and_the_default)
+{
+	struct dplb_config *c = load_good(CONFIGS "mss_clamp.ini");
+
+	cr_assert_eq(dplb_config_find_vip(c, "web")->mss_clamp, 1400);
+	cr_assert_eq(dplb_config_find_vip(c, "least")->mss_clamp, DPLB_MIN_MSS_CLAMP);
+	cr_assert_eq(dplb_config_find_vip(c, "most")->mss_clamp, DPLB_MAX_MSS_CLAMP);
+	cr_assert_eq(dplb_config_find_vip(c, "off")->mss_clamp, 0);
+	/* Off unless set, and a UDP VIP without it is fine. */
+	cr_assert_eq(dplb_config_find_vip(c, "dns")->mss_clamp, 0);
+	dplb_config_free(c);
+}
+
+Test(config_mss_clamp, bad_values_are_refused_with_their_line)
+{
+	const char *f = CONFIGS "bad_mss_clamp.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_error(&errs, f, 6,
+		     "mss_clamp in [vip:low]: 535 is below 536, the MSS every IPv4 host "
+		     "accepts (0 turns clamping off)");
+	expect_error(&errs, f, 11, "mss_clamp in [vip:high]: 9177 is out of range (0..9176)");
+	expect_error(&errs, f, 16,
+		     "mss_clamp in [vip:word]: \"1400 bytes\" is not a number (expected 0..9176)");
+	expect_error(&errs, f, 21,
+		     "mss_clamp in [vip:negative]: \"-1\" is not a number (expected 0..9176)");
+	expect_error(&errs, f, 27,
+		     "mss_clamp in [vip:dns] needs protocol = tcp: it rewrites TCP SYNs");
+	expect_count(&errs, 5);
+	expect_file_order(&errs);
+}
+
+Test(config_mss_clamp, changes_in_memory_meet_the_same_rules)
+{
+	struct dplb_config *c = load_good(CONFIGS "mss_clamp.ini");
+	struct dplb_config_errors errs;
+
+	((struct dplb_vip_config *)dplb_config_find_vip(c, "web"))->mss_clamp = 100;
+	((struct dplb_vip_config *)dplb_config_find_vip(c, "dns"))->mss_clamp = 1400;
+	cr_assert_eq(dplb_config_validate(c, &errs), -EINVAL);
+	expect_count(&errs, 2);
+	cr_assert_str_eq(errs.messages[0], "mss_clamp 100 in [vip:web] is not 0 or 536..9176");
+	cr_assert_str_eq(errs.messages[1],
+			 "mss_clamp in [vip:dns] needs protocol = tcp: it rewrites TCP SYNs");
+	dplb_config_free(c);
+}
+
+Test(config_mss_clamp, the_summary_says_it)
+{
+	struct dplb_config *c = load_good(CONFIGS "mss_clamp.ini");
+
+	expect_printed(c, "vip web: 10.0.0.100:*/tcp, scheduler maglev, encap ipip, M 65537, "
+			  "health none, 1 backend\n  tcp mss clamped to 1400\n  backend 10.0.1.1");
+	/* Said only where it is on. */
+	expect_printed(c, "vip off: 10.0.0.103:*/tcp, scheduler maglev, encap ipip, M 65537, "
+			  "health none, 1 backend\n  backend 10.0.1.1");
+	dplb_config_free(c);
+}

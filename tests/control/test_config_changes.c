@@ -365,3 +365,24 @@ Test(config_diff, names_the_protection_keys)
 	dplb_config_free(before);
 	dplb_config_free(after);
 }
+
+Test(config_diff, names_mss_clamp_and_a_reload_takes_it)
+{
+	struct dplb_config *before = load_base(), *after;
+	struct dplb_change_list diff = { 0 };
+	char keys[64];
+
+	after = dplb_config_clone(before);
+	cr_assert_not_null(after);
+	vip_a(after)->mss_clamp = 1400;
+	cr_assert_eq(dplb_config_validate(after, NULL), 0);
+	cr_assert_eq(dplb_config_diff(before, after, &diff), 0);
+	cr_assert_eq(diff.count, 1);
+	cr_assert_eq(diff.items[0].kind, DPLB_CHANGE_VIP_MODIFIED);
+	cr_assert_str_eq(diff.items[0].fields, "mss_clamp");
+	dplb_change_list_free(&diff);
+	/* Workers read it from the next snapshot: no restart. */
+	cr_assert_eq(dplb_config_diff_needs_restart(before, after, keys, sizeof(keys)), 0);
+	dplb_config_free(before);
+	dplb_config_free(after);
+}

@@ -801,6 +801,35 @@ Test(config_writer, a_key_the_vip_lacks_goes_after_its_header)
 			      "new_flow_rate = 100\n", "new_flow_rate = 10\n"));
 }
 
+/* A VIP key the API does not change (mss_clamp) stays on its line, comment
+ * and all, and a change of it is not written: it comes from the file. */
+Test(config_writer, keys_the_api_does_not_change_stay_and_are_not_written)
+{
+	static const char *const clamped = "[dataplane]\naddress = 10.0.0.1\n\n"
+					   "[vip:web]\naddress = 10.0.0.100\nport = 80\n"
+					   "mss_clamp = 1400 ; the VPN's clients\n"
+					   "backend = 10.0.1.1\n";
+	struct dplb_change_list changes = { 0 };
+	struct change c = begin(clamped);
+	char error[DPLB_ERROR_MAX], *out = NULL;
+	size_t len;
+
+	cr_assert_eq(vip_of(c.before, "web")->mss_clamp, 1400);
+	vip_of(c.after, "web")->new_flow_rate = 10;
+	expect_edit(&c, swap(clamped, "[vip:web]\n", "[vip:web]\nnew_flow_rate = 10\n"));
+
+	c = begin(clamped);
+	vip_of(c.after, "web")->mss_clamp = 1300;
+	cr_assert_eq(dplb_config_diff(c.before, c.after, &changes), 0);
+	cr_assert_eq(dplb_config_text_edit(clamped, strlen(clamped), c.before, c.after, &changes,
+					   &out, &len, error),
+		     -ENOTSUP);
+	cr_assert_not_null(strstr(error, "not vip_modified (mss_clamp)"), "%s", error);
+	cr_assert_null(out);
+	dplb_change_list_free(&changes);
+	free_change(&c);
+}
+
 Test(config_writer, an_emptied_list_loses_its_lines_and_the_last_line_keeps_no_newline)
 {
 	static const char *const allow[] = { "10.1.0.0/16" };

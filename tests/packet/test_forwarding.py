@@ -52,6 +52,20 @@ def check_encapsulated(out, sent_by_tuple, backends, encap="ipip", gue_port=6080
     return key, outer.dst
 
 
+def flows_and_icmp_errors(out):
+    """dplb's output of TCP flows and ICMP errors about them, apart: the
+    backend of each flow by (client, client port), and the errors in order."""
+    backend_of = {}
+    errors = []
+    for o in out:
+        inner = IP(raw(o[IP])[20:])
+        if inner.proto == 6:
+            backend_of[(inner.src, inner[TCP].sport)] = o[IP].dst
+        else:
+            errors.append(o)
+    return backend_of, errors
+
+
 def spread(assignments):
     return collections.Counter(assignments.values())
 
@@ -323,14 +337,7 @@ def test_icmp_errors_about_a_flow_reach_its_backend(tmp_path):
     out, stats, drops, _ = run_capture(tmp_path, config(), flows + errors + unrelated)
     # Within a burst, ICMP is handled before the bulk flow lookup: tell the
     # two kinds apart by what is inside.
-    backend_of = {}
-    forwarded = []
-    for o in out:
-        inner = IP(raw(o[IP])[20:])
-        if inner.proto == 6:
-            backend_of[(inner.src, inner[TCP].sport)] = o[IP].dst
-        else:
-            forwarded.append(o)
+    backend_of, forwarded = flows_and_icmp_errors(out)
     assert len(forwarded) == len(errors) and stats["icmp_errors_forwarded"] == len(errors)
     for o, sent in zip(forwarded, errors):
         assert o[IP].proto == 4 and o[IP].src == LOCAL

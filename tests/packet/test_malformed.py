@@ -46,13 +46,20 @@ MALFORMED = {
         Ether(dst=PORT_MAC, type=0x88CC) / Raw(b"\x00" * 40),  # LLDP
     ],
     "bad_version": [Ether(raw(ETH_IPV4) + bytes([0x65]) + GOOD_IP[1:])],
-    "bad_ihl": [edited(GOOD, 0, bytes([0x44]))],
-    "ip_options": [ETH / IP(dst=VIP, options=[b"\x01\x01\x01\x00"]) / TCP(dport=80)],
+    "bad_ihl": [
+        edited(GOOD, 0, bytes([0x44])),                      # below 20 bytes
+        edited(GOOD, 0, bytes([0x4F])),                      # 60 bytes, beyond the packet
+    ],
     "bad_length": [
         edited(GOOD, 2, struct.pack("!H", len(GOOD_IP) + 40)),  # longer than the frame
         edited(GOOD, 2, struct.pack("!H", 19)),                  # shorter than a header
     ],
-    "bad_checksum": [Ether(raw(ETH_IPV4) + GOOD_IP[:10] + b"\xde\xad" + GOOD_IP[12:])],
+    "bad_checksum": [
+        Ether(raw(ETH_IPV4) + GOOD_IP[:10] + b"\xde\xad" + GOOD_IP[12:]),
+        # The options are summed too: one changed after the checksum was made.
+        Ether(raw(ETH / IP(dst=VIP, options=[b"\x01\x01\x01\x00"]) / TCP(dport=80))
+              .replace(b"\x01\x01\x01\x00", b"\x01\x01\x01\x01")),
+    ],
     "fragment": [
         ETH / IP(dst=VIP, flags="MF") / TCP(dport=80),
         ETH / IP(dst=VIP, frag=100) / Raw(b"x" * 16),

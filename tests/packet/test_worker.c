@@ -1529,7 +1529,8 @@ Test(worker_output, a_too_big_packet_in_several_segments_gets_fragmentation_need
 		const struct flow f = tcp_flow(l);
 		struct rte_mbuf *m = as_chain(make_too_big_frame(&f, state->mtu), layouts[l],
 					      layouts[l][1] != 0 ? 2 : 1);
-		uint8_t quote[DPLB_ICMP_QUOTE_LEN];
+		/* The client's header has no options: it and 8 bytes. */
+		uint8_t quote[sizeof(struct rte_ipv4_hdr) + 8];
 		struct rte_mbuf *reply;
 
 		memcpy(quote, rte_pktmbuf_mtod_offset(m, void *, sizeof(struct rte_ether_hdr)),
@@ -1539,8 +1540,8 @@ Test(worker_output, a_too_big_packet_in_several_segments_gets_fragmentation_need
 		cr_assert_eq(worker->counters.icmp_frag_needed_sent, l + 1, "layout %u", l);
 		cr_assert_eq(total_drops(), 0, "layout %u: dropped", l);
 
-		const uint16_t ip_len = sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_icmp_hdr) +
-					DPLB_ICMP_QUOTE_LEN;
+		const uint16_t ip_len =
+			sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_icmp_hdr) + sizeof(quote);
 		cr_assert_eq(reply->nb_segs, 1);
 		cr_assert_eq(rte_pktmbuf_pkt_len(reply), sizeof(struct rte_ether_hdr) + ip_len);
 		const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(reply, struct rte_ether_hdr *);
@@ -1644,5 +1645,69 @@ Test(worker_output, mid_connection_packets_after_a_restart_keep_their_backend)
 		cr_assert_eq(after[FLOWS - 1 - i], opened[i], "flow %u moved", i);
 		cr_assert_eq(entry_of(&reversed[i])->kind, DPLB_FLOW_TCP);
 	}
+	dplb_state_free(state);
+}
+
+/* f's frame with option_bytes (a multiple of 4, at most 40) of NOP options
+ * after its IPv4 header, its IHL, total length and checksum made right. */
+static struct rte_mbuf *make_frame_with_options(const struct flow *f, uint16_t option_bytes)
+{
+	static const uint16_t split = sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr);
+	struct rte_mbuf *plain = make_frame(f);
+	const uint16_t length = rte_pktmbuf_data_len(plain);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+
+	cr_assert_not_null(m, "mbuf pool empty");
+	uint8_t *frame = (uint8_t *)rte_pktmbuf_append(m, length + option_bytes);
+	cr_assert_not_null(frame);
+	memcpy(frame, rte_pktmbuf_mtod(plain, uint8_t *), split);
+	memset(frame + split, 1, option_bytes);
+	memcpy(frame + split + option_bytes, rte_pktmbuf_mtod_offset(plain, uint8_t *, split),
+	       length - split);
+	rte_pktmbuf_free(plain);
+
+	struct rte_ipv4_hdr *ip4 = (struct rte_ipv4_hdr *)(frame + sizeof(struct rte_ether_hdr));
+	ip4->version_ihl = (uint8_t)(4 << 4 | (sizeof(*ip4) + option_bytes) / 4);
+	ip4->total_length = rte_cpu_to_be_16(rte_be_to_cpu_16(ip4->total_length) + option_bytes);
+	ip4->hdr_checksum = 0;
+	ip4->hdr_checksum = (uint16_t)~rte_raw_cksum(ip4, sizeof(*ip4) + option_bytes);
+	return m;
+}
+
+/*
+ * An IPv4 header with options is read only where the first segment holds
+ * it whole: cut inside its options, the frame is truncated; cut after the
+ * TCP header, it leaves with the client's header, options and all, intact.
+ */
+Test(worker_output, ip_options_are_read_only_from_the_first_segment)
+{
+	static const uint32_t in_options[] = { sizeof(struct rte_ether_hdr) + 30 };
+	static const uint32_t after_tcp[] = { sizeof(struct rte_ether_hdr) + 60 +
+					      sizeof(struct rte_tcp_hdr) };
+	struct dplb_state *state = web_state(NULL, 1);
+	const struct flow f = tcp_flow(7);
+	uint8_t sent[128], got[128];
+	struct rte_mbuf *m, *out;
+
+	m = as_chain(make_frame_with_options(&f, 40), in_options, 1);
+	dplb_worker_process_burst(worker, state, 0, &m, 1);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_TRUNCATED], 1);
+
+	m = make_frame_with_options(&f, 40);
+	const uint32_t ip_len = rte_pktmbuf_pkt_len(m) - sizeof(struct rte_ether_hdr);
+	cr_assert_leq(ip_len, sizeof(sent));
+	memcpy(sent, rte_pktmbuf_mtod_offset(m, void *, sizeof(struct rte_ether_hdr)), ip_len);
+	m = as_chain(m, after_tcp, 1);
+	dplb_worker_process_burst(worker, state, 0, &m, 1);
+	cr_assert_eq(read_back(&out, 1), 1);
+	cr_assert_eq(rte_pktmbuf_pkt_len(out),
+		     sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + ip_len);
+	const void *inner = rte_pktmbuf_read(
+		out, sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr), ip_len, got);
+	cr_assert_not_null(inner);
+	cr_assert_eq(memcmp(inner, sent, ip_len), 0, "the inner header changed");
+	cr_assert_eq(worker->counters.new_flows, 1);
+	cr_assert_eq(total_drops(), 1);
+	rte_pktmbuf_free(out);
 	dplb_state_free(state);
 }
