@@ -111,6 +111,12 @@ static const struct name_value table_full_names[] = {
 	{ NULL, 0 },
 };
 
+static const struct name_value fragments_names[] = {
+	{ "follow", DPLB_FRAGMENTS_FOLLOW },
+	{ "drop", DPLB_FRAGMENTS_DROP },
+	{ NULL, 0 },
+};
+
 static const struct name_value exception_path_names[] = {
 	{ "none", DPLB_EXCEPTION_NONE },
 	{ "tap", DPLB_EXCEPTION_TAP },
@@ -131,6 +137,7 @@ _Static_assert(sizeof(enum dplb_health_tcp_mode) == sizeof(uint32_t), "enum size
 _Static_assert(sizeof(enum dplb_rate_limit_action) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_exception_kind) == sizeof(uint32_t), "enum size");
 _Static_assert(sizeof(enum dplb_table_full_action) == sizeof(uint32_t), "enum size");
+_Static_assert(sizeof(enum dplb_fragments) == sizeof(uint32_t), "enum size");
 
 /* Sort key of a kept error: file order, file-wide problems (line 0) last. */
 struct error_key {
@@ -1099,6 +1106,16 @@ static const struct key_spec key_table[] = {
 		 "is room, and keeps that backend: see README); drop drops it (a drop of reason "
 		 "table_full), for VIPs whose backends must not see flows dplb cannot track. "
 		 "Either way the VIP's table_full counter counts it." },
+	{ SECTION_VIP, "fragments", parse_enum_key, VIP_FIELD(fragments), .names = fragments_names,
+	  .doc = "What becomes of IPv4 fragments sent to the VIP. follow (default): the first "
+		 "fragment, which carries the ports, is scheduled as any packet; the worker "
+		 "remembers its backend for a few seconds, and the later fragments, which carry "
+		 "no ports, go to the same backend (those arriving before their first wait for "
+		 "it up to a tenth of a second). A fragment whose first never comes goes by a "
+		 "hash of source, destination and protocol over the VIP's Maglev table, when "
+		 "this is the only VIP of its address and protocol (else it is dropped, as "
+		 "fragment_unplaced). Fragments are tunnelled as they are: the backend "
+		 "reassembles. drop: every fragment is dropped (fragment)." },
 	{ SECTION_VIP, "backend", parse_backend_key, VIP_FIELD(backends), .repeatable = true,
 	  .doc = "One backend per line: weight (1..65535, default 1) is its share of new flows; "
 		 "state up takes new flows (default), drain keeps only existing ones, down takes"
@@ -2270,6 +2287,11 @@ const char *dplb_protocol_name(uint8_t protocol)
 	return value_name(protocol_names, protocol);
 }
 
+const char *dplb_fragments_name(enum dplb_fragments fragments)
+{
+	return value_name(fragments_names, fragments);
+}
+
 const char *dplb_rate_limit_action_name(enum dplb_rate_limit_action action)
 {
 	return value_name(rate_limit_action_names, action);
@@ -2473,6 +2495,8 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		print_protection(out, vip);
 		if (vip->mss_clamp)
 			fprintf(out, "  tcp mss clamped to %u\n", vip->mss_clamp);
+		if (vip->fragments == DPLB_FRAGMENTS_DROP)
+			fprintf(out, "  fragments: dropped\n");
 		for (j = 0; j < vip->backend_count; j++) {
 			b = &vip->backends[j];
 			fprintf(out, "  backend %s weight %u %s", ipv4_text(b->address, a),

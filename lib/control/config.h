@@ -80,6 +80,10 @@ enum dplb_rate_limit_action { DPLB_RATE_LIMIT_DROP, DPLB_RATE_LIMIT_STATELESS };
 /* What a new flow gets when its worker's flow table has no room for it. */
 enum dplb_table_full_action { DPLB_TABLE_FULL_STATELESS, DPLB_TABLE_FULL_DROP };
 
+/* What becomes of a VIP's IPv4 fragments: each follows its datagram's
+ * first fragment to one backend (the default), or all are dropped. */
+enum dplb_fragments { DPLB_FRAGMENTS_FOLLOW, DPLB_FRAGMENTS_DROP };
+
 /* A VIP's allow or deny list, in the order the file or the API gave it. */
 struct dplb_prefix_list {
 	uint32_t count;
@@ -171,6 +175,7 @@ struct dplb_vip_config {
 	enum dplb_rate_limit_action rate_limit_action;
 	enum dplb_table_full_action table_full;
 	uint32_t mss_clamp; /* largest MSS a SYN to it may announce; 0: any */
+	enum dplb_fragments fragments;
 	uint32_t backend_count;
 	struct dplb_backend_config *backends; /* malloc'd, backend_count long */
 	int line; /* the [vip:NAME] line; its backends' lines are theirs */
@@ -321,6 +326,7 @@ const char *dplb_backend_state_name(enum dplb_backend_state s);
 const char *dplb_protocol_name(uint8_t protocol);
 const char *dplb_rate_limit_action_name(enum dplb_rate_limit_action action);
 const char *dplb_exception_path_name(enum dplb_exception_kind path);
+const char *dplb_fragments_name(enum dplb_fragments fragments);
 
 /* Parse "drop" | "stateless"; returns 0 or -EINVAL. */
 int dplb_rate_limit_action_parse(const char *text, enum dplb_rate_limit_action *out);

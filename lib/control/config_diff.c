@@ -162,6 +162,7 @@ static const struct field vip_fields[] = {
 	VIP_FIELD("new_flow_burst", new_flow_burst, FIELD_BYTES),
 	VIP_FIELD("rate_limit_action", rate_limit_action, FIELD_BYTES),
 	VIP_FIELD("table_full", table_full, FIELD_BYTES),
+	VIP_FIELD("fragments", fragments, FIELD_BYTES),
 };
 
 /* A backend's health settings are compared resolved: a VIP-wide change

@@ -131,6 +131,7 @@ void dplb_state_free(struct dplb_state *state)
 	free(state->vips);
 	free(state->vip_slots);
 	free(state->vip_addresses);
+	free(state->fragment_vips);
 	free(state->backends);
 	shared_config_put(state->shared_config);
 	free(state);
@@ -215,6 +216,7 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 	vip->port = rte_cpu_to_be_16(vc->port);
 	vip->protocol = vc->protocol;
 	vip->encap = (uint8_t)vc->encap;
+	vip->fragments = (uint8_t)vc->fragments;
 	vip->scheduler = (uint8_t)vc->scheduler;
 	vip->table_full_drop = vc->table_full == DPLB_TABLE_FULL_DROP;
 	vip->mss_clamp = (uint16_t)vc->mss_clamp;
@@ -293,6 +295,52 @@ static int index_vip_addresses(struct dplb_state *state)
 	return 0;
 }
 
+/*
+ * The index of dplb_state_fragment_vip. A fragment other than the first
+ * has no ports, so when it must be placed without its first (which named
+ * the VIP by port), only the destination address and protocol are left:
+ * they name a VIP only when exactly one serves them. With several (web on
+ * port 80 and another on 443 of one address), a port-less fragment could
+ * belong to any: guessing would hand one service's datagrams to another's
+ * backends, so such fragments are placed only through their first.
+ */
+static int index_fragment_vips(struct dplb_state *state)
+{
+	const uint32_t slots = rte_align32pow2(state->vip_count * 2 + 16);
+
+	state->fragment_vips = calloc(slots, sizeof(*state->fragment_vips));
+	if (state->fragment_vips == NULL)
+		return -ENOMEM;
+	state->fragment_vip_mask = slots - 1;
+	for (uint32_t i = 0; i < state->vip_count; i++) {
+		const struct dplb_vip_entry *vip = &state->vips[i];
+		const bool follows = vip->fragments == DPLB_FRAGMENTS_FOLLOW;
+		uint32_t slot = dplb_vip_slot_hash(vip->address, 0, vip->protocol) &
+				state->fragment_vip_mask;
+		struct dplb_fragment_vip *entry;
+
+		if (vip->address == 0)
+			continue;
+		for (;;) {
+			entry = &state->fragment_vips[slot];
+			if (entry->address == 0 ||
+			    (entry->address == vip->address && entry->protocol == vip->protocol))
+				break;
+			slot = (slot + 1) & state->fragment_vip_mask;
+		}
+		if (entry->address == 0) {
+			entry->address = vip->address;
+			entry->protocol = vip->protocol;
+			entry->index = follows ? (int32_t)i : DPLB_FRAGMENT_VIP_DROPPED;
+			continue;
+		}
+		entry->index = follows || entry->index != DPLB_FRAGMENT_VIP_DROPPED
+				       ? DPLB_FRAGMENT_VIP_SEVERAL
+				       : DPLB_FRAGMENT_VIP_DROPPED;
+	}
+	return 0;
+}
+
 static int index_vips(struct dplb_state *state, char *error)
 {
 	uint32_t slots = rte_align32pow2(state->vip_count * 4 + 16);
@@ -318,7 +366,9 @@ static int index_vips(struct dplb_state *state, char *error)
 			slot = (slot + 1) & state->vip_slot_mask;
 		state->vip_slots[slot] = (int32_t)i;
 	}
-	return index_vip_addresses(state);
+	const int rc = index_fragment_vips(state);
+
+	return rc != 0 ? rc : index_vip_addresses(state);
 }
 
 /* Everything but the scheduler tables; on failure state is freed. */

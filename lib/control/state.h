@@ -70,6 +70,7 @@ struct dplb_vip_entry {
 	uint8_t protocol;
 	uint8_t encap;	   /* enum dplb_encap */
 	uint8_t scheduler; /* enum dplb_scheduler */
+	uint8_t fragments; /* enum dplb_fragments */
 	uint32_t address;  /* network order */
 	rte_be16_t port;   /* network order; 0 = every port */
 	/* The largest MSS a SYN to it may announce, host order; 0: any. */
@@ -93,6 +94,21 @@ struct dplb_vip_entry {
 	const struct dplb_vip_config *config;
 };
 
+/*
+ * Which VIP a fragment without ports belongs to, by destination address and
+ * protocol alone (dplb_state_fragment_vip): the index of the one VIP
+ * serving them when its fragments follow, else one of these.
+ */
+#define DPLB_FRAGMENT_VIP_NONE (-1)    /* no VIP has this address and protocol */
+#define DPLB_FRAGMENT_VIP_SEVERAL (-2) /* several do, and one at least follows */
+#define DPLB_FRAGMENT_VIP_DROPPED (-3) /* every VIP of them drops fragments */
+
+struct dplb_fragment_vip {
+	uint32_t address; /* network order; 0: an empty slot */
+	uint8_t protocol;
+	int32_t index; /* into vips, or DPLB_FRAGMENT_VIP_* */
+};
+
 struct dplb_shared_config;
 
 struct dplb_state {
@@ -108,6 +124,9 @@ struct dplb_state {
 	 * this address a VIP's?" in a probe or two (ping, source checks). */
 	uint32_t vip_address_mask;
 	uint32_t *vip_addresses;
+	/* Open-addressed (address, protocol) -> dplb_state_fragment_vip. */
+	uint32_t fragment_vip_mask;
+	struct dplb_fragment_vip *fragment_vips;
 	/* Indexed by backend id; backend_id_limit long. */
 	uint32_t backend_id_limit;
 	struct dplb_backend_entry *backends;
@@ -250,6 +269,28 @@ static inline const struct dplb_vip_entry *dplb_state_probe_vip(const struct dpl
 		if (vip->address == address && vip->port == port && vip->protocol == protocol)
 			return vip;
 		slot = (slot + 1) & state->vip_slot_mask;
+	}
+}
+
+/*
+ * The VIP a fragment to address over protocol (network order) belongs to
+ * when its port is unknown: an index into state->vips when exactly one VIP
+ * serves them and follows fragments, else DPLB_FRAGMENT_VIP_NONE, _SEVERAL
+ * or _DROPPED.
+ */
+static inline int32_t dplb_state_fragment_vip(const struct dplb_state *state, uint32_t address,
+					      uint8_t protocol)
+{
+	uint32_t slot = dplb_vip_slot_hash(address, 0, protocol) & state->fragment_vip_mask;
+
+	for (;;) {
+		const struct dplb_fragment_vip *found = &state->fragment_vips[slot];
+
+		if (found->address == 0)
+			return DPLB_FRAGMENT_VIP_NONE;
+		if (found->address == address && found->protocol == protocol)
+			return found->index;
+		slot = (slot + 1) & state->fragment_vip_mask;
 	}
 }
 

@@ -33,7 +33,15 @@
 	X(BAD_IHL, "bad_ihl", "IPv4 header length below 20 bytes or beyond the total length")      \
 	X(BAD_LENGTH, "bad_length", "IPv4 total length disagrees with the frame")                  \
 	X(BAD_CHECKSUM, "bad_checksum", "IPv4 header checksum is wrong")                           \
-	X(FRAGMENT, "fragment", "IPv4 fragment")                                                   \
+	X(FRAGMENT, "fragment", "IPv4 fragment for a VIP with fragments = drop, or of ICMP")       \
+	X(BAD_FRAGMENT, "bad_fragment",                                                            \
+	  "IPv4 fragment no valid datagram has: past 65535 bytes, not the last yet not a "         \
+	  "multiple of 8 bytes, or a TCP fragment at offset 8 (overlapping the TCP header)")       \
+	X(SHORT_FIRST_FRAGMENT, "short_first_fragment",                                            \
+	  "first fragment too short to carry the whole TCP header or the UDP header")              \
+	X(FRAGMENT_UNPLACED, "fragment_unplaced",                                                  \
+	  "fragment whose first was not seen (held too long, or no room to hold it) for an "       \
+	  "address and protocol several VIPs share: no port tells which VIP it is for")            \
 	X(BAD_L4, "bad_l4", "TCP/UDP header truncated or malformed")                               \
 	X(UNSUPPORTED_PROTOCOL, "unsupported_protocol", "IP protocol dplb does not serve")         \
 	X(ICMP_UNHANDLED, "icmp_unhandled",                                                        \
@@ -116,6 +124,21 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	  "(rate_limit_action = stateless)")                                                       \
 	X(mss_clamped, DPLB_COUNTER,                                                               \
 	  "TCP SYNs to a VIP whose MSS option was lowered to the VIP's mss_clamp")                 \
+	X(fragments_first, DPLB_COUNTER,                                                           \
+	  "First fragments (offset 0) of IPv4 datagrams scheduled and remembered in the "          \
+	  "fragment cache")                                                                        \
+	X(fragments_followed, DPLB_COUNTER,                                                        \
+	  "Later fragments sent to the backend of their datagram's first fragment, found in the "  \
+	  "fragment cache")                                                                        \
+	X(fragments_held, DPLB_COUNTER,                                                            \
+	  "Later fragments that arrived before their first and were held for it")                  \
+	X(fragments_released, DPLB_COUNTER,                                                        \
+	  "Held fragments sent to their first fragment's backend once it arrived")                 \
+	X(fragments_hashed, DPLB_COUNTER,                                                          \
+	  "Later fragments sent by a hash of source, destination and protocol: their first did "   \
+	  "not come in time, the hold was full, or its backend no longer takes flows")             \
+	X(fragment_cache_evictions, DPLB_COUNTER,                                                  \
+	  "Fragment cache entries overwritten while still live, to remember a newer datagram")     \
 	X(loops, DPLB_PER_WORKER, "Iterations of the worker loop")                                 \
 	X(busy_loops, DPLB_PER_WORKER, "Iterations of the worker loop that received packets")      \
 	X(flows_active, DPLB_GAUGE, "Flows in this worker's flow table")                           \

@@ -5,15 +5,16 @@
  * Every field is read only after the bytes under it are known to be in the
  * first segment, so a truncated or lying frame is classified, never
  * over-read. Packets dplb would not forward unchanged are rejected here with
- * a drop reason: fragments are refused on purpose, since an L4 load
- * balancer cannot hash a fragment without its first piece. IPv4 options
- * are not: the parser needs only the header's length (ip_header_len), and
- * the whole header travels to the backend inside the tunnel, as the client
- * sent it.
+ * a drop reason. IPv4 options are not: the parser needs only the
+ * header's length (ip_header_len), and the whole header travels to the
+ * backend inside the tunnel, as the client sent it. Fragments are told
+ * apart (DPLB_PARSED_FRAGMENT) and checked for what the worker needs of
+ * them: the ports in a first fragment, a place within 65535 bytes in any.
  */
 #ifndef DPLB_PACKET_PARSE_H
 #define DPLB_PACKET_PARSE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rte_byteorder.h>
@@ -30,6 +31,8 @@ enum dplb_parse_result {
 	DPLB_PARSED_ICMP, /* IPv4 ICMP, IP header validated */
 	DPLB_PARSED_ARP,  /* for the management lcore */
 	DPLB_PARSED_DROP, /* see drop_reason */
+	/* An IPv4 TCP or UDP fragment: see dplb_parse_fragment. */
+	DPLB_PARSED_FRAGMENT,
 };
 
 struct dplb_packet_info {
@@ -58,9 +61,79 @@ static inline enum dplb_parse_result dplb_parse_drop(struct dplb_packet_info *in
 }
 
 /*
+ * The rest of dplb_parse_packet for a fragment (MF set or an offset), whose
+ * IP header is valid (info->ip, ip_len, ip_header_len set); available and
+ * packet_len as there. A first fragment (offset 0) must carry the whole TCP
+ * header or the UDP header: its ports and flags are filled in as for a
+ * whole packet (the UDP length is the datagram's, beyond this fragment).
+ * Later fragments carry no ports: 0. Returns DPLB_PARSED_FRAGMENT, the mbuf
+ * trimmed of Ethernet padding, or a drop.
+ */
+static inline enum dplb_parse_result dplb_parse_fragment(struct rte_mbuf *m,
+							 struct dplb_packet_info *info,
+							 uint16_t available, uint32_t packet_len)
+{
+	const struct rte_ipv4_hdr *ip = info->ip;
+	const uint16_t header_len = info->ip_header_len;
+	const uint16_t field = rte_be_to_cpu_16(ip->fragment_offset);
+	const uint32_t offset = (uint32_t)(field & RTE_IPV4_HDR_OFFSET_MASK) * 8;
+	const uint16_t data_len = info->ip_len - header_len;
+	const bool more = field & RTE_IPV4_HDR_MF_FLAG;
+
+	if (ip->next_proto_id != IPPROTO_TCP && ip->next_proto_id != IPPROTO_UDP)
+		return dplb_parse_drop(info, ip->next_proto_id == IPPROTO_ICMP
+						     ? DPLB_DROP_FRAGMENT
+						     : DPLB_DROP_UNSUPPORTED_PROTOCOL);
+	/* Reassembled, it would be longer than an IP packet can be (the
+	 * ping-of-death shape), or it has a hole or no data where the next
+	 * fragment must start (RFC 791: all but the last are multiples of 8).
+	 * A TCP fragment at offset 8 would rewrite the TCP header's flags
+	 * under a first fragment that passed filters (RFC 1858). */
+	if (unlikely(offset + info->ip_len > 65535 || (more && (data_len == 0 || data_len % 8)) ||
+		     (offset == 8 && ip->next_proto_id == IPPROTO_TCP)))
+		return dplb_parse_drop(info, DPLB_DROP_BAD_FRAGMENT);
+	if (offset != 0) {
+		info->src_port = 0;
+		info->dst_port = 0;
+		info->tcp_flags = 0;
+	} else {
+		const uint16_t l4_in_segment = RTE_MIN(info->ip_len, available) - header_len;
+		const uint8_t *l4 = (const uint8_t *)ip + header_len;
+
+		if (ip->next_proto_id == IPPROTO_TCP) {
+			const struct rte_tcp_hdr *tcp = (const struct rte_tcp_hdr *)l4;
+
+			if (l4_in_segment < sizeof(*tcp))
+				return dplb_parse_drop(info, DPLB_DROP_SHORT_FIRST_FRAGMENT);
+			const uint16_t data_off = (tcp->data_off >> 4) * 4;
+			if (data_off < sizeof(*tcp))
+				return dplb_parse_drop(info, DPLB_DROP_BAD_L4);
+			if (data_off > l4_in_segment)
+				return dplb_parse_drop(info, DPLB_DROP_SHORT_FIRST_FRAGMENT);
+			info->tcp_flags = tcp->tcp_flags;
+			info->src_port = tcp->src_port;
+			info->dst_port = tcp->dst_port;
+		} else {
+			const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)l4;
+
+			if (l4_in_segment < sizeof(*udp))
+				return dplb_parse_drop(info, DPLB_DROP_SHORT_FIRST_FRAGMENT);
+			if (rte_be_to_cpu_16(udp->dgram_len) < sizeof(*udp))
+				return dplb_parse_drop(info, DPLB_DROP_BAD_L4);
+			info->tcp_flags = 0;
+			info->src_port = udp->src_port;
+			info->dst_port = udp->dst_port;
+		}
+	}
+	if (info->ip_len < packet_len && rte_pktmbuf_trim(m, packet_len - info->ip_len) != 0)
+		return dplb_parse_drop(info, DPLB_DROP_BAD_LENGTH);
+	return DPLB_PARSED_FRAGMENT;
+}
+
+/*
  * Parse m. On DPLB_PARSED_L4 the mbuf is also trimmed of Ethernet padding
- * beyond the IP packet, so that encapsulation adds to the real length.
- * Runs on workers; touches only m.
+ * beyond the IP packet, so that encapsulation adds to the real length (and
+ * on DPLB_PARSED_FRAGMENT). Runs on workers; touches only m.
  */
 static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 						       struct dplb_packet_info *info)
@@ -112,8 +185,6 @@ static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 		return dplb_parse_drop(info, DPLB_DROP_BAD_IHL);
 	if (unlikely(available < header_len))
 		return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
-	if (unlikely(ip->fragment_offset & DPLB_IPV4_FRAGMENT_MASK))
-		return dplb_parse_drop(info, DPLB_DROP_FRAGMENT);
 	/* A correct header, options included, sums to 0xffff with its
 	 * checksum field. Trust the NIC when it has already checked. A header
 	 * without options, nearly every one, is summed at a constant length,
@@ -130,6 +201,10 @@ static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 	info->ip = ip;
 	info->ip_len = ip_len;
 	info->ip_header_len = (uint8_t)header_len;
+	/* Fragments are rare: one test here keeps them off the path of whole
+	 * packets. */
+	if (unlikely(ip->fragment_offset & DPLB_IPV4_FRAGMENT_MASK))
+		return dplb_parse_fragment(m, info, available, packet_len);
 
 	const uint16_t l4_len = ip_len - header_len;
 	const uint16_t l4_in_segment = RTE_MIN(ip_len, available) - header_len;

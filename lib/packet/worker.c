@@ -5,6 +5,8 @@
  *   schedule on a miss (within the VIP's new-flow rate) -> a SYN's MSS
  *   clamped -> encapsulate -> Ethernet rewrite -> buffered tx
  *
+ * IPv4 fragments leave that path at parse for handle_fragment (below).
+ *
  * Everything here runs on one worker and writes only that worker's state.
  */
 #include <errno.h>
@@ -18,6 +20,7 @@
 
 #include "packet/arp.h"
 #include "packet/encap.h"
+#include "packet/fragment_cache.h"
 #include "packet/icmp.h"
 #include "packet/maglev.h"
 #include "packet/packet_parse.h"
@@ -32,6 +35,45 @@
  * VIP says table_full = drop (never a backend id, MAGLEV_NO_BACKEND nor
  * DPLB_NEW_FLOW_DROPPED). */
 #define DPLB_TABLE_FULL_DROPPED (UINT32_MAX - 2)
+
+/* The fragment cache and hold queue, on socket. */
+static int init_fragments(struct dplb_worker *worker, int socket)
+{
+	void *cache = rte_malloc_socket("dplb_fragment_cache",
+					dplb_fragment_cache_size(DPLB_FRAGMENT_CACHE_ENTRIES),
+					RTE_CACHE_LINE_SIZE, socket);
+	void *hold = rte_malloc_socket("dplb_fragment_hold",
+				       dplb_fragment_hold_size(DPLB_FRAGMENT_HOLD_PACKETS),
+				       RTE_CACHE_LINE_SIZE, socket);
+
+	if (cache == NULL || hold == NULL) {
+		rte_free(cache);
+		rte_free(hold);
+		return -ENOMEM;
+	}
+	dplb_fragment_cache_init(&worker->fragment_cache, cache, DPLB_FRAGMENT_CACHE_ENTRIES,
+				 rte_rand(), worker->tsc_hz * DPLB_FRAGMENT_TIMEOUT_MS / 1000);
+	dplb_fragment_hold_init(&worker->fragment_hold, hold, DPLB_FRAGMENT_HOLD_PACKETS);
+	worker->fragment_hold_tsc = worker->tsc_hz * DPLB_FRAGMENT_HOLD_MS / 1000;
+	return 0;
+}
+
+/* Free the fragment memory and whatever is still held. */
+static void fini_fragments(struct dplb_worker *worker)
+{
+	struct dplb_fragment_hold *hold = &worker->fragment_hold;
+	void *packets[DPLB_FRAGMENT_HOLD_PACKETS];
+	uint32_t count;
+
+	if (hold->slots != NULL)
+		while ((count = dplb_fragment_hold_expire(hold, UINT64_MAX, packets,
+							  RTE_DIM(packets))) > 0)
+			rte_pktmbuf_free_bulk((struct rte_mbuf **)packets, count);
+	rte_free(worker->fragment_cache.entries);
+	rte_free(hold->slots);
+	memset(&worker->fragment_cache, 0, sizeof(worker->fragment_cache));
+	memset(hold, 0, sizeof(*hold));
+}
 
 int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
 		     uint16_t port_count, uint32_t flow_capacity, int socket)
@@ -67,6 +109,8 @@ int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t 
 	if (worker->counters.vip == NULL || worker->counters.backend == NULL ||
 	    worker->counters.vip_protection == NULL)
 		goto nomem;
+	if (init_fragments(worker, socket) != 0)
+		goto nomem;
 	for (uint16_t p = 0; p < port_count; p++) {
 		worker->port_ids[p] = port_ids[p];
 		if (rte_eth_dev_is_valid_port(port_ids[p]))
@@ -88,6 +132,7 @@ void dplb_worker_fini(struct dplb_worker *worker)
 	worker->counters.vip_protection = NULL;
 	rte_free(worker->flows.buckets);
 	memset(&worker->flows, 0, sizeof(worker->flows));
+	fini_fragments(worker);
 }
 
 static inline void drop_packet(struct dplb_worker *worker, struct rte_mbuf *m,
@@ -667,6 +712,295 @@ static void handle_icmp(struct dplb_worker *worker, const struct dplb_state *sta
 	send_back(worker, port_slot, m);
 }
 
+/*
+ * IPv4 fragments (per VIP: fragments = follow | drop).
+ *
+ * Only a datagram's first fragment (offset 0) carries the ports. It is
+ * scheduled as any packet of its flow (flow table, the VIP's scheduler),
+ * and the worker remembers where it went in its fragment cache, keyed by
+ * (source, destination, protocol, IP id). Later fragments look their
+ * datagram up there and follow it to the same backend; those that come
+ * before their first are held (fragment_hold) and sent once it arrives.
+ * What the cache cannot place (the hold is full, a held fragment's first
+ * never came, its backend no longer takes flows) goes by a hash of
+ * (source, destination, protocol) over the VIP's Maglev table: every
+ * fragment of a datagram gets the same backend that way, if not always
+ * its first's (source-hash VIPs: always, as they hash the source alone).
+ * Without ports the VIP is known by destination address and protocol only,
+ * so that fallback serves an address and protocol with exactly one VIP
+ * (dplb_state_fragment_vip); with several, such fragments are dropped
+ * (fragment_unplaced).
+ *
+ * One worker sees every fragment of a datagram: NICs' RSS hashes
+ * fragments, the first included, by the IP addresses only (it cannot see
+ * ports in all of them), and dplb asks for IP hashing (RTE_ETH_RSS_IP,
+ * which includes fragments), so the per-worker cache needs no sharing.
+ *
+ * Fragments are tunnelled whole, each one a packet of its own: the
+ * backend's kernel reassembles. They are handled as stage 1 meets them,
+ * outside the burst's bulk flow lookup (they are rare, and this keeps the
+ * path of whole packets as it is), so a first fragment may leave before
+ * whole packets that came just ahead of it in the same burst.
+ */
+
+/* Send fragment m of vip to backend_id as its flow's key says (GUE's
+ * source port), counted as the backend's traffic. */
+static void forward_fragment(struct dplb_worker *worker, const struct dplb_state *state,
+			     uint16_t port_slot, struct rte_mbuf *m, struct dplb_packet_info *info,
+			     const struct dplb_vip_entry *vip, uint32_t backend_id,
+			     const struct dplb_flow_key *key)
+{
+	if (backend_id != MAGLEV_NO_BACKEND) {
+		worker->counters.backend[backend_id].packets_in++;
+		worker->counters.backend[backend_id].bytes_in += info->ip_len;
+	}
+	forward_packet(worker, state, port_slot, m, info, vip, backend_id, key);
+}
+
+/* Count a fragment as vip's and check its source against the VIP's lists;
+ * false when it was dropped. */
+static bool admit_fragment(struct dplb_worker *worker, struct rte_mbuf *m,
+			   const struct dplb_packet_info *info, const struct dplb_vip_entry *vip)
+{
+	worker->counters.vip[vip->id].packets_in++;
+	worker->counters.vip[vip->id].bytes_in += info->ip_len;
+	if (unlikely(!dplb_protect_check_source(&worker->counters, &vip->protection, vip->id,
+						info->ip->src_addr))) {
+		drop_packet(worker, m, DPLB_DROP_ACL_DENIED);
+		return false;
+	}
+	return true;
+}
+
+/* A later fragment the cache cannot place: by the 3-tuple hash when one
+ * VIP alone serves its address and protocol, else dropped. */
+static void send_fragment_hashed(struct dplb_worker *worker, const struct dplb_state *state,
+				 uint16_t port_slot, struct rte_mbuf *m,
+				 struct dplb_packet_info *info)
+{
+	const struct rte_ipv4_hdr *ip = info->ip;
+	const int32_t only = dplb_state_fragment_vip(state, ip->dst_addr, ip->next_proto_id);
+	struct dplb_flow_key key;
+
+	if (only == DPLB_FRAGMENT_VIP_NONE) { /* the VIP went while it was held */
+		pass_to_kernel(worker, state, m, ip->dst_addr, DPLB_DROP_NOT_FOR_VIP);
+		return;
+	}
+	if (only < 0) {
+		drop_packet(worker, m,
+			    only == DPLB_FRAGMENT_VIP_DROPPED ? DPLB_DROP_FRAGMENT
+							      : DPLB_DROP_FRAGMENT_UNPLACED);
+		return;
+	}
+	const struct dplb_vip_entry *vip = &state->vips[only];
+
+	if (!admit_fragment(worker, m, info, vip))
+		return;
+	/* The ports left at zero: the same key for every fragment. */
+	dplb_flow_key_set(&key, ip->src_addr, ip->dst_addr, 0, 0, ip->next_proto_id);
+	worker->counters.fragments_hashed++;
+	forward_fragment(worker, state, port_slot, m, info, vip,
+			 dplb_hash_pick(vip, &key, dplb_flow_hash(&key)), &key);
+}
+
+/* A fragment out of the hold: the port slot it came in on (kept in
+ * m->port meanwhile; the driver's port id is put back for the exception
+ * path), and its info parsed again (it was valid, and nothing changed it).
+ * False when it was dropped. */
+static inline bool unhold_fragment(struct dplb_worker *worker, struct rte_mbuf *m,
+				   struct dplb_packet_info *info, uint16_t *port_slot)
+{
+	*port_slot = m->port;
+	m->port = worker->port_ids[*port_slot];
+	if (unlikely(dplb_parse_packet(m, info) != DPLB_PARSED_FRAGMENT)) {
+		drop_packet(worker, m, DPLB_DROP_BAD_FRAGMENT);
+		return false;
+	}
+	return true;
+}
+
+/* Send the held fragments of fragment_key's datagram after their first,
+ * which went to backend_id of vip with the 5-tuple key. */
+static void release_held_fragments(struct dplb_worker *worker, const struct dplb_state *state,
+				   const struct dplb_fragment_key *fragment_key,
+				   const struct dplb_vip_entry *vip, uint32_t backend_id,
+				   const struct dplb_flow_key *key)
+{
+	void *held[DPLB_FRAGMENT_HOLD_PACKETS];
+	const uint32_t count =
+		dplb_fragment_hold_take(&worker->fragment_hold, fragment_key, held, RTE_DIM(held));
+
+	for (uint32_t i = 0; i < count; i++) {
+		struct rte_mbuf *m = held[i];
+		struct dplb_packet_info info;
+		uint16_t port_slot;
+
+		if (!unhold_fragment(worker, m, &info, &port_slot) ||
+		    !admit_fragment(worker, m, &info, vip))
+			continue;
+		worker->counters.fragments_released++;
+		forward_fragment(worker, state, port_slot, m, &info, vip, backend_id, key);
+	}
+}
+
+/* Send held fragments whose first did not come by now, by the hash. */
+static void release_expired_fragments(struct dplb_worker *worker, uint64_t now)
+{
+	const struct dplb_state *state = dplb_current_state(worker->publisher);
+	void *held[DPLB_BURST];
+	uint32_t count;
+
+	while ((count = dplb_fragment_hold_expire(&worker->fragment_hold, now, held,
+						  RTE_DIM(held))) > 0) {
+		for (uint32_t i = 0; i < count; i++) {
+			struct rte_mbuf *m = held[i];
+			struct dplb_packet_info info;
+			uint16_t port_slot;
+
+			if (unhold_fragment(worker, m, &info, &port_slot))
+				send_fragment_hashed(worker, state, port_slot, m, &info);
+		}
+	}
+}
+
+/* A first fragment: scheduled as its flow's packets are, remembered, and
+ * followed by the fragments held for it. */
+static void handle_first_fragment(struct dplb_worker *worker, const struct dplb_state *state,
+				  uint16_t port_slot, struct rte_mbuf *m,
+				  struct dplb_packet_info *info)
+{
+	const struct rte_ipv4_hdr *ip = info->ip;
+	const struct dplb_vip_entry *vip =
+		dplb_state_find_vip(state, ip->dst_addr, info->dst_port, ip->next_proto_id);
+
+	if (vip == NULL) {
+		pass_to_kernel(worker, state, m, ip->dst_addr, DPLB_DROP_NOT_FOR_VIP);
+		return;
+	}
+	if (!admit_fragment(worker, m, info, vip))
+		return;
+	if (vip->fragments == DPLB_FRAGMENTS_DROP) {
+		drop_packet(worker, m, DPLB_DROP_FRAGMENT);
+		return;
+	}
+	struct dplb_flow_key key;
+	struct dplb_flow_probe probe;
+	struct dplb_flow_ref ref;
+	struct dplb_fragment_key fragment_key;
+
+	dplb_flow_key_set(&key, ip->src_addr, ip->dst_addr, info->src_port, info->dst_port,
+			  ip->next_proto_id);
+	dplb_fragment_key_ipv4(&fragment_key, ip->src_addr, ip->dst_addr, ip->packet_id,
+			       ip->next_proto_id);
+	dplb_flow_table_prepare(&worker->flows, &probe,
+				dplb_flow_client(ip->src_addr, info->src_port, info->dst_port),
+				vip->id);
+	const bool found = dplb_flow_table_find(&worker->flows, &probe, &ref);
+	const uint32_t backend_id =
+		resolve_backend(worker, state, vip, &key, info->tcp_flags, &probe, found, &ref);
+
+	if (unlikely(backend_id == DPLB_NEW_FLOW_DROPPED ||
+		     backend_id == DPLB_TABLE_FULL_DROPPED)) {
+		drop_packet(worker, m,
+			    backend_id == DPLB_NEW_FLOW_DROPPED ? DPLB_DROP_RATE_LIMITED
+								: DPLB_DROP_TABLE_FULL);
+		return;
+	}
+	worker->counters.fragments_first++;
+	if (backend_id != MAGLEV_NO_BACKEND) {
+		const struct dplb_fragment_place place = { .vip_id = vip->id,
+							   .backend_id = (uint16_t)backend_id,
+							   .src_port = info->src_port,
+							   .dst_port = info->dst_port };
+
+		if (dplb_fragment_cache_add(&worker->fragment_cache, &fragment_key, &place,
+					    rte_rdtsc()) == DPLB_FRAGMENT_EVICTED)
+			worker->counters.fragment_cache_evictions++;
+	}
+	forward_fragment(worker, state, port_slot, m, info, vip, backend_id, &key);
+	if (backend_id != MAGLEV_NO_BACKEND && worker->fragment_hold.count != 0)
+		release_held_fragments(worker, state, &fragment_key, vip, backend_id, &key);
+}
+
+/* A later fragment whose first went to place: follow it there. False when
+ * that place no longer holds (the VIP or its backend changed since). */
+static bool follow_first_fragment(struct dplb_worker *worker, const struct dplb_state *state,
+				  uint16_t port_slot, struct rte_mbuf *m,
+				  struct dplb_packet_info *info,
+				  const struct dplb_fragment_place *place)
+{
+	const struct rte_ipv4_hdr *ip = info->ip;
+	const struct dplb_vip_entry *vip =
+		dplb_state_find_vip(state, ip->dst_addr, place->dst_port, ip->next_proto_id);
+	struct dplb_flow_key key;
+
+	if (vip == NULL || vip->id != place->vip_id || vip->fragments != DPLB_FRAGMENTS_FOLLOW ||
+	    !backend_keeps_flows(&state->backends[place->backend_id], vip->id))
+		return false;
+	if (!admit_fragment(worker, m, info, vip))
+		return true;
+	dplb_flow_key_set(&key, ip->src_addr, ip->dst_addr, place->src_port, place->dst_port,
+			  ip->next_proto_id);
+	worker->counters.fragments_followed++;
+	forward_fragment(worker, state, port_slot, m, info, vip, place->backend_id, &key);
+	return true;
+}
+
+/* A fragment other than the first: after its first, held for it, or by
+ * the hash. */
+static void handle_later_fragment(struct dplb_worker *worker, const struct dplb_state *state,
+				  uint16_t port_slot, struct rte_mbuf *m,
+				  struct dplb_packet_info *info)
+{
+	const struct rte_ipv4_hdr *ip = info->ip;
+	const int32_t only = dplb_state_fragment_vip(state, ip->dst_addr, ip->next_proto_id);
+	struct dplb_fragment_key fragment_key;
+	const uint64_t now = rte_rdtsc();
+
+	if (only == DPLB_FRAGMENT_VIP_NONE) {
+		pass_to_kernel(worker, state, m, ip->dst_addr, DPLB_DROP_NOT_FOR_VIP);
+		return;
+	}
+	if (only == DPLB_FRAGMENT_VIP_DROPPED) {
+		drop_packet(worker, m, DPLB_DROP_FRAGMENT);
+		return;
+	}
+	dplb_fragment_key_ipv4(&fragment_key, ip->src_addr, ip->dst_addr, ip->packet_id,
+			       ip->next_proto_id);
+	const struct dplb_fragment_place *place =
+		dplb_fragment_cache_find(&worker->fragment_cache, &fragment_key, now);
+
+	if (place != NULL) {
+		if (!follow_first_fragment(worker, state, port_slot, m, info, place))
+			send_fragment_hashed(worker, state, port_slot, m, info);
+		return;
+	}
+	const uint16_t port_id = m->port;
+
+	m->port = port_slot;
+	if (dplb_fragment_hold_put(&worker->fragment_hold, &fragment_key, m,
+				   now + worker->fragment_hold_tsc)) {
+		worker->counters.fragments_held++;
+		return;
+	}
+	m->port = port_id;
+	send_fragment_hashed(worker, state, port_slot, m, info);
+}
+
+/* Stage 1's door for fragments (DPLB_PARSED_FRAGMENT). */
+static void handle_fragment(struct dplb_worker *worker, const struct dplb_state *state,
+			    uint16_t port_slot, struct rte_mbuf *m, struct dplb_packet_info *info)
+{
+	if (unlikely(bad_source(state, info->ip->src_addr))) {
+		drop_packet(worker, m, DPLB_DROP_BAD_SOURCE);
+		return;
+	}
+	if (info->ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK))
+		handle_later_fragment(worker, state, port_slot, m, info);
+	else
+		handle_first_fragment(worker, state, port_slot, m, info);
+}
+
 void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_state *state,
 			       uint16_t port_slot, struct rte_mbuf **packets, uint16_t count)
 {
@@ -712,6 +1046,9 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 			continue;
 		case DPLB_PARSED_ICMP:
 			handle_icmp(worker, state, port_slot, m, pi);
+			continue;
+		case DPLB_PARSED_FRAGMENT:
+			handle_fragment(worker, state, port_slot, m, pi);
 			continue;
 		case DPLB_PARSED_DROP:
 			drop_packet(worker, m, (enum dplb_drop_reason)pi->drop_reason);
@@ -871,6 +1208,8 @@ void dplb_worker_end_iteration(struct dplb_worker *worker, uint64_t tsc, bool bu
 			worker->start_tsc + (uint64_t)(worker->now + 1) * worker->tsc_hz;
 	}
 	send_from_management(worker);
+	if (unlikely(worker->fragment_hold.count != 0))
+		release_expired_fragments(worker, tsc);
 	/* Under load, bursts fill and go out by themselves; what is left waits
 	 * a little for company, unless nothing more is coming. */
 	if (!busy || tsc >= worker->next_drain_tsc) {
@@ -910,6 +1249,9 @@ int dplb_worker_main(void *arg)
 		}
 		dplb_worker_end_iteration(worker, rte_rdtsc(), busy);
 	}
+	/* Held fragments go out rather than wait for a first that will not
+	 * be read. */
+	release_expired_fragments(worker, UINT64_MAX);
 	dplb_worker_flush_tx(worker);
 	rte_rcu_qsbr_thread_offline(worker->rcu, worker->index);
 	rte_rcu_qsbr_thread_unregister(worker->rcu, worker->index);

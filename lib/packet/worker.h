@@ -19,6 +19,7 @@
 #include "packet/counters.h"
 #include "packet/flow_key.h"
 #include "packet/flow_table.h"
+#include "packet/fragment_cache.h"
 
 #define DPLB_BURST 32
 /* How many flow-table buckets the ageing walk visits per slice. */
@@ -28,6 +29,26 @@
 #define DPLB_TX_DRAIN_US 100
 /* ICMP "fragmentation needed" a worker may send per second. */
 #define DPLB_FRAG_NEEDED_PER_SECOND 1000
+
+/*
+ * IPv4 fragments (worker.c, packet/fragment_cache.h). A datagram's
+ * fragments leave the sender back to back and arrive within milliseconds
+ * of each other, reordered at worst by paths of different lengths (routers
+ * that hash the ports put a first fragment and the port-less rest on
+ * different ECMP paths). So where a first fragment went is remembered for
+ * 2 s: far more than any such spread, short enough that an entry is gone
+ * long before a busy sender's 16-bit IP id comes round again, and that
+ * 4096 entries (256 KiB a worker) hold every datagram of 2048 a second
+ * before the oldest are overwritten (then usually long past their use).
+ * A fragment that comes before its first waits for it at most 100 ms
+ * (enough for ECMP path skew and for senders that send the last fragment
+ * first, little added delay for one whose first never comes), 64 of them
+ * at most a worker: mbufs the pool's spare covers.
+ */
+#define DPLB_FRAGMENT_CACHE_ENTRIES 4096
+#define DPLB_FRAGMENT_TIMEOUT_MS 2000
+#define DPLB_FRAGMENT_HOLD_PACKETS 64
+#define DPLB_FRAGMENT_HOLD_MS 100
 
 /* A TX buffer's slot: what its packet counts once the driver has taken it. */
 struct dplb_tx_slot {
@@ -84,6 +105,12 @@ struct dplb_worker {
 	uint32_t stateless_second[DPLB_MAX_VIP_IDS];
 	/* This worker's share of each VIP's new_flow_rate (packet/protect.h). */
 	struct dplb_token_bucket new_flow_buckets[DPLB_MAX_VIP_IDS];
+	/* Where each fragmented datagram's first fragment went, and later
+	 * fragments waiting for their first (mbufs, m->port their port slot);
+	 * timeouts in TSC cycles. */
+	struct dplb_fragment_cache fragment_cache;
+	struct dplb_fragment_hold fragment_hold;
+	uint64_t fragment_hold_tsc;
 	uint16_t next_packet_id;     /* outer IP id of non-DF packets */
 	uint32_t frag_needed_second; /* rate limit of ICMP "frag needed" */
 	uint32_t frag_needed_sent_this_second;
