@@ -303,9 +303,12 @@ static void flush(void)
 		rte_pktmbuf_free(frame);
 }
 
+/* Fragments held for a first fragment that did not come go out at the
+ * end of each burst, as a loop iteration would send them in time. */
 static void run_burst(const struct dplb_state *state, struct rte_mbuf **burst, uint16_t count)
 {
 	dplb_worker_process_burst(worker, state, 0, burst, count);
+	dplb_worker_release_fragments(worker, state, UINT64_MAX);
 	flush();
 }
 
@@ -353,6 +356,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	worker->next_packet_id = 0;
 	memset(worker->round_robin_cursor, 0, sizeof(worker->round_robin_cursor));
 	memset(worker->stateless_second, 0, sizeof(worker->stateless_second));
+	dplb_fragment_cache_init(&worker->fragment_cache, worker->fragment_cache.entries,
+				 DPLB_FRAGMENT_CACHE_ENTRIES, worker->fragment_cache.seed,
+				 worker->fragment_cache.timeout);
 
 	for (uint32_t first = 0; first < preamble; first += DPLB_BURST) {
 		uint16_t n = 0;

@@ -843,14 +843,13 @@ static void release_held_fragments(struct dplb_worker *worker, const struct dplb
 	}
 }
 
-/* Send held fragments whose first did not come by now, by the hash. */
-static void release_expired_fragments(struct dplb_worker *worker, uint64_t now)
+void dplb_worker_release_fragments(struct dplb_worker *worker, const struct dplb_state *state,
+				   uint64_t tsc)
 {
-	const struct dplb_state *state = dplb_current_state(worker->publisher);
 	void *held[DPLB_BURST];
 	uint32_t count;
 
-	while ((count = dplb_fragment_hold_expire(&worker->fragment_hold, now, held,
+	while ((count = dplb_fragment_hold_expire(&worker->fragment_hold, tsc, held,
 						  RTE_DIM(held))) > 0) {
 		for (uint32_t i = 0; i < count; i++) {
 			struct rte_mbuf *m = held[i];
@@ -1209,7 +1208,7 @@ void dplb_worker_end_iteration(struct dplb_worker *worker, uint64_t tsc, bool bu
 	}
 	send_from_management(worker);
 	if (unlikely(worker->fragment_hold.count != 0))
-		release_expired_fragments(worker, tsc);
+		dplb_worker_release_fragments(worker, dplb_current_state(worker->publisher), tsc);
 	/* Under load, bursts fill and go out by themselves; what is left waits
 	 * a little for company, unless nothing more is coming. */
 	if (!busy || tsc >= worker->next_drain_tsc) {
@@ -1251,7 +1250,7 @@ int dplb_worker_main(void *arg)
 	}
 	/* Held fragments go out rather than wait for a first that will not
 	 * be read. */
-	release_expired_fragments(worker, UINT64_MAX);
+	dplb_worker_release_fragments(worker, dplb_current_state(worker->publisher), UINT64_MAX);
 	dplb_worker_flush_tx(worker);
 	rte_rcu_qsbr_thread_offline(worker->rcu, worker->index);
 	rte_rcu_qsbr_thread_unregister(worker->rcu, worker->index);

@@ -131,6 +131,15 @@ void dplb_worker_fini(struct dplb_worker *worker);
 void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_state *state,
 			       uint16_t port_slot, struct rte_mbuf **packets, uint16_t count);
 
+/*
+ * Send the held fragments (those that came before their datagram's first)
+ * whose hold ended by tsc (rte_rdtsc(); UINT64_MAX: all of them) by the
+ * 3-tuple hash. Called by dplb_worker_end_iteration; exposed for tests and
+ * fuzzing that drive the pipeline without the loop. Worker lcore.
+ */
+void dplb_worker_release_fragments(struct dplb_worker *worker, const struct dplb_state *state,
+				   uint64_t tsc);
+
 /* Visit the next slice of the flow table and expire idle flows. */
 void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *state,
 			   uint32_t budget);

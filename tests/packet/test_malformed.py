@@ -60,10 +60,13 @@ MALFORMED = {
         Ether(raw(ETH / IP(dst=VIP, options=[b"\x01\x01\x01\x00"]) / TCP(dport=80))
               .replace(b"\x01\x01\x01\x00", b"\x01\x01\x01\x01")),
     ],
+    # TCP and UDP fragments are forwarded (test_fragments.py), ICMP ones not.
     "fragment": [
-        ETH / IP(dst=VIP, flags="MF") / TCP(dport=80),
-        ETH / IP(dst=VIP, frag=100) / Raw(b"x" * 16),
+        ETH / IP(dst=VIP, flags="MF", proto=1) / Raw(b"\x08" * 16),
+        ETH / IP(dst=VIP, frag=100, proto=1) / Raw(b"x" * 16),
     ],
+    # Not the last fragment, yet 20 bytes: not a multiple of 8.
+    "bad_fragment": [ETH / IP(dst=VIP, flags="MF") / TCP(dport=80)],
     "bad_l4": [
         ETH / IP(dst=VIP, proto=6) / Raw(b"\x00" * 10),                  # TCP header cut
         ETH / IP(dst=VIP) / TCP(dport=80, dataofs=4),                    # offset too small
