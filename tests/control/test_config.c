@@ -1576,3 +1576,41 @@ Test(config_mss_clamp, the_summary_says_it)
 			  "health none, 1 backend\n  backend 10.0.1.1");
 	dplb_config_free(c);
 }
+
+Test(config_fragments, follow_by_default_drop_when_asked_anything_else_refused)
+{
+	static const char base[] = "[dataplane]\naddress = 10.0.0.1\n\n"
+				   "[vip:web]\naddress = 10.0.0.100\nport = 80\n%s"
+				   "backend = 10.1.0.1\n";
+	static const struct {
+		const char *line;
+		int rc;
+		enum dplb_fragments want;
+	} cases[] = {
+		{ "", 0, DPLB_FRAGMENTS_FOLLOW },
+		{ "fragments = follow\n", 0, DPLB_FRAGMENTS_FOLLOW },
+		{ "fragments = drop\n", 0, DPLB_FRAGMENTS_DROP },
+		{ "fragments = reassemble\n", -EINVAL, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512];
+		struct dplb_config *c = NULL;
+		struct dplb_config_errors errs;
+		const int len = snprintf(text, sizeof(text), base, cases[i].line);
+		const int rc = dplb_config_load_text("frag.ini", text, (size_t)len, &c, &errs);
+
+		cr_assert_eq(rc, cases[i].rc, "%s", cases[i].line);
+		if (rc != 0) {
+			cr_assert_not_null(strstr(errs.messages[0], "frag.ini:7:"), "%s",
+					   errs.messages[0]);
+			cr_assert_not_null(strstr(errs.messages[0], "fragments"), "%s",
+					   errs.messages[0]);
+			continue;
+		}
+		cr_assert_eq(c->vips[0].fragments, cases[i].want, "%s", cases[i].line);
+		cr_assert_str_eq(dplb_fragments_name(c->vips[0].fragments),
+				 cases[i].want == DPLB_FRAGMENTS_DROP ? "drop" : "follow");
+		dplb_config_free(c);
+	}
+}

@@ -101,6 +101,74 @@ Test(state, find_vip_exact_port_then_wildcard_by_protocol)
 	dplb_state_free(state);
 }
 
+/* What dplb_state_fragment_vip says of address and protocol: a VIP's name
+ * or the name of the answer. */
+static const char *fragment_vip_name(const struct dplb_state *state, const char *address,
+				     uint8_t protocol)
+{
+	const int32_t index = dplb_state_fragment_vip(state, ip(address), protocol);
+
+	switch (index) {
+	case DPLB_FRAGMENT_VIP_NONE:
+		return "(none)";
+	case DPLB_FRAGMENT_VIP_SEVERAL:
+		return "(several)";
+	case DPLB_FRAGMENT_VIP_DROPPED:
+		return "(dropped)";
+	}
+	cr_assert(index >= 0 && (uint32_t)index < state->vip_count, "index %d", index);
+	cr_assert_eq(state->vips[index].fragments, DPLB_FRAGMENTS_FOLLOW);
+	return state->vips[index].config->name;
+}
+
+Test(state, fragments_without_ports_find_the_one_vip_of_their_address_and_protocol)
+{
+	static const char *const text =
+		"[dataplane]\naddress = 10.0.0.1\n\n"
+		/* 10.0.0.100: two TCP VIPs, one UDP VIP. */
+		"[vip:tcp80]\naddress = 10.0.0.100\nport = 80\nprotocol = tcp\nmaglev_size = 7\n"
+		"backend = 10.1.0.1\n\n"
+		"[vip:tcp443]\naddress = 10.0.0.100\nport = 443\nprotocol = tcp\n"
+		"maglev_size = 7\nfragments = drop\nbackend = 10.1.0.2\n\n"
+		"[vip:udp53]\naddress = 10.0.0.100\nport = 53\nprotocol = udp\nmaglev_size = 7\n"
+		"backend = 10.1.0.3\n\n"
+		/* 10.0.0.101: one VIP that drops fragments. */
+		"[vip:nofrag]\naddress = 10.0.0.101\nprotocol = udp\nmaglev_size = 7\n"
+		"fragments = drop\nbackend = 10.1.0.4\n\n"
+		/* 10.0.0.102: two VIPs, both dropping fragments. */
+		"[vip:d1]\naddress = 10.0.0.102\nport = 1\nprotocol = tcp\nmaglev_size = 7\n"
+		"fragments = drop\nbackend = 10.1.0.5\n\n"
+		"[vip:d2]\naddress = 10.0.0.102\nport = 2\nprotocol = tcp\nmaglev_size = 7\n"
+		"fragments = drop\nbackend = 10.1.0.6\n\n"
+		/* 10.0.0.103: one VIP on every port. */
+		"[vip:any]\naddress = 10.0.0.103\nprotocol = tcp\nmaglev_size = 7\n"
+		"backend = 10.1.0.7\n";
+	struct dplb_state *state = test_state_from_text(ids, text, 1);
+	static const struct {
+		const char *address;
+		uint8_t protocol;
+		const char *want;
+	} cases[] = {
+		{ "10.0.0.100", IPPROTO_TCP, "(several)" }, /* 80 or 443: no port to tell */
+		{ "10.0.0.100", IPPROTO_UDP, "udp53" },	    /* the one UDP VIP there */
+		{ "10.0.0.101", IPPROTO_UDP, "(dropped)" },
+		{ "10.0.0.101", IPPROTO_TCP, "(none)" },
+		{ "10.0.0.102", IPPROTO_TCP, "(dropped)" },
+		{ "10.0.0.103", IPPROTO_TCP, "any" },
+		{ "10.0.0.103", IPPROTO_UDP, "(none)" },
+		{ "10.0.0.1", IPPROTO_TCP, "(none)" }, /* our own address */
+		{ "10.0.0.104", IPPROTO_TCP, "(none)" },
+	};
+
+	for (uint32_t i = 0; i < RTE_DIM(cases); i++)
+		cr_expect_str_eq(fragment_vip_name(state, cases[i].address, cases[i].protocol),
+				 cases[i].want, "%s proto %u", cases[i].address, cases[i].protocol);
+	/* The setting reaches each VIP of the snapshot. */
+	for (uint32_t i = 0; i < state->vip_count; i++)
+		cr_expect_eq(state->vips[i].fragments, state->vips[i].config->fragments);
+	dplb_state_free(state);
+}
+
 Test(state, find_vip_among_many)
 {
 	/* Enough VIPs that the open-addressed index must probe past collisions. */
