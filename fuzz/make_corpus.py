@@ -79,6 +79,12 @@ def packet_seeds():
         "icmp-frag-needed-quoting-options": eth() / router / ICMP(type=3, code=4, nexthopmtu=1400)
         / IP(src="10.0.0.100", dst=CLIENT, options=[b"\x01\x01\x01\x00"])
         / TCP(sport=80, dport=40000, flags="A"),
+        # A datagram's first fragment (ports), and later ones (none).
+        "udp-first-fragment-dns": to("10.0.0.100", flags="MF", id=77)
+        / UDP(sport=5355, dport=53, len=1508) / Raw(b"f" * 16),
+        "udp-later-fragment-dns": to("10.0.0.100", frag=3, id=77, proto=17) / Raw(b"g" * 16),
+        "tcp-later-fragment-web": to("10.0.0.100", flags="MF", frag=100, proto=6)
+        / Raw(b"h" * 24),
     }
     # Header bytes: layout (0: one mbuf, N: split after N), plan, mbuf flags.
     seeds = {name: bytes([0, 0, 0]) + raw(frame) for name, frame in frames.items()}
