@@ -513,6 +513,7 @@ json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entr
 	put_string(o, "encap", dplb_encap_name(vc->encap));
 	put_u64(o, "maglev_size", vc->maglev_size);
 	put_u64(o, "mss_clamp", vc->mss_clamp);
+	put_string(o, "fragments", dplb_fragments_name(vc->fragments));
 	put_health_settings(o, vc, NULL);
 	put_protection_settings(o, vc, lists);
 	put_u64(o, "backend_count", vip->backend_count);

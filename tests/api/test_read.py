@@ -145,6 +145,7 @@ def test_vips_show_configuration_and_live_state(loaded):
     assert web["address"] == WEB and web["port"] == 80 and web["protocol"] == "tcp"
     assert web["scheduler"] == "maglev" and web["encap"] == "ipip"
     assert web["maglev_size"] == 65537 and web["health_check"] == "none"
+    assert web["fragments"] == "follow"
     assert web["backend_count"] == 3 and web["backends_up"] == 3
     assert [b["address"] for b in web["backends"]] == list(WEB_BACKENDS)
     total_weight = sum(WEB_BACKENDS.values())
