@@ -147,12 +147,22 @@ def running_testbed(prefix, tools=("ip", "ethtool"), static_neigh=False):
 # --------------------------------------------------------------------- dplb
 
 
+AF_PACKET_VDEV = "net_af_packet0,iface=eth0"
+# eth0 through libpcap. DPDK 22.11's net_af_packet joins a PACKET_FANOUT
+# group with PACKET_FANOUT_FLAG_DEFRAG, so the kernel reassembles IP
+# fragments before dplb sees them (and a datagram beyond its 2048-byte frame
+# slots arrives cut, dropped as bad_length); libpcap's socket has no fanout,
+# so dplb sees every fragment as the wire carries it, as with a NIC.
+# phy_mac: the port keeps eth0's MAC, as net_af_packet's does.
+PCAP_VDEV = "net_pcap0,iface=eth0,phy_mac=1"
+
+
 @contextlib.contextmanager
-def dplb_running(testbed, workdir, config, ready=None):
+def dplb_running(testbed, workdir, config, ready=None, vdev=None):
     """dplb started in the testbed with config (then ready(lb), if given);
     on exit stopped, and it must have exited 0 with its summary and without
-    a sanitizer report."""
-    lb = LiveDplb(testbed, workdir)
+    a sanitizer report. vdev: as LiveDplb's."""
+    lb = LiveDplb(testbed, workdir, vdev=vdev)
     try:
         lb.start(config)
         if ready is not None:
@@ -168,10 +178,12 @@ def dplb_running(testbed, workdir, config, ready=None):
 
 
 class LiveDplb(DplbTelemetry):
-    """dplb in the testbed's lb namespace, driving its eth0 via net_af_packet."""
+    """dplb in the testbed's lb namespace, driving its eth0 via net_af_packet,
+    or via the --vdev given (PCAP_VDEV)."""
 
-    def __init__(self, testbed, workdir):
+    def __init__(self, testbed, workdir, vdev=None):
         self.testbed = testbed
+        self.vdev = vdev or AF_PACKET_VDEV
         self.workdir = Path(workdir)
         self.prefix = testbed.ns("lb")  # DPDK file prefix, as scripts/testbed uses
         self.config_path = self.workdir / "dplb.ini"
@@ -182,7 +194,7 @@ class LiveDplb(DplbTelemetry):
     def command(self):
         return ["ip", "netns", "exec", self.testbed.ns("lb"), str(DPLB),
                 "--no-huge", "-m", "512", "--no-pci", "-l", "0-1",
-                "--file-prefix", self.prefix, "--vdev", "net_af_packet0,iface=eth0",
+                "--file-prefix", self.prefix, "--vdev", self.vdev,
                 "--", "-c", str(self.config_path)]
 
     def start(self, config):
