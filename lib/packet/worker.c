@@ -772,8 +772,26 @@ static bool admit_fragment(struct dplb_worker *worker, struct rte_mbuf *m,
 	return true;
 }
 
+/* Whether a later fragment whose address and protocol say only (from
+ * dplb_state_fragment_vip) may be some VIP's to forward; when not, it went
+ * to the kernel or was dropped. */
+static bool fragment_for_a_vip(struct dplb_worker *worker, const struct dplb_state *state,
+			       struct rte_mbuf *m, uint32_t dst, int32_t only)
+{
+	if (only == DPLB_FRAGMENT_VIP_NONE) {
+		pass_to_kernel(worker, state, m, dst, DPLB_DROP_NOT_FOR_VIP);
+		return false;
+	}
+	if (only == DPLB_FRAGMENT_VIP_DROPPED) {
+		drop_packet(worker, m, DPLB_DROP_FRAGMENT);
+		return false;
+	}
+	return true;
+}
+
 /* A later fragment the cache cannot place: by the 3-tuple hash when one
- * VIP alone serves its address and protocol, else dropped. */
+ * VIP alone serves its address and protocol, else dropped. Looked up
+ * again, as a held fragment may meet another snapshot. */
 static void send_fragment_hashed(struct dplb_worker *worker, const struct dplb_state *state,
 				 uint16_t port_slot, struct rte_mbuf *m,
 				 struct dplb_packet_info *info)
@@ -782,14 +800,10 @@ static void send_fragment_hashed(struct dplb_worker *worker, const struct dplb_s
 	const int32_t only = dplb_state_fragment_vip(state, ip->dst_addr, ip->next_proto_id);
 	struct dplb_flow_key key;
 
-	if (only == DPLB_FRAGMENT_VIP_NONE) { /* the VIP went while it was held */
-		pass_to_kernel(worker, state, m, ip->dst_addr, DPLB_DROP_NOT_FOR_VIP);
+	if (!fragment_for_a_vip(worker, state, m, ip->dst_addr, only))
 		return;
-	}
-	if (only < 0) {
-		drop_packet(worker, m,
-			    only == DPLB_FRAGMENT_VIP_DROPPED ? DPLB_DROP_FRAGMENT
-							      : DPLB_DROP_FRAGMENT_UNPLACED);
+	if (only == DPLB_FRAGMENT_VIP_SEVERAL) {
+		drop_packet(worker, m, DPLB_DROP_FRAGMENT_UNPLACED);
 		return;
 	}
 	const struct dplb_vip_entry *vip = &state->vips[only];
@@ -956,14 +970,8 @@ static void handle_later_fragment(struct dplb_worker *worker, const struct dplb_
 	struct dplb_fragment_key fragment_key;
 	const uint64_t now = rte_rdtsc();
 
-	if (only == DPLB_FRAGMENT_VIP_NONE) {
-		pass_to_kernel(worker, state, m, ip->dst_addr, DPLB_DROP_NOT_FOR_VIP);
+	if (!fragment_for_a_vip(worker, state, m, ip->dst_addr, only))
 		return;
-	}
-	if (only == DPLB_FRAGMENT_VIP_DROPPED) {
-		drop_packet(worker, m, DPLB_DROP_FRAGMENT);
-		return;
-	}
 	dplb_fragment_key_ipv4(&fragment_key, ip->src_addr, ip->dst_addr, ip->packet_id,
 			       ip->next_proto_id);
 	const struct dplb_fragment_place *place =
