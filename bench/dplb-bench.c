@@ -1367,7 +1367,7 @@ static int measure(struct bench *b, struct scenario_run *s, bool other, unsigned
  * count it. */
 struct table_memory {
 	uint64_t heap_used;	 /* by dplb_worker_init */
-	uint64_t counters_bytes; /* of which the counter arrays */
+	uint64_t counters_bytes; /* of which the counter arrays and fragment caches */
 	uint64_t total_capacity;
 	uint64_t table_memory;
 	uint32_t capacity; /* the largest worker's */
@@ -1408,7 +1408,9 @@ static int init_workers(struct bench *b, struct scenario_run *s, const char *lab
 	memory->counters_bytes =
 		s->workers *
 		((DPLB_MAX_VIP_IDS + DPLB_MAX_BACKEND_IDS) * sizeof(struct dplb_traffic_counters) +
-		 DPLB_MAX_VIP_IDS * sizeof(struct dplb_vip_protection_counters));
+		 DPLB_MAX_VIP_IDS * sizeof(struct dplb_vip_protection_counters) +
+		 dplb_fragment_cache_size(DPLB_FRAGMENT_CACHE_ENTRIES) +
+		 dplb_fragment_hold_size(DPLB_FRAGMENT_HOLD_PACKETS));
 	return 0;
 }
 
@@ -1444,7 +1446,8 @@ static void print_details(const struct bench *b, const struct scenario_run *s,
 	else
 		snprintf(tables, sizeof(tables), "flow table of %" PRIu64, memory->total_capacity);
 	printf("%-16s   memory: %s: %.1f MiB from rte_malloc (worker%s total %.1f MiB less %.1f "
-	       "MiB of counters), %.1f MiB by dplb_flow_table_memory; %.0f bytes/slot\n",
+	       "MiB of counters and fragment caches), %.1f MiB by dplb_flow_table_memory; %.0f "
+	       "bytes/slot\n",
 	       "", tables, MIB(table_bytes), several ? "s'" : "", MIB(memory->heap_used),
 	       MIB(memory->counters_bytes), MIB(memory->table_memory),
 	       (double)table_bytes / memory->total_capacity);
