@@ -20,7 +20,8 @@ GUE are each answered whole, the round-robin VIP's by every backend in
 turn, and dplb counts first fragments and the fragments that followed
 them, none sent by the fallback hash.
 
-Run as root:  DPLB_BUILD=build /usr/bin/python3 -m pytest -q tests/e2e/test_fragments.py
+Run as root:
+  DPLB_BUILD=build /usr/bin/python3 -m pytest -q tests/e2e/test_fragmented_datagrams.py
 """
 
 import collections
