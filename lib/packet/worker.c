@@ -725,7 +725,8 @@ static void handle_icmp(struct dplb_worker *worker, const struct dplb_state *sta
  * never came, its backend no longer takes flows) goes by a hash of
  * (source, destination, protocol) over the VIP's Maglev table: every
  * fragment of a datagram gets the same backend that way, if not always
- * its first's (source-hash VIPs: always, as they hash the source alone).
+ * its first's (for source-hash VIPs it is, both picks hashing the source
+ * alone), and every dplb instance behind ECMP makes the same pick.
  * Without ports the VIP is known by destination address and protocol only,
  * so that fallback serves an address and protocol with exactly one VIP
  * (dplb_state_fragment_vip); with several, such fragments are dropped
