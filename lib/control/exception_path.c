@@ -32,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_ring.h>
@@ -61,6 +62,10 @@ struct dplb_exception_path {
 	bool moved; /* the last poll moved frames */
 	/* Learned from the kernel's frames (from_kernel), read by workers. */
 	struct dplb_control_peers control_peers;
+	/* Ordinary frames the kernel may still be handed ([dataplane]
+	 * exception_rate), and the TSC they were last counted up to. */
+	uint64_t ordinary_credit;
+	uint64_t credit_tsc;
 };
 
 /* ---- the kernel's address, by rtnetlink --------------------------------- */
@@ -309,19 +314,58 @@ static unsigned int from_ring(struct dplb_context *ctx, struct rte_ring *ring, u
 	return moved;
 }
 
+/*
+ * How many ordinary frames the kernel may be handed now, at rate a second
+ * (0: any number): a bucket of a tenth of a second's worth, filled as time
+ * passes. Why a limit at all: every frame written to a tap costs the
+ * kernel a system call and its whole receive path, on the CPU the kernel,
+ * its BGP daemon and the management lcore share; a flood to dplb's address
+ * passed on as fast as the management lcore can write it (some 40,000 a
+ * second on the testbed's shared core) starved BIRD and the other
+ * instance's management lcore there until BFD expired. Routers police
+ * what they punt to their CPU for the same reason.
+ */
+static uint64_t ordinary_allowance(struct dplb_exception_path *path, uint32_t rate)
+{
+	const uint64_t now = rte_get_tsc_cycles(), hz = rte_get_tsc_hz();
+	const uint64_t burst = RTE_MAX(rate / 10u, 1u);
+
+	if (rate == 0)
+		return UINT64_MAX;
+	if (now - path->credit_tsc >= hz) {
+		path->ordinary_credit = burst;
+		path->credit_tsc = now;
+	} else {
+		const uint64_t earned = (now - path->credit_tsc) * rate / hz;
+
+		if (earned > 0) {
+			path->ordinary_credit = RTE_MIN(path->ordinary_credit + earned, burst);
+			path->credit_tsc += earned * hz / rate;
+		}
+	}
+	return path->ordinary_credit;
+}
+
 /* Frames the workers passed: every worker's BGP and BFD first, all of them
  * (the workers' rate limit bounds them), so that they reach the kernel
- * ahead of a flood on the ordinary rings; then up to budget of the rest.
- * Returns how many were moved. */
+ * ahead of a flood on the ordinary rings; then up to budget of the rest,
+ * within exception_rate. Returns how many were moved. */
 static unsigned int from_workers(struct dplb_context *ctx, unsigned int budget)
 {
-	unsigned int moved = 0;
+	struct dplb_exception_path *path = ctx->exception;
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	const uint64_t allowed =
+		ordinary_allowance(path, state != NULL ? state->config->exception_rate : 0);
+	unsigned int moved = 0, ordinary = 0;
 
 	for (uint16_t w = 0; w < ctx->worker_count; w++)
 		moved += from_ring(ctx, ctx->workers[w].to_kernel_control, UINT_MAX);
-	for (uint16_t w = 0; w < ctx->worker_count && moved < budget; w++)
-		moved += from_ring(ctx, ctx->workers[w].to_kernel, budget - moved);
-	return moved;
+	budget = (unsigned int)RTE_MIN((uint64_t)budget, allowed);
+	for (uint16_t w = 0; w < ctx->worker_count && ordinary < budget; w++)
+		ordinary += from_ring(ctx, ctx->workers[w].to_kernel, budget - ordinary);
+	if (allowed != UINT64_MAX)
+		path->ordinary_credit -= ordinary;
+	return moved + ordinary;
 }
 
 /* The address the kernel sends a BGP or BFD frame to, or 0: such a frame

@@ -42,7 +42,8 @@
 	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")                       \
 	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full")    \
 	X(EXCEPTION_BUSY, "exception_busy",                                                        \
-	  "frame for the kernel's exception path (tap): the worker's ring to it is full")          \
+	  "frame for the kernel's exception path (tap): the worker's ring to it is full "          \
+	  "(the kernel takes at most exception_rate a second)")                                    \
 	X(ACL_DENIED, "acl_denied", "source not allowed by the VIP's allow and deny lists")        \
 	X(RATE_LIMITED, "rate_limited",                                                            \
 	  "new flow beyond the VIP's new_flow_rate (rate_limit_action = drop)")                    \
