@@ -450,6 +450,9 @@ def assert_sessions_kept(testbed, result):
             set(s for s, (state, _) in result["sessions_after"].items()
                 if state == "Established") == {"lb", "lb2"} and
             not any(result["bfd_expired"].values()))
+    if not kept:
+        print(f"\n[scale-out] sessions before {result['sessions_before']}, after "
+              f"{result['sessions_after']}, BIRD's traces {state_changes(testbed)}")
     assert kept, (result, state_changes(testbed))
 
 
