@@ -437,7 +437,8 @@ def flood(testbed, lbs, dst, rate=0, seconds=FLOOD_SECONDS):
 
 def state_changes(testbed):
     """BIRD's traced state changes on every node, for a failure's message."""
-    words = ("expired", "changed state", "BFD session down", "Received:", "Error", "Down")
+    words = ("expired", "changed state", "State changed", "BFD session down", "Received:",
+             "Error", "Down")
     return {node: [line for line in bird_log(testbed, node).splitlines()
                    if any(w in line for w in words)][-12:]
             for node in ("router", "lb", "lb2")}
