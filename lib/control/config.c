@@ -977,6 +977,15 @@ static const struct key_spec key_table[] = {
 		 "route, while the routers move their flows elsewhere (a second SIGTERM or "
 		 "SIGINT stops at once; SIGINT does not wait). Without announce_table SIGTERM "
 		 "stops at once." },
+	{ SECTION_DATAPLANE, "exception_rate", parse_number_key, CONFIG_FIELD(exception_rate),
+	  .min = 0, .max = 10000000,
+	  .doc = "With exception_path = tap, frames a second (default 10000) the management "
+		 "lcore hands the kernel from the workers' ordinary rings: TCP, UDP and ICMP for "
+		 "dplb's address. Beyond it frames wait in the rings, and what does not fit is "
+		 "dropped as exception_busy, so a flood to dplb's address cannot take the CPU "
+		 "the kernel, its BGP daemon and the management lcore share (control-plane "
+		 "policing). BGP and BFD from a peer the kernel talks to take a priority ring "
+		 "that this does not limit. 0: no limit." },
 
 	{ SECTION_MANAGEMENT, "listen", parse_listen_key, CONFIG_FIELD(listen_address),
 	  .doc = "Address and port of the HTTP endpoint (JSON, Prometheus metrics, changes), "
@@ -2053,6 +2062,7 @@ static void set_defaults(struct dplb_config *config)
 	snprintf(config->exception_interface, sizeof(config->exception_interface), "%s",
 		 DPLB_DEFAULT_EXCEPTION_INTERFACE);
 	config->drain_seconds = DPLB_DEFAULT_DRAIN_SECONDS;
+	config->exception_rate = DPLB_DEFAULT_EXCEPTION_RATE;
 	snprintf(config->listen_address, sizeof(config->listen_address), "127.0.0.1");
 	config->listen_port = 8080;
 	config->persist_changes = true;

@@ -73,6 +73,7 @@ enum dplb_exception_kind { DPLB_EXCEPTION_NONE, DPLB_EXCEPTION_TAP };
 #define DPLB_DEFAULT_EXCEPTION_INTERFACE "dplb0"
 /* Long enough for BFD to notice (0.3 s) and a router to move its flows. */
 #define DPLB_DEFAULT_DRAIN_SECONDS 5u
+#define DPLB_DEFAULT_EXCEPTION_RATE 10000u
 
 /* What becomes of a new flow beyond its VIP's new_flow_rate: dropped, or
  * forwarded by the VIP's hash without a flow entry. */
@@ -212,6 +213,9 @@ struct dplb_config {
 	uint32_t announce_table;
 	/* Seconds SIGTERM keeps forwarding after withdrawing the routes. */
 	uint32_t drain_seconds;
+	/* Frames a second the kernel is handed on the exception path's
+	 * ordinary rings (a peer's BGP and BFD aside); 0: no limit. */
+	uint32_t exception_rate;
 
 	/* [management] */
 	char listen_address[64]; /* IPv4 text, default 127.0.0.1 */

@@ -126,6 +126,7 @@ static const struct field settings[] = {
 	  sizeof(((struct dplb_config *)0)->exception_interface), FIELD_STRING, true },
 	SETTING("announce_table", announce_table),
 	SETTING("drain_seconds", drain_seconds),
+	SETTING("exception_rate", exception_rate),
 	{ "listen", offsetof(struct dplb_config, listen_address),
 	  sizeof(((struct dplb_config *)0)->listen_address), FIELD_STRING, false },
 	SETTING("listen", listen_port),

@@ -35,6 +35,8 @@
 #define MBUF_POOL_MAX 16777216 /* the largest [dataplane] mbufs */
 #define MAX_RETIRED_STATES 64
 #define MANAGEMENT_RING_SIZE 1024
+/* The kernel's BGP and BFD (packet/control_traffic.h): a worker's burst. */
+#define CONTROL_RING_SIZE 256
 
 /* What the pool must hold for the ports to run, by where buffers wait. */
 struct pool_need {
@@ -59,7 +61,8 @@ static struct pool_need pool_need(const struct dplb_context *ctx)
 		.rx_descriptors = dplb_exception_path_rx_descriptors(ctx->exception),
 		.caches = (ctx->worker_count + 1u) * MBUF_CACHE_HELD,
 		.bursts = ctx->worker_count * ctx->port_count * 2u * DPLB_BURST,
-		.rings = ctx->worker_count * rings_per_worker * MANAGEMENT_RING_SIZE,
+		.rings = ctx->worker_count * (rings_per_worker * MANAGEMENT_RING_SIZE +
+					      (ctx->exception != NULL ? CONTROL_RING_SIZE : 0u)),
 		.spare = MBUF_SPARE,
 	};
 
@@ -399,8 +402,12 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 			snprintf(name, sizeof(name), "dplb_to_kernel_%u", index);
 			worker->to_kernel = rte_ring_create(name, MANAGEMENT_RING_SIZE, socket,
 							    RING_F_SP_ENQ | RING_F_SC_DEQ);
-			if (worker->to_kernel == NULL)
+			snprintf(name, sizeof(name), "dplb_to_kernel_control_%u", index);
+			worker->to_kernel_control = rte_ring_create(name, CONTROL_RING_SIZE, socket,
+								    RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (worker->to_kernel == NULL || worker->to_kernel_control == NULL)
 				return -ENOMEM;
+			worker->control_peers = dplb_exception_path_control_peers(ctx->exception);
 		}
 		worker->publisher = ctx->publisher;
 		worker->rcu = ctx->rcu;
@@ -462,6 +469,7 @@ void dplb_release(struct dplb_context *ctx)
 			free_ring(ctx->workers[w].to_management);
 			free_ring(ctx->workers[w].from_management);
 			free_ring(ctx->workers[w].to_kernel);
+			free_ring(ctx->workers[w].to_kernel_control);
 			dplb_worker_fini(&ctx->workers[w]);
 		}
 		rte_free(ctx->workers);

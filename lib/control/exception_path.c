@@ -23,6 +23,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_ring.h>
@@ -57,6 +60,12 @@ struct dplb_exception_path {
 	uint32_t address;
 	uint32_t prefix_length;
 	bool moved; /* the last poll moved frames */
+	/* Learned from the kernel's frames (from_kernel), read by workers. */
+	struct dplb_control_peers control_peers;
+	/* Ordinary frames the kernel may still be handed ([dataplane]
+	 * exception_rate), and the TSC they were last counted up to. */
+	uint64_t ordinary_credit;
+	uint64_t credit_tsc;
 };
 
 /* ---- the kernel's address, by rtnetlink --------------------------------- */
@@ -274,39 +283,113 @@ static void write_to_tap(struct dplb_context *ctx, uint16_t slot, struct rte_mbu
 	}
 }
 
-/* Frames the workers passed, to the tap of the port each came in on.
- * Returns how many were moved. */
-static unsigned int from_workers(struct dplb_context *ctx, unsigned int budget)
+/* Frames from one of the workers' rings, to the tap of the port each
+ * came in on. Returns how many were moved, at most budget. */
+static unsigned int from_ring(struct dplb_context *ctx, struct rte_ring *ring, unsigned int budget)
 {
 	struct rte_mbuf *frames[TAP_BURST];
 	struct rte_mbuf *by_slot[DPLB_MAX_PORTS][TAP_BURST];
 	uint16_t counts[DPLB_MAX_PORTS];
 	unsigned int moved = 0, count;
 
-	for (uint16_t w = 0; w < ctx->worker_count && moved < budget; w++) {
-		struct rte_ring *ring = ctx->workers[w].to_kernel;
+	while (ring != NULL && moved < budget &&
+	       (count = rte_ring_sc_dequeue_burst(ring, (void **)frames,
+						  RTE_MIN((unsigned int)TAP_BURST, budget - moved),
+						  NULL)) > 0) {
+		memset(counts, 0, sizeof(counts));
+		for (unsigned int i = 0; i < count; i++) {
+			const int slot = slot_of(ctx, frames[i]->port);
 
-		while (ring != NULL && moved < budget &&
-		       (count = rte_ring_sc_dequeue_burst(
-				ring, (void **)frames,
-				RTE_MIN((unsigned int)TAP_BURST, budget - moved), NULL)) > 0) {
-			memset(counts, 0, sizeof(counts));
-			for (unsigned int i = 0; i < count; i++) {
-				const int slot = slot_of(ctx, frames[i]->port);
-
-				if (slot < 0) {
-					ctx->exception_counters.exception_tap_refused++;
-					rte_pktmbuf_free(frames[i]);
-					continue;
-				}
-				by_slot[slot][counts[slot]++] = frames[i];
+			if (slot < 0) {
+				ctx->exception_counters.exception_tap_refused++;
+				rte_pktmbuf_free(frames[i]);
+				continue;
 			}
-			for (uint16_t slot = 0; slot < ctx->exception->count; slot++)
-				write_to_tap(ctx, slot, by_slot[slot], counts[slot]);
-			moved += count;
+			by_slot[slot][counts[slot]++] = frames[i];
 		}
+		for (uint16_t slot = 0; slot < ctx->exception->count; slot++)
+			write_to_tap(ctx, slot, by_slot[slot], counts[slot]);
+		moved += count;
 	}
 	return moved;
+}
+
+/*
+ * How many ordinary frames the kernel may be handed now, at rate a second
+ * (0: any number): a bucket of a tenth of a second's worth, filled as time
+ * passes. Why a limit at all: every frame written to a tap costs the
+ * kernel a system call and its whole receive path, on the CPU the kernel,
+ * its BGP daemon and the management lcore share; a flood to dplb's address
+ * passed on as fast as the management lcore can write it (some 40,000 a
+ * second on the testbed's shared core) starved BIRD and the other
+ * instance's management lcore there until BFD expired. Routers police
+ * what they punt to their CPU for the same reason.
+ */
+static uint64_t ordinary_allowance(struct dplb_exception_path *path, uint32_t rate)
+{
+	const uint64_t now = rte_get_tsc_cycles(), hz = rte_get_tsc_hz();
+	const uint64_t burst = RTE_MAX(rate / 10u, 1u);
+
+	if (rate == 0)
+		return UINT64_MAX;
+	if (now - path->credit_tsc >= hz) {
+		path->ordinary_credit = burst;
+		path->credit_tsc = now;
+	} else {
+		const uint64_t earned = (now - path->credit_tsc) * rate / hz;
+
+		if (earned > 0) {
+			path->ordinary_credit = RTE_MIN(path->ordinary_credit + earned, burst);
+			path->credit_tsc += earned * hz / rate;
+		}
+	}
+	return path->ordinary_credit;
+}
+
+/* Frames the workers passed: every worker's BGP and BFD first, all of them
+ * (the workers' rate limit bounds them), so that they reach the kernel
+ * ahead of a flood on the ordinary rings; then up to budget of the rest,
+ * within exception_rate. Returns how many were moved. */
+static unsigned int from_workers(struct dplb_context *ctx, unsigned int budget)
+{
+	struct dplb_exception_path *path = ctx->exception;
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	const uint64_t allowed =
+		ordinary_allowance(path, state != NULL ? state->config->exception_rate : 0);
+	unsigned int moved = 0, ordinary = 0;
+
+	for (uint16_t w = 0; w < ctx->worker_count; w++)
+		moved += from_ring(ctx, ctx->workers[w].to_kernel_control, UINT_MAX);
+	budget = (unsigned int)RTE_MIN((uint64_t)budget, allowed);
+	for (uint16_t w = 0; w < ctx->worker_count && ordinary < budget; w++)
+		ordinary += from_ring(ctx, ctx->workers[w].to_kernel, budget - ordinary);
+	if (allowed != UINT64_MAX)
+		path->ordinary_credit -= ordinary;
+	return moved + ordinary;
+}
+
+/* The address the kernel sends a BGP or BFD frame to, or 0: such a frame
+ * names a peer whose own frames deserve the priority ring. */
+static uint32_t control_peer_of(const struct rte_mbuf *m)
+{
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(eth + 1);
+	const uint32_t ip_offset = sizeof(*eth);
+
+	if (rte_pktmbuf_data_len(m) < ip_offset + sizeof(*ip) ||
+	    eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
+		return 0;
+	const uint32_t ihl = rte_ipv4_hdr_len(ip);
+	const rte_be16_t *ports = (const rte_be16_t *)((const uint8_t *)ip + ihl);
+
+	if (ihl < sizeof(*ip) || rte_pktmbuf_data_len(m) < ip_offset + ihl + 4 ||
+	    (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK)) != 0)
+		return 0;
+	/* BGP's port is on one side or the other; BFD goes to its port both
+	 * ways, so the kernel's frames match as the peer's will. */
+	if (!dplb_control_ports(ip->next_proto_id, ports[0], ports[1]))
+		return 0;
+	return ip->dst_addr;
 }
 
 /* Frames the kernel sent, to worker 0, which sends them out of the port of
@@ -326,8 +409,15 @@ static unsigned int from_kernel(struct dplb_context *ctx, unsigned int budget)
 		       (count = rte_eth_rx_burst(
 				path->tap_ports[slot], 0, frames,
 				(uint16_t)RTE_MIN((unsigned int)TAP_BURST, budget - moved))) > 0) {
-			for (uint16_t i = 0; i < count; i++)
+			for (uint16_t i = 0; i < count; i++) {
+				const uint32_t peer = control_peer_of(frames[i]);
+
+				if (peer != 0 &&
+				    dplb_control_peers_learn(&path->control_peers, peer) &&
+				    counters->exception_control_peers < DPLB_CONTROL_PEERS_MAX)
+					counters->exception_control_peers++;
 				frames[i]->port = slot;
+			}
 			const unsigned int queued =
 				rte_ring_sp_enqueue_burst(ring, (void **)frames, count, NULL);
 
@@ -400,6 +490,12 @@ bool dplb_exception_path_busy(const struct dplb_exception_path *path)
 int dplb_exception_path_ifindex(const struct dplb_exception_path *path)
 {
 	return path != NULL && path->count > 0 && path->started[0] ? path->ifindex[0] : 0;
+}
+
+const struct dplb_control_peers *dplb_exception_path_control_peers(
+	const struct dplb_exception_path *path)
+{
+	return path != NULL ? &path->control_peers : NULL;
 }
 
 void dplb_exception_path_release(struct dplb_context *ctx)

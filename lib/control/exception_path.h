@@ -11,7 +11,13 @@
  *
  * Workers pass what is for dplb's address and is not theirs to answer (TCP,
  * UDP, ICMP other than echo requests) through a bounded ring each, and drop
- * and count (exception_busy) what does not fit: they never wait. ARP stays
+ * and count (exception_busy) what does not fit: they never wait. A peer's
+ * BGP and BFD take a small priority ring of each worker's instead, which
+ * this path empties first and writes to the tap first, so that a flood to
+ * dplb's address does not drop the kernel's routing sessions; the peers
+ * are learned here, from the kernel's own BGP and BFD frames
+ * (packet/control_traffic.h says what is recognised, and how a flood is
+ * kept off the priority ring). ARP stays
  * with dplb: workers answer requests for its address, as without a tap, and
  * the kernel gets the replies and announcements it may be waiting for from
  * the management lcore, which reads every ARP frame anyway. The tap carries
@@ -29,6 +35,7 @@
 
 #include "control/config.h"
 #include "control/context.h"
+#include "packet/control_traffic.h"
 
 /*
  * Make config's taps, one per port of ctx (ctx->port_ids), each named as
@@ -85,6 +92,12 @@ bool dplb_exception_path_busy(const struct dplb_exception_path *path);
 /* The first port's tap's interface index, while it is up; 0 without
  * one. Routes through it go away with it (control/announce.h). */
 int dplb_exception_path_ifindex(const struct dplb_exception_path *path);
+
+/* The peers the kernel has sent BGP or BFD to, which workers read to
+ * choose their priority ring; NULL without taps. Lives until
+ * dplb_exception_path_release. */
+const struct dplb_control_peers *dplb_exception_path_control_peers(
+	const struct dplb_exception_path *path);
 
 /* Stop and remove the taps (their interfaces go away) and free
  * ctx->exception. Before the pool is freed. Main lcore. */

@@ -49,7 +49,8 @@
 	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")                       \
 	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full")    \
 	X(EXCEPTION_BUSY, "exception_busy",                                                        \
-	  "frame for the kernel's exception path (tap): the worker's ring to it is full")          \
+	  "frame for the kernel's exception path (tap): the worker's ring to it is full "          \
+	  "(the kernel takes at most exception_rate a second)")                                    \
 	X(ACL_DENIED, "acl_denied", "source not allowed by the VIP's allow and deny lists")        \
 	X(RATE_LIMITED, "rate_limited",                                                            \
 	  "new flow beyond the VIP's new_flow_rate (rate_limit_action = drop)")                    \
@@ -142,7 +143,13 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	X(loops, DPLB_PER_WORKER, "Iterations of the worker loop")                                 \
 	X(busy_loops, DPLB_PER_WORKER, "Iterations of the worker loop that received packets")      \
 	X(flows_active, DPLB_GAUGE, "Flows in this worker's flow table")                           \
-	X(flow_capacity, DPLB_GAUGE, "Size of this worker's flow table")
+	X(flow_capacity, DPLB_GAUGE, "Size of this worker's flow table")                           \
+	X(exception_control_to_kernel, DPLB_COUNTER,                                               \
+	  "BGP and BFD frames from a peer of the kernel's passed on the exception path's "         \
+	  "priority ring (also in exception_to_kernel)")                                           \
+	X(exception_control_over_rate, DPLB_COUNTER,                                               \
+	  "BGP and BFD frames from a peer beyond the priority ring's rate, passed on the "         \
+	  "ordinary ring")
 
 /* struct dplb_port_counters: what the workers counted on each port. */
 #define DPLB_PORT_COUNTERS(X)                                                                      \
@@ -188,7 +195,10 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	  "Frames the kernel sent on its tap interfaces, handed to a worker to send on the port")  \
 	X(exception_from_kernel_dropped, DPLB_COUNTER,                                             \
 	  "Frames the kernel sent that were dropped: the ring to the worker that sends them "      \
-	  "was full")
+	  "was full")                                                                              \
+	X(exception_control_peers, DPLB_GAUGE,                                                     \
+	  "Addresses the kernel sends BGP or BFD to: their BGP and BFD frames take the "           \
+	  "workers' priority rings to it")
 
 /* struct dplb_announce_counters: route announcement (control/announce.h),
  * written by the management lcore only. */

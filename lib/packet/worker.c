@@ -87,6 +87,8 @@ int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t 
 	worker->tsc_hz = rte_get_tsc_hz();
 	worker->start_tsc = rte_rdtsc();
 	worker->next_second_tsc = worker->start_tsc + worker->tsc_hz;
+	worker->control_limit =
+		dplb_rate_limit_make(worker->tsc_hz, DPLB_CONTROL_RATE, DPLB_CONTROL_BURST, 1);
 	if (table_bytes == 0)
 		return -EINVAL;
 	table_memory = rte_malloc_socket("dplb_flows", table_bytes, RTE_CACHE_LINE_SIZE, socket);
@@ -143,18 +145,36 @@ static inline void drop_packet(struct dplb_worker *worker, struct rte_mbuf *m,
 }
 
 /*
- * A packet for dst that the data path does not handle itself goes to the
- * kernel when dst is dplb's own address and there is an exception path
- * (control/exception_path.h), and is dropped as exception_busy when its
- * ring is full: a worker never waits for the management lcore. Otherwise
- * it is dropped as reason says.
+ * A packet the data path does not handle itself goes to the kernel when it
+ * is for dplb's own address and there is an exception path
+ * (control/exception_path.h); otherwise it is dropped as reason says. A
+ * peer's BGP or BFD (packet/control_traffic.h) takes the priority ring,
+ * within the worker's control_limit, so that a flood to dplb's address
+ * filling the ordinary ring does not take the kernel's routing sessions
+ * down with it; the rest, and control frames beyond the rate or the
+ * priority ring's room, take the ordinary ring. A full ring is a drop
+ * (exception_busy): a worker never waits for the management lcore.
  */
 static void pass_to_kernel(struct dplb_worker *worker, const struct dplb_state *state,
-			   struct rte_mbuf *m, uint32_t dst, enum dplb_drop_reason reason)
+			   struct rte_mbuf *m, const struct dplb_packet_info *info,
+			   enum dplb_drop_reason reason)
 {
-	if (worker->to_kernel == NULL || dst != state->local_address) {
+	const struct rte_ipv4_hdr *ip = info->ip;
+
+	if (worker->to_kernel == NULL || ip->dst_addr != state->local_address) {
 		drop_packet(worker, m, reason);
 		return;
+	}
+	if (unlikely(dplb_control_frame(worker->control_peers, ip, info->src_port,
+					info->dst_port))) {
+		if (!dplb_rate_limit_take(&worker->control_bucket, &worker->control_limit,
+					  rte_rdtsc()))
+			worker->counters.exception_control_over_rate++;
+		else if (rte_ring_sp_enqueue(worker->to_kernel_control, m) == 0) {
+			worker->counters.exception_control_to_kernel++;
+			worker->counters.exception_to_kernel++;
+			return;
+		}
 	}
 	if (unlikely(rte_ring_sp_enqueue(worker->to_kernel, m) != 0)) {
 		drop_packet(worker, m, DPLB_DROP_EXCEPTION_BUSY);
@@ -704,7 +724,7 @@ static void handle_icmp(struct dplb_worker *worker, const struct dplb_state *sta
 	if (!dplb_state_answers_ping(state, info->ip->dst_addr) ||
 	    !dplb_icmp_is_echo_request(m, info)) {
 		/* Echo replies and errors for the kernel's own traffic. */
-		pass_to_kernel(worker, state, m, info->ip->dst_addr, DPLB_DROP_ICMP_UNHANDLED);
+		pass_to_kernel(worker, state, m, info, DPLB_DROP_ICMP_UNHANDLED);
 		return;
 	}
 	dplb_icmp_echo_reply(m, info, &worker->port_macs[port_slot]);
@@ -1066,7 +1086,7 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		const struct dplb_vip_entry *vip =
 			dplb_state_find_vip(state, ip->dst_addr, pi->dst_port, ip->next_proto_id);
 		if (unlikely(vip == NULL)) {
-			pass_to_kernel(worker, state, m, ip->dst_addr, DPLB_DROP_NOT_FOR_VIP);
+			pass_to_kernel(worker, state, m, pi, DPLB_DROP_NOT_FOR_VIP);
 			continue;
 		}
 		/* The ports from the header (TCP and UDP both begin with them),

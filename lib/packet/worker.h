@@ -16,10 +16,12 @@
 
 #include "control/config.h"
 #include "control/state.h"
+#include "packet/control_traffic.h"
 #include "packet/counters.h"
 #include "packet/flow_key.h"
 #include "packet/flow_table.h"
 #include "packet/fragment_cache.h"
+#include "packet/rate_limit.h"
 
 #define DPLB_BURST 32
 /* How many flow-table buckets the ageing walk visits per slice. */
@@ -92,6 +94,14 @@ struct dplb_worker {
 	 * TCP, UDP and ICMP for dplb's own address that the worker does not
 	 * answer itself. NULL without one: they are dropped. */
 	struct rte_ring *to_kernel;
+	/* The kernel's BGP and BFD (packet/control_traffic.h): a peer's go on
+	 * to_kernel_control, which the management lcore empties first, within
+	 * control_limit; control_peers are the peers it learned. NULL
+	 * without an exception path. */
+	struct rte_ring *to_kernel_control;
+	const struct dplb_control_peers *control_peers;
+	struct dplb_rate_limit control_limit;
+	struct dplb_token_bucket control_bucket;
 	uint64_t start_tsc;
 	uint64_t tsc_hz;
 	uint64_t next_second_tsc; /* when now next changes */

@@ -274,6 +274,7 @@ Test(config_good, defaults_applied)
 	cr_assert_str_eq(c->exception_interface, "dplb0");
 	cr_assert_eq(c->announce_table, 0);
 	cr_assert_eq(c->drain_seconds, 5);
+	cr_assert_eq(c->exception_rate, 10000);
 
 	cr_assert_eq(c->vip_count, 1);
 	v = &c->vips[0];
@@ -1463,11 +1464,12 @@ Test(config_announce, a_table_of_its_own_and_the_drain)
 	/* Tables past 255 exist too (RTA_TABLE); 0 is "none", with no tap. */
 	write_exception_config("0", "prefix_length = 24\n",
 			       "exception_path = tap\nannounce_table = 2147483647\n"
-			       "drain_seconds = 3600\n");
+			       "drain_seconds = 3600\nexception_rate = 0\n");
 	c = load_good(tmp_path);
 	remove_tmp();
 	cr_assert_eq(c->announce_table, 2147483647u);
 	cr_assert_eq(c->drain_seconds, 3600);
+	cr_assert_eq(c->exception_rate, 0);
 	dplb_config_free(c);
 	write_exception_config("0", "", "announce_table = 0\n");
 	c = load_good(tmp_path);
@@ -1492,6 +1494,8 @@ Test(config_announce, bad_values_are_refused_with_their_line)
 		  "drain_seconds in [dataplane]: 3601 is out of range (0..3600)" },
 		{ "exception_path = tap\ndrain_seconds = soon\n", 5,
 		  "drain_seconds in [dataplane]: \"soon\" is not a number (expected 0..3600)" },
+		{ "exception_path = tap\nexception_rate = 10000001\n", 5,
+		  "exception_rate in [dataplane]: 10000001 is out of range (0..10000000)" },
 		/* Found once the whole file is read, named where they can be fixed. */
 		{ "exception_path = tap\nannounce_table = 254\n", 5,
 		  "announce_table = 254 is one of the kernel's own tables (253 default, 254 "

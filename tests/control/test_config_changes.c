@@ -275,6 +275,8 @@ Test(config_diff, marks_the_keys_that_need_a_restart)
 	/* Routes move to another table, and SIGTERM reads drain_seconds when it comes. */
 	after->announce_table = 7;
 	after->drain_seconds = 1;
+	/* The management lcore reads exception_rate from each snapshot. */
+	after->exception_rate = 500;
 	cr_assert_eq(dplb_config_diff_needs_restart(before, after, keys, sizeof(keys)), 0);
 	cr_assert_str_eq(keys, "");
 	after->mtu = 1400;

@@ -1213,6 +1213,90 @@ Test(worker, frames_for_our_address_go_to_the_kernel_or_are_dropped_when_its_rin
 	dplb_state_free(state);
 }
 
+/* One frame of f, with the IP TTL ttl (its checksum made again). */
+static void send_with_ttl(const struct dplb_state *state, const struct flow *f, uint8_t ttl)
+{
+	struct rte_mbuf *m = make_frame(f);
+	struct rte_ipv4_hdr *ip4 =
+		rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, sizeof(struct rte_ether_hdr));
+
+	ip4->time_to_live = ttl;
+	ip4->hdr_checksum = 0;
+	ip4->hdr_checksum = rte_ipv4_cksum(ip4);
+	send_frame(state, m);
+}
+
+/*
+ * A peer's BGP and BFD take the priority ring (packet/control_traffic.h):
+ * only from a learned peer, single-hop BFD only with TTL 255, and only
+ * within the worker's rate; the rest takes the ordinary ring, and a full
+ * ordinary ring does not stop a peer's BGP.
+ */
+Test(worker, a_peers_bgp_and_bfd_take_the_priority_ring_within_its_rate)
+{
+	struct dplb_state *state = web_state(NULL, 1);
+	struct dplb_control_peers peers = { 0 };
+	const uint32_t local = ip(LOCAL_ADDRESS), router = ip("10.9.9.1"), other = ip("10.9.9.9");
+	const struct flow bgp_in = { IPPROTO_TCP, router, local, 179, 40000, 0 };
+	const struct flow bgp_out = { IPPROTO_TCP, router, local, 50000, 179, RTE_TCP_SYN_FLAG };
+	const struct flow bfd = { IPPROTO_UDP, router, local, 49152, 3784, 0 };
+	const struct flow bfd_multihop = { IPPROTO_UDP, router, local, 49152, 4784, 0 };
+	const struct flow spoofed = { IPPROTO_TCP, other, local, 179, 40000, 0 };
+	const struct flow ssh = { IPPROTO_TCP, router, local, 40000, 22, 0 };
+	uint32_t destinations[8];
+
+	worker->to_kernel =
+		rte_ring_create("test_to_kernel", 4, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	worker->to_kernel_control = rte_ring_create("test_to_kernel_control", 8, SOCKET_ID_ANY,
+						    RING_F_SP_ENQ | RING_F_SC_DEQ);
+	cr_assert(worker->to_kernel != NULL && worker->to_kernel_control != NULL);
+	worker->control_peers = &peers;
+	/* A burst of four, then one a second: the test sends within a second. */
+	worker->control_limit = dplb_rate_limit_make(worker->tsc_hz, 1, 4, 1);
+
+	/* No peer learned yet: the ordinary ring. */
+	send_one(state, &bgp_in);
+	cr_assert_eq(worker->counters.exception_control_to_kernel, 0);
+	cr_assert(dplb_control_peers_learn(&peers, router));
+	cr_assert_not(dplb_control_peers_learn(&peers, router));
+	/* Fill the ordinary ring (three with the BGP frame above). */
+	send_one(state, &ssh);
+	send_one(state, &ssh);
+	cr_assert_eq(rte_ring_count(worker->to_kernel), 3);
+	send_one(state, &ssh);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_EXCEPTION_BUSY], 1);
+	/* The peer's BGP either way, multihop BFD, single-hop BFD at TTL 255. */
+	send_one(state, &bgp_in);
+	send_one(state, &bgp_out);
+	send_one(state, &bfd_multihop);
+	send_with_ttl(state, &bfd, 255);
+	cr_assert_eq(worker->counters.exception_control_to_kernel, 4);
+	/* Not for the priority ring: single-hop BFD from off the segment, a
+	 * stranger's port 179; dropped here since the ordinary ring is full. */
+	send_with_ttl(state, &bfd, 254);
+	send_one(state, &spoofed);
+	cr_assert_eq(worker->counters.exception_control_to_kernel, 4);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_EXCEPTION_BUSY], 3);
+	/* Beyond the rate: the ordinary ring (full: dropped), counted. */
+	send_one(state, &bgp_in);
+	cr_assert_eq(worker->counters.exception_control_over_rate, 1);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_EXCEPTION_BUSY], 4);
+	cr_assert_eq(worker->counters.exception_to_kernel, 3 + 4);
+
+	cr_assert_eq(
+		drain_to_kernel(worker->to_kernel_control, destinations, RTE_DIM(destinations)), 4);
+	cr_assert_eq(drain_to_kernel(worker->to_kernel, destinations, RTE_DIM(destinations)), 3);
+	cr_assert_eq(worker->counters.port[0].rx_packets,
+		     worker->counters.port[0].tx_packets + total_drops() +
+			     worker->counters.exception_to_kernel);
+	rte_ring_free(worker->to_kernel);
+	rte_ring_free(worker->to_kernel_control);
+	worker->to_kernel = NULL;
+	worker->to_kernel_control = NULL;
+	worker->control_peers = NULL;
+	dplb_state_free(state);
+}
+
 /* ---- a port that refuses packets ---------------------------------------- */
 
 static void setup_ring(void)

@@ -42,6 +42,7 @@ PROGRAMS = {
     "birdc": "bird2",
     "cat": "coreutils",
     "chroot": "coreutils",
+    "chrt": "util-linux",
     "cp": "coreutils",
     "clang-format": "clang-format",
     "curl": "curl",
