@@ -797,10 +797,10 @@ static bool admit_fragment(struct dplb_worker *worker, struct rte_mbuf *m,
  * dplb_state_fragment_vip) may be some VIP's to forward; when not, it went
  * to the kernel or was dropped. */
 static bool fragment_for_a_vip(struct dplb_worker *worker, const struct dplb_state *state,
-			       struct rte_mbuf *m, uint32_t dst, int32_t only)
+			       struct rte_mbuf *m, const struct dplb_packet_info *info, int32_t only)
 {
 	if (only == DPLB_FRAGMENT_VIP_NONE) {
-		pass_to_kernel(worker, state, m, dst, DPLB_DROP_NOT_FOR_VIP);
+		pass_to_kernel(worker, state, m, info, DPLB_DROP_NOT_FOR_VIP);
 		return false;
 	}
 	if (only == DPLB_FRAGMENT_VIP_DROPPED) {
@@ -821,7 +821,7 @@ static void send_fragment_hashed(struct dplb_worker *worker, const struct dplb_s
 	const int32_t only = dplb_state_fragment_vip(state, ip->dst_addr, ip->next_proto_id);
 	struct dplb_flow_key key;
 
-	if (!fragment_for_a_vip(worker, state, m, ip->dst_addr, only))
+	if (!fragment_for_a_vip(worker, state, m, info, only))
 		return;
 	if (only == DPLB_FRAGMENT_VIP_SEVERAL) {
 		drop_packet(worker, m, DPLB_DROP_FRAGMENT_UNPLACED);
@@ -908,7 +908,7 @@ static void handle_first_fragment(struct dplb_worker *worker, const struct dplb_
 		dplb_state_find_vip(state, ip->dst_addr, info->dst_port, ip->next_proto_id);
 
 	if (vip == NULL) {
-		pass_to_kernel(worker, state, m, ip->dst_addr, DPLB_DROP_NOT_FOR_VIP);
+		pass_to_kernel(worker, state, m, info, DPLB_DROP_NOT_FOR_VIP);
 		return;
 	}
 	if (!admit_fragment(worker, m, info, vip))
@@ -991,7 +991,7 @@ static void handle_later_fragment(struct dplb_worker *worker, const struct dplb_
 	struct dplb_fragment_key fragment_key;
 	const uint64_t now = rte_rdtsc();
 
-	if (!fragment_for_a_vip(worker, state, m, ip->dst_addr, only))
+	if (!fragment_for_a_vip(worker, state, m, info, only))
 		return;
 	dplb_fragment_key_ipv4(&fragment_key, ip->src_addr, ip->dst_addr, ip->packet_id,
 			       ip->next_proto_id);
