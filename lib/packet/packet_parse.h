@@ -131,51 +131,15 @@ static inline enum dplb_parse_result dplb_parse_fragment(struct rte_mbuf *m,
 }
 
 /*
- * Parse m. On DPLB_PARSED_L4 the mbuf is also trimmed of Ethernet padding
- * beyond the IP packet, so that encapsulation adds to the real length (and
- * on DPLB_PARSED_FRAGMENT). Runs on workers; touches only m.
+ * dplb_parse_packet from the IPv4 header on: its version is 4, its
+ * header_len (IHL x 4) at least 20, and available bytes of it (at least
+ * 20) are in the first segment, packet_len in the frame. Inlined twice:
+ * with header_len the constant 20, and as read.
  */
-static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
-						       struct dplb_packet_info *info)
+static inline __attribute__((always_inline)) enum dplb_parse_result dplb_parse_ipv4_header(
+	struct rte_mbuf *m, struct dplb_packet_info *info, struct rte_ipv4_hdr *ip,
+	uint16_t available, uint32_t packet_len, uint16_t header_len)
 {
-	const uint16_t frame_len = rte_pktmbuf_data_len(m);
-	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
-	uint16_t l2_len = sizeof(struct rte_ether_hdr);
-	rte_be16_t ether_type;
-
-	if (unlikely(frame_len < sizeof(struct rte_ether_hdr)))
-		return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
-	ether_type = ((const struct rte_ether_hdr *)frame)->ether_type;
-	info->vlan_tci = 0;
-	if (ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)) {
-		const struct rte_vlan_hdr *vlan;
-
-		if (unlikely(frame_len < l2_len + sizeof(*vlan)))
-			return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
-		vlan = (const struct rte_vlan_hdr *)(frame + l2_len);
-		info->vlan_tci = vlan->vlan_tci;
-		ether_type = vlan->eth_proto;
-		l2_len += sizeof(*vlan);
-	}
-	info->l2_len = l2_len;
-	if (unlikely(ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))) {
-		if (ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP))
-			return DPLB_PARSED_ARP;
-		return dplb_parse_drop(info, DPLB_DROP_NOT_IP);
-	}
-
-	/* Headers must sit in the first segment; the IP length may span all. */
-	const uint16_t available = frame_len - l2_len;
-	const uint32_t packet_len = rte_pktmbuf_pkt_len(m) - l2_len;
-	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(frame + l2_len);
-
-	if (unlikely(available < sizeof(*ip)))
-		return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
-	if (unlikely((ip->version_ihl >> 4) != 4))
-		return dplb_parse_drop(info, DPLB_DROP_BAD_VERSION);
-	const uint16_t header_len = (uint16_t)((ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4);
-	if (unlikely(header_len < sizeof(*ip)))
-		return dplb_parse_drop(info, DPLB_DROP_BAD_IHL);
 	const uint16_t ip_len = rte_be_to_cpu_16(ip->total_length);
 
 	if (unlikely(ip_len < sizeof(*ip) || ip_len > packet_len))
@@ -186,16 +150,11 @@ static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 	if (unlikely(available < header_len))
 		return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
 	/* A correct header, options included, sums to 0xffff with its
-	 * checksum field. Trust the NIC when it has already checked. A header
-	 * without options, nearly every one, is summed at a constant length,
-	 * which the compiler unrolls. */
+	 * checksum field. Trust the NIC when it has already checked. */
 	if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD) {
-		const uint16_t sum = header_len == sizeof(*ip) ? rte_raw_cksum(ip, sizeof(*ip))
-							       : rte_raw_cksum(ip, header_len);
-
 		if (unlikely((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) ==
 				     RTE_MBUF_F_RX_IP_CKSUM_BAD ||
-			     sum != 0xffff))
+			     rte_raw_cksum(ip, header_len) != 0xffff))
 			return dplb_parse_drop(info, DPLB_DROP_BAD_CHECKSUM);
 	}
 	info->ip = ip;
@@ -247,6 +206,60 @@ static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 	if (unlikely(ip_len < packet_len) && rte_pktmbuf_trim(m, packet_len - ip_len) != 0)
 		return dplb_parse_drop(info, DPLB_DROP_BAD_LENGTH);
 	return DPLB_PARSED_L4;
+}
+
+/*
+ * Parse m. On DPLB_PARSED_L4 the mbuf is also trimmed of Ethernet padding
+ * beyond the IP packet, so that encapsulation adds to the real length (and
+ * on DPLB_PARSED_FRAGMENT). Runs on workers; touches only m.
+ */
+static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
+						       struct dplb_packet_info *info)
+{
+	const uint16_t frame_len = rte_pktmbuf_data_len(m);
+	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
+	uint16_t l2_len = sizeof(struct rte_ether_hdr);
+	rte_be16_t ether_type;
+
+	if (unlikely(frame_len < sizeof(struct rte_ether_hdr)))
+		return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
+	ether_type = ((const struct rte_ether_hdr *)frame)->ether_type;
+	info->vlan_tci = 0;
+	if (ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)) {
+		const struct rte_vlan_hdr *vlan;
+
+		if (unlikely(frame_len < l2_len + sizeof(*vlan)))
+			return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
+		vlan = (const struct rte_vlan_hdr *)(frame + l2_len);
+		info->vlan_tci = vlan->vlan_tci;
+		ether_type = vlan->eth_proto;
+		l2_len += sizeof(*vlan);
+	}
+	info->l2_len = l2_len;
+	if (unlikely(ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))) {
+		if (ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP))
+			return DPLB_PARSED_ARP;
+		return dplb_parse_drop(info, DPLB_DROP_NOT_IP);
+	}
+
+	/* Headers must sit in the first segment; the IP length may span all. */
+	const uint16_t available = frame_len - l2_len;
+	const uint32_t packet_len = rte_pktmbuf_pkt_len(m) - l2_len;
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(frame + l2_len);
+
+	if (unlikely(available < sizeof(*ip)))
+		return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
+	/* Nearly every header has no options: parsed with its length a
+	 * constant, which the compiler folds through the checks, the checksum
+	 * and the L4 offsets. */
+	if (likely(ip->version_ihl == RTE_IPV4_VHL_DEF))
+		return dplb_parse_ipv4_header(m, info, ip, available, packet_len, sizeof(*ip));
+	if (unlikely((ip->version_ihl >> 4) != 4))
+		return dplb_parse_drop(info, DPLB_DROP_BAD_VERSION);
+	const uint16_t header_len = (uint16_t)((ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4);
+	if (unlikely(header_len < sizeof(*ip)))
+		return dplb_parse_drop(info, DPLB_DROP_BAD_IHL);
+	return dplb_parse_ipv4_header(m, info, ip, available, packet_len, header_len);
 }
 
 /* Where the parsed packet's TCP, UDP or ICMP header starts: after the IPv4

@@ -155,9 +155,11 @@ static inline void drop_packet(struct dplb_worker *worker, struct rte_mbuf *m,
  * priority ring's room, take the ordinary ring. A full ring is a drop
  * (exception_busy): a worker never waits for the management lcore.
  */
-static void pass_to_kernel(struct dplb_worker *worker, const struct dplb_state *state,
-			   struct rte_mbuf *m, const struct dplb_packet_info *info,
-			   enum dplb_drop_reason reason)
+static __rte_noinline __rte_cold void pass_to_kernel(struct dplb_worker *worker,
+						     const struct dplb_state *state,
+						     struct rte_mbuf *m,
+						     const struct dplb_packet_info *info,
+						     enum dplb_drop_reason reason)
 {
 	const struct rte_ipv4_hdr *ip = info->ip;
 
@@ -312,9 +314,12 @@ static inline void count_flow_gone(struct dplb_worker_counters *counters,
 
 /* The flow's 5-tuple starts a new connection: a new pick, counted as a new
  * flow. MAGLEV_NO_BACKEND (the packet dropped) when nothing takes new flows. */
-static uint32_t reuse_flow(struct dplb_worker *worker, const struct dplb_state *state,
-			   const struct dplb_vip_entry *vip, const struct dplb_flow_key *key,
-			   uint32_t flow_hash, uint8_t tcp_flags, const struct dplb_flow_ref *ref)
+static __rte_noinline __rte_cold uint32_t reuse_flow(struct dplb_worker *worker,
+						     const struct dplb_state *state,
+						     const struct dplb_vip_entry *vip,
+						     const struct dplb_flow_key *key,
+						     uint32_t flow_hash, uint8_t tcp_flags,
+						     const struct dplb_flow_ref *ref)
 {
 	struct dplb_worker_counters *counters = &worker->counters;
 	const uint32_t backend_id = schedule_flow(worker, state, vip, key, flow_hash);
@@ -540,9 +545,11 @@ static inline void send_back(struct dplb_worker *worker, uint16_t port_slot, str
  * most DPLB_FRAG_NEEDED_PER_SECOND per worker, so a flood of big packets
  * cannot turn dplb into a reflector. Returns true when the mbuf was used.
  */
-static bool tell_sender_too_big(struct dplb_worker *worker, const struct dplb_state *state,
-				uint16_t port_slot, struct rte_mbuf *m,
-				struct dplb_packet_info *info, const struct dplb_vip_entry *vip)
+static __rte_noinline __rte_cold bool tell_sender_too_big(struct dplb_worker *worker,
+							  const struct dplb_state *state,
+							  uint16_t port_slot, struct rte_mbuf *m,
+							  struct dplb_packet_info *info,
+							  const struct dplb_vip_entry *vip)
 {
 	if (!(info->ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)))
 		return false;
@@ -609,8 +616,10 @@ static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_
 
 /* Requests for our address are answered here; everything else ARP (replies
  * above all) goes to the management lcore, which resolves next hops. */
-static void handle_arp(struct dplb_worker *worker, const struct dplb_state *state,
-		       uint16_t port_slot, struct rte_mbuf *m, const struct dplb_packet_info *info)
+static __rte_noinline __rte_cold void handle_arp(struct dplb_worker *worker,
+						 const struct dplb_state *state, uint16_t port_slot,
+						 struct rte_mbuf *m,
+						 const struct dplb_packet_info *info)
 {
 	struct rte_arp_hdr *arp = dplb_arp_header(m, info->l2_len);
 
@@ -712,8 +721,10 @@ static bool forward_icmp_error(struct dplb_worker *worker, const struct dplb_sta
 	return true;
 }
 
-static void handle_icmp(struct dplb_worker *worker, const struct dplb_state *state,
-			uint16_t port_slot, struct rte_mbuf *m, struct dplb_packet_info *info)
+static __rte_noinline __rte_cold void handle_icmp(struct dplb_worker *worker,
+						  const struct dplb_state *state,
+						  uint16_t port_slot, struct rte_mbuf *m,
+						  struct dplb_packet_info *info)
 {
 	if (unlikely(bad_source(state, info->ip->src_addr))) {
 		drop_packet(worker, m, DPLB_DROP_BAD_SOURCE);
@@ -797,7 +808,8 @@ static bool admit_fragment(struct dplb_worker *worker, struct rte_mbuf *m,
  * dplb_state_fragment_vip) may be some VIP's to forward; when not, it went
  * to the kernel or was dropped. */
 static bool fragment_for_a_vip(struct dplb_worker *worker, const struct dplb_state *state,
-			       struct rte_mbuf *m, const struct dplb_packet_info *info, int32_t only)
+			       struct rte_mbuf *m, const struct dplb_packet_info *info,
+			       int32_t only)
 {
 	if (only == DPLB_FRAGMENT_VIP_NONE) {
 		pass_to_kernel(worker, state, m, info, DPLB_DROP_NOT_FOR_VIP);
@@ -1016,8 +1028,10 @@ static void handle_later_fragment(struct dplb_worker *worker, const struct dplb_
 }
 
 /* Stage 1's door for fragments (DPLB_PARSED_FRAGMENT). */
-static void handle_fragment(struct dplb_worker *worker, const struct dplb_state *state,
-			    uint16_t port_slot, struct rte_mbuf *m, struct dplb_packet_info *info)
+static __rte_noinline __rte_cold void handle_fragment(struct dplb_worker *worker,
+						      const struct dplb_state *state,
+						      uint16_t port_slot, struct rte_mbuf *m,
+						      struct dplb_packet_info *info)
 {
 	if (unlikely(bad_source(state, info->ip->src_addr))) {
 		drop_packet(worker, m, DPLB_DROP_BAD_SOURCE);
