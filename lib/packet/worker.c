@@ -804,18 +804,19 @@ static bool admit_fragment(struct dplb_worker *worker, struct rte_mbuf *m,
 	return true;
 }
 
-/* Whether a later fragment whose address and protocol say only (from
- * dplb_state_fragment_vip) may be some VIP's to forward; when not, it went
+/* Whether a later fragment may be some VIP's to forward, as its address
+ * and protocol say (dplb_state_fragment_vip, into *only); when not, it went
  * to the kernel or was dropped. */
 static bool fragment_for_a_vip(struct dplb_worker *worker, const struct dplb_state *state,
 			       struct rte_mbuf *m, const struct dplb_packet_info *info,
-			       int32_t only)
+			       int32_t *only)
 {
-	if (only == DPLB_FRAGMENT_VIP_NONE) {
+	*only = dplb_state_fragment_vip(state, info->ip->dst_addr, info->ip->next_proto_id);
+	if (*only == DPLB_FRAGMENT_VIP_NONE) {
 		pass_to_kernel(worker, state, m, info, DPLB_DROP_NOT_FOR_VIP);
 		return false;
 	}
-	if (only == DPLB_FRAGMENT_VIP_DROPPED) {
+	if (*only == DPLB_FRAGMENT_VIP_DROPPED) {
 		drop_packet(worker, m, DPLB_DROP_FRAGMENT);
 		return false;
 	}
@@ -830,10 +831,10 @@ static void send_fragment_hashed(struct dplb_worker *worker, const struct dplb_s
 				 struct dplb_packet_info *info)
 {
 	const struct rte_ipv4_hdr *ip = info->ip;
-	const int32_t only = dplb_state_fragment_vip(state, ip->dst_addr, ip->next_proto_id);
 	struct dplb_flow_key key;
+	int32_t only;
 
-	if (!fragment_for_a_vip(worker, state, m, info, only))
+	if (!fragment_for_a_vip(worker, state, m, info, &only))
 		return;
 	if (only == DPLB_FRAGMENT_VIP_SEVERAL) {
 		drop_packet(worker, m, DPLB_DROP_FRAGMENT_UNPLACED);
@@ -999,11 +1000,11 @@ static void handle_later_fragment(struct dplb_worker *worker, const struct dplb_
 				  struct dplb_packet_info *info)
 {
 	const struct rte_ipv4_hdr *ip = info->ip;
-	const int32_t only = dplb_state_fragment_vip(state, ip->dst_addr, ip->next_proto_id);
 	struct dplb_fragment_key fragment_key;
 	const uint64_t now = rte_rdtsc();
+	int32_t only;
 
-	if (!fragment_for_a_vip(worker, state, m, info, only))
+	if (!fragment_for_a_vip(worker, state, m, info, &only))
 		return;
 	dplb_fragment_key_ipv4(&fragment_key, ip->src_addr, ip->dst_addr, ip->packet_id,
 			       ip->next_proto_id);

@@ -18,15 +18,13 @@ dplb counts the ICMP errors it forwarded.
 Run as root:  DPLB_BUILD=build /usr/bin/python3 -m pytest -q tests/e2e/test_path_mtu.py
 """
 
-import json
 import os
-import shutil
 
 import pytest
 
-from harness.e2e_testbed import BACKEND_MACS, BACKENDS, REPO, LiveDplb, Testbed, run, wait_for
+from harness.e2e_testbed import (BACKEND_MACS, BACKENDS, LiveDplb, router_paths,
+                                 running_scale_testbed, wait_for)
 
-SCALE = REPO / "scripts" / "testbed-scale"
 VIP = "198.18.1.80"
 LB_ADDRESS = "198.18.0.10"
 NARROW_MTU = 1280
@@ -45,23 +43,13 @@ def config():
 
 @pytest.fixture(scope="module")
 def testbed():
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
-    for tool in ("ip", "bird", "birdc", "curl"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} not found: scripts/setup installs it")
-    tb = Testbed(f"dplb-m{os.getpid()}-")
-    try:
-        res = run(SCALE, "up", check=False, env=tb.env)
-        assert res.returncode == 0, res.stdout + res.stderr
+    with running_scale_testbed(f"dplb-m{os.getpid()}-",
+                               tools=("ip", "ethtool", "bird", "birdc", "curl")) as tb:
         yield tb
-    finally:
-        run(SCALE, "down", check=False, env=tb.env)
 
 
 def router_has_path(testbed):
-    res = testbed.exec("router", "ip", "-j", "route", "show", VIP, check=False)
-    return any(r.get("gateway") == LB_ADDRESS for r in json.loads(res.stdout or "[]"))
+    return LB_ADDRESS in router_paths(testbed, VIP)
 
 
 def test_a_client_behind_a_narrow_link_downloads_through_dplb(testbed, tmp_path):

@@ -44,9 +44,7 @@ Run as root:  DPLB_BUILD=build /usr/bin/python3 -m pytest -q -s tests/e2e/test_s
 """
 
 import ctypes
-import json
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -55,11 +53,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.e2e_testbed import (BACKEND_MACS, BACKENDS, DPLB, REPO, SANITIZER_MARKERS, LiveDplb,
-                                 Repeatedly, Testbed, http_once, in_netns, run, wait_for,
+from harness.e2e_testbed import (BACKEND_MACS, BACKENDS, DPLB, SANITIZER_MARKERS,
+                                 SCALE_TESTBED as SCALE, LiveDplb, Repeatedly, http_once,
+                                 in_netns, router_paths, run, running_scale_testbed, wait_for,
                                  WAIT_SECONDS)
-
-SCALE = REPO / "scripts" / "testbed-scale"
 VIP = "198.18.1.80"
 FAR_ADDR = "198.18.2.2"
 ADDRESS = {"lb": "198.18.0.10", "lb2": "198.18.0.20"}
@@ -119,18 +116,8 @@ class Instance(LiveDplb):
 
 @pytest.fixture(scope="module")
 def testbed():
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
-    for tool in ("ip", "ethtool", "bird", "birdc"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} not found: apt-get install bird2 (and scripts/setup)")
-    tb = Testbed(f"dplb-s{os.getpid()}-")
-    try:
-        res = run(SCALE, "up", check=False, env=tb.env)
-        assert res.returncode == 0, res.stdout + res.stderr
+    with running_scale_testbed(f"dplb-s{os.getpid()}-") as tb:
         yield tb
-    finally:
-        run(SCALE, "down", check=False, env=tb.env)
 
 
 @pytest.fixture
@@ -152,15 +139,7 @@ def instances(testbed, tmp_path):
 
 def paths(testbed):
     """The router's next hops toward the VIP: a set of dplb addresses."""
-    res = testbed.exec("router", "ip", "-j", "route", "show", VIP, check=False)
-    routes = json.loads(res.stdout or "[]") if res.returncode == 0 else []
-    found = set()
-    for route in routes:
-        if "gateway" in route:
-            found.add(route["gateway"])
-        for hop in route.get("nexthops", []):
-            found.add(hop["gateway"])
-    return found
+    return router_paths(testbed, VIP)
 
 
 def wait_paths(testbed, nodes, what, timeout=WAIT_SECONDS):

@@ -26,9 +26,10 @@ import struct
 import time
 
 import pytest
+from scapy.all import IP, TCP, Ether, raw
 
 from harness.e2e_testbed import (BACKENDS, CLIENT_MAC, LB_MAC, KeepAliveClient, config_text,
-                                 dplb_running, in_netns, mac_bytes, running_testbed, wait_for)
+                                 dplb_running, in_netns, running_testbed, wait_for)
 
 VIP = "198.18.1.80"
 TABLE = 1024  # the smallest flow_table_size
@@ -38,27 +39,11 @@ SYN_TIMEOUT = 5  # tcp_syn_timeout's default, which this test proves
 FLOOD_CHUNK = 64
 
 
-def ip_checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def syn_frame(src, sport, dst, dport):
     """An Ethernet frame to dplb: a TCP SYN from src:sport to dst:dport,
-    both checksums right."""
-    src_b, dst_b = socket.inet_aton(src), socket.inet_aton(dst)
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, random.getrandbits(32), 0, 5 << 4, 0x02,
-                      64240, 0, 0)
-    pseudo = src_b + dst_b + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", ip_checksum(pseudo + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0x4000,
-                     64, socket.IPPROTO_TCP, 0, src_b, dst_b)
-    ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
-    return mac_bytes(LB_MAC) + mac_bytes(CLIENT_MAC) + b"\x08\x00" + ip + tcp
+    its checksums filled in by scapy."""
+    return raw(Ether(dst=LB_MAC, src=CLIENT_MAC) / IP(src=src, dst=dst, flags="DF") /
+               TCP(sport=sport, dport=dport, flags="S", seq=random.getrandbits(32)))
 
 
 def flood_frames(count, seed=11):

@@ -15,6 +15,7 @@ sleeping a fixed time.
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ if not BUILD.is_absolute():
     BUILD = REPO / BUILD
 DPLB = BUILD / "app" / "dplb"
 TESTBED = REPO / "scripts" / "testbed"
+SCALE_TESTBED = REPO / "scripts" / "testbed-scale"
 WAIT_SECONDS = float(os.environ.get("DPLB_TEST_WAIT", "60"))
 
 # The testbed's fixed plan (see scripts/testbed).
@@ -126,9 +128,8 @@ class Testbed:
         return run("ip", "netns", "exec", self.ns(node), *args, check=check, timeout=timeout)
 
 
-@contextlib.contextmanager
-def running_testbed(prefix, tools=("ip", "ethtool"), static_neigh=False):
-    """A testbed for a module or a session: up on entry, down on exit."""
+def _require(tools):
+    """Skip without root; fail when a program the testbed runs is missing."""
     import pytest  # only the test modules need it
 
     if os.geteuid() != 0:
@@ -136,12 +137,46 @@ def running_testbed(prefix, tools=("ip", "ethtool"), static_neigh=False):
     for tool in tools:
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} not found: run scripts/setup")
+
+
+@contextlib.contextmanager
+def running_testbed(prefix, tools=("ip", "ethtool"), static_neigh=False):
+    """A testbed for a module or a session: up on entry, down on exit."""
+    _require(tools)
     tb = Testbed(prefix, static_neigh=static_neigh)
     try:
         tb.up()
         yield tb
     finally:
         tb.down()
+
+
+@contextlib.contextmanager
+def running_scale_testbed(prefix, tools=("ip", "ethtool", "bird", "birdc")):
+    """The scale-out testbed (scripts/testbed-scale: a router running BIRD,
+    a far client behind it, two dplb namespaces): up on entry, down on exit."""
+    _require(tools)
+    tb = Testbed(prefix)
+    try:
+        res = run(SCALE_TESTBED, "up", check=False, env=tb.env)
+        assert res.returncode == 0, res.stdout + res.stderr
+        yield tb
+    finally:
+        run(SCALE_TESTBED, "down", check=False, env=tb.env)
+
+
+def router_paths(testbed, address):
+    """The scale-out router's next hops toward address: a set of dplb
+    addresses (one per instance announcing it)."""
+    res = testbed.exec("router", "ip", "-j", "route", "show", address, check=False)
+    routes = json.loads(res.stdout or "[]") if res.returncode == 0 else []
+    found = set()
+    for route in routes:
+        if "gateway" in route:
+            found.add(route["gateway"])
+        for hop in route.get("nexthops", []):
+            found.add(hop["gateway"])
+    return found
 
 
 # --------------------------------------------------------------------- dplb
