@@ -1,6 +1,10 @@
 /*
  * The neighbor table: MAC addresses of next hops (backends on-link, else
- * the gateway), learned by ARP from the management lcore.
+ * the gateway), learned by ARP (IPv4) or neighbor discovery (IPv6) from the
+ * management lcore. One bookkeeping for both families: an entry's key is 16
+ * bytes, an IPv4 address stored IPv4-mapped (::ffff:a.b.c.d, RFC 4291
+ * 2.5.5.2), and each family has a table of its own (struct dplb_neighbors,
+ * struct dplb_neighbors6), so ARP can never answer for an IPv6 next hop.
  *
  * Pure bookkeeping with no I/O, driven by the caller's clock, so the rules
  * (when to ask, when to give up, when an answer changes anything) are unit
@@ -23,7 +27,7 @@
 #define DPLB_NEIGHBOR_LIFETIME_MS 90000u
 
 struct dplb_neighbor {
-	uint32_t address; /* network order */
+	uint8_t address[16]; /* IPv6, or IPv4-mapped; network order */
 	uint8_t mac[6];
 	bool resolved;
 	bool wanted;	      /* a next hop of the current state */
@@ -58,5 +62,21 @@ uint32_t dplb_neighbors_due(struct dplb_neighbors *table, uint64_t now_ms, uint3
 /* Forget answers older than the lifetime. Returns true when forwarding must
  * change (an entry in use became unresolved). */
 bool dplb_neighbors_expire(struct dplb_neighbors *table, uint64_t now_ms);
+
+/* IPv6 next hops: the same rules, addresses of 16 bytes in network order. */
+struct dplb_neighbors6 {
+	struct dplb_neighbors table;
+};
+
+void dplb_neighbors6_unwant_all(struct dplb_neighbors6 *table);
+int dplb_neighbors6_want(struct dplb_neighbors6 *table, const uint8_t address[16]);
+void dplb_neighbors6_forget_unwanted(struct dplb_neighbors6 *table);
+const uint8_t *dplb_neighbors6_lookup(const struct dplb_neighbors6 *table,
+				      const uint8_t address[16]);
+bool dplb_neighbors6_learn(struct dplb_neighbors6 *table, const uint8_t address[16],
+			   const uint8_t *mac, uint64_t now_ms);
+uint32_t dplb_neighbors6_due(struct dplb_neighbors6 *table, uint64_t now_ms,
+			     uint8_t (*addresses)[16], uint32_t max);
+bool dplb_neighbors6_expire(struct dplb_neighbors6 *table, uint64_t now_ms);
 
 #endif

@@ -285,3 +285,65 @@ Test(neighbor, full_table_refuses_new_addresses)
 	cr_assert_eq(dplb_neighbors_want(table, addr(DPLB_MAX_NEIGHBORS + 1)), 0);
 	cr_assert_arr_eq(dplb_neighbors_lookup(table, addr(DPLB_MAX_NEIGHBORS)), MAC_A, 6);
 }
+
+/* ---- IPv6: the same rules on 16-byte addresses ------------------------ */
+
+/* fd00::x in network order. */
+static void addr6(uint32_t i, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	out[0] = 0xfd;
+	out[12] = (uint8_t)(i >> 24);
+	out[13] = (uint8_t)(i >> 16);
+	out[14] = (uint8_t)(i >> 8);
+	out[15] = (uint8_t)i;
+}
+
+Test(neighbor, ipv6_want_learn_lookup_due_expire)
+{
+	struct dplb_neighbors6 *table6 = calloc(1, sizeof(*table6));
+	uint8_t a[16], b[16], listed[4][16];
+
+	cr_assert_not_null(table6);
+	addr6(1, a);
+	addr6(2, b);
+	cr_assert_eq(dplb_neighbors6_want(table6, a), 0);
+	cr_assert_null(dplb_neighbors6_lookup(table6, a));
+	/* Due once, then not again within the retry time. */
+	cr_assert_eq(dplb_neighbors6_due(table6, T0, listed, 4), 1);
+	cr_assert_arr_eq(listed[0], a, 16);
+	cr_assert_eq(dplb_neighbors6_due(table6, T0 + DPLB_NEIGHBOR_RETRY_MS - 1, listed, 4), 0);
+	/* An answer for an address nobody asked about is not learned. */
+	cr_assert_not(dplb_neighbors6_learn(table6, b, MAC_B, T0));
+	cr_assert_null(dplb_neighbors6_lookup(table6, b));
+	cr_assert(dplb_neighbors6_learn(table6, a, MAC_A, T0));
+	cr_assert_arr_eq(dplb_neighbors6_lookup(table6, a), MAC_A, 6);
+	cr_assert_not(dplb_neighbors6_learn(table6, a, MAC_A, T0 + 1), "same MAC: no change");
+	cr_assert_not(dplb_neighbors6_expire(table6, T0 + DPLB_NEIGHBOR_LIFETIME_MS));
+	cr_assert(dplb_neighbors6_expire(table6, T0 + 1 + DPLB_NEIGHBOR_LIFETIME_MS));
+	cr_assert_null(dplb_neighbors6_lookup(table6, a));
+	dplb_neighbors6_unwant_all(table6);
+	dplb_neighbors6_forget_unwanted(table6);
+	cr_assert_eq(table6->table.count, 0);
+	free(table6);
+}
+
+/* An IPv4 address is kept IPv4-mapped: the IPv6 table's ::ffff:10.0.0.1 and
+ * the IPv4 table's 10.0.0.1 are different tables' entries, and an ARP answer
+ * never resolves an IPv6 next hop. */
+Test(neighbor, families_never_mix)
+{
+	struct dplb_neighbors6 *table6 = calloc(1, sizeof(*table6));
+	uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff, [12] = 10, [13] = 0, [14] = 0, [15] = 1 };
+
+	cr_assert_not_null(table6);
+	cr_assert_eq(dplb_neighbors6_want(table6, mapped), 0);
+	cr_assert_eq(dplb_neighbors_want(table, addr(1)), 0);
+	cr_assert(dplb_neighbors_learn(table, addr(1), MAC_A, T0));
+	cr_assert_null(dplb_neighbors6_lookup(table6, mapped));
+	cr_assert_arr_eq(dplb_neighbors_lookup(table, addr(1)), MAC_A, 6);
+	uint32_t listed[2];
+	cr_assert_eq(due(T0 + DPLB_NEIGHBOR_REFRESH_MS, listed, 2), 1);
+	cr_assert_eq(listed[0], addr(1), "an IPv4 address comes back as it went in");
+	free(table6);
+}
