@@ -91,7 +91,8 @@ static void print_balance(const struct dplb_context *ctx, const struct dplb_work
 {
 	struct dplb_port_counters ports;
 	uint64_t from_management =
-		ctx->arp_requests_sent + ctx->exception_counters.exception_from_kernel;
+		ctx->arp_requests_sent + ctx->nd_solicitations_sent +
+		ctx->exception_counters.exception_from_kernel;
 
 	dplb_port_counters_sum(ctx, totals, &ports);
 	/* Frames still in the ring when the workers stopped were never sent. */
@@ -155,6 +156,8 @@ static void print_counters(const struct dplb_context *ctx,
 	line_start(&line, out, "  management: ");
 	line_field(&line, "arp_requests_sent", ctx->arp_requests_sent);
 	line_field(&line, "arp_answers_learned", ctx->arp_answers_learned);
+	line_field(&line, "nd_solicitations_sent", ctx->nd_solicitations_sent);
+	line_field(&line, "nd_advertisements_learned", ctx->nd_advertisements_learned);
 #define EXCEPTION_FIELD(field, kind, help) line_field(&line, #field, ctx->exception_counters.field);
 	DPLB_EXCEPTION_COUNTERS(EXCEPTION_FIELD)
 #undef EXCEPTION_FIELD

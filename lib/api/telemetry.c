@@ -53,6 +53,8 @@ static int telemetry_stats(const char *cmd, const char *params, struct rte_tel_d
 #undef ADD_TOTAL
 	rte_tel_data_add_dict_u64(d, "arp_requests_sent", ctx->arp_requests_sent);
 	rte_tel_data_add_dict_u64(d, "arp_answers_learned", ctx->arp_answers_learned);
+	rte_tel_data_add_dict_u64(d, "nd_solicitations_sent", ctx->nd_solicitations_sent);
+	rte_tel_data_add_dict_u64(d, "nd_advertisements_learned", ctx->nd_advertisements_learned);
 	rte_tel_data_add_dict_u64(d, "next_hop_updates", ctx->next_hop_updates);
 #define ADD_EXCEPTION(field, kind, help)                                                           \
 	rte_tel_data_add_dict_u64(d, #field, ctx->exception_counters.field);

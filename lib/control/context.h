@@ -60,8 +60,10 @@ struct dplb_context {
 	uint64_t generation; /* of the current snapshot, 1 for the first */
 	uint64_t reloads_ok;
 	uint64_t reloads_failed;
-	/* Next hops learned by ARP; management lcore only. */
+	/* Next hops learned by ARP, and IPv6 ones by neighbor discovery;
+	 * management lcore only. */
 	struct dplb_neighbors *neighbors;
+	struct dplb_neighbors6 *neighbors6;
 	/* Health checks of every backend; management lcore only. */
 	struct dplb_health_checker *health;
 	uint64_t health_updates; /* snapshots made because health changed */
@@ -75,6 +77,8 @@ struct dplb_context {
 	uint64_t last_timers_ms; /* when the neighbor table was last walked */
 	uint64_t arp_requests_sent;
 	uint64_t arp_answers_learned;
+	uint64_t nd_solicitations_sent;
+	uint64_t nd_advertisements_learned;
 	uint64_t next_hop_updates; /* snapshots made because a MAC changed */
 	/* The kernel's taps (control/exception_path.h), NULL without; what
 	 * the management lcore moved through them. */

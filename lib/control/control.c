@@ -106,6 +106,7 @@ static int publish_built(struct dplb_context *ctx, struct dplb_state *state, int
 	/* Only now may the old configuration's next hops be forgotten: had the
 	 * build failed, they would still be needed, MACs and all. */
 	dplb_neighbors_forget_unwanted(ctx->neighbors);
+	dplb_neighbors6_forget_unwanted(ctx->neighbors6);
 	dplb_publish(ctx->publisher, state);
 	ctx->generation++;
 	/* Backends that stay keep their health (it was in inputs); new ones

@@ -338,8 +338,10 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 
 	ctx->ids = dplb_identities_create();
 	ctx->neighbors = calloc(1, sizeof(*ctx->neighbors));
+	ctx->neighbors6 = calloc(1, sizeof(*ctx->neighbors6));
 	ctx->health = dplb_health_create();
-	if (ctx->ids == NULL || ctx->neighbors == NULL || ctx->health == NULL ||
+	if (ctx->ids == NULL || ctx->neighbors == NULL || ctx->neighbors6 == NULL ||
+	    ctx->health == NULL ||
 	    create_rcu(ctx) != 0) {
 		dplb_config_free(config);
 		return -ENOMEM;
@@ -483,6 +485,8 @@ void dplb_release(struct dplb_context *ctx)
 	ctx->ids = NULL;
 	free(ctx->neighbors);
 	ctx->neighbors = NULL;
+	free(ctx->neighbors6);
+	ctx->neighbors6 = NULL;
 	dplb_health_free(ctx->health);
 	ctx->health = NULL;
 	rte_mempool_free(ctx->pool);

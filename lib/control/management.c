@@ -1,15 +1,17 @@
 /*
  * Periodic work of the management lcore that is not a request from outside:
- * next-hop resolution by ARP, new snapshots when health or next hops
- * change, publishing snapshots built off the loop, and freeing retired
- * ones.
+ * next-hop resolution by ARP (IPv4) and neighbor discovery (IPv6), new
+ * snapshots when health or next hops change, publishing snapshots built off
+ * the loop, and freeing retired ones.
  *
- * Workers answer ARP requests for our own address themselves and hand every
- * other ARP frame to this lcore through a ring each (single producer, single
+ * Workers answer ARP requests and neighbor solicitations for our own
+ * addresses themselves and hand every other ARP frame, and every neighbor
+ * advertisement, to this lcore through a ring each (single producer, single
  * consumer), so resolving neighbors costs the workers one enqueue. Workers
  * own every TX queue (a PMD may have only one), so the management lcore's
- * ARP requests go out through worker 0, by another ring. With an exception
- * path, the ARP frames the kernel may be waiting for go on to it.
+ * ARP requests and solicitations go out through worker 0, by another ring.
+ * With an exception path, the ARP frames the kernel may be waiting for go
+ * on to it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@
 #include "control/state_builder.h"
 #include "health/health.h"
 #include "packet/arp.h"
+#include "packet/icmp6.h"
 
 #define ARP_FRAMES_PER_TICK 256
 #define ARP_REQUESTS_PER_TICK 64
@@ -45,15 +48,37 @@ static uint64_t now_ms(void)
 void dplb_management_want_next_hops(struct dplb_context *ctx, const struct dplb_config *config)
 {
 	dplb_neighbors_unwant_all(ctx->neighbors);
+	dplb_neighbors6_unwant_all(ctx->neighbors6);
 	for (uint32_t v = 0; v < config->vip_count; v++) {
 		const struct dplb_vip_config *vip = &config->vips[v];
 
-		for (uint32_t b = 0; b < vip->backend_count; b++)
-			if (dplb_backend_needs_arp(config, &vip->backends[b]))
+		for (uint32_t b = 0; b < vip->backend_count; b++) {
+			const struct dplb_backend_config *backend = &vip->backends[b];
+			uint8_t next_hop6[16];
+
+			if (dplb_backend_needs_arp(config, backend))
 				dplb_neighbors_want(
 					ctx->neighbors,
-					dplb_next_hop_address(config, vip->backends[b].address));
+					dplb_next_hop_address(config, backend->address));
+			if (dplb_backend_needs_nd(config, backend)) {
+				dplb_next_hop_address6(config, backend->address6, next_hop6);
+				dplb_neighbors6_want(ctx->neighbors6, next_hop6);
+			}
+		}
 	}
+}
+
+/* A neighbor advertisement a worker handed over: learned when it answers
+ * for a next hop we asked about. Returns true when a wanted MAC changed. */
+static bool learn_advertisement(struct dplb_context *ctx, struct rte_mbuf *m, uint64_t now)
+{
+	uint8_t target[16], mac[6];
+
+	if (dplb_nd_parse_advert(m, target, mac) != 0 ||
+	    !dplb_neighbors6_learn(ctx->neighbors6, target, mac, now))
+		return false;
+	ctx->nd_advertisements_learned++;
+	return true;
 }
 
 /* Learn from replies, and from requests too: a neighbor asking for us
@@ -76,10 +101,20 @@ static bool learn_from_workers(struct dplb_context *ctx, uint64_t now)
 			for (unsigned int i = 0; i < count; i++) {
 				const struct rte_ether_hdr *eth =
 					rte_pktmbuf_mtod(frames[i], struct rte_ether_hdr *);
+				const bool tagged =
+					eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN);
 				const uint16_t l2_len =
-					eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)
-						? sizeof(*eth) + sizeof(struct rte_vlan_hdr)
-						: sizeof(*eth);
+					tagged ? sizeof(*eth) + sizeof(struct rte_vlan_hdr)
+					       : sizeof(*eth);
+				const rte_be16_t ether_type =
+					tagged ? ((const struct rte_vlan_hdr *)(eth + 1))->eth_proto
+					       : eth->ether_type;
+
+				if (ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+					changed |= learn_advertisement(ctx, frames[i], now);
+					rte_pktmbuf_free(frames[i]);
+					continue;
+				}
 				const struct rte_arp_hdr *arp = dplb_arp_header(frames[i], l2_len);
 
 				if (arp != NULL &&
@@ -97,6 +132,48 @@ static bool learn_from_workers(struct dplb_context *ctx, uint64_t now)
 	return changed;
 }
 
+/* Hand m, made for port slot p, to worker 0 to send; false when its ring
+ * is full (m is then freed). */
+static bool send_through_worker(struct dplb_context *ctx, struct rte_mbuf *m, uint16_t p)
+{
+	m->port = p; /* the port slot the worker sends it on */
+	if (rte_ring_sp_enqueue(ctx->workers[0].from_management, m) != 0) {
+		rte_pktmbuf_free(m);
+		return false;
+	}
+	return true;
+}
+
+/* Neighbor solicitations for the IPv6 next hops due, on every port, from
+ * our IPv6 address. */
+static void send_solicitations(struct dplb_context *ctx, const struct dplb_state *state,
+			       uint64_t now)
+{
+	uint8_t targets[ARP_REQUESTS_PER_TICK][16];
+	const uint32_t count =
+		dplb_neighbors6_due(ctx->neighbors6, now, targets, RTE_DIM(targets));
+
+	if (count == 0 || !state->has_local_address6)
+		return;
+	for (uint16_t p = 0; p < ctx->port_count; p++) {
+		struct rte_ether_addr mac;
+
+		if (rte_eth_macaddr_get(ctx->port_ids[p], &mac) != 0)
+			continue;
+		for (uint32_t t = 0; t < count; t++) {
+			struct rte_mbuf *m = rte_pktmbuf_alloc(ctx->pool);
+
+			if (m == NULL)
+				return;
+			if (dplb_nd_solicit_build(m, &mac, state->local_address6, targets[t]) != 0) {
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			ctx->nd_solicitations_sent += send_through_worker(ctx, m, p);
+		}
+	}
+}
+
 static void send_requests(struct dplb_context *ctx, const struct dplb_state *state, uint64_t now)
 {
 	uint32_t targets[ARP_REQUESTS_PER_TICK];
@@ -112,14 +189,12 @@ static void send_requests(struct dplb_context *ctx, const struct dplb_state *sta
 
 			if (m == NULL)
 				return;
-			m->port = p; /* the port slot the worker sends it on */
 			if (dplb_arp_build_request(m, &mac, state->local_address, targets[t]) !=
-				    0 ||
-			    rte_ring_sp_enqueue(ctx->workers[0].from_management, m) != 0) {
+			    0) {
 				rte_pktmbuf_free(m);
 				continue;
 			}
-			ctx->arp_requests_sent++;
+			ctx->arp_requests_sent += send_through_worker(ctx, m, p);
 		}
 	}
 }
@@ -128,6 +203,7 @@ struct dplb_state_inputs dplb_management_state_inputs(const struct dplb_context 
 {
 	return (struct dplb_state_inputs){
 		.neighbors = ctx->neighbors,
+		.neighbors6 = ctx->neighbors6,
 		.health = ctx->health != NULL ? dplb_health_inputs(ctx->health) : NULL,
 		.workers = ctx->worker_count,
 	};
@@ -223,7 +299,8 @@ void dplb_management_tick(struct dplb_context *ctx)
 	dplb_state_builder_poll(ctx->builder);
 	next_hops_changed = learn_from_workers(ctx, now);
 	if (timers_due)
-		next_hops_changed |= dplb_neighbors_expire(ctx->neighbors, now);
+		next_hops_changed |= dplb_neighbors_expire(ctx->neighbors, now) |
+				     dplb_neighbors6_expire(ctx->neighbors6, now);
 	health_changed = dplb_health_run(ctx->health);
 	/* A change the workers have not seen stays pending until a snapshot
 	 * with it is under way (a rebuild fails only when memory is short),
@@ -234,8 +311,10 @@ void dplb_management_tick(struct dplb_context *ctx)
 	if (ctx->republish_pending && dplb_management_republish(ctx) == 0)
 		ctx->republish_pending = false;
 	state = dplb_current_state(ctx->publisher); /* the old one may be gone */
-	if (timers_due)
+	if (timers_due) {
 		send_requests(ctx, state, now);
+		send_solicitations(ctx, state, now);
+	}
 	dplb_exception_path_poll(ctx);
 	dplb_announce_sync(ctx);
 	dplb_publisher_reclaim(ctx->publisher);

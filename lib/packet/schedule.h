@@ -37,6 +37,30 @@ static inline uint32_t dplb_hash_mix(uint32_t h)
 	return h;
 }
 
+/* The hash a hashing scheduler picks by: the client address alone for
+ * source-hash, else flow_hash (the 5-tuple's). One per address family. */
+static inline uint32_t dplb_pick_hash(const struct dplb_vip_entry *vip,
+				      const struct dplb_flow_key *key, uint32_t flow_hash)
+{
+	return vip->scheduler == DPLB_SCHED_SOURCE_HASH
+		       ? rte_hash_crc_4byte(key->src_addr, DPLB_FLOW_HASH_SEED)
+		       : flow_hash;
+}
+
+static inline uint32_t dplb_pick_hash6(const struct dplb_vip_entry *vip,
+				       const struct dplb_flow_key6 *key, uint32_t flow_hash)
+{
+	return vip->scheduler == DPLB_SCHED_SOURCE_HASH ? dplb_source_hash6(key->src_addr)
+							: flow_hash;
+}
+
+/* The backend id vip's Maglev table gives pick_hash (dplb_pick_hash), or
+ * MAGLEV_NO_BACKEND. */
+static inline uint32_t dplb_maglev_pick(const struct dplb_vip_entry *vip, uint32_t pick_hash)
+{
+	return vip->maglev[maglev_slot(dplb_hash_mix(pick_hash), vip->maglev_size)];
+}
+
 /* The backend id vip's Maglev table gives the flow, or MAGLEV_NO_BACKEND:
  * on the client address alone for source-hash, else on flow_hash (the
  * 5-tuple). Also the stateless fallback of every scheduler when a worker's
@@ -44,11 +68,7 @@ static inline uint32_t dplb_hash_mix(uint32_t h)
 static inline uint32_t dplb_hash_pick(const struct dplb_vip_entry *vip,
 				      const struct dplb_flow_key *key, uint32_t flow_hash)
 {
-	const uint32_t hash = vip->scheduler == DPLB_SCHED_SOURCE_HASH
-				      ? rte_hash_crc_4byte(key->src_addr, DPLB_FLOW_HASH_SEED)
-				      : flow_hash;
-
-	return vip->maglev[maglev_slot(dplb_hash_mix(hash), vip->maglev_size)];
+	return dplb_maglev_pick(vip, dplb_pick_hash(vip, key, flow_hash));
 }
 
 /* The next of sequence's length backend ids, or MAGLEV_NO_BACKEND when it
@@ -88,22 +108,21 @@ static inline uint32_t dplb_pick_least_connections(
 }
 
 /*
- * The backend id vip's scheduler gives a new flow (key, with flow_hash its
- * dplb_flow_hash), or MAGLEV_NO_BACKEND when no backend is up.
+ * The backend id vip's scheduler gives a new flow whose dplb_pick_hash (or
+ * dplb_pick_hash6) is pick_hash, or MAGLEV_NO_BACKEND when no backend is up.
  * round_robin_cursor is the calling worker's cursor for vip, moved by the
  * round-robin schedulers; backend_counters are that worker's counters by
  * backend id. Worker only.
  */
 static inline uint32_t dplb_schedule_pick(const struct dplb_state *state,
 					  const struct dplb_vip_entry *vip,
-					  const struct dplb_flow_key *key, uint32_t flow_hash,
-					  uint32_t *round_robin_cursor,
+					  uint32_t pick_hash, uint32_t *round_robin_cursor,
 					  const struct dplb_traffic_counters *backend_counters)
 {
 	switch (vip->scheduler) {
 	case DPLB_SCHED_MAGLEV:
 	case DPLB_SCHED_SOURCE_HASH:
-		return dplb_hash_pick(vip, key, flow_hash);
+		return dplb_maglev_pick(vip, pick_hash);
 	case DPLB_SCHED_ROUND_ROBIN:
 		return dplb_pick_round_robin(round_robin_cursor, vip->up_ids, vip->up_count);
 	case DPLB_SCHED_WEIGHTED_ROUND_ROBIN:
@@ -144,5 +163,8 @@ struct dplb_new_flow {
  */
 void dplb_new_flow_lookup(const struct dplb_vip_entry *vip, uint32_t src, uint16_t sport,
 			  uint16_t dport, struct dplb_new_flow *out);
+/* The same for an IPv6 VIP and a source of 16 bytes, network order. */
+void dplb_new_flow_lookup6(const struct dplb_vip_entry *vip, const uint8_t src[16],
+			   uint16_t sport, uint16_t dport, struct dplb_new_flow *out);
 
 #endif

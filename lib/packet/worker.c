@@ -78,8 +78,10 @@ static void fini_fragments(struct dplb_worker *worker)
 int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
 		     uint16_t port_count, uint32_t flow_capacity, int socket)
 {
+	const uint32_t flow6_capacity = dplb_worker_flow6_capacity(flow_capacity);
 	const size_t table_bytes = dplb_flow_table_size(flow_capacity);
-	void *table_memory;
+	const size_t table6_bytes = dplb_flow6_table_size(flow6_capacity);
+	void *table_memory, *table6_memory;
 
 	memset(worker, 0, sizeof(*worker));
 	worker->index = index;
@@ -89,13 +91,19 @@ int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t 
 	worker->next_second_tsc = worker->start_tsc + worker->tsc_hz;
 	worker->control_limit =
 		dplb_rate_limit_make(worker->tsc_hz, DPLB_CONTROL_RATE, DPLB_CONTROL_BURST, 1);
-	if (table_bytes == 0)
+	if (table_bytes == 0 || table6_bytes == 0)
 		return -EINVAL;
 	table_memory = rte_malloc_socket("dplb_flows", table_bytes, RTE_CACHE_LINE_SIZE, socket);
-	if (table_memory == NULL)
+	table6_memory =
+		rte_malloc_socket("dplb_flows6", table6_bytes, RTE_CACHE_LINE_SIZE, socket);
+	if (table_memory == NULL || table6_memory == NULL) {
+		rte_free(table_memory);
+		rte_free(table6_memory);
 		return -ENOMEM;
-	/* A seed of its own: outsiders cannot aim flows at one bucket. */
+	}
+	/* Seeds of its own: outsiders cannot aim flows at one bucket. */
 	dplb_flow_table_init(&worker->flows, table_memory, flow_capacity, rte_rand());
+	dplb_flow6_table_init(&worker->flows6, table6_memory, flow6_capacity, rte_rand());
 	worker->counters.flow_capacity = flow_capacity;
 	worker->counters.vip = rte_zmalloc_socket(
 		"dplb_vip_counters", DPLB_MAX_VIP_IDS * sizeof(struct dplb_traffic_counters),
@@ -134,6 +142,8 @@ void dplb_worker_fini(struct dplb_worker *worker)
 	worker->counters.vip_protection = NULL;
 	rte_free(worker->flows.buckets);
 	memset(&worker->flows, 0, sizeof(worker->flows));
+	rte_free(worker->flows6.buckets);
+	memset(&worker->flows6, 0, sizeof(worker->flows6));
 	fini_fragments(worker);
 }
 
@@ -218,14 +228,18 @@ static inline bool bad_source(const struct dplb_state *state, uint32_t src)
 	       dplb_state_answers_ping(state, src);
 }
 
-/* A new flow's backend id, or MAGLEV_NO_BACKEND, from this worker's own
- * round-robin cursor and flow counts. */
-static inline uint32_t schedule_flow(struct dplb_worker *worker, const struct dplb_state *state,
-				     const struct dplb_vip_entry *vip,
-				     const struct dplb_flow_key *key, uint32_t flow_hash)
+/* The same for IPv6: the unspecified address, loopback, multicast
+ * (ff00::/8), IPv4-mapped addresses (::ffff:0:0/96, never on the wire:
+ * RFC 4291 2.5.5.2), dplb's own and a VIP's. */
+static inline bool bad_source6(const struct dplb_state *state, const uint8_t src[16])
 {
-	return dplb_schedule_pick(state, vip, key, flow_hash, &worker->round_robin_cursor[vip->id],
-				  worker->counters.backend);
+	static const uint8_t mapped_prefix[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t zeros[15];
+
+	return src[0] == 0xff ||
+	       (memcmp(src, zeros, sizeof(zeros)) == 0 && (src[15] == 0 || src[15] == 1)) ||
+	       memcmp(src, mapped_prefix, sizeof(mapped_prefix)) == 0 ||
+	       dplb_state_answers_ping6(state, src);
 }
 
 /* An established flow keeps its backend while that backend is configured
@@ -235,18 +249,6 @@ static inline uint32_t schedule_flow(struct dplb_worker *worker, const struct dp
 static inline bool backend_keeps_flows(const struct dplb_backend_entry *backend, uint16_t vip_id)
 {
 	return backend->present && backend->vip_id == vip_id && backend->keeps_flows;
-}
-
-/* The flow at ref goes to backend_id from now on. */
-static inline void move_flow(struct dplb_worker *worker, const struct dplb_flow_ref *ref,
-			     uint32_t backend_id)
-{
-	struct dplb_worker_counters *counters = &worker->counters;
-
-	counters->backend[dplb_flow_backend(ref)].active_flows--;
-	counters->backend[backend_id].active_flows++;
-	dplb_flow_set_backend(ref, (uint16_t)backend_id);
-	counters->flows_rescheduled++;
 }
 
 /* A SYN without ACK: the client opens a connection (or floods). */
@@ -284,15 +286,6 @@ static inline enum dplb_flow_kind new_flow_kind(uint8_t protocol, uint8_t tcp_fl
 	return next_flow_kind(DPLB_FLOW_TCP_OPENING, tcp_flags);
 }
 
-static inline void track_flow_kind(const struct dplb_flow_ref *ref, uint8_t tcp_flags)
-{
-	const enum dplb_flow_kind kind = dplb_flow_kind(ref);
-	const enum dplb_flow_kind next = next_flow_kind(kind, tcp_flags);
-
-	if (unlikely(next != kind))
-		dplb_flow_set_kind(ref, next);
-}
-
 static inline void count_new_flow(struct dplb_worker_counters *counters, uint16_t vip_id,
 				  uint32_t backend_id)
 {
@@ -310,159 +303,6 @@ static inline void count_flow_gone(struct dplb_worker_counters *counters,
 	counters->backend[gone->backend_id].active_flows--;
 	counters->vip[gone->vip_id].active_flows--;
 	counters->flows_expired++;
-}
-
-/* The flow's 5-tuple starts a new connection: a new pick, counted as a new
- * flow. MAGLEV_NO_BACKEND (the packet dropped) when nothing takes new flows. */
-static __rte_noinline __rte_cold uint32_t reuse_flow(struct dplb_worker *worker,
-						     const struct dplb_state *state,
-						     const struct dplb_vip_entry *vip,
-						     const struct dplb_flow_key *key,
-						     uint32_t flow_hash, uint8_t tcp_flags,
-						     const struct dplb_flow_ref *ref)
-{
-	struct dplb_worker_counters *counters = &worker->counters;
-	const uint32_t backend_id = schedule_flow(worker, state, vip, key, flow_hash);
-
-	dplb_flow_set_kind(ref, new_flow_kind(key->protocol, tcp_flags));
-	if (backend_id == MAGLEV_NO_BACKEND)
-		return backend_id;
-	counters->backend[dplb_flow_backend(ref)].active_flows--;
-	counters->vip[vip->id].active_flows--;
-	dplb_flow_set_backend(ref, (uint16_t)backend_id);
-	count_new_flow(counters, vip->id, backend_id);
-	return backend_id;
-}
-
-/* The Maglev hash of the 5-tuple is computed only where a flow is
- * scheduled (or GUE needs it): an established flow's packet needs none. */
-static inline uint32_t established_backend(struct dplb_worker *worker,
-					   const struct dplb_state *state,
-					   const struct dplb_vip_entry *vip,
-					   const struct dplb_flow_key *key, uint8_t tcp_flags,
-					   const struct dplb_flow_ref *ref)
-{
-	uint32_t backend_id;
-
-	dplb_flow_touch(ref, worker->now);
-	/* A SYN on a flow whose connection closed is a new connection that
-	 * reuses the 5-tuple (IPVS's conn_reuse_mode): it is scheduled afresh,
-	 * so a drained or down backend gets no new connections this way. A
-	 * retransmitted SYN of a connection still opening finds the flow not
-	 * closing, and stays. */
-	if (unlikely(dplb_flow_kind(ref) == DPLB_FLOW_TCP_CLOSING && tcp_opens(tcp_flags)))
-		return reuse_flow(worker, state, vip, key, dplb_flow_hash(key), tcp_flags, ref);
-	track_flow_kind(ref, tcp_flags);
-	backend_id = dplb_flow_backend(ref);
-	if (likely(backend_keeps_flows(&state->backends[backend_id], vip->id)))
-		return backend_id;
-	backend_id = schedule_flow(worker, state, vip, key, dplb_flow_hash(key));
-	if (backend_id != MAGLEV_NO_BACKEND)
-		move_flow(worker, ref, backend_id);
-	return backend_id;
-}
-
-/*
- * The backend of a packet that has no flow entry, which is about to get one.
- *
- * While the flow table was full, new flows went out statelessly by Maglev
- * whatever the VIP's scheduler. Once entries expire and make room, the next
- * packet of such a flow has no entry either, and the VIP's own scheduler
- * (round-robin, least-connections) would often give it another backend,
- * moving a flow whose backend is fine. A packet cannot say whether its flow
- * went statelessly before; what the worker knows is when it last forwarded
- * a flow of the VIP that way (stateless_second). So within a timeout of
- * that moment, a packet that may continue a flow gets the Maglev pick, the
- * one such a flow had, instead of the scheduler's:
- *   - UDP, within udp_timeout;
- *   - TCP that is not a SYN (a connection already open), within
- *     tcp_timeout; a SYN opens a new connection and is scheduled as usual.
- * A flow forwarded statelessly has its last packet at or before that
- * moment, so if its next packet comes within its timeout (as a flow with
- * an entry must to keep it), it stays on its backend. The price: for that
- * while, the VIP's new UDP flows are spread by Maglev, not its scheduler.
- * Hashing schedulers pick by Maglev anyway.
- */
-static inline uint32_t schedule_entry(struct dplb_worker *worker, const struct dplb_state *state,
-				      const struct dplb_vip_entry *vip,
-				      const struct dplb_flow_key *key, uint32_t flow_hash,
-				      uint8_t tcp_flags)
-{
-	const uint32_t stateless = worker->stateless_second[vip->id];
-
-	if (unlikely(stateless != 0) && !dplb_scheduler_is_hashing(vip->scheduler)) {
-		const bool tcp = key->protocol == IPPROTO_TCP;
-		const bool opens = tcp && tcp_opens(tcp_flags);
-		const uint32_t timeout = tcp ? state->tcp_timeout : state->udp_timeout;
-
-		if (!opens && worker->now - (stateless - 1) < timeout)
-			return dplb_hash_pick(vip, key, flow_hash);
-	}
-	return schedule_flow(worker, state, vip, key, flow_hash);
-}
-
-/*
- * Find the backend of one VIP packet: its flow's when the table has it
- * (found, at ref) and that backend is still usable, else a new pick
- * (recorded when the table has room and the VIP's new-flow rate allows).
- * Returns the backend id, MAGLEV_NO_BACKEND, DPLB_NEW_FLOW_DROPPED (beyond
- * the rate, to drop) or DPLB_TABLE_FULL_DROPPED (no room, table_full =
- * drop).
- */
-static inline uint32_t resolve_backend(struct dplb_worker *worker, const struct dplb_state *state,
-				       const struct dplb_vip_entry *vip,
-				       const struct dplb_flow_key *key, uint8_t tcp_flags,
-				       const struct dplb_flow_probe *probe, bool found,
-				       struct dplb_flow_ref *ref)
-{
-	struct dplb_worker_counters *counters = &worker->counters;
-	struct dplb_flow_gone gone;
-	uint32_t backend_id;
-
-	if (likely(found))
-		return established_backend(worker, state, vip, key, tcp_flags, ref);
-
-	/* Every scheduler picks among up backends only. */
-	if (unlikely(vip->up_count == 0))
-		return MAGLEV_NO_BACKEND;
-	const uint32_t flow_hash = dplb_flow_hash(key);
-	/* Added before the pick, as the pick needs to know there is room;
-	 * the backend is written once it is known. */
-	const int added = dplb_flow_table_add(&worker->flows, probe, 0,
-					      new_flow_kind(key->protocol, tcp_flags), worker->now,
-					      ref, &gone);
-	if (unlikely(added == 0)) {
-		counters->flow_insert_failures++;
-		counters->vip_protection[vip->id].table_full_packets++;
-		if (vip->table_full_drop)
-			return DPLB_TABLE_FULL_DROPPED;
-		/* Full: forward anyway, by Maglev whatever the VIP's scheduler,
-		 * so that every packet of the flow still goes to one place
-		 * (and, once there is room, stays there: schedule_entry). */
-		worker->stateless_second[vip->id] = worker->now + 1;
-		if (unlikely(!dplb_protect_admit_new_flow(&worker->new_flow_buckets[vip->id],
-							  &vip->protection)))
-			return dplb_protect_refuse_new_flow(counters, &vip->protection, vip->id,
-							    dplb_hash_pick(vip, key, flow_hash));
-		return dplb_hash_pick(vip, key, flow_hash);
-	}
-	if (unlikely(added == 2))
-		count_flow_gone(counters, &gone);
-	/* Beyond the VIP's new-flow rate: no entry (dropped, or stateless). */
-	if (unlikely(!dplb_protect_admit_new_flow(&worker->new_flow_buckets[vip->id],
-						  &vip->protection))) {
-		dplb_flow_table_remove(&worker->flows, ref);
-		return dplb_protect_refuse_new_flow(counters, &vip->protection, vip->id,
-						    dplb_hash_pick(vip, key, flow_hash));
-	}
-	backend_id = schedule_entry(worker, state, vip, key, flow_hash, tcp_flags);
-	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
-		dplb_flow_table_remove(&worker->flows, ref);
-		return backend_id;
-	}
-	dplb_flow_set_backend(ref, (uint16_t)backend_id);
-	count_new_flow(counters, vip->id, backend_id);
-	return backend_id;
 }
 
 /*
@@ -539,40 +379,75 @@ static inline void send_back(struct dplb_worker *worker, uint16_t port_slot, str
 					   .vip_id = DPLB_TX_NOT_FORWARDED });
 }
 
+/* Outer IP id of a packet without DF: per packet, per worker. */
+static inline uint16_t next_packet_id(struct dplb_worker *worker)
+{
+	return worker->next_packet_id++;
+}
+
+/* Whether this worker may send one more "fragmentation needed" or "packet
+ * too big" this second: at most DPLB_FRAG_NEEDED_PER_SECOND, so that a flood
+ * of big packets cannot turn dplb into a reflector. */
+static bool too_big_allowed(struct dplb_worker *worker)
+{
+	if (worker->frag_needed_second != worker->now) {
+		worker->frag_needed_second = worker->now;
+		worker->frag_needed_sent_this_second = 0;
+	}
+	return worker->frag_needed_sent_this_second < DPLB_FRAG_NEEDED_PER_SECOND;
+}
+
 /*
- * A packet with DF that the tunnel would make too big: answer "fragmentation
- * needed" so the client lowers its path MTU instead of retrying forever. At
- * most DPLB_FRAG_NEEDED_PER_SECOND per worker, so a flood of big packets
- * cannot turn dplb into a reflector. Returns true when the mbuf was used.
+ * A packet the tunnel would make too big: answer ICMP "fragmentation
+ * needed" (IPv4 with DF) or ICMPv6 "packet too big" (IPv6 is never
+ * fragmented on the way) with the MTU left inside the tunnel, so the client
+ * lowers its path MTU instead of retrying forever; rate-limited per worker.
+ * Returns true when the mbuf was used.
  */
 static __rte_noinline __rte_cold bool tell_sender_too_big(struct dplb_worker *worker,
 							  const struct dplb_state *state,
 							  uint16_t port_slot, struct rte_mbuf *m,
 							  struct dplb_packet_info *info,
-							  const struct dplb_vip_entry *vip)
+							  const struct dplb_vip_entry *vip,
+							  uint8_t outer_family)
 {
-	if (!(info->ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)))
+	const uint16_t inner_mtu =
+		(uint16_t)(state->mtu - dplb_encap_overhead(vip->encap, outer_family));
+
+	if (info->ip6 == NULL &&
+	    !(info->ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)))
 		return false;
-	if (worker->frag_needed_second != worker->now) {
-		worker->frag_needed_second = worker->now;
-		worker->frag_needed_sent_this_second = 0;
+	if (!too_big_allowed(worker))
+		return false;
+	if (info->ip6 != NULL) {
+		if (!state->has_local_address6 ||
+		    dplb_icmp6_packet_too_big(m, info, &worker->port_macs[port_slot],
+					      state->local_address6, inner_mtu) != 0)
+			return false;
+		worker->counters.icmp6_too_big_sent++;
+	} else {
+		if (dplb_icmp_fragmentation_needed(m, info, &worker->port_macs[port_slot],
+						   state->local_address, inner_mtu) != 0)
+			return false;
+		worker->counters.icmp_frag_needed_sent++;
 	}
-	if (worker->frag_needed_sent_this_second >= DPLB_FRAG_NEEDED_PER_SECOND)
-		return false;
-	if (dplb_icmp_fragmentation_needed(
-		    m, info, &worker->port_macs[port_slot], state->local_address,
-		    (uint16_t)(state->mtu - dplb_encap_overhead(vip->encap))) != 0)
-		return false;
 	worker->frag_needed_sent_this_second++;
-	worker->counters.icmp_frag_needed_sent++;
 	send_back(worker, port_slot, m);
 	return true;
 }
 
-static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_state *state,
-				  uint16_t port_slot, struct rte_mbuf *m,
-				  struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
-				  uint32_t backend_id, const struct dplb_flow_key *key)
+/*
+ * Encapsulate m toward backend_id, in the backend's family (the outer
+ * header's), and queue it. The flow's 5-tuple (key, or key6 for an IPv6
+ * packet: the other NULL) is hashed only where the outer headers need it:
+ * GUE's UDP source port, an IPv6 outer header's flow label. Returns whether
+ * it was sent; otherwise it was dropped, or answered as too big.
+ */
+static inline bool send_to_backend(struct dplb_worker *worker, const struct dplb_state *state,
+				   uint16_t port_slot, struct rte_mbuf *m,
+				   struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
+				   uint32_t backend_id, const struct dplb_flow_key *key,
+				   const struct dplb_flow_key6 *key6)
 {
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
 		drop_packet(worker, m,
@@ -586,33 +461,92 @@ static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_
 		return false;
 	}
 	const struct dplb_encap_target target = {
+		.outer_family = backend->family,
 		.outer_src = state->local_address,
 		.outer_dst = backend->address,
+		.outer_src6 = state->local_address6,
+		.outer_dst6 = backend->address6,
 		.gue_port = state->gue_port,
 		.kind = vip->encap,
-		.packet_id = worker->next_packet_id++,
+		.packet_id = next_packet_id(worker),
 		.src_mac = &worker->port_macs[port_slot],
 		.dst_mac = &backend->next_hop_mac,
 	};
-	/* GUE's source port spreads flows over the backend's RSS queues. */
-	const uint32_t flow_hash = vip->encap == DPLB_ENCAP_GUE ? dplb_flow_hash(key) : 0;
+	const bool hashed = vip->encap == DPLB_ENCAP_GUE || backend->family == AF_INET6;
+	const uint32_t flow_hash =
+		!hashed ? 0 : key6 != NULL ? dplb_flow_hash6(key6) : dplb_flow_hash(key);
 	const int reason = dplb_encapsulate(m, info, &target, flow_hash, state->mtu);
 	if (unlikely(reason != 0)) {
 		if (reason == DPLB_DROP_TOO_BIG &&
-		    tell_sender_too_big(worker, state, port_slot, m, info, vip))
+		    tell_sender_too_big(worker, state, port_slot, m, info, vip, backend->family))
 			return false;
 		drop_packet(worker, m, (enum dplb_drop_reason)reason);
 		return false;
 	}
 	/* IP bytes, as bytes_in: the outer packet, encapsulation included. */
-	send_packet(
-		worker, port_slot, m,
-		(struct dplb_tx_slot){ .frame_bytes = rte_pktmbuf_pkt_len(m),
-				       .ip_bytes = info->ip_len + dplb_encap_overhead(vip->encap),
-				       .backend_id = backend_id,
-				       .vip_id = vip->id });
+	send_packet(worker, port_slot, m,
+		    (struct dplb_tx_slot){
+			    .frame_bytes = rte_pktmbuf_pkt_len(m),
+			    .ip_bytes = info->ip_len +
+					dplb_encap_overhead(vip->encap, backend->family),
+			    .backend_id = backend_id,
+			    .vip_id = vip->id });
 	return true;
 }
+
+/* An IPv4 packet of key's flow to backend_id. */
+static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_state *state,
+				  uint16_t port_slot, struct rte_mbuf *m,
+				  struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
+				  uint32_t backend_id, const struct dplb_flow_key *key)
+{
+	return send_to_backend(worker, state, port_slot, m, info, vip, backend_id, key, NULL);
+}
+
+/* An IPv6 packet of key's flow to backend_id. */
+static inline bool forward_packet6(struct dplb_worker *worker, const struct dplb_state *state,
+				   uint16_t port_slot, struct rte_mbuf *m,
+				   struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
+				   uint32_t backend_id, const struct dplb_flow_key6 *key)
+{
+	return send_to_backend(worker, state, port_slot, m, info, vip, backend_id, NULL, key);
+}
+
+/* The flow path for IPv4 (worker_pipeline.h). */
+#define WP(name) name
+#define WP_KEY struct dplb_flow_key
+#define WP_FLOW_HASH(key) dplb_flow_hash(key)
+#define WP_PICK_HASH(vip, key, hash) dplb_pick_hash(vip, key, hash)
+#define WP_FT(name) dplb_flow_##name
+#define WP_FLOWS(worker) (&(worker)->flows)
+#define WP_BAD_SOURCE(state, key) bad_source(state, (key)->src_addr)
+#define WP_SOURCE_ALLOWED(worker, vip, key)                                                        \
+	dplb_protect_check_source(&(worker)->counters, &(vip)->protection, (vip)->id,              \
+				  (key)->src_addr)
+#define WP_FORWARD forward_packet
+#include "packet/worker_pipeline.h"
+#undef WP
+#undef WP_KEY
+#undef WP_FLOW_HASH
+#undef WP_PICK_HASH
+#undef WP_FT
+#undef WP_FLOWS
+#undef WP_BAD_SOURCE
+#undef WP_SOURCE_ALLOWED
+#undef WP_FORWARD
+
+/* And for IPv6. An IPv6 VIP has no allow or deny lists (the loader
+ * refuses them: they hold IPv4 prefixes). */
+#define WP(name) name##6
+#define WP_KEY struct dplb_flow_key6
+#define WP_FLOW_HASH(key) dplb_flow_hash6(key)
+#define WP_PICK_HASH(vip, key, hash) dplb_pick_hash6(vip, key, hash)
+#define WP_FT(name) dplb_flow6_##name
+#define WP_FLOWS(worker) (&(worker)->flows6)
+#define WP_BAD_SOURCE(state, key) bad_source6(state, (key)->src_addr)
+#define WP_SOURCE_ALLOWED(worker, vip, key) true
+#define WP_FORWARD forward_packet6
+#include "packet/worker_pipeline.h"
 
 /* Requests for our address are answered here; everything else ARP (replies
  * above all) goes to the management lcore, which resolves next hops. */
@@ -1044,20 +978,129 @@ static __rte_noinline __rte_cold void handle_fragment(struct dplb_worker *worker
 		handle_first_fragment(worker, state, port_slot, m, info);
 }
 
+/* A burst's IPv6 VIP packets, gathered by stage 1 for stage 2. */
+struct dplb_ipv6_batch {
+	uint16_t count;
+	struct rte_mbuf *packets[DPLB_BURST];
+	struct dplb_packet_info info[DPLB_BURST];
+	struct dplb_flow_key6 keys[DPLB_BURST];
+	struct dplb_flow6_probe probes[DPLB_BURST];
+	const struct dplb_vip_entry *vips[DPLB_BURST];
+};
+
+/* Whether address is dplb's own IPv6 address or a VIP's. */
+static inline bool answers_for6(const struct dplb_state *state, const uint8_t address[16])
+{
+	return dplb_state_answers_ping6(state, address);
+}
+
+/*
+ * ICMPv6 (packet/icmp6.h): neighbor solicitations for our address or a
+ * VIP's are answered here, as ARP requests are, so a router resolves a
+ * VIP to this port; advertisements go to the management lcore, which
+ * resolves IPv6 next hops with them; echo requests to our address or a
+ * VIP's are answered. Anything else is dropped as icmp_unhandled (ICMPv6
+ * errors about VIP flows are not sent on to backends yet).
+ */
+static __rte_noinline __rte_cold void handle_icmp6(struct dplb_worker *worker,
+						   const struct dplb_state *state,
+						   uint16_t port_slot, struct rte_mbuf *m,
+						   struct dplb_packet_info *info, bool to_group)
+{
+	const struct rte_ether_addr *our_mac = &worker->port_macs[port_slot];
+	const uint8_t type = dplb_icmp6_type(info);
+	uint8_t target[16];
+
+	switch (type) {
+	case DPLB_ICMP6_NEIGHBOR_SOLICITATION:
+		if (dplb_nd_solicitation_target(m, info, target) != 0) {
+			drop_packet(worker, m, DPLB_DROP_BAD_ND);
+			return;
+		}
+		if (!answers_for6(state, target)) {
+			drop_packet(worker, m, DPLB_DROP_ICMP_UNHANDLED);
+			return;
+		}
+		if (dplb_nd_advertise(m, info, our_mac, target) != 0) {
+			drop_packet(worker, m, DPLB_DROP_BAD_ND);
+			return;
+		}
+		worker->counters.nd_advertisements++;
+		send_back(worker, port_slot, m);
+		return;
+	case DPLB_ICMP6_NEIGHBOR_ADVERTISEMENT:
+		if (worker->to_management != NULL &&
+		    rte_ring_sp_enqueue(worker->to_management, m) == 0) {
+			worker->counters.to_management++;
+			return;
+		}
+		drop_packet(worker, m, DPLB_DROP_MANAGEMENT_BUSY);
+		return;
+	case DPLB_ICMP6_ECHO_REQUEST:
+		if (to_group || bad_source6(state, info->ip6->src_addr) ||
+		    !answers_for6(state, info->ip6->dst_addr)) {
+			drop_packet(worker, m, to_group ? DPLB_DROP_NOT_UNICAST
+							: DPLB_DROP_ICMP_UNHANDLED);
+			return;
+		}
+		if (dplb_icmp6_echo_reply(m, info, our_mac) != 0) {
+			drop_packet(worker, m, DPLB_DROP_BAD_CHECKSUM);
+			return;
+		}
+		worker->counters.icmp6_echo_replies++;
+		send_back(worker, port_slot, m);
+		return;
+	default:
+		drop_packet(worker, m, DPLB_DROP_ICMP_UNHANDLED);
+		return;
+	}
+}
+
+/*
+ * Stage 1 for an IPv6 TCP or UDP packet: its VIP, its flow's key and probe,
+ * appended to the burst's IPv6 arrays (at *count) for stage 2; a packet for
+ * no VIP is dropped. Outside the IPv4 loop's way, and not inlined into it.
+ */
+static __rte_noinline void gather_ipv6(struct dplb_worker *worker, const struct dplb_state *state,
+				       struct rte_mbuf *m, const struct dplb_packet_info *pi,
+				       struct dplb_ipv6_batch *batch)
+{
+	const struct rte_ipv6_hdr *ip6 = pi->ip6;
+	const struct dplb_vip_entry *vip =
+		dplb_state_find_vip6(state, ip6->dst_addr, pi->dst_port, pi->protocol);
+
+	if (unlikely(vip == NULL)) {
+		drop_packet(worker, m, DPLB_DROP_NOT_FOR_VIP);
+		return;
+	}
+	const uint16_t n = batch->count++;
+
+	batch->info[n] = *pi;
+	dplb_flow_key6_set(&batch->keys[n], ip6->src_addr, ip6->dst_addr, pi->src_port,
+			   pi->dst_port, pi->protocol);
+	dplb_flow6_table_prepare(&worker->flows6, &batch->probes[n],
+				 dplb_flow6_client(ip6->src_addr, pi->src_port, pi->dst_port),
+				 vip->id);
+	batch->vips[n] = vip;
+	batch->packets[n] = m;
+	worker->counters.vip[vip->id].packets_in++;
+	worker->counters.vip[vip->id].bytes_in += pi->ip_len;
+}
+
 void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_state *state,
 			       uint16_t port_slot, struct rte_mbuf **packets, uint16_t count)
 {
 	struct dplb_packet_info info[DPLB_BURST];
 	struct dplb_flow_key keys[DPLB_BURST];
 	struct dplb_flow_probe probes[DPLB_BURST];
-	struct dplb_flow_ref refs[DPLB_BURST];
-	bool found[DPLB_BURST];
 	const struct dplb_vip_entry *vips[DPLB_BURST];
 	struct rte_mbuf *vip_packets[DPLB_BURST];
+	struct dplb_ipv6_batch ipv6;
 	struct dplb_port_counters *port = &worker->counters.port[port_slot];
 	uint64_t rx_bytes = 0;
 	uint16_t vip_count = 0;
 
+	ipv6.count = 0;
 	for (uint16_t i = 0; i < count && i < DPLB_PREFETCH_AHEAD; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(packets[i], void *));
 
@@ -1077,7 +1120,10 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		}
 
 		const enum dplb_parse_result parsed = dplb_parse_packet(m, pi);
-		if (unlikely(to == MAC_GROUP) && parsed != DPLB_PARSED_ARP) {
+		/* From a group address, only what resolves neighbors: ARP, and
+		 * ICMPv6 (a neighbor solicitation goes to a multicast MAC). */
+		if (unlikely(to == MAC_GROUP) && parsed != DPLB_PARSED_ARP &&
+		    parsed != DPLB_PARSED_ICMP6) {
 			drop_packet(worker, m, DPLB_DROP_NOT_UNICAST);
 			continue;
 		}
@@ -1092,6 +1138,17 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 			continue;
 		case DPLB_PARSED_FRAGMENT:
 			handle_fragment(worker, state, port_slot, m, pi);
+			continue;
+		case DPLB_PARSED_L4_6:
+			gather_ipv6(worker, state, m, pi, &ipv6);
+			continue;
+		case DPLB_PARSED_ICMP6:
+			handle_icmp6(worker, state, port_slot, m, pi, to == MAC_GROUP);
+			continue;
+		case DPLB_PARSED_FRAGMENT6:
+			/* Not kept together yet: the loader refuses fragments =
+			 * follow on an IPv6 VIP. */
+			drop_packet(worker, m, DPLB_DROP_FRAGMENT);
 			continue;
 		case DPLB_PARSED_DROP:
 			drop_packet(worker, m, (enum dplb_drop_reason)pi->drop_reason);
@@ -1123,76 +1180,26 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 	}
 	port->rx_packets += count;
 	port->rx_bytes += rx_bytes;
-	if (vip_count == 0)
-		return;
 
-	/* Stage 2: one bulk lookup for the burst, then pick and send. */
-	dplb_flow_table_find_bulk(&worker->flows, probes, vip_count, refs, found);
-	uint32_t table_changes = 0;
-	for (uint16_t i = 0; i < vip_count; i++) {
-		/* Once a packet of this burst has added or removed a flow, the
-		 * bulk answers may be out of date (the flow added meanwhile, or
-		 * moved): look again, in lines already in the cache. */
-		if (unlikely(table_changes != 0))
-			found[i] = dplb_flow_table_find(&worker->flows, &probes[i], &refs[i]);
-		/* A source no host sends from never gets an entry, so only a
-		 * packet without one needs the check. */
-		if (unlikely(!found[i]) && unlikely(bad_source(state, keys[i].src_addr))) {
-			drop_packet(worker, vip_packets[i], DPLB_DROP_BAD_SOURCE);
-			continue;
-		}
-		/* Every packet, established flows' too: a source denied now stops now. */
-		if (unlikely(!dplb_protect_check_source(&worker->counters, &vips[i]->protection,
-							vips[i]->id, keys[i].src_addr))) {
-			drop_packet(worker, vip_packets[i], DPLB_DROP_ACL_DENIED);
-			continue;
-		}
-		const uint32_t backend_id =
-			resolve_backend(worker, state, vips[i], &keys[i], info[i].tcp_flags,
-					&probes[i], found[i], &refs[i]);
-		table_changes |= !found[i];
-		if (unlikely(backend_id == DPLB_NEW_FLOW_DROPPED ||
-			     backend_id == DPLB_TABLE_FULL_DROPPED)) {
-			drop_packet(worker, vip_packets[i],
-				    backend_id == DPLB_NEW_FLOW_DROPPED ? DPLB_DROP_RATE_LIMITED
-									: DPLB_DROP_TABLE_FULL);
-			continue;
-		}
-		if (backend_id != MAGLEV_NO_BACKEND) {
-			worker->counters.backend[backend_id].packets_in++;
-			worker->counters.backend[backend_id].bytes_in += info[i].ip_len;
-			clamp_syn_mss(&worker->counters, vips[i], &info[i]);
-		}
-		forward_packet(worker, state, port_slot, vip_packets[i], &info[i], vips[i],
-			       backend_id, &keys[i]);
-	}
+	/* Stage 2: one bulk lookup per family, then pick and send. */
+	if (vip_count != 0)
+		forward_vip_packets(worker, state, port_slot, vip_packets, info, keys, probes, vips,
+				    vip_count);
+	if (unlikely(ipv6.count != 0))
+		forward_vip_packets6(worker, state, port_slot, ipv6.packets, ipv6.info, ipv6.keys,
+				     ipv6.probes, ipv6.vips, ipv6.count);
 }
 
 void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *state,
 			   uint32_t budget)
 {
-	/* Chunks whose every flow fits in gone, so no walk stops early. */
-	enum { CHUNK = 16 };
-	struct dplb_flow_gone gone[CHUNK * DPLB_FLOW_BUCKET_SLOTS];
-	struct dplb_flow_table *flows = &worker->flows;
-
-	const uint32_t timeout[DPLB_FLOW_KINDS] = {
-		[DPLB_FLOW_UDP] = state->udp_timeout,
-		[DPLB_FLOW_TCP] = state->tcp_timeout,
-		[DPLB_FLOW_TCP_CLOSING] = state->tcp_closing_timeout,
-		[DPLB_FLOW_TCP_OPENING] = state->tcp_syn_timeout,
-	};
-
-	dplb_flow_table_set_timeouts(flows, timeout);
-	for (uint32_t left = budget; left > 0 && flows->count > 0;) {
-		const uint32_t buckets = RTE_MIN(left, (uint32_t)CHUNK);
-		const uint32_t removed =
-			dplb_flow_table_expire(flows, worker->now, buckets, gone, RTE_DIM(gone));
-
-		for (uint32_t i = 0; i < removed; i++)
-			count_flow_gone(&worker->counters, &gone[i]);
-		left -= buckets;
-	}
+	age_table(worker, state, budget);
+	/* The IPv6 table has half as many flows a bucket and is smaller: its
+	 * buckets are walked in the same proportion of the table per slice. */
+	age_table6(worker, state,
+		   (uint32_t)(((uint64_t)budget * worker->flows6.bucket_count +
+				worker->flows.bucket_count - 1) /
+			       RTE_MAX(1u, worker->flows.bucket_count)));
 }
 
 /* Send what the management lcore handed over; cheap when there is none. */
@@ -1260,7 +1267,7 @@ void dplb_worker_end_iteration(struct dplb_worker *worker, uint64_t tsc, bool bu
 		worker->next_drain_tsc = tsc + worker->tsc_hz * DPLB_TX_DRAIN_US / 1000000;
 	}
 	age_on_schedule(worker, dplb_current_state(worker->publisher), tsc);
-	worker->counters.flows_active = worker->flows.count;
+	worker->counters.flows_active = worker->flows.count + worker->flows6.count;
 	worker->counters.loops++;
 	worker->counters.busy_loops += busy;
 }

@@ -20,6 +20,7 @@
 #include "packet/counters.h"
 #include "packet/flow_key.h"
 #include "packet/flow_table.h"
+#include "packet/flow_table6.h"
 #include "packet/fragment_cache.h"
 #include "packet/rate_limit.h"
 
@@ -75,6 +76,9 @@ _Static_assert(DPLB_MAX_BACKEND_IDS <= UINT16_MAX + 1, "a backend id fits a flow
 struct dplb_worker {
 	/* Read on every packet. */
 	struct dplb_flow_table flows;
+	/* IPv6 flows: a table of their own (flow_table6.h), a quarter of the
+	 * IPv4 table's flows (dplb_worker_flow6_capacity). */
+	struct dplb_flow6_table flows6;
 	const struct dplb_publisher *publisher;
 	struct rte_rcu_qsbr *rcu;
 	uint32_t now;	/* seconds since start, updated per iteration */
@@ -128,9 +132,21 @@ struct dplb_worker {
 } __rte_cache_aligned;
 
 /*
- * Set up a worker's own state on socket: flow table of flow_capacity, TX
- * buffers, counter arrays. Returns 0 or a negative errno. Main lcore, before
- * launch.
+ * How many IPv6 flows a worker with flow_capacity IPv4 flows holds: a
+ * quarter as many, at least 256. An IPv6 flow takes 81 bytes against
+ * IPv4's 24 (flow_table6.h), so the IPv6 table costs some 85% of the IPv4
+ * one's memory: IPv4 carries most of what a balancer sees today, and a
+ * table sized for IPv6 alone would double every worker's memory.
+ */
+static inline uint32_t dplb_worker_flow6_capacity(uint32_t flow_capacity)
+{
+	return flow_capacity / 4 > 256 ? flow_capacity / 4 : 256;
+}
+
+/*
+ * Set up a worker's own state on socket: flow tables of flow_capacity IPv4
+ * flows (and dplb_worker_flow6_capacity IPv6 ones), TX buffers, counter
+ * arrays. Returns 0 or a negative errno. Main lcore, before launch.
  */
 int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
 		     uint16_t port_count, uint32_t flow_capacity, int socket);
