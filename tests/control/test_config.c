@@ -1246,7 +1246,7 @@ Test(config_protection, bad_values_are_refused_with_their_line)
 		     "ADDRESS/LENGTH");
 	expect_error(&errs, f, 7,
 		     "deny in [vip:web]: bad prefix \"2001:db8::/32\" (an IPv6 "
-		     "prefix: VIPs are IPv4, so their lists are too)");
+		     "prefix: allow and deny lists hold IPv4 prefixes only, for now)");
 	expect_error(&errs, f, 7,
 		     "deny in [vip:web]: bad prefix \"10.0.0.0/33\" (the prefix "
 		     "length must be 0..32)");
