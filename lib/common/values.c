@@ -108,6 +108,15 @@ const char *dplb_parse_ip(const char *text, size_t len, uint8_t *family, uint32_
 	return NULL;
 }
 
+bool dplb_ipv6_same_prefix(const uint8_t a[16], const uint8_t b[16], uint32_t length)
+{
+	const uint32_t bytes = length / 8, bits = length % 8;
+
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	return bits == 0 || ((a[bytes] ^ b[bytes]) & (uint8_t)(0xff << (8 - bits))) == 0;
+}
+
 char *dplb_format_ip(uint8_t family, uint32_t v4, const uint8_t v6[16], char *out)
 {
 	const void *address = family == AF_INET6 ? (const void *)v6 : (const void *)&v4;

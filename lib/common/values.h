@@ -48,6 +48,10 @@ const char *dplb_parse_ipv6(const char *text, size_t len, uint8_t out[16]);
 const char *dplb_parse_ip(const char *text, size_t len, uint8_t *family, uint32_t *v4,
 			  uint8_t v6[16]);
 
+/* Whether the first length (0..128) bits of IPv6 addresses a and b are the
+ * same: b is in a/length. */
+bool dplb_ipv6_same_prefix(const uint8_t a[16], const uint8_t b[16], uint32_t length);
+
 /*
  * The text of an address of family (AF_INET: v4, network order; AF_INET6:
  * v6, 16 bytes), as inet_ntop(3) writes it, into out of INET6_ADDRSTRLEN

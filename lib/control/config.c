@@ -2124,16 +2124,6 @@ static void check_addresses(struct loader *ld)
 	}
 }
 
-/* Whether the first length bits of a and b are the same. */
-static bool same_prefix6(const uint8_t a[16], const uint8_t b[16], uint32_t length)
-{
-	const uint32_t bytes = length / 8, bits = length % 8;
-
-	if (memcmp(a, b, bytes) != 0)
-		return false;
-	return bits == 0 || ((a[bytes] ^ b[bytes]) & (uint8_t)(0xff << (8 - bits))) == 0;
-}
-
 /* [dataplane]'s IPv6 keys: each but address6 describes dplb's IPv6
  * subnet, which address6 is in; a gateway6 must be on-link, in it, unless
  * it is link-local (as routers' addresses often are). */
@@ -2168,7 +2158,7 @@ static void check_dataplane6(struct loader *ld)
 		report(ld, gateway_line, "gateway6 in [dataplane]: %s is dplb's own address6",
 		       text);
 	else if (config->prefix_length6 != 0 && !is_link_local6(config->gateway6) &&
-		 !same_prefix6(config->gateway6, config->address6, config->prefix_length6))
+		 !dplb_ipv6_same_prefix(config->gateway6, config->address6, config->prefix_length6))
 		report(ld, gateway_line,
 		       "gateway6 in [dataplane]: %s is outside %s/%u, so not on-link (a "
 		       "link-local gateway is taken too)",

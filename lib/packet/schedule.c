@@ -5,6 +5,7 @@
  * lookup's answers with real forwarding.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,9 +94,15 @@ static int build_maglev(struct dplb_vip_entry *vip, const struct dplb_state *sta
 	for (uint32_t i = 0; i < vip->up_count; i++) {
 		const struct dplb_backend_entry *backend = &state->backends[vip->up_ids[i]];
 
-		/* The address is the identity every instance agrees on. */
-		input[i].key = &backend->address;
-		input[i].key_len = sizeof(backend->address);
+		/* The address is the identity every instance agrees on: an
+		 * IPv4 backend's 4 bytes (as ever), an IPv6 one's 16. */
+		if (backend->family == AF_INET6) {
+			input[i].key = backend->address6;
+			input[i].key_len = sizeof(backend->address6);
+		} else {
+			input[i].key = &backend->address;
+			input[i].key_len = sizeof(backend->address);
+		}
 		input[i].weight = backend->table_weight;
 	}
 	rc = maglev_build(input, vip->up_count, vip->maglev_size, vip->maglev);
