@@ -169,6 +169,18 @@ void dplb_state_free(struct dplb_state *state)
 	free(state);
 }
 
+char *dplb_backend_entry_address_text(const struct dplb_backend_entry *backend, char *out)
+{
+	return dplb_format_ip(backend->family == AF_INET6 ? AF_INET6 : AF_INET, backend->address,
+			      backend->address6, out);
+}
+
+char *dplb_vip_entry_address_text(const struct dplb_vip_entry *vip, char *out)
+{
+	return dplb_format_ip(vip->family == AF_INET6 ? AF_INET6 : AF_INET, vip->address,
+			      vip->address6, out);
+}
+
 uint32_t dplb_next_hop_address(const struct dplb_config *config, uint32_t backend)
 {
 	bool on_link;

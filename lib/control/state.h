@@ -229,6 +229,12 @@ int dplb_state_build_tables(struct dplb_state *state, char *error);
 bool dplb_state_tables_are_big(const struct dplb_state *state);
 void dplb_state_free(struct dplb_state *state);
 
+/* A backend entry's or VIP entry's address as text (dplb_format_ip), of
+ * either family, into out of INET6_ADDRSTRLEN bytes. Returns out. Any
+ * thread. */
+char *dplb_backend_entry_address_text(const struct dplb_backend_entry *backend, char *out);
+char *dplb_vip_entry_address_text(const struct dplb_vip_entry *vip, char *out);
+
 /* The next hop toward backend: itself when on-link, else the gateway. */
 uint32_t dplb_next_hop_address(const struct dplb_config *config, uint32_t backend);
 /* Whether backend's next hop has no static MAC and must be resolved by ARP

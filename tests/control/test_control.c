@@ -43,6 +43,9 @@ static uint32_t ip(const char *text)
 	return a.s_addr;
 }
 
+/* The backend at an IPv4 address, as the control API names one to change. */
+#define AT(text) (&(struct dplb_backend_config){ .family = AF_INET, .address = ip(text) })
+
 static void write_config(const char *text)
 {
 	FILE *f = fopen(ctx.config_path, "w");
@@ -165,14 +168,14 @@ Test(control, update_backend)
 {
 	struct dplb_backend_update update = { .set_weight = true, .weight = 7 };
 
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result), 0);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", AT("10.0.1.1"), &update, &result), 0);
 	cr_assert_eq(result.changes.count, 1);
 	cr_assert_str_eq(result.changes.items[0].fields, "weight");
 	cr_assert_eq(backend_in("web", "10.0.1.1")->weight, 7);
 	dplb_control_result_free(&result);
 
 	/* The same values again: nothing to publish. */
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result), 0);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", AT("10.0.1.1"), &update, &result), 0);
 	cr_assert_not(result.applied);
 	cr_assert_eq(result.changes.count, 0);
 	cr_assert_eq(result.generation, 2);
@@ -183,7 +186,7 @@ Test(control, update_backend)
 					       .set_mac = true,
 					       .has_mac = true,
 					       .mac = { 2, 0, 0, 0, 9, 9 } };
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.2"), &update, &result), 0);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", AT("10.0.1.2"), &update, &result), 0);
 	cr_assert_str_eq(result.changes.items[0].fields, "state,mac");
 	cr_assert_eq(backend_in("web", "10.0.1.2")->state, DPLB_BACKEND_DOWN);
 	cr_assert_eq(backend_in("web", "10.0.1.2")->next_hop_mac.addr_bytes[4], 9);
@@ -194,23 +197,23 @@ Test(control, update_refusals_change_nothing)
 {
 	struct dplb_backend_update update = { .set_weight = true, .weight = 65536 };
 
-	expect_refusal(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result),
+	expect_refusal(dplb_control_update_backend(&ctx, "web", AT("10.0.1.1"), &update, &result),
 		       -EINVAL, "weight 65536 is out of range");
 	update.weight = 2;
-	expect_refusal(dplb_control_update_backend(&ctx, "web", ip("10.0.2.1"), &update, &result),
+	expect_refusal(dplb_control_update_backend(&ctx, "web", AT("10.0.2.1"), &update, &result),
 		       -ENOENT, "vip web has no backend 10.0.2.1");
-	expect_refusal(dplb_control_update_backend(&ctx, "x", ip("10.0.1.1"), &update, &result),
+	expect_refusal(dplb_control_update_backend(&ctx, "x", AT("10.0.1.1"), &update, &result),
 		       -ENOENT, "no VIP named \"x\"");
 }
 
 Test(control, remove_backend)
 {
 	/* A VIP keeps at least one backend, as the loader demands. */
-	expect_refusal(dplb_control_remove_backend(&ctx, "solo", ip("10.0.2.1"), &result), -EINVAL,
+	expect_refusal(dplb_control_remove_backend(&ctx, "solo", AT("10.0.2.1"), &result), -EINVAL,
 		       "[vip:solo] has no backends");
-	expect_refusal(dplb_control_remove_backend(&ctx, "web", ip("10.0.2.1"), &result), -ENOENT,
+	expect_refusal(dplb_control_remove_backend(&ctx, "web", AT("10.0.2.1"), &result), -ENOENT,
 		       "vip web has no backend 10.0.2.1");
-	cr_assert_eq(dplb_control_remove_backend(&ctx, "web", ip("10.0.1.1"), &result), 0);
+	cr_assert_eq(dplb_control_remove_backend(&ctx, "web", AT("10.0.1.1"), &result), 0);
 	cr_assert_eq(result.changes.items[0].kind, DPLB_CHANGE_BACKEND_REMOVED);
 	cr_assert_eq(result.generation, 2);
 	cr_assert_null(backend_in("web", "10.0.1.1"));
@@ -298,9 +301,9 @@ Test(control, changes_are_written_into_the_file_and_a_reload_finds_none)
 
 	cr_assert_eq(dplb_control_add_backend(&ctx, "web", &backend, &result), 0);
 	dplb_control_result_free(&result);
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result), 0);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", AT("10.0.1.1"), &update, &result), 0);
 	dplb_control_result_free(&result);
-	cr_assert_eq(dplb_control_remove_backend(&ctx, "web", ip("10.0.1.2"), &result), 0);
+	cr_assert_eq(dplb_control_remove_backend(&ctx, "web", AT("10.0.1.2"), &result), 0);
 	dplb_control_result_free(&result);
 	text = file_text();
 	cr_assert_not_null(strstr(text, "maglev_size = 251\nbackend = 10.0.1.1 weight=7\n"
@@ -371,7 +374,7 @@ Test(control, with_a_builder_a_change_ends_once_its_snapshot_serves)
 
 	ctx.builder = dplb_state_builder_create();
 	cr_assert_not_null(ctx.builder);
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result),
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", AT("10.0.1.1"), &update, &result),
 		     -EINPROGRESS);
 	cr_assert(result.in_progress);
 	cr_assert(dplb_control_busy(&ctx));
