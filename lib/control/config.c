@@ -403,19 +403,6 @@ static void parse_ipv4_key(struct loader *ld, const struct key_spec *spec, const
 		key_error(ld, spec, "bad IPv4 address \"%.*s\" (%s)", quote_len(len), value, why);
 }
 
-static void parse_ipv6_key(struct loader *ld, const struct key_spec *spec, const char *value,
-			   void *base)
-{
-	size_t len = strlen(value);
-	const char *why = dplb_parse_ipv6(value, len, field_of(base, spec));
-
-	if (why) {
-		key_error(ld, spec, "bad IPv6 address \"%.*s\" (%s)", quote_len(len), value, why);
-		return;
-	}
-	*(bool *)((char *)base + spec->flag_offset) = true;
-}
-
 /* A VIP's address, of either family. */
 static void parse_vip_address_key(struct loader *ld, const struct key_spec *spec, const char *value,
 				  void *base)
@@ -428,17 +415,32 @@ static void parse_vip_address_key(struct loader *ld, const struct key_spec *spec
 		key_error(ld, spec, "bad address \"%.*s\" (%s)", quote_len(len), value, why);
 }
 
-static void parse_mac_key(struct loader *ld, const struct key_spec *spec, const char *value,
-			  void *base)
+/* A value with a "has_..." flag (spec->flag_offset), set once it parsed:
+ * what a parser of bytes (a MAC, an IPv6 address) reads, called what. */
+static void parse_flagged_bytes(struct loader *ld, const struct key_spec *spec, const char *value,
+				void *base, const char *(*parse)(const char *, size_t, uint8_t *),
+				const char *what)
 {
 	size_t len = strlen(value);
-	const char *why = dplb_parse_mac(value, len, field_of(base, spec));
+	const char *why = parse(value, len, field_of(base, spec));
 
 	if (why) {
-		key_error(ld, spec, "bad MAC address \"%.*s\" (%s)", quote_len(len), value, why);
+		key_error(ld, spec, "bad %s \"%.*s\" (%s)", what, quote_len(len), value, why);
 		return;
 	}
 	*(bool *)((char *)base + spec->flag_offset) = true;
+}
+
+static void parse_mac_key(struct loader *ld, const struct key_spec *spec, const char *value,
+			  void *base)
+{
+	parse_flagged_bytes(ld, spec, value, base, dplb_parse_mac, "MAC address");
+}
+
+static void parse_ipv6_key(struct loader *ld, const struct key_spec *spec, const char *value,
+			   void *base)
+{
+	parse_flagged_bytes(ld, spec, value, base, dplb_parse_ipv6, "IPv6 address");
 }
 
 /* "0", "0,1", "0 1": DPDK port ids, each once. */

@@ -487,11 +487,9 @@ static int index_vips(struct dplb_state *state, char *error)
 {
 	uint32_t slots = rte_align32pow2(state->vip_count * 4 + 16);
 
-	state->vip_slots = malloc(slots * sizeof(*state->vip_slots));
+	state->vip_slots = empty_slots(slots);
 	if (state->vip_slots == NULL)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < slots; i++)
-		state->vip_slots[i] = -1;
 	state->vip_slot_mask = slots - 1;
 	for (uint32_t i = 0; i < state->vip_count; i++) {
 		const struct dplb_vip_entry *vip = &state->vips[i];
