@@ -436,3 +436,53 @@ Test(control, with_a_builder_a_change_ends_once_its_snapshot_serves)
 	cr_assert_eq(ctx.generation, 4);
 	cr_assert_eq(serving()->generation, 4);
 }
+
+/* IPv6 VIPs and backends through a reload and the control API; ARP is
+ * asked for IPv4 next hops only (an IPv6 one is neighbour discovery's). */
+Test(control, ipv6_backends_changed_and_never_asked_for_by_arp)
+{
+	const char *const text =
+		"[dataplane]\naddress = 10.0.0.1\naddress6 = 2001:db8::1\n\n"
+		"[vip:web6]\naddress = 2001:db8:ff::1\nport = 80\nmaglev_size = 251\n"
+		"backend = 10.0.1.1\nbackend = 2001:db8::21\nbackend = 2001:db8::22\n";
+	struct dplb_backend_config at = { .weight = 1, .state = DPLB_BACKEND_UP };
+	const struct dplb_backend_update update = { .set_weight = true, .weight = 7 };
+	char text_address[INET6_ADDRSTRLEN];
+
+	write_config(text);
+	cr_assert_eq(dplb_control_reload(&ctx, &result), 0, "%s",
+		     result.errors.count ? result.errors.messages[0] : "");
+	dplb_control_result_free(&result);
+	/* One next hop wanted: 10.0.1.1's (no gateway_mac, on-link). */
+	cr_assert_eq(ctx.neighbors->count, 1);
+	cr_assert_eq(ctx.neighbors->entries[0].address, ip("10.0.1.1"));
+
+	cr_assert_null(dplb_parse_ip("2001:db8::23", 12, &at.family, &at.address, at.address6));
+	cr_assert_eq(dplb_control_add_backend(&ctx, "web6", &at, &result), 0);
+	dplb_control_result_free(&result);
+	cr_assert_eq(ctx.neighbors->count, 1, "ARP asked for an IPv6 backend");
+	cr_assert_null(dplb_parse_ip("2001:db8::21", 12, &at.family, &at.address, at.address6));
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web6", &at, &update, &result), 0);
+	cr_assert_eq(result.changes.count, 1);
+	cr_assert_str_eq(dplb_backend_address_text(&result.changes.items[0].after, text_address),
+			 "2001:db8::21");
+	dplb_control_result_free(&result);
+	cr_assert_null(dplb_parse_ip("2001:db8::22", 12, &at.family, &at.address, at.address6));
+	cr_assert_eq(dplb_control_remove_backend(&ctx, "web6", &at, &result), 0);
+	dplb_control_result_free(&result);
+	/* Gone already; and an IPv4 address is another backend. */
+	cr_assert_eq(dplb_control_remove_backend(&ctx, "web6", &at, &result), -ENOENT);
+	cr_assert_str_eq(result.errors.messages[0], "vip web6 has no backend 2001:db8::22");
+	dplb_control_result_free(&result);
+	cr_assert_eq(dplb_control_remove_backend(&ctx, "web6", AT("32.1.13.184"), &result),
+		     -ENOENT);
+	cr_assert_str_eq(result.errors.messages[0], "vip web6 has no backend 32.1.13.184");
+	dplb_control_result_free(&result);
+
+	const struct dplb_vip_entry *vip = test_vip_named(serving(), "web6");
+	cr_assert_eq(vip->family, AF_INET6);
+	cr_assert_eq(vip->backend_count, 3);
+	cr_assert_eq(serving()->backends[vip->backend_ids[1]].weight, 7);
+	cr_assert_eq(serving()->backends[vip->backend_ids[2]].family, AF_INET6);
+	cr_assert_eq(ctx.neighbors->count, 1);
+}
