@@ -1129,8 +1129,8 @@ static const struct key_spec key_table[] = {
 		 "forwards; once any is given, packets from every other source are dropped and "
 		 "counted (acl_denied). Several on a line, and as many lines as needed; IPv4 "
 		 "prefixes only, so not on an IPv6 VIP yet. Checked on every packet, so a source "
-		 "taken off the list loses its "
-		 "established flows at once. Default: every source." },
+		 "taken off the list loses its established flows at once. Default: every "
+		 "source." },
 	{ SECTION_VIP, "deny", parse_prefixes_key, VIP_FIELD(deny), .repeatable = true,
 	  .doc = "Source prefixes whose packets are dropped and counted (acl_denied), whatever "
 		 "allow says: deny wins, at any prefix length (allow = 10.0.0.0/8 with deny = "
