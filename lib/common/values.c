@@ -31,6 +31,9 @@ int dplb_parse_unsigned(const char *text, size_t len, uint64_t min, uint64_t max
 }
 
 static const char not_a_dotted_quad[] = "expected a dotted quad such as 10.0.0.1";
+static const char not_an_address[] =
+	"expected an IPv4 address such as 10.0.0.1 or an IPv6 address such as 2001:db8::1";
+static const char not_ipv6[] = "expected an IPv6 address such as 2001:db8::1";
 
 const char *dplb_parse_ipv4_any(const char *text, size_t len, uint32_t *out)
 {
@@ -68,11 +71,11 @@ const char *dplb_parse_ipv6(const char *text, size_t len, uint8_t out[16])
 	uint8_t a[16];
 
 	if (len >= sizeof(copy) || memchr(text, '\0', len) != NULL)
-		return "expected an IPv6 address such as 2001:db8::1";
+		return not_ipv6;
 	memcpy(copy, text, len);
 	copy[len] = '\0';
 	if (inet_pton(AF_INET6, copy, a) != 1)
-		return "expected an IPv6 address such as 2001:db8::1";
+		return not_ipv6;
 	if (memcmp(a, unspecified, sizeof(a)) == 0)
 		return ":: is not a usable address";
 	memcpy(out, a, sizeof(a));
@@ -86,9 +89,13 @@ const char *dplb_parse_ip(const char *text, size_t len, uint8_t *family, uint32_
 	uint32_t a4;
 	const char *why;
 
-	/* A colon says which family was meant, so its reason is the one given. */
+	/* A colon says IPv6 was meant, so its reason is the one given; but not
+	 * for 10.0.0.1:80, which is neither (an IPv6 address with dots ends in
+	 * a dotted quad, ::ffff:10.0.0.1). */
 	if (memchr(text, ':', len) != NULL) {
 		why = dplb_parse_ipv6(text, len, a6);
+		if (why == not_ipv6 && memchr(text, '.', len) != NULL)
+			return not_an_address;
 		if (why != NULL)
 			return why;
 		*family = AF_INET6;
@@ -98,10 +105,7 @@ const char *dplb_parse_ip(const char *text, size_t len, uint8_t *family, uint32_
 	}
 	why = dplb_parse_ipv4(text, len, &a4);
 	if (why != NULL)
-		return why == not_a_dotted_quad
-			       ? "expected an IPv4 address such as 10.0.0.1 or an IPv6 address "
-				 "such as 2001:db8::1"
-			       : why;
+		return why == not_a_dotted_quad ? not_an_address : why;
 	*family = AF_INET;
 	*v4 = a4;
 	memset(v6, 0, 16);

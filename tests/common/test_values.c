@@ -175,6 +175,9 @@ Test(addresses, either_family)
 	cr_assert_str_eq(dplb_parse_ip("::", 2, &family, &v4, v6), ":: is not a usable address");
 	cr_assert_str_eq(dplb_parse_ip("2001:db8::x", 11, &family, &v4, v6),
 			 "expected an IPv6 address such as 2001:db8::1");
+	cr_assert_str_eq(dplb_parse_ip("10.0.0.1:80", 11, &family, &v4, v6),
+			 "expected an IPv4 address such as 10.0.0.1 or an IPv6 address such as "
+			 "2001:db8::1");
 	cr_assert_str_eq(dplb_parse_ip("backend", 7, &family, &v4, v6),
 			 "expected an IPv4 address such as 10.0.0.1 or an IPv6 address such as "
 			 "2001:db8::1");
