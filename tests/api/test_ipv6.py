@@ -149,3 +149,15 @@ def test_what_the_rules_refuse_is_refused(tmp_path):
         assert "not supported on an IPv6 VIP yet" in answer["error"]
         ok(dplb, "PATCH", "/vips/web", {"deny": ["10.9.0.0/16"]})
         assert ok(dplb, "GET", "/vips/web6/backends/10.0.1.1")["address"] == "10.0.1.1"
+
+
+def test_telemetry_and_the_exit_summary_show_either_family(tmp_path):
+    with dplb_at(tmp_path, TEXT) as dplb:
+        vips = dplb.telemetry("/dplb/vips")
+        assert vips["address"][vips["name"].index("web6")] == "2001:db8:ff::80"
+        vip = dplb.telemetry("/dplb/vip,web6")
+        assert vip["address"] == "2001:db8:ff::80"
+        assert vip["backends"] == ["2001:db8:1::21", "10.0.1.1", "2001:db8::22"]
+        backends = dplb.telemetry("/dplb/backends,web")
+        assert backends["address"] == ["10.0.1.1", "2001:db8:1::21"]
+    assert "    backend 2001:db8::22 (up, unchecked, weight 1): " in dplb.stdout + dplb.stderr
