@@ -162,11 +162,14 @@ static const struct dplb_vip_entry *vip_or_404(const struct api_call *call, stru
 	return vip;
 }
 
-/* The backend address in the path; false (and a 400) when it is not one. */
-static bool path_address(const struct api_call *call, struct api_reply *reply, uint32_t *address)
+/* The backend address in the path, IPv4 or IPv6, into at's family,
+ * address and address6; false (and a 400) when it is not one. */
+static bool path_address(const struct api_call *call, struct api_reply *reply,
+			 struct dplb_backend_config *at)
 {
 	const char *text = call->target->segments[3];
-	const char *why = dplb_parse_ipv4(text, strlen(text), address);
+	const char *why =
+		dplb_parse_ip(text, strlen(text), &at->family, &at->address, at->address6);
 
 	if (why != NULL)
 		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad backend address \"%.64s\" (%s)",
@@ -424,12 +427,12 @@ static void get_backends(const struct api_call *call, struct api_reply *reply)
 static void get_backend(const struct api_call *call, struct api_reply *reply)
 {
 	const struct dplb_vip_entry *vip = vip_or_404(call, reply);
-	uint32_t address;
+	struct dplb_backend_config at = { 0 };
 	int64_t id;
 
-	if (vip == NULL || !path_address(call, reply, &address))
+	if (vip == NULL || !path_address(call, reply, &at))
 		return;
-	id = dplb_view_find_backend(call->ctx, vip, address);
+	id = dplb_view_find_backend(call->ctx, vip, &at);
 	if (id < 0) {
 		dplb_api_error(reply, MHD_HTTP_NOT_FOUND, "vip %s has no backend %s",
 			       vip->config->name, call->target->segments[3]);
@@ -496,6 +499,7 @@ static void post_backend(const struct api_call *call, struct api_reply *reply)
 	struct dplb_backend_config backend = { .weight = 1, .state = DPLB_BACKEND_UP };
 	json_t *body = body_object(call, reply), *address;
 	const char *why = "expected a string";
+	char text[INET6_ADDRSTRLEN];
 	int rc;
 
 	if (body == NULL)
@@ -508,8 +512,8 @@ static void post_backend(const struct api_call *call, struct api_reply *reply)
 		goto out;
 	}
 	if (json_is_string(address))
-		why = dplb_parse_ipv4(json_string_value(address), json_string_length(address),
-				      &backend.address);
+		why = dplb_parse_ip(json_string_value(address), json_string_length(address),
+				    &backend.family, &backend.address, backend.address6);
 	if (why != NULL) {
 		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad address (%s)", why);
 		goto out;
@@ -525,7 +529,7 @@ static void post_backend(const struct api_call *call, struct api_reply *reply)
 	rc = dplb_control_add_backend(call->ctx, name, &backend, &reply->control);
 	/* Dropped by answer_control unless the backend was added. */
 	snprintf(reply->location, sizeof(reply->location), "/vips/%s/backends/%s", name,
-		 json_string_value(address));
+		 dplb_backend_address_text(&backend, text));
 	answer_control(reply, rc, MHD_HTTP_CREATED, MHD_HTTP_BAD_REQUEST);
 out:
 	json_decref(body);
@@ -535,11 +539,11 @@ static void patch_backend(const struct api_call *call, struct api_reply *reply)
 {
 	static const char *const known[] = { "weight", "state", "mac", NULL };
 	struct dplb_backend_update update = { 0 };
-	uint32_t address;
+	struct dplb_backend_config at = { 0 };
 	json_t *body;
 	int rc;
 
-	if (!path_address(call, reply, &address))
+	if (!path_address(call, reply, &at))
 		return;
 	body = body_object(call, reply);
 	if (body == NULL)
@@ -551,7 +555,7 @@ static void patch_backend(const struct api_call *call, struct api_reply *reply)
 			       "nothing to change: give weight, state or mac");
 		goto out;
 	}
-	rc = dplb_control_update_backend(call->ctx, call->target->segments[1], address, &update,
+	rc = dplb_control_update_backend(call->ctx, call->target->segments[1], &at, &update,
 					 &reply->control);
 	answer_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_BAD_REQUEST);
 out:
@@ -605,12 +609,12 @@ out:
 
 static void delete_backend(const struct api_call *call, struct api_reply *reply)
 {
-	uint32_t address;
+	struct dplb_backend_config at = { 0 };
 	int rc;
 
-	if (!path_address(call, reply, &address))
+	if (!path_address(call, reply, &at))
 		return;
-	rc = dplb_control_remove_backend(call->ctx, call->target->segments[1], address,
+	rc = dplb_control_remove_backend(call->ctx, call->target->segments[1], &at,
 					 &reply->control);
 	answer_control(reply, rc, MHD_HTTP_OK, MHD_HTTP_BAD_REQUEST);
 }

@@ -39,6 +39,23 @@ static void put_ipv4(json_t *o, const char *key, uint32_t address)
 	put_string(o, key, text);
 }
 
+/* A backend's address of either family, from the snapshot or from a
+ * configuration. */
+static void put_backend_address(json_t *o, const char *key, const struct dplb_backend_entry *b)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	put_string(o, key, dplb_backend_entry_address_text(b, text));
+}
+
+static void put_backend_config_address(json_t *o, const char *key,
+				       const struct dplb_backend_config *b)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	put_string(o, key, dplb_backend_address_text(b, text));
+}
+
 /* The MAC, or null when there is none. */
 static void put_mac(json_t *o, const char *key, bool present, const uint8_t *mac)
 {
@@ -358,13 +375,14 @@ const struct dplb_vip_entry *dplb_view_find_vip(const struct dplb_context *ctx, 
 }
 
 int64_t dplb_view_find_backend(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
-			       uint32_t address)
+			       const struct dplb_backend_config *at)
 {
-	const struct dplb_state *state = dplb_current_state(ctx->publisher);
-
+	/* The VIP's configuration lists its backends in the order of its
+	 * entry's backend_ids. */
 	for (uint32_t b = 0; b < vip->backend_count; b++)
-		if (state->backends[vip->backend_ids[b]].address == address)
+		if (dplb_backend_address_compare(&vip->config->backends[b], at) == 0)
 			return vip->backend_ids[b];
+	RTE_SET_USED(ctx);
 	return -1;
 }
 
@@ -474,7 +492,7 @@ static json_t *backend_json(const struct dplb_context *ctx, const struct dplb_vi
 	struct dplb_traffic_counters counters;
 	json_t *o = json_object();
 
-	put_ipv4(o, "address", entry->address);
+	put_backend_address(o, "address", entry);
 	put_u64(o, "weight", entry->weight);
 	json_object_set_new(o, "effective_weight", json_real(entry->table_weight / 10.0));
 	put_string(o, "state", dplb_backend_state_name(entry->state));
@@ -503,10 +521,11 @@ json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entr
 	struct dplb_traffic_counters counters;
 	struct dplb_vip_protection_counters protection;
 	uint32_t *slots = detail ? count_maglev_slots(vip) : NULL;
+	char text[INET6_ADDRSTRLEN];
 	json_t *o = json_object(), *backends = json_array();
 
 	put_string(o, "name", vc->name);
-	put_ipv4(o, "address", vip->address);
+	put_string(o, "address", dplb_vip_entry_address_text(vip, text));
 	put_u64(o, "port", vc->port);
 	put_string(o, "protocol", dplb_protocol_name(vc->protocol));
 	put_string(o, "scheduler", dplb_scheduler_name(vc->scheduler));
@@ -603,7 +622,7 @@ json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_e
 		json_object_set_new(o, "backend", json_null());
 		put_string(o, "note", "no backend is up: a new flow would be dropped (no_backend)");
 	} else if (pick.exact) {
-		put_ipv4(o, "backend", state->backends[pick.backend_id].address);
+		put_backend_address(o, "backend", &state->backends[pick.backend_id]);
 		put_string(o, "note",
 			   "the backend a new flow gets; an established flow keeps the "
 			   "one it has while that backend is not down");
@@ -612,11 +631,11 @@ json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_e
 
 		json_object_set_new(o, "backend", json_null());
 		for (uint32_t i = 0; i < vip->up_count; i++) {
-			char text[INET_ADDRSTRLEN];
+			char text[INET6_ADDRSTRLEN];
 
-			inet_ntop(AF_INET, &state->backends[vip->up_ids[i]].address, text,
-				  sizeof(text));
-			json_array_append_new(candidates, json_string(text));
+			json_array_append_new(candidates,
+					      json_string(dplb_backend_entry_address_text(
+						      &state->backends[vip->up_ids[i]], text)));
 		}
 		json_object_set_new(o, "candidates", candidates);
 		put_string(o, "note",
@@ -672,15 +691,15 @@ json_t *dplb_view_control_result(const struct dplb_control_result *result)
 			put_string(change, "vip", c->vip);
 		switch (c->kind) {
 		case DPLB_CHANGE_BACKEND_ADDED:
-			put_ipv4(change, "backend", c->after.address);
+			put_backend_config_address(change, "backend", &c->after);
 			json_object_set_new(change, "after", backend_config_json(&c->after));
 			break;
 		case DPLB_CHANGE_BACKEND_REMOVED:
-			put_ipv4(change, "backend", c->before.address);
+			put_backend_config_address(change, "backend", &c->before);
 			json_object_set_new(change, "before", backend_config_json(&c->before));
 			break;
 		case DPLB_CHANGE_BACKEND_MODIFIED:
-			put_ipv4(change, "backend", c->after.address);
+			put_backend_config_address(change, "backend", &c->after);
 			json_object_set_new(change, "fields", field_list(c->fields));
 			json_object_set_new(change, "before", backend_config_json(&c->before));
 			json_object_set_new(change, "after", backend_config_json(&c->after));

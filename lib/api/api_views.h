@@ -33,9 +33,9 @@ json_t *dplb_view_stats(const struct dplb_context *ctx, struct dplb_rate_memory 
 
 /* The VIP of the current snapshot named name, or NULL. */
 const struct dplb_vip_entry *dplb_view_find_vip(const struct dplb_context *ctx, const char *name);
-/* The backend id of address in vip, or -1. */
+/* The backend id of vip's backend at at's address (either family), or -1. */
 int64_t dplb_view_find_backend(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
-			       uint32_t address);
+			       const struct dplb_backend_config *at);
 
 json_t *dplb_view_vips(const struct dplb_context *ctx);
 /* One VIP: configuration, counters, and each backend's configuration, live

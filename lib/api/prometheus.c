@@ -46,7 +46,7 @@ static void label_value(FILE *out, const char *value)
 
 struct backend_sample {
 	const char *vip;
-	char address[INET_ADDRSTRLEN];
+	char address[INET6_ADDRSTRLEN];
 	uint32_t weight;
 	double effective_weight;
 	uint8_t state;
@@ -88,8 +88,7 @@ static int gather(const struct dplb_context *ctx, const struct dplb_state *state
 			struct backend_sample *sample = &s->backends[n];
 
 			sample->vip = vip->config->name;
-			inet_ntop(AF_INET, &entry->address, sample->address,
-				  sizeof(sample->address));
+			dplb_backend_entry_address_text(entry, sample->address);
 			sample->weight = entry->weight;
 			sample->effective_weight = entry->table_weight / 10.0;
 			sample->state = entry->state;

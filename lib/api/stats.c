@@ -182,7 +182,7 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
 	struct dplb_worker_counters totals;
 	struct field_line line;
-	char address[INET_ADDRSTRLEN];
+	char address[INET6_ADDRSTRLEN];
 
 	dplb_worker_counters_total(ctx, &totals);
 	fprintf(out,
@@ -213,8 +213,8 @@ void dplb_print_summary(const struct dplb_context *ctx, FILE *out)
 
 			dplb_health_report(ctx->health, id, &health);
 			dplb_backend_counters_sum(ctx, id, &c);
-			inet_ntop(AF_INET, &backend->address, address, sizeof(address));
-			line_start(&line, out, "    backend %s (%s, %s, weight %u): ", address,
+			line_start(&line, out, "    backend %s (%s, %s, weight %u): ",
+				   dplb_backend_entry_address_text(backend, address),
 				   dplb_backend_state_name(backend->state),
 				   dplb_health_status_name(health.record.status), backend->weight);
 			traffic_fields(&line, &c);

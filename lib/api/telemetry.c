@@ -94,12 +94,12 @@ static void add_traffic(struct rte_tel_data *d, const struct dplb_traffic_counte
 #undef ADD_TRAFFIC
 }
 
-static void add_ipv4(struct rte_tel_data *d, const char *name, uint32_t address)
+static void add_vip_address(struct rte_tel_data *d, const char *name,
+			    const struct dplb_vip_entry *vip)
 {
-	char text[INET_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN];
 
-	inet_ntop(AF_INET, &address, text, sizeof(text));
-	rte_tel_data_add_dict_string(d, name, text);
+	rte_tel_data_add_dict_string(d, name, dplb_vip_entry_address_text(vip, text));
 }
 
 /* A worker's counters, flat; its drops by reason only when drops is set
@@ -215,7 +215,7 @@ static void add_vip(struct rte_tel_data *d, const struct dplb_context *ctx,
 	struct dplb_traffic_counters c;
 	struct dplb_vip_protection_counters protection;
 
-	add_ipv4(d, "address", vip->address);
+	add_vip_address(d, "address", vip);
 	rte_tel_data_add_dict_u64(d, "port", vip->config->port);
 	rte_tel_data_add_dict_string(d, "protocol", dplb_protocol_name(vip->protocol));
 	rte_tel_data_add_dict_string(d, "scheduler", dplb_scheduler_name(vip->config->scheduler));
@@ -274,16 +274,6 @@ static int table_finish(struct table *t, struct rte_tel_data *d)
 	return 0;
 }
 
-static void add_row_ipv4(struct rte_tel_data *column, uint32_t address)
-{
-	char text[INET_ADDRSTRLEN];
-
-	if (column == NULL)
-		return;
-	inet_ntop(AF_INET, &address, text, sizeof(text));
-	rte_tel_data_add_array_string(column, text);
-}
-
 static void add_row_string(struct rte_tel_data *column, const char *text)
 {
 	if (column != NULL)
@@ -302,6 +292,7 @@ static int telemetry_vips(const char *cmd, const char *params, struct rte_tel_da
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
 	struct dplb_traffic_counters c;
 	struct table t = { 0 };
+	char text[INET6_ADDRSTRLEN];
 	struct rte_tel_data *name = table_column(&t, "name", RTE_TEL_STRING_VAL);
 	struct rte_tel_data *address = table_column(&t, "address", RTE_TEL_STRING_VAL);
 	struct rte_tel_data *port = table_column(&t, "port", RTE_TEL_U64_VAL);
@@ -327,7 +318,7 @@ static int telemetry_vips(const char *cmd, const char *params, struct rte_tel_da
 		const struct dplb_vip_entry *vip = &state->vips[v];
 
 		add_row_string(name, vip->config->name);
-		add_row_ipv4(address, vip->address);
+		add_row_string(address, dplb_vip_entry_address_text(vip, text));
 		add_row_u64(port, vip->config->port);
 		add_row_string(protocol, dplb_protocol_name(vip->protocol));
 		add_row_string(scheduler, dplb_scheduler_name(vip->config->scheduler));
@@ -353,7 +344,7 @@ static int telemetry_vip(const char *cmd, const char *params, struct rte_tel_dat
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
 	const struct dplb_vip_entry *vip = find_vip(state, params);
 	struct rte_tel_data *backends;
-	char text[INET_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN];
 
 	RTE_SET_USED(cmd);
 	if (vip == NULL)
@@ -366,9 +357,9 @@ static int telemetry_vip(const char *cmd, const char *params, struct rte_tel_dat
 	add_vip(d, ctx, vip);
 	rte_tel_data_start_array(backends, RTE_TEL_STRING_VAL);
 	for (uint32_t b = 0; b < vip->backend_count; b++) {
-		inet_ntop(AF_INET, &state->backends[vip->backend_ids[b]].address, text,
-			  sizeof(text));
-		rte_tel_data_add_array_string(backends, text);
+		rte_tel_data_add_array_string(backends,
+					      dplb_backend_entry_address_text(
+						      &state->backends[vip->backend_ids[b]], text));
 	}
 	rte_tel_data_add_dict_container(d, "backends", backends, 0);
 	return 0;
@@ -382,6 +373,7 @@ static int telemetry_backends(const char *cmd, const char *params, struct rte_te
 	struct dplb_traffic_counters c;
 	struct dplb_health_report report;
 	struct table t = { 0 };
+	char text[INET6_ADDRSTRLEN];
 
 	RTE_SET_USED(cmd);
 	if (vip == NULL)
@@ -403,7 +395,7 @@ static int telemetry_backends(const char *cmd, const char *params, struct rte_te
 		const uint32_t id = vip->backend_ids[b];
 		const struct dplb_backend_entry *entry = &state->backends[id];
 
-		add_row_ipv4(address, entry->address);
+		add_row_string(address, dplb_backend_entry_address_text(entry, text));
 		add_row_string(backend_state, dplb_backend_state_name(entry->state));
 		add_row_u64(weight, entry->weight);
 		dplb_health_report(ctx->health, id, &report);

@@ -30,6 +30,11 @@ int dplb_parse_unsigned(const char *text, size_t len, uint64_t min, uint64_t max
 	return 0;
 }
 
+static const char not_a_dotted_quad[] = "expected a dotted quad such as 10.0.0.1";
+static const char not_an_address[] =
+	"expected an IPv4 address such as 10.0.0.1 or an IPv6 address such as 2001:db8::1";
+static const char not_ipv6[] = "expected an IPv6 address such as 2001:db8::1";
+
 const char *dplb_parse_ipv4_any(const char *text, size_t len, uint32_t *out)
 {
 	char copy[INET_ADDRSTRLEN];
@@ -37,11 +42,11 @@ const char *dplb_parse_ipv4_any(const char *text, size_t len, uint32_t *out)
 
 	/* A NUL inside (a JSON string may hold one) would end the copy early. */
 	if (len >= sizeof(copy) || memchr(text, '\0', len) != NULL)
-		return "expected a dotted quad such as 10.0.0.1";
+		return not_a_dotted_quad;
 	memcpy(copy, text, len);
 	copy[len] = '\0';
 	if (inet_pton(AF_INET, copy, &a) != 1)
-		return "expected a dotted quad such as 10.0.0.1";
+		return not_a_dotted_quad;
 	*out = a.s_addr;
 	return NULL;
 }
@@ -57,6 +62,73 @@ const char *dplb_parse_ipv4(const char *text, size_t len, uint32_t *out)
 		return "0.0.0.0 is not a usable address";
 	*out = address;
 	return NULL;
+}
+
+const char *dplb_parse_ipv6(const char *text, size_t len, uint8_t out[16])
+{
+	static const uint8_t unspecified[16];
+	char copy[INET6_ADDRSTRLEN];
+	uint8_t a[16];
+
+	if (len >= sizeof(copy) || memchr(text, '\0', len) != NULL)
+		return not_ipv6;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	if (inet_pton(AF_INET6, copy, a) != 1)
+		return not_ipv6;
+	if (memcmp(a, unspecified, sizeof(a)) == 0)
+		return ":: is not a usable address";
+	memcpy(out, a, sizeof(a));
+	return NULL;
+}
+
+const char *dplb_parse_ip(const char *text, size_t len, uint8_t *family, uint32_t *v4,
+			  uint8_t v6[16])
+{
+	uint8_t a6[16];
+	uint32_t a4;
+	const char *why;
+
+	/* A colon says IPv6 was meant, so its reason is the one given; but not
+	 * for 10.0.0.1:80, which is neither (an IPv6 address with dots ends in
+	 * a dotted quad, ::ffff:10.0.0.1). */
+	if (memchr(text, ':', len) != NULL) {
+		why = dplb_parse_ipv6(text, len, a6);
+		if (why == not_ipv6 && memchr(text, '.', len) != NULL)
+			return not_an_address;
+		if (why != NULL)
+			return why;
+		*family = AF_INET6;
+		*v4 = 0;
+		memcpy(v6, a6, sizeof(a6));
+		return NULL;
+	}
+	why = dplb_parse_ipv4(text, len, &a4);
+	if (why != NULL)
+		return why == not_a_dotted_quad ? not_an_address : why;
+	*family = AF_INET;
+	*v4 = a4;
+	memset(v6, 0, 16);
+	return NULL;
+}
+
+bool dplb_ipv6_same_prefix(const uint8_t a[16], const uint8_t b[16], uint32_t length)
+{
+	const uint32_t bytes = length / 8, bits = length % 8;
+
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	return bits == 0 || ((a[bytes] ^ b[bytes]) & (uint8_t)(0xff << (8 - bits))) == 0;
+}
+
+char *dplb_format_ip(uint8_t family, uint32_t v4, const uint8_t v6[16], char *out)
+{
+	const void *address = family == AF_INET6 ? (const void *)v6 : (const void *)&v4;
+
+	if ((family != AF_INET && family != AF_INET6) ||
+	    inet_ntop(family, address, out, INET6_ADDRSTRLEN) == NULL)
+		snprintf(out, INET6_ADDRSTRLEN, "?");
+	return out;
 }
 
 /* An IPv4 netmask of length bits, in network order. */
@@ -79,7 +151,8 @@ const char *dplb_parse_prefix(const char *text, size_t len, struct dplb_prefix *
 		memcpy(copy, text, address_len);
 		copy[address_len] = '\0';
 		if (inet_pton(AF_INET6, copy, ipv6) == 1)
-			return "an IPv6 prefix: VIPs are IPv4, so their lists are too";
+			return "an IPv6 prefix: allow and deny lists hold IPv4 prefixes only, for "
+			       "now";
 	}
 	if (dplb_parse_ipv4_any(text, address_len, &p.address.ipv4) != NULL)
 		return "expected ADDRESS/LENGTH such as 10.0.0.0/8, or one address";

@@ -1,5 +1,5 @@
 /*
- * dplb's value vocabulary: how a number, an IPv4 address, a MAC address and
+ * dplb's value vocabulary: how a number, an IPv4 or IPv6 address, a MAC address and
  * a name are written wherever dplb reads one (the INI file, the HTTP API,
  * the tools' options), and which table sizes are prime. Defined once, so a
  * value the file takes is a value the API and the tools take.
@@ -31,6 +31,33 @@ int dplb_parse_unsigned(const char *text, size_t len, uint64_t min, uint64_t max
  */
 const char *dplb_parse_ipv4(const char *text, size_t len, uint32_t *out);
 const char *dplb_parse_ipv4_any(const char *text, size_t len, uint32_t *out);
+
+/*
+ * An IPv6 address as inet_pton(3) reads it (2001:db8::1, ::ffff:10.0.0.1),
+ * into out in network order; no zone (%eth0), no brackets, no prefix. ::
+ * is refused, as 0.0.0.0 is: an address of all zeros means "not set".
+ */
+const char *dplb_parse_ipv6(const char *text, size_t len, uint8_t out[16]);
+
+/*
+ * An address of either family, for where both are taken (a VIP's, a
+ * backend's): *family becomes AF_INET with *v4 set and v6 zeroed, or
+ * AF_INET6 with v6 set and *v4 0. Refuses what the one-family parsers do;
+ * the reason names both forms. Writes nothing on failure.
+ */
+const char *dplb_parse_ip(const char *text, size_t len, uint8_t *family, uint32_t *v4,
+			  uint8_t v6[16]);
+
+/* Whether the first length (0..128) bits of IPv6 addresses a and b are the
+ * same: b is in a/length. */
+bool dplb_ipv6_same_prefix(const uint8_t a[16], const uint8_t b[16], uint32_t length);
+
+/*
+ * The text of an address of family (AF_INET: v4, network order; AF_INET6:
+ * v6, 16 bytes), as inet_ntop(3) writes it, into out of INET6_ADDRSTRLEN
+ * (46) bytes. Returns out; "?" for another family.
+ */
+char *dplb_format_ip(uint8_t family, uint32_t v4, const uint8_t v6[16], char *out);
 
 /*
  * xx:xx:xx:xx:xx:xx (hex digits in either case) naming one station: not

@@ -90,7 +90,8 @@ static uint32_t wanted_addresses(const struct dplb_context *ctx, const struct dp
 	uint32_t count = 0, unique = 0;
 
 	for (uint32_t v = 0; v < state->vip_count && count < DPLB_MAX_VIP_IDS; v++)
-		if (announceable(ctx, &state->vips[v]))
+		/* IPv4 routes only: an IPv6 VIP's are not announced yet. */
+		if (state->vips[v].family == AF_INET && announceable(ctx, &state->vips[v]))
 			out[count++] = state->vips[v].address;
 	qsort(out, count, sizeof(*out), compare_addresses);
 	for (uint32_t i = 0; i < count; i++)

@@ -50,7 +50,7 @@
 #define KEY_LEN_MAX 32
 
 /* Room for every key in the table, so "seen" can be a plain array. */
-#define KEY_TABLE_MAX 48
+#define KEY_TABLE_MAX 64
 
 enum section_kind {
 	SECTION_NONE, /* before the first header */
@@ -403,17 +403,44 @@ static void parse_ipv4_key(struct loader *ld, const struct key_spec *spec, const
 		key_error(ld, spec, "bad IPv4 address \"%.*s\" (%s)", quote_len(len), value, why);
 }
 
-static void parse_mac_key(struct loader *ld, const struct key_spec *spec, const char *value,
-			  void *base)
+/* A VIP's address, of either family. */
+static void parse_vip_address_key(struct loader *ld, const struct key_spec *spec, const char *value,
+				  void *base)
+{
+	struct dplb_vip_config *vip = base;
+	size_t len = strlen(value);
+	const char *why = dplb_parse_ip(value, len, &vip->family, &vip->address, vip->address6);
+
+	if (why)
+		key_error(ld, spec, "bad address \"%.*s\" (%s)", quote_len(len), value, why);
+}
+
+/* A value with a "has_..." flag (spec->flag_offset), set once it parsed:
+ * what a parser of bytes (a MAC, an IPv6 address) reads, called what. */
+static void parse_flagged_bytes(struct loader *ld, const struct key_spec *spec, const char *value,
+				void *base, const char *(*parse)(const char *, size_t, uint8_t *),
+				const char *what)
 {
 	size_t len = strlen(value);
-	const char *why = dplb_parse_mac(value, len, field_of(base, spec));
+	const char *why = parse(value, len, field_of(base, spec));
 
 	if (why) {
-		key_error(ld, spec, "bad MAC address \"%.*s\" (%s)", quote_len(len), value, why);
+		key_error(ld, spec, "bad %s \"%.*s\" (%s)", what, quote_len(len), value, why);
 		return;
 	}
 	*(bool *)((char *)base + spec->flag_offset) = true;
+}
+
+static void parse_mac_key(struct loader *ld, const struct key_spec *spec, const char *value,
+			  void *base)
+{
+	parse_flagged_bytes(ld, spec, value, base, dplb_parse_mac, "MAC address");
+}
+
+static void parse_ipv6_key(struct loader *ld, const struct key_spec *spec, const char *value,
+			   void *base)
+{
+	parse_flagged_bytes(ld, spec, value, base, dplb_parse_ipv6, "IPv6 address");
 }
 
 /* "0", "0,1", "0 1": DPDK port ids, each once. */
@@ -873,9 +900,9 @@ static void parse_backend_key(struct loader *ld, const struct key_spec *spec, co
 	size_t len;
 
 	len = strcspn(p, " \t");
-	why = dplb_parse_ipv4(p, len, &b.address);
+	why = dplb_parse_ip(p, len, &b.family, &b.address, b.address6);
 	if (why) {
-		key_error(ld, spec, "bad IPv4 address \"%.*s\" (%s)", quote_len(len), p, why);
+		key_error(ld, spec, "bad address \"%.*s\" (%s)", quote_len(len), p, why);
 		return;
 	}
 	for (p += len; *(p += strspn(p, " \t")); p += len) {
@@ -915,6 +942,25 @@ static const struct key_spec key_table[] = {
 	{ SECTION_DATAPLANE, "gateway_mac", parse_mac_key, CONFIG_FIELD(gateway_mac),
 	  .flag_offset = offsetof(struct dplb_config, has_gateway_mac),
 	  .doc = "Static MAC of the gateway, used instead of resolving it by ARP." },
+	{ SECTION_DATAPLANE, "address6", parse_ipv6_key, CONFIG_FIELD(address6),
+	  .flag_offset = offsetof(struct dplb_config, has_address6),
+	  .doc = "Our own IPv6 address on those ports: the outer source of packets encapsulated "
+		 "toward IPv6 backends, and the address dplb answers neighbour solicitations and "
+		 "ICMPv6 echo for. Required when any backend is IPv6; not needed for IPv6 VIPs "
+		 "whose backends are IPv4 (default: none)." },
+	{ SECTION_DATAPLANE, "gateway6", parse_ipv6_key, CONFIG_FIELD(gateway6),
+	  .flag_offset = offsetof(struct dplb_config, has_gateway6),
+	  .doc = "Next hop for IPv6 backends that are not on-link (no default): inside "
+		 "address6/prefix_length6, or a link-local address (fe80::/10). Needs address6." },
+	{ SECTION_DATAPLANE, "prefix_length6", parse_number_key, CONFIG_FIELD(prefix_length6),
+	  .min = 1, .max = 128,
+	  .doc = "Length of our IPv6 subnet: IPv6 backends inside address6/prefix_length6 are "
+		 "reached directly, others through gateway6; without it every IPv6 backend is "
+		 "on-link when no gateway6 is given, else behind it. Needs address6." },
+	{ SECTION_DATAPLANE, "gateway_mac6", parse_mac_key, CONFIG_FIELD(gateway_mac6),
+	  .flag_offset = offsetof(struct dplb_config, has_gateway_mac6),
+	  .doc = "Static MAC of gateway6, used instead of resolving it by neighbour discovery; "
+		 "without gateway6, the next hop of every IPv6 backend." },
 	{ SECTION_DATAPLANE, "flow_table_size", parse_number_key, CONFIG_FIELD(flow_table_size),
 	  .min = 1024, .max = 268435456,
 	  .doc = "Flow table entries per worker lcore; needs a restart to change." },
@@ -1018,8 +1064,10 @@ static const struct key_spec key_table[] = {
 		 "API changes live in memory and the next reload undoes them (for a file that "
 		 "configuration management owns)." },
 
-	{ SECTION_VIP, "address", parse_ipv4_key, VIP_FIELD(address), .required = true,
-	  .doc = "The virtual IPv4 address clients connect to." },
+	{ SECTION_VIP, "address", parse_vip_address_key, VIP_FIELD(address), .required = true,
+	  .doc = "The virtual address clients connect to, IPv4 or IPv6 (2001:db8::10). An IPv6 "
+		 "VIP's backends may be of either family, as may an IPv4 VIP's; an IPv6 VIP takes "
+		 "no allow or deny list yet, and drops its fragments (fragments = drop)." },
 	{ SECTION_VIP, "port", parse_number_key, VIP_FIELD(port), .min = 0, .max = 65535,
 	  .doc = "Destination port; 0 means every port." },
 	{ SECTION_VIP, "protocol", parse_enum_key, VIP_FIELD(protocol), .names = protocol_names,
@@ -1079,9 +1127,10 @@ static const struct key_spec key_table[] = {
 	{ SECTION_VIP, "allow", parse_prefixes_key, VIP_FIELD(allow), .repeatable = true,
 	  .doc = "Source prefixes (ADDRESS/LENGTH, or one address) whose packets this VIP "
 		 "forwards; once any is given, packets from every other source are dropped and "
-		 "counted (acl_denied). Several on a line, and as many lines as needed; IPv4 only, "
-		 "as VIPs are. Checked on every packet, so a source taken off the list loses its "
-		 "established flows at once. Default: every source." },
+		 "counted (acl_denied). Several on a line, and as many lines as needed; IPv4 "
+		 "prefixes only, so not on an IPv6 VIP yet. Checked on every packet, so a source "
+		 "taken off the list loses its established flows at once. Default: every "
+		 "source." },
 	{ SECTION_VIP, "deny", parse_prefixes_key, VIP_FIELD(deny), .repeatable = true,
 	  .doc = "Source prefixes whose packets are dropped and counted (acl_denied), whatever "
 		 "allow says: deny wins, at any prefix length (allow = 10.0.0.0/8 with deny = "
@@ -1124,11 +1173,15 @@ static const struct key_spec key_table[] = {
 		 "hash of source, destination and protocol over the VIP's Maglev table, when "
 		 "this is the only VIP of its address and protocol (else it is dropped, as "
 		 "fragment_unplaced). Fragments are tunnelled as they are: the backend "
-		 "reassembles. drop: every fragment is dropped (fragment)." },
+		 "reassembles. drop: every fragment is dropped (fragment). An IPv6 VIP's "
+		 "fragments are not kept together yet: there drop is the default, and follow is "
+		 "refused." },
 	{ SECTION_VIP, "backend", parse_backend_key, VIP_FIELD(backends), .repeatable = true,
 	  .doc = "One backend per line: weight (1..65535, default 1) is its share of new flows; "
 		 "state up takes new flows (default), drain keeps only existing ones, down takes"
-		 " none; mac pins the next-hop MAC instead of ARP." },
+		 " none; mac pins the next-hop MAC instead of ARP (or neighbour discovery). "
+		 "ADDRESS is IPv4 or IPv6, whatever the VIP's family; an IPv6 backend needs "
+		 "address6 in [dataplane], its packets' outer source." },
 };
 
 _Static_assert(ARRAY_SIZE(key_table) <= KEY_TABLE_MAX, "grow KEY_TABLE_MAX");
@@ -1194,13 +1247,12 @@ static int format_health_value(struct text_out *o, const struct key_spec *spec,
 int dplb_config_format_backend(const struct dplb_backend_config *b, char *out, size_t size)
 {
 	struct text_out o = { out, size, 0 };
-	char address[INET_ADDRSTRLEN];
+	char address[INET6_ADDRSTRLEN];
 	const uint8_t *m = b->mac;
 
 	if (size)
 		out[0] = '\0';
-	inet_ntop(AF_INET, &b->address, address, sizeof(address));
-	text_printf(&o, "%s", address);
+	text_printf(&o, "%s", dplb_backend_address_text(b, address));
 	if (b->weight != 1)
 		text_printf(&o, " weight=%u", b->weight);
 	if (b->state != DPLB_BACKEND_UP)
@@ -1399,16 +1451,17 @@ static size_t key_index(enum section_kind kind, const char *key)
  */
 
 struct backend_position {
-	uint32_t address;
+	const struct dplb_backend_config *backend;
 	uint32_t index;
 };
 
 static int compare_backend_positions(const void *a, const void *b)
 {
 	const struct backend_position *x = a, *y = b;
+	const int order = dplb_backend_address_compare(x->backend, y->backend);
 
-	if (x->address != y->address)
-		return x->address < y->address ? -1 : 1;
+	if (order != 0)
+		return order;
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
@@ -1416,7 +1469,7 @@ static int compare_backend_positions(const void *a, const void *b)
 static void check_duplicate_backends(struct loader *ld, const struct dplb_vip_config *vip)
 {
 	struct backend_position *sorted;
-	char text[INET_ADDRSTRLEN], first_at[32] = "";
+	char text[INET6_ADDRSTRLEN], first_at[32] = "";
 	uint32_t i, first = 0;
 
 	if (vip->backend_count < 2)
@@ -1427,24 +1480,25 @@ static void check_duplicate_backends(struct loader *ld, const struct dplb_vip_co
 		return;
 	}
 	for (i = 0; i < vip->backend_count; i++)
-		sorted[i] = (struct backend_position){ vip->backends[i].address, i };
+		sorted[i] = (struct backend_position){ &vip->backends[i], i };
 	qsort(sorted, vip->backend_count, sizeof(*sorted), compare_backend_positions);
 	for (i = 1; i < vip->backend_count; i++) {
 		const struct dplb_backend_config *b = &vip->backends[sorted[i].index];
 
-		if (sorted[i].address != sorted[i - 1].address) {
+		if (dplb_backend_address_compare(b, sorted[i - 1].backend) != 0) {
 			first = i;
 			continue;
 		}
 		if (!ld->in_memory)
 			snprintf(first_at, sizeof(first_at), " (first at line %d)",
 				 vip->backends[sorted[first].index].line);
-		inet_ntop(AF_INET, &b->address, text, sizeof(text));
-		report(ld, b->line, "backend in [vip:%s]: duplicate backend %s%s", vip->name, text,
-		       first_at);
+		report(ld, b->line, "backend in [vip:%s]: duplicate backend %s%s", vip->name,
+		       dplb_backend_address_text(b, text), first_at);
 	}
 	free(sorted);
 }
+
+static const uint8_t unspecified6[16];
 
 /* Values the parsers never store badly; a change in memory might. */
 static void check_backend_values(struct loader *ld, const struct dplb_vip_config *vip)
@@ -1452,7 +1506,14 @@ static void check_backend_values(struct loader *ld, const struct dplb_vip_config
 	for (uint32_t i = 0; i < vip->backend_count; i++) {
 		const struct dplb_backend_config *b = &vip->backends[i];
 
-		if (b->address == 0)
+		if (b->family == AF_INET6 && memcmp(b->address6, unspecified6, 16) == 0)
+			report(ld, b->line, "backend in [vip:%s]: :: is not a usable address",
+			       vip->name);
+		else if (b->family == AF_INET6 && b->address != 0)
+			report(ld, b->line,
+			       "backend in [vip:%s]: an IPv6 backend has an IPv4 address too",
+			       vip->name);
+		else if (b->family != AF_INET6 && b->address == 0)
 			report(ld, b->line, "backend in [vip:%s]: 0.0.0.0 is not a usable address",
 			       vip->name);
 		if (!weight_in_range(b->weight))
@@ -1575,6 +1636,18 @@ static void check_duplicate_prefixes(struct loader *ld, const struct dplb_vip_co
 static void check_vip_protection(struct loader *ld, const struct dplb_vip_config *vip)
 {
 	const struct dplb_prefix_list *lists[] = { &vip->allow, &vip->deny };
+	const int list_lines[] = {
+		ld->seen[key_index(SECTION_VIP, "allow")],
+		ld->seen[key_index(SECTION_VIP, "deny")],
+	};
+
+	/* The lists are of IPv4 prefixes, and an IPv6 VIP's sources are not. */
+	for (unsigned int l = 0; vip->family == AF_INET6 && l < ARRAY_SIZE(lists); l++)
+		if (lists[l]->count)
+			report(ld, list_lines[l] ? list_lines[l] : vip->line,
+			       "%s in [vip:%s]: not supported on an IPv6 VIP yet (the lists hold "
+			       "IPv4 prefixes)",
+			       l == 0 ? "allow" : "deny", vip->name);
 
 	for (unsigned int l = 0; l < ARRAY_SIZE(lists); l++)
 		for (uint32_t i = 0; i < lists[l]->count; i++)
@@ -1623,6 +1696,17 @@ static void check_vip_mss_clamp(struct loader *ld, const struct dplb_vip_config 
 		       vip->name);
 }
 
+/* IPv6 fragments are not kept together yet: an IPv6 VIP drops them.
+ * line: where fragments was set (0: not known). */
+static void check_vip_fragments(struct loader *ld, const struct dplb_vip_config *vip, int line)
+{
+	if (vip->family == AF_INET6 && vip->fragments != DPLB_FRAGMENTS_DROP)
+		report(ld, line ? line : vip->line,
+		       "fragments = %s in [vip:%s]: not supported on an IPv6 VIP yet (its "
+		       "fragments are dropped: fragments = drop)",
+		       dplb_fragments_name(vip->fragments), vip->name);
+}
+
 /* What can be judged only once the whole [vip:NAME] section is read. */
 static void close_vip(struct loader *ld)
 {
@@ -1631,7 +1715,13 @@ static void close_vip(struct loader *ld)
 	/* With no backend stored, any backend line seen was a bad one. */
 	bool backend_lines_bad = ld->seen[key_index(SECTION_VIP, "backend")] != 0;
 
+	const int fragments_line = ld->seen[key_index(SECTION_VIP, "fragments")];
+
 	check_required(ld, SECTION_VIP, vip->line);
+	/* The address may come after fragments: the default is the family's. */
+	if (vip->family == AF_INET6 && fragments_line == 0)
+		vip->fragments = DPLB_FRAGMENTS_DROP;
+	check_vip_fragments(ld, vip, fragments_line);
 	dplb_config_resolve_health(vip);
 	check_vip_backends(ld, vip, maglev_line, backend_lines_bad);
 	check_vip_protection(ld, vip);
@@ -1888,11 +1978,23 @@ static int handle_key(void *user, const char *section, const char *name, const c
 
 /* ---- whole-file checks ------------------------------------------------ */
 
+/* Whether two VIPs have the same address (a set one: 0.0.0.0 and :: are
+ * reported as missing, not as duplicates). */
+static bool same_vip_address(const struct dplb_vip_config *a, const struct dplb_vip_config *b)
+{
+	if ((a->family == AF_INET6) != (b->family == AF_INET6))
+		return false;
+	if (a->family == AF_INET6)
+		return memcmp(a->address6, b->address6, 16) == 0 &&
+		       memcmp(a->address6, unspecified6, 16) != 0;
+	return a->address != 0 && a->address == b->address;
+}
+
 static void check_vip_tuples(struct loader *ld)
 {
 	const struct dplb_config *config = ld->config;
 	const struct dplb_vip_config *a, *b;
-	char text[INET_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN];
 	uint32_t i, j;
 
 	/* 256 VIPs at most: quadratic is fine and keeps the first-defined one
@@ -1901,15 +2003,15 @@ static void check_vip_tuples(struct loader *ld)
 		b = &config->vips[j];
 		for (i = 0; i < j; i++) {
 			a = &config->vips[i];
-			if (!a->address || a->address != b->address || a->port != b->port ||
+			if (!same_vip_address(a, b) || a->port != b->port ||
 			    a->protocol != b->protocol)
 				continue;
-			inet_ntop(AF_INET, &b->address, text, sizeof(text));
 			report(ld, b->line,
 			       "[vip:%s] duplicates [vip:%s] (line %d): both are "
-			       "%s:%u/%s",
-			       b->name, a->name, a->line, text, b->port,
-			       dplb_protocol_name(b->protocol));
+			       "%s%s%s:%u/%s",
+			       b->name, a->name, a->line, b->family == AF_INET6 ? "[" : "",
+			       dplb_vip_address_text(b, text), b->family == AF_INET6 ? "]" : "",
+			       b->port, dplb_protocol_name(b->protocol));
 			break;
 		}
 	}
@@ -1932,48 +2034,138 @@ static const char *unusable_address(uint32_t address)
 	return NULL;
 }
 
+static bool is_link_local6(const uint8_t a[16])
+{
+	return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; /* fe80::/10 */
+}
+
+/* The same for an IPv6 address; :: is the parser's. */
+static const char *unusable_address6(const uint8_t a[16])
+{
+	static const uint8_t loopback[16] = { [15] = 1 };
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (a[0] == 0xff)
+		return "a multicast address";
+	if (memcmp(a, loopback, 16) == 0)
+		return "a loopback address";
+	if (is_link_local6(a))
+		return "a link-local address";
+	if (memcmp(a, mapped, sizeof(mapped)) == 0)
+		return "an IPv4-mapped address (write the IPv4 address)";
+	return NULL;
+}
+
+/* Why a VIP's or backend's address (of either family) is no place for
+ * a VIP's traffic, or NULL. */
+static const char *unusable_ip(uint8_t family, uint32_t address, const uint8_t address6[16])
+{
+	return family == AF_INET6 ? unusable_address6(address6) : unusable_address(address);
+}
+
+/* Whether an address of either family is dplb's own on that family. */
+static bool is_own_address(const struct dplb_config *config, uint8_t family, uint32_t address,
+			   const uint8_t address6[16])
+{
+	if (family == AF_INET6)
+		return config->has_address6 && memcmp(address6, config->address6, 16) == 0;
+	return address != 0 && address == config->address;
+}
+
 /*
  * Addresses that parse but make no sense where they stand: a backend that
  * is a broadcast, multicast, loopback or reserved address, the VIP itself
  * or dplb itself (its packets would loop back into dplb), and a VIP that
- * is such an address or dplb's own. Judged once the whole file is read,
+ * is such an address or dplb's own; an IPv6 backend when dplb has no IPv6
+ * address to send its packets from. Judged once the whole file is read,
  * since [dataplane] may come after the VIPs; for changes made in memory too.
  */
 static void check_addresses(struct loader *ld)
 {
 	const struct dplb_config *config = ld->config;
-	char text[INET_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN];
 	const char *why;
 
 	for (uint32_t v = 0; v < config->vip_count; v++) {
 		const struct dplb_vip_config *vip = &config->vips[v];
+		const bool vip6 = vip->family == AF_INET6;
 
-		inet_ntop(AF_INET, &vip->address, text, sizeof(text));
-		if (vip->address != 0 && (why = unusable_address(vip->address)) != NULL)
+		dplb_vip_address_text(vip, text);
+		if ((vip6 || vip->address != 0) &&
+		    (why = unusable_ip(vip->family, vip->address, vip->address6)) != NULL)
 			report(ld, vip->line, "[vip:%s] address %s is %s", vip->name, text, why);
-		else if (vip->address != 0 && vip->address == config->address)
+		else if (is_own_address(config, vip->family, vip->address, vip->address6))
 			report(ld, vip->line,
 			       "[vip:%s] address %s is dplb's own address "
-			       "([dataplane] address)",
-			       vip->name, text);
+			       "([dataplane] %s)",
+			       vip->name, text, vip6 ? "address6" : "address");
 		for (uint32_t i = 0; i < vip->backend_count; i++) {
 			const struct dplb_backend_config *b = &vip->backends[i];
+			const bool b6 = b->family == AF_INET6;
 
-			inet_ntop(AF_INET, &b->address, text, sizeof(text));
-			if ((why = unusable_address(b->address)) != NULL)
+			dplb_backend_address_text(b, text);
+			if ((why = unusable_ip(b->family, b->address, b->address6)) != NULL)
 				report(ld, b->line, "backend in [vip:%s]: %s is %s, not a backend",
 				       vip->name, text, why);
-			else if (b->address != 0 && b->address == vip->address)
+			else if (b6 == vip6 && (b6 ? memcmp(b->address6, vip->address6, 16) == 0
+						   : b->address != 0 && b->address == vip->address))
 				report(ld, b->line,
 				       "backend in [vip:%s]: %s is the VIP's own address",
 				       vip->name, text);
-			else if (b->address != 0 && b->address == config->address)
+			else if (is_own_address(config, b->family, b->address, b->address6))
 				report(ld, b->line,
 				       "backend in [vip:%s]: %s is dplb's own address "
-				       "([dataplane] address)",
+				       "([dataplane] %s)",
+				       vip->name, text, b6 ? "address6" : "address");
+			else if (b6 && !config->has_address6)
+				report(ld, b->line,
+				       "backend in [vip:%s]: %s is IPv6, and [dataplane] has no "
+				       "address6 (the outer source of its packets)",
 				       vip->name, text);
 		}
 	}
+}
+
+/* [dataplane]'s IPv6 keys: each but address6 describes dplb's IPv6
+ * subnet, which address6 is in; a gateway6 must be on-link, in it, unless
+ * it is link-local (as routers' addresses often are). */
+static void check_dataplane6(struct loader *ld)
+{
+	const struct dplb_config *config = ld->config;
+	static const char *const needing[] = { "gateway6", "prefix_length6" };
+	const int gateway_line = ld->seen[key_index(SECTION_DATAPLANE, "gateway6")];
+	char text[INET6_ADDRSTRLEN], ours[INET6_ADDRSTRLEN];
+	const char *why;
+
+	if (!config->has_address6) {
+		for (size_t i = 0; i < ARRAY_SIZE(needing); i++) {
+			const int line = ld->seen[key_index(SECTION_DATAPLANE, needing[i])];
+
+			if (line)
+				report(ld, line, "%s in [dataplane] needs address6", needing[i]);
+		}
+		return;
+	}
+	if ((why = unusable_address6(config->address6)) != NULL)
+		report(ld, ld->seen[key_index(SECTION_DATAPLANE, "address6")],
+		       "address6 in [dataplane]: %s is %s",
+		       dplb_format_ip(AF_INET6, 0, config->address6, text), why);
+	if (!config->has_gateway6)
+		return;
+	dplb_format_ip(AF_INET6, 0, config->gateway6, text);
+	if (config->gateway6[0] == 0xff)
+		report(ld, gateway_line, "gateway6 in [dataplane]: %s is a multicast address",
+		       text);
+	else if (memcmp(config->gateway6, config->address6, 16) == 0)
+		report(ld, gateway_line, "gateway6 in [dataplane]: %s is dplb's own address6",
+		       text);
+	else if (config->prefix_length6 != 0 && !is_link_local6(config->gateway6) &&
+		 !dplb_ipv6_same_prefix(config->gateway6, config->address6, config->prefix_length6))
+		report(ld, gateway_line,
+		       "gateway6 in [dataplane]: %s is outside %s/%u, so not on-link (a "
+		       "link-local gateway is taken too)",
+		       text, dplb_format_ip(AF_INET6, 0, config->address6, ours),
+		       config->prefix_length6);
 }
 
 /* exception_path = tap: the kernel's interfaces get address/prefix_length
@@ -2044,6 +2236,7 @@ static void check_file(struct loader *ld)
 		report(ld, 0, "no [vip:NAME] sections: nothing to balance");
 	check_vip_tuples(ld);
 	check_addresses(ld);
+	check_dataplane6(ld);
 	check_exception_path(ld);
 	check_announce(ld);
 }
@@ -2259,6 +2452,7 @@ int dplb_config_validate(const struct dplb_config *config, struct dplb_config_er
 		check_vip_backends(&ld, &config->vips[i], 0, false);
 		check_vip_protection(&ld, &config->vips[i]);
 		check_vip_mss_clamp(&ld, &config->vips[i], 0);
+		check_vip_fragments(&ld, &config->vips[i], 0);
 	}
 	check_vip_tuples(&ld);
 	check_addresses(&ld);
@@ -2385,6 +2579,31 @@ const struct dplb_vip_config *dplb_config_find_vip(const struct dplb_config *con
 	return NULL;
 }
 
+int dplb_backend_address_compare(const struct dplb_backend_config *a,
+				 const struct dplb_backend_config *b)
+{
+	/* A configuration made in memory may leave family 0: IPv4. */
+	const bool a6 = a->family == AF_INET6, b6 = b->family == AF_INET6;
+
+	if (a6 != b6)
+		return a6 ? 1 : -1;
+	if (a6)
+		return memcmp(a->address6, b->address6, sizeof(a->address6));
+	return memcmp(&a->address, &b->address, sizeof(a->address));
+}
+
+char *dplb_backend_address_text(const struct dplb_backend_config *b, char *out)
+{
+	return dplb_format_ip(b->family == AF_INET6 ? AF_INET6 : AF_INET, b->address, b->address6,
+			      out);
+}
+
+char *dplb_vip_address_text(const struct dplb_vip_config *vip, char *out)
+{
+	return dplb_format_ip(vip->family == AF_INET6 ? AF_INET6 : AF_INET, vip->address,
+			      vip->address6, out);
+}
+
 /* ---- summary ---------------------------------------------------------- */
 
 static const char *ipv4_text(uint32_t address, char *buf)
@@ -2443,7 +2662,7 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 {
 	const struct dplb_vip_config *vip;
 	const struct dplb_backend_config *b;
-	char a[INET_ADDRSTRLEN];
+	char a[INET6_ADDRSTRLEN];
 	uint32_t i, j;
 
 	fprintf(out, "config %s\n", config->path);
@@ -2460,6 +2679,21 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 	if (config->has_gateway_mac) {
 		fprintf(out, " (mac ");
 		print_mac(out, config->gateway_mac);
+		fprintf(out, ")");
+	}
+	if (config->has_address6) {
+		fprintf(out, "\n  address6 %s", dplb_format_ip(AF_INET6, 0, config->address6, a));
+		if (config->prefix_length6)
+			fprintf(out, "/%u", config->prefix_length6);
+		if (config->has_gateway6)
+			fprintf(out, ", gateway6 %s",
+				dplb_format_ip(AF_INET6, 0, config->gateway6, a));
+		else
+			fprintf(out, ", no gateway6");
+	}
+	if (config->has_gateway_mac6) {
+		fprintf(out, "%s (mac ", config->has_address6 ? "" : "\n  gateway6");
+		print_mac(out, config->gateway_mac6);
 		fprintf(out, ")");
 	}
 	fprintf(out,
@@ -2491,7 +2725,10 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 
 	for (i = 0; i < config->vip_count; i++) {
 		vip = &config->vips[i];
-		fprintf(out, "vip %s: %s:", vip->name, ipv4_text(vip->address, a));
+		if (vip->family == AF_INET6)
+			fprintf(out, "vip %s: [%s]:", vip->name, dplb_vip_address_text(vip, a));
+		else
+			fprintf(out, "vip %s: %s:", vip->name, dplb_vip_address_text(vip, a));
 		if (vip->port)
 			fprintf(out, "%u", vip->port);
 		else
@@ -2509,7 +2746,7 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 			fprintf(out, "  fragments: dropped\n");
 		for (j = 0; j < vip->backend_count; j++) {
 			b = &vip->backends[j];
-			fprintf(out, "  backend %s weight %u %s", ipv4_text(b->address, a),
+			fprintf(out, "  backend %s weight %u %s", dplb_backend_address_text(b, a),
 				b->weight, dplb_backend_state_name(b->state));
 			if (b->has_mac) {
 				fprintf(out, " mac ");
@@ -2562,7 +2799,10 @@ static void write_value_syntax(FILE *out, const struct key_spec *spec)
 			write_roff_text(out, nv->name);
 		}
 	} else {
-		write_roff_text(out, spec->parse == parse_ipv4_key	       ? "ADDRESS"
+		write_roff_text(out, spec->parse == parse_ipv4_key   ? "ADDRESS"
+				     : spec->parse == parse_ipv6_key ? "IPV6-ADDRESS"
+				     : spec->parse == parse_vip_address_key
+					     ? "IPV4-ADDRESS | IPV6-ADDRESS"
 				     : spec->parse == parse_mac_key	       ? "MAC"
 				     : spec->parse == parse_ports_key	       ? "ID[,ID...]"
 				     : spec->parse == parse_listen_key	       ? "ADDRESS[:PORT]"

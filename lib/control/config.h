@@ -7,7 +7,10 @@
  * problem; the caller keeps its previous configuration on failure, which is
  * what makes a reload a transaction.
  *
- * Addresses are IPv4 in network byte order, the way they appear in packets.
+ * Addresses are in network byte order, the way they appear in packets. A
+ * VIP or a backend is IPv4 (family AF_INET, address) or IPv6 (AF_INET6,
+ * address6, and address 0); the dataplane has an IPv4 address and may have
+ * an IPv6 one (address6), the outer source toward IPv6 backends.
  */
 #ifndef DPLB_CONFIG_H
 #define DPLB_CONFIG_H
@@ -143,8 +146,10 @@ enum dplb_health_field {
 };
 
 struct dplb_backend_config {
-	uint32_t address; /* network byte order */
-	uint32_t weight;  /* 1..DPLB_MAX_WEIGHT */
+	uint32_t address;     /* network byte order; 0 when family is AF_INET6 */
+	uint8_t family;	      /* AF_INET or AF_INET6 */
+	uint8_t address6[16]; /* network order when family == AF_INET6 */
+	uint32_t weight;      /* 1..DPLB_MAX_WEIGHT */
 	enum dplb_backend_state state;
 	bool has_mac; /* static next-hop MAC for this backend */
 	uint8_t mac[6];
@@ -159,9 +164,11 @@ struct dplb_backend_config {
 
 struct dplb_vip_config {
 	char name[DPLB_NAME_MAX];
-	uint32_t address; /* network byte order */
-	uint16_t port;	  /* host byte order; 0 = every port */
-	uint8_t protocol; /* enum dplb_protocol */
+	uint32_t address;     /* network byte order; 0 when family is AF_INET6 */
+	uint8_t family;	      /* AF_INET or AF_INET6 */
+	uint8_t address6[16]; /* network order when family == AF_INET6 */
+	uint16_t port;	      /* host byte order; 0 = every port */
+	uint8_t protocol;     /* enum dplb_protocol */
 	enum dplb_scheduler scheduler;
 	enum dplb_encap encap;
 	uint32_t maglev_size;		    /* prime, >= number of backends */
@@ -196,6 +203,17 @@ struct dplb_config {
 	uint32_t prefix_length;
 	bool has_gateway_mac; /* static next-hop MAC until ARP exists */
 	uint8_t gateway_mac[6];
+	/* IPv6, as the four above: our IPv6 source address (outer source
+	 * toward IPv6 backends, answers ND and ICMPv6 echo), the next hop of
+	 * IPv6 backends off-link, our IPv6 subnet's length (0 = not given, the
+	 * same rule as prefix_length) and the gateway's static MAC. */
+	bool has_address6;
+	uint8_t address6[16];
+	bool has_gateway6;
+	uint8_t gateway6[16];
+	uint32_t prefix_length6;
+	bool has_gateway_mac6;
+	uint8_t gateway_mac6[6];
 	uint32_t flow_table_size;     /* per worker */
 	uint32_t tcp_timeout;	      /* seconds */
 	uint32_t udp_timeout;	      /* seconds */
@@ -291,6 +309,18 @@ int dplb_config_validate(const struct dplb_config *config, struct dplb_config_er
 /* Whether [management] listen is a loopback address (127.0.0.0/8): no one
  * beyond this host can reach the API. */
 bool dplb_config_listen_is_loopback(const struct dplb_config *config);
+
+/*
+ * Order of backends by address, the identity of a backend within its VIP:
+ * by family, then the address's bytes; 0 only for the same address.
+ */
+int dplb_backend_address_compare(const struct dplb_backend_config *a,
+				 const struct dplb_backend_config *b);
+
+/* A backend's or a VIP's address as text (dplb_format_ip), into out of
+ * INET6_ADDRSTRLEN bytes. Returns out. */
+char *dplb_backend_address_text(const struct dplb_backend_config *b, char *out);
+char *dplb_vip_address_text(const struct dplb_vip_config *vip, char *out);
 
 /* Human-readable summary, as `dplb --check-config` prints it. */
 void dplb_config_print(const struct dplb_config *config, FILE *out);

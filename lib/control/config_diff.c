@@ -112,6 +112,13 @@ static const struct field settings[] = {
 	SETTING("prefix_length", prefix_length),
 	SETTING("gateway_mac", has_gateway_mac),
 	SETTING("gateway_mac", gateway_mac),
+	SETTING("address6", has_address6),
+	SETTING("address6", address6),
+	SETTING("gateway6", has_gateway6),
+	SETTING("gateway6", gateway6),
+	SETTING("prefix_length6", prefix_length6),
+	SETTING("gateway_mac6", has_gateway_mac6),
+	SETTING("gateway_mac6", gateway_mac6),
 	RESTART_SETTING("flow_table_size", flow_table_size),
 	SETTING("tcp_timeout", tcp_timeout),
 	SETTING("udp_timeout", udp_timeout),
@@ -140,6 +147,8 @@ static const struct field settings[] = {
 
 static const struct field vip_fields[] = {
 	VIP_FIELD("address", address, FIELD_BYTES),
+	VIP_FIELD("address", family, FIELD_BYTES),
+	VIP_FIELD("address", address6, FIELD_BYTES),
 	VIP_FIELD("port", port, FIELD_BYTES),
 	VIP_FIELD("protocol", protocol, FIELD_BYTES),
 	VIP_FIELD("scheduler", scheduler, FIELD_BYTES),
@@ -222,8 +231,9 @@ static size_t differing_fields(const struct field *fields, size_t count, bool re
 	return differ;
 }
 
+/* A backend's identity in its VIP is its address, of either family. */
 struct address_index {
-	uint32_t address;
+	const struct dplb_backend_config *backend;
 	uint32_t index;
 };
 
@@ -231,7 +241,7 @@ static int compare_address_index(const void *a, const void *b)
 {
 	const struct address_index *x = a, *y = b;
 
-	return x->address < y->address ? -1 : x->address > y->address;
+	return dplb_backend_address_compare(x->backend, y->backend);
 }
 
 /* Backends sorted by address, so matching two lists is n log n. */
@@ -242,16 +252,16 @@ static struct address_index *index_backends(const struct dplb_vip_config *vip)
 	if (index == NULL)
 		return NULL;
 	for (uint32_t i = 0; i < vip->backend_count; i++)
-		index[i] = (struct address_index){ vip->backends[i].address, i };
+		index[i] = (struct address_index){ &vip->backends[i], i };
 	qsort(index, vip->backend_count, sizeof(*index), compare_address_index);
 	return index;
 }
 
 static const struct dplb_backend_config *find_indexed(const struct dplb_vip_config *vip,
 						      const struct address_index *index,
-						      uint32_t address)
+						      const struct dplb_backend_config *backend)
 {
-	const struct address_index key = { address, 0 };
+	const struct address_index key = { backend, 0 };
 	const struct address_index *hit =
 		bsearch(&key, index, vip->backend_count, sizeof(*index), compare_address_index);
 
@@ -272,8 +282,7 @@ static int diff_backends(const struct dplb_vip_config *before, const struct dplb
 	/* In the order of the configuration after, then what went away. */
 	for (uint32_t i = 0; i < after->backend_count; i++) {
 		const struct dplb_backend_config *b = &after->backends[i];
-		const struct dplb_backend_config *old =
-			find_indexed(before, before_index, b->address);
+		const struct dplb_backend_config *old = find_indexed(before, before_index, b);
 
 		if (old != NULL && differing_fields(backend_fields, ARRAY_SIZE(backend_fields),
 						    false, old, b, fields, sizeof(fields)) == 0)
@@ -292,7 +301,7 @@ static int diff_backends(const struct dplb_vip_config *before, const struct dplb
 	for (uint32_t i = 0; i < before->backend_count; i++) {
 		const struct dplb_backend_config *b = &before->backends[i];
 
-		if (find_indexed(after, after_index, b->address) != NULL)
+		if (find_indexed(after, after_index, b) != NULL)
 			continue;
 		change = add_change(list, DPLB_CHANGE_BACKEND_REMOVED, before->name);
 		if (change == NULL)

@@ -266,7 +266,7 @@ static int edit_value(struct buffer *out, const char *value, size_t len,
 	char text[64];
 	size_t pos = 0;
 
-	if (before->address != after->address ||
+	if (dplb_backend_address_compare(before, after) != 0 ||
 	    before->health_overrides != after->health_overrides ||
 	    memcmp(&before->health, &after->health, sizeof(before->health)) != 0)
 		return append_backend(out, after);
@@ -338,16 +338,17 @@ static char *take(struct buffer *b)
 	return b->data;
 }
 
-/* line holds address's "backend = " line: where its value is. */
-static int find_backend_line(struct edit *e, const char *vip, uint32_t address, int line,
+/* line holds backend's "backend = " line: where its value is. */
+static int find_backend_line(struct edit *e, const char *vip,
+			     const struct dplb_backend_config *backend, int line,
 			     size_t *value_start, size_t *value_end)
 {
-	char text[INET_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN];
+	struct dplb_backend_config found = { 0 };
 	const struct line *l;
 	const char *value;
-	uint32_t found;
 
-	inet_ntop(AF_INET, &address, text, sizeof(text));
+	dplb_backend_address_text(backend, text);
 	if (line < 1 || (size_t)line > e->count) {
 		snprintf(e->error, DPLB_ERROR_MAX,
 			 "backend %s of vip %s has no line in " PATH_SHOWN
@@ -358,10 +359,10 @@ static int find_backend_line(struct edit *e, const char *vip, uint32_t address, 
 	l = &e->lines[line - 1];
 	value = e->text + l->start;
 	if (!backend_value(value, l->content, value_start, value_end) ||
-	    dplb_parse_ipv4(value + *value_start,
-			    token_length(value + *value_start, *value_end - *value_start),
-			    &found) != NULL ||
-	    found != address) {
+	    dplb_parse_ip(value + *value_start,
+			  token_length(value + *value_start, *value_end - *value_start),
+			  &found.family, &found.address, found.address6) != NULL ||
+	    dplb_backend_address_compare(&found, backend) != 0) {
 		snprintf(e->error, DPLB_ERROR_MAX,
 			 PATH_SHOWN ":%d is not the line of backend %s "
 				    "of vip %s",
@@ -376,8 +377,7 @@ static int plan_modified(struct edit *e, const struct dplb_change *c)
 	struct buffer line = { 0 };
 	size_t value_start, value_end;
 	const struct line *l;
-	int rc = find_backend_line(e, c->vip, c->before.address, c->before.line, &value_start,
-				   &value_end);
+	int rc = find_backend_line(e, c->vip, &c->before, c->before.line, &value_start, &value_end);
 
 	if (rc != 0)
 		return rc;
@@ -395,8 +395,7 @@ static int plan_modified(struct edit *e, const struct dplb_change *c)
 static int plan_removed(struct edit *e, const struct dplb_change *c)
 {
 	size_t value_start, value_end;
-	int rc = find_backend_line(e, c->vip, c->before.address, c->before.line, &value_start,
-				   &value_end);
+	int rc = find_backend_line(e, c->vip, &c->before, c->before.line, &value_start, &value_end);
 
 	if (rc == 0)
 		e->plan[c->before.line - 1].drop = true;
@@ -896,7 +895,7 @@ static int compare(const struct dplb_config *a, const struct dplb_config *b, boo
 
 		*same = strcmp(x->name, y->name) == 0 && x->backend_count == y->backend_count;
 		for (uint32_t j = 0; *same && j < x->backend_count; j++)
-			*same = x->backends[j].address == y->backends[j].address;
+			*same = dplb_backend_address_compare(&x->backends[j], &y->backends[j]) == 0;
 	}
 	return rc;
 }

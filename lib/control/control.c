@@ -205,7 +205,7 @@ static void log_changes(const struct dplb_control_result *result, const char *so
 		[DPLB_CHANGE_BACKEND_REMOVED] = "removed",
 		[DPLB_CHANGE_BACKEND_MODIFIED] = "changed",
 	};
-	char address[INET_ADDRSTRLEN];
+	char address[INET6_ADDRSTRLEN];
 
 	for (uint32_t i = 0; i < result->changes.count; i++) {
 		const struct dplb_change *c = &result->changes.items[i];
@@ -217,10 +217,10 @@ static void log_changes(const struct dplb_control_result *result, const char *so
 				 c->vip[0] ? " " : "", c->vip, c->fields[0] ? ": " : "", c->fields);
 			continue;
 		}
-		inet_ntop(AF_INET, &b->address, address, sizeof(address));
 		DPLB_LOG(NOTICE, "%s: vip %s: backend %s %s%s%s%s: %s, weight %u", source, c->vip,
-			 address, done[c->kind], c->fields[0] ? " (" : "", c->fields,
-			 c->fields[0] ? ")" : "", dplb_backend_state_name(b->state), b->weight);
+			 dplb_backend_address_text(b, address), done[c->kind],
+			 c->fields[0] ? " (" : "", c->fields, c->fields[0] ? ")" : "",
+			 dplb_backend_state_name(b->state), b->weight);
 	}
 	DPLB_LOG(NOTICE, "%s: state generation %lu", source, (unsigned long)result->generation);
 }
@@ -323,31 +323,33 @@ static int begin(struct dplb_context *ctx, const char *vip_name, struct dplb_con
 	return 0;
 }
 
-static struct dplb_backend_config *find_backend(struct dplb_vip_config *vip, uint32_t address)
+/* The VIP's backend at at's address (either family), or NULL. */
+static struct dplb_backend_config *find_backend(struct dplb_vip_config *vip,
+						const struct dplb_backend_config *at)
 {
 	for (uint32_t i = 0; i < vip->backend_count; i++)
-		if (vip->backends[i].address == address)
+		if (dplb_backend_address_compare(&vip->backends[i], at) == 0)
 			return &vip->backends[i];
 	return NULL;
 }
 
-/* begin(), then the VIP's backend at address: a change to one backend.
- * -ENOENT (copy freed) when the VIP has none there. */
-static int begin_on_backend(struct dplb_context *ctx, const char *vip_name, uint32_t address,
-			    struct dplb_config **copy, struct dplb_vip_config **vip,
-			    struct dplb_backend_config **backend,
+/* begin(), then the VIP's backend at at's address: a change to one
+ * backend. -ENOENT (copy freed) when the VIP has none there. */
+static int begin_on_backend(struct dplb_context *ctx, const char *vip_name,
+			    const struct dplb_backend_config *at, struct dplb_config **copy,
+			    struct dplb_vip_config **vip, struct dplb_backend_config **backend,
 			    struct dplb_control_result *result)
 {
-	char text[INET_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN];
 	int rc = begin(ctx, vip_name, copy, vip, result);
 
 	if (rc != 0)
 		return rc;
-	*backend = find_backend(*vip, address);
+	*backend = find_backend(*vip, at);
 	if (*backend != NULL)
 		return 0;
-	inet_ntop(AF_INET, &address, text, sizeof(text));
-	refuse(result, "vip %s has no backend %s", (*vip)->name, text);
+	refuse(result, "vip %s has no backend %s", (*vip)->name,
+	       dplb_backend_address_text(at, text));
 	dplb_config_free(*copy);
 	return -ENOENT;
 }
@@ -359,14 +361,14 @@ int dplb_control_add_backend(struct dplb_context *ctx, const char *vip_name,
 	struct dplb_backend_config *grown;
 	struct dplb_vip_config *vip;
 	struct dplb_config *copy;
-	char text[INET_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN];
 	int rc = begin(ctx, vip_name, &copy, &vip, result);
 
 	if (rc != 0)
 		return rc;
-	if (find_backend(vip, backend->address) != NULL) {
-		inet_ntop(AF_INET, &backend->address, text, sizeof(text));
-		refuse(result, "vip %s has backend %s already", vip->name, text);
+	if (find_backend(vip, backend) != NULL) {
+		refuse(result, "vip %s has backend %s already", vip->name,
+		       dplb_backend_address_text(backend, text));
 		dplb_config_free(copy);
 		return -EEXIST;
 	}
@@ -385,13 +387,14 @@ int dplb_control_add_backend(struct dplb_context *ctx, const char *vip_name,
 	return commit(ctx, copy, result);
 }
 
-int dplb_control_remove_backend(struct dplb_context *ctx, const char *vip_name, uint32_t address,
+int dplb_control_remove_backend(struct dplb_context *ctx, const char *vip_name,
+				const struct dplb_backend_config *at,
 				struct dplb_control_result *result)
 {
 	struct dplb_backend_config *backend;
 	struct dplb_vip_config *vip;
 	struct dplb_config *copy;
-	int rc = begin_on_backend(ctx, vip_name, address, &copy, &vip, &backend, result);
+	int rc = begin_on_backend(ctx, vip_name, at, &copy, &vip, &backend, result);
 
 	if (rc != 0)
 		return rc;
@@ -402,14 +405,15 @@ int dplb_control_remove_backend(struct dplb_context *ctx, const char *vip_name, 
 	return commit(ctx, copy, result);
 }
 
-int dplb_control_update_backend(struct dplb_context *ctx, const char *vip_name, uint32_t address,
+int dplb_control_update_backend(struct dplb_context *ctx, const char *vip_name,
+				const struct dplb_backend_config *at,
 				const struct dplb_backend_update *update,
 				struct dplb_control_result *result)
 {
 	struct dplb_backend_config *backend;
 	struct dplb_vip_config *vip;
 	struct dplb_config *copy;
-	int rc = begin_on_backend(ctx, vip_name, address, &copy, &vip, &backend, result);
+	int rc = begin_on_backend(ctx, vip_name, at, &copy, &vip, &backend, result);
 
 	if (rc != 0)
 		return rc;

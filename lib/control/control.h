@@ -109,9 +109,13 @@ struct dplb_protection_update {
 int dplb_control_add_backend(struct dplb_context *ctx, const char *vip,
 			     const struct dplb_backend_config *backend,
 			     struct dplb_control_result *result);
-int dplb_control_remove_backend(struct dplb_context *ctx, const char *vip, uint32_t address,
+/* The backend to remove or update is the VIP's at at's address, of either
+ * family (family, address, address6: nothing else of at is read). */
+int dplb_control_remove_backend(struct dplb_context *ctx, const char *vip,
+				const struct dplb_backend_config *at,
 				struct dplb_control_result *result);
-int dplb_control_update_backend(struct dplb_context *ctx, const char *vip, uint32_t address,
+int dplb_control_update_backend(struct dplb_context *ctx, const char *vip,
+				const struct dplb_backend_config *at,
 				const struct dplb_backend_update *update,
 				struct dplb_control_result *result);
 /* Whether a change is in flight (its snapshot being built): the next one

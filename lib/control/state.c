@@ -3,6 +3,7 @@
  * ids that let flows and counters outlive any one snapshot.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +13,22 @@
 #include <rte_jhash.h>
 
 #include "control/neighbor.h"
+#include "control/neighbor.h"
 #include "control/state.h"
 #include "health/health_state.h"
 #include "packet/schedule.h"
 
 /* ---- stable ids ---- */
 
+/* An IPv4 backend's address fills the first 4 bytes of address, the rest
+ * zero, and its family tells it from an IPv6 address that begins so. Ids are
+ * rte_hash positions, handed out in the order keys are first added, so
+ * they do not depend on the key's size. */
 struct backend_identity_key {
-	uint32_t address;
+	uint8_t address[16];
 	uint16_t vip_id;
-	uint16_t zero;
+	uint8_t family;
+	uint8_t zero;
 };
 
 struct dplb_identities {
@@ -78,9 +85,9 @@ const char *dplb_vip_id_name(const struct dplb_identities *ids, uint16_t vip_id)
 	return vip_id < ids->vip_count ? ids->vip_names[vip_id] : NULL;
 }
 
-int dplb_backend_id(struct dplb_identities *ids, uint16_t vip_id, uint32_t address)
+static int backend_id_of(struct dplb_identities *ids, const struct backend_identity_key *k)
 {
-	const struct backend_identity_key key = { .address = address, .vip_id = vip_id };
+	const struct backend_identity_key key = *k;
 	int32_t position = rte_hash_lookup(ids->backends, &key);
 
 	if (position >= 0)
@@ -92,6 +99,29 @@ int dplb_backend_id(struct dplb_identities *ids, uint16_t vip_id, uint32_t addre
 		return -ENOSPC;
 	}
 	return position;
+}
+
+int dplb_backend_id(struct dplb_identities *ids, uint16_t vip_id, uint32_t address)
+{
+	struct backend_identity_key key = { .vip_id = vip_id, .family = AF_INET };
+
+	memcpy(key.address, &address, sizeof(address));
+	return backend_id_of(ids, &key);
+}
+
+int dplb_backend_id6(struct dplb_identities *ids, uint16_t vip_id, const uint8_t address[16])
+{
+	struct backend_identity_key key = { .vip_id = vip_id, .family = AF_INET6 };
+
+	memcpy(key.address, address, sizeof(key.address));
+	return backend_id_of(ids, &key);
+}
+
+int dplb_backend_config_id(struct dplb_identities *ids, uint16_t vip_id,
+			   const struct dplb_backend_config *backend)
+{
+	return backend->family == AF_INET6 ? dplb_backend_id6(ids, vip_id, backend->address6)
+					   : dplb_backend_id(ids, vip_id, backend->address);
 }
 
 /* ---- snapshot building ---- */
@@ -132,9 +162,23 @@ void dplb_state_free(struct dplb_state *state)
 	free(state->vip_slots);
 	free(state->vip_addresses);
 	free(state->fragment_vips);
+	free(state->vip6_slots);
+	free(state->vip6_addresses);
 	free(state->backends);
 	shared_config_put(state->shared_config);
 	free(state);
+}
+
+char *dplb_backend_entry_address_text(const struct dplb_backend_entry *backend, char *out)
+{
+	return dplb_format_ip(backend->family == AF_INET6 ? AF_INET6 : AF_INET, backend->address,
+			      backend->address6, out);
+}
+
+char *dplb_vip_entry_address_text(const struct dplb_vip_entry *vip, char *out)
+{
+	return dplb_format_ip(vip->family == AF_INET6 ? AF_INET6 : AF_INET, vip->address,
+			      vip->address6, out);
 }
 
 uint32_t dplb_next_hop_address(const struct dplb_config *config, uint32_t backend)
@@ -153,7 +197,7 @@ uint32_t dplb_next_hop_address(const struct dplb_config *config, uint32_t backen
 
 bool dplb_backend_needs_arp(const struct dplb_config *config, const struct dplb_backend_config *bc)
 {
-	if (bc->has_mac)
+	if (bc->has_mac || bc->family == AF_INET6)
 		return false;
 	/* A static gateway MAC serves every backend behind the gateway, and
 	 * every backend at all when no gateway address is given. */
@@ -163,19 +207,60 @@ bool dplb_backend_needs_arp(const struct dplb_config *config, const struct dplb_
 	return true;
 }
 
-/* Static MACs first, then what ARP has learned; no MAC means the backend's
- * packets are dropped as no_next_hop, never sent to a guessed address. */
-static void set_next_hop(struct dplb_backend_entry *backend, const struct dplb_backend_config *bc,
-			 const struct dplb_config *config, const struct dplb_neighbors *neighbors)
+/* dplb_next_hop_address's rule, on the IPv6 keys. */
+void dplb_next_hop_address6(const struct dplb_config *config, const uint8_t backend[16],
+			    uint8_t out[16])
 {
-	const uint8_t *mac = NULL;
+	bool on_link;
 
-	if (bc->has_mac)
+	if (config->prefix_length6 != 0 && config->has_address6)
+		on_link = dplb_ipv6_same_prefix(backend, config->address6, config->prefix_length6);
+	else
+		on_link = !config->has_gateway6;
+	memcpy(out, on_link || !config->has_gateway6 ? backend : config->gateway6, 16);
+}
+
+bool dplb_backend_needs_nd(const struct dplb_config *config, const struct dplb_backend_config *bc)
+{
+	uint8_t next_hop[16];
+
+	if (bc->has_mac || bc->family != AF_INET6)
+		return false;
+	/* As gateway_mac for IPv4: the gateway6's MAC, or every IPv6 next
+	 * hop's when no gateway6 is given. */
+	if (!config->has_gateway_mac6)
+		return true;
+	if (!config->has_gateway6)
+		return false;
+	dplb_next_hop_address6(config, bc->address6, next_hop);
+	return memcmp(next_hop, config->gateway6, 16) != 0;
+}
+
+/* Static MACs first, then what ARP or ND has learned; no MAC means the
+ * backend's packets are dropped as no_next_hop, never sent to a guessed
+ * address. */
+static void set_next_hop(struct dplb_backend_entry *backend, const struct dplb_backend_config *bc,
+			 const struct dplb_config *config, const struct dplb_state_inputs *inputs)
+{
+	const struct dplb_neighbors *neighbors = inputs != NULL ? inputs->neighbors : NULL;
+	const struct dplb_neighbors6 *neighbors6 = inputs != NULL ? inputs->neighbors6 : NULL;
+	const uint8_t *mac = NULL;
+	uint8_t next_hop6[16];
+
+	if (bc->has_mac) {
 		mac = bc->mac;
-	else if (!dplb_backend_needs_arp(config, bc))
+	} else if (bc->family == AF_INET6) {
+		if (!dplb_backend_needs_nd(config, bc)) {
+			mac = config->gateway_mac6;
+		} else if (neighbors6 != NULL) {
+			dplb_next_hop_address6(config, bc->address6, next_hop6);
+			mac = dplb_neighbors6_lookup(neighbors6, next_hop6);
+		}
+	} else if (!dplb_backend_needs_arp(config, bc)) {
 		mac = config->gateway_mac;
-	else if (neighbors != NULL)
+	} else if (neighbors != NULL) {
 		mac = dplb_neighbors_lookup(neighbors, dplb_next_hop_address(config, bc->address));
+	}
 	if (mac != NULL) {
 		memcpy(backend->next_hop_mac.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
 		backend->has_next_hop = 1;
@@ -212,7 +297,10 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 	}
 	vip->id = (uint16_t)id;
 	vip->config = vc;
-	vip->address = vc->address;
+	vip->family = vc->family == AF_INET6 ? AF_INET6 : AF_INET;
+	vip->address = vip->family == AF_INET6 ? 0 : vc->address;
+	if (vip->family == AF_INET6)
+		memcpy(vip->address6, vc->address6, sizeof(vip->address6));
 	vip->port = rte_cpu_to_be_16(vc->port);
 	vip->protocol = vc->protocol;
 	vip->encap = (uint8_t)vc->encap;
@@ -231,7 +319,7 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 
 	for (uint32_t b = 0; b < vc->backend_count; b++) {
 		const struct dplb_backend_config *bc = &vc->backends[b];
-		int backend_id = dplb_backend_id(ids, vip->id, bc->address);
+		int backend_id = dplb_backend_config_id(ids, vip->id, bc);
 
 		if (backend_id < 0) {
 			snprintf(error, DPLB_ERROR_MAX,
@@ -245,12 +333,15 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 			return -ERANGE;
 		}
 		struct dplb_backend_entry *backend = &state->backends[backend_id];
-		backend->address = bc->address;
+		backend->family = bc->family == AF_INET6 ? AF_INET6 : AF_INET;
+		backend->address = backend->family == AF_INET6 ? 0 : bc->address;
+		if (backend->family == AF_INET6)
+			memcpy(backend->address6, bc->address6, sizeof(backend->address6));
 		backend->vip_id = vip->id;
 		backend->present = 1;
 		backend->state = (uint8_t)bc->state;
 		backend->weight = bc->weight;
-		set_next_hop(backend, bc, state->config, inputs ? inputs->neighbors : NULL);
+		set_next_hop(backend, bc, state->config, inputs);
 		set_health(backend, bc,
 			   inputs && inputs->health ? &inputs->health[backend_id] : NULL);
 		vip->backend_ids[b] = (uint32_t)backend_id;
@@ -286,7 +377,7 @@ static int index_vip_addresses(struct dplb_state *state)
 		const uint32_t address = state->vips[i].address;
 		uint32_t slot = dplb_vip_slot_hash(address, 0, 0) & state->vip_address_mask;
 
-		if (address == 0)
+		if (state->vips[i].family != AF_INET || address == 0)
 			continue;
 		while (state->vip_addresses[slot] != 0 && state->vip_addresses[slot] != address)
 			slot = (slot + 1) & state->vip_address_mask;
@@ -319,7 +410,8 @@ static int index_fragment_vips(struct dplb_state *state)
 				state->fragment_vip_mask;
 		struct dplb_fragment_vip *entry;
 
-		if (vip->address == 0)
+		/* IPv6 VIPs drop their fragments: never in this index. */
+		if (vip->family != AF_INET || vip->address == 0)
 			continue;
 		for (;;) {
 			entry = &state->fragment_vips[slot];
@@ -341,21 +433,71 @@ static int index_fragment_vips(struct dplb_state *state)
 	return 0;
 }
 
+/* An open-addressed table of slots VIP indexes, all -1 (empty). */
+static int32_t *empty_slots(uint32_t slots)
+{
+	int32_t *table = malloc(slots * sizeof(*table));
+
+	for (uint32_t i = 0; table != NULL && i < slots; i++)
+		table[i] = -1;
+	return table;
+}
+
+/* The IPv6 VIPs' two indexes: (address6, port, protocol) for
+ * dplb_state_find_vip6, and each address6 once for
+ * dplb_state_is_vip_address6. */
+static int index_vips6(struct dplb_state *state, char *error)
+{
+	const uint32_t slots = rte_align32pow2(state->vip_count * 4 + 16);
+	const uint32_t address_slots = rte_align32pow2(state->vip_count * 2 + 16);
+
+	state->vip6_slots = empty_slots(slots);
+	state->vip6_addresses = empty_slots(address_slots);
+	if (state->vip6_slots == NULL || state->vip6_addresses == NULL)
+		return -ENOMEM;
+	state->vip6_slot_mask = slots - 1;
+	state->vip6_address_mask = address_slots - 1;
+	for (uint32_t i = 0; i < state->vip_count; i++) {
+		const struct dplb_vip_entry *vip = &state->vips[i];
+		uint32_t slot = dplb_vip6_slot_hash(vip->address6, vip->port, vip->protocol) &
+				state->vip6_slot_mask;
+
+		if (vip->family != AF_INET6)
+			continue;
+		if (dplb_state_probe_vip6(state, vip->address6, vip->port, vip->protocol) != NULL) {
+			snprintf(error, DPLB_ERROR_MAX,
+				 "vip %s: same address, port and protocol as another",
+				 vip->config->name);
+			return -EEXIST;
+		}
+		while (state->vip6_slots[slot] >= 0)
+			slot = (slot + 1) & state->vip6_slot_mask;
+		state->vip6_slots[slot] = (int32_t)i;
+		if (dplb_state_is_vip_address6(state, vip->address6))
+			continue;
+		slot = dplb_vip6_slot_hash(vip->address6, 0, 0) & state->vip6_address_mask;
+		while (state->vip6_addresses[slot] >= 0)
+			slot = (slot + 1) & state->vip6_address_mask;
+		state->vip6_addresses[slot] = (int32_t)i;
+	}
+	return 0;
+}
+
 static int index_vips(struct dplb_state *state, char *error)
 {
 	uint32_t slots = rte_align32pow2(state->vip_count * 4 + 16);
 
-	state->vip_slots = malloc(slots * sizeof(*state->vip_slots));
+	state->vip_slots = empty_slots(slots);
 	if (state->vip_slots == NULL)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < slots; i++)
-		state->vip_slots[i] = -1;
 	state->vip_slot_mask = slots - 1;
 	for (uint32_t i = 0; i < state->vip_count; i++) {
 		const struct dplb_vip_entry *vip = &state->vips[i];
 		uint32_t slot = dplb_vip_slot_hash(vip->address, vip->port, vip->protocol) &
 				state->vip_slot_mask;
 
+		if (vip->family != AF_INET)
+			continue;
 		if (dplb_state_probe_vip(state, vip->address, vip->port, vip->protocol) != NULL) {
 			snprintf(error, DPLB_ERROR_MAX,
 				 "vip %s: same address, port and protocol as another",
@@ -366,9 +508,11 @@ static int index_vips(struct dplb_state *state, char *error)
 			slot = (slot + 1) & state->vip_slot_mask;
 		state->vip_slots[slot] = (int32_t)i;
 	}
-	const int rc = index_fragment_vips(state);
+	int rc = index_fragment_vips(state);
 
-	return rc != 0 ? rc : index_vip_addresses(state);
+	if (rc == 0)
+		rc = index_vip_addresses(state);
+	return rc != 0 ? rc : index_vips6(state, error);
 }
 
 /* Everything but the scheduler tables; on failure state is freed. */
@@ -390,6 +534,8 @@ static int prepare_state(struct dplb_shared_config *shared, struct dplb_identiti
 	state->generation = generation;
 	state->vip_count = config->vip_count;
 	state->local_address = config->address;
+	state->has_local_address6 = config->has_address6;
+	memcpy(state->local_address6, config->address6, sizeof(state->local_address6));
 	state->gue_port = rte_cpu_to_be_16(config->gue_port);
 	state->mtu = config->mtu;
 	state->tcp_timeout = config->tcp_timeout;

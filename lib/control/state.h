@@ -11,12 +11,18 @@
  * VIPs and backends carry stable ids, kept by the identities registry for
  * the life of the process, so flow entries and counters survive snapshots:
  * a backend is (VIP name, address) and keeps its id across reloads.
+ *
+ * VIPs and backends are IPv4 or IPv6 (family; address, or address6 and an
+ * address of 0). The IPv4 lookups (dplb_state_find_vip and the rest) only
+ * ever find IPv4 VIPs, the IPv6 ones (dplb_state_find_vip6...) IPv6 VIPs;
+ * schedulers and Maglev tables work on backend ids, whatever the family.
  */
 #ifndef DPLB_STATE_H
 #define DPLB_STATE_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_ether.h>
 #include <rte_rcu_qsbr.h>
@@ -29,7 +35,7 @@
 #define DPLB_NO_VIP UINT16_MAX
 
 struct dplb_backend_entry {
-	uint32_t address; /* network order */
+	uint32_t address; /* network order; 0 for an IPv6 backend */
 	uint16_t vip_id;
 	uint8_t present; /* configured in this snapshot */
 	uint8_t state;	 /* enum dplb_backend_state: the operator's */
@@ -47,6 +53,8 @@ struct dplb_backend_entry {
 	 * slow start, whose 10% steps then exist even for a weight of 1. */
 	uint32_t table_weight;
 	struct rte_ether_addr next_hop_mac;
+	uint8_t family;	      /* AF_INET or AF_INET6 */
+	uint8_t address6[16]; /* network order, when family == AF_INET6 */
 };
 
 /* What health checking says of one backend, as a snapshot is built from it
@@ -57,10 +65,13 @@ struct dplb_backend_health {
 	uint8_t weight_percent; /* slow start, 10..100; 0 means 100 */
 };
 
-/* What a snapshot is built from besides the configuration. */
+/* What a snapshot is built from besides the configuration (the neighbor
+ * tables: control/neighbor.h). */
 struct dplb_neighbors;
+struct dplb_neighbors6;
 struct dplb_state_inputs {
 	const struct dplb_neighbors *neighbors;	  /* MACs learned by ARP; NULL: none */
+	const struct dplb_neighbors6 *neighbors6; /* MACs learned by ND; NULL: none */
 	const struct dplb_backend_health *health; /* DPLB_MAX_BACKEND_IDS long; NULL: unchecked */
 	uint32_t workers; /* worker lcores sharing a VIP's new_flow_rate; 0: one */
 };
@@ -71,7 +82,7 @@ struct dplb_vip_entry {
 	uint8_t encap;	   /* enum dplb_encap */
 	uint8_t scheduler; /* enum dplb_scheduler */
 	uint8_t fragments; /* enum dplb_fragments */
-	uint32_t address;  /* network order */
+	uint32_t address;  /* network order; 0 for an IPv6 VIP */
 	rte_be16_t port;   /* network order; 0 = every port */
 	/* The largest MSS a SYN to it may announce, host order; 0: any. */
 	uint16_t mss_clamp;
@@ -92,6 +103,8 @@ struct dplb_vip_entry {
 	uint32_t *wrr_sequence; /* smooth weighted round-robin order of up backends */
 	struct dplb_vip_protection protection; /* allow and deny lists, new-flow rate limit */
 	const struct dplb_vip_config *config;
+	uint8_t family;	      /* AF_INET or AF_INET6 */
+	uint8_t address6[16]; /* network order, when family == AF_INET6 */
 };
 
 /*
@@ -124,13 +137,23 @@ struct dplb_state {
 	 * this address a VIP's?" in a probe or two (ping, source checks). */
 	uint32_t vip_address_mask;
 	uint32_t *vip_addresses;
-	/* Open-addressed (address, protocol) -> dplb_state_fragment_vip. */
+	/* Open-addressed (address, protocol) -> dplb_state_fragment_vip; IPv4
+	 * VIPs only (an IPv6 VIP drops its fragments). */
 	uint32_t fragment_vip_mask;
 	struct dplb_fragment_vip *fragment_vips;
+	/* The IPv6 VIPs' index, as vip_slots: open-addressed (address6, port,
+	 * protocol) -> index into vips, -1 for an empty slot. */
+	uint32_t vip6_slot_mask;
+	int32_t *vip6_slots;
+	/* Every IPv6 VIP address once: the index of a VIP of it, -1 empty. */
+	uint32_t vip6_address_mask;
+	int32_t *vip6_addresses;
 	/* Indexed by backend id; backend_id_limit long. */
 	uint32_t backend_id_limit;
 	struct dplb_backend_entry *backends;
-	uint32_t local_address; /* network order */
+	uint32_t local_address;	 /* network order */
+	bool has_local_address6; /* [dataplane] address6 */
+	uint8_t local_address6[16];
 	rte_be16_t gue_port;
 	uint32_t mtu;
 	uint32_t tcp_timeout;
@@ -146,6 +169,10 @@ void dplb_identities_free(struct dplb_identities *ids);
 /* Find or assign; returns the id or a negative errno (-ENOSPC when full). */
 int dplb_vip_id(struct dplb_identities *ids, const char *name);
 int dplb_backend_id(struct dplb_identities *ids, uint16_t vip_id, uint32_t address);
+int dplb_backend_id6(struct dplb_identities *ids, uint16_t vip_id, const uint8_t address[16]);
+/* The same for a backend of either family (the one a configuration has). */
+int dplb_backend_config_id(struct dplb_identities *ids, uint16_t vip_id,
+			   const struct dplb_backend_config *backend);
 /* Name of a VIP id, or NULL. */
 const char *dplb_vip_id_name(const struct dplb_identities *ids, uint16_t vip_id);
 
@@ -195,11 +222,28 @@ int dplb_state_build_tables(struct dplb_state *state, char *error);
 bool dplb_state_tables_are_big(const struct dplb_state *state);
 void dplb_state_free(struct dplb_state *state);
 
+/* A backend entry's or VIP entry's address as text (dplb_format_ip), of
+ * either family, into out of INET6_ADDRSTRLEN bytes. Returns out. Any
+ * thread. */
+char *dplb_backend_entry_address_text(const struct dplb_backend_entry *backend, char *out);
+char *dplb_vip_entry_address_text(const struct dplb_vip_entry *vip, char *out);
+
 /* The next hop toward backend: itself when on-link, else the gateway. */
 uint32_t dplb_next_hop_address(const struct dplb_config *config, uint32_t backend);
-/* Whether backend's next hop has no static MAC and must be resolved. */
+/* Whether backend's next hop has no static MAC and must be resolved by ARP
+ * (an IPv4 backend's; never an IPv6 one's). */
 bool dplb_backend_needs_arp(const struct dplb_config *config,
 			    const struct dplb_backend_config *backend);
+/* The next hop toward an IPv6 backend, into out: itself when on-link
+ * (inside address6/prefix_length6; without prefix_length6, when there is
+ * no gateway6), else gateway6. */
+void dplb_next_hop_address6(const struct dplb_config *config, const uint8_t backend[16],
+			    uint8_t out[16]);
+/* Whether an IPv6 backend's next hop has no static MAC (its own mac=, or
+ * gateway_mac6 for the gateway6 or when there is no gateway6) and must be
+ * resolved by neighbour discovery; never for an IPv4 backend. */
+bool dplb_backend_needs_nd(const struct dplb_config *config,
+			   const struct dplb_backend_config *backend);
 
 /* Which VIP a destination belongs to: exact port first, then port 0. */
 static inline const struct dplb_vip_entry *dplb_state_find_vip(const struct dplb_state *state,
@@ -227,6 +271,25 @@ static inline bool dplb_state_answers_ping(const struct dplb_state *state, uint3
 {
 	return address == state->local_address ||
 	       (address != 0 && dplb_state_is_vip_address(state, address));
+}
+
+/* Which IPv6 VIP a destination (16 bytes, network order) belongs to:
+ * exact port first, then port 0. */
+static inline const struct dplb_vip_entry *dplb_state_find_vip6(const struct dplb_state *state,
+								const uint8_t address[16],
+								rte_be16_t port, uint8_t protocol);
+
+/* Whether address is some IPv6 VIP's, whatever its port and protocol. */
+static inline bool dplb_state_is_vip_address6(const struct dplb_state *state,
+					      const uint8_t address[16]);
+
+/* The IPv6 dplb_state_answers_ping: dplb's own address6 or any IPv6
+ * VIP's (echo requests to it are answered, packets from it refused). */
+static inline bool dplb_state_answers_ping6(const struct dplb_state *state,
+					    const uint8_t address[16])
+{
+	return (state->has_local_address6 && memcmp(address, state->local_address6, 16) == 0) ||
+	       dplb_state_is_vip_address6(state, address);
 }
 
 /* ---- inline lookup ---- */
@@ -302,6 +365,65 @@ static inline const struct dplb_vip_entry *dplb_state_find_vip(const struct dplb
 
 	if (vip == NULL)
 		vip = dplb_state_probe_vip(state, address, 0, protocol);
+	return vip;
+}
+
+/* The IPv6 index's hash: the address folded to 64 bits, then as IPv4's. */
+static inline uint32_t dplb_vip6_slot_hash(const uint8_t address[16], rte_be16_t port,
+					   uint8_t protocol)
+{
+	uint64_t high, low;
+
+	memcpy(&high, address, 8);
+	memcpy(&low, address + 8, 8);
+	low ^= high * 0xff51afd7ed558ccdull;
+	low ^= low >> 29;
+	return dplb_vip_slot_hash((uint32_t)(low ^ (low >> 32)), port, protocol);
+}
+
+static inline bool dplb_state_is_vip_address6(const struct dplb_state *state,
+					      const uint8_t address[16])
+{
+	uint32_t slot = dplb_vip6_slot_hash(address, 0, 0) & state->vip6_address_mask;
+
+	for (;;) {
+		const int32_t index = state->vip6_addresses[slot];
+
+		if (index < 0)
+			return false;
+		if (memcmp(state->vips[index].address6, address, 16) == 0)
+			return true;
+		slot = (slot + 1) & state->vip6_address_mask;
+	}
+}
+
+static inline const struct dplb_vip_entry *dplb_state_probe_vip6(const struct dplb_state *state,
+								 const uint8_t address[16],
+								 rte_be16_t port, uint8_t protocol)
+{
+	uint32_t slot = dplb_vip6_slot_hash(address, port, protocol) & state->vip6_slot_mask;
+
+	for (;;) {
+		const int32_t index = state->vip6_slots[slot];
+
+		if (index < 0)
+			return NULL;
+		const struct dplb_vip_entry *vip = &state->vips[index];
+		if (vip->port == port && vip->protocol == protocol &&
+		    memcmp(vip->address6, address, 16) == 0)
+			return vip;
+		slot = (slot + 1) & state->vip6_slot_mask;
+	}
+}
+
+static inline const struct dplb_vip_entry *dplb_state_find_vip6(const struct dplb_state *state,
+								const uint8_t address[16],
+								rte_be16_t port, uint8_t protocol)
+{
+	const struct dplb_vip_entry *vip = dplb_state_probe_vip6(state, address, port, protocol);
+
+	if (vip == NULL)
+		vip = dplb_state_probe_vip6(state, address, 0, protocol);
 	return vip;
 }
 

@@ -378,7 +378,7 @@ bool dplb_health_sync(struct dplb_health_checker *checker, const struct dplb_con
 			continue; /* the snapshot builder refused it already */
 		for (uint32_t b = 0; b < vip->backend_count; b++) {
 			const struct dplb_backend_config *bc = &vip->backends[b];
-			const int id = dplb_backend_id(ids, (uint16_t)vip_id, bc->address);
+			const int id = dplb_backend_config_id(ids, (uint16_t)vip_id, bc);
 
 			if (id < 0)
 				continue;

@@ -5,6 +5,7 @@
  * lookup's answers with real forwarding.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,8 +94,8 @@ static int build_maglev(struct dplb_vip_entry *vip, const struct dplb_state *sta
 	for (uint32_t i = 0; i < vip->up_count; i++) {
 		const struct dplb_backend_entry *backend = &state->backends[vip->up_ids[i]];
 
-		/* The address is the identity every instance agrees on: its 4
-		 * bytes, or an IPv6 backend's 16 (a key no IPv4 address has). */
+		/* The address is the identity every instance agrees on: an
+		 * IPv4 backend's 4 bytes (as ever), an IPv6 one's 16. */
 		if (backend->family == AF_INET6) {
 			input[i].key = backend->address6;
 			input[i].key_len = sizeof(backend->address6);
@@ -129,40 +130,22 @@ int dplb_schedule_build(struct dplb_vip_entry *vip, const struct dplb_state *sta
 
 /* ---- explaining ---- */
 
-/* The rest of a lookup once the flow's hashes are known. */
-static void finish_lookup(const struct dplb_vip_entry *vip, uint32_t flow_hash,
-			  uint32_t pick_hash, struct dplb_new_flow *out)
-{
-	out->flow_hash = flow_hash;
-	/* With no backend up, every scheduler drops: exact. */
-	out->exact = true;
-	out->backend_id = MAGLEV_NO_BACKEND;
-	if (vip->up_count == 0)
-		return;
-	if (dplb_scheduler_is_hashing(vip->scheduler)) {
-		out->backend_id = dplb_maglev_pick(vip, pick_hash);
-		return;
-	}
-	out->exact = false;
-	out->backend_id = vip->up_ids[0];
-}
-
 void dplb_new_flow_lookup(const struct dplb_vip_entry *vip, uint32_t src, uint16_t sport,
 			  uint16_t dport, struct dplb_new_flow *out)
 {
 	struct dplb_flow_key key;
 
 	dplb_flow_key_set(&key, src, vip->address, sport, dport, vip->protocol);
-	const uint32_t flow_hash = dplb_flow_hash(&key);
-	finish_lookup(vip, flow_hash, dplb_pick_hash(vip, &key, flow_hash), out);
-}
-
-void dplb_new_flow_lookup6(const struct dplb_vip_entry *vip, const uint8_t src[16],
-			   uint16_t sport, uint16_t dport, struct dplb_new_flow *out)
-{
-	struct dplb_flow_key6 key;
-
-	dplb_flow_key6_set(&key, src, vip->address6, sport, dport, vip->protocol);
-	const uint32_t flow_hash = dplb_flow_hash6(&key);
-	finish_lookup(vip, flow_hash, dplb_pick_hash6(vip, &key, flow_hash), out);
+	out->flow_hash = dplb_flow_hash(&key);
+	/* With no backend up, every scheduler drops: exact. */
+	out->exact = true;
+	out->backend_id = MAGLEV_NO_BACKEND;
+	if (vip->up_count == 0)
+		return;
+	if (dplb_scheduler_is_hashing(vip->scheduler)) {
+		out->backend_id = dplb_hash_pick(vip, &key, out->flow_hash);
+		return;
+	}
+	out->exact = false;
+	out->backend_id = vip->up_ids[0];
 }

@@ -24,7 +24,7 @@ BAD = [
     ("missing-address", "POST", WEB_BACKENDS_PATH, {"weight": 2}, 400, "address is required",
      None),
     ("bad-address", "POST", WEB_BACKENDS_PATH, {"address": "10.0.1.300"}, 400,
-     "bad address (expected a dotted quad", None),
+     "bad address (expected an IPv4 address such as 10.0.0.1 or an IPv6", None),
     ("zero-address", "POST", WEB_BACKENDS_PATH, {"address": "0.0.0.0"}, 400,
      "0.0.0.0 is not a usable address", None),
     ("loopback-backend", "POST", WEB_BACKENDS_PATH, {"address": "127.0.0.1"}, 400,

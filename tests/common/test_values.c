@@ -108,6 +108,100 @@ Test(addresses, what_is_refused_and_why)
 	cr_assert_not_null(dplb_parse_ipv4_any("0.0.0", 5, &a));
 }
 
+static const char *ipv6_of(const char *text, uint8_t out[16])
+{
+	return dplb_parse_ipv6(text, strlen(text), out);
+}
+
+Test(addresses, ipv6_in_network_order)
+{
+	const uint8_t want[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	const uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff, 10, 0, 0, 1 };
+	uint8_t a[16] = { 0 };
+
+	cr_assert_null(ipv6_of("2001:db8::1", a));
+	cr_assert_arr_eq(a, want, 16);
+	cr_assert_null(ipv6_of("2001:0DB8:0:0:0:0:0:1", a));
+	cr_assert_arr_eq(a, want, 16);
+	cr_assert_null(ipv6_of("::ffff:10.0.0.1", a));
+	cr_assert_arr_eq(a, mapped, 16);
+	/* A piece of a longer value: "ADDRESS weight=2". */
+	cr_assert_null(dplb_parse_ipv6("2001:db8::1 weight=2", 11, a));
+	cr_assert_arr_eq(a, want, 16);
+}
+
+Test(addresses, ipv6_refused_and_why)
+{
+	static const char *const bad[] = {
+		"",
+		"2001:db8::1::2",
+		"2001:db8::g",
+		"[2001:db8::1]",
+		"2001:db8::1/64",
+		"fe80::1%eth0",
+		"10.0.0.1",
+		" 2001:db8::1",
+		"2001:db8:0:0:0:0:0:0:1",
+	};
+	uint8_t a[16] = { 7 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_str_eq(ipv6_of(bad[i], a) ?: "(taken)",
+				 "expected an IPv6 address such as 2001:db8::1", "\"%s\"", bad[i]);
+	cr_assert_not_null(dplb_parse_ipv6("::1\0junk", 8, a));
+	cr_assert_str_eq(ipv6_of("::", a), ":: is not a usable address");
+	cr_assert_str_eq(ipv6_of("0:0::0", a), ":: is not a usable address");
+	cr_assert_eq(a[0], 7, "written on failure");
+}
+
+Test(addresses, either_family)
+{
+	const uint8_t want6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 2 };
+	const uint8_t zero[16] = { 0 };
+	uint8_t family = 0, v6[16];
+	uint32_t v4 = 0;
+
+	cr_assert_null(dplb_parse_ip("10.0.0.2", 8, &family, &v4, v6));
+	cr_assert_eq(family, AF_INET);
+	cr_assert_eq(memcmp(&v4, (uint8_t[]){ 10, 0, 0, 2 }, 4), 0);
+	cr_assert_arr_eq(v6, zero, 16);
+	cr_assert_null(dplb_parse_ip("2001:db8::2", 11, &family, &v4, v6));
+	cr_assert_eq(family, AF_INET6);
+	cr_assert_eq(v4, 0);
+	cr_assert_arr_eq(v6, want6, 16);
+	/* Each family's reason when it is plainly that family's. */
+	cr_assert_str_eq(dplb_parse_ip("0.0.0.0", 7, &family, &v4, v6),
+			 "0.0.0.0 is not a usable address");
+	cr_assert_str_eq(dplb_parse_ip("::", 2, &family, &v4, v6), ":: is not a usable address");
+	cr_assert_str_eq(dplb_parse_ip("2001:db8::x", 11, &family, &v4, v6),
+			 "expected an IPv6 address such as 2001:db8::1");
+	cr_assert_str_eq(dplb_parse_ip("10.0.0.1:80", 11, &family, &v4, v6),
+			 "expected an IPv4 address such as 10.0.0.1 or an IPv6 address such as "
+			 "2001:db8::1");
+	cr_assert_str_eq(dplb_parse_ip("backend", 7, &family, &v4, v6),
+			 "expected an IPv4 address such as 10.0.0.1 or an IPv6 address such as "
+			 "2001:db8::1");
+	cr_assert_eq(family, AF_INET6, "written on failure");
+}
+
+Test(addresses, formatted_either_family)
+{
+	const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [14] = 0xab, [15] = 1 };
+	char text[46];
+	uint32_t v4;
+
+	memcpy(&v4, (uint8_t[]){ 192, 0, 2, 7 }, 4);
+	cr_assert_str_eq(dplb_format_ip(AF_INET, v4, v6, text), "192.0.2.7");
+	cr_assert_str_eq(dplb_format_ip(AF_INET6, v4, v6, text), "2001:db8::ab01");
+	cr_assert_str_eq(dplb_format_ip(AF_INET6, 0,
+					(const uint8_t[16]){ 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+							     0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+							     0xff, 0xff, 0xff, 0xff },
+					text),
+			 "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+	cr_assert_str_eq(dplb_format_ip(0, v4, v6, text), "?");
+}
+
 /* ---- MAC addresses ------------------------------------------------------ */
 
 static const char *mac_of(const char *text, uint8_t mac[6])

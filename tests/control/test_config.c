@@ -540,9 +540,9 @@ Test(config_bad, bad_addresses)
 		     "gateway in [dataplane]: bad IPv4 address \"0.0.0.0\" "
 		     "(0.0.0.0 is not a usable address)");
 	expect_error(&errs, f, 6, "listen in [management]: bad IPv4 address \"localhost\"");
-	expect_error(&errs, f, 9, "address in [vip:a]: bad IPv4 address \"10.0.0.256\"");
-	expect_error(&errs, f, 11, "backend in [vip:a]: bad IPv4 address \"10.0.0.x\"");
-	expect_error(&errs, f, 12, "backend in [vip:a]: bad IPv4 address \"10.0.0.3/24\"");
+	expect_error(&errs, f, 9, "address in [vip:a]: bad address \"10.0.0.256\"");
+	expect_error(&errs, f, 11, "backend in [vip:a]: bad address \"10.0.0.x\"");
+	expect_error(&errs, f, 12, "backend in [vip:a]: bad address \"10.0.0.3/24\"");
 }
 
 Test(config_bad, bad_macs)
@@ -1246,7 +1246,7 @@ Test(config_protection, bad_values_are_refused_with_their_line)
 		     "ADDRESS/LENGTH");
 	expect_error(&errs, f, 7,
 		     "deny in [vip:web]: bad prefix \"2001:db8::/32\" (an IPv6 "
-		     "prefix: VIPs are IPv4, so their lists are too)");
+		     "prefix: allow and deny lists hold IPv4 prefixes only, for now)");
 	expect_error(&errs, f, 7,
 		     "deny in [vip:web]: bad prefix \"10.0.0.0/33\" (the prefix "
 		     "length must be 0..32)");
@@ -1617,4 +1617,266 @@ Test(config_fragments, follow_by_default_drop_when_asked_anything_else_refused)
 				 cases[i].want == DPLB_FRAGMENTS_DROP ? "drop" : "follow");
 		dplb_config_free(c);
 	}
+}
+
+/* ---- IPv6 ---------------------------------------------------------------- */
+
+static void ip6(const char *text, uint8_t out[16])
+{
+	cr_assert_eq(inet_pton(AF_INET6, text, out), 1, "bad test address %s", text);
+}
+
+static void expect_backend6(const struct dplb_backend_config *b, const char *text)
+{
+	uint8_t want[16];
+
+	ip6(text, want);
+	cr_assert_eq(b->family, AF_INET6, "%s", text);
+	cr_assert_eq(b->address, 0, "%s", text);
+	cr_assert_arr_eq(b->address6, want, 16, "%s", text);
+}
+
+Test(config_ipv6, vips_and_backends_of_either_family)
+{
+	struct dplb_config *c = load_good(CONFIGS "ipv6.ini");
+	const uint8_t gw_mac6[6] = { 0x02, 0, 0, 0, 0, 0x61 };
+	uint8_t want[16];
+
+	cr_assert(c->has_address6);
+	ip6("2001:db8:1::10", want);
+	cr_assert_arr_eq(c->address6, want, 16);
+	cr_assert_eq(c->prefix_length6, 64);
+	cr_assert(c->has_gateway6);
+	ip6("fe80::1", want);
+	cr_assert_arr_eq(c->gateway6, want, 16);
+	cr_assert(c->has_gateway_mac6);
+	cr_assert_arr_eq(c->gateway_mac6, gw_mac6, 6);
+	cr_assert_eq(c->address, ip("192.0.2.10"));
+
+	cr_assert_eq(c->vip_count, 3);
+	const struct dplb_vip_config *web6 = &c->vips[0], *web4 = &c->vips[1], *dns6 = &c->vips[2];
+	cr_assert_eq(web6->family, AF_INET6);
+	cr_assert_eq(web6->address, 0);
+	ip6("2001:db8:ff::80", want);
+	cr_assert_arr_eq(web6->address6, want, 16);
+	/* Written differently, the same address. */
+	cr_assert_arr_eq(dns6->address6, want, 16);
+	cr_assert_eq(web4->family, AF_INET);
+	cr_assert_eq(web4->address, ip("192.0.2.100"));
+	/* IPv6 fragments are dropped: by default, and when asked. */
+	cr_assert_eq(web6->fragments, DPLB_FRAGMENTS_DROP);
+	cr_assert_eq(dns6->fragments, DPLB_FRAGMENTS_DROP);
+	cr_assert_eq(web4->fragments, DPLB_FRAGMENTS_FOLLOW);
+
+	cr_assert_eq(web6->backend_count, 3);
+	expect_backend6(&web6->backends[0], "2001:db8:1::21");
+	cr_assert_eq(web6->backends[0].weight, 2);
+	cr_assert_eq(web6->backends[1].family, AF_INET);
+	cr_assert_eq(web6->backends[1].address, ip("192.0.2.21"));
+	expect_backend6(&web6->backends[2], "2001:db8:2::22");
+	cr_assert(web6->backends[2].has_mac);
+	expect_backend6(&web4->backends[0], "2001:db8:1::21");
+	cr_assert_eq(web4->backends[1].address, ip("192.0.2.21"));
+	dplb_config_free(c);
+}
+
+Test(config_ipv6, every_refusal_with_its_line)
+{
+	const char *f = CONFIGS "bad_ipv6.ini";
+	struct dplb_config_errors errs;
+
+	load_bad(f, &errs);
+	expect_file_order(&errs);
+	expect_error(&errs, f, 3, "gateway6 in [dataplane] needs address6");
+	expect_error(&errs, f, 4, "prefix_length6 in [dataplane]: 129 is out of range (1..128)");
+	expect_error(&errs, f, 4, "prefix_length6 in [dataplane] needs address6");
+	expect_error(&errs, f, 8, "allow in [vip:six]: not supported on an IPv6 VIP yet");
+	expect_error(&errs, f, 9,
+		     "fragments = follow in [vip:six]: not supported on an IPv6 VIP yet");
+	expect_error(
+		&errs, f, 10,
+		"backend in [vip:six]: 2001:db8:1::21 is IPv6, and [dataplane] has no address6");
+	expect_error(&errs, f, 11,
+		     "backend in [vip:six]: duplicate backend 2001:db8:1::21 (first at line 10)");
+	expect_error(&errs, f, 11, "2001:db8:1::21 is IPv6, and [dataplane] has no address6");
+	expect_error(&errs, f, 12, "backend in [vip:six]: ff02::1 is a multicast address");
+	expect_error(&errs, f, 13,
+		     "backend in [vip:six]: 2001:db8:ff::80 is the VIP's own address");
+	expect_error(&errs, f, 15, "::ffff:10.0.0.2 is an IPv4-mapped address");
+	expect_error(&errs, f, 16,
+		     "backend in [vip:six]: bad address \"2001:db8::g\" (expected an IPv6 address");
+	expect_error(&errs, f, 18,
+		     "[vip:six-again] duplicates [vip:six] (line 6): both are "
+		     "[2001:db8:ff::80]:0/tcp");
+	expect_error(&errs, f, 23, "address in [vip:five]: bad address \"::\" (:: is not a usable");
+	expect_error(&errs, f, 30, "backend in [vip:four]: duplicate backend 10.0.0.2");
+	/* A backend of one family never duplicates one of the other, nor an
+	 * IPv4 VIP's list an IPv6 one's: nothing more. */
+	expect_count(&errs, 15);
+}
+
+/* A valid file with address6 and one more [dataplane] line (line 4), an
+ * IPv6 VIP at line 6 and its backend at line 8. */
+static int load_dataplane6(const char *line, const char *backend, struct dplb_config **c,
+			   struct dplb_config_errors *errs)
+{
+	char text[512];
+	const int len = snprintf(text, sizeof(text),
+				 "[dataplane]\naddress = 10.0.0.1\naddress6 = 2001:db8::1\n%s\n\n"
+				 "[vip:six]\naddress = 2001:db8:ff::1\nbackend = %s\n",
+				 line, backend);
+
+	return dplb_config_load_text("six.ini", text, (size_t)len, c, errs);
+}
+
+Test(config_ipv6, gateway6_on_link_and_own_addresses)
+{
+	static const struct {
+		const char *line, *backend, *error; /* NULL: taken */
+	} cases[] = {
+		{ "prefix_length6 = 64\ngateway6 = 2001:db8::fe", "2001:db8:5::5", NULL },
+		{ "prefix_length6 = 64\ngateway6 = fe80::1", "2001:db8:5::5", NULL },
+		{ "gateway6 = 2001:db9::1", "2001:db8:5::5", NULL }, /* no prefix: taken */
+		{ "prefix_length6 = 48\ngateway6 = 2001:db8:0:1::1", "10.0.0.2", NULL },
+		{ "prefix_length6 = 64\ngateway6 = 2001:db8:1::1", "2001:db8:5::5",
+		  "six.ini:5: gateway6 in [dataplane]: 2001:db8:1::1 is outside 2001:db8::1/64, "
+		  "so not on-link" },
+		{ "prefix_length6 = 63\ngateway6 = 2001:db8:0:2::1", "10.0.0.2",
+		  "six.ini:5: gateway6 in [dataplane]: 2001:db8:0:2::1 is outside" },
+		{ "gateway6 = ff02::2", "10.0.0.2",
+		  "six.ini:4: gateway6 in [dataplane]: ff02::2 is a multicast address" },
+		{ "gateway6 = 2001:db8::1", "10.0.0.2",
+		  "six.ini:4: gateway6 in [dataplane]: 2001:db8::1 is dplb's own address6" },
+		{ "", "2001:db8::1",
+		  "six.ini:8: backend in [vip:six]: 2001:db8::1 is dplb's own address "
+		  "([dataplane] address6)" },
+		{ "gateway_mac6 = 02:00:00:00:00:01", "fe80::5",
+		  "six.ini:8: backend in [vip:six]: fe80::5 is a link-local address" },
+		{ "gateway6 = ::", "10.0.0.2",
+		  "six.ini:4: gateway6 in [dataplane]: bad IPv6 address \"::\"" },
+		{ "address6 = 2001:db8::2", "10.0.0.2", "six.ini:4: duplicate key \"address6\"" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dplb_config *c = NULL;
+		struct dplb_config_errors errs;
+		const int rc = load_dataplane6(cases[i].line, cases[i].backend, &c, &errs);
+
+		if (cases[i].error == NULL) {
+			cr_assert_eq(rc, 0, "%s:%s", cases[i].line, all_messages(&errs));
+			dplb_config_free(c);
+			continue;
+		}
+		cr_assert_eq(rc, -EINVAL, "%s", cases[i].line);
+		cr_assert_eq(errs.count, 1, "%s:%s", cases[i].line, all_messages(&errs));
+		cr_assert_not_null(strstr(errs.messages[0], cases[i].error), "%s:%s", cases[i].line,
+				   all_messages(&errs));
+	}
+	/* A VIP at our own IPv6 address. */
+	struct dplb_config *c = NULL;
+	struct dplb_config_errors errs;
+	static const char own[] = "[dataplane]\naddress = 10.0.0.1\naddress6 = 2001:db8::1\n"
+				  "[vip:six]\naddress = 2001:db8::1\nbackend = 10.0.0.2\n";
+
+	cr_assert_eq(dplb_config_load_text("own.ini", own, sizeof(own) - 1, &c, &errs), -EINVAL);
+	expect_count(&errs, 1);
+	cr_assert_str_eq(errs.messages[0], "own.ini:4: [vip:six] address 2001:db8::1 is dplb's "
+					   "own address ([dataplane] address6)");
+}
+
+Test(config_ipv6, changes_in_memory_meet_the_same_rules)
+{
+	struct dplb_config *c = load_good(CONFIGS "ipv6.ini");
+	struct dplb_config *copy = dplb_config_clone(c);
+	struct dplb_config_errors errs;
+	struct dplb_prefix prefix;
+
+	cr_assert_not_null(copy);
+	cr_assert_eq(dplb_config_validate(copy, &errs), 0, "%s", all_messages(&errs));
+	/* The clone holds the IPv6 addresses too. */
+	cr_assert_arr_eq(copy->vips[0].address6, c->vips[0].address6, 16);
+	cr_assert_arr_eq(copy->vips[0].backends[0].address6, c->vips[0].backends[0].address6, 16);
+	cr_assert_arr_eq(copy->address6, c->address6, 16);
+
+	/* The same address as an existing backend, differently written: a duplicate. */
+	struct dplb_vip_config *web6 = &copy->vips[0];
+	web6->backends[1] = web6->backends[0];
+	web6->backends[1].weight = 7;
+	cr_assert_eq(dplb_config_validate(copy, &errs), -EINVAL);
+	cr_assert_not_null(strstr(errs.messages[0], "duplicate backend 2001:db8:1::21"), "%s",
+			   all_messages(&errs));
+	web6->backends[1] = c->vips[0].backends[1];
+
+	/* An IPv4 backend and an IPv6 one that share their first four bytes
+	 * are not the same backend. */
+	web6->backends[1].address = 0;
+	memcpy(&web6->backends[1].address, web6->backends[0].address6, 4);
+	cr_assert_eq(dplb_config_validate(copy, &errs), 0, "%s", all_messages(&errs));
+	web6->backends[1] = c->vips[0].backends[1];
+
+	/* allow or deny on an IPv6 VIP, fragments = follow. */
+	cr_assert_null(dplb_parse_prefix("10.0.0.0/8", 10, &prefix));
+	web6->deny.items = realloc(web6->deny.items, sizeof(prefix));
+	web6->deny.items[0] = prefix;
+	web6->deny.count = 1;
+	web6->fragments = DPLB_FRAGMENTS_FOLLOW;
+	cr_assert_eq(dplb_config_validate(copy, &errs), -EINVAL);
+	expect_count(&errs, 2);
+	cr_assert_str_eq(errs.messages[0], "deny in [vip:web6]: not supported on an IPv6 VIP yet "
+					   "(the lists hold IPv4 prefixes)");
+	cr_assert_str_eq(errs.messages[1],
+			 "fragments = follow in [vip:web6]: not supported on an IPv6 VIP yet "
+			 "(its fragments are dropped: fragments = drop)");
+	web6->deny.count = 0;
+	web6->fragments = DPLB_FRAGMENTS_DROP;
+
+	/* An IPv6 backend with no address6 to send from. */
+	copy->has_address6 = false;
+	cr_assert_eq(dplb_config_validate(copy, &errs), -EINVAL);
+	cr_assert_not_null(strstr(errs.messages[0], "2001:db8:1::21 is IPv6, and [dataplane] has "
+						    "no address6"),
+			   "%s", all_messages(&errs));
+	dplb_config_free(copy);
+	dplb_config_free(c);
+}
+
+Test(config_ipv6, backend_lines_round_trip)
+{
+	static const char *const lines[] = {
+		"2001:db8::21",
+		"2001:db8::21 weight=3 state=drain mac=02:00:00:00:00:05",
+		"2001:db8:0:1:2:3:4:5 health_port=8080",
+		"192.0.2.7 weight=2",
+		"::ffff:0:a00:2", /* parsed here; refused by the VIP's rules */
+	};
+	struct dplb_backend_config b, again;
+	char error[DPLB_ERROR_MAX], text[256];
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		cr_assert_eq(dplb_config_parse_backend(lines[i], &b, error), 0, "%s: %s", lines[i],
+			     error);
+		cr_assert_eq(b.family, strchr(lines[i], ':') ? AF_INET6 : AF_INET, "%s", lines[i]);
+		cr_assert_gt(dplb_config_format_backend(&b, text, sizeof(text)), 0);
+		cr_assert_eq(dplb_config_parse_backend(text, &again, error), 0, "%s: %s", text,
+			     error);
+		cr_assert_eq(dplb_backend_address_compare(&b, &again), 0, "%s", text);
+		cr_assert_eq(again.weight, b.weight);
+		cr_assert_eq(again.state, b.state);
+	}
+	cr_assert_eq(dplb_config_parse_backend("2001:db8::21 weight=2", &b, error), 0);
+	cr_assert_eq(dplb_config_format_backend(&b, text, sizeof(text)), 21);
+	cr_assert_str_eq(text, "2001:db8::21 weight=2");
+	cr_assert_eq(dplb_config_parse_backend("2001:db8:::21", &b, error), -EINVAL);
+	cr_assert_not_null(strstr(error, "bad address \"2001:db8:::21\""), "%s", error);
+}
+
+Test(config_ipv6, the_summary_says_it)
+{
+	struct dplb_config *c = load_good(CONFIGS "ipv6.ini");
+
+	expect_printed(c, "address6 2001:db8:1::10/64, gateway6 fe80::1 (mac 02:00:00:00:00:61)");
+	expect_printed(c, "vip web6: [2001:db8:ff::80]:80/tcp");
+	expect_printed(c, "  backend 2001:db8:1::21 weight 2 up\n");
+	expect_printed(c, "vip web4: 192.0.2.100:80/tcp");
+	dplb_config_free(c);
 }

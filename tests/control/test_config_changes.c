@@ -388,3 +388,52 @@ Test(config_diff, names_mss_clamp_and_a_reload_takes_it)
 	dplb_config_free(before);
 	dplb_config_free(after);
 }
+
+/* A backend is its VIP and its address, of either family: an IPv6 backend
+ * and an IPv4 one never match, whatever their bytes. */
+Test(config_diff, matches_backends_of_either_family_by_address)
+{
+	static const char text[] = "[dataplane]\naddress = 10.0.0.1\naddress6 = 2001:db8::1\n"
+				   "[vip:six]\naddress = 2001:db8:ff::1\n"
+				   "backend = 2001:db8::21\nbackend = 32.1.13.184\n"
+				   "backend = 2001:db8::22 weight=2\n";
+	struct dplb_config_errors errs;
+	struct dplb_config *before = load_text(text, &errs), *after;
+	struct dplb_change_list diff = { 0 };
+	char address[46];
+
+	cr_assert_not_null(before, "%s", errs.messages[0]);
+	after = dplb_config_clone(before);
+	/* The IPv6 backend weighs more; the IPv4 one (20.01.0d.b8: the first
+	 * bytes of 2001:db8::) goes, and another IPv6 one comes. */
+	after->vips[0].backends[2].weight = 5;
+	after->vips[0].backends[1] = after->vips[0].backends[0];
+	after->vips[0].backends[1].address6[15] = 0x23;
+	cr_assert_eq(dplb_config_diff(before, after, &diff), 0);
+	cr_assert_eq(diff.count, 3);
+	cr_assert_eq(diff.items[0].kind, DPLB_CHANGE_BACKEND_ADDED);
+	cr_assert_str_eq(dplb_backend_address_text(&diff.items[0].after, address), "2001:db8::23");
+	cr_assert_eq(diff.items[1].kind, DPLB_CHANGE_BACKEND_MODIFIED);
+	cr_assert_str_eq(diff.items[1].fields, "weight");
+	cr_assert_str_eq(dplb_backend_address_text(&diff.items[1].after, address), "2001:db8::22");
+	cr_assert_eq(diff.items[2].kind, DPLB_CHANGE_BACKEND_REMOVED);
+	cr_assert_str_eq(dplb_backend_address_text(&diff.items[2].before, address), "32.1.13.184");
+	dplb_change_list_free(&diff);
+
+	/* The VIP's address and the IPv6 settings are named as in the file. */
+	dplb_config_free(after);
+	after = dplb_config_clone(before);
+	after->vips[0].address6[15] = 2;
+	after->prefix_length6 = 64;
+	after->has_gateway6 = true;
+	after->gateway6[0] = 0xfe;
+	cr_assert_eq(dplb_config_diff(before, after, &diff), 0);
+	cr_assert_eq(diff.count, 2);
+	cr_assert_eq(diff.items[0].kind, DPLB_CHANGE_SETTINGS);
+	cr_assert_str_eq(diff.items[0].fields, "gateway6,prefix_length6");
+	cr_assert_eq(diff.items[1].kind, DPLB_CHANGE_VIP_MODIFIED);
+	cr_assert_str_eq(diff.items[1].fields, "address");
+	dplb_change_list_free(&diff);
+	dplb_config_free(after);
+	dplb_config_free(before);
+}

@@ -47,14 +47,6 @@ static const char *const BASE = "; the operator's notes\n"
 				"protocol = udp\n"
 				"  backend=10.0.2.1 state=drain";
 
-static uint32_t ip(const char *text)
-{
-	struct in_addr a;
-
-	cr_assert_eq(inet_pton(AF_INET, text, &a), 1, "bad test address %s", text);
-	return a.s_addr;
-}
-
 static struct dplb_config *load(const char *text)
 {
 	struct dplb_config_errors errs;
@@ -73,13 +65,24 @@ static struct dplb_vip_config *vip_of(struct dplb_config *config, const char *na
 	return vip;
 }
 
+/* A backend of either family at address, as the API makes one. */
+static struct dplb_backend_config backend_at(const char *address)
+{
+	struct dplb_backend_config b = { .weight = 1, .state = DPLB_BACKEND_UP };
+
+	cr_assert_null(dplb_parse_ip(address, strlen(address), &b.family, &b.address, b.address6),
+		       "bad test address %s", address);
+	return b;
+}
+
 static struct dplb_backend_config *backend_of(struct dplb_config *config, const char *vip_name,
 					      const char *address)
 {
 	struct dplb_vip_config *vip = vip_of(config, vip_name);
+	const struct dplb_backend_config wanted = backend_at(address);
 
 	for (uint32_t i = 0; i < vip->backend_count; i++)
-		if (vip->backends[i].address == ip(address))
+		if (dplb_backend_address_compare(&vip->backends[i], &wanted) == 0)
 			return &vip->backends[i];
 	cr_assert_fail("no backend %s in %s", address, vip_name);
 	return NULL;
@@ -93,11 +96,8 @@ static void add_backend(struct dplb_config *config, const char *vip_name, const 
 
 	vip->backends = realloc(vip->backends, (vip->backend_count + 1) * sizeof(*vip->backends));
 	cr_assert_not_null(vip->backends);
-	vip->backends[vip->backend_count++] = (struct dplb_backend_config){
-		.address = ip(address),
-		.weight = weight,
-		.state = DPLB_BACKEND_UP,
-	};
+	vip->backends[vip->backend_count] = backend_at(address);
+	vip->backends[vip->backend_count++].weight = weight;
 	dplb_config_resolve_health(vip);
 }
 
@@ -143,7 +143,7 @@ static void expect_same_lines(const struct dplb_config *a, const struct dplb_con
 			const struct dplb_backend_config *x = &a->vips[i].backends[j];
 			const struct dplb_backend_config *y = &b->vips[i].backends[j];
 
-			cr_assert_eq(x->address, y->address);
+			cr_assert_eq(dplb_backend_address_compare(x, y), 0);
 			cr_assert_eq(x->line, y->line);
 		}
 	}
@@ -248,6 +248,44 @@ Test(config_writer, removing_the_last_line_keeps_the_file_without_final_newline)
 
 	remove_backend(c.after, "a", "10.0.1.2");
 	expect_edit(&c, swap(text, "backend = 10.0.1.1\nbackend = 10.0.1.2", "backend = 10.0.1.1"));
+}
+
+/* An IPv6 VIP with backends of both families, and an IPv4 VIP with an
+ * IPv6 backend written in a form of its own. */
+static const char *const DUAL = "[dataplane]\n"
+				"address = 10.0.0.1\n"
+				"address6 = 2001:db8::1\n"
+				"[vip:six]\n"
+				"address = 2001:db8:ff::1\n"
+				"backend = 2001:db8::21\n"
+				"backend = 10.0.1.1 weight=2\n"
+				"[vip:four]\n"
+				"address = 10.0.0.100\n"
+				"backend = 2001:DB8:0:0::22 weight=3   ; long form\n"
+				"backend = 10.0.1.2\n";
+
+Test(config_writer, ipv6_backends_added_updated_and_removed)
+{
+	struct change c = begin(DUAL);
+
+	add_backend(c.after, "six", "2001:db8::23", 4);
+	add_backend(c.after, "four", "2001:db8::24", 1);
+	expect_edit(&c,
+		    swap2(DUAL, "backend = 10.0.1.1 weight=2\n",
+			  "backend = 10.0.1.1 weight=2\nbackend = 2001:db8::23 weight=4\n",
+			  "backend = 10.0.1.2\n", "backend = 10.0.1.2\nbackend = 2001:db8::24\n"));
+
+	c = begin(DUAL);
+	backend_of(c.after, "four", "2001:db8::22")->weight = 5;
+	backend_of(c.after, "six", "2001:db8::21")->state = DPLB_BACKEND_DRAIN;
+	expect_edit(&c, swap2(DUAL, "2001:DB8:0:0::22 weight=3", "2001:DB8:0:0::22 weight=5",
+			      "backend = 2001:db8::21\n", "backend = 2001:db8::21 state=drain\n"));
+
+	c = begin(DUAL);
+	remove_backend(c.after, "four", "2001:db8::22");
+	remove_backend(c.after, "six", "10.0.1.1");
+	expect_edit(&c, swap2(DUAL, "backend = 2001:DB8:0:0::22 weight=3   ; long form\n", "",
+			      "backend = 10.0.1.1 weight=2\n", ""));
 }
 
 Test(config_writer, update_rewrites_only_the_options_that_changed)
@@ -371,6 +409,8 @@ static void expect_reads_back(const struct dplb_vip_config *vip,
 	one.backend_count = 1;
 	dplb_config_resolve_health(&one);
 	cr_assert_eq(parsed.address, b->address, "%s", text);
+	cr_assert_eq(parsed.family, b->family, "%s", text);
+	cr_assert_arr_eq(parsed.address6, b->address6, 16, "%s", text);
 	cr_assert_eq(parsed.weight, b->weight, "%s", text);
 	cr_assert_eq(parsed.state, b->state, "%s", text);
 	cr_assert_eq(parsed.has_mac, b->has_mac, "%s", text);

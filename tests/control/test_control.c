@@ -43,6 +43,9 @@ static uint32_t ip(const char *text)
 	return a.s_addr;
 }
 
+/* The backend at an IPv4 address, as the control API names one to change. */
+#define AT(text) (&(struct dplb_backend_config){ .family = AF_INET, .address = ip(text) })
+
 static void write_config(const char *text)
 {
 	FILE *f = fopen(ctx.config_path, "w");
@@ -165,14 +168,14 @@ Test(control, update_backend)
 {
 	struct dplb_backend_update update = { .set_weight = true, .weight = 7 };
 
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result), 0);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", AT("10.0.1.1"), &update, &result), 0);
 	cr_assert_eq(result.changes.count, 1);
 	cr_assert_str_eq(result.changes.items[0].fields, "weight");
 	cr_assert_eq(backend_in("web", "10.0.1.1")->weight, 7);
 	dplb_control_result_free(&result);
 
 	/* The same values again: nothing to publish. */
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result), 0);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", AT("10.0.1.1"), &update, &result), 0);
 	cr_assert_not(result.applied);
 	cr_assert_eq(result.changes.count, 0);
 	cr_assert_eq(result.generation, 2);
@@ -183,7 +186,7 @@ Test(control, update_backend)
 					       .set_mac = true,
 					       .has_mac = true,
 					       .mac = { 2, 0, 0, 0, 9, 9 } };
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.2"), &update, &result), 0);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", AT("10.0.1.2"), &update, &result), 0);
 	cr_assert_str_eq(result.changes.items[0].fields, "state,mac");
 	cr_assert_eq(backend_in("web", "10.0.1.2")->state, DPLB_BACKEND_DOWN);
 	cr_assert_eq(backend_in("web", "10.0.1.2")->next_hop_mac.addr_bytes[4], 9);
@@ -194,23 +197,23 @@ Test(control, update_refusals_change_nothing)
 {
 	struct dplb_backend_update update = { .set_weight = true, .weight = 65536 };
 
-	expect_refusal(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result),
+	expect_refusal(dplb_control_update_backend(&ctx, "web", AT("10.0.1.1"), &update, &result),
 		       -EINVAL, "weight 65536 is out of range");
 	update.weight = 2;
-	expect_refusal(dplb_control_update_backend(&ctx, "web", ip("10.0.2.1"), &update, &result),
+	expect_refusal(dplb_control_update_backend(&ctx, "web", AT("10.0.2.1"), &update, &result),
 		       -ENOENT, "vip web has no backend 10.0.2.1");
-	expect_refusal(dplb_control_update_backend(&ctx, "x", ip("10.0.1.1"), &update, &result),
+	expect_refusal(dplb_control_update_backend(&ctx, "x", AT("10.0.1.1"), &update, &result),
 		       -ENOENT, "no VIP named \"x\"");
 }
 
 Test(control, remove_backend)
 {
 	/* A VIP keeps at least one backend, as the loader demands. */
-	expect_refusal(dplb_control_remove_backend(&ctx, "solo", ip("10.0.2.1"), &result), -EINVAL,
+	expect_refusal(dplb_control_remove_backend(&ctx, "solo", AT("10.0.2.1"), &result), -EINVAL,
 		       "[vip:solo] has no backends");
-	expect_refusal(dplb_control_remove_backend(&ctx, "web", ip("10.0.2.1"), &result), -ENOENT,
+	expect_refusal(dplb_control_remove_backend(&ctx, "web", AT("10.0.2.1"), &result), -ENOENT,
 		       "vip web has no backend 10.0.2.1");
-	cr_assert_eq(dplb_control_remove_backend(&ctx, "web", ip("10.0.1.1"), &result), 0);
+	cr_assert_eq(dplb_control_remove_backend(&ctx, "web", AT("10.0.1.1"), &result), 0);
 	cr_assert_eq(result.changes.items[0].kind, DPLB_CHANGE_BACKEND_REMOVED);
 	cr_assert_eq(result.generation, 2);
 	cr_assert_null(backend_in("web", "10.0.1.1"));
@@ -298,9 +301,9 @@ Test(control, changes_are_written_into_the_file_and_a_reload_finds_none)
 
 	cr_assert_eq(dplb_control_add_backend(&ctx, "web", &backend, &result), 0);
 	dplb_control_result_free(&result);
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result), 0);
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", AT("10.0.1.1"), &update, &result), 0);
 	dplb_control_result_free(&result);
-	cr_assert_eq(dplb_control_remove_backend(&ctx, "web", ip("10.0.1.2"), &result), 0);
+	cr_assert_eq(dplb_control_remove_backend(&ctx, "web", AT("10.0.1.2"), &result), 0);
 	dplb_control_result_free(&result);
 	text = file_text();
 	cr_assert_not_null(strstr(text, "maglev_size = 251\nbackend = 10.0.1.1 weight=7\n"
@@ -371,7 +374,7 @@ Test(control, with_a_builder_a_change_ends_once_its_snapshot_serves)
 
 	ctx.builder = dplb_state_builder_create();
 	cr_assert_not_null(ctx.builder);
-	cr_assert_eq(dplb_control_update_backend(&ctx, "web", ip("10.0.1.1"), &update, &result),
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web", AT("10.0.1.1"), &update, &result),
 		     -EINPROGRESS);
 	cr_assert(result.in_progress);
 	cr_assert(dplb_control_busy(&ctx));
@@ -432,4 +435,54 @@ Test(control, with_a_builder_a_change_ends_once_its_snapshot_serves)
 	cr_assert_not(dplb_control_busy(&ctx));
 	cr_assert_eq(ctx.generation, 4);
 	cr_assert_eq(serving()->generation, 4);
+}
+
+/* IPv6 VIPs and backends through a reload and the control API; ARP is
+ * asked for IPv4 next hops only (an IPv6 one is neighbour discovery's). */
+Test(control, ipv6_backends_changed_and_never_asked_for_by_arp)
+{
+	const char *const text =
+		"[dataplane]\naddress = 10.0.0.1\naddress6 = 2001:db8::1\n\n"
+		"[vip:web6]\naddress = 2001:db8:ff::1\nport = 80\nmaglev_size = 251\n"
+		"backend = 10.0.1.1\nbackend = 2001:db8::21\nbackend = 2001:db8::22\n";
+	struct dplb_backend_config at = { .weight = 1, .state = DPLB_BACKEND_UP };
+	const struct dplb_backend_update update = { .set_weight = true, .weight = 7 };
+	char text_address[INET6_ADDRSTRLEN];
+
+	write_config(text);
+	cr_assert_eq(dplb_control_reload(&ctx, &result), 0, "%s",
+		     result.errors.count ? result.errors.messages[0] : "");
+	dplb_control_result_free(&result);
+	/* One next hop wanted: 10.0.1.1's (no gateway_mac, on-link). */
+	cr_assert_eq(ctx.neighbors->count, 1);
+	cr_assert_eq(ctx.neighbors->entries[0].address, ip("10.0.1.1"));
+
+	cr_assert_null(dplb_parse_ip("2001:db8::23", 12, &at.family, &at.address, at.address6));
+	cr_assert_eq(dplb_control_add_backend(&ctx, "web6", &at, &result), 0);
+	dplb_control_result_free(&result);
+	cr_assert_eq(ctx.neighbors->count, 1, "ARP asked for an IPv6 backend");
+	cr_assert_null(dplb_parse_ip("2001:db8::21", 12, &at.family, &at.address, at.address6));
+	cr_assert_eq(dplb_control_update_backend(&ctx, "web6", &at, &update, &result), 0);
+	cr_assert_eq(result.changes.count, 1);
+	cr_assert_str_eq(dplb_backend_address_text(&result.changes.items[0].after, text_address),
+			 "2001:db8::21");
+	dplb_control_result_free(&result);
+	cr_assert_null(dplb_parse_ip("2001:db8::22", 12, &at.family, &at.address, at.address6));
+	cr_assert_eq(dplb_control_remove_backend(&ctx, "web6", &at, &result), 0);
+	dplb_control_result_free(&result);
+	/* Gone already; and an IPv4 address is another backend. */
+	cr_assert_eq(dplb_control_remove_backend(&ctx, "web6", &at, &result), -ENOENT);
+	cr_assert_str_eq(result.errors.messages[0], "vip web6 has no backend 2001:db8::22");
+	dplb_control_result_free(&result);
+	cr_assert_eq(dplb_control_remove_backend(&ctx, "web6", AT("32.1.13.184"), &result),
+		     -ENOENT);
+	cr_assert_str_eq(result.errors.messages[0], "vip web6 has no backend 32.1.13.184");
+	dplb_control_result_free(&result);
+
+	const struct dplb_vip_entry *vip = test_vip_named(serving(), "web6");
+	cr_assert_eq(vip->family, AF_INET6);
+	cr_assert_eq(vip->backend_count, 3);
+	cr_assert_eq(serving()->backends[vip->backend_ids[1]].weight, 7);
+	cr_assert_eq(serving()->backends[vip->backend_ids[2]].family, AF_INET6);
+	cr_assert_eq(ctx.neighbors->count, 1);
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "control/neighbor.h"
+#include "control/neighbor.h"
 #include "control/state.h"
 #include "control/state_builder.h"
 #include "dpdk_test.h"
@@ -984,4 +985,300 @@ Test(state, vips_and_snapshots_with_the_same_lists_share_one_table)
 	cr_assert(dplb_protect_source_allowed(&other->vips[0].protection, ip("11.9.9.9")));
 	dplb_state_free(other);
 	cr_assert_eq(dplb_protect_table_count(), before);
+}
+
+/* ---- IPv6 --------------------------------------------------------------- */
+
+static void ip6(const char *text, uint8_t out[16])
+{
+	cr_assert_eq(inet_pton(AF_INET6, text, out), 1, "bad test address %s", text);
+}
+
+/* The stable id of vip's backend at address (either family). */
+static uint32_t backend_id_of(const struct dplb_vip_entry *vip, const struct dplb_state *state,
+			      const char *address)
+{
+	uint8_t a6[16];
+
+	if (strchr(address, ':') == NULL)
+		return test_backend_id(vip, state, ip(address));
+	ip6(address, a6);
+	for (uint32_t i = 0; i < vip->backend_count; i++) {
+		const struct dplb_backend_entry *b = &state->backends[vip->backend_ids[i]];
+
+		if (b->family == AF_INET6 && memcmp(b->address6, a6, 16) == 0)
+			return vip->backend_ids[i];
+	}
+	cr_assert_fail("vip %s has no backend %s", vip->config->name, address);
+	return UINT32_MAX;
+}
+
+static const char *const V6_INI =
+	"[dataplane]\naddress = 10.0.0.1\naddress6 = 2001:db8::1\nprefix_length6 = 64\n"
+	"gateway6 = 2001:db8::fe\ngateway_mac6 = 02:00:00:00:06:fe\n\n"
+	"[vip:web6]\naddress = 2001:db8:ff::1\nport = 80\nmaglev_size = 1009\n"
+	"backend = 2001:db8::2 mac=02:00:00:00:06:02\n" /* static */
+	"backend = 2001:db8:5::3\n"			/* behind gateway6 */
+	"backend = 2001:db8::4\n"			/* on-link, learned */
+	"backend = 2001:db8::5\n"			/* on-link, unresolved */
+	"backend = 10.0.0.6\n\n"			/* IPv4, unresolved */
+	"[vip:any6]\naddress = 2001:db8:ff::1\nmaglev_size = 7\nbackend = 2001:db8::2\n\n"
+	"[vip:dns6]\naddress = 2001:db8:ff::2\nport = 53\nprotocol = udp\nmaglev_size = 7\n"
+	"backend = 10.0.0.7\n\n"
+	"[vip:web4]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 7\n"
+	"backend = 2001:db8::2\n";
+
+static const char *found6_name(const struct dplb_state *state, const char *address, uint16_t port,
+			       uint8_t protocol)
+{
+	uint8_t a6[16];
+
+	ip6(address, a6);
+	const struct dplb_vip_entry *vip =
+		dplb_state_find_vip6(state, a6, rte_cpu_to_be_16(port), protocol);
+	return vip != NULL ? vip->config->name : "(none)";
+}
+
+Test(state, ipv6_vips_found_by_the_ipv6_lookups_only)
+{
+	struct dplb_state *state = test_state_from_text(ids, V6_INI, 1);
+	uint8_t a6[16];
+
+	cr_assert_str_eq(found6_name(state, "2001:db8:ff::1", 80, IPPROTO_TCP), "web6");
+	cr_assert_str_eq(found6_name(state, "2001:db8:ff::1", 443, IPPROTO_TCP), "any6");
+	cr_assert_str_eq(found6_name(state, "2001:db8:ff::1", 80, IPPROTO_UDP), "(none)");
+	cr_assert_str_eq(found6_name(state, "2001:db8:ff::2", 53, IPPROTO_UDP), "dns6");
+	cr_assert_str_eq(found6_name(state, "2001:db8:ff::2", 54, IPPROTO_UDP), "(none)");
+	cr_assert_str_eq(found6_name(state, "2001:db8:ff::3", 80, IPPROTO_TCP), "(none)");
+	/* The IPv4 VIP is not an IPv6 one, even as ::ffff:10.0.0.100; nor are
+	 * the IPv6 VIPs (address 0) found by the IPv4 lookups. */
+	cr_assert_str_eq(found6_name(state, "::ffff:10.0.0.100", 80, IPPROTO_TCP), "(none)");
+	cr_assert_str_eq(found_name(state, "10.0.0.100", 80, IPPROTO_TCP), "web4");
+	cr_assert_null(dplb_state_find_vip(state, 0, rte_cpu_to_be_16(80), IPPROTO_TCP));
+	cr_assert_null(dplb_state_find_vip(state, 0, rte_cpu_to_be_16(53), IPPROTO_UDP));
+	cr_assert_not(dplb_state_is_vip_address(state, 0));
+	cr_assert_eq(dplb_state_fragment_vip(state, 0, IPPROTO_UDP), DPLB_FRAGMENT_VIP_NONE);
+	cr_assert_eq(dplb_state_fragment_vip(state, 0, IPPROTO_TCP), DPLB_FRAGMENT_VIP_NONE);
+	cr_assert_eq(dplb_state_fragment_vip(state, ip("10.0.0.100"), IPPROTO_TCP),
+		     test_vip_named(state, "web4") - state->vips);
+
+	/* Entries say their family. */
+	const struct dplb_vip_entry *web6 = test_vip_named(state, "web6");
+	ip6("2001:db8:ff::1", a6);
+	cr_assert_eq(web6->family, AF_INET6);
+	cr_assert_eq(web6->address, 0);
+	cr_assert_arr_eq(web6->address6, a6, 16);
+	cr_assert_eq(web6->fragments, DPLB_FRAGMENTS_DROP);
+	cr_assert_eq(test_vip_named(state, "web4")->family, AF_INET);
+
+	/* Addresses, and pings: our address6 and IPv6 VIPs' only. */
+	cr_assert(dplb_state_is_vip_address6(state, a6));
+	cr_assert(dplb_state_answers_ping6(state, a6));
+	ip6("2001:db8:ff::2", a6);
+	cr_assert(dplb_state_answers_ping6(state, a6), "UDP-only VIP");
+	ip6("2001:db8::1", a6);
+	cr_assert_not(dplb_state_is_vip_address6(state, a6));
+	cr_assert(dplb_state_answers_ping6(state, a6), "own address6");
+	cr_assert(state->has_local_address6);
+	cr_assert_arr_eq(state->local_address6, a6, 16);
+	ip6("2001:db8::2", a6);
+	cr_assert_not(dplb_state_answers_ping6(state, a6), "a backend");
+	ip6("::ffff:10.0.0.100", a6);
+	cr_assert_not(dplb_state_answers_ping6(state, a6), "an IPv4 VIP");
+	/* Two VIPs share 2001:db8:ff::1: stored once. */
+	uint32_t stored = 0;
+	for (uint32_t slot = 0; slot <= state->vip6_address_mask; slot++)
+		stored += state->vip6_addresses[slot] >= 0;
+	cr_assert_eq(stored, 2, "%u addresses stored", stored);
+	dplb_state_free(state);
+
+	/* Without address6, nothing of ours answers IPv6. */
+	state = test_state_from_text(ids,
+				     "[dataplane]\naddress = 10.0.0.1\n[vip:a]\naddress = "
+				     "10.0.0.100\nbackend = 10.0.0.2\n",
+				     2);
+	memset(a6, 0, sizeof(a6));
+	cr_assert_not(state->has_local_address6);
+	cr_assert_not(dplb_state_answers_ping6(state, a6));
+	dplb_state_free(state);
+}
+
+Test(state, ipv6_backends_entries_ids_and_maglev)
+{
+	struct dplb_identities *fresh = dplb_identities_create();
+	struct dplb_state *state = test_state_from_text(fresh, V6_INI, 1);
+	const struct dplb_vip_entry *web6 = test_vip_named(state, "web6");
+	const char *const order[] = { "2001:db8::2", "2001:db8:5::3", "2001:db8::4", "2001:db8::5",
+				      "10.0.0.6" };
+	uint32_t slots[RTE_DIM(order)] = { 0 };
+	uint8_t a6[16];
+
+	/* Ids go in order of first sight, whatever the family: IPv4 backends
+	 * keep the ids they always had. */
+	for (uint32_t i = 0; i < RTE_DIM(order); i++)
+		cr_assert_eq(backend_id_of(web6, state, order[i]), i, "%s", order[i]);
+	cr_assert_eq(dplb_backend_id(fresh, web6->id, ip("10.0.0.6")), 4);
+	ip6("2001:db8::4", a6);
+	cr_assert_eq(dplb_backend_id6(fresh, web6->id, a6), 2);
+	/* An IPv6 address whose first bytes are an IPv4 one's is another backend. */
+	ip6("a00:6::", a6);
+	cr_assert_geq(dplb_backend_id6(fresh, web6->id, a6), (int)RTE_DIM(order), "not a new id");
+	/* Same address, another VIP: another backend. */
+	cr_assert_neq(backend_id_of(test_vip_named(state, "any6"), state, "2001:db8::2"),
+		      backend_id_of(web6, state, "2001:db8::2"));
+	cr_assert_neq(backend_id_of(test_vip_named(state, "web4"), state, "2001:db8::2"),
+		      backend_id_of(web6, state, "2001:db8::2"));
+
+	const struct dplb_backend_entry *b4 =
+		&state->backends[backend_id_of(web6, state, "2001:db8::4")];
+	ip6("2001:db8::4", a6);
+	cr_assert_eq(b4->family, AF_INET6);
+	cr_assert_eq(b4->address, 0);
+	cr_assert_arr_eq(b4->address6, a6, 16);
+	cr_assert_eq(b4->vip_id, web6->id);
+	cr_assert_eq(b4->present, 1);
+	cr_assert_eq(state->backends[backend_id_of(web6, state, "10.0.0.6")].family, AF_INET);
+
+	/* Every backend holds its share of the Maglev table, the IPv6 ones
+	 * (keyed by their 16 bytes) as the IPv4 one. */
+	cr_assert_eq(web6->up_count, 5);
+	for (uint32_t slot = 0; slot < web6->maglev_size; slot++) {
+		cr_assert_lt(web6->maglev[slot], RTE_DIM(order));
+		slots[web6->maglev[slot]]++;
+	}
+	for (uint32_t i = 0; i < RTE_DIM(order); i++)
+		cr_assert(slots[i] >= 1009 / 5 - 1 && slots[i] <= 1009 / 5 + 1, "%s has %u slots",
+			  order[i], slots[i]);
+
+	/* A reload keeps every id. */
+	struct dplb_state *again = test_state_from_text(fresh, V6_INI, 2);
+	const struct dplb_vip_entry *web6_again = test_vip_named(again, "web6");
+	for (uint32_t i = 0; i < RTE_DIM(order); i++)
+		cr_assert_eq(backend_id_of(web6_again, again, order[i]), i, "%s", order[i]);
+	cr_assert_arr_eq(web6_again->maglev, web6->maglev, 1009 * sizeof(uint32_t));
+	dplb_state_free(again);
+	dplb_state_free(state);
+	dplb_identities_free(fresh);
+}
+
+Test(state, next_hop_address6_and_needs_nd)
+{
+	static const struct {
+		const char *gateway;
+		uint32_t prefix_length;
+		const char *backend, *want;
+	} hops[] = {
+		{ NULL, 0, "2001:db8:5::5", "2001:db8:5::5" },
+		{ "fe80::1", 0, "2001:db8::5", "fe80::1" },
+		{ "fe80::1", 64, "2001:db8::5", "2001:db8::5" },
+		{ "fe80::1", 64, "2001:db8:0:1::5", "fe80::1" },
+		{ "fe80::1", 63, "2001:db8:0:1::5", "2001:db8:0:1::5" },
+		{ "fe80::1", 63, "2001:db8:0:2::5", "fe80::1" },
+		{ "fe80::1", 128, "2001:db8::2", "fe80::1" },
+		{ "2001:db8::fe", 127, "2001:db8::", "2001:db8::" },
+		{ NULL, 64, "2001:db9::5", "2001:db9::5" },
+	};
+	static struct dplb_config config;
+	uint8_t backend[16], want[16], got[16];
+	char text[INET6_ADDRSTRLEN];
+
+	for (uint32_t i = 0; i < RTE_DIM(hops); i++) {
+		memset(&config, 0, sizeof(config));
+		config.has_address6 = true;
+		ip6("2001:db8::1", config.address6);
+		config.has_gateway6 = hops[i].gateway != NULL;
+		if (hops[i].gateway != NULL)
+			ip6(hops[i].gateway, config.gateway6);
+		config.prefix_length6 = hops[i].prefix_length;
+		ip6(hops[i].backend, backend);
+		ip6(hops[i].want, want);
+		dplb_next_hop_address6(&config, backend, got);
+		cr_expect_arr_eq(got, want, 16, "case %u: %s via %s/%u: got %s", i, hops[i].backend,
+				 hops[i].gateway ? hops[i].gateway : "-", hops[i].prefix_length,
+				 inet_ntop(AF_INET6, got, text, sizeof(text)));
+	}
+
+	static const struct {
+		bool gateway, gateway_mac6, backend_mac;
+		const char *backend;
+		bool want;
+	} nd[] = {
+		{ true, true, true, "2001:db8:5::5", false }, /* its own MAC */
+		{ false, false, false, "2001:db8::5", true }, /* nothing static */
+		{ true, false, false, "2001:db8:5::5", true },
+		{ false, true, false, "2001:db8::5", false },  /* gateway_mac6 serves all */
+		{ true, true, false, "2001:db8:5::5", false }, /* behind gateway6 */
+		{ true, true, false, "2001:db8::5", true },    /* on-link */
+		{ true, true, false, "10.0.0.5", false },      /* IPv4: ARP's */
+		{ false, false, false, "10.0.0.5", false },
+	};
+
+	for (uint32_t i = 0; i < RTE_DIM(nd); i++) {
+		struct dplb_backend_config b = { .weight = 1, .has_mac = nd[i].backend_mac };
+
+		memset(&config, 0, sizeof(config));
+		config.address = ip("10.0.0.1");
+		config.has_address6 = true;
+		ip6("2001:db8::1", config.address6);
+		config.prefix_length6 = 64;
+		config.has_gateway6 = nd[i].gateway;
+		ip6("2001:db8::fe", config.gateway6);
+		config.has_gateway_mac6 = nd[i].gateway_mac6;
+		cr_assert_null(dplb_parse_ip(nd[i].backend, strlen(nd[i].backend), &b.family,
+					     &b.address, b.address6));
+		cr_expect_eq(dplb_backend_needs_nd(&config, &b), nd[i].want, "case %u: %s", i,
+			     nd[i].backend);
+		/* Never both, and never ARP for an IPv6 backend. */
+		if (b.family == AF_INET6)
+			cr_expect_not(dplb_backend_needs_arp(&config, &b), "case %u", i);
+	}
+}
+
+Test(state, ipv6_next_hop_macs_static_gateway_and_learned)
+{
+	static const uint8_t own[6] = { 2, 0, 0, 0, 6, 0x02 }, gateway[6] = { 2, 0, 0, 0, 6, 0xfe },
+			     learned[6] = { 2, 0, 0, 0, 0x44, 0x04 };
+	struct dplb_neighbors6 *neighbors6 = calloc(1, sizeof(*neighbors6));
+	struct dplb_neighbors *neighbors = calloc(1, sizeof(*neighbors));
+	struct dplb_state *first = NULL, *second = NULL;
+	char error[DPLB_ERROR_MAX];
+	const struct dplb_state_inputs inputs = { .neighbors = neighbors,
+						  .neighbors6 = neighbors6 };
+
+	cr_assert_not_null(neighbors6);
+	cr_assert_not_null(neighbors);
+	uint8_t four[16], five[16];
+	ip6("2001:db8::4", four);
+	ip6("2001:db8::5", five);
+	cr_assert_eq(dplb_neighbors6_want(neighbors6, four), 0);
+	cr_assert_eq(dplb_neighbors6_want(neighbors6, five), 0); /* asked, not answered */
+	cr_assert(dplb_neighbors6_learn(neighbors6, four, learned, 1000));
+	cr_assert_eq(dplb_state_build_with(test_config_from_text(V6_INI), ids, &inputs, 1, &first,
+					   error),
+		     0, "%s", error);
+	const struct dplb_vip_entry *vip = test_vip_named(first, "web6");
+	expect_mac(&first->backends[backend_id_of(vip, first, "2001:db8::2")], own);
+	expect_mac(&first->backends[backend_id_of(vip, first, "2001:db8:5::3")], gateway);
+	expect_mac(&first->backends[backend_id_of(vip, first, "2001:db8::4")], learned);
+	cr_assert_eq(first->backends[backend_id_of(vip, first, "2001:db8::5")].has_next_hop, 0);
+	cr_assert_eq(first->backends[backend_id_of(vip, first, "10.0.0.6")].has_next_hop, 0);
+
+	/* ND's answer, and ARP's: the rebuild has both. */
+	cr_assert(dplb_neighbors6_learn(neighbors6, five, learned, 1000));
+	cr_assert_eq(dplb_neighbors_want(neighbors, ip("10.0.0.6")), 0);
+	cr_assert(dplb_neighbors_learn(neighbors, ip("10.0.0.6"), learned, 1000));
+	cr_assert_eq(dplb_state_rebuild(first, ids, &inputs, 2, &second, error), 0, "%s", error);
+	vip = test_vip_named(second, "web6");
+	expect_mac(&second->backends[backend_id_of(vip, second, "2001:db8::5")], learned);
+	expect_mac(&second->backends[backend_id_of(vip, second, "10.0.0.6")], learned);
+	dplb_state_free(first);
+	dplb_state_free(second);
+	/* Without ND's table an IPv6 backend needing it has no next hop. */
+	cr_assert_eq(dplb_state_build(test_config_from_text(V6_INI), ids, 3, &first, error), 0);
+	vip = test_vip_named(first, "web6");
+	cr_assert_eq(first->backends[backend_id_of(vip, first, "2001:db8::4")].has_next_hop, 0);
+	expect_mac(&first->backends[backend_id_of(vip, first, "2001:db8:5::3")], gateway);
+	dplb_state_free(first);
+	free(neighbors);
+	free(neighbors6);
 }

@@ -128,6 +128,6 @@ def test_the_ini_page_documents_every_key_of_the_example(installed):
     same keys, so neither can lose one unnoticed."""
     destdir, dirs = installed
     page = inside(destdir, expected_files(dirs)["man5"]).read_text()
-    documented = set(re.findall(r"^\\fB([a-z_]+)\\fR = ", page, re.M))
-    example = set(re.findall(r"^;?([a-z_]+) = ", (REPO / "conf" / "example.ini").read_text(), re.M))
+    documented = set(re.findall(r"^\\fB([a-z0-9_]+)\\fR = ", page, re.M))
+    example = set(re.findall(r"^;?([a-z0-9_]+) = ", (REPO / "conf" / "example.ini").read_text(), re.M))
     assert documented == example
