@@ -182,7 +182,7 @@ static void lookup(const struct api_target *target, const uint8_t *body, size_t 
 	memcpy(&src, bytes, sizeof(src));
 	memcpy(&sport, bytes + 4, sizeof(sport));
 	memcpy(&dport, bytes + 6, sizeof(dport));
-	json_t *json = dplb_view_lookup(&ctx, vip, src, sport, dport);
+	json_t *json = dplb_view_lookup(&ctx, vip, src, NULL, sport, dport);
 	if (json == NULL)
 		fail("lookup: no JSON");
 	json_decref(json);

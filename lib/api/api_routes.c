@@ -447,6 +447,7 @@ static void get_lookup(const struct api_call *call, struct api_reply *reply)
 	const struct dplb_vip_entry *vip = vip_or_404(call, reply);
 	const char *src_text, *sport_text, *dport_text, *why;
 	uint32_t src, sport, dport;
+	uint8_t family, src6[16];
 
 	if (vip == NULL || !only_known_arguments(call, reply, known))
 		return;
@@ -454,13 +455,19 @@ static void get_lookup(const struct api_call *call, struct api_reply *reply)
 	sport_text = MHD_lookup_connection_value(call->connection, MHD_GET_ARGUMENT_KIND, "sport");
 	dport_text = MHD_lookup_connection_value(call->connection, MHD_GET_ARGUMENT_KIND, "dport");
 	if (src_text == NULL) {
-		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "src=CLIENT_IPV4 is required");
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "src=CLIENT_ADDRESS is required");
 		return;
 	}
-	why = dplb_parse_ipv4(src_text, strlen(src_text), &src);
+	why = dplb_parse_ip(src_text, strlen(src_text), &family, &src, src6);
 	if (why != NULL) {
 		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "bad src \"%.64s\" (%s)", src_text,
 			       why);
+		return;
+	}
+	/* A flow's source and destination are of one family. */
+	if (family != vip->family) {
+		dplb_api_error(reply, MHD_HTTP_BAD_REQUEST, "vip %s is %s: src must be too",
+			       vip->config->name, vip->family == AF_INET6 ? "IPv6" : "IPv4");
 		return;
 	}
 	if (!query_port(sport_text, &sport)) {
@@ -485,7 +492,8 @@ static void get_lookup(const struct api_call *call, struct api_reply *reply)
 		return;
 	}
 	reply_json(reply, MHD_HTTP_OK,
-		   dplb_view_lookup(call->ctx, vip, src, rte_cpu_to_be_16((uint16_t)sport),
+		   dplb_view_lookup(call->ctx, vip, src, family == AF_INET6 ? src6 : NULL,
+				    rte_cpu_to_be_16((uint16_t)sport),
 				    rte_cpu_to_be_16((uint16_t)dport)));
 }
 

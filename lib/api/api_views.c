@@ -31,14 +31,6 @@ static void put_string(json_t *o, const char *key, const char *value)
 	json_object_set_new(o, key, json_string(value));
 }
 
-static void put_ipv4(json_t *o, const char *key, uint32_t address)
-{
-	char text[INET_ADDRSTRLEN];
-
-	inet_ntop(AF_INET, &address, text, sizeof(text));
-	put_string(o, key, text);
-}
-
 /* A backend's address of either family, from the snapshot or from a
  * configuration. */
 static void put_backend_address(json_t *o, const char *key, const struct dplb_backend_entry *b)
@@ -598,18 +590,23 @@ json_t *dplb_view_backend(const struct dplb_context *ctx, const struct dplb_vip_
 /* ---- lookup --------------------------------------------------------------- */
 
 json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
-			 uint32_t src, uint16_t sport, uint16_t dport)
+			 uint32_t src, const uint8_t *src6, uint16_t sport, uint16_t dport)
 {
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
 	struct dplb_new_flow pick;
 	json_t *o = json_object(), *flow = json_object();
+	char text[INET6_ADDRSTRLEN];
 
-	dplb_new_flow_lookup(vip, src, sport, dport, &pick);
+	if (src6 != NULL)
+		dplb_new_flow_lookup6(vip, src6, sport, dport, &pick);
+	else
+		dplb_new_flow_lookup(vip, src, sport, dport, &pick);
 	put_string(o, "vip", vip->config->name);
 	put_string(o, "scheduler", dplb_scheduler_name(vip->config->scheduler));
-	put_ipv4(flow, "src", src);
+	put_string(flow, "src",
+		   dplb_format_ip(src6 != NULL ? AF_INET6 : AF_INET, src, src6, text));
 	put_u64(flow, "sport", rte_be_to_cpu_16(sport));
-	put_ipv4(flow, "dst", vip->address);
+	put_string(flow, "dst", dplb_vip_entry_address_text(vip, text));
 	put_u64(flow, "dport", rte_be_to_cpu_16(dport));
 	put_string(flow, "protocol", dplb_protocol_name(vip->protocol));
 	json_object_set_new(o, "flow", flow);
@@ -617,7 +614,8 @@ json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_e
 	json_object_set_new(o, "exact", json_boolean(pick.exact));
 	/* The data path's own answer, from the snapshot's table. */
 	json_object_set_new(o, "source_allowed",
-			    json_boolean(dplb_protect_source_allowed(&vip->protection, src)));
+			    json_boolean(src6 != NULL ||
+					 dplb_protect_source_allowed(&vip->protection, src)));
 	if (pick.backend_id == MAGLEV_NO_BACKEND) {
 		json_object_set_new(o, "backend", json_null());
 		put_string(o, "note", "no backend is up: a new flow would be dropped (no_backend)");

@@ -47,9 +47,10 @@ json_t *dplb_view_backends(const struct dplb_context *ctx, const struct dplb_vip
 json_t *dplb_view_backend(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
 			  uint32_t backend_id);
 
-/* Which backend a new flow src:sport -> vip:dport would get (network order). */
+/* Which backend a new flow src:sport -> vip:dport would get (network order):
+ * from src6 (16 bytes) for an IPv6 VIP, else from src. */
 json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_entry *vip,
-			 uint32_t src, uint16_t sport, uint16_t dport);
+			 uint32_t src, const uint8_t *src6, uint16_t sport, uint16_t dport);
 
 /*
  * At most this many changes are listed in an answer, the rest counted as
