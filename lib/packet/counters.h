@@ -29,10 +29,20 @@
 	  "dplb's own address or a VIP's")                                                         \
 	X(NOT_IP, "not_ip", "not IPv4 (and not a frame dplb handles otherwise)")                   \
 	X(TRUNCATED, "truncated", "frame shorter than its headers")                                \
-	X(BAD_VERSION, "bad_version", "IP version field is not 4")                                 \
+	X(BAD_VERSION, "bad_version",                                                              \
+	  "IP version field is not 4 (IPv4 Ethernet type) or 6 (IPv6)")                            \
 	X(BAD_IHL, "bad_ihl", "IPv4 header length below 20 bytes or beyond the total length")      \
-	X(BAD_LENGTH, "bad_length", "IPv4 total length disagrees with the frame")                  \
-	X(BAD_CHECKSUM, "bad_checksum", "IPv4 header checksum is wrong")                           \
+	X(BAD_LENGTH, "bad_length",                                                                \
+	  "IPv4 total length or IPv6 payload length disagrees with the frame")                     \
+	X(BAD_CHECKSUM, "bad_checksum",                                                            \
+	  "IPv4 header checksum is wrong, or the ICMPv6 checksum of a message dplb answers")       \
+	X(IPV6_TRUNCATED_EXTENSIONS, "ipv6_truncated_extensions",                                  \
+	  "IPv6 extension header running past the packet or the frame's first segment")            \
+	X(IPV6_BAD_EXTENSIONS, "ipv6_bad_extensions",                                              \
+	  "IPv6 extension headers no valid packet has: hop-by-hop options not first, or two "      \
+	  "fragment headers")                                                                      \
+	X(IPV6_TOO_MANY_EXTENSIONS, "ipv6_too_many_extensions",                                    \
+	  "IPv6 packet with more than 8 extension headers before its upper layer")                 \
 	X(FRAGMENT, "fragment", "IPv4 fragment for a VIP with fragments = drop, or of ICMP")       \
 	X(BAD_FRAGMENT, "bad_fragment",                                                            \
 	  "IPv4 fragment no valid datagram has: past 65535 bytes, not the last yet not a "         \

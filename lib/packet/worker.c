@@ -1096,6 +1096,12 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		case DPLB_PARSED_DROP:
 			drop_packet(worker, m, (enum dplb_drop_reason)pi->drop_reason);
 			continue;
+		case DPLB_PARSED_L4_6:
+		case DPLB_PARSED_ICMP6:
+		case DPLB_PARSED_FRAGMENT6:
+			/* Not forwarded yet: dropped as before the parser knew IPv6. */
+			drop_packet(worker, m, DPLB_DROP_NOT_IP);
+			continue;
 		}
 		const struct rte_ipv4_hdr *ip = pi->ip;
 		const struct dplb_vip_entry *vip =
