@@ -561,7 +561,7 @@ static __rte_noinline __rte_cold bool tell_sender_too_big(struct dplb_worker *wo
 		return false;
 	if (dplb_icmp_fragmentation_needed(
 		    m, info, &worker->port_macs[port_slot], state->local_address,
-		    (uint16_t)(state->mtu - dplb_encap_overhead(vip->encap))) != 0)
+		    (uint16_t)(state->mtu - dplb_encap_overhead(vip->encap, AF_INET))) != 0)
 		return false;
 	worker->frag_needed_sent_this_second++;
 	worker->counters.icmp_frag_needed_sent++;
@@ -590,6 +590,7 @@ static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_
 		.outer_dst = backend->address,
 		.gue_port = state->gue_port,
 		.kind = vip->encap,
+		.outer_family = AF_INET,
 		.packet_id = worker->next_packet_id++,
 		.src_mac = &worker->port_macs[port_slot],
 		.dst_mac = &backend->next_hop_mac,
@@ -605,12 +606,12 @@ static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_
 		return false;
 	}
 	/* IP bytes, as bytes_in: the outer packet, encapsulation included. */
-	send_packet(
-		worker, port_slot, m,
-		(struct dplb_tx_slot){ .frame_bytes = rte_pktmbuf_pkt_len(m),
-				       .ip_bytes = info->ip_len + dplb_encap_overhead(vip->encap),
-				       .backend_id = backend_id,
-				       .vip_id = vip->id });
+	send_packet(worker, port_slot, m,
+		    (struct dplb_tx_slot){ .frame_bytes = rte_pktmbuf_pkt_len(m),
+					   .ip_bytes = info->ip_len +
+						       dplb_encap_overhead(vip->encap, AF_INET),
+					   .backend_id = backend_id,
+					   .vip_id = vip->id });
 	return true;
 }
 
