@@ -1,9 +1,9 @@
 /*
  * Unit tests of the flow keys and their hashes, IPv4 and IPv6
- * (lib/packet/flow_key.h): what
- * Maglev picks by, so every dplb instance behind ECMP and every restart must
- * compute the same value. The hash is checked against a bitwise CRC32-C
- * written here. No EAL: the header is all there is.
+ * (lib/packet/flow_key.h): what Maglev picks by, so every dplb instance
+ * behind ECMP and every restart must compute the same value. The hashes are
+ * checked against a bitwise CRC32-C written here, and IPv6's against
+ * pinned values too. No EAL: the header is all there is.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
