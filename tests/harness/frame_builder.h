@@ -26,7 +26,7 @@ static struct rte_mempool *frame_pool;
 static inline void frame_eal_init(void)
 {
 	test_eal_init(NULL);
-	frame_pool = rte_pktmbuf_pool_create("frame_mbufs", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+	frame_pool = rte_pktmbuf_pool_create("frame_mbufs", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					     SOCKET_ID_ANY);
 	cr_assert_not_null(frame_pool, "mbuf pool: %s", rte_strerror(rte_errno));
 }
