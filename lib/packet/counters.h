@@ -57,6 +57,10 @@
 	X(ICMP_UNHANDLED, "icmp_unhandled",                                                        \
 	  "ICMP not an echo to dplb or a VIP, nor an error about a VIP flow")                      \
 	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")                       \
+	X(BAD_ND, "bad_nd",                                                                        \
+	  "IPv6 Neighbor Solicitation or Advertisement failing RFC 4861's checks (7.1): hop "      \
+	  "limit not 255, code not 0, shorter than 24 bytes, multicast target, an option of "      \
+	  "length 0, a source link-layer option from the unspecified address")                     \
 	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full")    \
 	X(EXCEPTION_BUSY, "exception_busy",                                                        \
 	  "frame for the kernel's exception path (tap): the worker's ring to it is full "          \
