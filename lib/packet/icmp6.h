@@ -159,11 +159,9 @@ static inline bool dplb_icmp6_checksum_ok(const struct dplb_packet_info *info,
 static inline void dplb_ipv6_strip_extensions(struct rte_mbuf *m, struct dplb_packet_info *info)
 {
 	const uint16_t extensions = info->ip_header_len - sizeof(struct rte_ipv6_hdr);
-	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
+	uint8_t *frame = dplb_mbuf_cut(m, info->l2_len + sizeof(struct rte_ipv6_hdr), extensions);
 
-	memmove(frame + extensions, frame, info->l2_len + sizeof(struct rte_ipv6_hdr));
-	rte_pktmbuf_adj(m, extensions);
-	info->ip6 = (struct rte_ipv6_hdr *)(frame + extensions + info->l2_len);
+	info->ip6 = (struct rte_ipv6_hdr *)(frame + info->l2_len);
 	info->ip_len -= extensions;
 	info->ip_header_len = sizeof(struct rte_ipv6_hdr);
 	info->ip6->proto = info->protocol;

@@ -209,35 +209,41 @@ static inline void frame_finish_ipv4(struct frame *f)
 	frame_set16(f, f->l3 + 10, (uint16_t)~frame_sum(0, f->bytes + f->l3, 20));
 }
 
-/* A TCP header (20 bytes, flags) or UDP header and payload bytes long. */
+/* An upper-layer header of header_len bytes starting with the ports (zero
+ * beyond them), and payload bytes of a pattern after it. */
+static inline uint16_t frame_ports(uint8_t *out, uint16_t header_len, uint16_t src_port,
+				   uint16_t dst_port, uint16_t payload)
+{
+	memset(out, 0, (size_t)header_len + payload);
+	out[0] = (uint8_t)(src_port >> 8);
+	out[1] = (uint8_t)src_port;
+	out[2] = (uint8_t)(dst_port >> 8);
+	out[3] = (uint8_t)dst_port;
+	for (uint16_t i = 0; i < payload; i++)
+		out[header_len + i] = (uint8_t)(i * 7 + header_len);
+	return (uint16_t)(header_len + payload);
+}
+
+/* A TCP header (20 bytes, flags) and payload bytes. */
 static inline uint16_t frame_tcp(uint8_t *out, uint16_t src_port, uint16_t dst_port, uint8_t flags,
 				 uint16_t payload)
 {
-	memset(out, 0, 20u + payload);
-	out[0] = (uint8_t)(src_port >> 8);
-	out[1] = (uint8_t)src_port;
-	out[2] = (uint8_t)(dst_port >> 8);
-	out[3] = (uint8_t)dst_port;
+	const uint16_t len = frame_ports(out, 20, src_port, dst_port, payload);
+
 	out[12] = 0x50;
 	out[13] = flags;
-	for (uint16_t i = 0; i < payload; i++)
-		out[20 + i] = (uint8_t)(i * 7 + 1);
-	return (uint16_t)(20 + payload);
+	return len;
 }
 
+/* A UDP header and payload bytes. */
 static inline uint16_t frame_udp(uint8_t *out, uint16_t src_port, uint16_t dst_port,
 				 uint16_t payload)
 {
-	memset(out, 0, 8u + payload);
-	out[0] = (uint8_t)(src_port >> 8);
-	out[1] = (uint8_t)src_port;
-	out[2] = (uint8_t)(dst_port >> 8);
-	out[3] = (uint8_t)dst_port;
-	out[4] = (uint8_t)((8 + payload) >> 8);
-	out[5] = (uint8_t)(8 + payload);
-	for (uint16_t i = 0; i < payload; i++)
-		out[8 + i] = (uint8_t)(i * 13 + 5);
-	return (uint16_t)(8 + payload);
+	const uint16_t len = frame_ports(out, 8, src_port, dst_port, payload);
+
+	out[4] = (uint8_t)(len >> 8);
+	out[5] = (uint8_t)len;
+	return len;
 }
 
 /* The frame in one mbuf, with the default headroom. */
