@@ -261,7 +261,8 @@ static __rte_unused __rte_noinline int dplb_encapsulate_other(
 
 /*
  * Prepend the outer headers of target->outer_family around the parsed
- * packet (IPv6 when info->ip6 is set, else IPv4) and rewrite Ethernet toward
+ * packet (IPv6 when info->ip6 is set, else IPv4; told by info->ip being
+ * NULL, which the IPv4 path reads anyway) and rewrite Ethernet toward
  * the next hop, keeping the VLAN tag the packet arrived with. flow_hash is
  * the client 5-tuple's (dplb_flow_hash, dplb_flow_hash6): GUE's source port
  * and an IPv6 outer header's flow label come from it. Returns 0, or a drop
@@ -273,7 +274,7 @@ static inline int dplb_encapsulate(struct rte_mbuf *m, const struct dplb_packet_
 				   const struct dplb_encap_target *target, uint32_t flow_hash,
 				   uint32_t mtu)
 {
-	if (likely(target->outer_family == AF_INET && info->ip6 == NULL))
+	if (likely(target->outer_family == AF_INET && info->ip != NULL))
 		return dplb_encapsulate_families(m, info, target, flow_hash, mtu, AF_INET, AF_INET);
 	return dplb_encapsulate_other(m, info, target, flow_hash, mtu);
 }
