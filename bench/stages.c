@@ -70,6 +70,7 @@ void bench_partial_pipeline(struct dplb_worker *worker, const struct dplb_state 
 				.outer_dst = backend->address,
 				.gue_port = state->gue_port,
 				.kind = vips[i]->encap,
+				.outer_family = AF_INET,
 				.packet_id = worker->next_packet_id++,
 				.src_mac = &worker->port_macs[0],
 				.dst_mac = &backend->next_hop_mac,

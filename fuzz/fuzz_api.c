@@ -124,10 +124,11 @@ static void make_context(void)
 
 	ctx.ids = dplb_identities_create();
 	ctx.neighbors = calloc(1, sizeof(*ctx.neighbors));
+	ctx.neighbors6 = calloc(1, sizeof(*ctx.neighbors6));
 	ctx.health = dplb_health_create();
 	ctx.rcu = rte_zmalloc("fuzz_api_rcu", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE);
-	if (ctx.ids == NULL || ctx.neighbors == NULL || ctx.health == NULL || ctx.rcu == NULL ||
-	    rte_rcu_qsbr_init(ctx.rcu, 1) != 0)
+	if (ctx.ids == NULL || ctx.neighbors == NULL || ctx.neighbors6 == NULL ||
+	    ctx.health == NULL || ctx.rcu == NULL || rte_rcu_qsbr_init(ctx.rcu, 1) != 0)
 		fail("context");
 	ctx.publisher = dplb_publisher_create(ctx.rcu, 64);
 	if (ctx.publisher == NULL)

@@ -603,8 +603,7 @@ json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_e
 		dplb_new_flow_lookup(vip, src, sport, dport, &pick);
 	put_string(o, "vip", vip->config->name);
 	put_string(o, "scheduler", dplb_scheduler_name(vip->config->scheduler));
-	put_string(flow, "src",
-		   dplb_format_ip(src6 != NULL ? AF_INET6 : AF_INET, src, src6, text));
+	put_string(flow, "src", dplb_format_ip(src6 != NULL ? AF_INET6 : AF_INET, src, src6, text));
 	put_u64(flow, "sport", rte_be_to_cpu_16(sport));
 	put_string(flow, "dst", dplb_vip_entry_address_text(vip, text));
 	put_u64(flow, "dport", rte_be_to_cpu_16(dport));
@@ -613,9 +612,9 @@ json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_e
 	put_u64(o, "flow_hash", pick.flow_hash);
 	json_object_set_new(o, "exact", json_boolean(pick.exact));
 	/* The data path's own answer, from the snapshot's table. */
-	json_object_set_new(o, "source_allowed",
-			    json_boolean(src6 != NULL ||
-					 dplb_protect_source_allowed(&vip->protection, src)));
+	json_object_set_new(
+		o, "source_allowed",
+		json_boolean(src6 != NULL || dplb_protect_source_allowed(&vip->protection, src)));
 	if (pick.backend_id == MAGLEV_NO_BACKEND) {
 		json_object_set_new(o, "backend", json_null());
 		put_string(o, "note", "no backend is up: a new flow would be dropped (no_backend)");

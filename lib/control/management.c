@@ -72,10 +72,11 @@ void dplb_management_want_next_hops(struct dplb_context *ctx, const struct dplb_
  * for a next hop we asked about. Returns true when a wanted MAC changed. */
 static bool learn_advertisement(struct dplb_context *ctx, struct rte_mbuf *m, uint64_t now)
 {
-	uint8_t target[16], mac[6];
+	uint8_t target[16];
+	struct rte_ether_addr mac;
 
-	if (dplb_nd_parse_advert(m, target, mac) != 0 ||
-	    !dplb_neighbors6_learn(ctx->neighbors6, target, mac, now))
+	if (dplb_nd_parse_advert(m, target, &mac) != 0 ||
+	    !dplb_neighbors6_learn(ctx->neighbors6, target, mac.addr_bytes, now))
 		return false;
 	ctx->nd_advertisements_learned++;
 	return true;
@@ -150,8 +151,7 @@ static void send_solicitations(struct dplb_context *ctx, const struct dplb_state
 			       uint64_t now)
 {
 	uint8_t targets[ARP_REQUESTS_PER_TICK][16];
-	const uint32_t count =
-		dplb_neighbors6_due(ctx->neighbors6, now, targets, RTE_DIM(targets));
+	const uint32_t count = dplb_neighbors6_due(ctx->neighbors6, now, targets, RTE_DIM(targets));
 
 	if (count == 0 || !state->has_local_address6)
 		return;
@@ -165,7 +165,8 @@ static void send_solicitations(struct dplb_context *ctx, const struct dplb_state
 
 			if (m == NULL)
 				return;
-			if (dplb_nd_solicit_build(m, &mac, state->local_address6, targets[t]) != 0) {
+			if (dplb_nd_solicit_build(m, &mac, state->local_address6, targets[t]) !=
+			    0) {
 				rte_pktmbuf_free(m);
 				continue;
 			}

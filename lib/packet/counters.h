@@ -29,10 +29,20 @@
 	  "dplb's own address or a VIP's")                                                         \
 	X(NOT_IP, "not_ip", "not IPv4 (and not a frame dplb handles otherwise)")                   \
 	X(TRUNCATED, "truncated", "frame shorter than its headers")                                \
-	X(BAD_VERSION, "bad_version", "IP version field is not 4")                                 \
+	X(BAD_VERSION, "bad_version",                                                              \
+	  "IP version field is not 4 (IPv4 Ethernet type) or 6 (IPv6)")                            \
 	X(BAD_IHL, "bad_ihl", "IPv4 header length below 20 bytes or beyond the total length")      \
-	X(BAD_LENGTH, "bad_length", "IPv4 total length disagrees with the frame")                  \
-	X(BAD_CHECKSUM, "bad_checksum", "IPv4 header checksum is wrong")                           \
+	X(BAD_LENGTH, "bad_length",                                                                \
+	  "IPv4 total length or IPv6 payload length disagrees with the frame")                     \
+	X(BAD_CHECKSUM, "bad_checksum",                                                            \
+	  "IPv4 header checksum is wrong, or the ICMPv6 checksum of a message dplb answers")       \
+	X(IPV6_TRUNCATED_EXTENSIONS, "ipv6_truncated_extensions",                                  \
+	  "IPv6 extension header running past the packet or the frame's first segment")            \
+	X(IPV6_BAD_EXTENSIONS, "ipv6_bad_extensions",                                              \
+	  "IPv6 extension headers no valid packet has: hop-by-hop options not first, or two "      \
+	  "fragment headers")                                                                      \
+	X(IPV6_TOO_MANY_EXTENSIONS, "ipv6_too_many_extensions",                                    \
+	  "IPv6 packet with more than 8 extension headers before its upper layer")                 \
 	X(FRAGMENT, "fragment", "IPv4 fragment for a VIP with fragments = drop, or of ICMP")       \
 	X(BAD_FRAGMENT, "bad_fragment",                                                            \
 	  "IPv4 fragment no valid datagram has: past 65535 bytes, not the last yet not a "         \
@@ -47,6 +57,10 @@
 	X(ICMP_UNHANDLED, "icmp_unhandled",                                                        \
 	  "ICMP not an echo to dplb or a VIP, nor an error about a VIP flow")                      \
 	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")                       \
+	X(BAD_ND, "bad_nd",                                                                        \
+	  "IPv6 Neighbor Solicitation or Advertisement failing RFC 4861's checks (7.1): hop "      \
+	  "limit not 255, code not 0, shorter than 24 bytes, multicast target, an option of "      \
+	  "length 0, a source link-layer option from the unspecified address")                     \
 	X(MANAGEMENT_BUSY, "management_busy", "ARP for the management lcore: its ring is full")    \
 	X(EXCEPTION_BUSY, "exception_busy",                                                        \
 	  "frame for the kernel's exception path (tap): the worker's ring to it is full "          \
@@ -115,6 +129,11 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	  "ICMP other than echo requests")                                                         \
 	X(arp_replies, DPLB_COUNTER, "ARP requests for dplb's address answered")                   \
 	X(icmp_echo_replies, DPLB_COUNTER, "ICMP echo requests answered")                          \
+	X(nd_advertisements, DPLB_COUNTER,                                                         \
+	  "neighbor solicitations for dplb's IPv6 address or a VIP's answered")                    \
+	X(icmp6_echo_replies, DPLB_COUNTER, "ICMPv6 echo requests answered")                       \
+	X(icmp6_too_big_sent, DPLB_COUNTER,                                                        \
+	  "ICMPv6 packet too big sent for IPv6 packets the tunnel would make too big")             \
 	X(icmp_frag_needed_sent, DPLB_COUNTER,                                                     \
 	  "ICMP fragmentation needed sent to clients whose packets the tunnel made too big")       \
 	X(icmp_errors_forwarded, DPLB_COUNTER, "ICMP errors about a flow sent to its backend")     \

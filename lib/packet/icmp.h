@@ -39,6 +39,19 @@ static inline bool dplb_icmp_is_echo_request(const struct rte_mbuf *m,
 }
 
 /*
+ * Remove len bytes from m at offset (within its first segment): the bytes
+ * before them move up. Returns the frame's new start.
+ */
+static inline uint8_t *dplb_mbuf_cut(struct rte_mbuf *m, uint16_t offset, uint16_t len)
+{
+	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
+
+	memmove(frame + len, frame, offset);
+	rte_pktmbuf_adj(m, len);
+	return frame + len;
+}
+
+/*
  * The request's IP options are not sent back: the Ethernet and IPv4 headers
  * move up over them. A reply without options is always a reply (RFC 1122
  * 3.2.2.6 only says SHOULD for record route and timestamp), and echoing a
@@ -47,11 +60,10 @@ static inline bool dplb_icmp_is_echo_request(const struct rte_mbuf *m,
 static inline void dplb_icmp_strip_options(struct rte_mbuf *m, struct dplb_packet_info *info)
 {
 	const uint16_t options = info->ip_header_len - sizeof(struct rte_ipv4_hdr);
-	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
 
-	memmove(frame + options, frame, info->l2_len + sizeof(struct rte_ipv4_hdr));
-	rte_pktmbuf_adj(m, options);
-	info->ip = (struct rte_ipv4_hdr *)(frame + options + info->l2_len);
+	uint8_t *frame = dplb_mbuf_cut(m, info->l2_len + sizeof(struct rte_ipv4_hdr), options);
+
+	info->ip = (struct rte_ipv4_hdr *)(frame + info->l2_len);
 	info->ip_len -= options;
 	info->ip_header_len = sizeof(struct rte_ipv4_hdr);
 	info->ip->version_ihl = RTE_IPV4_VHL_DEF;

@@ -1,6 +1,6 @@
 /*
  * Bounds-checked parsing of received frames: Ethernet, one optional 802.1Q
- * tag, IPv4, TCP/UDP.
+ * tag, IPv4 or IPv6 (its extension headers walked by ipv6_walk.h), TCP/UDP.
  *
  * Every field is read only after the bytes under it are known to be in the
  * first segment, so a truncated or lying frame is classified, never
@@ -10,6 +10,7 @@
  * backend inside the tunnel, as the client sent it. Fragments are told
  * apart (DPLB_PARSED_FRAGMENT) and checked for what the worker needs of
  * them: the ports in a first fragment, a place within 65535 bytes in any.
+ * IPv6 fragments are only told apart (DPLB_PARSED_FRAGMENT6).
  */
 #ifndef DPLB_PACKET_PARSE_H
 #define DPLB_PACKET_PARSE_H
@@ -25,6 +26,7 @@
 #include <rte_udp.h>
 
 #include "packet/counters.h"
+#include "packet/ipv6_walk.h"
 
 enum dplb_parse_result {
 	DPLB_PARSED_L4,	  /* IPv4 TCP or UDP, headers validated */
@@ -33,19 +35,28 @@ enum dplb_parse_result {
 	DPLB_PARSED_DROP, /* see drop_reason */
 	/* An IPv4 TCP or UDP fragment: see dplb_parse_fragment. */
 	DPLB_PARSED_FRAGMENT,
+	DPLB_PARSED_L4_6,      /* IPv6 TCP or UDP, headers validated */
+	DPLB_PARSED_ICMP6,     /* ICMPv6 (ND included), its checksum not verified */
+	DPLB_PARSED_FRAGMENT6, /* an IPv6 fragment (not atomic): no ports read */
 };
 
 struct dplb_packet_info {
-	struct rte_ipv4_hdr *ip;
-	uint16_t l2_len;     /* Ethernet plus VLAN tag */
-	uint16_t ip_len;     /* IPv4 total length, host order */
+	struct rte_ipv4_hdr *ip;  /* IPv4 only */
+	struct rte_ipv6_hdr *ip6; /* IPv6 only; NULL for IPv4 */
+	uint16_t l2_len;	  /* Ethernet plus VLAN tag */
+	/* IPv4 total length; IPv6: 40 plus the payload length. Host order. */
+	uint16_t ip_len;
 	rte_be16_t vlan_tci; /* valid when l2_len > 14 */
-	rte_be16_t src_port; /* network order; 0 for ICMP */
+	rte_be16_t src_port; /* network order; 0 for ICMP and IPv6 fragments */
 	rte_be16_t dst_port;
+	/* Where L4 starts from the IP header's first byte: IPv4 20..60 (with
+	 * its options), IPv6 40 plus the extension headers walked. */
+	uint16_t ip_header_len;
 	uint8_t tcp_flags;
 	uint8_t drop_reason; /* enum dplb_drop_reason, for DPLB_PARSED_DROP */
-	/* The IPv4 header's length with its options, 20..60: L4 starts there. */
-	uint8_t ip_header_len;
+	/* The upper-layer protocol (TCP, UDP, ICMPv6...) for IPv6; IPv4 code
+	 * reads ip->next_proto_id. */
+	uint8_t protocol;
 };
 
 /* The longest IPv4 header: IHL 15, 40 bytes of options. */
@@ -131,6 +142,56 @@ static inline enum dplb_parse_result dplb_parse_fragment(struct rte_mbuf *m,
 }
 
 /*
+ * The TCP or UDP header (protocol) at l4, of which l4_in_segment bytes are
+ * in the first segment and l4_len in the IP packet: a TCP header whole with
+ * its options, a UDP header whose length fits the packet. Fills the ports
+ * and flags; false when malformed (DPLB_DROP_BAD_L4). Both families.
+ */
+static inline __attribute__((always_inline)) bool dplb_parse_tcp_udp(struct dplb_packet_info *info,
+								     const uint8_t *l4,
+								     uint8_t protocol,
+								     uint16_t l4_len,
+								     uint16_t l4_in_segment)
+{
+	if (protocol == IPPROTO_TCP) {
+		const struct rte_tcp_hdr *tcp = (const struct rte_tcp_hdr *)l4;
+
+		if (unlikely(l4_in_segment < sizeof(*tcp)))
+			return false;
+		const uint16_t data_off = (tcp->data_off >> 4) * 4;
+		if (unlikely(data_off < sizeof(*tcp) || data_off > l4_in_segment))
+			return false;
+		info->src_port = tcp->src_port;
+		info->dst_port = tcp->dst_port;
+		info->tcp_flags = tcp->tcp_flags;
+		return true;
+	}
+	const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)l4;
+
+	if (unlikely(l4_in_segment < sizeof(*udp)))
+		return false;
+	const uint16_t dgram_len = rte_be_to_cpu_16(udp->dgram_len);
+	if (unlikely(dgram_len < sizeof(*udp) || dgram_len > l4_len))
+		return false;
+	info->src_port = udp->src_port;
+	info->dst_port = udp->dst_port;
+	info->tcp_flags = 0;
+	return true;
+}
+
+/* Trim the Ethernet padding after the IP packet of ip_len bytes, so that
+ * encapsulation adds to its real length: result, or a drop when the mbuf
+ * cannot be trimmed. */
+static inline __attribute__((always_inline)) enum dplb_parse_result dplb_parse_trim(
+	struct rte_mbuf *m, struct dplb_packet_info *info, uint16_t ip_len, uint32_t packet_len,
+	enum dplb_parse_result result)
+{
+	if (unlikely(ip_len < packet_len) && rte_pktmbuf_trim(m, packet_len - ip_len) != 0)
+		return dplb_parse_drop(info, DPLB_DROP_BAD_LENGTH);
+	return result;
+}
+
+/*
  * dplb_parse_packet from the IPv4 header on: its version is 4, its
  * header_len (IHL x 4) at least 20, and available bytes of it (at least
  * 20) are in the first segment, packet_len in the frame. Inlined twice:
@@ -158,8 +219,9 @@ static inline __attribute__((always_inline)) enum dplb_parse_result dplb_parse_i
 			return dplb_parse_drop(info, DPLB_DROP_BAD_CHECKSUM);
 	}
 	info->ip = ip;
+	info->ip6 = NULL;
 	info->ip_len = ip_len;
-	info->ip_header_len = (uint8_t)header_len;
+	info->ip_header_len = header_len;
 	/* Fragments are rare: one test here keeps them off the path of whole
 	 * packets. */
 	if (unlikely(ip->fragment_offset & DPLB_IPV4_FRAGMENT_MASK))
@@ -167,35 +229,15 @@ static inline __attribute__((always_inline)) enum dplb_parse_result dplb_parse_i
 
 	const uint16_t l4_len = ip_len - header_len;
 	const uint16_t l4_in_segment = RTE_MIN(ip_len, available) - header_len;
-	uint8_t *l4 = (uint8_t *)ip + header_len;
+	const uint8_t *l4 = (const uint8_t *)ip + header_len;
 
 	switch (ip->next_proto_id) {
-	case IPPROTO_TCP: {
-		const struct rte_tcp_hdr *tcp = (const struct rte_tcp_hdr *)l4;
-
-		if (unlikely(l4_in_segment < sizeof(*tcp)))
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		if (unlikely(!dplb_parse_tcp_udp(info, l4, ip->next_proto_id, l4_len,
+						 l4_in_segment)))
 			return dplb_parse_drop(info, DPLB_DROP_BAD_L4);
-		const uint16_t data_off = (tcp->data_off >> 4) * 4;
-		if (unlikely(data_off < sizeof(*tcp) || data_off > l4_in_segment))
-			return dplb_parse_drop(info, DPLB_DROP_BAD_L4);
-		info->src_port = tcp->src_port;
-		info->dst_port = tcp->dst_port;
-		info->tcp_flags = tcp->tcp_flags;
 		break;
-	}
-	case IPPROTO_UDP: {
-		const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)l4;
-
-		if (unlikely(l4_in_segment < sizeof(*udp)))
-			return dplb_parse_drop(info, DPLB_DROP_BAD_L4);
-		const uint16_t dgram_len = rte_be_to_cpu_16(udp->dgram_len);
-		if (unlikely(dgram_len < sizeof(*udp) || dgram_len > l4_len))
-			return dplb_parse_drop(info, DPLB_DROP_BAD_L4);
-		info->src_port = udp->src_port;
-		info->dst_port = udp->dst_port;
-		info->tcp_flags = 0;
-		break;
-	}
 	case IPPROTO_ICMP:
 		info->src_port = 0;
 		info->dst_port = 0;
@@ -203,15 +245,85 @@ static inline __attribute__((always_inline)) enum dplb_parse_result dplb_parse_i
 	default:
 		return dplb_parse_drop(info, DPLB_DROP_UNSUPPORTED_PROTOCOL);
 	}
-	if (unlikely(ip_len < packet_len) && rte_pktmbuf_trim(m, packet_len - ip_len) != 0)
+	return dplb_parse_trim(m, info, ip_len, packet_len, DPLB_PARSED_L4);
+}
+
+/*
+ * dplb_parse_packet from the IPv6 header on, available bytes of it in the
+ * first segment and packet_len in the frame. The payload length must fit
+ * in the frame (padding after it is trimmed); the extension headers are
+ * walked (ipv6_walk.h) to the upper layer, which must be whole TCP or UDP
+ * as for IPv4, or ICMPv6. A fragment that is not atomic ends the parse
+ * (DPLB_PARSED_FRAGMENT6, ports 0, protocol the fragment header's next
+ * header). Jumbograms (payload length 0) are not served: without the
+ * hop-by-hop option's length they are as long as their 40-byte header.
+ */
+static inline enum dplb_parse_result dplb_parse_ipv6_header(struct rte_mbuf *m,
+							    struct dplb_packet_info *info,
+							    struct rte_ipv6_hdr *ip6,
+							    uint16_t available, uint32_t packet_len)
+{
+	struct dplb_ipv6_walk walk;
+
+	if (unlikely(available < sizeof(*ip6)))
+		return dplb_parse_drop(info, DPLB_DROP_TRUNCATED);
+	if (unlikely((*(const uint8_t *)ip6 >> 4) != 6))
+		return dplb_parse_drop(info, DPLB_DROP_BAD_VERSION);
+	/* Longer than 65535 bytes needs a frame no port receives: refused
+	 * rather than carried in a 16-bit ip_len. */
+	const uint32_t ip_len = sizeof(*ip6) + rte_be_to_cpu_16(ip6->payload_len);
+	if (unlikely(ip_len > packet_len || ip_len > UINT16_MAX))
 		return dplb_parse_drop(info, DPLB_DROP_BAD_LENGTH);
-	return DPLB_PARSED_L4;
+	switch (dplb_ipv6_walk((const uint8_t *)ip6, available, ip_len, &walk)) {
+	case DPLB_IPV6_WALKED:
+		break;
+	case DPLB_IPV6_TRUNCATED:
+		return dplb_parse_drop(info, DPLB_DROP_IPV6_TRUNCATED_EXTENSIONS);
+	case DPLB_IPV6_MALFORMED:
+		return dplb_parse_drop(info, DPLB_DROP_IPV6_BAD_EXTENSIONS);
+	case DPLB_IPV6_TOO_MANY:
+	default:
+		return dplb_parse_drop(info, DPLB_DROP_IPV6_TOO_MANY_EXTENSIONS);
+	}
+	info->ip = NULL;
+	info->ip6 = ip6;
+	info->ip_len = (uint16_t)ip_len;
+	info->ip_header_len = walk.l4_offset;
+	info->protocol = walk.protocol;
+	if (unlikely(walk.fragment)) {
+		info->src_port = 0;
+		info->dst_port = 0;
+		info->tcp_flags = 0;
+		return dplb_parse_trim(m, info, (uint16_t)ip_len, packet_len,
+				       DPLB_PARSED_FRAGMENT6);
+	}
+
+	/* The walk stopped within the packet and the first segment. */
+	const uint16_t l4_len = (uint16_t)(ip_len - walk.l4_offset);
+	const uint16_t l4_in_segment = (uint16_t)(RTE_MIN(ip_len, available) - walk.l4_offset);
+	const uint8_t *l4 = (const uint8_t *)ip6 + walk.l4_offset;
+
+	switch (walk.protocol) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		if (unlikely(!dplb_parse_tcp_udp(info, l4, walk.protocol, l4_len, l4_in_segment)))
+			return dplb_parse_drop(info, DPLB_DROP_BAD_L4);
+		return dplb_parse_trim(m, info, (uint16_t)ip_len, packet_len, DPLB_PARSED_L4_6);
+	case IPPROTO_ICMPV6:
+		info->src_port = 0;
+		info->dst_port = 0;
+		info->tcp_flags = 0;
+		return dplb_parse_trim(m, info, (uint16_t)ip_len, packet_len, DPLB_PARSED_ICMP6);
+	default:
+		return dplb_parse_drop(info, DPLB_DROP_UNSUPPORTED_PROTOCOL);
+	}
 }
 
 /*
  * Parse m. On DPLB_PARSED_L4 the mbuf is also trimmed of Ethernet padding
  * beyond the IP packet, so that encapsulation adds to the real length (and
- * on DPLB_PARSED_FRAGMENT). Runs on workers; touches only m.
+ * on DPLB_PARSED_FRAGMENT, and every IPv6 result). Runs on workers; touches
+ * only m.
  */
 static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 						       struct dplb_packet_info *info)
@@ -236,15 +348,20 @@ static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 		l2_len += sizeof(*vlan);
 	}
 	info->l2_len = l2_len;
-	if (unlikely(ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))) {
-		if (ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP))
-			return DPLB_PARSED_ARP;
-		return dplb_parse_drop(info, DPLB_DROP_NOT_IP);
-	}
 
 	/* Headers must sit in the first segment; the IP length may span all. */
 	const uint16_t available = frame_len - l2_len;
 	const uint32_t packet_len = rte_pktmbuf_pkt_len(m) - l2_len;
+
+	if (unlikely(ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))) {
+		if (ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6))
+			return dplb_parse_ipv6_header(m, info,
+						      (struct rte_ipv6_hdr *)(frame + l2_len),
+						      available, packet_len);
+		if (ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP))
+			return DPLB_PARSED_ARP;
+		return dplb_parse_drop(info, DPLB_DROP_NOT_IP);
+	}
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(frame + l2_len);
 
 	if (unlikely(available < sizeof(*ip)))
@@ -262,11 +379,13 @@ static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 	return dplb_parse_ipv4_header(m, info, ip, available, packet_len, header_len);
 }
 
-/* Where the parsed packet's TCP, UDP or ICMP header starts: after the IPv4
- * header and its options. */
+/* Where the parsed packet's TCP, UDP, ICMP or ICMPv6 header starts: after
+ * the IPv4 header and its options, or the IPv6 header and its extension
+ * headers. Exactly one of ip and ip6 is set, so or-ing them picks the IP
+ * header without a branch on the IPv4 path. */
 static inline uint8_t *dplb_packet_l4(const struct dplb_packet_info *info)
 {
-	return (uint8_t *)info->ip + info->ip_header_len;
+	return (uint8_t *)((uintptr_t)info->ip | (uintptr_t)info->ip6) + info->ip_header_len;
 }
 
 #endif

@@ -130,22 +130,40 @@ int dplb_schedule_build(struct dplb_vip_entry *vip, const struct dplb_state *sta
 
 /* ---- explaining ---- */
 
-void dplb_new_flow_lookup(const struct dplb_vip_entry *vip, uint32_t src, uint16_t sport,
-			  uint16_t dport, struct dplb_new_flow *out)
+/* The rest of a lookup once the flow's hashes are known. */
+static void finish_lookup(const struct dplb_vip_entry *vip, uint32_t flow_hash, uint32_t pick_hash,
+			  struct dplb_new_flow *out)
 {
-	struct dplb_flow_key key;
-
-	dplb_flow_key_set(&key, src, vip->address, sport, dport, vip->protocol);
-	out->flow_hash = dplb_flow_hash(&key);
+	out->flow_hash = flow_hash;
 	/* With no backend up, every scheduler drops: exact. */
 	out->exact = true;
 	out->backend_id = MAGLEV_NO_BACKEND;
 	if (vip->up_count == 0)
 		return;
 	if (dplb_scheduler_is_hashing(vip->scheduler)) {
-		out->backend_id = dplb_hash_pick(vip, &key, out->flow_hash);
+		out->backend_id = dplb_maglev_pick(vip, pick_hash);
 		return;
 	}
 	out->exact = false;
 	out->backend_id = vip->up_ids[0];
+}
+
+void dplb_new_flow_lookup(const struct dplb_vip_entry *vip, uint32_t src, uint16_t sport,
+			  uint16_t dport, struct dplb_new_flow *out)
+{
+	struct dplb_flow_key key;
+
+	dplb_flow_key_set(&key, src, vip->address, sport, dport, vip->protocol);
+	const uint32_t flow_hash = dplb_flow_hash(&key);
+	finish_lookup(vip, flow_hash, dplb_pick_hash(vip, &key, flow_hash), out);
+}
+
+void dplb_new_flow_lookup6(const struct dplb_vip_entry *vip, const uint8_t src[16], uint16_t sport,
+			   uint16_t dport, struct dplb_new_flow *out)
+{
+	struct dplb_flow_key6 key;
+
+	dplb_flow_key6_set(&key, src, vip->address6, sport, dport, vip->protocol);
+	const uint32_t flow_hash = dplb_flow_hash6(&key);
+	finish_lookup(vip, flow_hash, dplb_pick_hash6(vip, &key, flow_hash), out);
 }

@@ -115,8 +115,8 @@ static inline uint32_t dplb_pick_least_connections(
  * backend id. Worker only.
  */
 static inline uint32_t dplb_schedule_pick(const struct dplb_state *state,
-					  const struct dplb_vip_entry *vip,
-					  uint32_t pick_hash, uint32_t *round_robin_cursor,
+					  const struct dplb_vip_entry *vip, uint32_t pick_hash,
+					  uint32_t *round_robin_cursor,
 					  const struct dplb_traffic_counters *backend_counters)
 {
 	switch (vip->scheduler) {
@@ -164,7 +164,7 @@ struct dplb_new_flow {
 void dplb_new_flow_lookup(const struct dplb_vip_entry *vip, uint32_t src, uint16_t sport,
 			  uint16_t dport, struct dplb_new_flow *out);
 /* The same for an IPv6 VIP and a source of 16 bytes, network order. */
-void dplb_new_flow_lookup6(const struct dplb_vip_entry *vip, const uint8_t src[16],
-			   uint16_t sport, uint16_t dport, struct dplb_new_flow *out);
+void dplb_new_flow_lookup6(const struct dplb_vip_entry *vip, const uint8_t src[16], uint16_t sport,
+			   uint16_t dport, struct dplb_new_flow *out);
 
 #endif

@@ -22,6 +22,7 @@
 #include "packet/encap.h"
 #include "packet/fragment_cache.h"
 #include "packet/icmp.h"
+#include "packet/icmp6.h"
 #include "packet/maglev.h"
 #include "packet/packet_parse.h"
 #include "packet/protect.h"
@@ -94,8 +95,7 @@ int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t 
 	if (table_bytes == 0 || table6_bytes == 0)
 		return -EINVAL;
 	table_memory = rte_malloc_socket("dplb_flows", table_bytes, RTE_CACHE_LINE_SIZE, socket);
-	table6_memory =
-		rte_malloc_socket("dplb_flows6", table6_bytes, RTE_CACHE_LINE_SIZE, socket);
+	table6_memory = rte_malloc_socket("dplb_flows6", table6_bytes, RTE_CACHE_LINE_SIZE, socket);
 	if (table_memory == NULL || table6_memory == NULL) {
 		rte_free(table_memory);
 		rte_free(table6_memory);
@@ -473,8 +473,9 @@ static inline bool send_to_backend(struct dplb_worker *worker, const struct dplb
 		.dst_mac = &backend->next_hop_mac,
 	};
 	const bool hashed = vip->encap == DPLB_ENCAP_GUE || backend->family == AF_INET6;
-	const uint32_t flow_hash =
-		!hashed ? 0 : key6 != NULL ? dplb_flow_hash6(key6) : dplb_flow_hash(key);
+	const uint32_t flow_hash = !hashed	  ? 0
+				   : key6 != NULL ? dplb_flow_hash6(key6)
+						  : dplb_flow_hash(key);
 	const int reason = dplb_encapsulate(m, info, &target, flow_hash, state->mtu);
 	if (unlikely(reason != 0)) {
 		if (reason == DPLB_DROP_TOO_BIG &&
@@ -484,13 +485,13 @@ static inline bool send_to_backend(struct dplb_worker *worker, const struct dplb
 		return false;
 	}
 	/* IP bytes, as bytes_in: the outer packet, encapsulation included. */
-	send_packet(worker, port_slot, m,
-		    (struct dplb_tx_slot){
-			    .frame_bytes = rte_pktmbuf_pkt_len(m),
-			    .ip_bytes = info->ip_len +
-					dplb_encap_overhead(vip->encap, backend->family),
-			    .backend_id = backend_id,
-			    .vip_id = vip->id });
+	send_packet(
+		worker, port_slot, m,
+		(struct dplb_tx_slot){ .frame_bytes = rte_pktmbuf_pkt_len(m),
+				       .ip_bytes = info->ip_len +
+						   dplb_encap_overhead(vip->encap, backend->family),
+				       .backend_id = backend_id,
+				       .vip_id = vip->id });
 	return true;
 }
 
@@ -988,12 +989,6 @@ struct dplb_ipv6_batch {
 	const struct dplb_vip_entry *vips[DPLB_BURST];
 };
 
-/* Whether address is dplb's own IPv6 address or a VIP's. */
-static inline bool answers_for6(const struct dplb_state *state, const uint8_t address[16])
-{
-	return dplb_state_answers_ping6(state, address);
-}
-
 /*
  * ICMPv6 (packet/icmp6.h): neighbor solicitations for our address or a
  * VIP's are answered here, as ARP requests are, so a router resolves a
@@ -1008,52 +1003,63 @@ static __rte_noinline __rte_cold void handle_icmp6(struct dplb_worker *worker,
 						   struct dplb_packet_info *info, bool to_group)
 {
 	const struct rte_ether_addr *our_mac = &worker->port_macs[port_slot];
-	const uint8_t type = dplb_icmp6_type(info);
-	uint8_t target[16];
+	uint16_t len;
+	const struct dplb_icmp6_hdr *icmp =
+		dplb_icmp6_message(m, info, sizeof(struct dplb_icmp6_hdr), &len);
+	int reason = DPLB_DROP_ICMP_UNHANDLED;
 
-	switch (type) {
-	case DPLB_ICMP6_NEIGHBOR_SOLICITATION:
-		if (dplb_nd_solicitation_target(m, info, target) != 0) {
-			drop_packet(worker, m, DPLB_DROP_BAD_ND);
-			return;
-		}
-		if (!answers_for6(state, target)) {
-			drop_packet(worker, m, DPLB_DROP_ICMP_UNHANDLED);
-			return;
-		}
-		if (dplb_nd_advertise(m, info, our_mac, target) != 0) {
-			drop_packet(worker, m, DPLB_DROP_BAD_ND);
-			return;
-		}
+	if (icmp == NULL)
+		goto drop;
+	switch (icmp->type) {
+	case DPLB_ND_NEIGHBOR_SOLICITATION: {
+		const uint8_t *solicited;
+		uint8_t target[16];
+
+		reason = dplb_nd_solicitation_check(m, info, &solicited);
+		if (reason != 0)
+			goto drop;
+		/* Copied: the answer is written over the solicitation. */
+		memcpy(target, solicited, sizeof(target));
+		reason = DPLB_DROP_ICMP_UNHANDLED;
+		if (!dplb_state_answers_ping6(state, target))
+			goto drop;
+		reason = DPLB_DROP_NO_HEADROOM;
+		if (dplb_nd_advertise(m, info, our_mac, target) != 0)
+			goto drop;
 		worker->counters.nd_advertisements++;
 		send_back(worker, port_slot, m);
 		return;
-	case DPLB_ICMP6_NEIGHBOR_ADVERTISEMENT:
+	}
+	case DPLB_ND_NEIGHBOR_ADVERTISEMENT:
 		if (worker->to_management != NULL &&
 		    rte_ring_sp_enqueue(worker->to_management, m) == 0) {
 			worker->counters.to_management++;
 			return;
 		}
-		drop_packet(worker, m, DPLB_DROP_MANAGEMENT_BUSY);
-		return;
+		reason = DPLB_DROP_MANAGEMENT_BUSY;
+		goto drop;
 	case DPLB_ICMP6_ECHO_REQUEST:
-		if (to_group || bad_source6(state, info->ip6->src_addr) ||
-		    !answers_for6(state, info->ip6->dst_addr)) {
-			drop_packet(worker, m, to_group ? DPLB_DROP_NOT_UNICAST
-							: DPLB_DROP_ICMP_UNHANDLED);
-			return;
+		if (to_group) {
+			reason = DPLB_DROP_NOT_UNICAST;
+			goto drop;
 		}
-		if (dplb_icmp6_echo_reply(m, info, our_mac) != 0) {
-			drop_packet(worker, m, DPLB_DROP_BAD_CHECKSUM);
-			return;
+		if (bad_source6(state, info->ip6->src_addr)) {
+			reason = DPLB_DROP_BAD_SOURCE;
+			goto drop;
 		}
+		if (!dplb_state_answers_ping6(state, info->ip6->dst_addr))
+			goto drop;
+		reason = dplb_icmp6_echo_reply(m, info, our_mac);
+		if (reason != 0)
+			goto drop;
 		worker->counters.icmp6_echo_replies++;
 		send_back(worker, port_slot, m);
 		return;
 	default:
-		drop_packet(worker, m, DPLB_DROP_ICMP_UNHANDLED);
-		return;
+		goto drop;
 	}
+drop:
+	drop_packet(worker, m, (enum dplb_drop_reason)reason);
 }
 
 /*
@@ -1198,8 +1204,8 @@ void dplb_worker_age_flows(struct dplb_worker *worker, const struct dplb_state *
 	 * buckets are walked in the same proportion of the table per slice. */
 	age_table6(worker, state,
 		   (uint32_t)(((uint64_t)budget * worker->flows6.bucket_count +
-				worker->flows.bucket_count - 1) /
-			       RTE_MAX(1u, worker->flows.bucket_count)));
+			       worker->flows.bucket_count - 1) /
+			      RTE_MAX(1u, worker->flows.bucket_count)));
 }
 
 /* Send what the management lcore handed over; cheap when there is none. */

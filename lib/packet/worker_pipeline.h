@@ -32,16 +32,16 @@
 /* A new flow's backend id, or MAGLEV_NO_BACKEND, from this worker's own
  * round-robin cursor and flow counts. */
 static inline uint32_t WP(schedule_flow)(struct dplb_worker *worker, const struct dplb_state *state,
-				     const struct dplb_vip_entry *vip,
-				     const WP_KEY *key, uint32_t flow_hash)
+					 const struct dplb_vip_entry *vip, const WP_KEY *key,
+					 uint32_t flow_hash)
 {
-	return dplb_schedule_pick(state, vip, WP_PICK_HASH(vip, key, flow_hash), &worker->round_robin_cursor[vip->id],
-				  worker->counters.backend);
+	return dplb_schedule_pick(state, vip, WP_PICK_HASH(vip, key, flow_hash),
+				  &worker->round_robin_cursor[vip->id], worker->counters.backend);
 }
 
 /* The flow at ref goes to backend_id from now on. */
-static inline void WP(move_flow)(struct dplb_worker *worker, const struct WP_FT(ref) *ref,
-			     uint32_t backend_id)
+static inline void WP(move_flow)(struct dplb_worker *worker, const struct WP_FT(ref) * ref,
+				 uint32_t backend_id)
 {
 	struct dplb_worker_counters *counters = &worker->counters;
 
@@ -51,7 +51,7 @@ static inline void WP(move_flow)(struct dplb_worker *worker, const struct WP_FT(
 	counters->flows_rescheduled++;
 }
 
-static inline void WP(track_flow_kind)(const struct WP_FT(ref) *ref, uint8_t tcp_flags)
+static inline void WP(track_flow_kind)(const struct WP_FT(ref) * ref, uint8_t tcp_flags)
 {
 	const enum dplb_flow_kind kind = WP_FT(kind)(ref);
 	const enum dplb_flow_kind next = next_flow_kind(kind, tcp_flags);
@@ -63,11 +63,11 @@ static inline void WP(track_flow_kind)(const struct WP_FT(ref) *ref, uint8_t tcp
 /* The flow's 5-tuple starts a new connection: a new pick, counted as a new
  * flow. MAGLEV_NO_BACKEND (the packet dropped) when nothing takes new flows. */
 static __rte_noinline __rte_cold uint32_t WP(reuse_flow)(struct dplb_worker *worker,
-						     const struct dplb_state *state,
-						     const struct dplb_vip_entry *vip,
-						     const WP_KEY *key,
-						     uint32_t flow_hash, uint8_t tcp_flags,
-						     const struct WP_FT(ref) *ref)
+							 const struct dplb_state *state,
+							 const struct dplb_vip_entry *vip,
+							 const WP_KEY *key, uint32_t flow_hash,
+							 uint8_t tcp_flags,
+							 const struct WP_FT(ref) * ref)
 {
 	struct dplb_worker_counters *counters = &worker->counters;
 	const uint32_t backend_id = WP(schedule_flow)(worker, state, vip, key, flow_hash);
@@ -85,10 +85,9 @@ static __rte_noinline __rte_cold uint32_t WP(reuse_flow)(struct dplb_worker *wor
 /* The Maglev hash of the 5-tuple is computed only where a flow is
  * scheduled (or GUE needs it): an established flow's packet needs none. */
 static inline uint32_t WP(established_backend)(struct dplb_worker *worker,
-					   const struct dplb_state *state,
-					   const struct dplb_vip_entry *vip,
-					   const WP_KEY *key, uint8_t tcp_flags,
-					   const struct WP_FT(ref) *ref)
+					       const struct dplb_state *state,
+					       const struct dplb_vip_entry *vip, const WP_KEY *key,
+					       uint8_t tcp_flags, const struct WP_FT(ref) * ref)
 {
 	uint32_t backend_id;
 
@@ -131,10 +130,10 @@ static inline uint32_t WP(established_backend)(struct dplb_worker *worker,
  * while, the VIP's new UDP flows are spread by Maglev, not its scheduler.
  * Hashing schedulers pick by Maglev anyway.
  */
-static inline uint32_t WP(schedule_entry)(struct dplb_worker *worker, const struct dplb_state *state,
-				      const struct dplb_vip_entry *vip,
-				      const WP_KEY *key, uint32_t flow_hash,
-				      uint8_t tcp_flags)
+static inline uint32_t WP(schedule_entry)(struct dplb_worker *worker,
+					  const struct dplb_state *state,
+					  const struct dplb_vip_entry *vip, const WP_KEY *key,
+					  uint32_t flow_hash, uint8_t tcp_flags)
 {
 	const uint32_t stateless = worker->stateless_second[vip->id];
 
@@ -157,11 +156,11 @@ static inline uint32_t WP(schedule_entry)(struct dplb_worker *worker, const stru
  * the rate, to drop) or DPLB_TABLE_FULL_DROPPED (no room, table_full =
  * drop).
  */
-static inline uint32_t WP(resolve_backend)(struct dplb_worker *worker, const struct dplb_state *state,
-				       const struct dplb_vip_entry *vip,
-				       const WP_KEY *key, uint8_t tcp_flags,
-				       const struct WP_FT(probe) *probe, bool found,
-				       struct WP_FT(ref) *ref)
+static inline uint32_t WP(resolve_backend)(struct dplb_worker *worker,
+					   const struct dplb_state *state,
+					   const struct dplb_vip_entry *vip, const WP_KEY *key,
+					   uint8_t tcp_flags, const struct WP_FT(probe) * probe,
+					   bool found, struct WP_FT(ref) * ref)
 {
 	struct dplb_worker_counters *counters = &worker->counters;
 	struct dplb_flow_gone gone;
@@ -176,9 +175,9 @@ static inline uint32_t WP(resolve_backend)(struct dplb_worker *worker, const str
 	const uint32_t flow_hash = WP_FLOW_HASH(key);
 	/* Added before the pick, as the pick needs to know there is room;
 	 * the backend is written once it is known. */
-	const int added = WP_FT(table_add)(WP_FLOWS(worker), probe, 0,
-					      new_flow_kind(key->protocol, tcp_flags), worker->now,
-					      ref, &gone);
+	const int added =
+		WP_FT(table_add)(WP_FLOWS(worker), probe, 0,
+				 new_flow_kind(key->protocol, tcp_flags), worker->now, ref, &gone);
 	if (unlikely(added == 0)) {
 		counters->flow_insert_failures++;
 		counters->vip_protection[vip->id].table_full_packets++;
@@ -190,8 +189,9 @@ static inline uint32_t WP(resolve_backend)(struct dplb_worker *worker, const str
 		worker->stateless_second[vip->id] = worker->now + 1;
 		if (unlikely(!dplb_protect_admit_new_flow(&worker->new_flow_buckets[vip->id],
 							  &vip->protection)))
-			return dplb_protect_refuse_new_flow(counters, &vip->protection, vip->id,
-							    dplb_maglev_pick(vip, WP_PICK_HASH(vip, key, flow_hash)));
+			return dplb_protect_refuse_new_flow(
+				counters, &vip->protection, vip->id,
+				dplb_maglev_pick(vip, WP_PICK_HASH(vip, key, flow_hash)));
 		return dplb_maglev_pick(vip, WP_PICK_HASH(vip, key, flow_hash));
 	}
 	if (unlikely(added == 2))
@@ -200,8 +200,9 @@ static inline uint32_t WP(resolve_backend)(struct dplb_worker *worker, const str
 	if (unlikely(!dplb_protect_admit_new_flow(&worker->new_flow_buckets[vip->id],
 						  &vip->protection))) {
 		WP_FT(table_remove)(WP_FLOWS(worker), ref);
-		return dplb_protect_refuse_new_flow(counters, &vip->protection, vip->id,
-						    dplb_maglev_pick(vip, WP_PICK_HASH(vip, key, flow_hash)));
+		return dplb_protect_refuse_new_flow(
+			counters, &vip->protection, vip->id,
+			dplb_maglev_pick(vip, WP_PICK_HASH(vip, key, flow_hash)));
 	}
 	backend_id = WP(schedule_entry)(worker, state, vip, key, flow_hash, tcp_flags);
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
@@ -213,18 +214,16 @@ static inline uint32_t WP(resolve_backend)(struct dplb_worker *worker, const str
 	return backend_id;
 }
 
-
 /*
  * Stage 2 of a burst for one family's VIP packets: one bulk flow lookup,
  * then for each packet its source checks, its backend (resolve) and its
  * way out. Stage 1 (parse and classify) filled the arrays, count long.
  */
 static inline void WP(forward_vip_packets)(struct dplb_worker *worker,
-					     const struct dplb_state *state, uint16_t port_slot,
-					     struct rte_mbuf **packets,
-					     struct dplb_packet_info *info, const WP_KEY *keys,
-					     const struct WP_FT(probe) * probes,
-					     const struct dplb_vip_entry **vips, uint16_t count)
+					   const struct dplb_state *state, uint16_t port_slot,
+					   struct rte_mbuf **packets, struct dplb_packet_info *info,
+					   const WP_KEY *keys, const struct WP_FT(probe) * probes,
+					   const struct dplb_vip_entry **vips, uint16_t count)
 {
 	struct WP_FT(ref) refs[DPLB_BURST];
 	bool found[DPLB_BURST];
@@ -272,7 +271,7 @@ static inline void WP(forward_vip_packets)(struct dplb_worker *worker,
 /* Visit the next budget buckets of the family's table and expire idle
  * flows, on the timeouts of state. */
 static void WP(age_table)(struct dplb_worker *worker, const struct dplb_state *state,
-			    uint32_t budget)
+			  uint32_t budget)
 {
 	/* Chunks whose every flow fits in gone, so no walk stops early. */
 	enum { CHUNK = 16 };

@@ -68,10 +68,11 @@ static void setup(void)
 	write_config(BASE);
 	ctx.ids = dplb_identities_create();
 	ctx.neighbors = calloc(1, sizeof(*ctx.neighbors));
+	ctx.neighbors6 = calloc(1, sizeof(*ctx.neighbors6));
 	ctx.health = dplb_health_create();
 	cr_assert_not_null(ctx.health);
 	ctx.rcu = rte_zmalloc("test_rcu", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE);
-	cr_assert(ctx.ids && ctx.neighbors && ctx.rcu);
+	cr_assert(ctx.ids && ctx.neighbors && ctx.neighbors6 && ctx.rcu);
 	cr_assert_eq(rte_rcu_qsbr_init(ctx.rcu, 1), 0);
 	ctx.publisher = dplb_publisher_create(ctx.rcu, 64);
 	cr_assert_not_null(ctx.publisher);
@@ -88,6 +89,7 @@ static void teardown(void)
 	rte_free(ctx.rcu);
 	dplb_identities_free(ctx.ids);
 	free(ctx.neighbors);
+	free(ctx.neighbors6);
 	dplb_health_free(ctx.health);
 	unlink(ctx.config_path);
 	test_eal_fini();
@@ -453,14 +455,19 @@ Test(control, ipv6_backends_changed_and_never_asked_for_by_arp)
 	cr_assert_eq(dplb_control_reload(&ctx, &result), 0, "%s",
 		     result.errors.count ? result.errors.messages[0] : "");
 	dplb_control_result_free(&result);
-	/* One next hop wanted: 10.0.1.1's (no gateway_mac, on-link). */
+	/* One next hop wanted by ARP: 10.0.1.1's (no gateway_mac, on-link);
+	 * the IPv6 ones by ND. */
+	uint32_t due[4];
 	cr_assert_eq(ctx.neighbors->count, 1);
-	cr_assert_eq(ctx.neighbors->entries[0].address, ip("10.0.1.1"));
+	cr_assert_eq(dplb_neighbors_due(ctx.neighbors, 1000, due, 4), 1);
+	cr_assert_eq(due[0], ip("10.0.1.1"));
+	cr_assert_eq(ctx.neighbors6->table.count, 2);
 
 	cr_assert_null(dplb_parse_ip("2001:db8::23", 12, &at.family, &at.address, at.address6));
 	cr_assert_eq(dplb_control_add_backend(&ctx, "web6", &at, &result), 0);
 	dplb_control_result_free(&result);
 	cr_assert_eq(ctx.neighbors->count, 1, "ARP asked for an IPv6 backend");
+	cr_assert_eq(ctx.neighbors6->table.count, 3, "ND asks for the new IPv6 backend");
 	cr_assert_null(dplb_parse_ip("2001:db8::21", 12, &at.family, &at.address, at.address6));
 	cr_assert_eq(dplb_control_update_backend(&ctx, "web6", &at, &update, &result), 0);
 	cr_assert_eq(result.changes.count, 1);

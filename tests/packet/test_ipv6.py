@@ -14,9 +14,15 @@ from scapy.all import (ICMPv6EchoReply, ICMPv6EchoRequest,
 
 from harness.dplb_harness import BURST, Dplb, run_capture, wait_for
 from harness.frames import GATEWAY_MAC, LOCAL, PORT_MAC, tcp_packet
-from test_reload import filler
+
 
 CLIENT_MAC = "02:00:00:00:00:99"
+
+
+def filler():
+    """A burst of frames for no VIP: the PMD on a FIFO blocks until a burst
+    is full, so this pushes every real frame through."""
+    return [Ether(dst=PORT_MAC) / IP(dst="10.9.9.9") / TCP(dport=9)] * BURST
 LOCAL6 = "fd00:10::10"
 VIP6 = "fd00:10::100"
 VIP4 = "10.0.0.100"
