@@ -3,7 +3,7 @@ keeps forwarding good packets around them and never crashes."""
 
 import struct
 
-from scapy.all import IP, TCP, UDP, ICMP, GRE, Ether, IPv6, Raw, raw
+from scapy.all import IP, TCP, UDP, ICMP, GRE, Ether, Raw, raw
 
 from harness.dplb_harness import run_capture
 from test_forwarding import BACKENDS, PORT_MAC, VIP, config, tcp_packet, udp_packet
@@ -42,10 +42,14 @@ MALFORMED = {
         Raw(raw(ETH / IP(dst=VIP))[:14 + 12]),           # IPv4 header cut short
     ],
     "not_ip": [
-        ETH / IPv6(dst="2001:db8::1") / UDP(dport=80),
+        Ether(dst=PORT_MAC, type=0x8137) / Raw(b"\x00" * 40),  # IPX
         Ether(dst=PORT_MAC, type=0x88CC) / Raw(b"\x00" * 40),  # LLDP
     ],
-    "bad_version": [Ether(raw(ETH_IPV4) + bytes([0x65]) + GOOD_IP[1:])],
+    "bad_version": [
+        Ether(raw(ETH_IPV4) + bytes([0x65]) + GOOD_IP[1:]),
+        # An IPv4 header behind IPv6's ether type.
+        Ether(raw(Ether(dst=PORT_MAC, type=0x86DD)) + GOOD_IP),
+    ],
     "bad_ihl": [
         edited(GOOD, 0, bytes([0x44])),                      # below 20 bytes
         edited(GOOD, 0, bytes([0x4F])),                      # 60 bytes, beyond the packet
