@@ -155,6 +155,10 @@ struct dplb_backend_config {
 	 * (dplb_config_resolve_health). */
 	struct dplb_health_settings health;
 	uint32_t health_overrides; /* enum dplb_health_field bits */
+	/* AF_INET or AF_INET6; address6 in network order when AF_INET6
+	 * (address is then 0). */
+	uint8_t family;
+	uint8_t address6[16];
 };
 
 struct dplb_vip_config {
@@ -180,6 +184,9 @@ struct dplb_vip_config {
 	uint32_t backend_count;
 	struct dplb_backend_config *backends; /* malloc'd, backend_count long */
 	int line; /* the [vip:NAME] line; its backends' lines are theirs */
+	/* AF_INET or AF_INET6; address6 in network order when AF_INET6. */
+	uint8_t family;
+	uint8_t address6[16];
 };
 
 struct dplb_config {
@@ -216,6 +223,10 @@ struct dplb_config {
 	/* Frames a second the kernel is handed on the exception path's
 	 * ordinary rings (a peer's BGP and BFD aside); 0: no limit. */
 	uint32_t exception_rate;
+	/* Our IPv6 source address: outer source toward IPv6 backends, answers
+	 * ND and ICMPv6 echo. */
+	bool has_address6;
+	uint8_t address6[16];
 
 	/* [management] */
 	char listen_address[64]; /* IPv4 text, default 127.0.0.1 */
