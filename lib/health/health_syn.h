@@ -22,7 +22,8 @@
  * ACK. The checker gives such checks different ports.
  *
  * Needs CAP_NET_RAW; dplb_syn_open says when it is missing, and the
- * checker then uses connect() instead. DPDK-free; one thread.
+ * checker then uses connect() instead. IPv4 only: IPv6 backends' tcp
+ * checks always connect() (health.c, by_syn). DPDK-free; one thread.
  */
 #ifndef DPLB_HEALTH_SYN_H
 #define DPLB_HEALTH_SYN_H
