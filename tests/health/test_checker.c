@@ -1,9 +1,9 @@
 /*
  * The health checker (lib/health/health.c) on a configuration with an IPv6
- * backend: its checks go out on IPv6 sockets, and a tcp check with
- * health_tcp = syn (the default) connects instead, the SYN prober being
- * IPv4 only. Needs an EAL (the identities registry is an rte_hash) but no
- * ports; checks go to ::1.
+ * backend: its checks go out on IPv6 sockets, a tcp check by a half-open
+ * SYN with health_tcp = syn (the default; connect() without CAP_NET_RAW)
+ * and by connect() with health_tcp = connect. Needs an EAL (the identities
+ * registry is an rte_hash) but no ports; checks go to ::1.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -101,16 +101,27 @@ static struct dplb_health_report check_once(uint16_t port, const char *health_tc
 	return report;
 }
 
-Test(checker6, tcp_check_of_an_ipv6_backend_connects_even_with_health_tcp_syn)
+/* Whether a connection reached listener's accept queue (within 200 ms). */
+static bool accepted_something(int listener)
+{
+	struct pollfd pending = { .fd = listener, .events = POLLIN };
+
+	return poll(&pending, 1, 200) == 1;
+}
+
+Test(checker6, tcp_check_of_an_ipv6_backend_by_syn)
 {
 	uint16_t port;
 	const int listener = socket6(true, &port);
 
-	/* A SYN would go to the IPv4 address 0 (this host) and meet no
-	 * listener there: only a connect() to [::1] finds it healthy. */
+	/* Sent to the IPv4 address 0 (this host) instead, a SYN or a connect
+	 * would meet no listener: only IPv6 to [::1] finds it healthy. */
 	const struct dplb_health_report report = check_once(port, "syn");
 	cr_assert(report.last.ok, "%s", report.last.error);
 	cr_assert_eq(report.record.status, DPLB_HEALTH_HEALTHY);
+	if (geteuid() == 0)
+		cr_assert_not(accepted_something(listener),
+			      "half-open: the server's application saw nothing");
 	close(listener);
 }
 
@@ -121,6 +132,7 @@ Test(checker6, tcp_check_of_an_ipv6_backend_with_health_tcp_connect)
 
 	const struct dplb_health_report report = check_once(port, "connect");
 	cr_assert(report.last.ok, "%s", report.last.error);
+	cr_assert(accepted_something(listener), "a whole connection was made");
 	close(listener);
 }
 

@@ -700,3 +700,88 @@ Test(health_probe6, addresses_read_with_brackets_for_ipv6)
 	target.address = LOOPBACK;
 	cr_assert_str_eq(dplb_probe_address_text(&target, text), "127.0.0.1");
 }
+
+/* ---- half-open checks of IPv6 servers, on ::1 ---- */
+
+/* Send one SYN to [::1]:port and wait for its answer (or 2 s). */
+static int syn_ask6(struct dplb_syn_prober *prober, uint16_t port, uint32_t sequence,
+		    struct dplb_syn_answer *answer)
+{
+	const uint8_t loopback[16] = { [15] = 1 };
+	struct pollfd ready = { .fd = prober->raw6_fd, .events = POLLIN };
+
+	cr_assert_eq(dplb_syn_send6(prober, 0, loopback, port, sequence), 0);
+	for (int waits = 0; waits < 20; waits++) {
+		poll(&ready, 1, 100);
+		if (dplb_syn_receive(prober, answer, 1) == 1)
+			return 1;
+	}
+	return 0;
+}
+
+/* An open prober with its IPv6 half, or the test skipped. */
+static void open_syn_prober6(struct dplb_syn_prober *prober)
+{
+	if (!open_syn_prober(prober))
+		cr_skip_test("no CAP_NET_RAW");
+	if (prober->raw6_fd < 0)
+		cr_skip_test("no IPv6 here");
+}
+
+Test(health_syn6, a_listening_port_answers_syn_ack)
+{
+	struct dplb_syn_prober prober;
+	struct dplb_syn_answer answer;
+	uint16_t port;
+	int listener = bound_socket6(SOCK_STREAM, &port);
+	const uint8_t loopback[16] = { [15] = 1 };
+
+	open_syn_prober6(&prober);
+	cr_assert_eq(listen(listener, 16), 0);
+	cr_assert_eq(syn_ask6(&prober, port, 0x00090001u, &answer), 1, "no answer to the SYN");
+	cr_assert_eq(answer.verdict, DPLB_SYN_OPEN);
+	cr_assert_eq(answer.family, AF_INET6);
+	cr_assert_eq(memcmp(answer.address6, loopback, 16), 0);
+	cr_assert_eq(answer.port, port);
+	cr_assert_eq(answer.sequence, 0x00090001u, "the answer names the SYN it acknowledges");
+	/* Half-open, as for IPv4: nothing reached the accept queue. */
+	struct pollfd pending = { .fd = listener, .events = POLLIN };
+	cr_assert_eq(poll(&pending, 1, 200), 0, "a connection reached the accept queue");
+	dplb_syn_close(&prober);
+	cr_assert_eq(prober.raw6_fd, -1);
+	close(listener);
+}
+
+Test(health_syn6, a_closed_port_answers_reset)
+{
+	struct dplb_syn_prober prober;
+	struct dplb_syn_answer answer;
+	uint16_t port;
+
+	close(bound_socket6(SOCK_STREAM, &port));
+	open_syn_prober6(&prober);
+	cr_assert_eq(syn_ask6(&prober, port, 0xfffd0000u, &answer), 1);
+	cr_assert_eq(answer.verdict, DPLB_SYN_REFUSED);
+	cr_assert_eq(answer.family, AF_INET6);
+	cr_assert_eq(answer.sequence, 0xfffd0000u);
+	dplb_syn_close(&prober);
+}
+
+Test(health_syn6, our_ipv6_ports_are_the_ipv4_ones_and_reserved)
+{
+	struct dplb_syn_prober prober;
+
+	open_syn_prober6(&prober);
+	for (unsigned int i = 0; i < DPLB_SYN_PORTS; i++) {
+		struct sockaddr_in6 a = { .sin6_family = AF_INET6,
+					  .sin6_addr = IN6ADDR_LOOPBACK_INIT,
+					  .sin6_port = htons(prober.ports[i]) };
+		const int fd = socket(AF_INET6, SOCK_STREAM, 0);
+
+		cr_assert_neq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0, "port %u is free",
+			      prober.ports[i]);
+		cr_assert_eq(errno, EADDRINUSE);
+		close(fd);
+	}
+	dplb_syn_close(&prober);
+}
