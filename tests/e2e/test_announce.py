@@ -35,7 +35,7 @@ import signal
 
 import pytest
 
-from harness.e2e_testbed import (BACKENDS, DPLB, VIP6, LiveDplb, config_text, dplb_running,
+from harness.e2e_testbed import (BACKENDS, DPLB, LB_ADDR6, VIP6, LiveDplb, config_text, dplb_running,
                                  http_once, in_netns, parse_identity, run, running_testbed,
                                  wait_for, WAIT_SECONDS)
 
@@ -189,7 +189,8 @@ def test_an_ipv6_vip_is_announced_as_a_128_under_the_same_rules(testbed, tmp_pat
     tail = tail.replace("health_check = none", "health_check = http:/health\n"
                         "health_interval_ms = 200", 1)
     text = (head + "[vip:six]" + tail).replace(
-        "[dataplane]\n", f"[dataplane]\nexception_path = tap\nannounce_table = {TABLE}\n", 1)
+        "[dataplane]\n", f"[dataplane]\nexception_path = tap\nannounce_table = {TABLE}\n"
+        f"address6 = {LB_ADDR6}\n", 1)
     path = tmp_path / "six.ini"
     path.write_text(text)
     check = run(DPLB, "--check-config", path, check=False)
