@@ -28,15 +28,14 @@ Everything waits by polling with generous deadlines.
 Run as root:  DPLB_BUILD=build /usr/bin/python3 -m pytest -q tests/e2e/test_announce.py
 """
 
-import http.client
 import json
 import os
 import signal
 
 import pytest
 
-from harness.e2e_testbed import (BACKENDS, DPLB, LB_ADDR6, VIP6, LiveDplb, config_text, dplb_running,
-                                 http_once, in_netns, parse_identity, run, running_testbed,
+from harness.e2e_testbed import (BACKENDS, DPLB, LB_ADDR6, VIP6, LiveDplb, api_get, config_text,
+                                 dplb_running, http_once, parse_identity, run, running_testbed,
                                  wait_for, WAIT_SECONDS)
 
 B1, B2, B3 = BACKENDS["b1"], BACKENDS["b2"], BACKENDS["b3"]
@@ -74,20 +73,6 @@ def routes(testbed, table=TABLE):
     if res.returncode != 0 or not res.stdout.strip():
         return {}
     return {r["dst"]: r for r in json.loads(res.stdout)}
-
-
-def api_get(testbed, path):
-    def request():
-        conn = http.client.HTTPConnection("127.0.0.1", 8080, timeout=10)
-        try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            return response.status, json.loads(response.read() or b"null")
-        finally:
-            conn.close()
-    status, body = in_netns(testbed.ns("lb"), request)
-    assert status == 200, body
-    return body
 
 
 def new_request(testbed):

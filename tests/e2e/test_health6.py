@@ -16,13 +16,12 @@ Skipped while the loader takes no IPv6 backend (h-config).
 Run as root:  DPLB_BUILD=build /usr/bin/python3 -m pytest -q tests/e2e/test_health6.py
 """
 
-import http.client
 import json
 import os
 
 import pytest
 
-from harness.e2e_testbed import (BACKENDS6, DPLB, LB_ADDR, LB_ADDR6, dplb_running, in_netns,
+from harness.e2e_testbed import (BACKENDS6, DPLB, LB_ADDR, LB_ADDR6, api_get, dplb_running,
                                  run, running_testbed, wait_for)
 
 B1, B2 = BACKENDS6["b1"], BACKENDS6["b2"]
@@ -60,16 +59,7 @@ def testbed(config_path):
 
 
 def backend_health(testbed, vip, address):
-    def request():
-        conn = http.client.HTTPConnection("127.0.0.1", 8080, timeout=10)
-        try:
-            conn.request("GET", f"/vips/{vip}")
-            response = conn.getresponse()
-            return response.status, json.loads(response.read() or b"null")
-        finally:
-            conn.close()
-    status, body = in_netns(testbed.ns("lb"), request)
-    assert status == 200, body
+    body = api_get(testbed, f"/vips/{vip}")
     for b in body["backends"]:
         if b["address"] == address:
             return b["health"]

@@ -15,6 +15,7 @@ sleeping a fixed time.
 
 import contextlib
 import ctypes
+import http.client
 import json
 import os
 import shutil
@@ -320,6 +321,22 @@ def config_text(vips, static_macs=False):
             lines.append(f"backend = {backend} weight={weight}{mac}")
         lines.append("")
     return "\n".join(lines)
+
+
+def api_get(testbed, path):
+    """GET path from dplb's API (127.0.0.1:8080 in the lb namespace); the
+    JSON body of its 200 answer."""
+    def request():
+        conn = http.client.HTTPConnection("127.0.0.1", 8080, timeout=10)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            conn.close()
+    status, body = in_netns(testbed.ns("lb"), request)
+    assert status == 200, body
+    return body
 
 
 # ------------------------------------------------------------------ clients
