@@ -195,9 +195,11 @@ static json_t *announce_json(const struct dplb_context *ctx)
 {
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
 	uint32_t addresses[DPLB_MAX_VIP_IDS];
+	uint8_t addresses6[DPLB_MAX_VIP_IDS][16];
 	const uint32_t count = dplb_announce_addresses(ctx, addresses, DPLB_MAX_VIP_IDS);
+	const uint32_t count6 = dplb_announce_addresses6(ctx, addresses6, DPLB_MAX_VIP_IDS);
 	json_t *o = json_object(), *list = json_array(), *vips = json_array();
-	char text[INET_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN];
 
 	put_u64(o, "table", state->config->announce_table);
 	json_object_set_new(o, "draining", json_boolean(dplb_announce_stopping(ctx)));
@@ -205,9 +207,13 @@ static json_t *announce_json(const struct dplb_context *ctx)
 		inet_ntop(AF_INET, &addresses[i], text, sizeof(text));
 		json_array_append_new(list, json_string(text));
 	}
+	for (uint32_t i = 0; i < count6 && i < DPLB_MAX_VIP_IDS; i++) {
+		inet_ntop(AF_INET6, addresses6[i], text, sizeof(text));
+		json_array_append_new(list, json_string(text));
+	}
 	json_object_set_new(o, "addresses", list);
 	for (uint32_t v = 0; v < state->vip_count; v++)
-		if (dplb_announce_has(ctx, state->vips[v].address))
+		if (dplb_announce_has_vip(ctx, state->vips[v].config))
 			json_array_append_new(vips, json_string(state->vips[v].config->name));
 	json_object_set_new(o, "vips", vips);
 	const struct dplb_announce_counters counters = dplb_announce_counters(ctx);
@@ -535,7 +541,7 @@ json_t *dplb_view_vip(const struct dplb_context *ctx, const struct dplb_vip_entr
 	json_object_set_new(o, "no_healthy_backend", json_boolean(vip->no_healthy_backend));
 	/* Its address's route is in announce_table (it or a VIP sharing it is
 	 * healthy). */
-	json_object_set_new(o, "announced", json_boolean(dplb_announce_has(ctx, vip->address)));
+	json_object_set_new(o, "announced", json_boolean(dplb_announce_has_vip(ctx, vip->config)));
 	dplb_vip_counters_sum(ctx, vip->id, &counters);
 	put_traffic(o, &counters);
 	dplb_vip_protection_counters_sum(ctx, vip->id, &protection);

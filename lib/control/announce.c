@@ -2,6 +2,12 @@
  * Route announcement tied to health: the routes in announce_table follow
  * the snapshot that serves (see announce.h for why a table of its own and
  * routes through the tap).
+ *
+ * Addresses of both families are kept as one sorted list of 16-byte keys,
+ * IPv4 ones IPv4-mapped (::ffff:a.b.c.d, RFC 4291 2.5.5.2), so that one
+ * merge brings the kernel's /32s and /128s in line together. No IPv6 VIP
+ * can have a mapped address (the loader refuses them), so the keys never
+ * meet.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,11 +26,15 @@
 /* A refused change is asked for again after this long. */
 #define RETRY_MS 1000
 
+/* An address of either family as a key: IPv6, or IPv4-mapped IPv4. */
+struct announce_key {
+	uint8_t bytes[16];
+};
+
 struct dplb_announcer {
-	/* Routes in the kernel (addresses, network order, ascending), in
-	 * table through ifindex. */
+	/* Routes in the kernel (keys, ascending), in table through ifindex. */
 	uint32_t count;
-	uint32_t addresses[DPLB_MAX_VIP_IDS];
+	struct announce_key addresses[DPLB_MAX_VIP_IDS];
 	uint32_t table;
 	int ifindex;
 	/* What the last sync was made from: nothing to do until it changes. */
@@ -48,11 +58,46 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static int compare_addresses(const void *a, const void *b)
+static int compare_keys(const void *a, const void *b)
 {
-	const uint32_t x = ntohl(*(const uint32_t *)a), y = ntohl(*(const uint32_t *)b);
+	return memcmp(a, b, sizeof(struct announce_key));
+}
 
-	return (x > y) - (x < y);
+static const uint8_t V4_MAPPED[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+static struct announce_key key_of_ipv4(uint32_t address)
+{
+	struct announce_key key;
+
+	memcpy(key.bytes, V4_MAPPED, sizeof(V4_MAPPED));
+	memcpy(key.bytes + 12, &address, sizeof(address));
+	return key;
+}
+
+static struct announce_key key_of_ipv6(const uint8_t address[16])
+{
+	struct announce_key key;
+
+	memcpy(key.bytes, address, sizeof(key.bytes));
+	return key;
+}
+
+static bool key_is_ipv4(const struct announce_key *key)
+{
+	return memcmp(key->bytes, V4_MAPPED, sizeof(V4_MAPPED)) == 0;
+}
+
+static struct announce_key key_of_vip(const struct dplb_vip_config *vip)
+{
+	return vip->family == AF_INET6 ? key_of_ipv6(vip->address6) : key_of_ipv4(vip->address);
+}
+
+/* The key's address as text, as the log writes it. */
+static const char *key_text(const struct announce_key *key, char text[INET6_ADDRSTRLEN])
+{
+	if (key_is_ipv4(key))
+		return inet_ntop(AF_INET, key->bytes + 12, text, INET6_ADDRSTRLEN);
+	return inet_ntop(AF_INET6, key->bytes, text, INET6_ADDRSTRLEN);
 }
 
 /*
@@ -85,34 +130,37 @@ static bool announceable(const struct dplb_context *ctx, const struct dplb_vip_e
 /* The addresses of the VIPs that are announceable, each once, ascending.
  * Returns how many. */
 static uint32_t wanted_addresses(const struct dplb_context *ctx, const struct dplb_state *state,
-				 uint32_t *out)
+				 struct announce_key *out)
 {
 	uint32_t count = 0, unique = 0;
 
 	for (uint32_t v = 0; v < state->vip_count && count < DPLB_MAX_VIP_IDS; v++)
-		/* IPv4 routes only: an IPv6 VIP's are not announced yet. */
-		if (state->vips[v].family == AF_INET && announceable(ctx, &state->vips[v]))
-			out[count++] = state->vips[v].address;
-	qsort(out, count, sizeof(*out), compare_addresses);
+		if (announceable(ctx, &state->vips[v]))
+			out[count++] = key_of_vip(state->vips[v].config);
+	qsort(out, count, sizeof(*out), compare_keys);
 	for (uint32_t i = 0; i < count; i++)
-		if (unique == 0 || out[unique - 1] != out[i])
+		if (unique == 0 || compare_keys(&out[unique - 1], &out[i]) != 0)
 			out[unique++] = out[i];
 	return unique;
 }
 
 /* The first announceable VIP of address, for the log. */
 static const char *healthy_vip_of(const struct dplb_context *ctx, const struct dplb_state *state,
-				  uint32_t address)
+				  const struct announce_key *address)
 {
-	for (uint32_t v = 0; state != NULL && v < state->vip_count; v++)
-		if (state->vips[v].address == address && announceable(ctx, &state->vips[v]))
+	for (uint32_t v = 0; state != NULL && v < state->vip_count; v++) {
+		const struct announce_key key = key_of_vip(state->vips[v].config);
+
+		if (compare_keys(&key, address) == 0 && announceable(ctx, &state->vips[v]))
 			return state->vips[v].config->name;
+	}
 	return "(none)";
 }
 
-static void refused(struct dplb_announcer *a, const char *what, uint32_t address, int rc)
+static void refused(struct dplb_announcer *a, const char *what, const struct announce_key *address,
+		    int rc)
 {
-	char text[INET_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN];
 
 	const bool logged = a->failing || a->refused_now;
 
@@ -121,19 +169,27 @@ static void refused(struct dplb_announcer *a, const char *what, uint32_t address
 	a->refused_now = true;
 	if (logged)
 		return;
-	inet_ntop(AF_INET, &address, text, sizeof(text));
+	key_text(address, text);
 	DPLB_LOG(ERR, "announce: cannot %s the route to %s in table %u: %s (retrying every %u ms)",
 		 what, text, a->table, strerror(-rc), RETRY_MS);
 }
 
 /* Add (RTM_NEWROUTE) or remove (RTM_DELROUTE) the route to address, for
  * the reason why; returns whether the kernel did. */
-static bool change_route(struct dplb_announcer *a, uint16_t command, uint32_t address,
-			 const char *why)
+static bool change_route(struct dplb_announcer *a, uint16_t command,
+			 const struct announce_key *address, const char *why)
 {
-	char text[INET_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN];
 	const bool add = command == RTM_NEWROUTE;
-	const int rc = dplb_rtnetlink_change_route(a->table, command, address, a->ifindex);
+	uint32_t address4;
+	int rc;
+
+	if (key_is_ipv4(address)) {
+		memcpy(&address4, address->bytes + 12, sizeof(address4));
+		rc = dplb_rtnetlink_change_route(a->table, command, address4, a->ifindex);
+	} else {
+		rc = dplb_rtnetlink_change_route6(a->table, command, address->bytes, a->ifindex);
+	}
 
 	if (rc != 0) {
 		refused(a, add ? "add" : "remove", address, rc);
@@ -143,7 +199,7 @@ static bool change_route(struct dplb_announcer *a, uint16_t command, uint32_t ad
 		a->counters.announce_routes_added++;
 	else
 		a->counters.announce_routes_removed++;
-	inet_ntop(AF_INET, &address, text, sizeof(text));
+	key_text(address, text);
 	DPLB_LOG(NOTICE, "announce: %s %s table %u: %s", text,
 		 add ? "announced in" : "withdrawn from", a->table, why);
 	return true;
@@ -151,23 +207,23 @@ static bool change_route(struct dplb_announcer *a, uint16_t command, uint32_t ad
 
 /* In a merge of two ascending lists: <0 takes have[i] (only there), >0
  * wanted[j] (only there), 0 both (the same address). */
-static int merge_order(const uint32_t *have, uint32_t i, uint32_t have_count,
-		       const uint32_t *wanted, uint32_t j, uint32_t wanted_count)
+static int merge_order(const struct announce_key *have, uint32_t i, uint32_t have_count,
+		       const struct announce_key *wanted, uint32_t j, uint32_t wanted_count)
 {
 	if (i == have_count)
 		return 1;
 	if (j == wanted_count)
 		return -1;
-	return compare_addresses(&have[i], &wanted[j]);
+	return compare_keys(&have[i], &wanted[j]);
 }
 
 /* Bring the kernel's routes to wanted (ascending): one merge of the two
  * sorted lists. A refused change leaves the kernel's state in the list. */
 static void apply(const struct dplb_context *ctx, struct dplb_announcer *a,
-		  const struct dplb_state *state, const uint32_t *wanted, uint32_t wanted_count,
-		  const char *why_withdrawn)
+		  const struct dplb_state *state, const struct announce_key *wanted,
+		  uint32_t wanted_count, const char *why_withdrawn)
 {
-	uint32_t now[DPLB_MAX_VIP_IDS];
+	struct announce_key now[DPLB_MAX_VIP_IDS];
 	uint32_t count = 0, i = 0, j = 0;
 	a->refused_now = false;
 	a->retry_at_ms = 0;
@@ -178,15 +234,15 @@ static void apply(const struct dplb_context *ctx, struct dplb_announcer *a,
 			now[count++] = a->addresses[i++];
 			j++;
 		} else if (order < 0) {
-			if (!change_route(a, RTM_DELROUTE, a->addresses[i], why_withdrawn))
+			if (!change_route(a, RTM_DELROUTE, &a->addresses[i], why_withdrawn))
 				now[count++] = a->addresses[i];
 			i++;
 		} else {
 			char why[DPLB_NAME_MAX + 32];
 
 			snprintf(why, sizeof(why), "vip %s has a healthy backend",
-				 healthy_vip_of(ctx, state, wanted[j]));
-			if (change_route(a, RTM_NEWROUTE, wanted[j], why))
+				 healthy_vip_of(ctx, state, &wanted[j]));
+			if (change_route(a, RTM_NEWROUTE, &wanted[j], why))
 				now[count++] = wanted[j];
 			j++;
 		}
@@ -202,7 +258,7 @@ void dplb_announce_sync(struct dplb_context *ctx)
 {
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
 	struct dplb_announcer *a = ctx->announcer;
-	uint32_t wanted[DPLB_MAX_VIP_IDS];
+	struct announce_key wanted[DPLB_MAX_VIP_IDS];
 
 	if (state == NULL)
 		return;
@@ -261,22 +317,63 @@ bool dplb_announce_stopping(const struct dplb_context *ctx)
 	return ctx->announcer != NULL && ctx->announcer->stopping;
 }
 
-bool dplb_announce_has(const struct dplb_context *ctx, uint32_t address)
+static bool has_key(const struct dplb_context *ctx, const struct announce_key *key)
 {
 	const struct dplb_announcer *a = ctx->announcer;
 
-	return a != NULL && bsearch(&address, a->addresses, a->count, sizeof(address),
-				    compare_addresses) != NULL;
+	return a != NULL &&
+	       bsearch(key, a->addresses, a->count, sizeof(*key), compare_keys) != NULL;
+}
+
+bool dplb_announce_has(const struct dplb_context *ctx, uint32_t address)
+{
+	const struct announce_key key = key_of_ipv4(address);
+
+	return has_key(ctx, &key);
+}
+
+bool dplb_announce_has6(const struct dplb_context *ctx, const uint8_t address[16])
+{
+	const struct announce_key key = key_of_ipv6(address);
+
+	return has_key(ctx, &key);
+}
+
+bool dplb_announce_has_vip(const struct dplb_context *ctx, const struct dplb_vip_config *vip)
+{
+	const struct announce_key key = key_of_vip(vip);
+
+	return has_key(ctx, &key);
 }
 
 uint32_t dplb_announce_addresses(const struct dplb_context *ctx, uint32_t *out, uint32_t max)
 {
 	const struct dplb_announcer *a = ctx->announcer;
+	uint32_t count = 0;
 
-	if (a == NULL)
-		return 0;
-	memcpy(out, a->addresses, (a->count < max ? a->count : max) * sizeof(*out));
-	return a->count;
+	for (uint32_t i = 0; a != NULL && i < a->count; i++) {
+		if (!key_is_ipv4(&a->addresses[i]))
+			continue;
+		if (count < max)
+			memcpy(&out[count], a->addresses[i].bytes + 12, sizeof(*out));
+		count++;
+	}
+	return count;
+}
+
+uint32_t dplb_announce_addresses6(const struct dplb_context *ctx, uint8_t (*out)[16], uint32_t max)
+{
+	const struct dplb_announcer *a = ctx->announcer;
+	uint32_t count = 0;
+
+	for (uint32_t i = 0; a != NULL && i < a->count; i++) {
+		if (key_is_ipv4(&a->addresses[i]))
+			continue;
+		if (count < max)
+			memcpy(out[count], a->addresses[i].bytes, sizeof(out[count]));
+		count++;
+	}
+	return count;
 }
 
 struct dplb_announce_counters dplb_announce_counters(const struct dplb_context *ctx)

@@ -1,7 +1,8 @@
 /*
  * Route announcement tied to health ([dataplane] announce_table): dplb
- * keeps one kernel route per VIP address (address/32 through the first
- * port's tap, proto static) in a routing table of its own while it runs
+ * keeps one kernel route per VIP address (address/32, or address/128 for
+ * an IPv6 VIP, through the first port's tap, proto static; both families
+ * in the same table) in a routing table of its own while it runs
  * and some VIP of that address has a backend taking new flows (the VIP
  * state /vips calls "healthy") that is not health-checked or has passed a
  * check (announce.c says why); a routing daemon (BIRD's kernel protocol,
@@ -47,12 +48,18 @@ uint32_t dplb_announce_withdraw_all(struct dplb_context *ctx);
 /* Whether dplb_announce_withdraw_all was called: dplb is stopping. */
 bool dplb_announce_stopping(const struct dplb_context *ctx);
 
-/* Whether a route to address (network order) is in the table. */
+/* Whether a route to the IPv4 address (network order) is in the table. */
 bool dplb_announce_has(const struct dplb_context *ctx, uint32_t address);
+/* Whether a route to the IPv6 address is in the table. */
+bool dplb_announce_has6(const struct dplb_context *ctx, const uint8_t address[16]);
+/* Whether a route to vip's address, of its family, is in the table. */
+bool dplb_announce_has_vip(const struct dplb_context *ctx, const struct dplb_vip_config *vip);
 
-/* The VIP addresses announced (network order, ascending); writes at most
- * max, returns how many there are. */
+/* The IPv4 VIP addresses announced (network order, ascending); writes at
+ * most max, returns how many there are. */
 uint32_t dplb_announce_addresses(const struct dplb_context *ctx, uint32_t *out, uint32_t max);
+/* The same for the IPv6 ones. */
+uint32_t dplb_announce_addresses6(const struct dplb_context *ctx, uint8_t (*out)[16], uint32_t max);
 
 /* What was done, all zero before anything was. */
 struct dplb_announce_counters dplb_announce_counters(const struct dplb_context *ctx);

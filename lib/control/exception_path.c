@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,26 +105,47 @@ static void sync_address(struct dplb_context *ctx)
 
 /* ---- making the taps ------------------------------------------------------ */
 
-/* The kernel's IPv6 on a tap would send router solicitations and the like
- * out of the port, and dplb passes it no IPv6 back: off, where the kernel
- * has IPv6 at all. Before the interface goes up, so it sends nothing. */
-static void turn_ipv6_off(const char *name)
+/* Write value to the tap's IPv6 setting key; false when it is not there
+ * (a kernel without IPv6). */
+static bool set_ipv6(const char *name, const char *key, const char *value)
 {
-	char file[96];
+	char file[128];
+	const size_t length = strlen(value);
 	int fd;
 
-	snprintf(file, sizeof(file), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+	snprintf(file, sizeof(file), "/proc/sys/net/ipv6/conf/%s/%s", name, key);
 	fd = open(file, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno != ENOENT)
-			DPLB_LOG(WARNING, "exception path: cannot turn IPv6 off on %s: %s", name,
+			DPLB_LOG(WARNING, "exception path: cannot set IPv6 %s on %s: %s", key, name,
 				 strerror(errno));
-		return;
+		return errno != ENOENT;
 	}
-	if (write(fd, "1\n", 2) != 2)
-		DPLB_LOG(WARNING, "exception path: cannot turn IPv6 off on %s: %s", name,
+	if (write(fd, value, length) != (ssize_t)length)
+		DPLB_LOG(WARNING, "exception path: cannot set IPv6 %s on %s: %s", key, name,
 			 strerror(errno));
 	close(fd);
+	return true;
+}
+
+/*
+ * The kernel's IPv6 on a tap would send router solicitations and the like
+ * out of the port, and dplb passes it no IPv6 back; yet an IPv6 VIP's route
+ * goes through the tap (announce.h), and the kernel refuses routes through
+ * an interface whose IPv6 is off. So IPv6 on, but silent: no address of
+ * its own (addr_gen_mode 1: no link-local, hence no duplicate address
+ * detection, no listener reports, no router solicitations), no router
+ * advertisements taken. Where the kernel has IPv6 at all; before the
+ * interface goes up, so it sends nothing.
+ */
+static void quiet_ipv6(const char *name)
+{
+	if (!set_ipv6(name, "addr_gen_mode", "1\n"))
+		return;
+	set_ipv6(name, "accept_ra", "0\n");
+	set_ipv6(name, "router_solicitations", "0\n");
+	set_ipv6(name, "accept_dad", "0\n");
+	set_ipv6(name, "disable_ipv6", "0\n");
 }
 
 static int create_tap(struct dplb_context *ctx, struct dplb_exception_path *path, uint16_t slot)
@@ -170,7 +192,7 @@ static int create_tap(struct dplb_context *ctx, struct dplb_exception_path *path
 			 strerror(errno));
 		return -ENODEV;
 	}
-	turn_ipv6_off(name);
+	quiet_ipv6(name);
 	/* Its RX queue's file descriptor wakes the management loop. */
 	conf.intr_conf.rxq = 1;
 	rc = rte_eth_dev_configure(path->tap_ports[slot], 1, 1, &conf);

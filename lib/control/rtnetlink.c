@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <string.h>
@@ -14,8 +15,9 @@
 
 #include "control/rtnetlink.h"
 
-/* Room for a request's attributes: a few 32-bit values. */
-#define ATTRIBUTES_ROOM (4 * RTA_SPACE(sizeof(uint32_t)))
+/* Room for a request's attributes: a few 32-bit values, or an IPv6
+ * address and a few more. */
+#define ATTRIBUTES_ROOM (4 * RTA_SPACE(16))
 
 static void add_attribute(struct nlmsghdr *header, size_t room, uint16_t type, const void *data,
 			  size_t size)
@@ -96,7 +98,10 @@ int dplb_rtnetlink_change_address(int ifindex, uint16_t command, uint32_t addres
 	return transact(&request.header);
 }
 
-int dplb_rtnetlink_change_route(uint32_t table, uint16_t command, uint32_t address, int ifindex)
+/* A host route to address (family's length: 4 or 16 bytes) through
+ * ifindex in table; see dplb_rtnetlink_change_route. */
+static int change_host_route(uint32_t table, uint16_t command, uint8_t family, const void *address,
+			     int ifindex)
 {
 	struct {
 		struct nlmsghdr header;
@@ -104,6 +109,7 @@ int dplb_rtnetlink_change_route(uint32_t table, uint16_t command, uint32_t addre
 		char attributes[ATTRIBUTES_ROOM];
 	} request;
 	const uint32_t oif = (uint32_t)ifindex;
+	const bool ipv6 = family == AF_INET6;
 	int rc;
 
 	memset(&request, 0, sizeof(request));
@@ -111,16 +117,31 @@ int dplb_rtnetlink_change_route(uint32_t table, uint16_t command, uint32_t addre
 	request.header.nlmsg_type = command;
 	if (command == RTM_NEWROUTE)
 		request.header.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
-	request.rtm.rtm_family = AF_INET;
-	request.rtm.rtm_dst_len = 32;
+	request.rtm.rtm_family = family;
+	request.rtm.rtm_dst_len = ipv6 ? 128 : 32;
 	/* Tables past 255 exist only as RTA_TABLE; the byte says so. */
 	request.rtm.rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
 	request.rtm.rtm_protocol = RTPROT_STATIC;
-	request.rtm.rtm_scope = command == RTM_NEWROUTE ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE;
+	/* IPv6 routes have no scope of their own (the kernel keeps universe). */
+	if (ipv6)
+		request.rtm.rtm_scope = RT_SCOPE_UNIVERSE;
+	else
+		request.rtm.rtm_scope = command == RTM_NEWROUTE ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE;
 	request.rtm.rtm_type = RTN_UNICAST;
-	add_attribute(&request.header, sizeof(request), RTA_DST, &address, sizeof(address));
+	add_attribute(&request.header, sizeof(request), RTA_DST, address, ipv6 ? 16 : 4);
 	add_attribute(&request.header, sizeof(request), RTA_OIF, &oif, sizeof(oif));
 	add_attribute(&request.header, sizeof(request), RTA_TABLE, &table, sizeof(table));
 	rc = transact(&request.header);
 	return command == RTM_DELROUTE && rc == -ESRCH ? 0 : rc;
+}
+
+int dplb_rtnetlink_change_route(uint32_t table, uint16_t command, uint32_t address, int ifindex)
+{
+	return change_host_route(table, command, AF_INET, &address, ifindex);
+}
+
+int dplb_rtnetlink_change_route6(uint32_t table, uint16_t command, const uint8_t address[16],
+				 int ifindex)
+{
+	return change_host_route(table, command, AF_INET6, address, ifindex);
 }

@@ -28,4 +28,9 @@ int dplb_rtnetlink_change_address(int ifindex, uint16_t command, uint32_t addres
  */
 int dplb_rtnetlink_change_route(uint32_t table, uint16_t command, uint32_t address, int ifindex);
 
+/* The same for the IPv6 route address/128 (scope universe, as IPv6 routes
+ * all are). */
+int dplb_rtnetlink_change_route6(uint32_t table, uint16_t command, const uint8_t address[16],
+				 int ifindex);
+
 #endif

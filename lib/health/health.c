@@ -45,7 +45,9 @@
 struct health_target {
 	uint32_t backend_id;
 	char vip_name[DPLB_NAME_MAX];
-	uint32_t address; /* network order */
+	uint32_t address; /* network order; 0 for an IPv6 backend */
+	uint8_t family;	  /* AF_INET6: address6 is the backend's */
+	uint8_t address6[16];
 	struct dplb_health_settings settings;
 	struct dplb_probe_target probe_target; /* points into settings */
 	struct dplb_probe probe;
@@ -168,8 +170,11 @@ static void open_syn_prober(struct dplb_health_checker *checker, const struct dp
 	if (!wanted)
 		return;
 	rc = dplb_syn_open(&checker->syn, config->health_source);
+	/* Both raw sockets under one tag: an answer on either reads both. */
 	if (rc == 0 &&
-	    epoll_ctl(checker->epoll_fd, EPOLL_CTL_ADD, checker->syn.raw_fd, &event) != 0) {
+	    (epoll_ctl(checker->epoll_fd, EPOLL_CTL_ADD, checker->syn.raw_fd, &event) != 0 ||
+	     (checker->syn.raw6_fd >= 0 &&
+	      epoll_ctl(checker->epoll_fd, EPOLL_CTL_ADD, checker->syn.raw6_fd, &event) != 0))) {
 		rc = -errno;
 		dplb_syn_close(&checker->syn);
 	}
@@ -183,9 +188,12 @@ static void open_syn_prober(struct dplb_health_checker *checker, const struct dp
 	}
 }
 
+/* IPv6 backends by SYN too where the prober has its IPv6 half (a host
+ * without IPv6 has none): else they connect(). */
 static bool by_syn(const struct dplb_health_checker *checker, const struct health_target *target)
 {
-	return target->settings.check == DPLB_HEALTH_TCP && checker->syn.raw_fd >= 0;
+	return target->settings.check == DPLB_HEALTH_TCP && checker->syn.raw_fd >= 0 &&
+	       (target->family != AF_INET6 || checker->syn.raw6_fd >= 0);
 }
 
 int dplb_health_fd(const struct dplb_health_checker *checker)
@@ -257,6 +265,12 @@ static void spread_first_checks(struct dplb_health_checker *checker)
 	}
 }
 
+static bool same_address6(const struct health_target *target, const struct dplb_backend_config *b)
+{
+	return (target->family == AF_INET6) == (b->family == AF_INET6) &&
+	       memcmp(target->address6, b->address6, sizeof(target->address6)) == 0;
+}
+
 static void update_target(struct dplb_health_checker *checker, struct health_target *target,
 			  const struct dplb_vip_config *vip, const struct dplb_backend_config *b,
 			  bool *changed)
@@ -268,7 +282,7 @@ static void update_target(struct dplb_health_checker *checker, struct health_tar
 	if (!fresh &&
 	    (check_changed || target->probe_target.port != port ||
 	     target->probe_target.source != checker->source || target->address != b->address ||
-	     target->settings.interval_ms != b->health.interval_ms)) {
+	     !same_address6(target, b) || target->settings.interval_ms != b->health.interval_ms)) {
 		target->syn_source = 0;
 		/* A check in flight was made the old way, and the old interval
 		 * may be far longer: start afresh, now. */
@@ -281,13 +295,17 @@ static void update_target(struct dplb_health_checker *checker, struct health_tar
 	}
 	snprintf(target->vip_name, sizeof(target->vip_name), "%s", vip->name);
 	target->address = b->address;
+	target->family = b->family == AF_INET6 ? AF_INET6 : AF_INET;
+	memcpy(target->address6, b->address6, sizeof(target->address6));
 	target->settings = b->health;
 	target->probe_target = (struct dplb_probe_target){
 		.address = b->address,
 		.port = port,
 		.source = checker->source,
 		.settings = &target->settings,
+		.family = target->family,
 	};
+	memcpy(target->probe_target.address6, b->address6, sizeof(target->address6));
 	set_input(checker, target, changed);
 }
 
@@ -318,6 +336,7 @@ static void remove_target(struct dplb_health_checker *checker, uint32_t id)
 
 struct server_port {
 	uint32_t address;
+	uint8_t address6[16]; /* zero for IPv4 servers */
 	uint16_t port;
 	uint32_t id;
 };
@@ -325,7 +344,10 @@ struct server_port {
 static int compare_server_ports(const void *a, const void *b)
 {
 	const struct server_port *x = a, *y = b;
+	const int by6 = memcmp(x->address6, y->address6, sizeof(x->address6));
 
+	if (by6 != 0)
+		return by6;
 	if (x->address != y->address)
 		return x->address < y->address ? -1 : 1;
 	if (x->port != y->port)
@@ -345,12 +367,17 @@ static void assign_syn_ports(struct dplb_health_checker *checker)
 	for (uint32_t i = 0; i < checker->configured_count; i++) {
 		const struct health_target *target = checker->targets[checker->configured[i]];
 
-		sorted[i] = (struct server_port){ target->address, target->probe_target.port,
-						  target->backend_id };
+		sorted[i] = (struct server_port){ .address = target->address,
+						  .port = target->probe_target.port,
+						  .id = target->backend_id };
+		if (target->family == AF_INET6)
+			memcpy(sorted[i].address6, target->address6, sizeof(sorted[i].address6));
 	}
 	qsort(sorted, checker->configured_count, sizeof(*sorted), compare_server_ports);
 	for (uint32_t i = 0; i < checker->configured_count; i++) {
 		if (i > 0 && (sorted[i].address != sorted[i - 1].address ||
+			      memcmp(sorted[i].address6, sorted[i - 1].address6,
+				     sizeof(sorted[i].address6)) != 0 ||
 			      sorted[i].port != sorted[i - 1].port))
 			run = 0;
 		checker->targets[sorted[i].id]->syn_port_index = (uint8_t)(run++ % DPLB_SYN_PORTS);
@@ -413,10 +440,10 @@ bool dplb_health_sync(struct dplb_health_checker *checker, const struct dplb_con
 static void log_transition(const struct health_target *target, enum dplb_health_status before,
 			   const struct dplb_probe_result *r)
 {
-	char address[INET_ADDRSTRLEN];
+	char address[DPLB_PROBE_ADDRESS_MAX];
 	const struct dplb_health_record *record = &target->record;
 
-	inet_ntop(AF_INET, &target->address, address, sizeof(address));
+	dplb_probe_address_text(&target->probe_target, address);
 	if (record->status == DPLB_HEALTH_UNHEALTHY)
 		DPLB_LOG(WARNING, "vip %s backend %s:%u unhealthy: %s, %u of %u checks failed",
 			 target->vip_name, address, target->probe_target.port, r->error,
@@ -472,7 +499,16 @@ static bool record_result(struct dplb_health_checker *checker, struct health_tar
 	return changed;
 }
 
-/* SYN-ACKs and resets on the raw socket, each matched to the check whose
+/* Whether answer came from target's address. */
+static bool answered_by(const struct health_target *target, const struct dplb_syn_answer *answer)
+{
+	if (target->family == AF_INET6)
+		return answer->family == AF_INET6 &&
+		       memcmp(target->address6, answer->address6, sizeof(target->address6)) == 0;
+	return answer->family != AF_INET6 && target->address == answer->address;
+}
+
+/* SYN-ACKs and resets on the raw sockets, each matched to the check whose
  * sequence number it acknowledges, from the address and port it went to. */
 static bool take_syn_answers(struct dplb_health_checker *checker, uint64_t budget_end)
 {
@@ -488,7 +524,7 @@ static bool take_syn_answers(struct dplb_health_checker *checker, uint64_t budge
 			struct health_target *target = checker->targets[a->sequence >> 16];
 
 			if (target == NULL || target->probe.phase != DPLB_PROBE_ELSEWHERE ||
-			    target->syn_sequence != a->sequence || target->address != a->address ||
+			    target->syn_sequence != a->sequence || !answered_by(target, a) ||
 			    target->probe_target.port != a->port)
 				continue; /* late, or not ours */
 			dplb_probe_end_elsewhere(&target->probe, a->verdict == DPLB_SYN_OPEN,
@@ -516,13 +552,18 @@ static uint16_t next_random16(struct dplb_health_checker *checker)
 static bool start_syn(struct dplb_health_checker *checker, struct health_target *target,
 		      uint64_t now, struct dplb_probe_result *result)
 {
+	const bool ipv6 = target->family == AF_INET6;
 	int rc = 0;
 
-	if (target->syn_source == 0)
+	/* IPv6: the kernel sums the checksum for the source it picks. */
+	if (target->syn_source == 0 && !ipv6)
 		rc = dplb_syn_source_for(target->address, checker->source, &target->syn_source);
 	target->syn_sequence = target->backend_id << 16 | next_random16(checker);
 	dplb_probe_begin_elsewhere(&target->probe, dplb_health_timeout_ms(&target->settings), now);
-	if (rc == 0)
+	if (rc == 0 && ipv6)
+		rc = dplb_syn_send6(&checker->syn, target->syn_port_index, target->address6,
+				    target->probe_target.port, target->syn_sequence);
+	else if (rc == 0)
 		rc = dplb_syn_send(&checker->syn, target->syn_port_index, target->syn_source,
 				   target->address, target->probe_target.port,
 				   target->syn_sequence);

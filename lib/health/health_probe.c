@@ -19,6 +19,18 @@ void dplb_probe_init(struct dplb_probe *probe)
 	probe->phase = DPLB_PROBE_IDLE;
 }
 
+const char *dplb_probe_address_text(const struct dplb_probe_target *target, char *out)
+{
+	if (target->family != AF_INET6) {
+		inet_ntop(AF_INET, &target->address, out, DPLB_PROBE_ADDRESS_MAX);
+		return out;
+	}
+	out[0] = '[';
+	inet_ntop(AF_INET6, target->address6, out + 1, DPLB_PROBE_ADDRESS_MAX - 2);
+	strcat(out, "]");
+	return out;
+}
+
 int dplb_probe_source_usable(uint32_t source)
 {
 	const struct sockaddr_in from = { .sin_family = AF_INET, .sin_addr.s_addr = source };
@@ -96,27 +108,32 @@ bool dplb_probe_start(struct dplb_probe *probe, int epoll_fd, uint64_t tag,
 {
 	const struct dplb_health_settings *s = target->settings;
 	const bool udp = s->check == DPLB_HEALTH_UDP;
+	const bool ipv6 = target->family == AF_INET6;
 	const struct sockaddr_in to = { .sin_family = AF_INET,
 					.sin_port = htons(target->port),
 					.sin_addr.s_addr = target->address };
+	struct sockaddr_in6 to6 = { .sin6_family = AF_INET6, .sin6_port = htons(target->port) };
 
+	memcpy(&to6.sin6_addr, target->address6, sizeof(to6.sin6_addr));
 	dplb_probe_init(probe);
 	probe->tag = tag;
 	probe->started_us = now_us;
 	probe->deadline_us = now_us + (uint64_t)dplb_health_timeout_ms(s) * 1000;
-	probe->fd =
-		socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	probe->fd = socket(ipv6 ? AF_INET6 : AF_INET,
+			   (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (probe->fd < 0)
 		return !fail_errno(probe, now_us, result, "socket", errno);
 	probe->phase = DPLB_PROBE_CONNECTING;
-	if (target->source != 0) {
+	/* health_source is IPv4: IPv6 checks leave from the kernel's choice. */
+	if (target->source != 0 && !ipv6) {
 		const struct sockaddr_in from = { .sin_family = AF_INET,
 						  .sin_addr.s_addr = target->source };
 
 		if (bind(probe->fd, (const struct sockaddr *)&from, sizeof(from)) != 0)
 			return !fail_errno(probe, now_us, result, "bind to health_source", errno);
 	}
-	if (connect(probe->fd, (const struct sockaddr *)&to, sizeof(to)) != 0 &&
+	if ((ipv6 ? connect(probe->fd, (const struct sockaddr *)&to6, sizeof(to6))
+		  : connect(probe->fd, (const struct sockaddr *)&to, sizeof(to))) != 0 &&
 	    errno != EINPROGRESS)
 		return !fail_errno(probe, now_us, result, "connect", errno);
 	if (watch(epoll_fd, probe->fd, udp ? EPOLLIN : EPOLLOUT, tag, EPOLL_CTL_ADD) != 0)
@@ -144,10 +161,9 @@ static bool send_http_request(struct dplb_probe *probe, int epoll_fd,
 			      const struct dplb_probe_target *target, uint64_t now_us,
 			      struct dplb_probe_result *result)
 {
-	char request[DPLB_HEALTH_PATH_MAX + 160], host[INET_ADDRSTRLEN];
-	const uint8_t *a = (const uint8_t *)&target->address;
+	char request[DPLB_HEALTH_PATH_MAX + 160], host[DPLB_PROBE_ADDRESS_MAX];
 
-	snprintf(host, sizeof(host), "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+	dplb_probe_address_text(target, host);
 	const int length = snprintf(request, sizeof(request),
 				    "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: dplb-health\r\n"
 				    "Connection: close\r\n\r\n",

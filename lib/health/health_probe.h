@@ -1,7 +1,8 @@
 /*
  * One health check in flight, on a non-blocking socket through the host's
  * network stack: tcp (connect), http (GET, status line), udp (send a
- * payload, any answer is healthy, ICMP port unreachable is not).
+ * payload, any answer is healthy, ICMP port unreachable is not). IPv4 or
+ * IPv6, the backend's family.
  *
  * The caller owns an epoll set and polls it; a probe registers its socket
  * there with a tag of the caller's and is advanced by the events that come
@@ -23,10 +24,17 @@
 #define DPLB_PROBE_ERROR_MAX 96
 
 struct dplb_probe_target {
-	uint32_t address; /* network order */
+	uint32_t address; /* network order; family AF_INET */
 	uint16_t port;	  /* host order */
-	uint32_t source;  /* network order; 0: the kernel chooses */
+	/* IPv4 checks leave from it (network order; 0: the kernel chooses).
+	 * IPv6 checks always leave from the kernel's choice: health_source is
+	 * an IPv4 address. */
+	uint32_t source;
 	const struct dplb_health_settings *settings;
+	/* AF_INET6: address6 is the backend's (network order) and address is
+	 * unused; anything else is IPv4 (a zeroed target stays IPv4). */
+	uint8_t family;
+	uint8_t address6[16];
 };
 
 struct dplb_probe_result {
@@ -53,6 +61,14 @@ struct dplb_probe {
 };
 
 void dplb_probe_init(struct dplb_probe *probe);
+
+/* Room for an address as dplb_probe_address_text writes it. */
+#define DPLB_PROBE_ADDRESS_MAX (46 + 2) /* INET6_ADDRSTRLEN and brackets */
+
+/* target's address as text: IPv4 dotted, IPv6 in brackets ([2001:db8::1]),
+ * as it reads before a port and in an HTTP Host header (RFC 3986, 3.2.2).
+ * Returns out (DPLB_PROBE_ADDRESS_MAX bytes). */
+const char *dplb_probe_address_text(const struct dplb_probe_target *target, char *out);
 
 /* Whether checks can leave from source (network order): 0 when it is an
  * address of this host (or 0, any), else a negative errno. */

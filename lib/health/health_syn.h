@@ -21,6 +21,11 @@
  * would meet the first's half-open connection and be answered with a bare
  * ACK. The checker gives such checks different ports.
  *
+ * IPv6 backends get the same from a second raw socket, IPv6's: the same
+ * port numbers, held by IPv6 sockets of their own, and the kernel computes
+ * the TCP checksum (IPV6_CHECKSUM), so no source address is looked up. A
+ * host without IPv6 has no such socket, and IPv6 checks connect() there.
+ *
  * Needs CAP_NET_RAW; dplb_syn_open says when it is missing, and the
  * checker then uses connect() instead. DPDK-free; one thread.
  */
@@ -36,20 +41,27 @@ struct dplb_syn_prober {
 	int raw_fd;			/* SOCK_RAW, IPPROTO_TCP, non-blocking; -1 when closed */
 	int port_fds[DPLB_SYN_PORTS];	/* hold the ports */
 	uint16_t ports[DPLB_SYN_PORTS]; /* our source ports, host order */
+	/* The same for IPv6 (raw6_fd -1: no IPv6 SYNs, on a host without IPv6
+	 * or when its ports were taken). */
+	int raw6_fd;
+	int port6_fds[DPLB_SYN_PORTS];
 };
 
 enum dplb_syn_verdict { DPLB_SYN_OPEN, DPLB_SYN_REFUSED };
 
 struct dplb_syn_answer {
-	uint32_t address;  /* the server's, network order */
+	uint32_t address;  /* the server's, network order; 0 for IPv6 */
 	uint16_t port;	   /* the server's, host order */
 	uint32_t sequence; /* of the SYN it answers */
 	enum dplb_syn_verdict verdict;
+	uint8_t family;	      /* AF_INET or AF_INET6 */
+	uint8_t address6[16]; /* the server's when family is AF_INET6 */
 };
 
 /* Open the sockets, SYNs leaving from source (network order; 0: the
- * route's address). Returns 0 or a negative errno (-EPERM without
- * CAP_NET_RAW, -EADDRNOTAVAIL when source is not ours). */
+ * route's address; IPv6 ones always from the route's). Returns 0 or a
+ * negative errno (-EPERM without CAP_NET_RAW, -EADDRNOTAVAIL when source
+ * is not ours); IPv6's failing leaves raw6_fd -1 and is no error. */
 int dplb_syn_open(struct dplb_syn_prober *prober, uint32_t source);
 /* A prober that is not open (dplb_syn_close does nothing to it). */
 void dplb_syn_init(struct dplb_syn_prober *prober);
@@ -67,8 +79,13 @@ int dplb_syn_source_for(uint32_t address, uint32_t source, uint32_t *out);
 int dplb_syn_send(const struct dplb_syn_prober *prober, unsigned int port_index, uint32_t source,
 		  uint32_t address, uint16_t port, uint32_t sequence);
 
-/* Read up to max answers that have arrived; returns how many (0 when none
- * is waiting). Packets that answer nothing of ours are skipped. */
+/* The same to an IPv6 server (prober->raw6_fd must be open). */
+int dplb_syn_send6(const struct dplb_syn_prober *prober, unsigned int port_index,
+		   const uint8_t address[16], uint16_t port, uint32_t sequence);
+
+/* Read up to max answers that have arrived, IPv4's then IPv6's; returns
+ * how many (0 when none is waiting). Packets that answer nothing of ours
+ * are skipped. */
 int dplb_syn_receive(const struct dplb_syn_prober *prober, struct dplb_syn_answer *answers,
 		     int max);
 

@@ -208,6 +208,35 @@ def test_tcp_and_ping_to_dplbs_address_reach_the_kernel_through_the_tap(testbed,
     assert interface(testbed, TAP) is None
 
 
+def test_the_taps_ipv6_is_on_for_vip_routes_but_silent(testbed, tmp_path):
+    """IPv6 VIPs are announced by routes through the tap, which the kernel
+    refuses through an interface whose IPv6 is off: dplb leaves it on, with
+    no address of its own, so the kernel sends nothing IPv6 through it."""
+    sniffer = Sniffer(testbed)
+    try:
+        with dplb_running(testbed, tmp_path, make_config("tap")):
+            wait_for(lambda: has_our_address(testbed), f"{TAP} to have {LB_ADDR}/24")
+            for key, value in (("disable_ipv6", "0"), ("addr_gen_mode", "1")):
+                res = testbed.exec("lb", "sysctl", "-n", f"net.ipv6.conf.{TAP}.{key}")
+                assert res.stdout.strip() == value, (key, res.stdout)
+            res = testbed.exec("lb", "ip", "-j", "-6", "address", "show", "dev", TAP)
+            assert all("local" not in a for i in json.loads(res.stdout)
+                       for a in i.get("addr_info", [])), res.stdout
+            # What dplb_rtnetlink_change_route6 asks for, as ip(8) asks it.
+            route = ["fd00:db1b:1::80/128", "dev", TAP, "proto", "static", "table", "100"]
+            testbed.exec("lb", "ip", "-6", "route", "add", *route)
+            testbed.exec("lb", "ip", "-6", "route", "del", *route)
+            # Some IPv4 of the kernel's through the tap, to give IPv6 a
+            # chance to slip out beside it.
+            res = testbed.exec("lb", "ping", "-n", "-c", "2", "-i", "0.2", "-w", "60",
+                               CLIENT_ADDR, check=False)
+            assert res.returncode == 0, res.stdout + res.stderr
+    finally:
+        frames = sniffer.stop()
+    ipv6 = [f for f in frames if f[12:14] == b"\x86\xdd"]
+    assert not ipv6, f"{len(ipv6)} IPv6 frames left dplb's port"
+
+
 def addresses(testbed):
     tap = interface(testbed, TAP)
     return sorted(f"{a['local']}/{a['prefixlen']}" for a in tap.get("addr_info", [])

@@ -15,6 +15,7 @@ sleeping a fixed time.
 
 import contextlib
 import ctypes
+import http.client
 import json
 import os
 import shutil
@@ -46,7 +47,20 @@ CLIENT_MAC = "02:db:00:00:00:02"
 BACKENDS = {"b1": "198.18.0.11", "b2": "198.18.0.12", "b3": "198.18.0.13"}
 BACKEND_MACS = {"b1": "02:db:00:00:00:0b", "b2": "02:db:00:00:00:0c",
                 "b3": "02:db:00:00:00:0d"}
-NAME_OF = {addr: name for name, addr in BACKENDS.items()}
+# IPv6 beside it: the segment fd00:db1b::/64 with the same last numbers
+# (dplb's own IPv6 address, for [dataplane] address6, is LB_ADDR6), and the
+# IPv6 VIPs fd00:db1b:1::/64, local on every backend's lo and routed from
+# the client via LB_ADDR6. The backends' servers and dplb-decap take both
+# families; health checks of IPv6 backends leave from LB_MGMT_ADDR6.
+CLIENT_ADDR6 = "fd00:db1b::2"
+LB_ADDR6 = "fd00:db1b::10"
+LB_MGMT_ADDR = "198.18.0.9"
+LB_MGMT_ADDR6 = "fd00:db1b::9"
+PREFIX_LENGTH6 = 64
+BACKENDS6 = {"b1": "fd00:db1b::11", "b2": "fd00:db1b::12", "b3": "fd00:db1b::13"}
+VIP6_RANGE = "fd00:db1b:1::/64"
+VIP6 = "fd00:db1b:1::80"  # one address of it, as 198.18.1.80 is of the IPv4 VIPs
+NAME_OF = {addr: name for name, addr in list(BACKENDS.items()) + list(BACKENDS6.items())}
 GUE_PORT = 6080
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:",
@@ -309,6 +323,22 @@ def config_text(vips, static_macs=False):
     return "\n".join(lines)
 
 
+def api_get(testbed, path):
+    """GET path from dplb's API (127.0.0.1:8080 in the lb namespace); the
+    JSON body of its 200 answer."""
+    def request():
+        conn = http.client.HTTPConnection("127.0.0.1", 8080, timeout=10)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            conn.close()
+    status, body = in_netns(testbed.ns("lb"), request)
+    assert status == 200, body
+    return body
+
+
 # ------------------------------------------------------------------ clients
 
 
@@ -387,11 +417,12 @@ def http_once(ns, address, port=80, timeout=WAIT_SECONDS):
 
 
 def parse_identity(line):
-    """'backend b1 client 198.18.0.2:40312 request 3' -> ('b1', 40312, 3)."""
+    """'backend b1 client 198.18.0.2:40312 request 3' -> ('b1', 40312, 3);
+    an IPv6 client reads '[fd00:db1b::2]:40312'."""
     words = line.split()
     assert words[0] == "backend" and words[2] == "client", line
     host, port = words[3].rsplit(":", 1)
-    assert host == CLIENT_ADDR, line
+    assert host in (CLIENT_ADDR, f"[{CLIENT_ADDR6}]"), line
     number = int(words[5]) if len(words) > 5 and words[4] == "request" else None
     return words[1], int(port), number
 

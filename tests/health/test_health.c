@@ -189,27 +189,21 @@ static uint16_t closed_port(int type)
 }
 
 /* Run a probe to its end as the checker would: events, then deadlines. */
-static struct dplb_probe_result run_probe(const struct dplb_health_settings *settings,
-					  uint16_t port)
+static struct dplb_probe_result run_probe_to(const struct dplb_probe_target *target)
 {
-	const struct dplb_probe_target target = {
-		.address = LOOPBACK,
-		.port = port,
-		.settings = settings,
-	};
 	struct dplb_probe probe;
 	struct dplb_probe_result result;
 	int epoll_fd = epoll_create1(0);
 
 	cr_assert_geq(epoll_fd, 0);
-	if (dplb_probe_start(&probe, epoll_fd, 42, &target, now_us(), &result)) {
+	if (dplb_probe_start(&probe, epoll_fd, 42, target, now_us(), &result)) {
 		for (;;) {
 			struct epoll_event event;
 			const int n = epoll_wait(epoll_fd, &event, 1, 5);
 
 			if (n == 1) {
 				cr_assert_eq(event.data.u64, 42);
-				if (dplb_probe_advance(&probe, epoll_fd, &target, event.events,
+				if (dplb_probe_advance(&probe, epoll_fd, target, event.events,
 						       now_us(), &result))
 					break;
 			}
@@ -221,6 +215,19 @@ static struct dplb_probe_result run_probe(const struct dplb_health_settings *set
 	cr_assert_eq(probe.fd, -1, "the socket is closed when the check ends");
 	close(epoll_fd);
 	return result;
+}
+
+/* The same, to port on 127.0.0.1. */
+static struct dplb_probe_result run_probe(const struct dplb_health_settings *settings,
+					  uint16_t port)
+{
+	const struct dplb_probe_target target = {
+		.address = LOOPBACK,
+		.port = port,
+		.settings = settings,
+	};
+
+	return run_probe_to(&target);
 }
 
 static struct dplb_health_settings settings_for(enum dplb_health_check check)
@@ -544,4 +551,237 @@ Test(health_syn, two_checks_of_one_server_port_from_two_of_our_ports_both_answer
 	cr_assert_eq(answers[0].sequence ^ answers[1].sequence, 0x00010aaa ^ 0x00020bbb);
 	dplb_syn_close(&prober);
 	close(listener);
+}
+
+/* ---- probes of IPv6 backends, on ::1 ---- */
+
+/* An IPv6 socket bound to an ephemeral port of ::1; its port in *port.
+ * Skips the test where the host has no IPv6 loopback. */
+static int bound_socket6(int type, uint16_t *port)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET6, type, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		cr_skip_test("no IPv6 loopback here: %s", strerror(errno));
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin6_port);
+	return fd;
+}
+
+static struct dplb_probe_target loopback6(const struct dplb_health_settings *s, uint16_t port)
+{
+	struct dplb_probe_target target = { .family = AF_INET6, .port = port, .settings = s };
+
+	target.address6[15] = 1; /* ::1 */
+	return target;
+}
+
+Test(health_probe6, tcp_connect_to_a_listener_is_healthy)
+{
+	const struct dplb_health_settings s = settings_for(DPLB_HEALTH_TCP);
+	uint16_t port;
+	int listener = bound_socket6(SOCK_STREAM, &port);
+
+	cr_assert_eq(listen(listener, 16), 0);
+	const struct dplb_probe_target target = loopback6(&s, port);
+	const struct dplb_probe_result r = run_probe_to(&target);
+	cr_assert(r.ok, "%s", r.error);
+	close(listener);
+}
+
+Test(health_probe6, tcp_connect_refused_is_unhealthy)
+{
+	const struct dplb_health_settings s = settings_for(DPLB_HEALTH_TCP);
+	uint16_t port;
+
+	close(bound_socket6(SOCK_STREAM, &port));
+	const struct dplb_probe_target target = loopback6(&s, port);
+	const struct dplb_probe_result r = run_probe_to(&target);
+	cr_assert_not(r.ok);
+	cr_assert_str_eq(r.error, "connect refused");
+}
+
+/* Answers 200 only to a request whose Host is the bracketed literal. */
+static void *serve_host_check(void *arg)
+{
+	int listener = *(int *)arg, fd = accept(listener, NULL, NULL);
+	char request[512];
+	static const char ok[] = "HTTP/1.1 200 OK\r\n\r\n", bad[] = "HTTP/1.1 400 Bad\r\n\r\n";
+
+	if (fd < 0)
+		return NULL;
+	const ssize_t n = recv(fd, request, sizeof(request) - 1, 0);
+	request[n > 0 ? n : 0] = '\0';
+	if (strstr(request, "\r\nHost: [::1]\r\n") != NULL)
+		send(fd, ok, strlen(ok), MSG_NOSIGNAL);
+	else
+		send(fd, bad, strlen(bad), MSG_NOSIGNAL);
+	close(fd);
+	return NULL;
+}
+
+Test(health_probe6, http_names_the_host_in_brackets)
+{
+	const struct dplb_health_settings s = settings_for(DPLB_HEALTH_HTTP);
+	uint16_t port;
+	int listener = bound_socket6(SOCK_STREAM, &port);
+	pthread_t thread;
+
+	cr_assert_eq(listen(listener, 4), 0);
+	cr_assert_eq(pthread_create(&thread, NULL, serve_host_check, &listener), 0);
+	const struct dplb_probe_target target = loopback6(&s, port);
+	const struct dplb_probe_result r = run_probe_to(&target);
+	pthread_join(thread, NULL);
+	close(listener);
+	cr_assert(r.ok, "%s", r.error);
+}
+
+Test(health_probe6, udp_answer_is_healthy_and_port_unreachable_is_not)
+{
+	struct dplb_health_settings s = settings_for(DPLB_HEALTH_UDP);
+	uint16_t port, closed;
+	int echo = bound_socket6(SOCK_DGRAM, &port);
+	struct dplb_probe_target target = loopback6(&s, port);
+	struct dplb_probe probe;
+	struct dplb_probe_result result;
+	struct sockaddr_in6 from;
+	socklen_t from_len = sizeof(from);
+	char got[64];
+	struct epoll_event event;
+	int epoll_fd = epoll_create1(0);
+
+	memcpy(s.payload, "ping6", 5);
+	s.payload_len = 5;
+	cr_assert(dplb_probe_start(&probe, epoll_fd, 7, &target, now_us(), &result));
+	const ssize_t n = recvfrom(echo, got, sizeof(got), 0, (struct sockaddr *)&from, &from_len);
+	cr_assert_eq(n, 5);
+	cr_assert_eq(from.sin6_family, AF_INET6);
+	cr_assert_eq(sendto(echo, "pong", 4, 0, (struct sockaddr *)&from, from_len), 4);
+	cr_assert_eq(epoll_wait(epoll_fd, &event, 1, 2000), 1);
+	cr_assert(dplb_probe_advance(&probe, epoll_fd, &target, event.events, now_us(), &result));
+	cr_assert(result.ok, "%s", result.error);
+	close(echo);
+	close(epoll_fd);
+
+	close(bound_socket6(SOCK_DGRAM, &closed));
+	target.port = closed;
+	result = run_probe_to(&target);
+	cr_assert_not(result.ok);
+	cr_assert_str_eq(result.error, "udp: port unreachable");
+}
+
+Test(health_probe6, health_source_is_ipv4_and_left_out_of_ipv6_checks)
+{
+	const struct dplb_health_settings s = settings_for(DPLB_HEALTH_TCP);
+	uint16_t port;
+	int listener = bound_socket6(SOCK_STREAM, &port);
+	struct dplb_probe_target target = loopback6(&s, port);
+
+	cr_assert_eq(listen(listener, 16), 0);
+	target.source = htonl(0xc0000201); /* 192.0.2.1: not ours, and IPv4 */
+	const struct dplb_probe_result r = run_probe_to(&target);
+	cr_assert(r.ok, "%s", r.error);
+	close(listener);
+}
+
+Test(health_probe6, addresses_read_with_brackets_for_ipv6)
+{
+	const struct dplb_health_settings s = settings_for(DPLB_HEALTH_TCP);
+	struct dplb_probe_target target = loopback6(&s, 80);
+	char text[DPLB_PROBE_ADDRESS_MAX];
+
+	cr_assert_str_eq(dplb_probe_address_text(&target, text), "[::1]");
+	memset(target.address6, 0xff, sizeof(target.address6));
+	cr_assert_str_eq(dplb_probe_address_text(&target, text),
+			 "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]");
+	target.family = AF_INET;
+	target.address = LOOPBACK;
+	cr_assert_str_eq(dplb_probe_address_text(&target, text), "127.0.0.1");
+}
+
+/* ---- half-open checks of IPv6 servers, on ::1 ---- */
+
+/* Send one SYN to [::1]:port and wait for its answer (or 2 s). */
+static int syn_ask6(struct dplb_syn_prober *prober, uint16_t port, uint32_t sequence,
+		    struct dplb_syn_answer *answer)
+{
+	const uint8_t loopback[16] = { [15] = 1 };
+	struct pollfd ready = { .fd = prober->raw6_fd, .events = POLLIN };
+
+	cr_assert_eq(dplb_syn_send6(prober, 0, loopback, port, sequence), 0);
+	for (int waits = 0; waits < 20; waits++) {
+		poll(&ready, 1, 100);
+		if (dplb_syn_receive(prober, answer, 1) == 1)
+			return 1;
+	}
+	return 0;
+}
+
+/* An open prober with its IPv6 half, or the test skipped. */
+static void open_syn_prober6(struct dplb_syn_prober *prober)
+{
+	if (!open_syn_prober(prober))
+		cr_skip_test("no CAP_NET_RAW");
+	if (prober->raw6_fd < 0)
+		cr_skip_test("no IPv6 here");
+}
+
+Test(health_syn6, a_listening_port_answers_syn_ack)
+{
+	struct dplb_syn_prober prober;
+	struct dplb_syn_answer answer;
+	uint16_t port;
+	int listener = bound_socket6(SOCK_STREAM, &port);
+	const uint8_t loopback[16] = { [15] = 1 };
+
+	open_syn_prober6(&prober);
+	cr_assert_eq(listen(listener, 16), 0);
+	cr_assert_eq(syn_ask6(&prober, port, 0x00090001u, &answer), 1, "no answer to the SYN");
+	cr_assert_eq(answer.verdict, DPLB_SYN_OPEN);
+	cr_assert_eq(answer.family, AF_INET6);
+	cr_assert_eq(memcmp(answer.address6, loopback, 16), 0);
+	cr_assert_eq(answer.port, port);
+	cr_assert_eq(answer.sequence, 0x00090001u, "the answer names the SYN it acknowledges");
+	/* Half-open, as for IPv4: nothing reached the accept queue. */
+	struct pollfd pending = { .fd = listener, .events = POLLIN };
+	cr_assert_eq(poll(&pending, 1, 200), 0, "a connection reached the accept queue");
+	dplb_syn_close(&prober);
+	cr_assert_eq(prober.raw6_fd, -1);
+	close(listener);
+}
+
+Test(health_syn6, a_closed_port_answers_reset)
+{
+	struct dplb_syn_prober prober;
+	struct dplb_syn_answer answer;
+	uint16_t port;
+
+	close(bound_socket6(SOCK_STREAM, &port));
+	open_syn_prober6(&prober);
+	cr_assert_eq(syn_ask6(&prober, port, 0xfffd0000u, &answer), 1);
+	cr_assert_eq(answer.verdict, DPLB_SYN_REFUSED);
+	cr_assert_eq(answer.family, AF_INET6);
+	cr_assert_eq(answer.sequence, 0xfffd0000u);
+	dplb_syn_close(&prober);
+}
+
+Test(health_syn6, our_ipv6_ports_are_the_ipv4_ones_and_reserved)
+{
+	struct dplb_syn_prober prober;
+
+	open_syn_prober6(&prober);
+	for (unsigned int i = 0; i < DPLB_SYN_PORTS; i++) {
+		struct sockaddr_in6 a = { .sin6_family = AF_INET6,
+					  .sin6_addr = IN6ADDR_LOOPBACK_INIT,
+					  .sin6_port = htons(prober.ports[i]) };
+		const int fd = socket(AF_INET6, SOCK_STREAM, 0);
+
+		cr_assert_neq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0, "port %u is free",
+			      prober.ports[i]);
+		cr_assert_eq(errno, EADDRINUSE);
+		close(fd);
+	}
+	dplb_syn_close(&prober);
 }
