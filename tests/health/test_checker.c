@@ -62,8 +62,8 @@ static struct dplb_health_report check_once(uint16_t port, const char *health_tc
 	struct dplb_config_errors errs;
 	struct dplb_health_report report;
 
-	/* The loader reads IPv4 backends; the IPv6 one is made in memory, as
-	 * the loader will make it (plan: family, address6, address 0). */
+	/* The backend is made IPv6 in memory: the loader refuses ::1 (no
+	 * backend is on loopback), which is where this test's server is. */
 	snprintf(text, sizeof(text),
 		 "[dataplane]\naddress = 10.0.0.1\n\n[management]\nhealth_tcp = %s\n\n"
 		 "[vip:six]\naddress = 10.0.0.100\nport = 80\nhealth_check = tcp\n"
@@ -82,7 +82,7 @@ static struct dplb_health_report check_once(uint16_t port, const char *health_tc
 	dplb_health_sync(checker, config, ids);
 	const int vip_id = dplb_vip_id(ids, "six");
 	cr_assert_geq(vip_id, 0);
-	const int id = dplb_backend_id(ids, (uint16_t)vip_id, 0);
+	const int id = dplb_backend_config_id(ids, (uint16_t)vip_id, b);
 	cr_assert_geq(id, 0);
 
 	const uint64_t deadline = dplb_health_now_ms() + 5000;
