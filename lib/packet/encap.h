@@ -244,21 +244,6 @@ static inline __attribute__((always_inline)) int dplb_encapsulate_families(
 	return 0;
 }
 
-/* The three combinations other than IPv4 in IPv4, out of the worker's
- * IPv4 path. */
-static __rte_unused __rte_noinline int dplb_encapsulate_other(
-	struct rte_mbuf *m, const struct dplb_packet_info *info,
-	const struct dplb_encap_target *target, uint32_t flow_hash, uint32_t mtu)
-{
-	if (target->outer_family == AF_INET)
-		return dplb_encapsulate_families(m, info, target, flow_hash, mtu, AF_INET,
-						 AF_INET6);
-	if (info->ip6 != NULL)
-		return dplb_encapsulate_families(m, info, target, flow_hash, mtu, AF_INET6,
-						 AF_INET6);
-	return dplb_encapsulate_families(m, info, target, flow_hash, mtu, AF_INET6, AF_INET);
-}
-
 /*
  * Prepend the outer headers of target->outer_family around the parsed
  * packet (IPv6 when info->ip6 is set, else IPv4; told by info->ip being
@@ -274,9 +259,19 @@ static inline int dplb_encapsulate(struct rte_mbuf *m, const struct dplb_packet_
 				   const struct dplb_encap_target *target, uint32_t flow_hash,
 				   uint32_t mtu)
 {
-	if (likely(target->outer_family == AF_INET && info->ip != NULL))
-		return dplb_encapsulate_families(m, info, target, flow_hash, mtu, AF_INET, AF_INET);
-	return dplb_encapsulate_other(m, info, target, flow_hash, mtu);
+	/* Inlined whole, so that target stays in registers and a caller whose
+	 * outer family is a constant compiles only its two combinations. */
+	if (likely(target->outer_family == AF_INET)) {
+		if (likely(info->ip != NULL))
+			return dplb_encapsulate_families(m, info, target, flow_hash, mtu, AF_INET,
+							 AF_INET);
+		return dplb_encapsulate_families(m, info, target, flow_hash, mtu, AF_INET,
+						 AF_INET6);
+	}
+	if (info->ip != NULL)
+		return dplb_encapsulate_families(m, info, target, flow_hash, mtu, AF_INET6,
+						 AF_INET);
+	return dplb_encapsulate_families(m, info, target, flow_hash, mtu, AF_INET6, AF_INET6);
 }
 
 #endif

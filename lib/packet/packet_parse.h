@@ -381,11 +381,12 @@ static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 
 /* Where the parsed packet's TCP, UDP, ICMP or ICMPv6 header starts: after
  * the IPv4 header and its options, or the IPv6 header and its extension
- * headers. Exactly one of ip and ip6 is set, so or-ing them picks the IP
- * header without a branch on the IPv4 path. */
+ * headers. Exactly one of ip and ip6 is set; the IPv4 path reads only ip. */
 static inline uint8_t *dplb_packet_l4(const struct dplb_packet_info *info)
 {
-	return (uint8_t *)((uintptr_t)info->ip | (uintptr_t)info->ip6) + info->ip_header_len;
+	uint8_t *l3 = likely(info->ip != NULL) ? (uint8_t *)info->ip : (uint8_t *)info->ip6;
+
+	return l3 + info->ip_header_len;
 }
 
 #endif

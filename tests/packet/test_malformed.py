@@ -3,7 +3,8 @@ keeps forwarding good packets around them and never crashes."""
 
 import struct
 
-from scapy.all import IP, TCP, UDP, ICMP, GRE, Ether, Raw, raw
+from scapy.all import (IP, TCP, UDP, ICMP, GRE, Ether, IPv6, IPv6ExtHdrDestOpt,
+                       IPv6ExtHdrHopByHop, Raw, raw)
 
 from harness.dplb_harness import run_capture
 from test_forwarding import BACKENDS, PORT_MAC, VIP, config, tcp_packet, udp_packet
@@ -86,6 +87,19 @@ MALFORMED = {
         Ether(raw(ETH / IP(dst=VIP) / ICMP(chksum=0x1234))),           # bad checksum
     ],
     "bad_arp": [Ether(dst="ff:ff:ff:ff:ff:ff", type=0x0806) / Raw(b"\x00\x01" * 4)],
+    # IPv6 extension headers are walked, and chains dplb cannot walk refused
+    # by reason.
+    "ipv6_truncated_extensions": [  # options claiming 40 bytes, 8 there
+        ETH / IPv6(dst="2001:db8::1", nh=60) / Raw(b"\x11\x04" + b"\x00" * 6)],
+    "ipv6_bad_extensions": [  # hop-by-hop options second
+        ETH / IPv6(dst="2001:db8::1") / IPv6ExtHdrDestOpt() / IPv6ExtHdrHopByHop()
+        / UDP(dport=80)],
+    "ipv6_too_many_extensions": [
+        ETH / IPv6(dst="2001:db8::1") / (IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt()
+                                         / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt()
+                                         / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt()
+                                         / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt()
+                                         / IPv6ExtHdrDestOpt()) / UDP(dport=80)],
 }
 
 
