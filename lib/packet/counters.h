@@ -130,7 +130,7 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	X(arp_replies, DPLB_COUNTER, "ARP requests for dplb's address answered")                   \
 	X(icmp_echo_replies, DPLB_COUNTER, "ICMP echo requests answered")                          \
 	X(nd_advertisements, DPLB_COUNTER,                                                         \
-	  "neighbor solicitations for dplb's IPv6 address or a VIP's answered")                    \
+	  "Neighbor solicitations for dplb's IPv6 address answered")                               \
 	X(icmp6_echo_replies, DPLB_COUNTER, "ICMPv6 echo requests answered")                       \
 	X(icmp6_too_big_sent, DPLB_COUNTER,                                                        \
 	  "ICMPv6 packet too big sent for IPv6 packets the tunnel would make too big")             \

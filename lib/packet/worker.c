@@ -990,9 +990,11 @@ struct dplb_ipv6_batch {
 };
 
 /*
- * ICMPv6 (packet/icmp6.h): neighbor solicitations for our address or a
- * VIP's are answered here, as ARP requests are, so a router resolves a
- * VIP to this port; advertisements go to the management lcore, which
+ * ICMPv6 (packet/icmp6.h): neighbor solicitations for our IPv6 address are
+ * answered here, as ARP requests for our IPv4 one are. Not for a VIP's:
+ * VIPs are routed to dplb (announced, or a static route via address6), and
+ * several instances answering for one address with the override flag would
+ * take it from each other. Advertisements go to the management lcore, which
  * resolves IPv6 next hops with them; echo requests to our address or a
  * VIP's are answered. Anything else is dropped as icmp_unhandled (ICMPv6
  * errors about VIP flows are not sent on to backends yet).
@@ -1021,7 +1023,8 @@ static __rte_noinline __rte_cold void handle_icmp6(struct dplb_worker *worker,
 		/* Copied: the answer is written over the solicitation. */
 		memcpy(target, solicited, sizeof(target));
 		reason = DPLB_DROP_ICMP_UNHANDLED;
-		if (!dplb_state_answers_ping6(state, target))
+		if (!state->has_local_address6 ||
+		    memcmp(target, state->local_address6, sizeof(target)) != 0)
 			goto drop;
 		reason = DPLB_DROP_NO_HEADROOM;
 		if (dplb_nd_advertise(m, info, our_mac, target) != 0)
