@@ -145,57 +145,40 @@ static bool send_through_worker(struct dplb_context *ctx, struct rte_mbuf *m, ui
 	return true;
 }
 
-/* Neighbor solicitations for the IPv6 next hops due, on every port, from
- * our IPv6 address. */
-static void send_solicitations(struct dplb_context *ctx, const struct dplb_state *state,
-			       uint64_t now)
-{
-	uint8_t targets[ARP_REQUESTS_PER_TICK][16];
-	const uint32_t count = dplb_neighbors6_due(ctx->neighbors6, now, targets, RTE_DIM(targets));
-
-	if (count == 0 || !state->has_local_address6)
-		return;
-	for (uint16_t p = 0; p < ctx->port_count; p++) {
-		struct rte_ether_addr mac;
-
-		if (rte_eth_macaddr_get(ctx->port_ids[p], &mac) != 0)
-			continue;
-		for (uint32_t t = 0; t < count; t++) {
-			struct rte_mbuf *m = rte_pktmbuf_alloc(ctx->pool);
-
-			if (m == NULL)
-				return;
-			if (dplb_nd_solicit_build(m, &mac, state->local_address6, targets[t]) !=
-			    0) {
-				rte_pktmbuf_free(m);
-				continue;
-			}
-			ctx->nd_solicitations_sent += send_through_worker(ctx, m, p);
-		}
-	}
-}
-
-static void send_requests(struct dplb_context *ctx, const struct dplb_state *state, uint64_t now)
+/* Ask for the next hops due, on every port through worker 0: ARP requests
+ * for IPv4 ones, neighbor solicitations (from address6) for IPv6 ones. */
+static void ask_for_next_hops(struct dplb_context *ctx, const struct dplb_state *state,
+			      uint64_t now)
 {
 	uint32_t targets[ARP_REQUESTS_PER_TICK];
+	uint8_t targets6[ARP_REQUESTS_PER_TICK][16];
 	const uint32_t count = dplb_neighbors_due(ctx->neighbors, now, targets, RTE_DIM(targets));
+	const uint32_t count6 =
+		state->has_local_address6
+			? dplb_neighbors6_due(ctx->neighbors6, now, targets6, RTE_DIM(targets6))
+			: 0;
 
-	for (uint16_t p = 0; p < ctx->port_count && count > 0; p++) {
+	for (uint16_t p = 0; p < ctx->port_count && count + count6 > 0; p++) {
 		struct rte_ether_addr mac;
 
 		if (rte_eth_macaddr_get(ctx->port_ids[p], &mac) != 0)
 			continue;
-		for (uint32_t t = 0; t < count; t++) {
+		for (uint32_t t = 0; t < count + count6; t++) {
 			struct rte_mbuf *m = rte_pktmbuf_alloc(ctx->pool);
+			const bool arp = t < count;
 
 			if (m == NULL)
 				return;
-			if (dplb_arp_build_request(m, &mac, state->local_address, targets[t]) !=
-			    0) {
+			if ((arp ? dplb_arp_build_request(m, &mac, state->local_address, targets[t])
+				 : dplb_nd_solicit_build(m, &mac, state->local_address6,
+							 targets6[t - count])) != 0) {
 				rte_pktmbuf_free(m);
 				continue;
 			}
-			ctx->arp_requests_sent += send_through_worker(ctx, m, p);
+			if (send_through_worker(ctx, m, p)) {
+				ctx->arp_requests_sent += arp;
+				ctx->nd_solicitations_sent += !arp;
+			}
 		}
 	}
 }
@@ -312,10 +295,8 @@ void dplb_management_tick(struct dplb_context *ctx)
 	if (ctx->republish_pending && dplb_management_republish(ctx) == 0)
 		ctx->republish_pending = false;
 	state = dplb_current_state(ctx->publisher); /* the old one may be gone */
-	if (timers_due) {
-		send_requests(ctx, state, now);
-		send_solicitations(ctx, state, now);
-	}
+	if (timers_due)
+		ask_for_next_hops(ctx, state, now);
 	dplb_exception_path_poll(ctx);
 	dplb_announce_sync(ctx);
 	dplb_publisher_reclaim(ctx->publisher);

@@ -41,7 +41,7 @@ import pytest
 from harness.e2e_testbed import (BACKENDS, CLIENT_ADDR, CLIENT_MAC, LB_ADDR, LB_MAC, NAME_OF,
                                  ETH_P_ARP, KeepAliveClient, Sniffer, backends_by_flow,
                                  config_text, dplb_running, in_netns, mac_bytes, parse_frame,
-                                 parse_identity, running_testbed, wait_for)
+                                 parse_identity, running_testbed, udp_from_ports, wait_for)
 
 STATIC_MACS = os.environ.get("DPLB_E2E_STATIC_MACS") == "1"
 
@@ -203,30 +203,7 @@ def test_large_uploads_and_downloads(testbed, lb, tmp_path):
 def _udp_from_ports(ports, datagrams):
     """In the client namespace: from each source port, `datagrams` queries
     to the UDP VIP. Returns {port: [backend of each answer]}."""
-    answers = {}
-    for port in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind((CLIENT_ADDR, port))
-            sock.connect((DNS_VIP, 53))
-            sock.settimeout(2)
-            names = []
-            for i in range(datagrams):
-                query = f"q{port}-{i}".encode()
-                for _attempt in range(15):  # a lost datagram is sent again
-                    sock.send(query)
-                    try:
-                        reply = sock.recv(512).decode()
-                        break
-                    except socket.timeout:
-                        continue
-                else:
-                    raise AssertionError(f"no answer to {query!r} from port {port}")
-                assert reply.endswith(" " + query.decode()), reply
-                name, seen_port, _ = parse_identity(reply.rsplit(" ", 1)[0])
-                assert seen_port == port
-                names.append(name)
-            answers[port] = names
-    return answers
+    return udp_from_ports(CLIENT_ADDR, DNS_VIP, ports, datagrams)
 
 
 def test_udp_through_a_udp_vip(testbed, lb):

@@ -20,13 +20,13 @@ Run as root:  DPLB_BUILD=build /usr/bin/python3 -m pytest -q tests/e2e/test_e2e_
 
 import collections
 import os
-import socket
 
 import pytest
 
 from harness.e2e_testbed import (BACKENDS, BACKENDS6, CLIENT_ADDR6, LB_ADDR6, NAME_OF,
                                  PREFIX_LENGTH6, VIP6, config_text, dplb_running, http_once,
-                                 in_netns, parse_identity, running_testbed, wait_for)
+                                 in_netns, parse_identity, running_testbed, udp_from_ports,
+                                 wait_for)
 
 WEB6_WEIGHTS = {BACKENDS6["b1"]: 1, BACKENDS6["b2"]: 2, BACKENDS6["b3"]: 2}
 DNS6_VIP = "fd00:db1b:1::53"
@@ -100,33 +100,9 @@ def test_curl_over_ipv6_through_an_ipv6_vip(testbed, lb):
 
 
 def test_udp_over_ipv6_through_gue_over_ipv6(testbed, lb):
-    def ask(ports):
-        answers = {}
-        for port in ports:
-            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-                sock.bind((CLIENT_ADDR6, port))
-                sock.connect((DNS6_VIP, 53))
-                sock.settimeout(2)
-                names = set()
-                for i in range(3):
-                    query = f"q{port}-{i}".encode()
-                    for _attempt in range(15):  # a lost datagram is sent again
-                        sock.send(query)
-                        try:
-                            reply = sock.recv(512).decode()
-                            break
-                        except socket.timeout:
-                            continue
-                    else:
-                        raise AssertionError(f"no answer to {query!r}")
-                    name, seen_port, _ = parse_identity(reply.rsplit(" ", 1)[0])
-                    assert seen_port == port
-                    names.add(name)
-                answers[port] = names
-        return answers
-
-    answers = in_netns(testbed.ns("client"), ask, range(20000, 20200))
-    assert all(len(names) == 1 for names in answers.values()), "a flow moved"
+    answers = in_netns(testbed.ns("client"), udp_from_ports, CLIENT_ADDR6, DNS6_VIP,
+                       range(20000, 20200), 3)
+    assert all(len(set(names)) == 1 for names in answers.values()), "a flow moved"
     assert {n for names in answers.values() for n in names} == {"b1", "b2", "b3"}
 
 

@@ -416,6 +416,37 @@ def http_once(ns, address, port=80, timeout=WAIT_SECONDS):
     return in_netns(ns, ask)
 
 
+def udp_from_ports(client, vip, ports, datagrams):
+    """Run in the client namespace (in_netns): from each source port of
+    client's address, `datagrams` queries to the backends' UDP echo servers
+    behind vip:53 (either family). Returns {port: [backend of each answer]}."""
+    family = socket.AF_INET6 if ":" in vip else socket.AF_INET
+    answers = {}
+    for port in ports:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.bind((client, port))
+            sock.connect((vip, 53))
+            sock.settimeout(2)
+            names = []
+            for i in range(datagrams):
+                query = f"q{port}-{i}".encode()
+                for _attempt in range(15):  # a lost datagram is sent again
+                    sock.send(query)
+                    try:
+                        reply = sock.recv(512).decode()
+                        break
+                    except socket.timeout:
+                        continue
+                else:
+                    raise AssertionError(f"no answer to {query!r} from port {port}")
+                assert reply.endswith(" " + query.decode()), reply
+                name, seen_port, _ = parse_identity(reply.rsplit(" ", 1)[0])
+                assert seen_port == port
+                names.append(name)
+            answers[port] = names
+    return answers
+
+
 def parse_identity(line):
     """'backend b1 client 198.18.0.2:40312 request 3' -> ('b1', 40312, 3);
     an IPv6 client reads '[fd00:db1b::2]:40312'."""

@@ -14,7 +14,7 @@ BACKENDS = {"10.0.1.1": 1, "10.0.1.2": 2, "10.0.1.3": 1}
 
 
 def config(backends=None, encap="ipip", protocol="tcp", port=80, extra_vip="", extra="",
-           scheduler="maglev"):
+           scheduler="maglev", vip=VIP):
     backends = BACKENDS if backends is None else backends
     lines = "\n".join(
         f"backend = {addr} weight={w}" if isinstance(w, int) else f"backend = {addr} {w}"
@@ -28,7 +28,7 @@ flow_table_size = 65536
 {extra}
 
 [vip:web]
-address = {VIP}
+address = {vip}
 port = {port}
 protocol = {protocol}
 encap = {encap}

@@ -13,7 +13,7 @@ from scapy.all import (ICMPv6EchoReply, ICMPv6EchoRequest,
                        IPv6ExtHdrRouting, TCP, UDP, Ether, Raw, in6_chksum, raw)
 
 from harness.dplb_harness import BURST, Dplb, run_capture, wait_for
-from harness.frames import GATEWAY_MAC, LOCAL, PORT_MAC, tcp_packet
+from harness.frames import GATEWAY_MAC, LOCAL, PORT_MAC, config, tcp_packet
 
 
 CLIENT_MAC = "02:00:00:00:00:99"
@@ -33,28 +33,12 @@ BACKENDS4 = {"10.0.1.1": 1, "10.0.1.2": 2, "10.0.1.3": 1}
 
 def config6(vip=VIP6, backends=None, encap="ipip", protocol="tcp", port=80, extra="",
             extra_vip="", gateway_mac6=True, scheduler="maglev"):
-    backends = BACKENDS6 if backends is None else backends
-    lines = "\n".join(f"backend = {a} weight={w}" for a, w in backends.items())
+    """frames.config with dplb's IPv6 address, an IPv6 VIP and IPv6 backends
+    unless told otherwise."""
     mac6 = f"gateway_mac6 = {GATEWAY_MAC6}" if gateway_mac6 else ""
-    return f"""
-[dataplane]
-ports = 0
-address = {LOCAL}
-gateway_mac = {GATEWAY_MAC}
-address6 = {LOCAL6}
-{mac6}
-flow_table_size = 65536
-{extra}
-
-[vip:web]
-address = {vip}
-port = {port}
-protocol = {protocol}
-encap = {encap}
-scheduler = {scheduler}
-{extra_vip}
-{lines}
-"""
+    return config(backends=BACKENDS6 if backends is None else backends, encap=encap,
+                  protocol=protocol, port=port, extra_vip=extra_vip, scheduler=scheduler,
+                  vip=vip, extra=f"address6 = {LOCAL6}\n{mac6}\n{extra}")
 
 
 def client6(i):
