@@ -118,6 +118,8 @@ static void put_worker_counters(json_t *o, const struct dplb_context *ctx,
 #undef PUT_FIELD
 	json_object_set_new(o, "flow_table_occupancy",
 			    json_real(ratio(c->flows_active, c->flow_capacity)));
+	json_object_set_new(o, "flow_table6_occupancy",
+			    json_real(ratio(c->flows6_active, c->flow6_capacity)));
 	json_object_set_new(o, "drops", drops_json(c->drops));
 	put_u64(o, "drops_total", dplb_drops_total(c->drops));
 	if (totals)

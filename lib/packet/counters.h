@@ -163,6 +163,9 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	X(busy_loops, DPLB_PER_WORKER, "Iterations of the worker loop that received packets")      \
 	X(flows_active, DPLB_GAUGE, "Flows in this worker's flow table")                           \
 	X(flow_capacity, DPLB_GAUGE, "Size of this worker's flow table")                           \
+	X(flows6_active, DPLB_GAUGE, "Flows in this worker's IPv6 flow table")                     \
+	X(flow6_capacity, DPLB_GAUGE,                                                              \
+	  "Size of this worker's IPv6 flow table (a quarter of flow_capacity)")                    \
 	X(exception_control_to_kernel, DPLB_COUNTER,                                               \
 	  "BGP and BFD frames from a peer of the kernel's passed on the exception path's "         \
 	  "priority ring (also in exception_to_kernel)")                                           \

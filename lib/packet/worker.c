@@ -105,6 +105,7 @@ int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t 
 	dplb_flow_table_init(&worker->flows, table_memory, flow_capacity, rte_rand());
 	dplb_flow6_table_init(&worker->flows6, table6_memory, flow6_capacity, rte_rand());
 	worker->counters.flow_capacity = flow_capacity;
+	worker->counters.flow6_capacity = flow6_capacity;
 	worker->counters.vip = rte_zmalloc_socket(
 		"dplb_vip_counters", DPLB_MAX_VIP_IDS * sizeof(struct dplb_traffic_counters),
 		RTE_CACHE_LINE_SIZE, socket);
@@ -1276,7 +1277,8 @@ void dplb_worker_end_iteration(struct dplb_worker *worker, uint64_t tsc, bool bu
 		worker->next_drain_tsc = tsc + worker->tsc_hz * DPLB_TX_DRAIN_US / 1000000;
 	}
 	age_on_schedule(worker, dplb_current_state(worker->publisher), tsc);
-	worker->counters.flows_active = worker->flows.count + worker->flows6.count;
+	worker->counters.flows_active = worker->flows.count;
+	worker->counters.flows6_active = worker->flows6.count;
 	worker->counters.loops++;
 	worker->counters.busy_loops += busy;
 }
