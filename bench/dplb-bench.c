@@ -4,8 +4,8 @@
  * Runs the real per-packet code (dplb_worker_process_burst and the rest of
  * what dplb_worker_main does per loop: RCU quiescent report, snapshot load,
  * TX flush, ageing slices on their schedule) on this lcore, over synthetic 64-byte TCP and
- * UDP packets to VIPs with 8 backends each, and prints Mpps and cycles per
- * packet per scenario:
+ * UDP packets (78-byte with IPv6) to VIPs with 8 backends each, and prints
+ * Mpps and cycles per packet per scenario:
  *
  *   est-N    N established flows, visited in a random order, pass after pass
  *   flood    every packet a new 5-tuple; the table fills and ageing empties it
