@@ -437,6 +437,21 @@ static int parse_workers(struct options *opt, const char *list)
 	return opt->worker_counts > 0 ? 0 : -EINVAL;
 }
 
+/* "first", "second" or "both" of option into *a and *b; -EINVAL, said,
+ * for anything else. */
+static int parse_either(const char *text, const char *option, const char *first, const char *second,
+			bool *a, bool *b)
+{
+	const bool both = strcmp(text, "both") == 0;
+
+	*a = both || strcmp(text, first) == 0;
+	*b = both || strcmp(text, second) == 0;
+	if (*a || *b)
+		return 0;
+	fprintf(stderr, "dplb-bench: %s is %s, %s or both\n", option, first, second);
+	return -EINVAL;
+}
+
 /* Returns -1 to go on, else an exit status. */
 static int parse_options(int argc, char **argv, struct options *opt)
 {
@@ -472,20 +487,13 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				return 2;
 			break;
 		case 'p':
-			opt->tcp = strcmp(optarg, "tcp") == 0 || strcmp(optarg, "both") == 0;
-			opt->udp = strcmp(optarg, "udp") == 0 || strcmp(optarg, "both") == 0;
-			if (!opt->tcp && !opt->udp) {
-				fprintf(stderr, "dplb-bench: --proto is tcp, udp or both\n");
+			if (parse_either(optarg, "--proto", "tcp", "udp", &opt->tcp, &opt->udp) !=
+			    0)
 				return 2;
-			}
 			break;
 		case 'F':
-			opt->ipv4 = strcmp(optarg, "4") == 0 || strcmp(optarg, "both") == 0;
-			opt->ipv6 = strcmp(optarg, "6") == 0 || strcmp(optarg, "both") == 0;
-			if (!opt->ipv4 && !opt->ipv6) {
-				fprintf(stderr, "dplb-bench: --family is 4, 6 or both\n");
+			if (parse_either(optarg, "--family", "4", "6", &opt->ipv4, &opt->ipv6) != 0)
 				return 2;
-			}
 			break;
 		case 'r':
 			if (parse_count(optarg, &value) != 0 || value == 0 || value > MAX_RUNS) {
