@@ -4,8 +4,8 @@
  * Runs the real per-packet code (dplb_worker_process_burst and the rest of
  * what dplb_worker_main does per loop: RCU quiescent report, snapshot load,
  * TX flush, ageing slices on their schedule) on this lcore, over synthetic 64-byte TCP and
- * UDP packets to VIPs with 8 backends each, and prints Mpps and cycles per
- * packet per scenario:
+ * UDP packets (78-byte with IPv6) to VIPs with 8 backends each, and prints
+ * Mpps and cycles per packet per scenario:
  *
  *   est-N    N established flows, visited in a random order, pass after pass
  *   flood    every packet a new 5-tuple; the table fills and ageing empties it
@@ -39,9 +39,15 @@
  * A benchmark prints numbers; nothing here fails because a machine is slow.
  *
  *   dplb-bench [EAL options] -- [--scenarios LIST] [--runs N] [--packets N]
- *              [--proto tcp|udp|both] [--flow-table-size N] [--encap ipip|gue]
- *              [--workers N[,N...]]
+ *              [--proto tcp|udp|both] [--family 4|6|both] [--flow-table-size N]
+ *              [--encap ipip|gue] [--workers N[,N...]] [--stages]
+ *
+ * --family 6 runs the same scenarios with IPv6 packets to IPv6 VIPs and
+ * backends (the worker's IPv6 flow table, ip6ip6 or GUE over IPv6); both
+ * runs each in IPv4 then IPv6 and prints what an IPv6 packet costs against
+ * an IPv4 one.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -109,6 +115,7 @@ struct options {
 	uint64_t packets;	  /* per run (split between the workers) */
 	uint32_t flow_table_size; /* 0: each scenario's default */
 	bool tcp, udp;
+	bool ipv4, ipv6; /* --family */
 	enum dplb_encap encap;
 	uint64_t seed;
 	/* --workers: each scenario runs with each count in turn; none: one
@@ -125,6 +132,7 @@ struct bench {
 	char driver[64];
 	bool drain_rx; /* the TX port loops back (net_ring): empty its RX side */
 	uint64_t tsc_hz;
+	uint16_t frame_len; /* of every packet, both families alike */
 	unsigned int max_workers;
 	unsigned int lcores[MAX_WORKERS];	/* worker i's; lcores[0] is the main lcore */
 	struct rte_mempool *pools[MAX_WORKERS]; /* worker i's mbufs: no pool is shared */
@@ -153,8 +161,11 @@ static const uint8_t rss_key[40] = {
 
 struct rss_split {
 	unsigned int workers;
-	uint32_t src_base; /* the template's first client address, host order */
-	uint32_t vip;	   /* the hash of the VIP's address and port */
+	/* The first client's address in host-order words (1 for IPv4, 4 for
+	 * IPv6), as Toeplitz reads it; flow n's adds n / 16384 to the last. */
+	unsigned int address_words;
+	uint32_t client[4];
+	uint32_t vip; /* the hash of the VIP's address and port */
 	uint32_t port[SYNTH_PORTS_PER_ADDRESS];
 };
 
@@ -174,6 +185,7 @@ struct traffic {
 	uint64_t next_new;
 	uint64_t rng;
 	const struct synth_template *template;
+	const struct synth_template6 *template6; /* IPv6 traffic; template unused */
 	/* Several workers: new flows are those RSS gives this one. */
 	const struct rss_split *split;
 	unsigned int worker;
@@ -207,8 +219,10 @@ struct bench_worker {
 	struct rte_mempool *pool;
 	uint32_t *order; /* its share of the established flows, shuffled */
 	size_t order_bytes;
-	uint64_t flows; /* established flows RSS gave it */
-	uint32_t capacity;
+	uint64_t flows;	     /* established flows RSS gave it */
+	uint32_t capacity;   /* flows its table of the scenario's family holds */
+	uint32_t table_size; /* dplb_worker_init's flow_capacity (IPv4 flows) */
+	uint32_t age_budget; /* the flood's ageing slice per burst (see worker_iteration) */
 	bool initialised;
 	/* A phase: what the main lcore asks, and what the worker reports. */
 	struct bench *bench;
@@ -232,6 +246,11 @@ struct scenario_run {
 	 * (publisher is then the one in use). */
 	struct dplb_publisher *other_publisher;
 	struct synth_template template;
+	struct synth_template6 template6;
+	uint8_t family; /* AF_INET or AF_INET6: of every packet */
+	/* The first client's address and the VIP's, network order, 4 or 16
+	 * bytes. */
+	uint8_t client_address[16], vip_address[16];
 	bool stateless_flood;
 	enum bench_stage stage; /* how far the pipeline runs: full but for --stages */
 	unsigned int workers;
@@ -275,10 +294,24 @@ static void usage(FILE *out, const char *program)
 		"                       (acl-P-N: N flows); e.g. acl-10k\n"
 		"                       maglev: Maglev table build times\n"
 		"  --proto P            tcp, udp or both (default both)\n"
+		"  --family F           4, 6 or both (default 4): IPv4 packets to IPv4 VIPs\n"
+		"                       and backends, or IPv6 to IPv6 (ip6ip6, or GUE over\n"
+		"                       IPv6), rows named ...-tcp6 and ...-udp6. An option\n"
+		"                       rather than more scenario names, so that every\n"
+		"                       scenario (and --stages, --workers, --encap) runs in\n"
+		"                       either family unchanged, and both run each scenario\n"
+		"                       IPv4 then IPv6 and print the IPv6/IPv4 cycles per\n"
+		"                       packet. With 6 or both every frame is 78 bytes (the\n"
+		"                       smallest IPv6 TCP frame), IPv4's too, else 64. An\n"
+		"                       IPv6 table holds a quarter of flow_table_size's\n"
+		"                       flows: IPv6 scenarios size it 4 times their flows\n"
+		"                       so their IPv6 table holds what an IPv4 one would\n"
+		"                       (acl-P: IPv4 only)\n"
 		"  --runs N             measured runs per scenario, median printed (default 5)\n"
 		"  --packets N          packets per run (default 16777216)\n"
 		"  --flow-table-size N  flow table capacity for every scenario (default: est-N\n"
-		"                       1.25 N, at least 1024; flood 1048576; mix-N 2 N)\n"
+		"                       N, at least 1024; flood 1048576; mix-N 2 N); IPv6:\n"
+		"                       dplb's flow_table_size, its IPv6 table N / 4\n"
 		"  --encap E            ipip or gue (default ipip)\n"
 		"  --seed N             shuffle seed (default 1)\n"
 		"  --stages             est-N (one worker): also time the pipeline cut short\n"
@@ -404,12 +437,28 @@ static int parse_workers(struct options *opt, const char *list)
 	return opt->worker_counts > 0 ? 0 : -EINVAL;
 }
 
+/* "first", "second" or "both" of option into *a and *b; -EINVAL, said,
+ * for anything else. */
+static int parse_either(const char *text, const char *option, const char *first, const char *second,
+			bool *a, bool *b)
+{
+	const bool both = strcmp(text, "both") == 0;
+
+	*a = both || strcmp(text, first) == 0;
+	*b = both || strcmp(text, second) == 0;
+	if (*a || *b)
+		return 0;
+	fprintf(stderr, "dplb-bench: %s is %s, %s or both\n", option, first, second);
+	return -EINVAL;
+}
+
 /* Returns -1 to go on, else an exit status. */
 static int parse_options(int argc, char **argv, struct options *opt)
 {
 	static const struct option longopts[] = {
 		{ "scenarios", required_argument, NULL, 's' },
 		{ "proto", required_argument, NULL, 'p' },
+		{ "family", required_argument, NULL, 'F' },
 		{ "runs", required_argument, NULL, 'r' },
 		{ "packets", required_argument, NULL, 'n' },
 		{ "flow-table-size", required_argument, NULL, 'f' },
@@ -427,6 +476,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	opt->runs = 5;
 	opt->packets = 1u << 24;
 	opt->tcp = opt->udp = true;
+	opt->ipv4 = true;
 	opt->encap = DPLB_ENCAP_IPIP;
 	opt->seed = 1;
 	optind = 1;
@@ -437,12 +487,13 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				return 2;
 			break;
 		case 'p':
-			opt->tcp = strcmp(optarg, "tcp") == 0 || strcmp(optarg, "both") == 0;
-			opt->udp = strcmp(optarg, "udp") == 0 || strcmp(optarg, "both") == 0;
-			if (!opt->tcp && !opt->udp) {
-				fprintf(stderr, "dplb-bench: --proto is tcp, udp or both\n");
+			if (parse_either(optarg, "--proto", "tcp", "udp", &opt->tcp, &opt->udp) !=
+			    0)
 				return 2;
-			}
+			break;
+		case 'F':
+			if (parse_either(optarg, "--family", "4", "6", &opt->ipv4, &opt->ipv6) != 0)
+				return 2;
 			break;
 		case 'r':
 			if (parse_count(optarg, &value) != 0 || value == 0 || value > MAX_RUNS) {
@@ -585,6 +636,7 @@ static int setup(struct bench *b)
 	if (rc != 0)
 		return rc;
 	b->tsc_hz = rte_get_tsc_hz();
+	b->frame_len = b->opt.ipv6 ? SYNTH6_MIN_FRAME : SYNTH_MIN_FRAME;
 	for (unsigned int w = 0; w < b->max_workers; w++) {
 		char name[RTE_MEMPOOL_NAMESIZE];
 
@@ -629,7 +681,7 @@ static double tx_cycles_per_packet(struct bench *b)
 		if (rte_pktmbuf_alloc_bulk(b->pools[0], burst, DPLB_BURST) != 0)
 			break;
 		for (unsigned int j = 0; j < DPLB_BURST; j++)
-			burst[j]->data_len = burst[j]->pkt_len = SYNTH_MIN_FRAME;
+			burst[j]->data_len = burst[j]->pkt_len = b->frame_len;
 		const uint64_t t0 = rte_rdtsc();
 		const uint16_t sent = rte_eth_tx_burst(b->port_id, 0, burst, DPLB_BURST);
 
@@ -669,14 +721,39 @@ static void write_allow_list(FILE *f, uint32_t prefixes, uint64_t flows)
 	}
 }
 
+/* The bench's VIPs: one per protocol and family, 8 backends each. */
+static const struct bench_vip {
+	const char *name, *protocol, *address, *backend_prefix; /* + 1..8 */
+	uint16_t port;
+	bool ipv6;
+} bench_vips[] = {
+	{ "bench-tcp", "tcp", "10.10.0.100", "10.10.1.", 80, false },
+	{ "bench-udp", "udp", "10.10.0.101", "10.10.2.", 53, false },
+	{ "bench-tcp6", "tcp", "2001:db8:10::100", "2001:db8:1::", 80, true },
+	{ "bench-udp6", "udp", "2001:db8:10::101", "2001:db8:2::", 53, true },
+};
+
+/* The IPv6 clients: flow n from 2001:db8:11::b00:0 + n / 16384. */
+#define CLIENT6_PREFIX "2001:db8:11::b00:0"
+
+/* The bench VIP of protocol and family. */
+static const struct bench_vip *bench_vip(uint8_t protocol, uint8_t family)
+{
+	const char *name = protocol == IPPROTO_TCP ? "tcp" : "udp";
+
+	for (unsigned int v = 0; v < RTE_DIM(bench_vips); v++)
+		if (strcmp(bench_vips[v].protocol, name) == 0 &&
+		    bench_vips[v].ipv6 == (family == AF_INET6))
+			return &bench_vips[v];
+	return NULL;
+}
+
+/* capacity is dplb's flow_table_size (IPv4 flows; the IPv6 table a quarter);
+ * IPv6 VIPs and address6 only with --family 6 or both, so that an IPv4 run
+ * has the state it always had. */
 static int build_state(struct bench *b, uint32_t capacity, uint32_t timeout, uint32_t acl_prefixes,
 		       uint64_t flows, struct dplb_state **state)
 {
-	static const struct {
-		const char *name, *protocol;
-		uint8_t vip_last, backend_net;
-		uint16_t port;
-	} vips[] = { { "bench-tcp", "tcp", 100, 1, 80 }, { "bench-udp", "udp", 101, 2, 53 } };
 	const char *encap = b->opt.encap == DPLB_ENCAP_GUE ? "gue" : "ipip";
 	char path[] = "/tmp/dplb-bench-XXXXXX";
 	struct dplb_config_errors errs;
@@ -696,16 +773,23 @@ static int build_state(struct bench *b, uint32_t capacity, uint32_t timeout, uin
 		"[dataplane]\nports = 0\naddress = 10.10.0.10\ngateway = 10.10.0.1\n"
 		"gateway_mac = 02:00:00:00:00:01\nflow_table_size = %u\n",
 		capacity);
+	if (b->opt.ipv6)
+		fprintf(f, "address6 = 2001:db8:10::10\ngateway_mac6 = 02:00:00:00:00:01\n");
 	if (timeout != 0)
 		fprintf(f, "tcp_timeout = %u\nudp_timeout = %u\n", timeout, timeout);
-	for (unsigned int v = 0; v < RTE_DIM(vips); v++) {
+	for (unsigned int v = 0; v < RTE_DIM(bench_vips); v++) {
+		const struct bench_vip *vip = &bench_vips[v];
+
+		if (vip->ipv6 && !b->opt.ipv6)
+			continue;
 		fprintf(f,
-			"\n[vip:%s]\naddress = 10.10.0.%u\nport = %u\nprotocol = %s\n"
+			"\n[vip:%s]\naddress = %s\nport = %u\nprotocol = %s\n"
 			"encap = %s\n",
-			vips[v].name, vips[v].vip_last, vips[v].port, vips[v].protocol, encap);
+			vip->name, vip->address, vip->port, vip->protocol, encap);
 		for (unsigned int i = 1; i <= BACKENDS_PER_VIP; i++)
-			fprintf(f, "backend = 10.10.%u.%u\n", vips[v].backend_net, i);
-		if (acl_prefixes != 0)
+			fprintf(f, "backend = %s%u\n", vip->backend_prefix, i);
+		/* IPv6 VIPs take no allow lists (they hold IPv4 prefixes). */
+		if (acl_prefixes != 0 && !vip->ipv6)
 			write_allow_list(f, acl_prefixes, flows);
 	}
 	fclose(f);
@@ -742,24 +826,47 @@ static int publish_state(struct bench *b, uint32_t capacity, uint32_t timeout,
 
 /* ---- the measured loop ---- */
 
-/* Toeplitz over the tuple as a NIC reads it: addresses, then source and
- * destination port, in host order. */
-static uint32_t toeplitz(uint32_t src_addr, uint32_t dst_addr, uint16_t src_port, uint16_t dst_port)
+/* Toeplitz over the tuple as a NIC reads it: source and destination
+ * address (words host-order words each), then source and destination port,
+ * in host order. A NULL address is all zeros. */
+static uint32_t toeplitz(const uint32_t *src, const uint32_t *dst, unsigned int words,
+			 uint16_t src_port, uint16_t dst_port)
 {
-	uint32_t tuple[RTE_THASH_V4_L4_LEN] = { src_addr, dst_addr,
-						(uint32_t)src_port << 16 | dst_port };
+	uint32_t tuple[RTE_THASH_V6_L4_LEN] = { 0 };
 
-	return rte_softrss(tuple, RTE_DIM(tuple), rss_key);
+	if (src != NULL)
+		memcpy(tuple, src, words * sizeof(*src));
+	if (dst != NULL)
+		memcpy(tuple + words, dst, words * sizeof(*dst));
+	tuple[2 * words] = (uint32_t)src_port << 16 | dst_port;
+	return rte_softrss(tuple, 2 * words + 1, rss_key);
 }
 
-static void rss_split_init(struct rss_split *split, unsigned int workers,
-			   const struct synth_template *t, uint32_t vip, uint16_t vip_port)
+/* An address (4 or 16 bytes, network order) in host-order words. */
+static unsigned int address_words(const void *address, uint8_t family, uint32_t words[4])
 {
+	const unsigned int n = family == AF_INET6 ? 4 : 1;
+
+	memcpy(words, address, n * sizeof(*words));
+	for (unsigned int i = 0; i < n; i++)
+		words[i] = rte_be_to_cpu_32(words[i]);
+	return n;
+}
+
+/* client and vip: the first client's and the VIP's address, network order,
+ * of family. */
+static void rss_split_init(struct rss_split *split, unsigned int workers, uint8_t family,
+			   const void *client, const void *vip, uint16_t vip_port)
+{
+	uint32_t vip_words[4];
+
 	split->workers = workers;
-	split->src_base = t->src_base;
-	split->vip = toeplitz(0, rte_be_to_cpu_32(vip), 0, vip_port);
+	split->address_words = address_words(client, family, split->client);
+	address_words(vip, family, vip_words);
+	split->vip = toeplitz(NULL, vip_words, split->address_words, 0, vip_port);
 	for (uint32_t i = 0; i < SYNTH_PORTS_PER_ADDRESS; i++)
-		split->port[i] = toeplitz(0, 0, (uint16_t)(SYNTH_FIRST_PORT + i), 0);
+		split->port[i] = toeplitz(NULL, NULL, split->address_words,
+					  (uint16_t)(SYNTH_FIRST_PORT + i), 0);
 }
 
 /* The worker RSS gives flow to. */
@@ -769,8 +876,12 @@ static inline unsigned int rss_worker(const struct rss_split *split, struct rss_
 	const uint64_t address = flow / SYNTH_PORTS_PER_ADDRESS;
 
 	if (address != cursor->address) {
+		uint32_t src[4];
+
+		memcpy(src, split->client, sizeof(src));
+		src[split->address_words - 1] += (uint32_t)address;
 		cursor->address = address;
-		cursor->hash = toeplitz(split->src_base + (uint32_t)address, 0, 0, 0);
+		cursor->hash = toeplitz(src, NULL, split->address_words, 0, 0);
 	}
 	const uint32_t hash =
 		split->vip ^ cursor->hash ^ split->port[flow % SYNTH_PORTS_PER_ADDRESS];
@@ -796,6 +907,17 @@ static inline uint64_t next_flow(struct traffic *t)
 	return flow;
 }
 
+/* The next burst's packets, as an RX PMD would have written them. */
+static inline void write_burst(struct traffic *t, struct rte_mbuf **burst)
+{
+	if (t->template6 != NULL)
+		for (unsigned int i = 0; i < DPLB_BURST; i++)
+			synth_write6(burst[i], t->template6, next_flow(t));
+	else
+		for (unsigned int i = 0; i < DPLB_BURST; i++)
+			synth_write(burst[i], t->template, next_flow(t));
+}
+
 /* What dplb_worker_main does per loop iteration around one received burst. */
 static inline void worker_iteration(struct bench *b, struct scenario_run *s,
 				    struct bench_worker *bw, struct rte_mbuf **burst)
@@ -813,7 +935,7 @@ static inline void worker_iteration(struct bench *b, struct scenario_run *s,
 	 * Without this the table fills and the flood measures the stateless
 	 * path (insert failures), which is reported by its own scenario. */
 	if (bw->traffic.kind == SCENARIO_FLOOD && !s->stateless_flood)
-		dplb_worker_age_flows(w, state, 2 * DPLB_AGEING_SLICE);
+		dplb_worker_age_flows(w, state, bw->age_budget);
 }
 
 static void drain_port(struct bench *b, uint16_t queue)
@@ -850,11 +972,13 @@ static int drive(struct bench *b, struct scenario_run *s, struct bench_worker *b
 			fprintf(stderr, "dplb-bench: mbuf pool empty (mbufs leaked?)\n");
 			return -ENOMEM;
 		}
-		for (unsigned int i = 0; i < DPLB_BURST; i++)
-			synth_write(burst[i], bw->traffic.template, next_flow(&bw->traffic));
+		write_burst(&bw->traffic, burst);
 		const uint64_t t0 = rte_rdtsc();
 		if (likely(stage == BENCH_STAGE_FULL))
 			worker_iteration(b, s, bw, burst);
+		else if (s->family == AF_INET6)
+			bench_partial_pipeline6(&bw->worker, dplb_current_state(s->publisher),
+						burst, stage);
 		else
 			bench_partial_pipeline(&bw->worker, dplb_current_state(s->publisher), burst,
 					       stage);
@@ -998,7 +1122,7 @@ static struct totals sum_counters(const struct scenario_run *s)
 		t.expired += c->flows_expired;
 		t.rx += c->port[0].rx_packets;
 		t.tx += c->port[0].tx_packets;
-		t.flows += s->w[i]->worker.flows.count;
+		t.flows += s->w[i]->worker.flows.count + s->w[i]->worker.flows6.count;
 	}
 	return t;
 }
@@ -1179,6 +1303,26 @@ static uint32_t default_capacity(const struct options *opt, enum scenario_kind k
 	return (uint32_t)RTE_MAX(capacity, 1024u);
 }
 
+/*
+ * A worker's table for flows of family: *capacity in flows of that family,
+ * and the flow_table_size that gives it. dplb's IPv6 table holds a quarter
+ * of flow_table_size's flows (dplb_worker_flow6_capacity), so an IPv6
+ * scenario asks four times its default, and its IPv6 table holds what the
+ * IPv4 one holds in the same scenario; --flow-table-size is taken as dplb
+ * takes it.
+ */
+static void size_table(const struct options *opt, uint8_t family, enum scenario_kind kind,
+		       uint64_t flows, uint32_t *capacity, uint32_t *table_size)
+{
+	const uint32_t wanted = default_capacity(opt, kind, flows);
+
+	if (opt->flow_table_size != 0 || family != AF_INET6)
+		*table_size = wanted;
+	else
+		*table_size = (uint32_t)RTE_MIN(4ull * wanted, 1ull << 28);
+	*capacity = family == AF_INET6 ? dplb_worker_flow6_capacity(*table_size) : *table_size;
+}
+
 /* Room for flows flow numbers. */
 static uint32_t *map_order(uint64_t flows, size_t *bytes)
 {
@@ -1265,6 +1409,7 @@ static int create_workers(struct bench *b, struct scenario_run *s, const struct 
 		bw->pool = b->pools[i];
 		bw->traffic.kind = sc->kind;
 		bw->traffic.template = &s->template;
+		bw->traffic.template6 = s->family == AF_INET6 ? &s->template6 : NULL;
 		bw->traffic.next_new = NEW_FLOW_BASE;
 		bw->traffic.rng = (opt->seed + i) * 0xbf58476d1ce4e5b9ull | 1;
 		bw->traffic.split = s->split;
@@ -1282,7 +1427,11 @@ static int create_workers(struct bench *b, struct scenario_run *s, const struct 
 
 		bw->traffic.order = bw->order;
 		bw->traffic.order_count = bw->flows;
-		bw->capacity = default_capacity(opt, sc->kind, bw->flows);
+		size_table(opt, s->family, sc->kind, bw->flows, &bw->capacity, &bw->table_size);
+		/* The flood's ageing walks as much of the family's table per burst
+		 * whatever the other one's size (dplb_worker_age_flows shares a
+		 * budget between the two in proportion to their buckets). */
+		bw->age_budget = 2 * DPLB_AGEING_SLICE * (bw->table_size / bw->capacity);
 	}
 	return 0;
 }
@@ -1306,10 +1455,13 @@ static void release_run(struct scenario_run *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* What a scenario measured, to compare worker counts. */
+/* What a scenario measured, to compare worker counts and families. */
 struct scenario_result {
 	bool measured;
-	double mpps, mpps_prep; /* medians of the aggregates */
+	double mpps, mpps_prep;		  /* medians of the aggregates */
+	double cycles;			  /* median cycles per packet */
+	bool staged;			  /* --stages ran: */
+	double stages[BENCH_STAGE_COUNT]; /* each stage's median cycles per packet */
 };
 
 /* How many packets each worker drives in the next phase: packets(worker, arg). */
@@ -1367,10 +1519,11 @@ static int measure(struct bench *b, struct scenario_run *s, bool other, unsigned
  * count it. */
 struct table_memory {
 	uint64_t heap_used;	 /* by dplb_worker_init */
-	uint64_t counters_bytes; /* of which the counter arrays and fragment caches */
+	uint64_t counters_bytes; /* of which counters, fragment caches, the other family's table */
 	uint64_t total_capacity;
-	uint64_t table_memory;
-	uint32_t capacity; /* the largest worker's */
+	uint64_t table_memory;	     /* the scenario's family's tables */
+	uint64_t other_table_memory; /* the other family's, unused but allocated */
+	uint32_t capacity;	     /* the largest worker's */
 };
 
 /* dplb_worker_init for every worker on its lcore's socket. -ENOSPC: a
@@ -1383,34 +1536,42 @@ static int init_workers(struct bench *b, struct scenario_run *s, const char *lab
 
 	memset(memory, 0, sizeof(*memory));
 	for (unsigned int i = 0; i < s->workers; i++) {
-		needed += dplb_flow_table_size(s->w[i]->capacity);
+		const uint32_t size = s->w[i]->table_size;
+
+		needed += dplb_flow_table_size(size) +
+			  dplb_flow6_table_size(dplb_worker_flow6_capacity(size));
 		memory->total_capacity += s->w[i]->capacity;
 		memory->capacity = RTE_MAX(memory->capacity, s->w[i]->capacity);
 	}
 	for (unsigned int i = 0; i < s->workers; i++) {
 		struct bench_worker *bw = s->w[i];
 
-		if (dplb_worker_init(&bw->worker, (uint16_t)i, &b->port_id, 1, bw->capacity,
+		if (dplb_worker_init(&bw->worker, (uint16_t)i, &b->port_id, 1, bw->table_size,
 				     (int)rte_lcore_to_socket_id(b->lcores[i])) != 0) {
 			printf("%-16s skipped: cannot allocate a flow table of %u%s; it needs "
 			       "about %.0f MiB of hugepage memory: reserve more "
 			       "(DPLB_HUGEPAGES=N scripts/setup)\n",
-			       label, bw->capacity, s->workers > 1 ? " for each worker" : "",
+			       label, bw->table_size, s->workers > 1 ? " for each worker" : "",
 			       MIB(needed) + 16);
 			return -ENOSPC;
 		}
 		bw->initialised = true;
 		bw->worker.publisher = s->publisher;
 		bw->worker.rcu = b->rcu;
-		memory->table_memory += dplb_flow_table_memory(&bw->worker.flows);
+		const size_t table4 = dplb_flow_table_memory(&bw->worker.flows);
+		const size_t table6 = dplb_flow6_table_memory(&bw->worker.flows6);
+
+		memory->table_memory += s->family == AF_INET6 ? table6 : table4;
+		memory->other_table_memory += s->family == AF_INET6 ? table4 : table6;
 	}
 	memory->heap_used = heap_allocated() - heap_before;
 	memory->counters_bytes =
-		s->workers *
-		((DPLB_MAX_VIP_IDS + DPLB_MAX_BACKEND_IDS) * sizeof(struct dplb_traffic_counters) +
-		 DPLB_MAX_VIP_IDS * sizeof(struct dplb_vip_protection_counters) +
-		 dplb_fragment_cache_size(DPLB_FRAGMENT_CACHE_ENTRIES) +
-		 dplb_fragment_hold_size(DPLB_FRAGMENT_HOLD_PACKETS));
+		s->workers * ((DPLB_MAX_VIP_IDS + DPLB_MAX_BACKEND_IDS) *
+				      sizeof(struct dplb_traffic_counters) +
+			      DPLB_MAX_VIP_IDS * sizeof(struct dplb_vip_protection_counters) +
+			      dplb_fragment_cache_size(DPLB_FRAGMENT_CACHE_ENTRIES) +
+			      dplb_fragment_hold_size(DPLB_FRAGMENT_HOLD_PACKETS)) +
+		memory->other_table_memory;
 	return 0;
 }
 
@@ -1439,18 +1600,20 @@ static void print_details(const struct bench *b, const struct scenario_run *s,
 		printf("%-16s   pre-population (every flow new, table growing): %.1f cycles/pkt, "
 		       "%.2f Mpps\n",
 		       "", prepopulation->cycles[0], prepopulation->mpps[0]);
+	const bool ipv6 = s->family == AF_INET6;
 	char tables[64];
 	if (several)
-		snprintf(tables, sizeof(tables), "%u flow tables of %" PRIu64 " in all", s->workers,
-			 memory->total_capacity);
+		snprintf(tables, sizeof(tables), "%u %sflow tables of %" PRIu64 " in all",
+			 s->workers, ipv6 ? "IPv6 " : "", memory->total_capacity);
 	else
-		snprintf(tables, sizeof(tables), "flow table of %" PRIu64, memory->total_capacity);
+		snprintf(tables, sizeof(tables), "%sflow table of %" PRIu64, ipv6 ? "IPv6 " : "",
+			 memory->total_capacity);
 	printf("%-16s   memory: %s: %.1f MiB from rte_malloc (worker%s total %.1f MiB less %.1f "
-	       "MiB of counters and fragment caches), %.1f MiB by dplb_flow_table_memory; %.0f "
-	       "bytes/slot\n",
+	       "MiB of counters, fragment caches and %s tables), %.1f MiB by "
+	       "dplb_flow%s_table_memory; %.0f bytes/slot\n",
 	       "", tables, MIB(table_bytes), several ? "s'" : "", MIB(memory->heap_used),
-	       MIB(memory->counters_bytes), MIB(memory->table_memory),
-	       (double)table_bytes / memory->total_capacity);
+	       MIB(memory->counters_bytes), ipv6 ? "IPv4" : "IPv6", MIB(memory->table_memory),
+	       ipv6 ? "6" : "", (double)table_bytes / memory->total_capacity);
 	if (sc->kind == SCENARIO_ESTABLISHED && sc->flows >= 1000000)
 		printf("%-16s   memory per established flow: %.0f bytes (%.2f GiB per 10M flows)\n",
 		       "", (double)table_bytes / sc->flows,
@@ -1462,7 +1625,7 @@ static void print_details(const struct bench *b, const struct scenario_run *s,
  * the stages in turn within each run so that a noisy neighbour hits them
  * alike; printed as medians, each with what it adds to the stage before.
  */
-static int measure_stages(struct bench *b, struct scenario_run *s)
+static int measure_stages(struct bench *b, struct scenario_run *s, struct scenario_result *result)
 {
 	static double cycles[BENCH_STAGE_COUNT][MAX_RUNS];
 	const unsigned int runs = b->opt.runs;
@@ -1487,6 +1650,8 @@ static int measure_stages(struct bench *b, struct scenario_run *s)
 	for (unsigned int stage = 0; stage < BENCH_STAGE_COUNT; stage++) {
 		const double median = summarize(cycles[stage], runs).median;
 
+		result->stages[stage] = median;
+
 		printf(" %s %.1f (%+.1f)", bench_stage_name[stage], median, median - previous);
 		previous = median;
 	}
@@ -1494,22 +1659,61 @@ static int measure_stages(struct bench *b, struct scenario_run *s)
 	return 0;
 }
 
+/* A row's name: scenario-tcp, scenario-udp; IPv6 rows end in 6. */
+static void row_label(char *label, size_t size, const struct scenario *sc, uint8_t protocol,
+		      uint8_t family)
+{
+	snprintf(label, size, "%s-%s%s", sc->name, protocol == IPPROTO_TCP ? "tcp" : "udp",
+		 family == AF_INET6 ? "6" : "");
+}
+
+/* The client packets of the run, to the bench VIP of protocol and family. */
+static void init_template(struct bench *b, struct scenario_run *s, const struct bench_vip *vip,
+			  uint8_t protocol)
+{
+	const struct rte_ether_addr client_mac = { { 0x02, 0, 0, 0, 0, 0x02 } };
+	struct rte_ether_addr port_mac;
+
+	rte_eth_macaddr_get(b->port_id, &port_mac);
+	if (s->family == AF_INET6) {
+		inet_pton(AF_INET6, vip->address, s->vip_address);
+		inet_pton(AF_INET6, CLIENT6_PREFIX, s->client_address);
+		synth_template6_init(&s->template6, protocol, &port_mac, &client_mac,
+				     s->client_address, s->vip_address, vip->port, b->frame_len);
+	} else {
+		const uint32_t client = IPV4(11, 0, 0, 0);
+		uint32_t address;
+
+		inet_pton(AF_INET, vip->address, &address);
+		memcpy(s->vip_address, &address, sizeof(address));
+		memcpy(s->client_address, &client, sizeof(client));
+		synth_template_init(&s->template, protocol, &port_mac, &client_mac, client, address,
+				    vip->port, b->frame_len);
+	}
+}
+
 static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t protocol,
-			unsigned int workers, struct scenario_result *result)
+			uint8_t family, unsigned int workers, struct scenario_result *result)
 {
 	const struct options *opt = &b->opt;
-	const bool tcp = protocol == IPPROTO_TCP;
 	const bool flows_split = sc->kind == SCENARIO_ESTABLISHED || sc->kind == SCENARIO_MIX;
-	struct scenario_run *s = rte_zmalloc("bench_run", sizeof(*s), RTE_CACHE_LINE_SIZE);
+	const struct bench_vip *vip = bench_vip(protocol, family);
+	struct scenario_run *s;
 	struct figures f, plain;
 	char label[48];
-	uint32_t timeout = 0;
+	uint32_t timeout = 0, capacity, table_size;
 	int rc;
 
 	memset(result, 0, sizeof(*result));
-	snprintf(label, sizeof(label), "%s-%s", sc->name, tcp ? "tcp" : "udp");
+	row_label(label, sizeof(label), sc, protocol, family);
+	if (family == AF_INET6 && sc->acl_prefixes != 0) {
+		printf("%-16s skipped: IPv6 VIPs take no allow lists\n", label);
+		return 0;
+	}
+	s = rte_zmalloc("bench_run", sizeof(*s), RTE_CACHE_LINE_SIZE);
 	if (s == NULL)
 		return -ENOMEM;
+	s->family = family;
 	s->workers = workers;
 	s->stateless_flood = sc->stateless;
 	s->stage = BENCH_STAGE_FULL;
@@ -1519,28 +1723,22 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 		timeout = 2;
 	else if (sc->kind == SCENARIO_MIX)
 		timeout = 3;
-	rc = publish_state(b, default_capacity(opt, sc->kind, sc->flows), timeout, sc->acl_prefixes,
-			   sc->flows, &s->publisher);
+	size_table(opt, family, sc->kind, sc->flows, &capacity, &table_size);
+	rc = publish_state(b, table_size, timeout, sc->acl_prefixes, sc->flows, &s->publisher);
 	if (rc == 0 && sc->acl_prefixes != 0)
-		rc = publish_state(b, default_capacity(opt, sc->kind, sc->flows), timeout, 0,
-				   sc->flows, &s->other_publisher);
+		rc = publish_state(b, table_size, timeout, 0, sc->flows, &s->other_publisher);
 	if (rc != 0)
 		goto out;
 
-	const struct rte_ether_addr client_mac = { { 0x02, 0, 0, 0, 0, 0x02 } };
-	const uint32_t vip = tcp ? IPV4(10, 10, 0, 100) : IPV4(10, 10, 0, 101);
-	const uint16_t vip_port = tcp ? 80 : 53;
-	struct rte_ether_addr port_mac;
-	rte_eth_macaddr_get(b->port_id, &port_mac);
-	synth_template_init(&s->template, protocol, &port_mac, &client_mac, IPV4(11, 0, 0, 0), vip,
-			    vip_port, SYNTH_MIN_FRAME);
+	init_template(b, s, vip, protocol);
 	if (workers > 1) {
 		s->split = rte_zmalloc("bench_rss", sizeof(*s->split), RTE_CACHE_LINE_SIZE);
 		if (s->split == NULL) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		rss_split_init(s->split, workers, &s->template, vip, vip_port);
+		rss_split_init(s->split, workers, family, s->client_address, s->vip_address,
+			       vip->port);
 	}
 	rc = create_workers(b, s, sc);
 	if (rc != 0)
@@ -1633,11 +1831,14 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 	result->measured = true;
 	result->mpps = summarize(f.mpps, opt->runs).median;
 	result->mpps_prep = summarize(f.mpps_prep, opt->runs).median;
+	result->cycles = summarize(f.cycles, opt->runs).median;
 
 	print_details(b, s, sc, &before, measured, flows_split ? &prepopulation : NULL, &memory);
 	if (opt->stages && sc->kind == SCENARIO_ESTABLISHED && workers == 1 &&
-	    s->other_publisher == NULL)
-		rc = measure_stages(b, s);
+	    s->other_publisher == NULL) {
+		rc = measure_stages(b, s, result);
+		result->staged = rc == 0;
+	}
 	fflush(stdout);
 out:
 	release_run(s);
@@ -1645,20 +1846,26 @@ out:
 	return rc;
 }
 
-/* Each count of --workers in turn, then how the aggregate grew. */
-static int run_worker_counts(struct bench *b, const struct scenario *sc, uint8_t protocol)
+/* Each count of --workers in turn, then how the aggregate grew; the first
+ * count's figures in *first. */
+static int run_worker_counts(struct bench *b, const struct scenario *sc, uint8_t protocol,
+			     uint8_t family, struct scenario_result *first_result)
 {
 	const struct options *opt = &b->opt;
 	struct scenario_result results[MAX_WORKER_COUNTS];
 	char label[48];
 	int status = 0;
 
-	snprintf(label, sizeof(label), "%s-%s", sc->name, protocol == IPPROTO_TCP ? "tcp" : "udp");
-	if (opt->worker_counts == 0)
-		return run_scenario(b, sc, protocol, 1, &results[0]);
+	row_label(label, sizeof(label), sc, protocol, family);
+	if (opt->worker_counts == 0) {
+		status = run_scenario(b, sc, protocol, family, 1, first_result);
+		fflush(stdout);
+		return status;
+	}
 	for (unsigned int i = 0; i < opt->worker_counts; i++)
-		if (run_scenario(b, sc, protocol, opt->workers[i], &results[i]) != 0)
+		if (run_scenario(b, sc, protocol, family, opt->workers[i], &results[i]) != 0)
 			status = -1;
+	*first_result = results[0];
 	for (unsigned int i = 1; i < opt->worker_counts; i++) {
 		const struct scenario_result *first = &results[0], *x = &results[i];
 		const double ratio = x->mpps / first->mpps;
@@ -1675,25 +1882,46 @@ static int run_worker_counts(struct bench *b, const struct scenario *sc, uint8_t
 	return status;
 }
 
-static void run_maglev(struct bench *b)
+#define MAGLEV_COUNTS 3
+#define MAGLEV_SIZES 2
+
+/*
+ * maglev_build's time for 10, 100, 1000 backends at two table sizes, keyed
+ * as dplb keys backends: an IPv4 address's 4 bytes, an IPv6 one's 16.
+ * medians[size][count] out; ipv4 (the IPv4 medians, or NULL) to compare.
+ */
+static void run_maglev(struct bench *b, uint8_t family, const double (*ipv4)[MAGLEV_COUNTS],
+		       double (*medians)[MAGLEV_COUNTS])
 {
-	static const uint32_t counts[] = { 10, 100, 1000 };
-	static const uint32_t sizes[] = { 65537, 655373 };
+	static const uint32_t counts[MAGLEV_COUNTS] = { 10, 100, 1000 };
+	static const uint32_t sizes[MAGLEV_SIZES] = { 65537, 655373 };
+	static uint8_t keys[1000][16];
 	struct maglev_backend backends[1000];
-	uint32_t addresses[1000];
 	double ms[MAX_RUNS];
 	uint32_t *table = malloc(sizeof(*table) * 655373);
 
 	if (table == NULL)
 		return;
-	for (uint32_t i = 0; i < RTE_DIM(addresses); i++) {
-		addresses[i] = IPV4(10, 20 + i / 250, 0, 1 + i % 250);
-		backends[i].key = &addresses[i];
-		backends[i].key_len = sizeof(addresses[i]);
+	for (uint32_t i = 0; i < RTE_DIM(backends); i++) {
+		const uint32_t v4 = IPV4(10, 20 + i / 250, 0, 1 + i % 250);
+
+		memset(keys[i], 0, sizeof(keys[i]));
+		if (family == AF_INET6) {
+			/* 2001:db8:20::i+1 */
+			const uint32_t low = rte_cpu_to_be_32(i + 1);
+
+			keys[i][0] = 0x20, keys[i][1] = 0x01, keys[i][2] = 0x0d, keys[i][3] = 0xb8;
+			keys[i][5] = 0x20;
+			memcpy(&keys[i][12], &low, sizeof(low));
+		} else {
+			memcpy(keys[i], &v4, sizeof(v4));
+		}
+		backends[i].key = keys[i];
+		backends[i].key_len = family == AF_INET6 ? 16 : sizeof(v4);
 		backends[i].weight = 1;
 	}
-	printf("\nMaglev table build (maglev_build, weight 1 each; median of %u, min..max):\n",
-	       b->opt.runs);
+	printf("\nMaglev table build (maglev_build, weight 1 each%s; median of %u, min..max):\n",
+	       family == AF_INET6 ? ", IPv6 backends: 16-byte keys" : "", b->opt.runs);
 	for (unsigned int si = 0; si < RTE_DIM(sizes); si++) {
 		for (unsigned int ci = 0; ci < RTE_DIM(counts); ci++) {
 			for (unsigned int r = 0; r < b->opt.runs; r++) {
@@ -1707,11 +1935,64 @@ static void run_maglev(struct bench *b)
 				}
 			}
 			const struct summary s = summarize(ms, b->opt.runs);
-			printf("  %4u backends, M=%-6u %8.3f ms  (%.3f..%.3f)\n", counts[ci],
+			medians[si][ci] = s.median;
+			printf("  %4u backends, M=%-6u %8.3f ms  (%.3f..%.3f)", counts[ci],
 			       sizes[si], s.median, s.min, s.max);
+			if (ipv4 != NULL)
+				printf("  IPv6/IPv4 %.2fx", s.median / ipv4[si][ci]);
+			printf("\n");
 		}
 	}
 	free(table);
+}
+
+/* One scenario and protocol measured in both families. */
+struct comparison {
+	char label[48];
+	double ipv4, ipv6; /* median cycles per packet */
+};
+
+/* IPv6 against IPv4, right under the two rows; with --stages, by stage. */
+static void print_comparison(const char *label, const struct scenario_result *r4,
+			     const struct scenario_result *r6)
+{
+	printf("%-16s IPv6/IPv4: %.1f / %.1f cycles/pkt = %.2fx\n", label, r6->cycles, r4->cycles,
+	       r6->cycles / r4->cycles);
+	if (!r4->staged || !r6->staged)
+		return;
+	printf("%-16s   stages, IPv6 - IPv4 cycles/pkt of what each adds:", "");
+	for (unsigned int stage = 0; stage < BENCH_STAGE_COUNT; stage++) {
+		const double before4 = stage ? r4->stages[stage - 1] : 0;
+		const double before6 = stage ? r6->stages[stage - 1] : 0;
+
+		printf(" %s %+.1f", bench_stage_name[stage],
+		       (r6->stages[stage] - before6) - (r4->stages[stage] - before4));
+	}
+	printf("\n");
+}
+
+/* A scenario's rows for one protocol, each family asked for in turn, then
+ * the comparison (kept in *out, when there is one). */
+static int run_families(struct bench *b, const struct scenario *sc, uint8_t protocol,
+			struct comparison *out, bool *compared)
+{
+	struct scenario_result r4 = { 0 }, r6 = { 0 };
+	int status = 0;
+
+	*compared = false;
+	if (b->opt.ipv4 && run_worker_counts(b, sc, protocol, AF_INET, &r4) != 0)
+		status = -1;
+	if (b->opt.ipv6 && run_worker_counts(b, sc, protocol, AF_INET6, &r6) != 0)
+		status = -1;
+	if (!r4.measured || !r6.measured)
+		return status;
+	row_label(out->label, sizeof(out->label), sc, protocol, AF_INET);
+	out->ipv4 = r4.cycles;
+	out->ipv6 = r6.cycles;
+	*compared = true;
+	print_comparison(out->label, &r4, &r6);
+	fflush(stdout);
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -1762,8 +2043,12 @@ int main(int argc, char **argv)
 		       b.max_workers, lcores, b.port_id, b.driver, RSS_RETA_SIZE, b.tsc_hz / 1e6,
 		       memory);
 	}
-	printf("  64-byte frames, VIPs with %d backends, encap %s, burst %d, %u runs of %" PRIu64
+	printf("  %u-byte frames%s, VIPs with %d backends, encap %s, burst %d, %u runs of %" PRIu64
 	       " packets%s; Mpps and cycles/pkt are medians of the runs\n",
+	       b.frame_len + RTE_ETHER_CRC_LEN,
+	       !b.opt.ipv6  ? ""
+	       : b.opt.ipv4 ? " in both families (the smallest IPv6 TCP frame)"
+			    : " (the smallest IPv6 TCP frame)",
 	       BACKENDS_PER_VIP, b.opt.encap == DPLB_ENCAP_GUE ? "gue" : "ipip", DPLB_BURST,
 	       b.opt.runs, b.opt.packets,
 	       b.opt.worker_counts == 0 ? "" : " (shared evenly by the workers)");
@@ -1778,12 +2063,19 @@ int main(int argc, char **argv)
 	       "cyc/pkt\n\n",
 	       b.driver, tx_cycles_per_packet(&b));
 
+	static struct comparison compared[2 * MAX_SCENARIOS];
+	unsigned int comparisons = 0;
 	bool header = false;
 	for (unsigned int i = 0; i < b.opt.scenario_count; i++) {
 		const struct scenario *sc = &b.opt.scenarios[i];
 
 		if (sc->kind == SCENARIO_MAGLEV) {
-			run_maglev(&b);
+			double ipv4[MAGLEV_SIZES][MAGLEV_COUNTS], ipv6[MAGLEV_SIZES][MAGLEV_COUNTS];
+
+			if (b.opt.ipv4)
+				run_maglev(&b, AF_INET, NULL, ipv4);
+			if (b.opt.ipv6)
+				run_maglev(&b, AF_INET6, b.opt.ipv4 ? ipv4 : NULL, ipv6);
 			header = false;
 			continue;
 		}
@@ -1791,10 +2083,26 @@ int main(int argc, char **argv)
 			print_header(&b);
 			header = true;
 		}
-		if (b.opt.tcp && run_worker_counts(&b, sc, IPPROTO_TCP) != 0)
-			status = EXIT_FAILURE;
-		if (b.opt.udp && run_worker_counts(&b, sc, IPPROTO_UDP) != 0)
-			status = EXIT_FAILURE;
+		for (unsigned int p = 0; p < 2; p++) {
+			const uint8_t protocol = p == 0 ? IPPROTO_TCP : IPPROTO_UDP;
+			bool done;
+
+			if (!(p == 0 ? b.opt.tcp : b.opt.udp))
+				continue;
+			if (run_families(&b, sc, protocol, &compared[comparisons], &done) != 0)
+				status = EXIT_FAILURE;
+			comparisons += done;
+		}
+	}
+	if (comparisons != 0) {
+		printf("\nIPv6 against IPv4, cycles per packet (medians; %u-byte frames in "
+		       "both):\n",
+		       b.frame_len + RTE_ETHER_CRC_LEN);
+		printf("  %-16s %10s %10s %8s\n", "scenario", "IPv4", "IPv6", "IPv6/IPv4");
+		for (unsigned int i = 0; i < comparisons; i++)
+			printf("  %-16s %10.1f %10.1f %8.2fx\n", compared[i].label,
+			       compared[i].ipv4, compared[i].ipv6,
+			       compared[i].ipv6 / compared[i].ipv4);
 	}
 	rte_eth_dev_stop(b.port_id);
 	rte_eth_dev_close(b.port_id);

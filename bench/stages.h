@@ -8,6 +8,7 @@
  *   classify  + the VIP lookup, the flow key and the table's prepare
  *   lookup    + the flow table's bulk lookup
  *   encap     + IP-in-IP or GUE encapsulation toward the flow's backend
+ *             (IPv6: with the flow hash an IPv6 outer header's label needs)
  *   full      dplb_worker_process_burst and the end of the loop iteration
  *             (what "full" adds over encap is the per-packet bookkeeping:
  *             counters, source checks, backend checks, TX queueing)
@@ -43,5 +44,11 @@ extern const char *const bench_stage_name[BENCH_STAGE_COUNT];
  * mbuf is sent or freed. */
 void bench_partial_pipeline(struct dplb_worker *worker, const struct dplb_state *state,
 			    struct rte_mbuf **burst, enum bench_stage stage);
+
+/* The same for a burst of IPv6 packets to an IPv6 VIP: the worker's IPv6
+ * functions (find_vip6, the IPv6 flow table, the flow hash an IPv6 outer
+ * header's label needs). */
+void bench_partial_pipeline6(struct dplb_worker *worker, const struct dplb_state *state,
+			     struct rte_mbuf **burst, enum bench_stage stage);
 
 #endif

@@ -106,6 +106,49 @@ def test_dplb_bench_runs_workers_side_by_side():
     assert len(measured) == 12 and all(" 0 dropped, 0 not sent" in line for line in measured)
 
 
+def test_dplb_bench_runs_ipv6_beside_ipv4():
+    """--family both: each scenario in IPv4 and IPv6 (rows ending in 6), every
+    packet forwarded in both, the comparison printed; --stages for IPv6 too."""
+    proc = run_bench("bench-ipv6", "0", [
+        "--family", "both", "--scenarios", "est-1k,flood,maglev", "--runs", "1",
+        "--packets", "4096", "--stages"], memory=512)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "78-byte frames in both families" in proc.stdout, proc.stdout
+    for row in ("est-1k-tcp", "est-1k-udp", "flood-tcp", "flood-udp"):
+        for name in (row, row + "6"):
+            assert any(line.startswith(name + " ") for line in lines), proc.stdout
+        assert any(line.startswith(row + " ") and " IPv6/IPv4: " in line
+                   for line in lines), proc.stdout
+        assert re.search(rf"^  {row} +[0-9.]+ +[0-9.]+ +[0-9.]+x$", proc.stdout, re.M), proc.stdout
+    # Every packet went through, in both families: nothing dropped or lost,
+    # each established flow found (no new flow while measured).
+    measured = [line for line in lines if "packets measured" in line]
+    assert len(measured) == 8 and all(" 0 dropped, 0 not sent" in line and
+                                      " 0 insert failures" in line for line in measured)
+    established = [line for line in measured if "4096 packets measured: 0 new flows" in line]
+    assert len(established) == 4, proc.stdout
+    assert sum("IPv6 flow table of" in line for line in lines) == 4, proc.stdout
+    stages = [line for line in lines if "stages, cycles/pkt" in line]
+    assert len(stages) == 4 and all(" full " in line for line in stages), proc.stdout
+    assert sum("stages, IPv6 - IPv4" in line for line in lines) == 2, proc.stdout
+    assert "IPv6 backends: 16-byte keys" in proc.stdout and "IPv6/IPv4 " in proc.stdout
+
+
+def test_dplb_bench_runs_ipv6_alone_with_gue():
+    """--family 6 --encap gue: IPv6 rows only, forwarded whole, and no comparison."""
+    proc = run_bench("bench-ipv6-gue", "0", [
+        "--family", "6", "--encap", "gue", "--scenarios", "est-1k", "--proto", "udp",
+        "--runs", "1", "--packets", "4096"], memory=512)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("est-1k-udp6 ") for line in lines), proc.stdout
+    assert not any(line.startswith("est-1k-udp ") for line in lines), proc.stdout
+    measured = [line for line in lines if "packets measured" in line]
+    assert len(measured) == 1 and " 0 dropped, 0 not sent" in measured[0], proc.stdout
+    assert "IPv6/IPv4" not in proc.stdout
+
+
 def test_dplb_bench_wants_an_lcore_per_worker():
     proc = run_bench("bench-lcores", "0", ["--workers", "2"])
     assert proc.returncode == 2 and "needs 2 lcores" in proc.stderr, proc.stdout + proc.stderr
