@@ -438,17 +438,64 @@ static __rte_noinline __rte_cold bool tell_sender_too_big(struct dplb_worker *wo
 }
 
 /*
- * Encapsulate m toward backend_id, in the backend's family (the outer
- * header's), and queue it. The flow's 5-tuple (key, or key6 for an IPv6
- * packet: the other NULL) is hashed only where the outer headers need it:
- * GUE's UDP source port, an IPv6 outer header's flow label. Returns whether
- * it was sent; otherwise it was dropped, or answered as too big.
+ * Encapsulate m toward backend (not MAGLEV_NO_BACKEND, with a next hop) in
+ * outer_family, the backend's, and queue it; both families are constants
+ * where it is inlined, so each of send_to_backend's branches compiles one
+ * combination. The flow's 5-tuple (key, or key6 for an IPv6 packet: the
+ * other NULL) is hashed only where the outer headers need it: GUE's UDP
+ * source port, an IPv6 outer header's flow label.
  */
-static inline bool send_to_backend(struct dplb_worker *worker, const struct dplb_state *state,
-				   uint16_t port_slot, struct rte_mbuf *m,
-				   struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
-				   uint32_t backend_id, const struct dplb_flow_key *key,
-				   const struct dplb_flow_key6 *key6)
+static inline __attribute__((always_inline)) bool send_encapsulated(
+	struct dplb_worker *worker, const struct dplb_state *state, uint16_t port_slot,
+	struct rte_mbuf *m, struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
+	uint32_t backend_id, const struct dplb_flow_key *key, const struct dplb_flow_key6 *key6,
+	uint8_t outer_family)
+{
+	const struct dplb_backend_entry *backend = &state->backends[backend_id];
+	const uint8_t inner_family = key6 != NULL ? AF_INET6 : AF_INET;
+	const struct dplb_encap_target target = {
+		.outer_family = outer_family,
+		.outer_src = state->local_address,
+		.outer_dst = backend->address,
+		.outer_src6 = state->local_address6,
+		.outer_dst6 = backend->address6,
+		.gue_port = state->gue_port,
+		.kind = vip->encap,
+		.packet_id = next_packet_id(worker),
+		.src_mac = &worker->port_macs[port_slot],
+		.dst_mac = &backend->next_hop_mac,
+	};
+	const bool hashed = vip->encap == DPLB_ENCAP_GUE || outer_family == AF_INET6;
+	const uint32_t flow_hash = !hashed	  ? 0
+				   : key6 != NULL ? dplb_flow_hash6(key6)
+						  : dplb_flow_hash(key);
+	const int reason = dplb_encapsulate_families(m, info, &target, flow_hash, state->mtu,
+						     outer_family, inner_family);
+
+	if (unlikely(reason != 0)) {
+		if (reason == DPLB_DROP_TOO_BIG &&
+		    tell_sender_too_big(worker, state, port_slot, m, info, vip, outer_family))
+			return false;
+		drop_packet(worker, m, (enum dplb_drop_reason)reason);
+		return false;
+	}
+	/* IP bytes, as bytes_in: the outer packet, encapsulation included. */
+	send_packet(
+		worker, port_slot, m,
+		(struct dplb_tx_slot){ .frame_bytes = rte_pktmbuf_pkt_len(m),
+				       .ip_bytes = info->ip_len +
+						   dplb_encap_overhead(vip->encap, outer_family),
+				       .backend_id = backend_id,
+				       .vip_id = vip->id });
+	return true;
+}
+
+/* Send m to backend_id, in the backend's family: false when it was dropped
+ * (no backend, no next hop, too big...) or answered as too big. */
+static inline __attribute__((always_inline)) bool send_to_backend(
+	struct dplb_worker *worker, const struct dplb_state *state, uint16_t port_slot,
+	struct rte_mbuf *m, struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
+	uint32_t backend_id, const struct dplb_flow_key *key, const struct dplb_flow_key6 *key6)
 {
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
 		drop_packet(worker, m,
@@ -461,39 +508,11 @@ static inline bool send_to_backend(struct dplb_worker *worker, const struct dplb
 		drop_packet(worker, m, DPLB_DROP_NO_NEXT_HOP);
 		return false;
 	}
-	const struct dplb_encap_target target = {
-		.outer_family = backend->family,
-		.outer_src = state->local_address,
-		.outer_dst = backend->address,
-		.outer_src6 = state->local_address6,
-		.outer_dst6 = backend->address6,
-		.gue_port = state->gue_port,
-		.kind = vip->encap,
-		.packet_id = next_packet_id(worker),
-		.src_mac = &worker->port_macs[port_slot],
-		.dst_mac = &backend->next_hop_mac,
-	};
-	const bool hashed = vip->encap == DPLB_ENCAP_GUE || backend->family == AF_INET6;
-	const uint32_t flow_hash = !hashed	  ? 0
-				   : key6 != NULL ? dplb_flow_hash6(key6)
-						  : dplb_flow_hash(key);
-	const int reason = dplb_encapsulate(m, info, &target, flow_hash, state->mtu);
-	if (unlikely(reason != 0)) {
-		if (reason == DPLB_DROP_TOO_BIG &&
-		    tell_sender_too_big(worker, state, port_slot, m, info, vip, backend->family))
-			return false;
-		drop_packet(worker, m, (enum dplb_drop_reason)reason);
-		return false;
-	}
-	/* IP bytes, as bytes_in: the outer packet, encapsulation included. */
-	send_packet(
-		worker, port_slot, m,
-		(struct dplb_tx_slot){ .frame_bytes = rte_pktmbuf_pkt_len(m),
-				       .ip_bytes = info->ip_len +
-						   dplb_encap_overhead(vip->encap, backend->family),
-				       .backend_id = backend_id,
-				       .vip_id = vip->id });
-	return true;
+	if (likely(backend->family == AF_INET))
+		return send_encapsulated(worker, state, port_slot, m, info, vip, backend_id, key,
+					 key6, AF_INET);
+	return send_encapsulated(worker, state, port_slot, m, info, vip, backend_id, key, key6,
+				 AF_INET6);
 }
 
 /* An IPv4 packet of key's flow to backend_id. */
@@ -1097,6 +1116,49 @@ static __rte_noinline void gather_ipv6(struct dplb_worker *worker, const struct 
 	worker->counters.vip[vip->id].bytes_in += pi->ip_len;
 }
 
+/* Stage 1 for all but IPv4 TCP and UDP to our own MAC: what was parsed
+ * (parsed, into info) goes where it is handled, IPv6 VIP packets into the
+ * burst's IPv6 batch. */
+static __rte_noinline void handle_other(struct dplb_worker *worker, const struct dplb_state *state,
+					uint16_t port_slot, struct rte_mbuf *m,
+					struct dplb_packet_info *info,
+					enum dplb_parse_result parsed, bool to_group,
+					struct dplb_ipv6_batch *ipv6)
+{
+	/* From a group address, only what resolves neighbors: ARP, and
+	 * ICMPv6 (a neighbor solicitation goes to a multicast MAC). */
+	if (to_group && parsed != DPLB_PARSED_ARP && parsed != DPLB_PARSED_ICMP6) {
+		drop_packet(worker, m, DPLB_DROP_NOT_UNICAST);
+		return;
+	}
+	switch (parsed) {
+	case DPLB_PARSED_L4: /* to_group: refused above */
+	case DPLB_PARSED_DROP:
+		drop_packet(worker, m, (enum dplb_drop_reason)info->drop_reason);
+		return;
+	case DPLB_PARSED_ARP:
+		handle_arp(worker, state, port_slot, m, info);
+		return;
+	case DPLB_PARSED_ICMP:
+		handle_icmp(worker, state, port_slot, m, info);
+		return;
+	case DPLB_PARSED_FRAGMENT:
+		handle_fragment(worker, state, port_slot, m, info);
+		return;
+	case DPLB_PARSED_L4_6:
+		gather_ipv6(worker, state, m, info, ipv6);
+		return;
+	case DPLB_PARSED_ICMP6:
+		handle_icmp6(worker, state, port_slot, m, info, to_group);
+		return;
+	case DPLB_PARSED_FRAGMENT6:
+		/* Not kept together yet: the loader refuses fragments = follow
+		 * on an IPv6 VIP. */
+		drop_packet(worker, m, DPLB_DROP_FRAGMENT);
+		return;
+	}
+}
+
 void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_state *state,
 			       uint16_t port_slot, struct rte_mbuf **packets, uint16_t count)
 {
@@ -1130,38 +1192,11 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		}
 
 		const enum dplb_parse_result parsed = dplb_parse_packet(m, pi);
-		/* From a group address, only what resolves neighbors: ARP, and
-		 * ICMPv6 (a neighbor solicitation goes to a multicast MAC). */
-		if (unlikely(to == MAC_GROUP) && parsed != DPLB_PARSED_ARP &&
-		    parsed != DPLB_PARSED_ICMP6) {
-			drop_packet(worker, m, DPLB_DROP_NOT_UNICAST);
-			continue;
-		}
-		switch (parsed) {
-		case DPLB_PARSED_L4:
-			break;
-		case DPLB_PARSED_ARP:
-			handle_arp(worker, state, port_slot, m, pi);
-			continue;
-		case DPLB_PARSED_ICMP:
-			handle_icmp(worker, state, port_slot, m, pi);
-			continue;
-		case DPLB_PARSED_FRAGMENT:
-			handle_fragment(worker, state, port_slot, m, pi);
-			continue;
-		case DPLB_PARSED_L4_6:
-			gather_ipv6(worker, state, m, pi, &ipv6);
-			continue;
-		case DPLB_PARSED_ICMP6:
-			handle_icmp6(worker, state, port_slot, m, pi, to == MAC_GROUP);
-			continue;
-		case DPLB_PARSED_FRAGMENT6:
-			/* Not kept together yet: the loader refuses fragments =
-			 * follow on an IPv6 VIP. */
-			drop_packet(worker, m, DPLB_DROP_FRAGMENT);
-			continue;
-		case DPLB_PARSED_DROP:
-			drop_packet(worker, m, (enum dplb_drop_reason)pi->drop_reason);
+		/* IPv4 TCP and UDP to our MAC go on here; everything else
+		 * leaves the loop's way. */
+		if (unlikely(parsed != DPLB_PARSED_L4 || to == MAC_GROUP)) {
+			handle_other(worker, state, port_slot, m, pi, parsed, to == MAC_GROUP,
+				     &ipv6);
 			continue;
 		}
 		const struct rte_ipv4_hdr *ip = pi->ip;
@@ -1174,7 +1209,8 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 		/* The ports from the header (TCP and UDP both begin with them),
 		 * not from pi: a wide load of pi's two fresh 2-byte stores would
 		 * stall. */
-		const rte_be16_t *ports = (const rte_be16_t *)dplb_packet_l4(pi);
+		const rte_be16_t *ports =
+			(const rte_be16_t *)((const uint8_t *)ip + pi->ip_header_len);
 		struct dplb_flow_key *key = &keys[vip_count];
 		dplb_flow_key_set(key, ip->src_addr, ip->dst_addr, ports[0], ports[1],
 				  ip->next_proto_id);
