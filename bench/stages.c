@@ -16,26 +16,6 @@ const char *const bench_stage_name[BENCH_STAGE_COUNT] = {
 	[BENCH_STAGE_FULL] = "full",
 };
 
-/* Where the worker sends a packet of vip to backend (send_to_backend). */
-static struct dplb_encap_target encap_target(struct dplb_worker *worker,
-					     const struct dplb_state *state,
-					     const struct dplb_vip_entry *vip,
-					     const struct dplb_backend_entry *backend)
-{
-	return (struct dplb_encap_target){
-		.outer_family = backend->family,
-		.outer_src = state->local_address,
-		.outer_dst = backend->address,
-		.outer_src6 = state->local_address6,
-		.outer_dst6 = backend->address6,
-		.gue_port = state->gue_port,
-		.kind = vip->encap,
-		.packet_id = worker->next_packet_id++,
-		.src_mac = &worker->port_macs[0],
-		.dst_mac = &backend->next_hop_mac,
-	};
-}
-
 /* Classify an IPv4 packet as stage 1 does: its VIP (NULL: none), and its
  * flow's probe. The ports from the header, as the worker reads them. */
 static inline const struct dplb_vip_entry *classify(struct dplb_worker *worker,
@@ -151,8 +131,8 @@ static inline __attribute__((always_inline)) void partial_pipeline(struct dplb_w
 							    ? dplb_flow6_backend(&refs6[i])
 							    : dplb_flow_backend(&refs[i]);
 			const struct dplb_backend_entry *backend = &state->backends[backend_id];
-			const struct dplb_encap_target target =
-				encap_target(worker, state, vips[i], backend);
+			const struct dplb_encap_target target = dplb_worker_encap_target(
+				worker, state, 0, vips[i], backend, backend->family);
 
 			/* The bench's packets always fit: nothing to do on failure
 			 * but send them as they are. */

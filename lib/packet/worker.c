@@ -380,12 +380,6 @@ static inline void send_back(struct dplb_worker *worker, uint16_t port_slot, str
 					   .vip_id = DPLB_TX_NOT_FORWARDED });
 }
 
-/* Outer IP id of a packet without DF: per packet, per worker. */
-static inline uint16_t next_packet_id(struct dplb_worker *worker)
-{
-	return worker->next_packet_id++;
-}
-
 /* Whether this worker may send one more "fragmentation needed" or "packet
  * too big" this second: at most DPLB_FRAG_NEEDED_PER_SECOND, so that a flood
  * of big packets cannot turn dplb into a reflector. */
@@ -453,18 +447,8 @@ static inline __attribute__((always_inline)) bool send_encapsulated(
 {
 	const struct dplb_backend_entry *backend = &state->backends[backend_id];
 	const uint8_t inner_family = key6 != NULL ? AF_INET6 : AF_INET;
-	const struct dplb_encap_target target = {
-		.outer_family = outer_family,
-		.outer_src = state->local_address,
-		.outer_dst = backend->address,
-		.outer_src6 = state->local_address6,
-		.outer_dst6 = backend->address6,
-		.gue_port = state->gue_port,
-		.kind = vip->encap,
-		.packet_id = next_packet_id(worker),
-		.src_mac = &worker->port_macs[port_slot],
-		.dst_mac = &backend->next_hop_mac,
-	};
+	const struct dplb_encap_target target =
+		dplb_worker_encap_target(worker, state, port_slot, vip, backend, outer_family);
 	const bool hashed = vip->encap == DPLB_ENCAP_GUE || outer_family == AF_INET6;
 	const uint32_t flow_hash = !hashed	  ? 0
 				   : key6 != NULL ? dplb_flow_hash6(key6)

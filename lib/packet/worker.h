@@ -18,6 +18,7 @@
 #include "control/state.h"
 #include "packet/control_traffic.h"
 #include "packet/counters.h"
+#include "packet/encap.h"
 #include "packet/flow_key.h"
 #include "packet/flow_table.h"
 #include "packet/flow_table6.h"
@@ -186,6 +187,28 @@ void dplb_worker_end_iteration(struct dplb_worker *worker, uint64_t tsc, bool bu
  * benchmarks and tests that drive the pipeline themselves. Worker lcore.
  */
 void dplb_worker_flush_tx(struct dplb_worker *worker);
+
+/* Where worker sends a packet of vip that arrived on port_slot to backend,
+ * in outer_family (the backend's; a constant where it is inlined): the
+ * worker's own, and dplb-bench's stages. Takes the next outer IP id. */
+static inline __attribute__((always_inline)) struct dplb_encap_target dplb_worker_encap_target(
+	struct dplb_worker *worker, const struct dplb_state *state, uint16_t port_slot,
+	const struct dplb_vip_entry *vip, const struct dplb_backend_entry *backend,
+	uint8_t outer_family)
+{
+	return (struct dplb_encap_target){
+		.outer_family = outer_family,
+		.outer_src = state->local_address,
+		.outer_dst = backend->address,
+		.outer_src6 = state->local_address6,
+		.outer_dst6 = backend->address6,
+		.gue_port = state->gue_port,
+		.kind = vip->encap,
+		.packet_id = worker->next_packet_id++,
+		.src_mac = &worker->port_macs[port_slot],
+		.dst_mac = &backend->next_hop_mac,
+	};
+}
 
 /* Refresh worker->now from the TSC. */
 static inline void dplb_worker_tick(struct dplb_worker *worker)
