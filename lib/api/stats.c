@@ -90,9 +90,8 @@ static void print_balance(const struct dplb_context *ctx, const struct dplb_work
 			  FILE *out)
 {
 	struct dplb_port_counters ports;
-	uint64_t from_management =
-		ctx->arp_requests_sent + ctx->nd_solicitations_sent +
-		ctx->exception_counters.exception_from_kernel;
+	uint64_t from_management = ctx->arp_requests_sent + ctx->nd_solicitations_sent +
+				   ctx->exception_counters.exception_from_kernel;
 
 	dplb_port_counters_sum(ctx, totals, &ports);
 	/* Frames still in the ring when the workers stopped were never sent. */

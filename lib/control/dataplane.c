@@ -341,8 +341,7 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 	ctx->neighbors6 = calloc(1, sizeof(*ctx->neighbors6));
 	ctx->health = dplb_health_create();
 	if (ctx->ids == NULL || ctx->neighbors == NULL || ctx->neighbors6 == NULL ||
-	    ctx->health == NULL ||
-	    create_rcu(ctx) != 0) {
+	    ctx->health == NULL || create_rcu(ctx) != 0) {
 		dplb_config_free(config);
 		return -ENOMEM;
 	}
