@@ -75,7 +75,9 @@ static bool learn_advertisement(struct dplb_context *ctx, struct rte_mbuf *m, ui
 	uint8_t target[16];
 	struct rte_ether_addr mac;
 
-	if (dplb_nd_parse_advert(m, target, &mac) != 0 ||
+	/* A group address for a next hop would flood every backend's
+	 * traffic: never learned. */
+	if (dplb_nd_parse_advert(m, target, &mac) != 0 || !rte_is_unicast_ether_addr(&mac) ||
 	    !dplb_neighbors6_learn(ctx->neighbors6, target, mac.addr_bytes, now))
 		return false;
 	ctx->nd_advertisements_learned++;

@@ -13,7 +13,6 @@
 #include <rte_jhash.h>
 
 #include "control/neighbor.h"
-#include "control/neighbor.h"
 #include "control/state.h"
 #include "health/health_state.h"
 #include "packet/schedule.h"

@@ -260,7 +260,11 @@ static inline int dplb_nd_check(const struct rte_mbuf *m, const struct dplb_pack
 	if (icmp == NULL || icmp->type != type)
 		return DPLB_DROP_ICMP_UNHANDLED;
 	*nd = (const struct dplb_nd_message *)icmp;
+	/* Extension headers before ND, an atomic fragment's above all, are
+	 * how spoofed ND gets past a switch's ND inspection: RFC 6980 says to
+	 * ignore such messages. */
 	if (info->ip6->hop_limits != DPLB_ND_HOP_LIMIT || icmp->code != 0 ||
+	    info->ip_header_len != sizeof(struct rte_ipv6_hdr) ||
 	    len < sizeof(struct dplb_nd_message) || dplb_ipv6_is_multicast((*nd)->target))
 		return DPLB_DROP_BAD_ND;
 	if (!dplb_icmp6_checksum_ok(info, icmp, len))

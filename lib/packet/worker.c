@@ -415,9 +415,16 @@ static __rte_noinline __rte_cold bool tell_sender_too_big(struct dplb_worker *wo
 	if (!too_big_allowed(worker))
 		return false;
 	if (info->ip6 != NULL) {
-		if (!state->has_local_address6 ||
-		    dplb_icmp6_packet_too_big(m, info, &worker->port_macs[port_slot],
-					      state->local_address6, inner_mtu) != 0)
+		/* From our IPv6 address, or without one (an IPv6 VIP served
+		 * by IPv4 backends) from the VIP the client sent to. Copied:
+		 * the answer is written over the packet. */
+		uint8_t source[16];
+
+		memcpy(source,
+		       state->has_local_address6 ? state->local_address6 : info->ip6->dst_addr,
+		       sizeof(source));
+		if (dplb_icmp6_packet_too_big(m, info, &worker->port_macs[port_slot], source,
+					      inner_mtu) != 0)
 			return false;
 		worker->counters.icmp6_too_big_sent++;
 	} else {
@@ -1037,7 +1044,17 @@ static __rte_noinline __rte_cold void handle_icmp6(struct dplb_worker *worker,
 		send_back(worker, port_slot, m);
 		return;
 	}
-	case DPLB_ND_NEIGHBOR_ADVERTISEMENT:
+	case DPLB_ND_NEIGHBOR_ADVERTISEMENT: {
+		const struct dplb_nd_message *nd;
+		const struct rte_ether_addr *link;
+
+		/* Checked here, not only where it is learned: its hop limit
+		 * of 255 says it comes from the link, so a stream of them from
+		 * the internet cannot fill the ring ARP answers share. */
+		reason = dplb_nd_check(m, info, DPLB_ND_NEIGHBOR_ADVERTISEMENT,
+				       DPLB_ND_OPTION_TARGET_LINK, &nd, &link);
+		if (reason != 0)
+			goto drop;
 		if (worker->to_management != NULL &&
 		    rte_ring_sp_enqueue(worker->to_management, m) == 0) {
 			worker->counters.to_management++;
@@ -1045,6 +1062,7 @@ static __rte_noinline __rte_cold void handle_icmp6(struct dplb_worker *worker,
 		}
 		reason = DPLB_DROP_MANAGEMENT_BUSY;
 		goto drop;
+	}
 	case DPLB_ICMP6_ECHO_REQUEST:
 		if (to_group) {
 			reason = DPLB_DROP_NOT_UNICAST;

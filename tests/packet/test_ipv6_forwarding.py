@@ -354,3 +354,62 @@ def test_unresolved_ipv6_next_hop_is_asked_for_and_learned(tmp_path):
         assert s[IPv6].hlim == 255 and s[ICMPv6NDOptSrcLLAddr].lladdr == PORT_MAC
     sent = [o for o in output if IPv6 in o and o[IPv6].nh == 41]
     assert len(sent) == BURST and all(o[Ether].dst == GATEWAY_MAC6 for o in sent)
+
+
+def test_advertisements_not_from_the_link_never_reach_the_management_lcore(tmp_path):
+    # A routed advertisement has a hop limit below 255; one behind an
+    # extension header is refused too (RFC 6980). Neither may fill the ring
+    # that ARP answers share with the workers' advertisements.
+    def advert(hlim=255, ext=None):
+        ip = IPv6(src="fd00:10::1", dst=LOCAL6, hlim=hlim)
+        if ext is not None:
+            ip = ip / ext
+        return Ether(raw(Ether(dst=PORT_MAC, src=GATEWAY_MAC6) / ip /
+                         ICMPv6ND_NA(tgt="fd00:10::1", S=1, O=1) /
+                         ICMPv6NDOptDstLLAddr(lladdr=GATEWAY_MAC6)))
+    packets = [advert(hlim=64), advert(ext=IPv6ExtHdrDestOpt()), advert()]
+    out, stats, drops, _ = run_capture(tmp_path, config6(), packets)
+    assert drops["bad_nd"] == 2
+    assert stats["to_management"] == 1, "only the advertisement from the link"
+
+
+def test_solicitations_behind_extension_headers_are_not_answered(tmp_path):
+    solicitation = ns(LOCAL6)
+    with_header = Ether(raw(Ether(dst=solicitation[Ether].dst, src=CLIENT_MAC) /
+                            IPv6(src="fd00:10::77", dst=solicitation[IPv6].dst, hlim=255) /
+                            IPv6ExtHdrDestOpt() / ICMPv6ND_NS(tgt=LOCAL6) /
+                            ICMPv6NDOptSrcLLAddr(lladdr=CLIENT_MAC)))
+    out, stats, drops, _ = run_capture(tmp_path, config6(), [with_header])
+    assert out == [] and drops["bad_nd"] == 1
+
+
+def test_packet_too_big_comes_from_the_vip_without_address6(tmp_path):
+    # An IPv6 VIP served by IPv4 backends needs no address6: the client is
+    # told from the address it sent to.
+    mtu = 1400
+    text = config6(backends=BACKENDS4, extra=f"mtu = {mtu}").replace(
+        f"address6 = {LOCAL6}\n", "")
+    assert "address6" not in text
+    big = tcp6(5, flags="A", payload=b"z" * (mtu - 40 - 20 - 20 + 1))
+    out, stats, drops, _ = run_capture(tmp_path, text, [big])
+    assert len(out) == 1 and ICMPv6PacketTooBig in out[0]
+    assert out[0][IPv6].src == VIP6 and out[0][ICMPv6PacketTooBig].mtu == mtu - 20
+
+
+def test_a_group_mac_is_never_learned_for_a_next_hop(tmp_path):
+    gateway6 = "fd00:10::1"
+    text = config6(gateway_mac6=False, extra=f"gateway6 = {gateway6}\nprefix_length6 = 64")
+    with Dplb(tmp_path, text, fifo=True) as dplb:
+        wait_for(lambda: dplb.stats()["nd_solicitations_sent"] >= 1, "a solicitation")
+        flood = Ether(raw(Ether(dst=PORT_MAC, src=GATEWAY_MAC6) /
+                          IPv6(src=gateway6, dst=LOCAL6, hlim=255) /
+                          ICMPv6ND_NA(tgt=gateway6, S=1, O=1) /
+                          ICMPv6NDOptDstLLAddr(lladdr="33:33:00:00:00:01")))
+        dplb.write([flood] + filler()[1:])
+        dplb.wait_received(BURST)
+        wait_for(lambda: dplb.stats()["to_management"] >= 1, "the advertisement handed over")
+        dplb.write([tcp6(i) for i in range(BURST)])
+        dplb.wait_received(2 * BURST)
+        stats, drops = dplb.stats(), dplb.drops()
+    assert stats["nd_advertisements_learned"] == 0
+    assert drops["no_next_hop"] == BURST
