@@ -284,9 +284,11 @@ void dplb_management_tick(struct dplb_context *ctx)
 	 * that what waits for it may go on in this same round. */
 	dplb_state_builder_poll(ctx->builder);
 	next_hops_changed = learn_from_workers(ctx, now);
-	if (timers_due)
-		next_hops_changed |= dplb_neighbors_expire(ctx->neighbors, now) |
-				     dplb_neighbors6_expire(ctx->neighbors6, now);
+	if (timers_due) {
+		/* Both tables, whatever the first says. */
+		next_hops_changed |= dplb_neighbors_expire(ctx->neighbors, now);
+		next_hops_changed |= dplb_neighbors6_expire(ctx->neighbors6, now);
+	}
 	health_changed = dplb_health_run(ctx->health);
 	/* A change the workers have not seen stays pending until a snapshot
 	 * with it is under way (a rebuild fails only when memory is short),
