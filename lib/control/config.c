@@ -1067,7 +1067,7 @@ static const struct key_spec key_table[] = {
 	{ SECTION_VIP, "address", parse_vip_address_key, VIP_FIELD(address), .required = true,
 	  .doc = "The virtual address clients connect to, IPv4 or IPv6 (2001:db8::10). An IPv6 "
 		 "VIP's backends may be of either family, as may an IPv4 VIP's; an IPv6 VIP takes "
-		 "no allow or deny list yet, and drops its fragments (fragments = drop)." },
+		 "no allow or deny list yet." },
 	{ SECTION_VIP, "port", parse_number_key, VIP_FIELD(port), .min = 0, .max = 65535,
 	  .doc = "Destination port; 0 means every port." },
 	{ SECTION_VIP, "protocol", parse_enum_key, VIP_FIELD(protocol), .names = protocol_names,
@@ -1165,7 +1165,8 @@ static const struct key_spec key_table[] = {
 		 "table_full), for VIPs whose backends must not see flows dplb cannot track. "
 		 "Either way the VIP's table_full counter counts it." },
 	{ SECTION_VIP, "fragments", parse_enum_key, VIP_FIELD(fragments), .names = fragments_names,
-	  .doc = "What becomes of IPv4 fragments sent to the VIP. follow (default): the first "
+	  .doc = "What becomes of fragments sent to the VIP, IPv4 or IPv6. follow (default): the "
+		 "first "
 		 "fragment, which carries the ports, is scheduled as any packet; the worker "
 		 "remembers its backend for a few seconds, and the later fragments, which carry "
 		 "no ports, go to the same backend (those arriving before their first wait for "
@@ -1173,9 +1174,7 @@ static const struct key_spec key_table[] = {
 		 "hash of source, destination and protocol over the VIP's Maglev table, when "
 		 "this is the only VIP of its address and protocol (else it is dropped, as "
 		 "fragment_unplaced). Fragments are tunnelled as they are: the backend "
-		 "reassembles. drop: every fragment is dropped (fragment). An IPv6 VIP's "
-		 "fragments are not kept together yet: there drop is the default, and follow is "
-		 "refused." },
+		 "reassembles. drop: every fragment is dropped (fragment)." },
 	{ SECTION_VIP, "backend", parse_backend_key, VIP_FIELD(backends), .repeatable = true,
 	  .doc = "One backend per line: weight (1..65535, default 1) is its share of new flows; "
 		 "state up takes new flows (default), drain keeps only existing ones, down takes"
@@ -1696,17 +1695,6 @@ static void check_vip_mss_clamp(struct loader *ld, const struct dplb_vip_config 
 		       vip->name);
 }
 
-/* IPv6 fragments are not kept together yet: an IPv6 VIP drops them.
- * line: where fragments was set (0: not known). */
-static void check_vip_fragments(struct loader *ld, const struct dplb_vip_config *vip, int line)
-{
-	if (vip->family == AF_INET6 && vip->fragments != DPLB_FRAGMENTS_DROP)
-		report(ld, line ? line : vip->line,
-		       "fragments = %s in [vip:%s]: not supported on an IPv6 VIP yet (its "
-		       "fragments are dropped: fragments = drop)",
-		       dplb_fragments_name(vip->fragments), vip->name);
-}
-
 /* What can be judged only once the whole [vip:NAME] section is read. */
 static void close_vip(struct loader *ld)
 {
@@ -1715,13 +1703,7 @@ static void close_vip(struct loader *ld)
 	/* With no backend stored, any backend line seen was a bad one. */
 	bool backend_lines_bad = ld->seen[key_index(SECTION_VIP, "backend")] != 0;
 
-	const int fragments_line = ld->seen[key_index(SECTION_VIP, "fragments")];
-
 	check_required(ld, SECTION_VIP, vip->line);
-	/* The address may come after fragments: the default is the family's. */
-	if (vip->family == AF_INET6 && fragments_line == 0)
-		vip->fragments = DPLB_FRAGMENTS_DROP;
-	check_vip_fragments(ld, vip, fragments_line);
 	dplb_config_resolve_health(vip);
 	check_vip_backends(ld, vip, maglev_line, backend_lines_bad);
 	check_vip_protection(ld, vip);
@@ -2452,7 +2434,6 @@ int dplb_config_validate(const struct dplb_config *config, struct dplb_config_er
 		check_vip_backends(&ld, &config->vips[i], 0, false);
 		check_vip_protection(&ld, &config->vips[i]);
 		check_vip_mss_clamp(&ld, &config->vips[i], 0);
-		check_vip_fragments(&ld, &config->vips[i], 0);
 	}
 	check_vip_tuples(&ld);
 	check_addresses(&ld);

@@ -405,22 +405,27 @@ static int index_fragment_vips(struct dplb_state *state)
 	for (uint32_t i = 0; i < state->vip_count; i++) {
 		const struct dplb_vip_entry *vip = &state->vips[i];
 		const bool follows = vip->fragments == DPLB_FRAGMENTS_FOLLOW;
-		uint32_t slot = dplb_vip_slot_hash(vip->address, 0, vip->protocol) &
-				state->fragment_vip_mask;
 		struct dplb_fragment_vip *entry;
+		uint8_t address[16];
 
-		/* IPv6 VIPs drop their fragments: never in this index. */
-		if (vip->family != AF_INET || vip->address == 0)
+		if (vip->family == AF_INET6)
+			memcpy(address, vip->address6, sizeof(address));
+		else if (vip->address != 0)
+			dplb_ipv4_mapped(address, vip->address);
+		else
 			continue;
+		uint32_t slot =
+			dplb_vip6_slot_hash(address, 0, vip->protocol) & state->fragment_vip_mask;
+
 		for (;;) {
 			entry = &state->fragment_vips[slot];
-			if (entry->address == 0 ||
-			    (entry->address == vip->address && entry->protocol == vip->protocol))
+			if (entry->protocol == 0 || (entry->protocol == vip->protocol &&
+						     memcmp(entry->address, address, 16) == 0))
 				break;
 			slot = (slot + 1) & state->fragment_vip_mask;
 		}
-		if (entry->address == 0) {
-			entry->address = vip->address;
+		if (entry->protocol == 0) {
+			memcpy(entry->address, address, sizeof(entry->address));
 			entry->protocol = vip->protocol;
 			entry->index = follows ? (int32_t)i : DPLB_FRAGMENT_VIP_DROPPED;
 			continue;

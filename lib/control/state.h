@@ -116,10 +116,12 @@ struct dplb_vip_entry {
 #define DPLB_FRAGMENT_VIP_SEVERAL (-2) /* several do, and one at least follows */
 #define DPLB_FRAGMENT_VIP_DROPPED (-3) /* every VIP of them drops fragments */
 
+/* One slot of that index, for either family: an IPv4 address is kept
+ * IPv4-mapped (::ffff:a.b.c.d), which no IPv6 VIP may have. */
 struct dplb_fragment_vip {
-	uint32_t address; /* network order; 0: an empty slot */
-	uint8_t protocol;
-	int32_t index; /* into vips, or DPLB_FRAGMENT_VIP_* */
+	uint8_t address[16]; /* network order */
+	uint8_t protocol;    /* 0: an empty slot (a VIP's is TCP or UDP) */
+	int32_t index;	     /* into vips, or DPLB_FRAGMENT_VIP_* */
 };
 
 struct dplb_shared_config;
@@ -137,8 +139,8 @@ struct dplb_state {
 	 * this address a VIP's?" in a probe or two (ping, source checks). */
 	uint32_t vip_address_mask;
 	uint32_t *vip_addresses;
-	/* Open-addressed (address, protocol) -> dplb_state_fragment_vip; IPv4
-	 * VIPs only (an IPv6 VIP drops its fragments). */
+	/* Open-addressed (address, protocol) -> dplb_state_fragment_vip and
+	 * dplb_state_fragment_vip6, both families. */
 	uint32_t fragment_vip_mask;
 	struct dplb_fragment_vip *fragment_vips;
 	/* The IPv6 VIPs' index, as vip_slots: open-addressed (address6, port,
@@ -335,26 +337,13 @@ static inline const struct dplb_vip_entry *dplb_state_probe_vip(const struct dpl
 	}
 }
 
-/*
- * The VIP a fragment to address over protocol (network order) belongs to
- * when its port is unknown: an index into state->vips when exactly one VIP
- * serves them and follows fragments, else DPLB_FRAGMENT_VIP_NONE, _SEVERAL
- * or _DROPPED.
- */
-static inline int32_t dplb_state_fragment_vip(const struct dplb_state *state, uint32_t address,
-					      uint8_t protocol)
+/* address (network order) IPv4-mapped, as the fragment index keeps it. */
+static inline void dplb_ipv4_mapped(uint8_t mapped[16], uint32_t address)
 {
-	uint32_t slot = dplb_vip_slot_hash(address, 0, protocol) & state->fragment_vip_mask;
-
-	for (;;) {
-		const struct dplb_fragment_vip *found = &state->fragment_vips[slot];
-
-		if (found->address == 0)
-			return DPLB_FRAGMENT_VIP_NONE;
-		if (found->address == address && found->protocol == protocol)
-			return found->index;
-		slot = (slot + 1) & state->fragment_vip_mask;
-	}
+	memset(mapped, 0, 10);
+	mapped[10] = 0xff;
+	mapped[11] = 0xff;
+	memcpy(mapped + 12, &address, sizeof(address));
 }
 
 static inline const struct dplb_vip_entry *dplb_state_find_vip(const struct dplb_state *state,
@@ -425,6 +414,51 @@ static inline const struct dplb_vip_entry *dplb_state_find_vip6(const struct dpl
 	if (vip == NULL)
 		vip = dplb_state_probe_vip6(state, address, 0, protocol);
 	return vip;
+}
+
+/* The fragment index's answer for a 16-byte key (an IPv6 address, or an
+ * IPv4 one mapped). */
+static inline int32_t dplb_state_fragment_vip_slot(const struct dplb_state *state,
+						   const uint8_t address[16], uint8_t protocol)
+{
+	uint32_t slot = dplb_vip6_slot_hash(address, 0, protocol) & state->fragment_vip_mask;
+
+	for (;;) {
+		const struct dplb_fragment_vip *found = &state->fragment_vips[slot];
+
+		if (found->protocol == 0)
+			return DPLB_FRAGMENT_VIP_NONE;
+		if (found->protocol == protocol && memcmp(found->address, address, 16) == 0)
+			return found->index;
+		slot = (slot + 1) & state->fragment_vip_mask;
+	}
+}
+
+/*
+ * The VIP a fragment to address (network order) over protocol belongs to
+ * when its port is unknown: an index into state->vips when exactly one VIP
+ * serves them and follows fragments, else DPLB_FRAGMENT_VIP_NONE, _SEVERAL
+ * or _DROPPED.
+ */
+static inline int32_t dplb_state_fragment_vip(const struct dplb_state *state, uint32_t address,
+					      uint8_t protocol)
+{
+	uint8_t mapped[16];
+
+	dplb_ipv4_mapped(mapped, address);
+	return dplb_state_fragment_vip_slot(state, mapped, protocol);
+}
+
+/* The same for an IPv6 fragment. Never an IPv4 VIP's: an IPv4-mapped
+ * destination is no VIP's (no IPv6 VIP may have one). */
+static inline int32_t dplb_state_fragment_vip6(const struct dplb_state *state,
+					       const uint8_t address[16], uint8_t protocol)
+{
+	static const uint8_t mapped_prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (unlikely(memcmp(address, mapped_prefix, sizeof(mapped_prefix)) == 0))
+		return DPLB_FRAGMENT_VIP_NONE;
+	return dplb_state_fragment_vip_slot(state, address, protocol);
 }
 
 #endif

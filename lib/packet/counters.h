@@ -43,9 +43,9 @@
 	  "fragment headers")                                                                      \
 	X(IPV6_TOO_MANY_EXTENSIONS, "ipv6_too_many_extensions",                                    \
 	  "IPv6 packet with more than 8 extension headers before its upper layer")                 \
-	X(FRAGMENT, "fragment", "IPv4 fragment for a VIP with fragments = drop, or of ICMP")       \
+	X(FRAGMENT, "fragment", "fragment for a VIP with fragments = drop, or of ICMP or ICMPv6")  \
 	X(BAD_FRAGMENT, "bad_fragment",                                                            \
-	  "IPv4 fragment no valid datagram has: past 65535 bytes, not the last yet not a "         \
+	  "fragment no valid datagram has: past 65535 bytes, not the last yet not a "              \
 	  "multiple of 8 bytes, or a TCP fragment at offset 8 (overlapping the TCP header)")       \
 	X(SHORT_FIRST_FRAGMENT, "short_first_fragment",                                            \
 	  "first fragment too short to carry the whole TCP header or the UDP header")              \
@@ -145,7 +145,7 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	X(mss_clamped, DPLB_COUNTER,                                                               \
 	  "TCP SYNs to a VIP whose MSS option was lowered to the VIP's mss_clamp")                 \
 	X(fragments_first, DPLB_COUNTER,                                                           \
-	  "First fragments (offset 0) of IPv4 datagrams scheduled and remembered in the "          \
+	  "First fragments (offset 0) of IPv4 and IPv6 datagrams scheduled and remembered in the " \
 	  "fragment cache")                                                                        \
 	X(fragments_followed, DPLB_COUNTER,                                                        \
 	  "Later fragments sent to the backend of their datagram's first fragment, found in the "  \

@@ -24,8 +24,8 @@
  * because its first arrived leaves a hole, skipped when the head reaches
  * it.
  *
- * The key has room for IPv6 (16-byte addresses, a 32-bit identification,
- * the family) though only IPv4 is made today (dplb_fragment_key_ipv4).
+ * One key serves both families (16-byte addresses, a 32-bit
+ * identification, the family): dplb_fragment_key_ipv4 and _ipv6.
  *
  * Times are whatever unit the caller counts in, as 64-bit values that do
  * not wrap (the worker passes TSC cycles). No DPDK, no allocation: the
@@ -99,6 +99,21 @@ static inline void dplb_fragment_key_ipv4(struct dplb_fragment_key *key, uint32_
 	key->id = id;
 	key->protocol = protocol;
 	key->family = DPLB_FRAGMENT_FAMILY_IPV4;
+}
+
+/* The key of an IPv6 datagram: its addresses, the fragment header's
+ * identification (network order) and the upper-layer protocol. RFC 8200
+ * names a datagram by the addresses and identification alone; the protocol
+ * is the same in every fragment, so keeping it changes nothing. */
+static inline void dplb_fragment_key_ipv6(struct dplb_fragment_key *key, const uint8_t src[16],
+					  const uint8_t dst[16], uint32_t id, uint8_t protocol)
+{
+	memset(key, 0, sizeof(*key));
+	memcpy(key->src, src, sizeof(key->src));
+	memcpy(key->dst, dst, sizeof(key->dst));
+	key->id = id;
+	key->protocol = protocol;
+	key->family = DPLB_FRAGMENT_FAMILY_IPV6;
 }
 
 /* A keyed hash of the whole key (murmur3's finaliser over its words). */

@@ -46,6 +46,9 @@ struct dplb_ipv6_walk {
 	bool more_fragments;	  /* its M flag */
 	uint16_t fragment_offset; /* bytes */
 	rte_be32_t fragment_id;	  /* network order */
+	/* Where the fragment's data (the fragmentable part) starts: just
+	 * after the fragment header. */
+	uint16_t fragment_data;
 };
 
 /*
@@ -69,6 +72,7 @@ static inline enum dplb_ipv6_walk_result dplb_ipv6_walk(const uint8_t *ip6, uint
 	out->more_fragments = false;
 	out->fragment_offset = 0;
 	out->fragment_id = 0;
+	out->fragment_data = 0;
 	for (;;) {
 		size_t length;
 
@@ -107,6 +111,7 @@ static inline enum dplb_ipv6_walk_result dplb_ipv6_walk(const uint8_t *ip6, uint
 			out->more_fragments = more;
 			out->fragment_offset = fragment_offset;
 			out->fragment_id = frag->id;
+			out->fragment_data = (uint16_t)offset;
 			if (fragment_offset != 0)
 				break; /* no upper-layer header in this piece */
 			continue;

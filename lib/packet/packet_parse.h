@@ -8,9 +8,9 @@
  * a drop reason. IPv4 options are not: the parser needs only the
  * header's length (ip_header_len), and the whole header travels to the
  * backend inside the tunnel, as the client sent it. Fragments are told
- * apart (DPLB_PARSED_FRAGMENT) and checked for what the worker needs of
- * them: the ports in a first fragment, a place within 65535 bytes in any.
- * IPv6 fragments are only told apart (DPLB_PARSED_FRAGMENT6).
+ * apart (DPLB_PARSED_FRAGMENT, DPLB_PARSED_FRAGMENT6) and checked for what
+ * the worker needs of them: the ports in a first fragment, a place within
+ * 65535 bytes in any.
  */
 #ifndef DPLB_PACKET_PARSE_H
 #define DPLB_PACKET_PARSE_H
@@ -33,11 +33,11 @@ enum dplb_parse_result {
 	DPLB_PARSED_ICMP, /* IPv4 ICMP, IP header validated */
 	DPLB_PARSED_ARP,  /* for the management lcore */
 	DPLB_PARSED_DROP, /* see drop_reason */
-	/* An IPv4 TCP or UDP fragment: see dplb_parse_fragment. */
+	/* A TCP or UDP fragment, IPv4 or IPv6: see dplb_parse_fragment. */
 	DPLB_PARSED_FRAGMENT,
 	DPLB_PARSED_L4_6,      /* IPv6 TCP or UDP, headers validated */
 	DPLB_PARSED_ICMP6,     /* ICMPv6 (ND included), its checksum not verified */
-	DPLB_PARSED_FRAGMENT6, /* an IPv6 fragment (not atomic): no ports read */
+	DPLB_PARSED_FRAGMENT6, /* an IPv6 one (a fragment header, not atomic) */
 };
 
 struct dplb_packet_info {
@@ -47,15 +47,16 @@ struct dplb_packet_info {
 	/* IPv4 total length; IPv6: 40 plus the payload length. Host order. */
 	uint16_t ip_len;
 	rte_be16_t vlan_tci; /* valid when l2_len > 14 */
-	rte_be16_t src_port; /* network order; 0 for ICMP and IPv6 fragments */
+	rte_be16_t src_port; /* network order; 0 for ICMP and later fragments */
 	rte_be16_t dst_port;
 	/* Where L4 starts from the IP header's first byte: IPv4 20..60 (with
 	 * its options), IPv6 40 plus the extension headers walked. */
 	uint16_t ip_header_len;
 	uint8_t tcp_flags;
 	uint8_t drop_reason; /* enum dplb_drop_reason, for DPLB_PARSED_DROP */
-	/* The upper-layer protocol (TCP, UDP, ICMPv6...) for IPv6; IPv4 code
-	 * reads ip->next_proto_id. */
+	/* The upper-layer protocol (TCP, UDP, ICMPv6...) for IPv6 and for
+	 * fragments of either family; IPv4's whole packets leave it unset (the
+	 * flow path reads ip->next_proto_id). */
 	uint8_t protocol;
 };
 
@@ -71,47 +72,60 @@ static inline enum dplb_parse_result dplb_parse_drop(struct dplb_packet_info *in
 	return DPLB_PARSED_DROP;
 }
 
+/* Where the parsed packet's TCP, UDP, ICMP or ICMPv6 header starts: after
+ * the IPv4 header and its options, or the IPv6 header and its extension
+ * headers. Exactly one of ip and ip6 is set; the IPv4 path reads only ip. */
+static inline uint8_t *dplb_packet_l4(const struct dplb_packet_info *info)
+{
+	uint8_t *l3 = likely(info->ip != NULL) ? (uint8_t *)info->ip : (uint8_t *)info->ip6;
+
+	return l3 + info->ip_header_len;
+}
+
 /*
- * The rest of dplb_parse_packet for a fragment (MF set or an offset), whose
- * IP header is valid (info->ip, ip_len, ip_header_len set); available and
- * packet_len as there. A first fragment (offset 0) must carry the whole TCP
+ * The rest of dplb_parse_packet for a fragment of either family, whose IP
+ * header is valid (info->ip or ip6, ip_len and ip_header_len set: for a
+ * first fragment, where its TCP or UDP header starts). protocol is the
+ * upper layer's, offset the fragment's in bytes, more its MF flag,
+ * data_len the bytes of the datagram it carries, reassembled_len how long
+ * the reassembled IP packet would be (IPv4's total length, IPv6's payload
+ * length: neither may pass 65535). available and packet_len as in
+ * dplb_parse_packet. A first fragment (offset 0) must carry the whole TCP
  * header or the UDP header: its ports and flags are filled in as for a
  * whole packet (the UDP length is the datagram's, beyond this fragment).
- * Later fragments carry no ports: 0. Returns DPLB_PARSED_FRAGMENT, the mbuf
- * trimmed of Ethernet padding, or a drop.
+ * Later fragments carry no ports: 0. Returns result, the mbuf trimmed of
+ * Ethernet padding, or a drop.
  */
-static inline enum dplb_parse_result dplb_parse_fragment(struct rte_mbuf *m,
-							 struct dplb_packet_info *info,
-							 uint16_t available, uint32_t packet_len)
+static inline enum dplb_parse_result dplb_parse_fragment(
+	struct rte_mbuf *m, struct dplb_packet_info *info, uint8_t protocol, uint32_t offset,
+	bool more, uint32_t data_len, uint32_t reassembled_len, uint16_t available,
+	uint32_t packet_len, enum dplb_parse_result result)
 {
-	const struct rte_ipv4_hdr *ip = info->ip;
-	const uint16_t header_len = info->ip_header_len;
-	const uint16_t field = rte_be_to_cpu_16(ip->fragment_offset);
-	const uint32_t offset = (uint32_t)(field & RTE_IPV4_HDR_OFFSET_MASK) * 8;
-	const uint16_t data_len = info->ip_len - header_len;
-	const bool more = field & RTE_IPV4_HDR_MF_FLAG;
+	const uint8_t icmp = info->ip6 != NULL ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
 
-	if (ip->next_proto_id != IPPROTO_TCP && ip->next_proto_id != IPPROTO_UDP)
-		return dplb_parse_drop(info, ip->next_proto_id == IPPROTO_ICMP
-						     ? DPLB_DROP_FRAGMENT
-						     : DPLB_DROP_UNSUPPORTED_PROTOCOL);
+	info->protocol = protocol;
+	if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
+		return dplb_parse_drop(info, protocol == icmp ? DPLB_DROP_FRAGMENT
+							      : DPLB_DROP_UNSUPPORTED_PROTOCOL);
 	/* Reassembled, it would be longer than an IP packet can be (the
 	 * ping-of-death shape), or it has a hole or no data where the next
-	 * fragment must start (RFC 791: all but the last are multiples of 8).
-	 * A TCP fragment at offset 8 would rewrite the TCP header's flags
-	 * under a first fragment that passed filters (RFC 1858). */
-	if (unlikely(offset + info->ip_len > 65535 || (more && (data_len == 0 || data_len % 8)) ||
-		     (offset == 8 && ip->next_proto_id == IPPROTO_TCP)))
+	 * fragment must start (RFC 791 and 8200: all but the last are
+	 * multiples of 8). A TCP fragment at offset 8 would rewrite the TCP
+	 * header's flags under a first fragment that passed filters (RFC
+	 * 1858). */
+	if (unlikely(reassembled_len > 65535 || (more && (data_len == 0 || data_len % 8)) ||
+		     (offset == 8 && protocol == IPPROTO_TCP)))
 		return dplb_parse_drop(info, DPLB_DROP_BAD_FRAGMENT);
 	if (offset != 0) {
 		info->src_port = 0;
 		info->dst_port = 0;
 		info->tcp_flags = 0;
 	} else {
-		const uint16_t l4_in_segment = RTE_MIN(info->ip_len, available) - header_len;
-		const uint8_t *l4 = (const uint8_t *)ip + header_len;
+		const uint16_t l4_in_segment =
+			RTE_MIN(info->ip_len, available) - info->ip_header_len;
+		const uint8_t *l4 = dplb_packet_l4(info);
 
-		if (ip->next_proto_id == IPPROTO_TCP) {
+		if (protocol == IPPROTO_TCP) {
 			const struct rte_tcp_hdr *tcp = (const struct rte_tcp_hdr *)l4;
 
 			if (l4_in_segment < sizeof(*tcp))
@@ -138,7 +152,7 @@ static inline enum dplb_parse_result dplb_parse_fragment(struct rte_mbuf *m,
 	}
 	if (info->ip_len < packet_len && rte_pktmbuf_trim(m, packet_len - info->ip_len) != 0)
 		return dplb_parse_drop(info, DPLB_DROP_BAD_LENGTH);
-	return DPLB_PARSED_FRAGMENT;
+	return result;
 }
 
 /*
@@ -224,8 +238,15 @@ static inline __attribute__((always_inline)) enum dplb_parse_result dplb_parse_i
 	info->ip_header_len = header_len;
 	/* Fragments are rare: one test here keeps them off the path of whole
 	 * packets. */
-	if (unlikely(ip->fragment_offset & DPLB_IPV4_FRAGMENT_MASK))
-		return dplb_parse_fragment(m, info, available, packet_len);
+	if (unlikely(ip->fragment_offset & DPLB_IPV4_FRAGMENT_MASK)) {
+		const uint16_t field = rte_be_to_cpu_16(ip->fragment_offset);
+		const uint32_t offset = (uint32_t)(field & RTE_IPV4_HDR_OFFSET_MASK) * 8;
+
+		return dplb_parse_fragment(m, info, ip->next_proto_id, offset,
+					   field & RTE_IPV4_HDR_MF_FLAG, ip_len - header_len,
+					   offset + ip_len, available, packet_len,
+					   DPLB_PARSED_FRAGMENT);
+	}
 
 	const uint16_t l4_len = ip_len - header_len;
 	const uint16_t l4_in_segment = RTE_MIN(ip_len, available) - header_len;
@@ -253,9 +274,9 @@ static inline __attribute__((always_inline)) enum dplb_parse_result dplb_parse_i
  * first segment and packet_len in the frame. The payload length must fit
  * in the frame (padding after it is trimmed); the extension headers are
  * walked (ipv6_walk.h) to the upper layer, which must be whole TCP or UDP
- * as for IPv4, or ICMPv6. A fragment that is not atomic ends the parse
- * (DPLB_PARSED_FRAGMENT6, ports 0, protocol the fragment header's next
- * header). Jumbograms (payload length 0) are not served: without the
+ * as for IPv4, or ICMPv6. A fragment that is not atomic is parsed as
+ * IPv4's are (DPLB_PARSED_FRAGMENT6; a first fragment carries the whole
+ * header chain, RFC 7112, so its ports are read). Jumbograms (payload length 0) are not served: without the
  * hop-by-hop option's length they are as long as their 40-byte header.
  */
 static inline enum dplb_parse_result dplb_parse_ipv6_header(struct rte_mbuf *m,
@@ -290,13 +311,14 @@ static inline enum dplb_parse_result dplb_parse_ipv6_header(struct rte_mbuf *m,
 	info->ip_len = (uint16_t)ip_len;
 	info->ip_header_len = walk.l4_offset;
 	info->protocol = walk.protocol;
-	if (unlikely(walk.fragment)) {
-		info->src_port = 0;
-		info->dst_port = 0;
-		info->tcp_flags = 0;
-		return dplb_parse_trim(m, info, (uint16_t)ip_len, packet_len,
-				       DPLB_PARSED_FRAGMENT6);
-	}
+	/* The payload reassembled: the fragment header goes, what precedes
+	 * it stays, the data lands at the fragment's offset. */
+	if (unlikely(walk.fragment))
+		return dplb_parse_fragment(m, info, walk.protocol, walk.fragment_offset,
+					   walk.more_fragments, ip_len - walk.fragment_data,
+					   walk.fragment_offset + ip_len - sizeof(*ip6) -
+						   sizeof(struct rte_ipv6_fragment_ext),
+					   available, packet_len, DPLB_PARSED_FRAGMENT6);
 
 	/* The walk stopped within the packet and the first segment. */
 	const uint16_t l4_len = (uint16_t)(ip_len - walk.l4_offset);
@@ -377,16 +399,6 @@ static inline enum dplb_parse_result dplb_parse_packet(struct rte_mbuf *m,
 	if (unlikely(header_len < sizeof(*ip)))
 		return dplb_parse_drop(info, DPLB_DROP_BAD_IHL);
 	return dplb_parse_ipv4_header(m, info, ip, available, packet_len, header_len);
-}
-
-/* Where the parsed packet's TCP, UDP, ICMP or ICMPv6 header starts: after
- * the IPv4 header and its options, or the IPv6 header and its extension
- * headers. Exactly one of ip and ip6 is set; the IPv4 path reads only ip. */
-static inline uint8_t *dplb_packet_l4(const struct dplb_packet_info *info)
-{
-	uint8_t *l3 = likely(info->ip != NULL) ? (uint8_t *)info->ip : (uint8_t *)info->ip6;
-
-	return l3 + info->ip_header_len;
 }
 
 #endif

@@ -524,6 +524,50 @@ static inline bool forward_packet6(struct dplb_worker *worker, const struct dplb
 	return send_to_backend(worker, state, port_slot, m, info, vip, backend_id, NULL, key);
 }
 
+/* A fragment out of the hold: the port slot it came in on (kept in
+ * m->port meanwhile; the driver's port id is put back for the exception
+ * path), and its info parsed again (it was valid, and nothing changed it):
+ * DPLB_PARSED_FRAGMENT or _FRAGMENT6, else DPLB_PARSED_DROP, dropped. */
+static inline enum dplb_parse_result unhold_fragment(struct dplb_worker *worker, struct rte_mbuf *m,
+						     struct dplb_packet_info *info,
+						     uint16_t *port_slot)
+{
+	*port_slot = m->port;
+	m->port = worker->port_ids[*port_slot];
+	const enum dplb_parse_result parsed = dplb_parse_packet(m, info);
+
+	if (likely(parsed == DPLB_PARSED_FRAGMENT || parsed == DPLB_PARSED_FRAGMENT6))
+		return parsed;
+	drop_packet(worker, m, DPLB_DROP_BAD_FRAGMENT);
+	return DPLB_PARSED_DROP;
+}
+
+/* The fragment key of an IPv4 fragment, and whether it is its datagram's
+ * first (offset 0). */
+static inline bool fragment_key_of(const struct dplb_packet_info *info,
+				   struct dplb_fragment_key *fragment_key)
+{
+	const struct rte_ipv4_hdr *ip = info->ip;
+
+	dplb_fragment_key_ipv4(fragment_key, ip->src_addr, ip->dst_addr, ip->packet_id,
+			       info->protocol);
+	return !(ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK));
+}
+
+/* The same for IPv6: the fragment header found again (the parse walked to
+ * it, so the walk cannot fail now). */
+static inline bool fragment_key_of6(const struct dplb_packet_info *info,
+				    struct dplb_fragment_key *fragment_key)
+{
+	const struct rte_ipv6_hdr *ip6 = info->ip6;
+	struct dplb_ipv6_walk walk;
+
+	dplb_ipv6_walk((const uint8_t *)ip6, info->ip_header_len, info->ip_len, &walk);
+	dplb_fragment_key_ipv6(fragment_key, ip6->src_addr, ip6->dst_addr, walk.fragment_id,
+			       info->protocol);
+	return walk.fragment_offset == 0;
+}
+
 /* The flow path for IPv4 (worker_pipeline.h). */
 #define WP(name) name
 #define WP_KEY struct dplb_flow_key
@@ -536,7 +580,18 @@ static inline bool forward_packet6(struct dplb_worker *worker, const struct dplb
 	dplb_protect_check_source(&(worker)->counters, &(vip)->protection, (vip)->id,              \
 				  (key)->src_addr)
 #define WP_FORWARD forward_packet
+#define WP_FRAGMENT_PARSED DPLB_PARSED_FRAGMENT
+#define WP_KEY_OF(key, info, src_port, dst_port)                                                   \
+	dplb_flow_key_set(key, (info)->ip->src_addr, (info)->ip->dst_addr, src_port, dst_port,     \
+			  (info)->protocol)
+#define WP_FIND_VIP(state, key)                                                                    \
+	dplb_state_find_vip(state, (key)->dst_addr, (key)->dst_port, (key)->protocol)
+#define WP_FRAGMENT_VIP(state, key) dplb_state_fragment_vip(state, (key)->dst_addr, (key)->protocol)
+#define WP_CLIENT(key) dplb_flow_client((key)->src_addr, (key)->src_port, (key)->dst_port)
+#define WP_NOT_FOR_VIP(worker, state, m, info)                                                     \
+	pass_to_kernel(worker, state, m, info, DPLB_DROP_NOT_FOR_VIP)
 #include "packet/worker_pipeline.h"
+#include "packet/worker_fragments.h"
 #undef WP
 #undef WP_KEY
 #undef WP_FLOW_HASH
@@ -546,6 +601,12 @@ static inline bool forward_packet6(struct dplb_worker *worker, const struct dplb
 #undef WP_BAD_SOURCE
 #undef WP_SOURCE_ALLOWED
 #undef WP_FORWARD
+#undef WP_FRAGMENT_PARSED
+#undef WP_KEY_OF
+#undef WP_FIND_VIP
+#undef WP_FRAGMENT_VIP
+#undef WP_CLIENT
+#undef WP_NOT_FOR_VIP
 
 /* And for IPv6. An IPv6 VIP has no allow or deny lists (the loader
  * refuses them: they hold IPv4 prefixes). */
@@ -556,9 +617,22 @@ static inline bool forward_packet6(struct dplb_worker *worker, const struct dplb
 #define WP_FT(name) dplb_flow6_##name
 #define WP_FLOWS(worker) (&(worker)->flows6)
 #define WP_BAD_SOURCE(state, key) bad_source6(state, (key)->src_addr)
-#define WP_SOURCE_ALLOWED(worker, vip, key) true
+#define WP_SOURCE_ALLOWED(worker, vip, key) ((void)(key), true)
 #define WP_FORWARD forward_packet6
+#define WP_FRAGMENT_PARSED DPLB_PARSED_FRAGMENT6
+#define WP_KEY_OF(key, info, src_port, dst_port)                                                   \
+	dplb_flow_key6_set(key, (info)->ip6->src_addr, (info)->ip6->dst_addr, src_port, dst_port,  \
+			   (info)->protocol)
+#define WP_FIND_VIP(state, key)                                                                    \
+	dplb_state_find_vip6(state, (key)->dst_addr, (key)->dst_port, (key)->protocol)
+#define WP_FRAGMENT_VIP(state, key)                                                                \
+	dplb_state_fragment_vip6(state, (key)->dst_addr, (key)->protocol)
+#define WP_CLIENT(key) dplb_flow6_client((key)->src_addr, (key)->src_port, (key)->dst_port)
+/* IPv6 has no exception path: dropped. */
+#define WP_NOT_FOR_VIP(worker, state, m, info)                                                     \
+	((void)(info), drop_packet(worker, m, DPLB_DROP_NOT_FOR_VIP))
 #include "packet/worker_pipeline.h"
+#include "packet/worker_fragments.h"
 
 /* Requests for our address are answered here; everything else ARP (replies
  * above all) goes to the management lcore, which resolves next hops. */
@@ -689,154 +763,6 @@ static __rte_noinline __rte_cold void handle_icmp(struct dplb_worker *worker,
 	send_back(worker, port_slot, m);
 }
 
-/*
- * IPv4 fragments (per VIP: fragments = follow | drop).
- *
- * Only a datagram's first fragment (offset 0) carries the ports. It is
- * scheduled as any packet of its flow (flow table, the VIP's scheduler),
- * and the worker remembers where it went in its fragment cache, keyed by
- * (source, destination, protocol, IP id). Later fragments look their
- * datagram up there and follow it to the same backend; those that come
- * before their first are held (fragment_hold) and sent once it arrives.
- * What the cache cannot place (the hold is full, a held fragment's first
- * never came, its backend no longer takes flows) goes by a hash of
- * (source, destination, protocol) over the VIP's Maglev table: every
- * fragment of a datagram gets the same backend that way, if not always
- * its first's (for source-hash VIPs it is, both picks hashing the source
- * alone), and every dplb instance behind ECMP makes the same pick.
- * Without ports the VIP is known by destination address and protocol only,
- * so that fallback serves an address and protocol with exactly one VIP
- * (dplb_state_fragment_vip); with several, such fragments are dropped
- * (fragment_unplaced).
- *
- * One worker sees every fragment of a datagram: NICs' RSS hashes
- * fragments, the first included, by the IP addresses only (it cannot see
- * ports in all of them), and dplb asks for IP hashing (RTE_ETH_RSS_IP,
- * which includes fragments), so the per-worker cache needs no sharing.
- *
- * Fragments are tunnelled whole, each one a packet of its own: the
- * backend's kernel reassembles. They are handled as stage 1 meets them,
- * outside the burst's bulk flow lookup (they are rare, and this keeps the
- * path of whole packets as it is), so a first fragment may leave before
- * whole packets that came just ahead of it in the same burst.
- */
-
-/* Send fragment m of vip to backend_id as its flow's key says (GUE's
- * source port), counted as the backend's traffic. */
-static void forward_fragment(struct dplb_worker *worker, const struct dplb_state *state,
-			     uint16_t port_slot, struct rte_mbuf *m, struct dplb_packet_info *info,
-			     const struct dplb_vip_entry *vip, uint32_t backend_id,
-			     const struct dplb_flow_key *key)
-{
-	if (backend_id != MAGLEV_NO_BACKEND) {
-		worker->counters.backend[backend_id].packets_in++;
-		worker->counters.backend[backend_id].bytes_in += info->ip_len;
-	}
-	forward_packet(worker, state, port_slot, m, info, vip, backend_id, key);
-}
-
-/* Count a fragment as vip's and check its source against the VIP's lists;
- * false when it was dropped. */
-static bool admit_fragment(struct dplb_worker *worker, struct rte_mbuf *m,
-			   const struct dplb_packet_info *info, const struct dplb_vip_entry *vip)
-{
-	worker->counters.vip[vip->id].packets_in++;
-	worker->counters.vip[vip->id].bytes_in += info->ip_len;
-	if (unlikely(!dplb_protect_check_source(&worker->counters, &vip->protection, vip->id,
-						info->ip->src_addr))) {
-		drop_packet(worker, m, DPLB_DROP_ACL_DENIED);
-		return false;
-	}
-	return true;
-}
-
-/* Whether a later fragment may be some VIP's to forward, as its address
- * and protocol say (dplb_state_fragment_vip, into *only); when not, it went
- * to the kernel or was dropped. */
-static bool fragment_for_a_vip(struct dplb_worker *worker, const struct dplb_state *state,
-			       struct rte_mbuf *m, const struct dplb_packet_info *info,
-			       int32_t *only)
-{
-	*only = dplb_state_fragment_vip(state, info->ip->dst_addr, info->ip->next_proto_id);
-	if (*only == DPLB_FRAGMENT_VIP_NONE) {
-		pass_to_kernel(worker, state, m, info, DPLB_DROP_NOT_FOR_VIP);
-		return false;
-	}
-	if (*only == DPLB_FRAGMENT_VIP_DROPPED) {
-		drop_packet(worker, m, DPLB_DROP_FRAGMENT);
-		return false;
-	}
-	return true;
-}
-
-/* A later fragment the cache cannot place: by the 3-tuple hash when one
- * VIP alone serves its address and protocol, else dropped. Looked up
- * again, as a held fragment may meet another snapshot. */
-static void send_fragment_hashed(struct dplb_worker *worker, const struct dplb_state *state,
-				 uint16_t port_slot, struct rte_mbuf *m,
-				 struct dplb_packet_info *info)
-{
-	const struct rte_ipv4_hdr *ip = info->ip;
-	struct dplb_flow_key key;
-	int32_t only;
-
-	if (!fragment_for_a_vip(worker, state, m, info, &only))
-		return;
-	if (only == DPLB_FRAGMENT_VIP_SEVERAL) {
-		drop_packet(worker, m, DPLB_DROP_FRAGMENT_UNPLACED);
-		return;
-	}
-	const struct dplb_vip_entry *vip = &state->vips[only];
-
-	if (!admit_fragment(worker, m, info, vip))
-		return;
-	/* The ports left at zero: the same key for every fragment. */
-	dplb_flow_key_set(&key, ip->src_addr, ip->dst_addr, 0, 0, ip->next_proto_id);
-	worker->counters.fragments_hashed++;
-	forward_fragment(worker, state, port_slot, m, info, vip,
-			 dplb_hash_pick(vip, &key, dplb_flow_hash(&key)), &key);
-}
-
-/* A fragment out of the hold: the port slot it came in on (kept in
- * m->port meanwhile; the driver's port id is put back for the exception
- * path), and its info parsed again (it was valid, and nothing changed it).
- * False when it was dropped. */
-static inline bool unhold_fragment(struct dplb_worker *worker, struct rte_mbuf *m,
-				   struct dplb_packet_info *info, uint16_t *port_slot)
-{
-	*port_slot = m->port;
-	m->port = worker->port_ids[*port_slot];
-	if (unlikely(dplb_parse_packet(m, info) != DPLB_PARSED_FRAGMENT)) {
-		drop_packet(worker, m, DPLB_DROP_BAD_FRAGMENT);
-		return false;
-	}
-	return true;
-}
-
-/* Send the held fragments of fragment_key's datagram after their first,
- * which went to backend_id of vip with the 5-tuple key. */
-static void release_held_fragments(struct dplb_worker *worker, const struct dplb_state *state,
-				   const struct dplb_fragment_key *fragment_key,
-				   const struct dplb_vip_entry *vip, uint32_t backend_id,
-				   const struct dplb_flow_key *key)
-{
-	void *held[DPLB_FRAGMENT_HOLD_PACKETS];
-	const uint32_t count =
-		dplb_fragment_hold_take(&worker->fragment_hold, fragment_key, held, RTE_DIM(held));
-
-	for (uint32_t i = 0; i < count; i++) {
-		struct rte_mbuf *m = held[i];
-		struct dplb_packet_info info;
-		uint16_t port_slot;
-
-		if (!unhold_fragment(worker, m, &info, &port_slot) ||
-		    !admit_fragment(worker, m, &info, vip))
-			continue;
-		worker->counters.fragments_released++;
-		forward_fragment(worker, state, port_slot, m, &info, vip, backend_id, key);
-	}
-}
-
 void dplb_worker_release_fragments(struct dplb_worker *worker, const struct dplb_state *state,
 				   uint64_t tsc)
 {
@@ -850,144 +776,15 @@ void dplb_worker_release_fragments(struct dplb_worker *worker, const struct dplb
 			struct dplb_packet_info info;
 			uint16_t port_slot;
 
-			if (unhold_fragment(worker, m, &info, &port_slot))
+			const enum dplb_parse_result parsed =
+				unhold_fragment(worker, m, &info, &port_slot);
+
+			if (parsed == DPLB_PARSED_FRAGMENT)
 				send_fragment_hashed(worker, state, port_slot, m, &info);
+			else if (parsed == DPLB_PARSED_FRAGMENT6)
+				send_fragment_hashed6(worker, state, port_slot, m, &info);
 		}
 	}
-}
-
-/* A first fragment: scheduled as its flow's packets are, remembered, and
- * followed by the fragments held for it. */
-static void handle_first_fragment(struct dplb_worker *worker, const struct dplb_state *state,
-				  uint16_t port_slot, struct rte_mbuf *m,
-				  struct dplb_packet_info *info)
-{
-	const struct rte_ipv4_hdr *ip = info->ip;
-	const struct dplb_vip_entry *vip =
-		dplb_state_find_vip(state, ip->dst_addr, info->dst_port, ip->next_proto_id);
-
-	if (vip == NULL) {
-		pass_to_kernel(worker, state, m, info, DPLB_DROP_NOT_FOR_VIP);
-		return;
-	}
-	if (!admit_fragment(worker, m, info, vip))
-		return;
-	if (vip->fragments == DPLB_FRAGMENTS_DROP) {
-		drop_packet(worker, m, DPLB_DROP_FRAGMENT);
-		return;
-	}
-	struct dplb_flow_key key;
-	struct dplb_flow_probe probe;
-	struct dplb_flow_ref ref;
-	struct dplb_fragment_key fragment_key;
-
-	dplb_flow_key_set(&key, ip->src_addr, ip->dst_addr, info->src_port, info->dst_port,
-			  ip->next_proto_id);
-	dplb_fragment_key_ipv4(&fragment_key, ip->src_addr, ip->dst_addr, ip->packet_id,
-			       ip->next_proto_id);
-	dplb_flow_table_prepare(&worker->flows, &probe,
-				dplb_flow_client(ip->src_addr, info->src_port, info->dst_port),
-				vip->id);
-	const bool found = dplb_flow_table_find(&worker->flows, &probe, &ref);
-	const uint32_t backend_id =
-		resolve_backend(worker, state, vip, &key, info->tcp_flags, &probe, found, &ref);
-
-	if (unlikely(backend_id == DPLB_NEW_FLOW_DROPPED ||
-		     backend_id == DPLB_TABLE_FULL_DROPPED)) {
-		drop_packet(worker, m,
-			    backend_id == DPLB_NEW_FLOW_DROPPED ? DPLB_DROP_RATE_LIMITED
-								: DPLB_DROP_TABLE_FULL);
-		return;
-	}
-	worker->counters.fragments_first++;
-	if (backend_id != MAGLEV_NO_BACKEND) {
-		const struct dplb_fragment_place place = { .vip_id = vip->id,
-							   .backend_id = (uint16_t)backend_id,
-							   .src_port = info->src_port,
-							   .dst_port = info->dst_port };
-
-		if (dplb_fragment_cache_add(&worker->fragment_cache, &fragment_key, &place,
-					    rte_rdtsc()) == DPLB_FRAGMENT_EVICTED)
-			worker->counters.fragment_cache_evictions++;
-	}
-	forward_fragment(worker, state, port_slot, m, info, vip, backend_id, &key);
-	if (backend_id != MAGLEV_NO_BACKEND && worker->fragment_hold.count != 0)
-		release_held_fragments(worker, state, &fragment_key, vip, backend_id, &key);
-}
-
-/* A later fragment whose first went to place: follow it there. False when
- * that place no longer holds (the VIP or its backend changed since). */
-static bool follow_first_fragment(struct dplb_worker *worker, const struct dplb_state *state,
-				  uint16_t port_slot, struct rte_mbuf *m,
-				  struct dplb_packet_info *info,
-				  const struct dplb_fragment_place *place)
-{
-	const struct rte_ipv4_hdr *ip = info->ip;
-	const struct dplb_vip_entry *vip =
-		dplb_state_find_vip(state, ip->dst_addr, place->dst_port, ip->next_proto_id);
-	struct dplb_flow_key key;
-
-	if (vip == NULL || vip->id != place->vip_id || vip->fragments != DPLB_FRAGMENTS_FOLLOW ||
-	    !backend_keeps_flows(&state->backends[place->backend_id], vip->id))
-		return false;
-	if (!admit_fragment(worker, m, info, vip))
-		return true;
-	dplb_flow_key_set(&key, ip->src_addr, ip->dst_addr, place->src_port, place->dst_port,
-			  ip->next_proto_id);
-	worker->counters.fragments_followed++;
-	forward_fragment(worker, state, port_slot, m, info, vip, place->backend_id, &key);
-	return true;
-}
-
-/* A fragment other than the first: after its first, held for it, or by
- * the hash. */
-static void handle_later_fragment(struct dplb_worker *worker, const struct dplb_state *state,
-				  uint16_t port_slot, struct rte_mbuf *m,
-				  struct dplb_packet_info *info)
-{
-	const struct rte_ipv4_hdr *ip = info->ip;
-	struct dplb_fragment_key fragment_key;
-	const uint64_t now = rte_rdtsc();
-	int32_t only;
-
-	if (!fragment_for_a_vip(worker, state, m, info, &only))
-		return;
-	dplb_fragment_key_ipv4(&fragment_key, ip->src_addr, ip->dst_addr, ip->packet_id,
-			       ip->next_proto_id);
-	const struct dplb_fragment_place *place =
-		dplb_fragment_cache_find(&worker->fragment_cache, &fragment_key, now);
-
-	if (place != NULL) {
-		if (!follow_first_fragment(worker, state, port_slot, m, info, place))
-			send_fragment_hashed(worker, state, port_slot, m, info);
-		return;
-	}
-	const uint16_t port_id = m->port;
-
-	m->port = port_slot;
-	if (dplb_fragment_hold_put(&worker->fragment_hold, &fragment_key, m,
-				   now + worker->fragment_hold_tsc)) {
-		worker->counters.fragments_held++;
-		return;
-	}
-	m->port = port_id;
-	send_fragment_hashed(worker, state, port_slot, m, info);
-}
-
-/* Stage 1's door for fragments (DPLB_PARSED_FRAGMENT). */
-static __rte_noinline __rte_cold void handle_fragment(struct dplb_worker *worker,
-						      const struct dplb_state *state,
-						      uint16_t port_slot, struct rte_mbuf *m,
-						      struct dplb_packet_info *info)
-{
-	if (unlikely(bad_source(state, info->ip->src_addr))) {
-		drop_packet(worker, m, DPLB_DROP_BAD_SOURCE);
-		return;
-	}
-	if (info->ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK))
-		handle_later_fragment(worker, state, port_slot, m, info);
-	else
-		handle_first_fragment(worker, state, port_slot, m, info);
 }
 
 /* A burst's IPv6 VIP packets, gathered by stage 1 for stage 2. */
@@ -1154,9 +951,7 @@ static __rte_noinline void handle_other(struct dplb_worker *worker, const struct
 		handle_icmp6(worker, state, port_slot, m, info, to_group);
 		return;
 	case DPLB_PARSED_FRAGMENT6:
-		/* Not kept together yet: the loader refuses fragments = follow
-		 * on an IPv6 VIP. */
-		drop_packet(worker, m, DPLB_DROP_FRAGMENT);
+		handle_fragment6(worker, state, port_slot, m, info);
 		return;
 	}
 }

@@ -1663,8 +1663,8 @@ Test(config_ipv6, vips_and_backends_of_either_family)
 	cr_assert_arr_eq(dns6->address6, want, 16);
 	cr_assert_eq(web4->family, AF_INET);
 	cr_assert_eq(web4->address, ip("192.0.2.100"));
-	/* IPv6 fragments are dropped: by default, and when asked. */
-	cr_assert_eq(web6->fragments, DPLB_FRAGMENTS_DROP);
+	/* IPv6 fragments follow their first, as IPv4's, unless told to drop. */
+	cr_assert_eq(web6->fragments, DPLB_FRAGMENTS_FOLLOW);
 	cr_assert_eq(dns6->fragments, DPLB_FRAGMENTS_DROP);
 	cr_assert_eq(web4->fragments, DPLB_FRAGMENTS_FOLLOW);
 
@@ -1691,8 +1691,6 @@ Test(config_ipv6, every_refusal_with_its_line)
 	expect_error(&errs, f, 4, "prefix_length6 in [dataplane]: 129 is out of range (1..128)");
 	expect_error(&errs, f, 4, "prefix_length6 in [dataplane] needs address6");
 	expect_error(&errs, f, 8, "allow in [vip:six]: not supported on an IPv6 VIP yet");
-	expect_error(&errs, f, 9,
-		     "fragments = follow in [vip:six]: not supported on an IPv6 VIP yet");
 	expect_error(
 		&errs, f, 10,
 		"backend in [vip:six]: 2001:db8:1::21 is IPv6, and [dataplane] has no address6");
@@ -1712,7 +1710,7 @@ Test(config_ipv6, every_refusal_with_its_line)
 	expect_error(&errs, f, 30, "backend in [vip:four]: duplicate backend 10.0.0.2");
 	/* A backend of one family never duplicates one of the other, nor an
 	 * IPv4 VIP's list an IPv6 one's: nothing more. */
-	expect_count(&errs, 15);
+	expect_count(&errs, 14);
 }
 
 /* A valid file with address6 and one more [dataplane] line (line 4), an
@@ -1814,19 +1812,16 @@ Test(config_ipv6, changes_in_memory_meet_the_same_rules)
 	cr_assert_eq(dplb_config_validate(copy, &errs), 0, "%s", all_messages(&errs));
 	web6->backends[1] = c->vips[0].backends[1];
 
-	/* allow or deny on an IPv6 VIP, fragments = follow. */
+	/* allow or deny on an IPv6 VIP; fragments = follow is fine. */
 	cr_assert_null(dplb_parse_prefix("10.0.0.0/8", 10, &prefix));
 	web6->deny.items = realloc(web6->deny.items, sizeof(prefix));
 	web6->deny.items[0] = prefix;
 	web6->deny.count = 1;
 	web6->fragments = DPLB_FRAGMENTS_FOLLOW;
 	cr_assert_eq(dplb_config_validate(copy, &errs), -EINVAL);
-	expect_count(&errs, 2);
+	expect_count(&errs, 1);
 	cr_assert_str_eq(errs.messages[0], "deny in [vip:web6]: not supported on an IPv6 VIP yet "
 					   "(the lists hold IPv4 prefixes)");
-	cr_assert_str_eq(errs.messages[1],
-			 "fragments = follow in [vip:web6]: not supported on an IPv6 VIP yet "
-			 "(its fragments are dropped: fragments = drop)");
 	web6->deny.count = 0;
 	web6->fragments = DPLB_FRAGMENTS_DROP;
 

@@ -102,12 +102,20 @@ Test(state, find_vip_exact_port_then_wildcard_by_protocol)
 	dplb_state_free(state);
 }
 
-/* What dplb_state_fragment_vip says of address and protocol: a VIP's name
- * or the name of the answer. */
+/* What dplb_state_fragment_vip (or _vip6, for an address with a colon)
+ * says of address and protocol: a VIP's name or the name of the answer. */
 static const char *fragment_vip_name(const struct dplb_state *state, const char *address,
 				     uint8_t protocol)
 {
-	const int32_t index = dplb_state_fragment_vip(state, ip(address), protocol);
+	uint8_t address6[16];
+	int32_t index;
+
+	if (strchr(address, ':') != NULL) {
+		cr_assert_eq(inet_pton(AF_INET6, address, address6), 1, "bad address %s", address);
+		index = dplb_state_fragment_vip6(state, address6, protocol);
+	} else {
+		index = dplb_state_fragment_vip(state, ip(address), protocol);
+	}
 
 	switch (index) {
 	case DPLB_FRAGMENT_VIP_NONE:
@@ -143,7 +151,17 @@ Test(state, fragments_without_ports_find_the_one_vip_of_their_address_and_protoc
 		"fragments = drop\nbackend = 10.1.0.6\n\n"
 		/* 10.0.0.103: one VIP on every port. */
 		"[vip:any]\naddress = 10.0.0.103\nprotocol = tcp\nmaglev_size = 7\n"
-		"backend = 10.1.0.7\n";
+		"backend = 10.1.0.7\n\n"
+		/* 2001:db8::100, as 10.0.0.100: two TCP VIPs, one UDP VIP. */
+		"[vip:web6]\naddress = 2001:db8::100\nport = 80\nprotocol = tcp\nmaglev_size = 7\n"
+		"backend = 10.1.0.1\n\n"
+		"[vip:tls6]\naddress = 2001:db8::100\nport = 443\nprotocol = tcp\n"
+		"maglev_size = 7\nbackend = 10.1.0.2\n\n"
+		"[vip:dns6]\naddress = 2001:db8::100\nport = 53\nprotocol = udp\nmaglev_size = 7\n"
+		"backend = 10.1.0.3\n\n"
+		/* 2001:db8::101: one VIP that drops fragments. */
+		"[vip:nofrag6]\naddress = 2001:db8::101\nprotocol = udp\nmaglev_size = 7\n"
+		"fragments = drop\nbackend = 10.1.0.4\n";
 	struct dplb_state *state = test_state_from_text(ids, text, 1);
 	static const struct {
 		const char *address;
@@ -159,6 +177,14 @@ Test(state, fragments_without_ports_find_the_one_vip_of_their_address_and_protoc
 		{ "10.0.0.103", IPPROTO_UDP, "(none)" },
 		{ "10.0.0.1", IPPROTO_TCP, "(none)" }, /* our own address */
 		{ "10.0.0.104", IPPROTO_TCP, "(none)" },
+		{ "2001:db8::100", IPPROTO_TCP, "(several)" },
+		{ "2001:db8::100", IPPROTO_UDP, "dns6" },
+		{ "2001:db8::101", IPPROTO_UDP, "(dropped)" },
+		{ "2001:db8::101", IPPROTO_TCP, "(none)" },
+		{ "2001:db8::102", IPPROTO_UDP, "(none)" },
+		/* An IPv4 VIP is never an IPv6 fragment's, mapped or not. */
+		{ "::ffff:10.0.0.103", IPPROTO_TCP, "(none)" },
+		{ "::a00:67", IPPROTO_TCP, "(none)" },
 	};
 
 	for (uint32_t i = 0; i < RTE_DIM(cases); i++)
@@ -1068,7 +1094,7 @@ Test(state, ipv6_vips_found_by_the_ipv6_lookups_only)
 	cr_assert_eq(web6->family, AF_INET6);
 	cr_assert_eq(web6->address, 0);
 	cr_assert_arr_eq(web6->address6, a6, 16);
-	cr_assert_eq(web6->fragments, DPLB_FRAGMENTS_DROP);
+	cr_assert_eq(web6->fragments, DPLB_FRAGMENTS_FOLLOW);
 	cr_assert_eq(test_vip_named(state, "web4")->family, AF_INET);
 
 	/* Addresses, and pings: our address6 and IPv6 VIPs' only. */

@@ -151,6 +151,27 @@ Test(fragment_cache, ipv4_keys_are_fully_defined)
 		cr_assert(a.src[i] == 0 && a.dst[i] == 0);
 }
 
+Test(fragment_cache, ipv6_keys_are_fully_defined_and_never_an_ipv4_keys)
+{
+	struct dplb_fragment_key a, b, four;
+	uint8_t src[16] = { 1, 2, 3, 4 }, dst[16] = { 5, 6, 7, 8 };
+
+	memset(&a, 0xff, sizeof(a));
+	memset(&b, 0x00, sizeof(b));
+	dplb_fragment_key_ipv6(&a, src, dst, 0x12345678u, 17);
+	dplb_fragment_key_ipv6(&b, src, dst, 0x12345678u, 17);
+	cr_assert(dplb_fragment_key_equal(&a, &b), "junk under a key leaks into it");
+	cr_assert_eq(a.family, DPLB_FRAGMENT_FAMILY_IPV6);
+	cr_assert_eq(a.id, 0x12345678u);
+	/* The same bytes as an IPv4 datagram's: another datagram. */
+	dplb_fragment_key_ipv4(&four, 0x04030201u, 0x08070605u, 0x5678, 17);
+	four.id = 0x12345678u;
+	cr_assert_not(dplb_fragment_key_equal(&a, &four));
+	dst[15] = 1;
+	dplb_fragment_key_ipv6(&b, src, dst, 0x12345678u, 17);
+	cr_assert_not(dplb_fragment_key_equal(&a, &b), "every address byte counts");
+}
+
 Test(fragment_cache, entries_expire_after_the_timeout)
 {
 	struct dplb_fragment_cache cache;

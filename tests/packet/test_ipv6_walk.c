@@ -117,6 +117,9 @@ Test(ipv6_walk, every_kind_in_the_rfc_order)
 	cr_assert(w.fragment && w.more_fragments);
 	cr_assert_eq(w.fragment_offset, 0);
 	cr_assert_eq(w.fragment_id, rte_cpu_to_be_32(0xdeadbeef));
+	/* The fragmentable part starts after the fragment header: the AH
+	 * and options behind it are the datagram's. */
+	cr_assert_eq(w.fragment_data, IPV6_HEADER + 8 + 16 + 24 + 8);
 }
 
 Test(ipv6_walk, a_later_fragment_ends_the_walk_at_its_payload)
@@ -137,6 +140,7 @@ Test(ipv6_walk, a_later_fragment_ends_the_walk_at_its_payload)
 	cr_assert_not(w.more_fragments);
 	cr_assert_eq(w.fragment_offset, 1448);
 	cr_assert_eq(w.fragment_id, rte_cpu_to_be_32(7));
+	cr_assert_eq(w.fragment_data, w.l4_offset);
 }
 
 Test(ipv6_walk, an_atomic_fragment_is_a_whole_packet)

@@ -134,8 +134,25 @@ Test(parse6, fragments_first_and_later)
 	cr_assert_eq(parse_frame(&f, &m, &info), DPLB_PARSED_FRAGMENT6);
 	cr_assert_eq(info.protocol, IPPROTO_UDP);
 	cr_assert_eq(info.ip_header_len, 48);
-	cr_assert_eq(info.src_port, 0);
-	cr_assert_eq(info.dst_port, 0);
+	/* The first fragment carries the header chain whole (RFC 7112): its
+	 * ports are read, as an IPv4 first fragment's. */
+	cr_assert_eq(info.src_port, rte_cpu_to_be_16(1000));
+	cr_assert_eq(info.dst_port, rte_cpu_to_be_16(80));
+	rte_pktmbuf_free(m);
+
+	/* Behind a destination options header after the fragment header. */
+	frame_ethernet(&f, 0, 0x86dd);
+	frame_ipv6(&f, CLIENT6, VIP6, 0, 0, 64);
+	frame_ipv6_fragment(&f, 0, true, 7);
+	frame_ipv6_options(&f, IPPROTO_DSTOPTS, 0);
+	frame_upper(&f, IPPROTO_TCP, udp, frame_tcp(udp, 1001, 443, 0x02, 4));
+	frame_finish_ipv6(&f);
+	cr_assert_eq(parse_frame(&f, &m, &info), DPLB_PARSED_FRAGMENT6);
+	cr_assert_eq(info.protocol, IPPROTO_TCP);
+	cr_assert_eq(info.ip_header_len, 56);
+	cr_assert_eq(info.src_port, rte_cpu_to_be_16(1001));
+	cr_assert_eq(info.dst_port, rte_cpu_to_be_16(443));
+	cr_assert_eq(info.tcp_flags, 0x02);
 	rte_pktmbuf_free(m);
 
 	frame_ethernet(&f, 0, 0x86dd);
@@ -146,7 +163,76 @@ Test(parse6, fragments_first_and_later)
 	cr_assert_eq(parse_frame(&f, &m, &info), DPLB_PARSED_FRAGMENT6);
 	cr_assert_eq(info.protocol, IPPROTO_UDP);
 	cr_assert_eq(info.ip_len, 56);
+	cr_assert_eq(info.src_port, 0);
+	cr_assert_eq(info.dst_port, 0);
 	rte_pktmbuf_free(m);
+}
+
+/* An IPv6 fragment of offset, more and data bytes of protocol (TCP or UDP
+ * headers at offset 0): what the parser makes of it. */
+static enum dplb_parse_result parse_fragment6(uint16_t offset, bool more, uint8_t protocol,
+					      uint16_t data, uint8_t *drop_reason)
+{
+	static uint8_t upper[65536];
+	struct frame f;
+	struct rte_mbuf *m;
+	struct dplb_packet_info info;
+
+	memset(upper, 0, data);
+	if (offset == 0 && protocol == IPPROTO_TCP && data >= 20)
+		frame_tcp(upper, 1, 2, 0x10, (uint16_t)(data - 20));
+	if (offset == 0 && protocol == IPPROTO_UDP && data >= 8)
+		frame_udp(upper, 1, 2, (uint16_t)(data - 8));
+	frame_ethernet(&f, 0, 0x86dd);
+	frame_ipv6(&f, CLIENT6, VIP6, 0, 0, 64);
+	frame_ipv6_fragment(&f, offset, more, 9);
+	frame_upper(&f, protocol, upper, data);
+	frame_finish_ipv6(&f);
+	const enum dplb_parse_result result = parse_frame(&f, &m, &info);
+
+	*drop_reason = info.drop_reason;
+	rte_pktmbuf_free(m);
+	return result;
+}
+
+Test(parse6, malformed_fragments_dropped_by_reason)
+{
+	static const struct {
+		const char *what;
+		uint16_t offset;
+		bool more;
+		uint8_t protocol;
+		uint16_t data;
+		uint8_t reason; /* 0: parsed as a fragment */
+	} cases[] = {
+		{ "a later UDP fragment", 1000, true, IPPROTO_UDP, 8, 0 },
+		{ "the last one, any length", 1008, false, IPPROTO_UDP, 3, 0 },
+		{ "data not a multiple of 8, more to come", 0, true, IPPROTO_UDP, 12,
+		  DPLB_DROP_BAD_FRAGMENT },
+		{ "no data, more to come", 64, true, IPPROTO_UDP, 0, DPLB_DROP_BAD_FRAGMENT },
+		{ "reassembled past 65535 bytes", 65528, false, IPPROTO_UDP, 16,
+		  DPLB_DROP_BAD_FRAGMENT },
+		{ "TCP at offset 8, under the first's flags", 8, false, IPPROTO_TCP, 8,
+		  DPLB_DROP_BAD_FRAGMENT },
+		{ "a first TCP fragment shorter than its header", 0, true, IPPROTO_TCP, 16,
+		  DPLB_DROP_SHORT_FIRST_FRAGMENT },
+		{ "ICMPv6 in pieces", 0, true, IPPROTO_ICMPV6, 16, DPLB_DROP_FRAGMENT },
+		{ "a protocol not served", 16, false, IPPROTO_SCTP, 16,
+		  DPLB_DROP_UNSUPPORTED_PROTOCOL },
+	};
+
+	for (uint32_t i = 0; i < RTE_DIM(cases); i++) {
+		uint8_t reason;
+		const enum dplb_parse_result result = parse_fragment6(
+			cases[i].offset, cases[i].more, cases[i].protocol, cases[i].data, &reason);
+
+		if (cases[i].reason == 0) {
+			cr_expect_eq(result, DPLB_PARSED_FRAGMENT6, "%s", cases[i].what);
+			continue;
+		}
+		cr_expect_eq(result, DPLB_PARSED_DROP, "%s", cases[i].what);
+		cr_expect_eq(reason, cases[i].reason, "%s: reason %u", cases[i].what, reason);
+	}
 }
 
 Test(parse6, ethernet_padding_is_trimmed)
