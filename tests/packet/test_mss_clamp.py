@@ -1,15 +1,16 @@
-"""mss_clamp: a SYN to the VIP whose MSS option is above the clamp reaches
+"""mss_clamp: a SYN to the VIP (IPv4 or IPv6) whose MSS option is above the clamp reaches
 the backend with the clamp as its MSS and a TCP checksum still right;
 everything else (smaller MSS, no MSS, not a SYN, a malformed option list,
 a VIP without the key) reaches it byte for byte. Counted per worker and per
 VIP; a reload turns it on and off."""
 
 import pytest
-from scapy.all import IP, TCP, Ether, Raw, raw
+from scapy.all import IP, TCP, Ether, IPv6, IPv6ExtHdrDestOpt, Raw, in6_chksum, raw
 
 from harness.dplb_harness import BURST, Dplb, PcapWriter
 from harness.frames import BACKENDS, config, five_tuple, tcp_packet
 from test_forwarding import check_encapsulated
+from test_ipv6_forwarding import CLIENT_MAC, PORT_MAC, VIP6, client6, config6, unwrap
 
 CLAMP = 1400
 MSS_1460 = b"\x02\x04\x05\xb4"
@@ -148,3 +149,24 @@ def test_a_reload_turns_clamping_on(tmp_path):
         assert inner_bytes(o) == raw(sent[IP(inner_bytes(o)).src][IP])
     for o in out[BURST:]:
         expect_clamped(o, sent[IP(inner_bytes(o)).src])
+
+
+def test_an_ipv6_syn_is_clamped_too(tmp_path):
+    # An IPv6 VIP (IPv6 in IPv6): the clamp rewrites the option behind the
+    # IPv6 header and its extension headers, and the checksum (over the
+    # IPv6 pseudo-header) stays right.
+    frames = []
+    for i, ip in enumerate((IPv6(src=client6(1), dst=VIP6),
+                            IPv6(src=client6(2), dst=VIP6) / IPv6ExtHdrDestOpt())):
+        frames.append(Ether(raw(Ether(dst=PORT_MAC, src=CLIENT_MAC) / ip / TCP(
+            sport=1000 + i, dport=80, flags="S", options=[("MSS", 1460), ("SAckOK", b"")]))))
+    out, _, _ = run(tmp_path, config6(extra_vip="mss_clamp = 1300"), frames)
+    assert len(out) == 2
+    for o in out:
+        _, _, inner, _ = unwrap(o, "ipip")
+        packet = IPv6(inner)
+        assert dict(packet[TCP].options)["MSS"] == 1300
+        segment = raw(packet[TCP])
+        checksum = int.from_bytes(segment[16:18], "big")
+        assert in6_chksum(6, packet[TCP].underlayer,
+                          segment[:16] + b"\0\0" + segment[18:]) == checksum
