@@ -416,13 +416,15 @@ static inline int dplb_nd_solicit_build(struct rte_mbuf *m, const struct rte_eth
  * Read a Neighbor Advertisement for learning (RFC 4861 7.1.2, 7.2.5): the
  * frame m is parsed here (its Ethernet padding trimmed), checked as
  * dplb_nd_check says and, sent to a multicast address, must not be
- * solicited. Returns 0 with target6 (16 bytes) and mac, the target's
- * link-layer address from its option; or the drop reason as dplb_nd_check,
+ * solicited. Returns 0 with target6 (16 bytes), mac, the target's
+ * link-layer address from its option, and override, whether the
+ * advertisement may replace a MAC already known (its O flag); or the drop
+ * reason as dplb_nd_check,
  * DPLB_DROP_BAD_ND when it carries no target link-layer address (nothing to
  * learn), or the parser's when m is no ICMPv6. For the management lcore.
  */
 static inline int dplb_nd_parse_advert(struct rte_mbuf *m, uint8_t target6[16],
-				       struct rte_ether_addr *mac)
+				       struct rte_ether_addr *mac, bool *override)
 {
 	struct dplb_packet_info info;
 	const struct dplb_nd_message *nd;
@@ -443,6 +445,7 @@ static inline int dplb_nd_parse_advert(struct rte_mbuf *m, uint8_t target6[16],
 		return DPLB_DROP_BAD_ND;
 	memcpy(target6, nd->target, sizeof(nd->target));
 	rte_ether_addr_copy(target_link, mac);
+	*override = (nd->icmp.data & DPLB_ND_FLAG_OVERRIDE) != 0;
 	return 0;
 }
 
