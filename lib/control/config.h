@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "common/values.h"
 
@@ -45,6 +46,12 @@
  * can make a path unusable; the most, the largest mtu less those 40. */
 #define DPLB_MIN_MSS_CLAMP 536u
 #define DPLB_MAX_MSS_CLAMP 9176u
+/* Every IPv6 link carries 1280 bytes (RFC 8200 5), and no router fragments
+ * IPv6 on the way: an IPv6 VIP needs an mtu that leaves room for them
+ * inside its tunnels, and its least mss_clamp is what fits them, 1280 less
+ * the IPv6 and TCP headers. */
+#define DPLB_IPV6_MIN_MTU 1280u
+#define DPLB_MIN_MSS_CLAMP6 (DPLB_IPV6_MIN_MTU - 60u)
 
 enum dplb_protocol { DPLB_PROTO_TCP = 6, DPLB_PROTO_UDP = 17 };
 
@@ -65,6 +72,19 @@ static inline bool dplb_scheduler_is_hashing(enum dplb_scheduler scheduler)
 }
 
 enum dplb_encap { DPLB_ENCAP_IPIP, DPLB_ENCAP_GUE };
+
+/* The bytes encapsulation of kind (enum dplb_encap) adds to an IP packet:
+ * the outer IP header of outer_family (AF_INET or AF_INET6), and GUE's UDP
+ * header. Here, not in packet/encap.h, so that the loader can check mtu
+ * without DPDK; encap.h checks the sizes against DPDK's headers. */
+#define DPLB_OUTER_IPV4_LEN 20u
+#define DPLB_OUTER_IPV6_LEN 40u
+#define DPLB_GUE_UDP_LEN 8u
+static inline uint16_t dplb_encap_overhead(uint8_t kind, uint8_t outer_family)
+{
+	return (uint16_t)((outer_family == AF_INET6 ? DPLB_OUTER_IPV6_LEN : DPLB_OUTER_IPV4_LEN) +
+			  (kind == DPLB_ENCAP_GUE ? DPLB_GUE_UDP_LEN : 0));
+}
 
 /* Where frames for dplb's own address that the data path does not answer
  * go: nowhere (dropped), or to the kernel through a tap interface per port

@@ -27,6 +27,7 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
+#include "control/config.h"
 #include "packet/checksum.h"
 #include "packet/counters.h"
 #include "packet/icmp.h"
@@ -49,10 +50,6 @@
 #define DPLB_ND_FLAG_ROUTER RTE_BE32(0x80000000)
 #define DPLB_ND_FLAG_SOLICITED RTE_BE32(0x40000000)
 #define DPLB_ND_FLAG_OVERRIDE RTE_BE32(0x20000000)
-
-/* The smallest MTU of an IPv6 link (RFC 8200 5): a packet too big is at
- * most this long, its quote cut to fit. */
-#define DPLB_IPV6_MIN_MTU 1280
 
 /* The first 8 bytes of every ICMPv6 message this file reads or writes. */
 struct dplb_icmp6_hdr {
@@ -449,7 +446,8 @@ static inline int dplb_nd_parse_advert(struct rte_mbuf *m, uint8_t target6[16],
 	return 0;
 }
 
-/* The longest quote of a packet too big: the message within 1280 bytes. */
+/* The longest quote of a packet too big: the message within 1280 bytes
+ * (DPLB_IPV6_MIN_MTU, control/config.h). */
 #define DPLB_ICMP6_QUOTE_MAX                                                                       \
 	(DPLB_IPV6_MIN_MTU - sizeof(struct rte_ipv6_hdr) - sizeof(struct dplb_icmp6_hdr))
 
