@@ -32,6 +32,7 @@
 #define DPLB_DEFAULT_MAGLEV_SIZE 65537u
 #define DPLB_MAX_MAGLEV_SIZE 16777259u /* a prime above 2^24 */
 #define DPLB_DEFAULT_FLOW_TABLE_SIZE (1u << 20)
+#define DPLB_MIN_FLOW_TABLE_SIZE6 256u
 #define DPLB_DEFAULT_TCP_TIMEOUT 300u
 #define DPLB_DEFAULT_UDP_TIMEOUT 30u
 #define DPLB_DEFAULT_TCP_CLOSING_TIMEOUT 10u
@@ -52,6 +53,20 @@
  * the IPv6 and TCP headers. */
 #define DPLB_IPV6_MIN_MTU 1280u
 #define DPLB_MIN_MSS_CLAMP6 (DPLB_IPV6_MIN_MTU - 60u)
+
+/*
+ * flow_table_size6 when the file does not set it: a quarter of
+ * flow_table_size, at least DPLB_MIN_FLOW_TABLE_SIZE6. An IPv6 flow takes
+ * 81 bytes against IPv4's 24 (packet/flow_table6.h), so that table costs
+ * some 85% of the IPv4 one's memory: IPv4 carries most of what a balancer
+ * sees today, and a table sized for IPv6 alone would double every worker's
+ * memory.
+ */
+static inline uint32_t dplb_default_flow_table_size6(uint32_t flow_table_size)
+{
+	return flow_table_size / 4 > DPLB_MIN_FLOW_TABLE_SIZE6 ? flow_table_size / 4
+							       : DPLB_MIN_FLOW_TABLE_SIZE6;
+}
 
 enum dplb_protocol { DPLB_PROTO_TCP = 6, DPLB_PROTO_UDP = 17 };
 
@@ -235,6 +250,7 @@ struct dplb_config {
 	bool has_gateway_mac6;
 	uint8_t gateway_mac6[6];
 	uint32_t flow_table_size;     /* per worker */
+	uint32_t flow_table_size6;    /* per worker, IPv6 flows (a table of their own) */
 	uint32_t tcp_timeout;	      /* seconds */
 	uint32_t udp_timeout;	      /* seconds */
 	uint32_t tcp_closing_timeout; /* seconds, once the client sent FIN or RST */

@@ -1639,6 +1639,67 @@ Test(config_mss_clamp, an_ipv6_vip_clamps_no_lower_than_1220)
 	dplb_config_free(c);
 }
 
+/* ---- flow_table_size6 ---- */
+
+Test(config_flow_table_size6, a_quarter_of_flow_table_size_unless_set)
+{
+	static const char base[] = "[dataplane]\naddress = 10.0.0.1\n%s\n\n"
+				   "[vip:a]\naddress = 10.0.0.100\nbackend = 10.0.0.2\n";
+	static const struct {
+		const char *lines;
+		uint32_t size, size6;
+	} cases[] = {
+		{ "", DPLB_DEFAULT_FLOW_TABLE_SIZE, DPLB_DEFAULT_FLOW_TABLE_SIZE / 4 },
+		{ "flow_table_size = 2048", 2048, 512 },
+		{ "flow_table_size = 1024", 1024, 256 }, /* at least 256 */
+		/* Set before flow_table_size, it stays what it says. */
+		{ "flow_table_size6 = 4096\nflow_table_size = 2048", 2048, 4096 },
+		{ "flow_table_size = 2048\nflow_table_size6 = 256", 2048, 256 },
+		{ "flow_table_size6 = 268435456", DPLB_DEFAULT_FLOW_TABLE_SIZE, 268435456 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512];
+		struct dplb_config *c = NULL;
+		struct dplb_config_errors errs;
+		const int len = snprintf(text, sizeof(text), base, cases[i].lines);
+
+		cr_assert_eq(dplb_config_load_text("six.ini", text, (size_t)len, &c, &errs), 0,
+			     "%s:%s", cases[i].lines, all_messages(&errs));
+		cr_assert_eq(c->flow_table_size, cases[i].size, "%s", cases[i].lines);
+		cr_assert_eq(c->flow_table_size6, cases[i].size6, "%s", cases[i].lines);
+		dplb_config_free(c);
+	}
+	struct dplb_config *c = load_good(CONFIGS "minimal.ini");
+
+	expect_printed(c, "flow table 1048576 (IPv6 262144) per worker");
+	dplb_config_free(c);
+}
+
+Test(config_flow_table_size6, bad_values_are_refused_with_their_line)
+{
+	static const struct {
+		const char *line, *error;
+	} cases[] = {
+		{ "flow_table_size6 = 255",
+		  "flow_table_size6 in [dataplane]: 255 is out of range (256..268435456)" },
+		{ "flow_table_size6 = 268435457", "268435457 is out of range (256..268435456)" },
+		{ "flow_table_size6 = 0", "0 is out of range (256..268435456)" },
+		{ "flow_table_size6 = 64k",
+		  "flow_table_size6 in [dataplane]: \"64k\" is not a number" },
+		{ "flow_table_size6 =", "flow_table_size6 in [dataplane]" },
+	};
+	struct dplb_config_errors errs;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_with_dataplane_line(cases[i].line);
+		load_bad(tmp_path, &errs);
+		expect_count(&errs, 1);
+		expect_error(&errs, tmp_path, 3, cases[i].error);
+		remove_tmp();
+	}
+}
+
 /* ---- mtu ---- */
 
 /* A file with address6, mtu (line 4) and an IPv6 VIP of encap whose

@@ -449,3 +449,10 @@ def test_an_advertisement_without_override_never_moves_a_learned_mac(tmp_path):
     assert moved["nd_advertisements_learned"] == 2
     sent = [o[Ether].dst for o in dplb.output() if IPv6 in o and o[IPv6].nh == 41]
     assert sent == [GATEWAY_MAC6] * BURST + [other] * BURST
+
+
+@pytest.mark.parametrize("line,capacity", [("", 65536 // 4), ("flow_table_size6 = 4096", 4096)])
+def test_the_ipv6_flow_table_is_flow_table_size6_long(tmp_path, line, capacity):
+    assert "flow_table_size = 65536" in config6()
+    out, stats, drops, _ = run_capture(tmp_path, config6(extra=line), [tcp6(0)])
+    assert stats["flow6_capacity"] == capacity and stats["flows6_active"] == 1
