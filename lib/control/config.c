@@ -964,6 +964,11 @@ static const struct key_spec key_table[] = {
 	{ SECTION_DATAPLANE, "flow_table_size", parse_number_key, CONFIG_FIELD(flow_table_size),
 	  .min = 1024, .max = 268435456,
 	  .doc = "Flow table entries per worker lcore; needs a restart to change." },
+	{ SECTION_DATAPLANE, "flow_table_size6", parse_number_key, CONFIG_FIELD(flow_table_size6),
+	  .min = DPLB_MIN_FLOW_TABLE_SIZE6, .max = 268435456,
+	  .doc = "IPv6 flows per worker lcore, in a table of their own; by default a quarter "
+		 "of flow_table_size (at least 256): an IPv6 flow takes 81 bytes against IPv4's "
+		 "24. Needs a restart to change." },
 	{ SECTION_DATAPLANE, "tcp_timeout", parse_number_key, CONFIG_FIELD(tcp_timeout), .min = 1,
 	  .max = 86400, .doc = "Idle seconds before a TCP flow is forgotten." },
 	{ SECTION_DATAPLANE, "tcp_closing_timeout", parse_number_key,
@@ -982,7 +987,10 @@ static const struct key_spec key_table[] = {
 	  .max = 65535, .doc = "UDP destination port of GUE packets to backends." },
 	{ SECTION_DATAPLANE, "mtu", parse_number_key, CONFIG_FIELD(mtu), .min = 576, .max = 9216,
 	  .doc = "Largest IP packet dplb sends, encapsulation included; bigger packets with DF "
-		 "get ICMP fragmentation-needed." },
+		 "get ICMP fragmentation-needed, bigger IPv6 packets ICMPv6 packet too big. With "
+		 "an IPv6 VIP it is at least 1280 (the packets every IPv6 link carries, which no "
+		 "router fragments) plus the encapsulation toward that VIP's backends: 1300 for "
+		 "ipip to IPv4 backends, 1320 to IPv6 ones, 8 more for gue." },
 	{ SECTION_DATAPLANE, "mbufs", parse_number_key, CONFIG_FIELD(mbufs), .min = 0,
 	  .max = 16777216,
 	  .doc = "Packet buffers in the mbuf pool. 0 sizes the pool from what the ports need "
@@ -1088,7 +1096,9 @@ static const struct key_spec key_table[] = {
 		 "the segments the backend sends straight to the client, for clients behind "
 		 "links with a smaller MTU than the backend's (tunnels, PPPoE); a SYN without an "
 		 "MSS option, or with a malformed option list, is left alone. 0 turns it off; "
-		 "otherwise at least 536, the MSS every IPv4 host accepts." },
+		 "otherwise at least 536, the MSS every IPv4 host accepts, and on an IPv6 VIP at "
+		 "least 1220, the MSS of the 1280-byte packets every IPv6 link carries (a lower "
+		 "clamp would only shrink every segment)." },
 	{ SECTION_VIP, "health_check", parse_health_check_key,
 	  HEALTH_FIELD(check, DPLB_HEALTH_FIELD_CHECK),
 	  .doc = "How each backend is checked: tcp (a connect), http:/PATH (a GET, healthy on "
@@ -1680,15 +1690,26 @@ static void check_vip_protection(struct loader *ld, const struct dplb_vip_config
 		       vip->name, value_name(scheduler_names, vip->scheduler));
 }
 
-/* mss_clamp rewrites TCP SYNs: a UDP VIP has none. line: where it was set
+/* mss_clamp rewrites TCP SYNs: a UDP VIP has none. On an IPv6 VIP it is
+ * at least DPLB_MIN_MSS_CLAMP6: every IPv6 path carries the segments of
+ * 1280-byte packets, so a lower clamp saves no connection, it only shrinks
+ * every segment (and is most likely an IPv4 figure). line: where it was set
  * (0: not known, as for a configuration changed in memory). */
 static void check_vip_mss_clamp(struct loader *ld, const struct dplb_vip_config *vip, int line)
 {
+	const bool ipv6 = vip->family == AF_INET6;
+	const uint32_t least = ipv6 ? DPLB_MIN_MSS_CLAMP6 : DPLB_MIN_MSS_CLAMP;
+
 	if (vip->mss_clamp == 0)
 		return;
-	if (vip->mss_clamp < DPLB_MIN_MSS_CLAMP || vip->mss_clamp > DPLB_MAX_MSS_CLAMP)
+	if (ipv6 && vip->mss_clamp >= DPLB_MIN_MSS_CLAMP && vip->mss_clamp < least)
+		report(ld, line ? line : vip->line,
+		       "mss_clamp %u in [vip:%s] is below %u, the MSS of the 1280-byte packets "
+		       "every IPv6 link carries: an IPv6 VIP's clamp is 0 or %u..%u",
+		       vip->mss_clamp, vip->name, least, least, DPLB_MAX_MSS_CLAMP);
+	else if (vip->mss_clamp < least || vip->mss_clamp > DPLB_MAX_MSS_CLAMP)
 		report(ld, line ? line : vip->line, "mss_clamp %u in [vip:%s] is not 0 or %u..%u",
-		       vip->mss_clamp, vip->name, DPLB_MIN_MSS_CLAMP, DPLB_MAX_MSS_CLAMP);
+		       vip->mss_clamp, vip->name, least, DPLB_MAX_MSS_CLAMP);
 	if (vip->protocol != DPLB_PROTO_TCP)
 		report(ld, line ? line : vip->line,
 		       "mss_clamp in [vip:%s] needs protocol = tcp: it rewrites TCP SYNs",
@@ -2150,6 +2171,41 @@ static void check_dataplane6(struct loader *ld)
 		       config->prefix_length6);
 }
 
+/* An IPv6 VIP's packets of 1280 bytes, which every IPv6 link carries and
+ * no router fragments, must fit the tunnel to each of its backends: mtu at
+ * least 1280 plus the largest encapsulation toward them. Reported on the
+ * mtu line: the default (1500) always has the room. */
+static void check_mtu(struct loader *ld)
+{
+	const struct dplb_config *config = ld->config;
+	const int line = ld->seen[key_index(SECTION_DATAPLANE, "mtu")];
+
+	for (uint32_t v = 0; v < config->vip_count; v++) {
+		const struct dplb_vip_config *vip = &config->vips[v];
+		uint32_t overhead = 0;
+		uint8_t family = AF_INET;
+
+		if (vip->family != AF_INET6)
+			continue;
+		for (uint32_t b = 0; b < vip->backend_count; b++) {
+			const uint8_t f = vip->backends[b].family;
+
+			if (dplb_encap_overhead((uint8_t)vip->encap, f) > overhead) {
+				overhead = dplb_encap_overhead((uint8_t)vip->encap, f);
+				family = f;
+			}
+		}
+		if (overhead == 0 || config->mtu >= DPLB_IPV6_MIN_MTU + overhead)
+			continue;
+		report(ld, line,
+		       "mtu %u in [dataplane] is below %u, which IPv6 [vip:%s] needs: the "
+		       "1280-byte packets every IPv6 link carries, plus %u bytes of %s over %s to "
+		       "its backends (smaller, they would be dropped)",
+		       config->mtu, DPLB_IPV6_MIN_MTU + overhead, vip->name, overhead,
+		       dplb_encap_name(vip->encap), family == AF_INET6 ? "IPv6" : "IPv4");
+	}
+}
+
 /* exception_path = tap: the kernel's interfaces get address/prefix_length
  * (without a prefix the kernel would reach no neighbour), and each port's
  * interface needs a name. */
@@ -2219,6 +2275,11 @@ static void check_file(struct loader *ld)
 	check_vip_tuples(ld);
 	check_addresses(ld);
 	check_dataplane6(ld);
+	/* Its default follows flow_table_size, which may come after it. */
+	if (ld->seen[key_index(SECTION_DATAPLANE, "flow_table_size6")] == 0)
+		ld->config->flow_table_size6 =
+			dplb_default_flow_table_size6(ld->config->flow_table_size);
+	check_mtu(ld);
 	check_exception_path(ld);
 	check_announce(ld);
 }
@@ -2437,6 +2498,7 @@ int dplb_config_validate(const struct dplb_config *config, struct dplb_config_er
 	}
 	check_vip_tuples(&ld);
 	check_addresses(&ld);
+	check_mtu(&ld);
 	if (ld.out_of_memory)
 		return -ENOMEM;
 	return ld.errs->count || ld.errs->dropped ? -EINVAL : 0;
@@ -2678,11 +2740,11 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		fprintf(out, ")");
 	}
 	fprintf(out,
-		"\n  flow table %u per worker, timeouts tcp %us udp %us tcp-closing %us "
-		"tcp-syn %us, gue port %u, mtu %u, mbufs ",
-		config->flow_table_size, config->tcp_timeout, config->udp_timeout,
-		config->tcp_closing_timeout, config->tcp_syn_timeout, config->gue_port,
-		config->mtu);
+		"\n  flow table %u (IPv6 %u) per worker, timeouts tcp %us udp %us "
+		"tcp-closing %us tcp-syn %us, gue port %u, mtu %u, mbufs ",
+		config->flow_table_size, config->flow_table_size6, config->tcp_timeout,
+		config->udp_timeout, config->tcp_closing_timeout, config->tcp_syn_timeout,
+		config->gue_port, config->mtu);
 	if (config->mbufs != 0)
 		fprintf(out, "%u", config->mbufs);
 	else

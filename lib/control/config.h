@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "common/values.h"
 
@@ -31,6 +32,7 @@
 #define DPLB_DEFAULT_MAGLEV_SIZE 65537u
 #define DPLB_MAX_MAGLEV_SIZE 16777259u /* a prime above 2^24 */
 #define DPLB_DEFAULT_FLOW_TABLE_SIZE (1u << 20)
+#define DPLB_MIN_FLOW_TABLE_SIZE6 256u
 #define DPLB_DEFAULT_TCP_TIMEOUT 300u
 #define DPLB_DEFAULT_UDP_TIMEOUT 30u
 #define DPLB_DEFAULT_TCP_CLOSING_TIMEOUT 10u
@@ -45,6 +47,26 @@
  * can make a path unusable; the most, the largest mtu less those 40. */
 #define DPLB_MIN_MSS_CLAMP 536u
 #define DPLB_MAX_MSS_CLAMP 9176u
+/* Every IPv6 link carries 1280 bytes (RFC 8200 5), and no router fragments
+ * IPv6 on the way: an IPv6 VIP needs an mtu that leaves room for them
+ * inside its tunnels, and its least mss_clamp is what fits them, 1280 less
+ * the IPv6 and TCP headers. */
+#define DPLB_IPV6_MIN_MTU 1280u
+#define DPLB_MIN_MSS_CLAMP6 (DPLB_IPV6_MIN_MTU - 60u)
+
+/*
+ * flow_table_size6 when the file does not set it: a quarter of
+ * flow_table_size, at least DPLB_MIN_FLOW_TABLE_SIZE6. An IPv6 flow takes
+ * 81 bytes against IPv4's 24 (packet/flow_table6.h), so that table costs
+ * some 85% of the IPv4 one's memory: IPv4 carries most of what a balancer
+ * sees today, and a table sized for IPv6 alone would double every worker's
+ * memory.
+ */
+static inline uint32_t dplb_default_flow_table_size6(uint32_t flow_table_size)
+{
+	return flow_table_size / 4 > DPLB_MIN_FLOW_TABLE_SIZE6 ? flow_table_size / 4
+							       : DPLB_MIN_FLOW_TABLE_SIZE6;
+}
 
 enum dplb_protocol { DPLB_PROTO_TCP = 6, DPLB_PROTO_UDP = 17 };
 
@@ -65,6 +87,19 @@ static inline bool dplb_scheduler_is_hashing(enum dplb_scheduler scheduler)
 }
 
 enum dplb_encap { DPLB_ENCAP_IPIP, DPLB_ENCAP_GUE };
+
+/* The bytes encapsulation of kind (enum dplb_encap) adds to an IP packet:
+ * the outer IP header of outer_family (AF_INET or AF_INET6), and GUE's UDP
+ * header. Here, not in packet/encap.h, so that the loader can check mtu
+ * without DPDK; encap.h checks the sizes against DPDK's headers. */
+#define DPLB_OUTER_IPV4_LEN 20u
+#define DPLB_OUTER_IPV6_LEN 40u
+#define DPLB_GUE_UDP_LEN 8u
+static inline uint16_t dplb_encap_overhead(uint8_t kind, uint8_t outer_family)
+{
+	return (uint16_t)((outer_family == AF_INET6 ? DPLB_OUTER_IPV6_LEN : DPLB_OUTER_IPV4_LEN) +
+			  (kind == DPLB_ENCAP_GUE ? DPLB_GUE_UDP_LEN : 0));
+}
 
 /* Where frames for dplb's own address that the data path does not answer
  * go: nowhere (dropped), or to the kernel through a tap interface per port
@@ -215,6 +250,7 @@ struct dplb_config {
 	bool has_gateway_mac6;
 	uint8_t gateway_mac6[6];
 	uint32_t flow_table_size;     /* per worker */
+	uint32_t flow_table_size6;    /* per worker, IPv6 flows (a table of their own) */
 	uint32_t tcp_timeout;	      /* seconds */
 	uint32_t udp_timeout;	      /* seconds */
 	uint32_t tcp_closing_timeout; /* seconds, once the client sent FIN or RST */

@@ -120,6 +120,7 @@ static const struct field settings[] = {
 	SETTING("gateway_mac6", has_gateway_mac6),
 	SETTING("gateway_mac6", gateway_mac6),
 	RESTART_SETTING("flow_table_size", flow_table_size),
+	RESTART_SETTING("flow_table_size6", flow_table_size6),
 	SETTING("tcp_timeout", tcp_timeout),
 	SETTING("udp_timeout", udp_timeout),
 	SETTING("tcp_closing_timeout", tcp_closing_timeout),

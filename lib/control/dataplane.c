@@ -335,6 +335,7 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 	const uint32_t mtu = config->mtu;
 	const uint32_t mbufs = config->mbufs;
 	const uint32_t flow_capacity = config->flow_table_size;
+	const uint32_t flow6_capacity = config->flow_table_size6;
 
 	ctx->ids = dplb_identities_create();
 	ctx->neighbors = calloc(1, sizeof(*ctx->neighbors));
@@ -382,11 +383,13 @@ int dplb_start(struct dplb_context *ctx, const char *config_path, struct dplb_co
 	RTE_LCORE_FOREACH_WORKER (lcore) {
 		struct dplb_worker *worker = &ctx->workers[index];
 
-		rc = dplb_worker_init(worker, index, ctx->port_ids, ctx->port_count, flow_capacity,
-				      (int)rte_lcore_to_socket_id(lcore));
+		rc = dplb_worker_init_sized(worker, index, ctx->port_ids, ctx->port_count,
+					    flow_capacity, flow6_capacity,
+					    (int)rte_lcore_to_socket_id(lcore));
 		if (rc != 0) {
-			DPLB_LOG(ERR, "worker %u: cannot allocate a flow table of %u: %s", index,
-				 flow_capacity, strerror(-rc));
+			DPLB_LOG(ERR,
+				 "worker %u: cannot allocate flow tables of %u and %u (IPv6): %s",
+				 index, flow_capacity, flow6_capacity, strerror(-rc));
 			return rc;
 		}
 		const int socket = (int)rte_lcore_to_socket_id(lcore);

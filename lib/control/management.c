@@ -69,16 +69,16 @@ void dplb_management_want_next_hops(struct dplb_context *ctx, const struct dplb_
 }
 
 /* A neighbor advertisement a worker handed over: learned when it answers
- * for a next hop we asked about. Returns true when a wanted MAC changed. */
+ * for a next hop we asked about, as its override flag allows (neighbor.h).
+ * Returns true when a wanted MAC changed. */
 static bool learn_advertisement(struct dplb_context *ctx, struct rte_mbuf *m, uint64_t now)
 {
 	uint8_t target[16];
 	struct rte_ether_addr mac;
+	bool override;
 
-	/* A group address for a next hop would flood every backend's
-	 * traffic: never learned. */
-	if (dplb_nd_parse_advert(m, target, &mac) != 0 || !rte_is_unicast_ether_addr(&mac) ||
-	    !dplb_neighbors6_learn(ctx->neighbors6, target, mac.addr_bytes, now))
+	if (dplb_nd_parse_advert(m, target, &mac, &override) != 0 ||
+	    !dplb_neighbors6_learn(ctx->neighbors6, target, mac.addr_bytes, override, now))
 		return false;
 	ctx->nd_advertisements_learned++;
 	return true;

@@ -67,15 +67,29 @@ static const uint8_t *lookup(const struct dplb_neighbors *table, const neighbor_
 	return entry != NULL && entry->resolved ? entry->mac : NULL;
 }
 
+/* Whether mac can be a next hop's: a group address (multicast, broadcast)
+ * would flood every backend's traffic over the link, and a zero one is no
+ * station's. */
+static bool station_mac(const uint8_t *mac)
+{
+	static const uint8_t zero[6];
+
+	return (mac[0] & 0x01) == 0 && memcmp(mac, zero, sizeof(zero)) != 0;
+}
+
 static bool learn(struct dplb_neighbors *table, const neighbor_key key, const uint8_t *mac,
-		  uint64_t now_ms)
+		  bool override, uint64_t now_ms)
 {
 	struct dplb_neighbor *entry = find(table, key);
 	bool changed;
 
-	if (entry == NULL || !entry->wanted)
+	if (entry == NULL || !entry->wanted || !station_mac(mac))
 		return false;
 	changed = !entry->resolved || memcmp(entry->mac, mac, sizeof(entry->mac)) != 0;
+	/* Without override, an answer neither replaces a MAC we hold nor
+	 * vouches for it (RFC 4861 7.2.5): a proxy or an anycast answer. */
+	if (entry->resolved && changed && !override)
+		return false;
 	memcpy(entry->mac, mac, sizeof(entry->mac));
 	entry->resolved = true;
 	entry->answered_ms = now_ms;
@@ -143,7 +157,7 @@ bool dplb_neighbors_learn(struct dplb_neighbors *table, uint32_t address, const 
 	neighbor_key key;
 
 	ipv4_key(address, key);
-	return learn(table, key, mac, now_ms);
+	return learn(table, key, mac, true, now_ms);
 }
 
 uint32_t dplb_neighbors_due(struct dplb_neighbors *table, uint64_t now_ms, uint32_t *addresses,
@@ -182,9 +196,9 @@ const uint8_t *dplb_neighbors6_lookup(const struct dplb_neighbors6 *table,
 }
 
 bool dplb_neighbors6_learn(struct dplb_neighbors6 *table, const uint8_t address[16],
-			   const uint8_t *mac, uint64_t now_ms)
+			   const uint8_t *mac, bool override, uint64_t now_ms)
 {
-	return learn(&table->table, address, mac, now_ms);
+	return learn(&table->table, address, mac, override, now_ms);
 }
 
 uint32_t dplb_neighbors6_due(struct dplb_neighbors6 *table, uint64_t now_ms,

@@ -50,8 +50,9 @@ void dplb_neighbors_forget_unwanted(struct dplb_neighbors *table);
 /* The MAC of address when resolved, else NULL. */
 const uint8_t *dplb_neighbors_lookup(const struct dplb_neighbors *table, uint32_t address);
 
-/* Record an ARP answer. Returns true when forwarding must change: a wanted
- * address became resolved or changed its MAC. */
+/* Record an ARP answer (a reply, or a request's sender). Returns true when
+ * forwarding must change: a wanted address became resolved or changed its
+ * MAC. A group (multicast, broadcast) or zero MAC is never learned. */
 bool dplb_neighbors_learn(struct dplb_neighbors *table, uint32_t address, const uint8_t *mac,
 			  uint64_t now_ms);
 
@@ -73,8 +74,12 @@ int dplb_neighbors6_want(struct dplb_neighbors6 *table, const uint8_t address[16
 void dplb_neighbors6_forget_unwanted(struct dplb_neighbors6 *table);
 const uint8_t *dplb_neighbors6_lookup(const struct dplb_neighbors6 *table,
 				      const uint8_t address[16]);
+/* Record a neighbor advertisement for address, as dplb_neighbors_learn,
+ * with its override flag (RFC 4861 7.2.5): an unresolved address learns mac
+ * whatever the flag; a resolved one takes a different mac only with it,
+ * and without it is refreshed only by an answer that names the same mac. */
 bool dplb_neighbors6_learn(struct dplb_neighbors6 *table, const uint8_t address[16],
-			   const uint8_t *mac, uint64_t now_ms);
+			   const uint8_t *mac, bool override, uint64_t now_ms);
 uint32_t dplb_neighbors6_due(struct dplb_neighbors6 *table, uint64_t now_ms,
 			     uint8_t (*addresses)[16], uint32_t max);
 bool dplb_neighbors6_expire(struct dplb_neighbors6 *table, uint64_t now_ms);

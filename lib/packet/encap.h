@@ -59,14 +59,10 @@ struct dplb_encap_target {
 	const struct rte_ether_addr *dst_mac;
 };
 
-/* The bytes encapsulation adds to an IP packet: the outer IP header of
- * outer_family (AF_INET or AF_INET6), and GUE's UDP header. */
-static inline uint16_t dplb_encap_overhead(uint8_t kind, uint8_t outer_family)
-{
-	return (outer_family == AF_INET6 ? sizeof(struct rte_ipv6_hdr)
-					 : sizeof(struct rte_ipv4_hdr)) +
-	       (kind == DPLB_ENCAP_GUE ? sizeof(struct rte_udp_hdr) : 0);
-}
+/* dplb_encap_overhead (control/config.h) counts the headers written here. */
+_Static_assert(DPLB_OUTER_IPV4_LEN == sizeof(struct rte_ipv4_hdr), "outer IPv4 header");
+_Static_assert(DPLB_OUTER_IPV6_LEN == sizeof(struct rte_ipv6_hdr), "outer IPv6 header");
+_Static_assert(DPLB_GUE_UDP_LEN == sizeof(struct rte_udp_hdr), "GUE's UDP header");
 
 /*
  * The outer header's checksum from the values just written, rather than by

@@ -27,6 +27,7 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
+#include "control/config.h"
 #include "packet/checksum.h"
 #include "packet/counters.h"
 #include "packet/icmp.h"
@@ -49,10 +50,6 @@
 #define DPLB_ND_FLAG_ROUTER RTE_BE32(0x80000000)
 #define DPLB_ND_FLAG_SOLICITED RTE_BE32(0x40000000)
 #define DPLB_ND_FLAG_OVERRIDE RTE_BE32(0x20000000)
-
-/* The smallest MTU of an IPv6 link (RFC 8200 5): a packet too big is at
- * most this long, its quote cut to fit. */
-#define DPLB_IPV6_MIN_MTU 1280
 
 /* The first 8 bytes of every ICMPv6 message this file reads or writes. */
 struct dplb_icmp6_hdr {
@@ -416,13 +413,15 @@ static inline int dplb_nd_solicit_build(struct rte_mbuf *m, const struct rte_eth
  * Read a Neighbor Advertisement for learning (RFC 4861 7.1.2, 7.2.5): the
  * frame m is parsed here (its Ethernet padding trimmed), checked as
  * dplb_nd_check says and, sent to a multicast address, must not be
- * solicited. Returns 0 with target6 (16 bytes) and mac, the target's
- * link-layer address from its option; or the drop reason as dplb_nd_check,
+ * solicited. Returns 0 with target6 (16 bytes), mac, the target's
+ * link-layer address from its option, and override, whether the
+ * advertisement may replace a MAC already known (its O flag); or the drop
+ * reason as dplb_nd_check,
  * DPLB_DROP_BAD_ND when it carries no target link-layer address (nothing to
  * learn), or the parser's when m is no ICMPv6. For the management lcore.
  */
 static inline int dplb_nd_parse_advert(struct rte_mbuf *m, uint8_t target6[16],
-				       struct rte_ether_addr *mac)
+				       struct rte_ether_addr *mac, bool *override)
 {
 	struct dplb_packet_info info;
 	const struct dplb_nd_message *nd;
@@ -443,10 +442,12 @@ static inline int dplb_nd_parse_advert(struct rte_mbuf *m, uint8_t target6[16],
 		return DPLB_DROP_BAD_ND;
 	memcpy(target6, nd->target, sizeof(nd->target));
 	rte_ether_addr_copy(target_link, mac);
+	*override = (nd->icmp.data & DPLB_ND_FLAG_OVERRIDE) != 0;
 	return 0;
 }
 
-/* The longest quote of a packet too big: the message within 1280 bytes. */
+/* The longest quote of a packet too big: the message within 1280 bytes
+ * (DPLB_IPV6_MIN_MTU, control/config.h). */
 #define DPLB_ICMP6_QUOTE_MAX                                                                       \
 	(DPLB_IPV6_MIN_MTU - sizeof(struct rte_ipv6_hdr) - sizeof(struct dplb_icmp6_hdr))
 

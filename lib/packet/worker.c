@@ -76,10 +76,10 @@ static void fini_fragments(struct dplb_worker *worker)
 	memset(hold, 0, sizeof(*hold));
 }
 
-int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
-		     uint16_t port_count, uint32_t flow_capacity, int socket)
+int dplb_worker_init_sized(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
+			   uint16_t port_count, uint32_t flow_capacity, uint32_t flow6_capacity,
+			   int socket)
 {
-	const uint32_t flow6_capacity = dplb_worker_flow6_capacity(flow_capacity);
 	const size_t table_bytes = dplb_flow_table_size(flow_capacity);
 	const size_t table6_bytes = dplb_flow6_table_size(flow6_capacity);
 	void *table_memory, *table6_memory;

@@ -77,8 +77,8 @@ _Static_assert(DPLB_MAX_BACKEND_IDS <= UINT16_MAX + 1, "a backend id fits a flow
 struct dplb_worker {
 	/* Read on every packet. */
 	struct dplb_flow_table flows;
-	/* IPv6 flows: a table of their own (flow_table6.h), a quarter of the
-	 * IPv4 table's flows (dplb_worker_flow6_capacity). */
+	/* IPv6 flows: a table of their own (flow_table6.h), of
+	 * flow_table_size6 flows. */
 	struct dplb_flow6_table flows6;
 	const struct dplb_publisher *publisher;
 	struct rte_rcu_qsbr *rcu;
@@ -132,25 +132,31 @@ struct dplb_worker {
 	struct dplb_worker_counters counters;
 } __rte_cache_aligned;
 
-/*
- * How many IPv6 flows a worker with flow_capacity IPv4 flows holds: a
- * quarter as many, at least 256. An IPv6 flow takes 81 bytes against
- * IPv4's 24 (flow_table6.h), so the IPv6 table costs some 85% of the IPv4
- * one's memory: IPv4 carries most of what a balancer sees today, and a
- * table sized for IPv6 alone would double every worker's memory.
- */
+/* How many IPv6 flows a worker with flow_capacity IPv4 flows holds when
+ * flow_table_size6 is not set (dplb_default_flow_table_size6). */
 static inline uint32_t dplb_worker_flow6_capacity(uint32_t flow_capacity)
 {
-	return flow_capacity / 4 > 256 ? flow_capacity / 4 : 256;
+	return dplb_default_flow_table_size6(flow_capacity);
 }
 
 /*
  * Set up a worker's own state on socket: flow tables of flow_capacity IPv4
- * flows (and dplb_worker_flow6_capacity IPv6 ones), TX buffers, counter
- * arrays. Returns 0 or a negative errno. Main lcore, before launch.
+ * flows and flow6_capacity IPv6 ones, TX buffers, counter arrays. Returns 0
+ * or a negative errno. Main lcore, before launch.
  */
-int dplb_worker_init(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
-		     uint16_t port_count, uint32_t flow_capacity, int socket);
+int dplb_worker_init_sized(struct dplb_worker *worker, uint16_t index, const uint16_t *port_ids,
+			   uint16_t port_count, uint32_t flow_capacity, uint32_t flow6_capacity,
+			   int socket);
+
+/* As dplb_worker_init_sized, with the IPv6 table flow_table_size6's default
+ * for flow_capacity: for tests and benchmarks that size one table. */
+static inline int dplb_worker_init(struct dplb_worker *worker, uint16_t index,
+				   const uint16_t *port_ids, uint16_t port_count,
+				   uint32_t flow_capacity, int socket)
+{
+	return dplb_worker_init_sized(worker, index, port_ids, port_count, flow_capacity,
+				      dplb_worker_flow6_capacity(flow_capacity), socket);
+}
 void dplb_worker_fini(struct dplb_worker *worker);
 
 /* Handle one burst received on port slot port_slot. Exposed for benchmarks

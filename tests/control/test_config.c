@@ -1581,6 +1581,208 @@ Test(config_mss_clamp, the_summary_says_it)
 	dplb_config_free(c);
 }
 
+/* An IPv6 VIP's clamp is at least 1220: every IPv6 link carries 1280-byte
+ * packets, so a lower one would only shrink every segment. */
+Test(config_mss_clamp, an_ipv6_vip_clamps_no_lower_than_1220)
+{
+	static const char base[] = "[dataplane]\naddress = 10.0.0.1\naddress6 = 2001:db8::1\n\n"
+				   "[vip:six]\nmss_clamp = %u\naddress = 2001:db8:ff::1\n"
+				   "backend = 2001:db8::2\n";
+	static const struct {
+		uint32_t clamp;
+		const char *error; /* NULL: taken */
+	} cases[] = {
+		{ 0, NULL },
+		{ 1220, NULL },
+		{ 9176, NULL },
+		{ 1219, "six.ini:6: mss_clamp 1219 in [vip:six] is below 1220, the MSS of the "
+			"1280-byte packets every IPv6 link carries: an IPv6 VIP's clamp is 0 or "
+			"1220..9176" },
+		{ 536, "six.ini:6: mss_clamp 536 in [vip:six] is below 1220" },
+		{ 535, "six.ini:6: mss_clamp in [vip:six]: 535 is below 536" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512];
+		struct dplb_config *c = NULL;
+		struct dplb_config_errors errs;
+		const int len = snprintf(text, sizeof(text), base, cases[i].clamp);
+		const int rc = dplb_config_load_text("six.ini", text, (size_t)len, &c, &errs);
+
+		if (cases[i].error == NULL) {
+			cr_assert_eq(rc, 0, "%u:%s", cases[i].clamp, all_messages(&errs));
+			cr_assert_eq(c->vips[0].mss_clamp, cases[i].clamp);
+			dplb_config_free(c);
+			continue;
+		}
+		cr_assert_eq(rc, -EINVAL, "%u", cases[i].clamp);
+		expect_count(&errs, 1);
+		cr_assert_not_null(strstr(errs.messages[0], cases[i].error), "%u:%s",
+				   cases[i].clamp, all_messages(&errs));
+	}
+
+	/* Changed in memory: the same rule, and an IPv4 VIP keeps its 536. */
+	struct dplb_config *c = load_good(CONFIGS "ipv6.ini");
+	struct dplb_config_errors errs;
+
+	c->vips[0].mss_clamp = 1200; /* web6 */
+	c->vips[1].mss_clamp = 1200; /* web4 */
+	cr_assert_eq(dplb_config_validate(c, &errs), -EINVAL);
+	expect_count(&errs, 1);
+	cr_assert_str_eq(errs.messages[0],
+			 "mss_clamp 1200 in [vip:web6] is below 1220, the MSS of the 1280-byte "
+			 "packets every IPv6 link carries: an IPv6 VIP's clamp is 0 or 1220..9176");
+	c->vips[0].mss_clamp = 100;
+	cr_assert_eq(dplb_config_validate(c, &errs), -EINVAL);
+	expect_count(&errs, 1);
+	cr_assert_str_eq(errs.messages[0], "mss_clamp 100 in [vip:web6] is not 0 or 1220..9176");
+	dplb_config_free(c);
+}
+
+/* ---- flow_table_size6 ---- */
+
+Test(config_flow_table_size6, a_quarter_of_flow_table_size_unless_set)
+{
+	static const char base[] = "[dataplane]\naddress = 10.0.0.1\n%s\n\n"
+				   "[vip:a]\naddress = 10.0.0.100\nbackend = 10.0.0.2\n";
+	static const struct {
+		const char *lines;
+		uint32_t size, size6;
+	} cases[] = {
+		{ "", DPLB_DEFAULT_FLOW_TABLE_SIZE, DPLB_DEFAULT_FLOW_TABLE_SIZE / 4 },
+		{ "flow_table_size = 2048", 2048, 512 },
+		{ "flow_table_size = 1024", 1024, 256 }, /* at least 256 */
+		/* Set before flow_table_size, it stays what it says. */
+		{ "flow_table_size6 = 4096\nflow_table_size = 2048", 2048, 4096 },
+		{ "flow_table_size = 2048\nflow_table_size6 = 256", 2048, 256 },
+		{ "flow_table_size6 = 268435456", DPLB_DEFAULT_FLOW_TABLE_SIZE, 268435456 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512];
+		struct dplb_config *c = NULL;
+		struct dplb_config_errors errs;
+		const int len = snprintf(text, sizeof(text), base, cases[i].lines);
+
+		cr_assert_eq(dplb_config_load_text("six.ini", text, (size_t)len, &c, &errs), 0,
+			     "%s:%s", cases[i].lines, all_messages(&errs));
+		cr_assert_eq(c->flow_table_size, cases[i].size, "%s", cases[i].lines);
+		cr_assert_eq(c->flow_table_size6, cases[i].size6, "%s", cases[i].lines);
+		dplb_config_free(c);
+	}
+	struct dplb_config *c = load_good(CONFIGS "minimal.ini");
+
+	expect_printed(c, "flow table 1048576 (IPv6 262144) per worker");
+	dplb_config_free(c);
+}
+
+Test(config_flow_table_size6, bad_values_are_refused_with_their_line)
+{
+	static const struct {
+		const char *line, *error;
+	} cases[] = {
+		{ "flow_table_size6 = 255",
+		  "flow_table_size6 in [dataplane]: 255 is out of range (256..268435456)" },
+		{ "flow_table_size6 = 268435457", "268435457 is out of range (256..268435456)" },
+		{ "flow_table_size6 = 0", "0 is out of range (256..268435456)" },
+		{ "flow_table_size6 = 64k",
+		  "flow_table_size6 in [dataplane]: \"64k\" is not a number" },
+		{ "flow_table_size6 =", "flow_table_size6 in [dataplane]" },
+	};
+	struct dplb_config_errors errs;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_with_dataplane_line(cases[i].line);
+		load_bad(tmp_path, &errs);
+		expect_count(&errs, 1);
+		expect_error(&errs, tmp_path, 3, cases[i].error);
+		remove_tmp();
+	}
+}
+
+/* ---- mtu ---- */
+
+/* A file with address6, mtu (line 4) and an IPv6 VIP of encap whose
+ * backends are backends (lines 9 on). */
+static int load_mtu(uint32_t mtu, const char *encap, const char *backends, struct dplb_config **c,
+		    struct dplb_config_errors *errs)
+{
+	char text[512];
+	const int len = snprintf(text, sizeof(text),
+				 "[dataplane]\naddress = 10.0.0.1\naddress6 = 2001:db8::1\n"
+				 "mtu = %u\n\n[vip:six]\naddress = 2001:db8:ff::1\nencap = %s\n%s",
+				 mtu, encap, backends);
+
+	return dplb_config_load_text("mtu.ini", text, (size_t)len, c, errs);
+}
+
+/* An IPv6 VIP's 1280-byte packets, which every IPv6 link carries and no
+ * router fragments, must fit the tunnel to each of its backends. */
+Test(config_mtu, an_ipv6_vip_needs_1280_bytes_through_its_tunnels)
+{
+	static const char four[] = "backend = 10.0.0.2\n";
+	static const char six[] = "backend = 2001:db8::2\n";
+	static const char both[] = "backend = 10.0.0.2\nbackend = 2001:db8::2\n";
+	static const struct {
+		uint32_t mtu;
+		const char *encap, *backends, *error; /* NULL: taken */
+	} cases[] = {
+		{ 1300, "ipip", four, NULL },
+		{ 1299, "ipip", four,
+		  "mtu.ini:4: mtu 1299 in [dataplane] is below 1300, which IPv6 [vip:six] needs: "
+		  "the 1280-byte packets every IPv6 link carries, plus 20 bytes of ipip over IPv4 "
+		  "to its backends (smaller, they would be dropped)" },
+		{ 1320, "ipip", six, NULL },
+		{ 1319, "ipip", six, "mtu.ini:4: mtu 1319 in [dataplane] is below 1320" },
+		{ 1308, "gue", four, NULL },
+		{ 1307, "gue", four, "below 1308, which IPv6 [vip:six] needs" },
+		{ 1328, "gue", both, NULL },
+		{ 1327, "gue", both, "plus 48 bytes of gue over IPv6 to its backends" },
+		{ 1319, "ipip", both, "plus 40 bytes of ipip over IPv6" },
+		{ 576, "ipip", "", "no backends" }, /* refused for that, not its mtu */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dplb_config *c = NULL;
+		struct dplb_config_errors errs;
+		const int rc = load_mtu(cases[i].mtu, cases[i].encap, cases[i].backends, &c, &errs);
+
+		if (cases[i].error == NULL) {
+			cr_assert_eq(rc, 0, "case %zu:%s", i, all_messages(&errs));
+			dplb_config_free(c);
+			continue;
+		}
+		cr_assert_eq(rc, -EINVAL, "case %zu", i);
+		expect_count(&errs, 1);
+		cr_assert_not_null(strstr(errs.messages[0], cases[i].error), "case %zu:%s", i,
+				   all_messages(&errs));
+	}
+
+	/* An IPv4 VIP has no floor beyond 576, whatever its backends. */
+	static const char ipv4_vip[] = "[dataplane]\naddress = 10.0.0.1\naddress6 = 2001:db8::1\n"
+				       "mtu = 576\n[vip:four]\naddress = 10.0.0.100\nencap = gue\n"
+				       "backend = 2001:db8::2\n";
+	struct dplb_config *c = NULL;
+	struct dplb_config_errors errs;
+
+	cr_assert_eq(dplb_config_load_text("four.ini", ipv4_vip, sizeof(ipv4_vip) - 1, &c, &errs),
+		     0, "%s", all_messages(&errs));
+	dplb_config_free(c);
+
+	/* Changed in memory (a backend added, the encapsulation changed): the
+	 * same rule, without a line. */
+	cr_assert_eq(load_mtu(1320, "ipip", six, &c, &errs), 0, "%s", all_messages(&errs));
+	cr_assert_eq(dplb_config_validate(c, &errs), 0, "%s", all_messages(&errs));
+	c->vips[0].encap = DPLB_ENCAP_GUE;
+	cr_assert_eq(dplb_config_validate(c, &errs), -EINVAL);
+	expect_count(&errs, 1);
+	cr_assert_str_eq(errs.messages[0],
+			 "mtu 1320 in [dataplane] is below 1328, which IPv6 [vip:six] needs: the "
+			 "1280-byte packets every IPv6 link carries, plus 48 bytes of gue over "
+			 "IPv6 to its backends (smaller, they would be dropped)");
+	dplb_config_free(c);
+}
+
 Test(config_fragments, follow_by_default_drop_when_asked_anything_else_refused)
 {
 	static const char base[] = "[dataplane]\naddress = 10.0.0.1\n\n"

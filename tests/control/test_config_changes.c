@@ -295,6 +295,9 @@ Test(config_diff, marks_the_keys_that_need_a_restart)
 	after->flow_table_size *= 2;
 	cr_assert_eq(dplb_config_diff_needs_restart(before, after, keys, sizeof(keys)), 2);
 	cr_assert_str_eq(keys, "ports,flow_table_size");
+	after->flow_table_size6 *= 2;
+	cr_assert_eq(dplb_config_diff_needs_restart(before, after, keys, sizeof(keys)), 3);
+	cr_assert_str_eq(keys, "ports,flow_table_size,flow_table_size6");
 	dplb_config_free(after);
 
 	/* The taps are made at start-up. */

@@ -127,6 +127,82 @@ Test(neighbor, same_mac_answer_still_refreshes)
 	cr_assert_eq(due(later + DPLB_NEIGHBOR_REFRESH_MS, out, 4), 1);
 }
 
+/* A next hop's MAC must be one station's: a group address would flood every
+ * backend's traffic over the link, a zero one reaches no one. ARP and
+ * neighbor discovery alike. */
+Test(neighbor, group_and_zero_macs_are_never_learned)
+{
+	static const uint8_t refused[][6] = {
+		{ 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, /* broadcast */
+		{ 0x01, 0x00, 0x5e, 0x00, 0x00, 0x01 }, /* IPv4 multicast */
+		{ 0x33, 0x33, 0x00, 0x00, 0x00, 0x01 }, /* IPv6 multicast */
+		{ 0x03, 0, 0, 0, 0, 0x0a },		/* any group bit */
+		{ 0, 0, 0, 0, 0, 0 },
+	};
+	struct dplb_neighbors6 *table6 = calloc(1, sizeof(*table6));
+	uint8_t a[16] = { 0xfd, [15] = 1 };
+
+	cr_assert_not_null(table6);
+	cr_assert_eq(dplb_neighbors_want(table, addr(1)), 0);
+	cr_assert_eq(dplb_neighbors6_want(table6, a), 0);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		cr_assert_not(dplb_neighbors_learn(table, addr(1), refused[i], T0), "%zu", i);
+		cr_assert_null(dplb_neighbors_lookup(table, addr(1)), "%zu", i);
+		cr_assert_not(dplb_neighbors6_learn(table6, a, refused[i], true, T0), "%zu", i);
+		cr_assert_null(dplb_neighbors6_lookup(table6, a), "%zu", i);
+	}
+	/* Nor over a MAC already learned, nor as a refresh of it. */
+	cr_assert(dplb_neighbors_learn(table, addr(1), MAC_A, T0));
+	cr_assert(dplb_neighbors6_learn(table6, a, MAC_A, true, T0));
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		cr_assert_not(dplb_neighbors_learn(table, addr(1), refused[i], T0 + 1), "%zu", i);
+		cr_assert_arr_eq(dplb_neighbors_lookup(table, addr(1)), MAC_A, 6, "%zu", i);
+		cr_assert_not(dplb_neighbors6_learn(table6, a, refused[i], true, T0 + 1), "%zu", i);
+		cr_assert_arr_eq(dplb_neighbors6_lookup(table6, a), MAC_A, 6, "%zu", i);
+	}
+	cr_assert_eq(table->entries[0].answered_ms, T0);
+	cr_assert_eq(table6->table.entries[0].answered_ms, T0);
+	free(table6);
+}
+
+/* RFC 4861 7.2.5: an advertisement without the override flag resolves an
+ * address we asked about, but never moves a resolved one to another MAC,
+ * nor keeps it alive; naming the MAC we hold, it confirms it. */
+Test(neighbor, advertisement_without_override_keeps_a_resolved_mac)
+{
+	struct dplb_neighbors6 *table6 = calloc(1, sizeof(*table6));
+	uint8_t a[16] = { 0xfd, [15] = 1 };
+	uint8_t listed[4][16];
+
+	cr_assert_not_null(table6);
+	cr_assert_eq(dplb_neighbors6_want(table6, a), 0);
+	cr_assert(dplb_neighbors6_learn(table6, a, MAC_A, false, T0),
+		  "unresolved: learned whatever the flag");
+	cr_assert_arr_eq(dplb_neighbors6_lookup(table6, a), MAC_A, 6);
+
+	cr_assert_not(dplb_neighbors6_learn(table6, a, MAC_B, false, T0 + 10),
+		      "another MAC without override replaced the one held");
+	cr_assert_arr_eq(dplb_neighbors6_lookup(table6, a), MAC_A, 6);
+	cr_assert_eq(table6->table.entries[0].answered_ms, T0, "refreshed by another MAC");
+
+	/* The same MAC without override: a confirmation. */
+	cr_assert_not(dplb_neighbors6_learn(table6, a, MAC_A, false, T0 + 20));
+	cr_assert_eq(table6->table.entries[0].answered_ms, T0 + 20);
+
+	/* With override, the new MAC is taken. */
+	cr_assert(dplb_neighbors6_learn(table6, a, MAC_B, true, T0 + 30));
+	cr_assert_arr_eq(dplb_neighbors6_lookup(table6, a), MAC_B, 6);
+
+	/* Expired, it is unresolved again: learned without override. */
+	cr_assert(dplb_neighbors6_expire(table6, T0 + 30 + DPLB_NEIGHBOR_LIFETIME_MS));
+	cr_assert_eq(dplb_neighbors6_due(table6, T0 + 30 + DPLB_NEIGHBOR_LIFETIME_MS, listed, 4),
+		     1);
+	cr_assert(dplb_neighbors6_learn(table6, a, MAC_A, false,
+					T0 + 31 + DPLB_NEIGHBOR_LIFETIME_MS));
+	cr_assert_arr_eq(dplb_neighbors6_lookup(table6, a), MAC_A, 6);
+	free(table6);
+}
+
 /* ---- due -------------------------------------------------------------- */
 
 Test(neighbor, unresolved_is_due_at_once_then_after_each_retry)
@@ -314,11 +390,11 @@ Test(neighbor, ipv6_want_learn_lookup_due_expire)
 	cr_assert_arr_eq(listed[0], a, 16);
 	cr_assert_eq(dplb_neighbors6_due(table6, T0 + DPLB_NEIGHBOR_RETRY_MS - 1, listed, 4), 0);
 	/* An answer for an address nobody asked about is not learned. */
-	cr_assert_not(dplb_neighbors6_learn(table6, b, MAC_B, T0));
+	cr_assert_not(dplb_neighbors6_learn(table6, b, MAC_B, true, T0));
 	cr_assert_null(dplb_neighbors6_lookup(table6, b));
-	cr_assert(dplb_neighbors6_learn(table6, a, MAC_A, T0));
+	cr_assert(dplb_neighbors6_learn(table6, a, MAC_A, true, T0));
 	cr_assert_arr_eq(dplb_neighbors6_lookup(table6, a), MAC_A, 6);
-	cr_assert_not(dplb_neighbors6_learn(table6, a, MAC_A, T0 + 1), "same MAC: no change");
+	cr_assert_not(dplb_neighbors6_learn(table6, a, MAC_A, true, T0 + 1), "same MAC: no change");
 	cr_assert_not(dplb_neighbors6_expire(table6, T0 + DPLB_NEIGHBOR_LIFETIME_MS));
 	cr_assert(dplb_neighbors6_expire(table6, T0 + 1 + DPLB_NEIGHBOR_LIFETIME_MS));
 	cr_assert_null(dplb_neighbors6_lookup(table6, a));

@@ -119,3 +119,22 @@ def test_on_link_backends_are_resolved_themselves(tmp_path):
     asked = {o[ARP].pdst for o in dplb.output() if ARP in o and o[ARP].op == 1}
     # On-link backends are asked for directly; the other is behind the gateway.
     assert asked == {"10.0.0.21", "10.0.0.22", GATEWAY}
+
+
+def test_a_group_or_zero_mac_is_never_learned_for_a_next_hop(tmp_path):
+    # Broadcast or multicast for the gateway would flood every backend's
+    # traffic over the link; a zero MAC reaches no one.
+    from harness.dplb_harness import wait_for
+    replies = [Ether(dst=PORT_MAC, src=GATEWAY_MAC) /
+               ARP(op=2, hwsrc=mac, psrc=GATEWAY, hwdst=PORT_MAC, pdst=LOCAL)
+               for mac in ("ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "00:00:00:00:00:00")]
+    with Dplb(tmp_path, dynamic_config(), fifo=True) as dplb:
+        wait_for(lambda: dplb.stats()["arp_requests_sent"] >= 1, "an ARP request")
+        dplb.write(replies + filler()[len(replies):])
+        dplb.wait_received(BURST)
+        wait_for(lambda: dplb.stats()["to_management"] >= len(replies), "the replies handed over")
+        dplb.write([tcp_packet(i) for i in range(BURST)])
+        dplb.wait_received(2 * BURST)
+        stats, drops = dplb.stats(), dplb.drops()
+    assert stats["arp_answers_learned"] == 0 and stats["next_hop_updates"] == 0
+    assert drops["no_next_hop"] == BURST

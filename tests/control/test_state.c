@@ -1278,7 +1278,7 @@ Test(state, ipv6_next_hop_macs_static_gateway_and_learned)
 	ip6("2001:db8::5", five);
 	cr_assert_eq(dplb_neighbors6_want(neighbors6, four), 0);
 	cr_assert_eq(dplb_neighbors6_want(neighbors6, five), 0); /* asked, not answered */
-	cr_assert(dplb_neighbors6_learn(neighbors6, four, learned, 1000));
+	cr_assert(dplb_neighbors6_learn(neighbors6, four, learned, true, 1000));
 	cr_assert_eq(dplb_state_build_with(test_config_from_text(V6_INI), ids, &inputs, 1, &first,
 					   error),
 		     0, "%s", error);
@@ -1290,7 +1290,7 @@ Test(state, ipv6_next_hop_macs_static_gateway_and_learned)
 	cr_assert_eq(first->backends[backend_id_of(vip, first, "10.0.0.6")].has_next_hop, 0);
 
 	/* ND's answer, and ARP's: the rebuild has both. */
-	cr_assert(dplb_neighbors6_learn(neighbors6, five, learned, 1000));
+	cr_assert(dplb_neighbors6_learn(neighbors6, five, learned, true, 1000));
 	cr_assert_eq(dplb_neighbors_want(neighbors, ip("10.0.0.6")), 0);
 	cr_assert(dplb_neighbors_learn(neighbors, ip("10.0.0.6"), learned, 1000));
 	cr_assert_eq(dplb_state_rebuild(first, ids, &inputs, 2, &second, error), 0, "%s", error);

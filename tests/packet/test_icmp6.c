@@ -340,22 +340,34 @@ Test(icmp6, advertisement_read_for_learning)
 {
 	uint8_t message[32], target[16], expected_target[16];
 	struct rte_ether_addr mac = { { 0 } };
+	bool override = false;
 	struct frame f;
 
 	frame_address6(expected_target, "2001:db8::fe");
 	icmp6_frame(&f, 0, "2001:db8::fe", OURS6, 255, message,
 		    nd_message(message, 136, 0x60000000, "2001:db8::fe", 2, &LINK_MAC));
 	struct rte_mbuf *m = frame_mbuf(&f);
-	cr_assert_eq(dplb_nd_parse_advert(m, target, &mac), 0);
+	cr_assert_eq(dplb_nd_parse_advert(m, target, &mac, &override), 0);
 	cr_assert_arr_eq(target, expected_target, 16);
 	cr_assert(rte_is_same_ether_addr(&mac, &LINK_MAC));
+	cr_assert(override, "solicited with O set");
 	rte_pktmbuf_free(m);
 
 	/* Unsolicited, to all nodes: learnt too. */
 	icmp6_frame(&f, 0, "2001:db8::fe", "ff02::1", 255, message,
 		    nd_message(message, 136, 0x20000000, "2001:db8::fe", 2, &LINK_MAC));
 	m = frame_mbuf(&f);
-	cr_assert_eq(dplb_nd_parse_advert(m, target, &mac), 0);
+	cr_assert_eq(dplb_nd_parse_advert(m, target, &mac, &override), 0);
+	cr_assert(override, "unsolicited with O set");
+	rte_pktmbuf_free(m);
+
+	/* Solicited without O (a proxy's or an anycast answer): read, and
+	 * said to override nothing. */
+	icmp6_frame(&f, 0, "2001:db8::fe", OURS6, 255, message,
+		    nd_message(message, 136, 0x40000000, "2001:db8::fe", 2, &LINK_MAC));
+	m = frame_mbuf(&f);
+	cr_assert_eq(dplb_nd_parse_advert(m, target, &mac, &override), 0);
+	cr_assert_not(override, "O clear");
 	rte_pktmbuf_free(m);
 
 	struct {
@@ -379,8 +391,8 @@ Test(icmp6, advertisement_read_for_learning)
 		if (cases[i].corrupt)
 			f.bytes[f.len - 2] ^= 1;
 		m = frame_mbuf(&f);
-		cr_expect_eq(dplb_nd_parse_advert(m, target, &mac), cases[i].reason, "%s",
-			     cases[i].what);
+		cr_expect_eq(dplb_nd_parse_advert(m, target, &mac, &override), cases[i].reason,
+			     "%s", cases[i].what);
 		rte_pktmbuf_free(m);
 	}
 }
@@ -393,6 +405,7 @@ Test(icmp6, our_advertisement_reads_back)
 	struct dplb_packet_info info;
 	const uint8_t *solicited;
 	struct rte_ether_addr mac = { { 0 } };
+	bool override = false;
 
 	frame_address6(ours, OURS6);
 	icmp6_frame(&ns, 0, CLIENT6, OURS6_SOLICITED, 255, message,
@@ -400,9 +413,10 @@ Test(icmp6, our_advertisement_reads_back)
 	struct rte_mbuf *m = parsed(&ns, &info);
 	cr_assert_eq(dplb_nd_solicitation_check(m, &info, &solicited), 0);
 	cr_assert_eq(dplb_nd_advertise(m, &info, &OUR_MAC, ours), 0);
-	cr_assert_eq(dplb_nd_parse_advert(m, target, &mac), 0);
+	cr_assert_eq(dplb_nd_parse_advert(m, target, &mac, &override), 0);
 	cr_assert_arr_eq(target, ours, 16);
 	cr_assert(rte_is_same_ether_addr(&mac, &OUR_MAC));
+	cr_assert(override, "our answers replace what a neighbor held");
 	rte_pktmbuf_free(m);
 }
 

@@ -5,6 +5,7 @@ discovery, ICMPv6 echo and "packet too big"; next hops resolved by ND."""
 
 import collections
 import ipaddress
+import time
 
 import pytest
 from scapy.all import (ICMPv6EchoReply, ICMPv6EchoRequest,
@@ -312,7 +313,7 @@ def test_too_big_gets_packet_too_big_with_the_tunnel_mtu(tmp_path, backends, ove
 
 
 def test_packet_too_big_is_rate_limited(tmp_path):
-    mtu = 1280
+    mtu = 1320  # the least an IPv6 VIP with IPv6 backends may have
     count = 4000
     packets = [tcp6(i, flags="A", payload=b"z" * 1300) for i in range(count)]
     out, stats, drops, _ = run_capture(tmp_path, config6(extra=f"mtu = {mtu}"), packets)
@@ -412,3 +413,46 @@ def test_a_group_mac_is_never_learned_for_a_next_hop(tmp_path):
         stats, drops = dplb.stats(), dplb.drops()
     assert stats["nd_advertisements_learned"] == 0
     assert drops["no_next_hop"] == BURST
+
+
+def test_an_advertisement_without_override_never_moves_a_learned_mac(tmp_path):
+    # RFC 4861 7.2.5: O clear resolves a next hop we asked about, but leaves
+    # one already resolved where it is (a proxy's or an anycast answer);
+    # O set moves it.
+    other = "02:00:00:00:00:62"
+
+    def without_override(mac):
+        return Ether(raw(Ether(dst=PORT_MAC, src=other) /
+                         IPv6(src=GATEWAY6, dst=LOCAL6, hlim=255) /
+                         ICMPv6ND_NA(tgt=GATEWAY6, S=1, O=0) /
+                         ICMPv6NDOptDstLLAddr(lladdr=mac)))
+
+    with Dplb(tmp_path, resolving_config(), fifo=True) as dplb:
+        wait_for(lambda: dplb.stats()["nd_solicitations_sent"] >= 1, "a solicitation")
+        dplb.write([without_override(GATEWAY_MAC6)] + filler()[1:])
+        dplb.wait_received(BURST)
+        wait_for(lambda: dplb.stats()["next_hop_updates"] >= 1, "the first answer published")
+        dplb.write([without_override(other)] + filler()[1:])
+        dplb.wait_received(2 * BURST)
+        wait_for(lambda: dplb.stats()["to_management"] >= 2, "the second handed over")
+        time.sleep(0.5)  # the management lcore takes it within a tick
+        dplb.write([tcp6(i) for i in range(BURST)])
+        dplb.wait_received(3 * BURST)
+        kept = dplb.stats()
+        dplb.write([advert(GATEWAY6, other)] + filler()[1:])
+        dplb.wait_received(4 * BURST)
+        wait_for(lambda: dplb.stats()["next_hop_updates"] >= 2, "the override published")
+        dplb.write([tcp6(i) for i in range(BURST)])
+        dplb.wait_received(5 * BURST)
+        moved = dplb.stats()
+    assert kept["nd_advertisements_learned"] == 1 and kept["next_hop_updates"] == 1
+    assert moved["nd_advertisements_learned"] == 2
+    sent = [o[Ether].dst for o in dplb.output() if IPv6 in o and o[IPv6].nh == 41]
+    assert sent == [GATEWAY_MAC6] * BURST + [other] * BURST
+
+
+@pytest.mark.parametrize("line,capacity", [("", 65536 // 4), ("flow_table_size6 = 4096", 4096)])
+def test_the_ipv6_flow_table_is_flow_table_size6_long(tmp_path, line, capacity):
+    assert "flow_table_size = 65536" in config6()
+    out, stats, drops, _ = run_capture(tmp_path, config6(extra=line), [tcp6(0)])
+    assert stats["flow6_capacity"] == capacity and stats["flows6_active"] == 1
