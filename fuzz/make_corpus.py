@@ -11,7 +11,8 @@ see fuzz_packet.c). API seeds are a method byte, a path, a newline, a body.
 
 from pathlib import Path
 
-from scapy.all import ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, Raw, raw
+from scapy.all import (ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, ICMPv6PacketTooBig, IPv6,
+                       IPv6ExtHdrDestOpt, Raw, raw)
 
 HERE = Path(__file__).resolve().parent
 PORT_MAC = "02:00:00:00:00:01"
@@ -85,6 +86,11 @@ def packet_seeds():
         "udp-later-fragment-dns": to("10.0.0.100", frag=3, id=77, proto=17) / Raw(b"g" * 16),
         "tcp-later-fragment-web": to("10.0.0.100", flags="MF", frag=100, proto=6)
         / Raw(b"h" * 24),
+        # A router's packet too big about a reply from an IPv6 address to a
+        # client: the quote's extension headers are walked.
+        "icmp6-too-big-quoting-tcp": eth() / IPv6(src="2001:db8:ee::1", dst="fd00::100")
+        / ICMPv6PacketTooBig(mtu=1280) / IPv6(src="fd00::100", dst="2001:db8:c::7")
+        / IPv6ExtHdrDestOpt() / TCP(sport=80, dport=40000, flags="A") / Raw(b"r" * 32),
     }
     # Header bytes: layout (0: one mbuf, N: split after N), plan, mbuf flags.
     seeds = {name: bytes([0, 0, 0]) + raw(frame) for name, frame in frames.items()}

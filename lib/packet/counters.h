@@ -35,7 +35,8 @@
 	X(BAD_LENGTH, "bad_length",                                                                \
 	  "IPv4 total length or IPv6 payload length disagrees with the frame")                     \
 	X(BAD_CHECKSUM, "bad_checksum",                                                            \
-	  "IPv4 header checksum is wrong, or the ICMPv6 checksum of a message dplb answers")       \
+	  "IPv4 header checksum is wrong, or the ICMPv6 checksum of a message dplb answers or "    \
+	  "forwards")                                                                              \
 	X(IPV6_TRUNCATED_EXTENSIONS, "ipv6_truncated_extensions",                                  \
 	  "IPv6 extension header running past the packet or the frame's first segment")            \
 	X(IPV6_BAD_EXTENSIONS, "ipv6_bad_extensions",                                              \
@@ -56,6 +57,9 @@
 	X(UNSUPPORTED_PROTOCOL, "unsupported_protocol", "IP protocol dplb does not serve")         \
 	X(ICMP_UNHANDLED, "icmp_unhandled",                                                        \
 	  "ICMP not an echo to dplb or a VIP, nor an error about a VIP flow")                      \
+	X(ICMP_BAD_QUOTE, "icmp_bad_quote",                                                        \
+	  "ICMPv6 error whose quote is not an IPv6 packet with its headers and 8 bytes of TCP or " \
+	  "UDP")                                                                                   \
 	X(BAD_ARP, "bad_arp", "ARP that is not Ethernet/IPv4, or truncated")                       \
 	X(BAD_ND, "bad_nd",                                                                        \
 	  "IPv6 Neighbor Solicitation or Advertisement failing RFC 4861's checks (7.1): hop "      \
@@ -136,7 +140,8 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	  "ICMPv6 packet too big sent for IPv6 packets the tunnel would make too big")             \
 	X(icmp_frag_needed_sent, DPLB_COUNTER,                                                     \
 	  "ICMP fragmentation needed sent to clients whose packets the tunnel made too big")       \
-	X(icmp_errors_forwarded, DPLB_COUNTER, "ICMP errors about a flow sent to its backend")     \
+	X(icmp_errors_forwarded, DPLB_COUNTER,                                                     \
+	  "ICMP and ICMPv6 errors about a flow sent to its backend")                               \
 	X(icmp_error_copies, DPLB_COUNTER,                                                         \
 	  "Extra copies of ICMP errors sent to every backend of a VIP without a flow table")       \
 	X(rate_limited_stateless, DPLB_COUNTER,                                                    \

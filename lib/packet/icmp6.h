@@ -30,10 +30,15 @@
 #include "control/config.h"
 #include "packet/checksum.h"
 #include "packet/counters.h"
+#include "packet/flow_key.h"
 #include "packet/icmp.h"
+#include "packet/ipv6_walk.h"
 #include "packet/packet_parse.h"
 
+#define DPLB_ICMP6_DEST_UNREACHABLE 1
 #define DPLB_ICMP6_PACKET_TOO_BIG 2
+#define DPLB_ICMP6_TIME_EXCEEDED 3
+#define DPLB_ICMP6_PARAMETER_PROBLEM 4
 #define DPLB_ICMP6_ECHO_REQUEST 128
 #define DPLB_ICMP6_ECHO_REPLY 129
 #define DPLB_ND_NEIGHBOR_SOLICITATION 135
@@ -528,6 +533,63 @@ static inline int dplb_icmp6_packet_too_big(struct rte_mbuf *m, struct dplb_pack
 	info->protocol = IPPROTO_ICMPV6;
 	info->src_port = 0;
 	info->dst_port = 0;
+	return 0;
+}
+
+/* What an ICMPv6 error must quote of the TCP or UDP packet it is about to
+ * be placed: 8 bytes, the ports and what a backend's stack reads after them
+ * (TCP's sequence number), as IPv4's quote always has (RFC 792). */
+#define DPLB_ICMP6_QUOTED_L4 8
+
+/*
+ * For an ICMPv6 error (destination unreachable, packet too big, time
+ * exceeded, parameter problem: types 1 to 4) in a parsed DPLB_PARSED_ICMP6
+ * packet, about a packet a backend sent from a VIP, fill key with the flow
+ * the backend is serving, as the client sent it: the quote's destination is
+ * the client, its source the VIP (dplb_icmp_error_flow for IPv6). The
+ * quoted packet's extension headers are walked as the parser walks a
+ * packet's (ipv6_walk.h), within the bytes quoted and the length its header
+ * says it had: a quote may stop anywhere (RFC 4443 2.4 c), and is trusted
+ * only as far as it goes. Returns 0, or the drop reason:
+ * DPLB_DROP_ICMP_UNHANDLED for anything but such an error whole in the
+ * first segment, or one about anything but TCP or UDP (a later fragment
+ * included: its ports are not in it); DPLB_DROP_BAD_CHECKSUM;
+ * DPLB_DROP_ICMP_BAD_QUOTE when the quote is no IPv6 packet whose headers
+ * and first 8 bytes of TCP or UDP are there. Reads only; runs on workers.
+ */
+static inline int dplb_icmp6_error_flow(const struct rte_mbuf *m,
+					const struct dplb_packet_info *info,
+					struct dplb_flow_key6 *key)
+{
+	uint16_t len;
+	const struct dplb_icmp6_hdr *icmp =
+		dplb_icmp6_message(m, info, sizeof(struct dplb_icmp6_hdr), &len);
+	struct dplb_ipv6_walk walk;
+
+	if (icmp == NULL || icmp->type < DPLB_ICMP6_DEST_UNREACHABLE ||
+	    icmp->type > DPLB_ICMP6_PARAMETER_PROBLEM)
+		return DPLB_DROP_ICMP_UNHANDLED;
+	if (!dplb_icmp6_checksum_ok(info, icmp, len))
+		return DPLB_DROP_BAD_CHECKSUM;
+	const uint8_t *quote = (const uint8_t *)(icmp + 1);
+	const uint16_t quote_len = len - sizeof(*icmp);
+	const struct rte_ipv6_hdr *quoted = (const struct rte_ipv6_hdr *)quote;
+
+	if (quote_len < sizeof(*quoted) || (quote[0] >> 4) != 6)
+		return DPLB_DROP_ICMP_BAD_QUOTE;
+	const uint32_t quoted_len = sizeof(*quoted) + rte_be_to_cpu_16(quoted->payload_len);
+	if (dplb_ipv6_walk(quote, quote_len, quoted_len, &walk) != DPLB_IPV6_WALKED)
+		return DPLB_DROP_ICMP_BAD_QUOTE;
+	if (walk.fragment_offset != 0 ||
+	    (walk.protocol != IPPROTO_TCP && walk.protocol != IPPROTO_UDP))
+		return DPLB_DROP_ICMP_UNHANDLED;
+	if ((uint32_t)walk.l4_offset + DPLB_ICMP6_QUOTED_L4 >
+	    RTE_MIN((uint32_t)quote_len, quoted_len))
+		return DPLB_DROP_ICMP_BAD_QUOTE;
+	/* TCP and UDP both begin with the source and destination ports. */
+	const rte_be16_t *ports = (const rte_be16_t *)(quote + walk.l4_offset);
+	dplb_flow_key6_set(key, quoted->dst_addr, quoted->src_addr, ports[1], ports[0],
+			   walk.protocol);
 	return 0;
 }
 

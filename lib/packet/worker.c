@@ -481,6 +481,12 @@ static inline __attribute__((always_inline)) bool send_encapsulated(
 	return true;
 }
 
+/* Why a packet of vip that has no backend to go to is dropped. */
+static inline enum dplb_drop_reason no_backend_reason(const struct dplb_vip_entry *vip)
+{
+	return vip->no_healthy_backend ? DPLB_DROP_NO_HEALTHY_BACKEND : DPLB_DROP_NO_BACKEND;
+}
+
 /* Send m to backend_id, in the backend's family: false when it was dropped
  * (no backend, no next hop, too big...) or answered as too big. */
 static inline __attribute__((always_inline)) bool send_to_backend(
@@ -489,9 +495,7 @@ static inline __attribute__((always_inline)) bool send_to_backend(
 	uint32_t backend_id, const struct dplb_flow_key *key, const struct dplb_flow_key6 *key6)
 {
 	if (unlikely(backend_id == MAGLEV_NO_BACKEND)) {
-		drop_packet(worker, m,
-			    vip->no_healthy_backend ? DPLB_DROP_NO_HEALTHY_BACKEND
-						    : DPLB_DROP_NO_BACKEND);
+		drop_packet(worker, m, no_backend_reason(vip));
 		return false;
 	}
 	const struct dplb_backend_entry *backend = &state->backends[backend_id];
@@ -567,6 +571,9 @@ static inline bool fragment_key_of6(const struct dplb_packet_info *info,
 			       info->protocol);
 	return walk.fragment_offset == 0;
 }
+/* The most copies of one ICMP error sent to a VIP's backends when no one
+ * backend can be told (worker_pipeline.h, send_to_every_backend). */
+#define DPLB_ICMP_COPIES_MAX 16
 
 /* The flow path for IPv4 (worker_pipeline.h). */
 #define WP(name) name
@@ -590,6 +597,9 @@ static inline bool fragment_key_of6(const struct dplb_packet_info *info,
 #define WP_CLIENT(key) dplb_flow_client((key)->src_addr, (key)->src_port, (key)->dst_port)
 #define WP_NOT_FOR_VIP(worker, state, m, info)                                                     \
 	pass_to_kernel(worker, state, m, info, DPLB_DROP_NOT_FOR_VIP)
+#define WP_ICMP_ERROR_FLOW(m, info, key)                                                           \
+	(dplb_icmp_error_flow(m, info, key) ? 0 : DPLB_DROP_ICMP_UNHANDLED)
+#define WP_INFO_IP ip
 #include "packet/worker_pipeline.h"
 #include "packet/worker_fragments.h"
 #undef WP
@@ -607,6 +617,8 @@ static inline bool fragment_key_of6(const struct dplb_packet_info *info,
 #undef WP_FRAGMENT_VIP
 #undef WP_CLIENT
 #undef WP_NOT_FOR_VIP
+#undef WP_ICMP_ERROR_FLOW
+#undef WP_INFO_IP
 
 /* And for IPv6. An IPv6 VIP has no allow or deny lists (the loader
  * refuses them: they hold IPv4 prefixes). */
@@ -631,6 +643,8 @@ static inline bool fragment_key_of6(const struct dplb_packet_info *info,
 /* IPv6 has no exception path: dropped. */
 #define WP_NOT_FOR_VIP(worker, state, m, info)                                                     \
 	((void)(info), drop_packet(worker, m, DPLB_DROP_NOT_FOR_VIP))
+#define WP_ICMP_ERROR_FLOW dplb_icmp6_error_flow
+#define WP_INFO_IP ip6
 #include "packet/worker_pipeline.h"
 #include "packet/worker_fragments.h"
 
@@ -660,87 +674,6 @@ static __rte_noinline __rte_cold void handle_arp(struct dplb_worker *worker,
 	drop_packet(worker, m, DPLB_DROP_MANAGEMENT_BUSY);
 }
 
-#define DPLB_ICMP_COPIES_MAX 16
-
-/*
- * An ICMP error about a flow of a VIP whose scheduler keeps no shared
- * table (round-robin and the like), on a worker that does not hold the flow
- * (RSS hashes the router's address, not the client's): only the backend
- * knows the flow, so every up backend gets a copy, as GLB does, up to
- * DPLB_ICMP_COPIES_MAX. Backends drop errors about flows they do not have.
- */
-static bool send_to_every_backend(struct dplb_worker *worker, const struct dplb_state *state,
-				  uint16_t port_slot, struct rte_mbuf *m,
-				  struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
-				  const struct dplb_flow_key *key)
-{
-	const uint32_t copies = RTE_MIN(vip->up_count, (uint32_t)DPLB_ICMP_COPIES_MAX);
-
-	if (copies == 0)
-		return false;
-	for (uint32_t i = 1; i < copies; i++) {
-		struct rte_mbuf *copy = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
-		struct dplb_packet_info copy_info = *info;
-
-		if (copy == NULL)
-			break;
-		worker->counters.icmp_error_copies++;
-		copy_info.ip = rte_pktmbuf_mtod_offset(copy, struct rte_ipv4_hdr *, info->l2_len);
-		worker->counters.icmp_errors_forwarded += forward_packet(
-			worker, state, port_slot, copy, &copy_info, vip, vip->up_ids[i], key);
-	}
-	worker->counters.icmp_errors_forwarded +=
-		forward_packet(worker, state, port_slot, m, info, vip, vip->up_ids[0], key);
-	return true;
-}
-
-/*
- * ICMP errors about a backend's packets come to the VIP, that is to dplb:
- * send each to the backend of the flow it quotes (its entry here, else the
- * hashing scheduler's pick, which other instances agree on). Backends then
- * see "fragmentation needed" and lower their MSS, as if no tunnel were
- * there. Returns true when the mbuf was used.
- */
-static bool forward_icmp_error(struct dplb_worker *worker, const struct dplb_state *state,
-			       uint16_t port_slot, struct rte_mbuf *m,
-			       struct dplb_packet_info *info)
-{
-	struct dplb_flow_key key;
-	uint32_t backend_id = MAGLEV_NO_BACKEND;
-
-	if (!dplb_icmp_error_flow(m, info, &key))
-		return false;
-	const struct dplb_vip_entry *vip =
-		dplb_state_find_vip(state, key.dst_addr, key.dst_port, key.protocol);
-	if (vip == NULL)
-		return false;
-	/* About a flow of a source the VIP refuses: refused too. */
-	if (unlikely(!dplb_protect_check_source(&worker->counters, &vip->protection, vip->id,
-						key.src_addr))) {
-		drop_packet(worker, m, DPLB_DROP_ACL_DENIED);
-		return true;
-	}
-	const uint32_t hash = dplb_flow_hash(&key);
-	struct dplb_flow_probe probe;
-	struct dplb_flow_ref ref;
-
-	dplb_flow_table_prepare(&worker->flows, &probe,
-				dplb_flow_client(key.src_addr, key.src_port, key.dst_port),
-				vip->id);
-	if (dplb_flow_table_find(&worker->flows, &probe, &ref) &&
-	    backend_keeps_flows(&state->backends[dplb_flow_backend(&ref)], vip->id))
-		backend_id = dplb_flow_backend(&ref);
-	else if (dplb_scheduler_is_hashing(vip->scheduler))
-		backend_id = dplb_hash_pick(vip, &key, hash);
-	else
-		return send_to_every_backend(worker, state, port_slot, m, info, vip, &key);
-	if (backend_id == MAGLEV_NO_BACKEND)
-		return false;
-	worker->counters.icmp_errors_forwarded +=
-		forward_packet(worker, state, port_slot, m, info, vip, backend_id, &key);
-	return true;
-}
-
 static __rte_noinline __rte_cold void handle_icmp(struct dplb_worker *worker,
 						  const struct dplb_state *state,
 						  uint16_t port_slot, struct rte_mbuf *m,
@@ -750,7 +683,9 @@ static __rte_noinline __rte_cold void handle_icmp(struct dplb_worker *worker,
 		drop_packet(worker, m, DPLB_DROP_BAD_SOURCE);
 		return;
 	}
-	if (forward_icmp_error(worker, state, port_slot, m, info))
+	/* What is no error about a VIP's flow may be a ping, or the kernel's:
+	 * why it was not forwarded does not matter here. */
+	if (forward_icmp_error(worker, state, port_slot, m, info) == 0)
 		return;
 	if (!dplb_state_answers_ping(state, info->ip->dst_addr) ||
 	    !dplb_icmp_is_echo_request(m, info)) {
@@ -797,6 +732,19 @@ struct dplb_ipv6_batch {
 	const struct dplb_vip_entry *vips[DPLB_BURST];
 };
 
+/* Why an ICMPv6 message that dplb answers or forwards is refused before it
+ * is read: sent to a group, or from an address no host sends from (0 when
+ * neither). */
+static inline int icmp6_sender_refused(const struct dplb_state *state,
+				       const struct dplb_packet_info *info, bool to_group)
+{
+	if (to_group)
+		return DPLB_DROP_NOT_UNICAST;
+	if (bad_source6(state, info->ip6->src_addr))
+		return DPLB_DROP_BAD_SOURCE;
+	return 0;
+}
+
 /*
  * ICMPv6 (packet/icmp6.h): neighbor solicitations for our IPv6 address are
  * answered here, as ARP requests for our IPv4 one are. Not for a VIP's:
@@ -804,8 +752,12 @@ struct dplb_ipv6_batch {
  * several instances answering for one address with the override flag would
  * take it from each other. Advertisements go to the management lcore, which
  * resolves IPv6 next hops with them; echo requests to our address or a
- * VIP's are answered. Anything else is dropped as icmp_unhandled (ICMPv6
- * errors about VIP flows are not sent on to backends yet).
+ * VIP's are answered. Errors (destination unreachable, packet too big, time
+ * exceeded, parameter problem) about a VIP's flow go to that flow's backend,
+ * as IPv4's do (forward_icmp_error6): a backend answers from the VIP, so a
+ * router's "packet too big" about its reply comes here, and without it IPv6
+ * path MTU discovery through dplb would fail. Anything else, errors about
+ * no VIP's TCP or UDP flow included, is dropped as icmp_unhandled.
  */
 static __rte_noinline __rte_cold void handle_icmp6(struct dplb_worker *worker,
 						   const struct dplb_state *state,
@@ -861,21 +813,26 @@ static __rte_noinline __rte_cold void handle_icmp6(struct dplb_worker *worker,
 		goto drop;
 	}
 	case DPLB_ICMP6_ECHO_REQUEST:
-		if (to_group) {
-			reason = DPLB_DROP_NOT_UNICAST;
-			goto drop;
-		}
-		if (bad_source6(state, info->ip6->src_addr)) {
-			reason = DPLB_DROP_BAD_SOURCE;
-			goto drop;
-		}
-		if (!dplb_state_answers_ping6(state, info->ip6->dst_addr))
+		reason = icmp6_sender_refused(state, info, to_group);
+		if (reason == 0 && !dplb_state_answers_ping6(state, info->ip6->dst_addr))
+			reason = DPLB_DROP_ICMP_UNHANDLED;
+		if (reason != 0)
 			goto drop;
 		reason = dplb_icmp6_echo_reply(m, info, our_mac);
 		if (reason != 0)
 			goto drop;
 		worker->counters.icmp6_echo_replies++;
 		send_back(worker, port_slot, m);
+		return;
+	case DPLB_ICMP6_DEST_UNREACHABLE:
+	case DPLB_ICMP6_PACKET_TOO_BIG:
+	case DPLB_ICMP6_TIME_EXCEEDED:
+	case DPLB_ICMP6_PARAMETER_PROBLEM:
+		reason = icmp6_sender_refused(state, info, to_group);
+		if (reason == 0)
+			reason = forward_icmp_error6(worker, state, port_slot, m, info);
+		if (reason != 0)
+			goto drop;
 		return;
 	default:
 		goto drop;

@@ -11,7 +11,8 @@
  * the scheduler's pick for a new flow, an established flow's backend (and
  * its move when that backend is gone), 5-tuple reuse, the table-full and
  * rate-limit fallbacks, stage 2 of a burst (bulk lookup, source checks,
- * resolve, MSS clamp, forward) and the ageing walk. What does not depend
+ * resolve, MSS clamp, forward), the ageing walk, and ICMP errors sent on
+ * to the backend of the flow they quote. What does not depend
  * on the family (counters, TCP state transitions, transmit) is in
  * worker.c, once.
  *
@@ -25,6 +26,10 @@
  *   WP_BAD_SOURCE(state, key) a source no host sends from
  *   WP_SOURCE_ALLOWED(worker, vip, key)  the VIP's allow and deny lists
  *   WP_FORWARD(worker, state, port_slot, m, info, vip, backend_id, key)
+ *   WP_FIND_VIP(state, key)   the VIP of a key's destination, or NULL
+ *   WP_ICMP_ERROR_FLOW(m, info, key)  an ICMP error's quoted flow into key,
+ *                             client to VIP: 0, or why it has none (a drop reason)
+ *   WP_INFO_IP                the family's IP header in dplb_packet_info: ip, ip6
  *
  * No include guard: included once per family.
  */
@@ -295,4 +300,88 @@ static void WP(age_table)(struct dplb_worker *worker, const struct dplb_state *s
 			count_flow_gone(&worker->counters, &gone[i]);
 		left -= buckets;
 	}
+}
+
+/*
+ * An ICMP error about a flow of a VIP whose scheduler keeps no shared
+ * table (round-robin and the like), on a worker that does not hold the flow
+ * (RSS hashes the router's address, not the client's): only the backend
+ * knows the flow, so every up backend gets a copy, as GLB does, up to
+ * DPLB_ICMP_COPIES_MAX. Backends drop errors about flows they do not have.
+ * False when the VIP has no up backend (m unused).
+ */
+static bool WP(send_to_every_backend)(struct dplb_worker *worker, const struct dplb_state *state,
+				      uint16_t port_slot, struct rte_mbuf *m,
+				      struct dplb_packet_info *info,
+				      const struct dplb_vip_entry *vip, const WP_KEY *key)
+{
+	const uint32_t copies = RTE_MIN(vip->up_count, (uint32_t)DPLB_ICMP_COPIES_MAX);
+
+	if (copies == 0)
+		return false;
+	for (uint32_t i = 1; i < copies; i++) {
+		struct rte_mbuf *copy = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
+		struct dplb_packet_info copy_info = *info;
+
+		if (copy == NULL)
+			break;
+		worker->counters.icmp_error_copies++;
+		/* Encapsulation writes through the copy's own IP header. */
+		copy_info.WP_INFO_IP = rte_pktmbuf_mtod_offset(copy, void *, info->l2_len);
+		worker->counters.icmp_errors_forwarded += WP_FORWARD(
+			worker, state, port_slot, copy, &copy_info, vip, vip->up_ids[i], key);
+	}
+	worker->counters.icmp_errors_forwarded +=
+		WP_FORWARD(worker, state, port_slot, m, info, vip, vip->up_ids[0], key);
+	return true;
+}
+
+/*
+ * ICMP errors about a backend's packets come to the VIP, that is to dplb
+ * (backends answer clients from the VIP's address): send each to the
+ * backend of the flow it quotes (its entry here, else the hashing
+ * scheduler's pick, which other instances agree on, else a copy to every
+ * up backend). Backends then see "fragmentation needed" or "packet too
+ * big" and lower their MSS, as if no tunnel were there. Returns 0 when m
+ * was used (sent, or dropped as its flow's client is refused), else the
+ * reason to drop it (m unused): WP_ICMP_ERROR_FLOW's, DPLB_DROP_ICMP_UNHANDLED
+ * when the flow is no VIP's, or the VIP's reason for having no backend.
+ */
+static int WP(forward_icmp_error)(struct dplb_worker *worker, const struct dplb_state *state,
+				  uint16_t port_slot, struct rte_mbuf *m,
+				  struct dplb_packet_info *info)
+{
+	WP_KEY key;
+	struct WP_FT(probe) probe;
+	struct WP_FT(ref) ref;
+	uint32_t backend_id;
+	const int reason = WP_ICMP_ERROR_FLOW(m, info, &key);
+
+	if (reason != 0)
+		return reason;
+	const struct dplb_vip_entry *vip = WP_FIND_VIP(state, &key);
+	if (vip == NULL)
+		return DPLB_DROP_ICMP_UNHANDLED;
+	/* About a flow of a source the VIP refuses: refused too. */
+	if (unlikely(!WP_SOURCE_ALLOWED(worker, vip, &key))) {
+		drop_packet(worker, m, DPLB_DROP_ACL_DENIED);
+		return 0;
+	}
+	WP_FT(table_prepare)
+	(WP_FLOWS(worker), &probe, WP_FT(client)(key.src_addr, key.src_port, key.dst_port),
+	 vip->id);
+	if (WP_FT(table_find)(WP_FLOWS(worker), &probe, &ref) &&
+	    backend_keeps_flows(&state->backends[WP_FT(backend)(&ref)], vip->id))
+		backend_id = WP_FT(backend)(&ref);
+	else if (dplb_scheduler_is_hashing(vip->scheduler))
+		backend_id = dplb_maglev_pick(vip, WP_PICK_HASH(vip, &key, WP_FLOW_HASH(&key)));
+	else
+		return WP(send_to_every_backend)(worker, state, port_slot, m, info, vip, &key)
+			       ? 0
+			       : no_backend_reason(vip);
+	if (backend_id == MAGLEV_NO_BACKEND)
+		return no_backend_reason(vip);
+	worker->counters.icmp_errors_forwarded +=
+		WP_FORWARD(worker, state, port_slot, m, info, vip, backend_id, &key);
+	return 0;
 }

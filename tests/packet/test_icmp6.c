@@ -2,8 +2,9 @@
  * Unit tests of the ICMPv6 dplb answers and sends (lib/packet/icmp6.h):
  * echo replies, Neighbor Advertisements answering solicitations (RFC 4861
  * 7.1.1's checks, duplicate address detection), the solicitation built for
- * resolution, advertisements read for learning, and packet too big (its
- * quote, and when it is refused). Answers are compared byte for byte with
+ * resolution, advertisements read for learning, packet too big (its
+ * quote, and when it is refused), and the flow an ICMPv6 error quotes, to
+ * send it to that flow's backend. Answers are compared byte for byte with
  * frames built here, and every checksum verified with the test's own sum.
  */
 #include <criterion/criterion.h>
@@ -533,5 +534,183 @@ Test(icmp6, packet_too_big_refusals)
 	struct rte_mbuf *m = frame_mbuf(&f);
 	cr_assert_eq(dplb_parse_packet(m, &info), DPLB_PARSED_DROP);
 	cr_expect_eq(dplb_icmp6_packet_too_big(m, &info, &OUR_MAC, ours, 1280), -1);
+	rte_pktmbuf_free(m);
+}
+
+/* ---- the flow an error is about -------------------------------------- */
+
+#define VIP6 "2001:db8:f::80"
+#define ROUTER6 "2001:db8:ee::1"
+
+/* What a backend sends from the VIP to the client (its port 40000) and a
+ * router quotes: protocol with ports 80 -> 40000, behind the extension
+ * headers add_extensions puts (when not NULL). */
+static void backend_reply(struct frame *q, uint8_t protocol, void (*add_extensions)(struct frame *))
+{
+	uint8_t upper[1400];
+	const uint16_t len = protocol == IPPROTO_TCP ? frame_tcp(upper, 80, 40000, 0x12, 1300)
+						     : frame_udp(upper, 80, 40000, 1300);
+
+	frame_ethernet(q, 0, 0x86dd);
+	frame_ipv6(q, VIP6, CLIENT6, 0, 0, 64);
+	if (add_extensions != NULL)
+		add_extensions(q);
+	frame_upper(q, protocol, upper, len);
+	frame_finish_ipv6(q);
+}
+
+/* A router's ICMPv6 error of type (code 0) to the VIP, quoting the first
+ * quote_len bytes of q's IPv6 packet, checksummed. */
+static void error_frame(struct frame *f, uint8_t type, const struct frame *q, uint16_t quote_len)
+{
+	uint8_t message[8 + 1500] = { type, 0, 0, 0, 0, 0, 0x05, 0x00 };
+
+	memcpy(message + 8, q->bytes + q->l3, quote_len);
+	icmp6_frame(f, 0, ROUTER6, VIP6, 60, message, (uint16_t)(8 + quote_len));
+}
+
+/* What dplb_icmp6_error_flow makes of f. */
+static int error_flow(const struct frame *f, struct dplb_flow_key6 *key)
+{
+	struct dplb_packet_info info;
+	struct rte_mbuf *m = parsed(f, &info);
+	const int result = dplb_icmp6_error_flow(m, &info, key);
+
+	rte_pktmbuf_free(m);
+	return result;
+}
+
+static void destination_options(struct frame *q)
+{
+	frame_ipv6_options(q, IPPROTO_DSTOPTS, 1);
+}
+
+static void hop_by_hop_and_atomic_fragment(struct frame *q)
+{
+	frame_ipv6_options(q, IPPROTO_HOPOPTS, 0);
+	frame_ipv6_fragment(q, 0, false, 7);
+}
+
+static void first_fragment(struct frame *q)
+{
+	frame_ipv6_fragment(q, 0, true, 8);
+}
+
+Test(icmp6, error_gives_the_flow_it_quotes_as_the_client_sent_it)
+{
+	void (*const extensions[])(struct frame *) = { NULL, destination_options,
+						       hop_by_hop_and_atomic_fragment,
+						       first_fragment };
+	const uint8_t types[] = { DPLB_ICMP6_DEST_UNREACHABLE, DPLB_ICMP6_PACKET_TOO_BIG,
+				  DPLB_ICMP6_TIME_EXCEEDED, DPLB_ICMP6_PARAMETER_PROBLEM };
+	const uint8_t protocols[] = { IPPROTO_TCP, IPPROTO_UDP };
+	uint8_t client[16], vip[16];
+	struct frame q, f;
+
+	frame_address6(client, CLIENT6);
+	frame_address6(vip, VIP6);
+	for (size_t e = 0; e < RTE_DIM(extensions); e++)
+		for (size_t p = 0; p < RTE_DIM(protocols); p++)
+			for (size_t t = 0; t < RTE_DIM(types); t++) {
+				struct dplb_flow_key6 key, expected;
+
+				backend_reply(&q, protocols[p], extensions[e]);
+				/* Cut where a router keeps the error within 1280 bytes. */
+				error_frame(&f, types[t], &q, 1280 - 48);
+				memset(&key, 0xa5, sizeof(key));
+				cr_assert_eq(error_flow(&f, &key), 0, "case %zu %zu %zu", e, p, t);
+				dplb_flow_key6_set(&expected, client, vip, rte_cpu_to_be_16(40000),
+						   rte_cpu_to_be_16(80), protocols[p]);
+				cr_assert_arr_eq(key.words, expected.words, sizeof(key.words),
+						 "case %zu %zu %zu", e, p, t);
+			}
+}
+
+Test(icmp6, error_quotes_cut_short_are_refused_until_the_ports_are_in)
+{
+	struct dplb_flow_key6 key;
+	struct frame q, f;
+
+	/* The IPv6 header, 16 bytes of destination options, 8 of TCP. */
+	backend_reply(&q, IPPROTO_TCP, destination_options);
+	const struct {
+		uint16_t quote_len;
+		int result;
+	} cases[] = {
+		{ 0, DPLB_DROP_ICMP_BAD_QUOTE },
+		{ 39, DPLB_DROP_ICMP_BAD_QUOTE },
+		{ 40, DPLB_DROP_ICMP_BAD_QUOTE },
+		{ 40 + 15, DPLB_DROP_ICMP_BAD_QUOTE },
+		{ 40 + 16, DPLB_DROP_ICMP_BAD_QUOTE },
+		{ 40 + 16 + 7, DPLB_DROP_ICMP_BAD_QUOTE },
+		{ 40 + 16 + 8, 0 },
+	};
+	for (size_t i = 0; i < RTE_DIM(cases); i++) {
+		error_frame(&f, DPLB_ICMP6_PACKET_TOO_BIG, &q, cases[i].quote_len);
+		cr_expect_eq(error_flow(&f, &key), cases[i].result, "quote of %u bytes",
+			     cases[i].quote_len);
+	}
+}
+
+Test(icmp6, errors_that_place_no_flow_are_refused)
+{
+	struct dplb_flow_key6 key;
+	struct frame q, f;
+	uint8_t upper[64];
+
+	/* A wrong checksum. */
+	backend_reply(&q, IPPROTO_TCP, NULL);
+	error_frame(&f, DPLB_ICMP6_PACKET_TOO_BIG, &q, 100);
+	f.bytes[f.l4 + 2] ^= 0x40;
+	cr_expect_eq(error_flow(&f, &key), DPLB_DROP_BAD_CHECKSUM);
+
+	/* Not an error: an echo request, whatever follows it. */
+	error_frame(&f, DPLB_ICMP6_ECHO_REQUEST, &q, 100);
+	cr_expect_eq(error_flow(&f, &key), DPLB_DROP_ICMP_UNHANDLED);
+
+	/* The quote is not IPv6. */
+	error_frame(&f, DPLB_ICMP6_PACKET_TOO_BIG, &q, 100);
+	f.bytes[f.l4 + 8] = 0x45;
+	frame_icmp6_checksum(&f);
+	cr_expect_eq(error_flow(&f, &key), DPLB_DROP_ICMP_BAD_QUOTE);
+
+	/* The quoted header says its packet ended before the ports. */
+	error_frame(&f, DPLB_ICMP6_PACKET_TOO_BIG, &q, 100);
+	frame_set16(&f, f.l4 + 8 + 4, 4);
+	frame_icmp6_checksum(&f);
+	cr_expect_eq(error_flow(&f, &key), DPLB_DROP_ICMP_BAD_QUOTE);
+
+	/* Extension headers no packet has: hop-by-hop after another. */
+	backend_reply(&q, IPPROTO_TCP, destination_options);
+	q.bytes[q.l3 + 40] = IPPROTO_HOPOPTS;
+	error_frame(&f, DPLB_ICMP6_PACKET_TOO_BIG, &q, 200);
+	cr_expect_eq(error_flow(&f, &key), DPLB_DROP_ICMP_BAD_QUOTE);
+
+	/* About ICMPv6, not TCP or UDP. */
+	frame_ethernet(&q, 0, 0x86dd);
+	frame_ipv6(&q, VIP6, CLIENT6, 0, 0, 64);
+	frame_upper(&q, IPPROTO_ICMPV6, upper, echo_message(upper, DPLB_ICMP6_ECHO_REPLY));
+	frame_finish_ipv6(&q);
+	error_frame(&f, DPLB_ICMP6_DEST_UNREACHABLE, &q, q.len - q.l3);
+	cr_expect_eq(error_flow(&f, &key), DPLB_DROP_ICMP_UNHANDLED);
+
+	/* About a later fragment: no ports in it. */
+	frame_ethernet(&q, 0, 0x86dd);
+	frame_ipv6(&q, VIP6, CLIENT6, 0, 0, 64);
+	frame_ipv6_fragment(&q, 1448, false, 9);
+	memset(upper, 0x33, 32);
+	frame_upper(&q, IPPROTO_TCP, upper, 32);
+	frame_finish_ipv6(&q);
+	error_frame(&f, DPLB_ICMP6_PACKET_TOO_BIG, &q, q.len - q.l3);
+	cr_expect_eq(error_flow(&f, &key), DPLB_DROP_ICMP_UNHANDLED);
+
+	/* A message not whole in the first segment is not read. */
+	backend_reply(&q, IPPROTO_TCP, NULL);
+	error_frame(&f, DPLB_ICMP6_PACKET_TOO_BIG, &q, 100);
+	struct dplb_packet_info info;
+	struct rte_mbuf *m = frame_mbuf_chain(&f, (uint16_t)(f.l4 + 60), 64);
+
+	cr_assert_eq(dplb_parse_packet(m, &info), DPLB_PARSED_ICMP6);
+	cr_expect_eq(dplb_icmp6_error_flow(m, &info, &key), DPLB_DROP_ICMP_UNHANDLED);
 	rte_pktmbuf_free(m);
 }

@@ -1,17 +1,19 @@
 """IPv6 through dplb, pcap in and pcap out: the four IP-in-IP combinations
 of client and backend families and GUE over either outer family, every
 output checked field by field; extension headers carried; neighbor
-discovery, ICMPv6 echo and "packet too big"; next hops resolved by ND."""
+discovery, ICMPv6 echo and "packet too big"; next hops resolved by ND;
+ICMPv6 errors about a VIP's flow sent on to its backend."""
 
 import collections
 import ipaddress
 import time
 
 import pytest
-from scapy.all import (ICMPv6EchoReply, ICMPv6EchoRequest,
+from scapy.all import (ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest,
                        ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr,
-                       ICMPv6PacketTooBig, IP, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop,
-                       IPv6ExtHdrRouting, TCP, UDP, Ether, Raw, in6_chksum, raw)
+                       ICMPv6PacketTooBig, ICMPv6ParamProblem, ICMPv6TimeExceeded, IP, IPv6,
+                       IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, TCP, UDP, Ether,
+                       Raw, in6_chksum, raw)
 
 from harness.dplb_harness import BURST, Dplb, run_capture, wait_for
 from harness.frames import GATEWAY_MAC, LOCAL, PORT_MAC, config, tcp_packet
@@ -456,3 +458,147 @@ def test_the_ipv6_flow_table_is_flow_table_size6_long(tmp_path, line, capacity):
     assert "flow_table_size = 65536" in config6()
     out, stats, drops, _ = run_capture(tmp_path, config6(extra=line), [tcp6(0)])
     assert stats["flow6_capacity"] == capacity and stats["flows6_active"] == 1
+
+
+ROUTER6 = "2001:db8:ee::1"
+ROUTER_MAC = "02:00:00:00:00:98"
+
+
+def reply6(packet, src=VIP6, sport=None, ext=None):
+    """The bytes of a backend's reply in packet's flow, from the VIP (or
+    src) to the client, as a router quotes it."""
+    ip = IPv6(src=src, dst=packet[IPv6].src, hlim=63)
+    if ext is not None:
+        ip = ip / ext
+    return raw(ip / TCP(sport=sport or packet[TCP].dport, dport=packet[TCP].sport, flags="A") /
+               Raw(b"r" * 1400))
+
+
+def error6(quote, kind=ICMPv6PacketTooBig, src=ROUTER6, **fields):
+    """A router's ICMPv6 error of kind to the VIP quoting the bytes quote,
+    checksummed by scapy."""
+    if kind is ICMPv6PacketTooBig and "mtu" not in fields:
+        fields["mtu"] = 1400
+    return Ether(raw(Ether(dst=PORT_MAC, src=ROUTER_MAC) / IPv6(src=src, dst=VIP6) /
+                     kind(**fields) / Raw(quote)))
+
+
+def error6_about(packet, kind=ICMPv6PacketTooBig, quote_len=1232, src=VIP6, sport=None,
+                 ext=None, **fields):
+    """What a router on the backend -> client path sends back to the VIP
+    about the backend's reply in packet's flow: the reply quoted, as much
+    as fits in 1280 bytes (or quote_len bytes)."""
+    return error6(reply6(packet, src=src, sport=sport, ext=ext)[:quote_len], kind=kind,
+                  **fields)
+
+
+def quoted_client(error):
+    """The client (address, port) of the flow an error is about."""
+    quote = IPv6(raw(error[IPv6].payload)[8:])
+    return quote.dst, quote[TCP].dport
+
+
+def flows_and_errors6(out, encap="ipip"):
+    """dplb's output of TCP flows and ICMPv6 errors about them, apart: the
+    backend of each flow by (client, client port), and the errors as
+    (backend, inner bytes) in order."""
+    backend_of = {}
+    errors = []
+    for o in out:
+        _, dst, inner, _ = unwrap(o, encap)
+        ip = IPv6(inner)
+        if ip.nh == 58:
+            errors.append((dst, inner))
+        else:
+            backend_of[(ip.src, ip[TCP].sport)] = dst
+    return backend_of, errors
+
+
+@pytest.mark.parametrize("backends", [BACKENDS6, BACKENDS4], ids=["6in6", "6in4"])
+def test_icmp6_errors_about_a_flow_reach_its_backend(tmp_path, backends):
+    flows = [tcp6(i, flags="A") for i in range(200)]
+    errors = [error6_about(p) for p in flows[:100]]
+    errors += [error6_about(p, kind=ICMPv6DestUnreach, code=4) for p in flows[100:110]]
+    errors += [error6_about(p, kind=ICMPv6TimeExceeded) for p in flows[110:120]]
+    errors += [error6_about(p, kind=ICMPv6ParamProblem, code=0, ptr=6) for p in flows[120:130]]
+    errors += [error6_about(p, ext=IPv6ExtHdrDestOpt()) for p in flows[130:140]]
+    errors += [error6_about(p, quote_len=40 + 8) for p in flows[140:150]]
+    out, stats, drops, _ = run_capture(tmp_path, config6(backends=backends), flows + errors)
+    # Within a burst, ICMPv6 is handled before the bulk flow lookup: tell
+    # the two kinds apart by what is inside.
+    backend_of, forwarded = flows_and_errors6(out)
+    assert len(backend_of) == len(flows)
+    assert len(forwarded) == len(errors) and stats["icmp_errors_forwarded"] == len(errors)
+    assert stats["drops"] == 0, drops
+    for (backend, inner), sent in zip(forwarded, errors):
+        assert inner == raw(sent[IPv6]), "the ICMPv6 error is carried unchanged"
+        assert backend == backend_of[quoted_client(sent)]
+
+
+def test_icmp6_errors_follow_a_moved_flows_entry_not_the_hash(tmp_path):
+    # A reload adds a backend: Maglev would now give some established flows
+    # to it, but they stay where their entries say, and so do the errors
+    # about them.
+    flows = [tcp6(i, flags="A") for i in range(3 * BURST)]
+    errors = [error6_about(p) for p in flows]
+    after = config6(backends={**BACKENDS6, "fd00:11::4": 3})
+    with Dplb(tmp_path, config6(), fifo=True) as dplb:
+        dplb.write(flows)
+        dplb.wait_received(len(flows))
+        assert dplb.reload(after)["reloads_ok"] == 1
+        dplb.write(errors)
+        stats = dplb.wait_received(len(flows) + len(errors))
+    backend_of, forwarded = flows_and_errors6(dplb.output())
+    assert len(forwarded) == len(errors) and stats["icmp_errors_forwarded"] == len(errors)
+    for (backend, _), sent in zip(forwarded, errors):
+        assert backend == backend_of[quoted_client(sent)]
+    # What the hash alone gives the same flows under the new backends.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    out, _, _, _ = run_capture(fresh, after, flows)
+    hashed, _ = flows_and_errors6(out)
+    assert len(hashed) == len(flows)
+    moved = [flow for flow in hashed if hashed[flow] != backend_of[flow]]
+    assert moved, "the new backend takes none of these flows: the test proves nothing"
+
+
+def test_icmp6_errors_for_round_robin_flows_follow_the_entry_or_go_to_every_backend(tmp_path):
+    # Round-robin keeps no table to recompute a flow's backend from: a flow
+    # this worker holds has its entry, one it does not gets a copy on every
+    # up backend, and the one that has the flow uses it.
+    flows = [tcp6(i, flags="A") for i in range(BURST)]
+    known = [error6_about(p) for p in flows]
+    unknown = error6_about(tcp6(5000, flags="A"), kind=ICMPv6TimeExceeded)
+    out, stats, drops, _ = run_capture(tmp_path, config6(scheduler="round-robin"),
+                                       flows + known + [unknown])
+    backend_of, forwarded = flows_and_errors6(out)
+    assert len(set(backend_of.values())) == len(BACKENDS6), "round-robin spreads the flows"
+    assert len(forwarded) == len(known) + len(BACKENDS6)
+    for (backend, inner), sent in zip(forwarded, known):
+        assert inner == raw(sent[IPv6])
+        assert backend == backend_of[quoted_client(sent)]
+    copies = forwarded[len(known):]
+    assert sorted(backend for backend, _ in copies) == sorted(BACKENDS6)
+    assert all(inner == raw(unknown[IPv6]) for _, inner in copies), "copies byte for byte"
+    assert stats["icmp_errors_forwarded"] == len(known) + len(BACKENDS6)
+    assert stats["icmp_error_copies"] == len(BACKENDS6) - 1
+    assert stats["drops"] == 0, drops
+
+
+def test_icmp6_errors_about_no_vip_flow_or_unusable_are_dropped_by_reason(tmp_path):
+    flow = tcp6(1, flags="A")
+    not_a_vip = [error6_about(flow, src="fd00:10::99"), error6_about(flow, sport=443)]
+    cut_short = [error6_about(flow, quote_len=40 + 4), error6_about(flow, quote_len=30),
+                 error6_about(flow, ext=IPv6ExtHdrDestOpt(), quote_len=40 + 5)]
+    garbage = error6(b"\x45" + reply6(flow)[1:1232])
+    bad_checksum = bytearray(raw(error6_about(flow)))
+    bad_checksum[14 + 40 + 2] ^= 0x01
+    bad_checksum = Ether(bytes(bad_checksum))
+    from_the_vip = error6(reply6(flow)[:200], src=VIP6)
+    packets = [flow] + not_a_vip + cut_short + [garbage, bad_checksum, from_the_vip]
+    out, stats, drops, _ = run_capture(tmp_path, config6(), packets)
+    assert len(out) == 1 and stats["icmp_errors_forwarded"] == 0
+    assert drops["icmp_unhandled"] == len(not_a_vip)
+    assert drops["icmp_bad_quote"] == len(cut_short) + 1
+    assert drops["bad_checksum"] == 1
+    assert drops["bad_source"] == 1
