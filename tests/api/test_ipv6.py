@@ -46,7 +46,7 @@ def test_an_ipv6_vip_and_its_backends_of_both_families_are_shown(tmp_path):
         vips = {v["name"]: v for v in ok(dplb, "GET", "/vips")["vips"]}
         web6 = vips["web6"]
         assert web6["address"] == "2001:db8:ff::80" and web6["port"] == 80
-        assert web6["fragments"] == "drop"  # IPv6 fragments: dropped
+        assert web6["fragments"] == "follow"  # kept together, as IPv4's
         assert vips["web"]["address"] == "10.0.0.100" and vips["web"]["fragments"] == "follow"
         backends = by_address(web6)
         assert list(backends) == ["2001:db8:1::21", "10.0.1.1", "2001:db8::22"]
