@@ -175,6 +175,9 @@ static inline void DPLB_FT(table_find_bulk)(const struct DPLB_FT(table) * table,
 			refs[i].slot = (uint32_t)__builtin_ctz(mask);
 		} else {
 			__builtin_prefetch(&table->overflow[probes[i].primary]);
+			/* A miss is most often a new flow, whose add sets its
+			 * bucket's occupied bit. */
+			__builtin_prefetch(&table->occupied[probes[i].primary / 64], 1);
 			missed[misses++] = i;
 		}
 	}
