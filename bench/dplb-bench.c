@@ -1776,8 +1776,9 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 
 		if (sc->kind == SCENARIO_FLOOD) {
 			/* A simulated second is capacity/8 packets and flows time out
-			 * after 2: ageing visits the whole table every capacity/2
-			 * packets (64 slots per burst of 32), so a flow lives 1/4 to 3/4
+			 * after 2: ageing visits the whole table every 3/8 capacity
+			 * packets (IPv4: 1.5 slots a flow, 128 slots per burst of 32;
+			 * IPv6 the same share of its table), so a flow lives 1/4 to 5/8
 			 * of a table's worth of packets and the table stays well below
 			 * full. */
 			bw->clock.packets_per_second = RTE_MAX(bw->capacity / 8, 64u);

@@ -30,9 +30,12 @@
  * and then stays, which only costs lookups a second line.
  *
  * Deletion clears the slot: no tombstones to build up. Expiry walks the
- * buckets in order, a slice at a time (dplb_flow_table_expire), and an
- * insert that finds its candidate buckets full reuses a slot whose flow has
- * already timed out, so a flood of new flows does not wait for the walk.
+ * buckets in order, a slice at a time (dplb_flow_table_expire), reading only
+ * those that hold a flow: a bit per bucket says which (kept apart, as the
+ * overflow counts are, an eighth of a byte a bucket), so the walk costs what
+ * the table holds, not its size. An insert that finds its candidate buckets
+ * full reuses a slot whose flow has already timed out, so a flood of new
+ * flows does not wait for the walk.
  *
  * This is the IPv4 table. An IPv6 source does not fit the key word, so
  * IPv6 flows have a table of their own layout (flow_table6.h); both are

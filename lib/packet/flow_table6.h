@@ -33,12 +33,15 @@
  * and at 97% of capacity in the 100k-flow test of find_bulk; so 2.5 slots
  * a flow (DPLB_FLOW6_SLOTS_PER_FLOW), 40% full at capacity, under every
  * first refusal measured (the test first_refusal_comes_past_capacity
- * logs them). Memory: 2.5 slots of 32 bytes and 1.25 overflow bytes,
- * 81.25 bytes a flow (IPv4: 24.4), 775 MiB for 10M flows. A third move
- * would let it run fuller: with up to three (tried outside the tree) the
- * first refusal came at 67-72% (100k), 63-68% (1M) and 63% (10M), which
- * would allow 2 slots a flow (65 bytes) with IPv4's margin; a later change
- * may make the move limit a template parameter.
+ * logs them). Memory: 2.5 slots of 32 bytes, 1.25 overflow bytes and
+ * 1.25 occupied bits, 81.4 bytes a flow (IPv4: 24.4), 776 MiB for 10M
+ * flows. So sparse a table would cost its expiry walk 3.3 lines read for
+ * IPv4's one, were it not for the occupied bits: the walk reads only
+ * buckets that hold flows, at most a line a flow in either family. A
+ * third move would let it run fuller: with up to three (tried outside the
+ * tree) the first refusal came at 67-72% (100k), 63-68% (1M) and 63%
+ * (10M), which would allow 2 slots a flow (65 bytes) with IPv4's margin; a
+ * later change may make the move limit a template parameter.
  *
  * Hash: CRC32-C over the address's two halves, then the ports with the
  * VIP id and the seed's high half: three CRC32-C instructions (IPv4's

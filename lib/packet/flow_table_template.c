@@ -25,13 +25,25 @@ static size_t overflow_bytes(uint32_t buckets)
 	return ((size_t)buckets + 63) & ~(size_t)63;
 }
 
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/* The occupied bits of buckets buckets, in whole lines. */
+static size_t occupied_bytes(uint32_t buckets)
+{
+	return (((size_t)buckets + 511) / 512) * 64;
+}
+
 size_t DPLB_FT(table_size)(uint32_t capacity)
 {
 	const uint32_t buckets = bucket_count_for(capacity);
 
 	if (capacity == 0 || buckets == 0)
 		return 0;
-	return (size_t)buckets * sizeof(struct DPLB_FT(bucket)) + overflow_bytes(buckets);
+	return (size_t)buckets * sizeof(struct DPLB_FT(bucket)) + overflow_bytes(buckets) +
+	       occupied_bytes(buckets);
 }
 
 void DPLB_FT(table_init)(struct DPLB_FT(table) * table, void *memory, uint32_t capacity,
@@ -43,6 +55,7 @@ void DPLB_FT(table_init)(struct DPLB_FT(table) * table, void *memory, uint32_t c
 	table->seed = seed;
 	table->buckets = memory;
 	table->overflow = (uint8_t *)memory + (size_t)table->bucket_count * sizeof(*table->buckets);
+	table->occupied = (uint64_t *)(table->overflow + overflow_bytes(table->bucket_count));
 	for (uint32_t b = 0; b < table->bucket_count; b++) {
 		struct DPLB_FT(bucket) *bucket = &table->buckets[b];
 
@@ -51,6 +64,7 @@ void DPLB_FT(table_init)(struct DPLB_FT(table) * table, void *memory, uint32_t c
 			bucket->meta[s] = DPLB_FLOW_FREE;
 	}
 	memset(table->overflow, 0, overflow_bytes(table->bucket_count));
+	memset(table->occupied, 0, occupied_bytes(table->bucket_count));
 	/* Nothing expires until the owner says when. */
 	for (uint32_t k = 0; k < DPLB_FLOW_KINDS; k++)
 		table->timeout[k] = UINT32_MAX;
@@ -65,7 +79,7 @@ void DPLB_FT(table_set_timeouts)(struct DPLB_FT(table) * table,
 size_t DPLB_FT(table_memory)(const struct DPLB_FT(table) * table)
 {
 	return (size_t)table->bucket_count * sizeof(*table->buckets) +
-	       overflow_bytes(table->bucket_count);
+	       overflow_bytes(table->bucket_count) + occupied_bytes(table->bucket_count);
 }
 
 static uint32_t bucket_index(const struct DPLB_FT(table) * table,
@@ -140,6 +154,11 @@ static void clear_slot(struct DPLB_FT(table) * table, struct DPLB_FT(bucket) * b
 	}
 	bucket->meta[slot] = DPLB_FLOW_FREE;
 	DPLB_FT(slot_set_client)(bucket, slot, (DPLB_FT_KEY){ 0 });
+	if (free_slots(bucket) == (1u << DPLB_FT_SLOTS) - 1) {
+		const uint32_t index = bucket_index(table, bucket);
+
+		table->occupied[index / 64] &= ~(UINT64_C(1) << (index % 64));
+	}
 }
 
 /* Write probe's flow into slot of bucket `index`, free. */
@@ -152,6 +171,7 @@ static void fill_slot(struct DPLB_FT(table) * table, uint32_t index, uint32_t sl
 
 	if (secondary)
 		overflow_up(table, probe->primary);
+	table->occupied[index / 64] |= UINT64_C(1) << (index % 64);
 	DPLB_FT(slot_set_client)(bucket, slot, probe->client);
 	bucket->last_seen[slot] = now;
 	bucket->backend[slot] = backend_id;
@@ -282,6 +302,32 @@ void DPLB_FT(table_remove)(struct DPLB_FT(table) * table, const struct DPLB_FT(r
 	table->count--;
 }
 
+/* How far ahead of the expiry walk its occupied buckets are prefetched: a
+ * word of occupied bits, far enough for the lines to arrive in time (in
+ * dplb-bench's IPv6 flood 32 hid a little less of the misses, 128 and 256
+ * no more). */
+#define EXPIRE_AHEAD 64
+
+/* Start loading the occupied buckets among count buckets from `from`. */
+static void prefetch_occupied(const struct DPLB_FT(table) * table, uint32_t from, uint32_t count)
+{
+	while (count > 0) {
+		const uint32_t bit = from % 64;
+		const uint32_t span = min_u32(min_u32(64 - bit, count), table->bucket_count - from);
+		uint64_t bits = table->occupied[from / 64] >> bit;
+
+		if (span < 64)
+			bits &= (UINT64_C(1) << span) - 1;
+		for (; bits != 0; bits &= bits - 1)
+			__builtin_prefetch(&table->buckets[from + (uint32_t)__builtin_ctzll(bits)],
+					   1);
+		from += span;
+		if (from == table->bucket_count)
+			from = 0;
+		count -= span;
+	}
+}
+
 uint32_t DPLB_FT(table_expire)(struct DPLB_FT(table) * table, uint32_t now, uint32_t buckets,
 			       struct dplb_flow_gone *gone, uint32_t gone_max)
 {
@@ -290,23 +336,48 @@ uint32_t DPLB_FT(table_expire)(struct DPLB_FT(table) * table, uint32_t now, uint
 
 	if (table->count == 0)
 		return 0;
-	for (uint32_t visited = 0; visited < buckets; visited++) {
-		struct DPLB_FT(bucket) *bucket = &table->buckets[cursor];
+	/*
+	 * A word of occupied bits at a time: an empty bucket is passed over
+	 * without its line being read, so the walk costs what the table holds
+	 * rather than its size. Reading every line was most of what the walk
+	 * cost, and most buckets are empty in a table below its capacity
+	 * (IPv6's, 2 slots a bucket, is 40% full even at capacity). The
+	 * occupied buckets EXPIRE_AHEAD further on are prefetched meanwhile:
+	 * once empty lines are skipped the hardware prefetcher no longer
+	 * streams the walk, and each line read would be a whole miss.
+	 */
+	for (uint32_t left = buckets; left > 0;) {
+		const uint32_t bit = cursor % 64;
+		const uint32_t span =
+			min_u32(min_u32(64 - bit, left), table->bucket_count - cursor);
+		uint64_t bits = table->occupied[cursor / 64] >> bit;
 
-		for (uint32_t s = 0; s < DPLB_FT_SLOTS; s++) {
-			if (!slot_expired(table, bucket, s, now))
-				continue;
-			/* gone is full: the next call starts at this bucket. */
-			if (removed == gone_max)
-				goto out;
-			gone[removed].vip_id = bucket->meta[s] & DPLB_FLOW_VIP_MASK;
-			gone[removed].backend_id = bucket->backend[s];
-			removed++;
-			clear_slot(table, bucket, s);
-			table->count--;
+		if (span < 64)
+			bits &= (UINT64_C(1) << span) - 1;
+		prefetch_occupied(table, (cursor + EXPIRE_AHEAD) % table->bucket_count, span);
+		for (; bits != 0; bits &= bits - 1) {
+			const uint32_t index = cursor + (uint32_t)__builtin_ctzll(bits);
+			struct DPLB_FT(bucket) *bucket = &table->buckets[index];
+
+			for (uint32_t s = 0; s < DPLB_FT_SLOTS; s++) {
+				if (!slot_expired(table, bucket, s, now))
+					continue;
+				/* gone is full: the next call starts at this bucket. */
+				if (removed == gone_max) {
+					cursor = index;
+					goto out;
+				}
+				gone[removed].vip_id = bucket->meta[s] & DPLB_FLOW_VIP_MASK;
+				gone[removed].backend_id = bucket->backend[s];
+				removed++;
+				clear_slot(table, bucket, s);
+				table->count--;
+			}
 		}
-		if (++cursor == table->bucket_count)
+		cursor += span;
+		if (cursor == table->bucket_count)
 			cursor = 0;
+		left -= span;
 	}
 out:
 	table->expire_cursor = cursor;

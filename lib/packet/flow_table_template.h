@@ -50,7 +50,9 @@ _Static_assert(DPLB_FT_SLOTS <= 8, "a slot mask fits the match functions' bits")
 
 struct DPLB_FT(table) {
 	struct DPLB_FT(bucket) * buckets;
-	uint8_t *overflow; /* per bucket: its keys living in their secondary */
+	uint8_t *overflow;  /* per bucket: its keys living in their secondary */
+	uint64_t *occupied; /* a bit per bucket: it holds a flow (the expiry walk
+			     * reads no empty bucket) */
 	uint32_t bucket_count;
 	uint32_t capacity; /* flows it holds at most */
 	uint32_t count;
@@ -76,8 +78,8 @@ struct DPLB_FT(ref) {
 };
 
 /* Bytes of memory DPLB_FT(table_init) needs for capacity flows (buckets,
- * then the overflow array), or 0 when capacity is 0 or too large. The
- * memory must be 64-byte aligned. */
+ * then the overflow array, then the occupied bits), or 0 when capacity is
+ * 0 or too large. The memory must be 64-byte aligned. */
 size_t DPLB_FT(table_size)(uint32_t capacity);
 
 /* Set table up on memory (DPLB_FT(table_size)(capacity) bytes, 64-byte
@@ -173,6 +175,9 @@ static inline void DPLB_FT(table_find_bulk)(const struct DPLB_FT(table) * table,
 			refs[i].slot = (uint32_t)__builtin_ctz(mask);
 		} else {
 			__builtin_prefetch(&table->overflow[probes[i].primary]);
+			/* A miss is most often a new flow, whose add sets its
+			 * bucket's occupied bit. */
+			__builtin_prefetch(&table->occupied[probes[i].primary / 64], 1);
 			missed[misses++] = i;
 		}
 	}
@@ -227,6 +232,8 @@ void DPLB_FT(table_remove)(struct DPLB_FT(table) * table, const struct DPLB_FT(r
  * Look at the next `buckets` buckets (wrapping) and remove the flows that
  * have timed out at now, writing what they held to gone (at most gone_max;
  * the walk stops early when gone is full). Returns how many were removed.
+ * A bucket without flows counts as looked at without its line being read
+ * (the occupied bits say so).
  */
 uint32_t DPLB_FT(table_expire)(struct DPLB_FT(table) * table, uint32_t now, uint32_t buckets,
 			       struct dplb_flow_gone *gone, uint32_t gone_max);

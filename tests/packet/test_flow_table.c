@@ -57,8 +57,9 @@ typedef DPLB_FT_KEY client_t;
 #if defined(FLOW_TEST_IPV6)
 #define FAMILY "IPv6"
 #define SLOTS_PER_FLOW DPLB_FLOW6_SLOTS_PER_FLOW
-/* 2.5 slots of 32 bytes a flow and an overflow byte a bucket (2 slots):
- * 81.25 bytes, and what rounding to whole buckets adds at 1,000 flows. */
+/* 2.5 slots of 32 bytes a flow, an overflow byte and an occupied bit a
+ * bucket (2 slots): 81.4 bytes, and what rounding to whole buckets adds at
+ * 1,000 flows. */
 #define MEMORY_PER_FLOW_MAX 82
 #define CLIENT_BITS 160 /* 16-byte address, two ports */
 
@@ -472,6 +473,12 @@ static void check_table(struct model *m)
 		}
 	}
 	for (uint32_t b = 0; b < n; b++) {
+		bool holds = false;
+
+		for (uint32_t s = 0; s < SLOTS; s++)
+			holds |= DPLB_FT(slot_used)(&t->buckets[b], s);
+		cr_assert_eq(t->occupied[b / 64] >> (b % 64) & 1, holds,
+			     "bucket %u: occupied bit not %d", b, holds);
 		if (t->overflow[b] != UINT8_MAX)
 			cr_assert_eq(t->overflow[b], overflowed[b],
 				     "bucket %u: overflow count %u, %u keys in their secondary", b,
