@@ -622,7 +622,8 @@ json_t *dplb_view_lookup(const struct dplb_context *ctx, const struct dplb_vip_e
 	/* The data path's own answer, from the snapshot's table. */
 	json_object_set_new(
 		o, "source_allowed",
-		json_boolean(src6 != NULL || dplb_protect_source_allowed(&vip->protection, src)));
+		json_boolean(src6 != NULL ? dplb_protect_source_allowed6(&vip->protection, src6)
+					  : dplb_protect_source_allowed(&vip->protection, src)));
 	if (pick.backend_id == MAGLEV_NO_BACKEND) {
 		json_object_set_new(o, "backend", json_null());
 		put_string(o, "note", "no backend is up: a new flow would be dropped (no_backend)");

@@ -131,10 +131,22 @@ char *dplb_format_ip(uint8_t family, uint32_t v4, const uint8_t v6[16], char *ou
 	return out;
 }
 
-/* An IPv4 netmask of length bits, in network order. */
-static uint32_t ipv4_mask(uint8_t length)
+/* Clear the bits of address (bytes long) past its first length: whether
+ * any was set. */
+static bool cut_to_length(uint8_t *address, size_t bytes, uint8_t length)
 {
-	return length == 0 ? 0 : htonl(~0u << (32 - length));
+	bool was_set = false;
+
+	for (size_t i = 0; i < bytes; i++) {
+		const unsigned int kept = length >= 8 * (i + 1) ? 8
+					  : length > 8 * i	? length - 8 * i
+								: 0;
+		const uint8_t mask = (uint8_t)(0xff00u >> kept);
+
+		was_set |= (address[i] & ~mask) != 0;
+		address[i] &= mask;
+	}
+	return was_set;
 }
 
 const char *dplb_parse_prefix(const char *text, size_t len, struct dplb_prefix *out)
@@ -142,29 +154,35 @@ const char *dplb_parse_prefix(const char *text, size_t len, struct dplb_prefix *
 	static __thread char reason[96 + DPLB_PREFIX_TEXT_MAX];
 	const char *slash = memchr(text, '/', len);
 	const size_t address_len = slash != NULL ? (size_t)(slash - text) : len;
-	struct dplb_prefix p = { .family = AF_INET, .length = 32 };
+	struct dplb_prefix p = { .family = AF_INET6, .length = 128 };
 	char copy[INET6_ADDRSTRLEN];
-	uint8_t ipv6[16];
 	uint64_t length;
 
-	if (address_len < sizeof(copy) && memchr(text, '\0', address_len) == NULL) {
+	/* A colon says IPv6 (as dplb_parse_ip reads it); :: is every source,
+	 * as 0.0.0.0 is. */
+	if (memchr(text, ':', address_len) != NULL) {
+		if (address_len >= sizeof(copy) || memchr(text, '\0', address_len) != NULL)
+			return "expected ADDRESS/LENGTH such as 2001:db8::/32, or one address";
 		memcpy(copy, text, address_len);
 		copy[address_len] = '\0';
-		if (inet_pton(AF_INET6, copy, ipv6) == 1)
-			return "an IPv6 prefix: allow and deny lists hold IPv4 prefixes only, for "
-			       "now";
+		if (inet_pton(AF_INET6, copy, p.address.ipv6) != 1)
+			return "expected ADDRESS/LENGTH such as 2001:db8::/32, or one address";
+	} else {
+		p = (struct dplb_prefix){ .family = AF_INET, .length = 32 };
+		if (dplb_parse_ipv4_any(text, address_len, &p.address.ipv4) != NULL)
+			return "expected ADDRESS/LENGTH such as 10.0.0.0/8 or 2001:db8::/32, or "
+			       "one address";
 	}
-	if (dplb_parse_ipv4_any(text, address_len, &p.address.ipv4) != NULL)
-		return "expected ADDRESS/LENGTH such as 10.0.0.0/8, or one address";
 	if (slash != NULL) {
-		if (dplb_parse_unsigned(slash + 1, len - address_len - 1, 0, 32, &length) != 0)
-			return "the prefix length must be 0..32";
+		if (dplb_parse_unsigned(slash + 1, len - address_len - 1, 0, p.length, &length) !=
+		    0)
+			return p.family == AF_INET ? "the prefix length must be 0..32"
+						   : "the prefix length must be 0..128";
 		p.length = (uint8_t)length;
 	}
-	if ((p.address.ipv4 & ~ipv4_mask(p.length)) != 0) {
+	if (cut_to_length((uint8_t *)&p.address, p.family == AF_INET ? 4 : 16, p.length)) {
 		char meant[DPLB_PREFIX_TEXT_MAX];
 
-		p.address.ipv4 &= ipv4_mask(p.length);
 		snprintf(reason, sizeof(reason),
 			 "bits are set past the prefix length (the network "
 			 "is %s)",

@@ -66,28 +66,29 @@ char *dplb_format_ip(uint8_t family, uint32_t v4, const uint8_t v6[16], char *ou
 const char *dplb_parse_mac(const char *text, size_t len, uint8_t mac[6]);
 
 /*
- * An address prefix, as allow and deny lists hold them. The family is kept
- * so that the file's and the API's shape (text such as 10.0.0.0/8) holds
- * when VIPs get IPv6; until then only AF_INET prefixes are taken.
+ * An address prefix, as allow and deny lists hold them: IPv4 for an IPv4
+ * VIP's, IPv6 for an IPv6 VIP's. Bits past length are zero, so the bytes
+ * from the union's start are the network's in either family.
  */
 struct dplb_prefix {
 	union {
-		uint32_t ipv4;	  /* network order; bits past length are zero */
-		uint8_t ipv6[16]; /* not taken yet */
+		uint32_t ipv4;	  /* network order */
+		uint8_t ipv6[16]; /* network order */
 	} address;
-	uint8_t family; /* AF_INET */
-	uint8_t length; /* 0..32 */
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t length; /* 0..32, or 0..128 for AF_INET6 */
 };
 
 /* Room for any prefix's text, NUL included ("ffff:...:ffff/128"). */
 #define DPLB_PREFIX_TEXT_MAX 52
 
 /*
- * ADDRESS/LENGTH (10.0.0.0/8), or an address alone for /32. An address
- * with bits set past the length (10.1.2.3/8) is refused rather than
+ * ADDRESS/LENGTH (10.0.0.0/8, 2001:db8::/32), or an address alone for /32
+ * (/128 for IPv6); the family is the address's. An address with bits set
+ * past the length (10.1.2.3/8, 2001:db8::1/32) is refused rather than
  * truncated: in an allow or deny list, a typo must not widen or narrow
  * what it matches; the reason names the prefix that was probably meant.
- * An IPv6 prefix is refused, saying so. The reason may be written into a
+ * 0.0.0.0/0 and ::/0 are every source. The reason may be written into a
  * buffer of the calling thread's, valid until its next call.
  */
 const char *dplb_parse_prefix(const char *text, size_t len, struct dplb_prefix *out);

@@ -727,12 +727,20 @@ static bool prefix_room(struct dplb_prefix_list *list, uint32_t more)
 	return true;
 }
 
+static const char *family_name(uint8_t family)
+{
+	return family == AF_INET6 ? "IPv6" : "IPv4";
+}
+
 /* "10.0.0.0/8 192.168.1.0/24", blanks or commas between: appended to the
- * list (allow or deny), the line's good prefixes even when one is bad. */
+ * list (allow or deny), the line's good prefixes even when one is bad. A
+ * prefix of the other family than the VIP's address, when that came first,
+ * is refused here, at its line (check_vip_protection refuses the rest). */
 static void parse_prefixes_key(struct loader *ld, const struct key_spec *spec, const char *value,
 			       void *base)
 {
 	struct dplb_prefix_list *list = field_of(base, spec);
+	const struct dplb_vip_config *vip = base;
 	const char *p = value, *why;
 	struct dplb_prefix prefix;
 	size_t len;
@@ -742,6 +750,15 @@ static void parse_prefixes_key(struct loader *ld, const struct key_spec *spec, c
 		why = dplb_parse_prefix(p, len, &prefix);
 		if (why != NULL) {
 			key_error(ld, spec, "bad prefix \"%.*s\" (%s)", quote_len(len), p, why);
+			continue;
+		}
+		if ((vip->family == AF_INET || vip->family == AF_INET6) &&
+		    prefix.family != vip->family) {
+			key_error(ld, spec,
+				  "\"%.*s\" is an %s prefix, and %s is an %s VIP: its clients, "
+				  "so its sources, are %s",
+				  quote_len(len), p, family_name(prefix.family), ld->section_label,
+				  family_name(vip->family), family_name(vip->family));
 			continue;
 		}
 		if (!prefix_room(list, 1)) {
@@ -1074,8 +1091,7 @@ static const struct key_spec key_table[] = {
 
 	{ SECTION_VIP, "address", parse_vip_address_key, VIP_FIELD(address), .required = true,
 	  .doc = "The virtual address clients connect to, IPv4 or IPv6 (2001:db8::10). An IPv6 "
-		 "VIP's backends may be of either family, as may an IPv4 VIP's; an IPv6 VIP takes "
-		 "no allow or deny list yet." },
+		 "VIP's backends may be of either family, as may an IPv4 VIP's." },
 	{ SECTION_VIP, "port", parse_number_key, VIP_FIELD(port), .min = 0, .max = 65535,
 	  .doc = "Destination port; 0 means every port." },
 	{ SECTION_VIP, "protocol", parse_enum_key, VIP_FIELD(protocol), .names = protocol_names,
@@ -1137,8 +1153,9 @@ static const struct key_spec key_table[] = {
 	{ SECTION_VIP, "allow", parse_prefixes_key, VIP_FIELD(allow), .repeatable = true,
 	  .doc = "Source prefixes (ADDRESS/LENGTH, or one address) whose packets this VIP "
 		 "forwards; once any is given, packets from every other source are dropped and "
-		 "counted (acl_denied). Several on a line, and as many lines as needed; IPv4 "
-		 "prefixes only, so not on an IPv6 VIP yet. Checked on every packet, so a source "
+		 "counted (acl_denied). Several on a line, and as many lines as needed; of the "
+		 "VIP's family, as its clients are (10.0.0.0/8 on an IPv4 VIP, 2001:db8::/32 on "
+		 "an IPv6 one). Checked on every packet, so a source "
 		 "taken off the list loses its established flows at once. Default: every "
 		 "source." },
 	{ SECTION_VIP, "deny", parse_prefixes_key, VIP_FIELD(deny), .repeatable = true,
@@ -1638,34 +1655,38 @@ static void check_duplicate_prefixes(struct loader *ld, const struct dplb_vip_co
 
 /*
  * The rules of a VIP's protection, for the file and the API alike: lists
- * of IPv4 prefixes, each once, not too many; and a stateless rate-limit
- * action only where the flow's hash is its scheduler's pick, so that a flow
+ * of prefixes of the VIP's family, each once, not too many; and a
+ * stateless rate-limit action only where the flow's hash is its scheduler's pick, so that a flow
  * forwarded without an entry keeps its backend when it gets one.
  */
 static void check_vip_protection(struct loader *ld, const struct dplb_vip_config *vip)
 {
 	const struct dplb_prefix_list *lists[] = { &vip->allow, &vip->deny };
-	const int list_lines[] = {
-		ld->seen[key_index(SECTION_VIP, "allow")],
-		ld->seen[key_index(SECTION_VIP, "deny")],
-	};
+	const int address_line = ld->seen[key_index(SECTION_VIP, "address")];
+	char text[DPLB_PREFIX_TEXT_MAX];
 
-	/* The lists are of IPv4 prefixes, and an IPv6 VIP's sources are not. */
-	for (unsigned int l = 0; vip->family == AF_INET6 && l < ARRAY_SIZE(lists); l++)
-		if (lists[l]->count)
-			report(ld, list_lines[l] ? list_lines[l] : vip->line,
-			       "%s in [vip:%s]: not supported on an IPv6 VIP yet (the lists hold "
-			       "IPv4 prefixes)",
-			       l == 0 ? "allow" : "deny", vip->name);
+	/* A VIP's sources are of its family: a prefix of the other one (from
+	 * the API, or read before the address was) matches no client. Said at
+	 * the address's line, which makes it the other family. Without an
+	 * address (said already), there is no family to hold them to. */
+	for (unsigned int l = 0;
+	     (vip->family == AF_INET || vip->family == AF_INET6) && l < ARRAY_SIZE(lists); l++)
+		for (uint32_t i = 0; i < lists[l]->count; i++) {
+			const struct dplb_prefix *prefix = &lists[l]->items[i];
 
-	for (unsigned int l = 0; l < ARRAY_SIZE(lists); l++)
-		for (uint32_t i = 0; i < lists[l]->count; i++)
-			if (lists[l]->items[i].family != AF_INET ||
-			    lists[l]->items[i].length > 32) {
-				report(ld, vip->line, "[vip:%s] %s holds a prefix that is not IPv4",
-				       vip->name, l == 0 ? "allow" : "deny");
-				break;
-			}
+			if (prefix->family == vip->family &&
+			    prefix->length <= (vip->family == AF_INET6 ? 128 : 32))
+				continue;
+			report(ld, address_line ? address_line : vip->line,
+			       "[vip:%s] %s holds %s, and the VIP's address is %s: its clients, so "
+			       "its sources, are %s",
+			       vip->name, l == 0 ? "allow" : "deny",
+			       prefix->family == AF_INET || prefix->family == AF_INET6
+				       ? dplb_format_prefix(prefix, text)
+				       : "a prefix of no family",
+			       family_name(vip->family), family_name(vip->family));
+			break;
+		}
 	if ((uint64_t)vip->allow.count + vip->deny.count > DPLB_MAX_PREFIXES_PER_VIP)
 		report(ld, vip->line,
 		       "[vip:%s] has %u allow and %u deny prefixes: at most %u "

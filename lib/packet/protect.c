@@ -1,6 +1,7 @@
 /*
  * Building a VIP's protection into a snapshot: its allow and deny lists
- * compiled (acl.h) and loaded into an rte_lpm table, shared with every
+ * compiled (acl.h) and loaded into an rte_lpm table (rte_lpm6 for an IPv6
+ * VIP's), shared with every
  * snapshot and VIP whose lists compile to the same rules; and its new-flow
  * rate limit cut into one worker's share on the TSC's clock.
  *
@@ -14,13 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include <rte_byteorder.h>
 #include <rte_errno.h>
 
 #include "packet/protect.h"
 
 struct dplb_acl_table {
-	struct rte_lpm *lpm;
+	struct rte_lpm *lpm;	     /* an IPv4 VIP's */
+	struct rte_lpm6 *lpm6;	     /* or an IPv6 VIP's */
 	struct dplb_acl_rules rules; /* what it was built from, to match others to */
 	uint64_t hash;
 	uint32_t references;
@@ -34,8 +38,39 @@ static unsigned int table_names; /* rte_lpm wants a name no other table has */
 static void table_free(struct dplb_acl_table *table)
 {
 	rte_lpm_free(table->lpm);
+	rte_lpm6_free(table->lpm6);
 	dplb_acl_rules_free(&table->rules);
 	free(table);
+}
+
+/* table's rte_lpm, or rte_lpm6 for IPv6 rules, sized for its rules. */
+static int table_make_lpm(struct dplb_acl_table *table, const char *name)
+{
+	const uint32_t rules = table->rules.count ? table->rules.count : 1;
+	const uint32_t tbl8s = table->rules.long_blocks ? table->rules.long_blocks : 1;
+
+	if (table->rules.family == AF_INET6) {
+		const struct rte_lpm6_config config = { .max_rules = rules, .number_tbl8s = tbl8s };
+
+		table->lpm6 = rte_lpm6_create(name, SOCKET_ID_ANY, &config);
+	} else {
+		const struct rte_lpm_config config = { .max_rules = rules, .number_tbl8s = tbl8s };
+
+		table->lpm = rte_lpm_create(name, SOCKET_ID_ANY, &config);
+	}
+	if (table->lpm == NULL && table->lpm6 == NULL)
+		return rte_errno ? -rte_errno : -ENOMEM;
+	return 0;
+}
+
+static int table_add_rule(struct dplb_acl_table *table, const struct dplb_acl_rule *r)
+{
+	uint32_t ipv4;
+
+	if (table->lpm6 != NULL)
+		return rte_lpm6_add(table->lpm6, r->address, r->length, r->verdict);
+	memcpy(&ipv4, r->address, sizeof(ipv4));
+	return rte_lpm_add(table->lpm, rte_be_to_cpu_32(ipv4), r->length, r->verdict);
 }
 
 /* A new table for rules (taken over), with one reference. */
@@ -43,7 +78,7 @@ static int table_create(struct dplb_acl_rules *rules, uint64_t hash, const char 
 			struct dplb_acl_table **out, char *error)
 {
 	struct dplb_acl_table *table = calloc(1, sizeof(*table));
-	char name[RTE_LPM_NAMESIZE];
+	char name[RTE_LPM_NAMESIZE < RTE_LPM6_NAMESIZE ? RTE_LPM_NAMESIZE : RTE_LPM6_NAMESIZE];
 	int rc;
 
 	if (table == NULL) {
@@ -55,24 +90,19 @@ static int table_create(struct dplb_acl_rules *rules, uint64_t hash, const char 
 	table->rules = *rules;
 	memset(rules, 0, sizeof(*rules));
 	snprintf(name, sizeof(name), "dplb_acl_%u", table_names++);
-	const struct rte_lpm_config config = {
-		.max_rules = table->rules.count ? table->rules.count : 1,
-		.number_tbl8s = table->rules.long_blocks ? table->rules.long_blocks : 1,
-	};
-	table->lpm = rte_lpm_create(name, SOCKET_ID_ANY, &config);
-	if (table->lpm == NULL) {
-		rc = rte_errno ? -rte_errno : -ENOMEM;
+	rc = table_make_lpm(table, name);
+	if (rc != 0) {
 		snprintf(error, DPLB_ERROR_MAX,
 			 "vip %s: cannot make the table of its allow and "
 			 "deny lists (%u rules, 64 MiB and %u KiB): %s",
-			 vip, table->rules.count, config.number_tbl8s, rte_strerror(-rc));
+			 vip, table->rules.count,
+			 table->rules.long_blocks ? table->rules.long_blocks : 1,
+			 rte_strerror(-rc));
 		table_free(table);
 		return rc;
 	}
 	for (uint32_t i = 0; i < table->rules.count; i++) {
-		const struct dplb_acl_rule *r = &table->rules.rules[i];
-
-		rc = rte_lpm_add(table->lpm, r->address, r->length, r->verdict);
+		rc = table_add_rule(table, &table->rules.rules[i]);
 		if (rc != 0) {
 			snprintf(error, DPLB_ERROR_MAX,
 				 "vip %s: cannot load its allow and deny "
@@ -96,7 +126,7 @@ static int table_get(const struct dplb_vip_config *vc, struct dplb_acl_table **o
 {
 	struct dplb_acl_rules rules;
 	int rc = dplb_acl_compile(vc->allow.items, vc->allow.count, vc->deny.items, vc->deny.count,
-				  &rules);
+				  vc->family == AF_INET6 ? AF_INET6 : AF_INET, &rules);
 
 	if (rc != 0) {
 		snprintf(error, DPLB_ERROR_MAX,
@@ -137,6 +167,7 @@ int dplb_protect_build(struct dplb_vip_protection *p, const struct dplb_vip_conf
 		return rc;
 	}
 	p->acl = p->table->lpm;
+	p->acl6 = p->table->lpm6;
 	p->acl_default_allows = p->table->rules.default_verdict == DPLB_ACL_ALLOW;
 	return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * Protection for VIPs, at L4: which sources a VIP takes (allow and deny
- * lists, looked up in rte_lpm) and how many new flows per second (a token
+ * lists, looked up in rte_lpm, or rte_lpm6 on an IPv6 VIP) and how many new flows per second (a token
  * bucket per worker). Built into each snapshot on the management lcore,
  * read by workers through the inline checks below, freed with the snapshot
  * after its RCU grace period.
@@ -13,8 +13,9 @@
  * would be made: a flow beyond it is dropped, or forwarded by the VIP's
  * hash without an entry (rate_limit_action = stateless).
  *
- * An ACL table is rte_lpm's: 64 MiB of tbl24 whatever the list's length,
- * plus 1 KiB per /24 block with longer prefixes. Snapshots and VIPs whose
+ * An ACL table is rte_lpm's or rte_lpm6's: 64 MiB of tbl24 whatever the
+ * list's length, plus 1 KiB per tbl8 group (acl.h's long_blocks: per /24
+ * block with longer prefixes; for IPv6, per further 8 bits of them). Snapshots and VIPs whose
  * lists decide alike share one table (management lcore only: building a
  * snapshot finds it, freeing the last snapshot that holds it frees it), so
  * a health change or a reload that leaves the lists alone costs nothing.
@@ -29,6 +30,7 @@
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
 #include <rte_lpm.h>
+#include <rte_lpm6.h>
 #include <rte_prefetch.h>
 
 #include "control/config.h"
@@ -45,6 +47,7 @@ struct dplb_acl_table;
 /* A VIP's protection, as its snapshot entry holds it. */
 struct dplb_vip_protection {
 	const struct rte_lpm *acl;	       /* NULL: the VIP has no lists, every source passes */
+	const struct rte_lpm6 *acl6;	       /* the same for an IPv6 VIP (acl is then NULL) */
 	uint8_t acl_default_allows;	       /* the verdict for a source no prefix matches */
 	uint8_t limited;		       /* new_flow_rate is set */
 	uint8_t stateless;		       /* rate_limit_action = stateless */
@@ -80,6 +83,19 @@ static inline bool dplb_protect_source_allowed(const struct dplb_vip_protection 
 	return verdict == DPLB_ACL_ALLOW;
 }
 
+/* Whether p (an IPv6 VIP's) lets a packet from source through. */
+static inline bool dplb_protect_source_allowed6(const struct dplb_vip_protection *p,
+						const uint8_t source[16])
+{
+	uint32_t verdict;
+
+	if (likely(p->acl6 == NULL))
+		return true;
+	if (rte_lpm6_lookup(p->acl6, source, &verdict) != 0)
+		return p->acl_default_allows;
+	return verdict == DPLB_ACL_ALLOW;
+}
+
 /* Start reading the table entry source's check will read: the first
  * level is 64 MiB, so with many clients it is rarely in the cache. The
  * worker prefetches while it classifies a burst and checks after its bulk
@@ -97,6 +113,17 @@ static inline bool dplb_protect_check_source(struct dplb_worker_counters *counte
 					     uint32_t source)
 {
 	if (likely(dplb_protect_source_allowed(p, source)))
+		return true;
+	counters->vip_protection[vip_id].acl_denied++;
+	return false;
+}
+
+/* dplb_protect_check_source for an IPv6 VIP. Worker lcore. */
+static inline bool dplb_protect_check_source6(struct dplb_worker_counters *counters,
+					      const struct dplb_vip_protection *p, uint16_t vip_id,
+					      const uint8_t source[16])
+{
+	if (likely(dplb_protect_source_allowed6(p, source)))
 		return true;
 	counters->vip_protection[vip_id].acl_denied++;
 	return false;

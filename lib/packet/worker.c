@@ -620,8 +620,7 @@ static inline bool fragment_key_of6(const struct dplb_packet_info *info,
 #undef WP_ICMP_ERROR_FLOW
 #undef WP_INFO_IP
 
-/* And for IPv6. An IPv6 VIP has no allow or deny lists (the loader
- * refuses them: they hold IPv4 prefixes). */
+/* And for IPv6. */
 #define WP(name) name##6
 #define WP_KEY struct dplb_flow_key6
 #define WP_FLOW_HASH(key) dplb_flow_hash6(key)
@@ -629,7 +628,9 @@ static inline bool fragment_key_of6(const struct dplb_packet_info *info,
 #define WP_FT(name) dplb_flow6_##name
 #define WP_FLOWS(worker) (&(worker)->flows6)
 #define WP_BAD_SOURCE(state, key) bad_source6(state, (key)->src_addr)
-#define WP_SOURCE_ALLOWED(worker, vip, key) ((void)(key), true)
+#define WP_SOURCE_ALLOWED(worker, vip, key)                                                        \
+	dplb_protect_check_source6(&(worker)->counters, &(vip)->protection, (vip)->id,             \
+				   (key)->src_addr)
 #define WP_FORWARD forward_packet6
 #define WP_FRAGMENT_PARSED DPLB_PARSED_FRAGMENT6
 #define WP_KEY_OF(key, info, src_port, dst_port)                                                   \

@@ -2,7 +2,8 @@
 /vips, /vips/NAME and its backends show either family, IPv6 backends are
 added, changed and removed by their address (written however the client
 writes it), changes are written into the file, Prometheus labels carry
-IPv6 addresses, and what the configuration's rules refuse is refused.
+IPv6 addresses, an IPv6 VIP's allow and deny lists are of IPv6 prefixes,
+and what the configuration's rules refuse is refused.
 Nothing is forwarded over IPv6 yet: these tests read and change state."""
 
 from harness.apitest import dplb_at, ok, parse_metrics, metric, promtool_check
@@ -46,7 +47,7 @@ def test_an_ipv6_vip_and_its_backends_of_both_families_are_shown(tmp_path):
         vips = {v["name"]: v for v in ok(dplb, "GET", "/vips")["vips"]}
         web6 = vips["web6"]
         assert web6["address"] == "2001:db8:ff::80" and web6["port"] == 80
-        assert web6["fragments"] == "follow"  # kept together, as IPv4's
+        assert web6["fragments"] == "follow"  # the default on either family
         assert vips["web"]["address"] == "10.0.0.100" and vips["web"]["fragments"] == "follow"
         backends = by_address(web6)
         assert list(backends) == ["2001:db8:1::21", "10.0.1.1", "2001:db8::22"]
@@ -144,11 +145,43 @@ def test_what_the_rules_refuse_is_refused(tmp_path):
         assert "ff02::1 is a multicast address" in answer["error"]
         answer = ok(dplb, "POST", "/vips/web6/backends", {"address": "::"}, status=400)
         assert "bad address (:: is not a usable address)" in answer["error"]
-        # allow and deny hold IPv4 prefixes: not on an IPv6 VIP yet.
+        # A VIP's lists are of its family, as its clients are.
         answer = ok(dplb, "PATCH", "/vips/web6", {"deny": ["10.9.0.0/16"]}, status=400)
-        assert "not supported on an IPv6 VIP yet" in answer["error"]
+        assert "[vip:web6] deny holds 10.9.0.0/16, and the VIP's address is IPv6" in \
+            answer["error"]
+        answer = ok(dplb, "PATCH", "/vips/web", {"allow": ["2001:db8::/32"]}, status=400)
+        assert "[vip:web] allow holds 2001:db8::/32, and the VIP's address is IPv4" in \
+            answer["error"]
         ok(dplb, "PATCH", "/vips/web", {"deny": ["10.9.0.0/16"]})
         assert ok(dplb, "GET", "/vips/web6/backends/10.0.1.1")["address"] == "10.0.1.1"
+
+
+def test_an_ipv6_vip_takes_ipv6_lists_and_the_lookup_decides_by_them(tmp_path):
+    text = TEXT.replace("[vip:web6]\n", "[vip:web6]\nallow = 2001:db8:c::/48\n")
+    with dplb_at(tmp_path, text) as dplb:
+        assert ok(dplb, "GET", "/vips/web6")["allow"] == ["2001:db8:c::/48"]
+        answer = ok(dplb, "PATCH", "/vips/web6",
+                    {"allow": ["2001:db8:c::/48", "fd00::/8"], "deny": ["2001:db8:c:bad::/64"]})
+        assert answer["changes"][0]["fields"] == ["allow", "deny"]
+        web6 = ok(dplb, "GET", "/vips/web6")
+        assert web6["allow"] == ["2001:db8:c::/48", "fd00::/8"]
+        assert web6["deny"] == ["2001:db8:c:bad::/64"]
+        assert "allow = 2001:db8:c::/48 fd00::/8\n" in dplb.config_path.read_text()
+        assert "deny = 2001:db8:c:bad::/64\n" in dplb.config_path.read_text()
+        assert ok(dplb, "POST", "/reload")["changes"] == []
+
+        def allowed(src):
+            return ok(dplb, "GET", f"/vips/web6/lookup?src={src}&sport=1024")["source_allowed"]
+
+        assert allowed("2001:db8:c::1") is True
+        assert allowed("fd12::1") is True
+        assert allowed("2001:db8:c:bad::1") is False
+        assert allowed("2001:db8:d::1") is False
+        # An IPv4 VIP's lookup is not touched by the IPv6 VIP's lists.
+        assert ok(dplb, "GET", "/vips/web/lookup?src=172.16.0.1&sport=1")["source_allowed"]
+        # Without lists, every source again.
+        ok(dplb, "PATCH", "/vips/web6", {"allow": [], "deny": []})
+        assert allowed("2001:db8:d::1") is True
 
 
 def test_telemetry_and_the_exit_summary_show_either_family(tmp_path):

@@ -73,7 +73,10 @@ def test_bad_requests_change_nothing(tmp_path):
     cases = [
         ({"allow": ["10.1.2.3/8"]}, "bad prefix \"10.1.2.3/8\" in allow (bits are set past "
                                     "the prefix length (the network is 10.0.0.0/8))"),
-        ({"deny": ["2001:db8::/32"]}, "bad prefix \"2001:db8::/32\" in deny (an IPv6 prefix"),
+        ({"deny": ["2001:db8::/32"]}, "[vip:web] deny holds 2001:db8::/32, and the VIP's "
+                                      "address is IPv4"),
+        ({"deny": ["2001:db8::1/32"]}, "bad prefix \"2001:db8::1/32\" in deny (bits are set "
+                                       "past the prefix length (the network is 2001:db8::/32))"),
         ({"deny": "10.0.0.0/8"}, "deny must be an array"),
         ({"allow": [8]}, "bad prefix \"?\" in allow (expected a string)"),
         ({"allow": ["10.0.0.0/8", "10.0.0.0/8"]}, "[vip:web] lists 10.0.0.0/8 twice in allow"),

@@ -339,9 +339,26 @@ Test(prefixes, address_slash_length_or_one_address)
 		const char *text, *canonical;
 		uint8_t length;
 	} good[] = {
-		{ "10.0.0.0/8", "10.0.0.0/8", 8 },   { "192.168.1.0/24", "192.168.1.0/24", 24 },
-		{ "192.0.2.7", "192.0.2.7/32", 32 }, { "192.0.2.7/32", "192.0.2.7/32", 32 },
-		{ "0.0.0.0/0", "0.0.0.0/0", 0 },     { "172.16.0.0/012", "172.16.0.0/12", 12 },
+		{ "10.0.0.0/8", "10.0.0.0/8", 8 },
+		{ "192.168.1.0/24", "192.168.1.0/24", 24 },
+		{ "192.0.2.7", "192.0.2.7/32", 32 },
+		{ "192.0.2.7/32", "192.0.2.7/32", 32 },
+		{ "0.0.0.0/0", "0.0.0.0/0", 0 },
+		{ "172.16.0.0/012", "172.16.0.0/12", 12 },
+		/* IPv6, the family of an address with a colon. */
+		{ "2001:db8::/32", "2001:db8::/32", 32 },
+		{ "2001:DB8:0:0::/48", "2001:db8::/48", 48 },
+		{ "2001:db8::1", "2001:db8::1/128", 128 },
+		{ "2001:db8::1/128", "2001:db8::1/128", 128 },
+		{ "::/0", "::/0", 0 },
+		{ "::", "::/128", 128 },
+		{ "2001:db8:1:2::/63", "2001:db8:1:2::/63", 63 },
+		{ "2001:db8:8000::/33", "2001:db8:8000::/33", 33 },
+		{ "fe80::/10", "fe80::/10", 10 },
+		{ "::ffff:10.0.0.0/104", "::ffff:10.0.0.0/104", 104 },
+		{ "2001:db8::/0064", "2001:db8::/64", 64 },
+		{ "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",
+		  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", 128 },
 	};
 	char text[DPLB_PREFIX_TEXT_MAX];
 	struct dplb_prefix p;
@@ -350,13 +367,16 @@ Test(prefixes, address_slash_length_or_one_address)
 		memset(&p, 0xa5, sizeof(p));
 		cr_assert_null(prefix_of(good[i].text, &p), "%s refused: %s", good[i].text,
 			       prefix_of(good[i].text, &p));
-		cr_expect_eq(p.family, AF_INET);
+		cr_expect_eq(p.family, strchr(good[i].text, ':') ? AF_INET6 : AF_INET, "%s",
+			     good[i].text);
 		cr_expect_eq(p.length, good[i].length, "%s", good[i].text);
 		cr_expect_str_eq(dplb_format_prefix(&p, text), good[i].canonical);
 	}
 	/* Only len characters are read: a list's prefix is a piece of its line. */
 	cr_assert_null(dplb_parse_prefix("10.1.0.0/16 10.2.0.0/16", 11, &p));
 	cr_assert_str_eq(dplb_format_prefix(&p, text), "10.1.0.0/16");
+	cr_assert_null(dplb_parse_prefix("2001:db8::/32,10.0.0.0/8", 13, &p));
+	cr_assert_str_eq(dplb_format_prefix(&p, text), "2001:db8::/32");
 }
 
 Test(prefixes, what_is_refused_and_why)
@@ -374,8 +394,20 @@ Test(prefixes, what_is_refused_and_why)
 		{ " 10.0.0.0/8", "expected ADDRESS/LENGTH" },
 		{ "10.1.2.3/8", "bits are set past the prefix length (the network is 10.0.0.0/8)" },
 		{ "192.168.1.1/24", "(the network is 192.168.1.0/24)" },
-		{ "2001:db8::/32", "an IPv6 prefix" },
-		{ "::1", "an IPv6 prefix" },
+		{ "2001:db8::/129", "prefix length must be 0..128" },
+		{ "2001:db8::/", "prefix length must be 0..128" },
+		{ "2001:db8::/-1", "prefix length must be 0..128" },
+		{ "2001:db8::/32/32", "prefix length must be 0..128" },
+		{ "2001:db8::1/32", "bits are set past the prefix length (the network is "
+				    "2001:db8::/32)" },
+		{ "2001:db8:1:3::/63", "(the network is 2001:db8:1:2::/63)" },
+		{ "2001:db8:0:1::/63", "(the network is 2001:db8::/63)" },
+		{ "::1/127", "(the network is ::/127)" },
+		{ "2001:db8::g/64", "expected ADDRESS/LENGTH such as 2001:db8::/32" },
+		{ "2001:db8:::1", "expected ADDRESS/LENGTH" },
+		{ "[2001:db8::]/32", "expected ADDRESS/LENGTH" },
+		{ "2001:db8::%eth0/32", "expected ADDRESS/LENGTH" },
+		{ "10.0.0.1:80", "expected ADDRESS/LENGTH" },
 	};
 	struct dplb_prefix p = { .length = 99 };
 

@@ -1244,9 +1244,20 @@ Test(config_protection, bad_values_are_refused_with_their_line)
 	expect_error(&errs, f, 6,
 		     "allow in [vip:web]: bad prefix \"nonsense\" (expected "
 		     "ADDRESS/LENGTH");
+	/* A VIP's lists are of its family: said at the prefix's line, or at
+	 * the address's when the list came first. */
 	expect_error(&errs, f, 7,
-		     "deny in [vip:web]: bad prefix \"2001:db8::/32\" (an IPv6 "
-		     "prefix: allow and deny lists hold IPv4 prefixes only, for now)");
+		     "deny in [vip:web]: \"2001:db8::/32\" is an IPv6 prefix, and [vip:web] is "
+		     "an IPv4 VIP: its clients, so its sources, are IPv4");
+	expect_error(&errs, f, 23,
+		     "[vip:six] allow holds 10.9.0.0/16, and the VIP's address is IPv6: its "
+		     "clients, so its sources, are IPv6");
+	expect_error(&errs, f, 24,
+		     "deny in [vip:six]: \"192.0.2.0/24\" is an IPv4 prefix, and [vip:six] is an "
+		     "IPv6 VIP: its clients, so its sources, are IPv6");
+	expect_error(&errs, f, 29,
+		     "deny in [vip:four]: \"2001:db8::/32\" is an IPv6 prefix, and [vip:four] is "
+		     "an IPv4 VIP");
 	expect_error(&errs, f, 7,
 		     "deny in [vip:web]: bad prefix \"10.0.0.0/33\" (the prefix "
 		     "length must be 0..32)");
@@ -1264,8 +1275,39 @@ Test(config_protection, bad_values_are_refused_with_their_line)
 	expect_error(&errs, f, 19,
 		     "table_full in [vip:rr]: unknown value \"sometimes\" "
 		     "(expected stateless or drop)");
-	expect_count(&errs, 9);
+	expect_count(&errs, 12);
 	expect_file_order(&errs);
+}
+
+Test(config_protection, ipv6_lists_on_an_ipv6_vip)
+{
+	struct dplb_config *c = load_good(CONFIGS "protection6.ini");
+	struct dplb_vip_config *web6 = (struct dplb_vip_config *)dplb_config_find_vip(c, "web6");
+	const struct dplb_vip_config *all = dplb_config_find_vip(c, "everyone-but");
+	struct dplb_config_errors errs;
+
+	cr_assert_eq(web6->allow.count, 4);
+	cr_assert_str_eq(prefix_text(&web6->allow, 0), "2001:db8::/32");
+	cr_assert_str_eq(prefix_text(&web6->allow, 1), "2001:db8:1::7/128");
+	cr_assert_str_eq(prefix_text(&web6->allow, 2), "fd00::/8");
+	cr_assert_str_eq(prefix_text(&web6->allow, 3), "::ffff:0.0.0.0/96");
+	cr_assert_eq(web6->deny.count, 1);
+	cr_assert_eq(web6->deny.items[0].family, AF_INET6);
+	cr_assert_str_eq(prefix_text(&web6->deny, 0), "2001:db8:bad::/48");
+	cr_assert_str_eq(prefix_text(&all->deny, 0), "::/0");
+	cr_assert_eq(dplb_config_validate(c, NULL), 0);
+
+	/* In memory (the API's changes): the same rules, without lines. */
+	cr_assert_null(dplb_parse_prefix("10.0.0.0/8", 10, &web6->allow.items[3]));
+	cr_assert_eq(dplb_config_validate(c, &errs), -EINVAL);
+	expect_count(&errs, 1);
+	cr_assert_str_eq(errs.messages[0],
+			 "[vip:web6] allow holds 10.0.0.0/8, and the VIP's "
+			 "address is IPv6: its clients, so its sources, are IPv6");
+	cr_assert_null(dplb_parse_prefix("2001:db8:1::7", 13, &web6->allow.items[3]));
+	cr_assert_eq(dplb_config_validate(c, &errs), -EINVAL);
+	cr_assert_str_eq(errs.messages[0], "[vip:web6] lists 2001:db8:1::7/128 twice in allow");
+	dplb_config_free(c);
 }
 
 Test(config_protection, changes_in_memory_meet_the_same_rules)
@@ -1892,7 +1934,9 @@ Test(config_ipv6, every_refusal_with_its_line)
 	expect_error(&errs, f, 3, "gateway6 in [dataplane] needs address6");
 	expect_error(&errs, f, 4, "prefix_length6 in [dataplane]: 129 is out of range (1..128)");
 	expect_error(&errs, f, 4, "prefix_length6 in [dataplane] needs address6");
-	expect_error(&errs, f, 8, "allow in [vip:six]: not supported on an IPv6 VIP yet");
+	expect_error(&errs, f, 8,
+		     "allow in [vip:six]: \"10.0.0.0/8\" is an IPv4 prefix, and [vip:six] is an "
+		     "IPv6 VIP");
 	expect_error(
 		&errs, f, 10,
 		"backend in [vip:six]: 2001:db8:1::21 is IPv6, and [dataplane] has no address6");
@@ -2022,8 +2066,9 @@ Test(config_ipv6, changes_in_memory_meet_the_same_rules)
 	web6->fragments = DPLB_FRAGMENTS_FOLLOW;
 	cr_assert_eq(dplb_config_validate(copy, &errs), -EINVAL);
 	expect_count(&errs, 1);
-	cr_assert_str_eq(errs.messages[0], "deny in [vip:web6]: not supported on an IPv6 VIP yet "
-					   "(the lists hold IPv4 prefixes)");
+	cr_assert_str_eq(errs.messages[0],
+			 "[vip:web6] deny holds 10.0.0.0/8, and the VIP's "
+			 "address is IPv6: its clients, so its sources, are IPv6");
 	web6->deny.count = 0;
 	web6->fragments = DPLB_FRAGMENTS_DROP;
 

@@ -1020,6 +1020,57 @@ static void ip6(const char *text, uint8_t out[16])
 	cr_assert_eq(inet_pton(AF_INET6, text, out), 1, "bad test address %s", text);
 }
 
+static bool allowed6(const struct dplb_vip_protection *p, const char *source)
+{
+	uint8_t a6[16];
+
+	ip6(source, a6);
+	return dplb_protect_source_allowed6(p, a6);
+}
+
+Test(state, an_ipv6_vips_lists_are_loaded_into_rte_lpm6_and_shared)
+{
+	const uint32_t before = dplb_protect_table_count();
+	struct dplb_state *state = test_state_from_text(
+		ids,
+		"[dataplane]\naddress = 10.0.0.1\n\n"
+		"[vip:web6]\naddress = 2001:db8:ff::80\nport = 80\nmaglev_size = 7\n"
+		"allow = 2001:db8:c::/48 fd00::/8\ndeny = 2001:db8:c:bad::/64 2001:db8:c::7\n"
+		"backend = 10.1.0.1\n\n"
+		"[vip:tls6]\naddress = 2001:db8:ff::80\nport = 443\nmaglev_size = 7\n"
+		"allow = fd00::/8 2001:db8:c::/48\ndeny = 2001:db8:c::7/128 2001:db8:c:bad::/64\n"
+		"backend = 10.1.0.1\n\n"
+		"[vip:all-but6]\naddress = 2001:db8:ff::81\nport = 80\nmaglev_size = 7\n"
+		"deny = ::/0\nbackend = 10.1.0.1\n\n"
+		"[vip:all-but4]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 7\n"
+		"deny = 0.0.0.0/0\nbackend = 10.1.0.1\n\n"
+		"[vip:open6]\naddress = 2001:db8:ff::82\nport = 80\nmaglev_size = 7\n"
+		"backend = 10.1.0.1\n",
+		1);
+	const struct dplb_vip_protection *web6 = &test_vip_named(state, "web6")->protection;
+	const struct dplb_vip_protection *all_but6 = &test_vip_named(state, "all-but6")->protection;
+	const struct dplb_vip_protection *open6 = &test_vip_named(state, "open6")->protection;
+
+	cr_assert_not_null(web6->acl6);
+	cr_assert_null(web6->acl);
+	cr_assert(allowed6(web6, "2001:db8:c::1"));
+	cr_assert(allowed6(web6, "fd12:3456::1"));
+	cr_assert_not(allowed6(web6, "2001:db8:c::7"));	      /* a /128 inside the allow */
+	cr_assert_not(allowed6(web6, "2001:db8:c:bad:1::1")); /* a /64 inside it */
+	cr_assert_not(allowed6(web6, "2001:db8:d::1"));	      /* not allowed */
+	/* A /0 (rte_lpm6 and rte_lpm take none) is the default verdict. */
+	cr_assert_not(allowed6(all_but6, "2001:db8:c::1"));
+	cr_assert_not(dplb_protect_source_allowed(&test_vip_named(state, "all-but4")->protection,
+						  ip("10.9.9.9")));
+	cr_assert_null(open6->acl6);
+	cr_assert(allowed6(open6, "2001:db8:d::1"));
+	/* web6 and tls6 decide alike: one table; three in all. */
+	cr_assert_eq(test_vip_named(state, "tls6")->protection.acl6, web6->acl6);
+	cr_assert_eq(dplb_protect_table_count(), before + 3);
+	dplb_state_free(state);
+	cr_assert_eq(dplb_protect_table_count(), before);
+}
+
 /* The stable id of vip's backend at address (either family). */
 static uint32_t backend_id_of(const struct dplb_vip_entry *vip, const struct dplb_state *state,
 			      const char *address)

@@ -2,7 +2,7 @@
  * Unit tests for the pure parts of VIP protection: compiling allow and deny
  * lists into longest-match rules (lib/packet/acl.c), held to the rule read
  * straight from the lists for handcrafted cases and for thousands of random
- * lists and sources; and the new-flow token bucket (lib/packet/rate_limit.h)
+ * lists and sources, of either family; and the new-flow token bucket (lib/packet/rate_limit.h)
  * on a clock the test moves by hand.
  */
 #include <arpa/inet.h>
@@ -23,7 +23,13 @@ TestSuite(rate_limit, .timeout = 60);
 struct lists {
 	struct dplb_prefix allow[MAX_LIST], deny[MAX_LIST];
 	uint32_t allow_count, deny_count;
+	uint8_t family; /* 0: AF_INET */
 };
+
+static uint8_t family_of(const struct lists *l)
+{
+	return l->family ? l->family : AF_INET;
+}
 
 static struct dplb_prefix prefix(const char *text)
 {
@@ -44,21 +50,41 @@ static uint32_t ip(const char *text)
 
 static void compile(const struct lists *l, struct dplb_acl_rules *rules)
 {
-	cr_assert_eq(dplb_acl_compile(l->allow, l->allow_count, l->deny, l->deny_count, rules), 0);
+	cr_assert_eq(dplb_acl_compile(l->allow, l->allow_count, l->deny, l->deny_count,
+				      family_of(l), rules),
+		     0);
+	cr_assert_eq(rules->family, family_of(l));
 }
 
-/* The compiled rules decide source as the lists do; returns the verdict. */
+/* The compiled rules decide source (4 or 16 bytes, network order) as the
+ * lists do; returns the verdict. */
+static enum dplb_acl_verdict check(const struct lists *l, const struct dplb_acl_rules *rules,
+				   const void *source)
+{
+	const enum dplb_acl_verdict want = dplb_acl_decide(l->allow, l->allow_count, l->deny,
+							   l->deny_count, family_of(l), source);
+	const enum dplb_acl_verdict got = dplb_acl_rules_match(rules, source);
+	char text[INET6_ADDRSTRLEN];
+
+	inet_ntop(family_of(l), source, text, sizeof(text));
+	cr_assert_eq(got, want, "source %s: rules say %d, lists %d", text, got, want);
+	return got;
+}
+
 static enum dplb_acl_verdict verdict(const struct lists *l, const struct dplb_acl_rules *rules,
 				     uint32_t source)
 {
-	const enum dplb_acl_verdict want =
-		dplb_acl_decide(l->allow, l->allow_count, l->deny, l->deny_count, source);
-	const enum dplb_acl_verdict got = dplb_acl_rules_match(rules, source);
-	char text[INET_ADDRSTRLEN];
+	return check(l, rules, &source);
+}
 
-	inet_ntop(AF_INET, &source, text, sizeof(text));
-	cr_assert_eq(got, want, "source %s: rules say %d, lists %d", text, got, want);
-	return got;
+/* The same for an IPv6 source given as text. */
+static enum dplb_acl_verdict verdict6(const struct lists *l, const struct dplb_acl_rules *rules,
+				      const char *source)
+{
+	uint8_t address[16];
+
+	cr_assert_eq(inet_pton(AF_INET6, source, address), 1, "bad test address %s", source);
+	return check(l, rules, address);
 }
 
 static void add(struct dplb_prefix *list, uint32_t *count, const char *text)
@@ -188,6 +214,17 @@ static struct dplb_prefix random_prefix(uint64_t *rng)
 				     .length = length };
 }
 
+/* Random lists of up to 11 prefixes each, made by make. */
+static void random_lists(struct lists *l, uint64_t *rng, struct dplb_prefix (*make)(uint64_t *))
+{
+	l->allow_count = (uint32_t)(next_random(rng) % 12);
+	l->deny_count = (uint32_t)(next_random(rng) % 12);
+	for (uint32_t i = 0; i < l->allow_count; i++)
+		l->allow[i] = make(rng);
+	for (uint32_t i = 0; i < l->deny_count; i++)
+		l->deny[i] = make(rng);
+}
+
 Test(acl, compiled_rules_decide_as_the_lists_for_random_lists)
 {
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -196,12 +233,7 @@ Test(acl, compiled_rules_decide_as_the_lists_for_random_lists)
 		struct dplb_acl_rules rules;
 		struct lists l = { 0 };
 
-		l.allow_count = (uint32_t)(next_random(&rng) % 12);
-		l.deny_count = (uint32_t)(next_random(&rng) % 12);
-		for (uint32_t i = 0; i < l.allow_count; i++)
-			l.allow[i] = random_prefix(&rng);
-		for (uint32_t i = 0; i < l.deny_count; i++)
-			l.deny[i] = random_prefix(&rng);
+		random_lists(&l, &rng, random_prefix);
 		compile(&l, &rules);
 		cr_assert_leq(rules.count, l.allow_count + l.deny_count);
 		for (int s = 0; s < 200; s++) {
@@ -245,13 +277,180 @@ Test(acl, equal_lists_compile_alike_whatever_their_order)
 	dplb_acl_rules_free(&b);
 }
 
-Test(acl, only_ipv4_compiles)
+Test(acl, a_prefix_of_the_other_family_is_refused)
 {
 	struct dplb_acl_rules rules;
-	struct dplb_prefix v6 = { .family = AF_INET6, .length = 32 };
+	const struct dplb_prefix v6 = prefix("2001:db8::/32"), v4 = prefix("10.0.0.0/8");
+	const struct dplb_prefix long4 = { .family = AF_INET, .length = 33 };
 
-	cr_assert_eq(dplb_acl_compile(&v6, 1, NULL, 0, &rules), -EINVAL);
-	cr_assert_eq(dplb_acl_compile(NULL, 0, &v6, 1, &rules), -EINVAL);
+	cr_assert_eq(dplb_acl_compile(&v6, 1, NULL, 0, AF_INET, &rules), -EINVAL);
+	cr_assert_eq(dplb_acl_compile(NULL, 0, &v6, 1, AF_INET, &rules), -EINVAL);
+	cr_assert_eq(dplb_acl_compile(&v4, 1, NULL, 0, AF_INET6, &rules), -EINVAL);
+	cr_assert_eq(dplb_acl_compile(NULL, 0, &v4, 1, AF_INET6, &rules), -EINVAL);
+	cr_assert_eq(dplb_acl_compile(&long4, 1, NULL, 0, AF_INET, &rules), -EINVAL);
+	cr_assert_eq(dplb_acl_compile(NULL, 0, NULL, 0, 0, &rules), -EINVAL);
+	cr_assert_eq(dplb_acl_compile(&v6, 1, &v6, 1, AF_INET6, &rules), 0);
+	dplb_acl_rules_free(&rules);
+}
+
+/* ---- IPv6 ------------------------------------------------------------------ */
+
+Test(acl, ipv6_deny_wins_at_any_length)
+{
+	struct dplb_acl_rules rules;
+	struct lists l = { .family = AF_INET6 };
+
+	add(l.deny, &l.deny_count, "2001:db8::/32");
+	add(l.allow, &l.allow_count, "2001:db8:1::/48"); /* inside the deny: nothing */
+	add(l.allow, &l.allow_count, "2001:db8:8000::/33");
+	add(l.allow, &l.allow_count, "fd00::/8");
+	add(l.deny, &l.deny_count, "fd00:1:2:3::/64"); /* a hole in an allow */
+	add(l.allow, &l.allow_count, "2001:db9::7");   /* in both: denied */
+	add(l.deny, &l.deny_count, "2001:db9::7");
+	compile(&l, &rules);
+	cr_assert_eq(rules.default_verdict, DPLB_ACL_DENY);
+	cr_assert_eq(verdict6(&l, &rules, "2001:db8:1::1"), DPLB_ACL_DENY);
+	cr_assert_eq(verdict6(&l, &rules, "2001:db8:8000::1"), DPLB_ACL_DENY);
+	cr_assert_eq(verdict6(&l, &rules, "fd00:1:2:4::1"), DPLB_ACL_ALLOW);
+	cr_assert_eq(verdict6(&l, &rules, "fd00:1:2:3:ffff::1"), DPLB_ACL_DENY);
+	cr_assert_eq(verdict6(&l, &rules, "2001:db9::7"), DPLB_ACL_DENY);
+	cr_assert_eq(verdict6(&l, &rules, "2001:db9::8"), DPLB_ACL_DENY);
+	cr_assert_eq(verdict6(&l, &rules, "::ffff:10.0.0.1"), DPLB_ACL_DENY);
+	/* Left out: the allows inside the deny, the denies no allow holds. */
+	cr_assert_eq(rules.count, 2, "%u rules", rules.count);
+	dplb_acl_rules_free(&rules);
+}
+
+Test(acl, ipv6_a_deny_list_alone_lets_the_rest_in)
+{
+	struct dplb_acl_rules rules;
+	struct lists l = { .family = AF_INET6 };
+
+	add(l.deny, &l.deny_count, "2001:db8:bad::/48");
+	add(l.deny, &l.deny_count, "2001:db8::1");
+	compile(&l, &rules);
+	cr_assert_eq(rules.default_verdict, DPLB_ACL_ALLOW);
+	cr_assert_eq(rules.count, 2);
+	cr_assert_eq(verdict6(&l, &rules, "2001:db8:bad:1::1"), DPLB_ACL_DENY);
+	cr_assert_eq(verdict6(&l, &rules, "2001:db8::1"), DPLB_ACL_DENY);
+	cr_assert_eq(verdict6(&l, &rules, "2001:db8::2"), DPLB_ACL_ALLOW);
+	cr_assert_eq(verdict6(&l, &rules, "2001:db8:bae::1"), DPLB_ACL_ALLOW);
+	dplb_acl_rules_free(&rules);
+}
+
+/* rte_lpm and rte_lpm6 take no /0 rule: a /0 is the default instead. */
+Test(acl, a_prefix_of_length_0_becomes_the_default)
+{
+	struct dplb_acl_rules rules;
+	struct lists six = { .family = AF_INET6 }, four = { 0 };
+
+	add(six.allow, &six.allow_count, "::/0");
+	add(six.deny, &six.deny_count, "2001:db8::/32");
+	compile(&six, &rules);
+	cr_assert_eq(rules.default_verdict, DPLB_ACL_ALLOW);
+	cr_assert_eq(rules.count, 1);
+	cr_assert_eq(verdict6(&six, &rules, "2001:db8::1"), DPLB_ACL_DENY);
+	cr_assert_eq(verdict6(&six, &rules, "2001:db9::1"), DPLB_ACL_ALLOW);
+	dplb_acl_rules_free(&rules);
+
+	add(four.deny, &four.deny_count, "0.0.0.0/0");
+	compile(&four, &rules);
+	cr_assert_eq(rules.default_verdict, DPLB_ACL_DENY);
+	cr_assert_eq(rules.count, 0);
+	cr_assert_eq(verdict(&four, &rules, ip("10.0.0.1")), DPLB_ACL_DENY);
+	dplb_acl_rules_free(&rules);
+}
+
+Test(acl, ipv6_long_prefixes_need_a_group_per_8_bits)
+{
+	struct dplb_acl_rules rules;
+	struct lists l = { .family = AF_INET6 };
+
+	/* Past the first 24 bits, a group at 24, 32, ... 120: 13. */
+	add(l.allow, &l.allow_count, "2001:db8::1");
+	compile(&l, &rules);
+	cr_assert_eq(rules.long_blocks, 13);
+	dplb_acl_rules_free(&rules);
+	/* Another /128 in the same last group, and a /64 on the same path. */
+	add(l.allow, &l.allow_count, "2001:db8::2");
+	add(l.allow, &l.allow_count, "2001:db8:0:1::/64");
+	compile(&l, &rules);
+	cr_assert_eq(rules.long_blocks, 13);
+	dplb_acl_rules_free(&rules);
+	/* Parting from it after 24 bits: two groups of its own (32, 40). */
+	add(l.allow, &l.allow_count, "2001:db9::/48");
+	/* No longer than 24 bits: none. */
+	add(l.allow, &l.allow_count, "2001:d00::/24");
+	compile(&l, &rules);
+	cr_assert_eq(rules.long_blocks, 15);
+	dplb_acl_rules_free(&rules);
+}
+
+/* A random IPv6 prefix in a small corner (2001:db8:X::Y, X and Y of a few
+ * bits), at any length, so that lists nest from /0 to /128. */
+static void random_address6(uint64_t *rng, uint8_t address[16])
+{
+	static const uint8_t corner[16] = { 0x20, 0x01, 0x0d, 0xb8 };
+	const uint64_t r = next_random(rng);
+
+	memcpy(address, corner, 16);
+	address[4] = (uint8_t)(r & 0x03);
+	address[5] = (uint8_t)((r >> 8) & 0x81);
+	address[15] = (uint8_t)((r >> 16) & 0x0f);
+	address[8] = (uint8_t)((r >> 24) & 0x80);
+}
+
+static struct dplb_prefix random_prefix6(uint64_t *rng)
+{
+	struct dplb_prefix p = { .family = AF_INET6, .length = (uint8_t)(next_random(rng) % 129) };
+
+	random_address6(rng, p.address.ipv6);
+	for (unsigned int bit = p.length; bit < 128; bit++)
+		p.address.ipv6[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+	return p;
+}
+
+Test(acl, ipv6_compiled_rules_decide_as_the_lists_for_random_lists)
+{
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+
+	for (int round = 0; round < 2000; round++) {
+		struct dplb_acl_rules rules;
+		struct lists l = { .family = AF_INET6 };
+		uint8_t source[16];
+
+		random_lists(&l, &rng, random_prefix6);
+		compile(&l, &rules);
+		cr_assert_leq(rules.count, l.allow_count + l.deny_count);
+		for (int s = 0; s < 200; s++) {
+			random_address6(&rng, source);
+			if (s % 4 == 0 && l.allow_count)
+				memcpy(source,
+				       l.allow[next_random(&rng) % l.allow_count].address.ipv6, 16);
+			else if (s % 4 == 1 && l.deny_count)
+				memcpy(source,
+				       l.deny[next_random(&rng) % l.deny_count].address.ipv6, 16);
+			check(&l, &rules, source);
+		}
+		verdict6(&l, &rules, "2001:db9::1");
+		dplb_acl_rules_free(&rules);
+	}
+}
+
+Test(acl, lists_of_the_two_families_never_compile_alike)
+{
+	struct dplb_acl_rules a, b;
+	struct lists four = { 0 }, six = { .family = AF_INET6 };
+
+	/* 10.0.0.0/8 and a00::/8 have the same bytes and length. */
+	add(four.deny, &four.deny_count, "10.0.0.0/8");
+	add(six.deny, &six.deny_count, "a00::/8");
+	compile(&four, &a);
+	compile(&six, &b);
+	cr_assert_not(dplb_acl_rules_equal(&a, &b));
+	cr_assert_neq(dplb_acl_rules_hash(&a), dplb_acl_rules_hash(&b));
+	dplb_acl_rules_free(&a);
+	dplb_acl_rules_free(&b);
 }
 
 /* ---- the token bucket ----------------------------------------------------- */

@@ -1,16 +1,18 @@
 """Protection for VIPs through the real dplb, pcap in and pcap out: sources
 a VIP's allow and deny lists refuse are dropped and counted on every packet
-(an established flow too, once a reload denies its source), and new flows
+(an established flow too, once a reload denies its source; an IPv6 VIP's
+lists are of IPv6 prefixes), and new flows
 beyond new_flow_rate are dropped, or with rate_limit_action = stateless
 forwarded to the backend Maglev gives them, without a flow entry."""
 
 import re
 import subprocess
 
-from scapy.all import ICMP, IP, TCP, Ether, raw
+from scapy.all import ICMP, IP, TCP, Ether, IPv6, raw
 
 from harness.dplb_harness import DPLB, Dplb, run_capture
 from harness.frames import PORT_MAC, VIP, client, config, five_tuple, tcp_packet, udp_packet
+from test_ipv6_forwarding import client6, config6, tcp6, udp6, unwrap
 
 FLOWS = 64  # two of the PMD's bursts
 
@@ -151,3 +153,53 @@ def test_icmp_errors_are_checked_by_their_flows_client_and_pings_are_answered(tm
     assert drops["acl_denied"] == 2
     # dplb answers pings itself: nothing reaches a backend, no list applies.
     assert stats["icmp_echo_replies"] == 1
+
+
+# An IPv6 VIP's lists: client6(i) is 2001:db8:c::1 + i. 2001:db8:c::/123
+# holds flows 0..30; denied inside it are ::10/126 (flows 15..18) and
+# ::1/128 (flow 0, its longest prefix an allow's would be shorter: deny
+# wins at any length); every flow past 30 is outside the allow list.
+LISTS6 = "allow = 2001:db8:c::/123 fd00::/8\ndeny = 2001:db8:c::10/126 2001:db8:c::1"
+ALLOWED6 = [i for i in range(1, 31) if not 15 <= i <= 18]
+
+
+def test_an_ipv6_vip_forwards_allowed_sources_and_drops_denied_ones(tmp_path):
+    first = [tcp6(i) for i in range(FLOWS)]
+    established = [tcp6(i, flags="A") for i in range(FLOWS)]
+    out, stats, drops, summary = run_capture(tmp_path, config6(extra_vip=LISTS6),
+                                             first + established)
+    sources = sorted(IPv6(unwrap(o, "ipip")[2]).src for o in out)
+    assert sources == sorted(client6(i) for i in ALLOWED6 + ALLOWED6)
+    denied = 2 * (FLOWS - len(ALLOWED6))
+    assert drops["acl_denied"] == denied
+    assert stats["drops"] == denied
+    counters = vip_counters(summary)
+    assert counters["packets_in"] == 2 * FLOWS
+    assert counters["acl_denied"] == denied
+    assert counters["new_flows"] == len(ALLOWED6)
+    assert counters["packets_out"] == 2 * len(ALLOWED6)
+
+
+def test_an_ipv6_deny_list_alone_refuses_only_its_sources(tmp_path):
+    packets = [udp6(i) for i in range(FLOWS)]
+    # ::20/123: the clients of flows 31..62.
+    out, _, drops, summary = run_capture(
+        tmp_path, config6(protocol="udp", port=53, extra_vip="deny = 2001:db8:c::20/123"),
+        packets)
+    allowed = list(range(31)) + [63]
+    assert sorted(IPv6(unwrap(o, "ipip")[2]).src for o in out) == \
+        sorted(client6(i) for i in allowed)
+    assert drops["acl_denied"] == FLOWS - len(allowed)
+    assert vip_counters(summary)["acl_denied"] == FLOWS - len(allowed)
+
+
+def test_a_prefix_of_the_other_family_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "dplb.ini"
+    path.write_text(config6(extra_vip="deny = 10.0.0.0/8"))
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1)
+                if text.startswith("deny"))
+    result = subprocess.run([str(DPLB), "--check-config", str(path)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert f'{path}:{line}: deny in [vip:web]: "10.0.0.0/8" is an IPv4 prefix, and ' \
+           "[vip:web] is an IPv6 VIP" in result.stdout + result.stderr
