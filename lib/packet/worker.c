@@ -594,7 +594,6 @@ static inline bool fragment_key_of6(const struct dplb_packet_info *info,
 #define WP_FIND_VIP(state, key)                                                                    \
 	dplb_state_find_vip(state, (key)->dst_addr, (key)->dst_port, (key)->protocol)
 #define WP_FRAGMENT_VIP(state, key) dplb_state_fragment_vip(state, (key)->dst_addr, (key)->protocol)
-#define WP_CLIENT(key) dplb_flow_client((key)->src_addr, (key)->src_port, (key)->dst_port)
 #define WP_NOT_FOR_VIP(worker, state, m, info)                                                     \
 	pass_to_kernel(worker, state, m, info, DPLB_DROP_NOT_FOR_VIP)
 #define WP_ICMP_ERROR_FLOW(m, info, key)                                                           \
@@ -615,7 +614,6 @@ static inline bool fragment_key_of6(const struct dplb_packet_info *info,
 #undef WP_KEY_OF
 #undef WP_FIND_VIP
 #undef WP_FRAGMENT_VIP
-#undef WP_CLIENT
 #undef WP_NOT_FOR_VIP
 #undef WP_ICMP_ERROR_FLOW
 #undef WP_INFO_IP
@@ -640,7 +638,6 @@ static inline bool fragment_key_of6(const struct dplb_packet_info *info,
 	dplb_state_find_vip6(state, (key)->dst_addr, (key)->dst_port, (key)->protocol)
 #define WP_FRAGMENT_VIP(state, key)                                                                \
 	dplb_state_fragment_vip6(state, (key)->dst_addr, (key)->protocol)
-#define WP_CLIENT(key) dplb_flow6_client((key)->src_addr, (key)->src_port, (key)->dst_port)
 /* IPv6 has no exception path: dropped. */
 #define WP_NOT_FOR_VIP(worker, state, m, info)                                                     \
 	((void)(info), drop_packet(worker, m, DPLB_DROP_NOT_FOR_VIP))

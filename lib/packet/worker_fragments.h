@@ -4,9 +4,7 @@
  * includes this file after it, with the same WP_* parameters and these:
  *   WP_FRAGMENT_PARSED        DPLB_PARSED_FRAGMENT or DPLB_PARSED_FRAGMENT6
  *   WP_KEY_OF(key, info, src_port, dst_port)  the flow key of a parsed packet
- *   WP_FIND_VIP(state, key)   the VIP of key's destination, port, protocol
  *   WP_FRAGMENT_VIP(state, key)  dplb_state_fragment_vip of the family
- *   WP_CLIENT(key)            the flow table's client of key
  *   WP_NOT_FOR_VIP(worker, state, m, info)  a fragment for no VIP: to the
  *                             kernel (IPv4) or dropped (IPv6)
  * and a function WP(fragment_key_of)(info, fragment_key) that fills the
@@ -173,7 +171,9 @@ static void WP(handle_first_fragment)(struct dplb_worker *worker, const struct d
 	struct WP_FT(probe) probe;
 	struct WP_FT(ref) ref;
 
-	WP_FT(table_prepare)(WP_FLOWS(worker), &probe, WP_CLIENT(key), vip->id);
+	WP_FT(table_prepare)
+	(WP_FLOWS(worker), &probe, WP_FT(client)(key->src_addr, key->src_port, key->dst_port),
+	 vip->id);
 	const bool found = WP_FT(table_find)(WP_FLOWS(worker), &probe, &ref);
 	const uint32_t backend_id =
 		WP(resolve_backend)(worker, state, vip, key, info->tcp_flags, &probe, found, &ref);
