@@ -29,7 +29,8 @@ import os
 import pytest
 
 from harness.e2e_testbed import (BACKENDS6, LB_ADDR6, PREFIX_LENGTH6, VIP6, config_text,
-                                 dplb_running, run, running_testbed, wait_for)
+                                 dplb_running, download_past_a_narrow_link, run,
+                                 running_testbed, wait_for)
 
 FAR_NET, FAR_ADDR, FAR_GATEWAY = "fd00:db1c::/64", "fd00:db1c::2", "fd00:db1c::1"
 NARROW_MTU = 1280
@@ -79,14 +80,7 @@ def test_a_far_client_behind_a_narrow_link_downloads_over_ipv6(testbed, tmp_path
                  "dplb to resolve the three IPv6 backends by neighbor discovery")
 
     with dplb_running(testbed, tmp_path, make_config(), ready=resolved) as lb:
-        before = lb.stats()["icmp_errors_forwarded"]
-        res = run("ip", "netns", "exec", testbed.ns("far"), "curl", "-sS", "--max-time", "60",
-                  "-o", "/dev/null", "-w", "%{size_download}",
-                  f"http://[{VIP6}]/bytes/{DOWNLOAD}", check=False, timeout=90)
-        forwarded = lb.stats()["icmp_errors_forwarded"] - before
-        assert res.returncode == 0 and res.stdout == str(DOWNLOAD), (
-            f"download failed ({res.returncode}, {res.stdout!r} bytes, {res.stderr.strip()}); "
-            f"dplb forwarded {forwarded} ICMPv6 errors")
-        assert forwarded > 0, "the download never met the narrow link"
+        forwarded = download_past_a_narrow_link(lb, testbed.ns("far"),
+                                                f"http://[{VIP6}]/bytes/{DOWNLOAD}", DOWNLOAD)
         print(f"\n[path mtu, IPv6] {DOWNLOAD} bytes through a {NARROW_MTU}-byte link: "
               f"{forwarded} ICMPv6 packet-too-big forwarded to the backend")

@@ -399,6 +399,22 @@ class KeepAliveClient:
         self.sock.close()
 
 
+def download_past_a_narrow_link(lb, ns, url, size):
+    """From namespace ns, one curl download of url (size bytes) whose path
+    back from the backends meets a narrow link: it must complete whole,
+    and lb (a LiveDplb) must have forwarded ICMP or ICMPv6 errors to the
+    backend on the way (path MTU discovery through dplb). Returns how many."""
+    before = lb.stats()["icmp_errors_forwarded"]
+    res = run("ip", "netns", "exec", ns, "curl", "-sS", "--max-time", "60", "-o", "/dev/null",
+              "-w", "%{size_download}", url, check=False, timeout=90)
+    forwarded = lb.stats()["icmp_errors_forwarded"] - before
+    assert res.returncode == 0 and res.stdout == str(size), (
+        f"download failed ({res.returncode}, {res.stdout!r} bytes, {res.stderr.strip()}); "
+        f"dplb forwarded {forwarded} ICMP errors")
+    assert forwarded > 0, "the download never met the narrow link"
+    return forwarded
+
+
 def http_once(ns, address, port=80, timeout=WAIT_SECONDS):
     """From namespace ns: one new connection to address:port, one HTTP/1.0
     GET /; the answer's body. Raises OSError when nobody answers, and
