@@ -328,6 +328,17 @@ static inline void clamp_syn_mss(struct dplb_worker_counters *counters,
 	}
 }
 
+/* What a run of packets of vip_id sent adds to its counters; none for
+ * DPLB_TX_NOT_FORWARDED (no run yet). */
+static inline void count_vip_out(struct dplb_worker_counters *counters, uint16_t vip_id,
+				 uint64_t packets, uint64_t bytes)
+{
+	if (vip_id == DPLB_TX_NOT_FORWARDED)
+		return;
+	counters->vip[vip_id].packets_out += packets;
+	counters->vip[vip_id].bytes_out += bytes;
+}
+
 /*
  * Hand port_slot's waiting packets to the driver. What it took counts as
  * sent, as its slots describe it; what it refused is dropped as tx_full
@@ -341,18 +352,34 @@ static void transmit(struct dplb_worker *worker, uint16_t port_slot)
 	const uint16_t sent = rte_eth_tx_burst(worker->port_ids[port_slot], worker->index,
 					       queue->packets, queue->length);
 
+	struct dplb_traffic_counters *backends = counters->backend;
+	/* A burst's packets mostly share a VIP: its counts are summed over
+	 * each run of one VIP and written once a run (the packets as the
+	 * run's length, so that one sum is carried from packet to packet),
+	 * the port's bytes once a burst. Written per packet, each increment
+	 * waits for the one before it through memory. */
+	uint64_t frame_bytes = 0, run_bytes = 0;
+	uint16_t run_vip = DPLB_TX_NOT_FORWARDED, run_start = 0;
+
 	port->tx_packets += sent;
 	for (uint16_t i = 0; i < sent; i++) {
 		const struct dplb_tx_slot *slot = &queue->slots[i];
 
-		port->tx_bytes += slot->frame_bytes;
+		frame_bytes += slot->frame_bytes;
+		if (unlikely(slot->vip_id != run_vip)) {
+			count_vip_out(counters, run_vip, i - run_start, run_bytes);
+			run_vip = slot->vip_id;
+			run_start = i;
+			run_bytes = 0;
+		}
 		if (slot->vip_id == DPLB_TX_NOT_FORWARDED)
 			continue;
-		counters->vip[slot->vip_id].packets_out++;
-		counters->vip[slot->vip_id].bytes_out += slot->ip_bytes;
-		counters->backend[slot->backend_id].packets_out++;
-		counters->backend[slot->backend_id].bytes_out += slot->ip_bytes;
+		run_bytes += slot->ip_bytes;
+		backends[slot->backend_id].packets_out++;
+		backends[slot->backend_id].bytes_out += slot->ip_bytes;
 	}
+	count_vip_out(counters, run_vip, sent - run_start, run_bytes);
+	port->tx_bytes += frame_bytes;
 	if (unlikely(sent < queue->length)) {
 		counters->drops[DPLB_DROP_TX_FULL] += queue->length - sent;
 		rte_pktmbuf_free_bulk(&queue->packets[sent], queue->length - sent);
@@ -510,20 +537,20 @@ static inline __attribute__((always_inline)) bool send_to_backend(
 				 AF_INET6);
 }
 
-/* An IPv4 packet of key's flow to backend_id. */
-static inline bool forward_packet(struct dplb_worker *worker, const struct dplb_state *state,
-				  uint16_t port_slot, struct rte_mbuf *m,
-				  struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
-				  uint32_t backend_id, const struct dplb_flow_key *key)
+/* An IPv4 packet of key's flow to backend_id (inlined into the burst loop). */
+static inline __attribute__((always_inline)) bool forward_packet(
+	struct dplb_worker *worker, const struct dplb_state *state, uint16_t port_slot,
+	struct rte_mbuf *m, struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
+	uint32_t backend_id, const struct dplb_flow_key *key)
 {
 	return send_to_backend(worker, state, port_slot, m, info, vip, backend_id, key, NULL);
 }
 
-/* An IPv6 packet of key's flow to backend_id. */
-static inline bool forward_packet6(struct dplb_worker *worker, const struct dplb_state *state,
-				   uint16_t port_slot, struct rte_mbuf *m,
-				   struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
-				   uint32_t backend_id, const struct dplb_flow_key6 *key)
+/* An IPv6 packet of key's flow to backend_id (inlined into the burst loop). */
+static inline __attribute__((always_inline)) bool forward_packet6(
+	struct dplb_worker *worker, const struct dplb_state *state, uint16_t port_slot,
+	struct rte_mbuf *m, struct dplb_packet_info *info, const struct dplb_vip_entry *vip,
+	uint32_t backend_id, const struct dplb_flow_key6 *key)
 {
 	return send_to_backend(worker, state, port_slot, m, info, vip, backend_id, NULL, key);
 }

@@ -1157,6 +1157,62 @@ static unsigned int drain_to_kernel(struct rte_ring *ring, uint32_t *destination
 }
 
 /*
+ * What the port took counts against each packet's own VIP and backend, and
+ * dplb's own frames (echo replies) against the port only, however a burst
+ * mixes them: the TX queue sums each run of one VIP and writes it once.
+ */
+Test(worker, sent_packets_count_against_their_own_vip_in_any_order)
+{
+	struct dplb_state *state = web_state(NULL, 1);
+	const struct dplb_vip_entry *web = test_vip_named(state, "web");
+	const struct dplb_vip_entry *dns = test_vip_named(state, "dns");
+	struct rte_mbuf *burst[DPLB_BURST];
+	uint64_t tcp = 0, udp = 0, echo_bytes = 0;
+
+	/* Runs of 1, 2 and 3 packets of each VIP, and pings among them (their
+	 * replies are queued in stage 1, ahead of the VIPs' packets). */
+	for (uint16_t i = 0; i < DPLB_BURST; i++) {
+		if (i == 0 || i == 7 || i == 8 || i == DPLB_BURST - 1) {
+			burst[i] = make_icmp(ip(LOCAL_ADDRESS), RTE_IP_ICMP_ECHO_REQUEST);
+			echo_bytes += rte_pktmbuf_pkt_len(burst[i]);
+		} else if (i % 6 < 3) {
+			const struct flow f = tcp_flow(i);
+			burst[i] = make_frame(&f);
+			tcp++;
+		} else {
+			const struct flow f = udp_flow(i);
+			burst[i] = make_frame(&f);
+			udp++;
+		}
+	}
+	dplb_worker_process_burst(worker, state, 0, burst, DPLB_BURST);
+	cr_assert_eq(flush_tx(), DPLB_BURST);
+	cr_assert_eq(total_drops(), 0);
+	cr_assert_eq(worker->counters.icmp_echo_replies, 4);
+
+	const uint64_t tcp_out = sizeof(struct rte_ipv4_hdr) + ip_length(IPPROTO_TCP);
+	const uint64_t udp_out = sizeof(struct rte_ipv4_hdr) + ip_length(IPPROTO_UDP);
+	cr_assert_eq(vip_counters(web)->packets_out, tcp);
+	cr_assert_eq(vip_counters(dns)->packets_out, udp);
+	cr_assert_eq(vip_counters(web)->bytes_out, tcp * tcp_out);
+	cr_assert_eq(vip_counters(dns)->bytes_out, udp * udp_out);
+	for (uint32_t v = 0; v < 2; v++) {
+		const struct dplb_vip_entry *vip = v == 0 ? web : dns;
+		uint64_t packets = 0, bytes = 0;
+
+		for (uint32_t b = 0; b < vip->backend_count; b++) {
+			packets += backend_counters(vip->backend_ids[b])->packets_out;
+			bytes += backend_counters(vip->backend_ids[b])->bytes_out;
+		}
+		cr_assert_eq(packets, vip_counters(vip)->packets_out, "VIP %u", v);
+		cr_assert_eq(bytes, vip_counters(vip)->bytes_out, "VIP %u", v);
+	}
+	cr_assert_eq(worker->counters.port[0].tx_bytes, (tcp + udp) * sizeof(struct rte_ether_hdr) +
+								tcp * tcp_out + udp * udp_out +
+								echo_bytes);
+}
+
+/*
  * TCP, UDP and ICMP other than echo requests for dplb's own address go to
  * the kernel's ring when there is one, and are dropped as before when there
  * is none; pings are answered as ever, and nothing for another address, a
