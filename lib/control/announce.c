@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,10 @@
 
 /* A refused change is asked for again after this long. */
 #define RETRY_MS 1000
+/* While a VIP is held back (held_back), whether it still must be is asked
+ * again this often: a rising backend's next check may fail, which changes
+ * no status and so wakes no sync by itself. */
+#define HOLD_RECHECK_MS 100
 
 /* An address of either family as a key: IPv6, or IPv4-mapped IPv4. */
 struct announce_key {
@@ -44,8 +49,12 @@ struct dplb_announcer {
 	uint32_t synced_table;
 	int synced_ifindex;
 	uint64_t retry_at_ms; /* 0: no change was refused */
-	bool failing;	      /* a change was refused last time: logged once */
-	bool refused_now;     /* ... and this time */
+	/* Hold-down (held_back): when each VIP, by id, was first held back,
+	 * 0 while it is not; and when the sync must look again (0: none is). */
+	uint64_t held_since_ms[DPLB_MAX_VIP_IDS];
+	uint64_t hold_recheck_ms;
+	bool failing;	  /* a change was refused last time: logged once */
+	bool refused_now; /* ... and this time */
 	bool stopping;
 	struct dplb_announce_counters counters;
 };
@@ -127,16 +136,96 @@ static bool announceable(const struct dplb_context *ctx, const struct dplb_vip_e
 	return false;
 }
 
-/* The addresses of the VIPs that are announceable, each once, ascending.
- * Returns how many. */
-static uint32_t wanted_addresses(const struct dplb_context *ctx, const struct dplb_state *state,
-				 struct announce_key *out)
+/*
+ * How long a backend of vip that is on its way back may hold the VIP's
+ * address back: rise checks (rise x interval, the last one's timeout
+ * included), when its checks found it unhealthy and the latest have passed,
+ * fewer than rise, and it will take new flows once healthy. 0: none is
+ * rising. The longest of them.
+ */
+static uint64_t rising_hold_ms(const struct dplb_context *ctx, const struct dplb_state *state,
+			       const struct dplb_vip_entry *vip)
 {
+	uint64_t longest = 0;
+
+	/* backend_ids are in the configuration's order. */
+	for (uint32_t i = 0; i < vip->backend_count && i < vip->config->backend_count; i++) {
+		const uint32_t id = vip->backend_ids[i];
+		const struct dplb_health_settings *health = &vip->config->backends[i].health;
+		struct dplb_health_report report;
+
+		if (!dplb_health_report(ctx->health, id, &report) || !report.checked ||
+		    report.record.status != DPLB_HEALTH_UNHEALTHY || report.record.successes == 0 ||
+		    !dplb_backend_takes_new_flows(state->backends[id].state, DPLB_HEALTH_HEALTHY))
+			continue;
+		const uint64_t hold = (uint64_t)health->rise * health->interval_ms +
+				      dplb_health_timeout_ms(health);
+		longest = hold > longest ? hold : longest;
+	}
+	return longest;
+}
+
+static bool announced(const struct dplb_announcer *a, const struct announce_key *key)
+{
+	return bsearch(key, a->addresses, a->count, sizeof(*key), compare_keys) != NULL;
+}
+
+/*
+ * Hold-down: whether announceable vip, whose address is not announced,
+ * waits. The first of its backends to pass again brings a VIP back; each
+ * of the others passes its own rise checks later, and meanwhile this
+ * instance's Maglev table counts fewer backends than its peers' behind the
+ * same ECMP routers, so a connection the routers move here would meet
+ * another backend and be reset. So the address waits while a backend of
+ * the VIP is rising (rising_hold_ms), for at most that backend's rise
+ * checks from when the VIP was first held: one that passes now and then
+ * never keeps a VIP away longer. An address already announced never
+ * waits (withdrawal is unchanged).
+ */
+static bool held_back(const struct dplb_context *ctx, struct dplb_announcer *a,
+		      const struct dplb_state *state, const struct dplb_vip_entry *vip,
+		      uint64_t now)
+{
+	const struct announce_key key = key_of_vip(vip->config);
+	const uint64_t hold = rising_hold_ms(ctx, state, vip);
+	uint64_t *since = &a->held_since_ms[vip->id];
+
+	if (hold == 0 || announced(a, &key)) {
+		*since = 0;
+		return false;
+	}
+	if (*since == 0) {
+		*since = now;
+		DPLB_LOG(NOTICE,
+			 "announce: vip %s held back while its backends pass their rise checks "
+			 "(at most %" PRIu64 " ms)",
+			 vip->config->name, hold);
+	}
+	if (now - *since >= hold)
+		return false;
+	a->hold_recheck_ms = now + HOLD_RECHECK_MS;
+	return true;
+}
+
+/* The addresses of the VIPs that are announceable and not held back, each
+ * once, ascending. Returns how many. */
+static uint32_t wanted_addresses(const struct dplb_context *ctx, struct dplb_announcer *a,
+				 const struct dplb_state *state, struct announce_key *out)
+{
+	const uint64_t now = now_ms();
 	uint32_t count = 0, unique = 0;
 
-	for (uint32_t v = 0; v < state->vip_count && count < DPLB_MAX_VIP_IDS; v++)
-		if (announceable(ctx, &state->vips[v]))
-			out[count++] = key_of_vip(state->vips[v].config);
+	a->hold_recheck_ms = 0;
+	for (uint32_t v = 0; v < state->vip_count && count < DPLB_MAX_VIP_IDS; v++) {
+		const struct dplb_vip_entry *vip = &state->vips[v];
+
+		if (!announceable(ctx, vip)) {
+			a->held_since_ms[vip->id] = 0;
+			continue;
+		}
+		if (!held_back(ctx, a, state, vip, now))
+			out[count++] = key_of_vip(vip->config);
+	}
 	qsort(out, count, sizeof(*out), compare_keys);
 	for (uint32_t i = 0; i < count; i++)
 		if (unique == 0 || compare_keys(&out[unique - 1], &out[i]) != 0)
@@ -278,7 +367,8 @@ void dplb_announce_sync(struct dplb_context *ctx)
 
 	if (state == a->synced_state && state->generation == a->synced_generation &&
 	    transitions == a->synced_transitions && table == a->synced_table &&
-	    ifindex == a->synced_ifindex && (a->retry_at_ms == 0 || now_ms() < a->retry_at_ms))
+	    ifindex == a->synced_ifindex && (a->retry_at_ms == 0 || now_ms() < a->retry_at_ms) &&
+	    (a->hold_recheck_ms == 0 || now_ms() < a->hold_recheck_ms))
 		return;
 	a->synced_state = state;
 	a->synced_generation = state->generation;
@@ -296,7 +386,7 @@ void dplb_announce_sync(struct dplb_context *ctx)
 	a->ifindex = ifindex;
 	if (table == 0 || ifindex == 0)
 		return;
-	apply(ctx, a, state, wanted, wanted_addresses(ctx, state, wanted),
+	apply(ctx, a, state, wanted, wanted_addresses(ctx, a, state, wanted),
 	      "no VIP of this address has a healthy backend");
 }
 

@@ -16,6 +16,9 @@ What is proven here:
   healthy, and is withdrawn when every backend of both fails its checks
   (scripts/testbed server ... sick: GET /health answers 503); it comes back
   when one recovers; another VIP's address is untouched throughout;
+- a VIP coming back waits until its other backends on their way back
+  have passed their rise checks too (hold-down), so that this instance's
+  Maglev table has them when routers send it traffic again;
 - a reload moves the routes to another table, and announce_table = 0
   withdraws them all;
 - SIGTERM withdraws every route first, keeps forwarding for drain_seconds
@@ -232,6 +235,46 @@ def test_a_vip_is_announced_only_once_a_check_has_passed(testbed, tmp_path):
         wait_for(lambda: unproven_state()["backends"][0]["health"]["status"] == "unhealthy",
                  "unproven's backend to fail its checks")
         assert set(routes(testbed)) == {OTHER_VIP}
+
+
+def test_a_vip_coming_back_waits_for_its_rising_backends(testbed, tmp_path):
+    """Hold-down. web's two backends fail its HTTP checks (every 300 ms)
+    and its address is withdrawn; then both recover at once. b1 needs 3
+    passing checks, b2 6 (health_rise=6 on its line). Announced with b1,
+    the address would draw routers here about a second before b2 is back
+    in this dplb's Maglev table, while a peer's has it: connections moved
+    here would meet another backend. It comes back once b2 is healthy too
+    (held at most b2's 6 checks, 2.1 s, from when b1 passed: far more than
+    b2 needs), and the log says it was held."""
+    text = config_text([("web", SHARED_VIP, 80, "tcp", "ipip", {B1: 1, B2: 1})],
+                       static_macs=True)
+    text = text.replace("health_check = none",
+                        "health_check = http:/health\nhealth_port = 80\n"
+                        "health_interval_ms = 300\nhealth_rise = 3", 1)
+    text = text.replace(f"backend = {B2} weight=1", f"backend = {B2} weight=1 health_rise=6", 1)
+    assert "health_rise=6" in text
+    text = text.replace("[dataplane]\n",
+                        f"[dataplane]\nexception_path = tap\nannounce_table = {TABLE}\n", 1)
+
+    def back():
+        """web's backends as /vips says the moment its address is back."""
+        return SHARED_VIP in routes(testbed) and api_get(testbed, "/vips/web")["backends"]
+
+    try:
+        with dplb_running(testbed, tmp_path, text) as lb:
+            wait_routes(testbed, {SHARED_VIP}, "web's address in table 100")
+            server(testbed, "b1", "sick")
+            server(testbed, "b2", "sick")
+            wait_routes(testbed, set(), "web's address to be withdrawn")
+            server(testbed, "b1", "well")
+            server(testbed, "b2", "well")
+            backends = wait_for(back, "web's address back")
+            assert [b["health"]["status"] for b in backends] == ["healthy", "healthy"], backends
+            assert "vip web held back while its backends pass their rise checks" \
+                in lb.output()[0] + lb.output()[1]
+    finally:
+        for b in ("b1", "b2"):
+            server(testbed, b, "well")
 
 
 def test_sigterm_withdraws_first_then_drains(testbed, tmp_path):

@@ -293,11 +293,12 @@ def test_vip_unhealthy_on_one_instance_is_withdrawn_there_only(testbed, instance
         new_connection(testbed)
     lbs["lb"].reload(config("lb"))
     wait_paths(testbed, ("lb", "lb2"), "lb to announce the VIP again")
-    # The VIP is announced once one backend passes its checks again, and
-    # each backend comes back after its own: until the last has, lb's
-    # Maglev table differs from lb2's, and a connection ECMP moves to lb
-    # may meet another backend (README, "Announcing the VIPs": a known
-    # limit). Established connections are held to lb2's choices from then.
+    # The hold-down keeps the VIP back until lb's backends on their way
+    # back have passed their rise checks, so that lb's Maglev table is
+    # lb2's again when ECMP sends it connections; but only for a bounded
+    # while (README, "Announcing the VIPs"), so the test waits for the
+    # backends rather than count on it. Established connections are held
+    # to lb2's choices from then.
     wait_for(lambda: lbs["lb"].telemetry("/dplb/backends,web")["health"] ==
              ["healthy"] * 3, "lb's backends to be healthy again")
     check_connections(connections)
