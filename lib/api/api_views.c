@@ -218,6 +218,11 @@ static json_t *announce_json(const struct dplb_context *ctx)
 		if (dplb_announce_has_vip(ctx, state->vips[v].config))
 			json_array_append_new(vips, json_string(state->vips[v].config->name));
 	json_object_set_new(o, "vips", vips);
+	json_t *held = json_array();
+	for (uint32_t v = 0; v < state->vip_count; v++)
+		if (dplb_announce_held(ctx, &state->vips[v]))
+			json_array_append_new(held, json_string(state->vips[v].config->name));
+	json_object_set_new(o, "held", held);
 	const struct dplb_announce_counters counters = dplb_announce_counters(ctx);
 #define PUT_ANNOUNCE(field, kind, help) put_u64(o, #field, counters.field);
 	DPLB_ANNOUNCE_COUNTERS(PUT_ANNOUNCE)

@@ -52,6 +52,7 @@ struct dplb_announcer {
 	/* Hold-down (held_back): when each VIP, by id, was first held back,
 	 * 0 while it is not; and when the sync must look again (0: none is). */
 	uint64_t held_since_ms[DPLB_MAX_VIP_IDS];
+	bool held[DPLB_MAX_VIP_IDS]; /* held back by the last sync */
 	uint64_t hold_recheck_ms;
 	bool failing;	  /* a change was refused last time: logged once */
 	bool refused_now; /* ... and this time */
@@ -204,6 +205,7 @@ static bool held_back(const struct dplb_context *ctx, struct dplb_announcer *a,
 	if (now - *since >= hold)
 		return false;
 	a->hold_recheck_ms = now + HOLD_RECHECK_MS;
+	a->held[vip->id] = true;
 	return true;
 }
 
@@ -216,6 +218,7 @@ static uint32_t wanted_addresses(const struct dplb_context *ctx, struct dplb_ann
 	uint32_t count = 0, unique = 0;
 
 	a->hold_recheck_ms = 0;
+	memset(a->held, 0, sizeof(a->held));
 	for (uint32_t v = 0; v < state->vip_count && count < DPLB_MAX_VIP_IDS; v++) {
 		const struct dplb_vip_entry *vip = &state->vips[v];
 
@@ -413,6 +416,11 @@ static bool has_key(const struct dplb_context *ctx, const struct announce_key *k
 
 	return a != NULL &&
 	       bsearch(key, a->addresses, a->count, sizeof(*key), compare_keys) != NULL;
+}
+
+bool dplb_announce_held(const struct dplb_context *ctx, const struct dplb_vip_entry *vip)
+{
+	return ctx->announcer != NULL && !ctx->announcer->stopping && ctx->announcer->held[vip->id];
 }
 
 bool dplb_announce_has(const struct dplb_context *ctx, uint32_t address)

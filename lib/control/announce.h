@@ -52,6 +52,10 @@ bool dplb_announce_stopping(const struct dplb_context *ctx);
 bool dplb_announce_has(const struct dplb_context *ctx, uint32_t address);
 /* Whether a route to the IPv6 address is in the table. */
 bool dplb_announce_has6(const struct dplb_context *ctx, const uint8_t address[16]);
+/* Whether the last sync held vip's address back (announce.c, held_back:
+ * hold-down while others of its backends are rising). */
+bool dplb_announce_held(const struct dplb_context *ctx, const struct dplb_vip_entry *vip);
+
 /* Whether a route to vip's address, of its family, is in the table. */
 bool dplb_announce_has_vip(const struct dplb_context *ctx, const struct dplb_vip_config *vip);
 

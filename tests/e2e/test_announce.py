@@ -266,12 +266,17 @@ def test_a_vip_coming_back_waits_for_its_rising_backends(testbed, tmp_path):
             server(testbed, "b1", "sick")
             server(testbed, "b2", "sick")
             wait_routes(testbed, set(), "web's address to be withdrawn")
+            assert api_get(testbed, "/stats")["announce"]["held"] == []
             server(testbed, "b1", "well")
             server(testbed, "b2", "well")
+            # b2 needs 3 checks (0.9 s) more than b1: /stats says web waits.
+            wait_for(lambda: api_get(testbed, "/stats")["announce"]["held"] == ["web"],
+                     "web to be held back")
             backends = wait_for(back, "web's address back")
             assert [b["health"]["status"] for b in backends] == ["healthy", "healthy"], backends
             assert "vip web held back while its backends pass their rise checks" \
                 in lb.output()[0] + lb.output()[1]
+            assert api_get(testbed, "/stats")["announce"]["held"] == []
     finally:
         for b in ("b1", "b2"):
             server(testbed, b, "well")
