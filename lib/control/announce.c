@@ -140,9 +140,11 @@ static bool announceable(const struct dplb_context *ctx, const struct dplb_vip_e
 /*
  * How long a backend of vip that is on its way back may hold the VIP's
  * address back: rise checks (rise x interval, the last one's timeout
- * included), when its checks found it unhealthy and the latest have passed,
- * fewer than rise, and it will take new flows once healthy. 0: none is
- * rising. The longest of them.
+ * included). On its way back: checked, it will take new flows once
+ * healthy, and either its checks found it unhealthy and the latest have
+ * passed, fewer than rise, or they found it healthy but the snapshot that
+ * serves (state) still has it unhealthy (a new one is being built, which
+ * for big tables takes a while). 0: none is. The longest of them.
  */
 static uint64_t rising_hold_ms(const struct dplb_context *ctx, const struct dplb_state *state,
 			       const struct dplb_vip_entry *vip)
@@ -156,8 +158,13 @@ static uint64_t rising_hold_ms(const struct dplb_context *ctx, const struct dplb
 		struct dplb_health_report report;
 
 		if (!dplb_health_report(ctx->health, id, &report) || !report.checked ||
-		    report.record.status != DPLB_HEALTH_UNHEALTHY || report.record.successes == 0 ||
 		    !dplb_backend_takes_new_flows(state->backends[id].state, DPLB_HEALTH_HEALTHY))
+			continue;
+		const bool passing = report.record.status == DPLB_HEALTH_UNHEALTHY &&
+				     report.record.successes > 0;
+		const bool unpublished = report.record.status == DPLB_HEALTH_HEALTHY &&
+					 state->backends[id].health == DPLB_HEALTH_UNHEALTHY;
+		if (!passing && !unpublished)
 			continue;
 		const uint64_t hold = (uint64_t)health->rise * health->interval_ms +
 				      dplb_health_timeout_ms(health);
@@ -209,26 +216,33 @@ static bool held_back(const struct dplb_context *ctx, struct dplb_announcer *a,
 	return true;
 }
 
-/* The addresses of the VIPs that are announceable and not held back, each
- * once, ascending. Returns how many. */
+/* The addresses of the VIPs that are announceable, each once, ascending,
+ * but for an address of which some VIP is held back: the VIPs of one
+ * address share its route, so a VIP on its way back holds them all (for a
+ * bounded while). Returns how many. */
 static uint32_t wanted_addresses(const struct dplb_context *ctx, struct dplb_announcer *a,
 				 const struct dplb_state *state, struct announce_key *out)
 {
+	struct announce_key held[DPLB_MAX_VIP_IDS];
 	const uint64_t now = now_ms();
-	uint32_t count = 0, unique = 0;
+	uint32_t count = 0, held_count = 0, unique = 0;
 
-	a->hold_recheck_ms = 0;
-	memset(a->held, 0, sizeof(a->held));
 	for (uint32_t v = 0; v < state->vip_count && count < DPLB_MAX_VIP_IDS; v++) {
 		const struct dplb_vip_entry *vip = &state->vips[v];
 
-		if (!announceable(ctx, vip)) {
+		if (!announceable(ctx, vip))
 			a->held_since_ms[vip->id] = 0;
-			continue;
-		}
-		if (!held_back(ctx, a, state, vip, now))
+		else if (held_back(ctx, a, state, vip, now))
+			held[held_count++] = key_of_vip(vip->config);
+		else
 			out[count++] = key_of_vip(vip->config);
 	}
+	qsort(held, held_count, sizeof(*held), compare_keys);
+	for (uint32_t i = 0; i < count; i++)
+		if (bsearch(&out[i], held, held_count, sizeof(*held), compare_keys) == NULL)
+			out[unique++] = out[i];
+	count = unique;
+	unique = 0;
 	qsort(out, count, sizeof(*out), compare_keys);
 	for (uint32_t i = 0; i < count; i++)
 		if (unique == 0 || compare_keys(&out[unique - 1], &out[i]) != 0)
@@ -346,6 +360,21 @@ static void apply(const struct dplb_context *ctx, struct dplb_announcer *a,
 	a->failing = a->refused_now;
 }
 
+/* Before a sync: no VIP is held until held_back says so again, and a VIP
+ * the configuration no longer has starts afresh if it comes back. */
+static void forget_holds(struct dplb_announcer *a, const struct dplb_state *state)
+{
+	bool present[DPLB_MAX_VIP_IDS] = { false };
+
+	a->hold_recheck_ms = 0;
+	memset(a->held, 0, sizeof(a->held));
+	for (uint32_t v = 0; v < state->vip_count; v++)
+		present[state->vips[v].id] = true;
+	for (uint32_t id = 0; id < DPLB_MAX_VIP_IDS; id++)
+		if (!present[id])
+			a->held_since_ms[id] = 0;
+}
+
 void dplb_announce_sync(struct dplb_context *ctx)
 {
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
@@ -378,6 +407,7 @@ void dplb_announce_sync(struct dplb_context *ctx)
 	a->synced_transitions = transitions;
 	a->synced_table = table;
 	a->synced_ifindex = ifindex;
+	forget_holds(a, state);
 	/* Another table or tap: out of the old one first. */
 	if (a->count > 0 && (table != a->table || ifindex != a->ifindex)) {
 		apply(ctx, a, state, wanted, 0,

@@ -239,7 +239,7 @@ def test_a_vip_is_announced_only_once_a_check_has_passed(testbed, tmp_path):
 
 def test_a_vip_coming_back_waits_for_its_rising_backends(testbed, tmp_path):
     """Hold-down. web's two backends fail its HTTP checks (every 300 ms)
-    and its address is withdrawn; then both recover at once. b1 needs 3
+    and its address is withdrawn; then both recover, b2 just before b1. b1 needs 3
     passing checks, b2 6 (health_rise=6 on its line). Announced with b1,
     the address would draw routers here about a second before b2 is back
     in this dplb's Maglev table, while a peer's has it: connections moved
@@ -267,9 +267,11 @@ def test_a_vip_coming_back_waits_for_its_rising_backends(testbed, tmp_path):
             server(testbed, "b2", "sick")
             wait_routes(testbed, set(), "web's address to be withdrawn")
             assert api_get(testbed, "/stats")["announce"]["held"] == []
-            server(testbed, "b1", "well")
+            # b2 first, so that it has passed a check by the time b1 has
+            # passed its three: the hold starts then. b2 needs 3 checks (0.9
+            # s) more than b1: /stats says web waits.
             server(testbed, "b2", "well")
-            # b2 needs 3 checks (0.9 s) more than b1: /stats says web waits.
+            server(testbed, "b1", "well")
             wait_for(lambda: api_get(testbed, "/stats")["announce"]["held"] == ["web"],
                      "web to be held back")
             backends = wait_for(back, "web's address back")

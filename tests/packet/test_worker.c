@@ -1158,37 +1158,50 @@ static unsigned int drain_to_kernel(struct rte_ring *ring, uint32_t *destination
 
 /*
  * What the port took counts against each packet's own VIP and backend, and
- * dplb's own frames (echo replies) against the port only, however a burst
- * mixes them: the TX queue sums each run of one VIP and writes it once.
+ * dplb's own frames (echo replies) against the port only, however the TX
+ * queue mixes them: it sums each run of one VIP and writes it once.
  */
 Test(worker, sent_packets_count_against_their_own_vip_in_any_order)
 {
 	struct dplb_state *state = web_state(NULL, 1);
 	const struct dplb_vip_entry *web = test_vip_named(state, "web");
 	const struct dplb_vip_entry *dns = test_vip_named(state, "dns");
-	struct rte_mbuf *burst[DPLB_BURST];
-	uint64_t tcp = 0, udp = 0, echo_bytes = 0;
+	/* Bursts of 10 queued before a flush (fewer than the queue holds). A
+	 * burst's replies are queued in stage 1, ahead of its VIPs' packets,
+	 * so the first flush's queue holds replies, runs of 1 to 3 of each VIP,
+	 * replies in the middle, and only replies at its end (the third
+	 * burst); the second's ends with a run of a VIP. */
+	enum { EACH = 10, BURSTS = 4, FLUSH_AFTER = 3 };
+	uint64_t tcp = 0, udp = 0, echo_bytes = 0, echoes = 0, sent = 0;
 
-	/* Runs of 1, 2 and 3 packets of each VIP, and pings among them (their
-	 * replies are queued in stage 1, ahead of the VIPs' packets). */
-	for (uint16_t i = 0; i < DPLB_BURST; i++) {
-		if (i == 0 || i == 7 || i == 8 || i == DPLB_BURST - 1) {
-			burst[i] = make_icmp(ip(LOCAL_ADDRESS), RTE_IP_ICMP_ECHO_REQUEST);
-			echo_bytes += rte_pktmbuf_pkt_len(burst[i]);
-		} else if (i % 6 < 3) {
-			const struct flow f = tcp_flow(i);
-			burst[i] = make_frame(&f);
-			tcp++;
-		} else {
-			const struct flow f = udp_flow(i);
-			burst[i] = make_frame(&f);
-			udp++;
+	_Static_assert(FLUSH_AFTER * EACH < DPLB_BURST, "one flush sends them all");
+	for (uint16_t b = 0; b < BURSTS; b++) {
+		struct rte_mbuf *burst[EACH];
+
+		for (uint16_t i = 0; i < EACH; i++) {
+			const uint32_t n = b * EACH + i;
+
+			if (b == FLUSH_AFTER - 1 || i == 0 || i == 7) {
+				burst[i] = make_icmp(ip(LOCAL_ADDRESS), RTE_IP_ICMP_ECHO_REQUEST);
+				echo_bytes += rte_pktmbuf_pkt_len(burst[i]);
+				echoes++;
+			} else if (n % 6 < 3) {
+				const struct flow f = tcp_flow(n);
+				burst[i] = make_frame(&f);
+				tcp++;
+			} else {
+				const struct flow f = udp_flow(n);
+				burst[i] = make_frame(&f);
+				udp++;
+			}
 		}
+		dplb_worker_process_burst(worker, state, 0, burst, EACH);
+		if (b == FLUSH_AFTER - 1 || b == BURSTS - 1)
+			sent = flush_tx();
 	}
-	dplb_worker_process_burst(worker, state, 0, burst, DPLB_BURST);
-	cr_assert_eq(flush_tx(), DPLB_BURST);
+	cr_assert_eq(sent, BURSTS * EACH);
 	cr_assert_eq(total_drops(), 0);
-	cr_assert_eq(worker->counters.icmp_echo_replies, 4);
+	cr_assert_eq(worker->counters.icmp_echo_replies, echoes);
 
 	const uint64_t tcp_out = sizeof(struct rte_ipv4_hdr) + ip_length(IPPROTO_TCP);
 	const uint64_t udp_out = sizeof(struct rte_ipv4_hdr) + ip_length(IPPROTO_UDP);
@@ -1210,6 +1223,7 @@ Test(worker, sent_packets_count_against_their_own_vip_in_any_order)
 	cr_assert_eq(worker->counters.port[0].tx_bytes, (tcp + udp) * sizeof(struct rte_ether_hdr) +
 								tcp * tcp_out + udp * udp_out +
 								echo_bytes);
+	dplb_state_free(state);
 }
 
 /*
