@@ -173,22 +173,26 @@ static uint64_t rising_hold_ms(const struct dplb_context *ctx, const struct dplb
 	return longest;
 }
 
-static bool announced(const struct dplb_announcer *a, const struct announce_key *key)
+/* Whether a route to key is in the table. */
+static bool has_key(const struct dplb_context *ctx, const struct announce_key *key)
 {
-	return bsearch(key, a->addresses, a->count, sizeof(*key), compare_keys) != NULL;
+	const struct dplb_announcer *a = ctx->announcer;
+
+	return a != NULL &&
+	       bsearch(key, a->addresses, a->count, sizeof(*key), compare_keys) != NULL;
 }
 
 /*
- * Hold-down: whether announceable vip, whose address is not announced,
- * waits. The first of its backends to pass again brings a VIP back; each
- * of the others passes its own rise checks later, and meanwhile this
- * instance's Maglev table counts fewer backends than its peers' behind the
- * same ECMP routers, so a connection the routers move here would meet
- * another backend and be reset. So the address waits while a backend of
- * the VIP is rising (rising_hold_ms), for at most that backend's rise
- * checks from when the VIP was first held: one that passes now and then
- * never keeps a VIP away longer. An address already announced never
- * waits (withdrawal is unchanged).
+ * Hold-down: whether vip's address, not announced, waits for vip. The
+ * first of a VIP's backends to pass again brings it back; each of the
+ * others passes its own rise checks later, and meanwhile this instance's
+ * Maglev table counts fewer backends than its peers' behind the same ECMP
+ * routers, so a connection the routers move here would meet another
+ * backend and be reset. So the address waits while a backend of the VIP
+ * is rising (rising_hold_ms), announceable or not yet, for at most that
+ * backend's rise checks from when the VIP was first held: one that passes
+ * now and then never keeps an address away longer. An address already
+ * announced never waits (withdrawal is unchanged).
  */
 static bool held_back(const struct dplb_context *ctx, struct dplb_announcer *a,
 		      const struct dplb_state *state, const struct dplb_vip_entry *vip,
@@ -198,7 +202,7 @@ static bool held_back(const struct dplb_context *ctx, struct dplb_announcer *a,
 	const uint64_t hold = rising_hold_ms(ctx, state, vip);
 	uint64_t *since = &a->held_since_ms[vip->id];
 
-	if (hold == 0 || announced(a, &key)) {
+	if (hold == 0 || has_key(ctx, &key)) {
 		*since = 0;
 		return false;
 	}
@@ -217,9 +221,9 @@ static bool held_back(const struct dplb_context *ctx, struct dplb_announcer *a,
 }
 
 /* The addresses of the VIPs that are announceable, each once, ascending,
- * but for an address of which some VIP is held back: the VIPs of one
- * address share its route, so a VIP on its way back holds them all (for a
- * bounded while). Returns how many. */
+ * but for an address of which some VIP is held back (announceable or not
+ * yet): the VIPs of one address share its route, so a VIP on its way back
+ * holds them all (for a bounded while). Returns how many. */
 static uint32_t wanted_addresses(const struct dplb_context *ctx, struct dplb_announcer *a,
 				 const struct dplb_state *state, struct announce_key *out)
 {
@@ -230,11 +234,11 @@ static uint32_t wanted_addresses(const struct dplb_context *ctx, struct dplb_ann
 	for (uint32_t v = 0; v < state->vip_count && count < DPLB_MAX_VIP_IDS; v++) {
 		const struct dplb_vip_entry *vip = &state->vips[v];
 
-		if (!announceable(ctx, vip))
-			a->held_since_ms[vip->id] = 0;
-		else if (held_back(ctx, a, state, vip, now))
+		/* Not announceable yet counts too: its address may be another
+		 * VIP's, which would draw routers to it meanwhile. */
+		if (held_back(ctx, a, state, vip, now))
 			held[held_count++] = key_of_vip(vip->config);
-		else
+		else if (announceable(ctx, vip))
 			out[count++] = key_of_vip(vip->config);
 	}
 	qsort(held, held_count, sizeof(*held), compare_keys);
@@ -438,14 +442,6 @@ uint32_t dplb_announce_withdraw_all(struct dplb_context *ctx)
 bool dplb_announce_stopping(const struct dplb_context *ctx)
 {
 	return ctx->announcer != NULL && ctx->announcer->stopping;
-}
-
-static bool has_key(const struct dplb_context *ctx, const struct announce_key *key)
-{
-	const struct dplb_announcer *a = ctx->announcer;
-
-	return a != NULL &&
-	       bsearch(key, a->addresses, a->count, sizeof(*key), compare_keys) != NULL;
 }
 
 bool dplb_announce_held(const struct dplb_context *ctx, const struct dplb_vip_entry *vip)

@@ -245,12 +245,15 @@ def test_a_vip_coming_back_waits_for_its_rising_backends(testbed, tmp_path):
     in this dplb's Maglev table, while a peer's has it: connections moved
     here would meet another backend. It comes back once b2 is healthy too
     (held at most b2's 6 checks, 2.1 s, from when b1 passed: far more than
-    b2 needs), and the log says it was held."""
-    text = config_text([("web", SHARED_VIP, 80, "tcp", "ipip", {B1: 1, B2: 1})],
+    b2 needs), and the log says it was held. alt, on the same address, has
+    one backend (b3) that recovers with b1 and holds nothing, and may be
+    healthy before web is: the address waits for web all the same."""
+    text = config_text([("web", SHARED_VIP, 80, "tcp", "ipip", {B1: 1, B2: 1}),
+                        ("alt", SHARED_VIP, 81, "tcp", "ipip", {B3: 1})],
                        static_macs=True)
     text = text.replace("health_check = none",
                         "health_check = http:/health\nhealth_port = 80\n"
-                        "health_interval_ms = 300\nhealth_rise = 3", 1)
+                        "health_interval_ms = 300\nhealth_rise = 3", 2)
     text = text.replace(f"backend = {B2} weight=1", f"backend = {B2} weight=1 health_rise=6", 1)
     assert "health_rise=6" in text
     text = text.replace("[dataplane]\n",
@@ -263,15 +266,15 @@ def test_a_vip_coming_back_waits_for_its_rising_backends(testbed, tmp_path):
     try:
         with dplb_running(testbed, tmp_path, text) as lb:
             wait_routes(testbed, {SHARED_VIP}, "web's address in table 100")
-            server(testbed, "b1", "sick")
-            server(testbed, "b2", "sick")
+            for b in ("b1", "b2", "b3"):
+                server(testbed, b, "sick")
             wait_routes(testbed, set(), "web's address to be withdrawn")
             assert api_get(testbed, "/stats")["announce"]["held"] == []
             # b2 first, so that it has passed a check by the time b1 has
             # passed its three: the hold starts then. b2 needs 3 checks (0.9
             # s) more than b1: /stats says web waits.
-            server(testbed, "b2", "well")
-            server(testbed, "b1", "well")
+            for b in ("b2", "b1", "b3"):
+                server(testbed, b, "well")
             wait_for(lambda: api_get(testbed, "/stats")["announce"]["held"] == ["web"],
                      "web to be held back")
             backends = wait_for(back, "web's address back")
@@ -280,7 +283,7 @@ def test_a_vip_coming_back_waits_for_its_rising_backends(testbed, tmp_path):
                 in lb.output()[0] + lb.output()[1]
             assert api_get(testbed, "/stats")["announce"]["held"] == []
     finally:
-        for b in ("b1", "b2"):
+        for b in ("b1", "b2", "b3"):
             server(testbed, b, "well")
 
 
