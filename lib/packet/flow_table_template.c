@@ -2,8 +2,9 @@
  * The flow table's set-up and the operations that change it: add (with
  * slot reuse and cuckoo moves), remove and expire, for the family whose
  * header was included last (flow_table_template.h says how): flow_table.c
- * includes it for IPv4, flow_table6.c for IPv6. Lookups are inline in
- * flow_table_template.h, on the worker's hot path. Not compiled on its own.
+ * includes it for IPv4, flow_table6.c for IPv6. Lookups, and an add into
+ * a free slot of the primary bucket, are inline in flow_table_template.h,
+ * on the worker's hot path. Not compiled on its own.
  */
 #include <string.h>
 
@@ -113,16 +114,6 @@ static void overflow_down(struct DPLB_FT(table) * table, uint32_t primary)
 		table->overflow[primary]--;
 }
 
-static unsigned int free_slots(const struct DPLB_FT(bucket) * bucket)
-{
-	unsigned int mask = 0;
-
-	for (uint32_t s = 0; s < DPLB_FT_SLOTS; s++)
-		if (bucket->meta[s] & DPLB_FLOW_FREE)
-			mask |= 1u << s;
-	return mask;
-}
-
 static bool slot_expired(const struct DPLB_FT(table) * table, const struct DPLB_FT(bucket) * bucket,
 			 uint32_t slot, uint32_t now)
 {
@@ -142,9 +133,12 @@ static int expired_slot(const struct DPLB_FT(table) * table, const struct DPLB_F
 	return -1;
 }
 
-/* Empty bucket/slot, keeping the overflow count of the flow's primary. */
-static void clear_slot(struct DPLB_FT(table) * table, struct DPLB_FT(bucket) * bucket,
-		       uint32_t slot)
+/* Empty bucket/slot, keeping the overflow count of the flow's primary.
+ * Inlined into the expiry walk, as the add is into the worker's loop
+ * (flow_table_template.h, DPLB_FT(table_add), says what both gained). */
+static inline __attribute__((always_inline)) void clear_slot(struct DPLB_FT(table) * table,
+							     struct DPLB_FT(bucket) * bucket,
+							     uint32_t slot)
 {
 	if (bucket->meta[slot] & DPLB_FLOW_SECONDARY) {
 		struct DPLB_FT(probe) home;
@@ -154,29 +148,24 @@ static void clear_slot(struct DPLB_FT(table) * table, struct DPLB_FT(bucket) * b
 	}
 	bucket->meta[slot] = DPLB_FLOW_FREE;
 	DPLB_FT(slot_set_client)(bucket, slot, (DPLB_FT_KEY){ 0 });
-	if (free_slots(bucket) == (1u << DPLB_FT_SLOTS) - 1) {
+	if (DPLB_FT(free_slots)(bucket) == (1u << DPLB_FT_SLOTS) - 1) {
 		const uint32_t index = bucket_index(table, bucket);
 
 		table->occupied[index / 64] &= ~(UINT64_C(1) << (index % 64));
 	}
 }
 
-/* Write probe's flow into slot of bucket `index`, free. */
+/* Write probe's flow into slot of bucket `index`, free, counting it in its
+ * primary's overflow when index is its secondary. */
 static void fill_slot(struct DPLB_FT(table) * table, uint32_t index, uint32_t slot,
 		      const struct DPLB_FT(probe) * probe, uint16_t backend_id,
 		      enum dplb_flow_kind kind, uint32_t now)
 {
-	struct DPLB_FT(bucket) *bucket = &table->buckets[index];
 	const bool secondary = index != probe->primary;
 
 	if (secondary)
 		overflow_up(table, probe->primary);
-	table->occupied[index / 64] |= UINT64_C(1) << (index % 64);
-	DPLB_FT(slot_set_client)(bucket, slot, probe->client);
-	bucket->last_seen[slot] = now;
-	bucket->backend[slot] = backend_id;
-	bucket->meta[slot] = (uint16_t)(probe->vip_id | (uint32_t)kind << DPLB_FLOW_KIND_SHIFT |
-					(secondary ? DPLB_FLOW_SECONDARY : 0));
+	DPLB_FT(write_slot)(table, index, slot, probe, backend_id, kind, now, secondary);
 }
 
 /* Move the flow at from/from_slot to the free to/to_slot, its other
@@ -218,7 +207,7 @@ static int make_room(struct DPLB_FT(table) * table, uint32_t index, uint32_t mov
 
 	for (uint32_t s = 0; s < DPLB_FT_SLOTS && moves == 1; s++) {
 		struct DPLB_FT(bucket) *alt = &table->buckets[other_bucket(table, bucket, s)];
-		const unsigned int room = free_slots(alt);
+		const unsigned int room = DPLB_FT(free_slots)(alt);
 
 		if (room != 0) {
 			move_flow(table, bucket, s, alt, (uint32_t)__builtin_ctz(room));
@@ -231,7 +220,7 @@ static int make_room(struct DPLB_FT(table) * table, uint32_t index, uint32_t mov
 		for (uint32_t t = 0; t < DPLB_FT_SLOTS; t++) {
 			struct DPLB_FT(bucket) *beyond =
 				&table->buckets[other_bucket(table, alt, t)];
-			const unsigned int room = free_slots(beyond);
+			const unsigned int room = DPLB_FT(free_slots)(beyond);
 
 			if (room == 0)
 				continue;
@@ -243,9 +232,9 @@ static int make_room(struct DPLB_FT(table) * table, uint32_t index, uint32_t mov
 	return -1;
 }
 
-int DPLB_FT(table_add)(struct DPLB_FT(table) * table, const struct DPLB_FT(probe) * probe,
-		       uint16_t backend_id, enum dplb_flow_kind kind, uint32_t now,
-		       struct DPLB_FT(ref) * ref, struct dplb_flow_gone *gone)
+int DPLB_FT(table_add_search)(struct DPLB_FT(table) * table, const struct DPLB_FT(probe) * probe,
+			      uint16_t backend_id, enum dplb_flow_kind kind, uint32_t now,
+			      struct DPLB_FT(ref) * ref, struct dplb_flow_gone *gone)
 {
 	const uint32_t candidates[2] = { probe->primary, probe->secondary };
 	const bool room = table->count < table->capacity;
@@ -253,7 +242,7 @@ int DPLB_FT(table_add)(struct DPLB_FT(table) * table, const struct DPLB_FT(probe
 	/* Per bucket, primary first: a free slot, else an expired flow's. */
 	for (uint32_t c = 0; c < 2; c++) {
 		struct DPLB_FT(bucket) *bucket = &table->buckets[candidates[c]];
-		const unsigned int free = room ? free_slots(bucket) : 0;
+		const unsigned int free = room ? DPLB_FT(free_slots)(bucket) : 0;
 		int slot = free != 0 ? __builtin_ctz(free) : -1;
 		int added = 1;
 

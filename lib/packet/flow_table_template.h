@@ -212,6 +212,39 @@ static inline bool DPLB_FT(ref_holds)(const struct DPLB_FT(ref) * ref,
 	       (ref->bucket->meta[ref->slot] & DPLB_FLOW_MATCH_MASK) == probe->vip_id;
 }
 
+/* A bit per free slot of bucket. */
+static inline unsigned int DPLB_FT(free_slots)(const struct DPLB_FT(bucket) * bucket)
+{
+	unsigned int mask = 0;
+
+	for (uint32_t s = 0; s < DPLB_FT_SLOTS; s++)
+		mask |= (unsigned int)((bucket->meta[s] & DPLB_FLOW_FREE) != 0) << s;
+	return mask;
+}
+
+/* Write probe's flow into slot of bucket `index`, free; secondary says
+ * whether index is the flow's secondary bucket (its primary's overflow
+ * count is the caller's to raise). */
+static inline void DPLB_FT(write_slot)(struct DPLB_FT(table) * table, uint32_t index, uint32_t slot,
+				       const struct DPLB_FT(probe) * probe, uint16_t backend_id,
+				       enum dplb_flow_kind kind, uint32_t now, bool secondary)
+{
+	struct DPLB_FT(bucket) *bucket = &table->buckets[index];
+
+	table->occupied[index / 64] |= UINT64_C(1) << (index % 64);
+	DPLB_FT(slot_set_client)(bucket, slot, probe->client);
+	bucket->last_seen[slot] = now;
+	bucket->backend[slot] = backend_id;
+	bucket->meta[slot] = (uint16_t)(probe->vip_id | (uint32_t)kind << DPLB_FLOW_KIND_SHIFT |
+					(secondary ? DPLB_FLOW_SECONDARY : 0));
+}
+
+/* DPLB_FT(table_add) in full: a free slot in either bucket, an expired
+ * flow's, or room made by moves. */
+int DPLB_FT(table_add_search)(struct DPLB_FT(table) * table, const struct DPLB_FT(probe) * probe,
+			      uint16_t backend_id, enum dplb_flow_kind kind, uint32_t now,
+			      struct DPLB_FT(ref) * ref, struct dplb_flow_gone *gone);
+
 /*
  * Add probe's flow (prepared; not in the table) with its backend, kind and
  * time now. Takes a free slot in either bucket, else one whose flow has
@@ -220,10 +253,29 @@ static inline bool DPLB_FT(ref_holds)(const struct DPLB_FT(ref) * ref,
  * (added), 2 (added in place of an expired flow) or 0 (no room: the table
  * is at capacity or the buckets could not be freed), filling ref when
  * added.
+ *
+ * Inline for the common case, a free slot in the primary bucket (the line
+ * the lookup just read); the rest is a call. With the expiry walk's
+ * clear_slot also inlined, a flood of new flows cost 6% less than with
+ * both as calls (dplb-bench flood, UDP: 228 -> 213 cycles a packet,
+ * medians of 6 alternating invocations).
  */
-int DPLB_FT(table_add)(struct DPLB_FT(table) * table, const struct DPLB_FT(probe) * probe,
-		       uint16_t backend_id, enum dplb_flow_kind kind, uint32_t now,
-		       struct DPLB_FT(ref) * ref, struct dplb_flow_gone *gone);
+static inline int DPLB_FT(table_add)(struct DPLB_FT(table) * table,
+				     const struct DPLB_FT(probe) * probe, uint16_t backend_id,
+				     enum dplb_flow_kind kind, uint32_t now,
+				     struct DPLB_FT(ref) * ref, struct dplb_flow_gone *gone)
+{
+	struct DPLB_FT(bucket) *bucket = &table->buckets[probe->primary];
+	const unsigned int free = DPLB_FT(free_slots)(bucket);
+
+	if (__builtin_expect(free == 0 || table->count >= table->capacity, 0))
+		return DPLB_FT(table_add_search)(table, probe, backend_id, kind, now, ref, gone);
+	ref->bucket = bucket;
+	ref->slot = (uint32_t)__builtin_ctz(free);
+	DPLB_FT(write_slot)(table, probe->primary, ref->slot, probe, backend_id, kind, now, false);
+	table->count++;
+	return 1;
+}
 
 /* Remove the flow at ref. */
 void DPLB_FT(table_remove)(struct DPLB_FT(table) * table, const struct DPLB_FT(ref) * ref);

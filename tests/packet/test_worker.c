@@ -609,6 +609,73 @@ Test(worker, a_full_table_forwards_without_state)
 	dplb_state_free(state);
 }
 
+/* The primary bucket of vip's flow f in the worker's table. */
+static uint32_t primary_bucket(const struct dplb_vip_entry *vip, const struct flow *f)
+{
+	struct dplb_flow_probe probe;
+
+	dplb_flow_table_prepare(&worker->flows, &probe,
+				dplb_flow_client(f->src_addr, rte_cpu_to_be_16(f->src_port),
+						 rte_cpu_to_be_16(f->dst_port)),
+				vip->id);
+	return probe.primary;
+}
+
+/*
+ * A burst whose first packet is a new flow taking an expired flow's slot,
+ * and whose second is of that expired flow: the bulk lookup found the
+ * expired flow at that slot before the first packet reused it. The second
+ * packet must not be counted against the new flow's entry: its flow is new
+ * again and gets an entry of its own.
+ */
+Test(worker, a_flow_whose_slot_was_reused_earlier_in_its_burst_is_new_again)
+{
+	enum { SMALL = 64 };
+	struct dplb_state *state = web_state(NULL, 1);
+	const struct dplb_vip_entry *dns = test_vip_named(state, "dns");
+	struct flow same_bucket[DPLB_FLOW_BUCKET_SLOTS + 1];
+	uint32_t found = 0;
+
+	dplb_worker_fini(worker);
+	cr_assert_eq(dplb_worker_init(worker, 0, &port_id, 1, SMALL, SOCKET_ID_ANY), 0);
+	const struct flow first = udp_flow(0);
+	const uint32_t bucket = primary_bucket(dns, &first);
+	for (uint32_t i = 0; i < 4096 && found < RTE_DIM(same_bucket); i++) {
+		const struct flow f = udp_flow(i);
+
+		if (primary_bucket(dns, &f) == bucket)
+			same_bucket[found++] = f;
+	}
+	cr_assert_eq(found, RTE_DIM(same_bucket), "too few flows share a bucket");
+
+	/* The bucket filled, one flow a burst: its first flow in slot 0. */
+	worker->now = 1000;
+	for (uint32_t i = 0; i < DPLB_FLOW_BUCKET_SLOTS; i++)
+		send_one(state, &same_bucket[i]);
+	const struct flow *expired = &same_bucket[0], *newcomer = &same_bucket[found - 1];
+	cr_assert_eq(worker->flows.buckets[bucket].client[0],
+		     dplb_flow_client(expired->src_addr, rte_cpu_to_be_16(expired->src_port),
+				      rte_cpu_to_be_16(expired->dst_port)));
+
+	/* All four idle past the timeout, not yet aged out: the table knows
+	 * the timeouts (from an ageing call of no buckets) and has walked none. */
+	worker->now = 1000 + UDP_TIMEOUT;
+	dplb_worker_age_flows(worker, state, 0);
+	cr_assert_eq(worker->flows.count, DPLB_FLOW_BUCKET_SLOTS);
+	send_flows(state, (const struct flow[]){ *newcomer, *expired }, 2);
+
+	cr_assert_eq(worker->counters.new_flows, DPLB_FLOW_BUCKET_SLOTS + 2);
+	const struct flow_view *e = entry_of(expired), *n = entry_of(newcomer);
+	cr_assert_not_null(n, "the new flow has no entry");
+	cr_assert_not_null(e, "the expired flow was taken for the new one");
+	cr_assert_eq(e->last_seen, worker->now);
+	cr_assert_eq(e->backend_id, maglev_pick(dns, expired));
+	cr_assert_eq(n->backend_id, maglev_pick(dns, newcomer));
+	cr_assert_eq(total_drops(), 0);
+	check_active_counters(state);
+	dplb_state_free(state);
+}
+
 /* ---- rescheduling ----------------------------------------------------- */
 
 #define MANY_FLOWS 96u
