@@ -1002,6 +1002,14 @@ static const struct key_spec key_table[] = {
 	  .max = 86400, .doc = "Idle seconds before a UDP flow is forgotten." },
 	{ SECTION_DATAPLANE, "gue_port", parse_number_key, CONFIG_FIELD(gue_port), .min = 1,
 	  .max = 65535, .doc = "UDP destination port of GUE packets to backends." },
+	{ SECTION_DATAPLANE, "vlan", parse_number_key, CONFIG_FIELD(vlan), .min = 1, .max = 4094,
+	  .doc = "802.1Q VLAN id of the frames dplb itself sends out of its ports, for ports on "
+		 "a VLAN of a trunk: ARP requests and neighbour solicitations for next hops, and "
+		 "with exception_path = tap whatever the kernel sends (its BGP session, health "
+		 "checks); frames of that VLAN for the kernel reach it untagged. Forwarded "
+		 "packets and dplb's answers (ARP replies, neighbour advertisements, echo "
+		 "replies, ICMP errors) keep the tag their packet arrived with, whatever this "
+		 "says (default: untagged)." },
 	{ SECTION_DATAPLANE, "mtu", parse_number_key, CONFIG_FIELD(mtu), .min = 576, .max = 9216,
 	  .doc = "Largest IP packet dplb sends, encapsulation included; bigger packets with DF "
 		 "get ICMP fragmentation-needed, bigger IPv6 packets ICMPv6 packet too big. With "
@@ -2770,6 +2778,8 @@ void dplb_config_print(const struct dplb_config *config, FILE *out)
 		fprintf(out, "%u", config->mbufs);
 	else
 		fprintf(out, "sized from the ports");
+	if (config->vlan != 0)
+		fprintf(out, ", vlan %u", config->vlan);
 	if (config->exception_path == DPLB_EXCEPTION_TAP)
 		fprintf(out, ", exception path tap %s", config->exception_interface);
 	else

@@ -256,8 +256,12 @@ struct dplb_config {
 	uint32_t tcp_closing_timeout; /* seconds, once the client sent FIN or RST */
 	uint32_t tcp_syn_timeout;     /* seconds, while the client has sent only SYNs */
 	uint16_t gue_port;	      /* UDP destination port of GUE, host order */
-	uint32_t mtu;		      /* largest IP packet we may send */
-	uint32_t mbufs;		      /* packet buffers; 0: sized from what the ports need */
+	/* The 802.1Q VLAN id of the frames dplb itself sends (ARP requests,
+	 * neighbor solicitations, the kernel's frames on the exception path);
+	 * 0: untagged. */
+	uint16_t vlan;
+	uint32_t mtu;	/* largest IP packet we may send */
+	uint32_t mbufs; /* packet buffers; 0: sized from what the ports need */
 	enum dplb_exception_kind exception_path;
 	/* The first port's tap interface; the others' are named after it
 	 * (dplb_exception_interface_name). */

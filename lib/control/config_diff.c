@@ -126,6 +126,7 @@ static const struct field settings[] = {
 	SETTING("tcp_closing_timeout", tcp_closing_timeout),
 	SETTING("tcp_syn_timeout", tcp_syn_timeout),
 	SETTING("gue_port", gue_port),
+	SETTING("vlan", vlan),
 	RESTART_SETTING("mtu", mtu),
 	RESTART_SETTING("mbufs", mbufs),
 	/* The taps are made at start-up, with the ports. */

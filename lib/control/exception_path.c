@@ -41,6 +41,7 @@
 #include "common/log.h"
 #include "control/exception_path.h"
 #include "control/rtnetlink.h"
+#include "packet/vlan.h"
 
 /* Buffers each tap's RX queue keeps for the frames the kernel sends. */
 #define TAP_DESCRIPTORS 256
@@ -289,11 +290,25 @@ static int slot_of(const struct dplb_context *ctx, uint16_t port_id)
 	return -1;
 }
 
-/* Hand count frames to slot's tap: what it does not take is dropped. */
+/* The VLAN of the frames the kernel sends and gets ([dataplane] vlan), 0
+ * for none. */
+static uint16_t kernel_vlan(const struct dplb_context *ctx)
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+
+	return state != NULL ? state->config->vlan : 0;
+}
+
+/* Hand count frames to slot's tap, those of dplb's VLAN untagged: what it
+ * does not take is dropped. */
 static void write_to_tap(struct dplb_context *ctx, uint16_t slot, struct rte_mbuf **frames,
 			 uint16_t count)
 {
 	struct dplb_exception_counters *counters = &ctx->exception_counters;
+	const uint16_t vlan = kernel_vlan(ctx);
+
+	for (uint16_t i = 0; i < count && vlan != 0; i++)
+		dplb_vlan_untag(frames[i], vlan);
 	const uint16_t taken =
 		count != 0 ? rte_eth_tx_burst(ctx->exception->tap_ports[slot], 0, frames, count)
 			   : 0;
@@ -423,6 +438,7 @@ static unsigned int from_kernel(struct dplb_context *ctx, unsigned int budget)
 	struct dplb_exception_counters *counters = &ctx->exception_counters;
 	struct rte_ring *ring = ctx->workers[0].from_management;
 	struct rte_mbuf *frames[TAP_BURST];
+	const uint16_t vlan = kernel_vlan(ctx);
 	unsigned int moved = 0;
 	uint16_t count;
 
@@ -431,6 +447,8 @@ static unsigned int from_kernel(struct dplb_context *ctx, unsigned int budget)
 		       (count = rte_eth_rx_burst(
 				path->tap_ports[slot], 0, frames,
 				(uint16_t)RTE_MIN((unsigned int)TAP_BURST, budget - moved))) > 0) {
+			uint16_t kept = 0;
+
 			for (uint16_t i = 0; i < count; i++) {
 				const uint32_t peer = control_peer_of(frames[i]);
 
@@ -438,15 +456,22 @@ static unsigned int from_kernel(struct dplb_context *ctx, unsigned int budget)
 				    dplb_control_peers_learn(&path->control_peers, peer) &&
 				    counters->exception_control_peers < DPLB_CONTROL_PEERS_MAX)
 					counters->exception_control_peers++;
+				/* The kernel's frames are untagged; the port is on vlan. */
+				if (dplb_vlan_tag(frames[i], vlan) != 0) {
+					counters->exception_from_kernel_dropped++;
+					rte_pktmbuf_free(frames[i]);
+					continue;
+				}
 				frames[i]->port = slot;
+				frames[kept++] = frames[i];
 			}
 			const unsigned int queued =
-				rte_ring_sp_enqueue_burst(ring, (void **)frames, count, NULL);
+				rte_ring_sp_enqueue_burst(ring, (void **)frames, kept, NULL);
 
 			counters->exception_from_kernel += queued;
-			if (queued < count) {
-				counters->exception_from_kernel_dropped += count - queued;
-				rte_pktmbuf_free_bulk(frames + queued, count - queued);
+			if (queued < kept) {
+				counters->exception_from_kernel_dropped += kept - queued;
+				rte_pktmbuf_free_bulk(frames + queued, kept - queued);
 			}
 			moved += count;
 		}

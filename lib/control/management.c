@@ -33,6 +33,7 @@
 #include "health/health.h"
 #include "packet/arp.h"
 #include "packet/icmp6.h"
+#include "packet/vlan.h"
 
 #define ARP_FRAMES_PER_TICK 256
 #define ARP_REQUESTS_PER_TICK 64
@@ -173,7 +174,8 @@ static void ask_for_next_hops(struct dplb_context *ctx, const struct dplb_state 
 				return;
 			if ((arp ? dplb_arp_build_request(m, &mac, state->local_address, targets[t])
 				 : dplb_nd_solicit_build(m, &mac, state->local_address6,
-							 targets6[t - count])) != 0) {
+							 targets6[t - count])) != 0 ||
+			    dplb_vlan_tag(m, state->config->vlan) != 0) {
 				rte_pktmbuf_free(m);
 				continue;
 			}

@@ -1445,6 +1445,47 @@ Test(config_exception_path, names_count_up_the_trailing_number_as_wide_as_it_is)
 	}
 }
 
+/* [dataplane] vlan: the tag of frames dplb sends itself; none by default. */
+Test(config_vlan, an_id_from_1_to_4094_or_the_line_is_refused)
+{
+	static const struct {
+		const char *line;
+		const char *needle; /* NULL: accepted */
+		uint16_t vlan;
+	} cases[] = {
+		{ "vlan = 1", NULL, 1 },
+		{ "vlan = 4094", NULL, 4094 },
+		{ "vlan = 0", "vlan in [dataplane]: 0 is out of range (1..4094)", 0 },
+		{ "vlan = 4095", "vlan in [dataplane]: 4095 is out of range (1..4094)", 0 },
+		{ "vlan = 100.5", "vlan in [dataplane]:", 0 },
+		{ "vlan = -3", "vlan in [dataplane]:", 0 },
+	};
+	struct dplb_config_errors errs;
+	struct dplb_config *c;
+
+	write_with_dataplane_line("ports = 0");
+	c = load_good(tmp_path);
+	remove_tmp();
+	cr_assert_eq(c->vlan, 0);
+	dplb_config_free(c);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_with_dataplane_line(cases[i].line);
+		if (cases[i].needle == NULL) {
+			c = load_good(tmp_path);
+			cr_assert_eq(c->vlan, cases[i].vlan, "%s", cases[i].line);
+			char printed[32];
+			snprintf(printed, sizeof(printed), ", vlan %u,", cases[i].vlan);
+			expect_printed(c, printed);
+			dplb_config_free(c);
+		} else {
+			load_bad(tmp_path, &errs);
+			expect_count(&errs, 1);
+			expect_error(&errs, tmp_path, 3, cases[i].needle);
+		}
+		remove_tmp();
+	}
+}
+
 Test(config_exception_path, bad_values_are_refused_with_their_line)
 {
 	static const struct {

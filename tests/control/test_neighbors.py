@@ -2,7 +2,7 @@
 and its VIPs, resolves next hops by ARP, and never sends to an unresolved
 next hop."""
 
-from scapy.all import ARP, ICMP, IP, Ether, Raw, raw
+from scapy.all import ARP, ICMP, IP, Dot1Q, Ether, Raw, raw
 
 from harness.dplb_harness import BURST, Dplb, run_capture
 from harness.frames import LOCAL, PORT_MAC, VIP, config, tcp_packet
@@ -106,6 +106,34 @@ def test_answer_resolves_the_next_hop_and_traffic_flows(tmp_path):
     sent = [o for o in dplb.output() if IP in o and o[IP].proto == 4]
     assert len(sent) == BURST
     assert all(o[Ether].dst == GATEWAY_MAC for o in sent)
+
+
+def test_with_a_vlan_requests_go_out_tagged_and_tagged_answers_are_learned(tmp_path):
+    from harness.dplb_harness import wait_for
+    reply = (Ether(dst=PORT_MAC, src=GATEWAY_MAC) / Dot1Q(vlan=100) /
+             ARP(op=2, hwsrc=GATEWAY_MAC, psrc=GATEWAY, hwdst=PORT_MAC, pdst=LOCAL))
+    with Dplb(tmp_path, dynamic_config("vlan = 100"), fifo=True) as dplb:
+        wait_for(lambda: dplb.stats()["arp_requests_sent"] >= 1, "an ARP request")
+        dplb.write([reply] + filler()[1:])
+        dplb.wait_received(BURST)
+        wait_for(lambda: dplb.stats()["next_hop_updates"] >= 1, "the learned MAC published")
+        # Clients' packets keep the tag they came with, whatever vlan says.
+        clients = [Ether(dst=PORT_MAC, src=CLIENT_MAC) / Dot1Q(vlan=100) / tcp_packet(i)[IP]
+                   for i in range(BURST)]
+        dplb.write(clients)
+        dplb.wait_received(2 * BURST)
+        drops = dplb.drops()
+    assert drops["no_next_hop"] == 0
+    out = dplb.output()
+    requests = [o for o in out if ARP in o and o[ARP].op == 1]
+    assert requests, "dplb asked for the gateway"
+    for r in requests:
+        assert Dot1Q in r and r[Dot1Q].vlan == 100 and r[Dot1Q].prio == 0, r.summary()
+        assert r[Ether].dst == "ff:ff:ff:ff:ff:ff" and r[Ether].src == PORT_MAC
+        assert r[ARP].pdst == GATEWAY and r[ARP].psrc == LOCAL and r[ARP].hwsrc == PORT_MAC
+    sent = [o for o in out if IP in o and o[IP].proto == 4]
+    assert len(sent) == BURST
+    assert all(o[Ether].dst == GATEWAY_MAC and o[Dot1Q].vlan == 100 for o in sent)
 
 
 def test_on_link_backends_are_resolved_themselves(tmp_path):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from scapy.all import (ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest,
-                       ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr,
+                       Dot1Q, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr,
                        ICMPv6PacketTooBig, ICMPv6ParamProblem, ICMPv6TimeExceeded, IP, IPv6,
                        IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, TCP, UDP, Ether,
                        Raw, in6_chksum, raw)
@@ -367,6 +367,24 @@ def test_unresolved_ipv6_next_hop_is_asked_for_and_learned(tmp_path):
         assert s[IPv6].hlim == 255 and s[ICMPv6NDOptSrcLLAddr].lladdr == PORT_MAC
     sent = [o for o in output if IPv6 in o and o[IPv6].nh == 41]
     assert len(sent) == BURST and all(o[Ether].dst == GATEWAY_MAC6 for o in sent)
+
+
+def test_with_a_vlan_solicitations_go_out_tagged(tmp_path):
+    tagged = Ether(dst=PORT_MAC, src=GATEWAY_MAC6) / Dot1Q(vlan=7) / advert(
+        GATEWAY6, GATEWAY_MAC6)[IPv6]
+    config_text = config6(gateway_mac6=False,
+                          extra=f"gateway6 = {GATEWAY6}\nprefix_length6 = 64\nvlan = 7")
+    with Dplb(tmp_path, config_text, fifo=True) as dplb:
+        wait_for(lambda: dplb.stats()["nd_solicitations_sent"] >= 1, "a solicitation")
+        dplb.write([tagged] + filler()[1:])
+        dplb.wait_received(BURST)
+        wait_for(lambda: dplb.stats()["nd_advertisements_learned"] >= 1, "the answer learned")
+    solicitations = [o for o in dplb.output() if ICMPv6ND_NS in o]
+    assert solicitations
+    for s in solicitations:
+        assert Dot1Q in s and s[Dot1Q].vlan == 7, s.summary()
+        assert s[ICMPv6ND_NS].tgt == GATEWAY6 and s[IPv6].src == LOCAL6
+        assert s[Ether].dst == "33:33:ff:00:00:01" and s[ICMPv6NDOptSrcLLAddr].lladdr == PORT_MAC
 
 
 def test_advertisements_not_from_the_link_never_reach_the_management_lcore(tmp_path):
