@@ -21,7 +21,9 @@ What is proven here, with exception_path = tap:
 - a reload that changes dplb's address moves the tap's; one that turns the
   exception path off is refused (it needs a restart);
 - health checks, HTTP and SYN, work through the tap alone;
-- an interface that has the tap's name already keeps dplb from starting.
+- an interface that has the tap's name already keeps dplb from starting;
+- with vlan = 100, a tagged SYN reaches the kernel (untagged: it has no VLAN
+  interface), and its ARP request and SYN-ACK leave the port tagged.
 And with exception_path = none (the default): the same connection fails,
 its SYNs dropped and counted (not_for_vip), and there is no tap.
 
@@ -35,11 +37,14 @@ import json
 import os
 import signal
 import socket
+import struct
 import threading
+import time
 
 import pytest
 
-from harness.e2e_testbed import (CLIENT_ADDR, CLIENT_MAC, ETH_P_ARP, LB_ADDR, LB_MAC, BACKENDS,
+from harness.e2e_testbed import (CLIENT_ADDR, CLIENT_MAC, ETH_P_ALL, ETH_P_ARP, LB_ADDR, LB_MAC,
+                                 PACKET_OUTGOING, BACKENDS,
                                  LiveDplb, Sniffer, config_text, dplb_running, in_netns,
                                  mac_bytes, parse_frame, running_testbed, wait_for, WAIT_SECONDS)
 
@@ -312,3 +317,75 @@ def test_without_an_exception_path_tcp_to_dplbs_address_is_dropped(testbed, tmp_
         wait_for(lambda: lb.drops()["not_for_vip"] > before, "the SYNs to be dropped")
         assert lb.stats()["exception_to_kernel"] == 0
         assert interface(testbed, TAP) is None
+
+
+# struct tpacket_auxdata (linux/if_packet.h): the kernel hands a packet
+# socket a frame's 802.1Q tag beside its bytes, never in them.
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 1 << 4
+VLAN = 100
+
+
+def tagged_handshake_from_the_client():
+    """In the client namespace, whose kernel has no VLAN interface (nor can
+    it: no 8021q module here): a raw socket sends a SYN tagged VLAN to
+    dplb's server, answers the lb kernel's ARP request for the client (it
+    must come tagged) and returns the VLAN id of the first SYN-ACK."""
+    from scapy.all import ARP, TCP, Dot1Q, Ether, IP, raw
+
+    syn = raw(Ether(dst=LB_MAC, src=CLIENT_MAC) / Dot1Q(vlan=VLAN) /
+              IP(src=CLIENT_ADDR, dst=LB_ADDR) / TCP(sport=40404, dport=SERVER_PORT, flags="S",
+                                                      seq=1000))
+    arp_reply = raw(Ether(dst=LB_MAC, src=CLIENT_MAC) / Dot1Q(vlan=VLAN) /
+                    ARP(op=2, hwsrc=CLIENT_MAC, psrc=CLIENT_ADDR, hwdst=LB_MAC, pdst=LB_ADDR))
+    arp_requests_vlans = []
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)) as sock:
+        sock.bind(("eth0", ETH_P_ALL))
+        sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+        sock.settimeout(0.5)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            sock.send(syn)  # again each round: the first may meet no ARP entry yet
+            round_end = time.monotonic() + 1
+            while time.monotonic() < round_end:
+                try:
+                    data, ancillary, _flags, address = sock.recvmsg(65535,
+                                                                     socket.CMSG_SPACE(20))
+                except socket.timeout:
+                    continue
+                if address[2] == PACKET_OUTGOING:
+                    continue
+                vlan = None
+                for level, kind, value in ancillary:
+                    if level == SOL_PACKET and kind == PACKET_AUXDATA:
+                        status, _, _, _, _, tci, _ = struct.unpack("IIIHHHH", value[:20])
+                        vlan = tci & 0xfff if status & TP_STATUS_VLAN_VALID else None
+                frame = Ether(data)
+                if (ARP in frame and frame[ARP].op == 1 and frame[ARP].pdst == CLIENT_ADDR and
+                        frame[ARP].psrc == LB_ADDR):
+                    arp_requests_vlans.append(vlan)
+                    sock.send(arp_reply)
+                elif (TCP in frame and frame[IP].src == LB_ADDR and
+                      frame[TCP].sport == SERVER_PORT and frame[TCP].flags == "SA"):
+                    return vlan, arp_requests_vlans
+    raise AssertionError(f"no SYN-ACK from dplb's kernel (ARP requests: {arp_requests_vlans})")
+
+
+def test_with_a_vlan_the_kernels_frames_leave_tagged_and_arrive_untagged(testbed, tmp_path):
+    """vlan = 100: a tagged SYN reaches the kernel behind the tap (which
+    drops tagged frames, having no VLAN interface), and the kernel's ARP
+    request and SYN-ACK leave dplb's port tagged."""
+    config = make_config("tap").replace("[dataplane]\n", f"[dataplane]\nvlan = {VLAN}\n", 1)
+    with dplb_running(testbed, tmp_path, config) as lb:
+        wait_for(lambda: has_our_address(testbed), f"{TAP} to have {LB_ADDR}/24")
+        server = EchoServer(testbed)
+        try:
+            syn_ack_vlan, arp_vlans = in_netns(testbed.ns("client"),
+                                               tagged_handshake_from_the_client)
+        finally:
+            server.stop()
+        stats = lb.stats()
+    assert syn_ack_vlan == VLAN, syn_ack_vlan
+    assert arp_vlans and all(v == VLAN for v in arp_vlans), arp_vlans
+    assert stats["exception_from_kernel_dropped"] == 0, stats
