@@ -1005,8 +1005,10 @@ static const struct key_spec key_table[] = {
 	{ SECTION_DATAPLANE, "vlan", parse_number_key, CONFIG_FIELD(vlan), .min = 1, .max = 4094,
 	  .doc = "802.1Q VLAN id of the frames dplb itself sends out of its ports, for ports on "
 		 "a VLAN of a trunk: ARP requests and neighbour solicitations for next hops, and "
-		 "with exception_path = tap whatever the kernel sends (its BGP session, health "
-		 "checks); frames of that VLAN for the kernel reach it untagged. Forwarded "
+		 "with exception_path = tap whatever the kernel sends through its tap (its BGP "
+		 "session, health checks routed there); frames of that VLAN for the kernel reach "
+		 "it "
+		 "untagged, others (untagged, or of another VLAN) as they came. Forwarded "
 		 "packets and dplb's answers (ARP replies, neighbour advertisements, echo "
 		 "replies, ICMP errors) keep the tag their packet arrived with, whatever this "
 		 "says (default: untagged)." },

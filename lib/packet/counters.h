@@ -222,7 +222,7 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	  "Frames the kernel sent on its tap interfaces, handed to a worker to send on the port")  \
 	X(exception_from_kernel_dropped, DPLB_COUNTER,                                             \
 	  "Frames the kernel sent that were dropped: the ring to the worker that sends them "      \
-	  "was full")                                                                              \
+	  "was full, or no room was left for the vlan tag")                                        \
 	X(exception_control_peers, DPLB_GAUGE,                                                     \
 	  "Addresses the kernel sends BGP or BFD to: their BGP and BFD frames take the "           \
 	  "workers' priority rings to it")

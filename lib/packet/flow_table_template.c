@@ -134,8 +134,9 @@ static int expired_slot(const struct DPLB_FT(table) * table, const struct DPLB_F
 }
 
 /* Empty bucket/slot, keeping the overflow count of the flow's primary.
- * Inlined into the expiry walk, as the add is into the worker's loop
- * (flow_table_template.h, DPLB_FT(table_add), says what both gained). */
+ * Inlined into the expiry walk, as the add's common case is into the
+ * worker's new-flow path (flow_table_template.h, DPLB_FT(table_add), says
+ * what both gained). */
 static inline __attribute__((always_inline)) void clear_slot(struct DPLB_FT(table) * table,
 							     struct DPLB_FT(bucket) * bucket,
 							     uint32_t slot)

@@ -16,14 +16,18 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
-/* Tag the untagged Ethernet frame m with VLAN vlan (1..4094, priority 0);
- * vlan 0 leaves it untouched. Returns 0, or -1 when m has no headroom for
- * the tag or is shared (m then unchanged). */
+/* Tag the Ethernet frame m with VLAN vlan (1..4094, priority 0); vlan 0,
+ * or a frame tagged already (802.1Q or 802.1ad: the kernel's VLAN
+ * interface on a tap, say), leaves it untouched. Returns 0, or -1 when m
+ * has no headroom for the tag or is shared (its frame then unchanged). */
 static inline int dplb_vlan_tag(struct rte_mbuf *m, uint16_t vlan)
 {
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 	struct rte_mbuf *tagged = m;
 
-	if (vlan == 0)
+	if (vlan == 0 || (rte_pktmbuf_data_len(m) >= sizeof(*eth) &&
+			  (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN) ||
+			   eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_QINQ))))
 		return 0;
 	m->vlan_tci = vlan;
 	return rte_vlan_insert(&tagged) == 0 ? 0 : -1;

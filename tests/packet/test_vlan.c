@@ -15,7 +15,9 @@ TestSuite(vlan, .init = frame_eal_init, .fini = frame_eal_fini);
 /* A small frame of ether_type, tagged with tci when it is not 0. */
 static void sample_frame(struct frame *f, uint16_t tci)
 {
-	static const uint8_t payload[28] = { 0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 1 };
+	static const uint8_t payload[28] = {
+		0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 1
+	};
 
 	frame_ethernet(f, tci, 0x0806);
 	frame_put(f, payload, sizeof(payload));
@@ -44,6 +46,14 @@ Test(vlan, a_tag_goes_between_the_addresses_and_the_ether_type)
 	m = frame_mbuf(&untagged);
 	cr_assert_eq(dplb_vlan_tag(m, 0), 0);
 	expect_frame(m, &untagged);
+	rte_pktmbuf_free(m);
+
+	/* Tagged already (a VLAN interface of the kernel's): not tagged twice. */
+	struct frame other;
+	sample_frame(&other, 200);
+	m = frame_mbuf(&other);
+	cr_assert_eq(dplb_vlan_tag(m, 100), 0);
+	expect_frame(m, &other);
 	rte_pktmbuf_free(m);
 }
 
