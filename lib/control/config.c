@@ -1007,8 +1007,7 @@ static const struct key_spec key_table[] = {
 		 "a VLAN of a trunk: ARP requests and neighbour solicitations for next hops, and "
 		 "with exception_path = tap whatever the kernel sends through its tap (its BGP "
 		 "session, health checks routed there); frames of that VLAN for the kernel reach "
-		 "it "
-		 "untagged, others (untagged, or of another VLAN) as they came. Forwarded "
+		 "it untagged, others (untagged, or of another VLAN) as they came. Forwarded "
 		 "packets and dplb's answers (ARP replies, neighbour advertisements, echo "
 		 "replies, ICMP errors) keep the tag their packet arrived with, whatever this "
 		 "says (default: untagged)." },

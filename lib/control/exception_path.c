@@ -456,7 +456,8 @@ static unsigned int from_kernel(struct dplb_context *ctx, unsigned int budget)
 				    dplb_control_peers_learn(&path->control_peers, peer) &&
 				    counters->exception_control_peers < DPLB_CONTROL_PEERS_MAX)
 					counters->exception_control_peers++;
-				/* The kernel's frames are untagged; the port is on vlan. */
+				/* The port is on vlan; the kernel tags nothing but
+				 * what its own VLAN interfaces send (kept as is). */
 				if (dplb_vlan_tag(frames[i], vlan) != 0) {
 					counters->exception_from_kernel_dropped++;
 					rte_pktmbuf_free(frames[i]);

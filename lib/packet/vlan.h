@@ -44,7 +44,7 @@ static inline bool dplb_vlan_untag(struct rte_mbuf *m, uint16_t vlan)
 		return false;
 	const struct rte_vlan_hdr *tag = (const struct rte_vlan_hdr *)(eth + 1);
 
-	if ((rte_be_to_cpu_16(tag->vlan_tci) & 0xfff) != vlan)
+	if (RTE_VLAN_TCI_ID(rte_be_to_cpu_16(tag->vlan_tci)) != vlan)
 		return false;
 	if (rte_vlan_strip(m) != 0)
 		return false;
