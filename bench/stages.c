@@ -20,13 +20,14 @@ const char *const bench_stage_name[BENCH_STAGE_COUNT] = {
  * flow's probe. The ports from the header, as the worker reads them. */
 static inline const struct dplb_vip_entry *classify(struct dplb_worker *worker,
 						    const struct dplb_state *state,
+						    struct dplb_vip_memo *memo,
 						    const struct dplb_packet_info *info,
 						    struct dplb_flow_probe *probe)
 {
 	const struct rte_ipv4_hdr *ip = info->ip;
 	const rte_be16_t *ports = (const rte_be16_t *)(ip + 1);
 	const struct dplb_vip_entry *vip =
-		dplb_state_find_vip(state, ip->dst_addr, ports[1], ip->next_proto_id);
+		dplb_state_find_vip_memo(state, memo, ip->dst_addr, ports[1], ip->next_proto_id);
 
 	if (vip != NULL)
 		dplb_flow_table_prepare(&worker->flows, probe,
@@ -96,8 +97,10 @@ static inline __attribute__((always_inline)) void partial_pipeline(struct dplb_w
 	bool found[DPLB_BURST] = { false };
 	const struct dplb_vip_entry *vips[DPLB_BURST];
 	struct rte_mbuf *out[DPLB_BURST];
+	struct dplb_vip_memo memo;
 	uint16_t count = 0;
 
+	dplb_vip_memo_init(&memo);
 	for (uint16_t i = 0; i < DPLB_BURST; i++) {
 		struct rte_mbuf *m = burst[i];
 
@@ -106,10 +109,10 @@ static inline __attribute__((always_inline)) void partial_pipeline(struct dplb_w
 			continue;
 		}
 		if (stage >= BENCH_STAGE_CLASSIFY) {
-			vips[count] =
-				family == AF_INET6
-					? classify6(worker, state, &info[count], &probes6[count])
-					: classify(worker, state, &info[count], &probes[count]);
+			vips[count] = family == AF_INET6 ? classify6(worker, state, &info[count],
+								     &probes6[count])
+							 : classify(worker, state, &memo,
+								    &info[count], &probes[count]);
 			if (vips[count] == NULL) {
 				rte_pktmbuf_free(m);
 				continue;

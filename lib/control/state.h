@@ -252,6 +252,27 @@ static inline const struct dplb_vip_entry *dplb_state_find_vip(const struct dplb
 							       uint32_t address, rte_be16_t port,
 							       uint8_t protocol);
 
+/*
+ * The answer of the last dplb_state_find_vip_memo, which a worker keeps for
+ * one burst of one snapshot: a burst's packets mostly go to a few VIPs, and
+ * a run of one VIP's packets then costs one compare each instead of the
+ * index's dependent loads. Start it with dplb_vip_memo_init.
+ */
+struct dplb_vip_memo {
+	uint64_t key; /* dplb_vip_key of the last destination looked up */
+	const struct dplb_vip_entry *vip;
+};
+
+static inline void dplb_vip_memo_init(struct dplb_vip_memo *memo);
+
+/* dplb_state_find_vip, answered from memo when the destination is the
+ * last one's; memo then holds this one's answer. */
+static inline const struct dplb_vip_entry *dplb_state_find_vip_memo(const struct dplb_state *state,
+								    struct dplb_vip_memo *memo,
+								    uint32_t address,
+								    rte_be16_t port,
+								    uint8_t protocol);
+
 /* Publishing, with the workers' RCU variable. */
 struct dplb_publisher;
 struct dplb_publisher *dplb_publisher_create(struct rte_rcu_qsbr *rcu, uint32_t max_pending);
@@ -296,12 +317,16 @@ static inline bool dplb_state_answers_ping6(const struct dplb_state *state,
 
 /* ---- inline lookup ---- */
 
+/* A destination as one 64-bit value: what the index hashes and the memo
+ * compares. */
+static inline uint64_t dplb_vip_key(uint32_t address, rte_be16_t port, uint8_t protocol)
+{
+	return ((uint64_t)address << 32) | ((uint32_t)port << 8) | protocol;
+}
+
 static inline uint32_t dplb_vip_slot_hash(uint32_t address, rte_be16_t port, uint8_t protocol)
 {
-	uint64_t x = ((uint64_t)address << 32) | ((uint32_t)port << 8) | protocol;
-
-	x *= 0x9e3779b97f4a7c15ull;
-	return (uint32_t)(x >> 32);
+	return (uint32_t)((dplb_vip_key(address, port, protocol) * 0x9e3779b97f4a7c15ull) >> 32);
 }
 
 static inline bool dplb_state_is_vip_address(const struct dplb_state *state, uint32_t address)
@@ -355,6 +380,29 @@ static inline const struct dplb_vip_entry *dplb_state_find_vip(const struct dplb
 	if (vip == NULL)
 		vip = dplb_state_probe_vip(state, address, 0, protocol);
 	return vip;
+}
+
+/* Protocol 0 is no VIP's (VIPs are TCP or UDP), so the memo's first answer,
+ * no VIP for the key 0, is true. */
+static inline void dplb_vip_memo_init(struct dplb_vip_memo *memo)
+{
+	memo->key = dplb_vip_key(0, 0, 0);
+	memo->vip = NULL;
+}
+
+static inline const struct dplb_vip_entry *dplb_state_find_vip_memo(const struct dplb_state *state,
+								    struct dplb_vip_memo *memo,
+								    uint32_t address,
+								    rte_be16_t port,
+								    uint8_t protocol)
+{
+	const uint64_t key = dplb_vip_key(address, port, protocol);
+
+	if (likely(key == memo->key))
+		return memo->vip;
+	memo->key = key;
+	memo->vip = dplb_state_find_vip(state, address, port, protocol);
+	return memo->vip;
 }
 
 /* The IPv6 index's hash: the address folded to 64 bits, then as IPv4's. */

@@ -947,11 +947,13 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 	const struct dplb_vip_entry *vips[DPLB_BURST];
 	struct rte_mbuf *vip_packets[DPLB_BURST];
 	struct dplb_ipv6_batch ipv6;
+	struct dplb_vip_memo vip_memo;
 	struct dplb_port_counters *port = &worker->counters.port[port_slot];
 	uint64_t rx_bytes = 0;
 	uint16_t vip_count = 0;
 
 	ipv6.count = 0;
+	dplb_vip_memo_init(&vip_memo);
 	for (uint16_t i = 0; i < count && i < DPLB_PREFETCH_AHEAD; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(packets[i], void *));
 
@@ -979,8 +981,8 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 			continue;
 		}
 		const struct rte_ipv4_hdr *ip = pi->ip;
-		const struct dplb_vip_entry *vip =
-			dplb_state_find_vip(state, ip->dst_addr, pi->dst_port, ip->next_proto_id);
+		const struct dplb_vip_entry *vip = dplb_state_find_vip_memo(
+			state, &vip_memo, ip->dst_addr, pi->dst_port, ip->next_proto_id);
 		if (unlikely(vip == NULL)) {
 			pass_to_kernel(worker, state, m, pi, DPLB_DROP_NOT_FOR_VIP);
 			continue;

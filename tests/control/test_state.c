@@ -102,6 +102,41 @@ Test(state, find_vip_exact_port_then_wildcard_by_protocol)
 	dplb_state_free(state);
 }
 
+/* A burst's destinations in runs and alternations, each answered through one
+ * memo: every answer is the index's own, whether it came from the memo or
+ * not (one that only differs in port, in protocol or in address included). */
+Test(state, find_vip_memo_answers_as_the_index_does)
+{
+	struct dplb_state *state = test_state_from_text(ids, VIPS_INI, 1);
+	static const struct {
+		const char *address;
+		uint16_t port;
+		uint8_t protocol;
+	} destinations[] = {
+		{ "10.0.0.100", 80, IPPROTO_TCP },  { "10.0.0.100", 80, IPPROTO_TCP },
+		{ "10.0.0.100", 443, IPPROTO_TCP }, { "10.0.0.100", 80, IPPROTO_TCP },
+		{ "10.0.0.100", 80, IPPROTO_UDP },  { "10.0.0.100", 80, IPPROTO_UDP },
+		{ "10.0.0.100", 53, IPPROTO_UDP },  { "10.0.0.100", 53, IPPROTO_UDP },
+		{ "10.0.0.101", 53, IPPROTO_UDP },  { "10.0.0.101", 53, IPPROTO_TCP },
+		{ "10.0.0.101", 53, IPPROTO_UDP },  { "10.0.0.102", 53, IPPROTO_UDP },
+		{ "0.0.0.0", 0, IPPROTO_TCP },	    { "10.0.0.100", 0, IPPROTO_TCP },
+	};
+	struct dplb_vip_memo memo;
+
+	dplb_vip_memo_init(&memo);
+	cr_expect_null(dplb_state_find_vip_memo(state, &memo, 0, 0, 0), "protocol 0: no VIP");
+	for (uint32_t i = 0; i < RTE_DIM(destinations); i++) {
+		const uint32_t address = ip(destinations[i].address);
+		const rte_be16_t port = rte_cpu_to_be_16(destinations[i].port);
+		const uint8_t protocol = destinations[i].protocol;
+
+		cr_expect_eq(dplb_state_find_vip_memo(state, &memo, address, port, protocol),
+			     dplb_state_find_vip(state, address, port, protocol), "%s:%u proto %u",
+			     destinations[i].address, destinations[i].port, protocol);
+	}
+	dplb_state_free(state);
+}
+
 /* What dplb_state_fragment_vip (or _vip6, for an address with a colon)
  * says of address and protocol: a VIP's name or the name of the answer. */
 static const char *fragment_vip_name(const struct dplb_state *state, const char *address,
