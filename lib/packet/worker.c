@@ -328,6 +328,17 @@ static inline void clamp_syn_mss(struct dplb_worker_counters *counters,
 	}
 }
 
+/* What a run of packets received for vip (NULL: no run yet) adds to its
+ * counters: summed as transmit sums what it sends, for the same reason. */
+static inline void count_vip_in(struct dplb_worker_counters *counters,
+				const struct dplb_vip_entry *vip, uint64_t packets, uint64_t bytes)
+{
+	if (vip == NULL)
+		return;
+	counters->vip[vip->id].packets_in += packets;
+	counters->vip[vip->id].bytes_in += bytes;
+}
+
 /* What a run of packets of vip_id sent adds to its counters; none for
  * DPLB_TX_NOT_FORWARDED (no run yet). */
 static inline void count_vip_out(struct dplb_worker_counters *counters, uint16_t vip_id,
@@ -951,6 +962,10 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 	struct dplb_port_counters *port = &worker->counters.port[port_slot];
 	uint64_t rx_bytes = 0;
 	uint16_t vip_count = 0;
+	/* The run of one VIP's packets being counted in (count_vip_in). */
+	const struct dplb_vip_entry *run_vip = NULL;
+	uint16_t run_start = 0;
+	uint64_t run_bytes = 0;
 
 	ipv6.count = 0;
 	dplb_vip_memo_init(&vip_memo);
@@ -1000,11 +1015,17 @@ void dplb_worker_process_burst(struct dplb_worker *worker, const struct dplb_sta
 					vip->id);
 		vips[vip_count] = vip;
 		vip_packets[vip_count] = m;
-		worker->counters.vip[vip->id].packets_in++;
-		worker->counters.vip[vip->id].bytes_in += pi->ip_len;
+		if (unlikely(vip != run_vip)) {
+			count_vip_in(&worker->counters, run_vip, vip_count - run_start, run_bytes);
+			run_vip = vip;
+			run_start = vip_count;
+			run_bytes = 0;
+		}
+		run_bytes += pi->ip_len;
 		dplb_protect_prefetch(&vip->protection, ip->src_addr);
 		vip_count++;
 	}
+	count_vip_in(&worker->counters, run_vip, vip_count - run_start, run_bytes);
 	port->rx_packets += count;
 	port->rx_bytes += rx_bytes;
 

@@ -1228,7 +1228,7 @@ static unsigned int drain_to_kernel(struct rte_ring *ring, uint32_t *destination
  * dplb's own frames (echo replies) against the port only, however the TX
  * queue mixes them: it sums each run of one VIP and writes it once.
  */
-Test(worker, sent_packets_count_against_their_own_vip_in_any_order)
+Test(worker, packets_count_against_their_own_vip_in_any_order)
 {
 	struct dplb_state *state = web_state(NULL, 1);
 	const struct dplb_vip_entry *web = test_vip_named(state, "web");
@@ -1272,6 +1272,11 @@ Test(worker, sent_packets_count_against_their_own_vip_in_any_order)
 
 	const uint64_t tcp_out = sizeof(struct rte_ipv4_hdr) + ip_length(IPPROTO_TCP);
 	const uint64_t udp_out = sizeof(struct rte_ipv4_hdr) + ip_length(IPPROTO_UDP);
+	/* Received and sent: both are summed over runs of one VIP. */
+	cr_assert_eq(vip_counters(web)->packets_in, tcp);
+	cr_assert_eq(vip_counters(dns)->packets_in, udp);
+	cr_assert_eq(vip_counters(web)->bytes_in, tcp * ip_length(IPPROTO_TCP));
+	cr_assert_eq(vip_counters(dns)->bytes_in, udp * ip_length(IPPROTO_UDP));
 	cr_assert_eq(vip_counters(web)->packets_out, tcp);
 	cr_assert_eq(vip_counters(dns)->packets_out, udp);
 	cr_assert_eq(vip_counters(web)->bytes_out, tcp * tcp_out);
