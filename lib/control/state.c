@@ -281,6 +281,15 @@ static void set_health(struct dplb_backend_entry *backend, const struct dplb_bac
 	backend->table_weight = dplb_slow_start_weight(bc->weight, percent);
 }
 
+/* The protocol of an IPv4 outer header around vip's packets: UDP for GUE,
+ * else what the client's packets are (IPv4 in IPv4, IPv6 in IPv4). */
+static uint8_t outer_protocol(const struct dplb_vip_entry *vip)
+{
+	if (vip->encap == DPLB_ENCAP_GUE)
+		return IPPROTO_UDP;
+	return vip->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IPIP;
+}
+
 static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_identities *ids,
 		     const struct dplb_state_inputs *inputs, char *error)
 {
@@ -341,6 +350,10 @@ static int build_vip(struct dplb_state *state, uint32_t index, struct dplb_ident
 		backend->state = (uint8_t)bc->state;
 		backend->weight = bc->weight;
 		set_next_hop(backend, bc, state->config, inputs);
+		if (backend->family == AF_INET)
+			dplb_encap_header4_make(&backend->header4, &backend->next_hop_mac,
+						state->local_address, backend->address,
+						outer_protocol(vip));
 		set_health(backend, bc,
 			   inputs && inputs->health ? &inputs->health[backend_id] : NULL);
 		vip->backend_ids[b] = (uint32_t)backend_id;

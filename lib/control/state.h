@@ -28,6 +28,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "control/config.h"
+#include "packet/encap_header.h"
 #include "packet/protect.h"
 
 #define DPLB_MAX_VIP_IDS 1024
@@ -55,6 +56,10 @@ struct dplb_backend_entry {
 	struct rte_ether_addr next_hop_mac;
 	uint8_t family;	      /* AF_INET or AF_INET6 */
 	uint8_t address6[16]; /* network order, when family == AF_INET6 */
+	/* The outer IPv4 header toward it, from next_hop_mac, the snapshot's
+	 * local_address and address, for its VIP's encapsulation and family;
+	 * when family == AF_INET. */
+	struct dplb_encap_header4 header4;
 };
 
 /* What health checking says of one backend, as a snapshot is built from it

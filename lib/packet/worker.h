@@ -213,6 +213,7 @@ static inline __attribute__((always_inline)) struct dplb_encap_target dplb_worke
 		.packet_id = worker->next_packet_id++,
 		.src_mac = &worker->port_macs[port_slot],
 		.dst_mac = &backend->next_hop_mac,
+		.header4 = outer_family == AF_INET ? &backend->header4 : NULL,
 	};
 }
 

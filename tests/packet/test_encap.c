@@ -28,7 +28,16 @@ struct combination {
 	uint16_t vlan;
 	bool df; /* an IPv4 inner header's */
 	uint16_t payload;
+	bool made_header; /* the target has the backend's made IPv4 header */
 };
+
+/* The IPv4 outer protocol of c: what the snapshot makes its header with. */
+static uint8_t outer_protocol4(const struct combination *c)
+{
+	if (c->kind == DPLB_ENCAP_GUE)
+		return IPPROTO_UDP;
+	return c->inner_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IPIP;
+}
 
 /* The client's frame: UDP of payload bytes, to the VIP. */
 static void client_frame(struct frame *f, const struct combination *c)
@@ -110,6 +119,7 @@ static void encapsulate_and_compare(const struct combination *c, uint16_t first_
 	struct frame client, expected;
 	static uint8_t out[8192];
 	struct dplb_packet_info info;
+	struct dplb_encap_header4 header4;
 
 	frame_address6(src6, "2001:db8:100::1");
 	frame_address6(dst6, "2001:db8:200::2");
@@ -132,7 +142,10 @@ static void encapsulate_and_compare(const struct combination *c, uint16_t first_
 		.packet_id = PACKET_ID,
 		.src_mac = &OUR_MAC,
 		.dst_mac = &BACKEND_MAC,
+		.header4 = c->made_header ? &header4 : NULL,
 	};
+	dplb_encap_header4_make(&header4, &BACKEND_MAC, target.outer_src, target.outer_dst,
+				outer_protocol4(c));
 	cr_assert_eq(dplb_encapsulate(m, &info, &target, FLOW_HASH, 9000), 0);
 
 	const uint32_t len = frame_of_mbuf(m, out, sizeof(out));
@@ -160,18 +173,87 @@ Test(encap, every_combination_byte_for_byte)
 	for (int o = 0; o < 2; o++)
 		for (int i = 0; i < 2; i++)
 			for (int k = 0; k < 2; k++)
-				for (int vlan = 0; vlan < 2; vlan++) {
-					const struct combination c = {
-						.outer_family = families[o],
-						.inner_family = families[i],
-						.kind = kinds[k],
-						.vlan = vlan ? 300 : 0,
-						.df = vlan,
-						.payload = 101,
-					};
+				for (int vlan = 0; vlan < 2; vlan++)
+					for (int made = 0; made < 2; made++) {
+						const struct combination c = {
+							.outer_family = families[o],
+							.inner_family = families[i],
+							.kind = kinds[k],
+							.vlan = vlan ? 300 : 0,
+							.df = vlan ^ made,
+							.payload = 101,
+							.made_header = made,
+						};
 
-					encapsulate_and_compare(&c, 0, 0);
-				}
+						encapsulate_and_compare(&c, 0, 0);
+					}
+}
+
+/* Encapsulate a copy of client toward target, with or without header4: the
+ * frame made, into out; its length. */
+static uint32_t encapsulate_copy(const struct frame *client, struct dplb_encap_target target,
+				 const struct dplb_encap_header4 *header4, uint8_t *out,
+				 uint32_t size)
+{
+	struct dplb_packet_info info;
+	struct rte_mbuf *m = frame_mbuf(client);
+
+	cr_assert_eq(dplb_parse_packet(m, &info), DPLB_PARSED_L4);
+	target.header4 = header4;
+	cr_assert_eq(dplb_encapsulate(m, &info, &target, FLOW_HASH, 9000), 0);
+	const uint32_t len = frame_of_mbuf(m, out, size);
+	rte_pktmbuf_free(m);
+	return len;
+}
+
+/* The made header's checksum adds the packet's fields to a sum made before:
+ * over many TOS, lengths, identifications and DF, with carries, the frame is
+ * the field-by-field one, byte for byte, and its checksum verifies. The
+ * header's protocol must be the packet's: one made for another falls back. */
+Test(encap, made_header_writes_what_the_fields_write)
+{
+	static uint8_t with[4096], without[4096];
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	struct dplb_encap_header4 header4, other;
+	struct dplb_encap_target target = {
+		.outer_src = inet_addr("198.51.100.254"),
+		.outer_dst = inet_addr("203.0.113.77"),
+		.gue_port = htons(GUE_PORT),
+		.outer_family = AF_INET,
+		.src_mac = &OUR_MAC,
+		.dst_mac = &BACKEND_MAC,
+	};
+
+	for (int i = 0; i < 4000; i++) {
+		struct frame client;
+		uint8_t udp[2048];
+
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		target.kind = (rng & 1) ? DPLB_ENCAP_GUE : DPLB_ENCAP_IPIP;
+		target.packet_id = (uint16_t)(rng >> 8);
+		const uint8_t tos = (uint8_t)(rng >> 24);
+		const bool df = (rng >> 32) & 1;
+		const uint16_t payload = (uint16_t)((rng >> 33) % 1400);
+		const uint8_t protocol = target.kind == DPLB_ENCAP_GUE ? IPPROTO_UDP : IPPROTO_IPIP;
+
+		frame_ethernet(&client, 0, 0x0800);
+		frame_ipv4(&client, "10.9.0.10", "192.0.2.80", tos, df, IPPROTO_UDP);
+		frame_upper(&client, IPPROTO_UDP, udp, frame_udp(udp, 40000, 53, payload));
+		frame_finish_ipv4(&client);
+		dplb_encap_header4_make(&header4, &BACKEND_MAC, target.outer_src, target.outer_dst,
+					protocol);
+		dplb_encap_header4_make(&other, &BACKEND_MAC, target.outer_src, target.outer_dst,
+					IPPROTO_IPV6);
+
+		const uint32_t len =
+			encapsulate_copy(&client, target, NULL, without, sizeof(without));
+		cr_assert_eq(encapsulate_copy(&client, target, &header4, with, sizeof(with)), len);
+		cr_assert_arr_eq(with, without, len, "tos %#x df %d id %#x payload %u kind %u", tos,
+				 df, target.packet_id, payload, target.kind);
+		cr_assert_eq(frame_sum(0, with + RTE_ETHER_HDR_LEN, 20), 0xffff);
+		cr_assert_eq(encapsulate_copy(&client, target, &other, with, sizeof(with)), len);
+		cr_assert_arr_eq(with, without, len, "a header made for IPv6 in IPv4");
+	}
 }
 
 /* GUE over IPv6 sums the UDP checksum over every segment, whatever their
