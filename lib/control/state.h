@@ -58,7 +58,9 @@ struct dplb_backend_entry {
 	uint8_t address6[16]; /* network order, when family == AF_INET6 */
 	/* The outer IPv4 header toward it, from next_hop_mac, the snapshot's
 	 * local_address and address, for its VIP's encapsulation and family;
-	 * when family == AF_INET. */
+	 * when family == AF_INET. Encapsulation copies it instead of reading
+	 * those fields, which is right because a snapshot is never changed
+	 * once built: a new MAC or address makes a new snapshot. */
 	struct dplb_encap_header4 header4;
 };
 

@@ -466,10 +466,40 @@ static const char *const NEXT_HOPS_INI =
 	"backend = 10.0.0.4\n"			     /* on-link, resolved */
 	"backend = 10.0.0.5\n";			     /* on-link, unresolved */
 
+/* An IPv4 backend's outer header, made with the snapshot (encap_header.h):
+ * toward mac (zeros: unresolved), from src to the backend, carrying
+ * protocol with TTL 64; TOS, length, id, fragment field and checksum left
+ * to each packet; sum the sum of its words. */
+static void expect_header4(const struct dplb_backend_entry *backend, const uint8_t *mac,
+			   uint32_t src, uint8_t protocol)
+{
+	static const uint8_t zeros[8];
+	const struct rte_ether_hdr *eth = (const struct rte_ether_hdr *)backend->header4.bytes;
+	const struct rte_ipv4_hdr *outer = (const struct rte_ipv4_hdr *)(eth + 1);
+
+	cr_assert_eq(backend->family, AF_INET);
+	cr_assert_arr_eq(eth->dst_addr.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
+	cr_assert_arr_eq(eth->src_addr.addr_bytes, zeros, RTE_ETHER_ADDR_LEN, "the port's, later");
+	cr_assert_eq(eth->ether_type, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
+	cr_assert_eq(outer->version_ihl, 0x45);
+	cr_assert_eq(outer->time_to_live, 64);
+	cr_assert_eq(outer->next_proto_id, protocol);
+	cr_assert_eq(outer->src_addr, src);
+	cr_assert_eq(outer->dst_addr, backend->address);
+	cr_assert_eq(outer->type_of_service, 0);
+	cr_assert_arr_eq(&outer->total_length, zeros, 6, "length, id, fragment");
+	cr_assert_eq(outer->hdr_checksum, 0);
+	cr_assert_eq(backend->header4.sum, rte_raw_cksum(outer, sizeof(*outer)));
+}
+
 static void expect_mac(const struct dplb_backend_entry *backend, const uint8_t *mac)
 {
 	cr_assert_eq(backend->has_next_hop, 1);
 	cr_assert_arr_eq(backend->next_hop_mac.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
+	/* An IPv4 backend's made header goes to that MAC too (the rest of it:
+	 * ipv4_backends_have_their_vips_outer_header). */
+	if (backend->family == AF_INET)
+		cr_assert_arr_eq(backend->header4.bytes, mac, RTE_ETHER_ADDR_LEN);
 }
 
 Test(state, next_hop_macs_static_gateway_and_learned)
@@ -1139,6 +1169,40 @@ static const char *const V6_INI =
 	"backend = 10.0.0.7\n\n"
 	"[vip:web4]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 7\n"
 	"backend = 2001:db8::2\n";
+
+/* Each IPv4 backend's header carries what its VIP's packets need: IPv4 in
+ * IPv4, GUE's UDP, IPv6 in IPv4; the snapshot's address as the source. */
+Test(state, ipv4_backends_have_their_vips_outer_header)
+{
+	static const uint8_t gateway[6] = { 2, 0, 0, 0, 0, 0xfe };
+	struct dplb_state *state = test_state_from_text(
+		ids,
+		"[dataplane]\naddress = 10.0.0.1\naddress6 = 2001:db8::1\nprefix_length = 24\n"
+		"gateway = 10.0.0.254\ngateway_mac = 02:00:00:00:00:fe\n\n"
+		"[vip:ipip]\naddress = 10.0.0.100\nport = 80\nmaglev_size = 7\n"
+		"backend = 192.0.2.1\n\n"
+		"[vip:gue]\naddress = 10.0.0.101\nport = 80\nencap = gue\nmaglev_size = 7\n"
+		"backend = 192.0.2.2\n\n"
+		"[vip:six]\naddress = 2001:db8:ff::1\nport = 80\nmaglev_size = 7\n"
+		"backend = 192.0.2.3\n",
+		1);
+	static const struct {
+		const char *vip, *backend;
+		uint8_t protocol;
+	} cases[] = {
+		{ "ipip", "192.0.2.1", IPPROTO_IPIP },
+		{ "gue", "192.0.2.2", IPPROTO_UDP },
+		{ "six", "192.0.2.3", IPPROTO_IPV6 },
+	};
+
+	for (uint32_t i = 0; i < RTE_DIM(cases); i++) {
+		const struct dplb_vip_entry *vip = test_vip_named(state, cases[i].vip);
+
+		expect_header4(&state->backends[test_backend_id(vip, state, ip(cases[i].backend))],
+			       gateway, ip("10.0.0.1"), cases[i].protocol);
+	}
+	dplb_state_free(state);
+}
 
 static const char *found6_name(const struct dplb_state *state, const char *address, uint16_t port,
 			       uint8_t protocol)

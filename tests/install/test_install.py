@@ -5,6 +5,7 @@ man -l without warnings)."""
 import json
 import os
 import re
+import struct
 import subprocess
 from pathlib import Path
 
@@ -69,6 +70,47 @@ def test_installed_programs_run(installed):
     assert run([files["dplb"], "--version"]).stdout.startswith("dplb ")
     assert run([files["dplb-decap"], "-h"]).returncode == 0
     assert run(["/usr/bin/python3", files["dplbctl"], "--help"]).returncode == 0
+
+
+def needed_libraries(path):
+    """The shared libraries an ELF64 little-endian file asks for (DT_NEEDED)."""
+    data = Path(path).read_bytes()
+    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, f"{path}: not ELF64 LE"
+    (section_offset,) = struct.unpack_from("<Q", data, 0x28)
+    entry_size, count = struct.unpack_from("<HH", data, 0x3A)
+    # name, type, flags, addr, offset, size, link, info, addralign, entsize
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, section_offset + i * entry_size)
+                for i in range(count)]
+    names = []
+    for section in sections:
+        if section[1] != 6:  # SHT_DYNAMIC
+            continue
+        strings = sections[section[6]][4]
+        for offset in range(section[4], section[4] + section[5], 16):
+            tag, value = struct.unpack_from("<qQ", data, offset)
+            if tag == 0:
+                break
+            if tag == 1:  # DT_NEEDED
+                start = strings + value
+                names.append(data[start:data.index(b"\0", start)].decode())
+    return names
+
+
+def test_dplb_links_dpdk_as_static_dpdk_says(installed):
+    """Static: no librte_*.so (two EALs in one process must not happen), and
+    what DPDK uses (libpcap for net_pcap, OpenSSL) still shared, so that
+    security updates reach it. Shared: DPDK's libraries, as Debian ships."""
+    destdir, dirs = installed
+    options = {o["name"]: o["value"] for o in json.loads(
+        run(["meson", "introspect", BUILD, "--buildoptions"]).stdout)}
+    needed = needed_libraries(inside(destdir, expected_files(dirs)["dplb"]))
+    dpdk = [name for name in needed if name.startswith("librte_")]
+    if options["static_dpdk"]:
+        assert dpdk == [], needed
+        for library in ("libpcap.so", "libcrypto.so", "libjansson.so"):
+            assert any(name.startswith(library) for name in needed), (library, needed)
+    else:
+        assert any(name.startswith("librte_eal.so") for name in dpdk), needed
 
 
 def test_a_reinstall_keeps_the_operators_configuration(installed):

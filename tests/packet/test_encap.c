@@ -206,10 +206,26 @@ static uint32_t encapsulate_copy(const struct frame *client, struct dplb_encap_t
 	return len;
 }
 
+/* header made as dplb_encap_header4_make makes it, but with a TTL of 63,
+ * which only a frame copied from it carries (the field-by-field path writes
+ * 64): so a test sees which path made a frame. */
+static void make_marked_header(struct dplb_encap_header4 *header, const struct dplb_encap_target *t,
+			       uint8_t protocol)
+{
+	struct rte_ipv4_hdr *ip = dplb_encap_header4_ip(header);
+
+	dplb_encap_header4_make(header, t->dst_mac, t->outer_src, t->outer_dst, protocol);
+	cr_assert_eq(ip->time_to_live, DPLB_OUTER_TTL);
+	cr_assert_eq(header->sum, rte_raw_cksum(ip, sizeof(*ip)));
+	ip->time_to_live = DPLB_OUTER_TTL - 1;
+	header->sum = rte_raw_cksum(ip, sizeof(*ip));
+}
+
 /* The made header's checksum adds the packet's fields to a sum made before:
  * over many TOS, lengths, identifications and DF, with carries, the frame is
- * the field-by-field one, byte for byte, and its checksum verifies. The
- * header's protocol must be the packet's: one made for another falls back. */
+ * the field-by-field one, byte for byte (but for the TTL that marks it, and
+ * the checksum that covers it), and its checksum verifies. The header's
+ * protocol must be the packet's: one made for another is not used. */
 Test(encap, made_header_writes_what_the_fields_write)
 {
 	static uint8_t with[4096], without[4096];
@@ -240,19 +256,22 @@ Test(encap, made_header_writes_what_the_fields_write)
 		frame_ipv4(&client, "10.9.0.10", "192.0.2.80", tos, df, IPPROTO_UDP);
 		frame_upper(&client, IPPROTO_UDP, udp, frame_udp(udp, 40000, 53, payload));
 		frame_finish_ipv4(&client);
-		dplb_encap_header4_make(&header4, &BACKEND_MAC, target.outer_src, target.outer_dst,
-					protocol);
-		dplb_encap_header4_make(&other, &BACKEND_MAC, target.outer_src, target.outer_dst,
-					IPPROTO_IPV6);
+		make_marked_header(&header4, &target, protocol);
+		make_marked_header(&other, &target, IPPROTO_IPV6);
 
 		const uint32_t len =
 			encapsulate_copy(&client, target, NULL, without, sizeof(without));
 		cr_assert_eq(encapsulate_copy(&client, target, &header4, with, sizeof(with)), len);
+		enum { TTL = RTE_ETHER_HDR_LEN + 8, CHECKSUM = RTE_ETHER_HDR_LEN + 10 };
+		cr_assert_eq(with[TTL], DPLB_OUTER_TTL - 1, "the made header's path");
+		cr_assert_eq(frame_sum(0, with + RTE_ETHER_HDR_LEN, 20), 0xffff);
+		/* The rest as the field-by-field path wrote it. */
+		with[TTL] = without[TTL];
+		memcpy(with + CHECKSUM, without + CHECKSUM, 2);
 		cr_assert_arr_eq(with, without, len, "tos %#x df %d id %#x payload %u kind %u", tos,
 				 df, target.packet_id, payload, target.kind);
-		cr_assert_eq(frame_sum(0, with + RTE_ETHER_HDR_LEN, 20), 0xffff);
 		cr_assert_eq(encapsulate_copy(&client, target, &other, with, sizeof(with)), len);
-		cr_assert_arr_eq(with, without, len, "a header made for IPv6 in IPv4");
+		cr_assert_arr_eq(with, without, len, "a header made for IPv6 in IPv4 is not used");
 	}
 }
 
