@@ -324,9 +324,15 @@ static inline uint32_t DPLB_FT(last_seen)(const struct DPLB_FT(ref) * ref)
 	return ref->bucket->last_seen[ref->slot];
 }
 
+/* Written only when it changes: most packets of a flow come within the
+ * second of the one before, and a bucket left clean is not written back
+ * to memory when it leaves the cache (1M and more flows). */
 static inline void DPLB_FT(touch)(const struct DPLB_FT(ref) * ref, uint32_t now)
 {
-	ref->bucket->last_seen[ref->slot] = now;
+	uint32_t *last_seen = &ref->bucket->last_seen[ref->slot];
+
+	if (*last_seen != now)
+		*last_seen = now;
 }
 
 /* Whether slot `slot` of bucket holds a flow. */
