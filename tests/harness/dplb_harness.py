@@ -5,8 +5,9 @@ can fall between two halves of a capture). Progress is read from dplb's own
 DPDK telemetry commands (/dplb/stats, /dplb/drops), so tests wait for
 counters, never for time.
 
-The pcap PMD reads bursts of 32 and blocks on a FIFO until a burst is full,
-so FIFO writers send whole bursts (see `write_burst_aligned`).
+dplb asks the pcap PMD for bursts of BURST (DPLB_BURST) and the PMD blocks
+on a FIFO until a burst is full, so FIFO writers send whole bursts
+(`padded` in apitest.py, the tests' fillers).
 
 Each dplb gets a free loopback port for its HTTP API (added to the config
 as [management] listen unless the config names one), so tests never
@@ -38,7 +39,7 @@ from .processes import PORT_ATTEMPTS, free_port, port_taken, report, threads
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("DPLB_BUILD", REPO / "build"))
 DPLB = BUILD / "app" / "dplb"
-BURST = 32
+BURST = 64  # DPLB_BURST, lib/packet/worker.h
 WAIT_SECONDS = float(os.environ.get("DPLB_TEST_WAIT", "120"))
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
