@@ -1428,10 +1428,11 @@ static int create_workers(struct bench *b, struct scenario_run *s, const struct 
 		bw->traffic.order = bw->order;
 		bw->traffic.order_count = bw->flows;
 		size_table(opt, s->family, sc->kind, bw->flows, &bw->capacity, &bw->table_size);
-		/* The flood's ageing walks as much of the family's table per burst
+		/* The flood's ageing walks one bucket of the family's table per
+		 * packet whatever DPLB_BURST is, and as much of the family's table
 		 * whatever the other one's size (dplb_worker_age_flows shares a
 		 * budget between the two in proportion to their buckets). */
-		bw->age_budget = 2 * DPLB_AGEING_SLICE * (bw->table_size / bw->capacity);
+		bw->age_budget = DPLB_BURST * (bw->table_size / bw->capacity);
 	}
 	return 0;
 }
@@ -1777,7 +1778,7 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 		if (sc->kind == SCENARIO_FLOOD) {
 			/* A simulated second is capacity/8 packets and flows time out
 			 * after 2: ageing visits the whole table every 3/8 capacity
-			 * packets (IPv4: 1.5 slots a flow, 128 slots per burst of 32;
+			 * packets (IPv4: 1.5 slots a flow, 4 slots, a bucket, per packet;
 			 * IPv6 the same share of its table), so a flow lives 1/4 to 5/8
 			 * of a table's worth of packets and the table stays well below
 			 * full. */
@@ -2060,9 +2061,9 @@ int main(int argc, char **argv)
 	printf("  cyc/pkt = pipeline only (RCU report, snapshot load, process_burst, TX to %s,\n"
 	       "  flush, one ageing slice); +prep adds writing each packet into a fresh mbuf\n",
 	       b.driver);
-	printf("  TX into %s alone (rte_eth_tx_burst of 32 fresh mbufs): %.1f cycles/pkt, part of "
+	printf("  TX into %s alone (rte_eth_tx_burst of %d fresh mbufs): %.1f cycles/pkt, part of "
 	       "cyc/pkt\n\n",
-	       b.driver, tx_cycles_per_packet(&b));
+	       b.driver, DPLB_BURST, tx_cycles_per_packet(&b));
 
 	static struct comparison compared[2 * MAX_SCENARIOS];
 	unsigned int comparisons = 0;

@@ -32,8 +32,9 @@
  * so more of their cache misses are over by then, and the per-burst costs
  * (RX and TX calls, the end of an iteration) are shared by twice as many
  * packets. dplb-bench, alternated medians (c/p, 32 -> 64): est-1k 67 -> 64,
- * est-1m 99 -> 89, est-10m 184 -> 166, flood 167 -> 152; 128 measured no
- * better than 64. Drivers that return at most 32 a call are unaffected.
+ * est-1m 99 -> 89, est-10m 184 -> 166, flood 184 -> 174 (the flood's
+ * ageing kept at a bucket a packet); 128 measured no better than 64.
+ * Drivers that return at most 32 a call are unaffected.
  */
 #define DPLB_BURST 64
 /* How many flow-table buckets the ageing walk visits per slice. */
