@@ -31,10 +31,13 @@
  * flow's bucket) then runs twice as long before stage 2 reads the buckets,
  * so more of their cache misses are over by then, and the per-burst costs
  * (RX and TX calls, the end of an iteration) are shared by twice as many
- * packets. dplb-bench, alternated medians (c/p, 32 -> 64): est-1k 67 -> 64,
- * est-1m 99 -> 89, est-10m 184 -> 166, flood 184 -> 174 (the flood's
- * ageing kept at a bucket a packet); 128 measured no better than 64.
- * Drivers that return at most 32 a call are unaffected.
+ * packets. dplb-bench on a noisy 2-vCPU VM, medians of alternated
+ * invocations (c/p, 32 -> 64): est-1k 67 -> 64; est-1m 99 -> 89 in one
+ * set, 100 -> 96 in another of 6 rounds; est-10m 184 -> 166; flood 183 ->
+ * 173 (its ageing kept at a bucket a packet). 128 measured no better
+ * than 64. A driver that returns at most 32 a call gives bursts of 32, as
+ * before; net_pcap reading a FIFO blocks until 64 have come (the tests'
+ * harness writes whole bursts).
  */
 #define DPLB_BURST 64
 /* How many flow-table buckets the ageing walk visits per slice. */
