@@ -288,7 +288,12 @@ class Dplb(DplbTelemetry):
             # Every packet received is either sent, dropped or handed over.
             done = s["tx_packets"] + s["drops"] + s["to_management"]
             return s if s["rx_packets"] >= count and done >= s["rx_packets"] else None
-        return wait_for(settled, f"dplb to receive and handle {count} packets")
+        wait_for(settled, f"dplb to receive and handle {count} packets")
+        # Read again: the read that saw the last packet sent may have read
+        # a counter the worker wrote just before sending it (icmp_errors_
+        # forwarded, new_flows...) before that write; one begun after it
+        # sees every write the worker made before the send.
+        return self.stats()
 
     # -- the HTTP API --
 
