@@ -1782,7 +1782,7 @@ static int run_scenario(struct bench *b, const struct scenario *sc, uint8_t prot
 			 * IPv6 the same share of its table), so a flow lives 1/4 to 5/8
 			 * of a table's worth of packets and the table stays well below
 			 * full. */
-			bw->clock.packets_per_second = RTE_MAX(bw->capacity / 8, 64u);
+			bw->clock.packets_per_second = RTE_MAX(bw->capacity / 8, 2u * DPLB_BURST);
 		} else if (sc->kind == SCENARIO_MIX) {
 			/* One second per N packets, timeout 3: an established flow
 			 * comes back every 1.1 N packets and never expires; new flows

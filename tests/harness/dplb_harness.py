@@ -39,7 +39,9 @@ from .processes import PORT_ATTEMPTS, free_port, port_taken, report, threads
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("DPLB_BUILD", REPO / "build"))
 DPLB = BUILD / "app" / "dplb"
-BURST = 64  # DPLB_BURST, lib/packet/worker.h
+# dplb's DPLB_BURST, read where it is defined so that the two cannot drift.
+BURST = int(re.search(r"^#define DPLB_BURST (\d+)$",
+                      (REPO / "lib" / "packet" / "worker.h").read_text(), re.M).group(1))
 WAIT_SECONDS = float(os.environ.get("DPLB_TEST_WAIT", "120"))
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
@@ -292,7 +294,10 @@ class Dplb(DplbTelemetry):
         # Read again: the read that saw the last packet sent may have read
         # a counter the worker wrote just before sending it (icmp_errors_
         # forwarded, new_flows...) before that write; one begun after it
-        # sees every write the worker made before the send.
+        # sees every write the worker made before the send (x86 keeps
+        # stores in order). Counters written after the send (the VIPs' and
+        # backends' packets_out, flows_active) are a few instructions
+        # later, and this read comes milliseconds after.
         return self.stats()
 
     # -- the HTTP API --

@@ -14,7 +14,7 @@ from harness.dplb_harness import DPLB, Dplb, run_capture
 from harness.frames import PORT_MAC, VIP, client, config, five_tuple, tcp_packet, udp_packet
 from test_ipv6_forwarding import client6, config6, tcp6, udp6, unwrap
 
-FLOWS = 64  # two of the PMD's bursts
+FLOWS = 64  # a whole burst of the PMD (BURST)
 
 # The clients of tcp_packet(i) are 172.16.0.1 + i: 172.16.0.0/28 holds
 # flows 0..14, and 172.16.0.8/30 flows 7..10 of them.
