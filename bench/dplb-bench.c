@@ -15,6 +15,9 @@
  *            traffic and no list: the cost of the source check per packet
  *            (acl-P-N: N established flows instead)
  *   maglev   time to build Maglev tables for 10, 100, 1000 backends
+ *   memory   what a random read costs over the est-1m and est-10m tables'
+ *            footprints with page translation in the way and without it
+ *            (memory_probe.h): whether this machine's hugepages are real
  *
  * It also prints the memory the flow tables take. Encapsulated packets go
  * to a TX port, net_null unless another port is given with --vdev, so the
@@ -78,6 +81,7 @@
 #include "packet/flow_table.h"
 #include "packet/maglev.h"
 #include "packet/worker.h"
+#include "memory_probe.h"
 #include "stages.h"
 #include "synthetic.h"
 
@@ -98,7 +102,13 @@
 
 #define IPV4(a, b, c, d) rte_cpu_to_be_32(RTE_IPV4(a, b, c, d))
 
-enum scenario_kind { SCENARIO_ESTABLISHED, SCENARIO_FLOOD, SCENARIO_MIX, SCENARIO_MAGLEV };
+enum scenario_kind {
+	SCENARIO_ESTABLISHED,
+	SCENARIO_FLOOD,
+	SCENARIO_MIX,
+	SCENARIO_MAGLEV,
+	SCENARIO_MEMORY,
+};
 
 struct scenario {
 	char name[32];
@@ -283,7 +293,7 @@ static void usage(FILE *out, const char *program)
 		"\n"
 		"  --scenarios LIST     comma-separated, default\n"
 		"                       "
-		"est-1,est-1k,est-1m,est-10m,flood,flood-full,mix-1m,maglev\n"
+		"est-1,est-1k,est-1m,est-10m,flood,flood-full,mix-1m,maglev,memory\n"
 		"                       est-N: N established flows (k = 1000, m = 1000000)\n"
 		"                       flood: every packet a new flow, ageing keeping room\n"
 		"                       flood-full: the same with the table left full, as a\n"
@@ -293,6 +303,9 @@ static void usage(FILE *out, const char *program)
 		"                       runs alternating with the same without a list\n"
 		"                       (acl-P-N: N flows); e.g. acl-10k\n"
 		"                       maglev: Maglev table build times\n"
+		"                       memory: a random read's cost over the est-1m and\n"
+		"                       est-10m tables' footprints, one line a 4 KiB page\n"
+		"                       against the same lines packed (page translation)\n"
 		"  --proto P            tcp, udp or both (default both)\n"
 		"  --family F           4, 6 or both (default 4): IPv4 packets to IPv4 VIPs\n"
 		"                       and backends, or IPv6 to IPv6 (ip6ip6, or GUE over\n"
@@ -381,6 +394,8 @@ static int add_scenario(struct options *opt, const char *text)
 		s->stateless = true;
 	} else if (strcmp(text, "maglev") == 0) {
 		s->kind = SCENARIO_MAGLEV;
+	} else if (strcmp(text, "memory") == 0) {
+		s->kind = SCENARIO_MEMORY;
 	} else if (strncmp(text, "est-", 4) == 0 && parse_count(text + 4, &flows) == 0 &&
 		   flows > 0 && flows <= (1u << 28)) {
 		s->kind = SCENARIO_ESTABLISHED;
@@ -472,7 +487,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	uint64_t value;
 	int c;
 
-	add_scenarios(opt, "est-1,est-1k,est-1m,est-10m,flood,flood-full,mix-1m,maglev");
+	add_scenarios(opt, "est-1,est-1k,est-1m,est-10m,flood,flood-full,mix-1m,maglev,memory");
 	opt->runs = 5;
 	opt->packets = 1u << 24;
 	opt->tcp = opt->udp = true;
@@ -1948,6 +1963,46 @@ static void run_maglev(struct bench *b, uint8_t family, const double (*ipv4)[MAG
 	free(table);
 }
 
+/* Reads timed each way per run of the memory probe. */
+#define MEMORY_PROBE_READS (1u << 20)
+
+/* The memory probe over the est-1m and est-10m tables' footprints. */
+static void run_memory(const struct bench *b)
+{
+	static const uint32_t capacities[] = { 1000000, 10000000 };
+	double spread[MAX_RUNS], packed[MAX_RUNS];
+
+	printf("\nRandom reads over the flow table's memory (rte_malloc), a pointer chase: a "
+	       "line on\nevery 4 KiB page of a table's footprint (spread), then as many lines "
+	       "side by side\n(packed); TSC cycles a read, median of %u (min..max). Translation "
+	       "= spread - packed:\nnear 0 where hugepages are real down to the hardware\n",
+	       b->opt.runs);
+	for (unsigned int c = 0; c < RTE_DIM(capacities); c++) {
+		const size_t footprint = dplb_flow_table_size(capacities[c]);
+
+		for (unsigned int r = 0; r < b->opt.runs; r++) {
+			struct memory_probe_result result;
+			const int rc = memory_probe_run(footprint, MEMORY_PROBE_READS, &result);
+
+			if (rc != 0) {
+				printf("  memory probe over %zu bytes failed: %s\n", footprint,
+				       strerror(-rc));
+				return;
+			}
+			spread[r] = result.spread;
+			packed[r] = result.packed;
+		}
+		const struct summary s = summarize(spread, b->opt.runs);
+		const struct summary p = summarize(packed, b->opt.runs);
+
+		printf("  page translation, table of %u flows (%.1f MiB): "
+		       "spread %.1f (%.1f..%.1f), packed %.1f (%.1f..%.1f), "
+		       "translation %.1f cycles a read\n",
+		       capacities[c], footprint / 1048576.0, s.median, s.min, s.max, p.median,
+		       p.min, p.max, s.median - p.median);
+	}
+}
+
 /* One scenario and protocol measured in both families. */
 struct comparison {
 	char label[48];
@@ -2078,6 +2133,11 @@ int main(int argc, char **argv)
 				run_maglev(&b, AF_INET, NULL, ipv4);
 			if (b.opt.ipv6)
 				run_maglev(&b, AF_INET6, b.opt.ipv4 ? ipv4 : NULL, ipv6);
+			header = false;
+			continue;
+		}
+		if (sc->kind == SCENARIO_MEMORY) {
+			run_memory(&b);
 			header = false;
 			continue;
 		}

@@ -77,6 +77,21 @@ def run_bench(name, lcores, options, memory=256):
     return proc
 
 
+def test_dplb_bench_probes_page_translation():
+    """The memory scenario: a read's cost over the est-1m and est-10m tables'
+    footprints, spread a line a page and packed, each a number of cycles."""
+    proc = run_bench("bench-memory", "0", ["--scenarios", "memory", "--runs", "1"], memory=512)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "failed" not in proc.stdout, proc.stdout
+    probes = re.findall(r"page translation, table of (\d+) flows \([\d.]+ MiB\): "
+                        r"spread ([\d.]+) .*, packed ([\d.]+) .*, translation (-?[\d.]+) cycles",
+                        proc.stdout)
+    assert [flows for flows, *_ in probes] == ["1000000", "10000000"], proc.stdout
+    for _, spread, packed, translation in probes:
+        assert float(spread) > 0 and float(packed) > 0, proc.stdout
+        assert abs(float(spread) - float(packed) - float(translation)) < 0.2, proc.stdout
+
+
 def test_dplb_bench_runs_workers_side_by_side():
     """--workers 1,2: each kind of scenario on one worker, then on two
     lcores at once with the flows split between them; a line per worker,

@@ -1,0 +1,87 @@
+/*
+ * The page-translation probe (memory_probe.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+#include <rte_random.h>
+
+#include "memory_probe.h"
+
+#define PAGE_4K 4096u
+
+/* Link the lines at offsets[order[0]], offsets[order[1]], ... into one
+ * cycle, each line holding the address of the next. */
+static void link_lines(uint8_t *base, const size_t *offsets, const uint32_t *order, uint32_t lines)
+{
+	for (uint32_t i = 0; i < lines; i++) {
+		void **line = (void **)(base + offsets[order[i]]);
+
+		*line = base + offsets[order[(i + 1) % lines]];
+	}
+}
+
+/* Follow the cycle from its first line: once round to load the lines and
+ * their translations, then `reads` reads timed. TSC cycles a read. */
+static double chase(uint8_t *base, const size_t *offsets, const uint32_t *order, uint32_t lines,
+		    uint64_t reads)
+{
+	void **p = (void **)(base + offsets[order[0]]);
+
+	for (uint32_t i = 0; i < lines; i++)
+		p = *p;
+	const uint64_t start = rte_rdtsc_precise();
+	for (uint64_t i = 0; i < reads; i++)
+		p = *p;
+	const uint64_t cycles = rte_rdtsc_precise() - start;
+	/* The chase's end is used, so the loop is not optimised away. */
+	if (p == NULL)
+		abort();
+	return (double)cycles / (double)reads;
+}
+
+int memory_probe_run(size_t footprint, uint64_t reads, struct memory_probe_result *out)
+{
+	const size_t pages = footprint / PAGE_4K;
+
+	if (pages < 2 || pages > UINT32_MAX || reads == 0)
+		return -EINVAL;
+	const uint32_t lines = (uint32_t)pages;
+	uint8_t *base = rte_malloc("dplb_bench_memory_probe", footprint, PAGE_4K);
+	size_t *offsets = malloc(sizeof(*offsets) * lines);
+	uint32_t *order = malloc(sizeof(*order) * lines);
+	int rc = 0;
+
+	if (base == NULL || offsets == NULL || order == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* One random cyclic order for both layouts (Fisher-Yates). */
+	for (uint32_t i = 0; i < lines; i++)
+		order[i] = i;
+	for (uint32_t i = lines - 1; i > 0; i--) {
+		const uint32_t j = (uint32_t)rte_rand_max((uint64_t)i + 1);
+		const uint32_t t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	/* Spread: line i on page i, at line i % 64 of the page, so that the
+	 * lines fall in every cache set as packed ones do. */
+	for (uint32_t i = 0; i < lines; i++)
+		offsets[i] = (size_t)i * PAGE_4K + (size_t)(i % 64) * RTE_CACHE_LINE_SIZE;
+	link_lines(base, offsets, order, lines);
+	out->spread = chase(base, offsets, order, lines, reads);
+	for (uint32_t i = 0; i < lines; i++)
+		offsets[i] = (size_t)i * RTE_CACHE_LINE_SIZE;
+	link_lines(base, offsets, order, lines);
+	out->packed = chase(base, offsets, order, lines, reads);
+out:
+	rte_free(base);
+	free(offsets);
+	free(order);
+	return rc;
+}
