@@ -48,7 +48,7 @@ int memory_probe_run(size_t footprint, uint64_t reads, struct memory_probe_resul
 	const size_t pages = footprint / PAGE_4K;
 
 	if (pages < 2 || pages > UINT32_MAX || reads == 0)
-		return -EINVAL;
+		return -EINVAL; /* (pages > UINT32_MAX: where size_t is 64 bits) */
 	const uint32_t lines = (uint32_t)pages;
 	uint8_t *base = rte_malloc("dplb_bench_memory_probe", footprint, PAGE_4K);
 	size_t *offsets = malloc(sizeof(*offsets) * lines);
@@ -69,10 +69,14 @@ int memory_probe_run(size_t footprint, uint64_t reads, struct memory_probe_resul
 		order[i] = order[j];
 		order[j] = t;
 	}
-	/* Spread: line i on page i, at line i % 64 of the page, so that the
-	 * lines fall in every cache set as packed ones do. */
+	/* Spread: line i on page i, at line (i / 64) % 64 of the page. The
+	 * line within the page (address bits 6 to 11) and the page (bits 12
+	 * and up) then vary apart, so the lines fall in every set of caches
+	 * indexed by bits 6 to 17 and more, as packed ones do; line i % 64 of
+	 * page i would repeat bits 12 to 17 in bits 6 to 11 and crowd all the
+	 * lines into 64 sets. */
 	for (uint32_t i = 0; i < lines; i++)
-		offsets[i] = (size_t)i * PAGE_4K + (size_t)(i % 64) * RTE_CACHE_LINE_SIZE;
+		offsets[i] = (size_t)i * PAGE_4K + (size_t)(i / 64 % 64) * RTE_CACHE_LINE_SIZE;
 	link_lines(base, offsets, order, lines);
 	out->spread = chase(base, offsets, order, lines, reads);
 	for (uint32_t i = 0; i < lines; i++)

@@ -19,9 +19,13 @@
  *   spread  a line on every 4 KiB page of `footprint` bytes (a flow table's
  *           size), as a table's lookups land once it holds many flows;
  *   packed  the same number of lines side by side.
- * The caches see the same number of lines; only the pages differ, so
- * spread minus packed is what translation adds to a read. Each read waits
- * for the one before (a chase), so these are latencies, not throughput.
+ * The caches see the same number of lines, spread over all their sets
+ * either way; only the pages differ, so spread minus packed is what
+ * translation adds to a read. Not quite all: packed lines share pages,
+ * and a hardware prefetcher that follows neighbouring lines can help them
+ * and never the spread ones, so a small remainder may show where
+ * translation is free. Each read waits for the one before (a chase), so
+ * these are latencies, not throughput.
  */
 #ifndef DPLB_BENCH_MEMORY_PROBE_H
 #define DPLB_BENCH_MEMORY_PROBE_H
