@@ -82,6 +82,7 @@
 #include "packet/maglev.h"
 #include "packet/worker.h"
 #include "memory_probe.h"
+#include "shuffle.h"
 #include "stages.h"
 #include "synthetic.h"
 
@@ -274,17 +275,6 @@ struct scenario_run {
 struct figures {
 	double mpps[MAX_RUNS], cycles[MAX_RUNS], with_prep[MAX_RUNS], mpps_prep[MAX_RUNS];
 };
-
-static uint64_t xorshift64(uint64_t *state)
-{
-	uint64_t x = *state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*state = x;
-	return x;
-}
 
 static void usage(FILE *out, const char *program)
 {
@@ -1358,7 +1348,7 @@ static uint32_t *map_order(uint64_t flows, size_t *bytes)
  * them, those RSS gives it, in that order. */
 static int split_flows(struct scenario_run *s, uint64_t flows, uint64_t seed)
 {
-	uint64_t rng = seed * 0x9e3779b97f4a7c15ull | 1, filled[MAX_WORKERS] = { 0 };
+	uint64_t rng = xorshift64_seed(seed), filled[MAX_WORKERS] = { 0 };
 	struct rss_cursor cursor = { .address = UINT64_MAX };
 	size_t bytes;
 	uint32_t *order = map_order(flows, &bytes);
@@ -1367,15 +1357,7 @@ static int split_flows(struct scenario_run *s, uint64_t flows, uint64_t seed)
 
 	if (order == NULL)
 		return -ENOMEM;
-	for (uint64_t i = 0; i < flows; i++)
-		order[i] = (uint32_t)i;
-	for (uint64_t i = flows - 1; i > 0; i--) {
-		const uint64_t j = xorshift64(&rng) % (i + 1);
-		const uint32_t t = order[i];
-
-		order[i] = order[j];
-		order[j] = t;
-	}
+	shuffled_order(order, flows, &rng);
 	if (s->workers == 1) {
 		s->w[0]->order = order;
 		s->w[0]->order_bytes = bytes;
@@ -2015,8 +1997,8 @@ static int run_memory(const struct bench *b)
 		printf("  page translation, table of %u flows (%.1f MiB): "
 		       "spread %.1f (%.1f..%.1f), packed %.1f (%.1f..%.1f), "
 		       "translation %.1f cycles a read\n",
-		       capacities[c], footprint / 1048576.0, s.median, s.min, s.max, p.median,
-		       p.min, p.max, s.median - p.median);
+		       capacities[c], MIB(footprint), s.median, s.min, s.max, p.median, p.min,
+		       p.max, s.median - p.median);
 	}
 	return EXIT_SUCCESS;
 }

@@ -7,11 +7,10 @@
 #include <rte_common.h>
 #include <rte_cycles.h>
 #include <rte_malloc.h>
-#include <rte_random.h>
+#include <rte_memory.h>
 
 #include "memory_probe.h"
-
-#define PAGE_4K 4096u
+#include "shuffle.h"
 
 /* Link the lines at offsets[order[0]], offsets[order[1]], ... into one
  * cycle, each line holding the address of the next. */
@@ -45,12 +44,12 @@ static double chase(uint8_t *base, const size_t *offsets, const uint32_t *order,
 
 int memory_probe_run(size_t footprint, uint64_t reads, struct memory_probe_result *out)
 {
-	const size_t pages = footprint / PAGE_4K;
+	const size_t pages = footprint / RTE_PGSIZE_4K;
 
 	if (pages < 2 || pages > UINT32_MAX || reads == 0)
 		return -EINVAL; /* (pages > UINT32_MAX: where size_t is 64 bits) */
 	const uint32_t lines = (uint32_t)pages;
-	uint8_t *base = rte_malloc("dplb_bench_memory_probe", footprint, PAGE_4K);
+	uint8_t *base = rte_malloc("dplb_bench_memory_probe", footprint, RTE_PGSIZE_4K);
 	size_t *offsets = malloc(sizeof(*offsets) * lines);
 	uint32_t *order = malloc(sizeof(*order) * lines);
 	int rc = 0;
@@ -59,16 +58,10 @@ int memory_probe_run(size_t footprint, uint64_t reads, struct memory_probe_resul
 		rc = -ENOMEM;
 		goto out;
 	}
-	/* One random cyclic order for both layouts (Fisher-Yates). */
-	for (uint32_t i = 0; i < lines; i++)
-		order[i] = i;
-	for (uint32_t i = lines - 1; i > 0; i--) {
-		const uint32_t j = (uint32_t)rte_rand_max((uint64_t)i + 1);
-		const uint32_t t = order[i];
+	/* One random cyclic order for both layouts, the same every run. */
+	uint64_t rng = xorshift64_seed(1);
 
-		order[i] = order[j];
-		order[j] = t;
-	}
+	shuffled_order(order, lines, &rng);
 	/* Spread: line i on page i, at line (i / 64) % 64 of the page. The
 	 * line within the page (address bits 6 to 11) and the page (bits 12
 	 * and up) then vary apart, so the lines fall in every set of caches
@@ -76,7 +69,8 @@ int memory_probe_run(size_t footprint, uint64_t reads, struct memory_probe_resul
 	 * page i would repeat bits 12 to 17 in bits 6 to 11 and crowd all the
 	 * lines into 64 sets. */
 	for (uint32_t i = 0; i < lines; i++)
-		offsets[i] = (size_t)i * PAGE_4K + (size_t)(i / 64 % 64) * RTE_CACHE_LINE_SIZE;
+		offsets[i] =
+			(size_t)i * RTE_PGSIZE_4K + (size_t)(i / 64 % 64) * RTE_CACHE_LINE_SIZE;
 	link_lines(base, offsets, order, lines);
 	out->spread = chase(base, offsets, order, lines, reads);
 	for (uint32_t i = 0; i < lines; i++)
