@@ -13,9 +13,9 @@
  * the management lcore, which may make system calls; workers only touch a
  * ring.
  *
- * dplb's address goes on the taps by rtnetlink (RTM_NEWADDR), from the
- * management lcore, at start and whenever a reload changes it; no command
- * is run. Only dplb's own address: the kernel never sees a VIP's packets
+ * dplb's address (and address6) goes on the taps by rtnetlink
+ * (RTM_NEWADDR), from the management lcore, at start and whenever a reload
+ * changes it; no command is run. Only dplb's own address: the kernel never sees a VIP's packets
  * (workers pass it only frames for dplb's address), never has a VIP on an
  * interface, and is never asked for ARP (workers answer), so it can neither
  * route VIP traffic nor answer for a VIP.
@@ -41,6 +41,8 @@
 #include "common/log.h"
 #include "control/exception_path.h"
 #include "control/rtnetlink.h"
+#include "packet/icmp6.h"
+#include "packet/packet_parse.h"
 #include "packet/vlan.h"
 
 /* Buffers each tap's RX queue keeps for the frames the kernel sends. */
@@ -61,6 +63,9 @@ struct dplb_exception_path {
 	/* What the taps carry (network order); 0 before the first. */
 	uint32_t address;
 	uint32_t prefix_length;
+	bool has_address6;
+	uint8_t address6[16];
+	uint32_t prefix_length6;
 	bool moved; /* the last poll moved frames */
 	/* Learned from the kernel's frames (from_kernel), read by workers. */
 	struct dplb_control_peers control_peers;
@@ -104,6 +109,53 @@ static void sync_address(struct dplb_context *ctx)
 	path->prefix_length = state->config->prefix_length;
 }
 
+/* The prefix the taps' IPv6 address gets: prefix_length6, or the address
+ * alone without one (the kernel then reaches only what routes name). */
+static uint32_t tap_prefix_length6(const struct dplb_config *config)
+{
+	return config->prefix_length6 != 0 ? config->prefix_length6 : 128;
+}
+
+/* The same for address6, when [dataplane] has one: the kernel's IPv6 (a
+ * BGP session over IPv6, ssh) reaches the segment through the tap too. */
+static void sync_address6(struct dplb_context *ctx)
+{
+	struct dplb_exception_path *path = ctx->exception;
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	char text[INET6_ADDRSTRLEN];
+	int rc;
+
+	if (state == NULL)
+		return;
+	const uint32_t prefix_length = tap_prefix_length6(state->config);
+	const bool same =
+		state->has_local_address6 == path->has_address6 &&
+		(!path->has_address6 || (memcmp(state->local_address6, path->address6, 16) == 0 &&
+					 prefix_length == path->prefix_length6));
+
+	if (same)
+		return;
+	for (uint16_t slot = 0; slot < path->count; slot++) {
+		if (path->has_address6)
+			dplb_rtnetlink_change_address6(path->ifindex[slot], RTM_DELADDR,
+						       path->address6, path->prefix_length6);
+		if (!state->has_local_address6)
+			continue;
+		inet_ntop(AF_INET6, state->local_address6, text, sizeof(text));
+		rc = dplb_rtnetlink_change_address6(path->ifindex[slot], RTM_NEWADDR,
+						    state->local_address6, prefix_length);
+		if (rc != 0)
+			DPLB_LOG(ERR, "exception path: cannot give %s the address %s/%u: %s",
+				 path->names[slot], text, prefix_length, strerror(-rc));
+		else
+			DPLB_LOG(NOTICE, "exception path: %s has the address %s/%u",
+				 path->names[slot], text, prefix_length);
+	}
+	path->has_address6 = state->has_local_address6;
+	memcpy(path->address6, state->local_address6, sizeof(path->address6));
+	path->prefix_length6 = prefix_length;
+}
+
 /* ---- making the taps ------------------------------------------------------ */
 
 /* Write value to the tap's IPv6 setting key; false when it is not there
@@ -131,13 +183,14 @@ static bool set_ipv6(const char *name, const char *key, const char *value)
 
 /*
  * The kernel's IPv6 on a tap would send router solicitations and the like
- * out of the port, and dplb passes it no IPv6 back; yet an IPv6 VIP's route
- * goes through the tap (announce.h), and the kernel refuses routes through
- * an interface whose IPv6 is off. So IPv6 on, but silent: no address of
- * its own (addr_gen_mode 1: no link-local, hence no duplicate address
- * detection, no listener reports, no router solicitations), no router
- * advertisements taken. Where the kernel has IPv6 at all; before the
- * interface goes up, so it sends nothing.
+ * out of the port; yet an IPv6 VIP's route goes through the tap
+ * (announce.h), and the kernel refuses routes through an interface whose
+ * IPv6 is off. So IPv6 on, but quiet: no address of its own making
+ * (addr_gen_mode 1: no link-local, hence no duplicate address detection,
+ * no listener reports, no router solicitations), no router advertisements
+ * taken. It speaks IPv6 only once dplb gives it address6 (sync_address6).
+ * Where the kernel has IPv6 at all; before the interface goes up, so it
+ * sends nothing.
  */
 static void quiet_ipv6(const char *name)
 {
@@ -276,6 +329,7 @@ int dplb_exception_path_start(struct dplb_context *ctx, uint32_t mtu)
 			 path->names[slot], tap, ctx->port_ids[slot], mac_text, mtu);
 	}
 	sync_address(ctx);
+	sync_address6(ctx);
 	return 0;
 }
 
@@ -405,28 +459,38 @@ static unsigned int from_workers(struct dplb_context *ctx, unsigned int budget)
 	return moved + ordinary;
 }
 
-/* The address the kernel sends a BGP or BFD frame to, or 0: such a frame
- * names a peer whose own frames deserve the priority ring. */
-static uint32_t control_peer_of(const struct rte_mbuf *m)
+/* Remember the address the kernel sends a BGP or BFD frame to (IPv4 or
+ * IPv6): a peer whose own frames deserve the priority ring. Returns true
+ * when it is new. The kernel's own frames: no IPv6 extension headers. */
+static bool learn_control_peer(struct dplb_control_peers *peers, const struct rte_mbuf *m)
 {
 	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
-	const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(eth + 1);
 	const uint32_t ip_offset = sizeof(*eth);
+	const uint32_t length = rte_pktmbuf_data_len(m);
 
-	if (rte_pktmbuf_data_len(m) < ip_offset + sizeof(*ip) ||
+	if (length >= ip_offset + sizeof(struct rte_ipv6_hdr) + 4 &&
+	    eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+		const struct rte_ipv6_hdr *ip6 = (const struct rte_ipv6_hdr *)(eth + 1);
+		const rte_be16_t *ports = (const rte_be16_t *)(ip6 + 1);
+
+		return dplb_control_ports(ip6->proto, ports[0], ports[1]) &&
+		       dplb_control_peers_learn6(peers, ip6->dst_addr);
+	}
+	const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(eth + 1);
+
+	if (length < ip_offset + sizeof(*ip) ||
 	    eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
-		return 0;
+		return false;
 	const uint32_t ihl = rte_ipv4_hdr_len(ip);
 	const rte_be16_t *ports = (const rte_be16_t *)((const uint8_t *)ip + ihl);
 
-	if (ihl < sizeof(*ip) || rte_pktmbuf_data_len(m) < ip_offset + ihl + 4 ||
+	if (ihl < sizeof(*ip) || length < ip_offset + ihl + 4 ||
 	    (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK)) != 0)
-		return 0;
+		return false;
 	/* BGP's port is on one side or the other; BFD goes to its port both
 	 * ways, so the kernel's frames match as the peer's will. */
-	if (!dplb_control_ports(ip->next_proto_id, ports[0], ports[1]))
-		return 0;
-	return ip->dst_addr;
+	return ip->dst_addr != 0 && dplb_control_ports(ip->next_proto_id, ports[0], ports[1]) &&
+	       dplb_control_peers_learn(peers, ip->dst_addr);
 }
 
 /* Frames the kernel sent, to worker 0, which sends them out of the port of
@@ -450,11 +514,9 @@ static unsigned int from_kernel(struct dplb_context *ctx, unsigned int budget)
 			uint16_t kept = 0;
 
 			for (uint16_t i = 0; i < count; i++) {
-				const uint32_t peer = control_peer_of(frames[i]);
-
-				if (peer != 0 &&
-				    dplb_control_peers_learn(&path->control_peers, peer) &&
-				    counters->exception_control_peers < DPLB_CONTROL_PEERS_MAX)
+				/* Each family's list holds DPLB_CONTROL_PEERS_MAX. */
+				if (learn_control_peer(&path->control_peers, frames[i]) &&
+				    counters->exception_control_peers < 2 * DPLB_CONTROL_PEERS_MAX)
 					counters->exception_control_peers++;
 				/* The port is on vlan; the kernel tags nothing but
 				 * what its own VLAN interfaces send (kept as is). */
@@ -488,9 +550,22 @@ void dplb_exception_path_poll(struct dplb_context *ctx)
 	if (path == NULL)
 		return;
 	sync_address(ctx);
+	sync_address6(ctx);
 	moved = from_workers(ctx, FRAMES_PER_POLL);
 	moved += from_kernel(ctx, FRAMES_PER_POLL);
 	path->moved = moved != 0;
+}
+
+/* A neighbour's frame the management lcore read, to the tap of the port it
+ * came in on; false (not taken) when that port is not known. */
+static bool give_to_kernel(struct dplb_context *ctx, struct rte_mbuf *m)
+{
+	const int slot = slot_of(ctx, m->port);
+
+	if (slot < 0)
+		return false;
+	write_to_tap(ctx, (uint16_t)slot, &m, 1);
+	return true;
 }
 
 bool dplb_exception_path_take_arp(struct dplb_context *ctx, struct rte_mbuf *m,
@@ -498,7 +573,6 @@ bool dplb_exception_path_take_arp(struct dplb_context *ctx, struct rte_mbuf *m,
 {
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
 	const struct rte_arp_ipv4 *data = &arp->arp_data;
-	int slot;
 
 	if (ctx->exception == NULL || state == NULL)
 		return false;
@@ -510,13 +584,28 @@ bool dplb_exception_path_take_arp(struct dplb_context *ctx, struct rte_mbuf *m,
 	const bool announcement = data->arp_sip == data->arp_tip && data->arp_sip != 0 &&
 				  data->arp_sip != state->local_address;
 
-	if (!reply_to_us && !announcement)
+	return (reply_to_us || announcement) && give_to_kernel(ctx, m);
+}
+
+bool dplb_exception_path_take_advert(struct dplb_context *ctx, struct rte_mbuf *m,
+				     const uint8_t target[16])
+{
+	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	struct dplb_packet_info info;
+
+	if (ctx->exception == NULL || state == NULL || !state->has_local_address6 ||
+	    dplb_parse_packet(m, &info) != DPLB_PARSED_ICMP6)
 		return false;
-	slot = slot_of(ctx, m->port);
-	if (slot < 0)
-		return false;
-	write_to_tap(ctx, (uint16_t)slot, &m, 1);
-	return true;
+	/* As for ARP: an answer to a solicitation from dplb's address (the
+	 * kernel's, or dplb's own, which the kernel ignores), or a neighbour
+	 * announcing itself to all nodes (not dplb's address: the kernel
+	 * would take it for a duplicate). */
+	const bool reply_to_us =
+		memcmp(info.ip6->dst_addr, state->local_address6, sizeof(info.ip6->dst_addr)) == 0;
+	const bool announcement = dplb_ipv6_is_multicast(info.ip6->dst_addr) &&
+				  memcmp(target, state->local_address6, 16) != 0;
+
+	return (reply_to_us || announcement) && give_to_kernel(ctx, m);
 }
 
 unsigned int dplb_exception_path_fds(const struct dplb_exception_path *path, int *fds,

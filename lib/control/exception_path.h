@@ -20,7 +20,10 @@
  * kept off the priority ring). ARP stays
  * with dplb: workers answer requests for its address, as without a tap, and
  * the kernel gets the replies and announcements it may be waiting for from
- * the management lcore, which reads every ARP frame anyway. The tap carries
+ * the management lcore, which reads every ARP frame anyway. IPv6 likewise,
+ * for address6: TCP, UDP and the kernel's ICMPv6 through the rings,
+ * neighbor solicitations answered by workers, advertisements passed on by
+ * the management lcore. The tap carries
  * the port's MAC, so the kernel's frames leave with the MAC dplb answers
  * ARP with, and the kernel is never asked, so it never answers twice.
  */
@@ -39,7 +42,7 @@
 
 /*
  * Make config's taps, one per port of ctx (ctx->port_ids), each named as
- * dplb_exception_interface_name says, with its port's MAC, IPv6 off, one
+ * dplb_exception_interface_name says, with its port's MAC, IPv6 quiet, one
  * RX and one TX queue configured; sets ctx->exception. Nothing to do (0)
  * for exception_path = none. Before the mbuf pool is made: it must hold
  * the taps' RX descriptors (dplb_exception_path_rx_descriptors). Returns 0
@@ -52,8 +55,8 @@ uint32_t dplb_exception_path_rx_descriptors(const struct dplb_exception_path *pa
 
 /*
  * Set the taps' queues up on ctx->pool, their MTU to mtu, start them (the
- * kernel's interfaces go up) and give them dplb's address from the
- * snapshot that serves. Returns 0 or a negative errno, logging why. Main
+ * kernel's interfaces go up) and give them dplb's address (and address6)
+ * from the snapshot that serves. Returns 0 or a negative errno, logging why. Main
  * lcore, at start-up, after dplb_exception_path_create.
  */
 int dplb_exception_path_start(struct dplb_context *ctx, uint32_t mtu);
@@ -62,7 +65,7 @@ int dplb_exception_path_start(struct dplb_context *ctx, uint32_t mtu);
  * One bounded slice of the exception path's work: frames from the
  * workers' rings written to the taps, frames the kernel sent handed to
  * worker 0, and the taps' address brought in line with the snapshot's
- * (after a reload changed address or prefix_length). Never blocks.
+ * (after a reload changed address, address6 or their prefix lengths). Never blocks.
  * Management lcore.
  */
 void dplb_exception_path_poll(struct dplb_context *ctx);
@@ -76,6 +79,14 @@ void dplb_exception_path_poll(struct dplb_context *ctx);
  */
 bool dplb_exception_path_take_arp(struct dplb_context *ctx, struct rte_mbuf *m,
 				  const struct rte_arp_hdr *arp);
+
+/*
+ * The same for an IPv6 neighbor advertisement for target, which the
+ * management lcore has read: taken when it answers dplb's address6 or
+ * announces a neighbour to all nodes. Management lcore.
+ */
+bool dplb_exception_path_take_advert(struct dplb_context *ctx, struct rte_mbuf *m,
+				     const uint8_t target[16]);
 
 /*
  * The taps' file descriptors, readable while the kernel has sent frames:

@@ -70,19 +70,26 @@ void dplb_management_want_next_hops(struct dplb_context *ctx, const struct dplb_
 }
 
 /* A neighbor advertisement a worker handed over: learned when it answers
- * for a next hop we asked about, as its override flag allows (neighbor.h).
- * Returns true when a wanted MAC changed. */
+ * for a next hop we asked about, as its override flag allows (neighbor.h),
+ * then offered to the kernel (exception_path.h), else freed. Returns true
+ * when a wanted MAC changed. */
 static bool learn_advertisement(struct dplb_context *ctx, struct rte_mbuf *m, uint64_t now)
 {
 	uint8_t target[16];
 	struct rte_ether_addr mac;
-	bool override;
+	bool override, changed = false;
 
-	if (dplb_nd_parse_advert(m, target, &mac, &override) != 0 ||
-	    !dplb_neighbors6_learn(ctx->neighbors6, target, mac.addr_bytes, override, now))
+	if (dplb_nd_parse_advert(m, target, &mac, &override) != 0) {
+		rte_pktmbuf_free(m);
 		return false;
-	ctx->nd_advertisements_learned++;
-	return true;
+	}
+	if (dplb_neighbors6_learn(ctx->neighbors6, target, mac.addr_bytes, override, now)) {
+		ctx->nd_advertisements_learned++;
+		changed = true;
+	}
+	if (!dplb_exception_path_take_advert(ctx, m, target))
+		rte_pktmbuf_free(m);
+	return changed;
 }
 
 /* Learn from replies, and from requests too: a neighbor asking for us

@@ -69,33 +69,53 @@ static int transact(struct nlmsghdr *request)
 	return rc;
 }
 
-int dplb_rtnetlink_change_address(int ifindex, uint16_t command, uint32_t address,
-				  uint32_t prefix_length)
+/* An address of family's length (4 or 16 bytes) on ifindex; see
+ * dplb_rtnetlink_change_address and dplb_rtnetlink_change_address6. */
+static int change_address(int ifindex, uint16_t command, uint8_t family, const void *address,
+			  uint32_t prefix_length)
 {
 	struct {
 		struct nlmsghdr header;
 		struct ifaddrmsg ifa;
 		char attributes[ATTRIBUTES_ROOM];
 	} request;
+	const size_t length = family == AF_INET6 ? 16 : 4;
 
 	memset(&request, 0, sizeof(request));
 	request.header.nlmsg_len = NLMSG_LENGTH(sizeof(request.ifa));
 	request.header.nlmsg_type = command;
 	if (command == RTM_NEWADDR)
 		request.header.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
-	request.ifa.ifa_family = AF_INET;
+	request.ifa.ifa_family = family;
 	request.ifa.ifa_prefixlen = (uint8_t)prefix_length;
 	request.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
 	request.ifa.ifa_index = (uint32_t)ifindex;
-	add_attribute(&request.header, sizeof(request), IFA_LOCAL, &address, sizeof(address));
-	add_attribute(&request.header, sizeof(request), IFA_ADDRESS, &address, sizeof(address));
-	if (prefix_length < 31) {
-		const uint32_t broadcast = address | htonl(UINT32_MAX >> prefix_length);
+	/* dplb answers for the address already: nothing to detect. */
+	if (family == AF_INET6)
+		request.ifa.ifa_flags = IFA_F_NODAD;
+	add_attribute(&request.header, sizeof(request), IFA_LOCAL, address, length);
+	add_attribute(&request.header, sizeof(request), IFA_ADDRESS, address, length);
+	if (family == AF_INET && prefix_length < 31) {
+		uint32_t broadcast;
 
+		memcpy(&broadcast, address, sizeof(broadcast));
+		broadcast |= htonl(UINT32_MAX >> prefix_length);
 		add_attribute(&request.header, sizeof(request), IFA_BROADCAST, &broadcast,
 			      sizeof(broadcast));
 	}
 	return transact(&request.header);
+}
+
+int dplb_rtnetlink_change_address(int ifindex, uint16_t command, uint32_t address,
+				  uint32_t prefix_length)
+{
+	return change_address(ifindex, command, AF_INET, &address, prefix_length);
+}
+
+int dplb_rtnetlink_change_address6(int ifindex, uint16_t command, const uint8_t address[16],
+				   uint32_t prefix_length)
+{
+	return change_address(ifindex, command, AF_INET6, address, prefix_length);
 }
 
 /* A host route to address (family's length: 4 or 16 bytes) through

@@ -19,6 +19,11 @@
 int dplb_rtnetlink_change_address(int ifindex, uint16_t command, uint32_t address,
 				  uint32_t prefix_length);
 
+/* The same for the IPv6 address/prefix_length, without duplicate address
+ * detection (the address is dplb's, which answers for it). */
+int dplb_rtnetlink_change_address6(int ifindex, uint16_t command, const uint8_t address[16],
+				   uint32_t prefix_length);
+
 /*
  * Add (RTM_NEWROUTE, replacing one that is there) or remove (RTM_DELROUTE)
  * the route address/32 (network order) through interface ifindex, scope

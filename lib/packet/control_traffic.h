@@ -17,7 +17,7 @@
  *     (single-hop BFD, RFC 5881) or 4784 (multihop BFD, RFC 5883);
  *   - single-hop BFD only with TTL 255, as RFC 5881 has receivers check:
  *     nobody off the segment can send it;
- *   - and only from a peer: an address the kernel itself has sent BGP or
+ *   - and only from a peer: an address (IPv4 or IPv6) the kernel itself has sent BGP or
  *     BFD to (learned by the management lcore from the kernel's frames,
  *     dplb_control_peers_learn), so a flood from other sources never gets
  *     priority, and no peer list needs configuring next to BIRD's.
@@ -34,6 +34,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_byteorder.h>
 #include <rte_ip.h>
@@ -59,6 +60,15 @@
 struct dplb_control_peers {
 	uint32_t address[DPLB_CONTROL_PEERS_MAX]; /* network order */
 	uint32_t next;				  /* the slot a new peer takes when full */
+	/* IPv6 peers, each as two 64-bit words (the address's bytes as they
+	 * are), valid below count6, which is published after a new slot's
+	 * words (release; workers load it with acquire). A full list's
+	 * oldest slot is rewritten in place: a worker reading it meanwhile
+	 * may see half of each address and match neither, which costs a
+	 * frame or two the priority ring, nothing more. */
+	uint64_t address6[DPLB_CONTROL_PEERS_MAX][2];
+	uint32_t count6;
+	uint32_t next6;
 };
 
 /* Whether a TCP or UDP packet's protocol and ports (network order) are
@@ -103,6 +113,39 @@ static inline bool dplb_control_frame(const struct dplb_control_peers *peers,
 	return dplb_control_peers_has(peers, ip->src_addr);
 }
 
+/* Whether the IPv6 address is a learned peer. Worker lcores. */
+static inline bool dplb_control_peers_has6(const struct dplb_control_peers *peers,
+					   const uint8_t address[16])
+{
+	const uint32_t count = __atomic_load_n(&peers->count6, __ATOMIC_ACQUIRE);
+	uint64_t words[2];
+
+	memcpy(words, address, sizeof(words));
+	for (uint32_t i = 0; i < count; i++)
+		if (__atomic_load_n(&peers->address6[i][0], __ATOMIC_RELAXED) == words[0] &&
+		    __atomic_load_n(&peers->address6[i][1], __ATOMIC_RELAXED) == words[1])
+			return true;
+	return false;
+}
+
+/*
+ * The same for an IPv6 packet for dplb's address: ip6's next header is
+ * protocol (the upper layer, after any extension headers), whose ports
+ * are src_port and dst_port. Single-hop BFD needs hop limit 255 (RFC 5881
+ * 5). Worker lcores.
+ */
+static inline bool dplb_control_frame6(const struct dplb_control_peers *peers,
+				       const struct rte_ipv6_hdr *ip6, uint8_t protocol,
+				       rte_be16_t src_port, rte_be16_t dst_port)
+{
+	if (peers == NULL || !dplb_control_ports(protocol, src_port, dst_port))
+		return false;
+	if (protocol == IPPROTO_UDP && dst_port == rte_cpu_to_be_16(DPLB_BFD_SINGLE_HOP_PORT) &&
+	    ip6->hop_limits != 255)
+		return false;
+	return dplb_control_peers_has6(peers, ip6->src_addr);
+}
+
 /*
  * Remember address (network order, not 0) as a peer; returns true when it
  * is new. When every slot is taken, the oldest learned is replaced: a
@@ -125,6 +168,29 @@ static inline bool dplb_control_peers_learn(struct dplb_control_peers *peers, ui
 		peers->next = (peers->next + 1) % DPLB_CONTROL_PEERS_MAX;
 	}
 	__atomic_store_n(&peers->address[i], address, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* The same for an IPv6 address. Management lcore only. */
+static inline bool dplb_control_peers_learn6(struct dplb_control_peers *peers,
+					     const uint8_t address[16])
+{
+	uint64_t words[2];
+	uint32_t i;
+
+	if (dplb_control_peers_has6(peers, address))
+		return false;
+	memcpy(words, address, sizeof(words));
+	if (peers->count6 < DPLB_CONTROL_PEERS_MAX) {
+		i = peers->count6;
+	} else {
+		i = peers->next6;
+		peers->next6 = (peers->next6 + 1) % DPLB_CONTROL_PEERS_MAX;
+	}
+	__atomic_store_n(&peers->address6[i][0], words[0], __ATOMIC_RELAXED);
+	__atomic_store_n(&peers->address6[i][1], words[1], __ATOMIC_RELAXED);
+	if (peers->count6 < DPLB_CONTROL_PEERS_MAX)
+		__atomic_store_n(&peers->count6, peers->count6 + 1, __ATOMIC_RELEASE);
 	return true;
 }
 

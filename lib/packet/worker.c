@@ -166,20 +166,9 @@ static inline void drop_packet(struct dplb_worker *worker, struct rte_mbuf *m,
  * priority ring's room, take the ordinary ring. A full ring is a drop
  * (exception_busy): a worker never waits for the management lcore.
  */
-static __rte_noinline __rte_cold void pass_to_kernel(struct dplb_worker *worker,
-						     const struct dplb_state *state,
-						     struct rte_mbuf *m,
-						     const struct dplb_packet_info *info,
-						     enum dplb_drop_reason reason)
+static void enqueue_for_kernel(struct dplb_worker *worker, struct rte_mbuf *m, bool control)
 {
-	const struct rte_ipv4_hdr *ip = info->ip;
-
-	if (worker->to_kernel == NULL || ip->dst_addr != state->local_address) {
-		drop_packet(worker, m, reason);
-		return;
-	}
-	if (unlikely(dplb_control_frame(worker->control_peers, ip, info->src_port,
-					info->dst_port))) {
+	if (unlikely(control)) {
 		if (!dplb_rate_limit_take(&worker->control_bucket, &worker->control_limit,
 					  rte_rdtsc()))
 			worker->counters.exception_control_over_rate++;
@@ -194,6 +183,44 @@ static __rte_noinline __rte_cold void pass_to_kernel(struct dplb_worker *worker,
 		return;
 	}
 	worker->counters.exception_to_kernel++;
+}
+
+/* An IPv4 packet: to the kernel when it is for dplb's address. */
+static __rte_noinline __rte_cold void pass_to_kernel(struct dplb_worker *worker,
+						     const struct dplb_state *state,
+						     struct rte_mbuf *m,
+						     const struct dplb_packet_info *info,
+						     enum dplb_drop_reason reason)
+{
+	const struct rte_ipv4_hdr *ip = info->ip;
+
+	if (worker->to_kernel == NULL || ip->dst_addr != state->local_address) {
+		drop_packet(worker, m, reason);
+		return;
+	}
+	enqueue_for_kernel(
+		worker, m,
+		dplb_control_frame(worker->control_peers, ip, info->src_port, info->dst_port));
+}
+
+/* The same for an IPv6 packet: to the kernel when it is for dplb's
+ * address6 (the taps carry it too). */
+static __rte_noinline __rte_cold void pass_to_kernel6(struct dplb_worker *worker,
+						      const struct dplb_state *state,
+						      struct rte_mbuf *m,
+						      const struct dplb_packet_info *info,
+						      enum dplb_drop_reason reason)
+{
+	const struct rte_ipv6_hdr *ip6 = info->ip6;
+
+	if (worker->to_kernel == NULL || !state->has_local_address6 ||
+	    memcmp(ip6->dst_addr, state->local_address6, sizeof(ip6->dst_addr)) != 0) {
+		drop_packet(worker, m, reason);
+		return;
+	}
+	enqueue_for_kernel(worker, m,
+			   dplb_control_frame6(worker->control_peers, ip6, info->protocol,
+					       info->src_port, info->dst_port));
 }
 
 enum destination_mac { MAC_OURS, MAC_GROUP, MAC_OTHER };
@@ -676,9 +703,8 @@ static inline bool fragment_key_of6(const struct dplb_packet_info *info,
 	dplb_state_find_vip6(state, (key)->dst_addr, (key)->dst_port, (key)->protocol)
 #define WP_FRAGMENT_VIP(state, key)                                                                \
 	dplb_state_fragment_vip6(state, (key)->dst_addr, (key)->protocol)
-/* IPv6 has no exception path: dropped. */
 #define WP_NOT_FOR_VIP(worker, state, m, info)                                                     \
-	((void)(info), drop_packet(worker, m, DPLB_DROP_NOT_FOR_VIP))
+	pass_to_kernel6(worker, state, m, info, DPLB_DROP_NOT_FOR_VIP)
 #define WP_ICMP_ERROR_FLOW dplb_icmp6_error_flow
 #define WP_INFO_IP ip6
 #include "packet/worker_pipeline.h"
@@ -792,8 +818,11 @@ static inline int icmp6_sender_refused(const struct dplb_state *state,
  * exceeded, parameter problem) about a VIP's flow go to that flow's backend,
  * as IPv4's do (forward_icmp_error6): a backend answers from the VIP, so a
  * router's "packet too big" about its reply comes here, and without it IPv6
- * path MTU discovery through dplb would fail. Anything else, errors about
- * no VIP's TCP or UDP flow included, is dropped as icmp_unhandled.
+ * path MTU discovery through dplb would fail. Echo replies, and errors
+ * about no VIP's flow, sent to dplb's address6 are the kernel's, which
+ * they reach through the exception path when there is one; else, and
+ * anything else, they are dropped (errors by why they match no flow,
+ * the rest as icmp_unhandled).
  */
 static __rte_noinline __rte_cold void handle_icmp6(struct dplb_worker *worker,
 						   const struct dplb_state *state,
@@ -865,10 +894,18 @@ static __rte_noinline __rte_cold void handle_icmp6(struct dplb_worker *worker,
 	case DPLB_ICMP6_TIME_EXCEEDED:
 	case DPLB_ICMP6_PARAMETER_PROBLEM:
 		reason = icmp6_sender_refused(state, info, to_group);
-		if (reason == 0)
-			reason = forward_icmp_error6(worker, state, port_slot, m, info);
 		if (reason != 0)
 			goto drop;
+		/* Not about a VIP's flow: perhaps about the kernel's. */
+		reason = forward_icmp_error6(worker, state, port_slot, m, info);
+		if (reason != 0)
+			pass_to_kernel6(worker, state, m, info, (enum dplb_drop_reason)reason);
+		return;
+	case DPLB_ICMP6_ECHO_REPLY: /* to the kernel's pings */
+		reason = icmp6_sender_refused(state, info, to_group);
+		if (reason != 0)
+			goto drop;
+		pass_to_kernel6(worker, state, m, info, DPLB_DROP_ICMP_UNHANDLED);
 		return;
 	default:
 		goto drop;
@@ -891,7 +928,7 @@ static __rte_noinline void gather_ipv6(struct dplb_worker *worker, const struct 
 		dplb_state_find_vip6(state, ip6->dst_addr, pi->dst_port, pi->protocol);
 
 	if (unlikely(vip == NULL)) {
-		drop_packet(worker, m, DPLB_DROP_NOT_FOR_VIP);
+		pass_to_kernel6(worker, state, m, pi, DPLB_DROP_NOT_FOR_VIP);
 		return;
 	}
 	const uint16_t n = batch->count++;

@@ -23,7 +23,10 @@ What is proven here, with exception_path = tap:
 - health checks, HTTP and SYN, work through the tap alone;
 - an interface that has the tap's name already keeps dplb from starting;
 - with vlan = 100, a tagged SYN reaches the kernel (untagged: it has no VLAN
-  interface), and its ARP request and SYN-ACK leave the port tagged.
+  interface), and its ARP request and SYN-ACK leave the port tagged;
+- with address6, the same over IPv6: the tap carries address6, a TCP
+  server bound to it serves the client, the kernel resolves the client by
+  neighbor discovery through dplb, and its pings are answered.
 And with exception_path = none (the default): the same connection fails,
 its SYNs dropped and counted (not_for_vip), and there is no tap.
 
@@ -43,8 +46,9 @@ import time
 
 import pytest
 
-from harness.e2e_testbed import (CLIENT_ADDR, CLIENT_MAC, ETH_P_ALL, ETH_P_ARP, LB_ADDR, LB_MAC,
-                                 PACKET_OUTGOING, BACKENDS,
+from harness.e2e_testbed import (CLIENT_ADDR, CLIENT_ADDR6, CLIENT_MAC, ETH_P_ALL, ETH_P_ARP,
+                                 LB_ADDR, LB_ADDR6, LB_MAC, PACKET_OUTGOING, PREFIX_LENGTH6,
+                                 BACKENDS,
                                  LiveDplb, Sniffer, config_text, dplb_running, in_netns,
                                  mac_bytes, parse_frame, running_testbed, wait_for, WAIT_SECONDS)
 
@@ -83,14 +87,16 @@ def has_our_address(testbed):
 
 
 class EchoServer:
-    """A TCP server in the lb namespace, bound to dplb's address: it
-    answers each line with "echo " and the line."""
+    """A TCP server in the lb namespace, bound to dplb's address (or
+    address, an IPv6 one too): it answers each line with "echo " and the
+    line."""
 
-    def __init__(self, testbed):
+    def __init__(self, testbed, address=LB_ADDR):
         def listen():
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((LB_ADDR, SERVER_PORT))
+            sock.bind((address, SERVER_PORT))
             sock.listen(8)
             sock.settimeout(0.2)
             return sock
@@ -124,11 +130,11 @@ class EchoServer:
         self.sock.close()
 
 
-def ask_server(testbed, line, timeout):
-    """From the client namespace: connect to dplb's address, send line,
-    return the answer."""
+def ask_server(testbed, line, timeout, address=LB_ADDR):
+    """From the client namespace: connect to dplb's address (or address),
+    send line, return the answer."""
     def exchange():
-        with socket.create_connection((LB_ADDR, SERVER_PORT), timeout=timeout) as sock:
+        with socket.create_connection((address, SERVER_PORT), timeout=timeout) as sock:
             sock.sendall(line)
             answer = b""
             while not answer.endswith(b"\n"):
@@ -240,6 +246,59 @@ def test_the_taps_ipv6_is_on_for_vip_routes_but_silent(testbed, tmp_path):
         frames = sniffer.stop()
     ipv6 = [f for f in frames if f[12:14] == b"\x86\xdd"]
     assert not ipv6, f"{len(ipv6)} IPv6 frames left dplb's port"
+
+
+def with_address6(config):
+    return config.replace("[dataplane]\n", f"[dataplane]\naddress6 = {LB_ADDR6}\n"
+                          f"prefix_length6 = {PREFIX_LENGTH6}\n", 1)
+
+
+def addresses6(testbed):
+    tap = interface(testbed, TAP)
+    return sorted(f"{a['local']}/{a['prefixlen']}" for a in tap.get("addr_info", [])
+                  if a.get("family") == "inet6")
+
+
+def test_ipv6_to_dplbs_address6_reaches_the_kernel_through_the_tap(testbed, tmp_path):
+    """With address6, the tap carries it too: a TCP server bound to it in
+    dplb's namespace serves the client over IPv6 both ways through dplb,
+    the kernel resolves the client by neighbor discovery through dplb (its
+    solicitation out of the port, the advertisement back by way of the
+    management lcore), and the kernel's pings are answered; pings to
+    address6 are still dplb's to answer. A reload without address6 takes it
+    off the tap."""
+    config = with_address6(make_config("tap"))
+    with dplb_running(testbed, tmp_path, config) as lb:
+        wait_for(lambda: addresses6(testbed) == [f"{LB_ADDR6}/{PREFIX_LENGTH6}"],
+                 f"{TAP} to have {LB_ADDR6}/{PREFIX_LENGTH6}")
+        testbed.exec("lb", "ip", "-6", "neigh", "flush", "dev", TAP)
+        server = EchoServer(testbed, LB_ADDR6)
+        try:
+            assert ask_server(testbed, b"hello\n", WAIT_SECONDS, LB_ADDR6) == b"echo hello\n"
+            neigh = testbed.exec("lb", "ip", "-6", "neigh", "show", CLIENT_ADDR6, "dev",
+                                 TAP).stdout
+            assert CLIENT_MAC in neigh, neigh
+            res = testbed.exec("lb", "ping", "-6", "-n", "-c", "3", "-i", "0.2", "-w", "60",
+                               CLIENT_ADDR6, check=False)
+            assert res.returncode == 0 and " 3 received" in res.stdout, res.stdout + res.stderr
+            echo_replies = lb.stats()["icmp6_echo_replies"]
+            res = testbed.exec("client", "ping", "-6", "-n", "-c", "3", "-i", "0.2", "-w", "60",
+                               LB_ADDR6, check=False)
+            assert res.returncode == 0 and " 3 received" in res.stdout, res.stdout + res.stderr
+            assert lb.stats()["icmp6_echo_replies"] >= echo_replies + 3
+        finally:
+            server.stop()
+        stats = lb.stats()
+        drops = lb.drops()
+        # One connection (SYN, data, FIN, ACKs), an advertisement, three
+        # echo replies.
+        assert stats["exception_to_kernel"] >= 4 + 3, stats
+        assert stats["exception_to_tap"] >= stats["exception_to_kernel"] + 1, stats
+        assert stats["exception_tap_refused"] == 0, stats
+        assert drops["exception_busy"] == 0 and drops["not_for_vip"] == 0, drops
+        lb.reload(make_config("tap"))
+        wait_for(lambda: addresses6(testbed) == [], f"{LB_ADDR6} to leave {TAP}")
+        assert has_our_address(testbed)
 
 
 def addresses(testbed):

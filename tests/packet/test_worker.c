@@ -1439,6 +1439,65 @@ Test(worker, a_peers_bgp_and_bfd_take_the_priority_ring_within_its_rate)
 	dplb_state_free(state);
 }
 
+/* An IPv6 header from src with hop limit hops (the rest unused here). */
+static struct rte_ipv6_hdr ipv6_from(const char *src, uint8_t hops)
+{
+	struct rte_ipv6_hdr ip6 = { .hop_limits = hops };
+
+	cr_assert_eq(inet_pton(AF_INET6, src, ip6.src_addr), 1);
+	return ip6;
+}
+
+/*
+ * IPv6 peers (packet/control_traffic.h): learned once each, BGP either way
+ * and BFD (single-hop at hop limit 255 only) from a peer recognised, a
+ * stranger's not; a full list replaces its oldest, and the IPv4 list is
+ * apart.
+ */
+Test(worker, ipv6_peers_are_learned_and_recognised_as_ipv4_ones_are)
+{
+	static struct dplb_control_peers peers;
+	const rte_be16_t bgp = rte_cpu_to_be_16(DPLB_BGP_PORT), other = rte_cpu_to_be_16(40000);
+	const rte_be16_t bfd = rte_cpu_to_be_16(DPLB_BFD_SINGLE_HOP_PORT);
+	const rte_be16_t multihop = rte_cpu_to_be_16(DPLB_BFD_MULTIHOP_PORT);
+	struct rte_ipv6_hdr router = ipv6_from("2001:db8::1", 255);
+	const struct rte_ipv6_hdr far_router = ipv6_from("2001:db8::1", 254);
+	const struct rte_ipv6_hdr stranger = ipv6_from("2001:db8::99", 255);
+	char text[INET6_ADDRSTRLEN];
+
+	memset(&peers, 0, sizeof(peers));
+	cr_assert_not(dplb_control_frame6(&peers, &router, IPPROTO_TCP, bgp, other));
+	cr_assert(dplb_control_peers_learn6(&peers, router.src_addr));
+	cr_assert_not(dplb_control_peers_learn6(&peers, router.src_addr));
+	cr_assert(dplb_control_frame6(&peers, &router, IPPROTO_TCP, bgp, other));
+	cr_assert(dplb_control_frame6(&peers, &router, IPPROTO_TCP, other, bgp));
+	cr_assert(dplb_control_frame6(&peers, &router, IPPROTO_UDP, other, bfd));
+	cr_assert(dplb_control_frame6(&peers, &far_router, IPPROTO_UDP, other, multihop));
+	cr_assert_not(dplb_control_frame6(&peers, &far_router, IPPROTO_UDP, other, bfd));
+	cr_assert_not(dplb_control_frame6(&peers, &router, IPPROTO_TCP, other, other));
+	cr_assert_not(dplb_control_frame6(&peers, &router, IPPROTO_UDP, bgp, other));
+	cr_assert_not(dplb_control_frame6(&peers, &stranger, IPPROTO_TCP, bgp, other));
+	cr_assert_not(dplb_control_frame6(NULL, &router, IPPROTO_TCP, bgp, other));
+	/* The IPv4 list knows nothing of it. */
+	cr_assert_eq(peers.address[0], 0);
+
+	/* Fill the list: the first learned goes when one more comes. */
+	for (unsigned int i = 1; i < DPLB_CONTROL_PEERS_MAX; i++) {
+		snprintf(text, sizeof(text), "2001:db8::1:%x", i);
+		const struct rte_ipv6_hdr peer = ipv6_from(text, 255);
+
+		cr_assert(dplb_control_peers_learn6(&peers, peer.src_addr));
+	}
+	cr_assert_eq(peers.count6, DPLB_CONTROL_PEERS_MAX);
+	cr_assert(dplb_control_peers_has6(&peers, router.src_addr));
+	cr_assert(dplb_control_peers_learn6(&peers, stranger.src_addr));
+	cr_assert(dplb_control_peers_has6(&peers, stranger.src_addr));
+	cr_assert_not(dplb_control_peers_has6(&peers, router.src_addr));
+	router = ipv6_from("2001:db8::1:1", 255);
+	cr_assert(dplb_control_peers_has6(&peers, router.src_addr));
+	cr_assert_eq(peers.count6, DPLB_CONTROL_PEERS_MAX);
+}
+
 /* ---- a port that refuses packets ---------------------------------------- */
 
 static void setup_ring(void)
