@@ -91,7 +91,9 @@ static void sync_address(struct dplb_context *ctx)
 		return;
 	inet_ntop(AF_INET, &state->local_address, text, sizeof(text));
 	for (uint16_t slot = 0; slot < path->count; slot++) {
-		if (path->address != 0 && state->local_address != path->address)
+		/* The kernel keys an IPv4 address by address and prefix: a
+		 * new prefix alone would add a second. */
+		if (path->address != 0)
 			dplb_rtnetlink_change_address(path->ifindex[slot], RTM_DELADDR,
 						      path->address, path->prefix_length);
 		rc = dplb_rtnetlink_change_address(path->ifindex[slot], RTM_NEWADDR,
@@ -514,10 +516,9 @@ static unsigned int from_kernel(struct dplb_context *ctx, unsigned int budget)
 			uint16_t kept = 0;
 
 			for (uint16_t i = 0; i < count; i++) {
-				/* Each family's list holds DPLB_CONTROL_PEERS_MAX. */
-				if (learn_control_peer(&path->control_peers, frames[i]) &&
-				    counters->exception_control_peers < 2 * DPLB_CONTROL_PEERS_MAX)
-					counters->exception_control_peers++;
+				if (learn_control_peer(&path->control_peers, frames[i]))
+					counters->exception_control_peers =
+						dplb_control_peers_count(&path->control_peers);
 				/* The port is on vlan; the kernel tags nothing but
 				 * what its own VLAN interfaces send (kept as is). */
 				if (dplb_vlan_tag(frames[i], vlan) != 0) {
@@ -587,23 +588,27 @@ bool dplb_exception_path_take_arp(struct dplb_context *ctx, struct rte_mbuf *m,
 	return (reply_to_us || announcement) && give_to_kernel(ctx, m);
 }
 
-bool dplb_exception_path_take_advert(struct dplb_context *ctx, struct rte_mbuf *m,
-				     const uint8_t target[16])
+bool dplb_exception_path_take_advert(struct dplb_context *ctx, struct rte_mbuf *m)
 {
+	static const uint8_t all_nodes[16] = { 0xff, 0x02, [15] = 1 };
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
+	const struct dplb_nd_message *nd;
+	const struct rte_ether_addr *link;
 	struct dplb_packet_info info;
 
 	if (ctx->exception == NULL || state == NULL || !state->has_local_address6 ||
-	    dplb_parse_packet(m, &info) != DPLB_PARSED_ICMP6)
+	    dplb_parse_packet(m, &info) != DPLB_PARSED_ICMP6 ||
+	    dplb_nd_check(m, &info, DPLB_ND_NEIGHBOR_ADVERTISEMENT, DPLB_ND_OPTION_TARGET_LINK, &nd,
+			  &link) != 0)
 		return false;
 	/* As for ARP: an answer to a solicitation from dplb's address (the
-	 * kernel's, or dplb's own, which the kernel ignores), or a neighbour
-	 * announcing itself to all nodes (not dplb's address: the kernel
-	 * would take it for a duplicate). */
-	const bool reply_to_us =
-		memcmp(info.ip6->dst_addr, state->local_address6, sizeof(info.ip6->dst_addr)) == 0;
-	const bool announcement = dplb_ipv6_is_multicast(info.ip6->dst_addr) &&
-				  memcmp(target, state->local_address6, 16) != 0;
+	 * kernel's, or dplb's own, which the kernel ignores; with or without
+	 * the link-layer option, which an answer to a unicast solicitation
+	 * may leave out), or a neighbour announcing itself to all nodes (not
+	 * as dplb's address: the kernel would take it for a duplicate). */
+	const bool reply_to_us = memcmp(info.ip6->dst_addr, state->local_address6, 16) == 0;
+	const bool announcement = memcmp(info.ip6->dst_addr, all_nodes, 16) == 0 &&
+				  memcmp(nd->target, state->local_address6, 16) != 0;
 
 	return (reply_to_us || announcement) && give_to_kernel(ctx, m);
 }

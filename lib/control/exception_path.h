@@ -81,12 +81,12 @@ bool dplb_exception_path_take_arp(struct dplb_context *ctx, struct rte_mbuf *m,
 				  const struct rte_arp_hdr *arp);
 
 /*
- * The same for an IPv6 neighbor advertisement for target, which the
- * management lcore has read: taken when it answers dplb's address6 or
- * announces a neighbour to all nodes. Management lcore.
+ * The same for an IPv6 neighbor advertisement (one a worker checked came
+ * from the link) the management lcore has read: taken when it answers
+ * dplb's address6 or announces a neighbour to all nodes (ff02::1).
+ * Management lcore.
  */
-bool dplb_exception_path_take_advert(struct dplb_context *ctx, struct rte_mbuf *m,
-				     const uint8_t target[16]);
+bool dplb_exception_path_take_advert(struct dplb_context *ctx, struct rte_mbuf *m);
 
 /*
  * The taps' file descriptors, readable while the kernel has sent frames:

@@ -71,23 +71,20 @@ void dplb_management_want_next_hops(struct dplb_context *ctx, const struct dplb_
 
 /* A neighbor advertisement a worker handed over: learned when it answers
  * for a next hop we asked about, as its override flag allows (neighbor.h),
- * then offered to the kernel (exception_path.h), else freed. Returns true
- * when a wanted MAC changed. */
+ * then offered to the kernel (exception_path.h), else freed: m is not the
+ * caller's any more. Returns true when a wanted MAC changed. */
 static bool learn_advertisement(struct dplb_context *ctx, struct rte_mbuf *m, uint64_t now)
 {
 	uint8_t target[16];
 	struct rte_ether_addr mac;
 	bool override, changed = false;
 
-	if (dplb_nd_parse_advert(m, target, &mac, &override) != 0) {
-		rte_pktmbuf_free(m);
-		return false;
-	}
-	if (dplb_neighbors6_learn(ctx->neighbors6, target, mac.addr_bytes, override, now)) {
+	if (dplb_nd_parse_advert(m, target, &mac, &override) == 0 &&
+	    dplb_neighbors6_learn(ctx->neighbors6, target, mac.addr_bytes, override, now)) {
 		ctx->nd_advertisements_learned++;
 		changed = true;
 	}
-	if (!dplb_exception_path_take_advert(ctx, m, target))
+	if (!dplb_exception_path_take_advert(ctx, m))
 		rte_pktmbuf_free(m);
 	return changed;
 }
@@ -122,8 +119,8 @@ static bool learn_from_workers(struct dplb_context *ctx, uint64_t now)
 					       : eth->ether_type;
 
 				if (ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+					/* Freed or passed on there. */
 					changed |= learn_advertisement(ctx, frames[i], now);
-					rte_pktmbuf_free(frames[i]);
 					continue;
 				}
 				const struct rte_arp_hdr *arp = dplb_arp_header(frames[i], l2_len);

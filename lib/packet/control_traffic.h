@@ -64,8 +64,9 @@ struct dplb_control_peers {
 	 * are), valid below count6, which is published after a new slot's
 	 * words (release; workers load it with acquire). A full list's
 	 * oldest slot is rewritten in place: a worker reading it meanwhile
-	 * may see half of each address and match neither, which costs a
-	 * frame or two the priority ring, nothing more. */
+	 * may see one word of each address, and miss the new peer or match
+	 * an address made of both halves, which moves a frame or two to the
+	 * other ring (the rate limit still bounds the priority one). */
 	uint64_t address6[DPLB_CONTROL_PEERS_MAX][2];
 	uint32_t count6;
 	uint32_t next6;
@@ -169,6 +170,16 @@ static inline bool dplb_control_peers_learn(struct dplb_control_peers *peers, ui
 	}
 	__atomic_store_n(&peers->address[i], address, __ATOMIC_RELAXED);
 	return true;
+}
+
+/* How many peers of both families are remembered. Management lcore. */
+static inline uint32_t dplb_control_peers_count(const struct dplb_control_peers *peers)
+{
+	uint32_t count = peers->count6;
+
+	for (unsigned int i = 0; i < DPLB_CONTROL_PEERS_MAX && peers->address[i] != 0; i++)
+		count++;
+	return count;
 }
 
 /* The same for an IPv6 address. Management lcore only. */

@@ -224,8 +224,8 @@ static inline bool dplb_counter_in_totals(enum dplb_counter_kind kind)
 	  "Frames the kernel sent that were dropped: the ring to the worker that sends them "      \
 	  "was full, or no room was left for the vlan tag")                                        \
 	X(exception_control_peers, DPLB_GAUGE,                                                     \
-	  "Addresses the kernel sends BGP or BFD to: their BGP and BFD frames take the "           \
-	  "workers' priority rings to it")
+	  "Addresses (IPv4 and IPv6) the kernel sends BGP or BFD to: their BGP and BFD frames "    \
+	  "take the workers' priority rings to it")
 
 /* struct dplb_announce_counters: route announcement (control/announce.h),
  * written by the management lcore only. */

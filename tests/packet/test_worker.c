@@ -25,6 +25,7 @@
 
 #include "dpdk_test.h"
 #include "packet/icmp.h"
+#include "packet/icmp6.h"
 #include "packet/maglev.h"
 #include "packet/schedule.h"
 #include "packet/worker.h"
@@ -1355,6 +1356,33 @@ Test(worker, frames_for_our_address_go_to_the_kernel_or_are_dropped_when_its_rin
 	dplb_state_free(state);
 }
 
+/* The worker's rings to the kernel: the ordinary one of ordinary_size
+ * slots (one fewer frames), a priority one of 8, and peers to choose. */
+static void open_kernel_rings(unsigned int ordinary_size, struct dplb_control_peers *peers)
+{
+	worker->to_kernel = rte_ring_create("test_to_kernel", ordinary_size, SOCKET_ID_ANY,
+					    RING_F_SP_ENQ | RING_F_SC_DEQ);
+	worker->to_kernel_control = rte_ring_create("test_to_kernel_control", 8, SOCKET_ID_ANY,
+						    RING_F_SP_ENQ | RING_F_SC_DEQ);
+	cr_assert(worker->to_kernel != NULL && worker->to_kernel_control != NULL);
+	worker->control_peers = peers;
+}
+
+/* Every frame received was sent, dropped or the kernel's; the rings (empty
+ * by now) and state go. */
+static void close_kernel_rings(struct dplb_state *state)
+{
+	cr_assert_eq(worker->counters.port[0].rx_packets,
+		     worker->counters.port[0].tx_packets + total_drops() +
+			     worker->counters.exception_to_kernel);
+	rte_ring_free(worker->to_kernel);
+	rte_ring_free(worker->to_kernel_control);
+	worker->to_kernel = NULL;
+	worker->to_kernel_control = NULL;
+	worker->control_peers = NULL;
+	dplb_state_free(state);
+}
+
 /* One frame of f, with the IP TTL ttl (its checksum made again). */
 static void send_with_ttl(const struct dplb_state *state, const struct flow *f, uint8_t ttl)
 {
@@ -1387,12 +1415,7 @@ Test(worker, a_peers_bgp_and_bfd_take_the_priority_ring_within_its_rate)
 	const struct flow ssh = { IPPROTO_TCP, router, local, 40000, 22, 0 };
 	uint32_t destinations[8];
 
-	worker->to_kernel =
-		rte_ring_create("test_to_kernel", 4, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	worker->to_kernel_control = rte_ring_create("test_to_kernel_control", 8, SOCKET_ID_ANY,
-						    RING_F_SP_ENQ | RING_F_SC_DEQ);
-	cr_assert(worker->to_kernel != NULL && worker->to_kernel_control != NULL);
-	worker->control_peers = &peers;
+	open_kernel_rings(4, &peers);
 	/* A burst of four, then one a second: the test sends within a second. */
 	worker->control_limit = dplb_rate_limit_make(worker->tsc_hz, 1, 4, 1);
 
@@ -1428,15 +1451,7 @@ Test(worker, a_peers_bgp_and_bfd_take_the_priority_ring_within_its_rate)
 	cr_assert_eq(
 		drain_to_kernel(worker->to_kernel_control, destinations, RTE_DIM(destinations)), 4);
 	cr_assert_eq(drain_to_kernel(worker->to_kernel, destinations, RTE_DIM(destinations)), 3);
-	cr_assert_eq(worker->counters.port[0].rx_packets,
-		     worker->counters.port[0].tx_packets + total_drops() +
-			     worker->counters.exception_to_kernel);
-	rte_ring_free(worker->to_kernel);
-	rte_ring_free(worker->to_kernel_control);
-	worker->to_kernel = NULL;
-	worker->to_kernel_control = NULL;
-	worker->control_peers = NULL;
-	dplb_state_free(state);
+	close_kernel_rings(state);
 }
 
 /* An IPv6 header from src with hop limit hops (the rest unused here). */
@@ -1496,6 +1511,149 @@ Test(worker, ipv6_peers_are_learned_and_recognised_as_ipv4_ones_are)
 	router = ipv6_from("2001:db8::1:1", 255);
 	cr_assert(dplb_control_peers_has6(&peers, router.src_addr));
 	cr_assert_eq(peers.count6, DPLB_CONTROL_PEERS_MAX);
+}
+
+#define LOCAL_ADDRESS6 "2001:db8::1"
+#define ICMP6_DEST_UNREACHABLE 1
+#define ICMP6_REDIRECT 137
+
+/* An IPv6 frame from src to dst: TCP or UDP with ports (host order), or
+ * ICMPv6 of type (quoting a UDP packet from dst when it is an error), hop
+ * limit 64. Upper-layer checksums are left 0: nothing here reads them. */
+static struct rte_mbuf *make_frame6(uint8_t protocol, const char *src, const char *dst,
+				    uint16_t src_port, uint16_t dst_port, uint8_t type)
+{
+	const uint16_t quote = sizeof(struct rte_ipv6_hdr) + sizeof(struct rte_udp_hdr);
+	const uint16_t upper = protocol == IPPROTO_TCP	 ? sizeof(struct rte_tcp_hdr)
+			       : protocol == IPPROTO_UDP ? sizeof(struct rte_udp_hdr) + PAYLOAD
+							 : (size_t)8 + quote;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+
+	cr_assert_not_null(m, "mbuf pool empty");
+	uint8_t *frame = (uint8_t *)rte_pktmbuf_append(
+		m, sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv6_hdr) + upper);
+	cr_assert_not_null(frame);
+	memset(frame, 0, rte_pktmbuf_data_len(m));
+
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)frame;
+	rte_ether_addr_copy(&worker->port_macs[0], &eth->dst_addr);
+	eth->src_addr.addr_bytes[0] = 0x02;
+	eth->src_addr.addr_bytes[5] = 0x99;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+
+	struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(eth + 1);
+	ip6->vtc_flow = rte_cpu_to_be_32(6u << 28);
+	ip6->payload_len = rte_cpu_to_be_16(upper);
+	ip6->proto = protocol;
+	ip6->hop_limits = 64;
+	cr_assert_eq(inet_pton(AF_INET6, src, ip6->src_addr), 1);
+	cr_assert_eq(inet_pton(AF_INET6, dst, ip6->dst_addr), 1);
+
+	uint8_t *l4 = (uint8_t *)(ip6 + 1);
+	if (protocol == IPPROTO_TCP) {
+		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)l4;
+
+		tcp->src_port = rte_cpu_to_be_16(src_port);
+		tcp->dst_port = rte_cpu_to_be_16(dst_port);
+		tcp->data_off = (sizeof(*tcp) / 4) << 4;
+		tcp->tcp_flags = RTE_TCP_SYN_FLAG;
+	} else if (protocol == IPPROTO_UDP) {
+		struct rte_udp_hdr *udp = (struct rte_udp_hdr *)l4;
+
+		udp->src_port = rte_cpu_to_be_16(src_port);
+		udp->dst_port = rte_cpu_to_be_16(dst_port);
+		udp->dgram_len = rte_cpu_to_be_16(upper);
+	} else {
+		l4[0] = type;
+		if (type == ICMP6_DEST_UNREACHABLE) {
+			struct rte_ipv6_hdr *quoted = (struct rte_ipv6_hdr *)(l4 + 8);
+
+			*quoted = *ip6;
+			memcpy(quoted->src_addr, ip6->dst_addr, sizeof(quoted->src_addr));
+			memcpy(quoted->dst_addr, ip6->src_addr, sizeof(quoted->dst_addr));
+			quoted->proto = IPPROTO_UDP;
+			quoted->payload_len = rte_cpu_to_be_16(sizeof(struct rte_udp_hdr));
+		}
+	}
+	return m;
+}
+
+/* The destination of every frame in ring, which is emptied: all must be
+ * IPv6 to LOCAL_ADDRESS6. Returns how many. */
+static unsigned int drain_to_kernel6(struct rte_ring *ring)
+{
+	uint8_t local[16];
+	struct rte_mbuf *m;
+	unsigned int count = 0;
+
+	cr_assert_eq(inet_pton(AF_INET6, LOCAL_ADDRESS6, local), 1);
+	while (rte_ring_sc_dequeue(ring, (void **)&m) == 0) {
+		const struct rte_ipv6_hdr *ip6 = rte_pktmbuf_mtod_offset(
+			m, const struct rte_ipv6_hdr *, sizeof(struct rte_ether_hdr));
+
+		cr_assert_eq(memcmp(ip6->dst_addr, local, sizeof(local)), 0);
+		count++;
+		rte_pktmbuf_free(m);
+	}
+	return count;
+}
+
+/*
+ * IPv6 for dplb's address6 as IPv4 for its address: TCP, UDP, ICMPv6 echo
+ * replies and errors about no VIP's flow go to the kernel's ring when there
+ * is one (a learned peer's BGP to the priority ring), and are dropped as
+ * before without one; nothing for another address, and no redirect, ever
+ * reaches the kernel.
+ */
+Test(worker, ipv6_for_our_address6_goes_to_the_kernel_as_ipv4_does)
+{
+	struct dplb_state *state = test_state_from_text(
+		ids,
+		"[dataplane]\naddress = 10.0.0.1\naddress6 = " LOCAL_ADDRESS6 "\n"
+		"gateway_mac = 02:00:00:00:00:fe\n\n"
+		"[vip:web]\naddress = " VIP_ADDRESS "\nport = 80\nbackend = 10.0.1.2\n",
+		1);
+	struct dplb_control_peers peers = { 0 };
+	const char *const client = "2001:db8::99", *const router = "2001:db8::fe";
+	uint8_t router_address[16];
+
+	cr_assert(state->has_local_address6);
+	/* No exception path: dropped, as they always were. */
+	send_frame(state, make_frame6(IPPROTO_TCP, client, LOCAL_ADDRESS6, 40000, 22, 0));
+	send_frame(state, make_frame6(IPPROTO_ICMPV6, client, LOCAL_ADDRESS6, 0, 0,
+				      DPLB_ICMP6_ECHO_REPLY));
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_NOT_FOR_VIP], 1);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_ICMP_UNHANDLED], 1);
+	cr_assert_eq(worker->counters.exception_to_kernel, 0);
+
+	open_kernel_rings(8, &peers);
+	send_frame(state, make_frame6(IPPROTO_TCP, client, LOCAL_ADDRESS6, 40000, 22, 0));
+	send_frame(state, make_frame6(IPPROTO_UDP, client, LOCAL_ADDRESS6, 40000, 123, 0));
+	send_frame(state, make_frame6(IPPROTO_ICMPV6, client, LOCAL_ADDRESS6, 0, 0,
+				      DPLB_ICMP6_ECHO_REPLY));
+	send_frame(state, make_frame6(IPPROTO_ICMPV6, client, LOCAL_ADDRESS6, 0, 0,
+				      ICMP6_DEST_UNREACHABLE));
+	cr_assert_eq(worker->counters.exception_to_kernel, 4);
+	/* Not the kernel's: another address, a redirect. */
+	send_frame(state, make_frame6(IPPROTO_TCP, client, "2001:db8::77", 40000, 22, 0));
+	send_frame(state, make_frame6(IPPROTO_ICMPV6, client, "2001:db8::77", 0, 0,
+				      DPLB_ICMP6_ECHO_REPLY));
+	send_frame(state,
+		   make_frame6(IPPROTO_ICMPV6, client, LOCAL_ADDRESS6, 0, 0, ICMP6_REDIRECT));
+	cr_assert_eq(worker->counters.exception_to_kernel, 4);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_NOT_FOR_VIP], 2);
+	cr_assert_eq(worker->counters.drops[DPLB_DROP_ICMP_UNHANDLED], 3);
+	/* A peer's BGP, once the peer is known, takes the priority ring. */
+	send_frame(state, make_frame6(IPPROTO_TCP, router, LOCAL_ADDRESS6, 179, 40001, 0));
+	cr_assert_eq(worker->counters.exception_control_to_kernel, 0);
+	cr_assert_eq(inet_pton(AF_INET6, router, router_address), 1);
+	cr_assert(dplb_control_peers_learn6(&peers, router_address));
+	send_frame(state, make_frame6(IPPROTO_TCP, router, LOCAL_ADDRESS6, 179, 40001, 0));
+	cr_assert_eq(worker->counters.exception_control_to_kernel, 1);
+
+	cr_assert_eq(drain_to_kernel6(worker->to_kernel), 5);
+	cr_assert_eq(drain_to_kernel6(worker->to_kernel_control), 1);
+	close_kernel_rings(state);
 }
 
 /* ---- a port that refuses packets ---------------------------------------- */
