@@ -409,6 +409,11 @@ def test_the_tap_follows_a_reloaded_address_and_the_path_itself_needs_a_restart(
         lb.reload(moved.replace("prefix_length = 24", "prefix_length = 25", 1))
         wait_for(lambda: addresses(testbed) == [f"{new_address}/25"],
                  f"{TAP} to have {new_address}/25 only")
+        # The prefix alone: the kernel keys an address by both, so the old
+        # one must go, not stay beside the new.
+        lb.reload(moved.replace("prefix_length = 24", "prefix_length = 26", 1))
+        wait_for(lambda: addresses(testbed) == [f"{new_address}/26"],
+                 f"{TAP} to have {new_address}/26 only")
         # Turning the path off is a restart's job: the reload is refused whole.
         before = lb.stats()
         lb.config_path.write_text(make_config("none"))
@@ -416,7 +421,7 @@ def test_the_tap_follows_a_reloaded_address_and_the_path_itself_needs_a_restart(
         wait_for(lambda: lb.stats()["reloads_failed"] > before["reloads_failed"],
                  "the reload to be refused")
         assert "exception_path" in lb.output()[1]
-        assert addresses(testbed) == [f"{new_address}/25"]
+        assert addresses(testbed) == [f"{new_address}/26"]
 
 
 def test_health_checks_go_through_the_tap(testbed, tmp_path):
