@@ -51,6 +51,20 @@
 /* Frames moved each way in one poll: the management lcore has other work. */
 #define FRAMES_PER_POLL 256
 
+/* An address the taps carry, or are to carry: none (present false), or
+ * family's bytes (network order) and prefix length. */
+struct tap_address {
+	bool present;
+	uint8_t family;
+	uint8_t bytes[16];
+	uint32_t prefix_length;
+	/* Whether every tap took it; if not, when to ask again (TSC), and
+	 * whether the failure was logged (once per address). */
+	bool applied;
+	bool failure_logged;
+	uint64_t retry_tsc;
+};
+
 struct dplb_exception_path {
 	uint16_t count; /* taps, one per dataplane port slot */
 	uint16_t tap_ports[DPLB_MAX_PORTS];
@@ -60,12 +74,8 @@ struct dplb_exception_path {
 	char names[DPLB_MAX_PORTS][DPLB_INTERFACE_NAME_MAX];
 	char vdev_names[DPLB_MAX_PORTS][32];
 	int fds[DPLB_MAX_PORTS]; /* each tap's RX queue, -1 when unknown */
-	/* What the taps carry (network order); 0 before the first. */
-	uint32_t address;
-	uint32_t prefix_length;
-	bool has_address6;
-	uint8_t address6[16];
-	uint32_t prefix_length6;
+	/* What the taps carry of each family (sync_address). */
+	struct tap_address ipv4, ipv6;
 	bool moved; /* the last poll moved frames */
 	/* Learned from the kernel's frames (from_kernel), read by workers. */
 	struct dplb_control_peers control_peers;
@@ -77,38 +87,68 @@ struct dplb_exception_path {
 
 /* ---- the kernel's address, by rtnetlink --------------------------------- */
 
-/* The taps carry the snapshot's address/prefix_length: a reload may have
- * changed it. A failure is logged once per address asked for. */
-static void sync_address(struct dplb_context *ctx)
+static bool same_address(const struct tap_address *a, const struct tap_address *b)
 {
-	struct dplb_exception_path *path = ctx->exception;
-	const struct dplb_state *state = dplb_current_state(ctx->publisher);
-	char text[INET_ADDRSTRLEN];
-	int rc;
+	return a->present == b->present &&
+	       (!a->present || (a->family == b->family && a->prefix_length == b->prefix_length &&
+				memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0));
+}
 
-	if (state == NULL || (state->local_address == path->address &&
-			      state->config->prefix_length == path->prefix_length))
+static int change_tap_address(int ifindex, uint16_t command, const struct tap_address *address)
+{
+	uint32_t ipv4;
+
+	if (address->family == AF_INET6)
+		return dplb_rtnetlink_change_address6(ifindex, command, address->bytes,
+						      address->prefix_length);
+	memcpy(&ipv4, address->bytes, sizeof(ipv4));
+	return dplb_rtnetlink_change_address(ifindex, command, ipv4, address->prefix_length);
+}
+
+/*
+ * Bring the taps' address of one family (have) in line with the snapshot's
+ * (want): the old one removed (the kernel keys an address by address and
+ * prefix, so a new prefix alone would add a second), the new one added.
+ * When a tap refused, every tap is asked again a second later (adding an
+ * address a tap has replaces it), and the failure is logged once per
+ * address, not at every try.
+ */
+static void sync_family(struct dplb_exception_path *path, struct tap_address *have,
+			const struct tap_address *want)
+{
+	const uint64_t now = rte_get_tsc_cycles();
+	const bool changed = !same_address(have, want);
+	char text[INET6_ADDRSTRLEN];
+	bool applied = true;
+
+	if (!changed && (have->applied || now < have->retry_tsc))
 		return;
-	inet_ntop(AF_INET, &state->local_address, text, sizeof(text));
+	inet_ntop(want->family, want->bytes, text, sizeof(text));
 	for (uint16_t slot = 0; slot < path->count; slot++) {
-		/* The kernel keys an IPv4 address by address and prefix: a
-		 * new prefix alone would add a second. */
-		if (path->address != 0)
-			dplb_rtnetlink_change_address(path->ifindex[slot], RTM_DELADDR,
-						      path->address, path->prefix_length);
-		rc = dplb_rtnetlink_change_address(path->ifindex[slot], RTM_NEWADDR,
-						   state->local_address,
-						   state->config->prefix_length);
-		if (rc != 0)
-			DPLB_LOG(ERR, "exception path: cannot give %s the address %s/%u: %s",
-				 path->names[slot], text, state->config->prefix_length,
-				 strerror(-rc));
-		else
-			DPLB_LOG(NOTICE, "exception path: %s has the address %s/%u",
-				 path->names[slot], text, state->config->prefix_length);
+		/* Asked again, the address replaces itself where it is. */
+		if (have->present && changed)
+			change_tap_address(path->ifindex[slot], RTM_DELADDR, have);
+		if (!want->present)
+			continue;
+		const int rc = change_tap_address(path->ifindex[slot], RTM_NEWADDR, want);
+
+		if (rc == 0) {
+			if (changed || have->failure_logged)
+				DPLB_LOG(NOTICE, "exception path: %s has the address %s/%u",
+					 path->names[slot], text, want->prefix_length);
+			continue;
+		}
+		applied = false;
+		if (changed || !have->failure_logged)
+			DPLB_LOG(ERR,
+				 "exception path: cannot give %s the address %s/%u: %s (trying "
+				 "again every second)",
+				 path->names[slot], text, want->prefix_length, strerror(-rc));
 	}
-	path->address = state->local_address;
-	path->prefix_length = state->config->prefix_length;
+	*have = *want;
+	have->applied = applied;
+	have->failure_logged = !applied; /* now or at an earlier try */
+	have->retry_tsc = now + rte_get_tsc_hz();
 }
 
 /* The prefix the taps' IPv6 address gets: prefix_length6, or the address
@@ -118,44 +158,27 @@ static uint32_t tap_prefix_length6(const struct dplb_config *config)
 	return config->prefix_length6 != 0 ? config->prefix_length6 : 128;
 }
 
-/* The same for address6, when [dataplane] has one: the kernel's IPv6 (a
- * BGP session over IPv6, ssh) reaches the segment through the tap too. */
-static void sync_address6(struct dplb_context *ctx)
+/* The taps carry the snapshot's address/prefix_length, and its
+ * address6/prefix_length6 when [dataplane] has one (the kernel's IPv6: a
+ * BGP session over IPv6, ssh): a reload may have changed either. */
+static void sync_address(struct dplb_context *ctx)
 {
 	struct dplb_exception_path *path = ctx->exception;
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
-	char text[INET6_ADDRSTRLEN];
-	int rc;
+	struct tap_address ipv4 = { .present = true, .family = AF_INET };
+	struct tap_address ipv6 = { .family = AF_INET6 };
 
 	if (state == NULL)
 		return;
-	const uint32_t prefix_length = tap_prefix_length6(state->config);
-	const bool same =
-		state->has_local_address6 == path->has_address6 &&
-		(!path->has_address6 || (memcmp(state->local_address6, path->address6, 16) == 0 &&
-					 prefix_length == path->prefix_length6));
-
-	if (same)
-		return;
-	for (uint16_t slot = 0; slot < path->count; slot++) {
-		if (path->has_address6)
-			dplb_rtnetlink_change_address6(path->ifindex[slot], RTM_DELADDR,
-						       path->address6, path->prefix_length6);
-		if (!state->has_local_address6)
-			continue;
-		inet_ntop(AF_INET6, state->local_address6, text, sizeof(text));
-		rc = dplb_rtnetlink_change_address6(path->ifindex[slot], RTM_NEWADDR,
-						    state->local_address6, prefix_length);
-		if (rc != 0)
-			DPLB_LOG(ERR, "exception path: cannot give %s the address %s/%u: %s",
-				 path->names[slot], text, prefix_length, strerror(-rc));
-		else
-			DPLB_LOG(NOTICE, "exception path: %s has the address %s/%u",
-				 path->names[slot], text, prefix_length);
+	memcpy(ipv4.bytes, &state->local_address, sizeof(state->local_address));
+	ipv4.prefix_length = state->config->prefix_length;
+	sync_family(path, &path->ipv4, &ipv4);
+	if (state->has_local_address6) {
+		ipv6.present = true;
+		memcpy(ipv6.bytes, state->local_address6, sizeof(state->local_address6));
+		ipv6.prefix_length = tap_prefix_length6(state->config);
 	}
-	path->has_address6 = state->has_local_address6;
-	memcpy(path->address6, state->local_address6, sizeof(path->address6));
-	path->prefix_length6 = prefix_length;
+	sync_family(path, &path->ipv6, &ipv6);
 }
 
 /* ---- making the taps ------------------------------------------------------ */
@@ -190,7 +213,7 @@ static bool set_ipv6(const char *name, const char *key, const char *value)
  * IPv6 is off. So IPv6 on, but quiet: no address of its own making
  * (addr_gen_mode 1: no link-local, hence no duplicate address detection,
  * no listener reports, no router solicitations), no router advertisements
- * taken. It speaks IPv6 only once dplb gives it address6 (sync_address6).
+ * taken. It speaks IPv6 only once dplb gives it address6 (sync_address).
  * Where the kernel has IPv6 at all; before the interface goes up, so it
  * sends nothing.
  */
@@ -331,7 +354,6 @@ int dplb_exception_path_start(struct dplb_context *ctx, uint32_t mtu)
 			 path->names[slot], tap, ctx->port_ids[slot], mac_text, mtu);
 	}
 	sync_address(ctx);
-	sync_address6(ctx);
 	return 0;
 }
 
@@ -551,7 +573,6 @@ void dplb_exception_path_poll(struct dplb_context *ctx)
 	if (path == NULL)
 		return;
 	sync_address(ctx);
-	sync_address6(ctx);
 	moved = from_workers(ctx, FRAMES_PER_POLL);
 	moved += from_kernel(ctx, FRAMES_PER_POLL);
 	path->moved = moved != 0;

@@ -393,6 +393,26 @@ def test_a_bgp_session_over_ipv6_through_the_tap_announces_the_ipv6_vip(testbed,
         assert lb.drops()["exception_busy"] == 0, logs
 
 
+def test_an_address_the_tap_refuses_is_asked_for_again(testbed, tmp_path):
+    """A tap that refuses an address (here its IPv6 is switched off behind
+    dplb's back) gets it once it can take it: dplb asks again every
+    second, and says so once, not at every try."""
+    other6 = "fd00:db1b::20"
+    with dplb_running(testbed, tmp_path, with_address6(make_config("tap"))) as lb:
+        wait_for(lambda: addresses6(testbed) == [f"{LB_ADDR6}/{PREFIX_LENGTH6}"],
+                 f"{TAP} to have {LB_ADDR6}")
+        testbed.exec("lb", "sysctl", "-qw", f"net.ipv6.conf.{TAP}.disable_ipv6=1")
+        lb.reload(with_address6(make_config("tap")).replace(LB_ADDR6, other6))
+        wait_for(lambda: "trying again every second" in lb.output()[1],
+                 "dplb to say the tap refused the address")
+        time.sleep(2.5)  # two more tries, which must not be logged again
+        testbed.exec("lb", "sysctl", "-qw", f"net.ipv6.conf.{TAP}.disable_ipv6=0")
+        wait_for(lambda: addresses6(testbed) == [f"{other6}/{PREFIX_LENGTH6}"],
+                 f"{TAP} to have {other6}")
+        assert has_our_address(testbed)
+        assert lb.output()[1].count("trying again every second") == 1, lb.output()[1]
+
+
 def addresses(testbed):
     tap = interface(testbed, TAP)
     return sorted(f"{a['local']}/{a['prefixlen']}" for a in tap.get("addr_info", [])
