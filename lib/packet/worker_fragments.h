@@ -187,6 +187,10 @@ static void WP(handle_first_fragment)(struct dplb_worker *worker, const struct d
 	}
 	worker->counters.fragments_first++;
 	if (backend_id != MAGLEV_NO_BACKEND) {
+		/* A SYN carrying data (TCP Fast Open) may come fragmented; its
+		 * header is whole here (the parser checked), and the checksum
+		 * update needs no other fragment. */
+		clamp_syn_mss(&worker->counters, vip, info);
 		const struct dplb_fragment_place place = { .vip_id = vip->id,
 							   .backend_id = (uint16_t)backend_id,
 							   .src_port = info->src_port,

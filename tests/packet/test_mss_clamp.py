@@ -5,7 +5,8 @@ a VIP without the key) reaches it byte for byte. Counted per worker and per
 VIP; a reload turns it on and off."""
 
 import pytest
-from scapy.all import IP, TCP, Ether, IPv6, IPv6ExtHdrDestOpt, Raw, in6_chksum, raw
+from scapy.all import (IP, TCP, Ether, IPv6, IPv6ExtHdrDestOpt, Raw, defragment, fragment,
+                       in6_chksum, raw)
 
 from harness.dplb_harness import BURST, Dplb, PcapWriter
 from harness.frames import BACKENDS, config, five_tuple, tcp_packet
@@ -17,14 +18,14 @@ MSS_1460 = b"\x02\x04\x05\xb4"
 LINUX_SYN = MSS_1460 + b"\x04\x02\x08\x0a\x00\x01\x02\x03\x00\x00\x00\x00\x01\x03\x03\x07"
 
 
-def syn(i, options, flags="S", **ip):
+def syn(i, options, flags="S", data=b"data", **ip):
     """A segment of flow i whose header carries these option bytes as they
     are (padded with end-of-list to a word), checksummed by scapy."""
     options += b"\x00" * (-len(options) % 4)
     p = tcp_packet(i, flags=flags, **ip)
     p[TCP].dataofs = 5 + len(options) // 4
     p[TCP].remove_payload()
-    p = p / Raw(options + b"data")
+    p = p / Raw(options + data)
     return Ether(raw(p))
 
 
@@ -117,6 +118,26 @@ def test_syns_above_the_clamp_are_clamped_and_the_rest_untouched(tmp_path, encap
         assert inner_bytes(o, encap) == raw(by_client[sent[IP].src][IP])
     assert stats["mss_clamped"] == len(clamped)
     assert vip["mss_clamp"] == CLAMP and vip["mss_clamped"] == len(clamped)
+
+
+def test_a_fragmented_syn_is_clamped_in_its_first_fragment(tmp_path):
+    """A SYN with data (TCP Fast Open) too big for the client's link comes
+    in fragments: the first, which holds the whole TCP header, is clamped,
+    and the datagram the backend reassembles carries a right checksum."""
+    sent = syn(0, LINUX_SYN, data=b"y" * 1200)
+    pieces = [Ether(dst=sent.dst, src=sent.src) / f for f in fragment(sent[IP], fragsize=600)]
+    assert len(pieces) == 3
+    out, stats, vip = run(tmp_path, config(extra_vip=f"mss_clamp = {CLAMP}"), pieces)
+    assert len(out) == 3 and stats["drops"] == 0
+    inner = [IP(inner_bytes(o)) for o in out]
+    whole = defragment(inner)
+    assert len(whole) == 1
+    got, want = raw(whole[0]), raw(sent[IP])
+    ihl = sent[IP].ihl * 4
+    at = want.index(MSS_1460, ihl + 20) + 2
+    assert got[at:at + 2] == CLAMP.to_bytes(2, "big")
+    assert tcp_checksum_ok(got), "TCP checksum of the reassembled SYN"
+    assert stats["mss_clamped"] == 1 and vip["mss_clamped"] == 1
 
 
 def test_without_the_key_nothing_is_clamped(tmp_path):
