@@ -58,9 +58,9 @@ struct tap_address {
 	uint8_t family;
 	uint8_t bytes[16];
 	uint32_t prefix_length;
-	/* Whether every tap took it; if not, when to ask again (TSC), and
-	 * whether the failure was logged (once per address). */
-	bool applied;
+	/* The taps (a bit per port slot) that refused it, when to ask them
+	 * again (TSC), and whether that was logged (once per address). */
+	uint32_t refused;
 	bool failure_logged;
 	uint64_t retry_tsc;
 };
@@ -109,45 +109,51 @@ static int change_tap_address(int ifindex, uint16_t command, const struct tap_ad
  * Bring the taps' address of one family (have) in line with the snapshot's
  * (want): the old one removed (the kernel keys an address by address and
  * prefix, so a new prefix alone would add a second), the new one added.
- * When a tap refused, every tap is asked again a second later (adding an
- * address a tap has replaces it), and the failure is logged once per
- * address, not at every try.
+ * The taps that refused it are asked again a second later, until they
+ * take it; that is logged once per address, and each such tap once when
+ * it takes it.
  */
 static void sync_family(struct dplb_exception_path *path, struct tap_address *have,
 			const struct tap_address *want)
 {
 	const uint64_t now = rte_get_tsc_cycles();
 	const bool changed = !same_address(have, want);
+	const uint32_t asked = changed ? (1u << path->count) - 1 : have->refused;
 	char text[INET6_ADDRSTRLEN];
-	bool applied = true;
+	uint32_t refused = 0;
+	int rc;
 
-	if (!changed && (have->applied || now < have->retry_tsc))
+	if (!changed && (have->refused == 0 || now < have->retry_tsc))
 		return;
 	inet_ntop(want->family, want->bytes, text, sizeof(text));
 	for (uint16_t slot = 0; slot < path->count; slot++) {
-		/* Asked again, the address replaces itself where it is. */
-		if (have->present && changed)
-			change_tap_address(path->ifindex[slot], RTM_DELADDR, have);
+		if (!(asked & (1u << slot)))
+			continue;
+		if (changed && have->present) {
+			rc = change_tap_address(path->ifindex[slot], RTM_DELADDR, have);
+			if (rc != 0 && rc != -EADDRNOTAVAIL)
+				DPLB_LOG(ERR,
+					 "exception path: cannot take the old address off %s: %s",
+					 path->names[slot], strerror(-rc));
+		}
 		if (!want->present)
 			continue;
-		const int rc = change_tap_address(path->ifindex[slot], RTM_NEWADDR, want);
-
+		rc = change_tap_address(path->ifindex[slot], RTM_NEWADDR, want);
 		if (rc == 0) {
-			if (changed || have->failure_logged)
-				DPLB_LOG(NOTICE, "exception path: %s has the address %s/%u",
-					 path->names[slot], text, want->prefix_length);
+			DPLB_LOG(NOTICE, "exception path: %s has the address %s/%u",
+				 path->names[slot], text, want->prefix_length);
 			continue;
 		}
-		applied = false;
+		refused |= 1u << slot;
 		if (changed || !have->failure_logged)
 			DPLB_LOG(ERR,
-				 "exception path: cannot give %s the address %s/%u: %s (trying "
+				 "exception path: cannot give %s the address %s/%u: %s (asking "
 				 "again every second)",
 				 path->names[slot], text, want->prefix_length, strerror(-rc));
 	}
 	*have = *want;
-	have->applied = applied;
-	have->failure_logged = !applied; /* now or at an earlier try */
+	have->refused = refused;
+	have->failure_logged = refused != 0; /* now or at an earlier try */
 	have->retry_tsc = now + rte_get_tsc_hz();
 }
 

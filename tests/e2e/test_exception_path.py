@@ -403,14 +403,14 @@ def test_an_address_the_tap_refuses_is_asked_for_again(testbed, tmp_path):
                  f"{TAP} to have {LB_ADDR6}")
         testbed.exec("lb", "sysctl", "-qw", f"net.ipv6.conf.{TAP}.disable_ipv6=1")
         lb.reload(with_address6(make_config("tap")).replace(LB_ADDR6, other6))
-        wait_for(lambda: "trying again every second" in lb.output()[1],
+        wait_for(lambda: "asking again every second" in lb.output()[1],
                  "dplb to say the tap refused the address")
         time.sleep(2.5)  # two more tries, which must not be logged again
         testbed.exec("lb", "sysctl", "-qw", f"net.ipv6.conf.{TAP}.disable_ipv6=0")
         wait_for(lambda: addresses6(testbed) == [f"{other6}/{PREFIX_LENGTH6}"],
                  f"{TAP} to have {other6}")
         assert has_our_address(testbed)
-        assert lb.output()[1].count("trying again every second") == 1, lb.output()[1]
+        assert lb.output()[1].count("asking again every second") == 1, lb.output()[1]
 
 
 def addresses(testbed):

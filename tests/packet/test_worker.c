@@ -1578,24 +1578,29 @@ static struct rte_mbuf *make_frame6(uint8_t protocol, const char *src, const cha
 	return m;
 }
 
-/* The destination of every frame in ring, which is emptied: all must be
- * IPv6 to LOCAL_ADDRESS6. Returns how many. */
-static unsigned int drain_to_kernel6(struct rte_ring *ring)
+/* Empty ring, whose frames must all be IPv6 to LOCAL_ADDRESS6, and say
+ * what they were, in order: the protocol, and for ICMPv6 the type after
+ * it ("6 17 58.129 58.1"). */
+static void drain_to_kernel6(struct rte_ring *ring, char *what, size_t size)
 {
 	uint8_t local[16];
 	struct rte_mbuf *m;
-	unsigned int count = 0;
+	size_t used = 0;
 
 	cr_assert_eq(inet_pton(AF_INET6, LOCAL_ADDRESS6, local), 1);
+	what[0] = '\0';
 	while (rte_ring_sc_dequeue(ring, (void **)&m) == 0) {
 		const struct rte_ipv6_hdr *ip6 = rte_pktmbuf_mtod_offset(
 			m, const struct rte_ipv6_hdr *, sizeof(struct rte_ether_hdr));
+		const uint8_t *l4 = (const uint8_t *)(ip6 + 1);
 
 		cr_assert_eq(memcmp(ip6->dst_addr, local, sizeof(local)), 0);
-		count++;
+		used += (size_t)snprintf(what + used, size - used, &" %u"[used == 0], ip6 -> proto);
+		if (ip6->proto == IPPROTO_ICMPV6)
+			used += (size_t)snprintf(what + used, size - used, ".%u", l4[0]);
+		cr_assert_lt(used, size);
 		rte_pktmbuf_free(m);
 	}
-	return count;
 }
 
 /*
@@ -1651,8 +1656,12 @@ Test(worker, ipv6_for_our_address6_goes_to_the_kernel_as_ipv4_does)
 	send_frame(state, make_frame6(IPPROTO_TCP, router, LOCAL_ADDRESS6, 179, 40001, 0));
 	cr_assert_eq(worker->counters.exception_control_to_kernel, 1);
 
-	cr_assert_eq(drain_to_kernel6(worker->to_kernel), 5);
-	cr_assert_eq(drain_to_kernel6(worker->to_kernel_control), 1);
+	char what[64];
+
+	drain_to_kernel6(worker->to_kernel, what, sizeof(what));
+	cr_assert_str_eq(what, "6 17 58.129 58.1 6");
+	drain_to_kernel6(worker->to_kernel_control, what, sizeof(what));
+	cr_assert_str_eq(what, "6");
 	close_kernel_rings(state);
 }
 
