@@ -9,6 +9,10 @@ BIRD with `merge paths on` and fib_multipath_hash_policy = 1; a client
 servers.
 
 What is proven here:
+- an IPv6 VIP the same way: announced over each instance's session with
+  its address6 as next hop once its IPv6 backends pass checks made over
+  IPv6 through the tap, the far client's connections over IPv6 spread over
+  both and all answered, SIGKILL one and they go on through the other;
 - ECMP spreads long-lived connections over both instances; SIGKILL one:
   BFD (100 ms x 3) takes its path away, and every connection keeps working
   with the same backend (the survivor's Maglev table is the same); new
@@ -53,13 +57,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.e2e_testbed import (BACKEND_MACS, BACKENDS, DPLB, SANITIZER_MARKERS,
+from harness.e2e_testbed import (BACKEND_MACS, BACKENDS, BACKENDS6, DPLB, SANITIZER_MARKERS,
                                  SCALE_TESTBED as SCALE, LiveDplb, Repeatedly, http_once,
                                  in_netns, router_paths, run, running_scale_testbed, wait_for,
                                  WAIT_SECONDS)
 VIP = "198.18.1.80"
 FAR_ADDR = "198.18.2.2"
 ADDRESS = {"lb": "198.18.0.10", "lb2": "198.18.0.20"}
+# IPv6 beside (scripts/testbed-scale): each instance's address6, an IPv6 VIP.
+ADDRESS6 = {"lb": "fd00:db1b::10", "lb2": "fd00:db1b::20"}
+VIP6 = "fd00:db1b:1::80"
 CONNECTIONS = 24
 # Frames in the af_packet ring in front of each dplb (what a NIC's RX ring
 # is on bare metal), against the driver's 512: both instances' workers
@@ -70,14 +77,25 @@ CONNECTIONS = 24
 RX_FRAMES = 16384
 
 
-def config(node, health_port=80, drain_seconds=3):
+def vip_lines(name, address, backends, health_port):
+    return ["", f"[vip:{name}]", f"address = {address}", "port = 80", "protocol = tcp",
+            "health_check = http:/health", f"health_port = {health_port}",
+            "health_interval_ms = 200", "health_timeout_ms = 150"] + [
+                f"backend = {backends[b]} mac={BACKEND_MACS[b]}" for b in ("b1", "b2", "b3")]
+
+
+def config(node, health_port=80, drain_seconds=3, ipv6=False):
+    """With ipv6, the instance has address6 too and an IPv6 VIP (IPv6
+    backends, checked over IPv6 through the tap) beside the IPv4 one."""
     lines = ["[dataplane]", "ports = 0", f"address = {ADDRESS[node]}", "prefix_length = 24",
              "exception_path = tap", "announce_table = 100", f"drain_seconds = {drain_seconds}",
-             "flow_table_size = 65536", "", "[management]", "listen = 127.0.0.1:8080", "",
-             "[vip:web]", f"address = {VIP}", "port = 80", "protocol = tcp",
-             "health_check = http:/health", f"health_port = {health_port}",
-             "health_interval_ms = 200", "health_timeout_ms = 150"]
-    lines += [f"backend = {BACKENDS[b]} mac={BACKEND_MACS[b]}" for b in ("b1", "b2", "b3")]
+             "flow_table_size = 65536"]
+    if ipv6:
+        lines += [f"address6 = {ADDRESS6[node]}", "prefix_length6 = 64"]
+    lines += ["", "[management]", "listen = 127.0.0.1:8080"]
+    lines += vip_lines("web", VIP, BACKENDS, health_port)
+    if ipv6:
+        lines += vip_lines("web6", VIP6, BACKENDS6, health_port)
     return "\n".join(lines) + "\n"
 
 
@@ -230,6 +248,31 @@ def lose_an_instance(testbed, lbs, signo):
     wait_for(lambda: len(clients.since(sent + path_gone)) >= 5,
              "new connections after the failover")
     return clients, sent, path_gone, running
+
+
+def test_ipv6_vip_spreads_over_both_instances_and_survives_sigkill(testbed, instances):
+    """The IPv6 VIP, announced by each instance over its BGP session (next
+    hop its address6) once its IPv6 backends pass their checks (made over
+    IPv6 through the tap): the router has both paths, the far client's new
+    connections over IPv6 are all answered and spread over both instances;
+    SIGKILL one: BFD takes its paths away and new connections go on through
+    the other."""
+    lbs = {n: instances(n, ipv6=True) for n in ("lb", "lb2")}
+    wait_for(lambda: router_paths(testbed, VIP6) == set(ADDRESS6.values()),
+             "the router to have both instances' IPv6 paths", timeout=WAIT_SECONDS)
+    for _ in range(CONNECTIONS * 2):
+        body = http_once(testbed.ns("far"), VIP6)
+        assert body.split()[0] == "backend", body
+    flows = spread(lbs)
+    assert all(flows.values()), f"ECMP used one instance only: {flows}"
+
+    lbs["lb"].proc.send_signal(signal.SIGKILL)
+    wait_for(lambda: router_paths(testbed, VIP6) == {ADDRESS6["lb2"]},
+             "the router to drop lb's IPv6 path")
+    before = lbs["lb2"].stats()["new_flows"]
+    for _ in range(CONNECTIONS):
+        http_once(testbed.ns("far"), VIP6)
+    assert lbs["lb2"].stats()["new_flows"] >= before + CONNECTIONS
 
 
 def test_sigkill_then_add_back(testbed, instances):

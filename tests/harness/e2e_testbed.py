@@ -182,7 +182,8 @@ def running_scale_testbed(prefix, tools=("ip", "ethtool", "bird", "birdc")):
 def router_paths(testbed, address):
     """The scale-out router's next hops toward address: a set of dplb
     addresses (one per instance announcing it)."""
-    res = testbed.exec("router", "ip", "-j", "route", "show", address, check=False)
+    family = ["-6"] if ":" in address else []
+    res = testbed.exec("router", "ip", "-j", *family, "route", "show", address, check=False)
     routes = json.loads(res.stdout or "[]") if res.returncode == 0 else []
     found = set()
     for route in routes:
