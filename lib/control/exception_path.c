@@ -617,7 +617,6 @@ bool dplb_exception_path_take_arp(struct dplb_context *ctx, struct rte_mbuf *m,
 
 bool dplb_exception_path_take_advert(struct dplb_context *ctx, struct rte_mbuf *m)
 {
-	static const uint8_t all_nodes[16] = { 0xff, 0x02, [15] = 1 };
 	const struct dplb_state *state = dplb_current_state(ctx->publisher);
 	const struct dplb_nd_message *nd;
 	const struct rte_ether_addr *link;
@@ -633,9 +632,10 @@ bool dplb_exception_path_take_advert(struct dplb_context *ctx, struct rte_mbuf *
 	 * the link-layer option, which an answer to a unicast solicitation
 	 * may leave out), or a neighbour announcing itself to all nodes (not
 	 * as dplb's address: the kernel would take it for a duplicate). */
-	const bool reply_to_us = memcmp(info.ip6->dst_addr, state->local_address6, 16) == 0;
-	const bool announcement = memcmp(info.ip6->dst_addr, all_nodes, 16) == 0 &&
-				  memcmp(nd->target, state->local_address6, 16) != 0;
+	const bool reply_to_us = dplb_state_is_local_address6(state, info.ip6->dst_addr);
+	const bool announcement =
+		memcmp(info.ip6->dst_addr, dplb_ipv6_all_nodes, sizeof(dplb_ipv6_all_nodes)) == 0 &&
+		!dplb_state_is_local_address6(state, nd->target);
 
 	return (reply_to_us || announcement) && give_to_kernel(ctx, m);
 }

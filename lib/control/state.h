@@ -313,12 +313,19 @@ static inline const struct dplb_vip_entry *dplb_state_find_vip6(const struct dpl
 static inline bool dplb_state_is_vip_address6(const struct dplb_state *state,
 					      const uint8_t address[16]);
 
+/* Whether address (16 bytes, network order) is dplb's own address6. */
+static inline bool dplb_state_is_local_address6(const struct dplb_state *state,
+						const uint8_t address[16])
+{
+	return state->has_local_address6 && memcmp(address, state->local_address6, 16) == 0;
+}
+
 /* The IPv6 dplb_state_answers_ping: dplb's own address6 or any IPv6
  * VIP's (echo requests to it are answered, packets from it refused). */
 static inline bool dplb_state_answers_ping6(const struct dplb_state *state,
 					    const uint8_t address[16])
 {
-	return (state->has_local_address6 && memcmp(address, state->local_address6, 16) == 0) ||
+	return dplb_state_is_local_address6(state, address) ||
 	       dplb_state_is_vip_address6(state, address);
 }
 

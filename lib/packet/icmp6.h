@@ -83,6 +83,9 @@ struct dplb_nd_link_option {
 /* An NS or NA as dplb sends them: one link-layer address option. */
 #define DPLB_ND_LENGTH (sizeof(struct dplb_nd_message) + sizeof(struct dplb_nd_link_option))
 
+/* ff02::1, all nodes on the link (RFC 4291 2.7.1). */
+static const uint8_t dplb_ipv6_all_nodes[16] = { 0xff, 0x02, [15] = 0x01 };
+
 static inline bool dplb_ipv6_is_multicast(const uint8_t address[16])
 {
 	return address[0] == 0xff;
@@ -325,7 +328,6 @@ static inline int dplb_nd_solicitation_check(const struct rte_mbuf *m,
 static inline int dplb_nd_advertise(struct rte_mbuf *m, struct dplb_packet_info *info,
 				    const struct rte_ether_addr *our_mac, const uint8_t target[16])
 {
-	static const uint8_t all_nodes[16] = { 0xff, 0x02, [15] = 0x01 };
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_ipv6_hdr *ip6 = info->ip6;
 	const struct dplb_nd_message *ns = (const struct dplb_nd_message *)dplb_packet_l4(info);
@@ -339,7 +341,7 @@ static inline int dplb_nd_advertise(struct rte_mbuf *m, struct dplb_packet_info 
 			      DPLB_ND_OPTION_SOURCE_LINK, &source_link);
 	const bool probe = dplb_ipv6_is_unspecified(ip6->src_addr);
 	if (probe) {
-		memcpy(to, all_nodes, sizeof(to));
+		memcpy(to, dplb_ipv6_all_nodes, sizeof(to));
 		dplb_ipv6_multicast_mac(to, &to_mac);
 	} else {
 		memcpy(to, ip6->src_addr, sizeof(to));

@@ -213,8 +213,7 @@ static __rte_noinline __rte_cold void pass_to_kernel6(struct dplb_worker *worker
 {
 	const struct rte_ipv6_hdr *ip6 = info->ip6;
 
-	if (worker->to_kernel == NULL || !state->has_local_address6 ||
-	    memcmp(ip6->dst_addr, state->local_address6, sizeof(ip6->dst_addr)) != 0) {
+	if (worker->to_kernel == NULL || !dplb_state_is_local_address6(state, ip6->dst_addr)) {
 		drop_packet(worker, m, reason);
 		return;
 	}
